@@ -1,0 +1,63 @@
+"""The degradation of the benchmark protocol: libjpeg at quality q, 4:2:0 set explicitly.
+
+Two protocols (DESIGN.md): ``rgb`` encodes the RGB image; ``y`` first converts it to the
+MATLAB ``rgb2ycbcr`` luma (rounded to uint8) and encodes that as a greyscale JPEG.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Literal
+
+import numpy as np
+from PIL import Image, features
+
+Protocol = Literal["rgb", "y"]
+PROTOCOLS: tuple[Protocol, ...] = ("rgb", "y")
+
+
+def rgb_to_y(rgb: np.ndarray) -> np.ndarray:
+    """MATLAB ``rgb2ycbcr`` luma of a uint8 RGB image, rounded to uint8 (16..235)."""
+    if rgb.ndim == 2:
+        return rgb
+    x = rgb[..., :3].astype(np.float64)
+    y = 16.0 + (65.481 * x[..., 0] + 128.553 * x[..., 1] + 24.966 * x[..., 2]) / 255.0
+    return np.clip(np.round(y), 0, 255).astype(np.uint8)
+
+
+def to_protocol(rgb_or_grey: np.ndarray, protocol: Protocol) -> np.ndarray:
+    """The ground truth under a protocol: HxWx3 RGB for ``rgb``, HxW luma for ``y``."""
+    if protocol == "y":
+        return rgb_to_y(rgb_or_grey)
+    if protocol == "rgb":
+        if rgb_or_grey.ndim == 2:
+            return np.repeat(rgb_or_grey[..., None], 3, axis=2)
+        return rgb_or_grey[..., :3]
+    raise ValueError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
+
+
+def jpeg_bytes(image: np.ndarray, quality: int) -> bytes:
+    """Encode a uint8 HxW (grey) or HxWx3 (RGB) image with libjpeg, 4:2:0 chroma subsampling."""
+    if not 1 <= int(quality) <= 100:
+        raise ValueError(f"JPEG quality must be in 1..100, got {quality}")
+    buf = io.BytesIO()
+    # subsampling=2 is 4:2:0; optimize/progressive off so the bytes match OpenCV's defaults.
+    Image.fromarray(np.ascontiguousarray(image)).save(
+        buf, format="JPEG", quality=int(quality), subsampling=2, optimize=False, progressive=False)
+    return buf.getvalue()
+
+
+def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
+    """Encode then decode: the degraded image the models see (same shape and dtype)."""
+    with Image.open(io.BytesIO(jpeg_bytes(image, quality))) as decoded:
+        return np.asarray(decoded.convert("L" if image.ndim == 2 else "RGB"))
+
+
+def encoder_description() -> str:
+    """The encoder and its libjpeg version, recorded with every result."""
+    import PIL
+
+    turbo = features.version("libjpeg_turbo")
+    api = features.version("jpg") or "unknown"
+    lib = f"libjpeg-turbo {turbo}, libjpeg API {api}" if turbo else f"libjpeg {api}"
+    return f"Pillow {PIL.__version__} ({lib}), 4:2:0"

@@ -1,0 +1,154 @@
+"""The model registry: one frozen record of facts per entry, and the architectures they build.
+
+A model module registers its architecture class with ``@register_architecture`` and each of its
+entries with ``register_model(ModelInfo(...))``; ``zoo/models/__init__.py`` imports the module
+(one line). Nothing is discovered by scanning file names.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, Mapping
+
+if TYPE_CHECKING:
+    from zoo.models.base import Restorer
+
+__all__ = [
+    "InputConventions",
+    "ModelInfo",
+    "WeightsInfo",
+    "architecture_class",
+    "create_model",
+    "get_model_info",
+    "list_architectures",
+    "list_models",
+    "register_architecture",
+    "register_model",
+]
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """Where an entry's pretrained weights live and how to verify them."""
+
+    file: str
+    """File name: in the Hub repo, and in ``zoo/weights/`` for the shipped copy."""
+    sha256: str
+    hub_repo: str | None = None
+    revision: str = "main"
+    license: str = "MIT"
+
+
+@dataclass(frozen=True)
+class InputConventions:
+    """What a model expects: colour, value range, and the multiple it pads inputs to."""
+
+    color: Literal["rgb", "y"] = "rgb"
+    value_range: tuple[float, float] = (0.0, 1.0)
+    pad_multiple: int = 1
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Everything the zoo knows about one registry entry."""
+
+    name: str
+    description: str
+    architecture: str
+    """Name of a class registered with ``register_architecture``."""
+    arch_args: Mapping[str, Any] = field(default_factory=dict)
+    recipe: str | None = None
+    """Name of the training recipe (``training/<recipe>.toml``); None when untrainable."""
+    weights: WeightsInfo | None = None
+    inputs: InputConventions = field(default_factory=InputConventions)
+    paper: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "arch_args", MappingProxyType(dict(self.arch_args)))
+
+    @property
+    def trainable(self) -> bool:
+        return self.recipe is not None
+
+
+_MODELS: dict[str, ModelInfo] = {}
+_ARCHITECTURES: dict[str, type[Restorer]] = {}
+
+
+def register_architecture(cls: type[Restorer]) -> type[Restorer]:
+    """Class decorator: make an architecture buildable by name (used by configs and the Hub)."""
+    if cls.__name__ in _ARCHITECTURES and _ARCHITECTURES[cls.__name__] is not cls:
+        raise ValueError(f"architecture {cls.__name__!r} is already registered")
+    _ARCHITECTURES[cls.__name__] = cls
+    return cls
+
+
+def register_model(info: ModelInfo) -> ModelInfo:
+    """Add an entry to the registry; its architecture must already be registered."""
+    if info.name in _MODELS:
+        raise ValueError(f"model {info.name!r} is already registered")
+    if info.architecture not in _ARCHITECTURES:
+        raise ValueError(f"model {info.name!r}: unknown architecture {info.architecture!r}")
+    _MODELS[info.name] = info
+    return info
+
+
+def _ensure_loaded() -> None:
+    import zoo.models  # noqa: F401  (importing it registers every entry)
+
+
+def list_models(pattern: str = "*", *, trainable: bool | None = None,
+                with_weights: bool | None = None) -> list[str]:
+    """Sorted names of the entries matching a shell-style ``pattern``."""
+    _ensure_loaded()
+    names = [n for n in sorted(_MODELS) if fnmatch.fnmatch(n, pattern)]
+    if trainable is not None:
+        names = [n for n in names if _MODELS[n].trainable == trainable]
+    if with_weights is not None:
+        names = [n for n in names if (_MODELS[n].weights is not None) == with_weights]
+    return names
+
+
+def list_architectures() -> list[str]:
+    _ensure_loaded()
+    return sorted(_ARCHITECTURES)
+
+
+def get_model_info(name: str) -> ModelInfo:
+    _ensure_loaded()
+    try:
+        return _MODELS[name]
+    except KeyError:
+        known = ", ".join(sorted(_MODELS))
+        raise KeyError(f"unknown model {name!r}; known models: {known}") from None
+
+
+def architecture_class(name: str) -> type[Restorer]:
+    _ensure_loaded()
+    try:
+        return _ARCHITECTURES[name]
+    except KeyError:
+        known = ", ".join(sorted(_ARCHITECTURES))
+        raise KeyError(f"unknown architecture {name!r}; known: {known}") from None
+
+
+def create_model(name: str, *, pretrained: bool = False, weights: str | None = None,
+                 **overrides: Any) -> Restorer:
+    """Build a registry entry; with ``pretrained=True`` (or a ``weights`` path) load its weights.
+
+    ``overrides`` replace architecture arguments, for training experiments; pretrained weights
+    are only loaded into the registered architecture.
+    """
+    info = get_model_info(name)
+    args = {**info.arch_args, **overrides}
+    model = architecture_class(info.architecture)(**args)
+    model.info = info
+    if pretrained or weights is not None:
+        if overrides:
+            raise ValueError("pretrained weights fit only the registered architecture arguments")
+        from zoo.weights import load_entry_weights
+
+        load_entry_weights(model, info, path=weights)
+    return model
