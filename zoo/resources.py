@@ -1,0 +1,32 @@
+"""Where the data folders (training/, benchmarks/, baselines/) and shipped weights live.
+
+In a wheel they are carried inside the package (``zoo/_data/...``); in a source checkout
+they are the repository's top-level folders.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+WEIGHTS_DIR = PACKAGE_DIR / "weights"
+
+DataFolder = Literal["training", "benchmarks", "baselines", "leaderboard"]
+
+
+def resource_dir(name: DataFolder) -> Path:
+    """The folder holding the named data, in the wheel or in the source checkout."""
+    for candidate in (PACKAGE_DIR / "_data" / name, PACKAGE_DIR.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"zoo data folder {name!r} not found next to {PACKAGE_DIR}")
+
+
+def cache_dir() -> Path:
+    """The zoo's data cache: ``$ZOO_DATA``, else ``$XDG_CACHE_HOME/zoo``, else ``~/.cache/zoo``."""
+    if os.environ.get("ZOO_DATA"):
+        return Path(os.environ["ZOO_DATA"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "zoo"
