@@ -1,0 +1,79 @@
+"""The registry: entries, their facts, and the rules for adding one."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+import zoo
+from zoo.models.base import Restorer
+from zoo.registry import (
+    InputConventions,
+    ModelInfo,
+    architecture_class,
+    get_model_info,
+    list_models,
+    register_model,
+)
+
+REQUIRED_ENTRIES = {"jpeg", "arnet-nogan", "unet-l1", "gan"}
+
+
+def test_required_entries_are_registered() -> None:
+    assert REQUIRED_ENTRIES <= set(list_models())
+
+
+def test_list_models_filters_by_pattern() -> None:
+    assert list_models("unet*") == [n for n in list_models() if n.startswith("unet")]
+    assert list_models("no-such-*") == []
+    assert "jpeg" not in list_models(trainable=True)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_entry_facts_are_consistent(name: str) -> None:
+    info = get_model_info(name)
+    cls = architecture_class(info.architecture)
+    assert issubclass(cls, Restorer)
+    assert info.inputs.pad_multiple == cls.pad_multiple, "registry and class disagree on padding"
+    assert info.description
+    if info.weights is not None:
+        assert len(info.weights.sha256) == 64 and info.weights.file.endswith(".safetensors")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.name = "other"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        info.arch_args["x"] = 1  # type: ignore[index]
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_create_model_builds_the_registered_architecture(name: str) -> None:
+    model = zoo.create_model(name)
+    info = get_model_info(name)
+    assert type(model).__name__ == info.architecture
+    assert model.info is info and model.name == name
+    assert model.config == dict(info.arch_args)
+
+
+def test_unknown_model_names_the_known_ones() -> None:
+    with pytest.raises(KeyError, match="known models: .*jpeg"):
+        get_model_info("no-such-model")
+
+
+def test_duplicate_registration_is_refused() -> None:
+    with pytest.raises(ValueError, match="already registered"):
+        register_model(ModelInfo(name="jpeg", description="dup", architecture="Identity"))
+
+
+def test_unknown_architecture_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown architecture"):
+        register_model(ModelInfo(name="x-test-entry", description="x", architecture="Nope"))
+
+
+def test_identity_entry_returns_its_input() -> None:
+    x = torch.rand(1, 3, 17, 23)
+    assert torch.equal(zoo.create_model("jpeg")(x), x)
+
+
+def test_input_conventions_defaults() -> None:
+    assert InputConventions() == InputConventions(color="rgb", value_range=(0.0, 1.0), pad_multiple=1)

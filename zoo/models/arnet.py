@@ -1,0 +1,147 @@
+"""``arnet-nogan`` and ``gan``: a U-Net with a timm MobileNetV3 encoder and a DeOldify-style decoder.
+
+The decoder follows the idea of DeOldify's ``DynamicUnetWide`` at a width that runs fast on a CPU:
+PixelShuffle upsampling with ICNR init and blur, spectral norm on every decoder conv, one
+SAGAN-style self-attention block at 1/16 resolution, batch-normalised skip connections from the
+encoder, the input concatenated before the last conv, and an input residual whose branch starts
+at zero (an untrained model is the identity).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zoo.errors import ZooError
+from zoo.models.base import Restorer
+from zoo.models.layers import PixelShuffleICNR, SelfAttention, conv_sn
+from zoo.registry import InputConventions, ModelInfo, register_architecture, register_model
+
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+_TRUTHY = {"1", "true", "yes", "on"}
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUTHY
+
+
+def create_encoder(name: str, pretrained: bool) -> nn.Module:
+    """A timm feature extractor; ImageNet weights only when asked and reachable, else random init."""
+    import timm
+
+    if not timm.is_model(name):
+        raise ZooError(f"encoder {name!r}: not a timm model name (see timm.list_models('mobilenetv3*'))")
+    if pretrained:
+        if _hub_offline():
+            warnings.warn(f"encoder {name}: HF_HUB_OFFLINE is set, so ImageNet weights cannot be "
+                          "fetched; starting from random init", stacklevel=3)
+        else:
+            try:
+                return timm.create_model(name, features_only=True, pretrained=True)
+            except Exception as err:  # any network / cache failure: the weights are optional
+                warnings.warn(f"encoder {name}: ImageNet weights unavailable ({type(err).__name__}: "
+                              f"{err}); starting from random init", stacklevel=3)
+    return timm.create_model(name, features_only=True, pretrained=False)
+
+
+class _UpBlock(nn.Module):
+    """Upsample the coarse map x2, join the batch-normalised skip, then one SN conv (+attention)."""
+
+    def __init__(self, in_ch: int, skip_ch: int, out_ch: int, *, blur: bool,
+                 attention: bool = False) -> None:
+        super().__init__()
+        up_ch = max(in_ch // 2, out_ch // 2)
+        self.up = PixelShuffleICNR(in_ch, up_ch, blur=blur)
+        self.skip_bn = nn.BatchNorm2d(skip_ch)
+        self.conv = conv_sn(up_ch + skip_ch, out_ch)
+        self.attention = SelfAttention(out_ch) if attention else nn.Identity()
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        joined = F.relu(torch.cat([self.up(x), self.skip_bn(skip)], dim=1))
+        return self.attention(F.relu(self.conv(joined)))
+
+
+@register_architecture
+class ARNet(Restorer):
+    """U-Net generator: timm ``features_only`` encoder + DeOldify-style decoder + input residual.
+
+    Args:
+        encoder: timm model name of a 5-stage encoder with strides 2..32 (a MobileNetV3).
+        nf: decoder width; stage widths from 1/32 to 1/1 are 4, 4, 2, 1, 1/2, 1/2 times ``nf``.
+        blur: blur after each PixelShuffle (DeOldify's anti-checkerboard trick).
+        self_attention: the self-attention block at 1/16 resolution.
+        encoder_pretrained: start the encoder from timm's ImageNet weights (needs the Hub; random
+            init with a warning otherwise). Not an architecture argument, so not kept in ``config``.
+    """
+
+    pad_multiple = 32
+
+    def __init__(self, encoder: str = "mobilenetv3_small_100", nf: int = 32, blur: bool = True,
+                 self_attention: bool = True, *, encoder_pretrained: bool = False) -> None:
+        super().__init__(encoder=encoder, nf=nf, blur=blur, self_attention=self_attention)
+        self.encoder = create_encoder(encoder, encoder_pretrained)
+        skips = self.encoder.feature_info.channels()
+        strides = self.encoder.feature_info.reduction()
+        if list(strides) != [2, 4, 8, 16, 32]:
+            raise ZooError(f"encoder {encoder!r}: needs 5 feature stages at strides 2..32, "
+                           f"has strides {strides}")
+        w32, w16, w8, w4, w2, w1 = (4 * nf, 4 * nf, 2 * nf, nf, max(nf // 2, 8), max(nf // 2, 8))
+        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.middle = nn.Sequential(
+            nn.BatchNorm2d(skips[4]), nn.ReLU(),
+            conv_sn(skips[4], w32), nn.ReLU(),
+            conv_sn(w32, w32), nn.ReLU(),
+        )
+        self.up16 = _UpBlock(w32, skips[3], w16, blur=blur, attention=self_attention)
+        self.up8 = _UpBlock(w16, skips[2], w8, blur=blur)
+        self.up4 = _UpBlock(w8, skips[1], w4, blur=blur)
+        self.up2 = _UpBlock(w4, skips[0], w2, blur=blur)
+        self.up1 = PixelShuffleICNR(w2, w1, blur=blur)
+        self.last = conv_sn(w1 + 3, w1)
+        # No spectral norm here: it would undo the zero init that makes the start the identity.
+        self.head = nn.Conv2d(w1, 3, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        f2, f4, f8, f16, f32 = self.encoder((x - self.mean) / self.std)
+        y = self.middle(f32)
+        y = self.up16(y, f16)
+        y = self.up8(y, f8)
+        y = self.up4(y, f4)
+        y = self.up2(y, f2)
+        y = F.relu(self.last(torch.cat([self.up1(y), x], dim=1)))
+        return (x + self.head(y)).clamp(0.0, 1.0)
+
+
+ARNET_ARGS: dict[str, Any] = {"encoder": "mobilenetv3_small_100", "nf": 32, "blur": True,
+                              "self_attention": True}
+"""The architecture of both ``arnet-nogan`` and ``gan``: one dict, so the two cannot drift apart."""
+
+_ARNET_INPUTS = InputConventions(color="rgb", value_range=(0.0, 1.0), pad_multiple=ARNet.pad_multiple)
+
+register_model(ModelInfo(
+    name="arnet-nogan",
+    description="The flagship: MobileNetV3 U-Net with a DeOldify-style decoder, trained with NoGAN "
+                "(generator pretrain, critic pretrain, short GAN phase).",
+    architecture="ARNet",
+    arch_args=ARNET_ARGS,
+    recipe="arnet-nogan",
+    inputs=_ARNET_INPUTS,
+))
+
+register_model(ModelInfo(
+    name="gan",
+    description="Baseline: the flagship's architecture trained adversarially from step 0 (no NoGAN).",
+    architecture="ARNet",
+    arch_args=ARNET_ARGS,
+    recipe="gan",
+    inputs=_ARNET_INPUTS,
+))
