@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -52,7 +53,7 @@ def test_create_model_builds_the_registered_architecture(name: str) -> None:
     info = get_model_info(name)
     assert type(model).__name__ == info.architecture
     assert model.info is info and model.name == name
-    assert model.config == dict(info.arch_args)
+    assert json.loads(json.dumps(model.config)) == json.loads(json.dumps(dict(info.arch_args)))
 
 
 def test_unknown_model_names_the_known_ones() -> None:
@@ -77,3 +78,13 @@ def test_identity_entry_returns_its_input() -> None:
 
 def test_input_conventions_defaults() -> None:
     assert InputConventions() == InputConventions(color="rgb", value_range=(0.0, 1.0), pad_multiple=1)
+
+
+def test_load_refuses_an_entry_without_weights() -> None:
+    from zoo.errors import WeightsError
+
+    untrained = [n for n in list_models(with_weights=False) if zoo.create_model(n).num_parameters()]
+    if not untrained:
+        pytest.skip("every entry with parameters has weights")
+    with pytest.raises(WeightsError, match="no pretrained weights"):
+        zoo.load(untrained[0], device="cpu")

@@ -1,0 +1,252 @@
+"""The Hub paths for real, without the internet: a loopback Hub (HF_ENDPOINT) and the HF cache.
+
+Covers hf_hub_download downloading, caching and verifying through the zoo, ``zoo.load`` of
+``hf-hub:ORG/NAME[@rev]``, folders and files, the generated repo folder, and ``zoo push``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from hub_server import FakeHub, use_endpoint
+from huggingface_hub import ModelCard, constants
+from torch import nn
+
+import zoo
+from zoo.cli import main
+from zoo.errors import WeightsError, ZooError
+from zoo.hub import load_pretrained, push_to_hub, save_pretrained
+from zoo.loading import load_model
+from zoo.models.base import Restorer
+from zoo.registry import ModelInfo, WeightsInfo, register_architecture
+from zoo.weights import load_entry_weights, resolve_weights, save_weights, sha256_file
+
+
+@register_architecture
+class TinyHubNet(Restorer):
+    pad_multiple = 2
+
+    def __init__(self, channels: int = 4, residual: bool = True) -> None:
+        super().__init__(channels=channels, residual=residual)
+        self.conv = nn.Conv2d(3, channels, 3, padding=1)
+        self.out = nn.Conv2d(channels, 3, 1)
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.out(torch.relu(self.conv(x)))
+        return x + y if self.config["residual"] else y
+
+
+def _model(seed: int = 0, channels: int = 4) -> TinyHubNet:
+    torch.manual_seed(seed)
+    return TinyHubNet(channels)
+
+
+@pytest.fixture
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A loopback Hub that huggingface_hub talks to, an empty HF cache, no token."""
+    cache = tmp_path / "hf" / "hub"
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf" / "token"))
+    with FakeHub() as server:
+        use_endpoint(monkeypatch, server.endpoint)
+        yield server
+
+
+def _upload_folder(server: FakeHub, repo: str, folder: Path) -> str:
+    return server.add_repo(repo, {p.name: p.read_bytes() for p in folder.iterdir()})
+
+
+def _same_outputs(a: nn.Module, b: nn.Module) -> bool:
+    x = torch.rand(1, 3, 13, 10)
+    with torch.no_grad():
+        return torch.allclose(a.eval()(x), b.eval()(x), atol=5e-3)
+
+
+# --- weights through hf_hub_download ------------------------------------------------------------
+
+def test_hf_hub_download_downloads_caches_and_is_verified(hub: FakeHub, tmp_path: Path) -> None:
+    sha = save_weights(_model(), tmp_path / "w.safetensors")
+    data = (tmp_path / "w.safetensors").read_bytes()
+    commit = hub.add_repo("zoo-test/tiny", {"tiny.safetensors": data})
+    info = ModelInfo(name="tiny-hub", description="d", architecture="TinyHubNet",
+                     weights=WeightsInfo(file="tiny.safetensors", sha256=sha,
+                                         hub_repo="zoo-test/tiny", revision="main"))
+    first = resolve_weights(info)
+    assert first.source == "hub"
+    assert first.path is not None and first.path.read_bytes() == data
+    assert f"snapshots/{commit}" in str(first.path)
+    assert hub.count("GET", "/resolve/") == 1
+
+    second = resolve_weights(info)  # the cached blob is reused: a HEAD, no second download
+    assert second.path == first.path
+    assert hub.count("GET", "/resolve/") == 1
+
+    constants.HF_HUB_OFFLINE = True  # restored by the fixture's monkeypatch
+    offline = resolve_weights(info)
+    assert (offline.source, offline.path) == ("hub cache", first.path)
+
+
+def test_pinned_revision_and_served_corruption(hub: FakeHub, tmp_path: Path) -> None:
+    sha_old = save_weights(_model(1), tmp_path / "old.safetensors")
+    old = hub.add_repo("zoo-test/pinned", {"w.safetensors": (tmp_path / "old.safetensors").read_bytes()})
+    save_weights(_model(2), tmp_path / "new.safetensors")
+    hub.add_repo("zoo-test/pinned", {"w.safetensors": (tmp_path / "new.safetensors").read_bytes()})
+
+    def info(revision: str) -> ModelInfo:
+        return ModelInfo(name="pinned", description="d", architecture="TinyHubNet",
+                         weights=WeightsInfo(file="w.safetensors", sha256=sha_old,
+                                             hub_repo="zoo-test/pinned", revision=revision))
+
+    pinned = resolve_weights(info(old))
+    assert pinned.source == "hub" and sha256_file(pinned.path) == sha_old
+    heads = hub.count("HEAD", "/resolve/")
+    again = resolve_weights(info(old))  # a cached commit is immutable: the Hub is not asked
+    assert (again.source, again.path) == ("hub cache", pinned.path)
+    assert hub.count("HEAD", "/resolve/") == heads
+    # main moved on: its file is another version than the registry's sha256 -> refused.
+    with pytest.raises(WeightsError, match="does not match.*delete it and download") as exc:
+        load_entry_weights(TinyHubNet(), info("main"))
+    assert "\n" not in str(exc.value)
+
+
+def test_missing_hub_repo_falls_back_to_nothing(hub: FakeHub) -> None:
+    info = ModelInfo(name="ghost", description="d", architecture="TinyHubNet",
+                     weights=WeightsInfo(file="w.safetensors", sha256="0" * 64,
+                                         hub_repo="zoo-test/ghost"))
+    with pytest.raises(WeightsError, match="neither in the Hugging Face cache or Hub repo zoo-test/ghost"):
+        resolve_weights(info)
+
+
+# --- repo folders and zoo.load ------------------------------------------------------------------
+
+def test_save_pretrained_writes_config_weights_and_card(tmp_path: Path) -> None:
+    folder = save_pretrained(_model(), tmp_path / "repo", repo_id="org/tiny")
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    config = json.loads((folder / "config.json").read_text())
+    assert config["architecture"] == "TinyHubNet"
+    assert config["arguments"] == {"channels": 4, "residual": True}
+    assert config["zoo_version"] == zoo.__version__
+    assert config["input_conventions"]["color"] == "rgb"
+    card = ModelCard.load(folder / "README.md")
+    assert card.data.library_name == "zoo"
+    assert card.data.license == "mit"
+    assert 'zoo.load("hf-hub:org/tiny")' in card.text
+    assert "TinyHubNet" in card.text
+
+
+def test_model_card_from_a_registry_entry(tmp_path: Path) -> None:
+    from zoo.hub import model_card
+
+    info = ModelInfo(name="tiny-entry", description="A tiny test restorer.", architecture="TinyHubNet",
+                     recipe="tiny-entry", weights=WeightsInfo(file="f", sha256="0" * 64,
+                                                             license="Apache-2.0"))
+    card = model_card(info, repo_id="org/tiny-entry", num_parameters=1234)
+    assert card.data.license == "apache-2.0"
+    for text in ("A tiny test restorer.", "training/tiny-entry.toml", "1,234 parameters", "RGB"):
+        assert text in card.text
+
+
+def test_load_folder_file_and_strictness(tmp_path: Path) -> None:
+    original = _model(3)
+    folder = save_pretrained(original, tmp_path / "repo")
+    for spec in (folder, folder / "model.safetensors"):
+        loaded = load_model(str(spec), device="cpu")
+        assert isinstance(loaded, TinyHubNet) and not loaded.training
+        assert loaded.info is not None and loaded.info.inputs.pad_multiple == 2
+        assert _same_outputs(loaded, original)
+    config = json.loads((folder / "config.json").read_text())
+    config["arguments"]["channels"] = 8
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(WeightsError, match="shape"):
+        load_pretrained(folder)
+    (folder / "config.json").write_text(json.dumps({"architecture": "NoSuchNet"}))
+    with pytest.raises(ZooError, match="NoSuchNet"):
+        load_pretrained(folder)
+
+
+def test_load_hf_hub_repo_through_the_server(hub: FakeHub, tmp_path: Path) -> None:
+    v1, v2 = _model(4), _model(5)
+    first = _upload_folder(hub, "someone/tiny", save_pretrained(v1, tmp_path / "v1"))
+    _upload_folder(hub, "someone/tiny", save_pretrained(v2, tmp_path / "v2"))
+
+    latest = zoo.load("hf-hub:someone/tiny", device="cpu")
+    assert isinstance(latest, TinyHubNet) and not latest.training
+    assert _same_outputs(latest, v2)
+    assert "someone/tiny@main" in latest.weights_source
+    pinned = zoo.load(f"hf-hub:someone/tiny@{first}", device="cpu")
+    assert _same_outputs(pinned, v1)
+    # Two weights files, but one config.json: both versions have the same, and the cache is
+    # content-addressed (its ETag is the sha256), so it is downloaded once.
+    assert hub.count("GET", "/resolve/") == 3
+
+    with pytest.raises(WeightsError, match="cannot get config.json and model.safetensors of Hub repo"):
+        zoo.load("hf-hub:someone/absent")
+
+
+def test_registry_names_and_bad_specs() -> None:
+    model = load_model("jpeg")
+    assert not model.training and model.name == "jpeg"
+    with pytest.raises(ZooError, match="unknown model 'no-such-model'.*jpeg"):
+        load_model("no-such-model")
+    with pytest.raises(ZooError, match="hf-hub:ORG/NAME"):
+        load_model("hf-hub:only-one-part")
+
+
+# --- zoo push -----------------------------------------------------------------------------------
+
+def test_push_dry_run_writes_the_folder_only(hub: FakeHub, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    source = save_pretrained(_model(6), tmp_path / "src")
+    out = tmp_path / "dry"
+    assert main(["push", str(source), "--repo", "org/dry", "--dry-run", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    assert _same_outputs(load_model(str(out), device="cpu"), _model(6))
+    assert "nothing uploaded" in capsys.readouterr().out
+    assert not any(method == "POST" for method, _ in hub.requests)
+
+
+def test_push_uploads_through_huggingface_hub(hub: FakeHub, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    source = save_pretrained(_model(7), tmp_path / "src")
+    assert main(["push", str(source), "--repo", "org/pushed", "--private"]) == 0
+    assert "pushed" in capsys.readouterr().out
+    repo = hub.repos["org/pushed"]
+    assert repo.private
+    assert sorted(repo.files) == ["README.md", "config.json", "model.safetensors"]
+    assert hub.count("POST", "/api/models/org/pushed/commit/main") == 1
+    # What was pushed loads back from the Hub.
+    assert _same_outputs(zoo.load("hf-hub:org/pushed", device="cpu"), _model(7))
+
+
+def test_push_api_function_and_bad_repo(hub: FakeHub, tmp_path: Path) -> None:
+    commit = push_to_hub(_model(8), "org/api")
+    assert commit.oid == hub.repos["org/api"].head
+    assert "hf-hub:org/api" in hub.repos["org/api"].files["README.md"].decode()
+    assert main(["push", "jpeg", "--repo", "not-a-repo-id"]) == 2
+
+
+def test_push_refuses_random_weights_and_takes_a_weights_file(tmp_path: Path) -> None:
+    untrained = [n for n in zoo.list_models(with_weights=False) if zoo.create_model(n).num_parameters()]
+    if not untrained:
+        pytest.skip("every registry entry with parameters has weights")
+    name = min(untrained, key=lambda n: zoo.create_model(n).num_parameters())
+    assert main(["push", name, "--repo", "org/x", "--dry-run", str(tmp_path / "refused")]) == 2
+    assert not (tmp_path / "refused").exists()
+
+    trained = zoo.create_model(name)
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(0.01)
+    save_weights(trained, tmp_path / "trained.safetensors")
+    out = tmp_path / "dry"
+    assert main(["push", name, "--repo", "org/x", "--weights", str(tmp_path / "trained.safetensors"),
+                 "--dry-run", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["name"] == name
+    assert zoo.get_model_info(name).description in ModelCard.load(out / "README.md").text
+    assert _same_outputs(load_model(str(out), device="cpu"), trained)

@@ -1,0 +1,52 @@
+"""``zoo push NAME --repo ORG/NAME``: write a model's Hub folder (config, weights, card) and upload it."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from zoo.errors import ZooError
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "push", help="upload a model to the Hugging Face Hub",
+        description="Write config.json, model.safetensors (float16) and a model card for a model, "
+                    "and upload them to a Hub repo (created if needed). The token comes from "
+                    "`hf auth login` or HF_TOKEN.")
+    parser.add_argument("name", help="registry name, saved folder, or hf-hub:ORG/NAME")
+    parser.add_argument("--repo", required=True, metavar="ORG/NAME", help="the Hub repo to push to")
+    parser.add_argument("--weights", metavar="PATH",
+                        help="safetensors file to push instead of the entry's pretrained weights")
+    parser.add_argument("--private", action="store_true", help="create the repo as private")
+    parser.add_argument("--dry-run", metavar="DIR",
+                        help="write the repo's files into DIR and upload nothing")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from zoo.hub import push_to_hub, save_pretrained
+    from zoo.loading import load_model
+
+    if args.repo.count("/") != 1 or not all(args.repo.split("/")):
+        raise ZooError(f"--repo {args.repo!r}: expected ORG/NAME")
+    model = load_model(args.name, device="cpu", weights=args.weights)
+    console.print(f"{model.name}: weights from {getattr(model, 'weights_source', 'nowhere')}")
+    if args.dry_run:
+        folder = save_pretrained(model, args.dry_run, repo_id=args.repo)
+        for path in sorted(folder.iterdir()):
+            console.print(f"  {path}  ({path.stat().st_size:,} bytes)")
+        console.print(f"dry run: wrote the files for {args.repo} into {folder}; nothing uploaded")
+        return 0
+    try:
+        commit = push_to_hub(model, args.repo, private=args.private)
+    except ZooError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (HTTP and network errors of huggingface_hub)
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ZooError(f"push to {args.repo} failed: {first_line}") from None
+    console.print(f"pushed {model.name} to {args.repo}: {commit.commit_url}")
+    return 0

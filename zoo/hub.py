@@ -1,0 +1,196 @@
+"""Hub repos of zoo models: ``config.json`` + ``model.safetensors`` + a generated model card.
+
+``save_pretrained`` writes such a folder, ``load_pretrained`` rebuilds a model from one (local or
+on the Hub, strictly), and ``push_to_hub`` uploads one through huggingface_hub's own API.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from zoo.errors import WeightsError, ZooError
+from zoo.registry import InputConventions, ModelInfo, architecture_class
+from zoo.weights import hub_file, load_weights, save_weights
+
+if TYPE_CHECKING:
+    from huggingface_hub import CommitInfo, HfApi
+
+    from zoo.models.base import Restorer
+
+__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "build_from_config", "load_pretrained", "model_card", "push_to_hub",
+           "save_pretrained"]
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def _info_of(model: Restorer) -> ModelInfo:
+    """The model's registry record, or a minimal one for a model built outside the registry."""
+    if model.info is not None:
+        return model.info
+    name = type(model).__name__
+    return ModelInfo(name=name.lower(), description=f"A {name} restorer.", architecture=name,
+                     arch_args=model.config,
+                     inputs=InputConventions(pad_multiple=getattr(model, "pad_multiple", 1)))
+
+
+def _config(model: Restorer, info: ModelInfo) -> dict[str, Any]:
+    from zoo import __version__
+
+    return {
+        "architecture": type(model).__name__,
+        "arguments": model.config,
+        "name": info.name,
+        "description": info.description,
+        "zoo_version": __version__,
+        "input_conventions": asdict(info.inputs),
+        "license": info.weights.license if info.weights else None,
+    }
+
+
+def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: int | None = None):
+    """The README.md of a Hub repo, generated from the registry record."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    license_id = (info.weights.license if info.weights else "mit").lower()
+    data = ModelCardData(license=license_id, library_name="zoo", model_name=info.name,
+                         tags=["image-to-image", "jpeg-artifact-removal", "zoo"],
+                         pipeline_tag="image-to-image")
+    inputs = info.inputs
+    if repo_id:
+        load_id = f"hf-hub:{repo_id}"
+    else:
+        from zoo.registry import list_models
+
+        load_id = info.name if info.name in list_models() else "PATH/TO/THIS/FOLDER"
+    recipe = (f"`training/{info.recipe}.toml` (`zoo train {info.recipe}`)" if info.recipe
+              else "not trained")
+    params = f"{num_parameters:,}" if num_parameters is not None else "unknown"
+    body = f"""
+# {info.name}
+
+{info.description}
+
+| | |
+|---|---|
+| architecture | `{info.architecture}` ({params} parameters) |
+| arguments | `{json.dumps(dict(info.arch_args))}` |
+| training recipe | {recipe} |
+| license | {license_id} |
+| input | {inputs.color.upper()}, values in [{inputs.value_range[0]}, {inputs.value_range[1]}], \
+padded to a multiple of {inputs.pad_multiple} (any size works) |
+{f"| paper | {info.paper} |" if info.paper else ""}
+
+The input is a decoded JPEG as an RGB batch `(B, 3, H, W)` in [0, 1]; the output has the
+same shape and range.
+
+## Use with zoo
+
+```python
+import zoo
+model = zoo.load("{load_id}")
+restored = model.restore(image)  # PIL image, uint8 array or float tensor
+```
+
+or on the command line: `zoo restore photo.jpg -o photo.png --model {load_id}`.
+
+Files: `config.json` (architecture and its arguments), `model.safetensors` (float16 weights).
+"""
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
+
+
+def save_pretrained(model: Restorer, folder: str | Path, *, repo_id: str | None = None,
+                    dtype: torch.dtype = torch.float16) -> Path:
+    """Write ``config.json``, ``model.safetensors`` and ``README.md`` into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    info = _info_of(model)
+    (folder / CONFIG_FILE).write_text(json.dumps(_config(model, info), indent=2) + "\n")
+    save_weights(model, folder / WEIGHTS_FILE, dtype=dtype)
+    card = model_card(info, repo_id=repo_id, num_parameters=model.num_parameters())
+    (folder / "README.md").write_text(str(card), encoding="utf-8")
+    return folder
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        config = json.loads(path.read_text())
+        if not isinstance(config, dict) or not isinstance(config.get("architecture"), str):
+            raise ValueError("no 'architecture' field")
+    except (OSError, ValueError) as exc:
+        raise ZooError(f"{path} is not a zoo config.json ({exc})") from None
+    return config
+
+
+def _fetch(repo_id: str, revision: str | None) -> tuple[Path, Path, str]:
+    """Download (or find in the cache) a Hub repo's config and weights."""
+    rev = revision or "main"
+    files = [hub_file(repo_id, name, rev) for name in (CONFIG_FILE, WEIGHTS_FILE)]
+    if files[0] is None or files[1] is None:
+        raise WeightsError(f"cannot get {CONFIG_FILE} and {WEIGHTS_FILE} of Hub repo {repo_id}@{rev}: "
+                           "check the repo id and your connection (or unset HF_HUB_OFFLINE)")
+    assert files[0].path is not None and files[1].path is not None
+    return files[0].path, files[1].path, str(files[1])
+
+
+def load_pretrained(folder_or_repo_id: str | Path, revision: str | None = None) -> Restorer:
+    """Rebuild a model from a local folder or a Hub repo id holding config.json + model.safetensors.
+
+    Weights are loaded strictly; the model's ``info`` is built from the config.
+    """
+    local = Path(folder_or_repo_id)
+    if local.is_dir():
+        config_path, weights_path, source = local / CONFIG_FILE, local / WEIGHTS_FILE, str(local)
+        if not config_path.is_file():
+            raise ZooError(f"{local} has no {CONFIG_FILE}; it is not a saved zoo model")
+    else:
+        config_path, weights_path, source = _fetch(str(folder_or_repo_id), revision)
+    return build_from_config(config_path, weights_path, source=source)
+
+
+def build_from_config(config_path: Path, weights_path: Path, *, source: str) -> Restorer:
+    """Build the architecture a ``config.json`` names and load ``weights_path`` into it, strictly."""
+    config = _read_config(config_path)
+    try:
+        cls = architecture_class(config["architecture"])
+    except KeyError as exc:
+        raise ZooError(f"{config_path}: {exc.args[0]}; a newer zoo may be needed") from None
+    arguments = dict(config.get("arguments") or {})
+    try:
+        model = cls(**arguments)
+    except TypeError as exc:
+        raise ZooError(f"{config_path}: arguments do not fit {cls.__name__} ({exc})") from None
+    inputs = dict(config.get("input_conventions") or {})
+    if "value_range" in inputs:
+        inputs["value_range"] = tuple(inputs["value_range"])
+    model.info = ModelInfo(
+        name=str(config.get("name") or config["architecture"]),
+        description=str(config.get("description") or ""),
+        architecture=config["architecture"], arch_args=arguments,
+        inputs=InputConventions(**inputs))
+    load_weights(model, weights_path)
+    model.weights_source = source
+    log.info("loaded %s from %s", model.info.name, source)
+    return model
+
+
+def push_to_hub(model: Restorer, repo_id: str, *, private: bool = False, token: str | None = None,
+                commit_message: str | None = None, api: HfApi | None = None) -> CommitInfo:
+    """Create (if needed) the Hub repo ``repo_id`` and upload the model's folder to it."""
+    from huggingface_hub import HfApi
+
+    api = api or HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
+        save_pretrained(model, tmp, repo_id=repo_id)
+        return api.upload_folder(repo_id=repo_id, folder_path=tmp,
+                                 commit_message=commit_message or f"Upload {model.name} with zoo")

@@ -1,0 +1,73 @@
+"""``zoo.load``: a registry name, ``hf-hub:ORG/NAME[@rev]``, or a saved folder -> model for inference."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from zoo.errors import WeightsError, ZooError
+from zoo.hub import CONFIG_FILE, build_from_config, load_pretrained
+from zoo.registry import create_model, get_model_info, list_models
+
+if TYPE_CHECKING:
+    from zoo.models.base import Restorer
+
+__all__ = ["HUB_PREFIX", "default_device", "load_model"]
+
+log = logging.getLogger(__name__)
+
+HUB_PREFIX = "hf-hub:"
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _parse_hub_id(spec: str) -> tuple[str, str | None]:
+    repo, _, revision = spec[len(HUB_PREFIX):].partition("@")
+    if repo.count("/") != 1 or not all(repo.split("/")):
+        raise ZooError(f"{spec!r}: expected hf-hub:ORG/NAME or hf-hub:ORG/NAME@REVISION")
+    return repo, revision or None
+
+
+def _load(name_or_path: str, weights: str | None) -> Restorer:
+    if name_or_path.startswith(HUB_PREFIX):
+        repo, revision = _parse_hub_id(name_or_path)
+        return load_pretrained(repo, revision=revision)
+    path = Path(name_or_path)
+    if path.is_dir() and (path / CONFIG_FILE).is_file():
+        return load_pretrained(path)
+    if path.suffix == ".safetensors" and path.is_file():
+        config = path.parent / CONFIG_FILE
+        if not config.is_file():
+            raise ZooError(f"{path} has no {CONFIG_FILE} beside it; load it into a registry model "
+                           "with zoo.load(NAME, weights=PATH)")
+        return build_from_config(config, path, source=str(path))
+    try:
+        info = get_model_info(name_or_path)
+    except KeyError:
+        known = ", ".join(list_models())
+        raise ZooError(f"unknown model {name_or_path!r}: not a registry name ({known}), "
+                       f"not {HUB_PREFIX}ORG/NAME, and not a folder with {CONFIG_FILE}") from None
+    model = create_model(info.name, pretrained=info.weights is not None, weights=weights)
+    if info.weights is None and weights is None and model.num_parameters() > 0:
+        raise WeightsError(f"{info.name} has no pretrained weights in this release: pass weights=PATH "
+                           f"(--weights PATH), e.g. an export of `zoo train {info.name}`, or choose "
+                           f"another model (`zoo list` shows which have weights)")
+    return model
+
+
+def load_model(name_or_path: str, device: str | torch.device | None = None,
+               weights: str | None = None) -> Restorer:
+    """Load a model ready for inference: weights loaded, eval mode, on ``device``.
+
+    ``weights`` (a safetensors path) replaces a registry entry's pretrained weights.
+    """
+    if weights is not None and (name_or_path.startswith(HUB_PREFIX) or Path(name_or_path).exists()):
+        raise ZooError("weights=PATH applies to registry names only; a folder or Hub repo "
+                       "brings its own model.safetensors")
+    model = _load(str(name_or_path), weights)
+    return model.eval().to(device or default_device())

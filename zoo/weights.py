@@ -1,0 +1,286 @@
+"""Weights files: safetensors save (fp16) and strict load, sha256 checks, and where weights come from.
+
+Resolution order for a registry entry: an explicit path, then the Hugging Face Hub (the pinned
+revision, through huggingface_hub's cache; ``HF_HUB_OFFLINE`` honoured), then the copy shipped in
+``zoo/weights/``. Which one was used is logged and returned as :class:`ResolvedWeights`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from zoo.errors import WeightsError
+from zoo.resources import WEIGHTS_DIR
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from zoo.registry import ModelInfo
+
+__all__ = [
+    "FORMAT_VERSION",
+    "ResolvedWeights",
+    "load_entry_weights",
+    "load_weights",
+    "hub_file",
+    "resolve_weights",
+    "save_weights",
+    "sha256_file",
+    "weights_availability",
+]
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = "1"
+HUB_TIMEOUT_S = 3.0
+"""Seconds to wait for the Hub's answer before falling back to the cache and the shipped copy."""
+
+_COMMIT_HASH = re.compile(r"[0-9a-f]{40}")
+
+Source = Literal["path", "hub", "hub cache", "shipped", "none"]
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    """A weights file and where it came from (``source``), with a line for the user."""
+
+    path: Path | None
+    source: Source
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.detail}" if self.detail else self.source
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_weights(model: nn.Module, path: str | os.PathLike[str], *,
+                 dtype: torch.dtype = torch.float16) -> str:
+    """Write ``model``'s state dict as safetensors (floating tensors cast to ``dtype``); return sha256.
+
+    The file is written atomically. Its metadata names the architecture and the format version.
+    """
+    path = Path(path)
+    tensors: dict[str, torch.Tensor] = {}
+    for key, value in model.state_dict().items():
+        tensor = value.detach().cpu()
+        if tensor.is_floating_point():
+            tensor = tensor.to(dtype)
+            if not torch.isfinite(tensor).all():
+                raise WeightsError(f"{path}: tensor {key!r} does not fit in {dtype} "
+                                   "(overflow); save with dtype=torch.float32")
+        # Clone so that tensors sharing storage are written as independent tensors.
+        tensors[key] = tensor.contiguous().clone()
+    metadata = {"format": "zoo", "format_version": FORMAT_VERSION,
+                "architecture": type(model).__name__, "dtype": str(dtype).removeprefix("torch.")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return sha256_file(path)
+
+
+def _check_complete(path: Path) -> None:
+    """Refuse a missing file, or one shorter than its safetensors header says (a cut download)."""
+    if not path.is_file():
+        raise WeightsError(f"weights file {path} not found; check the path, or run again to download it")
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as f:
+            (header_len,) = struct.unpack("<Q", f.read(8))
+            if header_len > size:
+                raise ValueError
+            header = json.loads(f.read(header_len))
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"),
+                  default=0)
+    except (struct.error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise WeightsError(f"{path} is truncated or not a safetensors file; "
+                           "delete it and download or export it again") from None
+    if 8 + header_len + end > size:
+        raise WeightsError(f"{path} is truncated ({size} of {8 + header_len + end} bytes); "
+                           "delete it and download it again")
+
+
+def _short(keys: list[str], limit: int = 3) -> str:
+    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike[str], *,
+                 expected_sha256: str | None = None) -> None:
+    """Load a safetensors file into ``model``, strictly; tensors are cast to the model's dtypes.
+
+    With ``expected_sha256`` the file's hash is checked before anything is read into the model.
+    Missing or unexpected keys and shape mismatches are refused with a :class:`WeightsError`.
+    """
+    path = Path(path)
+    _check_complete(path)
+    if expected_sha256 is not None:
+        actual = sha256_file(path)
+        if actual != expected_sha256.lower():
+            raise WeightsError(
+                f"{path}: sha256 {actual[:12]}... does not match the expected {expected_sha256[:12]}... "
+                "(corrupt file or another version); delete it and download it again")
+    own = model.state_dict()
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            keys = set(f.keys())
+            missing = sorted(set(own) - keys)
+            unexpected = sorted(keys - set(own))
+            if missing or unexpected:
+                arch = metadata.get("architecture", "an unknown architecture")
+                problems = [f"missing {_short(missing)}" if missing else "",
+                            f"unexpected {_short(unexpected)}" if unexpected else ""]
+                raise WeightsError(
+                    f"{path} (saved from {arch}) does not fit {type(model).__name__}: "
+                    f"{'; '.join(p for p in problems if p)}; use the weights made for this model")
+            loaded: dict[str, torch.Tensor] = {}
+            for key in sorted(keys):
+                tensor = f.get_tensor(key)
+                if tensor.shape != own[key].shape:
+                    raise WeightsError(
+                        f"{path}: {key!r} has shape {tuple(tensor.shape)}, the model expects "
+                        f"{tuple(own[key].shape)}; use the weights made for this model's arguments")
+                loaded[key] = tensor.to(own[key].dtype)
+    except SafetensorError as exc:
+        raise WeightsError(f"{path} is not a readable safetensors file ({exc}); "
+                           "delete it and download or export it again") from None
+    model.load_state_dict(loaded, strict=True)
+
+
+def hub_file(repo: str, file: str, revision: str = "main") -> ResolvedWeights | None:
+    """A file from the Hub or huggingface_hub's cache; None when neither has it.
+
+    An unreachable Hub is detected with one short request, so the fallback comes quickly.
+    """
+    from huggingface_hub import (
+        constants,
+        get_hf_file_metadata,
+        hf_hub_download,
+        hf_hub_url,
+        try_to_load_from_cache,
+    )
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    where = f"{repo}@{revision}/{file}"
+
+    def from_cache(reason: str) -> ResolvedWeights | None:
+        try:
+            path = hf_hub_download(repo, file, revision=revision,
+                                   local_files_only=True)
+        except LocalEntryNotFoundError:
+            log.info("%s: %s and not in the Hugging Face cache", where, reason)
+            return None
+        return ResolvedWeights(Path(path), "hub cache", f"{where} ({reason}; cached copy)")
+
+    if constants.is_offline_mode():
+        return from_cache("HF_HUB_OFFLINE is set")
+    if _COMMIT_HASH.fullmatch(revision):  # a cached commit never changes: no need to ask the Hub
+        cached = try_to_load_from_cache(repo, file, revision=revision)
+        if isinstance(cached, str):
+            return ResolvedWeights(Path(cached), "hub cache", f"{where} (pinned commit, cached copy)")
+    timeout = (constants.HF_HUB_ETAG_TIMEOUT
+               if constants.HF_HUB_ETAG_TIMEOUT != constants.DEFAULT_ETAG_TIMEOUT else HUB_TIMEOUT_S)
+    # One HEAD without retries first: hf_hub_download retries an unreachable Hub for ~20 s
+    # before it gives up, which is too long a wait for a fallback that exists.
+    url = hf_hub_url(repo, file, revision=revision)
+    try:
+        get_hf_file_metadata(url, timeout=timeout)
+    except HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else "?"
+        log.warning("%s: the Hub answered HTTP %s", where, status)
+        return from_cache(f"the Hub answered HTTP {status}")
+    except Exception as exc:  # noqa: BLE001  (httpx's network errors: the Hub is unreachable)
+        return from_cache(f"the Hub is unreachable ({type(exc).__name__})")
+    try:
+        path = hf_hub_download(repo, file, revision=revision, etag_timeout=timeout)
+    except Exception as exc:  # noqa: BLE001  (a download cut off after a successful HEAD)
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise WeightsError(f"downloading {where} failed ({first_line}); run again, "
+                           "or set HF_HUB_OFFLINE=1 to use a cached or shipped copy") from None
+    return ResolvedWeights(Path(path), "hub", where)
+
+
+def resolve_weights(info: ModelInfo, path: str | os.PathLike[str] | None = None) -> ResolvedWeights:
+    """Find the weights file of a registry entry: explicit path, Hub (or its cache), shipped copy."""
+    if path is not None:
+        resolved = ResolvedWeights(Path(path), "path", str(path))
+    elif info.weights is None:
+        raise WeightsError(f"model {info.name!r} has no pretrained weights; "
+                           "pass a weights file (--weights PATH) or train it with `zoo train`")
+    else:
+        w = info.weights
+        resolved = hub_file(w.hub_repo, w.file, w.revision) if w.hub_repo else None
+        if resolved is None:
+            shipped = WEIGHTS_DIR / info.weights.file
+            if not shipped.is_file():
+                hub = f" or Hub repo {info.weights.hub_repo}" if info.weights.hub_repo else ""
+                raise WeightsError(
+                    f"weights {info.weights.file} for {info.name!r} are neither in the Hugging Face "
+                    f"cache{hub} nor shipped in {WEIGHTS_DIR}; connect to the internet "
+                    "or pass a weights file (--weights PATH)")
+            resolved = ResolvedWeights(shipped, "shipped", str(shipped))
+    log.info("weights for %s from %s", info.name, resolved)
+    return resolved
+
+
+def load_entry_weights(model: nn.Module, info: ModelInfo,
+                       path: str | os.PathLike[str] | None = None) -> ResolvedWeights:
+    """Resolve and strictly load a registry entry's weights into ``model``.
+
+    The registry's sha256 is checked for the Hub and shipped copies; an explicit path is the
+    user's own file (e.g. a training export) and is checked for completeness and fit only.
+    A model without parameters or buffers needs no weights.
+    """
+    if path is None and info.weights is None and not model.state_dict():
+        resolved = ResolvedWeights(None, "none", "the model has no parameters")
+    else:
+        resolved = resolve_weights(info, path)
+        assert resolved.path is not None
+        expected = info.weights.sha256 if info.weights and resolved.source != "path" else None
+        load_weights(model, resolved.path, expected_sha256=expected)
+    # Kept on the model so that the CLI can say where its weights came from.
+    model.weights_source = str(resolved)
+    return resolved
+
+
+def weights_availability(info: ModelInfo) -> Literal["shipped", "hub cache", "none"]:
+    """Where an entry's weights can be had without the network (for ``zoo list``)."""
+    if info.weights is None:
+        return "none"
+    if (WEIGHTS_DIR / info.weights.file).is_file():
+        return "shipped"
+    if info.weights.hub_repo:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(info.weights.hub_repo, info.weights.file,
+                                        revision=info.weights.revision)
+        if isinstance(cached, str):
+            return "hub cache"
+    return "none"
