@@ -1,0 +1,171 @@
+"""``zoo restore`` and ``zoo list`` run in-process: files, folders, bad inputs, outputs."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+
+import zoo
+from zoo.cli import main
+from zoo.cli.list_cmd import format_count
+
+RNG = np.random.default_rng(0)
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def rgb(h: int = 32, w: int = 48) -> np.ndarray:
+    return RNG.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def jpeg(pixels: np.ndarray, **options) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="JPEG", quality=30, **options)
+    return buf.getvalue()
+
+
+def restore(*args: str | Path) -> int:
+    return main(["restore", "-m", "jpeg", *map(str, args)])
+
+
+def test_bad_inputs_reported_and_the_rest_restored(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    good = jpeg(rgb())
+    (tmp_path / "a-good.jpg").write_bytes(good)
+    Image.fromarray(rgb()).save(tmp_path / "z-good.png")
+    bad = {
+        "empty.jpg": b"",
+        "text.png": b"hello, not an image",
+        "truncated.jpg": good[: len(good) // 2],
+        "corrupt.jpg": good.replace(b"\xff\xc4", b"\xff\xc4\xff\xff\xff\xff", 1),
+        "tiny.png": None,
+        "bomb.png": None,
+    }
+    for name, data in bad.items():
+        if data is not None:
+            (tmp_path / name).write_bytes(data)
+    Image.fromarray(rgb(4, 48)).save(tmp_path / "tiny.png")
+    Image.fromarray(rgb(100, 100)).save(tmp_path / "bomb.png")
+    monkeypatch.setenv("ZOO_MAX_IMAGE_PIXELS", "5000")
+
+    status = restore(tmp_path, tmp_path / "missing.jpg")
+    err = capsys.readouterr().err
+    assert status == 1
+    assert (tmp_path / "a-good.restored.png").is_file()
+    assert (tmp_path / "z-good.restored.png").is_file()
+    failed = [line for line in err.splitlines() if line.startswith("failed:")]
+    assert len(failed) == len(bad) + 1
+    expected = {"empty.jpg": "empty file", "text.png": "not an image", "truncated.jpg": "truncated",
+                "corrupt.jpg": "corrupt", "tiny.png": "smaller than the minimum",
+                "bomb.png": "decompression bomb", "missing.jpg": "no such file"}
+    for name, problem in expected.items():
+        assert any(name in line and problem in line for line in failed), (name, failed)
+    assert "Traceback" not in err
+    assert "restored 2 of 9 images" in err and "7 failed" in err
+    assert not any((tmp_path / f"{Path(n).stem}.restored.png").exists() for n in bad)
+
+
+def test_outputs_are_lossless_and_carry_metadata(tmp_path: Path) -> None:
+    source = rgb()
+    Image.fromarray(source).save(tmp_path / "in.png", icc_profile=SRGB)
+    assert restore(tmp_path / "in.png") == 0
+    with Image.open(tmp_path / "in.restored.png") as out:
+        np.testing.assert_array_equal(np.asarray(out), source)  # identity model: exact
+        assert out.info["icc_profile"] == SRGB
+
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010E] = 8, "caption"  # orientation 8: rotate 90 counter-clockwise
+    (tmp_path / "photo.jpg").write_bytes(jpeg(rgb(32, 48), exif=exif.tobytes()))
+    assert restore(tmp_path / "photo.jpg", "-o", tmp_path / "photo.webp") == 0
+    with Image.open(tmp_path / "photo.webp") as out:
+        assert out.format == "WEBP" and out.size == (32, 48)  # upright
+        assert out.getexif()[0x010E] == "caption" and 0x0112 not in out.getexif()
+
+
+def test_grey_and_alpha_kept(tmp_path: Path) -> None:
+    Image.fromarray(rgb()[..., 0], "L").save(tmp_path / "g.jpg")
+    Image.fromarray(np.dstack([rgb(), rgb()[..., 0]]), "RGBA").save(tmp_path / "a.png")
+    assert restore(tmp_path / "g.jpg", tmp_path / "a.png") == 0
+    with Image.open(tmp_path / "g.restored.png") as out:
+        assert out.mode == "L"
+    with Image.open(tmp_path / "a.restored.png") as out, Image.open(tmp_path / "a.png") as src:
+        assert out.mode == "RGBA"
+        np.testing.assert_array_equal(np.asarray(out), np.asarray(src))
+
+
+def test_out_dir_keeps_subfolders_and_skips_results(tmp_path: Path) -> None:
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    Image.fromarray(rgb()).save(tmp_path / "in" / "top.bmp")
+    Image.fromarray(rgb()).save(tmp_path / "in" / "sub" / "deep.tif")
+    Image.fromarray(rgb()).save(tmp_path / "in" / "old.restored.png")  # an earlier result
+    (tmp_path / "in" / "notes.txt").write_text("not an image")
+    assert restore(tmp_path / "in", "-r", "--out-dir", tmp_path / "out") == 0
+    found = sorted(p.relative_to(tmp_path / "out").as_posix()
+                   for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert found == ["sub/deep.restored.png", "top.restored.png"]
+
+
+def test_output_flag_needs_a_single_input(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    for name in ("a.png", "b.png"):
+        Image.fromarray(rgb()).save(tmp_path / name)
+    status = restore(tmp_path / "a.png", tmp_path / "b.png", "-o", tmp_path / "x.png")
+    assert status == 2 and "exactly one input" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_colliding_outputs_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    Image.fromarray(rgb()).save(tmp_path / "same.png")
+    (tmp_path / "same.jpg").write_bytes(jpeg(rgb()))
+    assert restore(tmp_path) == 2
+    assert "would both be written" in capsys.readouterr().err
+
+
+def test_model_without_weights_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    candidates = [n for n in zoo.list_models(with_weights=False) if n != "jpeg"]
+    if not candidates:
+        pytest.skip("every trainable entry has weights")
+    Image.fromarray(rgb()).save(tmp_path / "a.png")
+    assert main(["restore", "-m", candidates[0], str(tmp_path / "a.png")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"no (pre)?trained weights", err) and "zoo list" in err
+    assert not (tmp_path / "a.restored.png").exists()
+
+
+def test_real_network_with_explicit_weights(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from zoo.weights import save_weights
+
+    name = "unet-l1" if "unet-l1" in zoo.list_models() else "arnet-nogan"
+    save_weights(zoo.create_model(name), tmp_path / "w.safetensors")
+    (tmp_path / "p.jpg").write_bytes(jpeg(rgb(40, 56)))
+    status = main(["restore", "-m", name, "--weights", str(tmp_path / "w.safetensors"),
+                   "--tile", "32", str(tmp_path / "p.jpg")])
+    err = capsys.readouterr().err
+    assert status == 0, err
+    assert "w.safetensors" in err  # says where the weights came from
+    with Image.open(tmp_path / "p.restored.png") as out:
+        assert out.size == (56, 40) and out.mode == "RGB"
+
+
+def test_sample_image(tmp_path: Path) -> None:
+    assert main(["restore", "-m", "jpeg", "--sample", "chelsea", "--out-dir", str(tmp_path)]) == 0
+    with Image.open(tmp_path / "chelsea-q10.jpg") as src, \
+            Image.open(tmp_path / "chelsea-q10.restored.png") as out:
+        assert src.format == "JPEG" and out.size == src.size == (451, 300)
+
+
+def test_list(capsys: pytest.CaptureFixture) -> None:
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in zoo.list_models():
+        assert name in out
+    assert "not needed" in out  # the identity needs no weights
+    assert main(["list", "no-such-*"]) == 2
+
+
+def test_format_count() -> None:
+    assert [format_count(n) for n in (0, 950, 12_345, 2_350_000, 123_456_789, 1_200_000_000)] == \
+        ["0", "950", "12.3K", "2.35M", "123M", "1.2G"]

@@ -1,0 +1,248 @@
+"""Reading every supported input kind, refusing bad files, and writing outputs faithfully."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms, ImageFile
+
+from zoo.errors import ImageError
+from zoo.imaging import LoadedImage, read_image, write_image
+
+RNG = np.random.default_rng(0)
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+ORIENTATION, DESCRIPTION = 0x0112, 0x010E
+
+
+def rgb(h: int = 24, w: int = 40) -> np.ndarray:
+    return RNG.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def exif_bytes(orientation: int | None = None, description: str = "zoo test") -> bytes:
+    exif = Image.Exif()
+    exif[DESCRIPTION] = description
+    if orientation is not None:
+        exif[ORIENTATION] = orientation
+    return exif.tobytes()
+
+
+def png16_rgb(path: Path, values: np.ndarray) -> None:
+    """A 16-bit RGB PNG written by hand (Pillow cannot write one)."""
+    h, w, _ = values.shape
+    raw = b"".join(b"\x00" + values[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("fmt,suffix", [("JPEG", ".jpg"), ("PNG", ".png"), ("BMP", ".bmp"),
+                                        ("TIFF", ".tif"), ("WEBP", ".webp")])
+def test_reads_each_format(tmp_path: Path, fmt: str, suffix: str) -> None:
+    pixels = rgb()
+    path = tmp_path / f"x{suffix}"
+    Image.fromarray(pixels).save(path, format=fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+    image = read_image(path)
+    assert image.pixels.shape == (24, 40, 3) and image.pixels.dtype == np.uint8
+    assert image.alpha is None and image.source == path
+    if fmt != "JPEG":  # the lossless ones come back exactly
+        np.testing.assert_array_equal(image.pixels, pixels)
+
+
+def test_grey_stays_grey(tmp_path: Path) -> None:
+    grey = rgb()[..., 0]
+    Image.fromarray(grey, "L").save(tmp_path / "g.png")
+    image = read_image(tmp_path / "g.png")
+    assert image.is_grey and image.mode == "L"
+    np.testing.assert_array_equal(image.pixels, grey)
+
+
+def test_16bit_grey_png_is_scaled_with_rounding(tmp_path: Path) -> None:
+    levels = RNG.integers(0, 256, (16, 16)).astype(np.uint16)
+    values = levels * 257  # exact 8-bit levels in 16 bits
+    values[0, :4] = [128, 127, 65535 - 128, 65535]  # rounding: 128/257 -> 0.498 -> 0
+    Image.fromarray(values).save(tmp_path / "g16.png")
+    image = read_image(tmp_path / "g16.png")
+    assert image.bit_depth == 16 and image.is_grey
+    expected = np.round(values / 257.0).astype(np.uint8)
+    np.testing.assert_array_equal(image.pixels, expected)
+
+
+def test_16bit_rgb_png(tmp_path: Path) -> None:
+    values = RNG.integers(0, 65536, (12, 10, 3)).astype(np.uint16)
+    png16_rgb(tmp_path / "c16.png", values)
+    image = read_image(tmp_path / "c16.png")
+    assert image.bit_depth == 16 and image.pixels.shape == (12, 10, 3)
+    # Pillow keeps the high byte of each sample: within one level of the rounded value.
+    diff = image.pixels.astype(int) - np.round(values / 257.0)
+    assert np.abs(diff).max() <= 1
+
+
+def test_rgba_alpha_kept_aside(tmp_path: Path) -> None:
+    rgba = np.dstack([rgb(), RNG.integers(0, 256, (24, 40), dtype=np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    image = read_image(tmp_path / "a.png")
+    np.testing.assert_array_equal(image.pixels, rgba[..., :3])
+    np.testing.assert_array_equal(image.alpha, rgba[..., 3])
+
+
+def test_la_grey_with_alpha(tmp_path: Path) -> None:
+    la = RNG.integers(0, 256, (16, 16, 2), dtype=np.uint8)
+    Image.fromarray(la, "LA").save(tmp_path / "la.png")
+    image = read_image(tmp_path / "la.png")
+    assert image.is_grey
+    np.testing.assert_array_equal(image.alpha, la[..., 1])
+
+
+def test_palette_with_transparency(tmp_path: Path) -> None:
+    pal = Image.new("P", (16, 16), 0)
+    pal.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    pal.paste(1, (0, 0, 8, 16))
+    pal.save(tmp_path / "p.png", transparency=0)
+    image = read_image(tmp_path / "p.png")
+    assert image.mode == "P" and image.pixels.shape == (16, 16, 3)
+    assert tuple(image.pixels[0, 0]) == (0, 0, 255) and tuple(image.pixels[0, 12]) == (255, 0, 0)
+    assert image.alpha is not None and image.alpha[0, 0] == 255 and image.alpha[0, 12] == 0
+
+
+def test_palette_without_transparency_is_rgb(tmp_path: Path) -> None:
+    Image.fromarray(rgb()).convert("P").save(tmp_path / "p.gif")
+    image = read_image(tmp_path / "p.gif")
+    assert image.pixels.shape == (24, 40, 3) and image.alpha is None
+
+
+def test_cmyk_jpeg_to_rgb(tmp_path: Path) -> None:
+    cmyk = np.zeros((16, 16, 4), np.uint8)
+    cmyk[:, 8:, 0] = 255  # full cyan on the right
+    # An RGB profile cannot describe CMYK data: it is dropped and the plain conversion used.
+    Image.fromarray(cmyk, "CMYK").save(tmp_path / "c.jpg", quality=100, icc_profile=SRGB)
+    image = read_image(tmp_path / "c.jpg")
+    assert image.mode == "CMYK" and image.pixels.shape == (16, 16, 3)
+    assert image.icc_profile is None
+    np.testing.assert_allclose(image.pixels[0, 0], [255, 255, 255], atol=2)
+    np.testing.assert_allclose(image.pixels[0, 12], [0, 255, 255], atol=2)
+
+
+def test_exif_orientation_applied_and_reset(tmp_path: Path) -> None:
+    pixels = rgb(16, 40)
+    pixels[:8, :8] = 255  # a white corner to follow
+    pixels[:8, :8, 1:] = 0  # ... made red
+    Image.fromarray(pixels).save(tmp_path / "o.png", exif=exif_bytes(orientation=6))
+    image = read_image(tmp_path / "o.png")
+    assert image.pixels.shape == (40, 16, 3)  # orientation 6: rotated 90 degrees clockwise
+    np.testing.assert_array_equal(image.pixels, np.rot90(pixels, k=-1))
+    carried = Image.Exif()
+    carried.load(image.exif)
+    assert ORIENTATION not in carried and carried[DESCRIPTION] == "zoo test"
+
+
+def test_icc_and_exif_kept(tmp_path: Path) -> None:
+    Image.fromarray(rgb()).save(tmp_path / "m.jpg", icc_profile=SRGB, exif=exif_bytes())
+    image = read_image(tmp_path / "m.jpg")
+    assert image.icc_profile == SRGB
+    parsed = Image.Exif()
+    parsed.load(image.exif)
+    assert parsed[DESCRIPTION] == "zoo test"
+    out = write_image(tmp_path / "m.png", image)
+    with Image.open(out) as written:
+        assert written.info["icc_profile"] == SRGB
+        assert written.getexif()[DESCRIPTION] == "zoo test"
+
+
+@pytest.mark.parametrize("suffix,fmt", [(".png", "PNG"), ("", "PNG"), (".webp", "WEBP"),
+                                        (".tiff", "TIFF"), (".bmp", "BMP"), (".jpg", "JPEG")])
+def test_write_formats(tmp_path: Path, suffix: str, fmt: str) -> None:
+    pixels = rgb()
+    out = write_image(tmp_path / f"out{suffix}", LoadedImage(pixels=pixels, icc_profile=SRGB))
+    assert out.suffix == (suffix or ".png")
+    with Image.open(out) as written:
+        assert written.format == fmt and written.mode == "RGB"
+        if fmt != "JPEG":
+            np.testing.assert_array_equal(np.asarray(written), pixels)
+        if fmt not in ("BMP",):
+            assert written.info.get("icc_profile") == SRGB
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temp file left behind
+
+
+def test_write_grey_and_alpha(tmp_path: Path) -> None:
+    grey, alpha = rgb()[..., 0], rgb()[..., 1]
+    out = write_image(tmp_path / "g.png", LoadedImage(pixels=grey, alpha=alpha))
+    with Image.open(out) as written:
+        assert written.mode == "LA"
+        np.testing.assert_array_equal(np.asarray(written)[..., 1], alpha)
+    with pytest.raises(ImageError, match="alpha"):
+        write_image(tmp_path / "g.jpg", LoadedImage(pixels=grey, alpha=alpha))
+    with pytest.raises(ImageError, match="cannot write"):
+        write_image(tmp_path / "g.xyz", LoadedImage(pixels=grey))
+
+
+def _jpeg_bytes() -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb(64, 64)).save(buf, format="JPEG", quality=75)
+    return buf.getvalue()
+
+
+def _corrupt(data: bytes, marker: bytes, offset: int, junk: bytes) -> bytes:
+    """Overwrite bytes of a JPEG segment (libjpeg shrugs off most damage to the scan data)."""
+    at = data.index(marker) + offset
+    return data[:at] + junk + data[at + len(junk):]
+
+
+BAD_FILES = {
+    "missing": (None, "no such file"),
+    "empty": (b"", "empty file"),
+    "text": (b"this is not an image at all", "not an image"),
+    "truncated": (_jpeg_bytes()[:700], "truncated"),
+    "corrupt huffman table": (_corrupt(_jpeg_bytes(), b"\xff\xc4", 5, b"\xff" * 16), "corrupt"),
+    "corrupt scan header": (_corrupt(_jpeg_bytes(), b"\xff\xda", 5, b"\x99"), "corrupt"),
+    "corrupt frame header": (_corrupt(_jpeg_bytes(), b"\xff\xc0", 5, b"\x00\x00"), "corrupt JPEG"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_FILES))
+def test_bad_files_raise_one_line_image_error(tmp_path: Path, kind: str) -> None:
+    data, message = BAD_FILES[kind]
+    path = tmp_path / f"{kind.replace(' ', '-')}.jpg"
+    if data is not None:
+        path.write_bytes(data)
+    with pytest.raises(ImageError, match=message) as info:
+        read_image(path)
+    text = str(info.value)
+    assert text.startswith(str(path)) and "\n" not in text
+
+
+def test_decompression_bomb_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    Image.fromarray(rgb(100, 100)).save(tmp_path / "big.png")
+    with pytest.raises(ImageError, match="decompression bomb"):
+        read_image(tmp_path / "big.png", limit=5000)
+    monkeypatch.setenv("ZOO_MAX_IMAGE_PIXELS", "9999")
+    with pytest.raises(ImageError, match="decompression bomb"):
+        read_image(tmp_path / "big.png")
+    monkeypatch.setenv("ZOO_MAX_IMAGE_PIXELS", "10000")
+    assert read_image(tmp_path / "big.png").pixels.shape == (100, 100, 3)
+    assert Image.MAX_IMAGE_PIXELS != 10000  # Pillow's global limit is restored
+
+
+def test_below_minimum_size_refused(tmp_path: Path) -> None:
+    Image.fromarray(rgb(7, 40)).save(tmp_path / "thin.png")
+    with pytest.raises(ImageError, match="smaller than the minimum"):
+        read_image(tmp_path / "thin.png")
+    Image.fromarray(rgb(8, 8)).save(tmp_path / "ok.png")
+    assert read_image(tmp_path / "ok.png").pixels.shape == (8, 8, 3)
+
+
+def test_truncated_images_stay_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "t.jpg").write_bytes(_jpeg_bytes()[:-300])
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)  # set by some other code
+    with pytest.raises(ImageError, match="truncated"):
+        read_image(tmp_path / "t.jpg")
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # the global is left as it was

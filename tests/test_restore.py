@@ -1,0 +1,167 @@
+"""The Python restore API: every input kind comes back as the same kind, grey as luma."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageCms
+from torch import nn
+
+import zoo
+from zoo.models.base import Restorer
+from zoo.restore import restore_file, restore_image
+
+RNG = np.random.default_rng(0)
+LUMA = np.array([0.299, 0.587, 0.114])
+
+
+class ColourNet(Restorer):
+    """A small conv net that changes colours differently per channel (so luma handling shows)."""
+
+    pad_multiple = 4
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(8, 8, 4, stride=4), nn.ReLU(),
+                                  nn.ConvTranspose2d(8, 3, 4, stride=4))
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        return (x + 0.5 * self.body(x)).clamp(0, 1)
+
+
+@pytest.fixture(scope="module")
+def net() -> Restorer:
+    return ColourNet().eval()
+
+
+@pytest.fixture(scope="module")
+def identity() -> Restorer:
+    return zoo.create_model("jpeg").eval()
+
+
+def pixels(h: int = 36, w: int = 52) -> np.ndarray:
+    return RNG.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_identity_round_trip_is_exact(identity: Restorer) -> None:
+    rgb = pixels()
+    np.testing.assert_array_equal(restore_image(identity, rgb), rgb)
+    np.testing.assert_array_equal(restore_image(identity, rgb[..., 0]), rgb[..., 0])
+
+
+def test_inputs_are_not_modified(identity: Restorer, net: Restorer) -> None:
+    x = torch.rand(3, 20, 24) * 1.5  # out of range on purpose: the output is clamped, x is not
+    before = x.clone()
+    for model in (identity, net):
+        assert restore_image(model, x).max() <= 1
+        restore_image(model, x, tile=8)
+        torch.testing.assert_close(x, before, atol=0, rtol=0)
+
+
+def test_numpy_kinds(net: Restorer) -> None:
+    rgb = pixels()
+    out = restore_image(net, rgb)
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - rgb).mean() > 1  # the network did something
+
+    rgba = np.dstack([rgb, RNG.integers(0, 256, rgb.shape[:2], dtype=np.uint8)])
+    out4 = restore_image(net, rgba)
+    assert out4.shape == rgba.shape
+    np.testing.assert_array_equal(out4[..., 3], rgba[..., 3])
+    np.testing.assert_array_equal(out4[..., :3], out)
+
+    grey = rgb[..., 1]
+    assert restore_image(net, grey).shape == grey.shape
+    assert restore_image(net, grey[..., None]).shape == (*grey.shape, 1)
+
+
+def test_grey_is_the_luma_of_the_rgb_output(net: Restorer) -> None:
+    grey = pixels()[..., 0]
+    rgb_out = restore_image(net, torch.from_numpy(np.repeat(grey[None], 3, 0)).float() / 255)
+    expected = np.round((rgb_out.numpy().transpose(1, 2, 0) @ LUMA) * 255)
+    out = restore_image(net, grey)
+    assert np.abs(out.astype(int) - expected).max() <= 1  # float32 against float64 rounding
+    assert np.abs(out.astype(int) - grey).mean() > 1
+
+
+def test_tensor_kinds(net: Restorer) -> None:
+    x = torch.rand(3, 30, 41)
+    out = restore_image(net, x)
+    assert out.shape == x.shape and out.dtype == x.dtype and out.device == x.device
+    batch = torch.rand(2, 3, 30, 41, dtype=torch.float64)
+    out_b = restore_image(net, batch)
+    assert out_b.shape == batch.shape and out_b.dtype == torch.float64
+    # Each batch item is restored on its own: the same as one at a time.
+    torch.testing.assert_close(out_b[1], restore_image(net, batch[1]), atol=1e-5, rtol=0)
+    assert restore_image(net, torch.rand(1, 30, 41)).shape == (1, 30, 41)
+
+
+def test_pil_kinds(net: Restorer) -> None:
+    rgb = pixels()
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    img = Image.fromarray(rgb)
+    img.info["icc_profile"] = icc
+    out = net.restore(img)
+    assert isinstance(out, Image.Image) and out.mode == "RGB" and out.size == img.size
+    assert out.info["icc_profile"] == icc
+    np.testing.assert_array_equal(np.asarray(out), restore_image(net, rgb))
+
+    assert net.restore(img.convert("L")).mode == "L"
+    rgba = img.convert("RGBA")
+    rgba.putalpha(Image.fromarray(rgb[..., 2]))
+    out_rgba = net.restore(rgba)
+    assert out_rgba.mode == "RGBA"
+    np.testing.assert_array_equal(np.asarray(out_rgba)[..., 3], rgb[..., 2])
+    assert net.restore(img.convert("LA")).mode == "LA"
+    assert net.restore(img.convert("P")).mode == "RGB"
+
+
+def test_tiled_and_untiled_agree_through_the_api(net: Restorer) -> None:
+    rgb = pixels(150, 170)
+    whole = restore_image(net, rgb, tile=0).astype(int)
+    tiled = restore_image(net, rgb, tile=64).astype(int)
+    assert np.abs(whole - tiled).max() <= 1
+    assert np.abs(whole - tiled).mean() < 1e-3 * 255
+
+
+def test_training_flag_and_device(net: Restorer) -> None:
+    model = ColourNet().train()
+    restore_image(model, pixels(), device="cpu")
+    assert model.training  # restored after running in eval mode
+    assert next(model.parameters()).device.type == "cpu"
+
+
+def test_wrong_kinds_are_refused(net: Restorer) -> None:
+    with pytest.raises(TypeError):
+        restore_image(net, pixels().astype(np.float32))
+    with pytest.raises(TypeError):
+        restore_image(net, torch.zeros(3, 16, 16, dtype=torch.uint8))
+    with pytest.raises(ValueError):
+        restore_image(net, torch.rand(2, 16, 16, 2))
+    with pytest.raises(TypeError):
+        restore_image(net, [[1, 2], [3, 4]])
+
+
+def test_restore_file_carries_metadata(tmp_path: Path, net: Restorer) -> None:
+    exif = Image.Exif()
+    exif[0x010E] = "kept"
+    src = Image.fromarray(np.dstack([pixels(), np.full((36, 52), 200, np.uint8)]), "RGBA")
+    src.save(tmp_path / "in.png", exif=exif.tobytes())
+    out = restore_file(net, tmp_path / "in.png", tmp_path / "out.png")
+    with Image.open(out) as written:
+        assert written.mode == "RGBA" and written.getexif()[0x010E] == "kept"
+        assert (np.asarray(written)[..., 3] == 200).all()
+
+
+@pytest.mark.skipif("unet-l1" not in zoo.list_models(), reason="unet-l1 not registered")
+def test_registered_unet_restores_every_kind() -> None:
+    model = zoo.create_model("unet-l1").eval()
+    rgb = pixels(33, 45)
+    assert restore_image(model, rgb).shape == rgb.shape
+    assert restore_image(model, rgb[..., 0]).shape == rgb.shape[:2]
+    assert restore_image(model, torch.rand(1, 3, 33, 45)).shape == (1, 3, 33, 45)

@@ -1,0 +1,56 @@
+"""``zoo list``: the registry as a table (name, parameters, weights, description)."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+from rich.table import Table
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("list", help="list the models in the zoo",
+                              description="List the registry's models: name, parameter count, "
+                                          "where weights are available offline, description.")
+    p.add_argument("pattern", nargs="?", default="*",
+                   help="shell-style name pattern, e.g. 'arnet*' (default: all)")
+    p.set_defaults(func=run)
+
+
+def format_count(n: int) -> str:
+    """A parameter count for people: 0, 950, 12.3K, 2.35M, 1.20G."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            value = n / scale
+            return f"{value:.3g}{unit}" if value < 100 else f"{value:.0f}{unit}"
+    return str(n)
+
+
+def weights_where(info) -> str:
+    """shipped / hub cache / none: where the entry's weights can be had offline."""
+    try:
+        from zoo.weights import weights_availability
+    except ImportError:
+        return "none"
+    return str(weights_availability(info))
+
+
+def run(args: argparse.Namespace) -> int:
+    from zoo.errors import ZooError
+    from zoo.registry import create_model, get_model_info, list_models
+
+    names = list_models(args.pattern)
+    if not names:
+        raise ZooError(f"no model matches {args.pattern!r}; `zoo list` shows them all")
+    table = Table(title="zoo models")
+    table.add_column("name", style="bold")
+    table.add_column("parameters", justify="right")
+    table.add_column("weights")
+    table.add_column("description")
+    for name in names:
+        info = get_model_info(name)
+        params = create_model(name).num_parameters()  # random init: only the count is used
+        where = "not needed" if params == 0 and info.weights is None else weights_where(info)
+        table.add_row(name, format_count(params), where, info.description)
+    Console().print(table)
+    return 0

@@ -1,0 +1,203 @@
+"""``zoo restore``: remove JPEG artifacts from image files and folders."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from zoo.errors import ImageError, WeightsError, ZooError
+
+DEFAULT_MODEL = "arnet-nogan"
+DEFAULT_SUFFIX = ".restored"
+SAMPLE_QUALITY = 10
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input file and where its result goes."""
+
+    source: Path
+    target: Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from zoo.samples import SAMPLE_NAMES
+
+    p = subparsers.add_parser(
+        "restore", help="remove JPEG artifacts from images",
+        description="Restore image files (JPEG, PNG, BMP, TIFF, WebP) and folders of them. "
+                    "Results are lossless PNG by default, written as NAME.restored.png next to "
+                    "each input, in --out-dir, or to -o for a single input.")
+    p.add_argument("inputs", nargs="*", type=Path, metavar="INPUT",
+                   help="image files or folders (folders: the images inside, sorted)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("-o", "--output", type=Path, metavar="OUT",
+                     help="output file for a single input (format from its suffix; PNG if none)")
+    out.add_argument("--out-dir", type=Path, metavar="DIR",
+                     help="write results into this folder (sub-folders of folder inputs are kept)")
+    p.add_argument("-m", "--model", default=DEFAULT_MODEL,
+                   help="registry name, hf-hub:ORG/NAME or a saved folder "
+                        f"(default: {DEFAULT_MODEL}; see `zoo list`)")
+    p.add_argument("--weights", metavar="PATH",
+                   help="a safetensors file to load into the registry model instead of its own")
+    p.add_argument("--device", choices=("cpu", "cuda"),
+                   help="where to run (default: cuda when available, else cpu)")
+    p.add_argument("--tile", type=int, metavar="SIZE",
+                   help="restore in SIZExSIZE tiles "
+                        "(default: automatic for large images; 0: never)")
+    p.add_argument("--suffix", default=DEFAULT_SUFFIX,
+                   help=f"added to each output's stem (default: {DEFAULT_SUFFIX!r})")
+    p.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders")
+    p.add_argument("--sample", choices=SAMPLE_NAMES, metavar="NAME",
+                   help=f"also restore a built-in photograph ({', '.join(SAMPLE_NAMES)}) JPEG-"
+                        f"compressed at quality {SAMPLE_QUALITY}; the JPEG is written to --out-dir "
+                        "(default: the current folder) beside its result")
+    p.set_defaults(func=run)
+
+
+def _folder_images(folder: Path, recursive: bool, suffix: str) -> list[Path]:
+    from zoo.imaging import READ_SUFFIXES
+
+    pattern = "**/*" if recursive else "*"
+    return sorted(f for f in folder.glob(pattern)
+                  if f.is_file() and f.suffix.lower() in READ_SUFFIXES
+                  and not f.stem.endswith(suffix))  # skip earlier results
+
+
+def collect_jobs(inputs: list[Path], *, output: Path | None, out_dir: Path | None,
+                 suffix: str, recursive: bool) -> list[Job]:
+    """Expand folders and pick an output path for every input file."""
+    jobs: list[Job] = []
+    for item in inputs:
+        if item.is_dir():
+            found = _folder_images(item, recursive, suffix)
+            if not found:
+                raise ZooError(f"{item}: no image files in this folder"
+                               + ("" if recursive else " (use -r for sub-folders)"))
+            for f in found:
+                base = out_dir / f.parent.relative_to(item) if out_dir else f.parent
+                jobs.append(Job(f, base / f"{f.stem}{suffix}.png"))
+        else:  # missing files are reported per file when they are read
+            base = out_dir if out_dir else item.parent
+            jobs.append(Job(item, base / f"{item.stem}{suffix}.png"))
+    if output is not None:
+        if len(jobs) != 1:
+            raise ZooError(f"-o/--output takes exactly one input image, got {len(jobs)}; "
+                           "use --out-dir for several")
+        jobs = [Job(jobs[0].source, output)]
+    seen: dict[Path, Path] = {}
+    for job in jobs:
+        key = job.target.resolve()
+        if key in seen:
+            raise ZooError(f"{seen[key]} and {job.source} would both be written to {job.target}; "
+                           "restore them separately or use --out-dir")
+        seen[key] = job.source
+    return jobs
+
+
+def _load_model(args: argparse.Namespace, console: Console):
+    import zoo
+    from zoo.registry import get_model_info, list_models
+
+    try:
+        model = zoo.load(args.model, device=args.device, weights=args.weights)
+    except WeightsError as exc:
+        if "zoo list" in str(exc):  # the message already offers other models
+            raise
+        raise WeightsError(f"{exc}; or choose another model with --model NAME (see `zoo list`)") \
+            from None
+    try:
+        from zoo.loading import RANDOM_INIT
+    except ImportError:  # older loading module: no marker, only the missing source
+        RANDOM_INIT = None
+    source = getattr(model, "weights_source", None)
+    if source in (None, RANDOM_INIT) and model.num_parameters() > 0:
+        try:
+            info = get_model_info(args.model)
+        except KeyError:
+            info = None
+        with_weights = ", ".join(list_models(with_weights=True)) or "none yet"
+        what = f"{args.model!r} has no trained weights yet" if info is not None and \
+            info.weights is None else f"no weights were loaded for {args.model!r}"
+        raise WeightsError(f"model {what}, so it would output noise; pass --weights PATH "
+                           f"(e.g. a `zoo train` export) or choose --model NAME (with weights: "
+                           f"{with_weights}; see `zoo list`)")
+    from zoo.cli.list_cmd import format_count
+
+    console.print(f"model {model.name} ({format_count(model.num_parameters())} parameters) on "
+                  f"{next(model.parameters()).device if model.num_parameters() else 'cpu'}, "
+                  f"weights: {source or 'none needed'}", markup=False)
+    return model
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    # soft_wrap: every message stays one line, whatever the terminal width.
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    if args.tile is not None and args.tile < 0:
+        raise ZooError(f"--tile must be 0 (never tile) or a positive size, got {args.tile}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise ZooError("--device cuda: no CUDA device is available here; use --device cpu")
+    if not args.inputs and not args.sample:
+        raise ZooError("no input images given: zoo restore INPUT... (or --sample NAME)")
+    model = _load_model(args, console)  # first: a model without weights fails before any writing
+    inputs = list(args.inputs)
+    if args.sample:
+        from zoo.samples import sample_image_path
+
+        folder = args.out_dir or Path.cwd()
+        inputs.append(sample_image_path(args.sample, SAMPLE_QUALITY, folder))
+        console.print(f"sample {args.sample}: JPEG at quality {SAMPLE_QUALITY} written to "
+                      f"{inputs[-1]}", markup=False)
+    jobs = collect_jobs(inputs, output=args.output, out_dir=args.out_dir, suffix=args.suffix,
+                        recursive=args.recursive)
+
+    failed = 0
+    start = time.perf_counter()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True,
+                  disable=len(jobs) < 2 or not console.is_terminal) as progress:
+        task = progress.add_task("restoring", total=len(jobs))
+        for job in jobs:
+            progress.update(task, description=f"restoring {escape(job.source.name)}")
+            problem = _restore_one(model, job, args.tile)
+            if problem is None:
+                if len(jobs) == 1:
+                    console.print(f"{job.source} -> {job.target}", markup=False)
+            else:
+                failed += 1
+                progress.console.print(f"[red]failed:[/] {escape(problem)}")
+            progress.advance(task)
+    elapsed = time.perf_counter() - start
+    done = len(jobs) - failed
+    where = f" into {args.out_dir}" if args.out_dir else ""
+    console.print(f"restored {done} of {len(jobs)} image{'s' if len(jobs) != 1 else ''}{where} "
+                  f"in {elapsed:.1f} s" + (f"; {failed} failed" if failed else ""), markup=False)
+    return 1 if failed else 0
+
+
+def _restore_one(model, job: Job, tile: int | None) -> str | None:
+    """Restore one file; the problem as one line naming the file, or None on success."""
+    import torch
+
+    from zoo.restore import restore_file
+
+    if job.source.resolve() == job.target.resolve():
+        return f"{job.source}: the output would overwrite the input; choose another --suffix or -o"
+    try:
+        restore_file(model, job.source, job.target, tile=tile)
+    except ImageError as exc:
+        return str(exc)
+    except torch.OutOfMemoryError:
+        return (f"{job.source}: out of memory; use a smaller --tile (e.g. --tile 256) "
+                "or --device cpu")
+    except OSError as exc:  # writing the output: permissions, full disk...
+        return f"{job.source}: cannot write {job.target}: {exc.strerror or exc}"
+    return None

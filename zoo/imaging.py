@@ -1,0 +1,313 @@
+"""Reading input images robustly, and writing restored images.
+
+``read_image`` turns any supported file (JPEG, PNG, BMP, TIFF, WebP, and whatever else Pillow
+decodes) into a :class:`LoadedImage`: uint8 RGB or grey pixels with the alpha channel kept
+aside, EXIF orientation applied, and the ICC profile and EXIF block kept for the output.
+Every problem with a file becomes an :class:`~zoo.errors.ImageError` naming it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import threading
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+
+from zoo.errors import ImageError
+
+__all__ = [
+    "LoadedImage",
+    "MIN_SIDE",
+    "READ_SUFFIXES",
+    "WRITE_FORMATS",
+    "from_pil",
+    "max_pixels",
+    "read_image",
+    "to_pil",
+    "write_image",
+]
+
+MIN_SIDE = 8
+"""Smallest accepted side: one 8x8 JPEG block."""
+DEFAULT_MAX_PIXELS = 200_000_000
+"""Larger images are refused as possible decompression bombs (``$ZOO_MAX_IMAGE_PIXELS``)."""
+READ_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff",
+                           ".webp"})
+"""Suffixes picked up when a folder is given as input."""
+WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
+                 ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
+
+_EXIF_ORIENTATION = 0x0112
+_pillow_globals_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """An image ready for a model, with what is needed to write the result faithfully."""
+
+    pixels: np.ndarray
+    """uint8, HxWx3 RGB or HxW grey."""
+    alpha: np.ndarray | None = None
+    """uint8 HxW alpha channel, or None."""
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+    """The EXIF block, orientation tag removed once the orientation has been applied."""
+    mode: str = "RGB"
+    """The file's original Pillow mode (``"CMYK"``, ``"I;16"``, ``"P"`` ...)."""
+    bit_depth: int = 8
+    """Bits per sample in the file (16 for 16-bit PNG/TIFF); pixels are always 8 bit."""
+    source: Path | None = None
+
+    @property
+    def is_grey(self) -> bool:
+        return self.pixels.ndim == 2
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height), as Pillow reports it."""
+        return self.pixels.shape[1], self.pixels.shape[0]
+
+
+def max_pixels() -> int:
+    """The decompression-bomb limit in pixels: ``$ZOO_MAX_IMAGE_PIXELS`` or 200 MP."""
+    value = os.environ.get("ZOO_MAX_IMAGE_PIXELS")
+    return int(value) if value else DEFAULT_MAX_PIXELS
+
+
+def read_image(path: str | os.PathLike[str], *, limit: int | None = None) -> LoadedImage:
+    """Read an image file fully; raise :class:`ImageError` naming the file on any problem.
+
+    ``limit`` is the largest accepted pixel count (default :func:`max_pixels`).
+    """
+    path = Path(path)
+    limit = max_pixels() if limit is None else int(limit)
+    if not path.exists():
+        raise ImageError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageError(f"{path}: is a folder, not an image file")
+    try:
+        if path.stat().st_size == 0:
+            raise ImageError(f"{path}: empty file (0 bytes)")
+        with _strict_pillow(limit), Image.open(path) as img:
+            if img.width * img.height > limit:
+                raise ImageError(f"{path}: {img.width}x{img.height} is {_mp(img)} megapixels, "
+                                 f"above the limit of {limit / 1e6:g} MP (a possible decompression "
+                                 "bomb); raise ZOO_MAX_IMAGE_PIXELS to allow it")
+            bit_depth = _bit_depth(img)  # before load(): the decoder's raw mode is gone after
+            img.load()  # decode everything now, so that truncated data fails here
+            return from_pil(img, source=path, apply_orientation=True, bit_depth=bit_depth)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{path}: too many pixels, a possible decompression bomb ({exc}); "
+                         "raise ZOO_MAX_IMAGE_PIXELS to allow it") from None
+    except UnidentifiedImageError:
+        kind = _signature(path)
+        if kind:
+            raise ImageError(f"{path}: corrupt {kind} (its header cannot be read)") from None
+        raise ImageError(f"{path}: not an image, or a format that cannot be read") from None
+    except OSError as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "truncated" in detail.lower():
+            raise ImageError(f"{path}: truncated image data ({detail})") from None
+        raise ImageError(f"{path}: corrupt or unreadable image ({detail})") from None
+    except (ValueError, SyntaxError, EOFError) as exc:  # raised by some Pillow decoders
+        raise ImageError(f"{path}: corrupt image ({exc})") from None
+
+
+_SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"BM": "BMP",
+               b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"RIFF": "WebP"}
+
+
+def _signature(path: Path) -> str | None:
+    """The format a file claims by its first bytes, to tell corrupt images from other files."""
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    return next((kind for magic, kind in _SIGNATURES.items() if head.startswith(magic)), None)
+
+
+class _strict_pillow:
+    """Pillow's globals for one read: our bomb limit (its warning an error), truncation refused.
+
+    Other code may have set ``ImageFile.LOAD_TRUNCATED_IMAGES``; truncated inputs must still
+    fail here rather than come back with grey bands. Both globals are restored afterwards.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def __enter__(self) -> None:
+        _pillow_globals_lock.acquire()
+        self._saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
+        self._warnings = warnings.catch_warnings()
+        self._warnings.__enter__()
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        Image.MAX_IMAGE_PIXELS = self.limit
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+    def __exit__(self, *exc_info: object) -> None:
+        Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = self._saved
+        self._warnings.__exit__(*exc_info)
+        _pillow_globals_lock.release()
+
+
+def _mp(img: Image.Image) -> str:
+    return f"{img.width * img.height / 1e6:.1f}"
+
+
+def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation: bool = False,
+             bit_depth: int | None = None) -> LoadedImage:
+    """Convert a decoded PIL image of any mode into a :class:`LoadedImage`.
+
+    ``apply_orientation`` rotates by the EXIF orientation tag (as files are read);
+    ``bit_depth`` is the file's bits per sample when known.
+    """
+    mode = img.mode
+    bit_depth = _bit_depth(img) if bit_depth is None else bit_depth
+    icc = img.info.get("icc_profile") or None
+    exif = img.info.get("exif") or None
+    if apply_orientation:
+        orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+        if orientation not in (None, 1):
+            img = ImageOps.exif_transpose(img)
+            exif = _without_orientation(exif)
+    alpha: np.ndarray | None = None
+
+    if mode == "P" or mode == "PA":
+        has_alpha = mode == "PA" or "transparency" in img.info
+        img = img.convert("RGBA" if has_alpha else "RGB")
+    if mode == "CMYK":
+        img, icc = _cmyk_to_rgb(img, icc)
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        pixels = _wide_grey_to_uint8(img, bit_depth)
+    elif img.mode in ("1", "L"):
+        pixels = np.asarray(img.convert("L"))
+    elif img.mode == "LA":
+        pixels = np.asarray(img.getchannel("L"))
+        alpha = np.asarray(img.getchannel("A"))
+    elif img.mode in ("RGBA", "RGBa"):
+        rgba = np.asarray(img.convert("RGBA"))
+        pixels, alpha = rgba[..., :3], rgba[..., 3]
+    else:  # RGB, and every other colour mode (YCbCr, LAB, HSV, RGBX ...)
+        pixels = np.asarray(img.convert("RGB") if img.mode != "RGB" else img)
+
+    if min(pixels.shape[:2]) < MIN_SIDE:
+        where = f"{source}: " if source is not None else ""
+        raise ImageError(f"{where}image is {pixels.shape[1]}x{pixels.shape[0]}, smaller than the "
+                         f"minimum of {MIN_SIDE}x{MIN_SIDE} pixels")
+    return LoadedImage(
+        pixels=np.ascontiguousarray(pixels, dtype=np.uint8),
+        alpha=None if alpha is None else np.ascontiguousarray(alpha, dtype=np.uint8),
+        icc_profile=icc, exif=exif, mode=mode, bit_depth=bit_depth, source=source)
+
+
+def _bit_depth(img: Image.Image) -> int:
+    """Bits per sample, from the mode or (for 16-bit RGB read as 8-bit RGB) the raw mode."""
+    raw = _raw_mode(img)
+    if img.mode.startswith("I;16") or "16" in raw:
+        return 16
+    if img.mode in ("I", "F"):
+        return 32
+    return 1 if img.mode == "1" else 8
+
+
+def _raw_mode(img: Image.Image) -> str:
+    """The decoder's raw mode (e.g. ``RGB;16B`` for a 16-bit RGB PNG), when still known."""
+    tile = getattr(img, "tile", None) or []
+    args = tile[0].args if tile else None
+    if isinstance(args, tuple) and args:
+        args = args[0]
+    return args if isinstance(args, str) else ""
+
+
+def _wide_grey_to_uint8(img: Image.Image, bit_depth: int) -> np.ndarray:
+    """16/32-bit integer or float grey to uint8, scaling the full range (65535 -> 255)."""
+    values = np.asarray(img).astype(np.float64)
+    if img.mode == "F":
+        scale = 255.0 if values.size and values.max() <= 1.0 else 1.0
+    elif bit_depth == 16 or values.max(initial=0) > 255:
+        scale = 255.0 / 65535.0
+    else:
+        scale = 1.0
+    return np.clip(np.round(values * scale), 0, 255).astype(np.uint8)
+
+
+def _cmyk_to_rgb(img: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes | None]:
+    """CMYK to RGB through the embedded profile into sRGB when there is one (then carry sRGB)."""
+    if icc:
+        try:
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            srgb = ImageCms.createProfile("sRGB")
+            rgb = ImageCms.profileToProfile(img, src, srgb, outputMode="RGB")
+            return rgb, ImageCms.ImageCmsProfile(srgb).tobytes()
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass  # an unusable profile: fall back to the plain conversion below
+    return img.convert("RGB"), None
+
+
+def _without_orientation(exif: bytes | None) -> bytes | None:
+    """The EXIF block with its orientation tag removed (the pixels are already upright)."""
+    if not exif:
+        return exif
+    parsed = Image.Exif()
+    try:
+        parsed.load(exif)
+    except Exception:  # noqa: BLE001  (malformed EXIF: drop it rather than carry a wrong tag)
+        return None
+    parsed.pop(_EXIF_ORIENTATION, None)
+    return parsed.tobytes()
+
+
+def to_pil(image: LoadedImage) -> Image.Image:
+    """A PIL image of the pixels with the alpha re-attached (L, LA, RGB or RGBA)."""
+    pil = Image.fromarray(image.pixels, "L" if image.is_grey else "RGB")
+    if image.alpha is not None:
+        pil.putalpha(Image.fromarray(image.alpha, "L"))
+    return pil
+
+
+def write_image(path: str | os.PathLike[str], image: LoadedImage) -> Path:
+    """Write atomically; the format follows the suffix (lossless PNG when there is none).
+
+    Alpha is re-attached, grey stays grey, and the ICC profile and EXIF block are carried where
+    the format can hold them.
+    """
+    path = Path(path)
+    if path.suffix == "":
+        path = path.with_suffix(".png")
+    fmt = WRITE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        known = ", ".join(sorted(WRITE_FORMATS))
+        raise ImageError(f"{path}: cannot write {path.suffix!r} files; use one of {known}")
+    if fmt == "JPEG" and image.alpha is not None:
+        raise ImageError(f"{path}: JPEG cannot hold the alpha channel; write PNG, WebP or TIFF")
+    pil = to_pil(image)
+    options: dict[str, object] = {}
+    if image.icc_profile and fmt != "BMP":
+        options["icc_profile"] = image.icc_profile
+    if image.exif and fmt in ("PNG", "JPEG", "WEBP"):
+        options["exif"] = image.exif
+    if fmt == "JPEG":
+        options.update(quality=95, subsampling=0)
+    elif fmt == "WEBP":
+        options.update(lossless=True)
+    elif fmt == "TIFF":
+        options.update(compression="tiff_lzw")
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            pil.save(handle, format=fmt, **options)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs are ordinary files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,185 @@
+"""Restoring images with a model: PIL images, uint8 arrays, float tensors, and files.
+
+Every kind of input comes back as the same kind. Grey images go through the RGB model as three
+equal channels and come back as the luma of the output (0.299 R + 0.587 G + 0.114 B); an alpha
+channel is kept aside and put back unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+
+from zoo.imaging import LoadedImage, from_pil, read_image, to_pil, write_image
+from zoo.models.base import Restorer
+from zoo.tiling import DEFAULT_OVERLAP, auto_tile, restore_tiled
+
+__all__ = ["resolve_device", "restore_array", "restore_file", "restore_image", "restore_tensor"]
+
+LUMA = (0.299, 0.587, 0.114)
+
+
+def resolve_device(device: str | torch.device | None,
+                   model: Restorer | None = None) -> torch.device:
+    """The device to run on: the one asked for, else the model's, else the CPU."""
+    if device is not None:
+        return torch.device(device)
+    if model is not None:
+        param = next(model.parameters(), None)
+        if param is not None:
+            return param.device
+    return torch.device("cpu")
+
+
+@contextmanager
+def _inference(model: Restorer, device: torch.device) -> Iterator[None]:
+    """Eval mode and inference mode on ``device``; the model's training flag is restored after."""
+    was_training = model.training
+    model.to(device).eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def restore_tensor(model: Restorer, x: torch.Tensor, *, tile: int | None = None,
+                   device: str | torch.device | None = None,
+                   overlap: int = DEFAULT_OVERLAP) -> torch.Tensor:
+    """Restore a float ``(3, H, W)`` or ``(B, 3, H, W)`` tensor in [0, 1]; same shape and device.
+
+    One-channel tensors (grey) are accepted too and return the luma of the output. ``tile``:
+    None tiles automatically for large images, 0 never tiles, a positive side tiles with it.
+    """
+    if not torch.is_floating_point(x):
+        raise TypeError(f"expected a float tensor in [0, 1], got dtype {x.dtype}")
+    single = x.ndim == 3
+    batch = x.unsqueeze(0) if single else x
+    if batch.ndim != 4 or batch.shape[1] not in (1, 3):
+        raise ValueError(f"expected a (3, H, W) or (B, 3, H, W) tensor, got {tuple(x.shape)}")
+    grey = batch.shape[1] == 1
+    run_device = resolve_device(device, model)
+    param = next(model.parameters(), None)
+    run_dtype = param.dtype if param is not None else torch.float32
+    h, w = batch.shape[-2:]
+    tile = auto_tile(h, w, run_device) if tile is None else (tile or None)
+
+    with _inference(model, run_device):
+        rgb = batch.expand(-1, 3, -1, -1) if grey else batch
+        if tile is None:
+            # Out of place: an identity model returns a view of the caller's tensor.
+            out = model(rgb.to(run_device, run_dtype)).to(x.device, x.dtype).clamp(0.0, 1.0)
+        else:
+            # The input stays where it is; restore_tiled moves one tile at a time.
+            pieces = [restore_tiled(model, rgb[i:i + 1], tile, overlap)
+                      for i in range(rgb.shape[0])]
+            out = (pieces[0] if len(pieces) == 1 else torch.cat(pieces)).to(x.device, x.dtype)
+        if grey:
+            weights = torch.tensor(LUMA, dtype=out.dtype, device=out.device).view(1, 3, 1, 1)
+            out = (out * weights).sum(dim=1, keepdim=True)
+    return out[0] if single else out
+
+
+def _to_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 HxWx3 -> float (1, 3, H, W) in [0, 1]."""
+    scaled = pixels.astype(np.float32)  # a writable copy, divided in place (no second copy)
+    scaled /= 255
+    return torch.from_numpy(scaled).permute(2, 0, 1)[None]
+
+
+def _to_uint8(x: torch.Tensor) -> np.ndarray:
+    """float (1, 3, H, W) in [0, 1] -> uint8 HxWx3, rounded. Works in place: ``x`` is consumed."""
+    with torch.inference_mode():  # x is an inference tensor: in-place updates only in here
+        x = x[0].mul_(255).round_().clamp_(0, 255).to(torch.uint8)
+    return x.permute(1, 2, 0).cpu().numpy()
+
+
+def _luma_uint8(rgb: torch.Tensor) -> np.ndarray:
+    """float (1, 3, H, W) in [0, 1] -> the uint8 HxW luma, rounded."""
+    weights = torch.tensor(LUMA, dtype=torch.float32).view(1, 3, 1, 1)
+    y = (rgb.cpu().float() * weights).sum(dim=1)[0] * 255
+    return y.round_().clamp_(0, 255).to(torch.uint8).numpy()
+
+
+def restore_pixels(model: Restorer, pixels: np.ndarray, *, tile: int | None = None,
+                   device: str | torch.device | None = None) -> np.ndarray:
+    """Restore uint8 HxWx3 RGB or HxW grey pixels (no alpha); returns the same shape."""
+    grey = pixels.ndim == 2
+    rgb = np.repeat(pixels[..., None], 3, axis=2) if grey else pixels
+    out = restore_tensor(model, _to_tensor(rgb), tile=tile, device=device)
+    return _luma_uint8(out) if grey else _to_uint8(out)
+
+
+def restore_array(model: Restorer, array: np.ndarray, *, tile: int | None = None,
+                  device: str | torch.device | None = None) -> np.ndarray:
+    """Restore a uint8 HxW, HxWx1, HxWx3 or HxWx4 (alpha kept) array; same shape and dtype."""
+    if array.dtype != np.uint8:
+        raise TypeError(f"expected a uint8 array, got {array.dtype}; pass floats as a tensor")
+    if array.ndim == 2:
+        return restore_pixels(model, array, tile=tile, device=device)
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
+        raise ValueError(f"expected an HxW, HxWx1, HxWx3 or HxWx4 array, got {array.shape}")
+    channels = array.shape[2]
+    if channels == 1:
+        return restore_pixels(model, array[..., 0], tile=tile, device=device)[..., None]
+    out = restore_pixels(model, array[..., :3], tile=tile, device=device)
+    if channels == 4:
+        out = np.concatenate([out, array[..., 3:]], axis=2)
+    return out
+
+
+def restore_loaded(model: Restorer, image: LoadedImage, *, tile: int | None = None,
+                   device: str | torch.device | None = None) -> LoadedImage:
+    """Restore a :class:`LoadedImage`; alpha, ICC profile and EXIF are carried over."""
+    pixels = restore_pixels(model, image.pixels, tile=tile, device=device)
+    return dataclasses.replace(image, pixels=pixels)
+
+
+def _restore_pil(model: Restorer, image: Image.Image, *, tile: int | None,
+                 device: str | torch.device | None) -> Image.Image:
+    loaded = from_pil(image)
+    out = to_pil(restore_loaded(model, loaded, tile=tile, device=device))
+    for key in ("icc_profile", "exif", "dpi"):
+        if key in image.info:
+            out.info[key] = image.info[key]
+    return out
+
+
+def restore_image(model: Restorer, image: Any, *, tile: int | None = None,
+                  device: str | torch.device | None = None) -> Any:
+    """Restore a PIL image, a uint8 numpy array or a float tensor; returns the same kind.
+
+    - PIL: grey modes come back as ``L`` (``LA`` with alpha), colour as ``RGB`` (``RGBA``);
+      palette and CMYK images come back as RGB(A).
+    - numpy uint8 HxW, HxWx3 or HxWx4: same shape and dtype (the alpha plane unchanged).
+    - torch float (3, H, W) or (B, 3, H, W) in [0, 1]: same shape, dtype and device.
+
+    ``tile``: None tiles automatically when the image is large, 0 never, N tiles of NxN.
+    ``device``: where the model runs (it is moved there); default: where the model is.
+    """
+    if isinstance(image, Image.Image):
+        return _restore_pil(model, image, tile=tile, device=device)
+    if isinstance(image, np.ndarray):
+        return restore_array(model, image, tile=tile, device=device)
+    if isinstance(image, torch.Tensor):
+        return restore_tensor(model, image, tile=tile, device=device)
+    raise TypeError(f"cannot restore a {type(image).__name__}; pass a PIL image, "
+                    "a uint8 numpy array or a float tensor")
+
+
+def restore_file(model: Restorer, in_path: str | os.PathLike[str],
+                 out_path: str | os.PathLike[str], *, tile: int | None = None,
+                 device: str | torch.device | None = None) -> Path:
+    """Read, restore and write one image (format from ``out_path``'s suffix, PNG by default).
+
+    Raises :class:`~zoo.errors.ImageError` for an unusable input, naming it.
+    """
+    restored = restore_loaded(model, read_image(in_path), tile=tile, device=device)
+    return write_image(out_path, restored)

@@ -1,0 +1,89 @@
+"""Built-in sample photographs (shipped losslessly in scikit-image's wheel), for demos and tests.
+
+``sample_image_path("astronaut", quality=10)`` writes the photograph JPEG-compressed under the
+benchmark protocol (libjpeg, 4:2:0) and returns the file, ready for ``zoo restore``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from zoo.errors import ZooError
+
+__all__ = ["SAMPLE_NAMES", "sample_image", "sample_image_path", "sample_images"]
+
+
+def _stereo_left() -> np.ndarray:
+    from skimage import data
+
+    return data.stereo_motorcycle()[0]
+
+
+def _loader(name: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        from skimage import data
+
+        return getattr(data, name)()
+
+    return load
+
+
+_LOADERS: dict[str, Callable[[], np.ndarray]] = {
+    "astronaut": _loader("astronaut"),    # 512x512 RGB
+    "camera": _loader("camera"),          # 512x512 grey
+    "chelsea": _loader("chelsea"),        # 300x451 RGB
+    "coffee": _loader("coffee"),          # 400x600 RGB
+    "motorcycle": _stereo_left,           # 500x741 RGB, left image of stereo_motorcycle
+}
+SAMPLE_NAMES: tuple[str, ...] = tuple(sorted(_LOADERS))
+
+
+def sample_image(name: str) -> np.ndarray:
+    """One sample photograph: uint8 HxWx3 RGB (``camera`` is HxW grey)."""
+    try:
+        loader = _LOADERS[name]
+    except KeyError:
+        raise ZooError(f"unknown sample image {name!r}; choose one of "
+                       f"{', '.join(SAMPLE_NAMES)}") from None
+    return np.ascontiguousarray(loader(), dtype=np.uint8)
+
+
+def sample_images() -> dict[str, np.ndarray]:
+    """Every sample photograph by name."""
+    return {name: sample_image(name) for name in SAMPLE_NAMES}
+
+
+def sample_image_path(name: str, quality: int | None = None,
+                      folder: str | os.PathLike[str] | None = None) -> Path:
+    """Write a sample to ``folder`` (default: the zoo cache) and return the file.
+
+    ``quality=None`` writes the lossless original as PNG; a quality writes ``NAME-qQ.jpg``
+    encoded with libjpeg at that quality and 4:2:0 chroma subsampling.
+    """
+    from zoo.degrade import jpeg_bytes
+    from zoo.resources import cache_dir
+
+    pixels = sample_image(name)
+    folder = Path(folder) if folder is not None else cache_dir() / "samples"
+    folder.mkdir(parents=True, exist_ok=True)
+    if quality is None:
+        import io
+
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(pixels).save(buf, format="PNG")
+        data, path = buf.getvalue(), folder / f"{name}.png"
+    else:
+        data, path = jpeg_bytes(pixels, quality), folder / f"{name}-q{int(quality)}.jpg"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+    return path

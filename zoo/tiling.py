@@ -1,0 +1,112 @@
+"""Tiled inference: restore a large image tile by tile, with no seams and bounded memory.
+
+Tile origins are multiples of ``lcm(8, pad_multiple)``, so that every tile sees the 8x8 JPEG
+block grid where the whole image has it and needs no padding inside the image. Neighbouring
+tiles overlap; inside an overlap the two predictions are cross-faded with a raised-cosine ramp
+that lies in the middle of the overlap, so each pixel is taken mostly from the tile in which it
+is farther from the edge. The ramps of neighbours sum to one (a partition of unity, also in 2-D
+as products of 1-D ramps), so tiles are added into the output as they are computed, without a
+weight map and without holding the tiles.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from zoo.models.base import Restorer
+
+__all__ = ["DEFAULT_OVERLAP", "auto_tile", "restore_tiled", "tile_grid"]
+
+DEFAULT_OVERLAP = 32
+JPEG_BLOCK = 8
+AUTO_TILE = {"cpu": 512, "cuda": 1024}
+"""Tile side used when tiling is automatic, per device type."""
+AUTO_TILE_ABOVE = {"cpu": 1024 * 1024, "cuda": 2048 * 2048}
+"""Images with more pixels than this are tiled automatically, per device type."""
+
+
+def auto_tile(height: int, width: int, device: torch.device | str) -> int | None:
+    """The tile side to use for an image when none was asked for, or None for no tiling."""
+    kind = torch.device(device).type
+    kind = kind if kind in AUTO_TILE else "cpu"
+    return AUTO_TILE[kind] if height * width > AUTO_TILE_ABOVE[kind] else None
+
+
+def _grid_unit(model: Restorer) -> int:
+    return math.lcm(JPEG_BLOCK, max(1, int(getattr(model, "pad_multiple", 1))))
+
+
+def tile_grid(length: int, tile: int, overlap: int, unit: int) -> tuple[int, int, list[int]]:
+    """Tile side, actual overlap and tile origins along one axis of ``length`` pixels.
+
+    The tile side is rounded down to a multiple of ``unit`` (at least one unit), the step between
+    origins to a multiple of ``unit`` no smaller than half a tile (so at most two tiles overlap
+    anywhere). The last tile is cut at the image's edge; it is always longer than the overlap.
+    """
+    tile = max(unit, tile // unit * unit)
+    step = max(unit, (tile - max(0, overlap)) // unit * unit)
+    step = max(step, math.ceil(tile / 2 / unit) * unit)
+    step = min(step, tile)
+    origins = [0]
+    while origins[-1] + tile < length:
+        origins.append(origins[-1] + step)
+    return tile, tile - step, origins
+
+
+def _ramp(overlap: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Weights rising from 0 to 1 across an overlap: raised cosine over its middle half."""
+    pos = torch.arange(overlap, dtype=torch.float64, device=device) + 0.5
+    start, width = overlap / 4, overlap / 2
+    t = ((pos - start) / width).clamp(0.0, 1.0)
+    return (0.5 - 0.5 * torch.cos(math.pi * t)).to(dtype)
+
+
+def _axis_weights(origin: int, size: int, length: int, overlap: int, ramp: torch.Tensor,
+                  dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    w = torch.ones(size, dtype=dtype, device=device)
+    if overlap > 0 and origin > 0:
+        w[:overlap] = ramp
+    if overlap > 0 and origin + size < length:
+        w[size - overlap:] = 1.0 - ramp
+    return w
+
+
+@torch.inference_mode()
+def restore_tiled(model: Restorer, x: torch.Tensor, tile: int,
+                  overlap: int = DEFAULT_OVERLAP) -> torch.Tensor:
+    """Run ``model`` on ``x`` (``(1, 3, H, W)`` float in [0, 1]) tile by tile.
+
+    Tiles are moved to the model's device one at a time and the output is accumulated on
+    ``x``'s device, so the memory the network needs grows with ``tile``, not with the image.
+    Returns a ``(1, 3, H, W)`` tensor on ``x``'s device, clamped to [0, 1].
+    """
+    if x.ndim != 4 or x.shape[0] != 1:
+        raise ValueError(f"restore_tiled expects a (1, C, H, W) tensor, got {tuple(x.shape)}")
+    if tile <= 0:
+        raise ValueError(f"tile must be positive, got {tile}")
+    param = next(model.parameters(), None)
+    run_device = param.device if param is not None else x.device
+    run_dtype = param.dtype if param is not None and param.is_floating_point() else x.dtype
+    h, w = x.shape[-2:]
+    unit = _grid_unit(model)
+    tile, overlap_h, ys = tile_grid(h, tile, overlap, unit)
+    _, overlap_w, xs = tile_grid(w, tile, overlap, unit)
+    if len(ys) == 1 and len(xs) == 1:
+        # Out of place: an identity model returns a view of the caller's tensor.
+        return model(x.to(run_device, run_dtype)).to(x.device, x.dtype).clamp(0.0, 1.0)
+
+    out = torch.zeros(x.shape, dtype=x.dtype, device=x.device)
+    ramp_h = _ramp(overlap_h, x.dtype, x.device)
+    ramp_w = _ramp(overlap_w, x.dtype, x.device)
+    for y0 in ys:
+        th = min(tile, h - y0)
+        wy = _axis_weights(y0, th, h, overlap_h, ramp_h, x.dtype, x.device)
+        for x0 in xs:
+            tw = min(tile, w - x0)
+            wx = _axis_weights(x0, tw, w, overlap_w, ramp_w, x.dtype, x.device)
+            piece = x[..., y0:y0 + th, x0:x0 + tw].to(run_device, run_dtype)
+            restored = model(piece).to(x.device, x.dtype)
+            out[..., y0:y0 + th, x0:x0 + tw].addcmul_(restored, wy[:, None] * wx[None, :])
+    return out.clamp_(0.0, 1.0)
