@@ -1,0 +1,131 @@
+"""The benchmark's own cost: wall time of `zoo bench` on the sample suite, seconds per megapixel
+per stage (JPEG round trip, each model, each metric), and an estimate for DIV2K validation.
+
+    python benchmarks/speed_bench.py [--models jpeg arnet-nogan] [--qualities 10 20 30] [--json out.json]
+
+The one-time LPIPS weight conversion is done (and not timed) before anything is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+# DIV2K validation: 100 images with 2040 pixels on the long side; when the set is in the data
+# cache its pixels are counted exactly, otherwise this assumption (2040 x 1356, i.e. 3:2) is used.
+DIV2K_ASSUMED_MP = 100 * 2040 * 1356 / 1e6
+
+
+def _timed(fn, *args, repeat: int = 1, **kwargs):  # noqa: ANN001, ANN202
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn(*args, **kwargs)
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def stage_costs(models: list[str], metrics: tuple[str, ...], quality: int, device: str | None) -> dict:
+    """Seconds per megapixel of each stage, over the sample photographs (RGB protocol)."""
+    import zoo
+    from zoo.bench.runner import restore
+    from zoo.datasets import sample_dataset
+    from zoo.degrade import jpeg_roundtrip, to_protocol
+    from zoo.metrics import compute_metrics
+
+    loaded = {name: zoo.load(name, device=device) for name in models}
+    seconds: dict[str, float] = {"jpeg_roundtrip": 0.0, **{f"restore:{m}": 0.0 for m in models},
+                                 **{f"metric:{m}": 0.0 for m in metrics}}
+    megapixels = 0.0
+    for _, loader in sample_dataset().items:
+        truth = to_protocol(loader(), "rgb")
+        megapixels += truth.shape[0] * truth.shape[1] / 1e6
+        t, degraded = _timed(jpeg_roundtrip, truth, quality)
+        seconds["jpeg_roundtrip"] += t
+        for name, model in loaded.items():
+            t, _ = _timed(restore, model, degraded)
+            seconds[f"restore:{name}"] += t
+        for metric in metrics:
+            t, _ = _timed(compute_metrics, degraded, truth, names=[metric], device=device)
+            seconds[f"metric:{metric}"] += t
+    return {"megapixels": megapixels, "s_per_mp": {k: v / megapixels for k, v in seconds.items()}}
+
+
+def div2k_megapixels() -> tuple[float, str]:
+    from zoo.datasets import div2k_dir, div2k_present
+
+    if not div2k_present():
+        return DIV2K_ASSUMED_MP, "assumed: 100 images of 2040x1356"
+    from PIL import Image
+
+    total = 0
+    for path in sorted(div2k_dir().glob("*.png")):
+        with Image.open(path) as im:
+            total += im.width * im.height
+    return total / 1e6, f"counted in {div2k_dir()}"
+
+
+def warm_up(metrics: tuple[str, ...]) -> None:
+    """Metric networks loaded and converted once (LPIPS weights cached as safetensors)."""
+    from zoo.metrics import compute_metrics
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (192, 192, 3), dtype=np.uint8)
+    compute_metrics(a, a, names=list(metrics))
+
+
+def main() -> None:
+    from zoo.bench.api import default_models
+    from zoo.bench.suites import ALL_METRICS
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=None, help="default: every entry with weights + jpeg")
+    parser.add_argument("--qualities", nargs="+", type=int, default=[10, 20, 30])
+    parser.add_argument("--metrics", nargs="+", default=list(ALL_METRICS))
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--json", type=Path, help="also write the numbers here")
+    args = parser.parse_args()
+    models = args.models or default_models()
+    metrics = tuple(args.metrics)
+
+    warm_up(metrics)
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "zoo", "bench", "--data", "sample", "--quality",
+               *map(str, args.qualities), "--models", *models, "--metrics", *metrics,
+               "--out", tmp, "--no-progress", *(["--device", args.device] if args.device else [])]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+        wall = time.perf_counter() - t0
+        if proc.returncode not in (0, 1):
+            sys.exit(f"zoo bench failed:\n{proc.stderr}")
+    costs = stage_costs(models, metrics, min(args.qualities), args.device)
+    per_mp_per_quality = sum(costs["s_per_mp"].values())
+    div2k_mp, how = div2k_megapixels()
+    estimate = div2k_mp * per_mp_per_quality * len(args.qualities)
+    report = {"models": models, "metrics": list(metrics), "qualities": args.qualities,
+              "threads": __import__("torch").get_num_threads(), "sample_wall_seconds": round(wall, 2),
+              "sample_megapixels": round(costs["megapixels"], 3),
+              "seconds_per_megapixel": {k: round(v, 4) for k, v in costs["s_per_mp"].items()},
+              "div2k_megapixels": round(div2k_mp, 1), "div2k_megapixels_source": how,
+              "div2k_estimate_seconds": round(estimate, 1)}
+    print(f"zoo bench --quality {' '.join(map(str, args.qualities))} on the sample suite "
+          f"({costs['megapixels']:.2f} MP, models {', '.join(models)}): {wall:.1f} s wall")
+    print(f"{'stage':<24}{'s / MP':>10}")
+    for stage, value in costs["s_per_mp"].items():
+        print(f"{stage:<24}{value:>10.3f}")
+    print(f"DIV2K validation ({div2k_mp:.1f} MP, {how}): about {estimate / 60:.1f} min "
+          f"at {len(args.qualities)} qualities")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

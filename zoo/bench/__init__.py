@@ -1,0 +1,1 @@
+"""The benchmark: suites -> runner -> results files -> leaderboard (markdown, HTML, plots)."""

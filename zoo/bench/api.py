@@ -1,0 +1,117 @@
+"""``zoo bench`` as a function: pick models and datasets, run, write the report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from zoo.bench.distributed import DistContext
+from zoo.bench.report import write_report
+from zoo.bench.runner import BenchOutcome, BenchPlan, ImageCallback, run_bench
+from zoo.bench.suites import Suite, load_suite, validate_metrics
+from zoo.datasets import Dataset, div2k_present, resolve_dataset
+from zoo.errors import ZooError
+from zoo.registry import list_models
+from zoo.resources import resource_dir
+
+
+class ModelSelectionError(ZooError):
+    """``--models`` matched nothing."""
+
+
+def default_models() -> list[str]:
+    """Every registry entry with weights, plus ``jpeg`` (the floor) first."""
+    return ["jpeg", *(m for m in list_models(with_weights=True) if m != "jpeg")]
+
+
+def select_models(patterns: Sequence[str] | None) -> list[str]:
+    """Entries matching shell patterns among those with weights (plus jpeg); an exact name
+    always matches, so that asking for a weightless entry reports why it cannot load."""
+    if not patterns:
+        return default_models()
+    pool = default_models()
+    chosen: list[str] = []
+    for pattern in patterns:
+        exact = list_models(pattern) if not any(c in pattern for c in "*?[") else []
+        hits = exact or [m for m in pool if m in list_models(pattern)]
+        if not hits:
+            raise ModelSelectionError(f"--models {pattern}: no registry entry with weights matches "
+                                      f"(available: {', '.join(pool)}; see `zoo list`)")
+        chosen += [m for m in hits if m not in chosen]
+    return chosen
+
+
+def dataset_for(spec: str | None) -> Dataset:
+    """``auto``/None: DIV2K when present, else the sample suite; otherwise as resolve_dataset."""
+    return resolve_dataset(None if spec in (None, "auto") else spec)
+
+
+def default_out_dir(dataset: Dataset) -> Path:
+    try:
+        base = resource_dir("leaderboard")
+    except FileNotFoundError:
+        base = Path("leaderboard")
+    return base / dataset.name
+
+
+@dataclass
+class BenchRun:
+    plan: BenchPlan
+    outcome: BenchOutcome
+    meta: dict | None
+
+
+def bench(*, suite: str | Suite | None = None, data: Sequence[str] | None = None,
+          models: Sequence[str] | None = None, qualities: Sequence[int] | None = None,
+          protocols: Sequence[str] | None = None, metrics: Sequence[str] | None = None,
+          out: Path | None = None, device: str | None = None, tile: int | None = None,
+          progress: bool = True, crops: int = 3, after_image: ImageCallback | None = None,
+          dist: DistContext | None = None) -> list[BenchRun]:
+    """Run a suite (default ``benchmarks/default.toml``); arguments override its fields.
+
+    One run per dataset; with several datasets, ``out`` gets a sub-folder per dataset.
+    """
+    if not isinstance(suite, Suite):
+        suite = load_suite(suite or "default")
+    names = select_models(models or list(suite.models) or None)
+    dist = dist or DistContext.from_env()
+    device = rank_device(device, dist)
+    specs = list(data) if data else list(suite.datasets)
+    runs = []
+    try:
+        for spec in specs:
+            dataset = dataset_for(spec)
+            target = Path(out) if out else default_out_dir(dataset)
+            if out and len(specs) > 1:
+                target = target / dataset.name
+            plan = BenchPlan(dataset=dataset, models=names,
+                             qualities=tuple(int(q) for q in (qualities or suite.qualities)),
+                             protocols=tuple(protocols or suite.protocols),
+                             metrics=validate_metrics(list(metrics)) if metrics else suite.metrics,
+                             out_dir=target, device=device, tile=tile)
+            outcome = run_bench(plan, progress=progress, after_image=after_image, dist=dist)
+            meta = write_report(plan, outcome, crops=crops) if dist.is_main else None
+            runs.append(BenchRun(plan, outcome, meta))
+    finally:
+        dist.close()
+    return runs
+
+
+def rank_device(device: str | None, dist: DistContext) -> str | None:
+    """Under torchrun, a bare ``cuda`` means this rank's GPU (``cuda:$LOCAL_RANK``)."""
+    import os
+
+    if dist.enabled and device == "cuda":
+        return f"cuda:{os.environ.get('LOCAL_RANK', dist.rank)}"
+    return device
+
+
+def dataset_notice(spec: str | None) -> str:
+    """What ``zoo bench`` says about the data it picked without --data."""
+    if spec not in (None, "auto"):
+        return ""
+    if div2k_present():
+        return "using DIV2K validation (0801-0900) from the data cache"
+    return ("DIV2K is not in the data cache (`zoo data fetch div2k`): using the built-in sample "
+            "suite (scikit-image photographs)")

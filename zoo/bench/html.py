@@ -1,0 +1,108 @@
+"""leaderboard.html: a sortable table, metric-vs-quality plots and side-by-side crops."""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+from typing import Any
+
+from zoo.bench.baselines import ReportedRow
+from zoo.bench.leaderboard import best_models, fmt_metric, groups, metric_header
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:right}
+th{cursor:pointer;background:#f4f4f4;user-select:none}td:first-child,th:first-child{text-align:left}
+tr.reported td{color:#666;font-style:italic;background:#fafafa}.best{font-weight:bold}
+.plots img{margin:4px;border:1px solid #eee}.crops figure{display:inline-block;margin:4px;text-align:center}
+.crops img{width:192px;image-rendering:pixelated}.crops figcaption{font-size:.8em}
+.meta{font-size:.85em;color:#555}
+"""
+
+# Click a header to sort by it (numbers numerically, "–" last); reported rows stay in their
+# own table, so sorting never mixes them with measured ones.
+_SCRIPT = """
+document.querySelectorAll('table.sortable th').forEach(function(th, col){
+  th.addEventListener('click', function(){
+    var body = th.closest('table').tBodies[0], rows = Array.from(body.rows);
+    var asc = th.dataset.asc !== '1'; th.dataset.asc = asc ? '1' : '0';
+    function val(r){ var t = r.cells[col].dataset.v || r.cells[col].textContent; var n = parseFloat(t);
+      return isNaN(n) ? t : n; }
+    rows.sort(function(a, b){ var x = val(a), y = val(b);
+      if (typeof x !== typeof y) return typeof x === 'number' ? -1 : 1;
+      return (x < y ? -1 : x > y ? 1 : 0) * (asc ? 1 : -1); });
+    rows.forEach(function(r){ body.appendChild(r); });
+  });
+});
+"""
+
+
+def render_html(dataset: str, summary: list[dict[str, Any]], metrics: tuple[str, ...],
+                reported: list[ReportedRow], meta: dict[str, Any], plots: list[Path],
+                crops: list[dict[str, Any]], base: Path) -> str:
+    e = html.escape
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>Leaderboard: {e(dataset)}</title>",
+           f"<style>{_STYLE}</style></head><body>", f"<h1>Leaderboard: {e(dataset)}</h1>",
+           f"<p class='meta'>{e(str(meta.get('dataset_source', '')))} · {e(str(meta.get('encoder', '')))} · "
+           f"zoo {e(str(meta.get('versions', {}).get('zoo', '?')))} · {e(str(meta.get('device', '')))} · "
+           f"{e(str(meta.get('date', '')))} · commit {e(str(meta.get('git_commit') or 'unknown'))}</p>",
+           "<p>Means over images; click a column to sort. Rows in <i>italics</i> are "
+           "<b>reported</b> (published, not measured here) and are kept in their own table.</p>"]
+    for protocol, quality, entries in groups(summary):
+        out.append(f"<h2><code>{e(protocol)}</code> protocol, JPEG quality {quality}</h2>")
+        out.append(_table(entries, metrics))
+        rep = [r for r in reported if r.protocol == protocol and r.quality == quality]
+        if rep:
+            out.append(f"<p>Reported on {e(rep[0].dataset)} (published numbers):</p>")
+            out.append(_reported_table(rep, metrics))
+    if plots:
+        out.append("<h2>Metrics against quality</h2><div class='plots'>")
+        out += [f"<img src='{e(p.relative_to(base).as_posix())}' alt='{e(p.stem)}'>" for p in plots]
+        out.append("</div>")
+    if crops:
+        out.append("<h2>Crops</h2><div class='crops'>")
+        for c in crops:
+            out.append(f"<h3>{e(c['image'])} ({e(c['protocol'])}, q{c['quality']})</h3><div>")
+            out += [f"<figure><img src='{e(Path(f).relative_to(base).as_posix())}' alt='{e(label)}'>"
+                    f"<figcaption>{e(label)}</figcaption></figure>" for label, f in c["files"].items()]
+            out.append("</div>")
+        out.append("</div>")
+    for title, items in (("Skipped images", [f"{i}: {w}" for i, w in meta.get("skipped_images", [])]),
+                         ("Failures", [f"{m} on {i}: {w}" for m, i, w in meta.get("failures", [])])):
+        if items:
+            out.append(f"<h2>{title}</h2><ul>" + "".join(f"<li>{e(t)}</li>" for t in items) + "</ul>")
+    out.append(f"<script>{_SCRIPT}</script></body></html>")
+    return "\n".join(out)
+
+
+def _table(entries: list[dict[str, Any]], metrics: tuple[str, ...]) -> str:
+    e = html.escape
+    heads = ["model", *(metric_header(m) for m in metrics), "s / image", "images"]
+    rows = []
+    bests = {m: best_models(entries, m) for m in metrics}
+    for entry in entries:
+        cells = [f"<td>{e(entry['model'])}</td>"]
+        for m in metrics:
+            v = entry.get(m, math.nan)
+            cls = " class='best'" if entry["model"] in bests[m] else ""
+            cells.append(f"<td{cls} data-v='{'' if math.isnan(v) else repr(v)}'>{fmt_metric(m, v)}</td>")
+        cells.append(f"<td>{fmt_metric('seconds', entry.get('seconds', math.nan))}</td>")
+        cells.append(f"<td>{entry['images']}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return ("<table class='sortable'><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in heads)
+            + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+
+
+def _reported_table(rows: list[ReportedRow], metrics: tuple[str, ...]) -> str:
+    e = html.escape
+    shown = [m for m in metrics if any(m in r.values for r in rows)]
+    heads = ["model", *(metric_header(m) for m in shown), "source"]
+    body = []
+    for r in rows:
+        link = f"<a href='{e(r.source_url)}'>{e(r.source_title or r.source)}</a>" if r.source_url else e(r.source)
+        cells = [f"<td>{e(r.model)} (reported)</td>", *(f"<td>{e(r.printed.get(m, '–'))}</td>" for m in shown),
+                 f"<td>{link}</td>"]
+        body.append("<tr class='reported'>" + "".join(cells) + "</tr>")
+    return ("<table class='sortable'><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in heads)
+            + "</tr></thead><tbody>" + "".join(body) + "</tbody></table>")

@@ -1,0 +1,101 @@
+"""LEADERBOARD.md: one table of means per protocol and quality, published rows beside them."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from zoo.bench.baselines import ReportedRow
+from zoo.bench.results import atomic_write
+from zoo.bench.suites import LOWER_IS_BETTER, METRIC_DIGITS, METRIC_LABELS
+
+
+def fmt_metric(name: str, value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{METRIC_DIGITS.get(name, 3)}f}"
+
+
+def metric_header(name: str) -> str:
+    return f"{METRIC_LABELS.get(name, name)} {'↓' if name in LOWER_IS_BETTER else '↑'}"
+
+
+def best_models(entries: list[dict[str, Any]], metric: str) -> set[str]:
+    """The model(s) with the best mean of ``metric`` among ``entries`` (measured only)."""
+    vals = [(e["model"], e[metric]) for e in entries if not math.isnan(e.get(metric, math.nan))]
+    if not vals:
+        return set()
+    pick = min if metric in LOWER_IS_BETTER else max
+    best = pick(v for _, v in vals)
+    return {m for m, v in vals if round(v, METRIC_DIGITS.get(metric, 3)) ==
+            round(best, METRIC_DIGITS.get(metric, 3))}
+
+
+def groups(summary: list[dict[str, Any]]) -> list[tuple[str, int, list[dict[str, Any]]]]:
+    """Summary entries grouped by (protocol, quality), in that order."""
+    keys = sorted({(e["protocol"], int(e["quality"])) for e in summary})
+    return [(p, q, [e for e in summary if e["protocol"] == p and int(e["quality"]) == q])
+            for p, q in keys]
+
+
+def render_markdown(dataset: str, summary: list[dict[str, Any]], metrics: tuple[str, ...],
+                    reported: list[ReportedRow], meta: dict[str, Any]) -> str:
+    lines = [f"# Leaderboard: {dataset}", ""]
+    lines += [f"Means over {_images(summary)} images of `{dataset}` ({meta.get('dataset_source', '')}). "
+              f"Degradation: {meta.get('encoder', '')}. Measured with zoo {meta.get('versions', {}).get('zoo', '?')}"
+              f" on {meta.get('device', '?')}, {meta.get('date', '')}, commit `{meta.get('git_commit') or 'unknown'}`.",
+              "Best measured value per column in **bold**; ↑ higher is better, ↓ lower is better. "
+              "Rows marked *reported* are published numbers (not measured here), shown where the "
+              "dataset and protocol match; see `baselines/`.", ""]
+    for protocol, quality, entries in groups(summary):
+        lines += [f"## `{protocol}` protocol, JPEG quality {quality}", ""]
+        header = ["model", *(metric_header(m) for m in metrics), "s / image", "images"]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        bests = {m: best_models(entries, m) for m in metrics}
+        ordered = sorted(entries, key=lambda e: _sort_key(e, metrics))
+        for e in ordered:
+            cells = [f"`{e['model']}`"]
+            for m in metrics:
+                text = fmt_metric(m, e.get(m))
+                cells.append(f"**{text}**" if e["model"] in bests[m] else text)
+            cells += [fmt_metric("seconds", e.get("seconds")), str(e["images"])]
+            lines.append("| " + " | ".join(cells) + " |")
+        rep = [r for r in reported if r.protocol == protocol and r.quality == quality]
+        if rep:
+            lines += ["", f"Reported (published, not measured here) on {rep[0].dataset}, `{protocol}`, q={quality}:", ""]
+            rmetrics = [m for m in metrics if any(m in r.values for r in rep)]
+            rheader = ["model", *(metric_header(m) for m in rmetrics), "source"]
+            lines += ["| " + " | ".join(rheader) + " |", "|" + "---|" * len(rheader)]
+            for r in rep:
+                cells = [f"{r.model} *(reported)*", *(_reported_cell(r, m) for m in rmetrics),
+                         f"[{r.source}]({r.source_url})" if r.source_url else r.source]
+                lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    if meta.get("skipped_images"):
+        lines += ["## Skipped images", ""] + [f"- `{i}`: {why}" for i, why in meta["skipped_images"]] + [""]
+    if meta.get("failures"):
+        lines += ["## Failures", ""] + [f"- `{m}` on `{i}`: {why}" for m, i, why in meta["failures"]] + [""]
+    lines += ["Files: `results.csv` (per image), `summary.csv` (means), `leaderboard.html`, `meta.json`.", ""]
+    return "\n".join(lines)
+
+
+def _reported_cell(row: ReportedRow, metric: str) -> str:
+    # Published numbers keep their printed precision: show them as given, not re-rounded.
+    return row.printed.get(metric, "–")
+
+
+def _images(summary: list[dict[str, Any]]) -> int:
+    return max((int(e["images"]) for e in summary), default=0)
+
+
+def _sort_key(entry: dict[str, Any], metrics: tuple[str, ...]) -> tuple:
+    lead = next((m for m in metrics if not math.isnan(entry.get(m, math.nan))), None)
+    if lead is None:
+        return (0.0, entry["model"])
+    value = entry[lead]
+    return (value if lead in LOWER_IS_BETTER else -value, entry["model"])
+
+
+def write_markdown(path: Path, text: str) -> None:
+    atomic_write(path, lambda fh: fh.write(text))

@@ -1,0 +1,65 @@
+"""meta.json: what produced a leaderboard (versions, encoder, commit, device, date, command)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from zoo.bench.results import atomic_write
+from zoo.degrade import encoder_description
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_commit(folder: Path | None = None) -> str | None:
+    """The checkout's commit (with ``-dirty`` for local changes), or None outside a checkout."""
+    cwd = folder or Path(__file__).resolve().parents[2]
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{sha}-dirty" if dirty else sha or None
+
+
+def device_description(device: str | None) -> str:
+    import platform
+
+    import torch
+
+    if device and device.startswith("cuda") and torch.cuda.is_available():
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return f"{device or 'cpu'} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def build_meta(**fields: Any) -> dict[str, Any]:
+    """The run's facts plus ``fields`` (dataset, models, qualities, ...)."""
+    import zoo
+
+    meta = {
+        "versions": {"zoo": zoo.__version__, "torch": _version("torch"), "pillow": _version("pillow"),
+                     "numpy": _version("numpy"), "lpips": _version("lpips"),
+                     "pytorch_msssim": _version("pytorch-msssim"), "python": sys.version.split()[0]},
+        "encoder": encoder_description(),
+        "git_commit": git_commit(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+    }
+    meta.update(fields)
+    return meta
+
+
+def write_meta(path: Path, meta: dict[str, Any]) -> None:
+    atomic_write(path, lambda fh: json.dump(meta, fh, indent=2, default=str))

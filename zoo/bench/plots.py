@@ -1,0 +1,44 @@
+"""Plots for the HTML page: each metric against JPEG quality, one line per model (PNG files)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from zoo.bench.suites import LOWER_IS_BETTER, METRIC_LABELS
+
+
+def plot_metrics(summary: list[dict[str, Any]], metrics: tuple[str, ...], folder: Path) -> list[Path]:
+    """One PNG per (protocol, metric) with data; returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: never needs a display
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for protocol in sorted({e["protocol"] for e in summary}):
+        entries = [e for e in summary if e["protocol"] == protocol]
+        for metric in metrics:
+            lines = {}
+            for e in entries:
+                if not math.isnan(e.get(metric, math.nan)):
+                    lines.setdefault(e["model"], []).append((int(e["quality"]), e[metric]))
+            if not lines:
+                continue
+            fig, ax = plt.subplots(figsize=(4.2, 3.0), dpi=100)
+            for model, points in sorted(lines.items()):
+                points.sort()
+                ax.plot([q for q, _ in points], [v for _, v in points], marker="o", label=model)
+            arrow = "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
+            ax.set_title(f"{METRIC_LABELS.get(metric, metric)} ({protocol}; {arrow})", fontsize=9)
+            ax.set_xlabel("JPEG quality")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+            fig.tight_layout()
+            path = folder / f"{protocol}_{metric}.png"
+            fig.savefig(path)
+            plt.close(fig)
+            written.append(path)
+    return written

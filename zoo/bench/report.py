@@ -1,0 +1,47 @@
+"""Write a run's files: summary.csv, LEADERBOARD.md, leaderboard.html (+ plots, crops), meta.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zoo.bench.baselines import reported_for
+from zoo.bench.crops import make_crops
+from zoo.bench.html import render_html
+from zoo.bench.leaderboard import render_markdown, write_markdown
+from zoo.bench.meta import build_meta, device_description, write_meta
+from zoo.bench.plots import plot_metrics
+from zoo.bench.results import atomic_write, summarize, write_summary
+from zoo.bench.runner import BenchOutcome, BenchPlan, load_models, restore
+
+
+def write_report(plan: BenchPlan, outcome: BenchOutcome, *, crops: int = 3) -> dict[str, Any]:
+    """Write every output file under ``plan.out_dir``; returns the meta dict."""
+    out = plan.out_dir
+    # Only this plan's rows: an --out folder reused with fewer models keeps its other rows on
+    # disk (resume) but the leaderboard shows what was asked for.
+    wanted_models = set(plan.models)
+    rows = [r for r in outcome.rows if r.model in wanted_models and r.quality in plan.qualities
+            and r.protocol in plan.protocols and r.dataset == plan.dataset.name]
+    summary = summarize(rows)
+    write_summary(out / "summary.csv", summary)
+    meta = build_meta(
+        dataset=plan.dataset.name, dataset_source=plan.dataset.source, images=len(plan.dataset),
+        models=plan.models, qualities=list(plan.qualities), protocols=list(plan.protocols),
+        metrics=list(plan.metrics), device=device_description(plan.device), tile=plan.tile,
+        rows=len(rows), measured_now=outcome.measured, wall_seconds=round(outcome.wall_seconds, 3),
+        skipped_images=outcome.skipped_images, failures=outcome.failures,
+        ignored_files=plan.dataset.ignored)
+    reported = reported_for(plan.dataset.name, set(plan.protocols), set(plan.qualities))
+    write_markdown(out / "LEADERBOARD.md", render_markdown(plan.dataset.name, summary, plan.metrics,
+                                                           reported, meta))
+    plots = plot_metrics(summary, plan.metrics, out / "plots") if summary else []
+    shown = []
+    models = outcome.models or (load_models(plan.models, plan.device, []) if crops else {})
+    models = {n: m for n, m in models.items() if n != "jpeg"}  # the JPEG panel already shows it
+    if crops:
+        shown = make_crops(plan.dataset, models, min(plan.qualities), plan.protocols[0],
+                           out / "crops", lambda m, img: restore(m, img, tile=plan.tile), count=crops)
+    page = render_html(plan.dataset.name, summary, plan.metrics, reported, meta, plots, shown, out)
+    atomic_write(out / "leaderboard.html", lambda fh: fh.write(page))
+    write_meta(out / "meta.json", meta)
+    return meta

@@ -1,0 +1,203 @@
+"""The benchmark loop: ground truth -> protocol -> JPEG at q -> each model -> metrics -> rows.
+
+Each image is degraded once per protocol and quality and the result is shared by every model;
+models (and the metrics' networks) are loaded once. Rows are flushed after every image, and
+rows already on disk are skipped, so a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from zoo.bench.distributed import DistContext
+from zoo.bench.results import Key, ResultsStore, Row, read_rows, write_rows
+from zoo.datasets import Dataset
+from zoo.degrade import jpeg_roundtrip, to_protocol
+from zoo.errors import ZooError
+
+RESULTS = "results.csv"
+PART = "results.part{rank}.csv"
+
+
+@dataclass
+class BenchPlan:
+    """What to measure and where the files go."""
+
+    dataset: Dataset
+    models: list[str]
+    qualities: tuple[int, ...] = (10, 20, 30)
+    protocols: tuple[str, ...] = ("rgb",)
+    metrics: tuple[str, ...] = ("psnr",)
+    out_dir: Path = Path("leaderboard")
+    device: str | None = None
+    tile: int | None = None
+
+
+@dataclass
+class BenchOutcome:
+    rows: list[Row]
+    """Every row of ``results.csv`` after the run (measured now or before)."""
+    measured: int = 0
+    skipped_images: list[tuple[str, str]] = field(default_factory=list)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+    """(model, image or "*" for a model that did not load, reason)"""
+    wall_seconds: float = 0.0
+    models: dict[str, Any] = field(default_factory=dict)
+    """The loaded models (rank 0), for the crops of the HTML page."""
+
+
+ImageCallback = Callable[[str], None]
+
+
+def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallback | None = None,
+              dist: DistContext | None = None) -> BenchOutcome:
+    """Measure every missing (model, image, quality, protocol) row of ``plan``."""
+    dist = dist or DistContext()
+    start = time.perf_counter()
+    out = plan.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / RESULTS
+    if not dist.enabled and any(out.glob(PART.format(rank="*"))):
+        _merge_parts(out)  # left over from a killed torchrun: fold them in before resuming
+    parts = sorted(out.glob(PART.format(rank="*")))
+    store = ResultsStore(out / PART.format(rank=dist.rank)) if dist.enabled else ResultsStore(results_path)
+    done = {r.key for src in (results_path, *parts) for r in read_rows(src)}
+    outcome = BenchOutcome(rows=[])
+
+    items = dist.shard(plan.dataset.items)
+    pending = {image_id: _missing_keys(plan, image_id, done) for image_id, _ in items}
+    total = sum(len(keys) for keys in pending.values())
+    models = load_models(plan.models, plan.device, outcome.failures) if total else {}
+    if total:
+        with _progress_bar(progress and dist.is_main, total, plan.dataset.name) as (bar, task):
+            for image_id, loader in items:
+                if not pending[image_id]:
+                    continue
+                rows = _measure_image(plan, image_id, loader, models, pending[image_id], outcome,
+                                      advance=lambda n=1: bar.advance(task, n))
+                if rows:
+                    store.add(rows)
+                    outcome.measured += len(rows)
+                if after_image is not None:
+                    after_image(image_id)
+    outcome.models = models
+
+    if dist.enabled:
+        gathered = dist.gather((outcome.measured, outcome.skipped_images, outcome.failures))
+        outcome.measured = sum(g[0] for g in gathered)
+        outcome.skipped_images = [s for g in gathered for s in g[1]]
+        outcome.failures = list(dict.fromkeys(f for g in gathered for f in g[2]))
+        dist.barrier()
+        if dist.is_main:
+            _merge_parts(out)
+        dist.barrier()
+    order = {image_id: i for i, (image_id, _) in enumerate(plan.dataset.items)}
+    outcome.skipped_images.sort(key=lambda s: order.get(s[0], math.inf))
+    outcome.rows = read_rows(results_path)
+    outcome.wall_seconds = time.perf_counter() - start
+    return outcome
+
+
+def _missing_keys(plan: BenchPlan, image_id: str, done: set[Key]) -> set[Key]:
+    return {key for protocol in plan.protocols for quality in plan.qualities for model in plan.models
+            if (key := (plan.dataset.name, model, image_id, int(quality), protocol)) not in done}
+
+
+def load_models(names: list[str], device: str | None,
+                failures: list[tuple[str, str, str]]) -> dict[str, Any]:
+    """Load each model once; one that fails is reported in ``failures`` and left out."""
+    import zoo
+
+    models = {}
+    for name in names:
+        try:
+            models[name] = zoo.load(name, device=device)
+        except (ZooError, KeyError, OSError, RuntimeError, ValueError) as exc:
+            failures.append((name, "*", _one_line(exc)))
+    return models
+
+
+def _measure_image(plan: BenchPlan, image_id: str, loader: Callable[[], np.ndarray],
+                   models: dict[str, Any], keys: set[Key], outcome: BenchOutcome,
+                   advance: Callable[..., None]) -> list[Row]:
+    from zoo.metrics import compute_metrics
+
+    try:
+        original = loader()
+    except (ZooError, OSError, ValueError) as exc:
+        outcome.skipped_images.append((image_id, _one_line(exc)))
+        advance(len(keys))
+        return []
+    rows = []
+    for protocol in plan.protocols:
+        truth = to_protocol(original, protocol)
+        for quality in plan.qualities:
+            wanted = [m for m in plan.models if (plan.dataset.name, m, image_id, int(quality), protocol) in keys]
+            if not wanted:
+                continue
+            degraded = jpeg_roundtrip(truth, quality)  # once, shared by every model
+            for name in wanted:
+                advance()
+                if name not in models:
+                    continue  # failed to load: already reported
+                t0 = time.perf_counter()
+                try:
+                    restored = restore(models[name], degraded, tile=plan.tile)
+                    values = compute_metrics(restored, truth, names=list(plan.metrics), device=plan.device)
+                except Exception as exc:  # noqa: BLE001  (a model failing on one image must not stop the run)
+                    outcome.failures.append((name, image_id, _one_line(exc)))
+                    continue
+                rows.append(Row(plan.dataset.name, name, image_id, int(quality), protocol,
+                                {k: float(v) for k, v in values.items()}, time.perf_counter() - t0))
+    return rows
+
+
+def restore(model: Any, image: np.ndarray, *, tile: int | None = None) -> np.ndarray:
+    """A model's output for a uint8 image, same shape (grey images go through as luma)."""
+    from zoo.restore import restore_image
+
+    restored = np.asarray(restore_image(model, image, tile=tile))
+    if restored.shape != image.shape or restored.dtype != np.uint8:
+        raise ValueError(f"restore_image returned {restored.dtype} {restored.shape} for "
+                         f"uint8 {image.shape}")
+    return restored
+
+
+def _merge_parts(out: Path) -> None:
+    """Fold every rank's part file into results.csv (atomically), then remove the parts."""
+    parts = sorted(out.glob(PART.format(rank="*")))
+    rows = read_rows(out / RESULTS) + [r for p in parts for r in read_rows(p)]
+    write_rows(out / RESULTS, rows)
+    for p in parts:
+        p.unlink()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+class _progress_bar:
+    """A rich progress bar with ETA, counting rows; silent when disabled (other ranks, tests)."""
+
+    def __init__(self, enabled: bool, total: int, label: str) -> None:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+                                 TimeRemainingColumn(), disable=not enabled)
+        self.task = self.progress.add_task(f"bench {label}", total=total)
+
+    def __enter__(self):  # noqa: ANN204
+        self.progress.__enter__()
+        return self.progress, self.task
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)

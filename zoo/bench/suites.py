@@ -1,0 +1,109 @@
+"""Benchmark suites: TOML files in ``benchmarks/`` naming datasets, qualities, protocols, metrics.
+
+```toml
+description = "..."
+datasets = ["auto"]          # auto (DIV2K if present, else sample) | sample | div2k | a folder
+qualities = [10, 20, 30]
+protocols = ["rgb"]          # rgb | y
+metrics = ["all"]            # or names from zoo.metrics.METRICS
+models = []                  # shell patterns; empty: every entry with weights, plus jpeg
+```
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zoo.degrade import PROTOCOLS
+from zoo.errors import ZooError
+from zoo.resources import resource_dir
+
+ALL_METRICS: tuple[str, ...] = ("psnr", "psnr_b", "ssim", "ms_ssim", "lpips_alex", "niqe", "brisque")
+LOWER_IS_BETTER = frozenset({"lpips_alex", "niqe", "brisque"})
+METRIC_LABELS = {"psnr": "PSNR", "psnr_b": "PSNR-B", "ssim": "SSIM", "ms_ssim": "MS-SSIM",
+                 "lpips_alex": "LPIPS (alex)", "niqe": "NIQE", "brisque": "BRISQUE"}
+METRIC_DIGITS = {"psnr": 2, "psnr_b": 2, "ssim": 4, "ms_ssim": 4, "lpips_alex": 4, "niqe": 3,
+                 "brisque": 2}
+_KEYS = {"description", "datasets", "qualities", "protocols", "metrics", "models"}
+
+
+class SuiteError(ZooError):
+    """A suite file is missing or invalid."""
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str = ""
+    datasets: tuple[str, ...] = ("auto",)
+    qualities: tuple[int, ...] = (10, 20, 30)
+    protocols: tuple[str, ...] = ("rgb",)
+    metrics: tuple[str, ...] = ALL_METRICS
+    models: tuple[str, ...] = field(default_factory=tuple)
+    path: Path | None = None
+
+
+def suite_names() -> list[str]:
+    try:
+        return sorted(p.stem for p in resource_dir("benchmarks").glob("*.toml"))
+    except FileNotFoundError:
+        return []
+
+
+def load_suite(name_or_file: str) -> Suite:
+    """A suite by name (``benchmarks/<name>.toml``) or by path to a TOML file."""
+    path = Path(name_or_file).expanduser()
+    if path.suffix != ".toml" or not path.exists():
+        try:
+            path = resource_dir("benchmarks") / f"{name_or_file}.toml"
+        except FileNotFoundError:
+            raise SuiteError(f"{name_or_file}: no benchmarks/ folder to look the suite up in") from None
+        if not path.is_file():
+            known = ", ".join(suite_names()) or "none"
+            raise SuiteError(f"{name_or_file}: no such suite (known: {known}; or give a .toml path)")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SuiteError(f"{path}: cannot read the suite ({exc})") from None
+    return parse_suite(data, name=path.stem, path=path)
+
+
+def parse_suite(data: dict, *, name: str, path: Path | None = None) -> Suite:
+    """Validate a suite's table; every problem is reported with the file name."""
+    where = path or name
+    unknown = set(data) - _KEYS
+    if unknown:
+        raise SuiteError(f"{where}: unknown keys {sorted(unknown)} (allowed: {sorted(_KEYS)})")
+    datasets = _strings(data.get("datasets", ["auto"]), "datasets", where)
+    qualities = data.get("qualities", [10, 20, 30])
+    if not isinstance(qualities, list) or not qualities or not all(
+            isinstance(q, int) and not isinstance(q, bool) and 1 <= q <= 100 for q in qualities):
+        raise SuiteError(f"{where}: qualities must be a non-empty list of integers in 1..100")
+    protocols = _strings(data.get("protocols", ["rgb"]), "protocols", where)
+    bad = [p for p in protocols if p not in PROTOCOLS]
+    if bad:
+        raise SuiteError(f"{where}: unknown protocols {bad} (use {list(PROTOCOLS)})")
+    metrics = validate_metrics(_strings(data.get("metrics", ["all"]), "metrics", where), where)
+    models = _strings(data.get("models", []), "models", where, allow_empty=True)
+    return Suite(name=name, description=str(data.get("description", "")), datasets=tuple(datasets),
+                 qualities=tuple(dict.fromkeys(qualities)), protocols=tuple(dict.fromkeys(protocols)),
+                 metrics=metrics, models=tuple(models), path=path)
+
+
+def validate_metrics(names: list[str] | tuple[str, ...], where: object = "--metrics") -> tuple[str, ...]:
+    """Expand ``all`` and check each name against the metric table."""
+    if list(names) == ["all"]:
+        return ALL_METRICS
+    bad = [n for n in names if n not in ALL_METRICS]
+    if bad:
+        raise SuiteError(f"{where}: unknown metrics {bad} (known: {', '.join(ALL_METRICS)}, all)")
+    return tuple(dict.fromkeys(names))
+
+
+def _strings(value: object, key: str, where: object, *, allow_empty: bool = False) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value) or (
+            not value and not allow_empty):
+        raise SuiteError(f"{where}: {key} must be a list of non-empty strings")
+    return list(value)

@@ -1,0 +1,93 @@
+"""``zoo bench``: benchmark models at several JPEG qualities and write a leaderboard."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from zoo.degrade import PROTOCOLS
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "bench", help="benchmark models on a dataset and write a leaderboard",
+        description="Benchmark models at several JPEG qualities (protocol: DESIGN.md). Without "
+                    "--data: DIV2K validation when it is in the data cache, else the sample suite.")
+    p.add_argument("--quality", "-q", type=int, nargs="+", metavar="Q",
+                   help="JPEG qualities (default: the suite's, 10 20 30)")
+    p.add_argument("--models", "-m", nargs="+", metavar="PATTERN",
+                   help="registry names or shell patterns (default: every entry with weights, plus jpeg)")
+    p.add_argument("--data", "-d", nargs="+", metavar="DIR|sample|div2k",
+                   help="dataset(s): a folder of images, 'sample' or 'div2k'")
+    p.add_argument("--protocol", nargs="+", choices=PROTOCOLS,
+                   help="rgb: colour in and out; y: the literature's grey (Y channel) protocol")
+    p.add_argument("--metrics", nargs="+", metavar="NAME",
+                   help="psnr psnr_b ssim ms_ssim lpips_alex niqe brisque, or all (default)")
+    p.add_argument("--out", "-o", type=Path, help="output folder (default: leaderboard/<dataset>/)")
+    p.add_argument("--device", help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")
+    p.add_argument("--suite", default="default", metavar="NAME|FILE",
+                   help="suite in benchmarks/ or a TOML file (default: default)")
+    p.add_argument("--tile", type=int, metavar="N", help="restore in N-pixel tiles (bounded memory)")
+    p.add_argument("--crops", type=int, default=3, metavar="N",
+                   help="images shown as side-by-side crops in the HTML page (default 3)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from zoo.bench.api import bench, dataset_notice
+    from zoo.bench.distributed import DistContext
+    from zoo.bench.suites import load_suite
+
+    console = Console(stderr=True, highlight=False)
+    suite = load_suite(args.suite)
+    dist = DistContext.from_env()
+    if dist.is_main:
+        for spec in (args.data or suite.datasets):
+            notice = dataset_notice(spec)
+            if notice:
+                console.print(notice)
+    runs = bench(suite=suite, data=args.data, models=args.models, qualities=args.quality,
+                 protocols=args.protocol, metrics=args.metrics, out=args.out, device=args.device,
+                 tile=args.tile, progress=not args.no_progress, crops=args.crops, dist=dist)
+    if not dist.is_main:
+        return 0
+    out = Console(highlight=False)
+    failed = False
+    for r in runs:
+        out.print(_summary_table(r))
+        for image_id, why in r.outcome.skipped_images:
+            console.print(f"[yellow]skipped[/] {image_id}: {why}")
+        for model, image_id, why in r.outcome.failures:
+            console.print(f"[red]failed[/] {model} on {image_id}: {why}")
+            failed = True
+        console.print(f"{r.outcome.measured} rows measured in {r.outcome.wall_seconds:.1f} s; "
+                      f"wrote {r.plan.out_dir}/ (results.csv, summary.csv, LEADERBOARD.md, "
+                      "leaderboard.html, meta.json)")
+    return 1 if failed else 0
+
+
+def _summary_table(run):  # noqa: ANN001, ANN202  (a BenchRun -> rich Table)
+    from rich.table import Table
+
+    from zoo.bench.leaderboard import best_models, fmt_metric, groups, metric_header
+    from zoo.bench.results import summarize
+
+    plan = run.plan
+    rows = [r for r in run.outcome.rows if r.model in plan.models and r.quality in plan.qualities
+            and r.protocol in plan.protocols]
+    table = Table(title=f"{plan.dataset.name}: means over images", title_justify="left")
+    for col in ("protocol", "q", "model", *(metric_header(m) for m in plan.metrics), "s/img", "n"):
+        table.add_column(col, justify="left" if col in ("protocol", "model") else "right")
+    for protocol, quality, entries in groups(summarize(rows)):
+        bests = {m: best_models(entries, m) for m in plan.metrics}
+        for e in entries:
+            cells = [fmt_metric(m, e.get(m, math.nan)) for m in plan.metrics]
+            cells = [f"[bold]{c}[/]" if e["model"] in bests[m] else c for c, m in zip(cells, plan.metrics)]
+            table.add_row(protocol, str(quality), e["model"], *cells,
+                          fmt_metric("seconds", e["seconds"]), str(e["images"]))
+        table.add_section()
+    return table

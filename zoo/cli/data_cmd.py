@@ -1,0 +1,56 @@
+"""``zoo data``: fetch DIV2K validation, list the datasets present."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("data", help="benchmark datasets: fetch DIV2K, list what is present")
+    sub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    fetch = sub.add_parser("fetch", help="download and verify a dataset into the data cache")
+    fetch.add_argument("name", choices=["div2k"], help="div2k: DIV2K validation HR (0801-0900)")
+    fetch.add_argument("--url", help="download from this URL instead (a mirror of the same archive)")
+    fetch.add_argument("--force", action="store_true", help="download even if already present")
+    fetch.set_defaults(func=_fetch)
+    lst = sub.add_parser("list", help="show the datasets present in the data cache")
+    lst.set_defaults(func=_list)
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from zoo.datasets import DIV2K_URL, div2k_dir, div2k_present, fetch_div2k
+
+    console = Console(stderr=True, highlight=False)
+    if div2k_present() and not args.force:
+        console.print(f"DIV2K validation is already in {div2k_dir()} (use --force to fetch again)")
+        return 0
+    folder = fetch_div2k(args.url or DIV2K_URL)
+    count = sum(1 for _ in folder.glob("*.png"))
+    console.print(f"DIV2K validation: {count} images verified and unpacked into {folder}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from zoo.datasets import cached_datasets, div2k_dir, div2k_present, sample_dataset
+    from zoo.resources import cache_dir
+
+    table = Table(title=f"datasets (data cache: {cache_dir()})", title_justify="left")
+    for col in ("name", "images", "where", "use with"):
+        table.add_column(col)
+    table.add_row("sample", str(len(sample_dataset())), "scikit-image (built in)", "--data sample")
+    found = {name: (path, n) for name, path, n in cached_datasets()}
+    if div2k_present():
+        path, n = found.pop("div2k")
+        table.add_row("div2k", str(n), str(path), "--data div2k (default)")
+    else:
+        found.pop("div2k", None)
+        table.add_row("div2k", "missing", str(div2k_dir()), "zoo data fetch div2k")
+    for name, (path, n) in found.items():
+        table.add_row(name, str(n), str(path), f"--data {name}")
+    Console(highlight=False).print(table)
+    return 0

@@ -1,0 +1,240 @@
+"""Benchmark datasets: any folder of images, the built-in ``sample`` suite, DIV2K validation.
+
+A :class:`Dataset` is a name plus a sorted list of ``(image id, loader)`` pairs; a loader
+returns the ground truth as a uint8 array (HxWx3 RGB or HxW grey) or raises
+:class:`~zoo.errors.ImageError`, so that one bad file is reported and skipped, not fatal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from zoo.errors import DataError
+from zoo.resources import cache_dir
+
+Loader = Callable[[], np.ndarray]
+
+IMAGE_SUFFIXES = frozenset({".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".ppm", ".pgm",
+                            ".webp"})
+
+# The official archive. The DIV2K site publishes no checksum; these are the size and sha256 that
+# TensorFlow Datasets records for this URL (tensorflow_datasets/url_checksums/div2k.txt).
+DIV2K_URL = "https://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_valid_HR.zip"
+DIV2K_SIZE = 448_993_893
+DIV2K_SHA256 = "20dd31fd84d777bc1cf5d6b7654a3f569c0aec74458ae094122ad1d0489900fc"
+DIV2K_COUNT = 100  # 0801.png .. 0900.png
+
+
+@dataclass
+class Dataset:
+    """A named, ordered list of ground-truth images."""
+
+    name: str
+    items: list[tuple[str, Loader]]
+    source: str = ""
+    """Where the images come from (a folder, a package), for the user and meta.json."""
+    ignored: list[str] = field(default_factory=list)
+    """Files in the folder that are not images (by suffix), reported, never read."""
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def ids(self) -> list[str]:
+        return [image_id for image_id, _ in self.items]
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read a ground-truth image: HxW grey or HxWx3 RGB uint8 (alpha dropped); ImageError if bad."""
+    from zoo.imaging import read_image as read_file
+
+    return read_file(path).pixels
+
+
+def folder_dataset(folder: str | Path, name: str | None = None) -> Dataset:
+    """Every image file in ``folder`` (not recursive), sorted by file name."""
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder of images")
+    files = sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
+    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not images:
+        raise DataError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    items = [(p.stem, _file_loader(p)) for p in images]
+    ids = [i for i, _ in items]
+    if len(set(ids)) != len(ids):
+        # Two files with one stem (a.png, a.bmp): keep the suffix so that ids stay unique.
+        items = [(p.name, _file_loader(p)) for p in images]
+    ignored = [p.name for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
+    return Dataset(name or root.resolve().name, items, source=str(root.resolve()), ignored=ignored)
+
+
+def _file_loader(path: Path) -> Loader:
+    return lambda: read_image(path)
+
+
+def sample_dataset() -> Dataset:
+    """The photographs shipped with scikit-image: runs anywhere, offline."""
+    from zoo.samples import sample_images
+
+    images = sample_images()
+    items = [(name, _array_loader(images[name])) for name in sorted(images)]
+    return Dataset("sample", items, source="scikit-image sample photographs (skimage.data)")
+
+
+def _array_loader(array: np.ndarray) -> Loader:
+    return lambda: np.asarray(array)
+
+
+# --- DIV2K -------------------------------------------------------------------------------
+
+def div2k_dir() -> Path:
+    """Where ``zoo data fetch div2k`` puts the 100 validation PNGs."""
+    return cache_dir() / "div2k" / "DIV2K_valid_HR"
+
+
+def div2k_present() -> bool:
+    folder = div2k_dir()
+    return folder.is_dir() and sum(1 for p in folder.glob("*.png")) >= DIV2K_COUNT
+
+
+def div2k_dataset() -> Dataset:
+    if not div2k_present():
+        raise DataError(f"{div2k_dir()}: DIV2K validation is not there; run `zoo data fetch div2k`, "
+                        "or pass --data DIR for a copy elsewhere")
+    return folder_dataset(div2k_dir(), name="div2k")
+
+
+def resolve_dataset(spec: str | None) -> Dataset:
+    """``None`` (DIV2K when present, else sample), ``sample``, ``div2k``, or a folder path."""
+    if spec is None:
+        return div2k_dataset() if div2k_present() else sample_dataset()
+    if spec == "sample":
+        return sample_dataset()
+    if spec == "div2k":
+        return div2k_dataset()
+    path = Path(spec).expanduser()
+    if not path.exists() and not os.path.isabs(spec):
+        if (cache_dir() / spec).is_dir():
+            path = cache_dir() / spec  # a dataset placed in the data cache, e.g. ~/.cache/zoo/LIVE1
+        else:
+            raise DataError(f"{spec}: no such folder here nor in the data cache ({cache_dir() / spec}); "
+                            "pass --data DIR, or place the images in the data cache")
+    return folder_dataset(path)
+
+
+def offline_hint() -> str:
+    return (f"to provide the data without a download, place the 100 PNGs (0801.png .. 0900.png) in "
+            f"{div2k_dir()} or pass --data DIR to `zoo bench`")
+
+
+def fetch_div2k(url: str = DIV2K_URL, *, sha256: str | None = None, size: int | None = None,
+                dest: Path | None = None, progress: bool = True, timeout: float = 30.0) -> Path:
+    """Download the official DIV2K validation archive, verify it and unpack it; returns the folder.
+
+    ``sha256`` and ``size`` default to the published values of the official archive (a mirror
+    must serve the same bytes).
+
+    The download goes to a ``.part`` file in the cache, hashed while it streams; the archive is
+    unpacked into a temporary folder and renamed into place, so an interrupted fetch leaves no
+    half-filled dataset behind.
+    """
+    dest = dest or div2k_dir()
+    sha256 = sha256 or DIV2K_SHA256
+    size = size or DIV2K_SIZE
+    root = dest.parent
+    root.mkdir(parents=True, exist_ok=True)
+    archive = root / Path(urllib.request.urlparse(url).path).name
+    part = archive.with_name(archive.name + ".part")
+    try:
+        digest = _download(url, part, timeout=timeout, progress=progress)
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        part.unlink(missing_ok=True)
+        reason = getattr(exc, "reason", exc)
+        raise DataError(f"cannot download {url} ({reason}); {offline_hint()}") from None
+    got_size = part.stat().st_size
+    if got_size != size:
+        part.unlink(missing_ok=True)
+        raise DataError(f"{url}: downloaded {got_size} bytes, expected {size}; try again, or "
+                        + offline_hint())
+    if digest != sha256:
+        part.unlink(missing_ok=True)
+        raise DataError(f"{url}: sha256 {digest} does not match the published {sha256}; try again, "
+                        "or " + offline_hint())
+    os.replace(part, archive)
+    _unpack_pngs(archive, dest)
+    archive.unlink()
+    return dest
+
+
+def _download(url: str, target: Path, *, timeout: float, progress: bool) -> str:
+    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
+                               TimeRemainingColumn, TransferSpeedColumn)
+
+    hasher = hashlib.sha256()
+    request = urllib.request.Request(url, headers={"User-Agent": "zoo-data-fetch"})
+    with urllib.request.urlopen(request, timeout=timeout) as response, open(target, "wb") as out:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                   TransferSpeedColumn(), TimeRemainingColumn())
+        with Progress(*columns, disable=not progress, transient=False) as bar:
+            task = bar.add_task(f"DIV2K {Path(target).name.removesuffix('.part')}", total=total)
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                hasher.update(chunk)
+                bar.advance(task, len(chunk))
+    return hasher.hexdigest()
+
+
+def _unpack_pngs(archive: Path, dest: Path) -> None:
+    """Extract the archive's PNGs (flattened, names checked) into ``dest`` atomically."""
+    try:
+        zf = zipfile.ZipFile(archive)
+    except zipfile.BadZipFile:
+        raise DataError(f"{archive}: not a zip archive") from None
+    staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=dest.parent))
+    try:
+        with zf:
+            for member in zf.infolist():
+                name = Path(member.filename).name  # flatten: never write outside staging
+                if member.is_dir() or not name.lower().endswith(".png") or name.startswith("."):
+                    continue
+                with zf.open(member) as src, open(staging / name, "wb") as out:
+                    shutil.copyfileobj(src, out)
+        if not any(staging.iterdir()):
+            raise DataError(f"{archive}: the archive holds no PNG images")
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(staging, dest)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def cached_datasets() -> list[tuple[str, Path, int]]:
+    """Folders of images in the data cache: ``(name, path, image count)``."""
+    found = []
+    if div2k_dir().is_dir():
+        found.append(("div2k", div2k_dir(), _count_images(div2k_dir())))
+    root = cache_dir()
+    if root.is_dir():
+        for sub in sorted(p for p in root.iterdir() if p.is_dir() and p.name != "div2k"):
+            count = _count_images(sub)
+            if count:
+                found.append((sub.name, sub, count))
+    return found
+
+
+def _count_images(folder: Path) -> int:
+    return sum(1 for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
