@@ -1,0 +1,227 @@
+"""Metric parity with the published calibration scores, and hand-made checks."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from zoo.metrics import METRICS, Metric, compute_metrics
+from zoo.metrics.matlab import imresize, rgb2gray
+from zoo.metrics.psnr import blocking_effect_factor
+
+CALIBRATION = Path(__file__).resolve().parents[2] / "shared" / "calibration"
+IMAGES = ["I03.bmp", "I04.bmp", "I06.bmp", "I08.bmp", "I19.bmp"]
+needs_calibration = pytest.mark.skipif(not (CALIBRATION / "official_scores.csv").is_file(),
+                                       reason="calibration images not available")
+
+
+def _official() -> dict[str, dict[str, str]]:
+    with open(CALIBRATION / "official_scores.csv", newline="") as f:
+        return {row["Method"]: row for row in csv.DictReader(f)}
+
+
+def _load(folder: str, name: str) -> np.ndarray:
+    with Image.open(CALIBRATION / folder / name) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _printed_match(ours: float, printed: str) -> bool:
+    """Equal to the printed digits: within half a unit of the last printed decimal."""
+    decimals = len(printed.split(".")[1]) if "." in printed else 0
+    return abs(ours - float(printed)) <= 0.5 * 10.0**-decimals + 1e-12
+
+
+def _y(image: np.ndarray) -> np.ndarray:
+    return rgb2gray(image).astype(np.uint8)
+
+
+# --- parity with official_scores.csv --------------------------------------------------
+
+@needs_calibration
+@pytest.mark.parametrize("name", IMAGES)
+def test_psnr_parity_rgb(name: str) -> None:
+    ours = METRICS["psnr"](_load("dist", name), _load("ref", name))
+    assert _printed_match(ours, _official()["psnr"][name])
+
+
+@needs_calibration
+@pytest.mark.parametrize("name", IMAGES)
+def test_ssim_parity_grey(name: str) -> None:
+    # The reference scores SSIM on the rounded grey (rgb2gray) channel.
+    ours = METRICS["ssim"](_y(_load("dist", name)), _y(_load("ref", name)))
+    assert _printed_match(ours, _official()["ssim"][name])
+
+
+# MS-SSIM: pytorch_msssim reproduces the published value on these images only; on I03,
+# I08, I19 the reference differs in an undocumented detail (see docs/metrics.md).
+@needs_calibration
+@pytest.mark.parametrize("name", ["I04.bmp", "I06.bmp"])
+def test_ms_ssim_parity_grey(name: str) -> None:
+    ours = METRICS["ms_ssim"](_y(_load("dist", name)), _y(_load("ref", name)))
+    assert _printed_match(ours, _official()["ms_ssim"][name])
+
+
+@needs_calibration
+@pytest.mark.parametrize("name", IMAGES)
+def test_lpips_parity(name: str) -> None:
+    ours = METRICS["lpips_alex"](_load("dist", name), _load("ref", name))
+    assert _printed_match(ours, _official()["lpips"][name])
+
+
+@needs_calibration
+@pytest.mark.parametrize("name", IMAGES)
+def test_niqe_parity_within_1_percent(name: str) -> None:
+    ours = METRICS["niqe"](_load("dist", name), None)
+    official = float(_official()["niqe"][name])
+    assert abs(ours - official) <= 0.01 * abs(official)
+
+
+@needs_calibration
+@pytest.mark.parametrize("name", ["I03.bmp", "I04.bmp"])
+def test_brisque_parity_within_1_percent(name: str) -> None:
+    ours = METRICS["brisque"](_load("dist", name), None)
+    official = float(_official()["brisque"][name])
+    assert abs(ours - official) <= 0.01 * abs(official)
+
+
+@needs_calibration
+@pytest.mark.parametrize("name", ["I06.bmp", "I08.bmp", "I19.bmp"])
+def test_brisque_close_on_remaining_images(name: str) -> None:
+    # Known gap (docs/metrics.md): within 10 % here, not yet within 1 %.
+    ours = METRICS["brisque"](_load("dist", name), None)
+    official = float(_official()["brisque"][name])
+    assert abs(ours - official) <= 0.10 * abs(official) + 0.1
+
+
+# --- PSNR-B on hand-made images -------------------------------------------------------
+
+def test_bef_zero_for_smooth_ramp() -> None:
+    ramp = np.tile(np.arange(64, dtype=np.uint8) * 2, (64, 1))
+    assert blocking_effect_factor(ramp) == 0.0  # every adjacent difference is equal
+
+
+def test_bef_of_blocky_image_matches_hand_count() -> None:
+    # 16x16 image, left 8 columns 0, right 8 columns 10: one vertical block boundary.
+    img = np.zeros((16, 16), dtype=np.uint8)
+    img[:, 8:] = 10
+    # Boundary pairs: 16 rows x 1 column boundary + 16 cols x 1 row boundary = 32 pairs,
+    # squared differences sum 16 * 100. Non-boundary pairs: 16*15 - 16 + 16*15 - 16 = 448.
+    expected = (math.log2(8) / math.log2(16)) * (1600 / 32 - 0.0)
+    assert blocking_effect_factor(img) == pytest.approx(expected)
+
+
+def test_psnr_b_equals_psnr_without_blocking_and_lower_with_it() -> None:
+    rng = np.random.default_rng(0)
+    ref = rng.integers(0, 256, (32, 32), dtype=np.uint8)
+    ramp = np.tile(np.arange(32, dtype=np.uint8) * 3, (32, 1))
+    assert METRICS["psnr_b"](ramp, ref) == pytest.approx(METRICS["psnr"](ramp, ref))
+    blocky = np.kron(rng.integers(0, 256, (4, 4)), np.ones((8, 8))).astype(np.uint8)
+    mse = np.mean((blocky.astype(float) - ref) ** 2)
+    bef = blocking_effect_factor(blocky)
+    assert bef > 0
+    assert METRICS["psnr_b"](blocky, ref) == pytest.approx(10 * math.log10(255**2 / (mse + bef)))
+
+
+def test_psnr_b_rgb_is_mean_of_channels() -> None:
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    b = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    per_channel = [METRICS["psnr_b"](a[..., c], b[..., c]) for c in range(3)]
+    assert METRICS["psnr_b"](a, b) == pytest.approx(np.mean(per_channel))
+
+
+# --- shapes, conventions, edge cases --------------------------------------------------
+
+def test_psnr_known_value_and_identical_images() -> None:
+    a = np.zeros((8, 8), dtype=np.uint8)
+    b = np.full((8, 8), 10, dtype=np.uint8)
+    assert METRICS["psnr"](a, b) == pytest.approx(10 * math.log10(255**2 / 100))
+    assert METRICS["psnr"](a, a) == math.inf
+
+
+@pytest.mark.parametrize("shape", [(64, 80), (64, 80, 3)])
+def test_full_reference_metrics_accept_grey_and_rgb(shape: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(2)
+    ref = rng.integers(0, 256, shape, dtype=np.uint8)
+    noisy = np.clip(ref + rng.normal(0, 8, shape), 0, 255).astype(np.uint8)
+    scores = compute_metrics(noisy, ref, names=["psnr", "psnr_b", "ssim", "lpips_alex"])
+    assert all(isinstance(v, float) and math.isfinite(v) for v in scores.values())
+    assert METRICS["ssim"](ref, ref) == pytest.approx(1.0)
+    assert METRICS["lpips_alex"](ref, ref) == pytest.approx(0.0, abs=1e-6)
+    assert scores["lpips_alex"] > 0
+
+
+def test_ms_ssim_small_images_give_nan_large_give_value() -> None:
+    rng = np.random.default_rng(3)
+    small = rng.integers(0, 256, (100, 200), dtype=np.uint8)
+    assert math.isnan(METRICS["ms_ssim"](small, small))
+    big = rng.integers(0, 256, (161, 170), dtype=np.uint8)
+    assert METRICS["ms_ssim"](big, big) == pytest.approx(1.0)
+
+
+def test_no_reference_metrics_ignore_reference_and_handle_tiny_images() -> None:
+    rng = np.random.default_rng(4)
+    img = rng.integers(0, 256, (200, 220, 3), dtype=np.uint8)
+    assert math.isfinite(METRICS["niqe"](img, None))
+    assert METRICS["niqe"](img, None) == METRICS["niqe"](img, img)
+    assert math.isnan(METRICS["niqe"](img[:150, :150], None))  # one 96x96 block: no covariance
+    assert math.isnan(METRICS["brisque"](img[:8, :8], None))
+    assert math.isfinite(METRICS["brisque"](img, None))
+
+
+def test_input_validation() -> None:
+    img = np.zeros((16, 16), dtype=np.uint8)
+    with pytest.raises(TypeError):
+        METRICS["psnr"](img.astype(np.float32), img)
+    with pytest.raises(ValueError):
+        METRICS["psnr"](img, None)
+    with pytest.raises(ValueError):
+        METRICS["psnr"](img, np.zeros((16, 17), dtype=np.uint8))
+    with pytest.raises(ValueError):
+        compute_metrics(img, img, names=["psnr", "nope"])
+
+
+def test_registry_contract() -> None:
+    assert list(METRICS) == ["psnr", "psnr_b", "ssim", "ms_ssim", "lpips_alex", "niqe", "brisque"]
+    assert all(isinstance(m, Metric) for m in METRICS.values())
+    assert not METRICS["niqe"].full_reference and METRICS["psnr"].higher_is_better
+
+
+def test_imresize_half_keeps_constants_and_averages() -> None:
+    const = np.full((10, 14), 7.0)
+    assert np.allclose(imresize(const, 0.5), 7.0)
+    ramp = np.tile(np.arange(16, dtype=np.float64), (4, 1))
+    out = imresize(ramp, 0.5)
+    # Interior output pixels sit halfway between input pixels 2k and 2k+1.
+    assert np.allclose(out[:, 2:-2], np.arange(4, 12, 2) + 0.5)
+
+
+def test_lpips_vgg_is_frozen_and_differentiable() -> None:
+    import torch
+
+    from zoo.metrics.lpips_weights import lpips_model
+
+    model = lpips_model("vgg")
+    assert model is lpips_model("vgg")  # cached per process
+    assert not any(p.requires_grad for p in model.parameters())
+    x = torch.zeros(1, 3, 32, 32, requires_grad=True)
+    model(x, torch.ones(1, 3, 32, 32) * 0.5).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_ssim_equals_pytorch_msssim() -> None:
+    import torch
+    from pytorch_msssim import ssim as reference_ssim
+
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    b = np.clip(a + rng.normal(0, 20, a.shape), 0, 255).astype(np.uint8)
+    t = lambda x: torch.from_numpy(x.astype(np.float64)).permute(2, 0, 1)[None]  # noqa: E731
+    expected = float(reference_ssim(t(a), t(b), data_range=255.0, win_size=11, win_sigma=1.5))
+    # pytorch_msssim builds its Gaussian window in float32; ours is float64: ~1e-8 apart.
+    assert METRICS["ssim"](a, b) == pytest.approx(expected, abs=1e-7)

@@ -1,0 +1,76 @@
+"""Image-quality metrics at reference parity, on uint8 numpy images (HxW grey or HxWx3 RGB).
+
+``METRICS[name](restored, reference)`` returns a float; no-reference metrics (NIQE,
+BRISQUE) ignore ``reference``. The caller applies the benchmark protocol (e.g. passes Y
+images under the ``y`` protocol); nothing here crops borders or converts colour, except
+NIQE/BRISQUE which score MATLAB ``rgb2gray`` of RGB input as their reference does.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from zoo.metrics.brisque import brisque
+from zoo.metrics.lpips_metric import lpips_alex
+from zoo.metrics.niqe import niqe
+from zoo.metrics.psnr import psnr, psnr_b
+from zoo.metrics.ssim import ms_ssim, ssim
+
+__all__ = ["METRICS", "Metric", "compute_metrics"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric: what it measures and the function computing it."""
+
+    name: str
+    full_reference: bool
+    higher_is_better: bool
+    description: str
+    fn: Callable[..., float]
+
+    def __call__(self, restored: np.ndarray, reference: np.ndarray | None = None,
+                 device: str | None = None) -> float:
+        _check_image(restored, "restored")
+        if self.full_reference:
+            if reference is None:
+                raise ValueError(f"{self.name} is a full-reference metric: give a reference")
+            _check_image(reference, "reference")
+        if device is not None and "device" in inspect.signature(self.fn).parameters:
+            return float(self.fn(restored, reference, device=device))
+        return float(self.fn(restored, reference))
+
+
+def _check_image(image: np.ndarray, what: str) -> None:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise TypeError(f"{what} image must be a uint8 numpy array, got "
+                        f"{getattr(image, 'dtype', type(image).__name__)}")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise ValueError(f"{what} image must be HxW or HxWx3, got shape {image.shape}")
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("psnr", True, True, "PSNR (dB), 0..255, float64", psnr),
+    Metric("psnr_b", True, True, "PSNR-B (dB), Yim & Bovik 2011, 8x8 blocking factor", psnr_b),
+    Metric("ssim", True, True, "SSIM, Gaussian 11x11 sigma 1.5 (MATLAB ssim_index)", ssim),
+    Metric("ms_ssim", True, True, "MS-SSIM, 5 scales (pytorch_msssim); NaN below 161 px",
+           ms_ssim),
+    Metric("lpips_alex", True, False, "LPIPS v0.1, AlexNet backbone", lpips_alex),
+    Metric("niqe", False, False, "NIQE, LIVE pristine model, 96x96 blocks", niqe),
+    Metric("brisque", False, False, "BRISQUE, LIVE SVR", brisque),
+)}
+
+
+def compute_metrics(restored: np.ndarray, reference: np.ndarray | None,
+                    names: list[str] | tuple[str, ...] | None = None,
+                    device: str | None = None) -> dict[str, float]:
+    """Every named metric (all by default) of one image pair, in ``METRICS`` order."""
+    wanted = list(METRICS) if names is None else list(names)
+    unknown = [n for n in wanted if n not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; known: {list(METRICS)}")
+    return {name: METRICS[name](restored, reference, device=device) for name in wanted}

