@@ -1,0 +1,109 @@
+"""Training throughput: patches/s per entry and stage, data loading vs compute.
+
+For each trainable entry (or those named) and each stage of its shipped recipe, this times
+(a) the data loader alone (JPEG on the fly, the recipe's worker count) and (b) the training
+step alone on one fixed batch, and reports which of the two limits the run. Uses the recipe's
+patch size, batch and precision; CPU by default, ``--device cuda`` on a GPU.
+
+    python benchmarks/speed_train.py --data ../shared/data/train [--entries unet-l1] [--steps 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from zoo.registry import get_model_info, list_models
+from zoo.train.data import StepBatchSampler, make_loader
+from zoo.train.loop import Trainer
+from zoo.train.losses import GeneratorLoss
+from zoo.train.recipe import load_recipe, recipe_path
+from zoo.train.stages import critic_step, generator_step
+
+
+def _time(fn, n: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    start = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - start) / n
+
+
+def bench_entry(entry: str, data: str, device: str, steps: int, overrides: list[str]) -> list[dict]:
+    recipe = load_recipe(recipe_path(get_model_info(entry).recipe),
+                         [f'data.train=["{data}"]', 'data.val=""', f'device="{device}"', *overrides])
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(entry, recipe, Path(tmp), progress=False)
+        trainer.build()
+        trainer._data()
+        batch_size = recipe.data.batch
+        it = iter(make_loader(trainer.dataset, StepBatchSampler(batch_size), recipe.data.workers))
+        load_s = _time(lambda: next(it), steps, warmup=2)
+        x, y = (t.to(trainer.device).float().div(255) for t in
+                next(iter(make_loader(trainer.dataset, StepBatchSampler(batch_size), 0))))
+        if recipe.channels_last:
+            x, y = x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last)
+        for stage in recipe.stages.values():
+            trainer.new_optimizers(stage)
+            ctx = trainer.ctx
+            if stage.kind == "critic":
+                def step() -> None:
+                    critic_step(ctx, (x, y), stage, trainer.opt_c)
+            else:
+                loss_fn = GeneratorLoss(stage.losses, stage.lpips_net, trainer.device)
+
+                def step() -> None:
+                    generator_step(ctx, (x, y), stage, 10**9, loss_fn, trainer.opt_g)
+                    if stage.kind == "gan":
+                        critic_step(ctx, (x, y), stage, trainer.opt_c)
+            per_step = _time(step, steps, warmup=2)
+            if stage.kind == "gan":
+                per_step /= 2  # one generator + one critic step: two recipe steps
+            if trainer.device.type == "cuda":
+                torch.cuda.synchronize()
+            rows.append({"entry": entry, "stage": stage.name, "kind": stage.kind,
+                         "patch": recipe.data.patch, "batch": batch_size,
+                         "precision": str(trainer.amp_dtype or "fp32").removeprefix("torch."),
+                         "loader_patches_s": batch_size / load_s, "step_patches_s": batch_size / per_step,
+                         "bottleneck": "data" if load_s > per_step else "compute",
+                         "stage_steps": stage.steps,
+                         "stage_minutes_est": stage.steps * max(per_step, load_s) / 60})
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default="../shared/data/train", help="training image folder")
+    p.add_argument("--entries", nargs="*", help="entries (default: every trainable entry)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--steps", type=int, default=8, help="timed steps per measurement")
+    p.add_argument("--json", type=Path, help="also write the rows here")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides for all entries")
+    args = p.parse_args()
+    rows = []
+    for entry in args.entries or list_models(trainable=True):
+        rows += bench_entry(entry, args.data, args.device, args.steps, args.overrides)
+    table = Table(title=f"training throughput on {args.device} ({torch.get_num_threads()} threads)")
+    for col in ("entry", "stage", "kind", "patch x batch", "precision", "loader p/s", "step p/s",
+                "bottleneck", "est. min"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["entry"], r["stage"], r["kind"], f"{r['patch']} x {r['batch']}", r["precision"],
+                      f"{r['loader_patches_s']:.0f}", f"{r['step_patches_s']:.1f}", r["bottleneck"],
+                      f"{r['stage_minutes_est']:.1f}")
+    Console().print(table)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

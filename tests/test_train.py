@@ -1,0 +1,298 @@
+"""The training harness: recipes, data determinism, each entry, resume after SIGKILL, torn
+checkpoints, a 2-process DDP run, export. CPU only, generated images, seconds each."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+from torch import nn
+
+from zoo.errors import RecipeError
+from zoo.models.base import Restorer
+from zoo.registry import ModelInfo, get_model_info, list_models, register_architecture, register_model
+
+TESTS = Path(__file__).resolve().parent
+TINY_RECIPE = TESTS / "train_tiny.toml"
+TINY = "tiny-train-test"
+
+
+# --- a tiny generator and critic (registered here, and in the subprocesses through PYTHONPATH) ---
+
+class TinyNet(Restorer):
+    """Residual conv net with an ``encoder`` (so encoder freezing is exercised) and a BatchNorm."""
+
+    def __init__(self, width: int = 8) -> None:
+        super().__init__(width=width)
+        self.encoder = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
+        self.head = nn.Conv2d(width, 3, 3, padding=1)
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        return (x + 0.1 * self.head(self.encoder(x))).clamp(0, 1)
+
+
+class TinyCritic(nn.Module):
+    def __init__(self, width: int = 8) -> None:
+        super().__init__()
+        self.config = {"width": width}
+        self.net = nn.Sequential(nn.utils.parametrizations.spectral_norm(nn.Conv2d(3, width, 4, 2, 1)),
+                                 nn.LeakyReLU(0.2), nn.Conv2d(width, 1, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def register_tiny() -> None:
+    try:
+        get_model_info(TINY)
+    except KeyError:
+        register_architecture(TinyNet)
+        register_model(ModelInfo(name=TINY, description="test net", architecture="TinyNet"))
+
+
+register_tiny()
+
+
+# --- fixtures --------------------------------------------------------------------------------------
+
+def _write_images(folder: Path, n: int, size: tuple[int, int], seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        h, w = size
+        yy, xx = np.mgrid[0:h, 0:w]
+        base = (np.sin(xx / (3 + i)) + np.cos(yy / (4 + i))) * 60 + 128
+        img = np.clip(base[..., None] + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(img).save(folder / f"img{i}.png")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("train-data")
+    _write_images(root / "train" / "a", 4, (40, 48), 0)
+    _write_images(root / "train" / "b", 2, (64, 36), 1)
+    (root / "train" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    _write_images(root / "val", 2, (40, 40), 2)
+    return root / "train", root / "val"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+               OMP_NUM_THREADS="1")
+    return env
+
+
+LAUNCH = ("import sys, test_train; test_train.register_tiny(); import torch; torch.set_num_threads(1); "
+          "from zoo.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def _cli(data: tuple[Path, Path], out: Path, *extra: str) -> list[str]:
+    return ["train", TINY, "--recipe", str(TINY_RECIPE), "--data", str(data[0]), "--val", str(data[1]),
+            "--out", str(out), "--no-progress", *extra]
+
+
+def _weights(out: Path) -> dict[str, torch.Tensor]:
+    from zoo.train.checkpoint import latest_checkpoint
+
+    found = latest_checkpoint(out / "checkpoints")
+    assert found is not None
+    return found[1]
+
+
+# --- recipes ---------------------------------------------------------------------------------------
+
+def test_shipped_recipes_validate(data: tuple[Path, Path]) -> None:
+    from zoo.train.recipe import load_recipe, recipe_path
+
+    for name in list_models(trainable=True):
+        recipe = load_recipe(recipe_path(get_model_info(name).recipe),
+                             [f'data.train=["{data[0]}"]', f'data.val="{data[1]}"'])
+        assert recipe.stages and recipe.total_steps > 0
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("stages.pretrain.stepz=3", "unknown key 'stages.pretrain.stepz'"),
+    ("data.patch=\"big\"", "data.patch must be an integer"),
+    ("stages.gan.switching=\"sometimes\"", "stages.gan.switching must be one of"),
+    ("stages.pretrain.losses.adversarial=1.0", "not a loss of a generator stage"),
+    ("data.quality=[50, 10]", "data.quality must be [lo, hi]"),
+    ("stages.extra.steps=3", "missing key 'stages.extra.kind'"),
+    ("select.metric=\"lpips_alex\"", "select.metric 'lpips_alex' is not in validation.metrics"),
+])
+def test_recipe_errors(data: tuple[Path, Path], override: str, message: str) -> None:
+    from zoo.train.recipe import load_recipe
+
+    with pytest.raises(RecipeError) as err:
+        load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', override])
+    assert message in str(err.value) and str(TINY_RECIPE) in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_data_folder_is_a_recipe_error(tmp_path: Path) -> None:
+    from zoo.cli import main
+
+    code = main(["train", TINY, "--recipe", str(TINY_RECIPE), "--data", str(tmp_path / "nope"),
+                 "--out", str(tmp_path / "run")])
+    assert code == 2
+    assert not (tmp_path / "run").exists()
+
+
+# --- data ------------------------------------------------------------------------------------------
+
+def test_patches_are_deterministic_and_sharded(data: tuple[Path, Path]) -> None:
+    from zoo.train.data import Augment, ImageStore, PatchDataset, StepBatchSampler, make_loader
+
+    with pytest.warns(UserWarning, match="broken.png"):
+        store = ImageStore([data[0]], min_side=16)
+    assert len(store) == 6
+    ds = PatchDataset(store, Augment(16, (10, 40), 0.5), seed=1)
+    a, b = ds[7], PatchDataset(store, Augment(16, (10, 40), 0.5), seed=1)[7]
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and a[0].shape == (3, 16, 16)
+    assert not torch.equal(ds[7][1], ds[8][1])
+    assert not torch.equal(a[0], a[1])  # JPEG changed the patch
+    with_workers = iter(make_loader(ds, StepBatchSampler(2, start_step=3), workers=2))
+    inline = iter(make_loader(ds, StepBatchSampler(2, start_step=3), workers=0))
+    for _ in range(2):
+        assert torch.equal(next(with_workers)[0], next(inline)[0])
+    r0 = next(iter(StepBatchSampler(2, 5, rank=0, world=2)))
+    r1 = next(iter(StepBatchSampler(2, 5, rank=1, world=2)))
+    assert not set(r0) & set(r1)
+
+
+# --- training --------------------------------------------------------------------------------------
+
+def test_tiny_nogan_run_exports_loadable_model(data: tuple[Path, Path], tmp_path: Path) -> None:
+    from zoo.cli import main
+
+    out = tmp_path / "run"
+    assert main(_cli(data, out)) == 0
+    steps = sum((6, 4, 8))
+    meta = json.loads((sorted((out / "checkpoints").iterdir())[-1] / "meta.json").read_text())
+    assert meta["step"] == steps and meta["switcher"]["history"]["generator"] > 0
+    assert len(list((out / "checkpoints").iterdir())) == 2  # keep = 2
+    val = (out / "val.csv").read_text().splitlines()
+    assert val[0] == "step,stage,quality,metric,value" and len(val) > 4
+    training = json.loads((out / "export" / "training.json").read_text())
+    assert training["chosen_stage"] == "gan"
+    best = load_file(out / "best" / f"step-{training['chosen_step']:08d}.safetensors")
+    import zoo
+
+    model = zoo.load(str(out / "export"))
+    exported = model.state_dict()
+    for key, value in best.items():
+        assert torch.allclose(exported[key].float(), value.float(), atol=1e-2), key
+    # A second run into the same folder without --resume is refused.
+    assert main(_cli(data, out)) == 2
+
+
+def test_encoder_frozen_at_first(data: tuple[Path, Path], tmp_path: Path) -> None:
+    from zoo.registry import create_model
+    from zoo.train.loop import Trainer
+    from zoo.train.recipe import load_recipe
+
+    recipe = load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', 'data.val=""', "max_steps=3"])
+    trainer = Trainer(TINY, recipe, tmp_path / "run", progress=False)
+    torch.manual_seed(recipe.seed)  # as the trainer does before building the model
+    start = create_model(TINY).state_dict()
+    trainer.run()
+    after = trainer.generator.state_dict()
+    assert torch.equal(after["encoder.0.weight"], start["encoder.0.weight"])
+    assert not torch.equal(after["head.weight"], start["head.weight"])
+
+
+@pytest.mark.parametrize("entry", [n for n in list_models(trainable=True)])
+def test_each_entry_trains_a_few_steps(entry: str, data: tuple[Path, Path], tmp_path: Path) -> None:
+    """The shipped recipe of every trainable entry, shrunk: every stage runs two steps."""
+    from zoo.train.loop import Trainer
+    from zoo.train.recipe import load_recipe, recipe_path
+
+    path = recipe_path(get_model_info(entry).recipe)
+    base = load_recipe(path, [f'data.train=["{data[0]}"]'], check_data=False)
+    shrink = [f'data.train=["{data[0]}"]', f'data.val="{data[1]}"', "data.patch=32", "data.batch=2",
+              "data.workers=0", "validation.crop=32", "validation.qualities=[20]",
+              "checkpoint.every=100", 'device="cpu"']
+    shrink += [f"stages.{s}.steps=2" for s in base.stages]
+    shrink += [f"stages.{s}.freeze_encoder_steps=1" for s, st in base.stages.items()
+               if st.freeze_encoder_steps]
+    shrink += [f"stages.{s}.warmup_steps=0" for s in base.stages]
+    recipe = load_recipe(path, shrink)
+    export = Trainer(entry, recipe, tmp_path / entry, progress=False).run()
+    import zoo
+
+    model = zoo.load(str(export))
+    x = torch.rand(1, 3, 32, 32)
+    assert model(x).shape == x.shape
+
+
+# --- faults ----------------------------------------------------------------------------------------
+
+def test_resume_after_sigkill_is_bitwise_identical(data: tuple[Path, Path], tmp_path: Path) -> None:
+    extra = ("stages.pretrain.steps=40", "stages.gan.steps=40", "checkpoint.every=5",
+             "checkpoint.keep=3")
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    ref = subprocess.run([sys.executable, "-c", LAUNCH, *_cli(data, whole, *extra)], env=_env(),
+                         capture_output=True, text=True, timeout=120)
+    assert ref.returncode == 0, ref.stderr
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCH, *_cli(data, killed, *extra)], env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    ckpts = killed / "checkpoints"
+    while time.monotonic() < deadline and proc.poll() is None:
+        if ckpts.is_dir() and len([p for p in ckpts.iterdir() if p.name.startswith("step-")]) >= 2:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    last = max(int(p.name[5:]) for p in ckpts.iterdir() if p.name.startswith("step-"))
+    assert last < 84
+    resumed = subprocess.run([sys.executable, "-c", LAUNCH, *_cli(data, killed, "--resume", *extra)],
+                             env=_env(), capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = _weights(whole), _weights(killed)
+    assert a.keys() == b.keys()
+    for key in a:
+        if not key.startswith("rng."):
+            assert torch.equal(a[key], b[key]), key
+    assert (whole / "val.csv").read_text() == (killed / "val.csv").read_text()
+
+
+def test_torn_checkpoint_falls_back_to_previous(data: tuple[Path, Path], tmp_path: Path) -> None:
+    from zoo.cli import main
+    from zoo.train.checkpoint import latest_checkpoint, list_checkpoints
+
+    out = tmp_path / "run"
+    assert main(_cli(data, out, "max_steps=6")) == 0
+    newest, previous = list_checkpoints(out / "checkpoints")[-1], list_checkpoints(out / "checkpoints")[-2]
+    state = newest / "state.safetensors"
+    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+    with pytest.warns(UserWarning, match="unusable"):
+        path, _, meta = latest_checkpoint(out / "checkpoints")
+    assert path == previous and meta["step"] == 4
+    assert main(_cli(data, out, "max_steps=8", "--resume")) == 0
+    assert json.loads((list_checkpoints(out / "checkpoints")[-1] / "meta.json").read_text())["step"] == 8
+
+
+def test_two_process_ddp_run(data: tuple[Path, Path], tmp_path: Path) -> None:
+    script = tmp_path / "launch.py"
+    script.write_text(LAUNCH.replace("; ", "\n"))
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+           str(29500 + os.getpid() % 1000), str(script),
+           *_cli(data, out, "max_steps=12")]
+    result = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    meta = json.loads((sorted((out / "checkpoints").iterdir())[-1] / "meta.json").read_text())
+    assert meta["step"] == 12 and meta["world"] == 2
+    assert len((out / "train.csv").read_text().splitlines()) == 13  # rank 0 logs, once per step
+    assert (out / "export" / "model.safetensors").is_file()

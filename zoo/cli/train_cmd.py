@@ -1,0 +1,94 @@
+"""``zoo train``: train a registry entry from its recipe (training/<recipe>.toml)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from zoo.errors import RecipeError
+
+
+def _add_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--recipe", type=Path, metavar="FILE", help="recipe file (default: the entry's own)")
+    p.add_argument("--data", nargs="+", metavar="DIR", help="training image folders (data.train)")
+    p.add_argument("--val", metavar="DIR", help="validation image folder (data.val); '' disables")
+    p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: runs/NAME)")
+    p.add_argument("--resume", action="store_true", help="continue from the last intact checkpoint in --out")
+    p.add_argument("--device", help="cpu, cuda, cuda:N or auto (recipe key device)")
+    p.add_argument("--max-steps", type=int, metavar="N", help="stop after N steps in all (max_steps)")
+    p.add_argument("--max-minutes", type=float, metavar="M", help="wall-time budget (max_minutes)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a model from its recipe",
+        usage="zoo train NAME [options] [KEY=VALUE ...]",
+        description="Train a registry entry with its recipe (training/NAME.toml, or --recipe). "
+                    "KEY=VALUE arguments override recipe keys (dotted, TOML values: "
+                    "stages.pretrain.steps=100 data.quality=[10,30]). Under torchrun the same "
+                    "command trains with DistributedDataParallel.")
+    _add_options(p)
+    p.add_argument("name", metavar="NAME", help="registry entry to train (see `zoo list`)")
+    # Options and overrides may be mixed after NAME; they are parsed again in run().
+    p.add_argument("rest", nargs=argparse.REMAINDER, metavar="KEY=VALUE", help="recipe overrides")
+    p.set_defaults(func=run)
+
+
+def _parse_rest(args: argparse.Namespace) -> argparse.Namespace:
+    """Parse what follows NAME, options and KEY=VALUE overrides intermixed."""
+    p = argparse.ArgumentParser(prog=f"zoo train {args.name}")
+    _add_options(p)
+    p.add_argument("overrides", nargs="*")
+    p.parse_intermixed_args(args.rest, namespace=args)
+    # --data DIR... swallows the overrides that follow it: hand those back.
+    data = [d for d in args.data or [] if "=" not in d or Path(d).exists()]
+    args.overrides = [d for d in args.data or [] if d not in data] + list(args.overrides)
+    args.data = data or None
+    return args
+
+
+def recipe_for(args: argparse.Namespace):
+    """The validated recipe: file, then CLI options, then KEY=VALUE overrides."""
+    from zoo.registry import get_model_info
+    from zoo.train.recipe import load_recipe, recipe_path
+
+    try:
+        info = get_model_info(args.name)
+    except KeyError as exc:
+        raise RecipeError(str(exc.args[0])) from None
+    path = args.recipe
+    if path is None:
+        if info.recipe is None:
+            raise RecipeError(f"model {args.name!r} has no training recipe; pass --recipe FILE")
+        path = recipe_path(info.recipe)
+    overrides: list[str] = []
+    if args.data:
+        overrides.append("data.train=[" + ", ".join(_toml_str(d) for d in args.data) + "]")
+    if args.val is not None:
+        overrides.append(f"data.val={_toml_str(args.val)}")
+    if args.device:
+        overrides.append(f"device={_toml_str(args.device)}")
+    if args.max_steps is not None:
+        overrides.append(f"max_steps={args.max_steps}")
+    if args.max_minutes is not None:
+        overrides.append(f"max_minutes={args.max_minutes}")
+    return load_recipe(path, [*overrides, *args.overrides])
+
+
+def _toml_str(text: str) -> str:
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from zoo.train.loop import Trainer
+
+    recipe = recipe_for(_parse_rest(args))
+    out = args.out or Path("runs") / args.name
+    trainer = Trainer(args.name, recipe, out, resume=args.resume, progress=not args.no_progress)
+    exported = trainer.run()
+    if exported is not None:
+        Console(stderr=True).print(f"exported {args.name} to {exported} (load with zoo.load('{exported}'))")
+    return 0

@@ -1,0 +1,189 @@
+"""The training data pipeline: image folders -> random patches -> JPEG on the fly.
+
+Determinism: sample number ``p`` of the stream (over all steps, ranks and epochs) is a pure
+function of ``(seed, p)``: its image is the ``p % N``-th entry of epoch ``p // N``'s permutation,
+and its crop, flip, rotation, grey choice and JPEG quality come from a generator seeded with
+``(seed, p)``. Worker count and timing never matter, and resuming at step ``s`` only needs ``s``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from zoo.degrade import jpeg_roundtrip, rgb_to_y
+from zoo.errors import DataError, ImageError
+from zoo.imaging import READ_SUFFIXES, read_image
+
+__all__ = ["ImageStore", "PatchDataset", "StepBatchSampler", "ValidationSet", "find_images",
+           "make_loader"]
+
+
+def find_images(folders: Sequence[str | Path]) -> list[Path]:
+    """Image files under ``folders`` (recursive, hidden files skipped), sorted for determinism."""
+    files: list[Path] = []
+    for folder in folders:
+        root = Path(folder).expanduser()
+        if not root.is_dir():
+            raise DataError(f"{root}: not a folder of images")
+        files += sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in READ_SUFFIXES
+                        and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    return files
+
+
+def _as_rgb(pixels: np.ndarray) -> np.ndarray:
+    return np.repeat(pixels[..., None], 3, axis=2) if pixels.ndim == 2 else pixels
+
+
+class ImageStore:
+    """The usable training images: decoded once (corrupt or too-small files skipped with a
+    warning), kept in memory when they fit in ``cache_mb``, else re-read on use."""
+
+    def __init__(self, folders: Sequence[str | Path], *, min_side: int, cache_mb: int = 4096) -> None:
+        self.paths: list[Path] = []
+        self._cache: list[np.ndarray] | None = []
+        cached_bytes = 0
+        for path in find_images(folders):
+            try:
+                pixels = read_image(path).pixels
+            except ImageError as exc:
+                warnings.warn(f"skipping corrupt training image: {exc}", stacklevel=2)
+                continue
+            if min(pixels.shape[:2]) < min_side:
+                warnings.warn(f"skipping training image {path}: {pixels.shape[1]}x{pixels.shape[0]} "
+                              f"is smaller than the {min_side}-pixel patch", stacklevel=2)
+                continue
+            self.paths.append(path)
+            if self._cache is not None:
+                cached_bytes += pixels.nbytes
+                self._cache.append(_as_rgb(pixels))
+                if cached_bytes > cache_mb * 2**20:
+                    self._cache = None  # too big: read from disk on use
+        if not self.paths:
+            where = ", ".join(str(f) for f in folders)
+            raise DataError(f"{where}: no usable training images (need readable images with sides "
+                            f">= {min_side} px)")
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def cached(self) -> bool:
+        return self._cache is not None
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if self._cache is not None:
+            return self._cache[index]
+        return _as_rgb(read_image(self.paths[index]).pixels)
+
+
+@dataclass(frozen=True)
+class Augment:
+    patch: int
+    quality: tuple[int, int]
+    grey_fraction: float
+
+
+class PatchDataset(Dataset):
+    """Maps a stream position to ``(degraded, target)`` uint8 tensors ``(3, P, P)``."""
+
+    def __init__(self, store: ImageStore, augment: Augment, seed: int) -> None:
+        self.store, self.augment, self.seed = store, augment, int(seed)
+        self._perms: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:  # one epoch; positions beyond it are valid too
+        return len(self.store)
+
+    def image_index(self, position: int) -> int:
+        n = len(self.store)
+        epoch = position // n
+        perm = self._perms.get(epoch)
+        if perm is None:
+            perm = np.random.default_rng([self.seed, epoch, 1]).permutation(n)
+            self._perms = {epoch: perm}
+        return int(perm[position % n])
+
+    def __getitem__(self, position: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = self.store[self.image_index(position)]
+        rng = np.random.default_rng([self.seed, position, 2])
+        a = self.augment
+        h, w = image.shape[:2]
+        y0 = int(rng.integers(0, h - a.patch + 1))
+        x0 = int(rng.integers(0, w - a.patch + 1))
+        patch = image[y0:y0 + a.patch, x0:x0 + a.patch]
+        if rng.random() < 0.5:
+            patch = patch[:, ::-1]
+        patch = np.rot90(patch, int(rng.integers(0, 4)))
+        quality = int(rng.integers(a.quality[0], a.quality[1] + 1))
+        if rng.random() < a.grey_fraction:
+            target = rgb_to_y(np.ascontiguousarray(patch))
+            degraded = _as_rgb(jpeg_roundtrip(target, quality))
+            target = _as_rgb(target)
+        else:
+            target = np.ascontiguousarray(patch)
+            degraded = jpeg_roundtrip(target, quality)
+        return _chw(degraded), _chw(target)
+
+
+def _chw(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
+class StepBatchSampler(Sampler[list[int]]):
+    """Endless batches of stream positions from ``start_step``; rank ``r`` of ``world`` gets a
+    disjoint share of each step's global batch."""
+
+    def __init__(self, batch: int, start_step: int = 0, rank: int = 0, world: int = 1) -> None:
+        self.batch, self.start_step, self.rank, self.world = batch, start_step, rank, world
+
+    def __iter__(self) -> Iterator[list[int]]:
+        step = self.start_step
+        while True:
+            base = (step * self.world + self.rank) * self.batch
+            yield list(range(base, base + self.batch))
+            step += 1
+
+
+def make_loader(dataset: PatchDataset, sampler: StepBatchSampler, workers: int) -> DataLoader:
+    extra = {"prefetch_factor": 4, "persistent_workers": True} if workers > 0 else {}
+    return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, **extra)
+
+
+class ValidationSet:
+    """Held-out images, centre-cropped and JPEG-degraded once per quality (``rgb`` protocol)."""
+
+    def __init__(self, folder: str | Path, qualities: Sequence[int], *, crop: int = 0,
+                 max_images: int = 0) -> None:
+        self.qualities = list(qualities)
+        self.items: list[tuple[str, np.ndarray, dict[int, np.ndarray]]] = []
+        root = Path(folder)
+        for path in find_images([folder]):
+            try:
+                target = _as_rgb(read_image(path).pixels)
+            except ImageError as exc:
+                warnings.warn(f"skipping corrupt validation image: {exc}", stacklevel=2)
+                continue
+            target = _centre_crop(target, crop)
+            degraded = {q: jpeg_roundtrip(target, q) for q in self.qualities}
+            self.items.append((str(path.relative_to(root)), target, degraded))
+            if max_images and len(self.items) >= max_images:
+                break
+        if not self.items:
+            raise DataError(f"{folder}: no readable validation images")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def _centre_crop(image: np.ndarray, crop: int) -> np.ndarray:
+    """Centre crop to at most ``crop`` (0 = none), keeping the origin on the 8x8 JPEG grid."""
+    h, w = image.shape[:2]
+    ch, cw = (min(h, crop), min(w, crop)) if crop else (h, w)
+    y0, x0 = ((h - ch) // 2) // 8 * 8, ((w - cw) // 2) // 8 * 8
+    return np.ascontiguousarray(image[y0:y0 + ch, x0:x0 + cw])

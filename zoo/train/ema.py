@@ -1,0 +1,40 @@
+"""An exponential moving average of the generator's weights (validated and exported)."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+__all__ = ["EMA"]
+
+
+class EMA:
+    """Shadow copy of a model: parameters averaged, buffers (BN statistics, spectral-norm
+    vectors) copied. The decay ramps up as ``(1 + n) / (10 + n)`` so short runs are not
+    dominated by the initial weights."""
+
+    def __init__(self, model: nn.Module) -> None:
+        # The registry record is shared, not copied (it is frozen, and holds a mappingproxy).
+        info = getattr(model, "info", None)
+        self.model = copy.deepcopy(model, memo={id(info): info}).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, decay: float) -> None:
+        self.updates += 1
+        d = min(decay, (1 + self.updates) / (10 + self.updates))
+        for shadow, p in zip(self.model.parameters(), model.parameters()):
+            shadow.lerp_(p.detach(), 1.0 - d) if d > 0 else shadow.copy_(p)
+        for shadow, b in zip(self.model.buffers(), model.buffers()):
+            shadow.copy_(b)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.model.state_dict()
+
+    def load_state_dict(self, state: dict[str, torch.Tensor], updates: int) -> None:
+        self.model.load_state_dict(state, strict=True)
+        self.updates = updates

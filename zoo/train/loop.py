@@ -1,0 +1,357 @@
+"""The staged training run: build, (resume,) train each stage, validate, checkpoint, export.
+
+Output folder layout::
+
+    OUT/recipe.json          the resolved recipe
+    OUT/checkpoints/step-*/  the last K checkpoints (state.safetensors + meta.json)
+    OUT/best/step-*.safetensors   EMA generator of the best validation so far (by select.metric)
+    OUT/train.csv, OUT/val.csv    losses and validation scores (+ OUT/tensorboard/ when installed)
+    OUT/export/              the chosen generator: config.json + model.safetensors + README.md
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from zoo.errors import RecipeError, ZooError
+from zoo.registry import create_model
+from zoo.train import checkpoint as ckpt
+from zoo.train.data import Augment, ImageStore, PatchDataset, StepBatchSampler, ValidationSet, make_loader
+from zoo.train.distributed import Dist, setup
+from zoo.train.ema import EMA
+from zoo.train.export import export_model
+from zoo.train.losses import GeneratorLoss
+from zoo.train.logs import RunLog
+from zoo.train.recipe import Recipe, Stage
+from zoo.train.stages import (StepContext, Switcher, critic_step, generator_step, lr_factor,
+                              make_optimizer, set_lr)
+from zoo.train.validate import evaluate
+
+__all__ = ["Trainer", "resolve_device"]
+
+
+def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    if spec == "cuda":
+        spec = f"cuda:{local_rank}"
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise RecipeError(f"device {spec!r}: not a torch device (use cpu, cuda, cuda:N or auto)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RecipeError(f"device {spec!r}: CUDA is not available here; use --device cpu")
+    return device
+
+
+def _precision(recipe: Recipe, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype: ``auto`` is bf16 (fp16 without bf16 support) on CUDA, fp32 on the CPU,
+    where bf16 autocast measured slower for these networks (docs/training.md)."""
+    p = recipe.precision
+    if p == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return None
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[p]
+
+
+def build_critic(recipe: Recipe) -> nn.Module:
+    module_name, _, cls_name = recipe.critic.architecture.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), cls_name)
+    except (ImportError, AttributeError) as exc:
+        raise RecipeError(f"{recipe.source}: critic.architecture {recipe.critic.architecture!r} "
+                          f"cannot be imported ({exc})") from None
+    return cls(**recipe.critic.args)
+
+
+class Trainer:
+    """Runs one recipe for one registry entry into ``out``."""
+
+    def __init__(self, name: str, recipe: Recipe, out: str | Path, *, resume: bool = False,
+                 progress: bool = True) -> None:
+        self.name, self.recipe, self.out = name, recipe, Path(out)
+        self.resume, self.show_progress = resume, progress
+        self.device = resolve_device(recipe.device, int(os.environ.get("LOCAL_RANK", "0")))
+        self.dist: Dist = setup(self.device)
+        self.amp_dtype = _precision(recipe, self.device)
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        self.step = 0
+        self.stage_index, self.stage_start, self.stage_elapsed = 0, 0, 0.0
+        self.elapsed_before = 0.0
+        self.best: dict[str, Any] | None = None
+        self.last_validated = -1
+        self.switcher = Switcher()
+        self.opt_g: torch.optim.Optimizer | None = None
+        self.opt_c: torch.optim.Optimizer | None = None
+
+    # --- setup ----------------------------------------------------------------------------------
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def build(self) -> None:
+        r = self.recipe
+        torch.manual_seed(r.seed)
+        try:
+            self.generator = create_model(self.name, **r.model.args)
+        except TypeError as exc:
+            raise RecipeError(f"{r.source}: model.args do not fit {self.name!r} ({exc})") from None
+        needs_critic = any(s.kind in ("critic", "gan") for s in r.stages.values())
+        self.critic = build_critic(r) if needs_critic else None
+        fmt = torch.channels_last if r.channels_last else torch.contiguous_format
+        self.generator.to(self.device, memory_format=fmt)
+        if self.critic is not None:
+            self.critic.to(self.device, memory_format=fmt)
+        self.ema = EMA(self.generator)
+        freezes = any(s.freeze_encoder_steps for s in r.stages.values())
+        encoder = getattr(self.generator, r.model.encoder_attr, None) if freezes else None
+        if freezes and not isinstance(encoder, nn.Module):
+            raise RecipeError(f"{r.source}: freeze_encoder_steps is set but {self.name!r} has no "
+                              f"module {r.model.encoder_attr!r} (model.encoder_attr)")
+        self.ctx = StepContext(
+            generator=self.dist.wrap(self.generator, self.device, find_unused=freezes),
+            generator_raw=self.generator, autocast=self.autocast, scaler=self.scaler,
+            critic=self.dist.wrap(self.critic, self.device) if self.critic is not None else None,
+            critic_raw=self.critic, encoder=encoder)
+
+    def _data(self) -> None:
+        d = self.recipe.data
+        store = ImageStore(d.train, min_side=d.patch, cache_mb=d.cache_mb)
+        aug = Augment(patch=d.patch, quality=(d.quality[0], d.quality[1]), grey_fraction=d.grey_fraction)
+        self.dataset = PatchDataset(store, aug, self.recipe.seed)
+        v = self.recipe.validation
+        self.valset = (ValidationSet(d.val, v.qualities, crop=v.crop, max_images=v.max_images)
+                       if d.val and self.dist.main else None)
+
+    # --- checkpoints ----------------------------------------------------------------------------
+
+    def _stages(self) -> list[Stage]:
+        return list(self.recipe.stages.values())
+
+    def _select_stages(self) -> list[str]:
+        return self.recipe.select.stages or [self._stages()[-1].name]
+
+    def _elapsed(self) -> float:
+        return self.elapsed_before + time.monotonic() - self._t0
+
+    def save(self) -> None:
+        if not self.dist.main:
+            return
+        tensors = {f"gen.{k}": v for k, v in self.generator.state_dict().items()}
+        tensors |= {f"ema.{k}": v for k, v in self.ema.state_dict().items()}
+        if self.critic is not None:
+            tensors |= {f"critic.{k}": v for k, v in self.critic.state_dict().items()}
+        meta: dict[str, Any] = {"entry": self.name, "world": self.dist.world,
+                                "stage_index": self.stage_index,
+                                "stage_start": self.stage_start, "ema_updates": self.ema.updates,
+                                "elapsed": self._elapsed(), "best": self.best,
+                                "last_validated": self.last_validated,
+                                "stage_elapsed": self.stage_elapsed + time.monotonic() - self._stage_t0,
+                                "switcher": self.switcher.state(), "recipe": self.recipe.to_dict(),
+                                "scaler": self.scaler.state_dict() if self.scaler else None}
+        for key, opt in (("opt_g", self.opt_g), ("opt_c", self.opt_c)):
+            if opt is not None:
+                t, rest = ckpt.flatten_optimizer(opt, key)
+                tensors |= t
+                meta[key] = rest
+        rng_t, meta["rng"] = ckpt.rng_state()
+        tensors |= rng_t
+        ckpt.save_checkpoint(self.out / "checkpoints", self.step, tensors, meta,
+                             self.recipe.checkpoint.keep)
+
+    def _load(self) -> bool:
+        found = ckpt.latest_checkpoint(self.out / "checkpoints")
+        if found is None:
+            return False
+        path, tensors, meta = found
+        if meta.get("entry") != self.name:
+            raise ZooError(f"{path}: checkpoint of {meta.get('entry')!r}, not {self.name!r}")
+
+        def part(prefix: str) -> dict[str, torch.Tensor]:
+            return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+        self.generator.load_state_dict(part("gen."), strict=True)
+        self.ema.load_state_dict(part("ema."), meta["ema_updates"])
+        if self.critic is not None:
+            self.critic.load_state_dict(part("critic."), strict=True)
+        self.step = meta["step"]
+        self.stage_index, self.stage_start = meta["stage_index"], meta["stage_start"]
+        self.stage_elapsed, self.elapsed_before = meta["stage_elapsed"], meta["elapsed"]
+        self.best, self.switcher = meta["best"], Switcher.from_state(meta["switcher"])
+        self.last_validated = meta["last_validated"]
+        if self.stage_index < len(self._stages()):
+            self.new_optimizers(self._stages()[self.stage_index])
+            for key in ("opt_g", "opt_c"):
+                opt = getattr(self, key)
+                if opt is not None and key in meta:
+                    ckpt.unflatten_optimizer(opt, key, tensors, meta[key])
+        if self.scaler is not None and meta.get("scaler"):
+            self.scaler.load_state_dict(meta["scaler"])
+        ckpt.restore_rng(tensors, meta["rng"])
+        if meta["recipe"] != self.recipe.to_dict():
+            changed = sorted(k for k, v in self.recipe.to_dict().items() if meta["recipe"].get(k) != v)
+            warnings.warn(f"resuming with a changed recipe (keys: {', '.join(changed)})", stacklevel=2)
+        self._resumed_from = path
+        return True
+
+    # --- the run --------------------------------------------------------------------------------
+
+    def new_optimizers(self, stage: Stage) -> None:
+        self.opt_g = self.opt_c = None
+        if stage.kind in ("generator", "gan"):
+            self.opt_g = make_optimizer(list(self.generator.parameters()), stage, stage.lr)
+        if stage.kind in ("critic", "gan"):
+            self.opt_c = make_optimizer(list(self.critic.parameters()), stage,
+                                        stage.lr * stage.critic_lr_mult)
+
+    def _budget_spent(self, stage: Stage) -> bool:
+        r = self.recipe
+        spent = bool(r.max_minutes and self._elapsed() >= 60 * r.max_minutes)
+        stage_time = self.stage_elapsed + time.monotonic() - self._stage_t0
+        spent = spent or bool(stage.max_minutes and stage_time >= 60 * stage.max_minutes)
+        return self.dist.broadcast_flag(spent)
+
+    def _run_stage(self, stage: Stage, loader_iter: Any, log: RunLog) -> None:
+        loss_fn = (GeneratorLoss(stage.losses, stage.lpips_net, self.device)
+                   if stage.kind != "critic" else None)
+        decay = self.recipe.ema_decay if stage.ema_decay < 0 else stage.ema_decay
+        validates = stage.kind != "critic" and self.valset is not None
+        while self.step - self.stage_start < stage.steps:
+            if (self.recipe.max_steps and self.step >= self.recipe.max_steps) or self._budget_spent(stage):
+                self.stopped = True
+                break
+            stage_step = self.step - self.stage_start
+            factor = lr_factor(stage, stage_step)
+            lr = set_lr(self.opt_g or self.opt_c, factor)
+            if self.opt_c is not None and self.opt_g is not None:
+                set_lr(self.opt_c, factor)
+            x, y = (t.to(self.device, non_blocking=True).float().div_(255) for t in next(loader_iter))
+            if self.recipe.channels_last:
+                x, y = x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last)
+            mode = stage.kind if stage.kind != "gan" else self.switcher.next()
+            if mode == "critic":
+                values = critic_step(self.ctx, (x, y), stage, self.opt_c)
+                if stage.kind == "gan":
+                    self.switcher.done(stage, self.dist, values["critic"])
+            else:
+                values = generator_step(self.ctx, (x, y), stage, stage_step, loss_fn, self.opt_g)
+                self.ema.update(self.generator, decay)
+                if stage.kind == "gan":
+                    self.switcher.done(stage, self.dist)
+            self.step += 1
+            log.train(self.step, stage.name, mode, lr, values, x.shape[0] * self.dist.world)
+            if validates and self.step % self.recipe.validation.every == 0:
+                self._validate(stage, log)
+            if self.step % self.recipe.checkpoint.every == 0:
+                self.save()
+        if validates and self.last_validated != self.step and self.step > self.stage_start:
+            self._validate(stage, log)
+
+    def _validate(self, stage: Stage, log: RunLog) -> None:
+        self.last_validated = self.step
+        if not self.dist.main:
+            return
+        v, sel = self.recipe.validation, self.recipe.select
+        scores = evaluate(self.ema.model, self.valset, self.device, v.metrics, self.autocast)
+        log.validation(self.step, stage.name, scores)
+        value = sum(s[sel.metric] for s in scores.values()) / len(scores)
+        if stage.name not in self._select_stages():
+            return
+        better = (self.best is None or (value < self.best["value"] if sel.mode == "min"
+                                        else value > self.best["value"]))
+        if better:
+            best_dir = self.out / "best"
+            best_dir.mkdir(parents=True, exist_ok=True)
+            file = best_dir / f"step-{self.step:08d}.safetensors"
+            tmp = best_dir / f".{file.name}.tmp"
+            save_file({k: v.detach().cpu().contiguous() for k, v in self.ema.state_dict().items()}, tmp)
+            os.replace(tmp, file)
+            if self.best is not None and self.best["file"] != file.name:
+                (best_dir / self.best["file"]).unlink(missing_ok=True)
+            self.best = {"value": value, "step": self.step, "stage": stage.name, "file": file.name,
+                         "scores": {str(q): s for q, s in scores.items()}}
+
+    def _prune_after_resume(self) -> None:
+        """Drop log rows and best files written after the checkpoint we resumed from."""
+        best_dir = self.out / "best"
+        keep = self.best["file"] if self.best else None
+        for f in best_dir.glob("step-*.safetensors") if best_dir.is_dir() else []:
+            if f.name != keep:
+                f.unlink()
+
+    def run(self) -> Path | None:
+        """Train every stage; return the export folder (on the main process)."""
+        self._t0 = self._stage_t0 = time.monotonic()
+        self.stopped = False
+        self.build()
+        self.out.mkdir(parents=True, exist_ok=True)
+        existing = ckpt.list_checkpoints(self.out / "checkpoints")
+        if existing and not self.resume:
+            raise ZooError(f"{self.out}: already holds checkpoints; pass --resume to continue, or "
+                           "choose another --out")
+        resumed = self.resume and self._load()
+        if not resumed:
+            self.new_optimizers(self._stages()[0])
+        self._data()
+        if self.dist.main:
+            (self.out / "recipe.json").write_text(json.dumps(self.recipe.to_dict(), indent=1))
+            if resumed:
+                self._prune_after_resume()
+        self.dist.barrier()
+        log = RunLog(self.out, self.recipe, enabled=self.dist.main,
+                     progress=self.show_progress and self.dist.main,
+                     resume_step=self.step if resumed else None)
+        loader = make_loader(self.dataset, StepBatchSampler(self.recipe.data.batch, self.step,
+                                                            self.dist.rank, self.dist.world),
+                             self.recipe.data.workers)
+        loader_iter = iter(loader)
+        stages = self._stages()
+        try:
+            with log:
+                while self.stage_index < len(stages) and not self.stopped:
+                    stage = stages[self.stage_index]
+                    log.start_stage(stage, self.step - self.stage_start)
+                    self._run_stage(stage, loader_iter, log)
+                    if self.stopped:
+                        break
+                    self.stage_index += 1
+                    self.stage_start, self.stage_elapsed = self.step, 0.0
+                    self._stage_t0 = time.monotonic()
+                    if self.stage_index < len(stages):
+                        self.new_optimizers(stages[self.stage_index])
+                        self.switcher = Switcher()
+                self.save()
+        finally:
+            del loader_iter, loader
+        self.dist.barrier()
+        result = self._export() if self.dist.main else None
+        self.dist.barrier()
+        self.dist.close()
+        return result
+
+    def _export(self) -> Path:
+        model = self.ema.model
+        chosen: dict[str, Any] = {"chosen_step": self.step, "chosen_stage": "final (EMA)"}
+        if self.best is not None:
+            state = load_file(self.out / "best" / self.best["file"])
+            model = create_model(self.name, **self.recipe.model.args)
+            model.load_state_dict(state, strict=True)
+            chosen = {"chosen_step": self.best["step"], "chosen_stage": self.best["stage"],
+                      "validation": self.best["scores"]}
+        training = {"entry": self.name, "recipe": self.recipe.source, "steps": self.step,
+                    "select_metric": self.recipe.select.metric, **chosen}
+        return export_model(model.cpu().float(), self.out / "export", training)

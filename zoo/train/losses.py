@@ -1,0 +1,68 @@
+"""Training losses: L1, LPIPS (vgg or alex backbone) and the adversarial BCE terms."""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["GeneratorLoss", "critic_loss", "generator_adversarial_loss", "lpips_network"]
+
+_LPIPS: dict[tuple[str, str], nn.Module] = {}
+
+
+def lpips_network(net: str, device: torch.device) -> nn.Module:
+    """A frozen LPIPS module (inputs in [-1, 1]); one per backbone and device."""
+    key = (net, str(device))
+    if key not in _LPIPS:
+        try:
+            from zoo.metrics.lpips_weights import lpips_model
+        except ImportError:
+            import lpips
+
+            warnings.warn("zoo.metrics.lpips_weights is unavailable: LPIPS uses a random backbone",
+                          stacklevel=2)
+            module = lpips.LPIPS(net=net, pretrained=True, pnet_rand=True, verbose=False)
+        else:
+            module = lpips_model(net=net, device=device)
+        module = module.to(device).eval()
+        for p in module.parameters():
+            p.requires_grad_(False)
+        _LPIPS[key] = module
+    return _LPIPS[key]
+
+
+class GeneratorLoss(nn.Module):
+    """``l1 * L1 + lpips * LPIPS (+ adversarial * BCE(critic(fake), real))`` with recipe weights."""
+
+    def __init__(self, weights: dict[str, float], lpips_net: str, device: torch.device) -> None:
+        super().__init__()
+        self.weights = {k: v for k, v in weights.items() if v > 0}
+        self.lpips = lpips_network(lpips_net, device) if "lpips" in self.weights else None
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor,
+                fake_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        parts: dict[str, torch.Tensor] = {}
+        if "l1" in self.weights:
+            parts["l1"] = F.l1_loss(pred.float(), target.float())
+        if self.lpips is not None:
+            parts["lpips"] = self.lpips(pred * 2 - 1, target * 2 - 1).float().mean()
+        if "adversarial" in self.weights and fake_logits is not None:
+            parts["adversarial"] = generator_adversarial_loss(fake_logits)
+        total = sum(self.weights[k] * v for k, v in parts.items())
+        return total, {k: float(v.detach()) for k, v in parts.items()}
+
+
+def generator_adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    fake_logits = fake_logits.float()
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+def critic_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """BCE with logits: real patches are 1, generated ones 0 (mean of the two halves)."""
+    real_logits, fake_logits = real_logits.float(), fake_logits.float()
+    real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    return (real + fake) / 2

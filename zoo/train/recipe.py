@@ -1,0 +1,338 @@
+"""Training recipes: TOML data, validated completely before any work starts.
+
+A recipe is read from ``training/<recipe>.toml`` (or ``--recipe FILE``), then dotted
+``KEY=VALUE`` overrides are applied (``stages.pretrain.steps=100``), then every key is checked
+against the schema below: an unknown key, a wrong type, an impossible value or a missing data
+folder raises :class:`RecipeError` with a one-line message naming the file and the key.
+Relative data paths are relative to the current working directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from zoo.errors import RecipeError
+
+__all__ = ["Recipe", "Stage", "load_recipe", "parse_override", "recipe_path"]
+
+StageKind = Literal["generator", "critic", "gan"]
+
+
+@dataclass
+class ModelSection:
+    args: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the registry entry's architecture arguments."""
+    encoder_attr: str = "encoder"
+    """Attribute of the generator frozen by a stage's ``freeze_encoder_steps``."""
+
+
+@dataclass
+class CriticSection:
+    architecture: str = "zoo.models.critic:PatchCritic"
+    """``module:Class`` of the critic (a torch module returning logits)."""
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DataSection:
+    train: list[str] = field(default_factory=list)
+    """Folders of training images (searched recursively); relative to the working directory."""
+    val: str = ""
+    """Folder of validation images; empty disables validation."""
+    patch: int = 64
+    batch: int = 16
+    """Patches per step and per process."""
+    quality: list[int] = field(default_factory=lambda: [5, 40])
+    """JPEG quality range [lo, hi], drawn uniformly per sample."""
+    grey_fraction: float = 0.0
+    """Share of samples converted to luma (the ``y`` protocol) before JPEG."""
+    workers: int = 1
+    cache_mb: int = 4096
+    """Keep decoded images in memory when they fit in this many MB."""
+
+
+@dataclass
+class ValidationSection:
+    every: int = 500
+    qualities: list[int] = field(default_factory=lambda: [10, 30])
+    crop: int = 256
+    """Centre crop of each validation image (0 = full image)."""
+    max_images: int = 0
+    """Use at most this many validation images (0 = all)."""
+    metrics: list[str] = field(default_factory=lambda: ["psnr", "ssim", "lpips_alex"])
+
+
+@dataclass
+class CheckpointSection:
+    every: int = 500
+    keep: int = 3
+
+
+@dataclass
+class SelectSection:
+    metric: str = "lpips_alex"
+    mode: Literal["min", "max"] = "min"
+    stages: list[str] = field(default_factory=list)
+    """Stages whose validations compete for export (empty = the last stage)."""
+
+
+@dataclass
+class Stage:
+    kind: StageKind
+    steps: int
+    max_minutes: float = 0.0
+    losses: dict[str, float] = field(default_factory=dict)
+    """Weights of ``l1``, ``lpips`` and ``adversarial`` (generator side)."""
+    lpips_net: Literal["vgg", "alex"] = "vgg"
+    optimizer: Literal["adam", "adamw"] = "adam"
+    lr: float = 1e-3
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
+    weight_decay: float = 0.0
+    schedule: Literal["cosine", "constant"] = "cosine"
+    warmup_steps: int = 0
+    final_lr_ratio: float = 0.0
+    critic_lr_mult: float = 1.0
+    """Critic lr = ``lr * critic_lr_mult`` (``critic`` and ``gan`` stages)."""
+    switching: Literal["fixed", "threshold"] = "fixed"
+    critic_steps: int = 1
+    generator_steps: int = 1
+    critic_threshold: float = 0.65
+    """Threshold switching: train the critic until its loss is below this, then the generator."""
+    max_critic_steps: int = 20
+    """Threshold switching: hand over to the generator after at most this many critic steps."""
+    freeze_encoder_steps: int = 0
+    ema_decay: float = -1.0
+    """EMA decay in this stage (-1 = the recipe's ``ema.decay``)."""
+    grad_clip: float = 0.0
+    name: str = ""
+
+
+@dataclass
+class Recipe:
+    stages: dict[str, Stage]
+    seed: int = 0
+    device: str = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    channels_last: bool = True
+    max_steps: int = 0
+    """Cap on the total number of steps over all stages (0 = none)."""
+    max_minutes: float = 0.0
+    """Wall-time cap over the whole run, resumes included (0 = none)."""
+    log_every: int = 10
+    ema_decay: float = 0.999
+    model: ModelSection = field(default_factory=ModelSection)
+    critic: CriticSection = field(default_factory=CriticSection)
+    data: DataSection = field(default_factory=DataSection)
+    validation: ValidationSection = field(default_factory=ValidationSection)
+    checkpoint: CheckpointSection = field(default_factory=CheckpointSection)
+    select: SelectSection = field(default_factory=SelectSection)
+    source: str = ""
+    """The file the recipe came from (set by the loader, not by the TOML)."""
+
+    @property
+    def total_steps(self) -> int:
+        total = sum(s.steps for s in self.stages.values())
+        return min(total, self.max_steps) if self.max_steps else total
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+def recipe_path(name: str) -> Path:
+    """``training/<name>.toml`` in the checkout or the wheel."""
+    from zoo.resources import resource_dir
+
+    return resource_dir("training") / f"{name}.toml"
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``a.b=VALUE`` -> (``a.b``, value); VALUE is a TOML value, or a bare string."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise RecipeError(f"override {text!r}: expected KEY=VALUE (e.g. stages.pretrain.steps=100)")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key, value
+
+
+def _apply_override(raw: dict[str, Any], key: str, value: Any, source: str) -> None:
+    node = raw
+    parts = key.split(".")
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise RecipeError(f"{source}: override {key}: {'.'.join(parts[:i + 1])} is not a table")
+        node = child
+    node[parts[-1]] = value
+
+
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
+                *, check_data: bool = True) -> Recipe:
+    """Read, override and validate a recipe; raise :class:`RecipeError` on any problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"{path}: recipe file not found")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{path}: not valid TOML ({exc})") from None
+    for text in overrides:
+        _apply_override(raw, *parse_override(text), source=str(path))
+    recipe = _build_recipe(raw, str(path))
+    recipe.source = str(path)
+    _check_values(recipe, str(path), check_data)
+    return recipe
+
+
+def _build_recipe(raw: dict[str, Any], src: str) -> Recipe:
+    stages_raw = raw.pop("stages", None)
+    if not isinstance(stages_raw, dict) or not stages_raw:
+        raise RecipeError(f"{src}: needs at least one [stages.NAME] table")
+    if "source" in raw:
+        raise RecipeError(f"{src}: unknown key 'source'")
+    stages = {}
+    for name, table in stages_raw.items():
+        if not isinstance(table, dict):
+            raise RecipeError(f"{src}: stages.{name} must be a table")
+        stage = _build(Stage, table, f"stages.{name}", src)
+        stage.name = name
+        stages[name] = stage
+    recipe = _build(Recipe, {**raw, "stages": {}}, "", src)
+    recipe.stages = stages
+    return recipe
+
+
+def _build(cls: type, table: dict[str, Any], where: str, src: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in table:
+        if key not in names or key in ("name", "source"):
+            raise RecipeError(f"{src}: unknown key {_join(where, key)!r} "
+                              f"(known: {', '.join(sorted(names - {'name', 'source'}))})")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in table:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise RecipeError(f"{src}: missing key {_join(where, f.name)!r}")
+            continue
+        value = table[f.name]
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise RecipeError(f"{src}: {_join(where, f.name)} must be a table")
+            kwargs[f.name] = _build(hint, value, _join(where, f.name), src)
+        else:
+            kwargs[f.name] = _coerce(value, hint, _join(where, f.name), src)
+    return cls(**kwargs)
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _coerce(value: Any, hint: Any, key: str, src: str) -> Any:
+    """Check ``value`` against a type hint (ints are accepted where floats are expected)."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+
+    def fail(expected: str) -> RecipeError:
+        return RecipeError(f"{src}: {key} must be {expected}, got {value!r}")
+
+    if hint is Any:
+        return value
+    if origin is Literal:
+        if value not in args:
+            raise fail("one of " + ", ".join(repr(a) for a in args))
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise fail("true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail("an integer")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise fail("a number")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise fail("a string")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise fail(f"a list of {args[0].__name__}")
+        return [_coerce(v, args[0], f"{key}[{i}]", src) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise fail("a table")
+        return {k: _coerce(v, args[1], f"{key}.{k}", src) for k, v in value.items()}
+    if origin in (typing.Union, types.UnionType):  # pragma: no cover - not used by the schema
+        raise fail(str(hint))
+    raise TypeError(f"unsupported schema type {hint!r} for {key}")
+
+
+_LOSSES = {"generator": {"l1", "lpips"}, "gan": {"l1", "lpips", "adversarial"}, "critic": set()}
+_METRICS = {"psnr", "ssim", "lpips_alex", "lpips_vgg"}
+
+
+def _check_values(r: Recipe, src: str, check_data: bool) -> None:
+    def need(ok: bool, key: str, message: str) -> None:
+        if not ok:
+            raise RecipeError(f"{src}: {key} {message}")
+
+    d = r.data
+    need(d.patch >= 8 and d.patch % 8 == 0, "data.patch", f"must be a positive multiple of 8, got {d.patch}")
+    need(d.batch >= 1, "data.batch", "must be at least 1")
+    need(len(d.quality) == 2 and 1 <= d.quality[0] <= d.quality[1] <= 100, "data.quality",
+         f"must be [lo, hi] with 1 <= lo <= hi <= 100, got {d.quality}")
+    need(0.0 <= d.grey_fraction <= 1.0, "data.grey_fraction", "must be in [0, 1]")
+    need(d.workers >= 0, "data.workers", "must be >= 0")
+    need(bool(d.train), "data.train", "is empty: give training folders in the recipe or with --data")
+    v = r.validation
+    need(all(1 <= q <= 100 for q in v.qualities) and bool(v.qualities), "validation.qualities",
+         "must be qualities in 1..100")
+    need(v.every >= 1, "validation.every", "must be at least 1")
+    need(v.crop == 0 or (v.crop >= 8 and v.crop % 8 == 0), "validation.crop",
+         "must be 0 or a positive multiple of 8")
+    for m in v.metrics:
+        need(m in _METRICS, "validation.metrics", f"has unknown metric {m!r} (known: {sorted(_METRICS)})")
+    need(r.select.metric in v.metrics, "select.metric", f"{r.select.metric!r} is not in validation.metrics")
+    for s in r.select.stages:
+        need(s in r.stages, "select.stages", f"names unknown stage {s!r}")
+    need(r.checkpoint.every >= 1 and r.checkpoint.keep >= 1, "checkpoint", "every and keep must be >= 1")
+    need(0.0 <= r.ema_decay < 1.0, "ema_decay", "must be in [0, 1)")
+    need(":" in r.critic.architecture, "critic.architecture", "must be 'module:Class'")
+    for name, s in r.stages.items():
+        key = f"stages.{name}"
+        need(s.steps >= 0, f"{key}.steps", "must be >= 0")
+        need(s.lr > 0, f"{key}.lr", "must be > 0")
+        need(len(s.betas) == 2 and all(0 <= b < 1 for b in s.betas), f"{key}.betas",
+             "must be two numbers in [0, 1)")
+        for loss, weight in s.losses.items():
+            need(loss in _LOSSES[s.kind], f"{key}.losses", f"has {loss!r}, not a loss of a {s.kind} stage "
+                 f"(allowed: {sorted(_LOSSES[s.kind]) or 'none'})")
+            need(weight >= 0, f"{key}.losses.{loss}", "must be >= 0")
+        if s.kind != "critic":
+            need(any(w > 0 for w in s.losses.values()), f"{key}.losses", "needs a positive weight")
+        need(min(s.critic_steps, s.generator_steps, s.max_critic_steps) >= 1, key,
+             "critic_steps, generator_steps and max_critic_steps must be >= 1")
+        need(s.ema_decay == -1.0 or 0.0 <= s.ema_decay < 1.0, f"{key}.ema_decay", "must be -1 or in [0, 1)")
+        need(s.warmup_steps >= 0 and s.freeze_encoder_steps >= 0, key, "step counts must be >= 0")
+    if check_data:
+        for i, folder in enumerate(d.train):
+            need(Path(folder).expanduser().is_dir(), f"data.train[{i}]", f"folder {folder!r} does not exist")
+        if d.val:
+            need(Path(d.val).expanduser().is_dir(), "data.val", f"folder {d.val!r} does not exist")

@@ -1,0 +1,78 @@
+"""Validation during training: restore the held-out images at fixed qualities, score them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+
+import numpy as np
+import torch
+from torch import nn
+
+from zoo.train.data import ValidationSet
+
+__all__ = ["evaluate", "metric_function"]
+
+MetricFn = Callable[[np.ndarray, np.ndarray, Sequence[str]], dict[str, float]]
+
+
+def metric_function(device: torch.device) -> MetricFn:
+    """``zoo.metrics.compute_metrics`` (the benchmark's own metrics) where present; otherwise a
+    local PSNR / SSIM / LPIPS with the same conventions."""
+    try:
+        from zoo.metrics import compute_metrics
+    except ImportError:
+        return _fallback_metrics(device)
+    return lambda restored, reference, names: dict(compute_metrics(restored, reference, names=list(names)))
+
+
+def _fallback_metrics(device: torch.device) -> MetricFn:
+    from pytorch_msssim import ssim
+
+    from zoo.train.losses import lpips_network
+
+    def compute(restored: np.ndarray, reference: np.ndarray, names: Sequence[str]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        a, b = restored.astype(np.float64), reference.astype(np.float64)
+        if "psnr" in names:
+            mse = float(np.mean((a - b) ** 2))
+            out["psnr"] = float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+        ta = torch.from_numpy(a).permute(2, 0, 1)[None]
+        tb = torch.from_numpy(b).permute(2, 0, 1)[None]
+        if "ssim" in names:
+            out["ssim"] = float(ssim(ta, tb, data_range=255.0))
+        for name in names:
+            if name.startswith("lpips_"):
+                net = lpips_network(name.removeprefix("lpips_"), device)
+                with torch.no_grad():
+                    out[name] = float(net((ta / 127.5 - 1).float().to(device),
+                                          (tb / 127.5 - 1).float().to(device)).mean())
+        return out
+
+    return compute
+
+
+def _to_uint8(x: torch.Tensor) -> np.ndarray:
+    return (x.float().clamp(0, 1)[0].permute(1, 2, 0) * 255).round().to(torch.uint8).cpu().numpy()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, valset: ValidationSet, device: torch.device, metrics: Sequence[str],
+             autocast: Callable[[], AbstractContextManager]) -> dict[int, dict[str, float]]:
+    """Mean metrics per quality: ``{q: {metric: value}}``."""
+    compute = metric_function(device)
+    was_training = model.training
+    model.eval()
+    sums: dict[int, dict[str, float]] = {q: dict.fromkeys(metrics, 0.0) for q in valset.qualities}
+    try:
+        for _, target, degraded in valset.items:
+            for q, image in degraded.items():
+                x = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float().div(255).to(device)
+                with autocast():
+                    y = model(x)
+                scores = compute(_to_uint8(y), target, metrics)
+                for m in metrics:
+                    sums[q][m] += scores[m]
+    finally:
+        model.train(was_training)
+    return {q: {m: v / len(valset) for m, v in row.items()} for q, row in sums.items()}
