@@ -1,4 +1,4 @@
-"""``arnet-nogan`` and ``gan``: a U-Net with a timm MobileNetV3 encoder and a DeOldify-style decoder.
+"""``arnet-nogan`` and ``gan``: a U-Net with a MobileNetV3 encoder and a DeOldify-style decoder.
 
 The decoder follows the idea of DeOldify's ``DynamicUnetWide`` at a width that runs fast on a CPU:
 PixelShuffle upsampling with ICNR init and blur, spectral norm on every decoder conv, one
@@ -32,11 +32,12 @@ def _hub_offline() -> bool:
 
 
 def create_encoder(name: str, pretrained: bool) -> nn.Module:
-    """A timm feature extractor; ImageNet weights only when asked and reachable, else random init."""
+    """A timm feature extractor: ImageNet weights when asked and reachable, else random init."""
     import timm
 
     if not timm.is_model(name):
-        raise ZooError(f"encoder {name!r}: not a timm model name (see timm.list_models('mobilenetv3*'))")
+        raise ZooError(f"encoder {name!r}: not a timm model name "
+                       "(see timm.list_models('mobilenetv3*'))")
     if pretrained:
         if _hub_offline():
             warnings.warn(f"encoder {name}: HF_HUB_OFFLINE is set, so ImageNet weights cannot be "
@@ -45,8 +46,9 @@ def create_encoder(name: str, pretrained: bool) -> nn.Module:
             try:
                 return timm.create_model(name, features_only=True, pretrained=True)
             except Exception as err:  # any network / cache failure: the weights are optional
-                warnings.warn(f"encoder {name}: ImageNet weights unavailable ({type(err).__name__}: "
-                              f"{err}); starting from random init", stacklevel=3)
+                warnings.warn(f"encoder {name}: ImageNet weights unavailable "
+                              f"({type(err).__name__}: {err}); starting from random init",
+                              stacklevel=3)
     return timm.create_model(name, features_only=True, pretrained=False)
 
 
@@ -92,7 +94,9 @@ class ARNet(Restorer):
             raise ZooError(f"encoder {encoder!r}: needs 5 feature stages at strides 2..32, "
                            f"has strides {strides}")
         w32, w16, w8, w4, w2, w1 = (4 * nf, 4 * nf, 2 * nf, nf, max(nf // 2, 8), max(nf // 2, 8))
-        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        # The encoder's input normalisation: fixed, so not part of the state dict.
+        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1),
+                             persistent=False)
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.middle = nn.Sequential(
             nn.BatchNorm2d(skips[4]), nn.ReLU(),
@@ -111,6 +115,8 @@ class ARNet(Restorer):
         nn.init.zeros_(self.head.bias)
 
     def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        # channels_last roughly halves CPU inference time (oneDNN); the weights need not follow.
+        x = x.contiguous(memory_format=torch.channels_last)
         f2, f4, f8, f16, f32 = self.encoder((x - self.mean) / self.std)
         y = self.middle(f32)
         y = self.up16(y, f16)
@@ -118,14 +124,16 @@ class ARNet(Restorer):
         y = self.up4(y, f4)
         y = self.up2(y, f2)
         y = F.relu(self.last(torch.cat([self.up1(y), x], dim=1)))
-        return (x + self.head(y)).clamp(0.0, 1.0)
+        out = (x + self.head(y)).clamp(0.0, 1.0)
+        return out.contiguous(memory_format=torch.contiguous_format)
 
 
 ARNET_ARGS: dict[str, Any] = {"encoder": "mobilenetv3_small_100", "nf": 32, "blur": True,
                               "self_attention": True}
 """The architecture of both ``arnet-nogan`` and ``gan``: one dict, so the two cannot drift apart."""
 
-_ARNET_INPUTS = InputConventions(color="rgb", value_range=(0.0, 1.0), pad_multiple=ARNet.pad_multiple)
+_ARNET_INPUTS = InputConventions(color="rgb", value_range=(0.0, 1.0),
+                                 pad_multiple=ARNet.pad_multiple)
 
 register_model(ModelInfo(
     name="arnet-nogan",
@@ -139,7 +147,8 @@ register_model(ModelInfo(
 
 register_model(ModelInfo(
     name="gan",
-    description="Baseline: the flagship's architecture trained adversarially from step 0 (no NoGAN).",
+    description="Baseline: the flagship's architecture trained adversarially from step 0 "
+                "(no NoGAN).",
     architecture="ARNet",
     arch_args=ARNET_ARGS,
     recipe="gan",

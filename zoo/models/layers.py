@@ -1,4 +1,4 @@
-"""Building blocks shared by the zoo's networks: spectral-norm convs, ICNR PixelShuffle, attention."""
+"""Blocks shared by the zoo's networks: spectral-norm convs, ICNR PixelShuffle, self-attention."""
 
 from __future__ import annotations
 
@@ -65,25 +65,32 @@ class PixelShuffleICNR(nn.Module):
 class SelfAttention(nn.Module):
     """SAGAN-style self-attention over all positions, added through a zero-initialised gate.
 
-    Query and key are projected to ``channels // 8``; the gate ``gamma`` starts at 0, so the
-    block is the identity until training opens it. Uses ``scaled_dot_product_attention``, which
-    on recent PyTorch does not materialise the (HW x HW) matrix.
+    Query and key are projected to ``channels // reduction``; the gate ``gamma`` starts at 0, so
+    the block is the identity until training opens it.
     """
 
     def __init__(self, channels: int, reduction: int = 8) -> None:
         super().__init__()
-        inner = max(channels // reduction, 1)
-        self.query = spectral_norm(nn.Conv1d(channels, inner, 1, bias=False))
-        self.key = spectral_norm(nn.Conv1d(channels, inner, 1, bias=False))
+        if channels % reduction:
+            raise ValueError(f"SelfAttention: channels {channels} not divisible by {reduction}")
+        self.inner = channels // reduction
+        self.query = spectral_norm(nn.Conv1d(channels, self.inner, 1, bias=False))
+        self.key = spectral_norm(nn.Conv1d(channels, self.inner, 1, bias=False))
         self.value = spectral_norm(nn.Conv1d(channels, channels, 1, bias=False))
         self.gamma = nn.Parameter(torch.zeros(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
-        flat = x.reshape(b, c, h * w)
-        q = self.query(flat).transpose(1, 2)  # (B, N, C/8)
-        k = self.key(flat).transpose(1, 2)
-        v = self.value(flat).transpose(1, 2)  # (B, N, C)
-        out = F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1))
-        out = out.squeeze(1).transpose(1, 2).reshape(b, c, h, w)
+        n, heads = h * w, c // self.inner
+        flat = x.reshape(b, c, n)
+        # One attention map for all value channels, written as `heads` heads that share query
+        # and key: equal head sizes let scaled_dot_product_attention take its fused path,
+        # which never materialises the (n x n) matrix (memory linear in the pixel count).
+        # The fused path also wants (n, inner)-contiguous operands; strided ones are 5-10x slower.
+        shape = (b, heads, n, self.inner)
+        q = self.query(flat).transpose(1, 2).contiguous().unsqueeze(1).expand(shape)
+        k = self.key(flat).transpose(1, 2).contiguous().unsqueeze(1).expand(shape)
+        v = self.value(flat).view(b, heads, self.inner, n).transpose(2, 3).contiguous()
+        out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, n, inner)
+        out = out.transpose(2, 3).reshape(b, c, h, w)
         return x + self.gamma * out

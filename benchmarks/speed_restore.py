@@ -1,0 +1,237 @@
+"""Restoration speed and memory of every registry model: MP/s and peak memory at 512x512, and a
+12-megapixel image restored through tiling.
+
+    python benchmarks/speed_restore.py [--models arnet-nogan unet-l1] [--device cpu|cuda]
+                                       [--threads N] [--markdown FILE]
+
+Each measurement runs in a fresh subprocess, so that its peak resident memory (the RSS high-water
+mark from ``resource.getrusage``; on CUDA ``torch.cuda.max_memory_allocated``) is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+MB = 1024 * 1024
+
+
+def _rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux, bytes on macOS.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / MB if sys.platform == "darwin" else peak / 1024
+
+
+def _setup(name: str, device: str, threads: int | None) -> tuple[Any, Any]:
+    import torch
+
+    import zoo
+
+    if threads:
+        torch.set_num_threads(threads)
+    model = zoo.create_model(name).eval().to(device)
+    return torch, model
+
+
+def measure_patch(name: str, device: str, threads: int | None, size: int, warmup: int,
+                  runs: int) -> dict[str, Any]:
+    """Median MP/s of ``model(x)`` on a (1, 3, size, size) batch, and the peak memory."""
+    torch, model = _setup(name, device, threads)
+    x = torch.rand(1, 3, size, size, device=device)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    rss_before = _rss_mb()
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    with torch.inference_mode():
+        for i in range(warmup + runs):
+            sync()
+            start = time.perf_counter()
+            model(x)
+            sync()
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+    result = {"params": model.num_parameters(), "threads": torch.get_num_threads(),
+              "mp_s": size * size / 1e6 / seconds, "seconds": seconds,
+              "peak_rss_mb": _rss_mb(), "rss_before_mb": rss_before}
+    if device.startswith("cuda"):
+        result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / MB
+    return result
+
+
+def measure_tiled(name: str, device: str, threads: int | None, megapixels: float,
+                  tile: int) -> dict[str, Any]:
+    """One restore of a random uint8 image of about ``megapixels`` (4:3) through tiling."""
+    import numpy as np
+
+    torch, model = _setup(name, device, threads)
+    from zoo.restore import restore_image
+
+    height = int(round((megapixels * 1e6 * 3 / 4) ** 0.5))
+    width = int(round(height * 4 / 3))
+    image = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    restore_image(model, image[:tile, :tile], tile=tile, device=device)  # warm up
+    rss_before = _rss_mb()
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    out = restore_image(model, image, tile=tile, device=device)
+    seconds = time.perf_counter() - start
+    assert out.shape == image.shape
+    result = {"mp_s": height * width / 1e6 / seconds, "seconds": seconds,
+              "size": f"{width}x{height}",
+              "peak_rss_mb": _rss_mb(), "rss_before_mb": rss_before}
+    if device.startswith("cuda"):
+        result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / MB
+    return result
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _in_subprocess(args: list[str]) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, __file__, "--worker", *args], capture_output=True,
+                          text=True, check=False)
+    if proc.returncode != 0:
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        return {"error": lines[-1] if lines else f"exit status {proc.returncode}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _tiling_available() -> str | None:
+    try:
+        import zoo.restore  # noqa: F401
+    except ImportError as err:
+        return f"zoo.restore not importable ({err}); tiled column skipped"
+    return None
+
+
+def _memory(row: dict[str, Any]) -> str:
+    if "error" in row:
+        return "-"
+    if "peak_cuda_mb" in row:
+        return f"{row['peak_cuda_mb']:.0f} (CUDA)"
+    return f"{row['peak_rss_mb']:.0f} (+{row['peak_rss_mb'] - row['rss_before_mb']:.0f})"
+
+
+def _rows(results: list[dict[str, Any]], tiled: bool) -> tuple[list[str], list[list[str]]]:
+    header = ["model", "params", "MP/s 512x512", "peak MB 512x512"]
+    if tiled:
+        header += ["MP/s 12 MP tiled", "peak MB 12 MP tiled"]
+    rows = []
+    for r in results:
+        p, t = r["patch"], r.get("tiled", {})
+        row = [r["name"], f"{p['params'] / 1e6:.2f}M" if "params" in p else p.get("error", "-"),
+               f"{p['mp_s']:.2f}" if "mp_s" in p else "-", _memory(p)]
+        if tiled:
+            row += [f"{t['mp_s']:.2f}" if "mp_s" in t else t.get("error", "-"), _memory(t)]
+        rows.append(row)
+    return header, rows
+
+
+def _markdown(header: list[str], rows: list[list[str]], notes: list[str]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines + [""] + [f"{n}  " for n in notes]) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", help="registry names (default: all)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument("--size", type=int, default=512, help="side of the square input (512)")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=7, help="timed runs; the median is reported")
+    parser.add_argument("--tiled-mp", type=float, default=12.0, help="tiled image size in MP (12)")
+    parser.add_argument("--tile", type=int, default=512, help="tile side for the tiled image")
+    parser.add_argument("--no-tiled", action="store_true", help="skip the tiled measurement")
+    parser.add_argument("--markdown", metavar="FILE", help="also write the table as markdown")
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:  # internal: one measurement, JSON on stdout
+        kind, name = args.worker[:2]
+        if kind == "patch":
+            out = measure_patch(name, args.device, args.threads, args.size, args.warmup, args.runs)
+        else:
+            out = measure_tiled(name, args.device, args.threads, args.tiled_mp, args.tile)
+        print(json.dumps(out))
+        return 0
+
+    from rich.console import Console
+    from rich.table import Table
+
+    import zoo
+
+    console = Console()
+    names = args.models or zoo.list_models()
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    common = ["--device", args.device, "--size", str(args.size), "--warmup", str(args.warmup),
+              "--runs", str(args.runs), "--tiled-mp", str(args.tiled_mp), "--tile", str(args.tile)]
+    if args.threads:
+        common += ["--threads", str(args.threads)]
+    notes = []
+    skip_reason = None if not args.no_tiled else "tiled column skipped (--no-tiled)"
+    skip_reason = skip_reason or _tiling_available()
+    if skip_reason:
+        notes.append(skip_reason)
+    results = []
+    with console.status("measuring") as status:
+        for name in names:
+            status.update(f"{name}: {args.size}x{args.size}")
+            row: dict[str, Any] = {"name": name, "patch": _in_subprocess(["patch", name, *common])}
+            if not skip_reason:
+                status.update(f"{name}: {args.tiled_mp:g} MP tiled")
+                row["tiled"] = _in_subprocess(["tiled", name, *common])
+            results.append(row)
+
+    import torch
+
+    threads = next((r["patch"]["threads"] for r in results if "threads" in r["patch"]), "?")
+    notes.insert(0, f"device {args.device} ({_cpu_name()}), "
+                    f"{threads} threads, torch {torch.__version__}, fp32, inference_mode; "
+                    f"{args.size}x{args.size}: median of {args.runs} runs after {args.warmup} "
+                    f"warm-up; peak MB: resident-set high-water mark of a fresh process "
+                    f"(in brackets: "
+                    f"the rise during the measurement, above imports and model), or CUDA max "
+                    f"allocated")
+    if load_before is not None:
+        # Other processes on the same cores make every figure here lower: say so in the table.
+        notes.append(f"1-minute load average {load_before:.1f} before, "
+                     f"{os.getloadavg()[0]:.1f} after (on {os.cpu_count()} CPUs)")
+    header, rows = _rows(results, tiled=not skip_reason)
+    table = Table(title="zoo restore speed")
+    for column in header:
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for table_row in rows:
+        table.add_row(*table_row)
+    console.print(table)
+    for note in notes:
+        console.print(f"[dim]{note}[/dim]")
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as f:
+            f.write(_markdown(header, rows, notes))
+        console.print(f"wrote {args.markdown}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""Every registry entry's network, the shared layers, and the patch critic (random init only)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import zoo
+from zoo.errors import ZooError
+from zoo.models.arnet import ARNet
+from zoo.models.base import Restorer, pad_to_multiple
+from zoo.models.critic import PatchCritic
+from zoo.models.layers import PixelShuffleICNR, SelfAttention
+from zoo.registry import architecture_class, get_model_info, list_models
+from zoo.weights import load_weights, save_weights
+
+MODELS = list_models()
+ODD_SHAPES = [(1, 3, 37, 53), (2, 3, 64, 48)]
+
+
+def _perturbed(model: Restorer, seed: int = 0) -> Restorer:
+    """Give the zero-initialised parameters (residual heads, attention gates) random values,
+    so the model is no longer the identity and outputs say something about the weights."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.numel() and not param.any():
+                param.copy_(torch.randn(param.shape, generator=gen) * 0.2)
+    return model.eval()
+
+
+def _build(name: str) -> Restorer:
+    torch.manual_seed(0)
+    return zoo.create_model(name).eval()
+
+
+@pytest.fixture(scope="module")
+def images() -> dict[tuple[int, ...], torch.Tensor]:
+    gen = torch.Generator().manual_seed(1)
+    return {shape: torch.rand(shape, generator=gen) for shape in ODD_SHAPES}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_forward_on_odd_sizes_keeps_shape_and_range(name: str, images) -> None:
+    model = _perturbed(_build(name))
+    with torch.inference_mode():
+        for shape, x in images.items():
+            y = model(x)
+            assert y.shape == x.shape and y.dtype == torch.float32
+            assert torch.isfinite(y).all() and y.min() >= 0.0 and y.max() <= 1.0
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_pad_and_crop_matches_explicit_padding(name: str, images) -> None:
+    model = _perturbed(_build(name))
+    x = images[(1, 3, 37, 53)]
+    assert get_model_info(name).inputs.pad_multiple == model.pad_multiple
+    padded, (h, w) = pad_to_multiple(x, model.pad_multiple)
+    assert padded.shape[-2] % model.pad_multiple == 0 and padded.shape[-1] % model.pad_multiple == 0
+    with torch.inference_mode():
+        torch.testing.assert_close(model(x), model.forward_padded(padded)[..., :h, :w])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_batch_items_are_independent(name: str, images) -> None:
+    model = _perturbed(_build(name))
+    x = images[(2, 3, 64, 48)]
+    with torch.inference_mode():
+        torch.testing.assert_close(model(x)[1:], model(x[1:]), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_untrained_model_is_the_identity(name: str, images) -> None:
+    # A zoo convention: residual branches start at zero, so training starts from the JPEG.
+    model = _build(name)
+    x = images[(2, 3, 64, 48)]
+    with torch.inference_mode():
+        assert (model(x) - x).abs().max() < 1e-6
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_perturbed_model_is_not_the_identity(name: str, images) -> None:
+    model = _build(name)
+    if model.num_parameters() == 0:
+        pytest.skip("no parameters (the identity by definition)")
+    x = images[(2, 3, 64, 48)]
+    with torch.inference_mode():
+        assert (_perturbed(model)(x) - x).abs().mean() > 1e-3
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_save_and_strict_load_round_trip(name: str, images, tmp_path: Path) -> None:
+    model = _perturbed(_build(name), seed=3)
+    path = tmp_path / "model.safetensors"
+    save_weights(model, path, dtype=torch.float32)
+    torch.manual_seed(123)  # a differently initialised twin
+    twin = zoo.create_model(name).eval()
+    load_weights(twin, path)
+    own, loaded = model.state_dict(), twin.state_dict()
+    assert own.keys() == loaded.keys()
+    for key in own:
+        assert torch.equal(own[key], loaded[key]), key
+    x = images[(1, 3, 37, 53)]
+    with torch.inference_mode():
+        torch.testing.assert_close(twin(x), model(x))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_rebuild_from_config_json(name: str) -> None:
+    model = _build(name)
+    config = json.loads(json.dumps(model.config))  # what config.json holds
+    rebuilt = architecture_class(get_model_info(name).architecture)(**config)
+    assert rebuilt.config == config
+    own, other = model.state_dict(), rebuilt.state_dict()
+    assert own.keys() == other.keys()
+    assert all(own[k].shape == other[k].shape for k in own)
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS if get_model_info(n).trainable])
+def test_trainable_entries_get_gradients(name: str) -> None:
+    model = _perturbed(_build(name)).train()
+    x = torch.rand(2, 3, 64, 64)
+    F.l1_loss(model(x), torch.rand_like(x)).backward()
+    with_grad = [p for p in model.parameters() if p.grad is not None and p.grad.abs().sum() > 0]
+    assert len(with_grad) > 0.9 * len(list(model.parameters()))
+
+
+def test_arnet_and_gan_share_one_architecture() -> None:
+    nogan, gan = get_model_info("arnet-nogan"), get_model_info("gan")
+    assert nogan.architecture == gan.architecture == "ARNet"
+    assert dict(nogan.arch_args) == dict(gan.arch_args)
+    assert (nogan.recipe, gan.recipe) == ("arnet-nogan", "gan")
+
+
+def test_arnet_config_leaves_out_the_init_choice() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = ARNet(nf=16, encoder_pretrained=False)
+    assert "encoder_pretrained" not in model.config and model.config["nf"] == 16
+
+
+def test_arnet_pretrained_encoder_offline_falls_back_at_once(monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import timm
+
+    def no_downloads(*args, **kwargs):
+        assert not kwargs.get("pretrained"), "must not try the Hub when HF_HUB_OFFLINE=1"
+        return real_create(*args, **kwargs)
+
+    real_create = timm.create_model
+    monkeypatch.setattr(timm, "create_model", no_downloads)
+    with pytest.warns(UserWarning, match="HF_HUB_OFFLINE"):
+        model = ARNet(nf=16, encoder_pretrained=True).eval()
+    assert model(torch.rand(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+
+
+def test_arnet_pretrained_encoder_unreachable_hub_falls_back(monkeypatch) -> None:
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    import timm
+
+    def hub_down(*args, **kwargs):
+        if kwargs.get("pretrained"):
+            raise OSError("connection refused")
+        return real_create(*args, **kwargs)
+
+    real_create = timm.create_model
+    monkeypatch.setattr(timm, "create_model", hub_down)
+    with pytest.warns(UserWarning, match="connection refused"):
+        ARNet(nf=16, encoder_pretrained=True)
+
+
+def test_arnet_unknown_encoder_is_a_user_error() -> None:
+    with pytest.raises(ZooError, match="not-a-net"):
+        ARNet(encoder="not-a-net")
+
+
+def test_icnr_upsampler_starts_as_nearest_neighbour() -> None:
+    torch.manual_seed(0)
+    up = PixelShuffleICNR(8, 4, blur=False)
+    y = up(torch.rand(1, 8, 5, 7))
+    assert y.shape == (1, 4, 10, 14)
+    torch.testing.assert_close(y, F.interpolate(y[..., ::2, ::2], scale_factor=2, mode="nearest"))
+    assert up.conv(torch.rand(1, 8, 5, 7)).std() > 0  # not degenerate
+
+
+def test_blurred_upsampler_keeps_size() -> None:
+    assert PixelShuffleICNR(8, 4)(torch.rand(2, 8, 5, 7)).shape == (2, 4, 10, 14)
+
+
+def test_self_attention_matches_naive_softmax_attention() -> None:
+    torch.manual_seed(0)
+    attn = SelfAttention(32).eval()
+    with torch.no_grad():
+        attn.gamma.fill_(1.0)
+    x = torch.randn(2, 32, 6, 5)
+    flat = x.flatten(2)
+    q, k, v = attn.query(flat), attn.key(flat), attn.value(flat)  # (B, C', N)
+    weights = torch.softmax(q.transpose(1, 2) @ k / q.shape[1] ** 0.5, dim=-1)  # (B, N, N)
+    expected = x + (v @ weights.transpose(1, 2)).view_as(x)
+    torch.testing.assert_close(attn(x), expected, atol=1e-5, rtol=1e-4)
+
+
+def test_self_attention_starts_closed() -> None:
+    x = torch.randn(1, 16, 4, 4)
+    assert torch.equal(SelfAttention(16)(x), x)
+
+
+def test_patch_critic_outputs_logit_map() -> None:
+    critic = PatchCritic()
+    out = critic(torch.rand(2, 3, 64, 48))
+    assert out.shape == (2, 1, 64 // critic.downscale, 48 // critic.downscale) == (2, 1, 8, 6)
+    out.mean().backward()
+    assert all(p.grad is not None for p in critic.parameters())
+    names = [n for n, _ in critic.named_parameters()]
+    assert sum("parametrizations.weight.original" in n for n in names) == 4  # spectral norm on all
+
+
+def test_patch_critic_rebuilds_from_config() -> None:
+    critic = PatchCritic(nf=16, n_layers=2)
+    rebuilt = PatchCritic(**json.loads(json.dumps(critic.config)))
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == \
+        {k: v.shape for k, v in critic.state_dict().items()}
+    assert rebuilt(torch.rand(1, 3, 32, 32)).shape == (1, 1, 8, 8)

@@ -1,0 +1,111 @@
+"""``unet-l1``: a plain residual U-Net (no pretrained encoder), the L1 baseline.
+
+It first packs each 2x2 pixel block into channels (PixelUnshuffle), so every level runs at half
+the resolution of a full-size U-Net; on a 2-core CPU this trains faster and better than a
+full-resolution U-Net of the same wall time (DESIGN.md, "What training on this CPU gives").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zoo.models.base import Restorer
+from zoo.registry import InputConventions, ModelInfo, register_architecture, register_model
+
+
+def _conv(in_ch: int, out_ch: int, kernel_size: int = 3, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_ch, out_ch, kernel_size, stride=stride, padding=kernel_size // 2)
+
+
+class ResBlock(nn.Module):
+    """``x + conv(relu(conv(x)))`` (EDSR-style, no normalisation)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = _conv(channels, channels)
+        self.conv2 = _conv(channels, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.relu(self.conv1(x)))
+
+
+def _stage(channels: int, blocks: int) -> nn.Sequential:
+    return nn.Sequential(*(ResBlock(channels) for _ in range(blocks)))
+
+
+class _Up(nn.Module):
+    """x2 upsampling (1x1 conv + PixelShuffle), then a 3x3 conv fusing the skip connection."""
+
+    def __init__(self, in_ch: int, out_ch: int) -> None:
+        super().__init__()
+        self.up = nn.Sequential(nn.Conv2d(in_ch, out_ch * 4, 1), nn.PixelShuffle(2))
+        self.fuse = _conv(2 * out_ch, out_ch)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.fuse(torch.cat([F.relu(self.up(x)), skip], dim=1)))
+
+
+@register_architecture
+class UNet(Restorer):
+    """Residual U-Net on 2x2-packed pixels.
+
+    Args:
+        channels: width of each level, finest first; level ``i`` runs at ``1 / 2**(i+1)``.
+        blocks: residual blocks per level (in the encoder and again in the decoder; once at the
+            bottom level).
+    """
+
+    pad_multiple = 8  # for the default 3 levels; an instance sets its own from ``channels``
+
+    def __init__(self, channels: Sequence[int] = (48, 96, 192),
+                 blocks: Sequence[int] = (1, 1, 2)) -> None:
+        channels, blocks = [int(c) for c in channels], [int(b) for b in blocks]
+        if len(channels) != len(blocks) or not channels:
+            raise ValueError(f"UNet: channels {channels} and blocks {blocks} need the same length")
+        super().__init__(channels=channels, blocks=blocks)
+        # PixelUnshuffle, then len-1 stride-2 downsamplings.
+        self.pad_multiple = 2 ** len(channels)  # type: ignore[misc]
+        self.unshuffle = nn.PixelUnshuffle(2)
+        self.stem = _conv(12, channels[0])
+        self.encoders = nn.ModuleList(_stage(c, b) for c, b in zip(channels[:-1], blocks[:-1]))
+        self.downs = nn.ModuleList(_conv(c, c_next, stride=2)
+                                   for c, c_next in zip(channels[:-1], channels[1:]))
+        self.bottom = _stage(channels[-1], blocks[-1])
+        self.ups = nn.ModuleList(_Up(c_next, c) for c, c_next in zip(channels[:-1], channels[1:]))
+        self.decoders = nn.ModuleList(_stage(c, b) for c, b in zip(channels[:-1], blocks[:-1]))
+        self.tail = nn.Sequential(_conv(channels[0], 12), nn.PixelShuffle(2))
+        # The residual branch starts at zero, so an untrained model is the identity.
+        nn.init.zeros_(self.tail[0].weight)
+        nn.init.zeros_(self.tail[0].bias)
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.stem(self.unshuffle(x.contiguous(memory_format=torch.channels_last))))
+        skips = []
+        for encoder, down in zip(self.encoders, self.downs):
+            y = encoder(y)
+            skips.append(y)
+            y = F.relu(down(y))
+        y = self.bottom(y)
+        for i in reversed(range(len(self.ups))):
+            y = self.decoders[i](self.ups[i](y, skips[i]))
+        out = (x + self.tail(y)).clamp(0.0, 1.0)
+        return out.contiguous(memory_format=torch.contiguous_format)
+
+
+UNET_ARGS: dict[str, Any] = {"channels": [48, 96, 192], "blocks": [1, 1, 2]}
+
+register_model(ModelInfo(
+    name="unet-l1",
+    description="Baseline: plain residual U-Net (2x2 pixel packing, 48/96/192 channels), "
+                "trained with L1 only.",
+    architecture="UNet",
+    arch_args=UNET_ARGS,
+    recipe="unet-l1",
+    inputs=InputConventions(color="rgb", value_range=(0.0, 1.0),
+                            pad_multiple=2 ** len(UNET_ARGS["channels"])),
+))
