@@ -57,13 +57,43 @@ def test_ssim_parity_grey(name: str) -> None:
     assert _printed_match(ours, _official()["ssim"][name])
 
 
-# MS-SSIM: pytorch_msssim reproduces the published value on these images only; on I03,
-# I08, I19 the reference differs in an undocumented detail (see docs/metrics.md).
+# MS-SSIM (Wang's msssim.m conventions): printed digits on I04 and I06, 1e-4 on I08,
+# 0.5 % on I03 and I19, where the published value differs from every reproduction we know
+# of, IQA-PyTorch's own included (see docs/metrics.md).
+MS_SSIM_TOLERANCE = {"I03.bmp": ("rel", 0.006), "I04.bmp": ("printed", 0.0),
+                     "I06.bmp": ("printed", 0.0), "I08.bmp": ("abs", 1e-4),
+                     "I19.bmp": ("rel", 0.006)}
+
+
 @needs_calibration
-@pytest.mark.parametrize("name", ["I04.bmp", "I06.bmp"])
+@pytest.mark.parametrize("name", IMAGES)
 def test_ms_ssim_parity_grey(name: str) -> None:
     ours = METRICS["ms_ssim"](_y(_load("dist", name)), _y(_load("ref", name)))
-    assert _printed_match(ours, _official()["ms_ssim"][name])
+    printed = _official()["ms_ssim"][name]
+    kind, tol = MS_SSIM_TOLERANCE[name]
+    if kind == "printed":
+        assert _printed_match(ours, printed)
+    elif kind == "abs":
+        assert abs(ours - float(printed)) <= tol
+    else:
+        assert abs(ours - float(printed)) <= tol * float(printed)
+
+
+def test_ms_ssim_equals_pytorch_msssim_on_even_sizes() -> None:
+    import torch
+    from pytorch_msssim import ms_ssim as reference_ms_ssim
+
+    rng = np.random.default_rng(6)
+    a = rng.integers(0, 256, (192, 176, 3), dtype=np.uint8)
+    b = np.clip(0.6 * a + 0.4 * np.roll(a, 2, axis=1) + rng.normal(0, 15, a.shape), 0, 255)
+    b = b.astype(np.uint8)
+    t = lambda x: torch.from_numpy(x.astype(np.float64)).permute(2, 0, 1)[None]  # noqa: E731
+    expected = float(reference_ms_ssim(t(a), t(b), data_range=255.0, win_size=11, win_sigma=1.5))
+    # Even sizes at every scale: both take 2x2 block means; the float32 window of
+    # pytorch_msssim keeps them ~1e-6 apart.
+    assert METRICS["ms_ssim"](a, b) == pytest.approx(expected, abs=5e-6)
+    grey = [METRICS["ms_ssim"](a[..., c], b[..., c]) for c in range(3)]
+    assert METRICS["ms_ssim"](a, b) == pytest.approx(np.mean(grey), abs=1e-12)
 
 
 @needs_calibration
@@ -83,19 +113,20 @@ def test_niqe_parity_within_1_percent(name: str) -> None:
 
 @needs_calibration
 @pytest.mark.parametrize("name", ["I03.bmp", "I04.bmp"])
-def test_brisque_parity_within_1_percent(name: str) -> None:
+def test_brisque_parity_within_0_1_percent(name: str) -> None:
     ours = METRICS["brisque"](_load("dist", name), None)
     official = float(_official()["brisque"][name])
-    assert abs(ours - official) <= 0.01 * abs(official)
+    assert abs(ours - official) <= 0.001 * abs(official)
 
 
 @needs_calibration
 @pytest.mark.parametrize("name", ["I06.bmp", "I08.bmp", "I19.bmp"])
-def test_brisque_close_on_remaining_images(name: str) -> None:
-    # Known gap (docs/metrics.md): within 10 % here, not yet within 1 %.
+def test_brisque_close_on_images_with_flat_regions(name: str) -> None:
+    # Known gap (docs/metrics.md): these images have flat 7x7 regions whose MSCN values are
+    # rounding noise; the reference's value depends on MATLAB's own rounding there.
     ours = METRICS["brisque"](_load("dist", name), None)
     official = float(_official()["brisque"][name])
-    assert abs(ours - official) <= 0.10 * abs(official) + 0.1
+    assert abs(ours - official) <= 0.10 * abs(official)
 
 
 # --- PSNR-B on hand-made images -------------------------------------------------------
@@ -199,6 +230,23 @@ def test_imresize_half_keeps_constants_and_averages() -> None:
     out = imresize(ramp, 0.5)
     # Interior output pixels sit halfway between input pixels 2k and 2k+1.
     assert np.allclose(out[:, 2:-2], np.arange(4, 12, 2) + 0.5)
+
+
+def test_imresize_matches_dense_weight_matrix_at_odd_sizes() -> None:
+    from zoo.metrics.matlab import _resize_taps
+
+    rng = np.random.default_rng(7)
+    image = rng.random((13, 9))
+    dense = []
+    for n in image.shape:
+        weights, src = _resize_taps(n, 0.5, "bicubic")
+        matrix = np.zeros((weights.shape[0], n))
+        np.add.at(matrix, (np.repeat(np.arange(weights.shape[0]), weights.shape[1]), src.ravel()),
+                  weights.ravel())
+        assert np.allclose(matrix.sum(axis=1), 1.0)
+        dense.append(matrix)
+    assert imresize(image, 0.5).shape == (7, 5)
+    assert np.allclose(imresize(image, 0.5), dense[0] @ image @ dense[1].T, atol=1e-12)
 
 
 def test_lpips_vgg_is_frozen_and_differentiable() -> None:

@@ -57,7 +57,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("psnr", True, True, "PSNR (dB), 0..255, float64", psnr),
     Metric("psnr_b", True, True, "PSNR-B (dB), Yim & Bovik 2011, 8x8 blocking factor", psnr_b),
     Metric("ssim", True, True, "SSIM, Gaussian 11x11 sigma 1.5 (MATLAB ssim_index)", ssim),
-    Metric("ms_ssim", True, True, "MS-SSIM, 5 scales (pytorch_msssim); NaN below 161 px",
+    Metric("ms_ssim", True, True, "MS-SSIM, 5 scales (Wang's msssim.m); NaN below 161 px",
            ms_ssim),
     Metric("lpips_alex", True, False, "LPIPS v0.1, AlexNet backbone", lpips_alex),
     Metric("niqe", False, False, "NIQE, LIVE pristine model, 96x96 blocks", niqe),

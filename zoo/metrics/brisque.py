@@ -5,6 +5,10 @@ Conventions of the reference: MATLAB ``rgb2gray`` (rounded) for RGB input; MSCN 
 ``imresize(0.5)``, bicubic, antialiased), circular neighbour shifts over the whole image;
 features scaled to [-1, 1] with the ``allrange`` bounds (svm-scale) and scored by LIVE's
 epsilon-SVR (``allmodel``, RBF kernel) evaluated here in numpy. Lower is better.
+
+In exactly flat 7x7 regions the MSCN values are filter rounding noise whose signs steer the
+pair-product AGGD fits; the reference inherits MATLAB's rounding there, so images with
+large flat areas score a few percent away from it (docs/metrics.md).
 """
 
 from __future__ import annotations

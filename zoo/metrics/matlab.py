@@ -47,8 +47,12 @@ _KERNELS = {"bicubic": (_cubic, 4.0), "bilinear": (_triangle, 2.0)}
 
 
 @lru_cache(maxsize=64)
-def _resize_matrix(in_len: int, scale: float, method: str) -> np.ndarray:
-    """The (out_len, in_len) weight matrix MATLAB's ``imresize`` applies along one axis."""
+def _resize_taps(in_len: int, scale: float, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """MATLAB ``imresize``'s per-output weights and 0-based source indices along one axis.
+
+    Both are (out_len, taps); mirrored out-of-range taps keep their own column, as in
+    MATLAB's ``contributions``, and all-zero tap columns are dropped like its ``kill`` step.
+    """
     kernel, width = _KERNELS[method]
     out_len = int(np.ceil(in_len * scale))
     x = np.arange(1, out_len + 1, dtype=np.float64)
@@ -60,23 +64,31 @@ def _resize_matrix(in_len: int, scale: float, method: str) -> np.ndarray:
     else:
         h = kernel
     left = np.floor(u - width / 2.0)
-    taps = int(np.ceil(width)) + 2
-    idx = left[:, None] + np.arange(taps)[None, :]
+    idx = left[:, None] + np.arange(int(np.ceil(width)) + 2)[None, :]
     weights = h(u[:, None] - idx)
     weights /= weights.sum(axis=1, keepdims=True)
     # Out-of-range taps mirror back into the image (MATLAB's symmetric index folding).
     mirror = np.concatenate([np.arange(in_len), np.arange(in_len)[::-1]])
     src = mirror[np.mod(idx.astype(np.int64) - 1, 2 * in_len)]
-    matrix = np.zeros((out_len, in_len), dtype=np.float64)
-    np.add.at(matrix, (np.repeat(np.arange(out_len), taps), src.ravel()), weights.ravel())
-    return matrix
+    keep = np.any(weights != 0, axis=0)
+    return weights[:, keep], src[:, keep]
+
+
+def _resize_axis0(image: np.ndarray, scale: float, method: str) -> np.ndarray:
+    weights, src = _resize_taps(image.shape[0], scale, method)
+    # Tap by tap, in order, like MATLAB's imresizemex: no BLAS, so the rounding (which
+    # decides the sign of MSCN values in flat regions) is the same on every machine.
+    out = np.zeros((weights.shape[0],) + image.shape[1:], dtype=np.float64)
+    for k in range(weights.shape[1]):
+        out += weights[:, k, None] * image[src[:, k]]
+    return out
 
 
 def imresize(image: np.ndarray, scale: float, method: str = "bicubic") -> np.ndarray:
     """MATLAB ``imresize(image, scale, method)`` on a 2-D float64 array (antialiased)."""
-    rows = _resize_matrix(image.shape[0], float(scale), method)
-    cols = _resize_matrix(image.shape[1], float(scale), method)
-    return rows @ image.astype(np.float64) @ cols.T
+    image = np.asarray(image, dtype=np.float64)
+    rows_done = _resize_axis0(image, float(scale), method)  # MATLAB resizes dimension 1 first
+    return _resize_axis0(rows_done.T, float(scale), method).T
 
 
 # MATLAB rgb2gray: the first row of inv(ntsc matrix), rounded back to uint8 for uint8 input.
