@@ -51,7 +51,7 @@ def build_meta(**fields: Any) -> dict[str, Any]:
     meta = {
         "versions": {"zoo": zoo.__version__, "torch": _version("torch"), "pillow": _version("pillow"),
                      "numpy": _version("numpy"), "lpips": _version("lpips"),
-                     "pytorch_msssim": _version("pytorch-msssim"), "python": sys.version.split()[0]},
+                     "python": sys.version.split()[0]},
         "encoder": encoder_description(),
         "git_commit": git_commit(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

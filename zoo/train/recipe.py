@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from zoo.errors import RecipeError
+from zoo.metrics import METRICS
 
 __all__ = ["Recipe", "Stage", "load_recipe", "parse_override", "recipe_path"]
 
@@ -285,7 +286,6 @@ def _coerce(value: Any, hint: Any, key: str, src: str) -> Any:
 
 
 _LOSSES = {"generator": {"l1", "lpips"}, "gan": {"l1", "lpips", "adversarial"}, "critic": set()}
-_METRICS = {"psnr", "ssim", "lpips_alex", "lpips_vgg"}
 
 
 def _check_values(r: Recipe, src: str, check_data: bool) -> None:
@@ -308,7 +308,7 @@ def _check_values(r: Recipe, src: str, check_data: bool) -> None:
     need(v.crop == 0 or (v.crop >= 8 and v.crop % 8 == 0), "validation.crop",
          "must be 0 or a positive multiple of 8")
     for m in v.metrics:
-        need(m in _METRICS, "validation.metrics", f"has unknown metric {m!r} (known: {sorted(_METRICS)})")
+        need(m in METRICS, "validation.metrics", f"has unknown metric {m!r} (known: {sorted(METRICS)})")
     need(r.select.metric in v.metrics, "select.metric", f"{r.select.metric!r} is not in validation.metrics")
     for s in r.select.stages:
         need(s in r.stages, "select.stages", f"names unknown stage {s!r}")

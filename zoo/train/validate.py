@@ -17,39 +17,12 @@ MetricFn = Callable[[np.ndarray, np.ndarray, Sequence[str]], dict[str, float]]
 
 
 def metric_function(device: torch.device) -> MetricFn:
-    """``zoo.metrics.compute_metrics`` (the benchmark's own metrics) where present; otherwise a
-    local PSNR / SSIM / LPIPS with the same conventions."""
-    try:
-        from zoo.metrics import compute_metrics
-    except ImportError:
-        return _fallback_metrics(device)
-    return lambda restored, reference, names: dict(compute_metrics(restored, reference, names=list(names)))
+    """The benchmark's own metrics (``zoo.metrics.compute_metrics``), so that validation and the
+    leaderboard agree."""
+    from zoo.metrics import compute_metrics
 
-
-def _fallback_metrics(device: torch.device) -> MetricFn:
-    from pytorch_msssim import ssim
-
-    from zoo.train.losses import lpips_network
-
-    def compute(restored: np.ndarray, reference: np.ndarray, names: Sequence[str]) -> dict[str, float]:
-        out: dict[str, float] = {}
-        a, b = restored.astype(np.float64), reference.astype(np.float64)
-        if "psnr" in names:
-            mse = float(np.mean((a - b) ** 2))
-            out["psnr"] = float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
-        ta = torch.from_numpy(a).permute(2, 0, 1)[None]
-        tb = torch.from_numpy(b).permute(2, 0, 1)[None]
-        if "ssim" in names:
-            out["ssim"] = float(ssim(ta, tb, data_range=255.0))
-        for name in names:
-            if name.startswith("lpips_"):
-                net = lpips_network(name.removeprefix("lpips_"), device)
-                with torch.no_grad():
-                    out[name] = float(net((ta / 127.5 - 1).float().to(device),
-                                          (tb / 127.5 - 1).float().to(device)).mean())
-        return out
-
-    return compute
+    return lambda restored, reference, names: dict(
+        compute_metrics(restored, reference, names=list(names), device=device))
 
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
