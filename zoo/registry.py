@@ -33,9 +33,10 @@ __all__ = [
 class WeightsInfo:
     """Where an entry's pretrained weights live and how to verify them."""
 
-    file: str
-    """File name: in the Hub repo, and in ``zoo/weights/`` for the shipped copy."""
     sha256: str
+    file: str = "model.safetensors"
+    """File name in the Hub repo (``zoo push`` writes ``model.safetensors``); the shipped copy
+    is ``zoo/weights/<entry name>.safetensors``."""
     hub_repo: str | None = None
     revision: str = "main"
     license: str = "MIT"

@@ -227,6 +227,11 @@ def hub_file(repo: str, file: str, revision: str = "main") -> ResolvedWeights | 
     return ResolvedWeights(Path(path), "hub", where)
 
 
+def shipped_weights_path(info: ModelInfo) -> Path:
+    """The copy shipped inside the package: ``zoo/weights/<entry name>.safetensors``."""
+    return WEIGHTS_DIR / f"{info.name}.safetensors"
+
+
 def resolve_weights(info: ModelInfo, path: str | os.PathLike[str] | None = None) -> ResolvedWeights:
     """Find the weights file of a registry entry: explicit path, Hub (or its cache), shipped copy."""
     if path is not None:
@@ -238,12 +243,12 @@ def resolve_weights(info: ModelInfo, path: str | os.PathLike[str] | None = None)
         w = info.weights
         resolved = hub_file(w.hub_repo, w.file, w.revision) if w.hub_repo else None
         if resolved is None:
-            shipped = WEIGHTS_DIR / info.weights.file
+            shipped = shipped_weights_path(info)
             if not shipped.is_file():
                 hub = f" or Hub repo {info.weights.hub_repo}" if info.weights.hub_repo else ""
                 raise WeightsError(
                     f"weights {info.weights.file} for {info.name!r} are neither in the Hugging Face "
-                    f"cache{hub} nor shipped in {WEIGHTS_DIR}; connect to the internet "
+                    f"cache{hub} nor shipped as {shipped}; connect to the internet "
                     "or pass a weights file (--weights PATH)")
             resolved = ResolvedWeights(shipped, "shipped", str(shipped))
     log.info("weights for %s from %s", info.name, resolved)
@@ -274,7 +279,7 @@ def weights_availability(info: ModelInfo) -> Literal["shipped", "hub cache", "no
     """Where an entry's weights can be had without the network (for ``zoo list``)."""
     if info.weights is None:
         return "none"
-    if (WEIGHTS_DIR / info.weights.file).is_file():
+    if shipped_weights_path(info).is_file():
         return "shipped"
     if info.weights.hub_repo:
         from huggingface_hub import try_to_load_from_cache

@@ -58,12 +58,17 @@ class UNet(Restorer):
         channels: width of each level, finest first; level ``i`` runs at ``1 / 2**(i+1)``.
         blocks: residual blocks per level (in the encoder and again in the decoder; once at the
             bottom level).
+
+    A 3x3 conv costs the same per input pixel at every level (4x the channels squared, 1/4 the
+    positions) while its parameters grow 4x per level, so capacity is cheapest at the bottom:
+    the default ``blocks=(0, 1, 2)`` has 2.18M parameters at ~72k multiply-adds per pixel
+    and runs above 1 MP/s on 2 CPU cores (one block more at the top, (1, 1, 2): 93k, 0.95 MP/s).
     """
 
     pad_multiple = 8  # for the default 3 levels; an instance sets its own from ``channels``
 
     def __init__(self, channels: Sequence[int] = (48, 96, 192),
-                 blocks: Sequence[int] = (1, 1, 2)) -> None:
+                 blocks: Sequence[int] = (0, 1, 2)) -> None:
         channels, blocks = [int(c) for c in channels], [int(b) for b in blocks]
         if len(channels) != len(blocks) or not channels:
             raise ValueError(f"UNet: channels {channels} and blocks {blocks} need the same length")
@@ -97,7 +102,7 @@ class UNet(Restorer):
         return out.contiguous(memory_format=torch.contiguous_format)
 
 
-UNET_ARGS: dict[str, Any] = {"channels": [48, 96, 192], "blocks": [1, 1, 2]}
+UNET_ARGS: dict[str, Any] = {"channels": [48, 96, 192], "blocks": [0, 1, 2]}
 
 register_model(ModelInfo(
     name="unet-l1",
