@@ -274,7 +274,7 @@ class Trainer:
         if not self.dist.main:
             return
         v, sel = self.recipe.validation, self.recipe.select
-        scores = evaluate(self.ema.model, self.valset, self.device, v.metrics, self.autocast)
+        scores = evaluate(self.ema.model, self.valset, self.device, v.metrics)
         log.validation(self.step, stage.name, scores)
         value = sum(s[sel.metric] for s in scores.values()) / len(scores)
         if stage.name not in self._select_stages():

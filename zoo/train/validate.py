@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 
 import numpy as np
 import torch
@@ -30,9 +29,10 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, valset: ValidationSet, device: torch.device, metrics: Sequence[str],
-             autocast: Callable[[], AbstractContextManager]) -> dict[int, dict[str, float]]:
-    """Mean metrics per quality: ``{q: {metric: value}}``."""
+def evaluate(model: nn.Module, valset: ValidationSet, device: torch.device,
+             metrics: Sequence[str]) -> dict[int, dict[str, float]]:
+    """Mean metrics per quality: ``{q: {metric: value}}``, in fp32 as ``zoo.load`` runs the model
+    (bf16 autocast would score a slightly different network than the one exported)."""
     compute = metric_function(device)
     was_training = model.training
     model.eval()
@@ -41,8 +41,7 @@ def evaluate(model: nn.Module, valset: ValidationSet, device: torch.device, metr
         for _, target, degraded in valset.items:
             for q, image in degraded.items():
                 x = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float().div(255).to(device)
-                with autocast():
-                    y = model(x)
+                y = model(x)
                 scores = compute(_to_uint8(y), target, metrics)
                 for m in metrics:
                     sums[q][m] += scores[m]
