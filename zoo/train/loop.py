@@ -262,7 +262,11 @@ class Trainer:
                     self.switcher.done(stage, self.dist)
             self.step += 1
             log.train(self.step, stage.name, mode, lr, values, x.shape[0] * self.dist.world)
-            if validates and self.step % self.recipe.validation.every == 0:
+            # Checkpoints of the stages that compete for export are each scored (the GAN phase
+            # peaks between validations: DeOldify's inflection point).
+            competes = stage.name in self._select_stages()
+            if validates and (self.step % self.recipe.validation.every == 0
+                              or (competes and self.step % self.recipe.checkpoint.every == 0)):
                 self._validate(stage, log)
             if self.step % self.recipe.checkpoint.every == 0:
                 self.save()
