@@ -131,16 +131,17 @@ def _memory(row: dict[str, Any]) -> str:
     return f"{row['peak_rss_mb']:.0f} (+{row['peak_rss_mb'] - row['rss_before_mb']:.0f})"
 
 
-def _rows(results: list[dict[str, Any]], tiled: bool) -> tuple[list[str], list[list[str]]]:
-    header = ["model", "params", "MP/s 512x512", "peak MB 512x512"]
-    if tiled:
-        header += ["MP/s 12 MP tiled", "peak MB 12 MP tiled"]
+def _rows(results: list[dict[str, Any]], size: int,
+          tiled_mp: float | None) -> tuple[list[str], list[list[str]]]:
+    header = ["model", "params", f"MP/s {size}x{size}", f"peak MB {size}x{size}"]
+    if tiled_mp is not None:
+        header += [f"MP/s {tiled_mp:g} MP tiled", f"peak MB {tiled_mp:g} MP tiled"]
     rows = []
     for r in results:
         p, t = r["patch"], r.get("tiled", {})
         row = [r["name"], f"{p['params'] / 1e6:.2f}M" if "params" in p else p.get("error", "-"),
                f"{p['mp_s']:.2f}" if "mp_s" in p else "-", _memory(p)]
-        if tiled:
+        if tiled_mp is not None:
             row += [f"{t['mp_s']:.2f}" if "mp_s" in t else t.get("error", "-"), _memory(t)]
         rows.append(row)
     return header, rows
@@ -183,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
 
     console = Console()
     names = args.models or zoo.list_models()
+    unknown = sorted(set(names) - set(zoo.list_models()))
+    if unknown:
+        parser.error(f"unknown model(s) {', '.join(unknown)}; "
+                     f"known: {', '.join(zoo.list_models())}")
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     common = ["--device", args.device, "--size", str(args.size), "--warmup", str(args.warmup),
               "--runs", str(args.runs), "--tiled-mp", str(args.tiled_mp), "--tile", str(args.tile)]
@@ -217,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         # Other processes on the same cores make every figure here lower: say so in the table.
         notes.append(f"1-minute load average {load_before:.1f} before, "
                      f"{os.getloadavg()[0]:.1f} after (on {os.cpu_count()} CPUs)")
-    header, rows = _rows(results, tiled=not skip_reason)
+    header, rows = _rows(results, args.size, None if skip_reason else args.tiled_mp)
     table = Table(title="zoo restore speed")
     for column in header:
         table.add_column(column, justify="left" if column == "model" else "right")

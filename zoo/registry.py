@@ -69,6 +69,9 @@ class ModelInfo:
     def __post_init__(self) -> None:
         object.__setattr__(self, "arch_args", MappingProxyType(dict(self.arch_args)))
 
+    def __deepcopy__(self, memo: dict) -> ModelInfo:
+        return self  # frozen: copies of a model (e.g. its EMA) share the record
+
     @property
     def trainable(self) -> bool:
         return self.recipe is not None

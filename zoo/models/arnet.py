@@ -3,7 +3,9 @@
 The decoder follows the idea of DeOldify's ``DynamicUnetWide`` at a width that runs fast on a CPU:
 PixelShuffle upsampling with ICNR init and blur, spectral norm on every decoder conv, one
 SAGAN-style self-attention block at 1/16 resolution, batch-normalised skip connections from the
-encoder, the input concatenated before the last conv, and an input residual whose branch starts
+encoder, decoder convs as spectral norm -> ReLU -> batch norm (DeOldify's ``extra_bn``), the input
+joined to the full-resolution features before a residual block (DeOldify's last cross), and an
+input residual whose branch starts
 at zero (an untrained model is the identity).
 """
 
@@ -19,7 +21,7 @@ from torch import nn
 
 from zoo.errors import ZooError
 from zoo.models.base import Restorer
-from zoo.models.layers import PixelShuffleICNR, SelfAttention, conv_sn
+from zoo.models.layers import PixelShuffleICNR, SelfAttention, conv_sn_relu_bn
 from zoo.registry import InputConventions, ModelInfo, register_architecture, register_model
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -61,12 +63,24 @@ class _UpBlock(nn.Module):
         up_ch = max(in_ch // 2, out_ch // 2)
         self.up = PixelShuffleICNR(in_ch, up_ch, blur=blur)
         self.skip_bn = nn.BatchNorm2d(skip_ch)
-        self.conv = conv_sn(up_ch + skip_ch, out_ch)
+        self.conv = conv_sn_relu_bn(up_ch + skip_ch, out_ch)
         self.attention = SelfAttention(out_ch) if attention else nn.Identity()
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         joined = F.relu(torch.cat([self.up(x), self.skip_bn(skip)], dim=1))
-        return self.attention(F.relu(self.conv(joined)))
+        return self.attention(self.conv(joined))
+
+
+class _ResBlock(nn.Module):
+    """Two decoder convs with an identity shortcut (DeOldify's full-resolution ``res_block``)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(conv_sn_relu_bn(channels, channels),
+                                  conv_sn_relu_bn(channels, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
 
 
 @register_architecture
@@ -100,17 +114,18 @@ class ARNet(Restorer):
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.middle = nn.Sequential(
             nn.BatchNorm2d(skips[4]), nn.ReLU(),
-            conv_sn(skips[4], w32), nn.ReLU(),
-            conv_sn(w32, w32), nn.ReLU(),
+            conv_sn_relu_bn(skips[4], w32),
+            conv_sn_relu_bn(w32, w32),
         )
         self.up16 = _UpBlock(w32, skips[3], w16, blur=blur, attention=self_attention)
         self.up8 = _UpBlock(w16, skips[2], w8, blur=blur)
         self.up4 = _UpBlock(w8, skips[1], w4, blur=blur)
         self.up2 = _UpBlock(w4, skips[0], w2, blur=blur)
         self.up1 = PixelShuffleICNR(w2, w1, blur=blur)
-        self.last = conv_sn(w1 + 3, w1)
+        # DeOldify's last cross: the input joins the full-resolution features, then a res block.
+        self.last = _ResBlock(w1 + 3)
         # No spectral norm here: it would undo the zero init that makes the start the identity.
-        self.head = nn.Conv2d(w1, 3, 1)
+        self.head = nn.Conv2d(w1 + 3, 3, 1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
@@ -123,7 +138,7 @@ class ARNet(Restorer):
         y = self.up8(y, f8)
         y = self.up4(y, f4)
         y = self.up2(y, f2)
-        y = F.relu(self.last(torch.cat([self.up1(y), x], dim=1)))
+        y = self.last(torch.cat([self.up1(y), x], dim=1))
         out = (x + self.head(y)).clamp(0.0, 1.0)
         return out.contiguous(memory_format=torch.contiguous_format)
 

@@ -11,6 +11,7 @@ __all__ = [
     "PixelShuffleICNR",
     "SelfAttention",
     "conv_sn",
+    "conv_sn_relu_bn",
     "icnr_",
 ]
 
@@ -19,6 +20,15 @@ def conv_sn(in_ch: int, out_ch: int, kernel_size: int = 3, *, bias: bool = True)
     """A 'same'-padded convolution wrapped in spectral normalisation."""
     conv = nn.Conv2d(in_ch, out_ch, kernel_size, padding=kernel_size // 2, bias=bias)
     return spectral_norm(conv)
+
+
+def conv_sn_relu_bn(in_ch: int, out_ch: int, kernel_size: int = 3) -> nn.Sequential:
+    """DeOldify's decoder conv (``extra_bn``): spectral-norm conv, ReLU, then batch norm.
+
+    Spectral norm alone caps each conv's gain at 1; the batch norm after it restores the scale,
+    without which the decoder learns several times slower.
+    """
+    return nn.Sequential(conv_sn(in_ch, out_ch, kernel_size), nn.ReLU(), nn.BatchNorm2d(out_ch))
 
 
 @torch.no_grad()
