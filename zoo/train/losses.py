@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.metrics.lpips_weights import lpips_model
+
 __all__ = ["GeneratorLoss", "critic_loss", "generator_adversarial_loss", "lpips_network"]
 
-_LPIPS: dict[tuple[str, str], nn.Module] = {}
-
-
 def lpips_network(net: str, device: torch.device) -> nn.Module:
-    """A frozen LPIPS module (inputs in [-1, 1]); one per backbone and device."""
-    key = (net, str(device))
-    if key not in _LPIPS:
-        try:
-            from zoo.metrics.lpips_weights import lpips_model
-        except ImportError:
-            import lpips
-
-            warnings.warn("zoo.metrics.lpips_weights is unavailable: LPIPS uses a random backbone",
-                          stacklevel=2)
-            module = lpips.LPIPS(net=net, pretrained=True, pnet_rand=True, verbose=False)
-        else:
-            module = lpips_model(net=net, device=device)
-        module = module.to(device).eval()
-        for p in module.parameters():
-            p.requires_grad_(False)
-        _LPIPS[key] = module
-    return _LPIPS[key]
+    """The frozen LPIPS module of the metrics (inputs in [-1, 1]), cached per backbone and device."""
+    return lpips_model(net=net, device=device)
 
 
 class GeneratorLoss(nn.Module):
