@@ -15,7 +15,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.models.base import Restorer
-from zoo.registry import InputConventions, ModelInfo, register_architecture, register_model
+from zoo.registry import (
+    InputConventions,
+    ModelInfo,
+    WeightsInfo,
+    register_architecture,
+    register_model,
+)
 
 
 def _conv(in_ch: int, out_ch: int, kernel_size: int = 3, stride: int = 1) -> nn.Conv2d:
@@ -111,6 +117,8 @@ register_model(ModelInfo(
     architecture="UNet",
     arch_args=UNET_ARGS,
     recipe="unet-l1",
+    weights=WeightsInfo(sha256="b35ffce459455d236c913f123778e24506e91a2b6b306cbe75ad89da7918a407",
+                        hub_repo="jpeg-zoo/unet-l1", license="MIT"),
     inputs=InputConventions(color="rgb", value_range=(0.0, 1.0),
                             pad_multiple=2 ** len(UNET_ARGS["channels"])),
 ))
