@@ -19,7 +19,7 @@ from zoo.models.base import Restorer
 
 __all__ = ["DEFAULT_OVERLAP", "auto_tile", "restore_tiled", "tile_grid"]
 
-DEFAULT_OVERLAP = 32
+DEFAULT_OVERLAP = 64
 JPEG_BLOCK = 8
 AUTO_TILE = {"cpu": 512, "cuda": 1024}
 """Tile side used when tiling is automatic, per device type."""

@@ -22,7 +22,13 @@ from torch import nn
 from zoo.errors import ZooError
 from zoo.models.base import Restorer
 from zoo.models.layers import PixelShuffleICNR, SelfAttention, conv_sn_relu_bn
-from zoo.registry import InputConventions, ModelInfo, register_architecture, register_model
+from zoo.registry import (
+    InputConventions,
+    ModelInfo,
+    WeightsInfo,
+    register_architecture,
+    register_model,
+)
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -157,6 +163,8 @@ register_model(ModelInfo(
     architecture="ARNet",
     arch_args=ARNET_ARGS,
     recipe="arnet-nogan",
+    weights=WeightsInfo(sha256="55acb15c8fdcc3a5bb062db7355cde7f0c41ab4121f6080326e900bb7d8eef4f",
+                        hub_repo="jpeg-zoo/arnet-nogan", license="MIT"),
     inputs=_ARNET_INPUTS,
 ))
 
@@ -167,5 +175,7 @@ register_model(ModelInfo(
     architecture="ARNet",
     arch_args=ARNET_ARGS,
     recipe="gan",
+    weights=WeightsInfo(sha256="3bdfedf495e99a3763bd654926be2113351613d47ed103e1c4b4938c0a460d55",
+                        hub_repo="jpeg-zoo/gan", license="MIT"),
     inputs=_ARNET_INPUTS,
 ))
