@@ -7,12 +7,12 @@ benchmark protocol (libjpeg, 4:2:0) and returns the file, ready for ``zoo restor
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from zoo.atomic import atomic_write
 from zoo.errors import ZooError
 
 __all__ = ["SAMPLE_NAMES", "sample_image", "sample_image_path", "sample_images"]
@@ -81,9 +81,4 @@ def sample_image_path(name: str, quality: int | None = None,
         data, path = buf.getvalue(), folder / f"{name}.png"
     else:
         data, path = jpeg_bytes(pixels, quality), folder / f"{name}-q{int(quality)}.jpg"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda handle: handle.write(data), mode="wb")

@@ -13,15 +13,15 @@ import logging
 import os
 import re
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 
+from zoo.atomic import atomic_write
 from zoo.errors import WeightsError
 from zoo.resources import WEIGHTS_DIR
 
@@ -93,15 +93,8 @@ def save_weights(model: nn.Module, path: str | os.PathLike[str], *,
         tensors[key] = tensor.contiguous().clone()
     metadata = {"format": "zoo", "format_version": FORMAT_VERSION,
                 "architecture": type(model).__name__, "dtype": str(dtype).removeprefix("torch.")}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    data = safetensors_bytes(tensors, metadata=metadata)
+    atomic_write(path, lambda handle: handle.write(data), mode="wb")
     return sha256_file(path)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.bench.baselines import ReportedRow
-from zoo.bench.results import atomic_write
+from zoo.atomic import atomic_write
 from zoo.bench.suites import LOWER_IS_BETTER, METRIC_DIGITS, METRIC_LABELS
 
 

@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from zoo.bench.results import atomic_write
+from zoo.atomic import atomic_write
 from zoo.degrade import encoder_description
 
 

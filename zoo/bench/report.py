@@ -10,7 +10,8 @@ from zoo.bench.html import render_html
 from zoo.bench.leaderboard import render_markdown, write_markdown
 from zoo.bench.meta import build_meta, device_description, write_meta
 from zoo.bench.plots import plot_metrics
-from zoo.bench.results import atomic_write, summarize, write_summary
+from zoo.atomic import atomic_write
+from zoo.bench.results import summarize, write_summary
 from zoo.bench.runner import BenchOutcome, BenchPlan, load_models, restore
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from zoo.atomic import atomic_write
 from zoo.bench.suites import ALL_METRICS
 
 KEY_COLUMNS: tuple[str, ...] = ("dataset", "model", "image", "quality", "protocol")
@@ -78,21 +77,6 @@ def _write_csv(fh, columns: tuple[str, ...], records: Iterable[dict[str, str]]) 
     writer = csv.DictWriter(fh, fieldnames=list(columns), lineterminator="\n")
     writer.writeheader()
     writer.writerows(records)
-
-
-def atomic_write(path: Path, write, *, mode: str = "w") -> None:  # noqa: ANN001  (callable(fh))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode, newline="" if "b" not in mode else None,
-                       **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class ResultsStore:

@@ -1,0 +1,32 @@
+"""Atomic file writes: a temporary file in the same folder, synced, then renamed into place.
+
+A reader (or a run resumed after a kill) sees either the old file or the whole new one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], object], *,
+                 mode: str = "w") -> Path:
+    """Call ``write(handle)`` on a temporary file and rename it to ``path`` (mode 0644)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    text = "b" not in mode
+    try:
+        with os.fdopen(fd, mode, **({"newline": "", "encoding": "utf-8"} if text else {})) as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; these are ordinary files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
