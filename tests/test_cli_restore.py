@@ -124,12 +124,16 @@ def test_colliding_outputs_refused(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "would both be written" in capsys.readouterr().err
 
 
-def test_model_without_weights_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    candidates = [n for n in zoo.list_models(with_weights=False) if n != "jpeg"]
-    if not candidates:
-        pytest.skip("every trainable entry has weights")
+def test_model_without_weights_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from zoo import registry
+
+    untrained = dataclasses.replace(zoo.get_model_info("unet-l1"), name="x-untrained", weights=None)
+    monkeypatch.setitem(registry._MODELS, untrained.name, untrained)
     Image.fromarray(rgb()).save(tmp_path / "a.png")
-    assert main(["restore", "-m", candidates[0], str(tmp_path / "a.png")]) == 2
+    assert main(["restore", "-m", "x-untrained", str(tmp_path / "a.png")]) == 2
     err = capsys.readouterr().err
     assert re.search(r"no (pre)?trained weights", err) and "zoo list" in err
     assert not (tmp_path / "a.restored.png").exists()
