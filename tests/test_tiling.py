@@ -114,3 +114,22 @@ def test_bad_arguments() -> None:
         restore_tiled(WideConvNet(), torch.rand(2, 3, 32, 32), tile=16)
     with pytest.raises(ValueError):
         restore_tiled(WideConvNet(), torch.rand(1, 3, 32, 32), tile=0)
+
+
+@pytest.mark.parametrize("name", ["arnet-nogan", "unet-l1"])
+def test_shipped_models_tiled_match_untiled(name: str) -> None:
+    """The shipped networks, with their trained weights, on a photograph that fits both ways."""
+    import numpy as np
+    import skimage.data
+
+    import zoo
+    from zoo.degrade import jpeg_roundtrip
+
+    model = zoo.load(name, device="cpu")
+    jpeg = jpeg_roundtrip(np.ascontiguousarray(skimage.data.coffee()), 10)
+    x = torch.from_numpy(jpeg.copy()).permute(2, 0, 1)[None].float() / 255
+    with torch.inference_mode():
+        whole = model(x)
+        tiled = restore_tiled(model, x, tile=256, overlap=64)
+        assert (whole - x).abs().mean() > 1e-3, "the model must actually change the image"
+        assert (whole - tiled).abs().mean() < 1e-3

@@ -104,8 +104,9 @@ class ARNet(Restorer):
 
     pad_multiple = 32
 
-    def __init__(self, encoder: str = "mobilenetv3_small_100", nf: int = 32, blur: bool = True,
-                 self_attention: bool = True, *, encoder_pretrained: bool = False) -> None:
+    def __init__(self, encoder: str = "tf_mobilenetv3_small_minimal_100", nf: int = 32,
+                 blur: bool = True, self_attention: bool = True, *,
+                 encoder_pretrained: bool = False) -> None:
         super().__init__(encoder=encoder, nf=nf, blur=blur, self_attention=self_attention)
         self.encoder = create_encoder(encoder, encoder_pretrained)
         skips = self.encoder.feature_info.channels()
@@ -149,7 +150,7 @@ class ARNet(Restorer):
         return out.contiguous(memory_format=torch.contiguous_format)
 
 
-ARNET_ARGS: dict[str, Any] = {"encoder": "mobilenetv3_small_100", "nf": 32, "blur": True,
+ARNET_ARGS: dict[str, Any] = {"encoder": "tf_mobilenetv3_small_minimal_100", "nf": 32, "blur": True,
                               "self_attention": True}
 """The architecture of both ``arnet-nogan`` and ``gan``: one dict, so the two cannot drift apart."""
 
@@ -163,7 +164,7 @@ register_model(ModelInfo(
     architecture="ARNet",
     arch_args=ARNET_ARGS,
     recipe="arnet-nogan",
-    weights=WeightsInfo(sha256="55acb15c8fdcc3a5bb062db7355cde7f0c41ab4121f6080326e900bb7d8eef4f",
+    weights=WeightsInfo(sha256="ec52b37c1a00e8189e5b89e2d38553f04462f7d3b94f00de9adfb7e929bdcaf5",
                         hub_repo="jpeg-zoo/arnet-nogan", license="MIT"),
     inputs=_ARNET_INPUTS,
 ))
@@ -175,7 +176,7 @@ register_model(ModelInfo(
     architecture="ARNet",
     arch_args=ARNET_ARGS,
     recipe="gan",
-    weights=WeightsInfo(sha256="3bdfedf495e99a3763bd654926be2113351613d47ed103e1c4b4938c0a460d55",
+    weights=WeightsInfo(sha256="2a6c869f8aaf41bdc67db4c9af3903b0e68597ac16b76d29d62f9538bed34bf5",
                         hub_repo="jpeg-zoo/gan", license="MIT"),
     inputs=_ARNET_INPUTS,
 ))
