@@ -115,14 +115,6 @@ def _in_subprocess(args: list[str]) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _tiling_available() -> str | None:
-    try:
-        import zoo.restore  # noqa: F401
-    except ImportError as err:
-        return f"zoo.restore not importable ({err}); tiled column skipped"
-    return None
-
-
 def _memory(row: dict[str, Any]) -> str:
     if "error" in row:
         return "-"
@@ -194,8 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         common += ["--threads", str(args.threads)]
     notes = []
-    skip_reason = None if not args.no_tiled else "tiled column skipped (--no-tiled)"
-    skip_reason = skip_reason or _tiling_available()
+    skip_reason = "tiled column skipped (--no-tiled)" if args.no_tiled else None
     if skip_reason:
         notes.append(skip_reason)
     results = []

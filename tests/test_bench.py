@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -19,37 +18,6 @@ from zoo.bench.results import read_rows
 from zoo.bench.runner import BenchPlan, run_bench
 from zoo.bench.suites import SuiteError, load_suite, parse_suite
 from zoo.datasets import folder_dataset
-
-# Until zoo.metrics lands in a checkout, the tests (and the torchrun launcher) put a PSNR-only
-# stand-in in its place; with the real package present they use it.
-FALLBACK_METRICS = '''
-import sys, types, numpy as np
-try:
-    from zoo.metrics import compute_metrics
-except ImportError:
-    def compute_metrics(restored, reference, names=None, device=None):
-        mse = np.mean((restored.astype(np.float64) - reference.astype(np.float64)) ** 2)
-        return {"psnr": float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))}
-    sys.modules["zoo.metrics"] = types.SimpleNamespace(compute_metrics=compute_metrics)
-'''
-
-
-def _real_metrics() -> bool:
-    try:
-        from zoo.metrics import compute_metrics  # noqa: F401
-    except ImportError:
-        return False
-    return isinstance(sys.modules["zoo.metrics"], types.ModuleType)
-
-
-@pytest.fixture(autouse=True)
-def _metrics(monkeypatch: pytest.MonkeyPatch) -> None:
-    if "zoo.metrics" in sys.modules:
-        monkeypatch.setitem(sys.modules, "zoo.metrics", sys.modules["zoo.metrics"])
-    else:
-        monkeypatch.delitem(sys.modules, "zoo.metrics", raising=False)
-    exec(FALLBACK_METRICS, {})  # monkeypatch puts sys.modules["zoo.metrics"] back afterwards
-
 
 @pytest.fixture
 def image_folder(tmp_path: Path) -> Path:
@@ -174,7 +142,7 @@ def test_a_failing_model_is_reported_and_the_rest_goes_on(image_folder: Path, tm
 def test_published_rows_appear_as_reported_only(tmp_path: Path, image_folder: Path) -> None:
     live1 = image_folder.rename(tmp_path / "LIVE1")
     out = tmp_path / "out"
-    _bench(live1, out, qualities=[10], metrics=["psnr", "ssim", "psnr_b"] if _real_metrics() else ["psnr"])
+    _bench(live1, out, qualities=[10], metrics=["psnr", "ssim", "psnr_b"])
     md = (out / "LEADERBOARD.md").read_text()
     assert "Reported (published, not measured here) on LIVE1" in md
     assert "| JPEG *(reported)* | 27.77 |" in md and "SwinIR *(reported)*" in md
@@ -186,8 +154,6 @@ def test_published_rows_appear_as_reported_only(tmp_path: Path, image_folder: Pa
 
 @pytest.mark.skipif(not os.environ.get("ZOO_LIVE1"), reason="set ZOO_LIVE1=DIR (the 29 LIVE1 images)")
 def test_live1_jpeg_q10_matches_the_published_row(tmp_path: Path) -> None:
-    if not _real_metrics():
-        pytest.skip("needs zoo.metrics")
     (run,) = api.bench(data=[os.environ["ZOO_LIVE1"]], models=["jpeg"], qualities=[10], protocols=["y"],
                        metrics=["psnr", "ssim", "psnr_b"], out=tmp_path, progress=False, crops=0)
     rows = run.outcome.rows
@@ -233,13 +199,11 @@ def test_cli_bench(image_folder: Path, tmp_path: Path, capsys) -> None:
 
 
 def test_torchrun_two_processes_equal_one(image_folder: Path, tmp_path: Path) -> None:
-    launcher = tmp_path / "launch.py"
-    launcher.write_text(FALLBACK_METRICS + "\nfrom zoo.cli import main\nraise SystemExit(main())\n")
     args = ["bench", "--data", str(image_folder), "--models", "jpeg", "-q", "10", "30", "--protocol", "y",
             "--metrics", "psnr", "--no-progress", "--crops", "0"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                           "--nproc-per-node", "2", str(launcher), *args, "--out", str(tmp_path / "two")],
+                           "--nproc-per-node", "2", "-m", "zoo", *args, "--out", str(tmp_path / "two")],
                           env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     _bench(image_folder, tmp_path / "one", crops=0)

@@ -57,7 +57,8 @@ def register_tiny() -> None:
         get_model_info(TINY)
     except KeyError:
         register_architecture(TinyNet)
-        register_model(ModelInfo(name=TINY, description="test net", architecture="TinyNet"))
+        register_model(ModelInfo(name=TINY, description="test net", architecture="TinyNet",
+                                 arch_args={"width": 8}))
 
 
 register_tiny()

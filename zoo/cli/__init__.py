@@ -25,13 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"zoo {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in _SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"zoo.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"zoo.cli.{name}":
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(f"zoo.cli.{name}").register(sub)
     return parser
 
 

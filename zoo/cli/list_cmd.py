@@ -28,10 +28,8 @@ def format_count(n: int) -> str:
 
 def weights_where(info) -> str:
     """shipped / hub cache / none: where the entry's weights can be had offline."""
-    try:
-        from zoo.weights import weights_availability
-    except ImportError:
-        return "none"
+    from zoo.weights import weights_availability
+
     return str(weights_availability(info))
 
 

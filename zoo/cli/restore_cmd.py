@@ -103,7 +103,6 @@ def collect_jobs(inputs: list[Path], *, output: Path | None, out_dir: Path | Non
 
 def _load_model(args: argparse.Namespace, console: Console):
     import zoo
-    from zoo.registry import get_model_info, list_models
 
     try:
         model = zoo.load(args.model, device=args.device, weights=args.weights)
@@ -112,22 +111,7 @@ def _load_model(args: argparse.Namespace, console: Console):
             raise
         raise WeightsError(f"{exc}; or choose another model with --model NAME (see `zoo list`)") \
             from None
-    try:
-        from zoo.loading import RANDOM_INIT
-    except ImportError:  # older loading module: no marker, only the missing source
-        RANDOM_INIT = None
     source = getattr(model, "weights_source", None)
-    if source in (None, RANDOM_INIT) and model.num_parameters() > 0:
-        try:
-            info = get_model_info(args.model)
-        except KeyError:
-            info = None
-        with_weights = ", ".join(list_models(with_weights=True)) or "none yet"
-        what = f"{args.model!r} has no trained weights yet" if info is not None and \
-            info.weights is None else f"no weights were loaded for {args.model!r}"
-        raise WeightsError(f"model {what}, so it would output noise; pass --weights PATH "
-                           f"(e.g. a `zoo train` export) or choose --model NAME (with weights: "
-                           f"{with_weights}; see `zoo list`)")
     from zoo.cli.list_cmd import format_count
 
     console.print(f"model {model.name} ({format_count(model.num_parameters())} parameters) on "

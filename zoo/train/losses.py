@@ -8,12 +8,7 @@ from torch import nn
 
 from zoo.metrics.lpips_weights import lpips_model
 
-__all__ = ["GeneratorLoss", "critic_loss", "generator_adversarial_loss", "lpips_network"]
-
-def lpips_network(net: str, device: torch.device) -> nn.Module:
-    """The frozen LPIPS module of the metrics (inputs in [-1, 1]), cached per backbone and device."""
-    return lpips_model(net=net, device=device)
-
+__all__ = ["GeneratorLoss", "critic_loss", "generator_adversarial_loss"]
 
 class GeneratorLoss(nn.Module):
     """``l1 * L1 + lpips * LPIPS (+ adversarial * BCE(critic(fake), real))`` with recipe weights."""
@@ -21,7 +16,7 @@ class GeneratorLoss(nn.Module):
     def __init__(self, weights: dict[str, float], lpips_net: str, device: torch.device) -> None:
         super().__init__()
         self.weights = {k: v for k, v in weights.items() if v > 0}
-        self.lpips = lpips_network(lpips_net, device) if "lpips" in self.weights else None
+        self.lpips = lpips_model(lpips_net, device) if "lpips" in self.weights else None
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor,
                 fake_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from zoo.metrics import compute_metrics
 from zoo.train.data import ValidationSet
 
-__all__ = ["evaluate", "metric_function"]
-
-MetricFn = Callable[[np.ndarray, np.ndarray, Sequence[str]], dict[str, float]]
-
-
-def metric_function(device: torch.device) -> MetricFn:
-    """The benchmark's own metrics (``zoo.metrics.compute_metrics``), so that validation and the
-    leaderboard agree."""
-    from zoo.metrics import compute_metrics
-
-    return lambda restored, reference, names: dict(
-        compute_metrics(restored, reference, names=list(names), device=device))
-
+__all__ = ["evaluate"]
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
     return (x.float().clamp(0, 1)[0].permute(1, 2, 0) * 255).round().to(torch.uint8).cpu().numpy()
@@ -33,7 +22,6 @@ def evaluate(model: nn.Module, valset: ValidationSet, device: torch.device,
              metrics: Sequence[str]) -> dict[int, dict[str, float]]:
     """Mean metrics per quality: ``{q: {metric: value}}``, in fp32 as ``zoo.load`` runs the model
     (bf16 autocast would score a slightly different network than the one exported)."""
-    compute = metric_function(device)
     was_training = model.training
     model.eval()
     sums: dict[int, dict[str, float]] = {q: dict.fromkeys(metrics, 0.0) for q in valset.qualities}
@@ -42,7 +30,7 @@ def evaluate(model: nn.Module, valset: ValidationSet, device: torch.device,
             for q, image in degraded.items():
                 x = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float().div(255).to(device)
                 y = model(x)
-                scores = compute(_to_uint8(y), target, metrics)
+                scores = compute_metrics(_to_uint8(y), target, names=list(metrics), device=device)
                 for m in metrics:
                     sums[q][m] += scores[m]
     finally:
