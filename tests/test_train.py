@@ -129,6 +129,7 @@ def test_shipped_recipes_validate(data: tuple[Path, Path]) -> None:
     ("data.quality=[50, 10]", "data.quality must be [lo, hi]"),
     ("stages.extra.steps=3", "missing key 'stages.extra.kind'"),
     ("select.metric=\"lpips_alex\"", "select.metric 'lpips_alex' is not in validation.metrics"),
+    ("model.init=\"no/such.safetensors\"", "model.init 'no/such.safetensors' is neither"),
 ])
 def test_recipe_errors(data: tuple[Path, Path], override: str, message: str) -> None:
     from zoo.train.recipe import load_recipe
@@ -209,6 +210,27 @@ def test_encoder_frozen_at_first(data: tuple[Path, Path], tmp_path: Path) -> Non
     after = trainer.generator.state_dict()
     assert torch.equal(after["encoder.0.weight"], start["encoder.0.weight"])
     assert not torch.equal(after["head.weight"], start["head.weight"])
+
+
+def test_init_fine_tunes_from_an_export(data: tuple[Path, Path], tmp_path: Path) -> None:
+    """``model.init`` loads an export (folder or file) into the generator and its EMA."""
+    from zoo.train.loop import Trainer
+    from zoo.train.recipe import load_recipe
+    from zoo.weights import save_weights
+
+    source = TinyNet()
+    with torch.no_grad():
+        for p in source.parameters():
+            p.fill_(0.25)
+    save_weights(source, tmp_path / "export" / "model.safetensors")
+    for init in (tmp_path / "export", tmp_path / "export" / "model.safetensors"):
+        recipe = load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', 'data.val=""',
+                                           f'model.init="{init}"'])
+        trainer = Trainer(TINY, recipe, tmp_path / "run", progress=False)
+        trainer.build()
+        for key, value in source.state_dict().items():
+            assert torch.equal(trainer.generator.state_dict()[key], value), key
+            assert torch.equal(trainer.ema.state_dict()[key], value), key
 
 
 @pytest.mark.parametrize("entry", [n for n in list_models(trainable=True)])

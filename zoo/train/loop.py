@@ -15,6 +15,7 @@ import contextlib
 import importlib
 import json
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -25,7 +26,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from zoo.errors import RecipeError, ZooError
-from zoo.registry import create_model
+from zoo.weights import load_entry_weights, load_weights
+from zoo.registry import create_model, get_model_info
 from zoo.train import checkpoint as ckpt
 from zoo.train.data import Augment, ImageStore, PatchDataset, StepBatchSampler, ValidationSet, make_loader
 from zoo.train.distributed import Dist, setup
@@ -33,7 +35,7 @@ from zoo.train.ema import EMA
 from zoo.train.export import export_model
 from zoo.train.losses import GeneratorLoss
 from zoo.train.logs import RunLog
-from zoo.train.recipe import Recipe, Stage
+from zoo.train.recipe import Recipe, Stage, init_weights_file
 from zoo.train.stages import (StepContext, Switcher, critic_step, generator_step, lr_factor,
                               make_optimizer, set_lr)
 from zoo.train.validate import evaluate
@@ -118,6 +120,7 @@ class Trainer:
             self.generator = create_model(self.name, **r.model.args)
         except TypeError as exc:
             raise RecipeError(f"{r.source}: model.args do not fit {self.name!r} ({exc})") from None
+        self._init_generator()
         needs_critic = any(s.kind in ("critic", "gan") for s in r.stages.values())
         self.critic = build_critic(r) if needs_critic else None
         fmt = torch.channels_last if r.channels_last else torch.contiguous_format
@@ -135,6 +138,19 @@ class Trainer:
             generator_raw=self.generator, autocast=self.autocast, scaler=self.scaler,
             critic=self.dist.wrap(self.critic, self.device) if self.critic is not None else None,
             critic_raw=self.critic, encoder=encoder)
+
+    def _init_generator(self) -> None:
+        """Fine-tuning: load ``model.init`` into the fresh generator (a resume overrides it)."""
+        init = self.recipe.model.init
+        if not init:
+            return
+        if init == "pretrained":
+            source = load_entry_weights(self.generator, get_model_info(self.name))
+        else:
+            source = init_weights_file(init)
+            load_weights(self.generator, source)
+        if self.dist.main:
+            print(f"generator initialised from {source}", file=sys.stderr, flush=True)
 
     def _data(self) -> None:
         d = self.recipe.data

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from zoo.errors import RecipeError
 from zoo.metrics import METRICS
 
-__all__ = ["Recipe", "Stage", "load_recipe", "parse_override", "recipe_path"]
+__all__ = ["Recipe", "Stage", "init_weights_file", "load_recipe", "parse_override", "recipe_path"]
 
 StageKind = Literal["generator", "critic", "gan"]
 
@@ -31,6 +31,10 @@ class ModelSection:
     """Overrides of the registry entry's architecture arguments."""
     encoder_attr: str = "encoder"
     """Attribute of the generator frozen by a stage's ``freeze_encoder_steps``."""
+    init: str = ""
+    """Start the generator from weights instead of random init (fine-tuning): ``"pretrained"``
+    (the entry's released weights), a ``.safetensors`` file, or a folder holding
+    ``model.safetensors`` (a ``zoo train`` export). Empty: from scratch."""
 
 
 @dataclass
@@ -285,6 +289,12 @@ def _coerce(value: Any, hint: Any, key: str, src: str) -> Any:
     raise TypeError(f"unsupported schema type {hint!r} for {key}")
 
 
+def init_weights_file(init: str) -> Path:
+    """The weights file named by ``model.init`` (a file, or a folder's ``model.safetensors``)."""
+    path = Path(init).expanduser()
+    return path / "model.safetensors" if path.is_dir() else path
+
+
 _LOSSES = {"generator": {"l1", "lpips"}, "gan": {"l1", "lpips", "adversarial"}, "critic": set()}
 
 
@@ -331,6 +341,10 @@ def _check_values(r: Recipe, src: str, check_data: bool) -> None:
              "critic_steps, generator_steps and max_critic_steps must be >= 1")
         need(s.ema_decay == -1.0 or 0.0 <= s.ema_decay < 1.0, f"{key}.ema_decay", "must be -1 or in [0, 1)")
         need(s.warmup_steps >= 0 and s.freeze_encoder_steps >= 0, key, "step counts must be >= 0")
+    if r.model.init and r.model.init != "pretrained":
+        need(init_weights_file(r.model.init).is_file(), "model.init",
+             f"{r.model.init!r} is neither 'pretrained' nor a .safetensors file or a folder with "
+             "model.safetensors")
     if check_data:
         for i, folder in enumerate(d.train):
             need(Path(folder).expanduser().is_dir(), f"data.train[{i}]", f"folder {folder!r} does not exist")
