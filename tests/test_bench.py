@@ -186,6 +186,24 @@ def test_model_selection() -> None:
         api.select_models(["zz*"])
 
 
+def test_a_saved_model_is_benchmarked_beside_the_registry(image_folder: Path, tmp_path: Path) -> None:
+    """``--models`` takes an export folder as it is: the same weights score the same rows."""
+    import zoo
+    from zoo.hub import save_pretrained
+
+    export = tmp_path / "my-export"
+    save_pretrained(zoo.load("unet-l1", device="cpu"), export)
+    assert api.select_models(["jpeg", str(export)]) == ["jpeg", str(export)]
+    api.bench(data=[str(image_folder)], models=["unet-l1", str(export)], qualities=[20],
+              protocols=["y"], metrics=["psnr"], out=tmp_path / "out", progress=False, crops=0)
+    rows = _table(tmp_path / "out" / "results.csv")
+    by_model: dict[str, list[float]] = {}
+    for row in rows:
+        by_model.setdefault(row["model"], []).append(float(row["psnr"]))
+    assert set(by_model) == {"unet-l1", str(export)}
+    assert by_model["unet-l1"] == pytest.approx(by_model[str(export)], abs=1e-9)
+
+
 def test_cli_bench(image_folder: Path, tmp_path: Path, capsys) -> None:
     from zoo.cli import main
 

@@ -17,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--quality", "-q", type=int, nargs="+", metavar="Q",
                    help="JPEG qualities (default: the suite's, 10 20 30)")
     p.add_argument("--models", "-m", nargs="+", metavar="PATTERN",
-                   help="registry names or shell patterns (default: every entry with weights, plus jpeg)")
+                   help="registry names, shell patterns, or saved models (a `zoo train` export folder, "
+                        "hf-hub:ORG/NAME) (default: every entry with weights, plus jpeg)")
     p.add_argument("--data", "-d", nargs="+", metavar="DIR|sample|div2k",
                    help="dataset(s): a folder of images, 'sample' or 'div2k'")
     p.add_argument("--protocol", nargs="+", choices=PROTOCOLS,
