@@ -79,7 +79,7 @@ def test_outputs_are_written(image_folder: Path, tmp_path: Path) -> None:
     for name in ("results.csv", "summary.csv", "LEADERBOARD.md", "leaderboard.html", "meta.json"):
         assert (out / name).is_file(), name
     header = (out / "results.csv").read_text().splitlines()[0].split(",")
-    assert header == ["dataset", "model", "image", "quality", "protocol", "psnr", "psnr_b", "ssim",
+    assert header == ["dataset", "model", "image", "quality", "protocol", "weights", "psnr", "psnr_b", "ssim",
                       "ms_ssim", "lpips_alex", "niqe", "brisque", "seconds"]
     assert len(_table(out / "results.csv")) == 4 * 2 * 2
     summary = _table(out / "summary.csv")
@@ -202,6 +202,30 @@ def test_a_saved_model_is_benchmarked_beside_the_registry(image_folder: Path, tm
         by_model.setdefault(row["model"], []).append(float(row["psnr"]))
     assert set(by_model) == {"unet-l1", str(export)}
     assert by_model["unet-l1"] == pytest.approx(by_model[str(export)], abs=1e-9)
+
+
+def test_rows_of_changed_weights_are_measured_again(image_folder: Path, tmp_path: Path) -> None:
+    """Resume skips rows only when the weights that made them are the ones loaded now."""
+    import torch
+
+    import zoo
+    from zoo.hub import save_pretrained
+
+    export, out = tmp_path / "export", tmp_path / "out"
+    model = zoo.load("unet-l1", device="cpu")
+    save_pretrained(model, export)
+    kwargs = dict(data=[str(image_folder)], models=[str(export)], qualities=[20], protocols=["y"],
+                  metrics=["psnr"], out=out, progress=False, crops=0)
+    first = api.bench(**kwargs)[0].outcome
+    assert first.measured == 4 and api.bench(**kwargs)[0].outcome.measured == 0
+    with torch.no_grad():
+        next(model.parameters()).mul_(0.5)
+    save_pretrained(model, export)
+    second = api.bench(**kwargs)[0].outcome
+    assert second.measured == 4
+    old, new = {r.weights for r in first.rows}, {r.weights for r in second.rows}
+    assert len(old) == len(new) == 1 and old != new
+    assert json.loads((out / "meta.json").read_text())["weights"][str(export)]["digest"] in new
 
 
 def test_cli_bench(image_folder: Path, tmp_path: Path, capsys) -> None:

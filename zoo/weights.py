@@ -74,6 +74,22 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def state_digest(model: nn.Module) -> str:
+    """A short digest of a model's tensors (names, dtypes, shapes, values): which weights these are.
+
+    ``"-"`` for a model without tensors (``jpeg``).
+    """
+    state = model.state_dict()
+    if not state:
+        return "-"
+    h = hashlib.sha256()
+    for key in sorted(state):
+        tensor = state[key].detach().cpu().contiguous()
+        h.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        h.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def save_weights(model: nn.Module, path: str | os.PathLike[str], *,
                  dtype: torch.dtype = torch.float16) -> str:
     """Write ``model``'s state dict as safetensors (floating tensors cast to ``dtype``); return sha256.

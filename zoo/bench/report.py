@@ -27,7 +27,10 @@ def write_report(plan: BenchPlan, outcome: BenchOutcome, *, crops: int = 3) -> d
     write_summary(out / "summary.csv", summary)
     meta = build_meta(
         dataset=plan.dataset.name, dataset_source=plan.dataset.source, images=len(plan.dataset),
-        models=plan.models, qualities=list(plan.qualities), protocols=list(plan.protocols),
+        models=plan.models,
+        weights={name: {"digest": outcome.digests.get(name), "source": getattr(model, "weights_source", None)}
+                 for name, model in outcome.models.items()},
+        qualities=list(plan.qualities), protocols=list(plan.protocols),
         metrics=list(plan.metrics), device=device_description(plan.device), tile=plan.tile,
         rows=len(rows), measured_now=outcome.measured, wall_seconds=round(outcome.wall_seconds, 3),
         skipped_images=outcome.skipped_images, failures=outcome.failures,

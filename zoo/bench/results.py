@@ -2,7 +2,8 @@
 
 Rows are written with full float precision (``repr``), sorted by their key, and the file is
 replaced atomically after every image, so a killed run loses at most the image in flight and
-a resumed run skips exactly the rows already there.
+a resumed run skips exactly the rows already there. Each row names the weights that made it
+(a digest of the model's tensors), so rows of changed weights are measured again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from zoo.atomic import atomic_write
 from zoo.bench.suites import ALL_METRICS
 
 KEY_COLUMNS: tuple[str, ...] = ("dataset", "model", "image", "quality", "protocol")
-COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, *ALL_METRICS, "seconds")
+COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, "weights", *ALL_METRICS, "seconds")
 SUMMARY_COLUMNS: tuple[str, ...] = ("dataset", "model", "quality", "protocol", "images",
                                     *ALL_METRICS, "seconds")
 
@@ -35,6 +36,8 @@ class Row:
     protocol: str
     values: dict[str, float]
     seconds: float
+    weights: str = ""
+    """Digest of the weights that produced the row (:func:`zoo.weights.state_digest`)."""
 
     @property
     def key(self) -> Key:
@@ -42,7 +45,8 @@ class Row:
 
     def to_record(self) -> dict[str, str]:
         record = {"dataset": self.dataset, "model": self.model, "image": self.image,
-                  "quality": str(int(self.quality)), "protocol": self.protocol}
+                  "quality": str(int(self.quality)), "protocol": self.protocol,
+                  "weights": self.weights}
         for name in ALL_METRICS:
             record[name] = _fmt(self.values.get(name, math.nan))
         record["seconds"] = _fmt(self.seconds)
@@ -52,7 +56,8 @@ class Row:
     def from_record(cls, record: dict[str, str]) -> Row:
         values = {m: float(record[m]) for m in ALL_METRICS if record.get(m) not in (None, "")}
         return cls(record["dataset"], record["model"], record["image"], int(record["quality"]),
-                   record["protocol"], values, float(record.get("seconds") or "nan"))
+                   record["protocol"], values, float(record.get("seconds") or "nan"),
+                   record.get("weights") or "")
 
 
 def _fmt(value: float) -> str:

@@ -2,7 +2,8 @@
 
 Each image is degraded once per protocol and quality and the result is shared by every model;
 models (and the metrics' networks) are loaded once. Rows are flushed after every image, and
-rows already on disk are skipped, so a killed run resumes where it stopped.
+rows already on disk are skipped, so a killed run resumes where it stopped; rows made by other
+weights than the ones loaded now are measured again.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from torch import nn
 
 from zoo.bench.distributed import DistContext
 from zoo.bench.results import Key, ResultsStore, Row, read_rows, write_rows
 from zoo.datasets import Dataset
 from zoo.degrade import jpeg_roundtrip, to_protocol
 from zoo.errors import ZooError
+from zoo.weights import state_digest
 
 RESULTS = "results.csv"
 PART = "results.part{rank}.csv"
@@ -50,6 +53,8 @@ class BenchOutcome:
     wall_seconds: float = 0.0
     models: dict[str, Any] = field(default_factory=dict)
     """The loaded models (rank 0), for the crops of the HTML page."""
+    digests: dict[str, str] = field(default_factory=dict)
+    """Per model, the digest of its weights (the ``weights`` column of the rows)."""
 
 
 ImageCallback = Callable[[str], None]
@@ -67,26 +72,30 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
         _merge_parts(out)  # left over from a killed torchrun: fold them in before resuming
     parts = sorted(out.glob(PART.format(rank="*")))
     store = ResultsStore(out / PART.format(rank=dist.rank)) if dist.enabled else ResultsStore(results_path)
-    done = {r.key for src in (results_path, *parts) for r in read_rows(src)}
     outcome = BenchOutcome(rows=[])
+    models = load_models(plan.models, plan.device, outcome.failures)
+    digests = {name: state_digest(model) if isinstance(model, nn.Module) else "-"
+               for name, model in models.items()}
+    # A row counts as done only if the weights that made it are the ones loaded now.
+    done = {r.key for src in (results_path, *parts) for r in read_rows(src)
+            if r.weights == digests.get(r.model, r.weights)}
 
     items = dist.shard(plan.dataset.items)
     pending = {image_id: _missing_keys(plan, image_id, done) for image_id, _ in items}
     total = sum(len(keys) for keys in pending.values())
-    models = load_models(plan.models, plan.device, outcome.failures) if total else {}
     if total:
         with _progress_bar(progress and dist.is_main, total, plan.dataset.name) as (bar, task):
             for image_id, loader in items:
                 if not pending[image_id]:
                     continue
-                rows = _measure_image(plan, image_id, loader, models, pending[image_id], outcome,
-                                      advance=lambda n=1: bar.advance(task, n))
+                rows = _measure_image(plan, image_id, loader, models, digests, pending[image_id],
+                                      outcome, advance=lambda n=1: bar.advance(task, n))
                 if rows:
                     store.add(rows)
                     outcome.measured += len(rows)
                 if after_image is not None:
                     after_image(image_id)
-    outcome.models = models
+    outcome.models, outcome.digests = models, digests
 
     if dist.enabled:
         gathered = dist.gather((outcome.measured, outcome.skipped_images, outcome.failures))
@@ -124,7 +133,7 @@ def load_models(names: list[str], device: str | None,
 
 
 def _measure_image(plan: BenchPlan, image_id: str, loader: Callable[[], np.ndarray],
-                   models: dict[str, Any], keys: set[Key], outcome: BenchOutcome,
+                   models: dict[str, Any], digests: dict[str, str], keys: set[Key], outcome: BenchOutcome,
                    advance: Callable[..., None]) -> list[Row]:
     from zoo.metrics import compute_metrics
 
@@ -154,7 +163,8 @@ def _measure_image(plan: BenchPlan, image_id: str, loader: Callable[[], np.ndarr
                     outcome.failures.append((name, image_id, _one_line(exc)))
                     continue
                 rows.append(Row(plan.dataset.name, name, image_id, int(quality), protocol,
-                                {k: float(v) for k, v in values.items()}, time.perf_counter() - t0))
+                                {k: float(v) for k, v in values.items()}, time.perf_counter() - t0,
+                                digests[name]))
     return rows
 
 
