@@ -130,6 +130,7 @@ def test_shipped_recipes_validate(data: tuple[Path, Path]) -> None:
     ("stages.extra.steps=3", "missing key 'stages.extra.kind'"),
     ("select.metric=\"lpips_alex\"", "select.metric 'lpips_alex' is not in validation.metrics"),
     ("model.init=\"no/such.safetensors\"", "model.init 'no/such.safetensors' is neither"),
+    ("select.not_worse_than_input=[\"lpips_alex\"]", "'lpips_alex' is not in validation.metrics"),
 ])
 def test_recipe_errors(data: tuple[Path, Path], override: str, message: str) -> None:
     from zoo.train.recipe import load_recipe
@@ -231,6 +232,24 @@ def test_init_fine_tunes_from_an_export(data: tuple[Path, Path], tmp_path: Path)
         for key, value in source.state_dict().items():
             assert torch.equal(trainer.generator.state_dict()[key], value), key
             assert torch.equal(trainer.ema.state_dict()[key], value), key
+
+
+def test_checkpoints_worse_than_the_input_are_not_exported(data: tuple[Path, Path], tmp_path: Path) -> None:
+    """``select.not_worse_than_input``: eligibility against the JPEG input's own scores."""
+    from zoo.train.loop import Trainer
+    from zoo.train.recipe import load_recipe
+
+    recipe = load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', f'data.val="{data[1]}"',
+                                       'select.not_worse_than_input=["psnr", "ssim"]'])
+    trainer = Trainer(TINY, recipe, tmp_path / "run", progress=False)
+    trainer.build()
+    trainer._data()
+    identity = trainer._no_worse_than_input  # computes the input's scores on first use
+    assert identity({10: {"psnr": 100.0, "ssim": 1.0}})
+    floor = trainer._input_scores[10]
+    assert not identity({10: {"psnr": floor["psnr"] - 0.01, "ssim": 1.0}})
+    assert not identity({10: {"psnr": 100.0, "ssim": floor["ssim"] - 1e-3}})
+    assert identity({10: dict(floor)})
 
 
 @pytest.mark.parametrize("entry", [n for n in list_models(trainable=True)])

@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from zoo.errors import RecipeError, ZooError
+from zoo.metrics import METRICS
 from zoo.weights import load_entry_weights, load_weights
 from zoo.registry import create_model, get_model_info
 from zoo.train import checkpoint as ckpt
@@ -101,6 +102,7 @@ class Trainer:
         self.stage_index, self.stage_start, self.stage_elapsed = 0, 0, 0.0
         self.elapsed_before = 0.0
         self.best: dict[str, Any] | None = None
+        self._input_scores: dict[int, dict[str, float]] | None = None
         self.last_validated = -1
         self.switcher = Switcher()
         self.opt_g: torch.optim.Optimizer | None = None
@@ -297,7 +299,7 @@ class Trainer:
         scores = evaluate(self.ema.model, self.valset, self.device, v.metrics)
         log.validation(self.step, stage.name, scores)
         value = sum(s[sel.metric] for s in scores.values()) / len(scores)
-        if stage.name not in self._select_stages():
+        if stage.name not in self._select_stages() or not self._no_worse_than_input(scores):
             return
         better = (self.best is None or (value < self.best["value"] if sel.mode == "min"
                                         else value > self.best["value"]))
@@ -312,6 +314,20 @@ class Trainer:
                 (best_dir / self.best["file"]).unlink(missing_ok=True)
             self.best = {"value": value, "step": self.step, "stage": stage.name, "file": file.name,
                          "scores": {str(q): s for q, s in scores.items()}}
+
+    def _no_worse_than_input(self, scores: dict[int, dict[str, float]]) -> bool:
+        """``select.not_worse_than_input``: the checkpoint at least matches the JPEG input itself."""
+        metrics = self.recipe.select.not_worse_than_input
+        if not metrics:
+            return True
+        if self._input_scores is None:  # the identity's scores: computed once per run
+            self._input_scores = evaluate(nn.Identity(), self.valset, self.device, metrics)
+        for m in metrics:
+            ours = sum(s[m] for s in scores.values()) / len(scores)
+            floor = sum(s[m] for s in self._input_scores.values()) / len(self._input_scores)
+            if (ours < floor) if METRICS[m].higher_is_better else (ours > floor):
+                return False
+        return True
 
     def _prune_after_resume(self) -> None:
         """Drop log rows and best files written after the checkpoint we resumed from."""
@@ -374,6 +390,10 @@ class Trainer:
     def _export(self) -> Path:
         model = self.ema.model
         chosen: dict[str, Any] = {"chosen_step": self.step, "chosen_stage": "final (EMA)"}
+        if self.best is None and self.recipe.select.not_worse_than_input and self.valset is not None:
+            warnings.warn("no validated checkpoint scored at least as well as the JPEG input on "
+                          f"{', '.join(self.recipe.select.not_worse_than_input)}; exporting the final "
+                          "EMA generator", stacklevel=2)
         if self.best is not None:
             state = load_file(self.out / "best" / self.best["file"])
             model = create_model(self.name, **self.recipe.model.args)

@@ -85,6 +85,9 @@ class SelectSection:
     mode: Literal["min", "max"] = "min"
     stages: list[str] = field(default_factory=list)
     """Stages whose validations compete for export (empty = the last stage)."""
+    not_worse_than_input: list[str] = field(default_factory=list)
+    """Metrics on which a checkpoint must not score worse than the JPEG input itself (mean over
+    the validation qualities) to be exported, e.g. ``["psnr"]`` for a perceptual model."""
 
 
 @dataclass
@@ -320,6 +323,8 @@ def _check_values(r: Recipe, src: str, check_data: bool) -> None:
     for m in v.metrics:
         need(m in METRICS, "validation.metrics", f"has unknown metric {m!r} (known: {sorted(METRICS)})")
     need(r.select.metric in v.metrics, "select.metric", f"{r.select.metric!r} is not in validation.metrics")
+    for m in r.select.not_worse_than_input:
+        need(m in v.metrics, "select.not_worse_than_input", f"{m!r} is not in validation.metrics")
     for s in r.select.stages:
         need(s in r.stages, "select.stages", f"names unknown stage {s!r}")
     need(r.checkpoint.every >= 1 and r.checkpoint.keep >= 1, "checkpoint", "every and keep must be >= 1")
