@@ -164,7 +164,7 @@ register_model(ModelInfo(
     architecture="ARNet",
     arch_args=ARNET_ARGS,
     recipe="arnet-nogan",
-    weights=WeightsInfo(sha256="ec52b37c1a00e8189e5b89e2d38553f04462f7d3b94f00de9adfb7e929bdcaf5",
+    weights=WeightsInfo(sha256="0ff3a70f2bc166d29315debddc9b1161cb56d000d5eb56823006bde9c36c91b8",
                         hub_repo="jpeg-zoo/arnet-nogan", license="MIT"),
     inputs=_ARNET_INPUTS,
 ))

@@ -117,7 +117,7 @@ register_model(ModelInfo(
     architecture="UNet",
     arch_args=UNET_ARGS,
     recipe="unet-l1",
-    weights=WeightsInfo(sha256="b35ffce459455d236c913f123778e24506e91a2b6b306cbe75ad89da7918a407",
+    weights=WeightsInfo(sha256="c3d314174f6045c4e53de78e24322ebe08d76cadfdd7286b73b2f58508b72538",
                         hub_repo="jpeg-zoo/unet-l1", license="MIT"),
     inputs=InputConventions(color="rgb", value_range=(0.0, 1.0),
                             pad_multiple=2 ** len(UNET_ARGS["channels"])),
