@@ -45,7 +45,7 @@ def main() -> None:
                   interpolation="nearest")
         ax.set_title(label, loc="left", fontsize=11)
         ax.axis("off")
-    fig.tight_layout(pad=0.3)
+    fig.tight_layout(pad=0.8)
     out = args.out or args.leaderboard / "before_after.png"
     fig.savefig(out)
     print(f"wrote {out}")
