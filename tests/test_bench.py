@@ -228,15 +228,17 @@ def test_rows_of_changed_weights_are_measured_again(image_folder: Path, tmp_path
     assert json.loads((out / "meta.json").read_text())["weights"][str(export)]["digest"] in new
 
 
-def test_cli_bench(image_folder: Path, tmp_path: Path, capsys) -> None:
+def test_cli_bench(image_folder: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     from zoo.cli import main
 
+    monkeypatch.setenv("COLUMNS", "30")  # narrower than the table: digits must not be elided
     out = tmp_path / "out"
     code = main(["bench", "--data", str(image_folder), "--models", "jpeg", "-q", "20", "--protocol", "y",
                  "--metrics", "psnr", "--out", str(out), "--no-progress", "--crops", "0"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "tiny: means over images" in captured.out and "jpeg" in captured.out
+    assert "…" not in captured.out and "PSNR" in captured.out
     assert len(_table(out / "results.csv")) == 4
 
 

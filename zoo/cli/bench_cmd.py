@@ -56,10 +56,15 @@ def run(args: argparse.Namespace) -> int:
                  tile=args.tile, progress=not args.no_progress, crops=args.crops, dist=dist)
     if not dist.is_main:
         return 0
+    from rich.measure import Measurement
+
     out = Console(highlight=False)
     failed = False
     for r in runs:
-        out.print(_summary_table(r))
+        table = _summary_table(r)
+        # Never elide digits: outside a terminal rich assumes 80 columns, so widen to the table.
+        needed = Measurement.get(out, out.options.update_width(1000), table).maximum
+        (out if needed <= out.width else Console(highlight=False, width=needed)).print(table)
         for image_id, why in r.outcome.skipped_images:
             console.print(f"[yellow]skipped[/] {image_id}: {why}")
         for model, image_id, why in r.outcome.failures:
