@@ -27,7 +27,6 @@ from torch import nn
 
 from zoo.errors import RecipeError, ZooError
 from zoo.metrics import METRICS
-from zoo.weights import load_entry_weights, load_weights
 from zoo.registry import create_model, get_model_info
 from zoo.train import checkpoint as ckpt
 from zoo.train.data import Augment, ImageStore, PatchDataset, StepBatchSampler, ValidationSet, make_loader
@@ -40,6 +39,7 @@ from zoo.train.recipe import Recipe, Stage, init_weights_file
 from zoo.train.stages import (StepContext, Switcher, critic_step, generator_step, lr_factor,
                               make_optimizer, set_lr)
 from zoo.train.validate import evaluate
+from zoo.weights import load_entry_weights, load_weights
 
 __all__ = ["Trainer", "resolve_device"]
 
