@@ -32,17 +32,17 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=None, help="default: LEADERBOARD/before_after.png")
     args = p.parse_args()
 
-    prefix = args.leaderboard / "crops" / f"{args.image}_{args.protocol}_q{args.quality}_"
-    panels = [(f"JPEG q{args.quality}", f"JPEG_q{args.quality}"), *((m, m) for m in args.models),
-              ("ground truth", "ground_truth")]
-    missing = [str(prefix) + f"{stem}.png" for _, stem in panels
-               if not Path(str(prefix) + f"{stem}.png").is_file()]
-    if missing:
-        raise SystemExit(f"no crop {missing[0]}: run zoo bench with --out {args.leaderboard} first")
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.9), dpi=100)
-    for ax, (label, stem) in zip(axes, panels):
-        ax.imshow(np.asarray(Image.open(str(prefix) + f"{stem}.png")), cmap="gray", vmin=0, vmax=255,
-                  interpolation="nearest")
+    crops = args.leaderboard / "crops"
+    stem = f"{args.image}_{args.protocol}_q{args.quality}_"
+    labels = [f"JPEG q{args.quality}", *args.models, "ground truth"]
+    # The crop files are named as zoo.bench.crops writes them: the label with spaces as "_".
+    paths = [crops / f"{stem}{label.replace(' ', '_')}.png" for label in labels]
+    for path in paths:
+        if not path.is_file():
+            raise SystemExit(f"no crop {path}: run zoo bench with --out {args.leaderboard} first")
+    fig, axes = plt.subplots(1, len(labels), figsize=(2.6 * len(labels), 2.9), dpi=100)
+    for ax, label, path in zip(axes, labels, paths):
+        ax.imshow(np.asarray(Image.open(path)), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         ax.set_title(label, loc="left", fontsize=11)
         ax.axis("off")
     fig.tight_layout(pad=0.8)

@@ -86,17 +86,13 @@ MS_SSIM_OFFICIAL_LUMA = {"I03.bmp": "0.6981", "I04.bmp": "0.9998", "I06.bmp": "0
                          "I08.bmp": "0.9570", "I19.bmp": "0.8547"}
 
 
-def _luma(image: np.ndarray) -> np.ndarray:
-    x = image.astype(np.float64)
-    return 16.0 + (65.481 * x[..., 0] + 128.553 * x[..., 1] + 24.966 * x[..., 2]) / 255.0
-
-
 @needs_calibration
 @pytest.mark.parametrize("name", IMAGES)
 def test_ms_ssim_parity_with_the_official_script_on_luma(name: str) -> None:
+    from zoo.degrade import luma
     from zoo.metrics.ssim import ms_ssim  # the float64 core: the luma here is not rounded
 
-    ours = ms_ssim(_luma(_load("dist", name)), _luma(_load("ref", name)))
+    ours = ms_ssim(luma(_load("dist", name)), luma(_load("ref", name)))
     assert _printed_match(ours, MS_SSIM_OFFICIAL_LUMA[name])
 
 

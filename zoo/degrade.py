@@ -16,13 +16,17 @@ Protocol = Literal["rgb", "y"]
 PROTOCOLS: tuple[Protocol, ...] = ("rgb", "y")
 
 
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """MATLAB ``rgb2ycbcr`` luma of an RGB image on 0..255, unrounded float64."""
+    x = rgb[..., :3].astype(np.float64)
+    return 16.0 + (65.481 * x[..., 0] + 128.553 * x[..., 1] + 24.966 * x[..., 2]) / 255.0
+
+
 def rgb_to_y(rgb: np.ndarray) -> np.ndarray:
     """MATLAB ``rgb2ycbcr`` luma of a uint8 RGB image, rounded to uint8 (16..235)."""
     if rgb.ndim == 2:
         return rgb
-    x = rgb[..., :3].astype(np.float64)
-    y = 16.0 + (65.481 * x[..., 0] + 128.553 * x[..., 1] + 24.966 * x[..., 2]) / 255.0
-    return np.clip(np.round(y), 0, 255).astype(np.uint8)
+    return np.clip(np.round(luma(rgb)), 0, 255).astype(np.uint8)
 
 
 def to_protocol(rgb_or_grey: np.ndarray, protocol: Protocol) -> np.ndarray:

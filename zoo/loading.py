@@ -15,7 +15,7 @@ from zoo.registry import create_model, get_model_info, list_models
 if TYPE_CHECKING:
     from zoo.models.base import Restorer
 
-__all__ = ["HUB_PREFIX", "default_device", "load_model"]
+__all__ = ["HUB_PREFIX", "default_device", "is_saved_model", "load_model"]
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,14 @@ HUB_PREFIX = "hf-hub:"
 
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def is_saved_model(spec: str) -> bool:
+    """Whether ``load_model`` takes ``spec`` as a saved model rather than a registry name:
+    ``hf-hub:ORG/NAME``, a folder with config.json, or a .safetensors file with one beside it."""
+    path = Path(spec)
+    return (spec.startswith(HUB_PREFIX) or (path.is_dir() and (path / CONFIG_FILE).is_file())
+            or (path.suffix == ".safetensors" and (path.parent / CONFIG_FILE).is_file()))
 
 
 def _parse_hub_id(spec: str) -> tuple[str, str | None]:

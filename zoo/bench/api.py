@@ -12,8 +12,7 @@ from zoo.bench.runner import BenchOutcome, BenchPlan, ImageCallback, run_bench
 from zoo.bench.suites import Suite, load_suite, validate_metrics
 from zoo.datasets import Dataset, div2k_present, resolve_dataset
 from zoo.errors import ZooError
-from zoo.hub import CONFIG_FILE
-from zoo.loading import HUB_PREFIX
+from zoo.loading import is_saved_model
 from zoo.registry import list_models
 from zoo.resources import resource_dir
 
@@ -27,11 +26,6 @@ def default_models() -> list[str]:
     return ["jpeg", *(m for m in list_models(with_weights=True) if m != "jpeg")]
 
 
-def is_model_location(spec: str) -> bool:
-    """A saved model that ``zoo.load`` takes as it is: ``hf-hub:ORG/NAME`` or a folder with config.json."""
-    return spec.startswith(HUB_PREFIX) or (Path(spec) / CONFIG_FILE).is_file()
-
-
 def select_models(patterns: Sequence[str] | None) -> list[str]:
     """Entries matching shell patterns among those with weights (plus jpeg); an exact name
     always matches, so that asking for a weightless entry reports why it cannot load.
@@ -41,7 +35,7 @@ def select_models(patterns: Sequence[str] | None) -> list[str]:
     pool = default_models()
     chosen: list[str] = []
     for pattern in patterns:
-        if is_model_location(pattern):
+        if is_saved_model(pattern):
             chosen += [pattern] if pattern not in chosen else []
             continue
         exact = list_models(pattern) if not any(c in pattern for c in "*?[") else []
