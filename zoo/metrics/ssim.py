@@ -72,15 +72,12 @@ def ssim(restored: np.ndarray, reference: np.ndarray) -> float:
     return float(value.mean())
 
 
-def ms_ssim(restored: np.ndarray, reference: np.ndarray) -> float:
-    """MS-SSIM (5 scales, Wang 2003 weights); NaN when the short side is <= 160 pixels.
+def ms_ssim_scales(restored: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The (5, C) per-scale terms of MS-SSIM: mean contrast-structure at scales 1-4, SSIM at 5.
 
-    Negative mean terms are clamped to zero before the weighted product (as pytorch_msssim
-    does; MATLAB would return a complex number there).
+    Scale 1 is the full image; between scales ``msssim.m``'s 2x2 box filter and decimation.
     """
     _check_pair(restored, reference)
-    if min(restored.shape[:2]) < MS_SSIM_MIN_SIDE:
-        return float("nan")
     x, y = _channels(restored), _channels(reference)
     terms = []
     for level in range(len(MS_SSIM_WEIGHTS)):
@@ -90,5 +87,19 @@ def ms_ssim(restored: np.ndarray, reference: np.ndarray) -> float:
             x, y = _halve(x), _halve(y)
         else:
             terms.append(value)
-    per_channel = np.prod(np.maximum(np.stack(terms), 0.0) ** MS_SSIM_WEIGHTS[:, None], axis=0)
+    return np.stack(terms)
+
+
+def ms_ssim(restored: np.ndarray, reference: np.ndarray) -> float:
+    """MS-SSIM (5 scales, Wang 2003 weights); NaN when the short side is <= 160 pixels.
+
+    The weighted product of the per-scale terms (``msssim.m``'s ``'product'`` method, the
+    definition of the paper). Negative terms are clamped to zero before the product (as
+    pytorch_msssim does; MATLAB would return a complex number there).
+    """
+    _check_pair(restored, reference)
+    if min(restored.shape[:2]) < MS_SSIM_MIN_SIDE:
+        return float("nan")
+    terms = ms_ssim_scales(restored, reference)
+    per_channel = np.prod(np.maximum(terms, 0.0) ** MS_SSIM_WEIGHTS[:, None], axis=0)
     return float(per_channel.mean())
