@@ -282,6 +282,31 @@ def test_lpips_vgg_is_frozen_and_differentiable() -> None:
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
+def test_lpips_with_the_reference_features_kept_equals_lpips_forward() -> None:
+    import torch
+
+    from zoo.metrics.lpips_metric import to_lpips_input
+    from zoo.metrics.lpips_weights import lpips_model
+
+    rng = np.random.default_rng(11)
+    reference = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    restored = [np.clip(reference + rng.normal(0, s, reference.shape), 0, 255).astype(np.uint8)
+                for s in (4, 16)]
+    model = lpips_model("alex")
+    with torch.inference_mode():
+        direct = [float(model(to_lpips_input(r, "cpu"), to_lpips_input(reference, "cpu")))
+                  for r in restored]
+    # The second call reuses the reference's features; both equal the package's forward.
+    assert [METRICS["lpips_alex"](r, reference) for r in restored] == direct
+    # The kept features follow the pixels, not the array object.
+    changed = reference.copy()
+    first = METRICS["lpips_alex"](restored[0], changed)
+    changed[:8] = 255 - changed[:8]
+    assert METRICS["lpips_alex"](restored[0], changed) != first
+    assert METRICS["lpips_alex"](restored[0], changed) == float(
+        model(to_lpips_input(restored[0], "cpu"), to_lpips_input(changed, "cpu")))
+
+
 def test_ssim_equals_pytorch_msssim() -> None:
     import torch
     from pytorch_msssim import ssim as reference_ssim
