@@ -16,6 +16,7 @@ from zoo.models.arnet import ARNet
 from zoo.models.base import Restorer, pad_to_multiple
 from zoo.models.critic import PatchCritic
 from zoo.models.layers import PixelShuffleICNR, SelfAttention
+from zoo.models.unet import UNet
 from zoo.registry import architecture_class, get_model_info, list_models
 from zoo.weights import load_weights, save_weights
 
@@ -128,6 +129,22 @@ def test_trainable_entries_get_gradients(name: str) -> None:
     F.l1_loss(model(x), torch.rand_like(x)).backward()
     with_grad = [p for p in model.parameters() if p.grad is not None and p.grad.abs().sum() > 0]
     assert len(with_grad) > 0.9 * len(list(model.parameters()))
+
+
+def test_grown_unet_computes_what_the_smaller_one_did_and_then_trains(images) -> None:
+    torch.manual_seed(0)
+    small = _perturbed(UNet(blocks=(1, 1, 2)))
+    grown = small.grown((2, 2, 4)).eval()
+    assert grown.config["blocks"] == [2, 2, 4] and len(grown.bottom) == 4
+    with torch.inference_mode():
+        for x in images.values():
+            assert torch.equal(grown(x), small(x))
+    # The new blocks are not dead: their zeroed second conv gets a gradient.
+    x = torch.rand(2, 3, 32, 32)
+    F.l1_loss(grown.train()(x), torch.rand_like(x)).backward()
+    assert grown.bottom[3].conv2.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="can only grow"):
+        small.grown((1, 1, 1))
 
 
 def test_arnet_and_gan_share_one_architecture() -> None:
