@@ -82,6 +82,26 @@ def test_ms_ssim_is_the_weighted_product_of_its_scales() -> None:
     assert METRICS["ms_ssim"](a, b) == pytest.approx(float(np.prod(terms**MS_SSIM_WEIGHTS)), rel=1e-12)
 
 
+def test_ssim_and_ms_ssim_share_the_full_scale_terms_of_the_same_pair_only() -> None:
+    import importlib
+
+    ssim_module = importlib.import_module("zoo.metrics.ssim")  # the package's `ssim` is the function
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 256, (176, 192, 3), dtype=np.uint8)
+    b = np.clip(a + rng.normal(0, 12, a.shape), 0, 255).astype(np.uint8)
+
+    def uncached(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return ssim_module._ssim_and_cs(ssim_module._channels(x), ssim_module._channels(y))
+
+    assert METRICS["ssim"](a, b) == float(uncached(a, b)[0].mean())
+    assert np.array_equal(ssim_module.ms_ssim_scales(a, b)[0], uncached(a, b)[1])
+    # The kept terms follow the pixels: the same arrays with changed content are a new pair.
+    b[:16] = 255 - b[:16]
+    assert METRICS["ssim"](a, b) == float(uncached(a, b)[0].mean())
+    assert np.array_equal(ssim_module.ms_ssim_scales(a, b)[0], uncached(a, b)[1])
+    assert METRICS["ssim"](b, a) == float(uncached(b, a)[0].mean())
+
+
 # The same project's earlier run of the official msssim.m on luma instead of rgb2gray
 # (unrounded BT.601 Y on 0..255): IQA-PyTorch commit 3f32343b, ResultsCalibra/ms_ssim_org_result.txt.
 # Matching it on all five images pins the reported metric (the 'product' pooling) end to end.

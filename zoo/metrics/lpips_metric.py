@@ -8,14 +8,13 @@ network again. The distance is ``lpips.LPIPS.forward``'s own arithmetic, split i
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import torch
 
+from zoo.metrics.digest import pixel_digest
 from zoo.metrics.lpips_weights import lpips_model
 
-_last_reference: tuple[tuple[bytes, tuple[int, ...], str], list[torch.Tensor]] | None = None
+_last_reference: tuple[tuple[object, str], list[torch.Tensor]] | None = None
 
 
 def to_lpips_input(image: np.ndarray, device: torch.device | str) -> torch.Tensor:
@@ -45,8 +44,7 @@ def lpips_distance(model: torch.nn.Module, feats0: list[torch.Tensor],
 def _reference_features(model: torch.nn.Module, reference: np.ndarray,
                         dev: torch.device) -> list[torch.Tensor]:
     global _last_reference
-    key = (hashlib.blake2b(np.ascontiguousarray(reference).data, digest_size=16).digest(),
-           reference.shape, str(dev))
+    key = (pixel_digest(reference), str(dev))
     if _last_reference is None or _last_reference[0] != key:
         _last_reference = (key, lpips_features(model, to_lpips_input(reference, dev)))
     return _last_reference[1]

@@ -1,0 +1,21 @@
+"""Content digests of images, so a metric can keep work for the last image (pair) it saw.
+
+A benchmark scores every model at every quality against the same ground truth and computes
+several metrics of one pair in a row; keys follow pixel content, not object identity (arrays
+are re-created between calls and may be views of changing buffers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+
+def pixel_digest(*images: np.ndarray) -> tuple[bytes, tuple[tuple[int, ...], ...], tuple[str, ...]]:
+    """A key naming the images' pixels, shapes and dtypes (blake2b, 128 bits)."""
+    h = hashlib.blake2b(digest_size=16)
+    for image in images:
+        h.update(np.ascontiguousarray(image).data)
+    return (h.digest(), tuple(image.shape for image in images),
+            tuple(str(image.dtype) for image in images))
