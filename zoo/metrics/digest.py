@@ -1,4 +1,5 @@
-"""Content digests of images, so a metric can keep work for the last image (pair) it saw.
+"""Content digests of images, and a one-entry store, so a metric can keep work for the last
+image (pair) it saw.
 
 A benchmark scores every model at every quality against the same ground truth and computes
 several metrics of one pair in a row; keys follow pixel content, not object identity (arrays
@@ -8,8 +9,12 @@ are re-created between calls and may be views of changing buffers).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 def pixel_digest(*images: np.ndarray) -> tuple[bytes, tuple[tuple[int, ...], ...], tuple[str, ...]]:
@@ -19,3 +24,15 @@ def pixel_digest(*images: np.ndarray) -> tuple[bytes, tuple[tuple[int, ...], ...
         h.update(np.ascontiguousarray(image).data)
     return (h.digest(), tuple(image.shape for image in images),
             tuple(str(image.dtype) for image in images))
+
+
+class KeepLast(Generic[T]):
+    """The value computed for the last key asked for, kept until another key comes."""
+
+    def __init__(self) -> None:
+        self._entry: tuple[Hashable, T] | None = None
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        if self._entry is None or self._entry[0] != key:
+            self._entry = (key, compute())
+        return self._entry[1]

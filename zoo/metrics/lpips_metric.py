@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from zoo.metrics.digest import pixel_digest
+from zoo.metrics.digest import KeepLast, pixel_digest
 from zoo.metrics.lpips_weights import lpips_model
 
-_last_reference: tuple[tuple[object, str], list[torch.Tensor]] | None = None
+_REFERENCE_FEATURES: KeepLast[list[torch.Tensor]] = KeepLast()
 
 
 def to_lpips_input(image: np.ndarray, device: torch.device | str) -> torch.Tensor:
@@ -43,11 +43,8 @@ def lpips_distance(model: torch.nn.Module, feats0: list[torch.Tensor],
 
 def _reference_features(model: torch.nn.Module, reference: np.ndarray,
                         dev: torch.device) -> list[torch.Tensor]:
-    global _last_reference
-    key = (pixel_digest(reference), str(dev))
-    if _last_reference is None or _last_reference[0] != key:
-        _last_reference = (key, lpips_features(model, to_lpips_input(reference, dev)))
-    return _last_reference[1]
+    return _REFERENCE_FEATURES.get((pixel_digest(reference), str(dev)),
+                                   lambda: lpips_features(model, to_lpips_input(reference, dev)))
 
 
 def lpips_alex(restored: np.ndarray, reference: np.ndarray,

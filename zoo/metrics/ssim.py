@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from zoo.metrics.digest import pixel_digest
+from zoo.metrics.digest import KeepLast, pixel_digest
 from zoo.metrics.matlab import gaussian_kernel_1d
 
 WIN_SIZE = 11
@@ -28,7 +28,7 @@ _C1, _C2 = (0.01 * 255.0) ** 2, (0.03 * 255.0) ** 2
 
 # SSIM and MS-SSIM's first scale filter the same full-resolution pair; a benchmark row computes
 # both, so the terms of the last pair are kept (the filtering is most of either metric's cost).
-_last_full_scale: tuple[object, tuple[np.ndarray, np.ndarray]] | None = None
+_FULL_SCALE: KeepLast[tuple[np.ndarray, np.ndarray]] = KeepLast()
 
 
 def _check_pair(restored: np.ndarray, reference: np.ndarray | None) -> None:
@@ -60,15 +60,6 @@ def _ssim_and_cs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (luminance * cs_map).mean(axis=(-2, -1)), cs_map.mean(axis=(-2, -1))
 
 
-def _full_scale_terms(restored: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``_ssim_and_cs`` of the images as given, reused while the same pair comes back."""
-    global _last_full_scale
-    key = pixel_digest(restored, reference)
-    if _last_full_scale is None or _last_full_scale[0] != key:
-        _last_full_scale = (key, _ssim_and_cs(_channels(restored), _channels(reference)))
-    return _last_full_scale[1]
-
-
 def _halve(x: np.ndarray) -> np.ndarray:
     """MATLAB ``imfilter(x, ones(2)/4, 'symmetric', 'same')`` sampled at ``(1:2:end, 1:2:end)``."""
     h, w = x.shape[-2:]
@@ -82,7 +73,8 @@ def ssim(restored: np.ndarray, reference: np.ndarray) -> float:
     _check_pair(restored, reference)
     if min(restored.shape[:2]) < WIN_SIZE:
         return float("nan")
-    value, _ = _full_scale_terms(restored, reference)
+    value, _ = _FULL_SCALE.get(pixel_digest(restored, reference),
+                               lambda: _ssim_and_cs(_channels(restored), _channels(reference)))
     return float(value.mean())
 
 
@@ -95,7 +87,10 @@ def ms_ssim_scales(restored: np.ndarray, reference: np.ndarray) -> np.ndarray:
     x, y = _channels(restored), _channels(reference)
     terms = []
     for level in range(len(MS_SSIM_WEIGHTS)):
-        value, cs = _full_scale_terms(restored, reference) if level == 0 else _ssim_and_cs(x, y)
+        if level == 0:
+            value, cs = _FULL_SCALE.get(pixel_digest(restored, reference), lambda: _ssim_and_cs(x, y))
+        else:
+            value, cs = _ssim_and_cs(x, y)
         if level < len(MS_SSIM_WEIGHTS) - 1:
             terms.append(cs)
             x, y = _halve(x), _halve(y)
