@@ -6,6 +6,10 @@ step alone on one fixed batch, and reports which of the two limits the run. Uses
 patch size, batch and precision; CPU by default, ``--device cuda`` on a GPU.
 
     python benchmarks/speed_train.py --data ../shared/data/train [--entries unet-l1] [--steps 10]
+
+``--fit-minutes M --fit-out FILE`` (one entry) also writes the recipe overrides that scale every
+stage's step count by one factor so that the run's estimated compute time is ``M`` minutes: how
+a run on a lent GPU machine is sized to its time (training/device/train.sh).
 """
 
 from __future__ import annotations
@@ -80,6 +84,16 @@ def bench_entry(entry: str, data: str, device: str, steps: int, overrides: list[
     return rows
 
 
+def fitted_steps(rows: list[dict], minutes: float) -> list[str]:
+    """Overrides scaling every stage's steps by one factor so that the estimate totals ``minutes``."""
+    total = sum(r["stage_minutes_est"] for r in rows)
+    if total <= 0:
+        raise SystemExit("speed_train.py: the recipe's stages have no steps to scale")
+    factor = minutes / total
+    return [f"stages.{r['stage']}.steps={max(1, round(r['stage_steps'] * factor))}"
+            for r in rows if r["stage_steps"] > 0]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="../shared/data/train", help="training image folder")
@@ -87,8 +101,14 @@ def main() -> None:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--steps", type=int, default=8, help="timed steps per measurement")
     p.add_argument("--json", type=Path, help="also write the rows here")
+    p.add_argument("--fit-minutes", type=float, metavar="M",
+                   help="with --fit-out: size the stages to M minutes of compute (one entry)")
+    p.add_argument("--fit-out", type=Path, metavar="FILE", help="where to write the fitted overrides")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides for all entries")
     args = p.parse_args()
+    if (args.fit_minutes is None) != (args.fit_out is None) or (
+            args.fit_out and len(args.entries or []) != 1):
+        p.error("--fit-minutes and --fit-out go together, with exactly one of --entries")
     rows = []
     for entry in args.entries or list_models(trainable=True):
         rows += bench_entry(entry, args.data, args.device, args.steps, args.overrides)
@@ -103,6 +123,10 @@ def main() -> None:
     Console().print(table)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
+    if args.fit_out:
+        fitted = fitted_steps(rows, args.fit_minutes)
+        args.fit_out.write_text("\n".join(fitted) + "\n")
+        print(f"sized to {args.fit_minutes:g} min of compute: {' '.join(fitted)}")
 
 
 if __name__ == "__main__":

@@ -147,6 +147,22 @@ def test_grown_unet_computes_what_the_smaller_one_did_and_then_trains(images) ->
         small.grown((1, 1, 1))
 
 
+def test_grown_arnet_computes_what_the_smaller_one_did_and_then_trains(images) -> None:
+    torch.manual_seed(0)
+    small = _perturbed(ARNet(nf=16))
+    grown = small.grown(last_blocks=3).eval()
+    assert grown.config["last_blocks"] == 3 and len(grown.refine) == 2
+    with torch.inference_mode():
+        for x in images.values():
+            assert torch.equal(grown(x), small(x))
+    # The new blocks are not dead: their zeroed last batch norm gets a gradient.
+    x = torch.rand(2, 3, 32, 32)
+    F.l1_loss(grown.train()(x), torch.rand_like(x)).backward()
+    assert grown.refine[1].body[-1][-1].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="can only grow"):
+        grown.grown(last_blocks=2)
+
+
 def test_arnet_and_gan_share_one_architecture() -> None:
     nogan, gan = get_model_info("arnet-nogan"), get_model_info("gan")
     assert nogan.architecture == gan.architecture == "ARNet"

@@ -98,6 +98,8 @@ class ARNet(Restorer):
         nf: decoder width; stage widths from 1/32 to 1/1 are 4, 4, 2, 1, 1/2, 1/2 times ``nf``.
         blur: blur after each PixelShuffle (DeOldify's anti-checkerboard trick).
         self_attention: the self-attention block at 1/16 resolution.
+        last_blocks: residual blocks at full resolution after the last cross (DeOldify has one;
+            more are added by :meth:`grown`).
         encoder_pretrained: start the encoder from timm's ImageNet weights (needs the Hub; random
             init with a warning otherwise). Not an architecture argument, so not kept in ``config``.
     """
@@ -105,9 +107,12 @@ class ARNet(Restorer):
     pad_multiple = 32
 
     def __init__(self, encoder: str = "tf_mobilenetv3_small_minimal_100", nf: int = 32,
-                 blur: bool = True, self_attention: bool = True, *,
+                 blur: bool = True, self_attention: bool = True, last_blocks: int = 1, *,
                  encoder_pretrained: bool = False) -> None:
-        super().__init__(encoder=encoder, nf=nf, blur=blur, self_attention=self_attention)
+        if last_blocks < 1:
+            raise ZooError(f"ARNet: last_blocks must be at least 1, got {last_blocks}")
+        super().__init__(encoder=encoder, nf=nf, blur=blur, self_attention=self_attention,
+                         last_blocks=last_blocks)
         self.encoder = create_encoder(encoder, encoder_pretrained)
         skips = self.encoder.feature_info.channels()
         strides = self.encoder.feature_info.reduction()
@@ -131,6 +136,8 @@ class ARNet(Restorer):
         self.up1 = PixelShuffleICNR(w2, w1, blur=blur)
         # DeOldify's last cross: the input joins the full-resolution features, then a res block.
         self.last = _ResBlock(w1 + 3)
+        # A separate module so that the one-block layout keeps its state-dict keys.
+        self.refine = nn.Sequential(*(_ResBlock(w1 + 3) for _ in range(last_blocks - 1)))
         # No spectral norm here: it would undo the zero init that makes the start the identity.
         self.head = nn.Conv2d(w1 + 3, 3, 1)
         nn.init.zeros_(self.head.weight)
@@ -145,13 +152,31 @@ class ARNet(Restorer):
         y = self.up8(y, f8)
         y = self.up4(y, f4)
         y = self.up2(y, f2)
-        y = self.last(torch.cat([self.up1(y), x], dim=1))
+        y = self.refine(self.last(torch.cat([self.up1(y), x], dim=1)))
         out = (x + self.head(y)).clamp(0.0, 1.0)
         return out.contiguous(memory_format=torch.contiguous_format)
 
+    def grown(self, last_blocks: int) -> ARNet:
+        """A copy with more full-resolution residual blocks that computes exactly what this one does.
+
+        Each added block's last batch norm starts at zero scale and shift, so the block is the
+        identity until fine-tuning trains it (the same idea as :meth:`UNet.grown`).
+        """
+        if last_blocks < self.config["last_blocks"]:
+            raise ValueError(f"ARNet.grown: last_blocks can only grow "
+                             f"({self.config['last_blocks']} -> {last_blocks})")
+        bigger = ARNet(**{**self.config, "last_blocks": last_blocks})
+        _, unexpected = bigger.load_state_dict(self.state_dict(), strict=False)
+        assert not unexpected, unexpected
+        for block in list(bigger.refine)[self.config["last_blocks"] - 1:]:
+            last_bn = block.body[-1][-1]
+            nn.init.zeros_(last_bn.weight)
+            nn.init.zeros_(last_bn.bias)
+        return bigger
+
 
 ARNET_ARGS: dict[str, Any] = {"encoder": "tf_mobilenetv3_small_minimal_100", "nf": 32, "blur": True,
-                              "self_attention": True}
+                              "self_attention": True, "last_blocks": 1}
 """The architecture of both ``arnet-nogan`` and ``gan``: one dict, so the two cannot drift apart."""
 
 _ARNET_INPUTS = InputConventions(color="rgb", value_range=(0.0, 1.0),

@@ -21,8 +21,8 @@ from zoo.degrade import jpeg_roundtrip, rgb_to_y
 from zoo.errors import DataError, ImageError
 from zoo.imaging import READ_SUFFIXES, read_image
 
-__all__ = ["ImageStore", "PatchDataset", "StepBatchSampler", "ValidationSet", "find_images",
-           "make_loader"]
+__all__ = ["ImageStore", "PatchDataset", "StepBatchSampler", "ValidationSet", "centre_crop",
+           "find_images", "make_loader"]
 
 
 def find_images(folders: Sequence[str | Path]) -> list[Path]:
@@ -169,7 +169,7 @@ class ValidationSet:
             except ImageError as exc:
                 warnings.warn(f"skipping corrupt validation image: {exc}", stacklevel=2)
                 continue
-            target = _centre_crop(target, crop)
+            target = centre_crop(target, crop)
             degraded = {q: jpeg_roundtrip(target, q) for q in self.qualities}
             self.items.append((str(path.relative_to(root)), target, degraded))
             if max_images and len(self.items) >= max_images:
@@ -181,7 +181,7 @@ class ValidationSet:
         return len(self.items)
 
 
-def _centre_crop(image: np.ndarray, crop: int) -> np.ndarray:
+def centre_crop(image: np.ndarray, crop: int) -> np.ndarray:
     """Centre crop to at most ``crop`` (0 = none), keeping the origin on the 8x8 JPEG grid."""
     h, w = image.shape[:2]
     ch, cw = (min(h, crop), min(w, crop)) if crop else (h, w)

@@ -1,0 +1,97 @@
+"""The scripts beside the harness: growing a trained network, packing a GPU run's carry, and
+sizing its stages from a throughput probe."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from zoo.models.arnet import ARNet
+from zoo.train.data import ValidationSet
+from zoo.weights import load_weights, save_weights
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _script(relative: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(Path(relative).stem, REPO / relative)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write(folder: Path, sizes: list[tuple[int, int]], seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, (w, h) in enumerate(sizes):
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(folder / f"im{i}.png")
+
+
+def test_grow_script_writes_a_bigger_network_with_the_same_output(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    small = ARNet()
+    with torch.no_grad():
+        small.head.weight.normal_(0, 0.1)  # not the identity, so equal outputs mean something
+    save_weights(small, tmp_path / "small.safetensors", dtype=torch.float32)
+    subprocess.run([sys.executable, str(REPO / "training/grow.py"), "arnet-nogan",
+                    str(tmp_path / "small.safetensors"), str(tmp_path / "big.safetensors"),
+                    "--to", "last_blocks=3"], check=True, cwd=REPO, capture_output=True)
+    big = ARNet(last_blocks=3)
+    load_weights(big, tmp_path / "big.safetensors")
+    x = torch.rand(1, 3, 64, 64)
+    with torch.inference_mode():
+        assert torch.equal(big.eval()(x), small.eval()(x))
+
+
+def test_grow_script_rejects_an_assignment_without_a_value() -> None:
+    grow = _script("training/grow.py")
+    assert grow.parse_assignments(["blocks=[2,2,4]", "last_blocks=4"]) == {
+        "blocks": [2, 2, 4], "last_blocks": 4}
+    with pytest.raises(SystemExit, match="not KEY=VALUE"):
+        grow.parse_assignments(["blocks"])
+
+
+def test_packed_validation_crops_score_like_the_originals(tmp_path: Path) -> None:
+    pack = _script("training/device/pack.py")
+    _write(tmp_path / "val" / "SetA", [(300, 200), (100, 90)])
+    pack.pack_val(tmp_path / "val", tmp_path / "packed", crop=128)
+    original = ValidationSet(tmp_path / "val", [10], crop=128)
+    packed = ValidationSet(tmp_path / "packed", [10], crop=128)
+    assert [name for name, *_ in packed.items] == [name for name, *_ in original.items]
+    for (_, a, qa), (_, b, qb) in zip(original.items, packed.items):
+        assert np.array_equal(a, b) and np.array_equal(qa[10], qb[10])
+
+
+def test_packed_training_images_are_lossless_and_split_to_fit(tmp_path: Path) -> None:
+    pack = _script("training/device/pack.py")
+    _write(tmp_path / "train" / "A", [(96, 64)] * 4, seed=1)
+    _write(tmp_path / "train" / "B", [(64, 64)] * 3, seed=2)
+    one = 96 * 64 * 3  # random pixels do not compress: about this many bytes per image
+    groups = pack.pack_train([tmp_path / "train" / "A", tmp_path / "train" / "B"], tmp_path / "out",
+                             first_room=one, room=3 * one)
+    packed = sorted((tmp_path / "out").glob("carry-*/train/*/*.webp"))
+    assert groups >= 3 and len(packed) == 7
+    for n in range(1, groups + 1):
+        assert pack.folder_bytes(tmp_path / "out" / f"carry-{n}") <= (one if n == 1 else 3 * one) * 1.1
+    for path in packed:
+        source = tmp_path / "train" / path.parent.name / path.with_suffix(".png").name
+        assert np.array_equal(np.asarray(Image.open(path).convert("RGB")), np.asarray(Image.open(source)))
+
+
+def test_stages_are_sized_to_the_budget_in_the_recipes_proportions() -> None:
+    speed = _script("benchmarks/speed_train.py")
+    rows = [{"stage": "pretrain", "stage_steps": 2000, "stage_minutes_est": 6.0},
+            {"stage": "critic", "stage_steps": 300, "stage_minutes_est": 0.0},
+            {"stage": "gan", "stage_steps": 600, "stage_minutes_est": 2.0}]
+    assert speed.fitted_steps(rows, 4.0) == ["stages.pretrain.steps=1000", "stages.critic.steps=150",
+                                             "stages.gan.steps=300"]
+    with pytest.raises(SystemExit):
+        speed.fitted_steps([{"stage": "x", "stage_steps": 0, "stage_minutes_est": 0.0}], 1.0)

@@ -1,0 +1,63 @@
+"""Grow a trained network to a larger layout that starts from the same function.
+
+The added blocks start as the identity (``UNet.grown``, ``ARNet.grown``), so fine-tuning the
+grown file begins exactly where the source model is (training/README.md has the runs):
+
+    python training/grow.py unet-l1 SOURCE.safetensors OUT.safetensors \\
+        --from 'blocks=[1,1,2]' --to 'blocks=[2,2,4]'
+    python training/grow.py arnet-nogan SOURCE.safetensors OUT.safetensors --to last_blocks=4
+
+``--from`` gives the source's architecture arguments where they differ from the entry's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import torch
+
+from zoo.registry import create_model
+from zoo.weights import load_weights, save_weights
+
+
+def parse_assignments(items: list[str]) -> dict[str, Any]:
+    """``["blocks=[2,2,4]", "last_blocks=4"]`` -> ``{"blocks": [2, 2, 4], "last_blocks": 4}``."""
+    parsed: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"grow.py: {item!r} is not KEY=VALUE")
+        try:
+            parsed[key] = json.loads(value)
+        except json.JSONDecodeError as err:
+            raise SystemExit(f"grow.py: {item!r}: the value is not JSON ({err})") from None
+    return parsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("entry", help="registry name whose architecture the source has")
+    parser.add_argument("source", help="weights of the smaller network (.safetensors)")
+    parser.add_argument("out", help="where to write the grown weights (fp32 .safetensors)")
+    parser.add_argument("--from", dest="source_args", nargs="*", default=[], metavar="KEY=JSON",
+                        help="the source's architecture arguments that differ from the entry's")
+    parser.add_argument("--to", dest="grown_args", nargs="+", required=True, metavar="KEY=JSON",
+                        help="arguments of the grown network's grown() method")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the new blocks' other weights")
+    args = parser.parse_args()
+    torch.manual_seed(args.seed)
+    small = create_model(args.entry, **parse_assignments(args.source_args)).eval()
+    load_weights(small, args.source)
+    grown = small.grown(**parse_assignments(args.grown_args)).eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        gap = (grown.forward_padded(x) - small.forward_padded(x)).abs().max().item()
+    sha = save_weights(grown, args.out, dtype=torch.float32)
+    print(f"{args.out}: {sum(p.numel() for p in grown.parameters()) / 1e6:.2f}M parameters, "
+          f"max |grown - source| = {gap:.1e} on a random image, sha256 {sha}")
+
+
+if __name__ == "__main__":
+    main()
