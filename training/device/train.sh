@@ -38,7 +38,7 @@ fit=$("$python" -c "print($minutes * 0.75)")
 "$python" benchmarks/speed_train.py --data "${train[0]}" --entries "$entry" --steps 5 \
     --fit-minutes "$fit" --fit-out "$out/fit.txt" "$@"
 mapfile -t sized < "$out/fit.txt"
-run=/tmp/run-$entry
+run=$(mktemp -d "/tmp/run-$entry.XXXX")  # a fresh folder: a rerun on a warm machine must not resume
 "$python" -m zoo train "$entry" --out "$run" --data "${train[@]}" --val $data/val \
     --max-minutes "$minutes" --no-progress "${sized[@]}" "$@" 2>&1 | tee "$out/train.log"
 cp "$run/export/model.safetensors" "$run/export/config.json" "$run/export/training.json" \
