@@ -116,13 +116,14 @@ def main() -> None:
     pack_zoo_data(carry1 / "zoo-data")
     pack_wheel(carry1 / "wheels")
     pack_val(args.val, carry1 / "val", args.crop)
-    room = CALL_LIMIT - tree_bytes(repo) - MARGIN
+    tree = tree_bytes(repo)
+    room = CALL_LIMIT - tree - MARGIN
     first_room = room - folder_bytes(carry1)
     if first_room < 0:
         sys.exit(f"pack.py: the tree plus {carry1} already exceed one call's 64 MiB")
     groups = pack_train([p.resolve() for p in args.train], args.out, first_room, room)
     (carry1 / "groups.txt").write_text(f"{groups}\n")  # train.sh checks that all arrived
-    print(f"tree {tree_bytes(repo) / 2**20:.1f} MiB; each call carries one folder:")
+    print(f"tree {tree / 2**20:.1f} MiB; each call carries one folder:")
     for n in range(1, groups + 1):
         folder = args.out / f"carry-{n}"
         images = sum(1 for _ in folder.glob("train/**/*.webp"))
