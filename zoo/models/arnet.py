@@ -165,9 +165,7 @@ class ARNet(Restorer):
         if last_blocks < self.config["last_blocks"]:
             raise ValueError(f"ARNet.grown: last_blocks can only grow "
                              f"({self.config['last_blocks']} -> {last_blocks})")
-        bigger = ARNet(**{**self.config, "last_blocks": last_blocks})
-        _, unexpected = bigger.load_state_dict(self.state_dict(), strict=False)
-        assert not unexpected, unexpected
+        bigger, _ = self._larger_copy(last_blocks=last_blocks)
         for block in list(bigger.refine)[self.config["last_blocks"] - 1:]:
             last_bn = block.body[-1][-1]
             nn.init.zeros_(last_bn.weight)

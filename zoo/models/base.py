@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import torch
 import torch.nn.functional as F
@@ -56,6 +56,15 @@ class Restorer(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    def _larger_copy(self, **changes: Any) -> tuple[Self, list[str]]:
+        """The same network with ``changes`` to its arguments and this one's weights loaded; also
+        the parameter names that are new (for a ``grown`` method to initialise)."""
+        bigger = type(self)(**{**self.config, **changes})
+        missing, unexpected = bigger.load_state_dict(self.state_dict(), strict=False)
+        if unexpected:
+            raise ValueError(f"{type(self).__name__}: {changes} drops weights {unexpected[:3]}")
+        return bigger, missing
 
     def restore(self, image: Any, *, tile: int | None = None, device: str | None = None) -> Any:
         """Restore a PIL image, a uint8 numpy array or a float tensor; returns the same kind."""

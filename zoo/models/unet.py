@@ -118,9 +118,7 @@ class UNet(Restorer):
         old = list(self.config["blocks"])
         if len(blocks) != len(old) or any(int(n) < o for n, o in zip(blocks, old)):
             raise ValueError(f"UNet.grown: blocks can only grow, level by level ({old} -> {list(blocks)})")
-        bigger = UNet(channels=self.config["channels"], blocks=blocks)
-        missing, unexpected = bigger.load_state_dict(self.state_dict(), strict=False)
-        assert not unexpected, unexpected
+        bigger, missing = self._larger_copy(blocks=list(blocks))
         added = {key.rsplit(".", 2)[0] for key in missing}  # "encoders.0.1" of "...conv1.weight"
         for name in added:
             block = bigger.get_submodule(name)
