@@ -37,8 +37,20 @@ def _setup(name: str, device: str, threads: int | None) -> tuple[Any, Any]:
 
     if threads:
         torch.set_num_threads(threads)
-    model = zoo.create_model(name).eval().to(device)
+    base, overrides = parse_model_spec(name)
+    model = zoo.create_model(base, **overrides).eval().to(device)
     return torch, model
+
+
+def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"arnet-nogan:nf=48:last_blocks=4"`` -> the entry and architecture overrides (JSON values):
+    the speed of a layout before anyone trains it (weights do not change the time)."""
+    name, *assignments = spec.split(":")
+    overrides = {}
+    for item in assignments:
+        key, _, value = item.partition("=")
+        overrides[key] = json.loads(value)
+    return name, overrides
 
 
 def measure_patch(name: str, device: str, threads: int | None, size: int, warmup: int,
@@ -147,7 +159,9 @@ def _markdown(header: list[str], rows: list[list[str]], notes: list[str]) -> str
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", help="registry names (default: all)")
+    parser.add_argument("--models", nargs="+",
+                        help="registry names (default: all); NAME:KEY=JSON[:KEY=JSON] measures "
+                             "an untrained variant, e.g. arnet-nogan:nf=48")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--size", type=int, default=512, help="side of the square input (512)")
@@ -176,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
 
     console = Console()
     names = args.models or zoo.list_models()
-    unknown = sorted(set(names) - set(zoo.list_models()))
+    unknown = sorted({parse_model_spec(n)[0] for n in names} - set(zoo.list_models()))
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; "
                      f"known: {', '.join(zoo.list_models())}")

@@ -1,5 +1,5 @@
 """The scripts beside the harness: growing a trained network, packing a GPU run's carry, and
-sizing its stages from a throughput probe."""
+sizing its stages from a throughput probe; the speed benchmark's variants."""
 
 from __future__ import annotations
 
@@ -95,3 +95,10 @@ def test_stages_are_sized_to_the_budget_in_the_recipes_proportions() -> None:
                                              "stages.gan.steps=300"]
     with pytest.raises(SystemExit):
         speed.fitted_steps([{"stage": "x", "stage_steps": 0, "stage_minutes_est": 0.0}], 1.0)
+
+
+def test_speed_benchmark_reads_untrained_variants_of_an_entry() -> None:
+    speed = _script("benchmarks/speed_restore.py")
+    assert speed.parse_model_spec("arnet-nogan") == ("arnet-nogan", {})
+    assert speed.parse_model_spec("unet-l1:blocks=[1,1,2]:channels=[32,64,128]") == (
+        "unet-l1", {"blocks": [1, 1, 2], "channels": [32, 64, 128]})
