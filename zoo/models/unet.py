@@ -68,8 +68,9 @@ class UNet(Restorer):
     A 3x3 conv costs the same per input pixel at every level (4x the channels squared, 1/4 the
     positions) while its parameters grow 4x per level. The default ``blocks=(1, 1, 2)``: 2.26M
     parameters, ~93k multiply-adds per pixel, about 0.95 MP/s on 2 CPU cores. The ``unet-l1``
-    entry uses ``(2, 2, 4)`` (grown from ``(1, 1, 2)`` by :meth:`grown`): 4.00M parameters,
-    ~155k multiply-adds per pixel.
+    entry uses ``(3, 3, 8)`` (grown from ``(1, 1, 2)`` to ``(2, 2, 4)`` and then to ``(3, 3, 8)``
+    by :meth:`grown`): 7.08M parameters, ~238k multiply-adds per pixel. Bottom blocks add the
+    most parameters and context per multiply-add (each bottom position is one 8x8 JPEG block).
     """
 
     pad_multiple = 8  # for the default 3 levels; an instance sets its own from ``channels``
@@ -113,7 +114,7 @@ class UNet(Restorer):
 
         The added blocks are appended to each stage with their second conv at zero, so each is
         the identity until fine-tuning trains it (how ``unet-l1`` went from ``(1, 1, 2)`` to
-        ``(2, 2, 4)``; training/README.md).
+        ``(2, 2, 4)`` to ``(3, 3, 8)``; training/README.md).
         """
         old = list(self.config["blocks"])
         if len(blocks) != len(old) or any(int(n) < o for n, o in zip(blocks, old)):
@@ -127,7 +128,7 @@ class UNet(Restorer):
         return bigger
 
 
-UNET_ARGS: dict[str, Any] = {"channels": [48, 96, 192], "blocks": [2, 2, 4]}
+UNET_ARGS: dict[str, Any] = {"channels": [48, 96, 192], "blocks": [3, 3, 8]}
 
 register_model(ModelInfo(
     name="unet-l1",
@@ -136,7 +137,7 @@ register_model(ModelInfo(
     architecture="UNet",
     arch_args=UNET_ARGS,
     recipe="unet-l1",
-    weights=WeightsInfo(sha256="1a8340943bbf432b3f31a3028f1d47698fdc11d52b5eedcb2088a08de71a8890",
+    weights=WeightsInfo(sha256="25b1d2bd86bee2df388cb7d66d7bf223da7afa482f3d4d1e976cd9eba4761708",
                         hub_repo="jpeg-zoo/unet-l1", license="MIT"),
     inputs=InputConventions(color="rgb", value_range=(0.0, 1.0),
                             pad_multiple=2 ** len(UNET_ARGS["channels"])),
