@@ -120,6 +120,21 @@ def test_fp16_save_then_strict_load_round_trip(weights_file: tuple[Path, str, Ti
     assert torch.allclose(fresh.eval()(x), model.eval()(x), atol=5e-3)
 
 
+def test_saves_are_byte_reproducible_across_processes(tmp_path: Path) -> None:
+    """The same weights saved by two processes have the same sha256 (metadata order included)."""
+    import subprocess
+    import sys
+
+    script = ("import sys, torch; from torch import nn; from zoo.weights import save_weights; "
+              "torch.manual_seed(0); print(save_weights(nn.Conv2d(3, 4, 3), sys.argv[1]))")
+    digests = {subprocess.run([sys.executable, "-c", script, str(tmp_path / f"{i}.safetensors")],
+                              capture_output=True, text=True, check=True).stdout.strip()
+               for i in range(3)}
+    assert len(digests) == 1
+    fresh = nn.Conv2d(3, 4, 3)
+    load_weights(fresh, tmp_path / "0.safetensors")
+
+
 def test_float32_save_is_exact(tmp_path: Path) -> None:
     model = _trained()
     save_weights(model, tmp_path / "w.safetensors", dtype=torch.float32)

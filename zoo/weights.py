@@ -109,9 +109,24 @@ def save_weights(model: nn.Module, path: str | os.PathLike[str], *,
         tensors[key] = tensor.contiguous().clone()
     metadata = {"format": "zoo", "format_version": FORMAT_VERSION,
                 "architecture": type(model).__name__, "dtype": str(dtype).removeprefix("torch.")}
-    data = safetensors_bytes(tensors, metadata=metadata)
+    data = _canonical_header(safetensors_bytes(tensors, metadata=metadata))
     atomic_write(path, lambda handle: handle.write(data), mode="wb")
     return sha256_file(path)
+
+
+def _canonical_header(data: bytes) -> bytes:
+    """``data`` with its JSON header's keys sorted, so equal tensors give equal bytes (sha256).
+
+    safetensors writes ``__metadata__`` in a per-process random order (safetensors issue #584),
+    so without this two exports of the same weights have different digests. Sorting keeps the
+    header's length (same compact JSON, reordered), so the tensor bytes stay where they are.
+    """
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.dumps(json.loads(data[8:8 + length]), sort_keys=True,
+                        separators=(",", ":")).encode()
+    if len(header) > length:  # the library's JSON differs in form: keep its header as it is
+        return data
+    return data[:8] + header.ljust(length, b" ") + data[8 + length:]
 
 
 def _check_complete(path: Path) -> None:
