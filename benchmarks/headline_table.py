@@ -1,0 +1,72 @@
+"""The README's headline table, from the committed leaderboards' ``summary.csv`` files.
+
+    python benchmarks/headline_table.py                   # q10, Set5/Set14/McMaster/sample
+    python benchmarks/headline_table.py --quality 30 --sets sample
+
+One row per set, protocol and model: JPEG first, then the models by PSNR, best first. PSNR
+carries its gain over the JPEG input, LPIPS its change against the JPEG's in per cent.
+``tests/test_headline_table.py`` checks that the README shows exactly this table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SETS = ("McMaster", "Set14", "Set5", "sample")
+BASELINE = "jpeg"
+HEADER = ("| set | protocol | model | PSNR | PSNR-B | SSIM | LPIPS (alex) | NIQE | BRISQUE |\n"
+          "|---|---|---|---|---|---|---|---|---|")
+
+
+def read_summary(path: Path, quality: int) -> dict[str, dict[str, dict[str, float]]]:
+    """``{protocol: {model: {metric: mean}}}`` of one ``summary.csv`` at one quality."""
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    with path.open(newline="") as f:
+        for row in csv.DictReader(f):
+            if int(row["quality"]) != quality:
+                continue
+            metrics = {k: float(row[k]) for k in ("psnr", "psnr_b", "ssim", "lpips_alex", "niqe", "brisque")}
+            table.setdefault(row["protocol"], {})[row["model"]] = metrics
+    return table
+
+
+def _row(name: str, protocol: str, model: str, m: dict[str, float], base: dict[str, float]) -> str:
+    psnr = f"{m['psnr']:.2f}"
+    lpips = f"{m['lpips_alex']:.4f}"
+    if model != BASELINE:
+        psnr += f" ({m['psnr'] - base['psnr']:+.2f})"
+        lpips += f" ({100 * (m['lpips_alex'] / base['lpips_alex'] - 1):+.0f} %)"
+    return (f"| {name} | {protocol} | `{model}` | {psnr} | {m['psnr_b']:.2f} | {m['ssim']:.4f} | "
+            f"{lpips} | {m['niqe']:.2f} | {m['brisque']:.1f} |")
+
+
+def headline_table(leaderboard: Path, sets: tuple[str, ...] = DEFAULT_SETS, quality: int = 10) -> str:
+    """The markdown table for ``sets`` (folders under ``leaderboard``) at ``quality``."""
+    lines = [HEADER]
+    for name in sets:
+        summary = read_summary(leaderboard / name / "summary.csv", quality)
+        for protocol in sorted(summary):
+            models = summary[protocol]
+            if BASELINE not in models:
+                raise SystemExit(f"{leaderboard / name / 'summary.csv'}: no {BASELINE!r} row at "
+                                 f"q{quality}, {protocol}")
+            base = models[BASELINE]
+            order = sorted((m for m in models if m != BASELINE), key=lambda m: -models[m]["psnr"])
+            lines += [_row(name, protocol, m, models[m], base) for m in (BASELINE, *order)]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--leaderboard", type=Path, default=ROOT / "leaderboard")
+    p.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS))
+    p.add_argument("--quality", type=int, default=10)
+    args = p.parse_args()
+    print(headline_table(args.leaderboard, tuple(args.sets), args.quality), end="")
+
+
+if __name__ == "__main__":
+    main()

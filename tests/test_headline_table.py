@@ -1,0 +1,40 @@
+"""The README's headline table is the committed leaderboards' numbers, formatted by one script."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+REPO = Path(__file__).resolve().parent.parent
+FIELDS = "dataset,model,quality,protocol,images,psnr,psnr_b,ssim,ms_ssim,lpips_alex,niqe,brisque,seconds"
+
+
+def _script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("headline_table", REPO / "benchmarks" / "headline_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_shows_the_committed_leaderboards() -> None:
+    table = _script().headline_table(REPO / "leaderboard")
+    assert table in (REPO / "README.md").read_text(), \
+        "README's headline table is stale: paste `python benchmarks/headline_table.py` into it"
+
+
+def test_rows_order_and_relative_columns(tmp_path: Path) -> None:
+    rows = [
+        "S,jpeg,10,rgb,1,26.0,24.0,0.7,0.9,0.2000,7.0,50.0,0.1",
+        "S,fast,10,rgb,1,26.5,25.0,0.72,0.9,0.1500,5.0,30.0,0.1",
+        "S,sharp,10,rgb,1,27.25,26.0,0.75,0.9,0.2500,6.0,40.0,0.1",
+        "S,sharp,20,rgb,1,99.0,99.0,0.99,0.9,0.0100,1.0,1.0,0.1",  # another quality: ignored
+    ]
+    (tmp_path / "S").mkdir()
+    (tmp_path / "S" / "summary.csv").write_text("\n".join([FIELDS, *rows]) + "\n")
+    lines = _script().headline_table(tmp_path, ("S",), 10).splitlines()
+    assert lines[2:] == [
+        "| S | rgb | `jpeg` | 26.00 | 24.00 | 0.7000 | 0.2000 | 7.00 | 50.0 |",
+        "| S | rgb | `sharp` | 27.25 (+1.25) | 26.00 | 0.7500 | 0.2500 (+25 %) | 6.00 | 40.0 |",
+        "| S | rgb | `fast` | 26.50 (+0.50) | 25.00 | 0.7200 | 0.1500 (-25 %) | 5.00 | 30.0 |",
+    ]
