@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from zoo.models.arnet import ARNet
+from zoo.models.unet import UNet
 from zoo.train.data import ValidationSet
 from zoo.weights import load_weights, save_weights
 
@@ -57,6 +58,32 @@ def test_grow_script_rejects_an_assignment_without_a_value() -> None:
         "blocks": [2, 2, 4], "last_blocks": 4}
     with pytest.raises(SystemExit, match="not KEY=VALUE"):
         grow.parse_assignments(["blocks"])
+
+
+def test_dead_channels_are_found_and_revived_without_changing_the_output(tmp_path: Path) -> None:
+    dead_units = _script("training/dead_units.py")
+    _write(tmp_path / "val", [(96, 96), (80, 64)])
+    valset = ValidationSet(tmp_path / "val", [10, 30])
+    torch.manual_seed(0)
+    net = UNet(channels=(8, 16), blocks=(1, 2)).eval()
+    with torch.no_grad():
+        net.tail[0].weight.normal_(0, 0.1)  # not the identity, so equal outputs mean something
+        for block in dead_units.residual_blocks(net).values():
+            block.conv2.weight.normal_(0, 0.1)
+        net.bottom[1].conv1.bias[[2, 5]] = -1e3  # two channels that can never fire
+    fired = dead_units.firing_channels(net, valset)
+    assert list(fired) == ["encoders.0.0", "bottom.0", "bottom.1", "decoders.0.0"]
+    assert not fired["bottom.1"][[2, 5]].any()
+    dead = sum(int((~f).sum()) for f in fired.values())
+    x = dead_units.as_input(valset.items[0][2][10])
+    with torch.no_grad():
+        before = net(x)
+        assert dead_units.revive(net, fired) == dead
+        assert torch.allclose(net(x), before, atol=1e-6)
+    after = dead_units.firing_channels(net, valset)
+    assert after["bottom.1"][[2, 5]].all()
+    assert sum(int((~f).sum()) for f in after.values()) < dead / 2
+    assert torch.count_nonzero(net.bottom[1].conv2.weight[:, [2, 5]]) == 0
 
 
 def test_packed_validation_crops_score_like_the_originals(tmp_path: Path) -> None:
