@@ -16,6 +16,7 @@ from PIL import Image
 
 from zoo.models.arnet import ARNet
 from zoo.models.unet import UNet
+from zoo.restore import array_to_tensor
 from zoo.train.data import ValidationSet
 from zoo.weights import load_weights, save_weights
 
@@ -75,7 +76,7 @@ def test_dead_channels_are_found_and_revived_without_changing_the_output(tmp_pat
     assert list(fired) == ["encoders.0.0", "bottom.0", "bottom.1", "decoders.0.0"]
     assert not fired["bottom.1"][[2, 5]].any()
     dead = sum(int((~f).sum()) for f in fired.values())
-    x = dead_units.as_input(valset.items[0][2][10])
+    x = array_to_tensor(valset.items[0][2][10])
     with torch.no_grad():
         before = net(x)
         assert dead_units.revive(net, fired) == dead

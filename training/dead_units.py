@@ -20,23 +20,18 @@ from __future__ import annotations
 import argparse
 import math
 
-import numpy as np
 import torch
 from torch import nn
 
 from zoo.models.unet import ResBlock
 from zoo.registry import create_model
+from zoo.restore import array_to_tensor
 from zoo.train.data import ValidationSet
 from zoo.weights import load_weights, save_weights
 
 
 def residual_blocks(model: nn.Module) -> dict[str, ResBlock]:
     return {name: m for name, m in model.named_modules() if isinstance(m, ResBlock)}
-
-
-def as_input(pixels: np.ndarray) -> torch.Tensor:
-    """A uint8 HxWx3 crop as the model's 1x3xHxW input on [0, 1]."""
-    return torch.from_numpy(pixels.copy()).permute(2, 0, 1)[None].float() / 255
 
 
 @torch.no_grad()
@@ -52,7 +47,7 @@ def firing_channels(model: nn.Module, valset: ValidationSet) -> dict[str, torch.
     try:
         for _, _, degraded in valset.items:
             for pixels in degraded.values():
-                model(as_input(pixels))
+                model(array_to_tensor(pixels))
     finally:
         for hook in hooks:
             hook.remove()
@@ -99,7 +94,7 @@ def main() -> None:
     if args.revive:
         torch.manual_seed(args.seed)
         _, _, degraded = valset.items[0]
-        x = as_input(next(iter(degraded.values())))
+        x = array_to_tensor(next(iter(degraded.values())))
         with torch.no_grad():
             before = model(x)
             count = revive(model, fired)

@@ -21,7 +21,7 @@ from zoo.imaging import LoadedImage, from_pil, read_image, to_pil, write_image
 from zoo.models.base import Restorer
 from zoo.tiling import DEFAULT_OVERLAP, auto_tile, restore_tiled
 
-__all__ = ["resolve_device", "restore_array", "restore_file", "restore_image", "restore_tensor"]
+__all__ = ["array_to_tensor", "resolve_device", "restore_array", "restore_file", "restore_image", "restore_tensor"]
 
 LUMA = (0.299, 0.587, 0.114)
 
@@ -87,7 +87,7 @@ def restore_tensor(model: Restorer, x: torch.Tensor, *, tile: int | None = None,
     return out[0] if single else out
 
 
-def _to_tensor(pixels: np.ndarray) -> torch.Tensor:
+def array_to_tensor(pixels: np.ndarray) -> torch.Tensor:
     """uint8 HxWx3 -> float (1, 3, H, W) in [0, 1]."""
     scaled = pixels.astype(np.float32)  # a writable copy, divided in place (no second copy)
     scaled /= 255
@@ -113,7 +113,7 @@ def restore_pixels(model: Restorer, pixels: np.ndarray, *, tile: int | None = No
     """Restore uint8 HxWx3 RGB or HxW grey pixels (no alpha); returns the same shape."""
     grey = pixels.ndim == 2
     rgb = np.repeat(pixels[..., None], 3, axis=2) if grey else pixels
-    out = restore_tensor(model, _to_tensor(rgb), tile=tile, device=device)
+    out = restore_tensor(model, array_to_tensor(rgb), tile=tile, device=device)
     return _luma_uint8(out) if grey else _to_uint8(out)
 
 

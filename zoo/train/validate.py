@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from zoo.metrics import compute_metrics
+from zoo.restore import array_to_tensor
 from zoo.train.data import ValidationSet
 
 __all__ = ["evaluate"]
@@ -28,7 +29,7 @@ def evaluate(model: nn.Module, valset: ValidationSet, device: torch.device,
     try:
         for _, target, degraded in valset.items:
             for q, image in degraded.items():
-                x = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float().div(255).to(device)
+                x = array_to_tensor(image).to(device)
                 y = model(x)
                 scores = compute_metrics(_to_uint8(y), target, names=list(metrics), device=device)
                 for m in metrics:
