@@ -23,9 +23,10 @@ from pathlib import Path
 
 import torch
 
+from zoo.train.denormals import DENORMAL_BITS
+
 TINY = torch.finfo(torch.float32).tiny
-# A denormal (about 1.5e-39) made from its bits: a float conversion would itself be flushed.
-DENORMAL = torch.tensor([0x00100000], dtype=torch.int32).view(torch.float32)
+DENORMAL = torch.tensor([DENORMAL_BITS], dtype=torch.int32).view(torch.float32)
 
 
 def _moments(entry: str, checkpoint: Path | None, share: float, seed: int):

@@ -21,7 +21,8 @@ from zoo.imaging import LoadedImage, from_pil, read_image, to_pil, write_image
 from zoo.models.base import Restorer
 from zoo.tiling import DEFAULT_OVERLAP, auto_tile, restore_tiled
 
-__all__ = ["array_to_tensor", "resolve_device", "restore_array", "restore_file", "restore_image", "restore_tensor"]
+__all__ = ["array_to_tensor", "resolve_device", "restore_array", "restore_file", "restore_image",
+           "restore_tensor"]
 
 LUMA = (0.299, 0.587, 0.114)
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["flush_denormals", "flushed_share"]
+__all__ = ["DENORMAL_BITS", "flush_denormals", "flushed_share"]
 
 # Exponent bits zero, mantissa non-zero: a float32 denormal (about 1.5e-39), built from its bits
 # so that no float conversion (which flushing would itself zero) is involved.
-_DENORMAL_BITS = 0x00100000
+DENORMAL_BITS = 0x00100000
 
 
 def flushed_share() -> float:
@@ -29,7 +29,7 @@ def flushed_share() -> float:
 
     1.0 when every intra-op thread flushes, 0.0 when none does, in between when only some do.
     """
-    x = torch.full((1 << 20,), _DENORMAL_BITS, dtype=torch.int32).view(torch.float32)
+    x = torch.full((1 << 20,), DENORMAL_BITS, dtype=torch.int32).view(torch.float32)
     return float((x * 1.0 == 0).float().mean())
 
 
