@@ -198,6 +198,29 @@ def test_tiny_nogan_run_exports_loadable_model(data: tuple[Path, Path], tmp_path
     assert main(_cli(data, out)) == 2
 
 
+def test_logged_rate_leaves_out_paused_time(data: tuple[Path, Path], tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation and checkpoint time inside ``RunLog.paused`` does not lower patches/s."""
+    import csv
+
+    from zoo.train import logs
+    from zoo.train.recipe import load_recipe
+
+    clock = [100.0]
+    monkeypatch.setattr(logs.time, "monotonic", lambda: clock[0])
+    recipe = load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', "log_every=2"])
+    with logs.RunLog(tmp_path, recipe, enabled=True, progress=False, resume_step=None) as log:
+        for step in (1, 2, 3, 4):
+            clock[0] += 1.0  # one second of training per 8-patch step
+            if step == 3:
+                with log.paused():
+                    clock[0] += 50.0  # a validation
+            log.train(step, "train", "generator", 1e-3, {"loss": 0.1}, 8)
+    with open(tmp_path / "train.csv", newline="") as f:
+        rates = [float(row["patches_per_s"]) for row in csv.DictReader(f)]
+    assert rates == [8.0, 8.0]
+
+
 def test_encoder_frozen_at_first(data: tuple[Path, Path], tmp_path: Path) -> None:
     from zoo.registry import create_model
     from zoo.train.loop import Trainer

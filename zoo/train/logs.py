@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +109,16 @@ class RunLog:
             for k, v in values.items():
                 self._tb.add_scalar(f"train/{k}", v, step)
             self._tb.add_scalar("train/lr", lr, step)
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Leave the time spent inside (validation, checkpoints) out of the logged patches/s."""
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            t, n = self._last
+            self._last = (t + time.monotonic() - start, n)
 
     def validation(self, step: int, stage: str, scores: dict[int, dict[str, Any]]) -> None:
         if not self.enabled:

@@ -297,9 +297,11 @@ class Trainer:
             competes = stage.name in self._select_stages()
             if validates and (self.step % self.recipe.validation.every == 0
                               or (competes and self.step % self.recipe.checkpoint.every == 0)):
-                self._validate(stage, log)
+                with log.paused():
+                    self._validate(stage, log)
             if self.step % self.recipe.checkpoint.every == 0:
-                self.save()
+                with log.paused():
+                    self.save()
         if validates and self.last_validated != self.step and self.step > self.stage_start:
             self._validate(stage, log)
 
