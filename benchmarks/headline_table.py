@@ -2,10 +2,12 @@
 
     python benchmarks/headline_table.py                   # q10, Set5/Set14/McMaster/sample
     python benchmarks/headline_table.py --quality 30 --sets sample
+    python benchmarks/headline_table.py --targets         # the q10 targets, met or not
 
 One row per set, protocol and model: JPEG first, then the models by PSNR, best first. PSNR
 carries its gain over the JPEG input, LPIPS its change against the JPEG's in per cent.
-``tests/test_headline_table.py`` checks that the README shows exactly this table.
+``--targets`` prints instead, per set and protocol, whether the project's q10 targets are met.
+``tests/test_headline_table.py`` checks that the README shows exactly these tables.
 """
 
 from __future__ import annotations
@@ -59,13 +61,42 @@ def headline_table(leaderboard: Path, sets: tuple[str, ...] = DEFAULT_SETS, qual
     return "\n".join(lines) + "\n"
 
 
+TARGET_HEADER = ("| set | protocol | `unet-l1` PSNR gain (>= +1.6 dB) | `arnet-nogan` LPIPS change "
+                 "(<= -35 %) | `arnet-nogan` PSNR gain (>= 0) | lowest LPIPS |\n|---|---|---|---|---|---|")
+
+
+def _mark(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def target_table(leaderboard: Path, sets: tuple[str, ...] = DEFAULT_SETS, quality: int = 10) -> str:
+    """The project's q10 targets (issue 5) per set and protocol, met or not, from the summaries."""
+    lines = [TARGET_HEADER]
+    for name in sets:
+        summary = read_summary(leaderboard / name / "summary.csv", quality)
+        for protocol in sorted(summary):
+            models = summary[protocol]
+            base, fidelity, flagship = models[BASELINE], models["unet-l1"], models["arnet-nogan"]
+            gain = fidelity["psnr"] - base["psnr"]
+            lpips = 100 * (flagship["lpips_alex"] / base["lpips_alex"] - 1)
+            flagship_gain = flagship["psnr"] - base["psnr"]
+            lowest = min(models, key=lambda m: models[m]["lpips_alex"])
+            lines.append(f"| {name} | {protocol} | {gain:+.3f} {_mark(gain >= 1.6)} | "
+                         f"{lpips:+.1f} % {_mark(lpips <= -35)} | {flagship_gain:+.3f} "
+                         f"{_mark(flagship_gain >= 0)} | `{lowest}` {_mark(lowest == 'arnet-nogan')} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--leaderboard", type=Path, default=ROOT / "leaderboard")
     p.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS))
     p.add_argument("--quality", type=int, default=10)
+    p.add_argument("--targets", action="store_true",
+                   help="the project's targets (met or not) instead of the metrics table")
     args = p.parse_args()
-    print(headline_table(args.leaderboard, tuple(args.sets), args.quality), end="")
+    table = target_table if args.targets else headline_table
+    print(table(args.leaderboard, tuple(args.sets), args.quality), end="")
 
 
 if __name__ == "__main__":

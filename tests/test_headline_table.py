@@ -18,9 +18,11 @@ def _script() -> ModuleType:
 
 
 def test_readme_shows_the_committed_leaderboards() -> None:
-    table = _script().headline_table(REPO / "leaderboard")
-    assert table in (REPO / "README.md").read_text(), \
+    readme = (REPO / "README.md").read_text()
+    assert _script().headline_table(REPO / "leaderboard") in readme, \
         "README's headline table is stale: paste `python benchmarks/headline_table.py` into it"
+    assert _script().target_table(REPO / "leaderboard") in readme, \
+        "README's target table is stale: paste `python benchmarks/headline_table.py --targets` into it"
 
 
 def test_rows_order_and_relative_columns(tmp_path: Path) -> None:
@@ -37,4 +39,22 @@ def test_rows_order_and_relative_columns(tmp_path: Path) -> None:
         "| S | rgb | `jpeg` | 26.00 | 24.00 | 0.7000 | 0.2000 | 7.00 | 50.0 |",
         "| S | rgb | `sharp` | 27.25 (+1.25) | 26.00 | 0.7500 | 0.2500 (+25 %) | 6.00 | 40.0 |",
         "| S | rgb | `fast` | 26.50 (+0.50) | 25.00 | 0.7200 | 0.1500 (-25 %) | 5.00 | 30.0 |",
+    ]
+
+
+def test_targets_met_or_not(tmp_path: Path) -> None:
+    rows = [
+        "S,jpeg,10,rgb,1,26.0,24.0,0.7,0.9,0.2000,7.0,50.0,0.1",
+        "S,unet-l1,10,rgb,1,27.6,26.0,0.75,0.9,0.1200,6.0,40.0,0.1",
+        "S,arnet-nogan,10,rgb,1,25.9,25.0,0.72,0.9,0.1300,5.0,30.0,0.1",
+        "S,jpeg,10,y,1,28.0,24.0,0.7,0.9,0.2000,7.0,50.0,0.1",
+        "S,unet-l1,10,y,1,29.599,26.0,0.75,0.9,0.1900,6.0,40.0,0.1",
+        "S,arnet-nogan,10,y,1,28.0,25.0,0.72,0.9,0.1310,5.0,30.0,0.1",
+    ]
+    (tmp_path / "S").mkdir()
+    (tmp_path / "S" / "summary.csv").write_text("\n".join([FIELDS, *rows]) + "\n")
+    lines = _script().target_table(tmp_path, ("S",), 10).splitlines()
+    assert lines[2:] == [
+        "| S | rgb | +1.600 yes | -35.0 % yes | -0.100 **no** | `unet-l1` **no** |",
+        "| S | y | +1.599 **no** | -34.5 % **no** | +0.000 yes | `arnet-nogan` yes |",
     ]
