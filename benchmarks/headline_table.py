@@ -14,18 +14,20 @@ from __future__ import annotations
 
 import argparse
 import csv
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SETS = ("McMaster", "Set14", "Set5", "sample")
 BASELINE = "jpeg"
+Models = dict[str, dict[str, float]]  # {model: {metric: mean}}
 HEADER = ("| set | protocol | model | PSNR | PSNR-B | SSIM | LPIPS (alex) | NIQE | BRISQUE |\n"
           "|---|---|---|---|---|---|---|---|---|")
 
 
-def read_summary(path: Path, quality: int) -> dict[str, dict[str, dict[str, float]]]:
+def read_summary(path: Path, quality: int) -> dict[str, Models]:
     """``{protocol: {model: {metric: mean}}}`` of one ``summary.csv`` at one quality."""
-    table: dict[str, dict[str, dict[str, float]]] = {}
+    table: dict[str, Models] = {}
     with path.open(newline="") as f:
         for row in csv.DictReader(f):
             if int(row["quality"]) != quality:
@@ -45,19 +47,24 @@ def _row(name: str, protocol: str, model: str, m: dict[str, float], base: dict[s
             f"{lpips} | {m['niqe']:.2f} | {m['brisque']:.1f} |")
 
 
-def headline_table(leaderboard: Path, sets: tuple[str, ...] = DEFAULT_SETS, quality: int = 10) -> str:
-    """The markdown table for ``sets`` (folders under ``leaderboard``) at ``quality``."""
-    lines = [HEADER]
+def _pairs(leaderboard: Path, sets: tuple[str, ...], quality: int) -> Iterator[tuple[str, str, Models]]:
+    """``(set, protocol, {model: metrics})`` in table order, each with its JPEG row."""
     for name in sets:
         summary = read_summary(leaderboard / name / "summary.csv", quality)
         for protocol in sorted(summary):
-            models = summary[protocol]
-            if BASELINE not in models:
+            if BASELINE not in summary[protocol]:
                 raise SystemExit(f"{leaderboard / name / 'summary.csv'}: no {BASELINE!r} row at "
                                  f"q{quality}, {protocol}")
-            base = models[BASELINE]
-            order = sorted((m for m in models if m != BASELINE), key=lambda m: -models[m]["psnr"])
-            lines += [_row(name, protocol, m, models[m], base) for m in (BASELINE, *order)]
+            yield name, protocol, summary[protocol]
+
+
+def headline_table(leaderboard: Path, sets: tuple[str, ...] = DEFAULT_SETS, quality: int = 10) -> str:
+    """The markdown table for ``sets`` (folders under ``leaderboard``) at ``quality``."""
+    lines = [HEADER]
+    for name, protocol, models in _pairs(leaderboard, sets, quality):
+        base = models[BASELINE]
+        order = sorted((m for m in models if m != BASELINE), key=lambda m: -models[m]["psnr"])
+        lines += [_row(name, protocol, m, models[m], base) for m in (BASELINE, *order)]
     return "\n".join(lines) + "\n"
 
 
@@ -72,18 +79,15 @@ def _mark(ok: bool) -> str:
 def target_table(leaderboard: Path, sets: tuple[str, ...] = DEFAULT_SETS, quality: int = 10) -> str:
     """The project's q10 targets (issue 5) per set and protocol, met or not, from the summaries."""
     lines = [TARGET_HEADER]
-    for name in sets:
-        summary = read_summary(leaderboard / name / "summary.csv", quality)
-        for protocol in sorted(summary):
-            models = summary[protocol]
-            base, fidelity, flagship = models[BASELINE], models["unet-l1"], models["arnet-nogan"]
-            gain = fidelity["psnr"] - base["psnr"]
-            lpips = 100 * (flagship["lpips_alex"] / base["lpips_alex"] - 1)
-            flagship_gain = flagship["psnr"] - base["psnr"]
-            lowest = min(models, key=lambda m: models[m]["lpips_alex"])
-            lines.append(f"| {name} | {protocol} | {gain:+.3f} {_mark(gain >= 1.6)} | "
-                         f"{lpips:+.1f} % {_mark(lpips <= -35)} | {flagship_gain:+.3f} "
-                         f"{_mark(flagship_gain >= 0)} | `{lowest}` {_mark(lowest == 'arnet-nogan')} |")
+    for name, protocol, models in _pairs(leaderboard, sets, quality):
+        base, fidelity, flagship = models[BASELINE], models["unet-l1"], models["arnet-nogan"]
+        gain = fidelity["psnr"] - base["psnr"]
+        lpips = 100 * (flagship["lpips_alex"] / base["lpips_alex"] - 1)
+        flagship_gain = flagship["psnr"] - base["psnr"]
+        lowest = min(models, key=lambda m: models[m]["lpips_alex"])
+        lines.append(f"| {name} | {protocol} | {gain:+.3f} {_mark(gain >= 1.6)} | "
+                     f"{lpips:+.1f} % {_mark(lpips <= -35)} | {flagship_gain:+.3f} "
+                     f"{_mark(flagship_gain >= 0)} | `{lowest}` {_mark(lowest == 'arnet-nogan')} |")
     return "\n".join(lines) + "\n"
 
 

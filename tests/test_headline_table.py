@@ -17,6 +17,13 @@ def _script() -> ModuleType:
     return module
 
 
+def _leaderboard(root: Path, rows: list[str]) -> Path:
+    """A leaderboard folder holding set ``S`` with these ``summary.csv`` rows."""
+    (root / "S").mkdir()
+    (root / "S" / "summary.csv").write_text("\n".join([FIELDS, *rows]) + "\n")
+    return root
+
+
 def test_readme_shows_the_committed_leaderboards() -> None:
     readme = (REPO / "README.md").read_text()
     assert _script().headline_table(REPO / "leaderboard") in readme, \
@@ -32,9 +39,7 @@ def test_rows_order_and_relative_columns(tmp_path: Path) -> None:
         "S,sharp,10,rgb,1,27.25,26.0,0.75,0.9,0.2500,6.0,40.0,0.1",
         "S,sharp,20,rgb,1,99.0,99.0,0.99,0.9,0.0100,1.0,1.0,0.1",  # another quality: ignored
     ]
-    (tmp_path / "S").mkdir()
-    (tmp_path / "S" / "summary.csv").write_text("\n".join([FIELDS, *rows]) + "\n")
-    lines = _script().headline_table(tmp_path, ("S",), 10).splitlines()
+    lines = _script().headline_table(_leaderboard(tmp_path, rows), ("S",), 10).splitlines()
     assert lines[2:] == [
         "| S | rgb | `jpeg` | 26.00 | 24.00 | 0.7000 | 0.2000 | 7.00 | 50.0 |",
         "| S | rgb | `sharp` | 27.25 (+1.25) | 26.00 | 0.7500 | 0.2500 (+25 %) | 6.00 | 40.0 |",
@@ -51,9 +56,7 @@ def test_targets_met_or_not(tmp_path: Path) -> None:
         "S,unet-l1,10,y,1,29.599,26.0,0.75,0.9,0.1900,6.0,40.0,0.1",
         "S,arnet-nogan,10,y,1,28.0,25.0,0.72,0.9,0.1310,5.0,30.0,0.1",
     ]
-    (tmp_path / "S").mkdir()
-    (tmp_path / "S" / "summary.csv").write_text("\n".join([FIELDS, *rows]) + "\n")
-    lines = _script().target_table(tmp_path, ("S",), 10).splitlines()
+    lines = _script().target_table(_leaderboard(tmp_path, rows), ("S",), 10).splitlines()
     assert lines[2:] == [
         "| S | rgb | +1.600 yes | -35.0 % yes | -0.100 **no** | `unet-l1` **no** |",
         "| S | y | +1.599 **no** | -34.5 % **no** | +0.000 yes | `arnet-nogan` yes |",
