@@ -137,7 +137,7 @@ register_model(ModelInfo(
     architecture="UNet",
     arch_args=UNET_ARGS,
     recipe="unet-l1",
-    weights=WeightsInfo(sha256="63fc7c69f74acd3714c13993a58f755486d56b0499eb270314ec1ece7149a5de",
+    weights=WeightsInfo(sha256="d176191660332702215ce7c262c9d4d3b90c25f5711ae27c084fb4f077757ecd",
                         hub_repo="jpeg-zoo/unet-l1", license="MIT"),
     inputs=InputConventions(color="rgb", value_range=(0.0, 1.0),
                             pad_multiple=2 ** len(UNET_ARGS["channels"])),
