@@ -1,7 +1,7 @@
 """What the x8 geometric self-ensemble would add: PSNR of one pass against the mean of eight.
 
     python benchmarks/self_ensemble.py ../shared/data/val/Set14
-    python benchmarks/self_ensemble.py ../shared/data/val/Set5 --model arnet-nogan --protocol y
+    python benchmarks/self_ensemble.py sample --model arnet-nogan --protocol y
 
 Each image is scored as ``zoo bench`` does (the protocol's ground truth, libjpeg at
 ``--quality``). The ensemble restores the eight rotations and mirrors of the JPEG and averages
@@ -13,17 +13,14 @@ ensemble costs eight passes; the zoo does not offer it, and this script only mea
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
 import numpy as np
 
 import zoo
 from zoo.bench.runner import restore
+from zoo.datasets import resolve_dataset
 from zoo.degrade import jpeg_roundtrip, to_protocol
-from zoo.imaging import read_image
+from zoo.errors import ZooError
 from zoo.metrics import compute_metrics
-
-IMAGE_SUFFIXES = {".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg"}
 
 
 def self_ensemble(model: object, jpeg: np.ndarray) -> np.ndarray:
@@ -43,27 +40,34 @@ def self_ensemble(model: object, jpeg: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("folder", type=Path)
+    p.add_argument("data", help="a folder of images, `sample`, or a dataset in the data cache")
     p.add_argument("--model", default="unet-l1")
     p.add_argument("--protocol", nargs="+", default=["rgb", "y"], choices=["rgb", "y"])
     p.add_argument("--quality", type=int, default=10)
     args = p.parse_args()
     model = zoo.load(args.model, device="cpu")
-    paths = sorted(f for f in args.folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+    try:
+        dataset = resolve_dataset(args.data)
+    except ZooError as exc:
+        raise SystemExit(f"error: {exc}") from None
     gains: dict[str, list[tuple[float, float]]] = {protocol: [] for protocol in args.protocol}
-    for path in paths:
-        image = read_image(path).pixels
+    for image_id, load in dataset.items:
+        try:
+            image = load()
+        except ZooError as exc:
+            print(f"skipped: {exc}")
+            continue
         for protocol in args.protocol:
             truth = to_protocol(image, protocol)
             jpeg = jpeg_roundtrip(truth, args.quality)
             base, one, eight = (compute_metrics(x, truth, names=["psnr"])["psnr"]
                                 for x in (jpeg, restore(model, jpeg), self_ensemble(model, jpeg)))
             gains[protocol].append((one - base, eight - base))
-            print(f"{path.stem:>12} {protocol:>3}  PSNR: JPEG {base:.3f}, one pass {one:.3f}, "
+            print(f"{image_id:>12} {protocol:>3}  PSNR: JPEG {base:.3f}, one pass {one:.3f}, "
                   f"x8 {eight:.3f} dB", flush=True)
     for protocol, pairs in gains.items():
         one, eight = np.mean(pairs, axis=0)
-        print(f"{args.folder.name} {protocol} q{args.quality} mean gain over the JPEG: one pass "
+        print(f"{dataset.name} {protocol} q{args.quality} mean gain over the JPEG: one pass "
               f"{one:+.3f} dB, x8 {eight:+.3f} dB ({eight - one:+.3f})")
 
 
