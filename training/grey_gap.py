@@ -1,0 +1,67 @@
+"""Does a model restore full-range grey photographs as well as the luma it was trained on?
+
+    python training/grey_gap.py ../shared/data/val/Set14 ../shared/data/val/McMaster
+    python training/grey_gap.py sample --model arnet-nogan --quality 20
+
+The recipes' grey samples (``data.grey_fraction``) are the Y protocol's luma, MATLAB's
+``rgb2ycbcr``, which spans 16-235. A black-and-white photograph, and a grey image under the
+``rgb`` protocol, spans 0-255. For each colour image of each set, this scores the model's PSNR
+gain over the JPEG on both greys of the same picture: the luma, and the full-range ITU-R
+BT.601 grey (0.299 R + 0.587 G + 0.114 B).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+import zoo
+from zoo.bench.runner import restore
+from zoo.datasets import resolve_dataset
+from zoo.degrade import jpeg_roundtrip, to_protocol
+from zoo.errors import ZooError
+from zoo.metrics import compute_metrics
+
+BT601 = np.array([0.299, 0.587, 0.114])
+
+
+def gain(model: object, truth: np.ndarray, quality: int) -> float:
+    """PSNR of the model's output minus that of the JPEG it restored, in dB."""
+    jpeg = jpeg_roundtrip(truth, quality)
+    psnr = [compute_metrics(x, truth, names=["psnr"])["psnr"] for x in (jpeg, restore(model, jpeg))]
+    return psnr[1] - psnr[0]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("data", nargs="+", help="folders of images, `sample`, or datasets in the data cache")
+    p.add_argument("--model", default="unet-l1")
+    p.add_argument("--quality", type=int, default=10)
+    args = p.parse_args()
+    model = zoo.load(args.model, device="cpu")
+    for spec in args.data:
+        try:
+            dataset = resolve_dataset(spec)
+        except ZooError as exc:
+            print(f"skipped: {exc}")
+            continue
+        luma, full = [], []
+        for _, load in dataset.items:
+            try:
+                image = load()
+            except ZooError as exc:
+                print(f"skipped: {exc}")
+                continue
+            if image.ndim == 2:
+                continue  # already grey: it has no luma of its own to compare with
+            luma.append(gain(model, to_protocol(image, "y"), args.quality))
+            grey = np.clip(np.round(image.astype(np.float64) @ BT601), 0, 255).astype(np.uint8)
+            full.append(gain(model, grey, args.quality))
+        if luma:
+            print(f"{dataset.name}: {len(luma)} colour images, q{args.quality} gain over the JPEG: "
+                  f"luma (16-235) {np.mean(luma):+.3f} dB, full-range grey {np.mean(full):+.3f} dB")
+
+
+if __name__ == "__main__":
+    main()
