@@ -51,12 +51,7 @@ def main() -> None:
     except ZooError as exc:
         raise SystemExit(f"error: {exc}") from None
     gains: dict[str, list[tuple[float, float]]] = {protocol: [] for protocol in args.protocol}
-    for image_id, load in dataset.items:
-        try:
-            image = load()
-        except ZooError as exc:
-            print(f"skipped: {exc}")
-            continue
+    for image_id, image in dataset.readable():
         for protocol in args.protocol:
             truth = to_protocol(image, protocol)
             jpeg = jpeg_roundtrip(truth, args.quality)

@@ -49,6 +49,9 @@ def test_corrupt_image_raises_image_error_naming_it(tmp_path: Path) -> None:
     assert ds.ids == ["broken", "good"]
     with pytest.raises(ImageError, match="broken.png"):
         ds.items[0][1]()
+    errors: list[str] = []
+    assert [image_id for image_id, _ in ds.readable(errors.append)] == ["good"]
+    assert len(errors) == 1 and "broken.png" in errors[0]
 
 
 def test_missing_or_empty_folder_is_a_data_error(tmp_path: Path) -> None:

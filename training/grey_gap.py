@@ -47,12 +47,7 @@ def main() -> None:
             print(f"skipped: {exc}")
             continue
         luma, full = [], []
-        for _, load in dataset.items:
-            try:
-                image = load()
-            except ZooError as exc:
-                print(f"skipped: {exc}")
-                continue
+        for _, image in dataset.readable():
             if image.ndim == 2:
                 continue  # already grey: it has no luma of its own to compare with
             luma.append(gain(model, to_protocol(image, "y"), args.quality))

@@ -16,11 +16,12 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Callable
 
 import numpy as np
 
-from zoo.errors import DataError
+from zoo.errors import DataError, ZooError
 from zoo.resources import cache_dir
 
 Loader = Callable[[], np.ndarray]
@@ -53,6 +54,15 @@ class Dataset:
     @property
     def ids(self) -> list[str]:
         return [image_id for image_id, _ in self.items]
+
+    def readable(self, on_error: Callable[[str], None] = print) -> Iterator[tuple[str, np.ndarray]]:
+        """``(id, pixels)`` of each image that loads; each one that does not goes to ``on_error``
+        as one line, and the rest still follow."""
+        for image_id, load in self.items:
+            try:
+                yield image_id, load()
+            except ZooError as exc:
+                on_error(f"skipped: {exc}")
 
 
 def read_image(path: Path) -> np.ndarray:
