@@ -13,6 +13,7 @@ ensemble costs eight passes; the zoo does not offer it, and this script only mea
 from __future__ import annotations
 
 import argparse
+
 import numpy as np
 
 import zoo
@@ -45,11 +46,11 @@ def main() -> None:
     p.add_argument("--protocol", nargs="+", default=["rgb", "y"], choices=["rgb", "y"])
     p.add_argument("--quality", type=int, default=10)
     args = p.parse_args()
-    model = zoo.load(args.model, device="cpu")
     try:
         dataset = resolve_dataset(args.data)
     except ZooError as exc:
         raise SystemExit(f"error: {exc}") from None
+    model = zoo.load(args.model, device="cpu")
     gains: dict[str, list[tuple[float, float]]] = {protocol: [] for protocol in args.protocol}
     for image_id, image in dataset.readable():
         for protocol in args.protocol:

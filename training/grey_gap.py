@@ -22,8 +22,7 @@ from zoo.datasets import resolve_dataset
 from zoo.degrade import jpeg_roundtrip, to_protocol
 from zoo.errors import ZooError
 from zoo.metrics import compute_metrics
-
-BT601 = np.array([0.299, 0.587, 0.114])
+from zoo.restore import LUMA
 
 
 def gain(model: object, truth: np.ndarray, quality: int) -> float:
@@ -39,19 +38,20 @@ def main() -> None:
     p.add_argument("--model", default="unet-l1")
     p.add_argument("--quality", type=int, default=10)
     args = p.parse_args()
-    model = zoo.load(args.model, device="cpu")
+    datasets = []
     for spec in args.data:
         try:
-            dataset = resolve_dataset(spec)
+            datasets.append(resolve_dataset(spec))
         except ZooError as exc:
             print(f"skipped: {exc}")
-            continue
+    model = zoo.load(args.model, device="cpu")
+    for dataset in datasets:
         luma, full = [], []
         for _, image in dataset.readable():
             if image.ndim == 2:
                 continue  # already grey: it has no luma of its own to compare with
             luma.append(gain(model, to_protocol(image, "y"), args.quality))
-            grey = np.clip(np.round(image.astype(np.float64) @ BT601), 0, 255).astype(np.uint8)
+            grey = np.clip(np.round(image.astype(np.float64) @ np.array(LUMA)), 0, 255).astype(np.uint8)
             full.append(gain(model, grey, args.quality))
         if luma:
             print(f"{dataset.name}: {len(luma)} colour images, q{args.quality} gain over the JPEG: "
