@@ -172,6 +172,34 @@ def test_patches_are_deterministic_and_sharded(data: tuple[Path, Path]) -> None:
     assert not set(r0) & set(r1)
 
 
+
+def test_full_range_grey_samples_span_0_to_255(tmp_path: Path) -> None:
+    from zoo.train.data import Augment, ImageStore, PatchDataset
+
+    folder = tmp_path / "bw"
+    folder.mkdir()
+    pixels = np.zeros((32, 32, 3), np.uint8)
+    pixels[:, 16:] = 255  # black and white halves: luma maps them to 16 and 235
+    Image.fromarray(pixels).save(folder / "halves.png")
+    store = ImageStore([folder], min_side=32)
+    luma = PatchDataset(store, Augment(32, (90, 90), 1.0), seed=0)[3][1]
+    full = PatchDataset(store, Augment(32, (90, 90), 1.0, grey_full_range=1.0), seed=0)[3][1]
+    assert (int(luma.min()), int(luma.max())) == (16, 235)
+    assert (int(full.min()), int(full.max())) == (0, 255)
+    assert torch.equal(full[0], full[1]) and torch.equal(full[0], full[2])
+    # Colour samples draw nothing more, so turning the option on leaves them as they were.
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), np.uint8)).save(folder / "halves.png")
+    store = ImageStore([folder], min_side=32)
+    off = PatchDataset(store, Augment(32, (10, 40), 0.5), seed=0)
+    on = PatchDataset(store, Augment(32, (10, 40), 0.5, grey_full_range=1.0), seed=0)
+    kinds = set()
+    for position in range(12):
+        (a_in, a_out), (b_in, b_out) = off[position], on[position]
+        grey = torch.equal(a_out[0], a_out[1])
+        kinds.add(grey)
+        assert (torch.equal(a_in, b_in) and torch.equal(a_out, b_out)) != grey
+    assert kinds == {True, False}
+
 # --- training --------------------------------------------------------------------------------------
 
 def test_tiny_nogan_run_exports_loadable_model(data: tuple[Path, Path], tmp_path: Path) -> None:

@@ -19,10 +19,9 @@ import numpy as np
 import zoo
 from zoo.bench.runner import restore
 from zoo.datasets import resolve_dataset
-from zoo.degrade import jpeg_roundtrip, to_protocol
+from zoo.degrade import full_range_grey, jpeg_roundtrip, to_protocol
 from zoo.errors import ZooError
 from zoo.metrics import compute_metrics
-from zoo.restore import LUMA
 
 
 def gain(model: object, truth: np.ndarray, quality: int) -> float:
@@ -51,8 +50,7 @@ def main() -> None:
             if image.ndim == 2:
                 continue  # already grey: it has no luma of its own to compare with
             luma.append(gain(model, to_protocol(image, "y"), args.quality))
-            grey = np.clip(np.round(image.astype(np.float64) @ np.array(LUMA)), 0, 255).astype(np.uint8)
-            full.append(gain(model, grey, args.quality))
+            full.append(gain(model, full_range_grey(image), args.quality))
         if luma:
             print(f"{dataset.name}: {len(luma)} colour images, q{args.quality} gain over the JPEG: "
                   f"luma (16-235) {np.mean(luma):+.3f} dB, full-range grey {np.mean(full):+.3f} dB")

@@ -14,6 +14,8 @@ from PIL import Image, features
 
 Protocol = Literal["rgb", "y"]
 PROTOCOLS: tuple[Protocol, ...] = ("rgb", "y")
+GREY_WEIGHTS = (0.299, 0.587, 0.114)
+"""BT.601 weights of R, G, B in a full-range (0..255) grey image."""
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
@@ -27,6 +29,15 @@ def rgb_to_y(rgb: np.ndarray) -> np.ndarray:
     if rgb.ndim == 2:
         return rgb
     return np.clip(np.round(luma(rgb)), 0, 255).astype(np.uint8)
+
+
+def full_range_grey(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 grey of a uint8 RGB image on the full 0..255 range, as a black-and-white photograph
+    has (unlike ``rgb_to_y``'s 16..235 luma)."""
+    if rgb.ndim == 2:
+        return rgb
+    grey = rgb[..., :3].astype(np.float64) @ np.array(GREY_WEIGHTS)
+    return np.clip(np.round(grey), 0, 255).astype(np.uint8)
 
 
 def to_protocol(rgb_or_grey: np.ndarray, protocol: Protocol) -> np.ndarray:

@@ -17,15 +17,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from zoo.degrade import GREY_WEIGHTS
 from zoo.imaging import LoadedImage, from_pil, read_image, to_pil, write_image
 from zoo.models.base import Restorer
 from zoo.tiling import DEFAULT_OVERLAP, auto_tile, restore_tiled
 
 __all__ = ["array_to_tensor", "resolve_device", "restore_array", "restore_file", "restore_image",
            "restore_tensor"]
-
-LUMA = (0.299, 0.587, 0.114)
-
 
 def resolve_device(device: str | torch.device | None,
                    model: Restorer | None = None) -> torch.device:
@@ -83,7 +81,7 @@ def restore_tensor(model: Restorer, x: torch.Tensor, *, tile: int | None = None,
                       for i in range(rgb.shape[0])]
             out = (pieces[0] if len(pieces) == 1 else torch.cat(pieces)).to(x.device, x.dtype)
         if grey:
-            weights = torch.tensor(LUMA, dtype=out.dtype, device=out.device).view(1, 3, 1, 1)
+            weights = torch.tensor(GREY_WEIGHTS, dtype=out.dtype, device=out.device).view(1, 3, 1, 1)
             out = (out * weights).sum(dim=1, keepdim=True)
     return out[0] if single else out
 
@@ -104,7 +102,7 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
 
 def _luma_uint8(rgb: torch.Tensor) -> np.ndarray:
     """float (1, 3, H, W) in [0, 1] -> the uint8 HxW luma, rounded."""
-    weights = torch.tensor(LUMA, dtype=torch.float32).view(1, 3, 1, 1)
+    weights = torch.tensor(GREY_WEIGHTS, dtype=torch.float32).view(1, 3, 1, 1)
     y = (rgb.cpu().float() * weights).sum(dim=1)[0] * 255
     return y.round_().clamp_(0, 255).to(torch.uint8).numpy()
 

@@ -2,7 +2,7 @@
 
 Determinism: sample number ``p`` of the stream (over all steps, ranks and epochs) is a pure
 function of ``(seed, p)``: its image is the ``p % N``-th entry of epoch ``p // N``'s permutation,
-and its crop, flip, rotation, grey choice and JPEG quality come from a generator seeded with
+and its crop, flip, rotation, grey choices and JPEG quality come from a generator seeded with
 ``(seed, p)``. Worker count and timing never matter, and resuming at step ``s`` only needs ``s``.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from zoo.degrade import jpeg_roundtrip, rgb_to_y
+from zoo.degrade import full_range_grey, jpeg_roundtrip, rgb_to_y
 from zoo.errors import DataError, ImageError
 from zoo.imaging import READ_SUFFIXES, read_image
 
@@ -88,6 +88,8 @@ class Augment:
     patch: int
     quality: tuple[int, int]
     grey_fraction: float
+    grey_full_range: float = 0.0
+    """Share of the grey samples made full-range (0..255) rather than luma (16..235)."""
 
 
 class PatchDataset(Dataset):
@@ -122,7 +124,9 @@ class PatchDataset(Dataset):
         patch = np.rot90(patch, int(rng.integers(0, 4)))
         quality = int(rng.integers(a.quality[0], a.quality[1] + 1))
         if rng.random() < a.grey_fraction:
-            target = rgb_to_y(np.ascontiguousarray(patch))
+            # Draw only when the option is on, so that recipes without it keep their streams.
+            full = a.grey_full_range > 0 and rng.random() < a.grey_full_range
+            target = (full_range_grey if full else rgb_to_y)(np.ascontiguousarray(patch))
             degraded = _as_rgb(jpeg_roundtrip(target, quality))
             target = _as_rgb(target)
         else:

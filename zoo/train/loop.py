@@ -169,7 +169,8 @@ class Trainer:
     def _data(self) -> None:
         d = self.recipe.data
         store = ImageStore(d.train, min_side=d.patch, cache_mb=d.cache_mb)
-        aug = Augment(patch=d.patch, quality=(d.quality[0], d.quality[1]), grey_fraction=d.grey_fraction)
+        aug = Augment(patch=d.patch, quality=(d.quality[0], d.quality[1]), grey_fraction=d.grey_fraction,
+                      grey_full_range=d.grey_full_range)
         self.dataset = PatchDataset(store, aug, self.recipe.seed)
         v = self.recipe.validation
         self.valset = (ValidationSet(d.val, v.qualities, crop=v.crop, max_images=v.max_images)

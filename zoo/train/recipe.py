@@ -57,6 +57,9 @@ class DataSection:
     """JPEG quality range [lo, hi], drawn uniformly per sample."""
     grey_fraction: float = 0.0
     """Share of samples converted to luma (the ``y`` protocol) before JPEG."""
+    grey_full_range: float = 0.0
+    """Share of those grey samples made full-range BT.601 grey (0..255, as black-and-white
+    photographs) instead of the ``y`` protocol's 16..235 luma."""
     workers: int = 1
     cache_mb: int = 4096
     """Keep decoded images in memory when they fit in this many MB."""
@@ -312,6 +315,7 @@ def _check_values(r: Recipe, src: str, check_data: bool) -> None:
     need(len(d.quality) == 2 and 1 <= d.quality[0] <= d.quality[1] <= 100, "data.quality",
          f"must be [lo, hi] with 1 <= lo <= hi <= 100, got {d.quality}")
     need(0.0 <= d.grey_fraction <= 1.0, "data.grey_fraction", "must be in [0, 1]")
+    need(0.0 <= d.grey_full_range <= 1.0, "data.grey_full_range", "must be in [0, 1]")
     need(d.workers >= 0, "data.workers", "must be >= 0")
     need(bool(d.train), "data.train", "is empty: give training folders in the recipe or with --data")
     v = r.validation
