@@ -4,7 +4,8 @@
     python training/grey_gap.py sample --model arnet-nogan --quality 20
 
 The recipes' grey samples (``data.grey_fraction``) are the Y protocol's luma, MATLAB's
-``rgb2ycbcr``, which spans 16-235. A black-and-white photograph, and a grey image under the
+``rgb2ycbcr``, which spans 16-235, unless ``data.grey_full_range`` makes a share of them
+full-range. A black-and-white photograph, and a grey image under the
 ``rgb`` protocol, spans 0-255. For each colour image of each set, this scores the model's PSNR
 gain over the JPEG on both greys of the same picture: the luma, and the full-range ITU-R
 BT.601 grey (0.299 R + 0.587 G + 0.114 B).
@@ -34,7 +35,7 @@ def gain(model: object, truth: np.ndarray, quality: int) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data", nargs="+", help="folders of images, `sample`, or datasets in the data cache")
-    p.add_argument("--model", default="unet-l1")
+    p.add_argument("--model", default="unet-l1", help="registry name or export folder")
     p.add_argument("--quality", type=int, default=10)
     args = p.parse_args()
     datasets = []
