@@ -172,7 +172,6 @@ def test_patches_are_deterministic_and_sharded(data: tuple[Path, Path]) -> None:
     assert not set(r0) & set(r1)
 
 
-
 def test_full_range_grey_samples_span_0_to_255(tmp_path: Path) -> None:
     from zoo.train.data import Augment, ImageStore, PatchDataset
 
@@ -188,7 +187,9 @@ def test_full_range_grey_samples_span_0_to_255(tmp_path: Path) -> None:
     assert (int(full.min()), int(full.max())) == (0, 255)
     assert torch.equal(full[0], full[1]) and torch.equal(full[0], full[2])
     # Colour samples draw nothing more, so turning the option on leaves them as they were.
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), np.uint8)).save(folder / "halves.png")
+    folder = tmp_path / "colour"
+    folder.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), np.uint8)).save(folder / "noise.png")
     store = ImageStore([folder], min_side=32)
     off = PatchDataset(store, Augment(32, (10, 40), 0.5), seed=0)
     on = PatchDataset(store, Augment(32, (10, 40), 0.5, grey_full_range=1.0), seed=0)
@@ -199,6 +200,7 @@ def test_full_range_grey_samples_span_0_to_255(tmp_path: Path) -> None:
         kinds.add(grey)
         assert (torch.equal(a_in, b_in) and torch.equal(a_out, b_out)) != grey
     assert kinds == {True, False}
+
 
 # --- training --------------------------------------------------------------------------------------
 

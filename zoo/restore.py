@@ -25,6 +25,7 @@ from zoo.tiling import DEFAULT_OVERLAP, auto_tile, restore_tiled
 __all__ = ["array_to_tensor", "resolve_device", "restore_array", "restore_file", "restore_image",
            "restore_tensor"]
 
+
 def resolve_device(device: str | torch.device | None,
                    model: Restorer | None = None) -> torch.device:
     """The device to run on: the one asked for, else the model's, else the CPU."""
