@@ -101,8 +101,8 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
     return x.permute(1, 2, 0).cpu().numpy()
 
 
-def _luma_uint8(rgb: torch.Tensor) -> np.ndarray:
-    """float (1, 3, H, W) in [0, 1] -> the uint8 HxW luma, rounded."""
+def _grey_uint8(rgb: torch.Tensor) -> np.ndarray:
+    """float (1, 3, H, W) in [0, 1] -> the uint8 HxW full-range BT.601 grey, rounded."""
     weights = torch.tensor(GREY_WEIGHTS, dtype=torch.float32).view(1, 3, 1, 1)
     y = (rgb.cpu().float() * weights).sum(dim=1)[0] * 255
     return y.round_().clamp_(0, 255).to(torch.uint8).numpy()
@@ -114,7 +114,7 @@ def restore_pixels(model: Restorer, pixels: np.ndarray, *, tile: int | None = No
     grey = pixels.ndim == 2
     rgb = np.repeat(pixels[..., None], 3, axis=2) if grey else pixels
     out = restore_tensor(model, array_to_tensor(rgb), tile=tile, device=device)
-    return _luma_uint8(out) if grey else _to_uint8(out)
+    return _grey_uint8(out) if grey else _to_uint8(out)
 
 
 def restore_array(model: Restorer, array: np.ndarray, *, tile: int | None = None,
