@@ -24,6 +24,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from zoo.errors import ZooError
 from zoo.registry import get_model_info, list_models
 from zoo.train.data import StepBatchSampler, make_loader
 from zoo.train.loop import Trainer
@@ -111,7 +112,10 @@ def main() -> None:
         p.error("--fit-minutes and --fit-out go together, with exactly one of --entries")
     rows = []
     for entry in args.entries or list_models(trainable=True):
-        rows += bench_entry(entry, args.data, args.device, args.steps, args.overrides)
+        try:
+            rows += bench_entry(entry, args.data, args.device, args.steps, args.overrides)
+        except (ZooError, KeyError) as exc:  # a bad entry, override or folder: one line
+            raise SystemExit(f"speed_train.py: {exc.args[0]}") from None
     table = Table(title=f"training throughput on {args.device} ({torch.get_num_threads()} threads)")
     for col in ("entry", "stage", "kind", "patch x batch", "precision", "loader p/s", "step p/s",
                 "bottleneck", "est. min"):

@@ -98,17 +98,25 @@ def test_packed_validation_crops_score_like_the_originals(tmp_path: Path) -> Non
         assert np.array_equal(a, b) and np.array_equal(qa[10], qb[10])
 
 
-def test_packed_training_images_are_lossless_and_split_to_fit(tmp_path: Path) -> None:
+def test_packed_training_images_are_lossless_and_placed_first_fit(tmp_path: Path) -> None:
     pack = _script("training/device/pack.py")
     _write(tmp_path / "train" / "A", [(96, 64)] * 4, seed=1)
     _write(tmp_path / "train" / "B", [(64, 64)] * 3, seed=2)
     one = 96 * 64 * 3  # random pixels do not compress: about this many bytes per image
-    groups = pack.pack_train([tmp_path / "train" / "A", tmp_path / "train" / "B"], tmp_path / "out",
-                             first_room=one, room=3 * one)
-    packed = sorted((tmp_path / "out").glob("carry-*/train/*/*.webp"))
-    assert groups >= 3 and len(packed) == 7
-    for n in range(1, groups + 1):
-        assert pack.folder_bytes(tmp_path / "out" / f"carry-{n}") <= (one if n == 1 else 3 * one) * 1.1
+    out = tmp_path / "out"
+    (out / "carry-1" / "val").mkdir(parents=True)
+    (out / "carry-1" / "val" / "fixed.bin").write_bytes(bytes(2 * one))  # carry-1's fixed part
+    folders = pack.CarryFolders(out, room=3 * one)
+    big = tmp_path / "big.bin"
+    big.write_bytes(bytes(2 * one))  # does not fit beside carry-1's part: opens carry-2
+    assert folders.place(big, "zoo-data/big.bin") == out / "carry-2" / "zoo-data" / "big.bin"
+    pack.pack_train([tmp_path / "train" / "A", tmp_path / "train" / "B"], folders)
+    packed = sorted(out.glob("carry-*/train/*/*.webp"))
+    assert len(packed) == 7 and not (out / "tmp.webp").exists()
+    assert list((out / "carry-1" / "train").rglob("*.webp"))  # the first folder's room was used
+    assert len(folders.used) >= 3
+    for n in range(1, len(folders.used) + 1):
+        assert pack.folder_bytes(out / f"carry-{n}") <= 3 * one * 1.1
     for path in packed:
         source = tmp_path / "train" / path.parent.name / path.with_suffix(".png").name
         assert np.array_equal(np.asarray(Image.open(path).convert("RGB")), np.asarray(Image.open(source)))
@@ -130,3 +138,11 @@ def test_speed_benchmark_reads_untrained_variants_of_an_entry() -> None:
     assert speed.parse_model_spec("arnet-nogan") == ("arnet-nogan", {})
     assert speed.parse_model_spec("unet-l1:blocks=[1,1,2]:channels=[32,64,128]") == (
         "unet-l1", {"blocks": [1, 1, 2], "channels": [32, 64, 128]})
+
+
+def test_speed_benchmark_names_a_bad_override_in_one_line(tmp_path: Path, monkeypatch) -> None:
+    speed = _script("benchmarks/speed_train.py")
+    monkeypatch.setattr(sys, "argv", ["speed_train.py", "--data", str(tmp_path), "--entries", "unet-l1",
+                                      "--steps", "1", "bogus.key=1"])
+    with pytest.raises(SystemExit, match=r"^speed_train.py: .*unet-l1.toml: unknown key 'bogus'"):
+        speed.main()

@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# Train one entry on a lent GPU machine from the folders training/device/pack.py made.
+# Train entries on a lent GPU machine from the folders training/device/pack.py made.
 # Runs on that machine, in the travelled tree's root (training/README.md has the calls):
 #   bash training/device/train.sh --check                  environment only (first call)
-#   bash training/device/train.sh ENTRY MINUTES [KEY=VALUE ...]
-# MINUTES caps the whole run (max_minutes); the stages are sized to 75 % of it from a throughput
-# probe of this machine, keeping the recipe's proportions. The exported weights, the logs and
-# the validation table are copied to $OUT (at most 8 files come back).
+#   bash training/device/train.sh ENTRY MINUTES [KEY=VALUE ...] [+ ENTRY MINUTES [KEY=VALUE ...]] ...
+# Each '+'-separated group is one run; the runs go side by side (one lease holds only one long
+# call, and these small networks leave most of an H200 idle). MINUTES caps a run (max_minutes);
+# its stages are sized to 75 % of it from a throughput probe made while the other runs probe too,
+# keeping the recipe's proportions. A run that fails does not stop the others. Each run leaves two
+# files in $OUT/N-ENTRY/: model.safetensors (the export) and results.tar.gz (config.json,
+# training.json, recipe.json, train.csv, val.csv, train.log, fit.txt); at most 8 files come back.
 set -euo pipefail
 shopt -s nullglob
 
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
 data=.device/carry-1
-export PYTHONPATH=$PWD HF_HUB_OFFLINE=1 ZOO_DATA=$PWD/$data/zoo-data PYTHONUNBUFFERED=1
+zoo_data=/tmp/zoo-data  # the LPIPS backbones, merged from the carry folders' zoo-data parts
+export PYTHONPATH=$PWD HF_HUB_OFFLINE=1 ZOO_DATA=$zoo_data PYTHONUNBUFFERED=1
 python=${PYTHON:-python3}
+usage="usage: train.sh ENTRY MINUTES [KEY=VALUE ...] [+ ENTRY MINUTES [KEY=VALUE ...]] ..."
 
 command -v nvidia-smi >/dev/null && nvidia-smi -L
 [[ -d $data/zoo-data && -d $data/val ]] || {
@@ -24,23 +29,67 @@ if [[ ${1:-} == --check ]]; then
     exit 0
 fi
 
-entry=${1:?usage: train.sh ENTRY MINUTES [KEY=VALUE ...]}
-minutes=${2:?usage: train.sh ENTRY MINUTES [KEY=VALUE ...]}
-shift 2
+# Split the arguments into runs at each '+'.
+runs=() current=""
+for arg in "$@"; do
+    if [[ $arg == + ]]; then
+        runs+=("$current") current=""
+    else
+        current+="${current:+$'\x1f'}$arg"
+    fi
+done
+runs+=("$current")
+(( ${#runs[@]} * 2 <= 8 )) || { echo "train.sh: at most 4 runs (8 files come back)"; exit 2; }
+for spec in "${runs[@]}"; do
+    IFS=$'\x1f' read -r -a words <<< "$spec"
+    [[ ${#words[@]} -ge 2 && ${words[1]} =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "train.sh: $usage"; exit 2; }
+done
+
 for ((n = 1; n <= $(cat $data/groups.txt); n++)); do
     [[ -d .device/carry-$n ]] || {
         echo "train.sh: .device/carry-$n is missing (the machine was given back between calls?):" \
              "make all the calls again, back to back"; exit 2; }
 done
+mkdir -p "$zoo_data/lpips"
+for backbone in .device/carry-*/zoo-data/lpips/*; do ln -sf "$PWD/$backbone" "$zoo_data/lpips/"; done
 train=(.device/carry-*/train)
 echo "training folders: ${train[*]} ($(find "${train[@]}" -name '*.webp' | wc -l) images)"
-fit=$("$python" -c "print($minutes * 0.75)")
-"$python" benchmarks/speed_train.py --data "${train[0]}" --entries "$entry" --steps 5 \
-    --fit-minutes "$fit" --fit-out "$out/fit.txt" "$@"
-mapfile -t sized < "$out/fit.txt"
-run=$(mktemp -d "/tmp/run-$entry.XXXX")  # a fresh folder: a rerun on a warm machine must not resume
-"$python" -m zoo train "$entry" --out "$run" --data "${train[@]}" --val $data/val \
-    --max-minutes "$minutes" --no-progress "${sized[@]}" "$@" 2>&1 | tee "$out/train.log"
-cp "$run/export/model.safetensors" "$run/export/config.json" "$run/export/training.json" \
-    "$run/val.csv" "$run/train.csv" "$run/recipe.json" "$out/"
-echo "train.sh: results in \$OUT: $(ls "$out" | tr '\n' ' ')"
+
+# One run: probe, size, train, pack. Its output goes to its own log; failures stay in it.
+train_one() {
+    local dest=$1 entry=$2 minutes=$3
+    shift 3
+    local fit run sized
+    fit=$("$python" -c "print($minutes * 0.75)")
+    "$python" benchmarks/speed_train.py --data "${train[0]}" --entries "$entry" --steps 5 \
+        --fit-minutes "$fit" --fit-out "$dest/fit.txt" "$@"
+    mapfile -t sized < "$dest/fit.txt"
+    run=$(mktemp -d "/tmp/run-$entry.XXXX")  # a fresh folder: a rerun on a warm machine must not resume
+    "$python" -m zoo train "$entry" --out "$run" --data "${train[@]}" --val $data/val \
+        --max-minutes "$minutes" --no-progress "${sized[@]}" "$@"
+    cp "$run/export/model.safetensors" "$dest/"
+    cp "$run/export/config.json" "$run/export/training.json" "$run/val.csv" "$run/train.csv" \
+        "$run/recipe.json" "$dest/"
+}
+
+pids=() dests=()
+for i in "${!runs[@]}"; do
+    IFS=$'\x1f' read -r -a words <<< "${runs[$i]}"
+    dest="$out/$((i + 1))-${words[0]}"
+    mkdir -p "$dest"
+    echo "run $((i + 1)): ${words[*]}"
+    ( set -o pipefail; train_one "$dest" "${words[@]}" 2>&1 | tee "$dest/train.log" \
+        | sed -u "s/^/[$((i + 1))-${words[0]}] /" ) &
+    pids+=($!) dests+=("$dest")
+done
+
+failed=0
+for i in "${!pids[@]}"; do
+    dest=${dests[$i]}
+    if wait "${pids[$i]}"; then status=ok; else status=FAILED failed=1; fi
+    # Everything but the weights goes into one archive, so that 4 runs fit the 8 files.
+    (cd "$dest" && files=(*.json *.csv *.log *.txt) && tar -czf results.tar.gz "${files[@]}" \
+        && rm -f "${files[@]}") || echo "train.sh: could not pack the results of $dest"
+    echo "train.sh: $(basename "$dest"): $status: $(ls "$dest" | tr '\n' ' ')"
+done
+exit $failed
