@@ -137,7 +137,7 @@ register_model(ModelInfo(
     architecture="UNet",
     arch_args=UNET_ARGS,
     recipe="unet-l1",
-    weights=WeightsInfo(sha256="9a2cdac745cdb3270ac1a44573e95d3f30329e51ad4ae3b3bb1a8578bff96fb5",
+    weights=WeightsInfo(sha256="affadbe4cf0f83486c372d573af7d9d176e6e9c04aa15e69dafcf87de285d55e",
                         hub_repo="jpeg-zoo/unet-l1", license="MIT"),
     inputs=InputConventions(color="rgb", value_range=(0.0, 1.0),
                             pad_multiple=2 ** len(UNET_ARGS["channels"])),
