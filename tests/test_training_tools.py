@@ -146,3 +146,40 @@ def test_speed_benchmark_names_a_bad_override_in_one_line(tmp_path: Path, monkey
                                       "--steps", "1", "bogus.key=1"])
     with pytest.raises(SystemExit, match=r"^speed_train.py: .*unet-l1.toml: unknown key 'bogus'"):
         speed.main()
+
+
+_VARIANT_CHECK = """
+import sys, torch
+from torch import nn
+sys.path.insert(0, "training")
+import arnet_variants
+from zoo.models.arnet import ARNet
+base = ARNet()
+arnet_variants.apply_variant(sys.argv[1])
+net = ARNet().eval()
+decoder = [m for name, m in net.named_modules() if not name.startswith("encoder")]
+params = sum(p.numel() for p in net.parameters()) - sum(p.numel() for p in base.parameters())
+with torch.inference_mode():
+    shape = tuple(net(torch.rand(1, 3, 64, 64)).shape)
+print(params, sum(isinstance(m, nn.BatchNorm2d) for m in decoder),
+      sum(hasattr(m, "parametrizations") for m in decoder), shape)
+"""
+
+
+@pytest.mark.parametrize(("variant", "extra_params", "has_bn", "has_sn"), [
+    ("base", 0, True, True), ("nosn", 0, True, False), ("plain", None, False, False),
+    ("fine32", 45152, True, True)])
+def test_arnet_variants_change_only_what_they_name(variant: str, extra_params: int | None,
+                                                   has_bn: bool, has_sn: bool) -> None:
+    out = subprocess.run([sys.executable, "-c", _VARIANT_CHECK, variant], check=True, cwd=REPO,
+                         capture_output=True, text=True).stdout.split(maxsplit=3)
+    if extra_params is not None:
+        assert int(out[0]) == extra_params
+    assert (int(out[1]) > 0, int(out[2]) > 0, out[3].strip()) == (has_bn, has_sn,
+                                                                 "(1, 3, 64, 64)")
+
+
+def test_arnet_variants_name_an_unknown_variant() -> None:
+    result = subprocess.run([sys.executable, str(REPO / "training/arnet_variants.py"), "wide",
+                             "list"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode != 0 and "unknown variant 'wide'" in result.stderr

@@ -1,0 +1,110 @@
+"""Train a variant of the flagship's network without touching the registry: a fidelity probe.
+
+    python training/arnet_variants.py fine32 train arnet-nogan --out runs/probe/fine32 ...
+
+The first argument names the variant; the rest is a ``zoo`` command line, run with ``ARNet``
+changed for this process only. The variants are the ones training/README.md reports
+("Probes of the flagship's decoder"); none of them ships, so none is an ``ARNet`` argument:
+
+- ``base``: the network as registered.
+- ``noblur``: no blur after each PixelShuffle (that one is an argument: ``model.args.blur=false``;
+  kept here so that all probes run the same way).
+- ``nosn``: no spectral norm on the decoder's convs (batch norm kept).
+- ``plain``: no spectral norm and no batch norm outside the encoder (an EDSR-style decoder).
+- ``fineN``: a half-resolution branch of ``N`` channels straight from the pixels (PixelUnshuffle,
+  a 3x3 conv, two residual blocks of ``unet-l1``), joined to the 1/2-resolution skip. The
+  MobileNetV3 encoder's 1/2 skip has 16 channels, after one strided conv.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+import zoo.models.arnet as arnet
+import zoo.models.layers as layers
+from zoo.cli import main as zoo_main
+from zoo.models.unet import ResBlock
+
+
+def _without_spectral_norm() -> None:
+    """Decoder convs are built through ``layers.spectral_norm``; make it the identity."""
+    layers.spectral_norm = lambda module: module  # type: ignore[assignment]
+
+
+def _after_init(extra: Callable[[arnet.ARNet], None]) -> None:
+    """Run ``extra`` on every ``ARNet`` once its own ``__init__`` has finished."""
+    original = arnet.ARNet.__init__
+
+    def init(self: arnet.ARNet, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)
+        extra(self)
+
+    arnet.ARNet.__init__ = init  # type: ignore[method-assign]
+
+
+def _strip_batch_norm(net: arnet.ARNet) -> None:
+    """Replace every BatchNorm2d outside the encoder with the identity."""
+    def strip(module: nn.Module) -> None:
+        for name, child in module.named_children():
+            if child is net.encoder:
+                continue
+            if isinstance(child, nn.BatchNorm2d):
+                setattr(module, name, nn.Identity())
+            else:
+                strip(child)
+    strip(net)
+
+
+def _add_fine_branch(channels: int) -> None:
+    """Give ``ARNet`` a half-resolution pixel branch concatenated to the 1/2 skip."""
+    def widen(net: arnet.ARNet) -> None:
+        up2 = net.up2
+        skip_ch = up2.skip_bn.num_features
+        joined_ch = up2.conv[0].in_channels
+        out_ch = up2.conv[2].num_features
+        up2.skip_bn = nn.BatchNorm2d(skip_ch + channels)
+        up2.conv = layers.conv_sn_relu_bn(joined_ch + channels, out_ch)
+        net.fine = nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(12, channels, 3, padding=1),
+                                 nn.ReLU(), ResBlock(channels), ResBlock(channels))
+
+    def forward_padded(self: arnet.ARNet, x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous(memory_format=torch.channels_last)
+        f2, f4, f8, f16, f32 = self.encoder((x - self.mean) / self.std)
+        y = self.up4(self.up8(self.up16(self.middle(f32), f16), f8), f4)
+        y = self.up2(y, torch.cat([f2, self.fine(x)], dim=1))
+        y = self.refine(self.last(torch.cat([self.up1(y), x], dim=1)))
+        out = (x + self.head(y)).clamp(0.0, 1.0)
+        return out.contiguous(memory_format=torch.contiguous_format)
+
+    _after_init(widen)
+    arnet.ARNet.forward_padded = forward_padded  # type: ignore[method-assign]
+
+
+def apply_variant(name: str) -> None:
+    """Patch ``ARNet`` in this process into the named variant."""
+    if name in ("base", "noblur"):
+        return
+    if name == "nosn":
+        _without_spectral_norm()
+    elif name == "plain":
+        _without_spectral_norm()
+        _after_init(_strip_batch_norm)
+    elif name.startswith("fine") and name[4:].isdigit():
+        _add_fine_branch(int(name[4:]))
+    else:
+        raise SystemExit(f"arnet_variants: unknown variant {name!r} "
+                         "(base, noblur, nosn, plain, fineN)")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        raise SystemExit(__doc__)
+    variant, zoo_args = sys.argv[1], sys.argv[2:]
+    if variant == "noblur":
+        zoo_args.append("model.args.blur=false")
+    apply_variant(variant)
+    raise SystemExit(zoo_main(zoo_args))
