@@ -84,11 +84,13 @@ def _add_fine_branch(channels: int) -> None:
     arnet.ARNet.forward_padded = forward_padded  # type: ignore[method-assign]
 
 
-def apply_variant(name: str) -> None:
-    """Patch ``ARNet`` in this process into the named variant."""
-    if name in ("base", "noblur"):
-        return
-    if name == "nosn":
+def apply_variant(name: str) -> list[str]:
+    """Patch ``ARNet`` in this process into the named variant; returns the zoo overrides it needs."""
+    if name == "noblur":
+        return ["model.args.blur=false"]
+    if name == "base":
+        pass
+    elif name == "nosn":
         _without_spectral_norm()
     elif name == "plain":
         _without_spectral_norm()
@@ -98,13 +100,11 @@ def apply_variant(name: str) -> None:
     else:
         raise SystemExit(f"arnet_variants: unknown variant {name!r} "
                          "(base, noblur, nosn, plain, fineN)")
+    return []
 
 
 if __name__ == "__main__":
     if len(sys.argv) < 3:
         raise SystemExit(__doc__)
-    variant, zoo_args = sys.argv[1], sys.argv[2:]
-    if variant == "noblur":
-        zoo_args.append("model.args.blur=false")
-    apply_variant(variant)
-    raise SystemExit(zoo_main(zoo_args))
+    overrides = apply_variant(sys.argv[1])
+    raise SystemExit(zoo_main(sys.argv[2:] + overrides))
