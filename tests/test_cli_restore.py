@@ -117,11 +117,54 @@ def test_output_flag_needs_a_single_input(tmp_path: Path, capsys: pytest.Capture
     assert not (tmp_path / "x.png").exists()
 
 
-def test_colliding_outputs_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_inputs_sharing_a_name_get_their_format_in_the_result(tmp_path: Path) -> None:
     Image.fromarray(rgb()).save(tmp_path / "same.png")
     (tmp_path / "same.jpg").write_bytes(jpeg(rgb()))
-    assert restore(tmp_path) == 2
-    assert "would both be written" in capsys.readouterr().err
+    Image.fromarray(rgb()).save(tmp_path / "other.png")
+    assert restore(tmp_path, "--out-dir", tmp_path / "out") == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "other.restored.png", "same-jpg.restored.png", "same-png.restored.png"]
+
+
+def test_output_without_suffix_never_overwrites_the_input(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    Image.fromarray(rgb()).save(tmp_path / "pic.png")
+    before = (tmp_path / "pic.png").read_bytes()
+    assert restore(tmp_path / "pic.png", "-o", tmp_path / "pic") == 1  # pic -> pic.png: the input
+    assert "would overwrite the input" in capsys.readouterr().err
+    assert (tmp_path / "pic.png").read_bytes() == before
+    assert restore(tmp_path / "pic.png", "-o", tmp_path / "clean") == 0
+    assert f"-> {tmp_path / 'clean.png'}" in capsys.readouterr().err  # where it really wrote
+
+
+def test_output_that_is_a_folder_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    Image.fromarray(rgb()).save(tmp_path / "pic.png")
+    (tmp_path / "out").mkdir()
+    for output in (tmp_path / "out", f"{tmp_path / 'new'}/"):
+        assert restore(tmp_path / "pic.png", "-o", output) == 2
+        assert "is a folder; use --out-dir" in capsys.readouterr().err
+    assert list((tmp_path / "out").iterdir()) == [] and not (tmp_path / "new.png").exists()
+
+
+def test_empty_folder_does_not_stop_the_others(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "empty").mkdir()
+    Image.fromarray(rgb()).save(tmp_path / "pic.png")
+    assert restore(tmp_path / "empty", tmp_path / "pic.png") == 1
+    err = capsys.readouterr().err
+    assert "empty: no image files in this folder" in err and "1 other problem" in err
+    assert (tmp_path / "pic.restored.png").is_file()
+
+
+def test_decoder_warnings_are_one_line_naming_the_file(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    exif = Image.Exif()
+    exif[0x010E] = "caption"
+    (tmp_path / "w.jpg").write_bytes(jpeg(rgb(), exif=exif.tobytes()[:-6]))  # a cut-short IFD
+    assert restore(tmp_path / "w.jpg") == 0
+    lines = capsys.readouterr().err.splitlines()
+    warned = [line for line in lines if line.startswith("warning:")]
+    assert warned and all(line.startswith(f"warning: {tmp_path / 'w.jpg'}: ") for line in warned)
+    assert not any("Warning:" in line or "warnings.warn" in line for line in lines)
 
 
 def test_model_without_weights_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture,

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageFile
 
-from zoo.errors import ImageError
-from zoo.imaging import LoadedImage, read_image, write_image
+from zoo.errors import ImageError, ZooError
+from zoo.imaging import ImageWarning, LoadedImage, read_image, write_image
 
 RNG = np.random.default_rng(0)
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
@@ -31,16 +31,20 @@ def exif_bytes(orientation: int | None = None, description: str = "zoo test") ->
     return exif.tobytes()
 
 
-def png16_rgb(path: Path, values: np.ndarray) -> None:
-    """A 16-bit RGB PNG written by hand (Pillow cannot write one)."""
-    h, w, _ = values.shape
+def png16(path: Path, values: np.ndarray, size: tuple[int, int] | None = None) -> None:
+    """A 16-bit RGB (HxWx3) or grey + alpha (HxWx2) PNG written by hand (Pillow cannot).
+
+    ``size`` (width, height) overrides the header's size, to fake a huge image.
+    """
+    h, w, channels = values.shape
     raw = b"".join(b"\x00" + values[y].astype(">u2").tobytes() for y in range(h))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         crc = struct.pack(">I", zlib.crc32(kind + data))
         return struct.pack(">I", len(data)) + kind + data + crc
 
-    header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    colour_type = {3: 2, 2: 4}[channels]
+    header = struct.pack(">IIBBBBB", *(size or (w, h)), 16, colour_type, 0, 0, 0)
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
                      + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
@@ -79,7 +83,7 @@ def test_16bit_grey_png_is_scaled_with_rounding(tmp_path: Path) -> None:
 
 def test_16bit_rgb_png(tmp_path: Path) -> None:
     values = RNG.integers(0, 65536, (12, 10, 3)).astype(np.uint16)
-    png16_rgb(tmp_path / "c16.png", values)
+    png16(tmp_path / "c16.png", values)
     image = read_image(tmp_path / "c16.png")
     assert image.bit_depth == 16 and image.pixels.shape == (12, 10, 3)
     # Pillow keeps the high byte of each sample: within one level of the rounded value.
@@ -101,6 +105,16 @@ def test_la_grey_with_alpha(tmp_path: Path) -> None:
     image = read_image(tmp_path / "la.png")
     assert image.is_grey
     np.testing.assert_array_equal(image.alpha, la[..., 1])
+
+
+def test_16bit_grey_with_alpha_stays_grey(tmp_path: Path) -> None:
+    grey = RNG.integers(0, 65536, (12, 20), dtype=np.uint16)
+    alpha = RNG.integers(0, 65536, (12, 20), dtype=np.uint16)
+    png16(tmp_path / "la16.png", np.dstack([grey, alpha]))  # Pillow opens it as RGBA
+    image = read_image(tmp_path / "la16.png")
+    assert image.is_grey and image.bit_depth == 16
+    np.testing.assert_array_equal(image.pixels, (grey >> 8).astype(np.uint8))
+    np.testing.assert_array_equal(image.alpha, (alpha >> 8).astype(np.uint8))
 
 
 def test_palette_with_transparency(tmp_path: Path) -> None:
@@ -179,8 +193,9 @@ def test_write_grey_and_alpha(tmp_path: Path) -> None:
     with Image.open(out) as written:
         assert written.mode == "LA"
         np.testing.assert_array_equal(np.asarray(written)[..., 1], alpha)
-    with pytest.raises(ImageError, match="alpha"):
-        write_image(tmp_path / "g.jpg", LoadedImage(pixels=grey, alpha=alpha))
+    for suffix in (".jpg", ".bmp"):  # Pillow writes BMP alpha that it reads back as RGB
+        with pytest.raises(ImageError, match="alpha"):
+            write_image(tmp_path / f"g{suffix}", LoadedImage(pixels=grey, alpha=alpha))
     with pytest.raises(ImageError, match="cannot write"):
         write_image(tmp_path / "g.xyz", LoadedImage(pixels=grey))
 
@@ -230,6 +245,28 @@ def test_decompression_bomb_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("ZOO_MAX_IMAGE_PIXELS", "10000")
     assert read_image(tmp_path / "big.png").pixels.shape == (100, 100, 3)
     assert Image.MAX_IMAGE_PIXELS != 10000  # Pillow's global limit is restored
+
+
+def test_bomb_message_states_the_real_limit(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    png16(tmp_path / "huge.png", np.zeros((1, 1, 3), np.uint16), size=(30000, 30000))
+    with pytest.raises(ImageError) as info:
+        read_image(tmp_path / "huge.png")  # the header alone is read before refusing
+    assert "900,000,000 pixels, above the limit of 200,000,000" in str(info.value)
+    for bad in ("abc", "0", "-5"):
+        monkeypatch.setenv("ZOO_MAX_IMAGE_PIXELS", bad)
+        with pytest.raises(ZooError, match="ZOO_MAX_IMAGE_PIXELS must be a positive"):
+            read_image(tmp_path / "huge.png")
+
+
+def test_decoder_warnings_name_the_file(tmp_path: Path) -> None:
+    cut_short = exif_bytes(orientation=6)[:-12]  # the IFD ends inside its entries
+    Image.fromarray(rgb()).save(tmp_path / "w.jpg", exif=cut_short)
+    with pytest.warns(ImageWarning) as caught:
+        image = read_image(tmp_path / "w.jpg")
+    assert image.pixels.shape == (24, 40, 3)
+    assert all(str(w.message).startswith(f"{tmp_path / 'w.jpg'}: ") for w in caught)
+    assert all("\n" not in str(w.message) for w in caught)
 
 
 def test_below_minimum_size_refused(tmp_path: Path) -> None:

@@ -55,7 +55,8 @@ def test_identity_round_trip_is_exact(identity: Restorer) -> None:
 
 
 def test_inputs_are_not_modified(identity: Restorer, net: Restorer) -> None:
-    x = torch.rand(3, 20, 24) * 1.5  # out of range on purpose: the output is clamped, x is not
+    # Up to half a grey level above 1 on purpose (tolerated): the output is clamped, x is not.
+    x = torch.rand(3, 20, 24) * (1 + 0.5 / 255)
     before = x.clone()
     for model in (identity, net):
         assert restore_image(model, x).max() <= 1
@@ -147,6 +148,23 @@ def test_wrong_kinds_are_refused(net: Restorer) -> None:
         restore_image(net, [[1, 2], [3, 4]])
 
 
+@pytest.mark.parametrize("bad,message", [(255.0, "divide 0..255 data by 255"), (-0.1, "from -0.1"),
+                                         (float("nan"), "NaN")])
+def test_float_values_outside_the_unit_range_are_refused(net: Restorer, bad: float,
+                                                         message: str) -> None:
+    x = torch.rand(3, 16, 16)
+    x[0, 3, 4] = bad
+    with pytest.raises(ValueError, match=message):
+        restore_image(net, x)
+
+
+def test_cmyk_pil_image_does_not_carry_its_cmyk_profile(net: Restorer) -> None:
+    cmyk = Image.fromarray(pixels()).convert("CMYK")
+    cmyk.info["icc_profile"] = b"not a usable profile"  # refused: the plain conversion is used
+    out = net.restore(cmyk)
+    assert out.mode == "RGB" and "icc_profile" not in out.info
+
+
 def test_restore_file_carries_metadata(tmp_path: Path, net: Restorer) -> None:
     exif = Image.Exif()
     exif[0x010E] = "kept"
@@ -165,3 +183,13 @@ def test_registered_unet_restores_every_kind() -> None:
     assert restore_image(model, rgb).shape == rgb.shape
     assert restore_image(model, rgb[..., 0]).shape == rgb.shape[:2]
     assert restore_image(model, torch.rand(1, 3, 33, 45)).shape == (1, 3, 33, 45)
+
+
+def test_unusable_device_is_one_line_zoo_error() -> None:
+    from zoo.errors import ZooError
+
+    with pytest.raises(ZooError, match="device 'gpu0'"):
+        zoo.load("jpeg", device="gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ZooError, match="no CUDA device is available"):
+            zoo.load("jpeg", device="cuda")

@@ -66,6 +66,13 @@ def test_tile_grid_covers_and_aligns(length: int, tile: int, overlap: int, unit:
         assert length - origins[-1] > actual  # the last tile is longer than the overlap
 
 
+@pytest.mark.parametrize("tile", [1, 8, 40, 63])
+def test_tiles_below_two_grid_units_still_overlap(tile: int) -> None:
+    side, actual, origins = tile_grid(1000, tile, 64, 32)
+    assert (side, actual) == (64, 32) and len(origins) > 1  # seams would show without overlap
+    assert tile_grid(1000, tile, 0, 32)[:2] == (32, 0)  # no overlap asked for: one unit will do
+
+
 def test_tiles_are_on_the_jpeg_and_network_grid() -> None:
     spy = TileSpy(pad_multiple=32)
     x = coordinate_image(300, 200)

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
 from zoo.atomic import atomic_write
-from zoo.errors import ImageError
+from zoo.errors import ImageError, ZooError
 
 __all__ = [
     "LoadedImage",
@@ -28,6 +28,7 @@ __all__ = [
     "WRITE_FORMATS",
     "from_pil",
     "max_pixels",
+    "output_path",
     "read_image",
     "to_pil",
     "write_image",
@@ -42,6 +43,8 @@ READ_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".t
 """Suffixes picked up when a folder is given as input."""
 WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
                  ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
+_NO_ALPHA_FORMATS = ("JPEG", "BMP")
+"""Formats whose files (as Pillow writes and reads them) lose the alpha channel."""
 
 _EXIF_ORIENTATION = 0x0112
 _pillow_globals_lock = threading.Lock()
@@ -76,8 +79,17 @@ class LoadedImage:
 
 def max_pixels() -> int:
     """The decompression-bomb limit in pixels: ``$ZOO_MAX_IMAGE_PIXELS`` or 200 MP."""
-    value = os.environ.get("ZOO_MAX_IMAGE_PIXELS")
-    return int(value) if value else DEFAULT_MAX_PIXELS
+    value = os.environ.get("ZOO_MAX_IMAGE_PIXELS", "").strip()
+    if not value:
+        return DEFAULT_MAX_PIXELS
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = 0
+    if limit <= 0:
+        raise ZooError(f"ZOO_MAX_IMAGE_PIXELS must be a positive whole number of pixels, "
+                       f"got {value!r}")
+    return limit
 
 
 def read_image(path: str | os.PathLike[str], *, limit: int | None = None) -> LoadedImage:
@@ -87,24 +99,27 @@ def read_image(path: str | os.PathLike[str], *, limit: int | None = None) -> Loa
     """
     path = Path(path)
     limit = max_pixels() if limit is None else int(limit)
-    if not path.exists():
-        raise ImageError(f"{path}: no such file")
-    if path.is_dir():
-        raise ImageError(f"{path}: is a folder, not an image file")
+    try:
+        if not path.exists():
+            raise ImageError(f"{path}: no such file")
+        if path.is_dir():
+            raise ImageError(f"{path}: is a folder, not an image file")
+    except PermissionError:  # a folder on the way cannot be searched
+        raise ImageError(f"{path}: permission denied") from None
     try:
         if path.stat().st_size == 0:
             raise ImageError(f"{path}: empty file (0 bytes)")
-        with _strict_pillow(limit), Image.open(path) as img:
+        with _strict_pillow(limit) as pillow, Image.open(path) as img:
             if img.width * img.height > limit:
-                raise ImageError(f"{path}: {img.width}x{img.height} is {_mp(img)} megapixels, "
-                                 f"above the limit of {limit / 1e6:g} MP (a possible decompression "
+                raise ImageError(f"{path}: {img.width}x{img.height} = {img.width * img.height:,} "
+                                 f"pixels, above the limit of {limit:,} (a possible decompression "
                                  "bomb); raise ZOO_MAX_IMAGE_PIXELS to allow it")
-            bit_depth = _bit_depth(img)  # before load(): the decoder's raw mode is gone after
+            raw_mode = _raw_mode(img)  # before load(): the decoder's raw mode is gone after
             img.load()  # decode everything now, so that truncated data fails here
-            return from_pil(img, source=path, apply_orientation=True, bit_depth=bit_depth)
+            loaded = from_pil(img, source=path, apply_orientation=True, raw_mode=raw_mode)
     except ImageError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:  # a format plugin's own check
         raise ImageError(f"{path}: too many pixels, a possible decompression bomb ({exc}); "
                          "raise ZOO_MAX_IMAGE_PIXELS to allow it") from None
     except UnidentifiedImageError:
@@ -112,6 +127,8 @@ def read_image(path: str | os.PathLike[str], *, limit: int | None = None) -> Loa
         if kind:
             raise ImageError(f"{path}: corrupt {kind} (its header cannot be read)") from None
         raise ImageError(f"{path}: not an image, or a format that cannot be read") from None
+    except PermissionError:
+        raise ImageError(f"{path}: permission denied") from None
     except OSError as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "truncated" in detail.lower():
@@ -119,6 +136,18 @@ def read_image(path: str | os.PathLike[str], *, limit: int | None = None) -> Loa
         raise ImageError(f"{path}: corrupt or unreadable image ({detail})") from None
     except (ValueError, SyntaxError, EOFError) as exc:  # raised by some Pillow decoders
         raise ImageError(f"{path}: corrupt image ({exc})") from None
+    for caught in pillow.caught:  # Pillow's own warnings (corrupt EXIF ...), naming the file
+        warnings.warn(f"{path}: {_one_line(caught.message)}", ImageWarning, stacklevel=2)
+    return loaded
+
+
+class ImageWarning(UserWarning):
+    """A usable image with a defect the decoder noticed; the message names the file."""
+
+
+def _one_line(message: Warning | str) -> str:
+    text = str(message).strip()
+    return text.splitlines()[0] if text else type(message).__name__
 
 
 _SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"BM": "BMP",
@@ -133,23 +162,27 @@ def _signature(path: Path) -> str | None:
 
 
 class _strict_pillow:
-    """Pillow's globals for one read: our bomb limit (its warning an error), truncation refused.
+    """Pillow's globals for one read: truncation refused, warnings recorded in ``caught``.
 
     Other code may have set ``ImageFile.LOAD_TRUNCATED_IMAGES``; truncated inputs must still
-    fail here rather than come back with grey bands. Both globals are restored afterwards.
+    fail here rather than come back with grey bands. Pillow's own bomb check is off: it only
+    fires at twice its limit and reports that doubled number, so ``read_image`` checks the size
+    itself. Both globals are restored afterwards.
     """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
+        self.caught: list[warnings.WarningMessage] = []
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> _strict_pillow:
         _pillow_globals_lock.acquire()
         self._saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
-        self._warnings = warnings.catch_warnings()
-        self._warnings.__enter__()
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        Image.MAX_IMAGE_PIXELS = self.limit
+        self._warnings = warnings.catch_warnings(record=True)
+        self.caught = self._warnings.__enter__()
+        warnings.simplefilter("always")
+        Image.MAX_IMAGE_PIXELS = None
         ImageFile.LOAD_TRUNCATED_IMAGES = False
+        return self
 
     def __exit__(self, *exc_info: object) -> None:
         Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = self._saved
@@ -157,19 +190,17 @@ class _strict_pillow:
         _pillow_globals_lock.release()
 
 
-def _mp(img: Image.Image) -> str:
-    return f"{img.width * img.height / 1e6:.1f}"
-
-
 def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation: bool = False,
-             bit_depth: int | None = None) -> LoadedImage:
+             raw_mode: str | None = None) -> LoadedImage:
     """Convert a decoded PIL image of any mode into a :class:`LoadedImage`.
 
     ``apply_orientation`` rotates by the EXIF orientation tag (as files are read);
-    ``bit_depth`` is the file's bits per sample when known.
+    ``raw_mode`` is the decoder's raw mode (``LA;16B``, ``RGB;16B`` ...), which ``load()``
+    forgets: read it before, when known.
     """
     mode = img.mode
-    bit_depth = _bit_depth(img) if bit_depth is None else bit_depth
+    raw_mode = _raw_mode(img) if raw_mode is None else raw_mode
+    bit_depth = _bit_depth(img, raw_mode)
     icc = img.info.get("icc_profile") or None
     exif = img.info.get("exif") or None
     if apply_orientation:
@@ -193,7 +224,9 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
         alpha = np.asarray(img.getchannel("A"))
     elif img.mode in ("RGBA", "RGBa"):
         rgba = np.asarray(img.convert("RGBA"))
-        pixels, alpha = rgba[..., :3], rgba[..., 3]
+        # Pillow decodes 16-bit grey + alpha PNGs as RGBA with three equal channels.
+        pixels = rgba[..., 0] if raw_mode.startswith("LA") else rgba[..., :3]
+        alpha = rgba[..., 3]
     else:  # RGB, and every other colour mode (YCbCr, LAB, HSV, RGBX ...)
         pixels = np.asarray(img.convert("RGB") if img.mode != "RGB" else img)
 
@@ -207,10 +240,9 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
         icc_profile=icc, exif=exif, mode=mode, bit_depth=bit_depth, source=source)
 
 
-def _bit_depth(img: Image.Image) -> int:
+def _bit_depth(img: Image.Image, raw_mode: str) -> int:
     """Bits per sample, from the mode or (for 16-bit RGB read as 8-bit RGB) the raw mode."""
-    raw = _raw_mode(img)
-    if img.mode.startswith("I;16") or "16" in raw:
+    if img.mode.startswith("I;16") or "16" in raw_mode:
         return 16
     if img.mode in ("I", "F"):
         return 32
@@ -272,21 +304,26 @@ def to_pil(image: LoadedImage) -> Image.Image:
     return pil
 
 
+def output_path(path: str | os.PathLike[str]) -> Path:
+    """Where :func:`write_image` writes ``path``: PNG when it has no suffix."""
+    path = Path(path)
+    return path.with_suffix(".png") if path.suffix == "" else path
+
+
 def write_image(path: str | os.PathLike[str], image: LoadedImage) -> Path:
     """Write atomically; the format follows the suffix (lossless PNG when there is none).
 
     Alpha is re-attached, grey stays grey, and the ICC profile and EXIF block are carried where
     the format can hold them.
     """
-    path = Path(path)
-    if path.suffix == "":
-        path = path.with_suffix(".png")
+    path = output_path(path)
     fmt = WRITE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         known = ", ".join(sorted(WRITE_FORMATS))
         raise ImageError(f"{path}: cannot write {path.suffix!r} files; use one of {known}")
-    if fmt == "JPEG" and image.alpha is not None:
-        raise ImageError(f"{path}: JPEG cannot hold the alpha channel; write PNG, WebP or TIFF")
+    if fmt in _NO_ALPHA_FORMATS and image.alpha is not None:
+        raise ImageError(f"{path}: {fmt} files cannot keep the alpha channel; "
+                         "write PNG, WebP or TIFF")
     pil = to_pil(image)
     options: dict[str, object] = {}
     if image.icc_profile and fmt != "BMP":

@@ -77,5 +77,17 @@ def load_model(name_or_path: str, device: str | torch.device | None = None,
     if weights is not None and (name_or_path.startswith(HUB_PREFIX) or Path(name_or_path).exists()):
         raise ZooError("weights=PATH applies to registry names only; a folder or Hub repo "
                        "brings its own model.safetensors")
+    target = _usable_device(device)
     model = _load(str(name_or_path), weights)
-    return model.eval().to(device or default_device())
+    return model.eval().to(target)
+
+
+def _usable_device(device: str | torch.device | None) -> torch.device:
+    """``device`` (default: CUDA when available), refused in one line when it is not here."""
+    try:
+        target = torch.device(device or default_device())
+    except RuntimeError as exc:
+        raise ZooError(f"device {device!r}: {str(exc).splitlines()[0]}") from None
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise ZooError(f"device {str(device)!r}: no CUDA device is available here; use 'cpu'")
+    return target

@@ -60,6 +60,7 @@ def restore_tensor(model: Restorer, x: torch.Tensor, *, tile: int | None = None,
     """
     if not torch.is_floating_point(x):
         raise TypeError(f"expected a float tensor in [0, 1], got dtype {x.dtype}")
+    _check_range(x)
     single = x.ndim == 3
     batch = x.unsqueeze(0) if single else x
     if batch.ndim != 4 or batch.shape[1] not in (1, 3):
@@ -85,6 +86,22 @@ def restore_tensor(model: Restorer, x: torch.Tensor, *, tile: int | None = None,
             weights = torch.tensor(GREY_WEIGHTS, dtype=out.dtype, device=out.device).view(1, 3, 1, 1)
             out = (out * weights).sum(dim=1, keepdim=True)
     return out[0] if single else out
+
+
+RANGE_TOLERANCE = 1 / 255
+"""How far outside [0, 1] a float input may stray (one grey level) before it is refused."""
+
+
+def _check_range(x: torch.Tensor) -> None:
+    """Refuse NaN/inf and values clearly outside [0, 1] (0..255 data, say), naming the range."""
+    if x.numel() == 0:
+        return
+    low, high = torch.aminmax(x.detach().float())
+    low, high = float(low), float(high)
+    if not (low >= -RANGE_TOLERANCE and high <= 1 + RANGE_TOLERANCE):  # NaN fails both
+        hint = "; divide 0..255 data by 255" if high > 1.5 else ""
+        raise ValueError(f"expected float values in [0, 1], got values from {low:g} to {high:g}"
+                         + ("" if torch.isfinite(x).all() else " (with NaN or inf)") + hint)
 
 
 def array_to_tensor(pixels: np.ndarray) -> torch.Tensor:
@@ -146,9 +163,10 @@ def _restore_pil(model: Restorer, image: Image.Image, *, tile: int | None,
                  device: str | torch.device | None) -> Image.Image:
     loaded = from_pil(image)
     out = to_pil(restore_loaded(model, loaded, tile=tile, device=device))
-    for key in ("icc_profile", "exif", "dpi"):
-        if key in image.info:
-            out.info[key] = image.info[key]
+    # From the LoadedImage, not image.info: a CMYK image's profile was converted to sRGB's.
+    carried = {"icc_profile": loaded.icc_profile, "exif": loaded.exif,
+               "dpi": image.info.get("dpi")}
+    out.info.update({key: value for key, value in carried.items() if value is not None})
     return out
 
 

@@ -41,11 +41,13 @@ def _grid_unit(model: Restorer) -> int:
 def tile_grid(length: int, tile: int, overlap: int, unit: int) -> tuple[int, int, list[int]]:
     """Tile side, actual overlap and tile origins along one axis of ``length`` pixels.
 
-    The tile side is rounded down to a multiple of ``unit`` (at least one unit), the step between
-    origins to a multiple of ``unit`` no smaller than half a tile (so at most two tiles overlap
-    anywhere). The last tile is cut at the image's edge; it is always longer than the overlap.
+    The tile side is rounded down to a multiple of ``unit``, and raised to two units when an
+    overlap is asked for (one unit would leave no room for it, and seams would show); the step
+    between origins is a multiple of ``unit`` no smaller than half a tile (so at most two tiles
+    overlap anywhere). The last tile is cut at the image's edge; it is always longer than the
+    overlap.
     """
-    tile = max(unit, tile // unit * unit)
+    tile = max(unit * (2 if overlap > 0 else 1), tile // unit * unit)
     step = max(unit, (tile - max(0, overlap)) // unit * unit)
     step = max(step, math.ceil(tile / 2 / unit) * unit)
     step = min(step, tile)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="*", type=Path, metavar="INPUT",
                    help="image files or folders (folders: the images inside, sorted)")
     out = p.add_mutually_exclusive_group()
-    out.add_argument("-o", "--output", type=Path, metavar="OUT",
+    out.add_argument("-o", "--output", metavar="OUT",
                      help="output file for a single input (format from its suffix; PNG if none)")
     out.add_argument("--out-dir", type=Path, metavar="DIR",
                      help="write results into this folder (sub-folders of folder inputs are kept)")
@@ -49,10 +51,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=("cpu", "cuda"),
                    help="where to run (default: cuda when available, else cpu)")
     p.add_argument("--tile", type=int, metavar="SIZE",
-                   help="restore in SIZExSIZE tiles "
-                        "(default: automatic for large images; 0: never)")
+                   help="restore in SIZExSIZE tiles, rounded to the model's grid and at least two "
+                        "grid cells, so that tiles overlap (default: automatic for large images; "
+                        "0: never)")
     p.add_argument("--suffix", default=DEFAULT_SUFFIX,
-                   help=f"added to each output's stem (default: {DEFAULT_SUFFIX!r})")
+                   help=f"added to each output's stem (default: {DEFAULT_SUFFIX!r}); inputs that "
+                        "share a stem in one folder (photo.jpg, photo.png) also get their format "
+                        "(photo-jpg.restored.png)")
     p.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders")
     p.add_argument("--sample", choices=SAMPLE_NAMES, metavar="NAME",
                    help=f"also restore a built-in photograph ({', '.join(SAMPLE_NAMES)}) JPEG-"
@@ -61,44 +66,81 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _folder_images(folder: Path, recursive: bool, suffix: str) -> list[Path]:
+def _is_dir(path: Path) -> bool:
+    """Whether ``path`` is a folder; False when it cannot be looked at (reading it says why)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def _folder_images(folder: Path, recursive: bool, suffix: str, problems: list[str]) -> list[Path]:
+    """The image files in ``folder``, sorted; unreadable folders are added to ``problems``."""
     from zoo.imaging import READ_SUFFIXES
 
-    pattern = "**/*" if recursive else "*"
-    return sorted(f for f in folder.glob(pattern)
-                  if f.is_file() and f.suffix.lower() in READ_SUFFIXES
-                  and not f.stem.endswith(suffix))  # skip earlier results
+    def unreadable(exc: OSError) -> None:
+        problems.append(f"{exc.filename}: cannot read this folder ({exc.strerror or exc})")
+
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder, onerror=unreadable):
+        if not recursive:
+            dirs.clear()
+        found += [Path(root, name) for name in files
+                  if Path(name).suffix.lower() in READ_SUFFIXES
+                  and not Path(name).stem.endswith(suffix)]  # skip earlier results
+    return sorted(found)
 
 
-def collect_jobs(inputs: list[Path], *, output: Path | None, out_dir: Path | None,
-                 suffix: str, recursive: bool) -> list[Job]:
-    """Expand folders and pick an output path for every input file."""
+def _separate_shared_names(jobs: list[Job], suffix: str) -> list[Job]:
+    """Give inputs that would share a result (photo.jpg, photo.png) their format in its name."""
+    counts = Counter(job.target.resolve() for job in jobs)
+    return [job if counts[job.target.resolve()] == 1 else
+            Job(job.source, job.target.with_name(
+                f"{job.source.stem}-{job.source.suffix[1:].lower()}{suffix}.png"))
+            for job in jobs]
+
+
+def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None,
+                 suffix: str, recursive: bool) -> tuple[list[Job], list[str]]:
+    """Expand folders and pick an output path for every input file.
+
+    Returns the jobs and the inputs that cannot be restored (empty or unreadable folders, a
+    result that another input's result would overwrite), one line each.
+    """
+    from zoo.imaging import output_path
+
     jobs: list[Job] = []
+    problems: list[str] = []
     for item in inputs:
-        if item.is_dir():
-            found = _folder_images(item, recursive, suffix)
-            if not found:
-                raise ZooError(f"{item}: no image files in this folder"
-                               + ("" if recursive else " (use -r for sub-folders)"))
+        if _is_dir(item):
+            before = len(problems)
+            found = _folder_images(item, recursive, suffix, problems)
+            if not found and len(problems) == before:
+                problems.append(f"{item}: no image files in this folder"
+                                + ("" if recursive else " (use -r for sub-folders)"))
             for f in found:
                 base = out_dir / f.parent.relative_to(item) if out_dir else f.parent
                 jobs.append(Job(f, base / f"{f.stem}{suffix}.png"))
-        else:  # missing files are reported per file when they are read
+        else:  # missing or unreadable files are reported per file when they are read
             base = out_dir if out_dir else item.parent
             jobs.append(Job(item, base / f"{item.stem}{suffix}.png"))
     if output is not None:
-        if len(jobs) != 1:
+        if len(jobs) > 1:
             raise ZooError(f"-o/--output takes exactly one input image, got {len(jobs)}; "
                            "use --out-dir for several")
-        jobs = [Job(jobs[0].source, output)]
-    seen: dict[Path, Path] = {}
+        if output.endswith(("/", os.sep)) or _is_dir(Path(output)):
+            raise ZooError(f"-o {output} is a folder; use --out-dir {output} to write into it")
+        jobs = [Job(job.source, output_path(output)) for job in jobs]
+    jobs = _separate_shared_names(jobs, suffix)
+    unique: dict[Path, Job] = {}
     for job in jobs:
         key = job.target.resolve()
-        if key in seen:
-            raise ZooError(f"{seen[key]} and {job.source} would both be written to {job.target}; "
-                           "restore them separately or use --out-dir")
-        seen[key] = job.source
-    return jobs
+        if key in unique:
+            problems.append(f"{job.source}: its result {job.target} would overwrite that of "
+                            f"{unique[key].source}; restore it with -o")
+        else:
+            unique[key] = job
+    return list(unique.values()), problems
 
 
 def _load_model(args: argparse.Namespace, console: Console):
@@ -121,16 +163,15 @@ def _load_model(args: argparse.Namespace, console: Console):
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     # soft_wrap: every message stays one line, whatever the terminal width.
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     if args.tile is not None and args.tile < 0:
         raise ZooError(f"--tile must be 0 (never tile) or a positive size, got {args.tile}")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise ZooError("--device cuda: no CUDA device is available here; use --device cpu")
     if not args.inputs and not args.sample:
         raise ZooError("no input images given: zoo restore INPUT... (or --sample NAME)")
+    from zoo.imaging import max_pixels
+
+    max_pixels()  # a bad ZOO_MAX_IMAGE_PIXELS fails here, before the model loads
     model = _load_model(args, console)  # first: a model without weights fails before any writing
     inputs = list(args.inputs)
     if args.sample:
@@ -140,8 +181,10 @@ def run(args: argparse.Namespace) -> int:
         inputs.append(sample_image_path(args.sample, SAMPLE_QUALITY, folder))
         console.print(f"sample {args.sample}: JPEG at quality {SAMPLE_QUALITY} written to "
                       f"{inputs[-1]}", markup=False)
-    jobs = collect_jobs(inputs, output=args.output, out_dir=args.out_dir, suffix=args.suffix,
-                        recursive=args.recursive)
+    jobs, problems = collect_jobs(inputs, output=args.output, out_dir=args.out_dir,
+                                  suffix=args.suffix, recursive=args.recursive)
+    for problem in problems:
+        console.print(f"[red]failed:[/] {escape(problem)}")
 
     failed = 0
     start = time.perf_counter()
@@ -162,9 +205,11 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - start
     done = len(jobs) - failed
     where = f" into {args.out_dir}" if args.out_dir else ""
+    others = f"; {len(problems)} other problem{'s' if len(problems) != 1 else ''} above"
     console.print(f"restored {done} of {len(jobs)} image{'s' if len(jobs) != 1 else ''}{where} "
-                  f"in {elapsed:.1f} s" + (f"; {failed} failed" if failed else ""), markup=False)
-    return 1 if failed else 0
+                  f"in {elapsed:.1f} s" + (f"; {failed} failed" if failed else "")
+                  + (others if problems else ""), markup=False)
+    return 1 if failed or problems else 0
 
 
 def _restore_one(model, job: Job, tile: int | None) -> str | None:
