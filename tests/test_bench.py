@@ -18,6 +18,7 @@ from zoo.bench.results import read_rows
 from zoo.bench.runner import BenchPlan, run_bench
 from zoo.bench.suites import SuiteError, load_suite, parse_suite
 from zoo.datasets import folder_dataset
+from zoo.errors import ZooError
 
 @pytest.fixture
 def image_folder(tmp_path: Path) -> Path:
@@ -79,8 +80,9 @@ def test_outputs_are_written(image_folder: Path, tmp_path: Path) -> None:
     for name in ("results.csv", "summary.csv", "LEADERBOARD.md", "leaderboard.html", "meta.json"):
         assert (out / name).is_file(), name
     header = (out / "results.csv").read_text().splitlines()[0].split(",")
-    assert header == ["dataset", "model", "image", "quality", "protocol", "weights", "psnr", "psnr_b", "ssim",
-                      "ms_ssim", "lpips_alex", "niqe", "brisque", "seconds"]
+    assert header == ["dataset", "model", "image", "quality", "protocol", "weights", "truth",
+                      "measured", "psnr", "psnr_b", "ssim", "ms_ssim", "lpips_alex", "niqe",
+                      "brisque", "seconds"]
     assert len(_table(out / "results.csv")) == 4 * 2 * 2
     summary = _table(out / "summary.csv")
     assert {(r["quality"], r["protocol"]) for r in summary} == {("10", "rgb"), ("30", "rgb"),
@@ -254,3 +256,94 @@ def test_torchrun_two_processes_equal_one(image_folder: Path, tmp_path: Path) ->
     assert _table(tmp_path / "two" / "results.csv") == _table(tmp_path / "one" / "results.csv")
     assert not list((tmp_path / "two").glob("results.part*.csv"))
     assert (tmp_path / "two" / "LEADERBOARD.md").is_file()
+
+
+def test_another_folder_of_the_same_name_is_measured_again(image_folder: Path,
+                                                           tmp_path: Path) -> None:
+    """Rows are tied to the ground truth's pixels, not only to the folder's and image's names."""
+    other = tmp_path / "elsewhere" / "tiny"
+    other.mkdir(parents=True)
+    for name in "abcd":  # the same names, other pictures
+        Image.fromarray(np.asarray(Image.open(image_folder / f"{name}.png"))[::-1]).save(
+            other / f"{name}.png")
+    out = tmp_path / "out"
+    with pytest.raises(ZooError, match="two datasets are named 'tiny'"):
+        _bench(image_folder, out, data=[str(image_folder), str(other)])
+    first = _bench(image_folder, out, crops=0)[0].outcome
+    second = _bench(other, out, crops=0)[0].outcome
+    assert second.measured == 8
+    fresh = _bench(other, tmp_path / "fresh", crops=0)[0].outcome
+    assert _table(out / "results.csv") == _table(tmp_path / "fresh" / "results.csv")
+    assert {r.truth for r in first.rows}.isdisjoint({r.truth for r in fresh.rows})
+
+
+def test_a_metric_asked_for_later_is_added_to_the_rows(image_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _bench(image_folder, out, metrics=["psnr", "ssim"], crops=0)
+    (run,) = _bench(image_folder, out, metrics=["psnr", "psnr_b"], crops=0)
+    assert run.outcome.measured == 8
+    assert all({"psnr", "ssim", "psnr_b"} <= set(r.values) for r in run.outcome.rows)
+    _bench(image_folder, tmp_path / "once", metrics=["psnr", "ssim", "psnr_b"], crops=0)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "measured"} for r in rows]  # noqa: E731
+    assert strip(_table(out / "results.csv")) == strip(_table(tmp_path / "once" / "results.csv"))
+    assert _bench(image_folder, out, metrics=["ssim"], crops=0)[0].outcome.measured == 0
+
+
+def test_small_images_keep_their_other_metrics_and_means_compare_the_same_images(
+        image_folder: Path, tmp_path: Path) -> None:
+    Image.fromarray(np.asarray(Image.open(image_folder / "a.png"))[:20, :40]).save(
+        image_folder / "small.png")  # below LPIPS-Alex's 31 px: NaN there
+    out = tmp_path / "out"
+    (run,) = _bench(image_folder, out, models=["jpeg", "unet-l1"], qualities=[10],
+                    protocols=["rgb"], metrics=["psnr", "lpips_alex"], crops=0)
+    assert not run.outcome.failures
+    small = [r for r in run.outcome.rows if r.image == "small"]
+    assert len(small) == 2 and all("psnr" in r.values and "lpips_alex" not in r.values
+                                   and "lpips_alex" in r.measured for r in small)  # NaN: empty
+    summary = {r["model"]: r for r in _table(out / "summary.csv")}
+    rows = [r for r in run.outcome.rows if r.model == "jpeg" and r.image != "small"]
+    assert float(summary["jpeg"]["lpips_alex"]) == pytest.approx(
+        np.mean([r.values["lpips_alex"] for r in rows]), rel=1e-12)
+    assert summary["jpeg"]["images"] == "5"
+    assert "| 4 of 5)" not in (md := (out / "LEADERBOARD.md").read_text()) and " (4 of 5)" in md
+
+
+def test_a_failing_metric_is_reported_and_the_row_kept(image_folder: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from zoo import metrics
+
+    def broken(restored: np.ndarray, reference: np.ndarray) -> float:
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(metrics.METRICS, "ssim",
+                        dataclasses.replace(metrics.METRICS["ssim"], fn=broken))
+    out = tmp_path / "out"
+    (run,) = _bench(image_folder, out, qualities=[10], metrics=["psnr", "ssim"], crops=0)
+    assert len(run.outcome.rows) == 4 and all("psnr" in r.values for r in run.outcome.rows)
+    assert all(why == "ssim: RuntimeError: boom" for _, _, why in run.outcome.failures)
+    monkeypatch.undo()
+    (again,) = _bench(image_folder, out, qualities=[10], metrics=["psnr", "ssim"], crops=0)
+    assert again.outcome.measured == 4 and all("ssim" in r.values for r in again.outcome.rows)
+
+
+def test_bad_qualities_device_and_tile_are_refused_up_front(image_folder: Path,
+                                                            tmp_path: Path) -> None:
+    for qualities in ([0], [101], [-5]):
+        with pytest.raises(SuiteError, match="--quality must be a non-empty list of integers"):
+            _bench(image_folder, tmp_path / "q", qualities=qualities)
+    assert not (tmp_path / "q").exists()
+    (run,) = _bench(image_folder, tmp_path / "twice", qualities=[10, 10, 30])
+    assert run.plan.qualities == (10, 30)
+    with pytest.raises(ZooError, match="--tile must be 0"):
+        _bench(image_folder, tmp_path / "t", tile=-5)
+    with pytest.raises(ZooError, match="device 'tpu'"):
+        _bench(image_folder, tmp_path / "d", device="tpu")
+
+
+def test_html_sorts_infinite_values_as_numbers() -> None:
+    from zoo.bench.html import _sort_value
+
+    assert [_sort_value(v) for v in (float("inf"), -float("inf"), float("nan"), 1.5)] == [
+        "Infinity", "-Infinity", "", "1.5"]

@@ -391,3 +391,43 @@ def test_two_process_ddp_run(data: tuple[Path, Path], tmp_path: Path) -> None:
     assert meta["step"] == 12 and meta["world"] == 2
     assert len((out / "train.csv").read_text().splitlines()) == 13  # rank 0 logs, once per step
     assert (out / "export" / "model.safetensors").is_file()
+
+
+def test_validation_means_leave_out_images_a_metric_cannot_score(tmp_path: Path) -> None:
+    """LPIPS is NaN below 31 px: that image is left out of its mean instead of crashing the run."""
+    import zoo
+    from zoo.metrics import compute_metrics
+    from zoo.train.data import ValidationSet
+    from zoo.train.validate import evaluate
+
+    rng = np.random.default_rng(0)
+    for name, side in (("big", 64), ("small", 16)):
+        Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(
+            tmp_path / f"{name}.png")
+    valset = ValidationSet(tmp_path, [10])
+    scores = evaluate(zoo.load("jpeg", device="cpu"), valset, torch.device("cpu"),
+                      ["psnr", "lpips_alex"])[10]
+    each = {name: compute_metrics(degraded[10], target, names=["psnr", "lpips_alex"])
+            for name, target, degraded in valset.items}
+    assert np.isnan(each["small.png"]["lpips_alex"])
+    assert scores["lpips_alex"] == pytest.approx(each["big.png"]["lpips_alex"], rel=1e-6)
+    assert scores["psnr"] == pytest.approx(np.mean([v["psnr"] for v in each.values()]), rel=1e-9)
+
+
+def test_an_image_that_goes_bad_during_training_is_replaced(tmp_path: Path) -> None:
+    """Uncached images are re-read on use: one truncated mid-run gives way to the next one."""
+    from zoo.train.data import ImageStore
+
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(tmp_path / f"{name}.png")
+    store = ImageStore([tmp_path], min_side=32, cache_mb=0)
+    assert not store.cached
+    expected_b = store[1]
+    data = (tmp_path / "a.png").read_bytes()
+    (tmp_path / "a.png").write_bytes(data[: len(data) // 2])
+    with pytest.warns(UserWarning, match="a.png: truncated"):
+        np.testing.assert_array_equal(store[0], expected_b)
+    (tmp_path / "b.png").unlink()
+    with pytest.raises(Exception, match="none of the training images"):
+        store[0]

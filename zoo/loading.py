@@ -15,7 +15,7 @@ from zoo.registry import create_model, get_model_info, list_models
 if TYPE_CHECKING:
     from zoo.models.base import Restorer
 
-__all__ = ["HUB_PREFIX", "default_device", "is_saved_model", "load_model"]
+__all__ = ["HUB_PREFIX", "default_device", "is_saved_model", "load_model", "usable_device"]
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +77,12 @@ def load_model(name_or_path: str, device: str | torch.device | None = None,
     if weights is not None and (name_or_path.startswith(HUB_PREFIX) or Path(name_or_path).exists()):
         raise ZooError("weights=PATH applies to registry names only; a folder or Hub repo "
                        "brings its own model.safetensors")
-    target = _usable_device(device)
+    target = usable_device(device)
     model = _load(str(name_or_path), weights)
     return model.eval().to(target)
 
 
-def _usable_device(device: str | torch.device | None) -> torch.device:
+def usable_device(device: str | torch.device | None) -> torch.device:
     """``device`` (default: CUDA when available), refused in one line when it is not here."""
     try:
         target = torch.device(device or default_device())

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from zoo.bench.distributed import DistContext
 from zoo.bench.report import write_report
 from zoo.bench.runner import BenchOutcome, BenchPlan, ImageCallback, run_bench
-from zoo.bench.suites import Suite, load_suite, validate_metrics
+from zoo.bench.suites import Suite, load_suite, validate_metrics, validate_qualities
 from zoo.datasets import Dataset, div2k_present, resolve_dataset
 from zoo.errors import ZooError
-from zoo.loading import is_saved_model
+from zoo.loading import is_saved_model, usable_device
 from zoo.registry import list_models
 from zoo.resources import resource_dir
 
@@ -40,6 +40,9 @@ def select_models(patterns: Sequence[str] | None) -> list[str]:
             continue
         exact = list_models(pattern) if not any(c in pattern for c in "*?[") else []
         hits = exact or [m for m in pool if m in list_models(pattern)]
+        if not hits and Path(pattern).exists():
+            raise ModelSelectionError(f"--models {pattern}: not a saved model (a folder with "
+                                      "config.json and model.safetensors, as `zoo train` exports)")
         if not hits:
             raise ModelSelectionError(f"--models {pattern}: no registry entry with weights matches "
                                       f"(available: {', '.join(pool)}; see `zoo list`)")
@@ -80,18 +83,22 @@ def bench(*, suite: str | Suite | None = None, data: Sequence[str] | None = None
     if not isinstance(suite, Suite):
         suite = load_suite(suite or "default")
     names = select_models(models or list(suite.models) or None)
+    qualities = validate_qualities(list(qualities)) if qualities else suite.qualities
+    if tile is not None and tile < 0:
+        raise ZooError(f"--tile must be 0 (never tile) or a positive size, got {tile}")
+    if device is not None:
+        usable_device(device)  # one line now, rather than a failure per image
+    specs = list(data) if data else list(suite.datasets)
+    datasets = _distinct(dataset_for(spec) for spec in specs)
     dist = dist or DistContext.from_env()
     device = rank_device(device, dist)
-    specs = list(data) if data else list(suite.datasets)
     runs = []
     try:
-        for spec in specs:
-            dataset = dataset_for(spec)
+        for dataset in datasets:
             target = Path(out) if out else default_out_dir(dataset)
-            if out and len(specs) > 1:
+            if out and len(datasets) > 1:
                 target = target / dataset.name
-            plan = BenchPlan(dataset=dataset, models=names,
-                             qualities=tuple(int(q) for q in (qualities or suite.qualities)),
+            plan = BenchPlan(dataset=dataset, models=names, qualities=qualities,
                              protocols=tuple(protocols or suite.protocols),
                              metrics=validate_metrics(list(metrics)) if metrics else suite.metrics,
                              out_dir=target, device=device, tile=tile)
@@ -101,6 +108,21 @@ def bench(*, suite: str | Suite | None = None, data: Sequence[str] | None = None
     finally:
         dist.close()
     return runs
+
+
+def _distinct(datasets: Iterable[Dataset]) -> list[Dataset]:
+    """The datasets, once each; two of one name from different places are refused (their
+    results would share a folder)."""
+    chosen: dict[str, Dataset] = {}
+    for dataset in datasets:
+        if dataset.name in chosen and chosen[dataset.name].source == dataset.source:
+            continue
+        if dataset.name in chosen:
+            raise ZooError(f"two datasets are named {dataset.name!r} ({chosen[dataset.name].source} "
+                           f"and {dataset.source}); their results would share a folder: "
+                           "bench them one at a time with different --out")
+        chosen[dataset.name] = dataset
+    return list(chosen.values())
 
 
 def rank_device(device: str | None, dist: DistContext) -> str | None:

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from zoo.bench.baselines import ReportedRow
-from zoo.bench.leaderboard import best_models, fmt_metric, groups, metric_header
+from zoo.bench.leaderboard import (PARTIAL_NOTE, best_models, cell_text, fmt_metric, groups,
+                                   has_partial, metric_header)
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
@@ -52,6 +53,8 @@ def render_html(dataset: str, summary: list[dict[str, Any]], metrics: tuple[str,
     for protocol, quality, entries in groups(summary):
         out.append(f"<h2><code>{e(protocol)}</code> protocol, JPEG quality {quality}</h2>")
         out.append(_table(entries, metrics))
+        if has_partial(entries, metrics):
+            out.append(f"<p class='meta'>{e(PARTIAL_NOTE)}</p>")
         rep = [r for r in reported if r.protocol == protocol and r.quality == quality]
         if rep:
             out.append(f"<p>Reported on {e(rep[0].dataset)} (published numbers):</p>")
@@ -86,12 +89,19 @@ def _table(entries: list[dict[str, Any]], metrics: tuple[str, ...]) -> str:
         for m in metrics:
             v = entry.get(m, math.nan)
             cls = " class='best'" if entry["model"] in bests[m] else ""
-            cells.append(f"<td{cls} data-v='{'' if math.isnan(v) else repr(v)}'>{fmt_metric(m, v)}</td>")
+            cells.append(f"<td{cls} data-v='{_sort_value(v)}'>{e(cell_text(entry, m))}</td>")
         cells.append(f"<td>{fmt_metric('seconds', entry.get('seconds', math.nan))}</td>")
         cells.append(f"<td>{entry['images']}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return ("<table class='sortable'><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in heads)
             + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+
+
+def _sort_value(value: float) -> str:
+    """The number as JavaScript's parseFloat reads it ("inf" it does not), or "" for NaN."""
+    if math.isnan(value):
+        return ""
+    return repr(value) if math.isfinite(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
 def _reported_table(rows: list[ReportedRow], metrics: tuple[str, ...]) -> str:

@@ -17,6 +17,21 @@ def fmt_metric(name: str, value: float | None) -> str:
     return f"{value:.{METRIC_DIGITS.get(name, 3)}f}"
 
 
+def cell_text(entry: dict[str, Any], metric: str) -> str:
+    """A mean as shown in a table, with "(n of N)" when it covers fewer images than the row."""
+    text = fmt_metric(metric, entry.get(metric, math.nan))
+    covered = entry.get("partial", {}).get(metric)
+    return f"{text} ({covered} of {entry['images']})" if covered is not None else text
+
+
+PARTIAL_NOTE = ("(n of N): the mean covers only the n images that every model in the table has "
+                "a value for; the metric is undefined (NaN) on the others, or a model failed there.")
+
+
+def has_partial(entries: list[dict[str, Any]], metrics: tuple[str, ...]) -> bool:
+    return any(m in e.get("partial", {}) for e in entries for m in metrics)
+
+
 def metric_header(name: str) -> str:
     return f"{METRIC_LABELS.get(name, name)} {'↓' if name in LOWER_IS_BETTER else '↑'}"
 
@@ -57,10 +72,12 @@ def render_markdown(dataset: str, summary: list[dict[str, Any]], metrics: tuple[
         for e in ordered:
             cells = [f"`{e['model']}`"]
             for m in metrics:
-                text = fmt_metric(m, e.get(m))
+                text = cell_text(e, m)
                 cells.append(f"**{text}**" if e["model"] in bests[m] else text)
             cells += [fmt_metric("seconds", e.get("seconds")), str(e["images"])]
             lines.append("| " + " | ".join(cells) + " |")
+        if has_partial(entries, metrics):
+            lines += ["", PARTIAL_NOTE]
         rep = [r for r in reported if r.protocol == protocol and r.quality == quality]
         if rep:
             lines += ["", f"Reported (published, not measured here) on {rep[0].dataset}, `{protocol}`, q={quality}:", ""]

@@ -3,7 +3,9 @@
 Rows are written with full float precision (``repr``), sorted by their key, and the file is
 replaced atomically after every image, so a killed run loses at most the image in flight and
 a resumed run skips exactly the rows already there. Each row names the weights that made it
-(a digest of the model's tensors), so rows of changed weights are measured again.
+(a digest of the model's tensors), the ground truth it was scored against (a digest of its
+pixels) and the metrics measured, so rows of changed weights or images are measured again and
+metrics asked for later are added.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from zoo.atomic import atomic_write
 from zoo.bench.suites import ALL_METRICS
 
 KEY_COLUMNS: tuple[str, ...] = ("dataset", "model", "image", "quality", "protocol")
-COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, "weights", *ALL_METRICS, "seconds")
+COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, "weights", "truth", "measured", *ALL_METRICS, "seconds")
 SUMMARY_COLUMNS: tuple[str, ...] = ("dataset", "model", "quality", "protocol", "images",
                                     *ALL_METRICS, "seconds")
 
@@ -38,6 +40,10 @@ class Row:
     seconds: float
     weights: str = ""
     """Digest of the weights that produced the row (:func:`zoo.weights.state_digest`)."""
+    truth: str = ""
+    """Digest of the ground-truth image it was scored against (``""``: unknown, older files)."""
+    measured: tuple[str, ...] = ()
+    """The metrics computed for the row, NaN results included."""
 
     @property
     def key(self) -> Key:
@@ -46,7 +52,8 @@ class Row:
     def to_record(self) -> dict[str, str]:
         record = {"dataset": self.dataset, "model": self.model, "image": self.image,
                   "quality": str(int(self.quality)), "protocol": self.protocol,
-                  "weights": self.weights}
+                  "weights": self.weights, "truth": self.truth,
+                  "measured": " ".join(self.measured)}
         for name in ALL_METRICS:
             record[name] = _fmt(self.values.get(name, math.nan))
         record["seconds"] = _fmt(self.seconds)
@@ -55,9 +62,11 @@ class Row:
     @classmethod
     def from_record(cls, record: dict[str, str]) -> Row:
         values = {m: float(record[m]) for m in ALL_METRICS if record.get(m) not in (None, "")}
+        measured = record.get("measured")  # absent in older files: the metrics with a value
         return cls(record["dataset"], record["model"], record["image"], int(record["quality"]),
                    record["protocol"], values, float(record.get("seconds") or "nan"),
-                   record.get("weights") or "")
+                   record.get("weights") or "", record.get("truth") or "",
+                   tuple(measured.split()) if measured is not None else tuple(values))
 
 
 def _fmt(value: float) -> str:
@@ -79,7 +88,7 @@ def write_rows(path: Path, rows: Iterable[Row]) -> None:
 
 
 def _write_csv(fh, columns: tuple[str, ...], records: Iterable[dict[str, str]]) -> None:  # noqa: ANN001
-    writer = csv.DictWriter(fh, fieldnames=list(columns), lineterminator="\n")
+    writer = csv.DictWriter(fh, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     writer.writerows(records)
 
@@ -111,21 +120,41 @@ class ResultsStore:
         write_rows(self.path, self._rows.values())
 
 
+def _value(row: Row, name: str) -> float:
+    return row.seconds if name == "seconds" else row.values.get(name, math.nan)
+
+
 def summarize(rows: Iterable[Row]) -> list[dict[str, object]]:
-    """Means per dataset, model, quality and protocol (NaNs ignored), with the image count."""
-    groups: dict[tuple[str, str, int, str], list[Row]] = {}
+    """Means per dataset, model, quality and protocol, with the image count.
+
+    So that models are compared on the same images, a metric's means in one (dataset, quality,
+    protocol) table cover only the images that every model there has a value for (a metric is
+    NaN where it is undefined, e.g. NIQE on a flat image). Where that leaves out images of a
+    model's row, ``entry["partial"][metric]`` is the number of images its mean covers.
+    """
+    tables: dict[tuple[str, int, str], dict[str, list[Row]]] = {}
     for row in rows:
-        groups.setdefault((row.dataset, row.model, row.quality, row.protocol), []).append(row)
+        table = tables.setdefault((row.dataset, row.quality, row.protocol), {})
+        table.setdefault(row.model, []).append(row)
     summary = []
-    for (dataset, model, quality, protocol), members in sorted(groups.items()):
-        entry: dict[str, object] = {"dataset": dataset, "model": model, "quality": quality,
-                                    "protocol": protocol, "images": len(members)}
-        for name in (*ALL_METRICS, "seconds"):
-            vals = [r.seconds if name == "seconds" else r.values.get(name, math.nan) for r in members]
-            vals = [v for v in vals if not math.isnan(v)]
-            entry[name] = math.fsum(vals) / len(vals) if vals else math.nan
-        summary.append(entry)
-    return summary
+    for (dataset, quality, protocol), models in sorted(tables.items()):
+        common = {name: set.intersection(*({r.image for r in members
+                                             if not math.isnan(_value(r, name))}
+                                            for members in models.values()))
+                  for name in ALL_METRICS}
+        for model, members in sorted(models.items()):
+            entry: dict[str, object] = {"dataset": dataset, "model": model, "quality": quality,
+                                        "protocol": protocol, "images": len(members),
+                                        "partial": {}}
+            for name in (*ALL_METRICS, "seconds"):
+                vals = [_value(r, name) for r in members
+                        if (r.image in common[name] if name in common
+                            else not math.isnan(_value(r, name)))]
+                entry[name] = math.fsum(vals) / len(vals) if vals else math.nan
+                if name in common and vals and len(vals) < len(members):
+                    entry["partial"][name] = len(vals)
+            summary.append(entry)
+    return sorted(summary, key=lambda e: (e["dataset"], e["model"], e["quality"], e["protocol"]))
 
 
 def write_summary(path: Path, summary: list[dict[str, object]]) -> None:

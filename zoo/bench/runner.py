@@ -2,12 +2,14 @@
 
 Each image is degraded once per protocol and quality and the result is shared by every model;
 models (and the metrics' networks) are loaded once. Rows are flushed after every image, and
-rows already on disk are skipped, so a killed run resumes where it stopped; rows made by other
-weights than the ones loaded now are measured again.
+rows already on disk are skipped, so a killed run resumes where it stopped. A row on disk is
+measured again when other weights or another ground truth (an image changed, or another folder
+of the same name) made it; metrics it lacks are added to it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -76,25 +78,22 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
     models = load_models(plan.models, plan.device, outcome.failures)
     digests = {name: state_digest(model) if isinstance(model, nn.Module) else "-"
                for name, model in models.items()}
-    # A row counts as done only if the weights that made it are the ones loaded now.
-    done = {r.key for src in (results_path, *parts) for r in read_rows(src)
-            if r.weights == digests.get(r.model, r.weights)}
+    # Rows made by the weights loaded now; whether their ground truth is this run's is known
+    # only once each image is read.
+    earlier = {r.key: r for src in (results_path, *parts) for r in read_rows(src)
+               if r.weights == digests.get(r.model, r.weights)}
 
     items = dist.shard(plan.dataset.items)
-    pending = {image_id: _missing_keys(plan, image_id, done) for image_id, _ in items}
-    total = sum(len(keys) for keys in pending.values())
-    if total:
-        with _progress_bar(progress and dist.is_main, total, plan.dataset.name) as (bar, task):
-            for image_id, loader in items:
-                if not pending[image_id]:
-                    continue
-                rows = _measure_image(plan, image_id, loader, models, digests, pending[image_id],
-                                      outcome, advance=lambda n=1: bar.advance(task, n))
-                if rows:
-                    store.add(rows)
-                    outcome.measured += len(rows)
-                if after_image is not None:
-                    after_image(image_id)
+    total = sum(len(_pending(plan, image_id, earlier)) for image_id, _ in items)
+    with _progress_bar(progress and dist.is_main, total, plan.dataset.name) as (bar, task):
+        for image_id, loader in items:
+            rows = _measure_image(plan, image_id, loader, models, digests, earlier, outcome,
+                                  progress=(bar, task))
+            if rows:
+                store.add(rows)
+                outcome.measured += len(rows)
+            if after_image is not None:
+                after_image(image_id)
     outcome.models, outcome.digests = models, digests
 
     if dist.enabled:
@@ -113,9 +112,32 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
     return outcome
 
 
-def _missing_keys(plan: BenchPlan, image_id: str, done: set[Key]) -> set[Key]:
-    return {key for protocol in plan.protocols for quality in plan.qualities for model in plan.models
-            if (key := (plan.dataset.name, model, image_id, int(quality), protocol)) not in done}
+def _pending(plan: BenchPlan, image_id: str, earlier: dict[Key, Row],
+             truth: str | None = None) -> dict[Key, tuple[str, ...]]:
+    """The rows of one image still to measure, each with the metrics it needs.
+
+    ``truth`` is the image's digest once it has been read; before, rows are taken to be of it.
+    """
+    pending = {}
+    for protocol in plan.protocols:
+        for quality in plan.qualities:
+            for model in plan.models:
+                key = (plan.dataset.name, model, image_id, int(quality), protocol)
+                row = earlier.get(key)
+                if row is None or (truth is not None and row.truth != truth):
+                    needed = plan.metrics
+                else:
+                    needed = tuple(m for m in plan.metrics if m not in row.measured)
+                if needed:
+                    pending[key] = needed
+    return pending
+
+
+def truth_digest(image: np.ndarray) -> str:
+    """A short digest of a ground-truth image's pixels and shape (the rows' ``truth``)."""
+    h = hashlib.blake2b(str(image.shape).encode(), digest_size=8)
+    h.update(np.ascontiguousarray(image).data)
+    return h.hexdigest()
 
 
 def load_models(names: list[str], device: str | None,
@@ -133,39 +155,66 @@ def load_models(names: list[str], device: str | None,
 
 
 def _measure_image(plan: BenchPlan, image_id: str, loader: Callable[[], np.ndarray],
-                   models: dict[str, Any], digests: dict[str, str], keys: set[Key], outcome: BenchOutcome,
-                   advance: Callable[..., None]) -> list[Row]:
-    from zoo.metrics import compute_metrics
-
+                   models: dict[str, Any], digests: dict[str, str], earlier: dict[Key, Row],
+                   outcome: BenchOutcome, progress: tuple[Any, Any]) -> list[Row]:
+    """The rows of one image that are missing, out of date, or lack a metric asked for."""
+    bar, task = progress
+    expected = _pending(plan, image_id, earlier)
     try:
         original = loader()
     except (ZooError, OSError, ValueError) as exc:
         outcome.skipped_images.append((image_id, _one_line(exc)))
-        advance(len(keys))
+        bar.advance(task, len(expected))
         return []
+    truth_id = truth_digest(original)
+    pending = _pending(plan, image_id, earlier, truth_id)
+    if len(pending) > len(expected):  # rows of another image under this name: measured anew
+        total = next(t.total for t in bar.tasks if t.id == task)
+        bar.update(task, total=total + len(pending) - len(expected))
     rows = []
     for protocol in plan.protocols:
         truth = to_protocol(original, protocol)
         for quality in plan.qualities:
-            wanted = [m for m in plan.models if (plan.dataset.name, m, image_id, int(quality), protocol) in keys]
+            wanted = {m: pending[key] for m in plan.models
+                      if (key := (plan.dataset.name, m, image_id, int(quality), protocol)) in pending}
             if not wanted:
                 continue
             degraded = jpeg_roundtrip(truth, quality)  # once, shared by every model
-            for name in wanted:
-                advance()
+            for name, metrics in wanted.items():
+                bar.advance(task)
                 if name not in models:
                     continue  # failed to load: already reported
+                key = (plan.dataset.name, name, image_id, int(quality), protocol)
                 t0 = time.perf_counter()
                 try:
                     restored = restore(models[name], degraded, tile=plan.tile)
-                    values = compute_metrics(restored, truth, names=list(plan.metrics), device=plan.device)
                 except Exception as exc:  # noqa: BLE001  (a model failing on one image must not stop the run)
                     outcome.failures.append((name, image_id, _one_line(exc)))
                     continue
+                values = _score(restored, truth, metrics, plan.device, name, image_id, outcome)
+                measured, seconds = tuple(values), time.perf_counter() - t0
+                before = earlier.get(key)
+                if before is not None and before.truth == truth_id:  # add to the row on disk
+                    values = {**before.values, **values}
+                    measured = tuple(dict.fromkeys((*before.measured, *measured)))
+                    seconds = before.seconds
                 rows.append(Row(plan.dataset.name, name, image_id, int(quality), protocol,
-                                {k: float(v) for k, v in values.items()}, time.perf_counter() - t0,
-                                digests[name]))
+                                values, seconds, digests[name], truth_id, measured))
     return rows
+
+
+def _score(restored: np.ndarray, truth: np.ndarray, metrics: tuple[str, ...], device: str | None,
+           model: str, image_id: str, outcome: BenchOutcome) -> dict[str, float]:
+    """Each metric on its own: one that fails is reported and left out (measured next time)."""
+    from zoo.metrics import METRICS
+
+    values = {}
+    for metric in metrics:
+        try:
+            values[metric] = float(METRICS[metric](restored, truth, device=device))
+        except Exception as exc:  # noqa: BLE001
+            outcome.failures.append((model, image_id, f"{metric}: {_one_line(exc)}"))
+    return values
 
 
 def restore(model: Any, image: np.ndarray, *, tile: int | None = None) -> np.ndarray:

@@ -77,10 +77,7 @@ def parse_suite(data: dict, *, name: str, path: Path | None = None) -> Suite:
     if unknown:
         raise SuiteError(f"{where}: unknown keys {sorted(unknown)} (allowed: {sorted(_KEYS)})")
     datasets = _strings(data.get("datasets", ["auto"]), "datasets", where)
-    qualities = data.get("qualities", [10, 20, 30])
-    if not isinstance(qualities, list) or not qualities or not all(
-            isinstance(q, int) and not isinstance(q, bool) and 1 <= q <= 100 for q in qualities):
-        raise SuiteError(f"{where}: qualities must be a non-empty list of integers in 1..100")
+    qualities = validate_qualities(data.get("qualities", [10, 20, 30]), f"{where}: qualities")
     protocols = _strings(data.get("protocols", ["rgb"]), "protocols", where)
     bad = [p for p in protocols if p not in PROTOCOLS]
     if bad:
@@ -88,8 +85,16 @@ def parse_suite(data: dict, *, name: str, path: Path | None = None) -> Suite:
     metrics = validate_metrics(_strings(data.get("metrics", ["all"]), "metrics", where), where)
     models = _strings(data.get("models", []), "models", where, allow_empty=True)
     return Suite(name=name, description=str(data.get("description", "")), datasets=tuple(datasets),
-                 qualities=tuple(dict.fromkeys(qualities)), protocols=tuple(dict.fromkeys(protocols)),
+                 qualities=qualities, protocols=tuple(dict.fromkeys(protocols)),
                  metrics=metrics, models=tuple(models), path=path)
+
+
+def validate_qualities(values: object, where: object = "--quality") -> tuple[int, ...]:
+    """JPEG qualities: a non-empty list of integers in 1..100, repeats dropped."""
+    if not isinstance(values, (list, tuple)) or not values or not all(
+            isinstance(q, int) and not isinstance(q, bool) and 1 <= q <= 100 for q in values):
+        raise SuiteError(f"{where} must be a non-empty list of integers in 1..100, got {values}")
+    return tuple(dict.fromkeys(values))
 
 
 def validate_metrics(names: list[str] | tuple[str, ...], where: object = "--metrics") -> tuple[str, ...]:

@@ -13,7 +13,7 @@ from zoo.errors import ZooError
 
 _SUBCOMMANDS = ("list_cmd", "restore_cmd", "push_cmd", "bench_cmd", "data_cmd", "train_cmd")
 
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                   file: object = None, line: str | None = None) -> None:
     """Warnings as one line each (Python's own format adds the warning's source line)."""
-    err_console.print(f"[yellow]warning:[/] {escape(str(message))}", soft_wrap=True)
+    err_console.print(f"[yellow]warning:[/] {escape(str(message))}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             warnings.showwarning = _show_warning
             return int(args.func(args) or 0)
     except ZooError as exc:
-        err_console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        err_console.print(f"[red]error:[/] {escape(str(exc))}")
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 from zoo.degrade import PROTOCOLS
@@ -43,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from zoo.bench.distributed import DistContext
     from zoo.bench.suites import load_suite
 
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)  # one line per message
     suite = load_suite(args.suite)
     dist = DistContext.from_env()
     if dist.is_main:
@@ -79,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
 def _summary_table(run):  # noqa: ANN001, ANN202  (a BenchRun -> rich Table)
     from rich.table import Table
 
-    from zoo.bench.leaderboard import best_models, fmt_metric, groups, metric_header
+    from zoo.bench.leaderboard import (PARTIAL_NOTE, best_models, cell_text, fmt_metric, groups,
+                                       has_partial, metric_header)
     from zoo.bench.results import summarize
 
     plan = run.plan
@@ -89,9 +89,11 @@ def _summary_table(run):  # noqa: ANN001, ANN202  (a BenchRun -> rich Table)
     for col in ("protocol", "q", "model", *(metric_header(m) for m in plan.metrics), "s/img", "n"):
         table.add_column(col, justify="left" if col in ("protocol", "model") else "right")
     for protocol, quality, entries in groups(summarize(rows)):
+        if has_partial(entries, plan.metrics):
+            table.caption, table.caption_justify = PARTIAL_NOTE, "left"
         bests = {m: best_models(entries, m) for m in plan.metrics}
         for e in entries:
-            cells = [fmt_metric(m, e.get(m, math.nan)) for m in plan.metrics]
+            cells = [cell_text(e, m) for m in plan.metrics]
             cells = [f"[bold]{c}[/]" if e["model"] in bests[m] else c for c, m in zip(cells, plan.metrics)]
             table.add_row(protocol, str(quality), e["model"], *cells,
                           fmt_metric("seconds", e["seconds"]), str(e["images"]))

@@ -22,7 +22,7 @@ def _fetch(args: argparse.Namespace) -> int:
 
     from zoo.datasets import DIV2K_URL, div2k_dir, div2k_present, fetch_div2k
 
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     if div2k_present() and not args.force:
         console.print(f"DIV2K validation is already in {div2k_dir()} (use --force to fetch again)")
         return 0

@@ -59,7 +59,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("ssim", True, True, "SSIM, Gaussian 11x11 sigma 1.5 (MATLAB ssim_index)", ssim),
     Metric("ms_ssim", True, True, "MS-SSIM, 5 scales (Wang's msssim.m); NaN below 161 px",
            ms_ssim),
-    Metric("lpips_alex", True, False, "LPIPS v0.1, AlexNet backbone", lpips_alex),
+    Metric("lpips_alex", True, False, "LPIPS v0.1, AlexNet backbone; NaN below 31 px", lpips_alex),
     Metric("niqe", False, False, "NIQE, LIVE pristine model, 96x96 blocks", niqe),
     Metric("brisque", False, False, "BRISQUE, LIVE SVR", brisque),
 )}

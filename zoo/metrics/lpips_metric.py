@@ -15,6 +15,8 @@ from zoo.metrics.digest import KeepLast, pixel_digest
 from zoo.metrics.lpips_weights import lpips_model
 
 _REFERENCE_FEATURES: KeepLast[list[torch.Tensor]] = KeepLast()
+MIN_SIDE = 31
+"""Smallest side AlexNet's five stages accept (its second max-pool has nothing left below)."""
 
 
 def to_lpips_input(image: np.ndarray, device: torch.device | str) -> torch.Tensor:
@@ -49,11 +51,13 @@ def _reference_features(model: torch.nn.Module, reference: np.ndarray,
 
 def lpips_alex(restored: np.ndarray, reference: np.ndarray,
                device: torch.device | str | None = None) -> float:
-    """LPIPS distance with the AlexNet backbone (lower is better)."""
+    """LPIPS distance with the AlexNet backbone (lower is better); NaN below 31 px a side."""
     if reference is None:
         raise ValueError("LPIPS needs a reference image")
     if restored.shape != reference.shape:
         raise ValueError(f"image shapes differ: {restored.shape} vs {reference.shape}")
+    if min(restored.shape[:2]) < MIN_SIDE:
+        return float("nan")
     dev = torch.device(device) if device is not None else torch.device("cpu")
     model = lpips_model("alex", dev)
     with torch.inference_mode():

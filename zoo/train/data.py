@@ -43,9 +43,13 @@ def _as_rgb(pixels: np.ndarray) -> np.ndarray:
 
 class ImageStore:
     """The usable training images: decoded once (corrupt or too-small files skipped with a
-    warning), kept in memory when they fit in ``cache_mb``, else re-read on use."""
+    warning), kept in memory when they fit in ``cache_mb``, else re-read on use. An image that
+    cannot be re-read (changed or removed during the run) is replaced by the next usable one,
+    with one warning naming it, so that the run goes on."""
 
     def __init__(self, folders: Sequence[str | Path], *, min_side: int, cache_mb: int = 4096) -> None:
+        self.min_side = min_side
+        self._gone: set[Path] = set()
         self.paths: list[Path] = []
         self._cache: list[np.ndarray] | None = []
         cached_bytes = 0
@@ -80,7 +84,22 @@ class ImageStore:
     def __getitem__(self, index: int) -> np.ndarray:
         if self._cache is not None:
             return self._cache[index]
-        return _as_rgb(read_image(self.paths[index]).pixels)
+        for offset in range(len(self.paths)):
+            path = self.paths[(index + offset) % len(self.paths)]
+            try:
+                pixels = read_image(path).pixels
+            except ImageError as exc:
+                problem = str(exc)
+            else:
+                if min(pixels.shape[:2]) >= self.min_side:
+                    return _as_rgb(pixels)
+                problem = (f"{path}: now {pixels.shape[1]}x{pixels.shape[0]}, smaller than the "
+                           f"{self.min_side}-pixel patch")
+            if path not in self._gone:
+                self._gone.add(path)
+                warnings.warn(f"training image no longer usable, the next one is used in its "
+                              f"place: {problem}", stacklevel=2)
+        raise DataError("none of the training images can be read any more")
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ class RunLog:
                  resume_step: int | None) -> None:
         self.out, self.recipe, self.enabled = out, recipe, enabled
         self.every = max(1, recipe.log_every)
-        self.console = Console(stderr=True)
+        self.console = Console(stderr=True, soft_wrap=True)  # one line per message, in logs too
         self.progress = (Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                                   TextColumn("{task.fields[status]}"), console=self.console)

@@ -362,6 +362,9 @@ class Trainer:
         if existing and not self.resume:
             raise ZooError(f"{self.out}: already holds checkpoints; pass --resume to continue, or "
                            "choose another --out")
+        if self.resume and not existing and self.dist.main:
+            warnings.warn(f"{self.out}: no checkpoint to resume from; starting at step 0",
+                          stacklevel=2)
         resumed = self.resume and self._load()
         if not resumed:
             self.new_optimizers(self._stages()[0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,18 +23,28 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
 def evaluate(model: nn.Module, valset: ValidationSet, device: torch.device,
              metrics: Sequence[str]) -> dict[int, dict[str, float]]:
     """Mean metrics per quality: ``{q: {metric: value}}``, in fp32 as ``zoo.load`` runs the model
-    (bf16 autocast would score a slightly different network than the one exported)."""
+    (bf16 autocast would score a slightly different network than the one exported).
+
+    A metric undefined on an image (NaN: LPIPS below 31 px, say) is averaged over the others;
+    the same images are left out at every validation, so checkpoints stay comparable.
+    """
     was_training = model.training
     model.eval()
-    sums: dict[int, dict[str, float]] = {q: dict.fromkeys(metrics, 0.0) for q in valset.qualities}
+    scores: dict[int, dict[str, list[float]]] = {q: {m: [] for m in metrics}
+                                                 for q in valset.qualities}
     try:
         for _, target, degraded in valset.items:
             for q, image in degraded.items():
                 x = array_to_tensor(image).to(device)
                 y = model(x)
-                scores = compute_metrics(_to_uint8(y), target, names=list(metrics), device=device)
+                values = compute_metrics(_to_uint8(y), target, names=list(metrics), device=device)
                 for m in metrics:
-                    sums[q][m] += scores[m]
+                    scores[q][m].append(values[m])
     finally:
         model.train(was_training)
-    return {q: {m: v / len(valset) for m, v in row.items()} for q, row in sums.items()}
+    return {q: {m: _finite_mean(v) for m, v in row.items()} for q, row in scores.items()}
+
+
+def _finite_mean(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return math.fsum(finite) / len(finite) if finite else math.nan
