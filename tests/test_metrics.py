@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -243,6 +244,11 @@ def test_no_reference_metrics_ignore_reference_and_handle_tiny_images() -> None:
     assert math.isnan(METRICS["niqe"](img[:150, :150], None))  # one 96x96 block: no covariance
     assert math.isnan(METRICS["brisque"](img[:8, :8], None))
     assert math.isfinite(METRICS["brisque"](img, None))
+    flat = np.full((200, 220), 128, np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NaN is the answer on a flat image, not a warning
+        assert math.isnan(METRICS["niqe"](flat, None))
+        assert math.isnan(METRICS["lpips_alex"](flat[:30], flat[:30]))  # below 31 px
 
 
 def test_input_validation() -> None:

@@ -10,6 +10,7 @@ pristine model of the LIVE release (``modelparameters.mat``, as shipped in Basic
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy as np
 from scipy.special import gamma
@@ -86,7 +87,9 @@ def niqe(restored: np.ndarray, reference: np.ndarray | None = None) -> float:
         return float("nan")
     feats = niqe_features(grey)
     mu_pris, cov_pris = pristine_model()
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        # A flat image has no usable block: NaN is the answer, not a warning.
+        warnings.simplefilter("ignore", RuntimeWarning)
         mu_dist = np.nanmean(feats, axis=0)
     cov_dist = _nancov(feats)
     if np.isnan(mu_dist).any() or np.isnan(cov_dist).any():
