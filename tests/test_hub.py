@@ -250,3 +250,48 @@ def test_push_refuses_random_weights_and_takes_a_weights_file(tmp_path: Path) ->
     assert json.loads((out / "config.json").read_text())["name"] == name
     assert zoo.get_model_info(name).description in ModelCard.load(out / "README.md").text
     assert _same_outputs(load_model(str(out), device="cpu"), trained)
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("arguments", [8, 2], "'arguments' must be an object"),
+    ("arguments", {"channels": -1, "residual": True}, "arguments do not fit TinyHubNet"),
+    ("input_conventions", "rgb", "input_conventions must be an object"),
+    ("input_conventions", {"colour": "rgb"}, "unknown keys \\['colour'\\]"),
+    ("input_conventions", {"value_range": 5}, "value_range must be two numbers"),
+    ("input_conventions", {"pad_multiple": 0}, "pad_multiple must be a positive integer"),
+])
+def test_damaged_config_is_one_line_naming_the_file(tmp_path: Path, field: str, value: object,
+                                                    message: str) -> None:
+    folder = save_pretrained(_model(), tmp_path / "repo")
+    config = json.loads((folder / "config.json").read_text())
+    config[field] = value
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ZooError, match=message) as exc:
+        load_pretrained(folder)
+    assert str(exc.value).startswith(str(folder / "config.json")) and "\n" not in str(exc.value)
+
+
+def test_an_export_keeps_its_training_record_when_pushed(tmp_path: Path) -> None:
+    training = {"recipe": "tiny-entry", "steps": 12, "chosen_step": 10, "chosen_stage": "train",
+                "select_metric": "psnr", "validation": {"10": {"psnr": 27.5}}}
+    export = save_pretrained(_model(), tmp_path / "export", training=training)
+    card = (export / "README.md").read_text()
+    assert 'zoo.load("PATH/TO/THIS/FOLDER")' in card  # its own weights, not the registry's
+    assert "training/tiny-entry.toml" in card and "validation at q=10: psnr 27.5000" in card
+    config = json.loads((export / "config.json").read_text())
+    assert config["license"] == ModelCard.load(export / "README.md").data.license == "mit"
+    out = tmp_path / "dry"
+    assert main(["push", str(export), "--repo", "org/x", "--dry-run", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "README.md", "config.json", "model.safetensors", "training.json"]
+    assert json.loads((out / "training.json").read_text()) == training
+    assert "## Training (this export)" in (out / "README.md").read_text()
+
+
+def test_push_dry_run_into_an_unwritable_place_is_one_line(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a-file").write_text("x")
+    source = save_pretrained(_model(), tmp_path / "src")
+    assert main(["push", str(source), "--repo", "org/x", "--dry-run", str(tmp_path / "a-file")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write there" in err and "Traceback" not in err

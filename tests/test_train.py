@@ -429,5 +429,5 @@ def test_an_image_that_goes_bad_during_training_is_replaced(tmp_path: Path) -> N
     with pytest.warns(UserWarning, match="a.png: truncated"):
         np.testing.assert_array_equal(store[0], expected_b)
     (tmp_path / "b.png").unlink()
-    with pytest.raises(Exception, match="none of the training images"):
+    with pytest.raises(Exception, match="none of the training images"), pytest.warns(UserWarning):
         store[0]

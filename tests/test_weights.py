@@ -202,6 +202,21 @@ def test_not_safetensors_and_missing_files_are_refused(tmp_path: Path) -> None:
     _one_line(exc)
 
 
+def test_a_folder_and_integer_tensors_are_refused(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    with pytest.raises(WeightsError, match="is a folder, not a safetensors file") as exc:
+        load_weights(TinyWeightsNet(4), tmp_path)
+    _one_line(exc)
+    model = TinyWeightsNet(4)
+    as_int8 = {k: (v * 100).round().to(torch.int8) if v.is_floating_point() else v
+               for k, v in model.state_dict().items()}
+    save_file(as_int8, str(tmp_path / "int8.safetensors"))
+    with pytest.raises(WeightsError, match="torch.int8, the model expects torch.float32") as exc:
+        load_weights(TinyWeightsNet(4), tmp_path / "int8.safetensors")
+    _one_line(exc)
+
+
 def test_entry_without_weights(tmp_path: Path) -> None:
     info = ModelInfo(name="untrained", description="d", architecture="TinyWeightsNet")
     with pytest.raises(WeightsError, match="no pretrained weights.*--weights") as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -24,13 +25,17 @@ if TYPE_CHECKING:
 
     from zoo.models.base import Restorer
 
-__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "build_from_config", "load_pretrained", "model_card", "push_to_hub",
-           "save_pretrained"]
+__all__ = ["CONFIG_FILE", "TRAINING_FILE", "WEIGHTS_FILE", "build_from_config", "load_pretrained",
+           "model_card", "push_to_hub", "read_training", "save_pretrained"]
 
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+TRAINING_FILE = "training.json"
+"""Written by ``zoo train``'s export: the run's recipe, steps, chosen checkpoint and scores."""
+DEFAULT_LICENSE = "mit"
+"""The zoo's own license, for models whose registry entry names none."""
 
 
 def _info_of(model: Restorer) -> ModelInfo:
@@ -53,26 +58,29 @@ def _config(model: Restorer, info: ModelInfo) -> dict[str, Any]:
         "description": info.description,
         "zoo_version": __version__,
         "input_conventions": asdict(info.inputs),
-        "license": info.weights.license if info.weights else None,
+        "license": _license(info),
     }
 
 
-def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: int | None = None):
-    """The README.md of a Hub repo, generated from the registry record."""
+def _license(info: ModelInfo) -> str:
+    return (info.weights.license if info.weights else DEFAULT_LICENSE).lower()
+
+
+def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: int | None = None,
+               training: dict[str, Any] | None = None):
+    """The README.md of a Hub repo, generated from the registry record (and the training run's
+    ``training.json``, for a ``zoo train`` export)."""
     from huggingface_hub import ModelCard, ModelCardData
 
-    license_id = (info.weights.license if info.weights else "mit").lower()
+    license_id = _license(info)
     data = ModelCardData(license=license_id, library_name="zoo", model_name=info.name,
                          tags=["image-to-image", "jpeg-artifact-removal", "zoo"],
                          pipeline_tag="image-to-image")
     inputs = info.inputs
-    if repo_id:
-        load_id = f"hf-hub:{repo_id}"
-    else:
-        from zoo.registry import list_models
-
-        load_id = info.name if info.name in list_models() else "PATH/TO/THIS/FOLDER"
-    recipe = (f"`training/{info.recipe}.toml` (`zoo train {info.recipe}`)" if info.recipe
+    # Without a repo, the folder's own weights: the registry name would load the shipped ones.
+    load_id = f"hf-hub:{repo_id}" if repo_id else "PATH/TO/THIS/FOLDER"
+    recipe_name = info.recipe or (training or {}).get("recipe")
+    recipe = (f"`training/{recipe_name}.toml` (`zoo train {recipe_name}`)" if recipe_name
               else "not trained")
     params = f"{num_parameters:,}" if num_parameters is not None else "unknown"
     body = f"""
@@ -103,20 +111,50 @@ restored = model.restore(image)  # PIL image, uint8 array or float tensor
 
 or on the command line: `zoo restore photo.jpg -o photo.png --model {load_id}`.
 
-Files: `config.json` (architecture and its arguments), `model.safetensors` (float16 weights).
-"""
+Files: `config.json` (architecture and its arguments), `model.safetensors` (float16 weights){
+        f", `{TRAINING_FILE}` (the training run)" if training else ""}.
+{_training_section(training) if training else ""}"""
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
 
 
+def _training_section(training: dict[str, Any]) -> str:
+    lines = ["", "## Training (this export)", "",
+             f"- recipe: `{training.get('recipe', '?')}`",
+             f"- steps: {training.get('steps', '?')}; chosen checkpoint: step "
+             f"{training.get('chosen_step', '?')} ({training.get('chosen_stage', '?')}), by "
+             f"{training.get('select_metric', '?')}"]
+    for q, scores in (training.get("validation") or {}).items():
+        values = ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
+        lines.append(f"- validation at q={q}: {values}")
+    return "\n".join(lines) + "\n"
+
+
+def read_training(folder: str | Path) -> dict[str, Any] | None:
+    """A saved folder's ``training.json``, or None when it has none (or is not a folder)."""
+    path = Path(folder) / TRAINING_FILE
+    if not path.is_file():
+        return None
+    try:
+        training = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ZooError(f"{path} is not readable JSON ({exc})") from None
+    return training if isinstance(training, dict) else None
+
+
 def save_pretrained(model: Restorer, folder: str | Path, *, repo_id: str | None = None,
-                    dtype: torch.dtype = torch.float16) -> Path:
-    """Write ``config.json``, ``model.safetensors`` and ``README.md`` into ``folder``."""
+                    dtype: torch.dtype = torch.float16,
+                    training: dict[str, Any] | None = None) -> Path:
+    """Write ``config.json``, ``model.safetensors`` and ``README.md`` (and ``training.json``
+    when ``training`` is given) into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     info = _info_of(model)
     (folder / CONFIG_FILE).write_text(json.dumps(_config(model, info), indent=2) + "\n")
     save_weights(model, folder / WEIGHTS_FILE, dtype=dtype)
-    card = model_card(info, repo_id=repo_id, num_parameters=model.num_parameters())
+    if training is not None:
+        (folder / TRAINING_FILE).write_text(json.dumps(training, indent=2) + "\n")
+    card = model_card(info, repo_id=repo_id, num_parameters=model.num_parameters(),
+                      training=training)
     (folder / "README.md").write_text(str(card), encoding="utf-8")
     return folder
 
@@ -136,8 +174,9 @@ def _fetch(repo_id: str, revision: str | None) -> tuple[Path, Path, str]:
     rev = revision or "main"
     files = [hub_file(repo_id, name, rev) for name in (CONFIG_FILE, WEIGHTS_FILE)]
     if files[0] is None or files[1] is None:
+        offline = " (or unset HF_HUB_OFFLINE)" if os.environ.get("HF_HUB_OFFLINE") else ""
         raise WeightsError(f"cannot get {CONFIG_FILE} and {WEIGHTS_FILE} of Hub repo {repo_id}@{rev}: "
-                           "check the repo id and your connection (or unset HF_HUB_OFFLINE)")
+                           f"check the repo id and your connection{offline}")
     assert files[0].path is not None and files[1].path is not None
     return files[0].path, files[1].path, str(files[1])
 
@@ -164,33 +203,58 @@ def build_from_config(config_path: Path, weights_path: Path, *, source: str) -> 
         cls = architecture_class(config["architecture"])
     except KeyError as exc:
         raise ZooError(f"{config_path}: {exc.args[0]}; a newer zoo may be needed") from None
-    arguments = dict(config.get("arguments") or {})
+    arguments = config.get("arguments") or {}
+    if not isinstance(arguments, dict):
+        raise ZooError(f"{config_path}: 'arguments' must be an object of keyword arguments")
     try:
         model = cls(**arguments)
-    except TypeError as exc:
-        raise ZooError(f"{config_path}: arguments do not fit {cls.__name__} ({exc})") from None
-    inputs = dict(config.get("input_conventions") or {})
-    if "value_range" in inputs:
-        inputs["value_range"] = tuple(inputs["value_range"])
+    except (TypeError, ValueError, RuntimeError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ZooError(f"{config_path}: arguments do not fit {cls.__name__} ({detail})") from None
     model.info = ModelInfo(
         name=str(config.get("name") or config["architecture"]),
         description=str(config.get("description") or ""),
         architecture=config["architecture"], arch_args=arguments,
-        inputs=InputConventions(**inputs))
+        inputs=_input_conventions(config.get("input_conventions"), config_path))
     load_weights(model, weights_path)
     model.weights_source = source
     log.info("loaded %s from %s", model.info.name, source)
     return model
 
 
+def _input_conventions(value: object, config_path: Path) -> InputConventions:
+    """``input_conventions`` of a config.json, checked field by field."""
+    value = {} if value is None else value
+    where = f"{config_path}: input_conventions"
+    if not isinstance(value, dict):
+        raise ZooError(f"{where} must be an object")
+    unknown = sorted(set(value) - {"color", "value_range", "pad_multiple"})
+    if unknown:
+        raise ZooError(f"{where}: unknown keys {unknown} (known: color, value_range, pad_multiple)")
+    color = value.get("color", "rgb")
+    value_range = value.get("value_range", [0.0, 1.0])
+    pad_multiple = value.get("pad_multiple", 1)
+    if color not in ("rgb", "y"):
+        raise ZooError(f"{where}: color must be 'rgb' or 'y', got {color!r}")
+    if (not isinstance(value_range, list) or len(value_range) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value_range)):
+        raise ZooError(f"{where}: value_range must be two numbers, got {value_range!r}")
+    if not isinstance(pad_multiple, int) or isinstance(pad_multiple, bool) or pad_multiple < 1:
+        raise ZooError(f"{where}: pad_multiple must be a positive integer, got {pad_multiple!r}")
+    return InputConventions(color=color, value_range=(float(value_range[0]), float(value_range[1])),
+                            pad_multiple=pad_multiple)
+
+
 def push_to_hub(model: Restorer, repo_id: str, *, private: bool = False, token: str | None = None,
-                commit_message: str | None = None, api: HfApi | None = None) -> CommitInfo:
-    """Create (if needed) the Hub repo ``repo_id`` and upload the model's folder to it."""
+                commit_message: str | None = None, api: HfApi | None = None,
+                training: dict[str, Any] | None = None) -> CommitInfo:
+    """Create (if needed) the Hub repo ``repo_id`` and upload the model's folder to it
+    (with ``training.json`` and the card's training section when ``training`` is given)."""
     from huggingface_hub import HfApi
 
     api = api or HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
-        save_pretrained(model, tmp, repo_id=repo_id)
+        save_pretrained(model, tmp, repo_id=repo_id, training=training)
         return api.upload_folder(repo_id=repo_id, folder_path=tmp,
                                  commit_message=commit_message or f"Upload {model.name} with zoo")

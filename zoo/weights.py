@@ -129,10 +129,16 @@ def _canonical_header(data: bytes) -> bytes:
     return data[:8] + header.ljust(length, b" ") + data[8 + length:]
 
 
-def _check_complete(path: Path) -> None:
+REDOWNLOAD = "delete it and download or export it again"
+
+
+def _check_complete(path: Path, remedy: str = REDOWNLOAD) -> None:
     """Refuse a missing file, or one shorter than its safetensors header says (a cut download)."""
+    if path.is_dir():
+        raise WeightsError(f"{path} is a folder, not a safetensors file (a saved model folder "
+                           "loads as the model itself: zoo.load(FOLDER), --model FOLDER)")
     if not path.is_file():
-        raise WeightsError(f"weights file {path} not found; check the path, or run again to download it")
+        raise WeightsError(f"weights file {path} not found; check the path")
     size = path.stat().st_size
     try:
         with open(path, "rb") as f:
@@ -143,11 +149,10 @@ def _check_complete(path: Path) -> None:
         end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"),
                   default=0)
     except (struct.error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise WeightsError(f"{path} is truncated or not a safetensors file; "
-                           "delete it and download or export it again") from None
+        raise WeightsError(f"{path} is truncated or not a safetensors file; {remedy}") from None
     if 8 + header_len + end > size:
         raise WeightsError(f"{path} is truncated ({size} of {8 + header_len + end} bytes); "
-                           "delete it and download it again")
+                           f"{remedy}")
 
 
 def _short(keys: list[str], limit: int = 3) -> str:
@@ -156,20 +161,22 @@ def _short(keys: list[str], limit: int = 3) -> str:
 
 
 def load_weights(model: nn.Module, path: str | os.PathLike[str], *,
-                 expected_sha256: str | None = None) -> None:
+                 expected_sha256: str | None = None, remedy: str = REDOWNLOAD) -> None:
     """Load a safetensors file into ``model``, strictly; tensors are cast to the model's dtypes.
 
     With ``expected_sha256`` the file's hash is checked before anything is read into the model.
-    Missing or unexpected keys and shape mismatches are refused with a :class:`WeightsError`.
+    Missing or unexpected keys, shape mismatches and integer tensors for float parameters (or
+    the reverse) are refused with a :class:`WeightsError`; ``remedy`` ends the messages about
+    a damaged file.
     """
     path = Path(path)
-    _check_complete(path)
+    _check_complete(path, remedy)
     if expected_sha256 is not None:
         actual = sha256_file(path)
         if actual != expected_sha256.lower():
             raise WeightsError(
                 f"{path}: sha256 {actual[:12]}... does not match the expected {expected_sha256[:12]}... "
-                "(corrupt file or another version); delete it and download it again")
+                f"(corrupt file or another version); {remedy}")
     own = model.state_dict()
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -191,10 +198,13 @@ def load_weights(model: nn.Module, path: str | os.PathLike[str], *,
                     raise WeightsError(
                         f"{path}: {key!r} has shape {tuple(tensor.shape)}, the model expects "
                         f"{tuple(own[key].shape)}; use the weights made for this model's arguments")
+                if tensor.is_floating_point() != own[key].is_floating_point():
+                    raise WeightsError(
+                        f"{path}: {key!r} is {tensor.dtype}, the model expects {own[key].dtype} "
+                        "(a quantised or corrupt file?); use float weights made for this model")
                 loaded[key] = tensor.to(own[key].dtype)
     except SafetensorError as exc:
-        raise WeightsError(f"{path} is not a readable safetensors file ({exc}); "
-                           "delete it and download or export it again") from None
+        raise WeightsError(f"{path} is not a readable safetensors file ({exc}); {remedy}") from None
     model.load_state_dict(loaded, strict=True)
 
 
@@ -261,8 +271,9 @@ def resolve_weights(info: ModelInfo, path: str | os.PathLike[str] | None = None)
     if path is not None:
         resolved = ResolvedWeights(Path(path), "path", str(path))
     elif info.weights is None:
-        raise WeightsError(f"model {info.name!r} has no pretrained weights; "
-                           "pass a weights file (--weights PATH) or train it with `zoo train`")
+        raise WeightsError(f"model {info.name!r} has no pretrained weights; pass a weights file "
+                           "(--weights PATH; in `zoo train`, model.init=PATH) or train it with "
+                           f"`zoo train {info.name}`")
     else:
         w = info.weights
         resolved = hub_file(w.hub_repo, w.file, w.revision) if w.hub_repo else None
@@ -293,7 +304,9 @@ def load_entry_weights(model: nn.Module, info: ModelInfo,
         resolved = resolve_weights(info, path)
         assert resolved.path is not None
         expected = info.weights.sha256 if info.weights and resolved.source != "path" else None
-        load_weights(model, resolved.path, expected_sha256=expected)
+        remedy = ("the copy shipped with the package is damaged: reinstall zoo"
+                  if resolved.source == "shipped" else REDOWNLOAD)
+        load_weights(model, resolved.path, expected_sha256=expected, remedy=remedy)
     # Kept on the model so that the CLI can say where its weights came from.
     model.weights_source = str(resolved)
     return resolved

@@ -28,21 +28,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from zoo.hub import push_to_hub, save_pretrained
-    from zoo.loading import load_model
+    from zoo.hub import push_to_hub, read_training, save_pretrained
+    from zoo.loading import is_saved_model, load_model
 
     if args.repo.count("/") != 1 or not all(args.repo.split("/")):
         raise ZooError(f"--repo {args.repo!r}: expected ORG/NAME")
     model = load_model(args.name, device="cpu", weights=args.weights)
+    # A `zoo train` export keeps its training record on the Hub too.
+    training = read_training(args.name) if is_saved_model(args.name) else None
     console.print(f"{model.name}: weights from {getattr(model, 'weights_source', 'nowhere')}")
     if args.dry_run:
-        folder = save_pretrained(model, args.dry_run, repo_id=args.repo)
+        try:
+            folder = save_pretrained(model, args.dry_run, repo_id=args.repo, training=training)
+        except OSError as exc:
+            raise ZooError(f"--dry-run {args.dry_run}: cannot write there "
+                           f"({exc.strerror or exc})") from None
         for path in sorted(folder.iterdir()):
             console.print(f"  {path}  ({path.stat().st_size:,} bytes)")
         console.print(f"dry run: wrote the files for {args.repo} into {folder}; nothing uploaded")
         return 0
     try:
-        commit = push_to_hub(model, args.repo, private=args.private)
+        commit = push_to_hub(model, args.repo, private=args.private, training=training)
     except ZooError:
         raise
     except Exception as exc:  # noqa: BLE001  (HTTP and network errors of huggingface_hub)
