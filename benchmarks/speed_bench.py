@@ -94,7 +94,7 @@ def main() -> None:
     from zoo.bench.api import default_models
     from zoo.bench.suites import ALL_METRICS
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--models", nargs="+", default=None, help="default: every entry with weights + jpeg")
     parser.add_argument("--qualities", nargs="+", type=int, default=[10, 20, 30])
     parser.add_argument("--metrics", nargs="+", default=list(ALL_METRICS))

@@ -158,7 +158,7 @@ def _markdown(header: list[str], rows: list[list[str]], notes: list[str]) -> str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--models", nargs="+",
                         help="registry names (default: all); NAME:KEY=JSON[:KEY=JSON] measures "
                              "an untrained variant, e.g. arnet-nogan:nf=48")

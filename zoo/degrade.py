@@ -1,6 +1,6 @@
 """The degradation of the benchmark protocol: libjpeg at quality q, 4:2:0 set explicitly.
 
-Two protocols (DESIGN.md): ``rgb`` encodes the RGB image; ``y`` first converts it to the
+Two protocols (../shared/DESIGN.md; docs/bench.md states them): ``rgb`` encodes the RGB image; ``y`` first converts it to the
 MATLAB ``rgb2ycbcr`` luma (rounded to uint8) and encodes that as a greyscale JPEG.
 """
 

@@ -11,7 +11,7 @@ from zoo.degrade import PROTOCOLS
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "bench", help="benchmark models on a dataset and write a leaderboard",
-        description="Benchmark models at several JPEG qualities (protocol: DESIGN.md). Without "
+        description="Benchmark models at several JPEG qualities (protocol: docs/bench.md). Without "
                     "--data: DIV2K validation when it is in the data cache, else the sample suite.")
     p.add_argument("--quality", "-q", type=int, nargs="+", metavar="Q",
                    help="JPEG qualities (default: the suite's, 10 20 30)")

@@ -2,7 +2,7 @@
 
 It first packs each 2x2 pixel block into channels (PixelUnshuffle), so every level runs at half
 the resolution of a full-size U-Net; on a 2-core CPU this trains faster and better than a
-full-resolution U-Net of the same wall time (DESIGN.md, "What training on this CPU gives").
+full-resolution U-Net of the same wall time (../shared/DESIGN.md, "What training on this CPU gives").
 """
 
 from __future__ import annotations
