@@ -347,3 +347,40 @@ def test_html_sorts_infinite_values_as_numbers() -> None:
 
     assert [_sort_value(v) for v in (float("inf"), -float("inf"), float("nan"), 1.5)] == [
         "Infinity", "-Infinity", "", "1.5"]
+
+
+def test_means_cover_only_the_images_the_dataset_holds_now(image_folder: Path,
+                                                           tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _bench(image_folder, out, crops=0)
+    (image_folder / "d.png").unlink()
+    (image_folder / "c.png").write_bytes(b"not a png any more")
+    (run,) = _bench(image_folder, out, crops=0)
+    assert len(read_rows(out / "results.csv")) == 8  # kept on disk ...
+    summary = _table(out / "summary.csv")
+    assert all(r["images"] == "2" for r in summary)  # ... but only a and b are averaged
+    rows = [r for r in run.outcome.rows if r.image in "ab" and r.quality == 10]
+    q10 = next(r for r in summary if r["quality"] == "10")
+    assert float(q10["psnr"]) == pytest.approx(np.mean([r.values["psnr"] for r in rows]), rel=1e-12)
+    assert "Means over 2 images" in (out / "LEADERBOARD.md").read_text()
+
+
+def test_bad_out_folder_results_file_and_crops_are_one_line(image_folder: Path,
+                                                            tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(ZooError, match="cannot create this folder"):
+        _bench(image_folder, tmp_path / "a-file")
+    (tmp_path / "damaged").mkdir()
+    (tmp_path / "damaged" / "results.csv").write_text("model,psnr\nx,abc\n")
+    with pytest.raises(ZooError, match="not a zoo results file"):
+        _bench(image_folder, tmp_path / "damaged")
+    with pytest.raises(ZooError, match="--crops must be 0"):
+        _bench(image_folder, tmp_path / "c", crops=-1)
+
+
+def test_crop_links_are_url_encoded(image_folder: Path, tmp_path: Path) -> None:
+    (image_folder / "a.png").rename(image_folder / "shot #1%.png")
+    _bench(image_folder, tmp_path / "out", crops=4)
+    page = (tmp_path / "out" / "leaderboard.html").read_text()
+    assert "src='crops/shot%20%231%25_" in page and "src='crops/shot #1" not in page
+    assert list((tmp_path / "out" / "crops").glob("shot #1%_*.png"))

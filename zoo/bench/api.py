@@ -86,6 +86,8 @@ def bench(*, suite: str | Suite | None = None, data: Sequence[str] | None = None
     qualities = validate_qualities(list(qualities)) if qualities else suite.qualities
     if tile is not None and tile < 0:
         raise ZooError(f"--tile must be 0 (never tile) or a positive size, got {tile}")
+    if crops < 0:
+        raise ZooError(f"--crops must be 0 (none) or a positive number of images, got {crops}")
     if device is not None:
         usable_device(device)  # one line now, rather than a failure per image
     specs = list(data) if data else list(suite.datasets)

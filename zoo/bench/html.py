@@ -6,6 +6,7 @@ import html
 import math
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from zoo.bench.baselines import ReportedRow
 from zoo.bench.leaderboard import (PARTIAL_NOTE, best_models, cell_text, fmt_metric, groups,
@@ -61,13 +62,13 @@ def render_html(dataset: str, summary: list[dict[str, Any]], metrics: tuple[str,
             out.append(_reported_table(rep, metrics))
     if plots:
         out.append("<h2>Metrics against quality</h2><div class='plots'>")
-        out += [f"<img src='{e(p.relative_to(base).as_posix())}' alt='{e(p.stem)}'>" for p in plots]
+        out += [f"<img src='{_src(p, base)}' alt='{e(p.stem)}'>" for p in plots]
         out.append("</div>")
     if crops:
         out.append("<h2>Crops</h2><div class='crops'>")
         for c in crops:
             out.append(f"<h3>{e(c['image'])} ({e(c['protocol'])}, q{c['quality']})</h3><div>")
-            out += [f"<figure><img src='{e(Path(f).relative_to(base).as_posix())}' alt='{e(label)}'>"
+            out += [f"<figure><img src='{_src(Path(f), base)}' alt='{e(label)}'>"
                     f"<figcaption>{e(label)}</figcaption></figure>" for label, f in c["files"].items()]
             out.append("</div>")
         out.append("</div>")
@@ -95,6 +96,11 @@ def _table(entries: list[dict[str, Any]], metrics: tuple[str, ...]) -> str:
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return ("<table class='sortable'><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in heads)
             + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+
+
+def _src(path: Path, base: Path) -> str:
+    """A file's relative URL: percent-encoded (image names may hold '#', '?' or '%')."""
+    return html.escape(quote(path.relative_to(base).as_posix()))
 
 
 def _sort_value(value: float) -> str:

@@ -12,17 +12,13 @@ from zoo.bench.meta import build_meta, device_description, write_meta
 from zoo.bench.plots import plot_metrics
 from zoo.atomic import atomic_write
 from zoo.bench.results import summarize, write_summary
-from zoo.bench.runner import BenchOutcome, BenchPlan, load_models, restore
+from zoo.bench.runner import BenchOutcome, BenchPlan, current_rows, load_models, restore
 
 
 def write_report(plan: BenchPlan, outcome: BenchOutcome, *, crops: int = 3) -> dict[str, Any]:
     """Write every output file under ``plan.out_dir``; returns the meta dict."""
     out = plan.out_dir
-    # Only this plan's rows: an --out folder reused with fewer models keeps its other rows on
-    # disk (resume) but the leaderboard shows what was asked for.
-    wanted_models = set(plan.models)
-    rows = [r for r in outcome.rows if r.model in wanted_models and r.quality in plan.qualities
-            and r.protocol in plan.protocols and r.dataset == plan.dataset.name]
+    rows = current_rows(plan, outcome)
     summary = summarize(rows)
     write_summary(out / "summary.csv", summary)
     meta = build_meta(

@@ -18,6 +18,7 @@ from typing import Iterable
 
 from zoo.atomic import atomic_write
 from zoo.bench.suites import ALL_METRICS
+from zoo.errors import ZooError
 
 KEY_COLUMNS: tuple[str, ...] = ("dataset", "model", "image", "quality", "protocol")
 COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, "weights", "truth", "measured", *ALL_METRICS, "seconds")
@@ -74,11 +75,15 @@ def _fmt(value: float) -> str:
 
 
 def read_rows(path: Path) -> list[Row]:
-    """The rows of a results file; a missing file has none."""
+    """The rows of a results file; a missing file has none, a damaged one is a ZooError."""
     if not path.is_file():
         return []
-    with open(path, newline="", encoding="utf-8") as fh:
-        return [Row.from_record(r) for r in csv.DictReader(fh)]
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            return [Row.from_record(r) for r in csv.DictReader(fh)]
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError, csv.Error) as exc:
+        raise ZooError(f"{path}: not a zoo results file ({type(exc).__name__}: {exc}); move it "
+                       "away or choose another --out") from None
 
 
 def write_rows(path: Path, rows: Iterable[Row]) -> None:
@@ -151,7 +156,8 @@ def summarize(rows: Iterable[Row]) -> list[dict[str, object]]:
                         if (r.image in common[name] if name in common
                             else not math.isnan(_value(r, name)))]
                 entry[name] = math.fsum(vals) / len(vals) if vals else math.nan
-                if name in common and vals and len(vals) < len(members):
+                has_values = any(not math.isnan(_value(r, name)) for r in members)
+                if name in common and has_values and len(vals) < len(members):
                     entry["partial"][name] = len(vals)
             summary.append(entry)
     return sorted(summary, key=lambda e: (e["dataset"], e["model"], e["quality"], e["protocol"]))

@@ -68,7 +68,10 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
     dist = dist or DistContext()
     start = time.perf_counter()
     out = plan.out_dir
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ZooError(f"--out {out}: cannot create this folder ({exc.strerror or exc})") from None
     results_path = out / RESULTS
     if not dist.enabled and any(out.glob(PART.format(rank="*"))):
         _merge_parts(out)  # left over from a killed torchrun: fold them in before resuming
@@ -110,6 +113,19 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
     outcome.rows = read_rows(results_path)
     outcome.wall_seconds = time.perf_counter() - start
     return outcome
+
+
+def current_rows(plan: BenchPlan, outcome: BenchOutcome) -> list[Row]:
+    """The rows a leaderboard of ``plan`` shows: its models (those that loaded), qualities and
+    protocols, on the images the dataset holds now and that could be read. Other rows stay in
+    results.csv (a later run may want them) but are never averaged in."""
+    unloaded = {model for model, image, _ in outcome.failures if image == "*"}
+    skipped = {image for image, _ in outcome.skipped_images}
+    models = set(plan.models) - unloaded
+    images = set(plan.dataset.ids) - skipped
+    return [r for r in outcome.rows
+            if r.dataset == plan.dataset.name and r.model in models and r.image in images
+            and r.quality in plan.qualities and r.protocol in plan.protocols]
 
 
 def _pending(plan: BenchPlan, image_id: str, earlier: dict[Key, Row],

@@ -81,10 +81,10 @@ def _summary_table(run):  # noqa: ANN001, ANN202  (a BenchRun -> rich Table)
     from zoo.bench.leaderboard import (PARTIAL_NOTE, best_models, cell_text, fmt_metric, groups,
                                        has_partial, metric_header)
     from zoo.bench.results import summarize
+    from zoo.bench.runner import current_rows
 
     plan = run.plan
-    rows = [r for r in run.outcome.rows if r.model in plan.models and r.quality in plan.qualities
-            and r.protocol in plan.protocols]
+    rows = current_rows(plan, run.outcome)
     table = Table(title=f"{plan.dataset.name}: means over images", title_justify="left")
     for col in ("protocol", "q", "model", *(metric_header(m) for m in plan.metrics), "s/img", "n"):
         table.add_column(col, justify="left" if col in ("protocol", "model") else "right")
