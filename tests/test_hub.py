@@ -277,7 +277,7 @@ def test_an_export_keeps_its_training_record_when_pushed(tmp_path: Path) -> None
     export = save_pretrained(_model(), tmp_path / "export", training=training)
     card = (export / "README.md").read_text()
     assert 'zoo.load("PATH/TO/THIS/FOLDER")' in card  # its own weights, not the registry's
-    assert "training/tiny-entry.toml" in card and "validation at q=10: psnr 27.5000" in card
+    assert "`tiny-entry` (below)" in card and "validation at q=10: psnr 27.5000" in card
     config = json.loads((export / "config.json").read_text())
     assert config["license"] == ModelCard.load(export / "README.md").data.license == "mit"
     out = tmp_path / "dry"
@@ -295,3 +295,10 @@ def test_push_dry_run_into_an_unwritable_place_is_one_line(tmp_path: Path,
     assert main(["push", str(source), "--repo", "org/x", "--dry-run", str(tmp_path / "a-file")]) == 2
     err = capsys.readouterr().err
     assert "cannot write there" in err and "Traceback" not in err
+
+
+def test_card_shows_the_arguments_the_model_was_built_with(tmp_path: Path) -> None:
+    """A recipe's model.args may differ from the entry's: the card shows what was built."""
+    model = zoo.create_model("unet-l1", blocks=[1, 1, 1])
+    folder = save_pretrained(model, tmp_path / "repo")
+    assert '"blocks": [1, 1, 1]' in (folder / "README.md").read_text()

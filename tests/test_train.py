@@ -131,6 +131,9 @@ def test_shipped_recipes_validate(data: tuple[Path, Path]) -> None:
     ("select.metric=\"lpips_alex\"", "select.metric 'lpips_alex' is not in validation.metrics"),
     ("model.init=\"no/such.safetensors\"", "model.init 'no/such.safetensors' is neither"),
     ("select.not_worse_than_input=[\"lpips_alex\"]", "'lpips_alex' is not in validation.metrics"),
+    ("max_steps=-1", "max_steps must be >= 0"),
+    ("max_minutes=-1", "max_minutes must be >= 0"),
+    ("stages.pretrain.max_minutes=-2", "stages.pretrain.max_minutes must be >= 0"),
 ])
 def test_recipe_errors(data: tuple[Path, Path], override: str, message: str) -> None:
     from zoo.train.recipe import load_recipe
@@ -431,3 +434,42 @@ def test_an_image_that_goes_bad_during_training_is_replaced(tmp_path: Path) -> N
     (tmp_path / "b.png").unlink()
     with pytest.raises(Exception, match="none of the training images"), pytest.warns(UserWarning):
         store[0]
+
+
+def test_every_kept_checkpoint_can_still_export_its_best(data: tuple[Path, Path],
+                                                         tmp_path: Path) -> None:
+    """A resume from any kept checkpoint (the newest may be torn, or the run killed right after
+    a new best file) finds the best file that checkpoint names."""
+    from zoo.cli import main
+    from zoo.train.checkpoint import list_checkpoints
+
+    out = tmp_path / "run"
+    assert main(_cli(data, out, "stages.pretrain.steps=30", "stages.gan.steps=0",
+                     "stages.critic.steps=0", 'select.stages=["pretrain"]', "validation.every=2",
+                     "checkpoint.every=2", "checkpoint.keep=15", "stages.pretrain.lr=3e-3",
+                     "select.mode=min")) == 0  # the tiny net drifts: the "best" moves
+    named = [json.loads((c / "meta.json").read_text())["best"] for c in
+             list_checkpoints(out / "checkpoints")]
+    assert len(named) == 15 and len({b["file"] for b in named}) > 1  # the best moved meanwhile
+    for best in named:
+        assert (out / "best" / best["file"]).is_file(), best["file"]
+
+
+def test_bad_networks_files_and_early_stops_are_one_line(data: tuple[Path, Path], tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    from zoo.cli import main
+
+    assert main(_cli(data, tmp_path / "w", "model.args.width=-1")) == 2
+    assert "model.args do not fit" in capsys.readouterr().err
+    assert main(_cli(data, tmp_path / "c", "critic.args.depth=3")) == 2
+    assert "critic.args do not fit TinyCritic" in capsys.readouterr().err
+    (tmp_path / "a-file").write_text("x")
+    assert main(_cli(data, tmp_path / "a-file")) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "a-file" in errors[0] and "Traceback" not in err
+    assert main(_cli(data, tmp_path / "short", "max_steps=3")) == 0
+    assert "stopped at step 3 of " in capsys.readouterr().err
+    assert main(_cli(data, tmp_path / "short", "max_steps=4", "model.args.width=4",
+                     "--resume")) == 2
+    assert "does not fit the recipe's networks" in capsys.readouterr().err

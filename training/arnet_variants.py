@@ -104,7 +104,9 @@ def apply_variant(name: str) -> list[str]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3:
-        raise SystemExit(__doc__)
+    asked = len(sys.argv) > 1 and sys.argv[1] in ("-h", "--help")
+    if asked or len(sys.argv) < 3:
+        print(__doc__)
+        raise SystemExit(0 if asked else 2)
     overrides = apply_variant(sys.argv[1])
     raise SystemExit(zoo_main(sys.argv[2:] + overrides))

@@ -105,4 +105,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from zoo.cli import run_tool
+
+    raise SystemExit(run_tool(main))

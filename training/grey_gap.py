@@ -32,7 +32,7 @@ def gain(model: object, truth: np.ndarray, quality: int) -> float:
     return psnr[1] - psnr[0]
 
 
-def main() -> None:
+def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data", nargs="+", help="folders of images, `sample`, or datasets in the data cache")
     p.add_argument("--model", default="unet-l1", help="registry name or export folder")
@@ -44,6 +44,8 @@ def main() -> None:
             datasets.append(resolve_dataset(spec))
         except ZooError as exc:
             print(f"skipped: {exc}")
+    if not datasets:
+        raise ZooError("none of the datasets could be read")
     model = zoo.load(args.model, device="cpu")
     for dataset in datasets:
         luma, full = [], []
@@ -55,7 +57,10 @@ def main() -> None:
         if luma:
             print(f"{dataset.name}: {len(luma)} colour images, q{args.quality} gain over the JPEG: "
                   f"luma (16-235) {np.mean(luma):+.3f} dB, full-range grey {np.mean(full):+.3f} dB")
+    return 1 if len(datasets) < len(args.data) else 0
 
 
 if __name__ == "__main__":
-    main()
+    from zoo.cli import run_tool
+
+    raise SystemExit(run_tool(main))

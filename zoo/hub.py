@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,9 +79,9 @@ def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: i
     inputs = info.inputs
     # Without a repo, the folder's own weights: the registry name would load the shipped ones.
     load_id = f"hf-hub:{repo_id}" if repo_id else "PATH/TO/THIS/FOLDER"
-    recipe_name = info.recipe or (training or {}).get("recipe")
-    recipe = (f"`training/{recipe_name}.toml` (`zoo train {recipe_name}`)" if recipe_name
-              else "not trained")
+    trained_with = (training or {}).get("recipe")
+    recipe = (f"`training/{info.recipe}.toml` (`zoo train {info.recipe}`)" if info.recipe
+              else f"`{trained_with}` (below)" if trained_with else "not trained")
     params = f"{num_parameters:,}" if num_parameters is not None else "unknown"
     body = f"""
 # {info.name}
@@ -148,7 +148,8 @@ def save_pretrained(model: Restorer, folder: str | Path, *, repo_id: str | None 
     when ``training`` is given) into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    info = _info_of(model)
+    # The arguments the model was built with (a recipe's model.args may differ from the entry's).
+    info = replace(_info_of(model), arch_args=model.config)
     (folder / CONFIG_FILE).write_text(json.dumps(_config(model, info), indent=2) + "\n")
     save_weights(model, folder / WEIGHTS_FILE, dtype=dtype)
     if training is not None:

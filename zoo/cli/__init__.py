@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from typing import Callable
 
 from rich.console import Console
 from rich.markup import escape
@@ -36,6 +37,20 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
     err_console.print(f"[yellow]warning:[/] {escape(str(message))}")
 
 
+def run_tool(main_fn: Callable[[], int | None]) -> int:
+    """Run a script's ``main`` with the CLI's handling: user errors as one line, exit status 2."""
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return int(main_fn() or 0)
+    except KeyError as exc:  # the registry's "unknown model ..." (a complete message)
+        err_console.print(f"[red]error:[/] {escape(str(exc.args[0] if exc.args else exc))}")
+        return 2
+    except ZooError as exc:
+        err_console.print(f"[red]error:[/] {escape(str(exc))}")
+        return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -45,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
             return int(args.func(args) or 0)
     except ZooError as exc:
         err_console.print(f"[red]error:[/] {escape(str(exc))}")
+        return 2
+    except OSError as exc:  # a file or folder the command could not read or write
+        where = f"{exc.filename}: " if exc.filename else ""
+        err_console.print(f"[red]error:[/] {escape(where + (exc.strerror or str(exc)))}")
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -24,7 +24,7 @@ VAL_FIELDS = ["step", "stage", "quality", "metric", "value"]
 
 def _truncate(path: Path, after_step: int) -> None:
     """Keep the header and the rows up to ``after_step`` (rows a killed run wrote past its
-    last checkpoint would otherwise appear twice)."""
+    last checkpoint would otherwise appear twice); ``-1`` keeps only the header."""
     if not path.exists():
         return
     with open(path, newline="") as f:
@@ -40,7 +40,12 @@ class RunLog:
     """Logs of one process (a no-op on non-main ranks)."""
 
     def __init__(self, out: Path, recipe: Recipe, *, enabled: bool, progress: bool,
-                 resume_step: int | None) -> None:
+                 resume_step: int | None, validated_step: int = -1,
+                 elapsed_before: float = 0.0) -> None:
+        """``resume_step``: the checkpoint's step when resuming (train.csv keeps the rows up
+        to it), ``validated_step``: its last validation (val.csv keeps the rows up to that: a
+        validation after the checkpoint at the same step runs again), ``elapsed_before``: its
+        wall time, so that the ``seconds`` column goes on counting."""
         self.out, self.recipe, self.enabled = out, recipe, enabled
         self.every = max(1, recipe.log_every)
         self.console = Console(stderr=True, soft_wrap=True)  # one line per message, in logs too
@@ -51,13 +56,14 @@ class RunLog:
         self._tb = None
         self._task = None
         self._last = (time.monotonic(), 0)
-        self._t0 = time.monotonic()
+        self._t0 = time.monotonic() - elapsed_before
         if not enabled:
             return
+        kept = {"train.csv": resume_step, "val.csv": min(validated_step, resume_step or 0)}
         for name, fields in (("train.csv", TRAIN_FIELDS), ("val.csv", VAL_FIELDS)):
             path = out / name
             if resume_step is not None:
-                _truncate(path, resume_step)
+                _truncate(path, kept[name])
             if resume_step is None or not path.exists():
                 with open(path, "w", newline="") as f:
                     csv.writer(f).writerow(fields)
@@ -133,3 +139,8 @@ class RunLog:
         text = "; ".join(f"q{q}: " + ", ".join(f"{m} {v:.4f}" for m, v in row.items())
                          for q, row in scores.items())
         self.console.print(f"[bold]step {step}[/] ({stage}) validation: {text}", highlight=False)
+
+    def note(self, text: str) -> None:
+        """One line for the user (main process only)."""
+        if self.enabled:
+            self.console.print(text, highlight=False, markup=False)

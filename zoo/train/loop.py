@@ -15,6 +15,7 @@ import contextlib
 import importlib
 import json
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -94,7 +95,28 @@ def build_critic(recipe: Recipe) -> nn.Module:
     except (ImportError, AttributeError) as exc:
         raise RecipeError(f"{recipe.source}: critic.architecture {recipe.critic.architecture!r} "
                           f"cannot be imported ({exc})") from None
-    return cls(**recipe.critic.args)
+    try:
+        return cls(**recipe.critic.args)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise RecipeError(f"{recipe.source}: critic.args do not fit {cls_name} "
+                          f"({_first_line(exc)})") from None
+
+
+def _changed_keys(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ, as ``key: old -> new``."""
+    changed = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            changed += _changed_keys(old, new, f"{prefix}{key}.")
+        elif old != new:
+            changed.append(f"{prefix}{key}: {old!r} -> {new!r}")
+    return changed
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class Trainer:
@@ -114,6 +136,8 @@ class Trainer:
         self.stage_index, self.stage_start, self.stage_elapsed = 0, 0, 0.0
         self.elapsed_before = 0.0
         self.best: dict[str, Any] | None = None
+        self._checkpoint_bests: list[str | None] = []
+        """The best file each kept checkpoint names, oldest first (main process)."""
         self._input_scores: dict[int, dict[str, float]] | None = None
         self.last_validated = -1
         self.switcher = Switcher()
@@ -132,8 +156,9 @@ class Trainer:
         torch.manual_seed(r.seed)
         try:
             self.generator = create_model(self.name, **r.model.args)
-        except TypeError as exc:
-            raise RecipeError(f"{r.source}: model.args do not fit {self.name!r} ({exc})") from None
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise RecipeError(f"{r.source}: model.args do not fit {self.name!r} "
+                              f"({_first_line(exc)})") from None
         self._init_generator()
         needs_critic = any(s.kind in ("critic", "gan") for s in r.stages.values())
         self.critic = build_critic(r) if needs_critic else None
@@ -211,6 +236,18 @@ class Trainer:
         tensors |= rng_t
         ckpt.save_checkpoint(self.out / "checkpoints", self.step, tensors, meta,
                              self.recipe.checkpoint.keep)
+        self._prune_best_files()
+
+    def _prune_best_files(self) -> None:
+        """Delete the best files that neither the current best nor a kept checkpoint names
+        (a resume from any kept checkpoint can still export its best)."""
+        self._checkpoint_bests = (self._checkpoint_bests
+                                  + [self.best["file"] if self.best else None])[-self.recipe.checkpoint.keep:]
+        named = set(self._checkpoint_bests)
+        best_dir = self.out / "best"
+        for f in best_dir.glob("step-*.safetensors") if best_dir.is_dir() else []:
+            if f.name not in named:
+                f.unlink(missing_ok=True)
 
     def _load(self) -> bool:
         found = ckpt.latest_checkpoint(self.out / "checkpoints")
@@ -223,10 +260,14 @@ class Trainer:
         def part(prefix: str) -> dict[str, torch.Tensor]:
             return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
-        self.generator.load_state_dict(part("gen."), strict=True)
-        self.ema.load_state_dict(part("ema."), meta["ema_updates"])
-        if self.critic is not None:
-            self.critic.load_state_dict(part("critic."), strict=True)
+        try:
+            self.generator.load_state_dict(part("gen."), strict=True)
+            self.ema.load_state_dict(part("ema."), meta["ema_updates"])
+            if self.critic is not None:
+                self.critic.load_state_dict(part("critic."), strict=True)
+        except RuntimeError as exc:
+            raise ZooError(f"{path}: does not fit the recipe's networks (were model.args or "
+                           f"critic.args changed?): {_first_line(exc)}") from None
         self.step = meta["step"]
         self.stage_index, self.stage_start = meta["stage_index"], meta["stage_start"]
         self.stage_elapsed, self.elapsed_before = meta["stage_elapsed"], meta["elapsed"]
@@ -242,8 +283,8 @@ class Trainer:
             self.scaler.load_state_dict(meta["scaler"])
         ckpt.restore_rng(tensors, meta["rng"])
         if meta["recipe"] != self.recipe.to_dict():
-            changed = sorted(k for k, v in self.recipe.to_dict().items() if meta["recipe"].get(k) != v)
-            warnings.warn(f"resuming with a changed recipe (keys: {', '.join(changed)})", stacklevel=2)
+            changed = _changed_keys(meta["recipe"], self.recipe.to_dict())
+            warnings.warn(f"resuming with a changed recipe: {', '.join(changed)}", stacklevel=2)
         self._resumed_from = path
         return True
 
@@ -270,8 +311,10 @@ class Trainer:
         decay = self.recipe.ema_decay if stage.ema_decay < 0 else stage.ema_decay
         validates = stage.kind != "critic" and self.valset is not None
         while self.step - self.stage_start < stage.steps:
-            if (self.recipe.max_steps and self.step >= self.recipe.max_steps) or self._budget_spent(stage):
+            at_cap = bool(self.recipe.max_steps and self.step >= self.recipe.max_steps)
+            if at_cap or self._budget_spent(stage):
                 self.stopped = True
+                self.stop_reason = "max_steps" if at_cap else "max_minutes"
                 break
             stage_step = self.step - self.stage_start
             factor = lr_factor(stage, stage_step)
@@ -325,8 +368,7 @@ class Trainer:
             tmp = best_dir / f".{file.name}.tmp"
             save_file({k: v.detach().cpu().contiguous() for k, v in self.ema.state_dict().items()}, tmp)
             os.replace(tmp, file)
-            if self.best is not None and self.best["file"] != file.name:
-                (best_dir / self.best["file"]).unlink(missing_ok=True)
+            # The previous best file goes once no kept checkpoint points at it (save()).
             self.best = {"value": value, "step": self.step, "stage": stage.name, "file": file.name,
                          "scores": {str(q): s for q, s in scores.items()}}
 
@@ -345,17 +387,22 @@ class Trainer:
         return True
 
     def _prune_after_resume(self) -> None:
-        """Drop log rows and best files written after the checkpoint we resumed from."""
+        """Drop best files written after the checkpoint we resumed from, and checkpoint
+        folders a killed save left half-written."""
         best_dir = self.out / "best"
-        keep = self.best["file"] if self.best else None
+        resumed_best = int(self.best["step"]) if self.best else -1
         for f in best_dir.glob("step-*.safetensors") if best_dir.is_dir() else []:
-            if f.name != keep:
+            if int(f.stem.split("-")[1]) > resumed_best:
                 f.unlink()
+        self._checkpoint_bests = [self.best["file"] if self.best else None]
+        for tmp in (self.out / "checkpoints").glob(".tmp-*"):  # see ckpt.save_checkpoint
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def run(self) -> Path | None:
         """Train every stage; return the export folder (on the main process)."""
         self._t0 = self._stage_t0 = time.monotonic()
         self.stopped = False
+        self.stop_reason = ""
         self.build()
         self.out.mkdir(parents=True, exist_ok=True)
         existing = ckpt.list_checkpoints(self.out / "checkpoints")
@@ -376,7 +423,9 @@ class Trainer:
         self.dist.barrier()
         log = RunLog(self.out, self.recipe, enabled=self.dist.main,
                      progress=self.show_progress and self.dist.main,
-                     resume_step=self.step if resumed else None)
+                     resume_step=self.step if resumed else None,
+                     validated_step=self.last_validated,
+                     elapsed_before=self.elapsed_before if resumed else 0.0)
         loader = make_loader(self.dataset, StepBatchSampler(self.recipe.data.batch, self.step,
                                                             self.dist.rank, self.dist.world),
                              self.recipe.data.workers)
@@ -397,6 +446,10 @@ class Trainer:
                         self.new_optimizers(stages[self.stage_index])
                         self.switcher = Switcher()
                 self.save()
+                if self.stopped:
+                    log.note(f"stopped at step {self.step} of {self.recipe.total_steps}: "
+                             f"{self.stop_reason} reached; the export is of what was trained, "
+                             "and --resume with a larger budget continues")
         finally:
             del loader_iter, loader
         self.dist.barrier()

@@ -333,10 +333,13 @@ def _check_values(r: Recipe, src: str, check_data: bool) -> None:
         need(s in r.stages, "select.stages", f"names unknown stage {s!r}")
     need(r.checkpoint.every >= 1 and r.checkpoint.keep >= 1, "checkpoint", "every and keep must be >= 1")
     need(0.0 <= r.ema_decay < 1.0, "ema_decay", "must be in [0, 1)")
+    need(r.max_steps >= 0, "max_steps", f"must be >= 0 (0: no cap), got {r.max_steps}")
+    need(r.max_minutes >= 0, "max_minutes", f"must be >= 0 (0: no cap), got {r.max_minutes}")
     need(":" in r.critic.architecture, "critic.architecture", "must be 'module:Class'")
     for name, s in r.stages.items():
         key = f"stages.{name}"
         need(s.steps >= 0, f"{key}.steps", "must be >= 0")
+        need(s.max_minutes >= 0, f"{key}.max_minutes", "must be >= 0 (0: no cap)")
         need(s.lr > 0, f"{key}.lr", "must be > 0")
         need(len(s.betas) == 2 and all(0 <= b < 1 for b in s.betas), f"{key}.betas",
              "must be two numbers in [0, 1)")
