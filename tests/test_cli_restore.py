@@ -216,3 +216,24 @@ def test_list(capsys: pytest.CaptureFixture) -> None:
 def test_format_count() -> None:
     assert [format_count(n) for n in (0, 950, 12_345, 2_350_000, 123_456_789, 1_200_000_000)] == \
         ["0", "950", "12.3K", "2.35M", "123M", "1.2G"]
+
+
+def test_running_out_of_memory_on_one_image_does_not_stop_the_batch(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    import zoo.restore
+
+    real = zoo.restore.restore_file
+
+    def restore_file(model, source, target, **kw):  # noqa: ANN001, ANN003, ANN202
+        if Path(source).name == "a-big.png":  # what torch raises when the CPU allocator fails
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: "
+                               "can't allocate memory: you tried to allocate 4831838208 bytes.")
+        return real(model, source, target, **kw)
+
+    monkeypatch.setattr(zoo.restore, "restore_file", restore_file)
+    for name in ("a-big.png", "b.png", "c.png"):
+        Image.fromarray(rgb()).save(tmp_path / name)
+    assert restore(tmp_path) == 1
+    err = capsys.readouterr().err
+    assert "a-big.png: out of memory; use a smaller --tile" in err and "Traceback" not in err
+    assert (tmp_path / "b.restored.png").is_file() and (tmp_path / "c.restored.png").is_file()

@@ -18,6 +18,7 @@ from zoo.errors import ImageError, WeightsError, ZooError
 DEFAULT_MODEL = "arnet-nogan"
 DEFAULT_SUFFIX = ".restored"
 SAMPLE_QUALITY = 10
+OUT_OF_MEMORY_HINT = "use a smaller --tile (e.g. --tile 256), or --device cpu on a GPU"
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True,
-                  disable=len(jobs) < 2 or not console.is_terminal) as progress:
+                  disable=not console.is_terminal) as progress:  # one long image shows its time too
         task = progress.add_task("restoring", total=len(jobs))
         for job in jobs:
             progress.update(task, description=f"restoring {escape(job.source.name)}")
@@ -224,9 +225,13 @@ def _restore_one(model, job: Job, tile: int | None) -> str | None:
         restore_file(model, job.source, job.target, tile=tile)
     except ImageError as exc:
         return str(exc)
-    except torch.OutOfMemoryError:
-        return (f"{job.source}: out of memory; use a smaller --tile (e.g. --tile 256) "
-                "or --device cpu")
+    except (torch.OutOfMemoryError, MemoryError):
+        return f"{job.source}: out of memory; {OUT_OF_MEMORY_HINT}"
     except OSError as exc:  # writing the output: permissions, full disk...
         return f"{job.source}: cannot write {job.target}: {exc.strerror or exc}"
+    except RuntimeError as exc:  # a CPU allocation failure is a plain RuntimeError in torch
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "RuntimeError"
+        if "allocate" in detail:
+            return f"{job.source}: out of memory; {OUT_OF_MEMORY_HINT}"
+        return f"{job.source}: the model failed on this image ({detail})"
     return None
