@@ -384,3 +384,41 @@ def test_crop_links_are_url_encoded(image_folder: Path, tmp_path: Path) -> None:
     page = (tmp_path / "out" / "leaderboard.html").read_text()
     assert "src='crops/shot%20%231%25_" in page and "src='crops/shot #1" not in page
     assert list((tmp_path / "out" / "crops").glob("shot #1%_*.png"))
+
+
+def test_rows_of_older_files_without_truth_are_resumed_not_remeasured(image_folder: Path,
+                                                                      tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _bench(image_folder, out, metrics=["psnr", "ssim"], crops=0)
+    with open(out / "results.csv", newline="") as fh:  # as written before `truth`/`measured`
+        records = [{k: v for k, v in r.items() if k not in ("truth", "measured")}
+                   for r in csv.DictReader(fh)]
+    with open(out / "results.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows(records)
+    (run,) = _bench(image_folder, out, metrics=["psnr"], crops=0)
+    assert run.outcome.measured == 0
+    assert all({"psnr", "ssim"} <= set(r.values) for r in read_rows(out / "results.csv"))
+
+
+def test_a_stale_row_whose_remeasure_fails_is_not_averaged(image_folder: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from zoo.bench import runner
+
+    out = tmp_path / "out"
+    _bench(image_folder, out, qualities=[10], crops=0)
+    Image.fromarray(np.asarray(Image.open(image_folder / "a.png"))[::-1]).save(image_folder / "a.png")
+    real = runner.restore
+    flipped = np.asarray(Image.open(image_folder / "a.png"))
+
+    def failing(model, image, *, tile=None):  # noqa: ANN001, ANN202
+        if image.shape[:2] == flipped.shape[:2]:
+            raise RuntimeError("boom")
+        return real(model, image, tile=tile)
+
+    monkeypatch.setattr(runner, "restore", failing)
+    (run,) = _bench(image_folder, out, qualities=[10], crops=0)
+    assert [i for _, i, _ in run.outcome.failures] == ["a"]
+    summary = _table(out / "summary.csv")
+    assert summary[0]["images"] == "3"  # a's old row (another picture) is left out

@@ -237,3 +237,9 @@ def test_running_out_of_memory_on_one_image_does_not_stop_the_batch(
     err = capsys.readouterr().err
     assert "a-big.png: out of memory; use a smaller --tile" in err and "Traceback" not in err
     assert (tmp_path / "b.restored.png").is_file() and (tmp_path / "c.restored.png").is_file()
+
+
+def test_an_input_named_twice_is_restored_once(tmp_path: Path) -> None:
+    Image.fromarray(rgb()).save(tmp_path / "a.png")
+    assert restore(tmp_path, tmp_path / "a.png") == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a.restored.png"]

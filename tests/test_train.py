@@ -439,20 +439,26 @@ def test_an_image_that_goes_bad_during_training_is_replaced(tmp_path: Path) -> N
 def test_every_kept_checkpoint_can_still_export_its_best(data: tuple[Path, Path],
                                                          tmp_path: Path) -> None:
     """A resume from any kept checkpoint (the newest may be torn, or the run killed right after
-    a new best file) finds the best file that checkpoint names."""
+    a new best file) finds the best file that checkpoint names: after a resume too, and when
+    the last step is saved twice."""
     from zoo.cli import main
     from zoo.train.checkpoint import list_checkpoints
 
     out = tmp_path / "run"
-    assert main(_cli(data, out, "stages.pretrain.steps=30", "stages.gan.steps=0",
-                     "stages.critic.steps=0", 'select.stages=["pretrain"]', "validation.every=2",
-                     "checkpoint.every=2", "checkpoint.keep=15", "stages.pretrain.lr=3e-3",
-                     "select.mode=min")) == 0  # the tiny net drifts: the "best" moves
-    named = [json.loads((c / "meta.json").read_text())["best"] for c in
-             list_checkpoints(out / "checkpoints")]
-    assert len(named) == 15 and len({b["file"] for b in named}) > 1  # the best moved meanwhile
-    for best in named:
-        assert (out / "best" / best["file"]).is_file(), best["file"]
+    recipe = ("stages.pretrain.steps=30", "stages.gan.steps=0", "stages.critic.steps=0",
+              'select.stages=["pretrain"]', "validation.every=2", "checkpoint.every=2",
+              "checkpoint.keep=4", "stages.pretrain.lr=3e-3",
+              "select.mode=min")  # the tiny net drifts: the "best" moves
+    files: set[str] = set()
+    for cap, resume in (("max_steps=6", ()), ("max_steps=9", ("--resume",)),
+                        ("max_steps=30", ("--resume",))):
+        assert main(_cli(data, out, *recipe, cap, *resume)) == 0
+        named = [json.loads((c / "meta.json").read_text())["best"]
+                 for c in list_checkpoints(out / "checkpoints")]
+        files |= {b["file"] for b in named}
+        for best in named:
+            assert (out / "best" / best["file"]).is_file(), (cap, best["file"])
+    assert len(files) > 2  # the best moved meanwhile
 
 
 def test_bad_networks_files_and_early_stops_are_one_line(data: tuple[Path, Path], tmp_path: Path,
@@ -473,3 +479,17 @@ def test_bad_networks_files_and_early_stops_are_one_line(data: tuple[Path, Path]
     assert main(_cli(data, tmp_path / "short", "max_steps=4", "model.args.width=4",
                      "--resume")) == 2
     assert "does not fit the recipe's networks" in capsys.readouterr().err
+
+
+def test_validation_keeps_an_infinite_psnr_in_the_mean(tmp_path: Path) -> None:
+    """A perfect image (PSNR inf) must not drop out of the mean: only undefined (NaN) values do."""
+    import zoo
+    from zoo.train.data import ValidationSet
+    from zoo.train.validate import evaluate
+
+    Image.fromarray(np.full((48, 48, 3), 128, np.uint8)).save(tmp_path / "flat.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(
+        tmp_path / "noise.png")
+    valset = ValidationSet(tmp_path, [90])
+    scores = evaluate(zoo.load("jpeg", device="cpu"), valset, torch.device("cpu"), ["psnr"])
+    assert scores[90]["psnr"] == float("inf")

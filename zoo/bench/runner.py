@@ -57,6 +57,8 @@ class BenchOutcome:
     """The loaded models (rank 0), for the crops of the HTML page."""
     digests: dict[str, str] = field(default_factory=dict)
     """Per model, the digest of its weights (the ``weights`` column of the rows)."""
+    truths: dict[str, str] = field(default_factory=dict)
+    """Per image read, the digest of its pixels (the ``truth`` column of the rows)."""
 
 
 ImageCallback = Callable[[str], None]
@@ -100,10 +102,12 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
     outcome.models, outcome.digests = models, digests
 
     if dist.enabled:
-        gathered = dist.gather((outcome.measured, outcome.skipped_images, outcome.failures))
+        gathered = dist.gather((outcome.measured, outcome.skipped_images, outcome.failures,
+                                outcome.truths))
         outcome.measured = sum(g[0] for g in gathered)
         outcome.skipped_images = [s for g in gathered for s in g[1]]
         outcome.failures = list(dict.fromkeys(f for g in gathered for f in g[2]))
+        outcome.truths = {image: t for g in gathered for image, t in g[3].items()}
         dist.barrier()
         if dist.is_main:
             _merge_parts(out)
@@ -120,12 +124,18 @@ def current_rows(plan: BenchPlan, outcome: BenchOutcome) -> list[Row]:
     protocols, on the images the dataset holds now and that could be read. Other rows stay in
     results.csv (a later run may want them) but are never averaged in."""
     unloaded = {model for model, image, _ in outcome.failures if image == "*"}
-    skipped = {image for image, _ in outcome.skipped_images}
     models = set(plan.models) - unloaded
-    images = set(plan.dataset.ids) - skipped
     return [r for r in outcome.rows
-            if r.dataset == plan.dataset.name and r.model in models and r.image in images
+            if r.dataset == plan.dataset.name and r.model in models
+            and r.image in outcome.truths and _same_truth(r, outcome.truths[r.image])
+            and r.weights == outcome.digests.get(r.model, r.weights)
             and r.quality in plan.qualities and r.protocol in plan.protocols]
+
+
+def _same_truth(row: Row, truth: str) -> bool:
+    """Whether ``row`` was scored against this ground truth (rows of files written before the
+    ``truth`` column existed are taken to be: their weights still had to match)."""
+    return row.truth in ("", truth)
 
 
 def _pending(plan: BenchPlan, image_id: str, earlier: dict[Key, Row],
@@ -140,7 +150,7 @@ def _pending(plan: BenchPlan, image_id: str, earlier: dict[Key, Row],
             for model in plan.models:
                 key = (plan.dataset.name, model, image_id, int(quality), protocol)
                 row = earlier.get(key)
-                if row is None or (truth is not None and row.truth != truth):
+                if row is None or (truth is not None and not _same_truth(row, truth)):
                     needed = plan.metrics
                 else:
                     needed = tuple(m for m in plan.metrics if m not in row.measured)
@@ -182,7 +192,7 @@ def _measure_image(plan: BenchPlan, image_id: str, loader: Callable[[], np.ndarr
         outcome.skipped_images.append((image_id, _one_line(exc)))
         bar.advance(task, len(expected))
         return []
-    truth_id = truth_digest(original)
+    truth_id = outcome.truths[image_id] = truth_digest(original)
     pending = _pending(plan, image_id, earlier, truth_id)
     if len(pending) > len(expected):  # rows of another image under this name: measured anew
         total = next(t.total for t in bar.tasks if t.id == task)
@@ -210,7 +220,7 @@ def _measure_image(plan: BenchPlan, image_id: str, loader: Callable[[], np.ndarr
                 values = _score(restored, truth, metrics, plan.device, name, image_id, outcome)
                 measured, seconds = tuple(values), time.perf_counter() - t0
                 before = earlier.get(key)
-                if before is not None and before.truth == truth_id:  # add to the row on disk
+                if before is not None and _same_truth(before, truth_id):  # add to the row on disk
                     values = {**before.values, **values}
                     measured = tuple(dict.fromkeys((*before.measured, *measured)))
                     seconds = before.seconds

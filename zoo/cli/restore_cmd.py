@@ -132,6 +132,10 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
         if output.endswith(("/", os.sep)) or _is_dir(Path(output)):
             raise ZooError(f"-o {output} is a folder; use --out-dir {output} to write into it")
         jobs = [Job(job.source, output_path(output)) for job in jobs]
+    first: dict[Path, Job] = {}
+    for job in jobs:  # an input named twice (a file and its folder) is restored once
+        first.setdefault(job.source.resolve(), job)
+    jobs = list(first.values())
     jobs = _separate_shared_names(jobs, suffix)
     unique: dict[Path, Job] = {}
     for job in jobs:

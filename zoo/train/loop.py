@@ -136,8 +136,6 @@ class Trainer:
         self.stage_index, self.stage_start, self.stage_elapsed = 0, 0, 0.0
         self.elapsed_before = 0.0
         self.best: dict[str, Any] | None = None
-        self._checkpoint_bests: list[str | None] = []
-        """The best file each kept checkpoint names, oldest first (main process)."""
         self._input_scores: dict[int, dict[str, float]] | None = None
         self.last_validated = -1
         self.switcher = Switcher()
@@ -241,9 +239,14 @@ class Trainer:
     def _prune_best_files(self) -> None:
         """Delete the best files that neither the current best nor a kept checkpoint names
         (a resume from any kept checkpoint can still export its best)."""
-        self._checkpoint_bests = (self._checkpoint_bests
-                                  + [self.best["file"] if self.best else None])[-self.recipe.checkpoint.keep:]
-        named = set(self._checkpoint_bests)
+        named = {self.best["file"]} if self.best else set()
+        for folder in ckpt.list_checkpoints(self.out / "checkpoints"):
+            try:
+                best = json.loads((folder / ckpt.META_FILE).read_text()).get("best")
+            except (OSError, ValueError):
+                continue  # a torn checkpoint: a resume skips it too
+            if best:
+                named.add(best["file"])
         best_dir = self.out / "best"
         for f in best_dir.glob("step-*.safetensors") if best_dir.is_dir() else []:
             if f.name not in named:
@@ -394,7 +397,6 @@ class Trainer:
         for f in best_dir.glob("step-*.safetensors") if best_dir.is_dir() else []:
             if int(f.stem.split("-")[1]) > resumed_best:
                 f.unlink()
-        self._checkpoint_bests = [self.best["file"] if self.best else None]
         for tmp in (self.out / "checkpoints").glob(".tmp-*"):  # see ckpt.save_checkpoint
             shutil.rmtree(tmp, ignore_errors=True)
 

@@ -42,9 +42,10 @@ def evaluate(model: nn.Module, valset: ValidationSet, device: torch.device,
                     scores[q][m].append(values[m])
     finally:
         model.train(was_training)
-    return {q: {m: _finite_mean(v) for m, v in row.items()} for q, row in scores.items()}
+    return {q: {m: _mean_without_nan(v) for m, v in row.items()} for q, row in scores.items()}
 
 
-def _finite_mean(values: list[float]) -> float:
-    finite = [v for v in values if math.isfinite(v)]
-    return math.fsum(finite) / len(finite) if finite else math.nan
+def _mean_without_nan(values: list[float]) -> float:
+    """The mean of the defined values; an infinite PSNR (a perfect image) stays in, as infinity."""
+    kept = [v for v in values if not math.isnan(v)]
+    return math.fsum(kept) / len(kept) if kept else math.nan
