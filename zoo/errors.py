@@ -1,6 +1,12 @@
 """User-facing errors: the CLI prints these as one line, without a traceback."""
 
 
+def first_line(problem: BaseException | str) -> str:
+    """The first line of an exception's (or warning's) message, or its type's name if empty."""
+    text = str(problem).strip()
+    return text.splitlines()[0] if text else type(problem).__name__
+
+
 class ZooError(Exception):
     """An error whose message is complete for the user (what went wrong and what to do)."""
 

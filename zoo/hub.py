@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from zoo.errors import WeightsError, ZooError
+from zoo.errors import WeightsError, ZooError, first_line
 from zoo.registry import InputConventions, ModelInfo, architecture_class
 from zoo.weights import hub_file, load_weights, save_weights
 
@@ -210,8 +210,8 @@ def build_from_config(config_path: Path, weights_path: Path, *, source: str) -> 
     try:
         model = cls(**arguments)
     except (TypeError, ValueError, RuntimeError) as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ZooError(f"{config_path}: arguments do not fit {cls.__name__} ({detail})") from None
+        raise ZooError(f"{config_path}: arguments do not fit {cls.__name__} "
+                       f"({first_line(exc)})") from None
     model.info = ModelInfo(
         name=str(config.get("name") or config["architecture"]),
         description=str(config.get("description") or ""),

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
 from zoo.atomic import atomic_write
-from zoo.errors import ImageError, ZooError
+from zoo.errors import ImageError, ZooError, first_line
 
 __all__ = [
     "LoadedImage",
@@ -130,24 +130,19 @@ def read_image(path: str | os.PathLike[str], *, limit: int | None = None) -> Loa
     except PermissionError:
         raise ImageError(f"{path}: permission denied") from None
     except OSError as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        detail = first_line(exc)
         if "truncated" in detail.lower():
             raise ImageError(f"{path}: truncated image data ({detail})") from None
         raise ImageError(f"{path}: corrupt or unreadable image ({detail})") from None
     except (ValueError, SyntaxError, EOFError) as exc:  # raised by some Pillow decoders
         raise ImageError(f"{path}: corrupt image ({exc})") from None
     for caught in pillow.caught:  # Pillow's own warnings (corrupt EXIF ...), naming the file
-        warnings.warn(f"{path}: {_one_line(caught.message)}", ImageWarning, stacklevel=2)
+        warnings.warn(f"{path}: {first_line(caught.message)}", ImageWarning, stacklevel=2)
     return loaded
 
 
 class ImageWarning(UserWarning):
     """A usable image with a defect the decoder noticed; the message names the file."""
-
-
-def _one_line(message: Warning | str) -> str:
-    text = str(message).strip()
-    return text.splitlines()[0] if text else type(message).__name__
 
 
 _SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"BM": "BMP",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from zoo.errors import WeightsError, ZooError
+from zoo.errors import WeightsError, ZooError, first_line
 from zoo.hub import CONFIG_FILE, build_from_config, load_pretrained
 from zoo.registry import create_model, get_model_info, list_models
 
@@ -87,7 +87,7 @@ def usable_device(device: str | torch.device | None) -> torch.device:
     try:
         target = torch.device(device or default_device())
     except RuntimeError as exc:
-        raise ZooError(f"device {device!r}: {str(exc).splitlines()[0]}") from None
+        raise ZooError(f"device {device!r}: {first_line(exc)}") from None
     if target.type == "cuda" and not torch.cuda.is_available():
         raise ZooError(f"device {str(device)!r}: no CUDA device is available here; use 'cpu'")
     return target

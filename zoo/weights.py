@@ -22,7 +22,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 
 from zoo.atomic import atomic_write
-from zoo.errors import WeightsError
+from zoo.errors import WeightsError, first_line
 from zoo.resources import WEIGHTS_DIR
 
 if TYPE_CHECKING:
@@ -255,8 +255,7 @@ def hub_file(repo: str, file: str, revision: str = "main") -> ResolvedWeights | 
     try:
         path = hf_hub_download(repo, file, revision=revision, etag_timeout=timeout)
     except Exception as exc:  # noqa: BLE001  (a download cut off after a successful HEAD)
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise WeightsError(f"downloading {where} failed ({first_line}); run again, "
+        raise WeightsError(f"downloading {where} failed ({first_line(exc)}); run again, "
                            "or set HF_HUB_OFFLINE=1 to use a cached or shipped copy") from None
     return ResolvedWeights(Path(path), "hub", where)
 

@@ -23,7 +23,7 @@ from zoo.bench.distributed import DistContext
 from zoo.bench.results import Key, ResultsStore, Row, read_rows, write_rows
 from zoo.datasets import Dataset
 from zoo.degrade import jpeg_roundtrip, to_protocol
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 from zoo.weights import state_digest
 
 RESULTS = "results.csv"
@@ -264,8 +264,8 @@ def _merge_parts(out: Path) -> None:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+    """``Type: first line``, for the failures a leaderboard lists."""
+    return f"{type(exc).__name__}: {first_line(exc)}" if str(exc).strip() else type(exc).__name__
 
 
 class _progress_bar:

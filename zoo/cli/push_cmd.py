@@ -6,7 +6,7 @@ import argparse
 
 from rich.console import Console
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -52,7 +52,6 @@ def run(args: argparse.Namespace) -> int:
     except ZooError:
         raise
     except Exception as exc:  # noqa: BLE001  (HTTP and network errors of huggingface_hub)
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ZooError(f"push to {args.repo} failed: {first_line}") from None
+        raise ZooError(f"push to {args.repo} failed: {first_line(exc)}") from None
     console.print(f"pushed {model.name} to {args.repo}: {commit.commit_url}")
     return 0

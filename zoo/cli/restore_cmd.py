@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from zoo.errors import ImageError, WeightsError, ZooError
+from zoo.errors import ImageError, WeightsError, ZooError, first_line
 
 DEFAULT_MODEL = "arnet-nogan"
 DEFAULT_SUFFIX = ".restored"
@@ -234,7 +234,7 @@ def _restore_one(model, job: Job, tile: int | None) -> str | None:
     except OSError as exc:  # writing the output: permissions, full disk...
         return f"{job.source}: cannot write {job.target}: {exc.strerror or exc}"
     except RuntimeError as exc:  # a CPU allocation failure is a plain RuntimeError in torch
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "RuntimeError"
+        detail = first_line(exc)
         if "allocate" in detail:
             return f"{job.source}: out of memory; {OUT_OF_MEMORY_HINT}"
         return f"{job.source}: the model failed on this image ({detail})"

@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from zoo.errors import RecipeError, ZooError
+from zoo.errors import RecipeError, ZooError, first_line
 from zoo.metrics import METRICS
 from zoo.registry import create_model, get_model_info
 from zoo.train import checkpoint as ckpt
@@ -99,7 +99,7 @@ def build_critic(recipe: Recipe) -> nn.Module:
         return cls(**recipe.critic.args)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise RecipeError(f"{recipe.source}: critic.args do not fit {cls_name} "
-                          f"({_first_line(exc)})") from None
+                          f"({first_line(exc)})") from None
 
 
 def _changed_keys(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[str]:
@@ -112,11 +112,6 @@ def _changed_keys(before: dict[str, Any], after: dict[str, Any], prefix: str = "
         elif old != new:
             changed.append(f"{prefix}{key}: {old!r} -> {new!r}")
     return changed
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class Trainer:
@@ -156,7 +151,7 @@ class Trainer:
             self.generator = create_model(self.name, **r.model.args)
         except (TypeError, ValueError, RuntimeError) as exc:
             raise RecipeError(f"{r.source}: model.args do not fit {self.name!r} "
-                              f"({_first_line(exc)})") from None
+                              f"({first_line(exc)})") from None
         self._init_generator()
         needs_critic = any(s.kind in ("critic", "gan") for s in r.stages.values())
         self.critic = build_critic(r) if needs_critic else None
@@ -270,7 +265,7 @@ class Trainer:
                 self.critic.load_state_dict(part("critic."), strict=True)
         except RuntimeError as exc:
             raise ZooError(f"{path}: does not fit the recipe's networks (were model.args or "
-                           f"critic.args changed?): {_first_line(exc)}") from None
+                           f"critic.args changed?): {first_line(exc)}") from None
         self.step = meta["step"]
         self.stage_index, self.stage_start = meta["stage_index"], meta["stage_start"]
         self.stage_elapsed, self.elapsed_before = meta["stage_elapsed"], meta["elapsed"]
