@@ -243,3 +243,5 @@ def test_an_input_named_twice_is_restored_once(tmp_path: Path) -> None:
     Image.fromarray(rgb()).save(tmp_path / "a.png")
     assert restore(tmp_path, tmp_path / "a.png") == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a.restored.png"]
+    assert restore(tmp_path / "a.png", tmp_path / "a.png", "-o", tmp_path / "x.png") == 0
+    assert (tmp_path / "x.png").is_file()

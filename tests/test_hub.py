@@ -302,3 +302,6 @@ def test_card_shows_the_arguments_the_model_was_built_with(tmp_path: Path) -> No
     model = zoo.create_model("unet-l1", blocks=[1, 1, 1])
     folder = save_pretrained(model, tmp_path / "repo")
     assert '"blocks": [1, 1, 1]' in (folder / "README.md").read_text()
+    trained = save_pretrained(model, tmp_path / "trained", training={"recipe": "/me/my-unet.toml"})
+    card = (trained / "README.md").read_text()
+    assert "| training recipe | `/me/my-unet.toml` (below) |" in card  # not the entry's own

@@ -475,7 +475,7 @@ def test_bad_networks_files_and_early_stops_are_one_line(data: tuple[Path, Path]
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "a-file" in errors[0] and "Traceback" not in err
     assert main(_cli(data, tmp_path / "short", "max_steps=3")) == 0
-    assert "stopped at step 3 of " in capsys.readouterr().err
+    assert "stopped at step 3 of 18: max_steps reached" in capsys.readouterr().err  # 6 + 4 + 8
     assert main(_cli(data, tmp_path / "short", "max_steps=4", "model.args.width=4",
                      "--resume")) == 2
     assert "does not fit the recipe's networks" in capsys.readouterr().err
@@ -493,3 +493,25 @@ def test_validation_keeps_an_infinite_psnr_in_the_mean(tmp_path: Path) -> None:
     valset = ValidationSet(tmp_path, [90])
     scores = evaluate(zoo.load("jpeg", device="cpu"), valset, torch.device("cpu"), ["psnr"])
     assert scores[90]["psnr"] == float("inf")
+
+
+def test_a_torn_newest_checkpoint_does_not_outlive_the_good_ones(data: tuple[Path, Path],
+                                                                 tmp_path: Path) -> None:
+    from zoo.cli import main
+    from zoo.train.checkpoint import list_checkpoints
+
+    out = tmp_path / "run"
+    assert main(_cli(data, out, "max_steps=4")) == 0
+    state = list_checkpoints(out / "checkpoints")[-1] / "state.safetensors"
+    state.write_bytes(state.read_bytes() + b"torn")
+    assert main(_cli(data, out, "max_steps=3", "checkpoint.keep=1", "--resume")) == 0  # from 2
+    assert [c.name for c in list_checkpoints(out / "checkpoints")] == ["step-00000003"]
+
+
+def test_run_tool_shows_programming_errors_as_tracebacks() -> None:
+    from zoo.cli import run_tool
+    from zoo.registry import get_model_info
+
+    assert run_tool(lambda: get_model_info("no-such-model")) == 2  # a user error: one line
+    with pytest.raises(KeyError):
+        run_tool(lambda: {"step": 1}["stpe"])  # a bug: not hidden as a user error

@@ -25,3 +25,10 @@ class DataError(ZooError):
 
 class RecipeError(ZooError):
     """A training recipe is invalid."""
+
+
+class UnknownNameError(ZooError, KeyError):
+    """No registry entry or architecture of that name (a KeyError too, for dict-like lookups)."""
+
+    def __str__(self) -> str:  # KeyError's own would quote the message
+        return str(self.args[0]) if self.args else ""

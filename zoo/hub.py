@@ -79,9 +79,10 @@ def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: i
     inputs = info.inputs
     # Without a repo, the folder's own weights: the registry name would load the shipped ones.
     load_id = f"hf-hub:{repo_id}" if repo_id else "PATH/TO/THIS/FOLDER"
-    trained_with = (training or {}).get("recipe")
-    recipe = (f"`training/{info.recipe}.toml` (`zoo train {info.recipe}`)" if info.recipe
-              else f"`{trained_with}` (below)" if trained_with else "not trained")
+    trained_with = (training or {}).get("recipe")  # the recipe file this export was trained with
+    recipe = (f"`{trained_with}` (below)" if trained_with
+              else f"`training/{info.recipe}.toml` (`zoo train {info.recipe}`)" if info.recipe
+              else "not trained")
     params = f"{num_parameters:,}" if num_parameters is not None else "unknown"
     body = f"""
 # {info.name}

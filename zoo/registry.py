@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Mapping
 
+from zoo.errors import UnknownNameError
+
 if TYPE_CHECKING:
     from zoo.models.base import Restorer
 
@@ -126,7 +128,7 @@ def get_model_info(name: str) -> ModelInfo:
         return _MODELS[name]
     except KeyError:
         known = ", ".join(sorted(_MODELS))
-        raise KeyError(f"unknown model {name!r}; known models: {known}") from None
+        raise UnknownNameError(f"unknown model {name!r}; known models: {known}") from None
 
 
 def architecture_class(name: str) -> type[Restorer]:
@@ -135,7 +137,7 @@ def architecture_class(name: str) -> type[Restorer]:
         return _ARCHITECTURES[name]
     except KeyError:
         known = ", ".join(sorted(_ARCHITECTURES))
-        raise KeyError(f"unknown architecture {name!r}; known: {known}") from None
+        raise UnknownNameError(f"unknown architecture {name!r}; known: {known}") from None
 
 
 def create_model(name: str, *, pretrained: bool = False, weights: str | None = None,

@@ -75,8 +75,9 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
     except OSError as exc:
         raise ZooError(f"--out {out}: cannot create this folder ({exc.strerror or exc})") from None
     results_path = out / RESULTS
-    if not dist.enabled and any(out.glob(PART.format(rank="*"))):
+    if dist.is_main and any(out.glob(PART.format(rank="*"))):
         _merge_parts(out)  # left over from a killed torchrun: fold them in before resuming
+    dist.barrier()  # no rank reads or writes a part before the leftovers are merged
     parts = sorted(out.glob(PART.format(rank="*")))
     store = ResultsStore(out / PART.format(rank=dist.rank)) if dist.enabled else ResultsStore(results_path)
     outcome = BenchOutcome(rows=[])

@@ -43,9 +43,6 @@ def run_tool(main_fn: Callable[[], int | None]) -> int:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             return int(main_fn() or 0)
-    except KeyError as exc:  # the registry's "unknown model ..." (a complete message)
-        err_console.print(f"[red]error:[/] {escape(str(exc.args[0] if exc.args else exc))}")
-        return 2
     except ZooError as exc:
         err_console.print(f"[red]error:[/] {escape(str(exc))}")
         return 2

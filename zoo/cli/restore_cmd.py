@@ -125,6 +125,10 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
         else:  # missing or unreadable files are reported per file when they are read
             base = out_dir if out_dir else item.parent
             jobs.append(Job(item, base / f"{item.stem}{suffix}.png"))
+    first: dict[Path, Job] = {}
+    for job in jobs:  # an input named twice (a file and its folder) is restored once
+        first.setdefault(job.source.resolve(), job)
+    jobs = list(first.values())
     if output is not None:
         if len(jobs) > 1:
             raise ZooError(f"-o/--output takes exactly one input image, got {len(jobs)}; "
@@ -132,10 +136,6 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
         if output.endswith(("/", os.sep)) or _is_dir(Path(output)):
             raise ZooError(f"-o {output} is a folder; use --out-dir {output} to write into it")
         jobs = [Job(job.source, output_path(output)) for job in jobs]
-    first: dict[Path, Job] = {}
-    for job in jobs:  # an input named twice (a file and its folder) is restored once
-        first.setdefault(job.source.resolve(), job)
-    jobs = list(first.values())
     jobs = _separate_shared_names(jobs, suffix)
     unique: dict[Path, Job] = {}
     for job in jobs:

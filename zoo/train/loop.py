@@ -394,6 +394,9 @@ class Trainer:
                 f.unlink()
         for tmp in (self.out / "checkpoints").glob(".tmp-*"):  # see ckpt.save_checkpoint
             shutil.rmtree(tmp, ignore_errors=True)
+        for folder in ckpt.list_checkpoints(self.out / "checkpoints"):
+            if int(folder.name.split("-")[1]) > self.step:  # torn (skipped by the resume)
+                shutil.rmtree(folder, ignore_errors=True)  # or it would outlive good ones
 
     def run(self) -> Path | None:
         """Train every stage; return the export folder (on the main process)."""
@@ -444,7 +447,8 @@ class Trainer:
                         self.switcher = Switcher()
                 self.save()
                 if self.stopped:
-                    log.note(f"stopped at step {self.step} of {self.recipe.total_steps}: "
+                    planned = sum(s.steps for s in stages)
+                    log.note(f"stopped at step {self.step} of {planned}: "
                              f"{self.stop_reason} reached; the export is of what was trained, "
                              "and --resume with a larger budget continues")
         finally:
