@@ -202,16 +202,16 @@ def _measure_image(plan: BenchPlan, image_id: str, loader: Callable[[], np.ndarr
     for protocol in plan.protocols:
         truth = to_protocol(original, protocol)
         for quality in plan.qualities:
-            wanted = {m: pending[key] for m in plan.models
-                      if (key := (plan.dataset.name, m, image_id, int(quality), protocol)) in pending}
+            wanted = [(key, metrics) for key, metrics in pending.items()
+                      if key[3] == int(quality) and key[4] == protocol]  # in plan.models order
             if not wanted:
                 continue
             degraded = jpeg_roundtrip(truth, quality)  # once, shared by every model
-            for name, metrics in wanted.items():
+            for key, metrics in wanted:
                 bar.advance(task)
+                name = key[1]
                 if name not in models:
                     continue  # failed to load: already reported
-                key = (plan.dataset.name, name, image_id, int(quality), protocol)
                 t0 = time.perf_counter()
                 try:
                     restored = restore(models[name], degraded, tile=plan.tile)

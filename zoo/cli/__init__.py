@@ -38,23 +38,12 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 
 def run_tool(main_fn: Callable[[], int | None]) -> int:
-    """Run a script's ``main`` with the CLI's handling: user errors as one line, exit status 2."""
+    """Run a command (or a script's ``main``) with the CLI's handling: warnings and user errors
+    as one line each, exit status 2 for errors, 130 when interrupted."""
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             return int(main_fn() or 0)
-    except ZooError as exc:
-        err_console.print(f"[red]error:[/] {escape(str(exc))}")
-        return 2
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        with warnings.catch_warnings():
-            warnings.showwarning = _show_warning
-            return int(args.func(args) or 0)
     except ZooError as exc:
         err_console.print(f"[red]error:[/] {escape(str(exc))}")
         return 2
@@ -65,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_tool(lambda: args.func(args))
 
 
 if __name__ == "__main__":
