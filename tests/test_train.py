@@ -144,6 +144,21 @@ def test_recipe_errors(data: tuple[Path, Path], override: str, message: str) -> 
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["data.patch=8"], "data.patch must be at least 16 for the LPIPS-vgg loss of stages.pretrain, got 8"),
+    (["data.patch=24", 'stages.pretrain.lpips_net="alex"'],
+     "data.patch must be at least 31 for the LPIPS-alex loss of stages.pretrain, got 24"),
+])
+def test_patch_too_small_for_the_lpips_loss(data: tuple[Path, Path], overrides: list[str],
+                                            message: str) -> None:
+    """The backbone's max-pools would fail at the first step; the recipe check says so up front."""
+    from zoo.train.recipe import load_recipe, recipe_path
+
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(recipe_path(get_model_info("arnet-nogan").recipe),
+                    [f'data.train=["{data[0]}"]', *overrides])
+
+
 def test_missing_data_folder_is_a_recipe_error(tmp_path: Path) -> None:
     from zoo.cli import main
 

@@ -12,11 +12,11 @@ import numpy as np
 import torch
 
 from zoo.metrics.digest import KeepLast, pixel_digest
+from zoo.metrics.lpips_weights import MIN_SIDE as _MIN_SIDES
 from zoo.metrics.lpips_weights import lpips_model
 
 _REFERENCE_FEATURES: KeepLast[list[torch.Tensor]] = KeepLast()
-MIN_SIDE = 31
-"""Smallest side AlexNet's five stages accept (its second max-pool has nothing left below)."""
+MIN_SIDE = _MIN_SIDES["alex"]
 
 
 def to_lpips_input(image: np.ndarray, device: torch.device | str) -> torch.Tensor:

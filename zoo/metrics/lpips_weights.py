@@ -34,6 +34,9 @@ _CONV_INDICES: dict[str, tuple[int, ...]] = {
 }
 _FLAX_ROOT = {"alex": "AlexNet_0", "vgg": "VGG16_0"}
 
+MIN_SIDE: dict[str, int] = {"alex": 31, "vgg": 16}
+"""Smallest image side each backbone accepts (below it a max-pool has nothing left to pool)."""
+
 
 class _ArraysOnly(pickle.Unpickler):
     """Unpickles numpy arrays inside plain dicts and refuses every other global."""

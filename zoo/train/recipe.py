@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from zoo.errors import RecipeError
 from zoo.metrics import METRICS
+from zoo.metrics.lpips_weights import MIN_SIDE as LPIPS_MIN_SIDE
 
 __all__ = ["Recipe", "Stage", "init_weights_file", "load_recipe", "parse_override", "recipe_path"]
 
@@ -349,6 +350,10 @@ def _check_values(r: Recipe, src: str, check_data: bool) -> None:
             need(weight >= 0, f"{key}.losses.{loss}", "must be >= 0")
         if s.kind != "critic":
             need(any(w > 0 for w in s.losses.values()), f"{key}.losses", "needs a positive weight")
+        if s.losses.get("lpips", 0) > 0:
+            need(d.patch >= LPIPS_MIN_SIDE[s.lpips_net], "data.patch",
+                 f"must be at least {LPIPS_MIN_SIDE[s.lpips_net]} for the LPIPS-{s.lpips_net} loss of "
+                 f"{key}, got {d.patch}")
         need(min(s.critic_steps, s.generator_steps, s.max_critic_steps) >= 1, key,
              "critic_steps, generator_steps and max_critic_steps must be >= 1")
         need(s.ema_decay == -1.0 or 0.0 <= s.ema_decay < 1.0, f"{key}.ema_decay", "must be -1 or in [0, 1)")
