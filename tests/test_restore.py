@@ -193,3 +193,98 @@ def test_unusable_device_is_one_line_zoo_error() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ZooError, match="no CUDA device is available"):
             zoo.load("jpeg", device="cuda")
+
+
+def test_tensor_results_are_ordinary_tensors(identity: Restorer, net: Restorer) -> None:
+    """Not inference tensors: callers may edit them in place and use them under autograd."""
+    for model in (identity, net):
+        for tile in (0, 8):
+            out = restore_image(model, torch.rand(3, 20, 24), tile=tile)
+            out.mul_(0.5)
+            (torch.nn.Conv2d(3, 1, 3)(out[None]) ** 2).sum().backward()
+
+
+@pytest.mark.parametrize("name", ["jpeg", "unet-l1", "arnet-nogan"])
+def test_array_results_are_c_contiguous(name: str) -> None:
+    out = restore_image(zoo.create_model(name).eval(), pixels(16, 24))
+    assert out.flags.c_contiguous
+    Image.frombuffer("RGB", (24, 16), out)  # needs a C-contiguous buffer
+
+
+@pytest.mark.parametrize("device,message", [
+    ("meta", "models run on cpu, cuda, mps, not meta"), ("xpu", "not xpu"),
+    ("gpu", "not a torch device"), (True, "not a device"), ("mps", "no MPS"),
+    ("cuda:7", "CUDA"), (0, "CUDA")])
+def test_restore_refuses_an_unusable_device_and_keeps_the_model(net: Restorer, device: object,
+                                                                message: str) -> None:
+    from zoo.errors import ZooError
+
+    if torch.cuda.device_count() > 7 or (device == "mps" and torch.backends.mps.is_available()):
+        pytest.skip("that device is here")
+    if device == 0 and torch.cuda.is_available():
+        pytest.skip("cuda:0 is here")
+    with pytest.raises(ZooError, match=message):
+        restore_image(net, pixels(16, 16), device=device)
+    with pytest.raises(ZooError, match=message):
+        zoo.load("jpeg", device=device)
+    assert restore_image(net, pixels(16, 16)).shape == (16, 16, 3)  # still usable, on the CPU
+
+
+@pytest.mark.parametrize("image", [np.zeros((3, 3, 3), np.uint8), np.zeros((0, 64, 3), np.uint8),
+                                   np.zeros((7, 64), np.uint8), torch.zeros(3, 0, 0),
+                                   torch.zeros(2, 3, 64, 5), Image.new("RGB", (3, 3))],
+                         ids=["array-3x3", "array-empty", "grey-7-high", "tensor-empty",
+                              "batch-5-wide", "pil-3x3"])
+def test_every_kind_below_8x8_is_refused_alike(identity: Restorer, net: Restorer, image: object) -> None:
+    from zoo.errors import ImageError
+
+    for model in (identity, net):
+        with pytest.raises(ImageError, match="smaller than the minimum of 8x8"):
+            restore_image(model, image)
+
+
+@pytest.mark.parametrize("tile,error", [("64", TypeError), (2.5, TypeError), (True, TypeError),
+                                        (-1, ValueError)])
+def test_bad_tile_values_name_the_argument(net: Restorer, tile: object, error: type) -> None:
+    with pytest.raises(error, match="tile must be"):
+        restore_image(net, pixels(16, 16), tile=tile)
+    assert restore_image(net, pixels(16, 16), tile=np.int64(8)).shape == (16, 16, 3)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_identity_is_exact_for_half_precision_tensors(identity: Restorer, dtype: torch.dtype) -> None:
+    """Tiles are blended and grey is taken at float32, then cast back: no grey level is lost."""
+    x = torch.rand(3, 70, 90).to(dtype)
+    torch.testing.assert_close(restore_image(identity, x, tile=32), x, atol=0, rtol=0)
+    grey = torch.rand(1, 40, 50).to(dtype)
+    torch.testing.assert_close(restore_image(identity, grey), grey, atol=0, rtol=0)
+
+
+def test_inf_is_not_mistaken_for_0_to_255_data(net: Restorer) -> None:
+    x = torch.rand(3, 16, 16)
+    x[0, 0, 0] = float("inf")
+    with pytest.raises(ValueError, match=r"NaN or inf\)$"):
+        restore_image(net, x)
+
+
+def test_premultiplied_and_keyed_transparency_become_alpha(identity: Restorer) -> None:
+    la = Image.fromarray(np.dstack([pixels()[..., 0], np.full((36, 52), 128, np.uint8)]), "LA")
+    assert identity.restore(la.convert("La")).mode == "LA"
+    for mode, key, out_mode in (("L", 0, "LA"), ("RGB", (1, 2, 3), "RGBA")):
+        img = Image.new(mode, (16, 12), 9 if mode == "L" else (9, 9, 9))
+        img.putpixel((0, 0), key)
+        img.info["transparency"] = key
+        out = identity.restore(img)
+        assert out.mode == out_mode
+        assert out.getpixel((0, 0))[-1] == 0 and out.getpixel((1, 1))[-1] == 255
+
+
+def test_pytorch_pickles_get_a_safetensors_hint(tmp_path: Path) -> None:
+    from zoo.errors import WeightsError, ZooError
+
+    checkpoint = tmp_path / "w.pt"
+    torch.save({"a": torch.zeros(2)}, checkpoint)
+    with pytest.raises(WeightsError, match="PyTorch pickle .* safetensors only"):
+        zoo.load("unet-l1", weights=str(checkpoint))
+    with pytest.raises(ZooError, match="weights=PATH"):
+        zoo.load(str(checkpoint))

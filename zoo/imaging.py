@@ -185,6 +185,10 @@ class _strict_pillow:
         _pillow_globals_lock.release()
 
 
+_KEYED_TRANSPARENCY = {"1": "LA", "L": "LA", "RGB": "RGBA"}
+"""Modes whose ``transparency`` info (one colour made transparent) becomes an alpha plane."""
+
+
 def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation: bool = False,
              raw_mode: str | None = None) -> LoadedImage:
     """Convert a decoded PIL image of any mode into a :class:`LoadedImage`.
@@ -208,6 +212,10 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
     if mode == "P" or mode == "PA":
         has_alpha = mode == "PA" or "transparency" in img.info
         img = img.convert("RGBA" if has_alpha else "RGB")
+    elif mode == "La":  # premultiplied alpha: unpremultiplied by the conversion
+        img = img.convert("LA")
+    elif mode in _KEYED_TRANSPARENCY and "transparency" in img.info:
+        img = img.convert(_KEYED_TRANSPARENCY[mode])  # the keyed colour becomes alpha 0
     if mode == "CMYK":
         img, icc = _cmyk_to_rgb(img, icc)
     if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):

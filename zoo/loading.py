@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from zoo.errors import WeightsError, ZooError, first_line
+from zoo.devices import default_device, usable_device
+from zoo.errors import WeightsError, ZooError
 from zoo.hub import CONFIG_FILE, build_from_config, load_pretrained
 from zoo.registry import create_model, get_model_info, list_models
 
@@ -20,10 +21,6 @@ __all__ = ["HUB_PREFIX", "default_device", "is_saved_model", "load_model", "usab
 log = logging.getLogger(__name__)
 
 HUB_PREFIX = "hf-hub:"
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def is_saved_model(spec: str) -> bool:
@@ -57,6 +54,10 @@ def _load(name_or_path: str, weights: str | None) -> Restorer:
     try:
         info = get_model_info(name_or_path)
     except KeyError:
+        if path.is_file():
+            raise ZooError(f"{path}: zoo.load takes a registry name, {HUB_PREFIX}ORG/NAME, a saved "
+                           f"folder or a .safetensors file with {CONFIG_FILE} beside it; weights for "
+                           "a registry model go in as zoo.load(NAME, weights=PATH)") from None
         known = ", ".join(list_models())
         raise ZooError(f"unknown model {name_or_path!r}: not a registry name ({known}), "
                        f"not {HUB_PREFIX}ORG/NAME, and not a folder with {CONFIG_FILE}") from None
@@ -80,14 +81,3 @@ def load_model(name_or_path: str, device: str | torch.device | None = None,
     target = usable_device(device)
     model = _load(str(name_or_path), weights)
     return model.eval().to(target)
-
-
-def usable_device(device: str | torch.device | None) -> torch.device:
-    """``device`` (default: CUDA when available), refused in one line when it is not here."""
-    try:
-        target = torch.device(device or default_device())
-    except RuntimeError as exc:
-        raise ZooError(f"device {device!r}: {first_line(exc)}") from None
-    if target.type == "cuda" and not torch.cuda.is_available():
-        raise ZooError(f"device {str(device)!r}: no CUDA device is available here; use 'cpu'")
-    return target

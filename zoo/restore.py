@@ -18,7 +18,9 @@ import torch
 from PIL import Image
 
 from zoo.degrade import GREY_WEIGHTS
-from zoo.imaging import LoadedImage, from_pil, read_image, to_pil, write_image
+from zoo.devices import usable_device
+from zoo.errors import ImageError
+from zoo.imaging import MIN_SIDE, LoadedImage, from_pil, read_image, to_pil, write_image
 from zoo.models.base import Restorer
 from zoo.tiling import DEFAULT_OVERLAP, auto_tile, restore_tiled
 
@@ -28,9 +30,9 @@ __all__ = ["array_to_tensor", "resolve_device", "restore_array", "restore_file",
 
 def resolve_device(device: str | torch.device | None,
                    model: Restorer | None = None) -> torch.device:
-    """The device to run on: the one asked for, else the model's, else the CPU."""
+    """The device to run on: the one asked for (checked), else the model's, else the CPU."""
     if device is not None:
-        return torch.device(device)
+        return usable_device(device)
     if model is not None:
         param = next(model.parameters(), None)
         if param is not None:
@@ -40,11 +42,15 @@ def resolve_device(device: str | torch.device | None,
 
 @contextmanager
 def _inference(model: Restorer, device: torch.device) -> Iterator[None]:
-    """Eval mode and inference mode on ``device``; the model's training flag is restored after."""
+    """Eval mode and no autograd on ``device``; the model's training flag is restored after.
+
+    ``no_grad`` rather than ``inference_mode``: the results are handed to the caller, and
+    inference tensors would refuse later in-place edits and autograd (the speed is the same).
+    """
     was_training = model.training
     model.to(device).eval()
     try:
-        with torch.inference_mode():
+        with torch.no_grad():
             yield
     finally:
         model.train(was_training)
@@ -65,6 +71,8 @@ def restore_tensor(model: Restorer, x: torch.Tensor, *, tile: int | None = None,
     batch = x.unsqueeze(0) if single else x
     if batch.ndim != 4 or batch.shape[1] not in (1, 3):
         raise ValueError(f"expected a (3, H, W) or (B, 3, H, W) tensor, got {tuple(x.shape)}")
+    _check_size(batch.shape[-2], batch.shape[-1])
+    tile = _check_tile(tile)
     grey = batch.shape[1] == 1
     run_device = resolve_device(device, model)
     param = next(model.parameters(), None)
@@ -82,10 +90,29 @@ def restore_tensor(model: Restorer, x: torch.Tensor, *, tile: int | None = None,
             pieces = [restore_tiled(model, rgb[i:i + 1], tile, overlap)
                       for i in range(rgb.shape[0])]
             out = (pieces[0] if len(pieces) == 1 else torch.cat(pieces)).to(x.device, x.dtype)
-        if grey:
-            weights = torch.tensor(GREY_WEIGHTS, dtype=out.dtype, device=out.device).view(1, 3, 1, 1)
-            out = (out * weights).sum(dim=1, keepdim=True)
+        if grey:  # at float32 or better: a bfloat16 sum of three products loses a grey level
+            exact = torch.promote_types(out.dtype, torch.float32)
+            weights = torch.tensor(GREY_WEIGHTS, dtype=exact, device=out.device).view(1, 3, 1, 1)
+            out = (out.to(exact) * weights).sum(dim=1, keepdim=True).to(x.dtype)
     return out[0] if single else out
+
+
+def _check_size(height: int, width: int) -> None:
+    """Refuse images below the 8x8 of one JPEG block, as files and PIL images are refused."""
+    if min(height, width) < MIN_SIDE:
+        raise ImageError(f"image is {width}x{height}, smaller than the minimum of "
+                         f"{MIN_SIDE}x{MIN_SIDE} pixels")
+
+
+def _check_tile(tile: Any) -> int | None:
+    """``tile`` as an int (None: automatic, 0: never), or a one-line error naming it."""
+    if tile is None:
+        return None
+    if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)):
+        raise TypeError(f"tile must be an int (None: automatic, 0: no tiling), got {tile!r}")
+    if tile < 0:
+        raise ValueError(f"tile must be >= 0 (0: no tiling), got {tile}")
+    return int(tile)
 
 
 RANGE_TOLERANCE = 1 / 255
@@ -99,9 +126,10 @@ def _check_range(x: torch.Tensor) -> None:
     low, high = torch.aminmax(x.detach().float())
     low, high = float(low), float(high)
     if not (low >= -RANGE_TOLERANCE and high <= 1 + RANGE_TOLERANCE):  # NaN fails both
-        hint = "; divide 0..255 data by 255" if high > 1.5 else ""
+        finite = bool(torch.isfinite(x).all())
+        hint = "; divide 0..255 data by 255" if finite and high > 1.5 else ""
         raise ValueError(f"expected float values in [0, 1], got values from {low:g} to {high:g}"
-                         + ("" if torch.isfinite(x).all() else " (with NaN or inf)") + hint)
+                         + ("" if finite else " (with NaN or inf)") + hint)
 
 
 def array_to_tensor(pixels: np.ndarray) -> torch.Tensor:
@@ -112,10 +140,9 @@ def array_to_tensor(pixels: np.ndarray) -> torch.Tensor:
 
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
-    """float (1, 3, H, W) in [0, 1] -> uint8 HxWx3, rounded. Works in place: ``x`` is consumed."""
-    with torch.inference_mode():  # x is an inference tensor: in-place updates only in here
-        x = x[0].mul_(255).round_().clamp_(0, 255).to(torch.uint8)
-    return x.permute(1, 2, 0).cpu().numpy()
+    """float (1, 3, H, W) in [0, 1] -> C-contiguous uint8 HxWx3, rounded. ``x`` is consumed."""
+    x = x[0].mul_(255).round_().clamp_(0, 255).to(torch.uint8)
+    return x.permute(1, 2, 0).contiguous().cpu().numpy()
 
 
 def _grey_uint8(rgb: torch.Tensor) -> np.ndarray:

@@ -75,7 +75,7 @@ def _axis_weights(origin: int, size: int, length: int, overlap: int, ramp: torch
     return w
 
 
-@torch.inference_mode()
+@torch.no_grad()
 def restore_tiled(model: Restorer, x: torch.Tensor, tile: int,
                   overlap: int = DEFAULT_OVERLAP) -> torch.Tensor:
     """Run ``model`` on ``x`` (``(1, 3, H, W)`` float in [0, 1]) tile by tile.
@@ -99,16 +99,18 @@ def restore_tiled(model: Restorer, x: torch.Tensor, tile: int,
         # Out of place: an identity model returns a view of the caller's tensor.
         return model(x.to(run_device, run_dtype)).to(x.device, x.dtype).clamp(0.0, 1.0)
 
-    out = torch.zeros(x.shape, dtype=x.dtype, device=x.device)
-    ramp_h = _ramp(overlap_h, x.dtype, x.device)
-    ramp_w = _ramp(overlap_w, x.dtype, x.device)
+    # Blended at float32 or better: half-precision sums of ramp-weighted tiles lose grey levels.
+    acc = torch.promote_types(x.dtype, torch.float32)
+    out = torch.zeros(x.shape, dtype=acc, device=x.device)
+    ramp_h = _ramp(overlap_h, acc, x.device)
+    ramp_w = _ramp(overlap_w, acc, x.device)
     for y0 in ys:
         th = min(tile, h - y0)
-        wy = _axis_weights(y0, th, h, overlap_h, ramp_h, x.dtype, x.device)
+        wy = _axis_weights(y0, th, h, overlap_h, ramp_h, acc, x.device)
         for x0 in xs:
             tw = min(tile, w - x0)
-            wx = _axis_weights(x0, tw, w, overlap_w, ramp_w, x.dtype, x.device)
+            wx = _axis_weights(x0, tw, w, overlap_w, ramp_w, acc, x.device)
             piece = x[..., y0:y0 + th, x0:x0 + tw].to(run_device, run_dtype)
-            restored = model(piece).to(x.device, x.dtype)
+            restored = model(piece).to(x.device, acc)
             out[..., y0:y0 + th, x0:x0 + tw].addcmul_(restored, wy[:, None] * wx[None, :])
-    return out.clamp_(0.0, 1.0)
+    return out.clamp_(0.0, 1.0).to(x.dtype)

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import struct
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -132,6 +133,19 @@ def _canonical_header(data: bytes) -> bytes:
 REDOWNLOAD = "delete it and download or export it again"
 
 
+def _is_torch_save(path: Path, head: bytes) -> bool:
+    """A ``torch.save`` file: a zip archive holding ``data.pkl``, or (before torch 1.6) a pickle."""
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return True
+    if not head.startswith(b"PK\x03\x04"):
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("data.pkl") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
 def _check_complete(path: Path, remedy: str = REDOWNLOAD) -> None:
     """Refuse a missing file, or one shorter than its safetensors header says (a cut download)."""
     if path.is_dir():
@@ -142,7 +156,13 @@ def _check_complete(path: Path, remedy: str = REDOWNLOAD) -> None:
     size = path.stat().st_size
     try:
         with open(path, "rb") as f:
-            (header_len,) = struct.unpack("<Q", f.read(8))
+            head = f.read(8)
+            if _is_torch_save(path, head):
+                raise WeightsError(
+                    f"{path} is a PyTorch pickle (torch.save), not safetensors; the zoo loads "
+                    "safetensors only (they cannot run code): convert it with safetensors.torch."
+                    "save_file(torch.load(PATH, weights_only=True), 'model.safetensors')")
+            (header_len,) = struct.unpack("<Q", head)
             if header_len > size:
                 raise ValueError
             header = json.loads(f.read(header_len))

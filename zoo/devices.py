@@ -1,0 +1,45 @@
+"""Where models run: the default device, and refusing in one line a device that is not here."""
+
+from __future__ import annotations
+
+import torch
+
+from zoo.errors import ZooError
+
+__all__ = ["SUPPORTED_DEVICE_TYPES", "default_device", "usable_device"]
+
+SUPPORTED_DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def usable_device(device: str | int | torch.device | None) -> torch.device:
+    """``device`` (default: CUDA when available), refused in one line when it is not here.
+
+    An int is a CUDA index, as in torch. Checked before anything moves, so that a refused
+    device leaves a model where it was.
+    """
+    spec = default_device() if device is None else device
+    if isinstance(spec, bool):
+        raise ZooError(f"device {device!r}: not a device; use 'cpu', 'cuda' or 'cuda:N'")
+    try:
+        target = torch.device(spec)
+    except (RuntimeError, TypeError):
+        raise ZooError(f"device {device!r}: not a torch device; use 'cpu', 'cuda', 'cuda:N' "
+                       "or 'mps'") from None
+    shown = repr(str(device))
+    if target.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ZooError(f"device {shown}: no CUDA device is available here; use 'cpu'")
+        count = torch.cuda.device_count()
+        if target.index is not None and target.index >= count:
+            raise ZooError(f"device {shown}: this machine has {count} CUDA device(s), "
+                           f"cuda:0 to cuda:{count - 1}")
+    elif target.type == "mps" and not torch.backends.mps.is_available():
+        raise ZooError(f"device {shown}: no MPS (Apple GPU) device is available here; use 'cpu'")
+    elif target.type not in SUPPORTED_DEVICE_TYPES:
+        raise ZooError(f"device {shown}: models run on {', '.join(SUPPORTED_DEVICE_TYPES)}, "
+                       f"not {target.type}")
+    return target
