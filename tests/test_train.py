@@ -493,7 +493,9 @@ def test_bad_networks_files_and_early_stops_are_one_line(data: tuple[Path, Path]
     assert "stopped at step 3 of 18: max_steps reached" in capsys.readouterr().err  # 6 + 4 + 8
     assert main(_cli(data, tmp_path / "short", "max_steps=4", "model.args.width=4",
                      "--resume")) == 2
-    assert "does not fit the recipe's networks" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert ("does not fit the recipe's networks (the recipe changed model.args.width: unset -> 4); "
+            "resume with the recipe it was saved with" in err), err
 
 
 def test_validation_keeps_an_infinite_psnr_in_the_mean(tmp_path: Path) -> None:

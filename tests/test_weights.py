@@ -324,11 +324,11 @@ def test_weights_availability(hub_env: Path, tmp_path: Path) -> None:
     sha = save_weights(_trained(2), tmp_path / "w.safetensors")
     info = _info(sha)
     assert weights_availability(info) == "none"
-    write_cache_entry(hub_env, REPO, "tiny-test.safetensors", (tmp_path / "w.safetensors").read_bytes(),
-                      commit=COMMIT)
-    assert weights_availability(info) == "hub cache"
     _ship(zoo.weights.WEIGHTS_DIR, _trained(2))
     assert weights_availability(info) == "shipped"
+    write_cache_entry(hub_env, REPO, "tiny-test.safetensors", (tmp_path / "w.safetensors").read_bytes(),
+                      commit=COMMIT)
+    assert weights_availability(info) == "hub cache"  # the copy zoo.load takes first, as it says
     assert weights_availability(ModelInfo(name="x", description="d", architecture="Identity")) == "none"
 
 

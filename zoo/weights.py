@@ -332,11 +332,10 @@ def load_entry_weights(model: nn.Module, info: ModelInfo,
 
 
 def weights_availability(info: ModelInfo) -> Literal["shipped", "hub cache", "none"]:
-    """Where an entry's weights can be had without the network (for ``zoo list``)."""
+    """Where an entry's weights can be had without the network (for ``zoo list``): the copy
+    :func:`resolve_weights` would take offline, so a Hub cache copy before the shipped one."""
     if info.weights is None:
         return "none"
-    if shipped_weights_path(info).is_file():
-        return "shipped"
     if info.weights.hub_repo:
         from huggingface_hub import try_to_load_from_cache
 
@@ -344,4 +343,4 @@ def weights_availability(info: ModelInfo) -> Literal["shipped", "hub cache", "no
                                         revision=info.weights.revision)
         if isinstance(cached, str):
             return "hub cache"
-    return "none"
+    return "shipped" if shipped_weights_path(info).is_file() else "none"

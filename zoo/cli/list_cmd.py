@@ -27,7 +27,7 @@ def format_count(n: int) -> str:
 
 
 def weights_where(info) -> str:
-    """shipped / hub cache / none: where the entry's weights can be had offline."""
+    """hub cache / shipped / none: the copy of the entry's weights zoo.load takes offline."""
     from zoo.weights import weights_availability
 
     return str(weights_availability(info))

@@ -102,15 +102,21 @@ def build_critic(recipe: Recipe) -> nn.Module:
                           f"({first_line(exc)})") from None
 
 
+_UNSET = object()
+
+
 def _changed_keys(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[str]:
     """The dotted keys whose values differ, as ``key: old -> new``."""
+    def shown(value: Any) -> str:
+        return "unset" if value is _UNSET else repr(value)
+
     changed = []
     for key in sorted(set(before) | set(after)):
-        old, new = before.get(key), after.get(key)
+        old, new = before.get(key, _UNSET), after.get(key, _UNSET)
         if isinstance(old, dict) and isinstance(new, dict):
             changed += _changed_keys(old, new, f"{prefix}{key}.")
         elif old != new:
-            changed.append(f"{prefix}{key}: {old!r} -> {new!r}")
+            changed.append(f"{prefix}{key}: {shown(old)} -> {shown(new)}")
     return changed
 
 
@@ -263,9 +269,13 @@ class Trainer:
             self.ema.load_state_dict(part("ema."), meta["ema_updates"])
             if self.critic is not None:
                 self.critic.load_state_dict(part("critic."), strict=True)
-        except RuntimeError as exc:
-            raise ZooError(f"{path}: does not fit the recipe's networks (were model.args or "
-                           f"critic.args changed?): {first_line(exc)}") from None
+        except RuntimeError:
+            changed = [c for c in _changed_keys(meta.get("recipe", {}), self.recipe.to_dict())
+                       if c.startswith(("model.", "critic."))]
+            why = ("the recipe changed " + "; ".join(changed) if changed
+                   else "were model.args or critic.args changed?")
+            raise ZooError(f"{path}: does not fit the recipe's networks ({why}); resume with the "
+                           "recipe it was saved with, or train into a new --out") from None
         self.step = meta["step"]
         self.stage_index, self.stage_start = meta["stage_index"], meta["stage_start"]
         self.stage_elapsed, self.elapsed_before = meta["stage_elapsed"], meta["elapsed"]
