@@ -245,3 +245,18 @@ def test_an_input_named_twice_is_restored_once(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a.restored.png"]
     assert restore(tmp_path / "a.png", tmp_path / "a.png", "-o", tmp_path / "x.png") == 0
     assert (tmp_path / "x.png").is_file()
+
+
+@pytest.mark.parametrize("device,message", [("gpu", "not a torch device"), ("cuda:7", "CUDA"),
+                                            ("xpu", "not xpu")])
+def test_unusable_device_is_one_line_before_anything_is_written(
+        tmp_path: Path, capsys: pytest.CaptureFixture, device: str, message: str) -> None:
+    import torch
+
+    if torch.cuda.device_count() > 7:
+        pytest.skip("cuda:7 is here")
+    (tmp_path / "a.jpg").write_bytes(jpeg(rgb()))
+    assert restore(tmp_path / "a.jpg", "--device", device) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: device") and message in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg"]

@@ -49,8 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         f"(default: {DEFAULT_MODEL}; see `zoo list`)")
     p.add_argument("--weights", metavar="PATH",
                    help="a safetensors file to load into the registry model instead of its own")
-    p.add_argument("--device", choices=("cpu", "cuda"),
-                   help="where to run (default: cuda when available, else cpu)")
+    p.add_argument("--device", metavar="DEVICE",
+                   help="where to run: cpu, cuda, cuda:N or mps (default: cuda when available, else cpu)")
     p.add_argument("--tile", type=int, metavar="SIZE",
                    help="restore in SIZExSIZE tiles, rounded to the model's grid and at least two "
                         "grid cells, so that tiles overlap (default: automatic for large images; "
