@@ -422,3 +422,27 @@ def test_a_stale_row_whose_remeasure_fails_is_not_averaged(image_folder: Path, t
     assert [i for _, i, _ in run.outcome.failures] == ["a"]
     summary = _table(out / "summary.csv")
     assert summary[0]["images"] == "3"  # a's old row (another picture) is left out
+
+
+def test_no_model_loading_writes_nothing_and_keeps_an_earlier_leaderboard(
+        image_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from zoo import registry
+    from zoo.cli import main
+    from zoo.registry import get_model_info
+
+    untrained = dataclasses.replace(get_model_info("unet-l1"), name="x-untrained", weights=None)
+    monkeypatch.setitem(registry._MODELS, untrained.name, untrained)
+    out = tmp_path / "lb"
+    args = ["bench", "--data", str(image_folder), "--quality", "10", "--metrics", "psnr",
+            "--no-progress", "--crops", "0", "--out", str(out)]
+    assert main([*args, "--models", "x-untrained"]) == 1
+    err = capsys.readouterr().err
+    assert "no model could be loaded; nothing written" in err and "zoo bench --models FOLDER" in err
+    assert not out.exists()
+    assert main([*args, "--models", "jpeg"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert main([*args, "--models", "x-untrained"]) == 1
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before

@@ -277,7 +277,7 @@ def test_an_export_keeps_its_training_record_when_pushed(tmp_path: Path) -> None
     export = save_pretrained(_model(), tmp_path / "export", training=training)
     card = (export / "README.md").read_text()
     assert 'zoo.load("PATH/TO/THIS/FOLDER")' in card  # its own weights, not the registry's
-    assert "`tiny-entry` (below)" in card and "validation at q=10: psnr 27.5000" in card
+    assert "`tiny-entry` (see Training below)" in card and "validation at q=10: psnr 27.5000" in card
     config = json.loads((export / "config.json").read_text())
     assert config["license"] == ModelCard.load(export / "README.md").data.license == "mit"
     out = tmp_path / "dry"
@@ -304,4 +304,4 @@ def test_card_shows_the_arguments_the_model_was_built_with(tmp_path: Path) -> No
     assert '"blocks": [1, 1, 1]' in (folder / "README.md").read_text()
     trained = save_pretrained(model, tmp_path / "trained", training={"recipe": "/me/my-unet.toml"})
     card = (trained / "README.md").read_text()
-    assert "| training recipe | `/me/my-unet.toml` (below) |" in card  # not the entry's own
+    assert "| training recipe | `/me/my-unet.toml` (see Training below) |" in card  # not the entry's own

@@ -60,7 +60,8 @@ def test_forward_on_odd_sizes_keeps_shape_and_range(name: str, images) -> None:
 def test_pad_and_crop_matches_explicit_padding(name: str, images) -> None:
     model = _perturbed(_build(name))
     x = images[(1, 3, 37, 53)]
-    assert get_model_info(name).inputs.pad_multiple == model.pad_multiple
+    assert get_model_info(name).inputs.pad_multiple == model.pad_multiple, \
+        "the entry's InputConventions.pad_multiple must equal the network's pad_multiple"
     padded, (h, w) = pad_to_multiple(x, model.pad_multiple)
     assert padded.shape[-2] % model.pad_multiple == 0 and padded.shape[-1] % model.pad_multiple == 0
     with torch.inference_mode():

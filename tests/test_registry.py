@@ -66,9 +66,26 @@ def test_duplicate_registration_is_refused() -> None:
         register_model(ModelInfo(name="jpeg", description="dup", architecture="Identity"))
 
 
-def test_unknown_architecture_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown architecture"):
+def test_unknown_architecture_is_refused_naming_the_known_ones() -> None:
+    """A ZooError, so a typo in a new entry is one line from `zoo`, not an import traceback."""
+    from zoo.errors import ZooError
+
+    with pytest.raises(ZooError, match=r"unknown architecture 'Nope' \(known: .*Identity.*UNet"):
         register_model(ModelInfo(name="x-test-entry", description="x", architecture="Nope"))
+
+
+def test_entry_padding_that_disagrees_with_its_network_is_refused_on_use(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import zoo.registry
+    from zoo.errors import ZooError
+
+    info = ModelInfo(name="x-pad-test", description="x", architecture="UNet",
+                     arch_args={"channels": [8, 16], "blocks": [1, 1]},
+                     inputs=InputConventions(pad_multiple=8))
+    monkeypatch.setitem(zoo.registry._MODELS, info.name, info)
+    with pytest.raises(ZooError, match="pad_multiple is 8 but UNet pads to 4"):
+        zoo.create_model(info.name)
+    assert zoo.create_model(info.name, channels=[8, 16, 32], blocks=[1, 1, 1]).pad_multiple == 8
 
 
 def test_identity_entry_returns_its_input() -> None:

@@ -235,6 +235,13 @@ def test_tiny_nogan_run_exports_loadable_model(data: tuple[Path, Path], tmp_path
     assert val[0] == "step,stage,quality,metric,value" and len(val) > 4
     training = json.loads((out / "export" / "training.json").read_text())
     assert training["chosen_stage"] == "gan"
+    # The record names the recipe file without its local path, and holds every resolved setting.
+    assert training["recipe"] == TINY_RECIPE.name
+    assert training["settings"] == {k: v for k, v in json.loads((out / "recipe.json").read_text()).items()
+                                    if k != "source"}
+    card = (out / "export" / "README.md").read_text()
+    assert "resolved settings, overrides included" in card and "planned steps: pretrain 6" in card
+    assert str(TINY_RECIPE.parent) not in card
     best = load_file(out / "best" / f"step-{training['chosen_step']:08d}.safetensors")
     import zoo
 
@@ -394,6 +401,37 @@ def test_torn_checkpoint_falls_back_to_previous(data: tuple[Path, Path], tmp_pat
     assert path == previous and meta["step"] == 4
     assert main(_cli(data, out, "max_steps=8", "--resume")) == 0
     assert json.loads((list_checkpoints(out / "checkpoints")[-1] / "meta.json").read_text())["step"] == 8
+
+
+def test_plain_resume_continues_with_the_runs_saved_recipe(data: tuple[Path, Path], tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    """Without --recipe, --resume starts from OUT/recipe.json: the run's data and overrides are
+    kept, and only what is given now changes (and is the only change warned about)."""
+    from zoo.cli import main
+
+    out = tmp_path / "run"
+    assert main(_cli(data, out, "max_steps=3", "data.batch=3", "validation.qualities=[20]")) == 0
+    capsys.readouterr()
+    assert main(["train", TINY, "--out", str(out), "--resume", "--max-steps", "5", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: resuming with a changed recipe: max_steps: 3 -> 5\n" in err
+    assert "stopped at step 5 of" in err
+    saved = json.loads((out / "recipe.json").read_text())
+    assert saved["max_steps"] == 5 and saved["data"]["batch"] == 3
+    assert saved["data"]["train"] == [str(data[0])] and saved["validation"]["qualities"] == [20]
+    assert saved["source"] == str(TINY_RECIPE)  # the run's provenance stays its recipe file
+
+
+def test_entry_without_recipe_points_at_a_recipe_file_of_its_name(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import zoo.train.recipe
+    from zoo.cli import main
+
+    (tmp_path / f"{TINY}.toml").write_text(TINY_RECIPE.read_text())
+    monkeypatch.setattr(zoo.train.recipe, "recipe_path", lambda name: tmp_path / f"{name}.toml")
+    assert main(["train", TINY, "--out", str(tmp_path / "run")]) == 2
+    assert f"exists: set recipe='{TINY}' in its ModelInfo" in capsys.readouterr().err
 
 
 def test_two_process_ddp_run(data: tuple[Path, Path], tmp_path: Path) -> None:

@@ -80,7 +80,7 @@ def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: i
     # Without a repo, the folder's own weights: the registry name would load the shipped ones.
     load_id = f"hf-hub:{repo_id}" if repo_id else "PATH/TO/THIS/FOLDER"
     trained_with = (training or {}).get("recipe")  # the recipe file this export was trained with
-    recipe = (f"`{trained_with}` (below)" if trained_with
+    recipe = (f"`{trained_with}` (see Training below)" if trained_with
               else f"`training/{info.recipe}.toml` (`zoo train {info.recipe}`)" if info.recipe
               else "not trained")
     params = f"{num_parameters:,}" if num_parameters is not None else "unknown"
@@ -119,11 +119,21 @@ Files: `config.json` (architecture and its arguments), `model.safetensors` (floa
 
 
 def _training_section(training: dict[str, Any]) -> str:
+    settings = training.get("settings")
+    resolved = (f"; the resolved settings, overrides included, are `settings` in `{TRAINING_FILE}`"
+                if settings else "")
     lines = ["", "## Training (this export)", "",
-             f"- recipe: `{training.get('recipe', '?')}`",
+             f"- recipe: `{training.get('recipe', '?')}`{resolved}",
              f"- steps: {training.get('steps', '?')}; chosen checkpoint: step "
              f"{training.get('chosen_step', '?')} ({training.get('chosen_stage', '?')}), by "
              f"{training.get('select_metric', '?')}"]
+    if isinstance(settings, dict) and isinstance(settings.get("data"), dict):
+        data, stages = settings["data"], settings.get("stages") or {}
+        planned = ", ".join(f"{name} {s.get('steps', '?')}" for name, s in stages.items()
+                            if isinstance(s, dict))
+        cap = f" (capped at {settings['max_steps']})" if settings.get("max_steps") else ""
+        lines.append(f"- data: {data.get('patch', '?')}-px patches, batch {data.get('batch', '?')}, "
+                     f"JPEG quality {data.get('quality', '?')}; planned steps: {planned or '?'}{cap}")
     for q, scores in (training.get("validation") or {}).items():
         values = ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
         lines.append(f"- validation at q={q}: {values}")

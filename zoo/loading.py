@@ -63,9 +63,11 @@ def _load(name_or_path: str, weights: str | None) -> Restorer:
                        f"not {HUB_PREFIX}ORG/NAME, and not a folder with {CONFIG_FILE}") from None
     model = create_model(info.name, pretrained=info.weights is not None, weights=weights)
     if info.weights is None and weights is None and model.num_parameters() > 0:
-        raise WeightsError(f"{info.name} has no pretrained weights in this release: pass weights=PATH "
-                           f"(--weights PATH), e.g. an export of `zoo train {info.name}`, or choose "
-                           f"another model (`zoo list` shows which have weights)")
+        raise WeightsError(f"{info.name} has no pretrained weights in this release: load the export "
+                           f"folder of `zoo train {info.name}` itself (zoo.load(FOLDER), zoo restore "
+                           "--model FOLDER, zoo bench --models FOLDER) or its weights with "
+                           "weights=PATH (zoo restore --weights PATH), or choose another model "
+                           "(`zoo list` shows which have weights)")
     return model
 
 

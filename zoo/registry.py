@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Mapping
 
-from zoo.errors import UnknownNameError
+from zoo.errors import UnknownNameError, ZooError
 
 if TYPE_CHECKING:
     from zoo.models.base import Restorer
@@ -96,7 +96,10 @@ def register_model(info: ModelInfo) -> ModelInfo:
     if info.name in _MODELS:
         raise ValueError(f"model {info.name!r} is already registered")
     if info.architecture not in _ARCHITECTURES:
-        raise ValueError(f"model {info.name!r}: unknown architecture {info.architecture!r}")
+        # A ZooError: the registry loads on first use, so `zoo` prints this in one line.
+        known = ", ".join(sorted(_ARCHITECTURES))
+        raise ZooError(f"model {info.name!r}: unknown architecture {info.architecture!r} (known: "
+                       f"{known}); name a class decorated with @register_architecture")
     _MODELS[info.name] = info
     return info
 
@@ -151,6 +154,11 @@ def create_model(name: str, *, pretrained: bool = False, weights: str | None = N
     args = {**info.arch_args, **overrides}
     model = architecture_class(info.architecture)(**args)
     model.info = info
+    if not overrides and model.pad_multiple != info.inputs.pad_multiple:
+        raise ZooError(f"model {name!r}: its InputConventions.pad_multiple is "
+                       f"{info.inputs.pad_multiple} but {info.architecture} pads to "
+                       f"{model.pad_multiple}; make them equal (the exported config.json and "
+                       "model card carry the entry's value)")
     if pretrained or weights is not None:
         if overrides:
             raise ValueError("pretrained weights fit only the registered architecture arguments")

@@ -105,7 +105,8 @@ def bench(*, suite: str | Suite | None = None, data: Sequence[str] | None = None
                              metrics=validate_metrics(list(metrics)) if metrics else suite.metrics,
                              out_dir=target, device=device, tile=tile)
             outcome = run_bench(plan, progress=progress, after_image=after_image, dist=dist)
-            meta = write_report(plan, outcome, crops=crops) if dist.is_main else None
+            # With no model loaded there is nothing to show: an earlier leaderboard stays as it is.
+            meta = write_report(plan, outcome, crops=crops) if dist.is_main and outcome.models else None
             runs.append(BenchRun(plan, outcome, meta))
     finally:
         dist.close()

@@ -69,6 +69,10 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
     """Measure every missing (model, image, quality, protocol) row of ``plan``."""
     dist = dist or DistContext()
     start = time.perf_counter()
+    outcome = BenchOutcome(rows=[])
+    models = load_models(plan.models, plan.device, outcome.failures)
+    if not models:  # nothing to measure: --out is not even created
+        return outcome
     out = plan.out_dir
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -80,8 +84,6 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
     dist.barrier()  # no rank reads or writes a part before the leftovers are merged
     parts = sorted(out.glob(PART.format(rank="*")))
     store = ResultsStore(out / PART.format(rank=dist.rank)) if dist.enabled else ResultsStore(results_path)
-    outcome = BenchOutcome(rows=[])
-    models = load_models(plan.models, plan.device, outcome.failures)
     digests = {name: state_digest(model) if isinstance(model, nn.Module) else "-"
                for name, model in models.items()}
     # Rows made by the weights loaded now; whether their ground truth is this run's is known

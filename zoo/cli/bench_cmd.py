@@ -60,6 +60,13 @@ def run(args: argparse.Namespace) -> int:
     out = Console(highlight=False)
     failed = False
     for r in runs:
+        if r.meta is None:  # no model loaded: say why, and that nothing was written
+            for model, _, why in r.outcome.failures:
+                console.print(f"[red]failed[/] {model}: {why}")
+            console.print(f"{r.plan.dataset.name}: no model could be loaded; nothing written to "
+                          f"{r.plan.out_dir}/")
+            failed = True
+            continue
         table = _summary_table(r)
         # Never elide digits: outside a terminal rich assumes 80 columns, so widen to the table.
         needed = Measurement.get(out, out.options.update_width(1000), table).maximum

@@ -13,7 +13,9 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", nargs="+", metavar="DIR", help="training image folders (data.train)")
     p.add_argument("--val", metavar="DIR", help="validation image folder (data.val); '' disables")
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: runs/NAME)")
-    p.add_argument("--resume", action="store_true", help="continue from the last intact checkpoint in --out")
+    p.add_argument("--resume", action="store_true", help="continue from the last intact checkpoint in --out, with the run's saved "
+                        "recipe (OUT/recipe.json; --recipe FILE to start from a file instead) and "
+                        "the options and overrides given now")
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (recipe key device)")
     p.add_argument("--max-steps", type=int, metavar="N", help="stop after N steps in all (max_steps)")
     p.add_argument("--max-minutes", type=float, metavar="M", help="wall-time budget (max_minutes)")
@@ -48,20 +50,36 @@ def _parse_rest(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
+def out_dir(args: argparse.Namespace) -> Path:
+    return Path(args.out) if args.out else Path("runs") / args.name
+
+
 def recipe_for(args: argparse.Namespace):
-    """The validated recipe: file, then CLI options, then KEY=VALUE overrides."""
+    """The validated recipe: file (or, with --resume, the run's saved recipe), then CLI options,
+    then KEY=VALUE overrides."""
     from zoo.registry import get_model_info
-    from zoo.train.recipe import load_recipe, recipe_path
+    from zoo.train.recipe import SAVED_RECIPE, load_recipe, load_saved_recipe, recipe_path
 
     try:
         info = get_model_info(args.name)
     except KeyError as exc:
         raise RecipeError(str(exc.args[0])) from None
+    overrides = [*_option_overrides(args), *args.overrides]
+    saved = out_dir(args) / SAVED_RECIPE
+    if args.recipe is None and args.resume and saved.is_file():
+        return load_saved_recipe(saved, overrides)
     path = args.recipe
     if path is None:
         if info.recipe is None:
-            raise RecipeError(f"model {args.name!r} has no training recipe; pass --recipe FILE")
+            hint = (f"; {recipe_path(args.name)} exists: set recipe={args.name!r} in its ModelInfo"
+                    if recipe_path(args.name).is_file() else "")
+            raise RecipeError(f"model {args.name!r} has no training recipe; pass --recipe FILE{hint}")
         path = recipe_path(info.recipe)
+    return load_recipe(path, overrides)
+
+
+def _option_overrides(args: argparse.Namespace) -> list[str]:
+    """The recipe keys that command-line options set, as KEY=VALUE overrides."""
     overrides: list[str] = []
     if args.data:
         overrides.append("data.train=[" + ", ".join(_toml_str(d) for d in args.data) + "]")
@@ -73,7 +91,7 @@ def recipe_for(args: argparse.Namespace):
         overrides.append(f"max_steps={args.max_steps}")
     if args.max_minutes is not None:
         overrides.append(f"max_minutes={args.max_minutes}")
-    return load_recipe(path, [*overrides, *args.overrides])
+    return overrides
 
 
 def _toml_str(text: str) -> str:
@@ -86,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     from zoo.train.loop import Trainer
 
     recipe = recipe_for(_parse_rest(args))
-    out = args.out or Path("runs") / args.name
+    out = out_dir(args)
     trainer = Trainer(args.name, recipe, out, resume=args.resume, progress=not args.no_progress)
     exported = trainer.run()
     if exported is not None:

@@ -37,7 +37,7 @@ from zoo.train.ema import EMA
 from zoo.train.export import export_model
 from zoo.train.losses import GeneratorLoss
 from zoo.train.logs import RunLog
-from zoo.train.recipe import Recipe, Stage, init_weights_file
+from zoo.train.recipe import SAVED_RECIPE, Recipe, Stage, init_weights_file, recipe_label
 from zoo.train.stages import (StepContext, Switcher, critic_step, generator_step, lr_factor,
                               make_optimizer, set_lr)
 from zoo.train.validate import evaluate
@@ -427,7 +427,7 @@ class Trainer:
             self.new_optimizers(self._stages()[0])
         self._data()
         if self.dist.main:
-            (self.out / "recipe.json").write_text(json.dumps(self.recipe.to_dict(), indent=1))
+            (self.out / SAVED_RECIPE).write_text(json.dumps(self.recipe.to_dict(), indent=1))
             if resumed:
                 self._prune_after_resume()
         self.dist.barrier()
@@ -482,6 +482,8 @@ class Trainer:
             model.load_state_dict(state, strict=True)
             chosen = {"chosen_step": self.best["step"], "chosen_stage": self.best["stage"],
                       "validation": self.best["scores"]}
-        training = {"entry": self.name, "recipe": self.recipe.source, "steps": self.step,
-                    "select_metric": self.recipe.select.metric, **chosen}
+        settings = {k: v for k, v in self.recipe.to_dict().items() if k != "source"}
+        training = {"entry": self.name, "recipe": recipe_label(self.recipe.source),
+                    "steps": self.step, "select_metric": self.recipe.select.metric, **chosen,
+                    "settings": settings}
         return export_model(model.cpu().float(), self.out / "export", training)

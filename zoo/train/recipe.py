@@ -10,6 +10,7 @@ Relative data paths are relative to the current working directory.
 from __future__ import annotations
 
 import dataclasses
+import json
 import tomllib
 import types
 import typing
@@ -21,7 +22,8 @@ from zoo.errors import RecipeError
 from zoo.metrics import METRICS
 from zoo.metrics.lpips_weights import MIN_SIDE as LPIPS_MIN_SIDE
 
-__all__ = ["Recipe", "Stage", "init_weights_file", "load_recipe", "parse_override", "recipe_path"]
+__all__ = ["SAVED_RECIPE", "Recipe", "Stage", "init_weights_file", "load_recipe", "load_saved_recipe", "parse_override",
+           "recipe_label", "recipe_path"]
 
 StageKind = Literal["generator", "critic", "gan"]
 
@@ -158,11 +160,26 @@ class Recipe:
 
 # --- loading ------------------------------------------------------------------------------------
 
+SAVED_RECIPE = "recipe.json"
+"""The resolved recipe a run writes into its output folder (``--resume`` continues from it)."""
+
+
 def recipe_path(name: str) -> Path:
     """``training/<name>.toml`` in the checkout or the wheel."""
     from zoo.resources import resource_dir
 
     return resource_dir("training") / f"{name}.toml"
+
+
+def recipe_label(source: str) -> str:
+    """How an export names the recipe file it was trained from, without the local path:
+    ``training/NAME.toml`` for the zoo's own recipes, else the file's name."""
+    path = Path(source)
+    try:
+        own = path.resolve().parent == recipe_path(path.stem).resolve().parent
+    except OSError:
+        own = False
+    return f"training/{path.name}" if own else path.name
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -199,11 +216,36 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise RecipeError(f"{path}: not valid TOML ({exc})") from None
+    return _finish(raw, overrides, str(path), str(path), check_data)
+
+
+def load_saved_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
+                      *, check_data: bool = True) -> Recipe:
+    """The resolved recipe a run saved (``OUT/recipe.json``), with ``overrides`` on top.
+
+    ``--resume`` continues from it, so that a run goes on with the settings it was started
+    with, whatever its recipe file says now. ``source`` stays the file the run started from.
+    """
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        source = str(raw.pop("source", path))
+        for table in raw.get("stages", {}).values():
+            table.pop("name", None)
+    except (OSError, ValueError, AttributeError) as exc:
+        raise RecipeError(f"{path}: not a readable saved recipe ({exc}); resume with --recipe "
+                          "FILE") from None
+    return _finish(raw, overrides, str(path), source, check_data)
+
+
+def _finish(raw: dict[str, Any], overrides: list[str] | tuple[str, ...], where: str, source: str,
+            check_data: bool) -> Recipe:
+    """Apply the overrides to a parsed recipe, build it and validate it (errors name ``where``)."""
     for text in overrides:
-        _apply_override(raw, *parse_override(text), source=str(path))
-    recipe = _build_recipe(raw, str(path))
-    recipe.source = str(path)
-    _check_values(recipe, str(path), check_data)
+        _apply_override(raw, *parse_override(text), source=where)
+    recipe = _build_recipe(raw, where)
+    recipe.source = source
+    _check_values(recipe, where, check_data)
     return recipe
 
 
