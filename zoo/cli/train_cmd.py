@@ -13,7 +13,8 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", nargs="+", metavar="DIR", help="training image folders (data.train)")
     p.add_argument("--val", metavar="DIR", help="validation image folder (data.val); '' disables")
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: runs/NAME)")
-    p.add_argument("--resume", action="store_true", help="continue from the last intact checkpoint in --out, with the run's saved "
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the last intact checkpoint in --out, with the run's saved "
                         "recipe (OUT/recipe.json; --recipe FILE to start from a file instead) and "
                         "the options and overrides given now")
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (recipe key device)")

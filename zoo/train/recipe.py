@@ -22,8 +22,8 @@ from zoo.errors import RecipeError
 from zoo.metrics import METRICS
 from zoo.metrics.lpips_weights import MIN_SIDE as LPIPS_MIN_SIDE
 
-__all__ = ["SAVED_RECIPE", "Recipe", "Stage", "init_weights_file", "load_recipe", "load_saved_recipe", "parse_override",
-           "recipe_label", "recipe_path"]
+__all__ = ["SAVED_RECIPE", "Recipe", "Stage", "init_weights_file", "load_recipe", "load_saved_recipe",
+           "parse_override", "recipe_label", "recipe_path"]
 
 StageKind = Literal["generator", "critic", "gan"]
 
