@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -39,6 +40,13 @@ def _bench(folder: Path, out: Path, **kw) -> list[api.BenchRun]:
                 metrics=["psnr"], out=out, progress=False, crops=1)
     args.update(kw)
     return api.bench(**args)
+
+
+def _write_table(path: Path, records: list[dict[str, str]]) -> None:
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows(records)
 
 
 def _table(path: Path) -> list[dict[str, str]]:
@@ -393,10 +401,7 @@ def test_rows_of_older_files_without_truth_are_resumed_not_remeasured(image_fold
     with open(out / "results.csv", newline="") as fh:  # as written before `truth`/`measured`
         records = [{k: v for k, v in r.items() if k not in ("truth", "measured")}
                    for r in csv.DictReader(fh)]
-    with open(out / "results.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(records[0]))
-        writer.writeheader()
-        writer.writerows(records)
+    _write_table(out / "results.csv", records)
     (run,) = _bench(image_folder, out, metrics=["psnr"], crops=0)
     assert run.outcome.measured == 0
     assert all({"psnr", "ssim"} <= set(r.values) for r in read_rows(out / "results.csv"))
@@ -446,3 +451,45 @@ def test_no_model_loading_writes_nothing_and_keeps_an_earlier_leaderboard(
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert main([*args, "--models", "x-untrained"]) == 1
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_an_infinite_psnr_neither_makes_the_mean_infinite_nor_wins() -> None:
+    """An image the JPEG reproduces exactly (PSNR inf) leaves every model's mean, marked."""
+    from zoo.bench.leaderboard import best_models
+    from zoo.bench.results import Row, summarize
+
+    def row(model: str, image: str, psnr: float) -> Row:
+        return Row("d", model, image, 10, "rgb", {"psnr": psnr}, 0.1, measured=("psnr",))
+
+    rows = [row("jpeg", "flat", math.inf), row("jpeg", "photo", 30.0), row("jpeg", "leaf", 28.0),
+            row("net", "flat", 50.0), row("net", "photo", 31.0), row("net", "leaf", 29.0)]
+    means = {e["model"]: e for e in summarize(rows)}
+    assert means["jpeg"]["psnr"] == 29.0 and means["net"]["psnr"] == 30.0
+    assert means["jpeg"]["partial"] == {"psnr": 2} and means["net"]["partial"] == {"psnr": 2}
+    assert best_models(list(means.values()), "psnr") == {"net"}
+
+
+def test_values_of_an_older_metric_revision_are_hidden_then_measured_again(
+        image_folder: Path, tmp_path: Path) -> None:
+    """A row whose ``measured`` names psnr_b without its current revision holds a value of the
+    older definition: the leaderboard leaves it out, and a resume measures only that metric."""
+    from zoo.bench.runner import current_rows
+    from zoo.metrics import METRICS
+
+    assert METRICS["psnr_b"].token == "psnr_b@2"
+    out = tmp_path / "out"
+    _bench(image_folder, out, metrics=["psnr", "psnr_b"], crops=0)
+    table = _table(out / "results.csv")
+    fresh = {(r["image"], r["quality"]): r["psnr_b"] for r in table}
+    for r in table:  # as a file written before the revision: another value, the bare name
+        r["psnr_b"], r["measured"] = "99.0", "psnr psnr_b"
+    _write_table(out / "results.csv", table)
+    (run,) = _bench(image_folder, out, metrics=["psnr"], crops=0)
+    assert run.outcome.measured == 0
+    assert all("psnr_b" not in r.values for r in current_rows(run.plan, run.outcome))
+    assert "99.0" not in (out / "summary.csv").read_text()
+    (run,) = _bench(image_folder, out, metrics=["psnr", "psnr_b"], crops=0)
+    assert run.outcome.measured == len(table)
+    again = _table(out / "results.csv")
+    assert {(r["image"], r["quality"]): r["psnr_b"] for r in again} == fresh
+    assert {r["measured"] for r in again} == {"psnr psnr_b@2"}

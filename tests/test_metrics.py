@@ -187,6 +187,24 @@ def test_bef_of_blocky_image_matches_hand_count() -> None:
     assert blocking_effect_factor(img) == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("shape", [(40, 48), (37, 45), (250, 298), (17, 9)])
+def test_bef_pair_counts_follow_the_published_code(shape: tuple[int, int]) -> None:
+    """Sums over every boundary pair, divided by the reference code's counts (W // 8 - 1 per
+    row), which differ from the exact count when a side is not a multiple of 8."""
+    img = np.random.default_rng(1).integers(0, 256, shape).astype(float)
+    h, w = shape
+    cols, rows = list(range(7, w - 1, 8)), list(range(7, h - 1, 8))
+    boundary = sum(((img[:, c] - img[:, c + 1]) ** 2).sum() for c in cols) + \
+        sum(((img[r] - img[r + 1]) ** 2).sum() for r in rows)
+    other = sum(((img[:, c] - img[:, c + 1]) ** 2).sum() for c in range(w - 1) if c not in cols) + \
+        sum(((img[r] - img[r + 1]) ** 2).sum() for r in range(h - 1) if r not in rows)
+    n_b = h * (w // 8 - 1) + w * (h // 8 - 1)
+    n_c = h * (w - 1) + w * (h - 1) - n_b
+    d_b, d_c = boundary / n_b, other / n_c
+    expected = max(0.0, math.log2(8) / math.log2(min(h, w)) * (d_b - d_c))
+    assert blocking_effect_factor(img.astype(np.uint8)) == pytest.approx(expected, rel=1e-12)
+
+
 def test_psnr_b_equals_psnr_without_blocking_and_lower_with_it() -> None:
     rng = np.random.default_rng(0)
     ref = rng.integers(0, 256, (32, 32), dtype=np.uint8)
@@ -344,3 +362,11 @@ def test_ssim_equals_pytorch_msssim() -> None:
     expected = float(reference_ssim(t(a), t(b), data_range=255.0, win_size=11, win_sigma=1.5))
     # pytorch_msssim builds its Gaussian window in float32; ours is float64: ~1e-8 apart.
     assert METRICS["ssim"](a, b) == pytest.approx(expected, abs=1e-7)
+
+
+def test_lpips_takes_flipped_views_like_copies() -> None:
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    b = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    flipped = METRICS["lpips_alex"](a[:, ::-1], b[:, ::-1])
+    assert flipped == pytest.approx(METRICS["lpips_alex"](a[:, ::-1].copy(), b[:, ::-1].copy()), abs=1e-7)

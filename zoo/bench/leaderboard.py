@@ -25,7 +25,8 @@ def cell_text(entry: dict[str, Any], metric: str) -> str:
 
 
 PARTIAL_NOTE = ("(n of N): the mean covers only the n images that every model in the table has "
-                "a value for; the metric is undefined (NaN) on the others, or a model failed there.")
+                "a finite value for; on the others the metric is undefined (NaN) or infinite (PSNR "
+                "of a perfect reconstruction) for some model, or a model failed there.")
 
 
 def has_partial(entries: list[dict[str, Any]], metrics: tuple[str, ...]) -> bool:

@@ -133,9 +133,11 @@ def summarize(rows: Iterable[Row]) -> list[dict[str, object]]:
     """Means per dataset, model, quality and protocol, with the image count.
 
     So that models are compared on the same images, a metric's means in one (dataset, quality,
-    protocol) table cover only the images that every model there has a value for (a metric is
-    NaN where it is undefined, e.g. NIQE on a flat image). Where that leaves out images of a
-    model's row, ``entry["partial"][metric]`` is the number of images its mean covers.
+    protocol) table cover only the images that every model there has a finite value for (a
+    metric is NaN where it is undefined, e.g. NIQE on a flat image, and PSNR is infinite on a
+    perfect reconstruction, which would make the mean infinite and "best"). Where that leaves
+    out images of a model's row, ``entry["partial"][metric]`` is the number of images its mean
+    covers.
     """
     tables: dict[tuple[str, int, str], dict[str, list[Row]]] = {}
     for row in rows:
@@ -144,7 +146,7 @@ def summarize(rows: Iterable[Row]) -> list[dict[str, object]]:
     summary = []
     for (dataset, quality, protocol), models in sorted(tables.items()):
         common = {name: set.intersection(*({r.image for r in members
-                                             if not math.isnan(_value(r, name))}
+                                             if math.isfinite(_value(r, name))}
                                             for members in models.values()))
                   for name in ALL_METRICS}
         for model, members in sorted(models.items()):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,6 +24,7 @@ from zoo.bench.results import Key, ResultsStore, Row, read_rows, write_rows
 from zoo.datasets import Dataset
 from zoo.degrade import jpeg_roundtrip, to_protocol
 from zoo.errors import ZooError, first_line
+from zoo.metrics import METRICS, metric_of_token
 from zoo.weights import state_digest
 
 RESULTS = "results.csv"
@@ -128,11 +129,23 @@ def current_rows(plan: BenchPlan, outcome: BenchOutcome) -> list[Row]:
     results.csv (a later run may want them) but are never averaged in."""
     unloaded = {model for model, image, _ in outcome.failures if image == "*"}
     models = set(plan.models) - unloaded
-    return [r for r in outcome.rows
+    return [_without_stale_values(r) for r in outcome.rows
             if r.dataset == plan.dataset.name and r.model in models
             and r.image in outcome.truths and _same_truth(r, outcome.truths[r.image])
             and r.weights == outcome.digests.get(r.model, r.weights)
             and r.quality in plan.qualities and r.protocol in plan.protocols]
+
+
+def _token(metric: str) -> str:
+    return METRICS[metric].token
+
+
+def _without_stale_values(row: Row) -> Row:
+    """The row without values of an older definition of their metric (shown as not measured)."""
+    stale = {m for m in row.values if m in METRICS and METRICS[m].token not in row.measured}
+    if not stale:
+        return row
+    return replace(row, values={m: v for m, v in row.values.items() if m not in stale})
 
 
 def _same_truth(row: Row, truth: str) -> bool:
@@ -156,7 +169,7 @@ def _pending(plan: BenchPlan, image_id: str, earlier: dict[Key, Row],
                 if row is None or (truth is not None and not _same_truth(row, truth)):
                     needed = plan.metrics
                 else:
-                    needed = tuple(m for m in plan.metrics if m not in row.measured)
+                    needed = tuple(m for m in plan.metrics if _token(m) not in row.measured)
                 if needed:
                     pending[key] = needed
     return pending
@@ -221,11 +234,12 @@ def _measure_image(plan: BenchPlan, image_id: str, loader: Callable[[], np.ndarr
                     outcome.failures.append((name, image_id, _one_line(exc)))
                     continue
                 values = _score(restored, truth, metrics, plan.device, name, image_id, outcome)
-                measured, seconds = tuple(values), time.perf_counter() - t0
+                measured, seconds = tuple(_token(m) for m in values), time.perf_counter() - t0
                 before = earlier.get(key)
                 if before is not None and _same_truth(before, truth_id):  # add to the row on disk
+                    kept = tuple(t for t in before.measured if metric_of_token(t) not in values)
                     values = {**before.values, **values}
-                    measured = tuple(dict.fromkeys((*before.measured, *measured)))
+                    measured = (*kept, *measured)
                     seconds = before.seconds
                 rows.append(Row(plan.dataset.name, name, image_id, int(quality), protocol,
                                 values, seconds, digests[name], truth_id, measured))
@@ -235,8 +249,6 @@ def _measure_image(plan: BenchPlan, image_id: str, loader: Callable[[], np.ndarr
 def _score(restored: np.ndarray, truth: np.ndarray, metrics: tuple[str, ...], device: str | None,
            model: str, image_id: str, outcome: BenchOutcome) -> dict[str, float]:
     """Each metric on its own: one that fails is reported and left out (measured next time)."""
-    from zoo.metrics import METRICS
-
     values = {}
     for metric in metrics:
         try:

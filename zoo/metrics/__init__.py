@@ -20,7 +20,7 @@ from zoo.metrics.niqe import niqe
 from zoo.metrics.psnr import psnr, psnr_b
 from zoo.metrics.ssim import ms_ssim, ssim
 
-__all__ = ["METRICS", "Metric", "compute_metrics"]
+__all__ = ["METRICS", "Metric", "compute_metrics", "metric_of_token"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,14 @@ class Metric:
     higher_is_better: bool
     description: str
     fn: Callable[..., float]
+    revision: int = 1
+    """Raised when the definition changes, so that stored results of an older one are not
+    shown as current and are measured again (``zoo bench`` resumes)."""
+
+    @property
+    def token(self) -> str:
+        """How a results file records a value of this definition: ``name``, or ``name@revision``."""
+        return self.name if self.revision == 1 else f"{self.name}@{self.revision}"
 
     def __call__(self, restored: np.ndarray, reference: np.ndarray | None = None,
                  device: str | None = None) -> float:
@@ -55,7 +63,9 @@ def _check_image(image: np.ndarray, what: str) -> None:
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("psnr", True, True, "PSNR (dB), 0..255, float64", psnr),
-    Metric("psnr_b", True, True, "PSNR-B (dB), Yim & Bovik 2011, 8x8 blocking factor", psnr_b),
+    # revision 2: the published code's pair counts on sides that are not multiples of 8
+    Metric("psnr_b", True, True, "PSNR-B (dB), Yim & Bovik 2011, 8x8 blocking factor", psnr_b,
+           revision=2),
     Metric("ssim", True, True, "SSIM, Gaussian 11x11 sigma 1.5 (MATLAB ssim_index)", ssim),
     Metric("ms_ssim", True, True, "MS-SSIM, 5 scales (Wang's msssim.m); NaN below 161 px",
            ms_ssim),
@@ -63,6 +73,11 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("niqe", False, False, "NIQE, LIVE pristine model, 96x96 blocks", niqe),
     Metric("brisque", False, False, "BRISQUE, LIVE SVR", brisque),
 )}
+
+
+def metric_of_token(token: str) -> str:
+    """The metric name of a results file's ``measured`` token (``psnr_b@2`` -> ``psnr_b``)."""
+    return token.partition("@")[0]
 
 
 def compute_metrics(restored: np.ndarray, reference: np.ndarray | None,

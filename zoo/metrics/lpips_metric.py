@@ -21,7 +21,8 @@ MIN_SIDE = _MIN_SIDES["alex"]
 
 def to_lpips_input(image: np.ndarray, device: torch.device | str) -> torch.Tensor:
     """uint8 HxW or HxWx3 -> float32 (1, 3, H, W) in [-1, 1]."""
-    x = torch.tensor(image, device=device, dtype=torch.float32)  # copies: inputs may be read-only
+    # A float32 copy: inputs may be read-only, or views with negative strides (torch takes neither).
+    x = torch.from_numpy(image.astype(np.float32)).to(device)
     x = x[..., None].expand(*x.shape, 3) if x.ndim == 2 else x[..., :3]
     return (x.permute(2, 0, 1)[None] / 127.5 - 1.0).contiguous()
 

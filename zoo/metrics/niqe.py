@@ -81,7 +81,7 @@ def _nancov(x: np.ndarray) -> np.ndarray:
 
 
 def niqe(restored: np.ndarray, reference: np.ndarray | None = None) -> float:
-    """NIQE of a uint8 grey or RGB image (no reference); NaN below one 96x96 block."""
+    """NIQE of a uint8 grey or RGB image (no reference); NaN below two 96x96 blocks."""
     grey = rgb2gray(restored)
     if grey.shape[0] < BLOCK or grey.shape[1] < BLOCK:
         return float("nan")

@@ -36,8 +36,11 @@ def blocking_effect_factor(channel: np.ndarray, block: int = BLOCK) -> float:
 
     D_B is the mean squared difference of horizontally and vertically adjacent pixel pairs
     that straddle a block boundary, D_B^c that of all other adjacent pairs; eta =
-    log2(block) / log2(min(H, W)). Boundaries are counted where they exist, so sides that
-    are not multiples of ``block`` are handled exactly.
+    log2(block) / log2(min(H, W)). The sums run over every pair, but the pair counts that
+    divide them are those of the code behind the published tables (FBCNN/KAIR, after
+    Ehrlich's quantization-guided-ac): ``H * (W // block - 1)`` boundary pairs along a row,
+    although a width that is not a multiple of ``block`` has one boundary more. Parity with
+    those tables needs the same counts; on such sizes the exact count reads about 0.1 dB higher.
     """
     x = _as_float(channel)
     h, w = x.shape
@@ -47,9 +50,9 @@ def blocking_effect_factor(channel: np.ndarray, block: int = BLOCK) -> float:
     dv = (x[1:, :] - x[:-1, :]) ** 2
     col_boundary = (np.arange(w - 1) % block) == block - 1
     row_boundary = (np.arange(h - 1) % block) == block - 1
-    n_b = h * col_boundary.sum() + w * row_boundary.sum()
-    n_c = h * (~col_boundary).sum() + w * (~row_boundary).sum()
-    if n_b == 0 or n_c == 0:
+    n_b = h * (w // block - 1) + w * (h // block - 1)
+    n_c = h * (w - 1) + w * (h - 1) - n_b
+    if n_b <= 0 or n_c <= 0:
         return 0.0
     d_b = (dh[:, col_boundary].sum() + dv[row_boundary, :].sum()) / n_b
     d_c = (dh[:, ~col_boundary].sum() + dv[~row_boundary, :].sum()) / n_c
