@@ -42,7 +42,8 @@ def _row(name: str, protocol: str, model: str, m: dict[str, float], base: dict[s
     lpips = f"{m['lpips_alex']:.4f}"
     if model != BASELINE:
         psnr += f" ({m['psnr'] - base['psnr']:+.2f})"
-        lpips += f" ({100 * (m['lpips_alex'] / base['lpips_alex'] - 1):+.0f} %)"
+        change = 100 * (m['lpips_alex'] / base['lpips_alex'] - 1)
+        lpips += f" ({change:+.1f} %)" if abs(change) < 1 else f" ({change:+.0f} %)"  # never "+0 %"
     return (f"| {name} | {protocol} | `{model}` | {psnr} | {m['psnr_b']:.2f} | {m['ssim']:.4f} | "
             f"{lpips} | {m['niqe']:.2f} | {m['brisque']:.1f} |")
 
@@ -69,7 +70,7 @@ def headline_table(leaderboard: Path, sets: tuple[str, ...] = DEFAULT_SETS, qual
 
 
 TARGET_HEADER = ("| set | protocol | `unet-l1` PSNR gain (>= +1.6 dB) | `arnet-nogan` LPIPS change "
-                 "(<= -35 %) | `arnet-nogan` PSNR gain (>= 0) | lowest LPIPS |\n|---|---|---|---|---|---|")
+                 "(<= -35 %) | `arnet-nogan` PSNR gain (>= 0) | lowest LPIPS (`arnet-nogan`) |\n|---|---|---|---|---|---|")
 
 
 def _mark(ok: bool) -> str:

@@ -493,3 +493,46 @@ def test_values_of_an_older_metric_revision_are_hidden_then_measured_again(
     again = _table(out / "results.csv")
     assert {(r["image"], r["quality"]): r["psnr_b"] for r in again} == fresh
     assert {r["measured"] for r in again} == {"psnr psnr_b@2"}
+
+
+def test_pages_say_which_run_measured_what(image_folder: Path, tmp_path: Path) -> None:
+    """A resume that adds one metric must not present every value as measured by that run."""
+    out = tmp_path / "out"
+    _bench(image_folder, out, metrics=["psnr"], crops=0)
+    assert "Measured by one run: zoo" in (out / "LEADERBOARD.md").read_text()
+    _bench(image_folder, out, metrics=["psnr", "ssim"], crops=0)
+    md, page = (out / "LEADERBOARD.md").read_text(), (out / "leaderboard.html").read_text()
+    assert "measured SSIM on 8 rows of 8; the other values come from earlier runs" in md
+    assert "measured SSIM on 8 rows of 8; the other values come from earlier runs" in page
+    assert json.loads((out / "meta.json").read_text())["measured_now_metrics"] == {"ssim": 8}
+    _bench(image_folder, out, metrics=["psnr", "ssim"], crops=0)
+    assert "No value was measured by the last run" in (out / "LEADERBOARD.md").read_text()
+    assert "reported" not in md.lower()  # no published rows for this folder: no word of them
+    assert "data-better='high'" in page and "s / image: seconds to restore" in page
+
+
+def test_torchrun_rank_that_loads_no_model_does_not_strand_the_others(image_folder: Path,
+                                                                      tmp_path: Path) -> None:
+    """Every rank meets the others at the barriers, whatever it could load."""
+    script = tmp_path / "launch.py"
+    script.write_text(
+        "import os, sys, zoo\n"
+        "from zoo.errors import ZooError\n"
+        "load = zoo.load\n"
+        "def failing(*a, **k):\n"
+        "    if os.environ['RANK'] == '1':\n"
+        "        raise ZooError('no model on this rank')\n"
+        "    return load(*a, **k)\n"
+        "zoo.load = failing\n"
+        "from zoo.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n")
+    args = ["bench", "--data", str(image_folder), "--models", "jpeg", "-q", "10", "--protocol", "y",
+            "--metrics", "psnr", "--no-progress", "--crops", "0", "--out", str(tmp_path / "out")]
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc-per-node", "2", str(script), *args],
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                          timeout=180)
+    # Exit status 1 (a model failed to load, reported), but no rank crashed or hung.
+    assert "no model on this rank" in proc.stderr, proc.stderr[-3000:]
+    assert "gloo" not in proc.stderr.lower() and "rows measured" in proc.stderr, proc.stderr[-3000:]
+    assert (tmp_path / "out" / "results.csv").is_file()

@@ -277,6 +277,9 @@ def test_premultiplied_and_keyed_transparency_become_alpha(identity: Restorer) -
         out = identity.restore(img)
         assert out.mode == out_mode
         assert out.getpixel((0, 0))[-1] == 0 and out.getpixel((1, 1))[-1] == 255
+        unused = img.copy()
+        unused.info["transparency"] = 200 if mode == "L" else (200, 201, 202)  # no pixel has it
+        assert identity.restore(unused).mode == mode  # no alpha: JPEG or BMP output stays possible
 
 
 def test_pytorch_pickles_get_a_safetensors_hint(tmp_path: Path) -> None:

@@ -422,6 +422,26 @@ def test_plain_resume_continues_with_the_runs_saved_recipe(data: tuple[Path, Pat
     assert saved["source"] == str(TINY_RECIPE)  # the run's provenance stays its recipe file
 
 
+def test_resume_of_a_run_without_checkpoint_reads_the_recipe_file(
+        data: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run that died before its first checkpoint starts afresh: from the file, as edited."""
+    import dataclasses
+
+    import zoo.registry
+    import zoo.train.recipe
+    from zoo.cli import main
+
+    entry = dataclasses.replace(get_model_info(TINY), recipe=TINY)
+    monkeypatch.setitem(zoo.registry._MODELS, TINY, entry)
+    monkeypatch.setattr(zoo.train.recipe, "recipe_path", lambda name: TINY_RECIPE)
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "recipe.json").write_text('{"not": "a recipe"}')  # what a killed start left behind
+    assert main(["train", TINY, "--data", str(data[0]), "--val", str(data[1]), "--out", str(out),
+                 "--no-progress", "--resume", "max_steps=2"]) == 0
+    assert json.loads((out / "recipe.json").read_text())["max_steps"] == 2
+
+
 def test_entry_without_recipe_points_at_a_recipe_file_of_its_name(tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,7 +21,7 @@ def usable_device(device: str | int | torch.device | None) -> torch.device:
     An int is a CUDA index, as in torch. Checked before anything moves, so that a refused
     device leaves a model where it was.
     """
-    spec = default_device() if device is None else device
+    spec = default_device() if device is None or device == "" else device
     if isinstance(spec, bool):
         raise ZooError(f"device {device!r}: not a device; use 'cpu', 'cuda' or 'cuda:N'")
     try:

@@ -208,13 +208,13 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
             img = ImageOps.exif_transpose(img)
             exif = _without_orientation(exif)
     alpha: np.ndarray | None = None
+    keyed = mode in ("P", *_KEYED_TRANSPARENCY) and "transparency" in img.info
 
     if mode == "P" or mode == "PA":
-        has_alpha = mode == "PA" or "transparency" in img.info
-        img = img.convert("RGBA" if has_alpha else "RGB")
+        img = img.convert("RGBA" if mode == "PA" or keyed else "RGB")
     elif mode == "La":  # premultiplied alpha: unpremultiplied by the conversion
         img = img.convert("LA")
-    elif mode in _KEYED_TRANSPARENCY and "transparency" in img.info:
+    elif keyed:
         img = img.convert(_KEYED_TRANSPARENCY[mode])  # the keyed colour becomes alpha 0
     if mode == "CMYK":
         img, icc = _cmyk_to_rgb(img, icc)
@@ -233,6 +233,8 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
     else:  # RGB, and every other colour mode (YCbCr, LAB, HSV, RGBX ...)
         pixels = np.asarray(img.convert("RGB") if img.mode != "RGB" else img)
 
+    if keyed and alpha is not None and alpha.min() == 255:
+        alpha = None  # a key no pixel has: nothing is transparent, so no alpha to carry (or refuse)
     if min(pixels.shape[:2]) < MIN_SIDE:
         where = f"{source}: " if source is not None else ""
         raise ImageError(f"{where}image is {pixels.shape[1]}x{pixels.shape[0]}, smaller than the "

@@ -157,11 +157,6 @@ def _check_complete(path: Path, remedy: str = REDOWNLOAD) -> None:
     try:
         with open(path, "rb") as f:
             head = f.read(8)
-            if _is_torch_save(path, head):
-                raise WeightsError(
-                    f"{path} is a PyTorch pickle (torch.save), not safetensors; the zoo loads "
-                    "safetensors only (they cannot run code): convert it with safetensors.torch."
-                    "save_file(torch.load(PATH, weights_only=True), 'model.safetensors')")
             (header_len,) = struct.unpack("<Q", head)
             if header_len > size:
                 raise ValueError
@@ -169,6 +164,13 @@ def _check_complete(path: Path, remedy: str = REDOWNLOAD) -> None:
         end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"),
                   default=0)
     except (struct.error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        # Only a file that is not safetensors is looked at as a pickle: a safetensors header
+        # length can begin with the bytes of a pickle's protocol mark.
+        if _is_torch_save(path, head):
+            raise WeightsError(
+                f"{path} is a PyTorch pickle (torch.save), not safetensors; the zoo loads "
+                "safetensors only (they cannot run code): convert it with safetensors.torch."
+                "save_file(torch.load(PATH, weights_only=True), 'model.safetensors')") from None
         raise WeightsError(f"{path} is truncated or not a safetensors file; {remedy}") from None
     if 8 + header_len + end > size:
         raise WeightsError(f"{path} is truncated ({size} of {8 + header_len + end} bytes); "

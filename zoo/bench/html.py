@@ -10,7 +10,8 @@ from urllib.parse import quote
 
 from zoo.bench.baselines import ReportedRow
 from zoo.bench.leaderboard import (PARTIAL_NOTE, best_models, cell_text, fmt_metric, groups,
-                                   has_partial, metric_header)
+                                   has_partial, legend, metric_header, provenance)
+from zoo.bench.suites import LOWER_IS_BETTER
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
@@ -28,7 +29,9 @@ _SCRIPT = """
 document.querySelectorAll('table.sortable th').forEach(function(th, col){
   th.addEventListener('click', function(){
     var body = th.closest('table').tBodies[0], rows = Array.from(body.rows);
-    var asc = th.dataset.asc !== '1'; th.dataset.asc = asc ? '1' : '0';
+    // The first click puts the best value on top (th data-better), later clicks reverse.
+    var asc = th.dataset.asc ? th.dataset.asc !== '1' : th.dataset.better !== 'high';
+    th.dataset.asc = asc ? '1' : '0';
     function val(r){ var t = r.cells[col].dataset.v || r.cells[col].textContent; var n = parseFloat(t);
       return isNaN(n) ? t : n; }
     rows.sort(function(a, b){ var x = val(a), y = val(b);
@@ -46,11 +49,10 @@ def render_html(dataset: str, summary: list[dict[str, Any]], metrics: tuple[str,
     e = html.escape
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>Leaderboard: {e(dataset)}</title>",
            f"<style>{_STYLE}</style></head><body>", f"<h1>Leaderboard: {e(dataset)}</h1>",
-           f"<p class='meta'>{e(str(meta.get('dataset_source', '')))} · {e(str(meta.get('encoder', '')))} · "
-           f"zoo {e(str(meta.get('versions', {}).get('zoo', '?')))} · {e(str(meta.get('device', '')))} · "
-           f"{e(str(meta.get('date', '')))} · commit {e(str(meta.get('git_commit') or 'unknown'))}</p>",
-           "<p>Means over images; click a column to sort. Rows in <i>italics</i> are "
-           "<b>reported</b> (published, not measured here) and are kept in their own table.</p>"]
+           f"<p class='meta'>{e(str(meta.get('dataset_source', '')))} · {e(str(meta.get('encoder', '')))}"
+           f"</p><p class='meta'>{e(provenance(meta))}</p>",
+           f"<p>Means over images; click a column to sort it, best first. {e(legend(bool(reported)))}"
+           + (" Reported rows are in <i>italics</i>, in their own table." if reported else "") + "</p>"]
     for protocol, quality, entries in groups(summary):
         out.append(f"<h2><code>{e(protocol)}</code> protocol, JPEG quality {quality}</h2>")
         out.append(_table(entries, metrics))
@@ -94,8 +96,11 @@ def _table(entries: list[dict[str, Any]], metrics: tuple[str, ...]) -> str:
         cells.append(f"<td>{fmt_metric('seconds', entry.get('seconds', math.nan))}</td>")
         cells.append(f"<td>{entry['images']}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return ("<table class='sortable'><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in heads)
-            + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    better = ["", *("low" if m in LOWER_IS_BETTER else "high" for m in metrics), "low", ""]
+    ths = "".join(f"<th data-better='{b}'>{e(h)}</th>" if b else f"<th>{e(h)}</th>"
+                  for h, b in zip(heads, better))
+    return ("<table class='sortable'><thead><tr>" + ths + "</tr></thead><tbody>" + "".join(rows)
+            + "</tbody></table>")
 
 
 def _src(path: Path, base: Path) -> str:

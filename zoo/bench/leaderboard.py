@@ -55,15 +55,42 @@ def groups(summary: list[dict[str, Any]]) -> list[tuple[str, int, list[dict[str,
             for p, q in keys]
 
 
+def provenance(meta: dict[str, Any]) -> str:
+    """Which run measured what: the last run, and whether some values come from earlier ones."""
+    run = (f"zoo {meta.get('versions', {}).get('zoo', '?')} on {meta.get('device', '?')}, "
+           f"{meta.get('date', '')}, commit {meta.get('git_commit') or 'unknown'}")
+    rows, now = meta.get("rows", 0), meta.get("measured_now", 0)
+    per_metric: dict[str, int] = meta.get("measured_now_metrics") or {}
+    wanted = meta.get("metrics") or list(per_metric)
+    if now == 0:
+        return (f"No value was measured by the last run ({run}): every row comes from earlier runs "
+                "into this folder (results.csv names the weights and ground truth behind each row).")
+    if now >= rows and all(per_metric.get(m, 0) >= rows for m in wanted):
+        return f"Measured by one run: {run}."
+    done = ", ".join(f"{METRIC_LABELS.get(m, m)} on {n} rows" for m, n in per_metric.items())
+    return (f"The last run ({run}) measured {done or f'{now} rows'} of {rows}; the other values come "
+            "from earlier runs into this folder, possibly on other machines (results.csv names the "
+            "weights and ground truth behind each row).")
+
+
+def legend(has_reported: bool) -> str:
+    """What the marks and the seconds column mean."""
+    text = ("Best measured value per column in bold; ↑ higher is better, ↓ lower is better. "
+            "s / image: seconds to restore one image and score it, on the machine of the run that "
+            "measured the row.")
+    if has_reported:
+        text += (" Rows marked reported are published numbers (not measured here), shown where the "
+                 "dataset, protocol and quality match; see baselines/.")
+    return text
+
+
 def render_markdown(dataset: str, summary: list[dict[str, Any]], metrics: tuple[str, ...],
                     reported: list[ReportedRow], meta: dict[str, Any]) -> str:
     lines = [f"# Leaderboard: {dataset}", ""]
     lines += [f"Means over {_images(summary)} images of `{dataset}` ({meta.get('dataset_source', '')}). "
-              f"Degradation: {meta.get('encoder', '')}. Measured with zoo {meta.get('versions', {}).get('zoo', '?')}"
-              f" on {meta.get('device', '?')}, {meta.get('date', '')}, commit `{meta.get('git_commit') or 'unknown'}`.",
-              "Best measured value per column in **bold**; ↑ higher is better, ↓ lower is better. "
-              "Rows marked *reported* are published numbers (not measured here), shown where the "
-              "dataset and protocol match; see `baselines/`.", ""]
+              f"Degradation: {meta.get('encoder', '')}. {provenance(meta)}",
+              legend(bool(reported)).replace("in bold", "in **bold**").replace(
+                  "marked reported", "marked *reported*").replace("baselines/", "`baselines/`"), ""]
     for protocol, quality, entries in groups(summary):
         lines += [f"## `{protocol}` protocol, JPEG quality {quality}", ""]
         header = ["model", *(metric_header(m) for m in metrics), "s / image", "images"]

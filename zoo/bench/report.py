@@ -28,7 +28,8 @@ def write_report(plan: BenchPlan, outcome: BenchOutcome, *, crops: int = 3) -> d
                  for name, model in outcome.models.items()},
         qualities=list(plan.qualities), protocols=list(plan.protocols),
         metrics=list(plan.metrics), device=device_description(plan.device), tile=plan.tile,
-        rows=len(rows), measured_now=outcome.measured, wall_seconds=round(outcome.wall_seconds, 3),
+        rows=len(rows), measured_now=outcome.measured, measured_now_metrics=outcome.measured_metrics,
+        wall_seconds=round(outcome.wall_seconds, 3),
         skipped_images=outcome.skipped_images, failures=outcome.failures,
         ignored_files=plan.dataset.ignored)
     reported = reported_for(plan.dataset.name, set(plan.protocols), set(plan.qualities))

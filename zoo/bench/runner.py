@@ -60,6 +60,8 @@ class BenchOutcome:
     """Per model, the digest of its weights (the ``weights`` column of the rows)."""
     truths: dict[str, str] = field(default_factory=dict)
     """Per image read, the digest of its pixels (the ``truth`` column of the rows)."""
+    measured_metrics: dict[str, int] = field(default_factory=dict)
+    """Per metric, how many rows this run measured it for (a resume may add one metric only)."""
 
 
 ImageCallback = Callable[[str], None]
@@ -72,8 +74,8 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
     start = time.perf_counter()
     outcome = BenchOutcome(rows=[])
     models = load_models(plan.models, plan.device, outcome.failures)
-    if not models:  # nothing to measure: --out is not even created
-        return outcome
+    if not models and not dist.enabled:  # nothing to measure: --out is not even created
+        return outcome  # (under torchrun every rank goes on, to meet the others at the barriers)
     out = plan.out_dir
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -107,11 +109,13 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
 
     if dist.enabled:
         gathered = dist.gather((outcome.measured, outcome.skipped_images, outcome.failures,
-                                outcome.truths))
+                                outcome.truths, outcome.measured_metrics))
         outcome.measured = sum(g[0] for g in gathered)
         outcome.skipped_images = [s for g in gathered for s in g[1]]
         outcome.failures = list(dict.fromkeys(f for g in gathered for f in g[2]))
         outcome.truths = {image: t for g in gathered for image, t in g[3].items()}
+        outcome.measured_metrics = {m: sum(g[4].get(m, 0) for g in gathered)
+                                    for m in dict.fromkeys(m for g in gathered for m in g[4])}
         dist.barrier()
         if dist.is_main:
             _merge_parts(out)
@@ -234,6 +238,8 @@ def _measure_image(plan: BenchPlan, image_id: str, loader: Callable[[], np.ndarr
                     outcome.failures.append((name, image_id, _one_line(exc)))
                     continue
                 values = _score(restored, truth, metrics, plan.device, name, image_id, outcome)
+                for metric in values:
+                    outcome.measured_metrics[metric] = outcome.measured_metrics.get(metric, 0) + 1
                 measured, seconds = tuple(_token(m) for m in values), time.perf_counter() - t0
                 before = earlier.get(key)
                 if before is not None and _same_truth(before, truth_id):  # add to the row on disk

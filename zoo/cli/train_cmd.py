@@ -67,7 +67,7 @@ def recipe_for(args: argparse.Namespace):
         raise RecipeError(str(exc.args[0])) from None
     overrides = [*_option_overrides(args), *args.overrides]
     saved = out_dir(args) / SAVED_RECIPE
-    if args.recipe is None and args.resume and saved.is_file():
+    if args.recipe is None and args.resume and saved.is_file() and _has_checkpoint(out_dir(args)):
         return load_saved_recipe(saved, overrides)
     path = args.recipe
     if path is None:
@@ -77,6 +77,13 @@ def recipe_for(args: argparse.Namespace):
             raise RecipeError(f"model {args.name!r} has no training recipe; pass --recipe FILE{hint}")
         path = recipe_path(info.recipe)
     return load_recipe(path, overrides)
+
+
+def _has_checkpoint(out: Path) -> bool:
+    """Whether a run in ``out`` got as far as a checkpoint (else a resume starts afresh)."""
+    from zoo.train.checkpoint import list_checkpoints
+
+    return bool(list_checkpoints(out / "checkpoints"))
 
 
 def _option_overrides(args: argparse.Namespace) -> list[str]:
