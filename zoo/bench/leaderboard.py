@@ -73,14 +73,15 @@ def provenance(meta: dict[str, Any]) -> str:
             "weights and ground truth behind each row).")
 
 
-def legend(has_reported: bool) -> str:
-    """What the marks and the seconds column mean."""
-    text = ("Best measured value per column in bold; ↑ higher is better, ↓ lower is better. "
-            "s / image: seconds to restore one image and score it, on the machine of the run that "
-            "measured the row.")
+def legend(has_reported: bool, markdown: bool = False) -> str:
+    """What the marks and the seconds column mean (with Markdown emphasis when ``markdown``)."""
+    bold, italic, code = ("**", "*", "`") if markdown else ("", "", "")
+    text = (f"Best measured value per column in {bold}bold{bold}; ↑ higher is better, ↓ lower is "
+            "better. s / image: seconds to restore one image and score it, on the machine of the "
+            "run that measured the row.")
     if has_reported:
-        text += (" Rows marked reported are published numbers (not measured here), shown where the "
-                 "dataset, protocol and quality match; see baselines/.")
+        text += (f" Rows marked {italic}reported{italic} are published numbers (not measured here), "
+                 f"shown where the dataset, protocol and quality match; see {code}baselines/{code}.")
     return text
 
 
@@ -89,8 +90,7 @@ def render_markdown(dataset: str, summary: list[dict[str, Any]], metrics: tuple[
     lines = [f"# Leaderboard: {dataset}", ""]
     lines += [f"Means over {_images(summary)} images of `{dataset}` ({meta.get('dataset_source', '')}). "
               f"Degradation: {meta.get('encoder', '')}. {provenance(meta)}",
-              legend(bool(reported)).replace("in bold", "in **bold**").replace(
-                  "marked reported", "marked *reported*").replace("baselines/", "`baselines/`"), ""]
+              legend(bool(reported), markdown=True), ""]
     for protocol, quality, entries in groups(summary):
         lines += [f"## `{protocol}` protocol, JPEG quality {quality}", ""]
         header = ["model", *(metric_header(m) for m in metrics), "s / image", "images"]
