@@ -8,6 +8,7 @@ returns the ground truth as a uint8 array (HxWx3 RGB or HxW grey) or raises
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import tempfile
@@ -21,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from zoo.errors import DataError, ZooError
+from zoo.errors import DataError, ZooError, first_line
 from zoo.resources import cache_dir
 
 Loader = Callable[[], np.ndarray]
@@ -114,9 +115,20 @@ def div2k_dir() -> Path:
     return cache_dir() / "div2k" / "DIV2K_valid_HR"
 
 
-def div2k_present() -> bool:
+def div2k_names() -> list[str]:
+    """The validation images' file names: 0801.png .. 0900.png."""
+    return [f"{801 + i:04d}.png" for i in range(DIV2K_COUNT)]
+
+
+def div2k_found() -> int:
+    """How many of the validation images are in the cache (non-empty files of their names)."""
     folder = div2k_dir()
-    return folder.is_dir() and sum(1 for p in folder.glob("*.png")) >= DIV2K_COUNT
+    return sum(1 for name in div2k_names()
+               if (folder / name).is_file() and (folder / name).stat().st_size > 0)
+
+
+def div2k_present() -> bool:
+    return div2k_found() == DIV2K_COUNT
 
 
 def div2k_dataset() -> Dataset:
@@ -153,8 +165,8 @@ def fetch_div2k(url: str = DIV2K_URL, *, sha256: str | None = None, size: int | 
                 dest: Path | None = None, progress: bool = True, timeout: float = 30.0) -> Path:
     """Download the official DIV2K validation archive, verify it and unpack it; returns the folder.
 
-    ``sha256`` and ``size`` default to the published values of the official archive (a mirror
-    must serve the same bytes).
+    ``sha256`` and ``size`` default to the official archive's, as TensorFlow Datasets records
+    them (a mirror must serve the same bytes).
 
     The download goes to a ``.part`` file in the cache, hashed while it streams; the archive is
     unpacked into a temporary folder and renamed into place, so an interrupted fetch leaves no
@@ -165,14 +177,20 @@ def fetch_div2k(url: str = DIV2K_URL, *, sha256: str | None = None, size: int | 
     size = size or DIV2K_SIZE
     root = dest.parent
     root.mkdir(parents=True, exist_ok=True)
-    archive = root / Path(urllib.request.urlparse(url).path).name
+    archive = root / "DIV2K_valid_HR.zip"  # not the URL's name: it could be the dataset folder's
     part = archive.with_name(archive.name + ".part")
     try:
-        digest = _download(url, part, timeout=timeout, progress=progress)
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        digest = _download(url, part, size=size, timeout=timeout, progress=progress)
+    except DataError:
         part.unlink(missing_ok=True)
-        reason = getattr(exc, "reason", exc)
+        raise
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+        part.unlink(missing_ok=True)  # OSError: ConnectionError, TimeoutError, a full disk ...
+        reason = getattr(exc, "reason", None) or first_line(exc)
         raise DataError(f"cannot download {url} ({reason}); {offline_hint()}") from None
+    except BaseException:  # Ctrl-C: no half-downloaded archive is left behind either
+        part.unlink(missing_ok=True)
+        raise
     got_size = part.stat().st_size
     if got_size != size:
         part.unlink(missing_ok=True)
@@ -180,50 +198,80 @@ def fetch_div2k(url: str = DIV2K_URL, *, sha256: str | None = None, size: int | 
                         + offline_hint())
     if digest != sha256:
         part.unlink(missing_ok=True)
-        raise DataError(f"{url}: sha256 {digest} does not match the published {sha256}; try again, "
-                        "or " + offline_hint())
+        raise DataError(f"{url}: sha256 {digest} is not the official archive's {sha256} (a mirror "
+                        "must serve the same bytes); " + offline_hint())
     os.replace(part, archive)
     _unpack_pngs(archive, dest)
     archive.unlink()
     return dest
 
 
-def _download(url: str, target: Path, *, timeout: float, progress: bool) -> str:
+def _download(url: str, target: Path, *, size: int, timeout: float, progress: bool) -> str:
+    """Stream ``url`` into ``target``, hashing it; stop as soon as it cannot be the archive."""
+    from rich.console import Console
     from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
                                TimeRemainingColumn, TransferSpeedColumn)
 
     hasher = hashlib.sha256()
     request = urllib.request.Request(url, headers={"User-Agent": "zoo-data-fetch"})
     with urllib.request.urlopen(request, timeout=timeout) as response, open(target, "wb") as out:
-        total = int(response.headers.get("Content-Length") or 0) or None
+        announced = int(response.headers.get("Content-Length") or 0) or None
+        kind = response.headers.get("Content-Type") or "unknown type"
+        if announced is not None and announced != size:
+            raise DataError(f"{url}: the server sends {announced} bytes ({kind}), the archive has "
+                            f"{size}: not the DIV2K archive; check the URL, or {offline_hint()}")
         columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                    TransferSpeedColumn(), TimeRemainingColumn())
-        with Progress(*columns, disable=not progress, transient=False) as bar:
-            task = bar.add_task(f"DIV2K {Path(target).name.removesuffix('.part')}", total=total)
+        with Progress(*columns, disable=not progress, transient=False,
+                      console=Console(stderr=True)) as bar:
+            task = bar.add_task("DIV2K_valid_HR.zip", total=size)
+            written = 0
             while chunk := response.read(1 << 20):
+                written += len(chunk)
+                if written > size:  # an endless or wrong stream must not fill the disk
+                    raise DataError(f"{url}: more than the archive's {size} bytes arrived ({kind}): "
+                                    f"not the DIV2K archive; check the URL, or {offline_hint()}")
                 out.write(chunk)
                 hasher.update(chunk)
                 bar.advance(task, len(chunk))
     return hasher.hexdigest()
 
 
+MAX_IMAGE_BYTES = 64 << 20
+"""The most one unpacked image may take (DIV2K's largest PNG is about 6 MB)."""
+
+
 def _unpack_pngs(archive: Path, dest: Path) -> None:
-    """Extract the archive's PNGs (flattened, names checked) into ``dest`` atomically."""
+    """Extract the validation PNGs (0801.png .. 0900.png, nothing else) into ``dest`` atomically.
+
+    Members are matched by name and written flat, so nothing lands outside ``dest``; a path that
+    climbs (``..``) or is absolute, a name given twice and an oversized member refuse the archive.
+    """
     try:
         zf = zipfile.ZipFile(archive)
     except zipfile.BadZipFile:
         raise DataError(f"{archive}: not a zip archive") from None
+    wanted = set(div2k_names())
     staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=dest.parent))
     try:
         with zf:
             for member in zf.infolist():
-                name = Path(member.filename).name  # flatten: never write outside staging
-                if member.is_dir() or not name.lower().endswith(".png") or name.startswith("."):
+                path = Path(member.filename)
+                if member.is_dir() or path.name not in wanted:
                     continue
-                with zf.open(member) as src, open(staging / name, "wb") as out:
-                    shutil.copyfileobj(src, out)
-        if not any(staging.iterdir()):
-            raise DataError(f"{archive}: the archive holds no PNG images")
+                if path.is_absolute() or ".." in path.parts:
+                    raise DataError(f"{archive}: member {member.filename!r} climbs out of its folder")
+                if (staging / path.name).exists():
+                    raise DataError(f"{archive}: {path.name} is in the archive twice")
+                with zf.open(member) as src, open(staging / path.name, "wb") as out:
+                    copied = _copy_at_most(src, out, MAX_IMAGE_BYTES)
+                if copied > MAX_IMAGE_BYTES:
+                    raise DataError(f"{archive}: {path.name} unpacks to more than "
+                                    f"{MAX_IMAGE_BYTES >> 20} MB: not a DIV2K image")
+        found = len(list(staging.iterdir()))
+        if found < len(wanted):
+            raise DataError(f"{archive}: holds {found} of the {len(wanted)} DIV2K validation images "
+                            f"({min(wanted)} .. {max(wanted)})")
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(staging, dest)
@@ -232,14 +280,25 @@ def _unpack_pngs(archive: Path, dest: Path) -> None:
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def _copy_at_most(src, out, limit: int) -> int:  # noqa: ANN001  (binary file objects)
+    """Copy up to ``limit`` + 1 bytes (one more says the source is larger); returns the count."""
+    copied = 0
+    while copied <= limit and (chunk := src.read(min(1 << 20, limit + 1 - copied))):
+        out.write(chunk)
+        copied += len(chunk)
+    return copied
+
+
 def cached_datasets() -> list[tuple[str, Path, int]]:
-    """Folders of images in the data cache: ``(name, path, image count)``."""
+    """Folders of images in the data cache: ``(name, path, image count)``; DIV2K counts only its
+    validation images."""
     found = []
     if div2k_dir().is_dir():
-        found.append(("div2k", div2k_dir(), _count_images(div2k_dir())))
+        found.append(("div2k", div2k_dir(), div2k_found()))
     root = cache_dir()
     if root.is_dir():
-        for sub in sorted(p for p in root.iterdir() if p.is_dir() and p.name != "div2k"):
+        for sub in sorted(p for p in root.iterdir()
+                          if p.is_dir() and p.name != "div2k" and not p.name.startswith(".")):
             count = _count_images(sub)
             if count:
                 found.append((sub.name, sub, count))
@@ -247,4 +306,4 @@ def cached_datasets() -> list[tuple[str, Path, int]]:
 
 
 def _count_images(folder: Path) -> int:
-    return sum(1 for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return sum(1 for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())

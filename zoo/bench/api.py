@@ -10,7 +10,7 @@ from zoo.bench.distributed import DistContext
 from zoo.bench.report import write_report
 from zoo.bench.runner import BenchOutcome, BenchPlan, ImageCallback, run_bench
 from zoo.bench.suites import Suite, load_suite, validate_metrics, validate_qualities
-from zoo.datasets import Dataset, div2k_present, resolve_dataset
+from zoo.datasets import Dataset, div2k_found, div2k_names, div2k_present, resolve_dataset
 from zoo.errors import ZooError
 from zoo.loading import is_saved_model, usable_device
 from zoo.registry import list_models
@@ -143,5 +143,10 @@ def dataset_notice(spec: str | None) -> str:
         return ""
     if div2k_present():
         return "using DIV2K validation (0801-0900) from the data cache"
+    found = div2k_found()
+    if found:
+        return (f"DIV2K in the data cache is incomplete ({found} of {len(div2k_names())} images; "
+                "`zoo data fetch div2k --force`): using the built-in sample suite (scikit-image "
+                "photographs)")
     return ("DIV2K is not in the data cache (`zoo data fetch div2k`): using the built-in sample "
             "suite (scikit-image photographs)")

@@ -27,7 +27,7 @@ def _fetch(args: argparse.Namespace) -> int:
         console.print(f"DIV2K validation is already in {div2k_dir()} (use --force to fetch again)")
         return 0
     folder = fetch_div2k(args.url or DIV2K_URL)
-    count = sum(1 for _ in folder.glob("*.png"))
+    count = len(list(folder.glob("*.png")))
     console.print(f"DIV2K validation: {count} images verified and unpacked into {folder}")
     return 0
 
@@ -36,7 +36,7 @@ def _list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from zoo.datasets import cached_datasets, div2k_dir, div2k_present, sample_dataset
+    from zoo.datasets import cached_datasets, div2k_dir, div2k_names, div2k_present, sample_dataset
     from zoo.resources import cache_dir
 
     table = Table(title=f"datasets (data cache: {cache_dir()})", title_justify="left")
@@ -48,8 +48,10 @@ def _list(args: argparse.Namespace) -> int:
         path, n = found.pop("div2k")
         table.add_row("div2k", str(n), str(path), "--data div2k (default)")
     else:
-        found.pop("div2k", None)
-        table.add_row("div2k", "missing", str(div2k_dir()), "zoo data fetch div2k")
+        _, n = found.pop("div2k", (None, 0))
+        state = f"incomplete ({n}/{len(div2k_names())})" if n else "missing"
+        table.add_row("div2k", state, str(div2k_dir()), "zoo data fetch div2k --force" if n
+                      else "zoo data fetch div2k")
     for name, (path, n) in found.items():
         table.add_row(name, str(n), str(path), f"--data {name}")
     Console(highlight=False).print(table)
