@@ -26,6 +26,7 @@ __all__ = [
     "MIN_SIDE",
     "READ_SUFFIXES",
     "WRITE_FORMATS",
+    "check_size",
     "from_pil",
     "max_pixels",
     "output_path",
@@ -235,14 +236,19 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
 
     if keyed and alpha is not None and alpha.min() == 255:
         alpha = None  # a key no pixel has: nothing is transparent, so no alpha to carry (or refuse)
-    if min(pixels.shape[:2]) < MIN_SIDE:
-        where = f"{source}: " if source is not None else ""
-        raise ImageError(f"{where}image is {pixels.shape[1]}x{pixels.shape[0]}, smaller than the "
-                         f"minimum of {MIN_SIDE}x{MIN_SIDE} pixels")
+    check_size(*pixels.shape[:2], source=source)
     return LoadedImage(
         pixels=np.ascontiguousarray(pixels, dtype=np.uint8),
         alpha=None if alpha is None else np.ascontiguousarray(alpha, dtype=np.uint8),
         icc_profile=icc, exif=exif, mode=mode, bit_depth=bit_depth, source=source)
+
+
+def check_size(height: int, width: int, source: Path | None = None) -> None:
+    """Refuse an image below the 8x8 of one JPEG block, naming the file when there is one."""
+    if min(height, width) < MIN_SIDE:
+        where = f"{source}: " if source is not None else ""
+        raise ImageError(f"{where}image is {width}x{height}, smaller than the minimum of "
+                         f"{MIN_SIDE}x{MIN_SIDE} pixels")
 
 
 def _bit_depth(img: Image.Image, raw_mode: str) -> int:

@@ -19,8 +19,7 @@ from PIL import Image
 
 from zoo.degrade import GREY_WEIGHTS
 from zoo.devices import usable_device
-from zoo.errors import ImageError
-from zoo.imaging import MIN_SIDE, LoadedImage, from_pil, read_image, to_pil, write_image
+from zoo.imaging import LoadedImage, check_size, from_pil, read_image, to_pil, write_image
 from zoo.models.base import Restorer
 from zoo.tiling import DEFAULT_OVERLAP, auto_tile, restore_tiled
 
@@ -71,7 +70,7 @@ def restore_tensor(model: Restorer, x: torch.Tensor, *, tile: int | None = None,
     batch = x.unsqueeze(0) if single else x
     if batch.ndim != 4 or batch.shape[1] not in (1, 3):
         raise ValueError(f"expected a (3, H, W) or (B, 3, H, W) tensor, got {tuple(x.shape)}")
-    _check_size(batch.shape[-2], batch.shape[-1])
+    check_size(batch.shape[-2], batch.shape[-1])  # as files and PIL images are refused
     tile = _check_tile(tile)
     grey = batch.shape[1] == 1
     run_device = resolve_device(device, model)
@@ -95,13 +94,6 @@ def restore_tensor(model: Restorer, x: torch.Tensor, *, tile: int | None = None,
             weights = torch.tensor(GREY_WEIGHTS, dtype=exact, device=out.device).view(1, 3, 1, 1)
             out = (out.to(exact) * weights).sum(dim=1, keepdim=True).to(x.dtype)
     return out[0] if single else out
-
-
-def _check_size(height: int, width: int) -> None:
-    """Refuse images below the 8x8 of one JPEG block, as files and PIL images are refused."""
-    if min(height, width) < MIN_SIDE:
-        raise ImageError(f"image is {width}x{height}, smaller than the minimum of "
-                         f"{MIN_SIDE}x{MIN_SIDE} pixels")
 
 
 def _check_tile(tile: Any) -> int | None:
