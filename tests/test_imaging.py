@@ -283,3 +283,15 @@ def test_truncated_images_stay_refused(tmp_path: Path, monkeypatch: pytest.Monke
     with pytest.raises(ImageError, match="truncated"):
         read_image(tmp_path / "t.jpg")
     assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # the global is left as it was
+
+
+def test_a_decoder_failing_in_its_own_way_is_an_image_error(tmp_path: Path) -> None:
+    """A TIFF whose strip offsets are typed as text makes Pillow raise a TypeError."""
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 40)).save(buf, "TIFF")
+    data = bytearray(buf.getvalue())
+    data[72] = 2  # StripOffsets' field type: ASCII
+    path = tmp_path / "odd.tif"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ImageError, match=r"odd.tif: corrupt or unreadable image \(TypeError"):
+        read_image(path)

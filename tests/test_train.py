@@ -134,6 +134,7 @@ def test_shipped_recipes_validate(data: tuple[Path, Path]) -> None:
     ("max_steps=-1", "max_steps must be >= 0"),
     ("max_minutes=-1", "max_minutes must be >= 0"),
     ("stages.pretrain.max_minutes=-2", "stages.pretrain.max_minutes must be >= 0"),
+    ("data.cache_mb=-1", "data.cache_mb must be >= 0"),
 ])
 def test_recipe_errors(data: tuple[Path, Path], override: str, message: str) -> None:
     from zoo.train.recipe import load_recipe
@@ -590,3 +591,29 @@ def test_run_tool_shows_programming_errors_as_tracebacks() -> None:
     assert run_tool(lambda: get_model_info("no-such-model")) == 2  # a user error: one line
     with pytest.raises(KeyError):
         run_tool(lambda: {"step": 1}["stpe"])  # a bug: not hidden as a user error
+
+
+def test_training_data_is_opaque_found_once_and_cached_by_its_real_size(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zoo.train.data import ImageStore, ValidationSet, find_images
+
+    folder = tmp_path / "home" / "imgs"
+    (folder / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(folder / "rgb.png")
+    Image.fromarray(rng.integers(0, 256, (64, 64), dtype=np.uint8)).save(folder / "sub" / "grey.png")
+    rgba = np.dstack([rng.integers(0, 256, (64, 64, 3), dtype=np.uint8), np.full((64, 64), 255, np.uint8)])
+    Image.fromarray(rgba).save(folder / "opaque-rgba.png")
+    rgba[:32, :, 3] = 0  # half transparent: its hidden colours must not become targets
+    Image.fromarray(rgba).save(folder / "see-through.png")
+    assert len(find_images([folder, folder / "sub", folder])) == 4  # each image once
+    with pytest.warns(UserWarning, match="see-through.png: has transparent pixels"):
+        store = ImageStore([folder], min_side=32, cache_mb=1)
+    assert sorted(p.name for p in store.paths) == ["grey.png", "opaque-rgba.png", "rgb.png"]
+    assert store.cached and all(img.shape == (64, 64, 3) for img in store._cache)
+    with pytest.warns(UserWarning):
+        assert not ImageStore([folder], min_side=32, cache_mb=0).cached  # 36 KB > 0 MB
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with pytest.warns(UserWarning, match="has transparent pixels"):
+        valset = ValidationSet("~/imgs", [10], crop=32)
+    assert sorted(name for name, _, _ in valset.items) == ["opaque-rgba.png", "rgb.png", "sub/grey.png"]

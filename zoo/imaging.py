@@ -137,6 +137,9 @@ def read_image(path: str | os.PathLike[str], *, limit: int | None = None) -> Loa
         raise ImageError(f"{path}: corrupt or unreadable image ({detail})") from None
     except (ValueError, SyntaxError, EOFError) as exc:  # raised by some Pillow decoders
         raise ImageError(f"{path}: corrupt image ({exc})") from None
+    except Exception as exc:  # noqa: BLE001  (a Pillow plugin failing on damaged data in its own way)
+        raise ImageError(f"{path}: corrupt or unreadable image ({type(exc).__name__}: "
+                         f"{first_line(exc)})") from None
     for caught in pillow.caught:  # Pillow's own warnings (corrupt EXIF ...), naming the file
         warnings.warn(f"{path}: {first_line(caught.message)}", ImageWarning, stacklevel=2)
     return loaded

@@ -22,19 +22,33 @@ from zoo.errors import DataError, ImageError
 from zoo.imaging import READ_SUFFIXES, read_image
 
 __all__ = ["ImageStore", "PatchDataset", "StepBatchSampler", "ValidationSet", "centre_crop",
-           "find_images", "make_loader"]
+           "find_images", "make_loader", "read_opaque"]
 
 
 def find_images(folders: Sequence[str | Path]) -> list[Path]:
     """Image files under ``folders`` (recursive, hidden files skipped), sorted for determinism."""
     files: list[Path] = []
+    seen: set[Path] = set()  # a folder given twice, or inside another one, counts its images once
     for folder in folders:
         root = Path(folder).expanduser()
         if not root.is_dir():
             raise DataError(f"{root}: not a folder of images")
-        files += sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in READ_SUFFIXES
-                        and not any(part.startswith(".") for part in p.relative_to(root).parts))
+        for p in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in READ_SUFFIXES
+                        and not any(part.startswith(".") for part in p.relative_to(root).parts)):
+            if p.resolve() not in seen:
+                seen.add(p.resolve())
+                files.append(p)
     return files
+
+
+def read_opaque(path: Path) -> np.ndarray:
+    """An image's pixels; one with transparent pixels is refused (their hidden colours, often
+    black, would be trained on and scored as if they were the picture)."""
+    loaded = read_image(path)
+    if loaded.alpha is not None and int(loaded.alpha.min()) < 255:
+        raise ImageError(f"{path}: has transparent pixels; training and validation use opaque "
+                         "images only")
+    return loaded.pixels
 
 
 def _as_rgb(pixels: np.ndarray) -> np.ndarray:
@@ -55,9 +69,9 @@ class ImageStore:
         cached_bytes = 0
         for path in find_images(folders):
             try:
-                pixels = read_image(path).pixels
+                pixels = read_opaque(path)
             except ImageError as exc:
-                warnings.warn(f"skipping corrupt training image: {exc}", stacklevel=2)
+                warnings.warn(f"skipping training image: {exc}", stacklevel=2)
                 continue
             if min(pixels.shape[:2]) < min_side:
                 warnings.warn(f"skipping training image {path}: {pixels.shape[1]}x{pixels.shape[0]} "
@@ -65,8 +79,9 @@ class ImageStore:
                 continue
             self.paths.append(path)
             if self._cache is not None:
-                cached_bytes += pixels.nbytes
-                self._cache.append(_as_rgb(pixels))
+                rgb = _as_rgb(pixels)  # what is kept: three channels, also for grey images
+                cached_bytes += rgb.nbytes
+                self._cache.append(rgb)
                 if cached_bytes > cache_mb * 2**20:
                     self._cache = None  # too big: read from disk on use
         if not self.paths:
@@ -87,7 +102,7 @@ class ImageStore:
         for offset in range(len(self.paths)):
             path = self.paths[(index + offset) % len(self.paths)]
             try:
-                pixels = read_image(path).pixels
+                pixels = read_opaque(path)
             except ImageError as exc:
                 problem = str(exc)
             else:
@@ -185,12 +200,12 @@ class ValidationSet:
                  max_images: int = 0) -> None:
         self.qualities = list(qualities)
         self.items: list[tuple[str, np.ndarray, dict[int, np.ndarray]]] = []
-        root = Path(folder)
-        for path in find_images([folder]):
+        root = Path(folder).expanduser()
+        for path in find_images([root]):
             try:
-                target = _as_rgb(read_image(path).pixels)
+                target = _as_rgb(read_opaque(path))
             except ImageError as exc:
-                warnings.warn(f"skipping corrupt validation image: {exc}", stacklevel=2)
+                warnings.warn(f"skipping validation image: {exc}", stacklevel=2)
                 continue
             target = centre_crop(target, crop)
             degraded = {q: jpeg_roundtrip(target, q) for q in self.qualities}

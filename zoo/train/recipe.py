@@ -360,6 +360,7 @@ def _check_values(r: Recipe, src: str, check_data: bool) -> None:
     need(0.0 <= d.grey_fraction <= 1.0, "data.grey_fraction", "must be in [0, 1]")
     need(0.0 <= d.grey_full_range <= 1.0, "data.grey_full_range", "must be in [0, 1]")
     need(d.workers >= 0, "data.workers", "must be >= 0")
+    need(d.cache_mb >= 0, "data.cache_mb", f"must be >= 0 (0: read images from disk), got {d.cache_mb}")
     need(bool(d.train), "data.train", "is empty: give training folders in the recipe or with --data")
     v = r.validation
     need(all(1 <= q <= 100 for q in v.qualities) and bool(v.qualities), "validation.qualities",
