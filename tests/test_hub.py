@@ -22,7 +22,7 @@ from zoo.hub import load_pretrained, push_to_hub, save_pretrained
 from zoo.loading import load_model
 from zoo.models.base import Restorer
 from zoo.registry import ModelInfo, WeightsInfo, register_architecture
-from zoo.weights import load_entry_weights, resolve_weights, save_weights, sha256_file
+from zoo.weights import load_entry_weights, load_weights, resolve_weights, save_weights, sha256_file
 
 
 @register_architecture
@@ -163,7 +163,8 @@ def test_load_folder_file_and_strictness(tmp_path: Path) -> None:
     config = json.loads((folder / "config.json").read_text())
     config["arguments"]["channels"] = 8
     (folder / "config.json").write_text(json.dumps(config))
-    with pytest.raises(WeightsError, match="shape"):
+    with pytest.raises(WeightsError, match=r"does not fit the network .* 'conv.bias': file \(4,\), "
+                                           r"network \(8,\)"):
         load_pretrained(folder)
     (folder / "config.json").write_text(json.dumps({"architecture": "NoSuchNet"}))
     with pytest.raises(ZooError, match="NoSuchNet"):
@@ -257,7 +258,11 @@ def test_push_refuses_random_weights_and_takes_a_weights_file(tmp_path: Path) ->
     ("arguments", {"channels": -1, "residual": True}, "arguments do not fit TinyHubNet"),
     ("input_conventions", "rgb", "input_conventions must be an object"),
     ("input_conventions", {"colour": "rgb"}, "unknown keys \\['colour'\\]"),
-    ("input_conventions", {"value_range": 5}, "value_range must be two numbers"),
+    ("input_conventions", {"value_range": 5}, "value_range must be \\[0, 1\\]"),
+    ("input_conventions", {"value_range": [0, 255]}, "value_range must be \\[0, 1\\]"),
+    ("input_conventions", {"color": "y"}, "color 'y' is not supported"),
+    ("input_conventions", {"pad_multiple": 7}, "pad_multiple is 7 but the network pads to 2"),
+    ("arguments", {"channels": 1e999}, "arguments do not fit TinyHubNet \\(ValueError"),
     ("input_conventions", {"pad_multiple": 0}, "pad_multiple must be a positive integer"),
 ])
 def test_damaged_config_is_one_line_naming_the_file(tmp_path: Path, field: str, value: object,
@@ -305,3 +310,51 @@ def test_card_shows_the_arguments_the_model_was_built_with(tmp_path: Path) -> No
     trained = save_pretrained(model, tmp_path / "trained", training={"recipe": "/me/my-unet.toml"})
     card = (trained / "README.md").read_text()
     assert "| training recipe | `/me/my-unet.toml` (see Training below) |" in card  # not the entry's own
+
+
+def test_a_config_describing_a_huge_network_is_refused_before_it_is_built(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shapes are compared on torch's meta device: no memory is allocated for the claimed size."""
+    folder = save_pretrained(_model(), tmp_path / "repo")
+    config = json.loads((folder / "config.json").read_text())
+    config["arguments"]["channels"] = 1 << 20  # a 3x3 conv of 3 -> 1M channels: 113 MB of fp32
+    (folder / "config.json").write_text(json.dumps(config))
+    built: list[str] = []
+    real_init = nn.Conv2d.__init__
+
+    def spy(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        real_init(self, *args, **kwargs)
+        built.append(self.weight.device.type)
+
+    monkeypatch.setattr(nn.Conv2d, "__init__", spy)
+    with pytest.raises(WeightsError, match="does not fit the network"):
+        load_pretrained(folder)
+    assert built and set(built) == {"meta"}
+
+
+def test_deep_configs_and_non_finite_weights_are_one_line(tmp_path: Path) -> None:
+    folder = save_pretrained(_model(), tmp_path / "repo")
+    config_text = (folder / "config.json").read_text()
+    (folder / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ZooError, match="is not a zoo config.json") as exc:
+        load_pretrained(folder)
+    assert "\n" not in str(exc.value)
+    (folder / "config.json").write_text(config_text)
+    broken = _model()
+    with torch.no_grad():
+        broken.conv.weight[0, 0, 0, 0] = float("nan")
+    from safetensors.torch import save_file  # save_weights itself refuses non-finite tensors
+
+    save_file(dict(broken.state_dict()), str(folder / "model.safetensors"))
+    with pytest.raises(WeightsError, match="'conv.weight' holds NaN or infinite values"):
+        load_pretrained(folder)
+
+
+@pytest.mark.parametrize("header", [b"[]", b'{"w": {"dtype": "F32", "shape": [1], "data_offsets": ["0", "4"]}}'])
+def test_malformed_safetensors_headers_are_one_line(tmp_path: Path, header: bytes) -> None:
+    import struct
+
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 4)
+    with pytest.raises(WeightsError, match="truncated or not a safetensors file"):
+        load_weights(_model(), path)

@@ -18,7 +18,7 @@ import torch
 
 from zoo.errors import WeightsError, ZooError, first_line
 from zoo.registry import InputConventions, ModelInfo, architecture_class
-from zoo.weights import hub_file, load_weights, save_weights
+from zoo.weights import hub_file, load_weights, save_weights, weights_shapes
 
 if TYPE_CHECKING:
     from huggingface_hub import CommitInfo, HfApi
@@ -57,7 +57,8 @@ def _config(model: Restorer, info: ModelInfo) -> dict[str, Any]:
         "name": info.name,
         "description": info.description,
         "zoo_version": __version__,
-        "input_conventions": asdict(info.inputs),
+        # The built network's own padding: a recipe's model.args may change its depth.
+        "input_conventions": {**asdict(info.inputs), "pad_multiple": model.pad_multiple},
         "license": _license(info),
     }
 
@@ -176,8 +177,9 @@ def _read_config(path: Path) -> dict[str, Any]:
         config = json.loads(path.read_text())
         if not isinstance(config, dict) or not isinstance(config.get("architecture"), str):
             raise ValueError("no 'architecture' field")
-    except (OSError, ValueError) as exc:
-        raise ZooError(f"{path} is not a zoo config.json ({exc})") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ZooError(f"{path} is not a zoo config.json ({type(exc).__name__}: "
+                       f"{first_line(exc)})") from None
     return config
 
 
@@ -215,23 +217,56 @@ def build_from_config(config_path: Path, weights_path: Path, *, source: str) -> 
         cls = architecture_class(config["architecture"])
     except KeyError as exc:
         raise ZooError(f"{config_path}: {exc.args[0]}; a newer zoo may be needed") from None
-    arguments = config.get("arguments") or {}
+    arguments = config.get("arguments", {})
     if not isinstance(arguments, dict):
         raise ZooError(f"{config_path}: 'arguments' must be an object of keyword arguments")
-    try:
-        model = cls(**arguments)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise ZooError(f"{config_path}: arguments do not fit {cls.__name__} "
-                       f"({first_line(exc)})") from None
+    inputs = _input_conventions(config.get("input_conventions"), config_path)
+    _check_fits(cls, arguments, inputs, config_path, weights_path)  # before any real allocation
+    model = _build(cls, arguments, config_path)
     model.info = ModelInfo(
         name=str(config.get("name") or config["architecture"]),
         description=str(config.get("description") or ""),
-        architecture=config["architecture"], arch_args=arguments,
-        inputs=_input_conventions(config.get("input_conventions"), config_path))
+        architecture=config["architecture"], arch_args=arguments, inputs=inputs)
     load_weights(model, weights_path)
     model.weights_source = source
     log.info("loaded %s from %s", model.info.name, source)
     return model
+
+
+MAX_PAD_MULTIPLE = 256
+"""The coarsest grid a saved network may pad to (the zoo's own pad to 8 and 32): a deeper one
+would pad even a small image to a huge one."""
+
+
+def _build(cls: type[Restorer], arguments: dict[str, Any], config_path: Path) -> Restorer:
+    try:
+        return cls(**arguments)
+    except Exception as exc:  # noqa: BLE001  (any argument a publisher wrote must fail in one line)
+        raise ZooError(f"{config_path}: arguments do not fit {cls.__name__} "
+                       f"({type(exc).__name__}: {first_line(exc)})") from None
+
+
+def _check_fits(cls: type[Restorer], arguments: dict[str, Any], inputs: InputConventions,
+                config_path: Path, weights_path: Path) -> None:
+    """Build the network without memory (torch's meta device) and compare it with the config's
+    conventions and the weights file's tensor shapes, so that a config describing a huge
+    network is refused before anything is allocated."""
+    with torch.device("meta"):
+        probe = _build(cls, arguments, config_path)
+    if probe.pad_multiple > MAX_PAD_MULTIPLE:
+        raise ZooError(f"{config_path}: the network pads images to multiples of "
+                       f"{probe.pad_multiple} (at most {MAX_PAD_MULTIPLE}): not a restoration model "
+                       "the zoo runs")
+    if inputs.pad_multiple != probe.pad_multiple:
+        raise ZooError(f"{config_path}: input_conventions.pad_multiple is {inputs.pad_multiple} but "
+                       f"the network pads to {probe.pad_multiple}")
+    shapes = weights_shapes(weights_path)
+    own = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    if shapes != own:
+        differ = sorted(k for k in set(own) | set(shapes) if own.get(k) != shapes.get(k))
+        raise WeightsError(f"{weights_path} does not fit the network {config_path} describes "
+                           f"({len(differ)} tensors differ, e.g. {differ[0]!r}: file "
+                           f"{shapes.get(differ[0])}, network {own.get(differ[0])})")
 
 
 def _input_conventions(value: object, config_path: Path) -> InputConventions:
@@ -246,11 +281,13 @@ def _input_conventions(value: object, config_path: Path) -> InputConventions:
     color = value.get("color", "rgb")
     value_range = value.get("value_range", [0.0, 1.0])
     pad_multiple = value.get("pad_multiple", 1)
-    if color not in ("rgb", "y"):
-        raise ZooError(f"{where}: color must be 'rgb' or 'y', got {color!r}")
-    if (not isinstance(value_range, list) or len(value_range) != 2
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value_range)):
-        raise ZooError(f"{where}: value_range must be two numbers, got {value_range!r}")
+    # What the zoo feeds every model: RGB in [0, 1]; a config asking for anything else is refused
+    # rather than fed the wrong input.
+    if color != "rgb":
+        raise ZooError(f"{where}: color {color!r} is not supported (the zoo feeds models RGB)")
+    if value_range != [0, 1] and value_range != [0.0, 1.0]:
+        raise ZooError(f"{where}: value_range must be [0, 1] (the zoo feeds models values in "
+                       f"[0, 1]), got {value_range!r}")
     if not isinstance(pad_multiple, int) or isinstance(pad_multiple, bool) or pad_multiple < 1:
         raise ZooError(f"{where}: pad_multiple must be a positive integer, got {pad_multiple!r}")
     return InputConventions(color=color, value_range=(float(value_range[0]), float(value_range[1])),

@@ -41,6 +41,7 @@ __all__ = [
     "save_weights",
     "sha256_file",
     "weights_availability",
+    "weights_shapes",
 ]
 
 log = logging.getLogger(__name__)
@@ -161,9 +162,12 @@ def _check_complete(path: Path, remedy: str = REDOWNLOAD) -> None:
             if header_len > size:
                 raise ValueError
             header = json.loads(f.read(header_len))
-        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"),
-                  default=0)
-    except (struct.error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
+        if not all(isinstance(e, int) and not isinstance(e, bool) for e in ends):
+            raise TypeError
+        end = max(ends, default=0)
+    except (struct.error, ValueError, KeyError, TypeError, IndexError, AttributeError,
+            UnicodeDecodeError, RecursionError):
         # Only a file that is not safetensors is looked at as a pickle: a safetensors header
         # length can begin with the bytes of a pickle's protocol mark.
         if _is_torch_save(path, head):
@@ -180,6 +184,17 @@ def _check_complete(path: Path, remedy: str = REDOWNLOAD) -> None:
 def _short(keys: list[str], limit: int = 3) -> str:
     more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
     return ", ".join(keys[:limit]) + more
+
+
+def weights_shapes(path: str | os.PathLike[str]) -> dict[str, tuple[int, ...]]:
+    """The tensor names and shapes of a safetensors file, from its header (no data is read)."""
+    path = Path(path)
+    _check_complete(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
+    except SafetensorError as exc:
+        raise WeightsError(f"{path} is not a readable safetensors file ({exc}); {REDOWNLOAD}") from None
 
 
 def load_weights(model: nn.Module, path: str | os.PathLike[str], *,
@@ -224,6 +239,9 @@ def load_weights(model: nn.Module, path: str | os.PathLike[str], *,
                     raise WeightsError(
                         f"{path}: {key!r} is {tensor.dtype}, the model expects {own[key].dtype} "
                         "(a quantised or corrupt file?); use float weights made for this model")
+                if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                    raise WeightsError(f"{path}: {key!r} holds NaN or infinite values (a diverged "
+                                       "or corrupt training run); its restorations would be garbage")
                 loaded[key] = tensor.to(own[key].dtype)
     except SafetensorError as exc:
         raise WeightsError(f"{path} is not a readable safetensors file ({exc}); {remedy}") from None
