@@ -251,8 +251,11 @@ def _check_fits(cls: type[Restorer], arguments: dict[str, Any], inputs: InputCon
     """Build the network without memory (torch's meta device) and compare it with the config's
     conventions and the weights file's tensor shapes, so that a config describing a huge
     network is refused before anything is allocated."""
-    with torch.device("meta"):
-        probe = _build(cls, arguments, config_path)
+    try:
+        with torch.device("meta"):
+            probe = cls(**arguments)
+    except Exception:  # noqa: BLE001  (bad arguments, or a network that cannot be built on meta:
+        return         # the real build then reports the problem, or load_weights the shapes)
     if probe.pad_multiple > MAX_PAD_MULTIPLE:
         raise ZooError(f"{config_path}: the network pads images to multiples of "
                        f"{probe.pad_multiple} (at most {MAX_PAD_MULTIPLE}): not a restoration model "
