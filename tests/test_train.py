@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -617,3 +618,18 @@ def test_training_data_is_opaque_found_once_and_cached_by_its_real_size(
     with pytest.warns(UserWarning, match="has transparent pixels"):
         valset = ValidationSet("~/imgs", [10], crop=32)
     assert sorted(name for name, _, _ in valset.items) == ["opaque-rgba.png", "rgb.png", "sub/grey.png"]
+
+
+def test_many_skipped_training_images_are_summarised(tmp_path: Path) -> None:
+    from zoo.train.data import MAX_SKIP_WARNINGS, ImageStore
+
+    for i in range(MAX_SKIP_WARNINGS + 4):
+        Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / f"small-{i:02d}.png")
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "big.png")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        store = ImageStore([tmp_path], min_side=32)
+    messages = [str(w.message) for w in caught]
+    assert len(store) == 1 and len(messages) == MAX_SKIP_WARNINGS + 1
+    assert messages[-1] == (f"skipped {MAX_SKIP_WARNINGS + 4} of {MAX_SKIP_WARNINGS + 5} training "
+                            f"images in all (the first {MAX_SKIP_WARNINGS} are named above)")

@@ -51,6 +51,10 @@ def read_opaque(path: Path) -> np.ndarray:
     return loaded.pixels
 
 
+MAX_SKIP_WARNINGS = 10
+"""Skipped training images named one by one; past this, one line gives the total."""
+
+
 def _as_rgb(pixels: np.ndarray) -> np.ndarray:
     return np.repeat(pixels[..., None], 3, axis=2) if pixels.ndim == 2 else pixels
 
@@ -67,15 +71,20 @@ class ImageStore:
         self.paths: list[Path] = []
         self._cache: list[np.ndarray] | None = []
         cached_bytes = 0
-        for path in find_images(folders):
+        found = find_images(folders)
+        skipped = 0
+        for path in found:
             try:
                 pixels = read_opaque(path)
+                problem = "" if min(pixels.shape[:2]) >= min_side else (
+                    f"{path}: {pixels.shape[1]}x{pixels.shape[0]} is smaller than the "
+                    f"{min_side}-pixel patch")
             except ImageError as exc:
-                warnings.warn(f"skipping training image: {exc}", stacklevel=2)
-                continue
-            if min(pixels.shape[:2]) < min_side:
-                warnings.warn(f"skipping training image {path}: {pixels.shape[1]}x{pixels.shape[0]} "
-                              f"is smaller than the {min_side}-pixel patch", stacklevel=2)
+                problem = str(exc)
+            if problem:
+                skipped += 1
+                if skipped <= MAX_SKIP_WARNINGS:  # a folder of thousands must not flood the log
+                    warnings.warn(f"skipping training image {problem}", stacklevel=2)
                 continue
             self.paths.append(path)
             if self._cache is not None:
@@ -84,6 +93,9 @@ class ImageStore:
                 self._cache.append(rgb)
                 if cached_bytes > cache_mb * 2**20:
                     self._cache = None  # too big: read from disk on use
+        if skipped > MAX_SKIP_WARNINGS:
+            warnings.warn(f"skipped {skipped} of {len(found)} training images in all (the first "
+                          f"{MAX_SKIP_WARNINGS} are named above)", stacklevel=2)
         if not self.paths:
             where = ", ".join(str(f) for f in folders)
             raise DataError(f"{where}: no usable training images (need readable images with sides "
