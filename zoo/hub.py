@@ -288,13 +288,12 @@ def _input_conventions(value: object, config_path: Path) -> InputConventions:
     # rather than fed the wrong input.
     if color != "rgb":
         raise ZooError(f"{where}: color {color!r} is not supported (the zoo feeds models RGB)")
-    if value_range != [0, 1] and value_range != [0.0, 1.0]:
+    if value_range != [0, 1]:  # 0.0 == 0 and 1.0 == 1: [0.0, 1.0] passes too
         raise ZooError(f"{where}: value_range must be [0, 1] (the zoo feeds models values in "
                        f"[0, 1]), got {value_range!r}")
     if not isinstance(pad_multiple, int) or isinstance(pad_multiple, bool) or pad_multiple < 1:
         raise ZooError(f"{where}: pad_multiple must be a positive integer, got {pad_multiple!r}")
-    return InputConventions(color=color, value_range=(float(value_range[0]), float(value_range[1])),
-                            pad_multiple=pad_multiple)
+    return InputConventions(pad_multiple=pad_multiple)  # RGB in [0, 1]: the only ones accepted
 
 
 def push_to_hub(model: Restorer, repo_id: str, *, private: bool = False, token: str | None = None,

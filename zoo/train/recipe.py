@@ -174,10 +174,12 @@ def recipe_path(name: str) -> Path:
 def recipe_label(source: str) -> str:
     """How an export names the recipe file it was trained from, without the local path:
     ``training/NAME.toml`` for the zoo's own recipes, else the file's name."""
+    from zoo.resources import resource_dir
+
     path = Path(source)
     try:
-        own = path.resolve().parent == recipe_path(path.stem).resolve().parent
-    except OSError:
+        own = path.resolve().parent == resource_dir("training").resolve()
+    except OSError:  # FileNotFoundError too: no recipe folder next to the package
         own = False
     return f"training/{path.name}" if own else path.name
 
