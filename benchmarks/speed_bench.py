@@ -68,7 +68,7 @@ def stage_costs(models: list[str], metrics: tuple[str, ...], quality: int, devic
 
 
 def div2k_megapixels() -> tuple[float, str]:
-    from zoo.datasets import div2k_dir, div2k_present
+    from zoo.div2k import div2k_dir, div2k_present
 
     if not div2k_present():
         return DIV2K_ASSUMED_MP, "assumed: 100 images of 2040x1356"

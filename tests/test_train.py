@@ -633,3 +633,15 @@ def test_many_skipped_training_images_are_summarised(tmp_path: Path) -> None:
     assert len(store) == 1 and len(messages) == MAX_SKIP_WARNINGS + 1
     assert messages[-1] == (f"skipped {MAX_SKIP_WARNINGS + 4} of {MAX_SKIP_WARNINGS + 5} training "
                             f"images in all (the first {MAX_SKIP_WARNINGS} are named above)")
+
+
+def test_the_recipe_device_is_checked_like_restore_devices() -> None:
+    from zoo.train.loop import resolve_device
+
+    expected = torch.device("cuda:0") if torch.cuda.is_available() else torch.device("cpu")
+    assert resolve_device("auto") == expected
+    assert resolve_device("cpu") == torch.device("cpu")
+    for spec, message in [("gpu", "not a torch device"), ("meta", "models run on"), ("xpu", "models run on"),
+                          ("cuda:99", "CUDA")]:
+        with pytest.raises(RecipeError, match=message):
+            resolve_device(spec)

@@ -7,14 +7,7 @@ returns the ground truth as a uint8 array (HxWx3 RGB or HxW grey) or raises
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import os
-import shutil
-import tempfile
-import urllib.error
-import urllib.request
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,20 +15,14 @@ from typing import Callable
 
 import numpy as np
 
-from zoo.errors import DataError, ZooError, first_line
+from zoo.div2k import div2k_dir, div2k_found, div2k_present
+from zoo.errors import DataError, ZooError
 from zoo.resources import cache_dir
 
 Loader = Callable[[], np.ndarray]
 
 IMAGE_SUFFIXES = frozenset({".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".ppm", ".pgm",
                             ".webp"})
-
-# The official archive. The DIV2K site publishes no checksum; these are the size and sha256 that
-# TensorFlow Datasets records for this URL (tensorflow_datasets/url_checksums/div2k.txt).
-DIV2K_URL = "https://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_valid_HR.zip"
-DIV2K_SIZE = 448_993_893
-DIV2K_SHA256 = "20dd31fd84d777bc1cf5d6b7654a3f569c0aec74458ae094122ad1d0489900fc"
-DIV2K_COUNT = 100  # 0801.png .. 0900.png
 
 
 @dataclass
@@ -108,29 +95,6 @@ def _array_loader(array: np.ndarray) -> Loader:
     return lambda: np.asarray(array)
 
 
-# --- DIV2K -------------------------------------------------------------------------------
-
-def div2k_dir() -> Path:
-    """Where ``zoo data fetch div2k`` puts the 100 validation PNGs."""
-    return cache_dir() / "div2k" / "DIV2K_valid_HR"
-
-
-def div2k_names() -> list[str]:
-    """The validation images' file names: 0801.png .. 0900.png."""
-    return [f"{801 + i:04d}.png" for i in range(DIV2K_COUNT)]
-
-
-def div2k_found() -> int:
-    """How many of the validation images are in the cache (non-empty files of their names)."""
-    folder = div2k_dir()
-    return sum(1 for name in div2k_names()
-               if (folder / name).is_file() and (folder / name).stat().st_size > 0)
-
-
-def div2k_present() -> bool:
-    return div2k_found() == DIV2K_COUNT
-
-
 def div2k_dataset() -> Dataset:
     if not div2k_present():
         raise DataError(f"{div2k_dir()}: DIV2K validation is not there; run `zoo data fetch div2k`, "
@@ -154,139 +118,6 @@ def resolve_dataset(spec: str | None) -> Dataset:
             raise DataError(f"{spec}: no such folder here nor in the data cache ({cache_dir() / spec}); "
                             "pass --data DIR, or place the images in the data cache")
     return folder_dataset(path)
-
-
-def offline_hint() -> str:
-    return (f"to provide the data without a download, place the 100 PNGs (0801.png .. 0900.png) in "
-            f"{div2k_dir()} or pass --data DIR to `zoo bench`")
-
-
-def fetch_div2k(url: str = DIV2K_URL, *, sha256: str | None = None, size: int | None = None,
-                dest: Path | None = None, progress: bool = True, timeout: float = 30.0) -> Path:
-    """Download the official DIV2K validation archive, verify it and unpack it; returns the folder.
-
-    ``sha256`` and ``size`` default to the official archive's, as TensorFlow Datasets records
-    them (a mirror must serve the same bytes).
-
-    The download goes to a ``.part`` file in the cache, hashed while it streams; the archive is
-    unpacked into a temporary folder and renamed into place, so an interrupted fetch leaves no
-    half-filled dataset behind.
-    """
-    dest = dest or div2k_dir()
-    sha256 = sha256 or DIV2K_SHA256
-    size = size or DIV2K_SIZE
-    root = dest.parent
-    root.mkdir(parents=True, exist_ok=True)
-    archive = root / "DIV2K_valid_HR.zip"  # not the URL's name: it could be the dataset folder's
-    part = archive.with_name(archive.name + ".part")
-    try:
-        digest = _download(url, part, size=size, timeout=timeout, progress=progress)
-    except DataError:
-        part.unlink(missing_ok=True)
-        raise
-    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-        part.unlink(missing_ok=True)  # OSError: ConnectionError, TimeoutError, a full disk ...
-        reason = getattr(exc, "reason", None) or first_line(exc)
-        raise DataError(f"cannot download {url} ({reason}); {offline_hint()}") from None
-    except BaseException:  # Ctrl-C: no half-downloaded archive is left behind either
-        part.unlink(missing_ok=True)
-        raise
-    got_size = part.stat().st_size
-    if got_size != size:
-        part.unlink(missing_ok=True)
-        raise DataError(f"{url}: downloaded {got_size} bytes, expected {size}; try again, or "
-                        + offline_hint())
-    if digest != sha256:
-        part.unlink(missing_ok=True)
-        raise DataError(f"{url}: sha256 {digest} is not the official archive's {sha256} (a mirror "
-                        "must serve the same bytes); " + offline_hint())
-    os.replace(part, archive)
-    _unpack_pngs(archive, dest)
-    archive.unlink()
-    return dest
-
-
-def _download(url: str, target: Path, *, size: int, timeout: float, progress: bool) -> str:
-    """Stream ``url`` into ``target``, hashing it; stop as soon as it cannot be the archive."""
-    from rich.console import Console
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
-                               TimeRemainingColumn, TransferSpeedColumn)
-
-    hasher = hashlib.sha256()
-    request = urllib.request.Request(url, headers={"User-Agent": "zoo-data-fetch"})
-    with urllib.request.urlopen(request, timeout=timeout) as response, open(target, "wb") as out:
-        announced = int(response.headers.get("Content-Length") or 0) or None
-        kind = response.headers.get("Content-Type") or "unknown type"
-        if announced is not None and announced != size:
-            raise DataError(f"{url}: the server sends {announced} bytes ({kind}), the archive has "
-                            f"{size}: not the DIV2K archive; check the URL, or {offline_hint()}")
-        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                   TransferSpeedColumn(), TimeRemainingColumn())
-        with Progress(*columns, disable=not progress, transient=False,
-                      console=Console(stderr=True)) as bar:
-            task = bar.add_task("DIV2K_valid_HR.zip", total=size)
-            written = 0
-            while chunk := response.read(1 << 20):
-                written += len(chunk)
-                if written > size:  # an endless or wrong stream must not fill the disk
-                    raise DataError(f"{url}: more than the archive's {size} bytes arrived ({kind}): "
-                                    f"not the DIV2K archive; check the URL, or {offline_hint()}")
-                out.write(chunk)
-                hasher.update(chunk)
-                bar.advance(task, len(chunk))
-    return hasher.hexdigest()
-
-
-MAX_IMAGE_BYTES = 64 << 20
-"""The most one unpacked image may take (the archive holds 4.5 MB per image on average)."""
-
-
-def _unpack_pngs(archive: Path, dest: Path) -> None:
-    """Extract the validation PNGs (0801.png .. 0900.png, nothing else) into ``dest`` atomically.
-
-    Members are matched by name and written flat, so nothing lands outside ``dest``; a path that
-    climbs (``..``) or is absolute, a name given twice and an oversized member refuse the archive.
-    """
-    try:
-        zf = zipfile.ZipFile(archive)
-    except zipfile.BadZipFile:
-        raise DataError(f"{archive}: not a zip archive") from None
-    wanted = set(div2k_names())
-    staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=dest.parent))
-    try:
-        with zf:
-            for member in zf.infolist():
-                path = Path(member.filename)
-                if member.is_dir() or path.name not in wanted:
-                    continue
-                if path.is_absolute() or ".." in path.parts:
-                    raise DataError(f"{archive}: member {member.filename!r} climbs out of its folder")
-                if (staging / path.name).exists():
-                    raise DataError(f"{archive}: {path.name} is in the archive twice")
-                with zf.open(member) as src, open(staging / path.name, "wb") as out:
-                    copied = _copy_at_most(src, out, MAX_IMAGE_BYTES)
-                if copied > MAX_IMAGE_BYTES:
-                    raise DataError(f"{archive}: {path.name} unpacks to more than "
-                                    f"{MAX_IMAGE_BYTES >> 20} MB: not a DIV2K image")
-        found = len(list(staging.iterdir()))
-        if found < len(wanted):
-            raise DataError(f"{archive}: holds {found} of the {len(wanted)} DIV2K validation images "
-                            f"({min(wanted)} .. {max(wanted)})")
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(staging, dest)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-
-
-def _copy_at_most(src, out, limit: int) -> int:  # noqa: ANN001  (binary file objects)
-    """Copy up to ``limit`` + 1 bytes (one more says the source is larger); returns the count."""
-    copied = 0
-    while copied <= limit and (chunk := src.read(min(1 << 20, limit + 1 - copied))):
-        out.write(chunk)
-        copied += len(chunk)
-    return copied
 
 
 def cached_datasets() -> list[tuple[str, Path, int]]:

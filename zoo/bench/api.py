@@ -10,7 +10,8 @@ from zoo.bench.distributed import DistContext
 from zoo.bench.report import write_report
 from zoo.bench.runner import BenchOutcome, BenchPlan, ImageCallback, run_bench
 from zoo.bench.suites import Suite, load_suite, validate_metrics, validate_qualities
-from zoo.datasets import Dataset, div2k_found, div2k_names, div2k_present, resolve_dataset
+from zoo.datasets import Dataset, resolve_dataset
+from zoo.div2k import div2k_found, div2k_names, div2k_present
 from zoo.errors import ZooError
 from zoo.loading import is_saved_model, usable_device
 from zoo.registry import list_models

@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _fetch(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from zoo.datasets import DIV2K_URL, div2k_dir, div2k_present, fetch_div2k
+    from zoo.div2k import DIV2K_URL, div2k_dir, div2k_present, fetch_div2k
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     if div2k_present() and not args.force:
@@ -36,7 +36,8 @@ def _list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from zoo.datasets import cached_datasets, div2k_dir, div2k_names, div2k_present, sample_dataset
+    from zoo.datasets import cached_datasets, sample_dataset
+    from zoo.div2k import div2k_dir, div2k_names, div2k_present
     from zoo.resources import cache_dir
 
     table = Table(title=f"datasets (data cache: {cache_dir()})", title_justify="left")

@@ -26,6 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from zoo.devices import usable_device
 from zoo.errors import RecipeError, ZooError, first_line
 from zoo.metrics import METRICS
 from zoo.registry import create_model, get_model_info
@@ -47,17 +48,13 @@ __all__ = ["Trainer", "resolve_device"]
 
 
 def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
-    if spec == "auto":
-        spec = "cuda" if torch.cuda.is_available() else "cpu"
-    if spec == "cuda":
+    """The recipe's device, checked: ``auto`` is CUDA when there is one; ``cuda`` is this rank's."""
+    if spec == "cuda" or (spec == "auto" and torch.cuda.is_available()):
         spec = f"cuda:{local_rank}"
     try:
-        device = torch.device(spec)
-    except RuntimeError:
-        raise RecipeError(f"device {spec!r}: not a torch device (use cpu, cuda, cuda:N or auto)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RecipeError(f"device {spec!r}: CUDA is not available here; use --device cpu")
-    return device
+        return usable_device(None if spec == "auto" else spec)
+    except ZooError as exc:
+        raise RecipeError(str(exc)) from None
 
 
 def _cpu_has_native_bf16() -> bool:
