@@ -636,7 +636,7 @@ def test_many_skipped_training_images_are_summarised(tmp_path: Path) -> None:
 
 
 def test_the_recipe_device_is_checked_like_restore_devices() -> None:
-    from zoo.train.loop import resolve_device
+    from zoo.train.hardware import resolve_device
 
     expected = torch.device("cuda:0") if torch.cuda.is_available() else torch.device("cpu")
     assert resolve_device("auto") == expected

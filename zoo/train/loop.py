@@ -26,15 +26,14 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from zoo.devices import usable_device
 from zoo.errors import RecipeError, ZooError, first_line
 from zoo.metrics import METRICS
 from zoo.registry import create_model, get_model_info
 from zoo.train import checkpoint as ckpt
 from zoo.train.data import Augment, ImageStore, PatchDataset, StepBatchSampler, ValidationSet, make_loader
-from zoo.train.denormals import flush_denormals
 from zoo.train.distributed import Dist, setup
 from zoo.train.ema import EMA
+from zoo.train.hardware import autocast_dtype, flush_cpu_denormals, resolve_device
 from zoo.train.export import export_model
 from zoo.train.losses import GeneratorLoss
 from zoo.train.logs import RunLog
@@ -44,45 +43,7 @@ from zoo.train.stages import (StepContext, Switcher, critic_step, generator_step
 from zoo.train.validate import evaluate
 from zoo.weights import load_entry_weights, load_weights
 
-__all__ = ["Trainer", "resolve_device"]
-
-
-def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
-    """The recipe's device, checked: ``auto`` is CUDA when there is one; ``cuda`` is this rank's."""
-    if spec == "cuda" or (spec == "auto" and torch.cuda.is_available()):
-        spec = f"cuda:{local_rank}"
-    try:
-        return usable_device(None if spec == "auto" else spec)
-    except ZooError as exc:
-        raise RecipeError(str(exc)) from None
-
-
-def _cpu_has_native_bf16() -> bool:
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def _precision(recipe: Recipe, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype: ``auto`` is bf16 (fp16 without bf16 support) on CUDA, and bf16 on a CPU
-    with native bf16 kernels (AVX512-BF16/AMX), where it measured 1.75x faster for unet-l1 and 1.8x
-    for the LPIPS-VGG loss on an idle 2-core machine; fp32 on other CPUs, where bf16 is emulated."""
-    p = recipe.precision
-    if p == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if _cpu_has_native_bf16() else None
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[p]
-
-
-def _flush_cpu_denormals() -> None:
-    """Flush denormals (zoo.train.denormals); say so when only some CPU threads could be reached."""
-    share = flush_denormals()
-    if 0.0 < share < 1.0:
-        print(f"note: denormal floats are flushed on {share:.0%} of the CPU threads (torch's thread "
-              "pool started before training did); training in a fresh process is faster",
-              file=sys.stderr, flush=True)
+__all__ = ["Trainer"]
 
 
 def build_critic(recipe: Recipe) -> nn.Module:
@@ -126,9 +87,9 @@ class Trainer:
         self.resume, self.show_progress = resume, progress
         self.device = resolve_device(recipe.device, int(os.environ.get("LOCAL_RANK", "0")))
         if self.device.type == "cpu":
-            _flush_cpu_denormals()
+            flush_cpu_denormals()
         self.dist: Dist = setup(self.device)
-        self.amp_dtype = _precision(recipe, self.device)
+        self.amp_dtype = autocast_dtype(recipe.precision, self.device)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.step = 0
         self.stage_index, self.stage_start, self.stage_elapsed = 0, 0, 0.0

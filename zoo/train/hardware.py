@@ -1,0 +1,50 @@
+"""Where training runs and at what precision: the device, the autocast dtype, CPU denormals."""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+from zoo.devices import usable_device
+from zoo.errors import RecipeError, ZooError
+from zoo.train.denormals import flush_denormals
+
+__all__ = ["autocast_dtype", "cpu_has_native_bf16", "flush_cpu_denormals", "resolve_device"]
+
+
+def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
+    """The recipe's device, checked: ``auto`` is CUDA when there is one; ``cuda`` is this rank's."""
+    if spec == "cuda" or (spec == "auto" and torch.cuda.is_available()):
+        spec = f"cuda:{local_rank}"
+    try:
+        return usable_device(None if spec == "auto" else spec)
+    except ZooError as exc:
+        raise RecipeError(str(exc)) from None
+
+
+def cpu_has_native_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype: ``auto`` is bf16 (fp16 without bf16 support) on CUDA, and bf16 on a CPU
+    with native bf16 kernels (AVX512-BF16/AMX), where it measured 1.75x faster for unet-l1 and 1.8x
+    for the LPIPS-VGG loss on an idle 2-core machine; fp32 on other CPUs, where bf16 is emulated."""
+    if precision == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if cpu_has_native_bf16() else None
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def flush_cpu_denormals() -> None:
+    """Flush denormals (zoo.train.denormals); say so when only some CPU threads could be reached."""
+    share = flush_denormals()
+    if 0.0 < share < 1.0:
+        print(f"note: denormal floats are flushed on {share:.0%} of the CPU threads (torch's thread "
+              "pool started before training did); training in a fresh process is faster",
+              file=sys.stderr, flush=True)
