@@ -22,7 +22,8 @@ from zoo.hub import load_pretrained, push_to_hub, save_pretrained
 from zoo.loading import load_model
 from zoo.models.base import Restorer
 from zoo.registry import ModelInfo, WeightsInfo, register_architecture
-from zoo.weights import load_entry_weights, load_weights, resolve_weights, save_weights, sha256_file
+from zoo.pretrained import load_entry_weights, resolve_weights
+from zoo.weights import load_weights, save_weights, sha256_file
 
 
 @register_architecture

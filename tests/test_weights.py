@@ -16,18 +16,13 @@ from huggingface_hub import constants
 from torch import nn
 
 import zoo
+import zoo.pretrained
 import zoo.weights
 from zoo.errors import WeightsError
 from zoo.models.base import Restorer
 from zoo.registry import ModelInfo, WeightsInfo, create_model, register_architecture
-from zoo.weights import (
-    load_entry_weights,
-    load_weights,
-    resolve_weights,
-    save_weights,
-    sha256_file,
-    weights_availability,
-)
+from zoo.pretrained import load_entry_weights, resolve_weights, weights_availability
+from zoo.weights import load_weights, save_weights, sha256_file
 
 REPO = "zoo-test/tiny"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -92,7 +87,7 @@ def hub_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(zoo.weights, "WEIGHTS_DIR", tmp_path / "shipped")
+    monkeypatch.setattr(zoo.pretrained, "WEIGHTS_DIR", tmp_path / "shipped")
     (tmp_path / "shipped").mkdir()
     return cache
 
@@ -236,10 +231,10 @@ def _ship(weights_dir: Path, model: nn.Module) -> str:
 
 
 def test_shipped_copy_is_used_offline_with_an_empty_cache(hub_env: Path) -> None:
-    sha = _ship(zoo.weights.WEIGHTS_DIR, _trained(1))
+    sha = _ship(zoo.pretrained.WEIGHTS_DIR, _trained(1))
     resolved = resolve_weights(_info(sha))
     assert resolved.source == "shipped"
-    assert resolved.path == zoo.weights.WEIGHTS_DIR / "tiny-test.safetensors"
+    assert resolved.path == zoo.pretrained.WEIGHTS_DIR / "tiny-test.safetensors"
     model = TinyWeightsNet(4)
     assert load_entry_weights(model, _info(sha)).source == "shipped"
     assert model.weights_source.startswith("shipped")
@@ -247,7 +242,7 @@ def test_shipped_copy_is_used_offline_with_an_empty_cache(hub_env: Path) -> None
 
 
 def test_hub_cache_beats_shipped_and_explicit_path_beats_both(hub_env: Path, tmp_path: Path) -> None:
-    _ship(zoo.weights.WEIGHTS_DIR, _trained(1))
+    _ship(zoo.pretrained.WEIGHTS_DIR, _trained(1))
     hub_model_file = tmp_path / "hub.safetensors"
     sha = save_weights(_trained(2), hub_model_file)
     snapshot = write_cache_entry(hub_env, REPO, "tiny-test.safetensors",
@@ -298,7 +293,7 @@ def test_unreachable_hub_falls_through_quickly(hub_env: Path, monkeypatch: pytes
         port = s.getsockname()[1]
     use_endpoint(monkeypatch, f"http://127.0.0.1:{port}")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    sha = _ship(zoo.weights.WEIGHTS_DIR, _trained(1))
+    sha = _ship(zoo.pretrained.WEIGHTS_DIR, _trained(1))
     start = time.perf_counter()
     resolved = resolve_weights(_info(sha))
     elapsed = time.perf_counter() - start
@@ -308,7 +303,7 @@ def test_unreachable_hub_falls_through_quickly(hub_env: Path, monkeypatch: pytes
 
 def test_hub_download_beats_shipped(hub_env: Path, monkeypatch: pytest.MonkeyPatch,
                                     tmp_path: Path) -> None:
-    _ship(zoo.weights.WEIGHTS_DIR, _trained(1))
+    _ship(zoo.pretrained.WEIGHTS_DIR, _trained(1))
     sha = save_weights(_trained(2), tmp_path / "w.safetensors")
     with FakeHub() as hub:
         hub.add_repo(REPO, {"tiny-test.safetensors": (tmp_path / "w.safetensors").read_bytes()})
@@ -324,7 +319,7 @@ def test_weights_availability(hub_env: Path, tmp_path: Path) -> None:
     sha = save_weights(_trained(2), tmp_path / "w.safetensors")
     info = _info(sha)
     assert weights_availability(info) == "none"
-    _ship(zoo.weights.WEIGHTS_DIR, _trained(2))
+    _ship(zoo.pretrained.WEIGHTS_DIR, _trained(2))
     assert weights_availability(info) == "shipped"
     write_cache_entry(hub_env, REPO, "tiny-test.safetensors", (tmp_path / "w.safetensors").read_bytes(),
                       commit=COMMIT)

@@ -18,7 +18,8 @@ import torch
 
 from zoo.errors import WeightsError, ZooError, first_line
 from zoo.registry import InputConventions, ModelInfo, architecture_class
-from zoo.weights import hub_file, load_weights, save_weights, weights_shapes
+from zoo.pretrained import hub_file
+from zoo.weights import load_weights, save_weights, weights_shapes
 
 if TYPE_CHECKING:
     from huggingface_hub import CommitInfo, HfApi

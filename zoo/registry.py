@@ -162,7 +162,7 @@ def create_model(name: str, *, pretrained: bool = False, weights: str | None = N
     if pretrained or weights is not None:
         if overrides:
             raise ValueError("pretrained weights fit only the registered architecture arguments")
-        from zoo.weights import load_entry_weights
+        from zoo.pretrained import load_entry_weights
 
         load_entry_weights(model, info, path=weights)
     return model

@@ -28,7 +28,7 @@ def format_count(n: int) -> str:
 
 def weights_where(info) -> str:
     """hub cache / shipped / none: the copy of the entry's weights zoo.load takes offline."""
-    from zoo.weights import weights_availability
+    from zoo.pretrained import weights_availability
 
     return str(weights_availability(info))
 

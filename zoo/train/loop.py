@@ -41,7 +41,8 @@ from zoo.train.recipe import SAVED_RECIPE, Recipe, Stage, init_weights_file, rec
 from zoo.train.stages import (StepContext, Switcher, critic_step, generator_step, lr_factor,
                               make_optimizer, set_lr)
 from zoo.train.validate import evaluate
-from zoo.weights import load_entry_weights, load_weights
+from zoo.pretrained import load_entry_weights
+from zoo.weights import load_weights
 
 __all__ = ["Trainer"]
 

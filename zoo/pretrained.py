@@ -1,0 +1,166 @@
+"""Where a registry entry's weights come from, and loading them into its network.
+
+Resolution order: an explicit path, then the Hugging Face Hub (the pinned revision, through
+huggingface_hub's cache; ``HF_HUB_OFFLINE`` honoured), then the copy shipped in ``zoo/weights/``.
+Which one was used is logged and returned as :class:`ResolvedWeights`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from zoo.errors import WeightsError, first_line
+from zoo.resources import WEIGHTS_DIR
+from zoo.weights import REDOWNLOAD, load_weights
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from zoo.registry import ModelInfo
+
+__all__ = ["HUB_TIMEOUT_S", "ResolvedWeights", "hub_file", "load_entry_weights", "resolve_weights",
+           "shipped_weights_path", "weights_availability"]
+
+log = logging.getLogger(__name__)
+
+HUB_TIMEOUT_S = 3.0
+"""Seconds to wait for the Hub's answer before falling back to the cache and the shipped copy."""
+
+_COMMIT_HASH = re.compile(r"[0-9a-f]{40}")
+
+Source = Literal["path", "hub", "hub cache", "shipped", "none"]
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    """A weights file and where it came from (``source``), with a line for the user."""
+
+    path: Path | None
+    source: Source
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.detail}" if self.detail else self.source
+
+
+def hub_file(repo: str, file: str, revision: str = "main") -> ResolvedWeights | None:
+    """A file from the Hub or huggingface_hub's cache; None when neither has it.
+
+    An unreachable Hub is detected with one short request, so the fallback comes quickly.
+    """
+    from huggingface_hub import (
+        constants,
+        get_hf_file_metadata,
+        hf_hub_download,
+        hf_hub_url,
+        try_to_load_from_cache,
+    )
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    where = f"{repo}@{revision}/{file}"
+
+    def from_cache(reason: str) -> ResolvedWeights | None:
+        try:
+            path = hf_hub_download(repo, file, revision=revision,
+                                   local_files_only=True)
+        except LocalEntryNotFoundError:
+            log.info("%s: %s and not in the Hugging Face cache", where, reason)
+            return None
+        return ResolvedWeights(Path(path), "hub cache", f"{where} ({reason}; cached copy)")
+
+    if constants.is_offline_mode():
+        return from_cache("HF_HUB_OFFLINE is set")
+    if _COMMIT_HASH.fullmatch(revision):  # a cached commit never changes: no need to ask the Hub
+        cached = try_to_load_from_cache(repo, file, revision=revision)
+        if isinstance(cached, str):
+            return ResolvedWeights(Path(cached), "hub cache", f"{where} (pinned commit, cached copy)")
+    timeout = (constants.HF_HUB_ETAG_TIMEOUT
+               if constants.HF_HUB_ETAG_TIMEOUT != constants.DEFAULT_ETAG_TIMEOUT else HUB_TIMEOUT_S)
+    # One HEAD without retries first: hf_hub_download retries an unreachable Hub for ~20 s
+    # before it gives up, which is too long a wait for a fallback that exists.
+    url = hf_hub_url(repo, file, revision=revision)
+    try:
+        get_hf_file_metadata(url, timeout=timeout)
+    except HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else "?"
+        log.warning("%s: the Hub answered HTTP %s", where, status)
+        return from_cache(f"the Hub answered HTTP {status}")
+    except Exception as exc:  # noqa: BLE001  (httpx's network errors: the Hub is unreachable)
+        return from_cache(f"the Hub is unreachable ({type(exc).__name__})")
+    try:
+        path = hf_hub_download(repo, file, revision=revision, etag_timeout=timeout)
+    except Exception as exc:  # noqa: BLE001  (a download cut off after a successful HEAD)
+        raise WeightsError(f"downloading {where} failed ({first_line(exc)}); run again, "
+                           "or set HF_HUB_OFFLINE=1 to use a cached or shipped copy") from None
+    return ResolvedWeights(Path(path), "hub", where)
+
+
+def shipped_weights_path(info: ModelInfo) -> Path:
+    """The copy shipped inside the package: ``zoo/weights/<entry name>.safetensors``."""
+    return WEIGHTS_DIR / f"{info.name}.safetensors"
+
+
+def resolve_weights(info: ModelInfo, path: str | os.PathLike[str] | None = None) -> ResolvedWeights:
+    """Find the weights file of a registry entry: explicit path, Hub (or its cache), shipped copy."""
+    if path is not None:
+        resolved = ResolvedWeights(Path(path), "path", str(path))
+    elif info.weights is None:
+        raise WeightsError(f"model {info.name!r} has no pretrained weights; pass a weights file "
+                           "(--weights PATH; in `zoo train`, model.init=PATH) or train it with "
+                           f"`zoo train {info.name}`")
+    else:
+        w = info.weights
+        resolved = hub_file(w.hub_repo, w.file, w.revision) if w.hub_repo else None
+        if resolved is None:
+            shipped = shipped_weights_path(info)
+            if not shipped.is_file():
+                hub = f" or Hub repo {info.weights.hub_repo}" if info.weights.hub_repo else ""
+                raise WeightsError(
+                    f"weights {info.weights.file} for {info.name!r} are neither in the Hugging Face "
+                    f"cache{hub} nor shipped as {shipped}; connect to the internet "
+                    "or pass a weights file (--weights PATH)")
+            resolved = ResolvedWeights(shipped, "shipped", str(shipped))
+    log.info("weights for %s from %s", info.name, resolved)
+    return resolved
+
+
+def load_entry_weights(model: nn.Module, info: ModelInfo,
+                       path: str | os.PathLike[str] | None = None) -> ResolvedWeights:
+    """Resolve and strictly load a registry entry's weights into ``model``.
+
+    The registry's sha256 is checked for the Hub and shipped copies; an explicit path is the
+    user's own file (e.g. a training export) and is checked for completeness and fit only.
+    A model without parameters or buffers needs no weights.
+    """
+    if path is None and info.weights is None and not model.state_dict():
+        resolved = ResolvedWeights(None, "none", "the model has no parameters")
+    else:
+        resolved = resolve_weights(info, path)
+        assert resolved.path is not None
+        expected = info.weights.sha256 if info.weights and resolved.source != "path" else None
+        remedy = ("the copy shipped with the package is damaged: reinstall zoo"
+                  if resolved.source == "shipped" else REDOWNLOAD)
+        load_weights(model, resolved.path, expected_sha256=expected, remedy=remedy)
+    # Kept on the model so that the CLI can say where its weights came from.
+    model.weights_source = str(resolved)
+    return resolved
+
+
+def weights_availability(info: ModelInfo) -> Literal["shipped", "hub cache", "none"]:
+    """Where an entry's weights can be had without the network (for ``zoo list``): the copy
+    :func:`resolve_weights` would take offline, so a Hub cache copy before the shipped one."""
+    if info.weights is None:
+        return "none"
+    if info.weights.hub_repo:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(info.weights.hub_repo, info.weights.file,
+                                        revision=info.weights.revision)
+        if isinstance(cached, str):
+            return "hub cache"
+    return "shipped" if shipped_weights_path(info).is_file() else "none"
