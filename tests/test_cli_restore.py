@@ -260,3 +260,18 @@ def test_unusable_device_is_one_line_before_anything_is_written(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: device") and message in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg"]
+
+
+def test_skip_existing_resumes_a_batch(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    for name in ("a", "b", "c"):
+        Image.fromarray(rgb()).save(tmp_path / f"{name}.png")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.restored.png").write_bytes(b"kept as it is")  # from an interrupted run
+    assert restore(tmp_path, "--out-dir", tmp_path / "out", "--skip-existing") == 0
+    err = capsys.readouterr().err
+    assert "1 result already there, left as it is (--skip-existing)" in err
+    assert "restored 2 of 2 images" in err
+    assert (tmp_path / "out" / "a.restored.png").read_bytes() == b"kept as it is"
+    assert (tmp_path / "out" / "c.restored.png").is_file()
+    assert restore(tmp_path, "--out-dir", tmp_path / "out") == 0  # without the flag: all again
+    assert (tmp_path / "out" / "a.restored.png").read_bytes() != b"kept as it is"

@@ -60,6 +60,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "share a stem in one folder (photo.jpg, photo.png) also get their format "
                         "(photo-jpg.restored.png)")
     p.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders")
+    p.add_argument("--skip-existing", action="store_true",
+                   help="leave results that already exist as they are, to resume an interrupted "
+                        "batch (results are written whole or not at all; they are not checked "
+                        "against the model)")
     p.add_argument("--sample", choices=SAMPLE_NAMES, metavar="NAME",
                    help=f"also restore a built-in photograph ({', '.join(SAMPLE_NAMES)}) JPEG-"
                         f"compressed at quality {SAMPLE_QUALITY}; the JPEG is written to --out-dir "
@@ -190,6 +194,8 @@ def run(args: argparse.Namespace) -> int:
                                   suffix=args.suffix, recursive=args.recursive)
     for problem in problems:
         console.print(f"[red]failed:[/] {escape(problem)}")
+    if args.skip_existing:
+        jobs = _without_existing_results(jobs, console)
 
     failed = 0
     start = time.perf_counter()
@@ -215,6 +221,16 @@ def run(args: argparse.Namespace) -> int:
                   f"in {elapsed:.1f} s" + (f"; {failed} failed" if failed else "")
                   + (others if problems else ""), markup=False)
     return 1 if failed or problems else 0
+
+
+def _without_existing_results(jobs: list[Job], console: Console) -> list[Job]:
+    """The jobs whose result is not there yet; says how many were left out."""
+    todo = [job for job in jobs if not job.target.is_file()]
+    if len(todo) < len(jobs):
+        there = len(jobs) - len(todo)
+        console.print(f"{there} result{'s' if there != 1 else ''} already there, left as "
+                      f"{'they are' if there != 1 else 'it is'} (--skip-existing)", markup=False)
+    return todo
 
 
 def _restore_one(model, job: Job, tile: int | None) -> str | None:

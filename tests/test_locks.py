@@ -1,0 +1,36 @@
+"""Output-folder locks: a second process is refused at once; a dead holder leaves no lock."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from zoo.errors import ZooError
+from zoo.locks import folder_lock
+
+_HOLD = textwrap.dedent("""
+    import sys, time
+    from zoo.locks import folder_lock
+    with folder_lock(sys.argv[1], "zoo bench"):
+        print("held", flush=True)
+        time.sleep(60)
+""")
+
+
+def test_a_second_holder_is_refused_and_a_killed_one_releases(tmp_path: Path) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(tmp_path / "out")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(ZooError, match="another zoo bench is writing into this folder"):
+            with folder_lock(tmp_path / "out", "zoo bench"):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with folder_lock(tmp_path / "out", "zoo bench"):  # SIGKILL released it
+        pass

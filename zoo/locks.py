@@ -1,0 +1,40 @@
+"""One command at a time per output folder: an advisory lock that the system drops when its holder
+dies, so a killed run never leaves a folder locked.
+
+Two ``zoo bench`` (or ``zoo train``) runs writing into one folder would each rewrite files from the
+state they read at start and lose the other's work; the second one is refused instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from zoo.errors import ZooError
+
+__all__ = ["LOCK_FILE", "folder_lock"]
+
+LOCK_FILE = ".zoo-lock"
+
+
+@contextmanager
+def folder_lock(folder: str | Path, command: str) -> Iterator[None]:
+    """Hold ``folder``'s lock while the block runs; ZooError at once when another process holds it.
+
+    ``command`` names the work for the message (``zoo bench``, ``zoo train``).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(folder / LOCK_FILE, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ZooError(f"{folder}: another {command} is writing into this folder; wait for it to "
+                       "end, or choose another output folder") from None
+    try:
+        yield
+    finally:
+        lock.release()
