@@ -536,3 +536,107 @@ def test_torchrun_rank_that_loads_no_model_does_not_strand_the_others(image_fold
     assert "no model on this rank" in proc.stderr, proc.stderr[-3000:]
     assert "gloo" not in proc.stderr.lower() and "rows measured" in proc.stderr, proc.stderr[-3000:]
     assert (tmp_path / "out" / "results.csv").is_file()
+
+
+def test_a_second_bench_into_a_busy_folder_is_refused(image_folder: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    """Two runs into one --out would each rewrite results.csv from what it read at start."""
+    from zoo.cli import main
+    from zoo.locks import folder_lock
+
+    out = tmp_path / "out"
+    _bench(image_folder, out, qualities=[10], crops=0)
+    before = (out / "results.csv").read_bytes()
+    with folder_lock(out, "zoo bench"):  # another run, still writing
+        code = main(["bench", "--data", str(image_folder), "--models", "jpeg", "-q", "30",
+                     "--metrics", "psnr", "--out", str(out), "--no-progress", "--crops", "0"])
+    assert code == 2
+    assert f"error: {out}: another zoo bench is writing into this folder" in capsys.readouterr().err
+    assert (out / "results.csv").read_bytes() == before
+    assert _bench(image_folder, out, qualities=[30], crops=0)[0].outcome.measured == 4
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_under_torchrun_a_busy_folder_stops_every_rank_before_any_barrier(
+        image_folder: Path, tmp_path: Path, rank: int) -> None:
+    """Rank 0 alone takes the lock; every rank hears of a refusal, so none waits at a barrier."""
+    from zoo.bench.distributed import DistContext
+    from zoo.locks import folder_lock
+
+    out = tmp_path / "out"
+    refusal = f"{out}: another zoo bench is writing into this folder"
+
+    class OneRankOfTwo(DistContext):
+        def gather(self, obj):  # noqa: ANN001, ANN202  (rank 0 was refused)
+            return [obj if self.rank == 0 else refusal, obj]
+
+        def barrier(self) -> None:
+            raise AssertionError("waited at a barrier")
+
+    plan = BenchPlan(folder_dataset(image_folder), ["jpeg"], (10,), ("rgb",), ("psnr",), out)
+    with folder_lock(out, "zoo bench"), pytest.raises(ZooError, match=refusal):
+        run_bench(plan, progress=False, dist=OneRankOfTwo(rank=rank, world_size=2))
+
+
+def test_a_results_file_cut_short_loses_only_its_last_row(image_folder: Path,
+                                                          tmp_path: Path) -> None:
+    """A row with fields missing (or extra) is dropped with a warning and measured again."""
+    out, fresh = tmp_path / "out", tmp_path / "fresh"
+    _bench(image_folder, fresh, metrics=["psnr", "ssim"], crops=0)
+    text = (fresh / "results.csv").read_text()
+    cut = text.index(",", text.index("\n", text.index("\n") + 1) + 60)  # in the second row
+    out.mkdir()
+    (out / "results.csv").write_text(text[:cut])
+    with pytest.warns(UserWarning, match=r"results.csv: dropped 1 damaged row \(fields missing"):
+        (run,) = _bench(image_folder, out, metrics=["psnr", "ssim"], crops=0)
+    assert run.outcome.measured == 7
+    assert _table(out / "results.csv") == _table(fresh / "results.csv")
+
+    lines = text.splitlines()
+    (out / "results.csv").write_text("\n".join([lines[0], lines[1] + ",1.0", *lines[2:]]) + "\n")
+    with pytest.warns(UserWarning, match="dropped 1 damaged row"):
+        assert _bench(image_folder, out, metrics=["psnr", "ssim"], crops=0)[0].outcome.measured == 1
+    (out / "results.csv").write_text("model,psnr\njpeg\n")  # not a results file: kept, refused
+    with pytest.raises(ZooError, match="not a zoo results file .*no dataset, image, quality"):
+        _bench(image_folder, out)
+    assert (out / "results.csv").read_text() == "model,psnr\njpeg\n"
+
+
+def test_columns_not_written_by_zoo_are_named_before_they_are_dropped(image_folder: Path,
+                                                                      tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _bench(image_folder, out, qualities=[10], crops=0)
+    with open(out / "results.csv", newline="") as fh:
+        records = [{**r, "note": "checked"} for r in csv.DictReader(fh)]
+    _write_table(out / "results.csv", records)
+    with pytest.warns(UserWarning, match="column note not written by zoo; dropped when zoo"):
+        _bench(image_folder, out, qualities=[10, 30], crops=0)
+    assert "note" not in (out / "results.csv").read_text()
+
+
+def test_a_file_that_cannot_be_written_is_named_and_the_rows_are_kept(
+        image_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from zoo.cli import main
+
+    out = tmp_path / "out"
+    (out / "summary.csv").mkdir(parents=True)
+    code = main(["bench", "--data", str(image_folder), "--models", "jpeg", "-q", "10",
+                 "--metrics", "psnr", "--out", str(out), "--no-progress", "--crops", "0"])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == f"error: {out / 'summary.csv'}: Is a directory"
+    assert len(read_rows(out / "results.csv")) == 4
+    assert sorted(p.name for p in out.iterdir()) == [".zoo-lock", "results.csv", "summary.csv"]
+
+
+def test_an_out_folder_that_cannot_be_written_is_one_line(image_folder: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from zoo.bench import runner
+
+    def read_only(folder: Path, command: str) -> None:  # the lock file is written first
+        raise OSError(errno.EROFS, "Read-only file system", str(folder / ".zoo-lock"))
+
+    monkeypatch.setattr(runner, "folder_lock", read_only)
+    with pytest.raises(ZooError, match=r"^--out .*out: cannot write into this folder \(Read-only"):
+        _bench(image_folder, tmp_path / "out")

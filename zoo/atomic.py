@@ -11,12 +11,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from zoo.errors import first_line
+
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], object], *,
                  mode: str = "w") -> Path:
-    """Call ``write(handle)`` on a temporary file and rename it to ``path`` (mode 0644)."""
+    """Call ``write(handle)`` on a temporary file and rename it to ``path`` (mode 0644).
+
+    An OSError (disk full, no permission, a folder in the way) names ``path``, not the
+    temporary file, which is removed.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        _write_and_rename(path, write, mode)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or first_line(exc), str(path)) from exc
+    return path
+
+
+def _write_and_rename(path: Path, write: Callable[[IO[Any]], object], mode: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     text = "b" not in mode
     try:
@@ -29,4 +43,3 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], object
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path

@@ -105,10 +105,10 @@ def bench(*, suite: str | Suite | None = None, data: Sequence[str] | None = None
                              protocols=tuple(protocols or suite.protocols),
                              metrics=validate_metrics(list(metrics)) if metrics else suite.metrics,
                              out_dir=target, device=device, tile=tile)
-            outcome = run_bench(plan, progress=progress, after_image=after_image, dist=dist)
-            # With no model loaded there is nothing to show: an earlier leaderboard stays as it is.
-            meta = write_report(plan, outcome, crops=crops) if dist.is_main and outcome.models else None
-            runs.append(BenchRun(plan, outcome, meta))
+            # With no model loaded there is no report: an earlier leaderboard stays as it is.
+            outcome = run_bench(plan, progress=progress, after_image=after_image, dist=dist,
+                                report=lambda o: write_report(plan, o, crops=crops))
+            runs.append(BenchRun(plan, outcome, outcome.meta))
     finally:
         dist.close()
     return runs

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from zoo.atomic import atomic_write
 from zoo.datasets import Dataset
 from zoo.degrade import jpeg_roundtrip, to_protocol
 
@@ -64,7 +66,8 @@ def make_crops(dataset: Dataset, models: dict[str, Any], quality: int, protocol:
         for label, crop in panels.items():
             safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in label)
             path = folder / f"{image_id}_{protocol}_q{quality}_{safe}.png"
-            Image.fromarray(np.ascontiguousarray(crop)).save(path)
+            png = Image.fromarray(np.ascontiguousarray(crop))
+            atomic_write(path, partial(png.save, format="PNG"), mode="wb")
             files[label] = path
         shown.append({"image": image_id, "quality": quality, "protocol": protocol, "files": files})
     return shown

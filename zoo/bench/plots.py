@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from zoo.atomic import atomic_write
 from zoo.bench.suites import LOWER_IS_BETTER, METRIC_LABELS
 
 
@@ -27,18 +29,26 @@ def plot_metrics(summary: list[dict[str, Any]], metrics: tuple[str, ...], folder
                     lines.setdefault(e["model"], []).append((int(e["quality"]), e[metric]))
             if not lines:
                 continue
-            fig, ax = plt.subplots(figsize=(4.2, 3.0), dpi=100)
-            for model, points in sorted(lines.items()):
-                points.sort()
-                ax.plot([q for q, _ in points], [v for _, v in points], marker="o", label=model)
-            arrow = "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
-            ax.set_title(f"{METRIC_LABELS.get(metric, metric)} ({protocol}; {arrow})", fontsize=9)
-            ax.set_xlabel("JPEG quality")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
-            fig.tight_layout()
             path = folder / f"{protocol}_{metric}.png"
-            fig.savefig(path)
-            plt.close(fig)
+            fig = _figure(plt, lines, f"{METRIC_LABELS.get(metric, metric)} ({protocol}; "
+                          f"{'lower' if metric in LOWER_IS_BETTER else 'higher'} is better)")
+            try:
+                atomic_write(path, partial(fig.savefig, format="png"), mode="wb")
+            finally:
+                plt.close(fig)
             written.append(path)
     return written
+
+
+def _figure(plt: Any, lines: dict[str, list[tuple[int, float]]], title: str) -> Any:
+    """A metric against quality, one line per model."""
+    fig, ax = plt.subplots(figsize=(4.2, 3.0), dpi=100)
+    for model, points in sorted(lines.items()):
+        points.sort()
+        ax.plot([q for q, _ in points], [v for _, v in points], marker="o", label=model)
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("JPEG quality")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -74,16 +75,47 @@ def _fmt(value: float) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else repr(float(value))
 
 
-def read_rows(path: Path) -> list[Row]:
-    """The rows of a results file; a missing file has none, a damaged one is a ZooError."""
+def read_rows(path: Path, *, warn: bool = True) -> list[Row]:
+    """The rows of a results file; a missing file has none, a damaged one is a ZooError.
+
+    A row with fields missing or extra (a file cut short, a bad edit) is dropped, to be measured
+    again; with ``warn``, a warning says how many, and names columns that are not zoo's (the
+    file is rewritten without them).
+    """
     if not path.is_file():
         return []
     try:
         with open(path, newline="", encoding="utf-8") as fh:
-            return [Row.from_record(r) for r in csv.DictReader(fh)]
+            reader = csv.DictReader(fh)
+            records = list(reader)
+        header = reader.fieldnames or []
+        missing = [c for c in KEY_COLUMNS if c not in header]
+        if header and missing:
+            raise ValueError(f"no {', '.join(missing)} column")
+        rows = [Row.from_record(r) for r in records if _whole(r)]
     except (KeyError, ValueError, TypeError, UnicodeDecodeError, csv.Error) as exc:
         raise ZooError(f"{path}: not a zoo results file ({type(exc).__name__}: {exc}); move it "
                        "away or choose another --out") from None
+    if warn:
+        _warn_damage(path, len(records) - len(rows), [c for c in header if c not in COLUMNS])
+    return rows
+
+
+def _whole(record: dict[str | None, str | None]) -> bool:
+    """Whether a CSV record has every field and no more (DictReader fills in None for a missing
+    field and puts extra ones under the key None)."""
+    return None not in record and None not in record.values()
+
+
+def _warn_damage(path: Path, dropped: int, foreign: list[str]) -> None:
+    if dropped:
+        warnings.warn(f"{path}: dropped {dropped} damaged row{'s' if dropped > 1 else ''} (fields "
+                      "missing or extra, e.g. a file cut short); a run that asks for them "
+                      "measures them again")
+    if foreign:
+        warnings.warn(f"{path}: column{'s' if len(foreign) > 1 else ''} {', '.join(foreign)} "
+                      "not written by zoo; dropped when zoo rewrites the file (after each image "
+                      "it measures)")
 
 
 def write_rows(path: Path, rows: Iterable[Row]) -> None:
@@ -99,14 +131,12 @@ def _write_csv(fh, columns: tuple[str, ...], records: Iterable[dict[str, str]]) 
 
 
 class ResultsStore:
-    """The rows of one run: those found on disk plus those measured now, flushed per image."""
+    """The rows of one run: those found on disk (given) plus those measured now, flushed per
+    image."""
 
-    def __init__(self, path: Path, *, extra_sources: Iterable[Path] = ()) -> None:
+    def __init__(self, path: Path, rows: Iterable[Row] = ()) -> None:
         self.path = path
-        self._rows: dict[Key, Row] = {}
-        for source in (path, *extra_sources):
-            for row in read_rows(source):
-                self._rows[row.key] = row
+        self._rows: dict[Key, Row] = {row.key: row for row in rows}
 
     def __contains__(self, key: Key) -> bool:
         return key in self._rows

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -24,6 +26,7 @@ from zoo.bench.results import Key, ResultsStore, Row, read_rows, write_rows
 from zoo.datasets import Dataset
 from zoo.degrade import jpeg_roundtrip, to_protocol
 from zoo.errors import ZooError, first_line
+from zoo.locks import folder_lock
 from zoo.metrics import METRICS, metric_of_token
 from zoo.weights import state_digest
 
@@ -62,14 +65,22 @@ class BenchOutcome:
     """Per image read, the digest of its pixels (the ``truth`` column of the rows)."""
     measured_metrics: dict[str, int] = field(default_factory=dict)
     """Per metric, how many rows this run measured it for (a resume may add one metric only)."""
+    meta: dict[str, Any] | None = None
+    """What ``run_bench``'s ``report`` returned (rank 0, when a model loaded), else None."""
 
 
 ImageCallback = Callable[[str], None]
 
 
 def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallback | None = None,
-              dist: DistContext | None = None) -> BenchOutcome:
-    """Measure every missing (model, image, quality, protocol) row of ``plan``."""
+              dist: DistContext | None = None,
+              report: Callable[[BenchOutcome], dict[str, Any]] | None = None) -> BenchOutcome:
+    """Measure every missing (model, image, quality, protocol) row of ``plan``.
+
+    The main process holds ``--out``'s lock (:mod:`zoo.locks`) from before it reads results.csv
+    until ``report`` (called there when a model loaded; its result is ``outcome.meta``) has
+    written the last file, so two runs into one folder never lose each other's rows.
+    """
     dist = dist or DistContext()
     start = time.perf_counter()
     outcome = BenchOutcome(rows=[])
@@ -81,18 +92,49 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ZooError(f"--out {out}: cannot create this folder ({exc.strerror or exc})") from None
+    with _main_holds_lock(out, dist):
+        _measure_all(plan, models, outcome, dist, progress, after_image)
+        outcome.wall_seconds = time.perf_counter() - start
+        if report is not None and dist.is_main and models:
+            outcome.meta = report(outcome)
+    return outcome
+
+
+@contextmanager
+def _main_holds_lock(out: Path, dist: DistContext) -> Iterator[None]:
+    """``out``'s lock, taken by the main process only; every rank learns of a refusal before
+    any barrier, so none is left waiting there for a rank that gave up."""
+    with ExitStack() as held:
+        refusal = None
+        if dist.is_main:
+            try:
+                held.enter_context(folder_lock(out, "zoo bench"))
+            except ZooError as exc:
+                refusal = str(exc)
+            except OSError as exc:  # the lock file is the first thing written there
+                refusal = f"--out {out}: cannot write into this folder ({exc.strerror or exc})"
+        refusal = dist.gather(refusal)[0]
+        if refusal:
+            raise ZooError(refusal)
+        yield
+
+
+def _measure_all(plan: BenchPlan, models: dict[str, Any], outcome: BenchOutcome,
+                 dist: DistContext, progress: bool, after_image: ImageCallback | None) -> None:
+    """Measure this rank's share of the images; afterwards ``outcome`` covers every rank."""
+    out = plan.out_dir
     results_path = out / RESULTS
     if dist.is_main and any(out.glob(PART.format(rank="*"))):
         _merge_parts(out)  # left over from a killed torchrun: fold them in before resuming
     dist.barrier()  # no rank reads or writes a part before the leftovers are merged
-    parts = sorted(out.glob(PART.format(rank="*")))
-    store = ResultsStore(out / PART.format(rank=dist.rank)) if dist.enabled else ResultsStore(results_path)
+    found = _rows_on_disk(out, warn=dist.is_main)
+    store = (ResultsStore(out / PART.format(rank=dist.rank)) if dist.enabled
+             else ResultsStore(results_path, found))
     digests = {name: state_digest(model) if isinstance(model, nn.Module) else "-"
                for name, model in models.items()}
     # Rows made by the weights loaded now; whether their ground truth is this run's is known
     # only once each image is read.
-    earlier = {r.key: r for src in (results_path, *parts) for r in read_rows(src)
-               if r.weights == digests.get(r.model, r.weights)}
+    earlier = {r.key: r for r in found if r.weights == digests.get(r.model, r.weights)}
 
     items = dist.shard(plan.dataset.items)
     total = sum(len(_pending(plan, image_id, earlier)) for image_id, _ in items)
@@ -106,25 +148,27 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
             if after_image is not None:
                 after_image(image_id)
     outcome.models, outcome.digests = models, digests
-
     if dist.enabled:
-        gathered = dist.gather((outcome.measured, outcome.skipped_images, outcome.failures,
-                                outcome.truths, outcome.measured_metrics))
-        outcome.measured = sum(g[0] for g in gathered)
-        outcome.skipped_images = [s for g in gathered for s in g[1]]
-        outcome.failures = list(dict.fromkeys(f for g in gathered for f in g[2]))
-        outcome.truths = {image: t for g in gathered for image, t in g[3].items()}
-        outcome.measured_metrics = {m: sum(g[4].get(m, 0) for g in gathered)
-                                    for m in dict.fromkeys(m for g in gathered for m in g[4])}
-        dist.barrier()
-        if dist.is_main:
-            _merge_parts(out)
-        dist.barrier()
+        _gather_outcomes(outcome, dist, out)
     order = {image_id: i for i, (image_id, _) in enumerate(plan.dataset.items)}
     outcome.skipped_images.sort(key=lambda s: order.get(s[0], math.inf))
-    outcome.rows = read_rows(results_path)
-    outcome.wall_seconds = time.perf_counter() - start
-    return outcome
+    outcome.rows = read_rows(results_path, warn=False)  # damaged rows were named above
+
+
+def _gather_outcomes(outcome: BenchOutcome, dist: DistContext, out: Path) -> None:
+    """Every rank's counts, skips and failures into ``outcome``; rank 0 merges the parts."""
+    gathered = dist.gather((outcome.measured, outcome.skipped_images, outcome.failures,
+                            outcome.truths, outcome.measured_metrics))
+    outcome.measured = sum(g[0] for g in gathered)
+    outcome.skipped_images = [s for g in gathered for s in g[1]]
+    outcome.failures = list(dict.fromkeys(f for g in gathered for f in g[2]))
+    outcome.truths = {image: t for g in gathered for image, t in g[3].items()}
+    outcome.measured_metrics = {m: sum(g[4].get(m, 0) for g in gathered)
+                                for m in dict.fromkeys(m for g in gathered for m in g[4])}
+    dist.barrier()
+    if dist.is_main:
+        _merge_parts(out, warn=False)
+    dist.barrier()
 
 
 def current_rows(plan: BenchPlan, outcome: BenchOutcome) -> list[Row]:
@@ -275,11 +319,16 @@ def restore(model: Any, image: np.ndarray, *, tile: int | None = None) -> np.nda
     return restored
 
 
-def _merge_parts(out: Path) -> None:
+def _rows_on_disk(out: Path, *, warn: bool) -> list[Row]:
+    """The rows of results.csv, then those of every rank's part file."""
+    parts = sorted(out.glob(PART.format(rank="*")))
+    return [r for src in (out / RESULTS, *parts) for r in read_rows(src, warn=warn)]
+
+
+def _merge_parts(out: Path, *, warn: bool = True) -> None:
     """Fold every rank's part file into results.csv (atomically), then remove the parts."""
     parts = sorted(out.glob(PART.format(rank="*")))
-    rows = read_rows(out / RESULTS) + [r for p in parts for r in read_rows(p)]
-    write_rows(out / RESULTS, rows)
+    write_rows(out / RESULTS, _rows_on_disk(out, warn=warn))
     for p in parts:
         p.unlink()
 

@@ -10,7 +10,7 @@ from typing import Callable
 from rich.console import Console
 from rich.markup import escape
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 
 _SUBCOMMANDS = ("list_cmd", "restore_cmd", "push_cmd", "bench_cmd", "data_cmd", "train_cmd")
 
@@ -49,7 +49,7 @@ def run_tool(main_fn: Callable[[], int | None]) -> int:
         return 2
     except OSError as exc:  # a file or folder the command could not read or write
         where = f"{exc.filename}: " if exc.filename else ""
-        err_console.print(f"[red]error:[/] {escape(where + (exc.strerror or str(exc)))}")
+        err_console.print(f"[red]error:[/] {escape(where + (exc.strerror or first_line(exc)))}")
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted")
@@ -57,8 +57,13 @@ def run_tool(main_fn: Callable[[], int | None]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return run_tool(lambda: _dispatch(argv))
+
+
+def _dispatch(argv: list[str] | None) -> int | None:
+    """Parse and run, both under run_tool (a Ctrl-C while the parser is built is handled too)."""
     args = build_parser().parse_args(argv)
-    return run_tool(lambda: args.func(args))
+    return args.func(args)
 
 
 if __name__ == "__main__":

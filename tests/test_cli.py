@@ -1,0 +1,66 @@
+"""The command line's own handling: write errors name the file, Ctrl-C is one line."""
+
+from __future__ import annotations
+
+import errno
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from zoo.atomic import atomic_write
+from zoo.cli import main, run_tool
+
+
+def _disk_full(fh) -> None:  # noqa: ANN001
+    fh.write("some")
+    raise OSError(errno.EFBIG, "File too large")  # as a write past `ulimit -f` reports it
+
+
+def _no_permission(**kw) -> None:  # noqa: ANN003
+    raise PermissionError(errno.EACCES, "Permission denied", f"{kw['dir']}/.x.csv.abc123.tmp")
+
+
+@pytest.mark.parametrize("case", ["a folder in the way", "disk full", "read-only folder"])
+def test_write_errors_name_the_file_not_the_temporary_one(tmp_path: Path, case: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    path, write = tmp_path / "x.csv", lambda fh: fh.write("a,b\n")
+    if case == "a folder in the way":
+        path.mkdir()
+    elif case == "disk full":
+        write = _disk_full
+    else:
+        monkeypatch.setattr(tempfile, "mkstemp", _no_permission)
+    with pytest.raises(OSError) as caught:
+        atomic_write(path, write)
+    assert caught.value.filename == str(path) and caught.value.strerror
+    assert [p.name for p in tmp_path.iterdir()] == (["x.csv"] if path.is_dir() else [])
+
+
+def test_run_tool_prints_the_path_and_the_reason(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "summary.csv").mkdir()
+    assert run_tool(lambda: atomic_write(tmp_path / "summary.csv", lambda fh: None)) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'summary.csv'}: Is a directory\n"
+    assert run_tool(lambda: atomic_write(tmp_path / "y.csv", _disk_full)) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'y.csv'}: File too large\n"
+
+    def raising(exc: OSError):  # noqa: ANN202
+        return lambda: (_ for _ in ()).throw(exc)
+
+    assert run_tool(raising(OSError(errno.ENOSPC, "No space left on device"))) == 2
+    assert capsys.readouterr().err == "error: No space left on device\n"
+    assert run_tool(raising(OSError())) == 2
+    assert capsys.readouterr().err == "error: OSError\n"
+
+
+def test_ctrl_c_while_the_parser_is_built_is_one_line(capsys: pytest.CaptureFixture,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import zoo.cli
+
+    def interrupted():  # noqa: ANN202
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(zoo.cli, "build_parser", interrupted)
+    assert main(["list"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
