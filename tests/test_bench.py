@@ -626,17 +626,3 @@ def test_a_file_that_cannot_be_written_is_named_and_the_rows_are_kept(
     assert capsys.readouterr().err.strip() == f"error: {out / 'summary.csv'}: Is a directory"
     assert len(read_rows(out / "results.csv")) == 4
     assert sorted(p.name for p in out.iterdir()) == [".zoo-lock", "results.csv", "summary.csv"]
-
-
-def test_an_out_folder_that_cannot_be_written_is_one_line(image_folder: Path, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    import errno
-
-    from zoo.bench import runner
-
-    def read_only(folder: Path, command: str) -> None:  # the lock file is written first
-        raise OSError(errno.EROFS, "Read-only file system", str(folder / ".zoo-lock"))
-
-    monkeypatch.setattr(runner, "folder_lock", read_only)
-    with pytest.raises(ZooError, match=r"^--out .*out: cannot write into this folder \(Read-only"):
-        _bench(image_folder, tmp_path / "out")

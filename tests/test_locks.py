@@ -34,3 +34,10 @@ def test_a_second_holder_is_refused_and_a_killed_one_releases(tmp_path: Path) ->
         holder.wait()
     with folder_lock(tmp_path / "out", "zoo bench"):  # SIGKILL released it
         pass
+
+
+def test_a_folder_that_cannot_hold_the_lock_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(ZooError, match=r"file/out: cannot write into this folder \("):
+        with folder_lock(tmp_path / "file" / "out", "zoo train"):
+            pass

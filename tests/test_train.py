@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -645,3 +646,209 @@ def test_the_recipe_device_is_checked_like_restore_devices() -> None:
                           ("cuda:99", "CUDA")]:
         with pytest.raises(RecipeError, match=message):
             resolve_device(spec)
+
+
+# --- output folder faults: a second run, a full disk, a hand-edited folder -------------------------
+
+def test_a_second_run_into_the_same_folder_is_refused(data: tuple[Path, Path], tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    from zoo.cli import main
+    from zoo.locks import folder_lock
+
+    out = tmp_path / "run"
+    with folder_lock(out, "zoo train"):  # a run already writing into OUT
+        assert main(_cli(data, out, "max_steps=2")) == 2
+    assert "another zoo train is writing into this folder" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == [".zoo-lock"]  # nothing read or written
+
+
+def _limit_file_size(size: int) -> Callable[[], None]:
+    """A subprocess's ``preexec_fn``: its disk is full past ``size`` bytes a file (EFBIG, not a
+    signal)."""
+    import resource
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+    return limit
+
+
+LONG = ("stages.pretrain.steps=60", "max_steps=60")  # logs and recipe.json of about 3 KB each
+
+
+@pytest.fixture(scope="module")
+def long_run(data: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from zoo.cli import main
+
+    out = tmp_path_factory.mktemp("long") / "run"
+    assert main(_cli(data, out, *LONG)) == 0
+    return out
+
+
+@pytest.mark.parametrize(("fails", "limit", "extra"), [
+    ("checkpoints/step-00000002: cannot write the checkpoint (File too large)", 8192, ()),
+    ("train.csv: cannot write the log (File too large)", 3072, ("checkpoint.every=100",)),
+    ("recipe.json: cannot write the recipe (File too large)", 1024, ("--resume", "max_steps=62")),
+    ("train.csv: cannot write the log (File too large)", 3072, ("--resume", "max_steps=62")),
+])
+def test_a_full_disk_is_one_line_and_leaves_the_files_whole(data: tuple[Path, Path], tmp_path: Path,
+                                                            request: pytest.FixtureRequest, fails: str,
+                                                            limit: int, extra: tuple[str, ...]) -> None:
+    import shutil
+
+    out = tmp_path / "run"
+    if "--resume" in extra:
+        shutil.copytree(request.getfixturevalue("long_run"), out)
+    before = {p.name: p.read_bytes() for p in out.glob("*.*")}
+    result = subprocess.run([sys.executable, "-c", LAUNCH, *_cli(data, out, *LONG, *extra)],
+                            env=_env(), capture_output=True, text=True, timeout=120,
+                            preexec_fn=_limit_file_size(limit))
+    failed = fails.split(":")[0]
+    if failed in before:
+        assert (out / failed).read_bytes() == before[failed]  # not cut short
+    assert all(log.read_bytes().endswith(b"\r\n") for log in out.glob("*.csv"))  # whole rows
+    assert not list(out.glob("**/.*tmp*"))
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert len(errors) == 1 and f"{out}/{fails}" in errors[0], result.stderr
+
+
+def test_an_unwritable_output_folder_fails_before_training(data: tuple[Path, Path], tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    from zoo.cli import main
+    from zoo.train.checkpoint import list_checkpoints
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "best").write_text("in the way")  # as root, the one way to make a folder unwritable
+    assert main(_cli(data, out)) == 2
+    assert not (out / "train.csv").exists() and not list_checkpoints(out / "checkpoints")
+    assert f"error: {out / 'best'}: cannot write into this folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["missing", "cut short"])
+def test_a_resume_without_a_readable_recipe_json_uses_the_checkpoints(
+        data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture, damage: str) -> None:
+    from zoo.cli import main
+
+    out = tmp_path / "run"
+    assert main(_cli(data, out, "max_steps=3", "data.batch=3")) == 0
+    saved = out / "recipe.json"
+    if damage == "missing":
+        saved.unlink()
+    else:
+        saved.write_bytes(saved.read_bytes()[:1024])
+    capsys.readouterr()
+    assert main(["train", TINY, "--out", str(out), "--resume", "--max-steps", "5", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert f"resuming with the recipe saved in {out / 'checkpoints' / 'step-00000003' / 'meta.json'}\n" in err
+    recipe = json.loads(saved.read_text())
+    assert recipe["data"]["batch"] == 3 and recipe["max_steps"] == 5
+    assert recipe["source"] == str(TINY_RECIPE)
+
+
+def test_a_checkpoint_with_a_wrong_meta_json_is_skipped(data: tuple[Path, Path], tmp_path: Path) -> None:
+    from zoo.cli import main
+    from zoo.train.checkpoint import latest_checkpoint, list_checkpoints
+
+    def without(key: str) -> Callable[[dict], dict]:
+        return lambda meta: {k: v for k, v in meta.items() if k != key}
+
+    out = tmp_path / "run"
+    assert main(_cli(data, out, "max_steps=4")) == 0
+    previous, newest = list_checkpoints(out / "checkpoints")
+    meta_file = newest / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    for problem, edit in [("is not an object", lambda meta: [1, 2]),
+                          ("lacks 'switcher'", without("switcher")), ("lacks 'rng'", without("rng")),
+                          ("lacks 'elapsed'", without("elapsed")),
+                          ("'step' is str", lambda meta: {**meta, "step": "thirty"})]:
+        meta_file.write_text(json.dumps(edit(meta)))
+        with pytest.warns(UserWarning, match=f"{newest} is unusable .*{problem}"):
+            assert latest_checkpoint(out / "checkpoints")[0] == previous
+    assert main(_cli(data, out, "max_steps=6", "--resume")) == 0
+
+
+def test_other_names_in_checkpoints_and_best_are_left_alone(data: tuple[Path, Path],
+                                                           tmp_path: Path) -> None:
+    import shutil
+
+    from zoo.cli import main
+    from zoo.train.checkpoint import list_checkpoints
+
+    out = tmp_path / "run"
+    assert main(_cli(data, out, "max_steps=4")) == 0
+    backup = out / "checkpoints" / "step-00000002.bak"
+    shutil.copytree(out / "checkpoints" / "step-00000002", backup)
+    copies = [out / "best" / name for name in ("step-backup.safetensors", "step-00000001.safetensors.bak")]
+    (out / "best").mkdir(exist_ok=True)
+    for copy in copies:
+        copy.write_bytes(b"a user's copy")
+    assert list_checkpoints(out / "checkpoints")[0].name == "step-00000002"
+    assert main(_cli(data, out, "max_steps=6", "checkpoint.keep=1", "--resume")) == 0
+    assert [c.name for c in list_checkpoints(out / "checkpoints")] == ["step-00000006"]
+    assert backup.is_dir() and all(copy.is_file() for copy in copies)
+
+
+def test_a_garbled_log_keeps_the_rows_that_parse(tmp_path: Path) -> None:
+    from zoo.train.logs import TRAIN_FIELDS, RunLog
+    from zoo.train.recipe import load_recipe
+
+    recipe = load_recipe(TINY_RECIPE, [f'data.train=["{tmp_path}"]'], check_data=False)
+    header = ",".join(TRAIN_FIELDS) + "\r\n"
+    rows = [f"{step},pretrain,generator,0.001,0.5,0.5,,,,10.0,{step}.0\r\n" for step in (1, 2, 3, 4)]
+    garbled = "a note typed by hand\r\n".encode() + b"\xff\xfe\r\n" + rows[3].encode()[:12]
+    (tmp_path / "train.csv").write_bytes((header + "".join(rows[:3])).encode() + garbled + rows[3].encode())
+    with pytest.warns(UserWarning, match="train.csv: dropped 3 garbled line"):
+        with RunLog(tmp_path, recipe, enabled=True, progress=False, resume_step=3):
+            pass
+    assert (tmp_path / "train.csv").read_bytes().decode() == header + "".join(rows[:3])
+
+
+def test_a_resume_with_only_torn_checkpoints_starts_afresh_and_says_so(
+        data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from zoo.cli import main
+    from zoo.train.checkpoint import list_checkpoints
+
+    out = tmp_path / "run"
+    assert main(_cli(data, out, "max_steps=4")) == 0
+    for folder in list_checkpoints(out / "checkpoints"):
+        (folder / "state.safetensors").write_bytes(b"torn")
+    capsys.readouterr()
+    assert main(_cli(data, out, "max_steps=2", "--resume")) == 0
+    assert [c.name for c in list_checkpoints(out / "checkpoints")] == ["step-00000002"]
+    assert len((out / "train.csv").read_text().splitlines()) == 3
+    assert (f"{out}: no usable checkpoint to resume from (2 torn, removed); training starts at "
+            "step 0\n") in capsys.readouterr().err
+
+
+def test_leftovers_of_killed_writes_are_removed(data: tuple[Path, Path], tmp_path: Path) -> None:
+    from zoo.cli import main
+
+    out = tmp_path / "run"
+    assert main(_cli(data, out, "max_steps=2")) == 0
+    leftovers = [out / "best" / ".step-00000004.safetensors.tmp", out / ".recipe.json.x1y2.tmp"]
+    (out / "best").mkdir(exist_ok=True)
+    for path in leftovers:
+        path.write_bytes(b"half")
+    leftovers += [out / "checkpoints" / ".tmp-step-00000004-99", out / ".tmp-export-99"]
+    for path in leftovers[2:]:
+        path.mkdir()
+    assert main(_cli(data, out, "max_steps=3", "--resume")) == 0
+    assert not [path for path in leftovers if path.exists()]
+
+
+def test_an_export_is_whole_or_absent_after_a_kill(data: tuple[Path, Path], tmp_path: Path) -> None:
+    from zoo.cli import main
+
+    out = tmp_path / "run"
+    kill = ("import os, signal, zoo.hub; "
+            "zoo.hub.save_weights = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL); ")
+    killed = subprocess.run([sys.executable, "-c", kill + LAUNCH, *_cli(data, out, "max_steps=2")],
+                            env=_env(), capture_output=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL and (out / "checkpoints").is_dir()
+    assert not (out / "export").exists()
+    assert main(_cli(data, out, "max_steps=2", "--resume")) == 0
+    assert sorted(p.name for p in (out / "export").iterdir()) == [
+        "README.md", "config.json", "model.safetensors", "training.json"]
+    assert [p.name for p in out.glob(".tmp-*")] == []

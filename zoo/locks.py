@@ -22,18 +22,21 @@ LOCK_FILE = ".zoo-lock"
 
 @contextmanager
 def folder_lock(folder: str | Path, command: str) -> Iterator[None]:
-    """Hold ``folder``'s lock while the block runs; ZooError at once when another process holds it.
+    """Hold ``folder``'s lock while the block runs; ZooError at once when another process holds it
+    or the folder cannot be written.
 
     ``command`` names the work for the message (``zoo bench``, ``zoo train``).
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     lock = FileLock(folder / LOCK_FILE, timeout=0)
     try:
+        folder.mkdir(parents=True, exist_ok=True)
         lock.acquire()
     except Timeout:
         raise ZooError(f"{folder}: another {command} is writing into this folder; wait for it to "
                        "end, or choose another output folder") from None
+    except OSError as exc:  # the lock file is the first thing a command writes there
+        raise ZooError(f"{folder}: cannot write into this folder ({exc.strerror or exc})") from None
     try:
         yield
     finally:

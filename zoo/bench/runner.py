@@ -111,8 +111,6 @@ def _main_holds_lock(out: Path, dist: DistContext) -> Iterator[None]:
                 held.enter_context(folder_lock(out, "zoo bench"))
             except ZooError as exc:
                 refusal = str(exc)
-            except OSError as exc:  # the lock file is the first thing written there
-                refusal = f"--out {out}: cannot write into this folder ({exc.strerror or exc})"
         refusal = dist.gather(refusal)[0]
         if refusal:
             raise ZooError(refusal)

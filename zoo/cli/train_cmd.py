@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
+from typing import Any
 
 from zoo.errors import RecipeError
 
@@ -15,8 +17,8 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: runs/NAME)")
     p.add_argument("--resume", action="store_true",
                    help="continue from the last intact checkpoint in --out, with the run's saved "
-                        "recipe (OUT/recipe.json; --recipe FILE to start from a file instead) and "
-                        "the options and overrides given now")
+                        "recipe (OUT/recipe.json, else the checkpoint's; --recipe FILE to start "
+                        "from a file instead) and the options and overrides given now")
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (recipe key device)")
     p.add_argument("--max-steps", type=int, metavar="N", help="stop after N steps in all (max_steps)")
     p.add_argument("--max-minutes", type=float, metavar="M", help="wall-time budget (max_minutes)")
@@ -59,16 +61,16 @@ def recipe_for(args: argparse.Namespace):
     """The validated recipe: file (or, with --resume, the run's saved recipe), then CLI options,
     then KEY=VALUE overrides."""
     from zoo.registry import get_model_info
-    from zoo.train.recipe import SAVED_RECIPE, load_recipe, load_saved_recipe, recipe_path
+    from zoo.train.recipe import load_recipe, recipe_path, saved_recipe
 
     try:
         info = get_model_info(args.name)
     except KeyError as exc:
         raise RecipeError(str(exc.args[0])) from None
     overrides = [*_option_overrides(args), *args.overrides]
-    saved = out_dir(args) / SAVED_RECIPE
-    if args.recipe is None and args.resume and saved.is_file() and _has_checkpoint(out_dir(args)):
-        return load_saved_recipe(saved, overrides)
+    saved = _saved_recipe(out_dir(args)) if args.recipe is None and args.resume else None
+    if saved is not None:
+        return saved_recipe(saved[0], overrides, saved[1])
     path = args.recipe
     if path is None:
         if info.recipe is None:
@@ -79,11 +81,24 @@ def recipe_for(args: argparse.Namespace):
     return load_recipe(path, overrides)
 
 
-def _has_checkpoint(out: Path) -> bool:
-    """Whether a run in ``out`` got as far as a checkpoint (else a resume starts afresh)."""
-    from zoo.train.checkpoint import list_checkpoints
+def _saved_recipe(out: Path) -> tuple[dict[str, Any], str] | None:
+    """The run's own recipe for --resume, and where it was read: ``OUT/recipe.json``, or when
+    that is missing or unreadable, the one saved in the newest usable checkpoint. None when the
+    run got no checkpoint (a resume then starts afresh, from the recipe file)."""
+    from zoo.train.checkpoint import META_FILE, latest_meta, list_checkpoints
+    from zoo.train.recipe import SAVED_RECIPE, read_saved_recipe
 
-    return bool(list_checkpoints(out / "checkpoints"))
+    if not list_checkpoints(out / "checkpoints"):
+        return None
+    try:
+        return read_saved_recipe(out / SAVED_RECIPE), str(out / SAVED_RECIPE)
+    except RecipeError as exc:
+        found = latest_meta(out / "checkpoints")
+        if found is None:
+            return None
+        where = found[0] / META_FILE
+        warnings.warn(f"{exc}; resuming with the recipe saved in {where}", stacklevel=2)
+        return found[1]["recipe"], str(where)
 
 
 def _option_overrides(args: argparse.Namespace) -> list[str]:

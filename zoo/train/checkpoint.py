@@ -3,16 +3,18 @@
 Each checkpoint is a folder ``step-XXXXXXXX/`` holding ``state.safetensors`` and ``meta.json``
 (with the sha256 of the tensor file). It is written into a hidden temporary folder, synced,
 then renamed into place, so a kill leaves either the whole checkpoint or none. A checkpoint
-whose files are torn or whose checksum does not match is skipped, with a warning, in favour
-of the previous one. No pickle anywhere: RNG states are stored as tensors and JSON lists.
+whose files are torn, whose meta.json lacks a key a resume reads or whose checksum does not
+match is skipped, with a warning, in favour of the previous one. Only names of the form
+``step-<digits>`` are checkpoints: any other folder there is left alone. No pickle anywhere:
+RNG states are stored as tensors and JSON lists.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -20,10 +22,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
 
-__all__ = ["flatten_optimizer", "latest_checkpoint", "list_checkpoints", "restore_rng",
-           "rng_state", "save_checkpoint", "unflatten_optimizer"]
+from zoo.atomic import atomic_write
+from zoo.errors import first_line
+from zoo.train.files import write_folder
+
+__all__ = ["best_files", "flatten_optimizer", "latest_checkpoint", "latest_meta", "list_checkpoints",
+           "read_meta", "restore_rng", "rng_state", "save_checkpoint", "step_of",
+           "unflatten_optimizer"]
 
 STATE_FILE = "state.safetensors"
 META_FILE = "meta.json"
@@ -38,62 +46,129 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(folder: Path, step: int, tensors: dict[str, torch.Tensor],
                     meta: dict[str, Any], keep: int) -> Path:
-    """Write a checkpoint atomically and delete all but the newest ``keep``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"{_PREFIX}{step:08d}"
-    tmp = folder / f".tmp-{final.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    state = tmp / STATE_FILE
-    save_file({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}, state)
-    meta = {**meta, "step": step, "sha256": _sha256(state)}
-    (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
-    for path in (state, tmp / META_FILE, tmp):
-        _fsync(path)
-    if final.exists():  # the same step saved again after a resume
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    _fsync(folder)
+    """Write a checkpoint atomically and delete all but the newest ``keep``; a failed write
+    is a ZooError naming the checkpoint."""
+    data = save({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()})
+    meta = {**meta, "step": step, "sha256": hashlib.sha256(data).hexdigest()}
+
+    def fill(tmp: Path) -> None:
+        atomic_write(tmp / STATE_FILE, lambda f: f.write(data), mode="wb")
+        atomic_write(tmp / META_FILE, lambda f: f.write(json.dumps(meta, indent=1)))
+
+    final = write_folder(folder / f"{_PREFIX}{step:08d}", "the checkpoint", fill)
     for old in list_checkpoints(folder)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
 
 
-def list_checkpoints(folder: Path) -> list[Path]:
-    """Checkpoint folders, oldest first."""
+def step_of(path: Path, suffix: str = "") -> int | None:
+    """The step in a name the run writes (``step-<digits>`` + ``suffix``); None for any other
+    name (a user's ``step-00000010.bak``), which the run never reads or deletes."""
+    match = re.fullmatch(rf"{_PREFIX}([0-9]+){re.escape(suffix)}", path.name)
+    return int(match.group(1)) if match else None
+
+
+def _numbered(folder: Path, suffix: str, is_dir: bool) -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith(_PREFIX))
+    found = ((step_of(p, suffix), p) for p in folder.iterdir() if p.is_dir() == is_dir)
+    return [p for _, p in sorted((step, p) for step, p in found if step is not None)]
 
 
-def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def list_checkpoints(folder: Path) -> list[Path]:
+    """Checkpoint folders, oldest first."""
+    return _numbered(folder, "", is_dir=True)
+
+
+def best_files(folder: Path) -> list[Path]:
+    """The best-generator files (``step-<digits>.safetensors``) in ``folder``, oldest first."""
+    return _numbered(folder, ".safetensors", is_dir=False)
+
+
+_NUMBER = (int, float)
+_NONE = type(None)
+# The keys a resume reads, and their types (meta.json is only JSON-checked otherwise).
+_META_KEYS: dict[str, tuple[type, ...]] = {
+    "entry": (str,), "step": (int,), "sha256": (str,), "stage_index": (int,),
+    "stage_start": (int,), "ema_updates": (int,), "elapsed": _NUMBER, "stage_elapsed": _NUMBER,
+    "last_validated": (int,), "best": (dict, _NONE), "switcher": (dict,), "rng": (dict,),
+    "recipe": (dict,)}
+_OPTIONAL_KEYS: dict[str, tuple[type, ...]] = {"opt_g": (dict,), "opt_c": (dict,),
+                                               "scaler": (dict, _NONE)}
+_BEST_KEYS: dict[str, tuple[type, ...]] = {"file": (str,), "step": (int,), "value": _NUMBER,
+                                           "stage": (str,), "scores": (dict,)}
+_SWITCHER_KEYS: dict[str, tuple[type, ...]] = {"mode": (str,), "count": (int,),
+                                               "history": (dict,)}
+_RNG_KEYS: dict[str, tuple[type, ...]] = {"python": (list,), "numpy": (list,)}
+
+
+def _shape_problem(value: Any, name: str, keys: dict[str, tuple[type, ...]],
+                   optional: dict[str, tuple[type, ...]] | None = None) -> str | None:
+    """What is wrong with a JSON object's keys and their types, or None."""
+    if not isinstance(value, dict):
+        return f"{name} is not an object"
+    for key, types in {**keys, **(optional or {})}.items():
+        if key not in value:
+            if key in keys:
+                return f"{name} lacks {key!r}"
+        elif isinstance(value[key], bool) or not isinstance(value[key], types):
+            expected = " or ".join(t.__name__ for t in types)
+            return f"{name}'s {key!r} is {type(value[key]).__name__}, not {expected}"
+    return None
+
+
+def _meta_problem(meta: Any, step: int | None) -> str | None:
+    """What makes a parsed meta.json unusable for a resume, or None."""
+    problem = _shape_problem(meta, META_FILE, _META_KEYS, _OPTIONAL_KEYS)
+    for key, keys in (("switcher", _SWITCHER_KEYS), ("rng", _RNG_KEYS), ("best", _BEST_KEYS)):
+        if problem is None and meta[key] is not None:
+            problem = _shape_problem(meta[key], key, keys)
+    if problem is None and meta["step"] != step:
+        problem = f"{META_FILE}'s step {meta['step']} is not the folder's"
+    return problem
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """A checkpoint's meta.json, checked for the keys and types a resume reads; ValueError
+    (or OSError) when it is unusable."""
     meta = json.loads((path / META_FILE).read_text())
-    state = path / STATE_FILE
-    if _sha256(state) != meta.get("sha256"):
+    problem = _meta_problem(meta, step_of(path))
+    if problem is not None:
+        raise ValueError(problem)
+    return meta
+
+
+def _check(path: Path) -> dict[str, Any]:
+    """The meta of an intact checkpoint (ValueError or OSError if torn or modified)."""
+    meta = read_meta(path)
+    if _sha256(path / STATE_FILE) != meta["sha256"]:
         raise ValueError("checksum mismatch (torn or modified state file)")
-    return load_file(state), meta
+    return meta
 
 
 def latest_checkpoint(folder: Path) -> tuple[Path, dict[str, torch.Tensor], dict[str, Any]] | None:
     """The newest intact checkpoint; torn ones are reported and skipped."""
     for path in reversed(list_checkpoints(folder)):
         try:
-            tensors, meta = _read(path)
-        except (OSError, ValueError, KeyError) as exc:  # JSONDecodeError is a ValueError
-            warnings.warn(f"checkpoint {path} is unusable ({exc}); trying the previous one",
-                          stacklevel=2)
+            meta = _check(path)
+            tensors = load_file(path / STATE_FILE)
+        except (OSError, ValueError, SafetensorError) as exc:  # JSONDecodeError is a ValueError
+            warnings.warn(f"checkpoint {path} is unusable ({first_line(exc)}); trying the "
+                          "previous one", stacklevel=2)
             continue
         return path, tensors, meta
+    return None
+
+
+def latest_meta(folder: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The meta of the checkpoint a resume would use, without the warnings (the resume gives them)."""
+    for path in reversed(list_checkpoints(folder)):
+        try:
+            return path, _check(path)
+        except (OSError, ValueError):
+            continue
     return None
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
+import os
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +16,7 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
+from zoo.train.files import write_failure, write_file
 from zoo.train.recipe import Recipe, Stage
 
 __all__ = ["RunLog"]
@@ -22,18 +26,44 @@ TRAIN_FIELDS = ["step", "stage", "mode", "lr", "loss", "l1", "lpips", "adversari
 VAL_FIELDS = ["step", "stage", "quality", "metric", "value"]
 
 
-def _truncate(path: Path, after_step: int) -> None:
+def _csv_text(rows: list[list[str]]) -> str:
+    text = io.StringIO()
+    csv.writer(text).writerows(rows)
+    return text.getvalue()
+
+
+def _parse_row(line: str, width: int) -> list[str] | None:
+    """A log line as a row of ``width`` fields starting with a step; None if it is garbled
+    (U+FFFD stands for bytes that were not UTF-8)."""
+    if "\ufffd" in line:
+        return None
+    try:
+        row = next(csv.reader([line]), [])
+        int(row[0])
+    except (csv.Error, IndexError, ValueError):
+        return None
+    return row if len(row) == width else None
+
+
+def _truncate(path: Path, fields: list[str], after_step: int) -> None:
     """Keep the header and the rows up to ``after_step`` (rows a killed run wrote past its
-    last checkpoint would otherwise appear twice); ``-1`` keeps only the header."""
-    if not path.exists():
-        return
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    if not rows:
-        return
-    kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= after_step]
-    with open(path, "w", newline="") as f:
-        csv.writer(f).writerows(kept)
+    last checkpoint would otherwise appear twice); ``-1`` keeps only the header. Lines that
+    are not rows of the log (appended text, bytes that are not UTF-8, a row cut short) are
+    dropped with a warning. The file is replaced atomically."""
+    header = ",".join(fields)
+    kept, garbled = [fields], 0
+    for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
+        if line == header:
+            continue
+        row = _parse_row(line, len(fields))
+        if row is None:
+            garbled += 1
+        elif int(row[0]) <= after_step:
+            kept.append(row)
+    if garbled:
+        warnings.warn(f"{path}: dropped {garbled} garbled line(s); kept the rows that parse up to "
+                      f"step {after_step}", stacklevel=3)
+    write_file(path, _csv_text(kept), "the log")
 
 
 class RunLog:
@@ -62,11 +92,10 @@ class RunLog:
         kept = {"train.csv": resume_step, "val.csv": min(validated_step, resume_step or 0)}
         for name, fields in (("train.csv", TRAIN_FIELDS), ("val.csv", VAL_FIELDS)):
             path = out / name
-            if resume_step is not None:
-                _truncate(path, kept[name])
-            if resume_step is None or not path.exists():
-                with open(path, "w", newline="") as f:
-                    csv.writer(f).writerow(fields)
+            if resume_step is not None and path.exists():
+                _truncate(path, fields, kept[name])
+            else:
+                write_file(path, _csv_text([fields]), "the log")
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # tensorboard is optional
@@ -109,12 +138,28 @@ class RunLog:
         row = {"step": step, "stage": stage, "mode": mode, "lr": f"{lr:.6g}",
                "patches_per_s": f"{rate:.1f}", "seconds": f"{now - self._t0:.1f}",
                **{k: f"{v:.6f}" for k, v in values.items()}}
-        with open(self.out / "train.csv", "a", newline="") as f:
-            csv.DictWriter(f, TRAIN_FIELDS, restval="").writerow(row)
+        self._append("train.csv", [[row.get(k, "") for k in TRAIN_FIELDS]])
         if self._tb is not None:
             for k, v in values.items():
                 self._tb.add_scalar(f"train/{k}", v, step)
             self._tb.add_scalar("train/lr", lr, step)
+
+    def _append(self, name: str, rows: list[list[Any]]) -> None:
+        """Append whole rows: a write that fails (disk full) is taken back, not left cut short."""
+        path = self.out / name
+        data = _csv_text(rows).encode()
+        try:
+            with open(path, "ab", buffering=0) as f:
+                start = f.seek(0, os.SEEK_END)
+                try:
+                    done = 0
+                    while done < len(data):
+                        done += f.write(data[done:])
+                except OSError:
+                    f.truncate(start)
+                    raise
+        except OSError as exc:
+            raise write_failure(path, "the log", exc) from None
 
     @contextmanager
     def paused(self) -> Iterator[None]:
@@ -129,13 +174,12 @@ class RunLog:
     def validation(self, step: int, stage: str, scores: dict[int, dict[str, Any]]) -> None:
         if not self.enabled:
             return
-        with open(self.out / "val.csv", "a", newline="") as f:
-            writer = csv.writer(f)
+        self._append("val.csv", [[step, stage, q, metric, f"{value:.6f}"]
+                                 for q, row in scores.items() for metric, value in row.items()])
+        if self._tb is not None:
             for q, row in scores.items():
                 for metric, value in row.items():
-                    writer.writerow([step, stage, q, metric, f"{value:.6f}"])
-                    if self._tb is not None:
-                        self._tb.add_scalar(f"val_q{q}/{metric}", value, step)
+                    self._tb.add_scalar(f"val_q{q}/{metric}", value, step)
         text = "; ".join(f"q{q}: " + ", ".join(f"{m} {v:.4f}" for m, v in row.items())
                          for q, row in scores.items())
         self.console.print(f"[bold]step {step}[/] ({stage}) validation: {text}", highlight=False)

@@ -7,6 +7,7 @@ Output folder layout::
     OUT/best/step-*.safetensors   EMA generator of the best validation so far (by select.metric)
     OUT/train.csv, OUT/val.csv    losses and validation scores (+ OUT/tensorboard/ when installed)
     OUT/export/              the chosen generator: config.json + model.safetensors + README.md
+    OUT/.zoo-lock            held while a run writes into OUT (a second run is refused)
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from zoo.errors import RecipeError, ZooError, first_line
+from zoo.locks import folder_lock
 from zoo.metrics import METRICS
 from zoo.registry import create_model, get_model_info
 from zoo.train import checkpoint as ckpt
@@ -35,6 +37,7 @@ from zoo.train.distributed import Dist, setup
 from zoo.train.ema import EMA
 from zoo.train.hardware import autocast_dtype, flush_cpu_denormals, resolve_device
 from zoo.train.export import export_model
+from zoo.train.files import check_writable, remove_leftovers, write_file
 from zoo.train.losses import GeneratorLoss
 from zoo.train.logs import RunLog
 from zoo.train.recipe import SAVED_RECIPE, Recipe, Stage, init_weights_file, recipe_label
@@ -202,13 +205,12 @@ class Trainer:
         named = {self.best["file"]} if self.best else set()
         for folder in ckpt.list_checkpoints(self.out / "checkpoints"):
             try:
-                best = json.loads((folder / ckpt.META_FILE).read_text()).get("best")
+                best = ckpt.read_meta(folder)["best"]
             except (OSError, ValueError):
                 continue  # a torn checkpoint: a resume skips it too
             if best:
                 named.add(best["file"])
-        best_dir = self.out / "best"
-        for f in best_dir.glob("step-*.safetensors") if best_dir.is_dir() else []:
+        for f in ckpt.best_files(self.out / "best"):
             if f.name not in named:
                 f.unlink(missing_ok=True)
 
@@ -329,12 +331,9 @@ class Trainer:
         better = (self.best is None or (value < self.best["value"] if sel.mode == "min"
                                         else value > self.best["value"]))
         if better:
-            best_dir = self.out / "best"
-            best_dir.mkdir(parents=True, exist_ok=True)
-            file = best_dir / f"step-{self.step:08d}.safetensors"
-            tmp = best_dir / f".{file.name}.tmp"
-            save_file({k: v.detach().cpu().contiguous() for k, v in self.ema.state_dict().items()}, tmp)
-            os.replace(tmp, file)
+            file = self.out / "best" / f"step-{self.step:08d}.safetensors"
+            state = {k: v.detach().cpu().contiguous() for k, v in self.ema.state_dict().items()}
+            write_file(file, save(state), "the best generator")
             # The previous best file goes once no kept checkpoint points at it (save()).
             self.best = {"value": value, "step": self.step, "stage": stage.name, "file": file.name,
                          "scores": {str(q): s for q, s in scores.items()}}
@@ -353,43 +352,65 @@ class Trainer:
                 return False
         return True
 
-    def _prune_after_resume(self) -> None:
-        """Drop best files written after the checkpoint we resumed from, and checkpoint
-        folders a killed save left half-written."""
-        best_dir = self.out / "best"
+    def _prune_after_resume(self, resumed: bool) -> None:
+        """Drop best files written after the checkpoint we resumed from, and the checkpoints
+        newer than it: torn ones, which the resume skipped and which would otherwise outlive
+        the good ones. Without a usable checkpoint, all of them (the run starts at step 0)."""
         resumed_best = int(self.best["step"]) if self.best else -1
-        for f in best_dir.glob("step-*.safetensors") if best_dir.is_dir() else []:
-            if int(f.stem.split("-")[1]) > resumed_best:
+        for f in ckpt.best_files(self.out / "best"):
+            if ckpt.step_of(f, ".safetensors") > resumed_best:
                 f.unlink()
-        for tmp in (self.out / "checkpoints").glob(".tmp-*"):  # see ckpt.save_checkpoint
-            shutil.rmtree(tmp, ignore_errors=True)
+        newest = self.step if resumed else -1
         for folder in ckpt.list_checkpoints(self.out / "checkpoints"):
-            if int(folder.name.split("-")[1]) > self.step:  # torn (skipped by the resume)
-                shutil.rmtree(folder, ignore_errors=True)  # or it would outlive good ones
+            if ckpt.step_of(folder) > newest:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def _prepare_out(self) -> None:
+        """Check before any training that the run can write its folders, and delete the
+        temporary files and folders of writes that a kill interrupted."""
+        for folder in (self.out, self.out / "checkpoints", self.out / "best"):
+            check_writable(folder)
+        remove_leftovers(self.out, ".tmp-*", ".*.tmp")  # export (write_folder), atomic_write
+        remove_leftovers(self.out / "checkpoints", ".tmp-*")  # see ckpt.save_checkpoint
+        remove_leftovers(self.out / "best", ".*.tmp")
 
     def run(self) -> Path | None:
-        """Train every stage; return the export folder (on the main process)."""
+        """Train every stage; return the export folder (on the main process). The main process
+        holds OUT's lock throughout, so that a second run into OUT is refused."""
         self._t0 = self._stage_t0 = time.monotonic()
         self.stopped = False
         self.stop_reason = ""
         self.build()
+        with folder_lock(self.out, "zoo train") if self.dist.main else contextlib.nullcontext():
+            return self._run()
+
+    def _start(self) -> bool:
+        """Check OUT, resume (when asked) and save the recipe; whether a checkpoint was resumed."""
         self.out.mkdir(parents=True, exist_ok=True)
         existing = ckpt.list_checkpoints(self.out / "checkpoints")
         if existing and not self.resume:
             raise ZooError(f"{self.out}: already holds checkpoints; pass --resume to continue, or "
                            "choose another --out")
-        if self.resume and not existing and self.dist.main:
-            warnings.warn(f"{self.out}: no checkpoint to resume from; starting at step 0",
-                          stacklevel=2)
+        if self.dist.main:
+            self._prepare_out()
         resumed = self.resume and self._load()
+        if self.resume and not resumed and self.dist.main:
+            why = f"{len(existing)} torn, removed" if existing else "none saved"
+            warnings.warn(f"{self.out}: no usable checkpoint to resume from ({why}); "
+                          "training starts at step 0", stacklevel=3)
         if not resumed:
             self.new_optimizers(self._stages()[0])
         self._data()
         if self.dist.main:
-            (self.out / SAVED_RECIPE).write_text(json.dumps(self.recipe.to_dict(), indent=1))
-            if resumed:
-                self._prune_after_resume()
+            write_file(self.out / SAVED_RECIPE, json.dumps(self.recipe.to_dict(), indent=1),
+                       "the recipe")
+            if self.resume:
+                self._prune_after_resume(resumed)
         self.dist.barrier()
+        return resumed
+
+    def _run(self) -> Path | None:
+        resumed = self._start()
         log = RunLog(self.out, self.recipe, enabled=self.dist.main,
                      progress=self.show_progress and self.dist.main,
                      resume_step=self.step if resumed else None,

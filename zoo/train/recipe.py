@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from zoo.errors import RecipeError
+from zoo.errors import RecipeError, first_line
 from zoo.metrics import METRICS
 from zoo.metrics.lpips_weights import MIN_SIDE as LPIPS_MIN_SIDE
 
-__all__ = ["SAVED_RECIPE", "Recipe", "Stage", "init_weights_file", "load_recipe", "load_saved_recipe",
-           "parse_override", "recipe_label", "recipe_path"]
+__all__ = ["SAVED_RECIPE", "Recipe", "Stage", "init_weights_file", "load_recipe", "parse_override",
+           "read_saved_recipe", "recipe_label", "recipe_path", "saved_recipe"]
 
 StageKind = Literal["generator", "critic", "gan"]
 
@@ -221,23 +221,35 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     return _finish(raw, overrides, str(path), str(path), check_data)
 
 
-def load_saved_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
-                      *, check_data: bool = True) -> Recipe:
-    """The resolved recipe a run saved (``OUT/recipe.json``), with ``overrides`` on top.
+def read_saved_recipe(path: str | Path) -> dict[str, Any]:
+    """The resolved recipe a run saved (``OUT/recipe.json``), as parsed JSON; RecipeError when
+    it is missing or unreadable."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError too
+        reason = getattr(exc, "strerror", None) or first_line(exc)
+        raise RecipeError(f"{path}: not a readable saved recipe ({reason})") from None
+    return raw
+
+
+def saved_recipe(raw: dict[str, Any], overrides: list[str] | tuple[str, ...], where: str,
+                 *, check_data: bool = True) -> Recipe:
+    """A recipe as a run saved it (``Recipe.to_dict()``, in ``OUT/recipe.json`` or a checkpoint's
+    meta.json), with ``overrides`` on top; errors name ``where``.
 
     ``--resume`` continues from it, so that a run goes on with the settings it was started
     with, whatever its recipe file says now. ``source`` stays the file the run started from.
     """
-    path = Path(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        source = str(raw.pop("source", path))
+        source = str(raw.pop("source", where))
         for table in raw.get("stages", {}).values():
             table.pop("name", None)
-    except (OSError, ValueError, AttributeError) as exc:
-        raise RecipeError(f"{path}: not a readable saved recipe ({exc}); resume with --recipe "
-                          "FILE") from None
-    return _finish(raw, overrides, str(path), source, check_data)
+    except AttributeError as exc:
+        raise RecipeError(f"{where}: not a saved recipe ({exc})") from None
+    return _finish(raw, overrides, where, source, check_data)
 
 
 def _finish(raw: dict[str, Any], overrides: list[str] | tuple[str, ...], where: str, source: str,

@@ -1,0 +1,91 @@
+"""How a training run writes its output folder: each file and folder whole or absent after a
+kill, and a failed write (disk full, no permission) a one-line ZooError naming what could not be
+written, with its temporary leftovers removed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from zoo.atomic import atomic_write
+from zoo.errors import ZooError, first_line
+
+__all__ = ["check_writable", "remove_leftovers", "write_failure", "write_file", "write_folder"]
+
+_RESUME_HINT = "once it can be written, --resume continues from the last checkpoint saved"
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or first_line(exc)
+
+
+def write_failure(path: Path, what: str, exc: OSError) -> ZooError:
+    """The error for the user when ``what`` (e.g. ``the checkpoint``) could not go to ``path``."""
+    return ZooError(f"{path}: cannot write {what} ({_reason(exc)}); {_RESUME_HINT}")
+
+
+def write_file(path: Path, data: bytes | str, what: str) -> Path:
+    """Write ``data`` to ``path`` atomically (the old file stays whole when the write fails)."""
+    try:
+        return atomic_write(path, lambda handle: handle.write(data),
+                            mode="wb" if isinstance(data, bytes) else "w")
+    except OSError as exc:
+        raise write_failure(path, what, exc) from None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_folder(final: Path, what: str, fill: Callable[[Path], object]) -> Path:
+    """Let ``fill`` write a temporary sibling folder, then rename it to ``final``, replacing an
+    older one: ``final`` is always whole or absent."""
+    tmp = final.with_name(f".tmp-{final.name}-{os.getpid()}")
+    old = final.with_name(f".tmp-old-{final.name}-{os.getpid()}")
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        fill(tmp)
+        _fsync_dir(tmp)
+        if final.exists():
+            os.replace(final, old)
+        os.replace(tmp, final)
+        _fsync_dir(final.parent)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not final.exists():
+            os.replace(old, final)
+        if isinstance(exc, OSError):
+            raise write_failure(final, what, exc) from None
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def check_writable(folder: Path) -> None:
+    """Create ``folder`` and write a probe file into it, so that a folder the run could not
+    write into fails before any training rather than at its first checkpoint."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder) as probe:
+            probe.write(b"probe")
+            probe.flush()
+    except OSError as exc:
+        raise ZooError(f"{folder}: cannot write into this folder ({_reason(exc)})") from None
+
+
+def remove_leftovers(folder: Path, *patterns: str) -> None:
+    """Delete what killed writes left in ``folder``: the files and folders matching ``patterns``."""
+    for pattern in patterns:
+        for path in folder.glob(pattern):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
