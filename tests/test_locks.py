@@ -15,7 +15,7 @@ from zoo.locks import folder_lock
 _HOLD = textwrap.dedent("""
     import sys, time
     from zoo.locks import folder_lock
-    with folder_lock(sys.argv[1], "zoo bench"):
+    with folder_lock(sys.argv[1]):
         print("held", flush=True)
         time.sleep(60)
 """)
@@ -26,18 +26,37 @@ def test_a_second_holder_is_refused_and_a_killed_one_releases(tmp_path: Path) ->
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        with pytest.raises(ZooError, match="another zoo bench is writing into this folder"):
-            with folder_lock(tmp_path / "out", "zoo bench"):
+        busy = r"another zoo command \(a zoo bench or zoo train still running\) is writing"
+        with pytest.raises(ZooError, match=busy):
+            with folder_lock(tmp_path / "out"):
                 pass
     finally:
         holder.kill()
         holder.wait()
-    with folder_lock(tmp_path / "out", "zoo bench"):  # SIGKILL released it
+    with folder_lock(tmp_path / "out"):  # SIGKILL released it
         pass
 
 
 def test_a_folder_that_cannot_hold_the_lock_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a folder")
     with pytest.raises(ZooError, match=r"file/out: cannot write into this folder \("):
-        with folder_lock(tmp_path / "file" / "out", "zoo train"):
+        with folder_lock(tmp_path / "file" / "out"):
+            pass
+
+
+def test_a_read_only_folder_is_refused_even_when_the_lock_file_is_there(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import zoo.atomic
+
+    with folder_lock(tmp_path / "out"):  # an earlier run left the lock file
+        pass
+
+    def read_only(*args: object, **kwargs: object) -> None:  # as root, chmod would not stop us
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(zoo.atomic.tempfile, "TemporaryFile", read_only)
+    with pytest.raises(ZooError, match=r"out: cannot write into this folder \(Permission denied\)"):
+        with folder_lock(tmp_path / "out"):
             pass

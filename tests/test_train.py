@@ -656,9 +656,9 @@ def test_a_second_run_into_the_same_folder_is_refused(data: tuple[Path, Path], t
     from zoo.locks import folder_lock
 
     out = tmp_path / "run"
-    with folder_lock(out, "zoo train"):  # a run already writing into OUT
+    with folder_lock(out):  # a run already writing into OUT
         assert main(_cli(data, out, "max_steps=2")) == 2
-    assert "another zoo train is writing into this folder" in capsys.readouterr().err
+    assert "zoo train still running) is writing into this folder" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == [".zoo-lock"]  # nothing read or written
 
 
@@ -726,7 +726,7 @@ def test_an_unwritable_output_folder_fails_before_training(data: tuple[Path, Pat
     assert f"error: {out / 'best'}: cannot write into this folder" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("damage", ["missing", "cut short"])
+@pytest.mark.parametrize("damage", ["missing", "cut short", "not a recipe", "empty object"])
 def test_a_resume_without_a_readable_recipe_json_uses_the_checkpoints(
         data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture, damage: str) -> None:
     from zoo.cli import main
@@ -736,8 +736,10 @@ def test_a_resume_without_a_readable_recipe_json_uses_the_checkpoints(
     saved = out / "recipe.json"
     if damage == "missing":
         saved.unlink()
-    else:
+    elif damage == "cut short":
         saved.write_bytes(saved.read_bytes()[:1024])
+    else:  # valid JSON that is no recipe
+        saved.write_text('{"data": 5, "stages": "x"}' if damage == "not a recipe" else "{}")
     capsys.readouterr()
     assert main(["train", TINY, "--out", str(out), "--resume", "--max-steps", "5", "--no-progress"]) == 0
     err = capsys.readouterr().err
@@ -762,11 +764,34 @@ def test_a_checkpoint_with_a_wrong_meta_json_is_skipped(data: tuple[Path, Path],
     for problem, edit in [("is not an object", lambda meta: [1, 2]),
                           ("lacks 'switcher'", without("switcher")), ("lacks 'rng'", without("rng")),
                           ("lacks 'elapsed'", without("elapsed")),
-                          ("'step' is str", lambda meta: {**meta, "step": "thirty"})]:
+                          ("'step' is str", lambda meta: {**meta, "step": "thirty"}),
+                          ("not finite", lambda meta: {**meta, "elapsed": float("nan")})]:
         meta_file.write_text(json.dumps(edit(meta)))
         with pytest.warns(UserWarning, match=f"{newest} is unusable .*{problem}"):
             assert latest_checkpoint(out / "checkpoints")[0] == previous
     assert main(_cli(data, out, "max_steps=6", "--resume")) == 0
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda meta: {**meta, "rng": {**meta["rng"], "python": []}}, "random-number state does not fit"),
+    (lambda meta: {**meta, "opt_g": {"param_groups": "x"}}, "optimizer or random-number state"),
+    (lambda meta: {**meta, "stage_index": 99}, "stage_index 99 is not one of the recipe's 3 stages")])
+def test_a_checkpoint_whose_state_does_not_fit_is_one_line(data: tuple[Path, Path], tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture,
+                                                           edit: Callable[[dict], dict],
+                                                           message: str) -> None:
+    from zoo.cli import main
+    from zoo.train.checkpoint import list_checkpoints
+
+    out = tmp_path / "run"
+    assert main(_cli(data, out, "max_steps=4")) == 0
+    meta_file = list_checkpoints(out / "checkpoints")[-1] / "meta.json"
+    meta_file.write_text(json.dumps(edit(json.loads(meta_file.read_text()))))
+    capsys.readouterr()
+    assert main(_cli(data, out, "max_steps=6", "--resume")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"error: {meta_file}: ") and message in err[-1]
+    assert "move this checkpoint folder away" in err[-1]
 
 
 def test_other_names_in_checkpoints_and_best_are_left_alone(data: tuple[Path, Path],
@@ -827,15 +852,17 @@ def test_leftovers_of_killed_writes_are_removed(data: tuple[Path, Path], tmp_pat
 
     out = tmp_path / "run"
     assert main(_cli(data, out, "max_steps=2")) == 0
-    leftovers = [out / "best" / ".step-00000004.safetensors.tmp", out / ".recipe.json.x1y2.tmp"]
-    (out / "best").mkdir(exist_ok=True)
-    for path in leftovers:
+    leftovers = [out / "best" / ".step-00000004.safetensors.k3j9x.tmp", out / ".recipe.json.x1y2.tmp",
+                 out / ".train.csv.a8b7.tmp"]
+    users = [out / ".notes.tmp", out / "best" / ".keep.tmp"]  # not names the run writes
+    for path in leftovers + users:
         path.write_bytes(b"half")
-    leftovers += [out / "checkpoints" / ".tmp-step-00000004-99", out / ".tmp-export-99"]
-    for path in leftovers[2:]:
+    folders = [out / "checkpoints" / ".tmp-step-00000004-99", out / ".tmp-export-99"]
+    for path in folders + [out / ".tmp-mine"]:
         path.mkdir()
     assert main(_cli(data, out, "max_steps=3", "--resume")) == 0
-    assert not [path for path in leftovers if path.exists()]
+    assert not [path for path in leftovers + folders if path.exists()]
+    assert all(path.exists() for path in users + [out / ".tmp-mine"])
 
 
 def test_an_export_is_whole_or_absent_after_a_kill(data: tuple[Path, Path], tmp_path: Path) -> None:
@@ -852,3 +879,15 @@ def test_an_export_is_whole_or_absent_after_a_kill(data: tuple[Path, Path], tmp_
     assert sorted(p.name for p in (out / "export").iterdir()) == [
         "README.md", "config.json", "model.safetensors", "training.json"]
     assert [p.name for p in out.glob(".tmp-*")] == []
+
+
+def test_blank_lines_in_a_log_are_not_garbled_rows(tmp_path: Path) -> None:
+    from zoo.train.logs import VAL_FIELDS, _truncate
+
+    log = tmp_path / "val.csv"
+    log.write_bytes(b"step,stage,quality,metric,value\r\r\n1,train,10,psnr,27.0\r\r\n\r\n"
+                    b"2,train,10,psnr,27.5\r\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "garbled" warning
+        _truncate(log, VAL_FIELDS, after_step=1)
+    assert log.read_text().split() == ["step,stage,quality,metric,value", "1,train,10,psnr,27.0"]

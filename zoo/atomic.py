@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from zoo.errors import first_line
+from zoo.errors import ZooError, first_line
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], object], *,
@@ -43,3 +43,16 @@ def _write_and_rename(path: Path, write: Callable[[IO[Any]], object], mode: str)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_writable(folder: Path) -> None:
+    """Create ``folder`` and write a probe file into it, so that a folder a command could not
+    write into fails before its work rather than after it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder) as probe:
+            probe.write(b"probe")
+            probe.flush()
+    except OSError as exc:
+        reason = exc.strerror or first_line(exc)
+        raise ZooError(f"{folder}: cannot write into this folder ({reason})") from None

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from zoo.atomic import check_writable
 from zoo.errors import ZooError
 
 __all__ = ["LOCK_FILE", "folder_lock"]
@@ -21,20 +22,22 @@ LOCK_FILE = ".zoo-lock"
 
 
 @contextmanager
-def folder_lock(folder: str | Path, command: str) -> Iterator[None]:
+def folder_lock(folder: str | Path) -> Iterator[None]:
     """Hold ``folder``'s lock while the block runs; ZooError at once when another process holds it
     or the folder cannot be written.
 
-    ``command`` names the work for the message (``zoo bench``, ``zoo train``).
+    The refusal cannot name the holder (a contender's open truncates the lock file), so it names
+    the commands that take this lock.
     """
     folder = Path(folder)
     lock = FileLock(folder / LOCK_FILE, timeout=0)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        check_writable(folder)  # the lock file may be there already, in a folder now read-only
         lock.acquire()
     except Timeout:
-        raise ZooError(f"{folder}: another {command} is writing into this folder; wait for it to "
-                       "end, or choose another output folder") from None
+        raise ZooError(f"{folder}: another zoo command (a zoo bench or zoo train still running) is "
+                       "writing into this folder; wait for it to end, or choose another output "
+                       "folder") from None
     except OSError as exc:  # the lock file is the first thing a command writes there
         raise ZooError(f"{folder}: cannot write into this folder ({exc.strerror or exc})") from None
     try:

@@ -87,8 +87,8 @@ def read_rows(path: Path, *, warn: bool = True) -> list[Row]:
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
+            header = list(reader.fieldnames or [])  # read while the file is open (empty: none)
             records = list(reader)
-        header = reader.fieldnames or []
         missing = [c for c in KEY_COLUMNS if c not in header]
         if header and missing:
             raise ValueError(f"no {', '.join(missing)} column")

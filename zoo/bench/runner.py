@@ -108,7 +108,7 @@ def _main_holds_lock(out: Path, dist: DistContext) -> Iterator[None]:
         refusal = None
         if dist.is_main:
             try:
-                held.enter_context(folder_lock(out, "zoo bench"))
+                held.enter_context(folder_lock(out))
             except ZooError as exc:
                 refusal = str(exc)
         refusal = dist.gather(refusal)[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import warnings
 from pathlib import Path
 from typing import Any
@@ -83,15 +84,18 @@ def recipe_for(args: argparse.Namespace):
 
 def _saved_recipe(out: Path) -> tuple[dict[str, Any], str] | None:
     """The run's own recipe for --resume, and where it was read: ``OUT/recipe.json``, or when
-    that is missing or unreadable, the one saved in the newest usable checkpoint. None when the
+    that is missing, unreadable or no recipe, the one saved in the newest usable checkpoint. None when the
     run got no checkpoint (a resume then starts afresh, from the recipe file)."""
     from zoo.train.checkpoint import META_FILE, latest_meta, list_checkpoints
-    from zoo.train.recipe import SAVED_RECIPE, read_saved_recipe
+    from zoo.train.recipe import SAVED_RECIPE, read_saved_recipe, saved_recipe
 
     if not list_checkpoints(out / "checkpoints"):
         return None
+    where = str(out / SAVED_RECIPE)
     try:
-        return read_saved_recipe(out / SAVED_RECIPE), str(out / SAVED_RECIPE)
+        raw = read_saved_recipe(out / SAVED_RECIPE)
+        saved_recipe(copy.deepcopy(raw), (), where, check_data=False)  # valid JSON, but a recipe?
+        return raw, where
     except RecipeError as exc:
         found = latest_meta(out / "checkpoints")
         if found is None:

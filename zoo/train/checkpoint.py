@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import re
 import shutil
@@ -127,6 +128,9 @@ def _meta_problem(meta: Any, step: int | None) -> str | None:
             problem = _shape_problem(meta[key], key, keys)
     if problem is None and meta["step"] != step:
         problem = f"{META_FILE}'s step {meta['step']} is not the folder's"
+    if problem is None and not all(math.isfinite(meta[k]) and meta[k] >= 0
+                                   for k in ("elapsed", "stage_elapsed")):
+        problem = f"{META_FILE}'s elapsed times are not finite non-negative seconds"
     return problem
 
 

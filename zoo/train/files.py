@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from zoo.atomic import atomic_write
 from zoo.errors import ZooError, first_line
 
-__all__ = ["check_writable", "remove_leftovers", "write_failure", "write_file", "write_folder"]
+__all__ = ["file_leftovers", "folder_leftovers", "remove_leftovers", "write_failure", "write_file",
+           "write_folder"]
 
 _RESUME_HINT = "once it can be written, --resume continues from the last checkpoint saved"
 
@@ -44,6 +44,16 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def file_leftovers(name: str) -> str:
+    """The names that :func:`write_file` (``zoo.atomic``'s temporary files) may leave for ``name``."""
+    return f".{name}.*.tmp"
+
+
+def folder_leftovers(name: str) -> tuple[str, str]:
+    """The names that :func:`write_folder` may leave for ``name``: the new folder, the old one."""
+    return f".tmp-{name}-*", f".tmp-old-{name}-*"
+
+
 def write_folder(final: Path, what: str, fill: Callable[[Path], object]) -> Path:
     """Let ``fill`` write a temporary sibling folder, then rename it to ``final``, replacing an
     older one: ``final`` is always whole or absent."""
@@ -67,18 +77,6 @@ def write_folder(final: Path, what: str, fill: Callable[[Path], object]) -> Path
         raise
     shutil.rmtree(old, ignore_errors=True)
     return final
-
-
-def check_writable(folder: Path) -> None:
-    """Create ``folder`` and write a probe file into it, so that a folder the run could not
-    write into fails before any training rather than at its first checkpoint."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder) as probe:
-            probe.write(b"probe")
-            probe.flush()
-    except OSError as exc:
-        raise ZooError(f"{folder}: cannot write into this folder ({_reason(exc)})") from None
 
 
 def remove_leftovers(folder: Path, *patterns: str) -> None:

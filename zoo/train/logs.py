@@ -24,6 +24,7 @@ __all__ = ["RunLog"]
 TRAIN_FIELDS = ["step", "stage", "mode", "lr", "loss", "l1", "lpips", "adversarial", "critic",
                 "patches_per_s", "seconds"]
 VAL_FIELDS = ["step", "stage", "quality", "metric", "value"]
+LOG_FILES = ("train.csv", "val.csv")
 
 
 def _csv_text(rows: list[list[str]]) -> str:
@@ -53,7 +54,7 @@ def _truncate(path: Path, fields: list[str], after_step: int) -> None:
     header = ",".join(fields)
     kept, garbled = [fields], 0
     for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
-        if line == header:
+        if line == header or not line.strip():  # blank lines (e.g. "\r\r\n" endings) are no loss
             continue
         row = _parse_row(line, len(fields))
         if row is None:

@@ -27,6 +27,7 @@ import torch
 from safetensors.torch import load_file, save
 from torch import nn
 
+from zoo.atomic import check_writable
 from zoo.errors import RecipeError, ZooError, first_line
 from zoo.locks import folder_lock
 from zoo.metrics import METRICS
@@ -37,9 +38,9 @@ from zoo.train.distributed import Dist, setup
 from zoo.train.ema import EMA
 from zoo.train.hardware import autocast_dtype, flush_cpu_denormals, resolve_device
 from zoo.train.export import export_model
-from zoo.train.files import check_writable, remove_leftovers, write_file
+from zoo.train.files import file_leftovers, folder_leftovers, remove_leftovers, write_file
 from zoo.train.losses import GeneratorLoss
-from zoo.train.logs import RunLog
+from zoo.train.logs import LOG_FILES, RunLog
 from zoo.train.recipe import SAVED_RECIPE, Recipe, Stage, init_weights_file, recipe_label
 from zoo.train.stages import (StepContext, Switcher, critic_step, generator_step, lr_factor,
                               make_optimizer, set_lr)
@@ -65,6 +66,7 @@ def build_critic(recipe: Recipe) -> nn.Module:
 
 
 _UNSET = object()
+_OLDER_CHECKPOINT = "move this checkpoint folder away to resume from the one before it"
 
 
 def _changed_keys(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[str]:
@@ -237,11 +239,27 @@ class Trainer:
                    else "were model.args or critic.args changed?")
             raise ZooError(f"{path}: does not fit the recipe's networks ({why}); resume with the "
                            "recipe it was saved with, or train into a new --out") from None
+        if not 0 <= meta["stage_index"] <= len(self._stages()):
+            raise ZooError(f"{path / ckpt.META_FILE}: stage_index {meta['stage_index']} is not one "
+                           f"of the recipe's {len(self._stages())} stages; {_OLDER_CHECKPOINT}")
         self.step = meta["step"]
         self.stage_index, self.stage_start = meta["stage_index"], meta["stage_start"]
         self.stage_elapsed, self.elapsed_before = meta["stage_elapsed"], meta["elapsed"]
         self.best, self.switcher = meta["best"], Switcher.from_state(meta["switcher"])
         self.last_validated = meta["last_validated"]
+        try:
+            self._load_optimizers_and_rng(tensors, meta)
+        except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
+            raise ZooError(f"{path / ckpt.META_FILE}: its optimizer or random-number state does not "
+                           f"fit ({type(exc).__name__}: {first_line(exc)}); "
+                           f"{_OLDER_CHECKPOINT}") from None
+        if meta["recipe"] != self.recipe.to_dict():
+            changed = _changed_keys(meta["recipe"], self.recipe.to_dict())
+            warnings.warn(f"resuming with a changed recipe: {', '.join(changed)}", stacklevel=2)
+        self._resumed_from = path
+        return True
+
+    def _load_optimizers_and_rng(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
         if self.stage_index < len(self._stages()):
             self.new_optimizers(self._stages()[self.stage_index])
             for key in ("opt_g", "opt_c"):
@@ -251,11 +269,6 @@ class Trainer:
         if self.scaler is not None and meta.get("scaler"):
             self.scaler.load_state_dict(meta["scaler"])
         ckpt.restore_rng(tensors, meta["rng"])
-        if meta["recipe"] != self.recipe.to_dict():
-            changed = _changed_keys(meta["recipe"], self.recipe.to_dict())
-            warnings.warn(f"resuming with a changed recipe: {', '.join(changed)}", stacklevel=2)
-        self._resumed_from = path
-        return True
 
     # --- the run --------------------------------------------------------------------------------
 
@@ -370,9 +383,11 @@ class Trainer:
         temporary files and folders of writes that a kill interrupted."""
         for folder in (self.out, self.out / "checkpoints", self.out / "best"):
             check_writable(folder)
-        remove_leftovers(self.out, ".tmp-*", ".*.tmp")  # export (write_folder), atomic_write
-        remove_leftovers(self.out / "checkpoints", ".tmp-*")  # see ckpt.save_checkpoint
-        remove_leftovers(self.out / "best", ".*.tmp")
+        # Only the names this code writes: anything else in OUT is the user's.
+        remove_leftovers(self.out, *folder_leftovers("export"),
+                         *(file_leftovers(name) for name in (SAVED_RECIPE, *LOG_FILES)))
+        remove_leftovers(self.out / "checkpoints", *folder_leftovers("step-*"))
+        remove_leftovers(self.out / "best", file_leftovers("step-*.safetensors"))
 
     def run(self) -> Path | None:
         """Train every stage; return the export folder (on the main process). The main process
@@ -381,7 +396,7 @@ class Trainer:
         self.stopped = False
         self.stop_reason = ""
         self.build()
-        with folder_lock(self.out, "zoo train") if self.dist.main else contextlib.nullcontext():
+        with folder_lock(self.out) if self.dist.main else contextlib.nullcontext():
             return self._run()
 
     def _start(self) -> bool:
