@@ -275,3 +275,27 @@ def test_skip_existing_resumes_a_batch(tmp_path: Path, capsys: pytest.CaptureFix
     assert (tmp_path / "out" / "c.restored.png").is_file()
     assert restore(tmp_path, "--out-dir", tmp_path / "out") == 0  # without the flag: all again
     assert (tmp_path / "out" / "a.restored.png").read_bytes() != b"kept as it is"
+
+
+def test_a_write_protected_result_is_not_replaced(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import zoo.atomic
+
+    for name in ("a", "b"):
+        Image.fromarray(rgb()).save(tmp_path / f"{name}.png")
+    protected, ordinary = tmp_path / "a.restored.png", tmp_path / "b.restored.png"
+    protected.write_bytes(b"keep me")
+    protected.chmod(0o444)
+    ordinary.write_bytes(b"old")
+    ordinary.chmod(0o640)
+    real_access = os.access
+    # Root may write anywhere, so the test asks access() as an ordinary user would be answered.
+    monkeypatch.setattr(zoo.atomic.os, "access",
+                        lambda p, m: real_access(p, m) and (os.stat(p).st_mode & 0o222 != 0))
+    assert restore(tmp_path / "a.png", tmp_path / "b.png") == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {protected}: Permission denied (the file is write-protected)" in err
+    assert protected.read_bytes() == b"keep me"
+    assert ordinary.read_bytes() != b"old" and ordinary.stat().st_mode & 0o777 == 0o640

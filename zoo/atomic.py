@@ -5,6 +5,7 @@ A reader (or a run resumed after a kill) sees either the old file or the whole n
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Callable
@@ -16,14 +17,18 @@ from zoo.errors import ZooError, first_line
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], object], *,
                  mode: str = "w") -> Path:
-    """Call ``write(handle)`` on a temporary file and rename it to ``path`` (mode 0644).
+    """Call ``write(handle)`` on a temporary file and rename it to ``path``: mode 0644, or the
+    mode of the file it replaces.
 
-    An OSError (disk full, no permission, a folder in the way) names ``path``, not the
-    temporary file, which is removed.
+    A write-protected ``path`` is refused, as writing into it would be (a rename would replace
+    it regardless). An OSError (disk full, no permission, a folder in the way) names ``path``,
+    not the temporary file, which is removed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        if path.is_file() and not os.access(path, os.W_OK):
+            raise PermissionError(errno.EACCES, "Permission denied (the file is write-protected)")
         _write_and_rename(path, write, mode)
     except OSError as exc:
         raise OSError(exc.errno, exc.strerror or first_line(exc), str(path)) from exc
@@ -38,11 +43,20 @@ def _write_and_rename(path: Path, write: Callable[[IO[Any]], object], mode: str)
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; these are ordinary files
+        os.chmod(tmp, _mode_of(path))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _mode_of(path: Path) -> int:
+    """The permission bits of the file being replaced; 0644 for a new one (mkstemp's 0600 would
+    hide ordinary results from other users)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o644
 
 
 def check_writable(folder: Path) -> None:
