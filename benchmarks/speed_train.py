@@ -52,7 +52,9 @@ def bench_entry(entry: str, data: str, device: str, steps: int, overrides: list[
         trainer._data()
         batch_size = recipe.data.batch
         it = iter(make_loader(trainer.dataset, StepBatchSampler(batch_size), recipe.data.workers))
-        load_s = _time(lambda: next(it), steps, warmup=2)
+        # Time past the batches the workers have already prefetched, or the loader looks free.
+        queued = recipe.data.workers * 4 + 1  # make_loader's prefetch_factor
+        load_s = _time(lambda: next(it), max(steps, 2 * recipe.data.workers), warmup=queued)
         x, y = (t.to(trainer.device).float().div(255) for t in
                 next(iter(make_loader(trainer.dataset, StepBatchSampler(batch_size), 0))))
         if recipe.channels_last:
@@ -68,6 +70,7 @@ def bench_entry(entry: str, data: str, device: str, steps: int, overrides: list[
 
                 def step() -> None:
                     generator_step(ctx, (x, y), stage, 10**9, loss_fn, trainer.opt_g)
+                    trainer.ema.update(trainer.generator, recipe.ema_decay)  # as the run does
                     if stage.kind == "gan":
                         critic_step(ctx, (x, y), stage, trainer.opt_c)
             per_step = _time(step, steps, warmup=2)

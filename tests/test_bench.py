@@ -630,3 +630,15 @@ def test_a_file_that_cannot_be_written_is_named_and_the_rows_are_kept(
     assert capsys.readouterr().err.strip() == f"error: {out / 'summary.csv'}: Is a directory"
     assert len(read_rows(out / "results.csv")) == 4
     assert sorted(p.name for p in out.iterdir()) == [".zoo-lock", "results.csv", "summary.csv"]
+
+
+def test_without_device_the_default_is_named_and_used_throughout(image_folder: Path,
+                                                                 tmp_path: Path) -> None:
+    """Models load on the default device (CUDA when available); LPIPS and meta.json must follow
+    it rather than fall back to the CPU."""
+    from zoo.devices import default_device
+
+    (run,) = _bench(image_folder, tmp_path / "out", crops=0)
+    assert run.plan.device == default_device()
+    assert json.loads((tmp_path / "out" / "meta.json").read_text())["device"].startswith(
+        default_device())

@@ -891,3 +891,24 @@ def test_blank_lines_in_a_log_are_not_garbled_rows(tmp_path: Path) -> None:
         warnings.simplefilter("error")  # no "garbled" warning
         _truncate(log, VAL_FIELDS, after_step=1)
     assert log.read_text().split() == ["step,stage,quality,metric,value", "1,train,10,psnr,27.0"]
+
+
+def test_validation_scores_without_tf32(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a GPU, cuDNN's default TF32 would move the scores that choose the checkpoint."""
+    import zoo
+    from zoo.train import validate
+    from zoo.train.data import ValidationSet
+
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+        tmp_path / "a.png")
+    seen = []
+
+    def record(*args: object, **kwargs: object) -> dict[str, float]:
+        seen.append(torch.backends.cudnn.allow_tf32)
+        return {"psnr": 30.0}
+
+    monkeypatch.setattr(validate, "compute_metrics", record)
+    before = torch.backends.cudnn.allow_tf32
+    validate.evaluate(zoo.load("jpeg", device="cpu"), ValidationSet(tmp_path, [10]),
+                      torch.device("cpu"), ["psnr"])
+    assert seen == [False] and torch.backends.cudnn.allow_tf32 == before

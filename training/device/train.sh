@@ -16,14 +16,16 @@ out=${OUT:-/tmp/out}
 mkdir -p "$out"
 data=.device/carry-1
 zoo_data=/tmp/zoo-data  # the LPIPS backbones, merged from the carry folders' zoo-data parts
-export PYTHONPATH=$PWD HF_HUB_OFFLINE=1 ZOO_DATA=$zoo_data PYTHONUNBUFFERED=1
+site=/tmp/site  # the lpips wheel goes here: the image's own environment is not ours to change
+export PYTHONPATH=$PWD:$site HF_HUB_OFFLINE=1 ZOO_DATA=$zoo_data PYTHONUNBUFFERED=1
 python=${PYTHON:-python3}
 usage="usage: train.sh ENTRY MINUTES [KEY=VALUE ...] [+ ENTRY MINUTES [KEY=VALUE ...]] ..."
 
 command -v nvidia-smi >/dev/null && nvidia-smi -L
 [[ -d $data/zoo-data && -d $data/val ]] || {
     echo "train.sh: $data is missing: carry it (python training/device/pack.py makes it)"; exit 2; }
-"$python" -c "import lpips" 2>/dev/null || "$python" -m pip install --quiet --no-index --no-deps $data/wheels/*.whl
+"$python" -c "import lpips" 2>/dev/null || "$python" -m pip install --quiet --no-index --no-deps \
+    --no-compile --no-cache-dir --upgrade --target "$site" $data/wheels/*.whl
 "$python" -c "import torch, zoo; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 if [[ ${1:-} == --check ]]; then
     exit 0
@@ -55,6 +57,23 @@ for backbone in .device/carry-*/zoo-data/lpips/*; do ln -sf "$PWD/$backbone" "$z
 train=(.device/carry-*/train)
 echo "training folders: ${train[*]} ($(find "${train[@]}" -name '*.webp' | wc -l) images)"
 
+# While a run trains, its newest best file (the EMA generator; `zoo.load(ENTRY, weights=FILE)`
+# loads it) and val.csv are copied into its $OUT folder every 20 s, so that a call killed at its
+# limit still returns what was trained: what is under $OUT comes back even then.
+# fp16, as the zoo ships weights: a returned file may be 16 MiB at most (unet-l1's fp32 is 28 MB).
+to_fp16='import sys; from safetensors.torch import load_file, save_file
+save_file({k: v.half() if v.is_floating_point() else v for k, v in load_file(sys.argv[1]).items()},
+          sys.argv[2])'
+salvage() {
+    local run=$1 dest=$2 best
+    while sleep 20; do
+        best=$(ls -t "$run"/best/step-*.safetensors 2>/dev/null | head -1) || true
+        [[ -n $best ]] && "$python" -c "$to_fp16" "$best" "$dest/.best.tmp" \
+            && mv "$dest/.best.tmp" "$dest/best.safetensors"
+        [[ -f $run/val.csv ]] && cp "$run/val.csv" "$dest/.val.tmp" && mv "$dest/.val.tmp" "$dest/val.csv"
+    done
+}
+
 # One run: probe, size, train, pack. Its output goes to its own log; failures stay in it.
 train_one() {
     local dest=$1 entry=$2 minutes=$3
@@ -65,8 +84,14 @@ train_one() {
         --fit-minutes "$fit" --fit-out "$dest/fit.txt" "$@"
     mapfile -t sized < "$dest/fit.txt"
     run=$(mktemp -d "/tmp/run-$entry.XXXX")  # a fresh folder: a rerun on a warm machine must not resume
+    salvage "$run" "$dest" > /dev/null 2>&1 &
+    local salvager=$!
+    trap "kill $salvager 2>/dev/null || true" EXIT  # also when the run fails: its copies stay
     "$python" -m zoo train "$entry" --out "$run" --data "${train[@]}" --val $data/val \
         --max-minutes "$minutes" --no-progress "${sized[@]}" "$@"
+    kill $salvager 2>/dev/null || true
+    wait $salvager 2>/dev/null || true
+    rm -f "$dest/best.safetensors" "$dest/val.csv" "$dest/.best.tmp" "$dest/.val.tmp"
     cp "$run/export/model.safetensors" "$dest/"
     cp "$run/export/config.json" "$run/export/training.json" "$run/val.csv" "$run/train.csv" \
         "$run/recipe.json" "$dest/"

@@ -89,8 +89,9 @@ def bench(*, suite: str | Suite | None = None, data: Sequence[str] | None = None
         raise ZooError(f"--tile must be 0 (never tile) or a positive size, got {tile}")
     if crops < 0:
         raise ZooError(f"--crops must be 0 (none) or a positive number of images, got {crops}")
-    if device is not None:
-        usable_device(device)  # one line now, rather than a failure per image
+    # Checked now (one line, rather than a failure per image) and named: models, LPIPS and
+    # meta.json all follow this one device (default: CUDA when available).
+    device = str(usable_device(device))
     specs = list(data) if data else list(suite.datasets)
     datasets = _distinct(dataset_for(spec) for spec in specs)
     dist = dist or DistContext.from_env()

@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics", nargs="+", metavar="NAME",
                    help="psnr psnr_b ssim ms_ssim lpips_alex niqe brisque, or all (default)")
     p.add_argument("--out", "-o", type=Path, help="output folder (default: leaderboard/<dataset>/)")
-    p.add_argument("--device", help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")
+    p.add_argument("--device", help="where to run: cpu, cuda, cuda:N or mps (default: cuda when available, else cpu)")
     p.add_argument("--suite", default="default", metavar="NAME|FILE",
                    help="suite in benchmarks/ or a TOML file (default: default)")
     p.add_argument("--tile", type=int, metavar="N", help="restore in N-pixel tiles (bounded memory)")

@@ -217,9 +217,10 @@ def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
 
 def restore_rng(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     torch.set_rng_state(tensors["rng.torch"])
-    cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
-    if cuda and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(cuda)
+    cuda = sorted((int(k.rsplit(".", 1)[1]), v) for k, v in tensors.items()
+                  if k.startswith("rng.cuda."))
+    if cuda and torch.cuda.is_available():  # a machine with fewer GPUs restores the ones it has
+        torch.cuda.set_rng_state_all([state for _, state in cuda][:torch.cuda.device_count()])
     version, internal, gauss = meta["python"]
     random.setstate((version, tuple(internal), gauss))
     kind, keys, pos, has_gauss, cached = meta["numpy"]

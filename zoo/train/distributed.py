@@ -58,6 +58,8 @@ def setup(device: torch.device) -> Dist:
     if world <= 1:
         return Dist()
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # NCCL's collectives (and t.cuda() below) use the current device
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return Dist(rank=rank, world=world, local_rank=local)

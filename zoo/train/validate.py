@@ -15,6 +15,7 @@ from zoo.train.data import ValidationSet
 
 __all__ = ["evaluate"]
 
+
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
     return (x.float().clamp(0, 1)[0].permute(1, 2, 0) * 255).round().to(torch.uint8).cpu().numpy()
 
@@ -32,14 +33,22 @@ def evaluate(model: nn.Module, valset: ValidationSet, device: torch.device,
     model.eval()
     scores: dict[int, dict[str, list[float]]] = {q: {m: [] for m in metrics}
                                                  for q in valset.qualities}
+    # cuDNN convolutions run in TF32 by default on GPUs that have it: about 10 mantissa bits,
+    # enough to move scores by the thousandths of a dB that choose between checkpoints.
+    no_tf32 = torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled,
+                                         benchmark=torch.backends.cudnn.benchmark,
+                                         deterministic=torch.backends.cudnn.deterministic,
+                                         allow_tf32=False)
     try:
-        for _, target, degraded in valset.items:
-            for q, image in degraded.items():
-                x = array_to_tensor(image).to(device)
-                y = model(x)
-                values = compute_metrics(_to_uint8(y), target, names=list(metrics), device=device)
-                for m in metrics:
-                    scores[q][m].append(values[m])
+        with no_tf32:
+            for _, target, degraded in valset.items:
+                for q, image in degraded.items():
+                    x = array_to_tensor(image).to(device)
+                    y = model(x)
+                    values = compute_metrics(_to_uint8(y), target, names=list(metrics),
+                                             device=device)
+                    for m in metrics:
+                        scores[q][m].append(values[m])
     finally:
         model.train(was_training)
     return {q: {m: _mean_without_nan(v) for m, v in row.items()} for q, row in scores.items()}
