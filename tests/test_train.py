@@ -836,15 +836,19 @@ def test_a_resume_with_only_torn_checkpoints_starts_afresh_and_says_so(
     from zoo.train.checkpoint import list_checkpoints
 
     out = tmp_path / "run"
-    assert main(_cli(data, out, "max_steps=4")) == 0
+    pretrain = 'select.stages=["pretrain"]'  # so that validation writes best files by step 4
+    assert main(_cli(data, out, "max_steps=4", pretrain)) == 0
+    earlier = sorted(p.name for p in (out / "best").glob("step-*.safetensors"))
     for folder in list_checkpoints(out / "checkpoints"):
         (folder / "state.safetensors").write_bytes(b"torn")
     capsys.readouterr()
-    assert main(_cli(data, out, "max_steps=2", "--resume")) == 0
+    assert main(_cli(data, out, "max_steps=2", pretrain, "--resume")) == 0
     assert [c.name for c in list_checkpoints(out / "checkpoints")] == ["step-00000002"]
     assert len((out / "train.csv").read_text().splitlines()) == 3
     assert (f"{out}: no usable checkpoint to resume from (2 torn, removed); training starts at "
-            "step 0\n") in capsys.readouterr().err
+            f"step 0 (the earlier run's best generators are kept in {out / 'best' / 'earlier'})\n"
+            ) in capsys.readouterr().err
+    assert earlier and sorted(p.name for p in (out / "best" / "earlier").iterdir()) == earlier
 
 
 def test_leftovers_of_killed_writes_are_removed(data: tuple[Path, Path], tmp_path: Path) -> None:

@@ -365,6 +365,18 @@ class Trainer:
                 return False
         return True
 
+    def _set_aside_best_files(self) -> Path | None:
+        """Move a run's best files out of the way of a restart from step 0, which would
+        otherwise prune them: trained weights, intact even when every checkpoint is torn."""
+        files = ckpt.best_files(self.out / "best")
+        if not files:
+            return None
+        aside = self.out / "best" / "earlier"
+        aside.mkdir(exist_ok=True)
+        for file in files:
+            os.replace(file, aside / file.name)
+        return aside
+
     def _prune_after_resume(self, resumed: bool) -> None:
         """Drop best files written after the checkpoint we resumed from, and the checkpoints
         newer than it: torn ones, which the resume skipped and which would otherwise outlive
@@ -411,8 +423,10 @@ class Trainer:
         resumed = self.resume and self._load()
         if self.resume and not resumed and self.dist.main:
             why = f"{len(existing)} torn, removed" if existing else "none saved"
+            aside = self._set_aside_best_files()
+            kept = f" (the earlier run's best generators are kept in {aside})" if aside else ""
             warnings.warn(f"{self.out}: no usable checkpoint to resume from ({why}); "
-                          "training starts at step 0", stacklevel=3)
+                          f"training starts at step 0{kept}", stacklevel=3)
         if not resumed:
             self.new_optimizers(self._stages()[0])
         self._data()
