@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -916,3 +916,24 @@ def test_validation_scores_without_tf32(tmp_path: Path, monkeypatch: pytest.Monk
     validate.evaluate(zoo.load("jpeg", device="cpu"), ValidationSet(tmp_path, [10]),
                       torch.device("cpu"), ["psnr"])
     assert seen == [False] and torch.backends.cudnn.allow_tf32 == before
+
+
+def test_a_loader_worker_that_fails_is_one_line_with_what_to_do() -> None:
+    from zoo.errors import ZooError
+    from zoo.train.data import next_batch
+
+    def failing(message: str) -> Iterator[list[torch.Tensor]]:
+        raise RuntimeError(message)
+        yield []
+
+    worker = ("Caught RuntimeError in DataLoader worker process 0.\nOriginal Traceback (most recent "
+              "call last):\n  File \"x.py\", line 1, in f\nRuntimeError: unable to resize file "
+              "<filename not specified> to the right size: File too large (27)\n")
+    with pytest.raises(ZooError, match=r"^the training data loader failed \(RuntimeError: unable to "
+                                       r"resize file .*\); .*/dev/shm.*data.workers=0"):
+        next_batch(failing(worker))
+    with pytest.raises(ZooError, match=r"\(DataLoader worker \(pid 7\) is killed by signal: Bus"):
+        next_batch(failing("DataLoader worker (pid 7) is killed by signal: Bus error. It is "
+                           "possible that dataloader's workers are out of shared memory."))
+    with pytest.raises(RuntimeError, match="something else"):  # not the loader's: unchanged
+        next_batch(failing("something else"))

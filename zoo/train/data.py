@@ -18,11 +18,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from zoo.degrade import full_range_grey, jpeg_roundtrip, rgb_to_y
-from zoo.errors import DataError, ImageError
+from zoo.errors import DataError, ImageError, ZooError
 from zoo.imaging import READ_SUFFIXES, read_image
 
 __all__ = ["ImageStore", "PatchDataset", "StepBatchSampler", "ValidationSet", "centre_crop",
-           "find_images", "make_loader", "read_opaque"]
+           "find_images", "make_loader", "next_batch", "read_opaque"]
 
 
 def find_images(folders: Sequence[str | Path]) -> list[Path]:
@@ -203,6 +203,27 @@ class StepBatchSampler(Sampler[list[int]]):
 def make_loader(dataset: PatchDataset, sampler: StepBatchSampler, workers: int) -> DataLoader:
     extra = {"prefetch_factor": 4, "persistent_workers": True} if workers > 0 else {}
     return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, **extra)
+
+
+_WORKER_HINT = ("the workers hand batches over through shared memory (/dev/shm): give it more room "
+                "(in Docker, --shm-size=2g) or set data.workers=0; --resume continues from the last "
+                "checkpoint")
+
+
+def next_batch(batches: Iterator[list[torch.Tensor]]) -> list[torch.Tensor]:
+    """The next batch; a loader worker that dies or cannot pass its batch on (a full /dev/shm,
+    a file-size limit) is a one-line ZooError rather than torch's traceback."""
+    try:
+        return next(batches)
+    except RuntimeError as exc:
+        text = str(exc)
+        if "DataLoader worker" not in text and "shared memory" not in text:
+            raise
+        # A worker's own exception comes as "Caught X in DataLoader worker ... Original
+        # Traceback ...": its last line says what happened.
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        detail = lines[-1] if "Original Traceback" in text else lines[0]
+        raise ZooError(f"the training data loader failed ({detail}); {_WORKER_HINT}") from None
 
 
 class ValidationSet:

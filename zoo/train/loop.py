@@ -33,7 +33,8 @@ from zoo.locks import folder_lock
 from zoo.metrics import METRICS
 from zoo.registry import create_model, get_model_info
 from zoo.train import checkpoint as ckpt
-from zoo.train.data import Augment, ImageStore, PatchDataset, StepBatchSampler, ValidationSet, make_loader
+from zoo.train.data import (Augment, ImageStore, PatchDataset, StepBatchSampler, ValidationSet, make_loader,
+                            next_batch)
 from zoo.train.distributed import Dist, setup
 from zoo.train.ema import EMA
 from zoo.train.hardware import autocast_dtype, flush_cpu_denormals, resolve_device
@@ -303,7 +304,8 @@ class Trainer:
             lr = set_lr(self.opt_g or self.opt_c, factor)
             if self.opt_c is not None and self.opt_g is not None:
                 set_lr(self.opt_c, factor)
-            x, y = (t.to(self.device, non_blocking=True).float().div_(255) for t in next(loader_iter))
+            x, y = (t.to(self.device, non_blocking=True).float().div_(255)
+                    for t in next_batch(loader_iter))
             if self.recipe.channels_last:
                 x, y = x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last)
             mode = stage.kind if stage.kind != "gan" else self.switcher.next()
