@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from zoo.errors import ZooError, first_line
+from zoo.errors import ZooError, os_reason
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], object], *,
@@ -31,7 +31,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], object
             raise PermissionError(errno.EACCES, "Permission denied (the file is write-protected)")
         _write_and_rename(path, write, mode)
     except OSError as exc:
-        raise OSError(exc.errno, exc.strerror or first_line(exc), str(path)) from exc
+        raise OSError(exc.errno, os_reason(exc), str(path)) from exc
     return path
 
 
@@ -68,5 +68,4 @@ def check_writable(folder: Path) -> None:
             probe.write(b"probe")
             probe.flush()
     except OSError as exc:
-        reason = exc.strerror or first_line(exc)
-        raise ZooError(f"{folder}: cannot write into this folder ({reason})") from None
+        raise ZooError(f"{folder}: cannot write into this folder ({os_reason(exc)})") from None

@@ -7,6 +7,12 @@ def first_line(problem: BaseException | str) -> str:
     return text.splitlines()[0] if text else type(problem).__name__
 
 
+def os_reason(exc: OSError) -> str:
+    """The system's reason for an OSError without its path ("Permission denied"), else its first
+    line: for messages that name the file themselves."""
+    return exc.strerror or first_line(exc)
+
+
 class ZooError(Exception):
     """An error whose message is complete for the user (what went wrong and what to do)."""
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from zoo.atomic import check_writable
-from zoo.errors import ZooError
+from zoo.errors import ZooError, os_reason
 
 __all__ = ["LOCK_FILE", "folder_lock"]
 
@@ -39,7 +39,7 @@ def folder_lock(folder: str | Path) -> Iterator[None]:
                        "writing into this folder; wait for it to end, or choose another output "
                        "folder") from None
     except OSError as exc:  # the lock file is the first thing a command writes there
-        raise ZooError(f"{folder}: cannot write into this folder ({exc.strerror or exc})") from None
+        raise ZooError(f"{folder}: cannot write into this folder ({os_reason(exc)})") from None
     try:
         yield
     finally:

@@ -25,7 +25,7 @@ from zoo.bench.distributed import DistContext
 from zoo.bench.results import Key, ResultsStore, Row, read_rows, write_rows
 from zoo.datasets import Dataset
 from zoo.degrade import jpeg_roundtrip, to_protocol
-from zoo.errors import ZooError, first_line
+from zoo.errors import ZooError, first_line, os_reason
 from zoo.locks import folder_lock
 from zoo.metrics import METRICS, metric_of_token
 from zoo.weights import state_digest
@@ -91,7 +91,7 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ZooError(f"--out {out}: cannot create this folder ({exc.strerror or exc})") from None
+        raise ZooError(f"--out {out}: cannot create this folder ({os_reason(exc)})") from None
     with _main_holds_lock(out, dist):
         _measure_all(plan, models, outcome, dist, progress, after_image)
         outcome.wall_seconds = time.perf_counter() - start

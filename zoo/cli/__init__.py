@@ -10,7 +10,7 @@ from typing import Callable
 from rich.console import Console
 from rich.markup import escape
 
-from zoo.errors import ZooError, first_line
+from zoo.errors import ZooError, os_reason
 
 _SUBCOMMANDS = ("list_cmd", "restore_cmd", "push_cmd", "bench_cmd", "data_cmd", "train_cmd")
 
@@ -49,7 +49,7 @@ def run_tool(main_fn: Callable[[], int | None]) -> int:
         return 2
     except OSError as exc:  # a file or folder the command could not read or write
         where = f"{exc.filename}: " if exc.filename else ""
-        err_console.print(f"[red]error:[/] {escape(where + (exc.strerror or first_line(exc)))}")
+        err_console.print(f"[red]error:[/] {escape(where + os_reason(exc))}")
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted")

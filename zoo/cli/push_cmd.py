@@ -6,7 +6,7 @@ import argparse
 
 from rich.console import Console
 
-from zoo.errors import ZooError, first_line
+from zoo.errors import ZooError, first_line, os_reason
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
             folder = save_pretrained(model, args.dry_run, repo_id=args.repo, training=training)
         except OSError as exc:
             raise ZooError(f"--dry-run {args.dry_run}: cannot write there "
-                           f"({exc.strerror or exc})") from None
+                           f"({os_reason(exc)})") from None
         for path in sorted(folder.iterdir()):
             console.print(f"  {path}  ({path.stat().st_size:,} bytes)")
         console.print(f"dry run: wrote the files for {args.repo} into {folder}; nothing uploaded")

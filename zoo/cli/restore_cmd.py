@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from zoo.errors import ImageError, WeightsError, ZooError, first_line
+from zoo.errors import ImageError, WeightsError, ZooError, first_line, os_reason
 
 DEFAULT_MODEL = "arnet-nogan"
 DEFAULT_SUFFIX = ".restored"
@@ -84,7 +84,7 @@ def _folder_images(folder: Path, recursive: bool, suffix: str, problems: list[st
     from zoo.imaging import READ_SUFFIXES
 
     def unreadable(exc: OSError) -> None:
-        problems.append(f"{exc.filename}: cannot read this folder ({exc.strerror or exc})")
+        problems.append(f"{exc.filename}: cannot read this folder ({os_reason(exc)})")
 
     found: list[Path] = []
     for root, dirs, files in os.walk(folder, onerror=unreadable):
@@ -248,7 +248,7 @@ def _restore_one(model, job: Job, tile: int | None) -> str | None:
     except (torch.OutOfMemoryError, MemoryError):
         return f"{job.source}: out of memory; {OUT_OF_MEMORY_HINT}"
     except OSError as exc:  # writing the output: permissions, full disk...
-        return f"{job.source}: cannot write {job.target}: {exc.strerror or exc}"
+        return f"{job.source}: cannot write {job.target}: {os_reason(exc)}"
     except RuntimeError as exc:  # a CPU allocation failure is a plain RuntimeError in torch
         detail = first_line(exc)
         if "allocate" in detail:

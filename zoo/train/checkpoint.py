@@ -168,12 +168,10 @@ def latest_checkpoint(folder: Path) -> tuple[Path, dict[str, torch.Tensor], dict
 
 def latest_meta(folder: Path) -> tuple[Path, dict[str, Any]] | None:
     """The meta of the checkpoint a resume would use, without the warnings (the resume gives them)."""
-    for path in reversed(list_checkpoints(folder)):
-        try:
-            return path, _check(path)
-        except (OSError, ValueError):
-            continue
-    return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        found = latest_checkpoint(folder)
+    return (found[0], found[2]) if found else None
 
 
 def flatten_optimizer(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict]:

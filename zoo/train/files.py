@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from zoo.atomic import atomic_write
-from zoo.errors import ZooError, first_line
+from zoo.errors import ZooError, os_reason
 
 __all__ = ["file_leftovers", "folder_leftovers", "remove_leftovers", "write_failure", "write_file",
            "write_folder"]
@@ -18,13 +18,9 @@ __all__ = ["file_leftovers", "folder_leftovers", "remove_leftovers", "write_fail
 _RESUME_HINT = "once it can be written, --resume continues from the last checkpoint saved"
 
 
-def _reason(exc: OSError) -> str:
-    return exc.strerror or first_line(exc)
-
-
 def write_failure(path: Path, what: str, exc: OSError) -> ZooError:
     """The error for the user when ``what`` (e.g. ``the checkpoint``) could not go to ``path``."""
-    return ZooError(f"{path}: cannot write {what} ({_reason(exc)}); {_RESUME_HINT}")
+    return ZooError(f"{path}: cannot write {what} ({os_reason(exc)}); {_RESUME_HINT}")
 
 
 def write_file(path: Path, data: bytes | str, what: str) -> Path:

@@ -395,7 +395,7 @@ class Trainer:
     def _prepare_out(self) -> None:
         """Check before any training that the run can write its folders, and delete the
         temporary files and folders of writes that a kill interrupted."""
-        for folder in (self.out, self.out / "checkpoints", self.out / "best"):
+        for folder in (self.out / "checkpoints", self.out / "best"):  # OUT: by its lock
             check_writable(folder)
         # Only the names this code writes: anything else in OUT is the user's.
         remove_leftovers(self.out, *folder_leftovers("export"),
