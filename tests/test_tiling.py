@@ -123,6 +123,13 @@ def test_bad_arguments() -> None:
         restore_tiled(WideConvNet(), torch.rand(1, 3, 32, 32), tile=0)
 
 
+# Mean |tiled - whole| allowed on the 0..1 scale. unet-l1 is a conv net (3.1e-4 measured).
+# arnet-nogan's self-attention sees one tile instead of the whole image, and the GPU-trained
+# weights lean on it: 3.0e-3 measured here (about 0.8 grey levels), which is why its tiles are
+# also held to scoring the same against the ground truth.
+TILED_MEAN_ERROR = {"arnet-nogan": 5e-3, "unet-l1": 1e-3}
+
+
 @pytest.mark.parametrize("name", ["arnet-nogan", "unet-l1"])
 def test_shipped_models_tiled_match_untiled(name: str) -> None:
     """The shipped networks, with their trained weights, on a photograph that fits both ways."""
@@ -131,12 +138,20 @@ def test_shipped_models_tiled_match_untiled(name: str) -> None:
 
     import zoo
     from zoo.degrade import jpeg_roundtrip
+    from zoo.metrics import METRICS
 
     model = zoo.load(name, device="cpu")
-    jpeg = jpeg_roundtrip(np.ascontiguousarray(skimage.data.coffee()), 10)
+    truth = np.ascontiguousarray(skimage.data.coffee())
+    jpeg = jpeg_roundtrip(truth, 10)
     x = torch.from_numpy(jpeg.copy()).permute(2, 0, 1)[None].float() / 255
     with torch.inference_mode():
         whole = model(x)
         tiled = restore_tiled(model, x, tile=256, overlap=64)
-        assert (whole - x).abs().mean() > 1e-3, "the model must actually change the image"
-        assert (whole - tiled).abs().mean() < 1e-3
+    assert (whole - x).abs().mean() > 1e-3, "the model must actually change the image"
+    assert (whole - tiled).abs().mean() < TILED_MEAN_ERROR[name]
+
+    def psnr(out: torch.Tensor) -> float:
+        pixels = (out[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
+        return METRICS["psnr"](pixels, truth)
+
+    assert abs(psnr(tiled) - psnr(whole)) < 0.1  # measured: 0.03 dB for arnet-nogan

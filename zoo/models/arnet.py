@@ -187,7 +187,7 @@ register_model(ModelInfo(
     architecture="ARNet",
     arch_args=ARNET_ARGS,
     recipe="arnet-nogan",
-    weights=WeightsInfo(sha256="0ff3a70f2bc166d29315debddc9b1161cb56d000d5eb56823006bde9c36c91b8",
+    weights=WeightsInfo(sha256="add1c2ab755e3b60ca5b01c5dddede8380d3c90464f30af06aad822949c9d3a4",
                         hub_repo="jpeg-zoo/arnet-nogan", license="MIT"),
     inputs=_ARNET_INPUTS,
 ))
