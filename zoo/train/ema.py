@@ -27,10 +27,17 @@ class EMA:
     def update(self, model: nn.Module, decay: float) -> None:
         self.updates += 1
         d = min(decay, (1 + self.updates) / (10 + self.updates))
-        for shadow, p in zip(self.model.parameters(), model.parameters()):
-            shadow.lerp_(p.detach(), 1.0 - d) if d > 0 else shadow.copy_(p)
-        for shadow, b in zip(self.model.buffers(), model.buffers()):
-            shadow.copy_(b)
+        # One fused call per list, not one kernel per tensor (arnet-nogan has 160 parameters):
+        # on the H200 these small networks took 18-45 steps/s, far below its arithmetic, so
+        # launches count. Bitwise the same as a lerp_ per tensor.
+        shadows, params = list(self.model.parameters()), [p.detach() for p in model.parameters()]
+        if d > 0:
+            torch._foreach_lerp_(shadows, params, 1.0 - d)
+        else:
+            torch._foreach_copy_(shadows, params)
+        buffers = list(self.model.buffers())
+        if buffers:
+            torch._foreach_copy_(buffers, list(model.buffers()))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return self.model.state_dict()
