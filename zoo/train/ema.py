@@ -27,7 +27,7 @@ class EMA:
     def update(self, model: nn.Module, decay: float) -> None:
         self.updates += 1
         d = min(decay, (1 + self.updates) / (10 + self.updates))
-        # One fused call per list, not one kernel per tensor (arnet-nogan has 160 parameters):
+        # One fused call per list, not one kernel per tensor (arnet-nogan has 160 parameter tensors):
         # on the H200 these small networks took 18-45 steps/s, far below its arithmetic, so
         # launches count. Bitwise the same as a lerp_ per tensor.
         shadows, params = list(self.model.parameters()), [p.detach() for p in model.parameters()]
