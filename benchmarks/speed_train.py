@@ -33,12 +33,19 @@ from zoo.train.recipe import load_recipe, recipe_path
 from zoo.train.stages import critic_step, generator_step
 
 
-def _time(fn, n: int, warmup: int) -> float:
+def _time(fn, n: int, warmup: int, device: torch.device | None = None) -> float:
+    """Seconds per call; on a GPU, until the queued work is done (the steps do not wait)."""
+    def settle() -> None:
+        if device is not None and device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     for _ in range(warmup):
         fn()
+    settle()
     start = time.perf_counter()
     for _ in range(n):
         fn()
+    settle()
     return (time.perf_counter() - start) / n
 
 
@@ -51,7 +58,8 @@ def bench_entry(entry: str, data: str, device: str, steps: int, overrides: list[
         trainer.build()
         trainer._data()
         batch_size = recipe.data.batch
-        it = iter(make_loader(trainer.dataset, StepBatchSampler(batch_size), recipe.data.workers))
+        it = iter(make_loader(trainer.dataset, StepBatchSampler(batch_size), recipe.data.workers,
+                              pin_memory=trainer.device.type == "cuda"))
         # Time past the batches the workers have already prefetched, or the loader looks free.
         queued = recipe.data.workers * 4 + 1  # make_loader's prefetch_factor
         load_s = _time(lambda: next(it), max(steps, 2 * recipe.data.workers), warmup=queued)
@@ -73,11 +81,9 @@ def bench_entry(entry: str, data: str, device: str, steps: int, overrides: list[
                     trainer.ema.update(trainer.generator, recipe.ema_decay)  # as the run does
                     if stage.kind == "gan":
                         critic_step(ctx, (x, y), stage, trainer.opt_c)
-            per_step = _time(step, steps, warmup=2)
+            per_step = _time(step, steps, warmup=2, device=trainer.device)
             if stage.kind == "gan":
                 per_step /= 2  # one generator + one critic step: two recipe steps
-            if trainer.device.type == "cuda":
-                torch.cuda.synchronize()
             rows.append({"entry": entry, "stage": stage.name, "kind": stage.kind,
                          "patch": recipe.data.patch, "batch": batch_size,
                          "precision": str(trainer.amp_dtype or "fp32").removeprefix("torch."),

@@ -279,6 +279,49 @@ def test_logged_rate_leaves_out_paused_time(data: tuple[Path, Path], tmp_path: P
     assert rates == [8.0, 8.0]
 
 
+def test_run_log_reads_loss_values_only_on_logged_steps(data: tuple[Path, Path], tmp_path: Path) -> None:
+    """A step's losses stay on the device (reading one waits for a GPU) unless that step is logged."""
+    import csv
+
+    from zoo.train import logs
+    from zoo.train.recipe import load_recipe
+
+    class Lazy:
+        reads = 0
+
+        def __init__(self, value: float) -> None:
+            self.value = value
+
+        def __float__(self) -> float:
+            Lazy.reads += 1
+            return self.value
+
+    recipe = load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', "log_every=3"])
+    with logs.RunLog(tmp_path, recipe, enabled=True, progress=False, resume_step=None) as log:
+        for step in range(1, 7):
+            log.train(step, "train", "generator", 1e-3, {"loss": Lazy(step / 10), "l1": Lazy(1.0)}, 8)
+    assert Lazy.reads == 4  # two values at steps 3 and 6
+    with open(tmp_path / "train.csv", newline="") as f:
+        assert [float(row["loss"]) for row in csv.DictReader(f)] == [0.3, 0.6]
+
+
+def test_steps_return_their_losses_as_tensors(data: tuple[Path, Path], tmp_path: Path) -> None:
+    from zoo.train.loop import Trainer
+    from zoo.train.losses import GeneratorLoss
+    from zoo.train.recipe import load_recipe
+    from zoo.train.stages import generator_step
+
+    recipe = load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', 'data.val=""'])
+    trainer = Trainer(TINY, recipe, tmp_path / "run", progress=False)
+    trainer.build()
+    stage = next(iter(recipe.stages.values()))
+    trainer.new_optimizers(stage)
+    x = torch.rand(2, 3, 32, 32)
+    values = generator_step(trainer.ctx, (x, x), stage, 0,
+                            GeneratorLoss(stage.losses, stage.lpips_net, trainer.device), trainer.opt_g)
+    assert values and all(isinstance(v, torch.Tensor) and not v.requires_grad for v in values.values())
+
+
 def test_encoder_frozen_at_first(data: tuple[Path, Path], tmp_path: Path) -> None:
     from zoo.registry import create_model
     from zoo.train.loop import Trainer

@@ -200,9 +200,12 @@ class StepBatchSampler(Sampler[list[int]]):
             step += 1
 
 
-def make_loader(dataset: PatchDataset, sampler: StepBatchSampler, workers: int) -> DataLoader:
+def make_loader(dataset: PatchDataset, sampler: StepBatchSampler, workers: int, *,
+                pin_memory: bool = False) -> DataLoader:
+    """``pin_memory`` (for a GPU) lets the copy to the device overlap the step before it."""
     extra = {"prefetch_factor": 4, "persistent_workers": True} if workers > 0 else {}
-    return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, **extra)
+    return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, pin_memory=pin_memory,
+                      **extra)
 
 
 _WORKER_HINT = ("the workers hand batches over through shared memory (/dev/shm): give it more room "

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import torch
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
@@ -124,14 +125,19 @@ class RunLog:
         self._task = self.progress.add_task(f"{stage.name} ({stage.kind})", total=stage.steps,
                                             completed=done, status="")
 
-    def train(self, step: int, stage: str, mode: str, lr: float, values: dict[str, float],
-              patches: int) -> None:
+    def train(self, step: int, stage: str, mode: str, lr: float,
+              tensors: dict[str, torch.Tensor | float], patches: int) -> None:
+        """One training step. The step's loss values stay on the device unless they are shown
+        or logged: each read waits for the GPU, which would otherwise run ahead."""
         t, n = self._last
         self._last = (t, n + patches)
-        if self.progress is not None and self._task is not None:
+        shown = self.progress is not None and self._task is not None
+        logged = self.enabled and step % self.every == 0
+        values = {k: float(v) for k, v in tensors.items()} if shown or logged else {}
+        if shown:
             status = " ".join(f"{k} {v:.4f}" for k, v in values.items())
             self.progress.update(self._task, advance=1, status=status)
-        if not self.enabled or step % self.every:
+        if not logged:
             return
         now = time.monotonic()
         rate = (n + patches) / max(now - t, 1e-9)

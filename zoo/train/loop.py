@@ -449,7 +449,7 @@ class Trainer:
                      elapsed_before=self.elapsed_before if resumed else 0.0)
         loader = make_loader(self.dataset, StepBatchSampler(self.recipe.data.batch, self.step,
                                                             self.dist.rank, self.dist.world),
-                             self.recipe.data.workers)
+                             self.recipe.data.workers, pin_memory=self.device.type == "cuda")
         loader_iter = iter(loader)
         stages = self._stages()
         try:

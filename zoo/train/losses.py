@@ -19,7 +19,7 @@ class GeneratorLoss(nn.Module):
         self.lpips = lpips_model(lpips_net, device) if "lpips" in self.weights else None
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor,
-                fake_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+                fake_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         parts: dict[str, torch.Tensor] = {}
         if "l1" in self.weights:
             parts["l1"] = F.l1_loss(pred.float(), target.float())
@@ -28,7 +28,8 @@ class GeneratorLoss(nn.Module):
         if "adversarial" in self.weights and fake_logits is not None:
             parts["adversarial"] = generator_adversarial_loss(fake_logits)
         total = sum(self.weights[k] * v for k, v in parts.items())
-        return total, {k: float(v.detach()) for k, v in parts.items()}
+        # Detached tensors, not floats: reading a value waits for the GPU (RunLog reads them).
+        return total, {k: v.detach() for k, v in parts.items()}
 
 
 def generator_adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:

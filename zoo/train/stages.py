@@ -80,7 +80,7 @@ def _backward_step(loss: torch.Tensor, opt: torch.optim.Optimizer, params: list[
 
 
 def generator_step(ctx: StepContext, batch: tuple[torch.Tensor, torch.Tensor], stage: Stage,
-                   stage_step: int, loss_fn: GeneratorLoss, opt: torch.optim.Optimizer) -> dict[str, float]:
+                   stage_step: int, loss_fn: GeneratorLoss, opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
     x, y = batch
     if ctx.encoder is not None and stage.freeze_encoder_steps:
         ctx.encoder.requires_grad_(stage_step >= stage.freeze_encoder_steps)
@@ -97,11 +97,11 @@ def generator_step(ctx: StepContext, batch: tuple[torch.Tensor, torch.Tensor], s
     finally:
         if adversarial:
             ctx.critic_raw.train().requires_grad_(True)
-    return {"loss": float(loss.detach()), **parts}
+    return {"loss": loss.detach(), **parts}
 
 
 def critic_step(ctx: StepContext, batch: tuple[torch.Tensor, torch.Tensor], stage: Stage,
-                opt: torch.optim.Optimizer) -> dict[str, float]:
+                opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
     x, y = batch
     ctx.generator_raw.eval()
     with torch.no_grad(), ctx.autocast():
@@ -114,7 +114,7 @@ def critic_step(ctx: StepContext, batch: tuple[torch.Tensor, torch.Tensor], stag
         logits = ctx.critic(torch.cat([y, fake.to(y.dtype)]))
         loss = critic_loss(logits[:n], logits[n:])
     _backward_step(loss, opt, list(ctx.critic_raw.parameters()), ctx.scaler, stage.grad_clip)
-    return {"critic": float(loss.detach())}
+    return {"critic": loss.detach()}
 
 
 @dataclass
@@ -134,7 +134,7 @@ class Switcher:
     def next(self) -> str:
         return self.mode
 
-    def done(self, stage: Stage, d: Dist, critic_loss_value: float | None = None) -> None:
+    def done(self, stage: Stage, d: Dist, critic_loss_value: torch.Tensor | None = None) -> None:
         self.history[self.mode] += 1
         self.count += 1
         if self.mode == "critic":
