@@ -303,6 +303,12 @@ def test_run_log_reads_loss_values_only_on_logged_steps(data: tuple[Path, Path],
     assert Lazy.reads == 4  # two values at steps 3 and 6
     with open(tmp_path / "train.csv", newline="") as f:
         assert [float(row["loss"]) for row in csv.DictReader(f)] == [0.3, 0.6]
+    Lazy.reads = 0  # a progress bar shows them at the same steps, not at every step
+    with logs.RunLog(tmp_path / "shown", recipe, enabled=True, progress=True, resume_step=None) as log:
+        log.start_stage(next(iter(recipe.stages.values())), 0)
+        for step in range(1, 7):
+            log.train(step, "train", "generator", 1e-3, {"loss": Lazy(step / 10)}, 8)
+    assert Lazy.reads == 2
 
 
 def test_steps_return_their_losses_as_tensors(data: tuple[Path, Path], tmp_path: Path) -> None:
@@ -978,5 +984,7 @@ def test_a_loader_worker_that_fails_is_one_line_with_what_to_do() -> None:
     with pytest.raises(ZooError, match=r"\(DataLoader worker \(pid 7\) is killed by signal: Bus"):
         next_batch(failing("DataLoader worker (pid 7) is killed by signal: Bus error. It is "
                            "possible that dataloader's workers are out of shared memory."))
+    with pytest.raises(ZooError, match=r"\(Pin memory thread exited unexpectedly\)"):  # CUDA runs
+        next_batch(failing("Pin memory thread exited unexpectedly"))
     with pytest.raises(RuntimeError, match="something else"):  # not the loader's: unchanged
         next_batch(failing("something else"))

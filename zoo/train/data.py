@@ -220,10 +220,11 @@ def next_batch(batches: Iterator[list[torch.Tensor]]) -> list[torch.Tensor]:
         return next(batches)
     except RuntimeError as exc:
         text = str(exc)
-        if "DataLoader worker" not in text and "shared memory" not in text:
+        if not any(s in text for s in ("DataLoader worker", "shared memory", "in pin memory thread",
+                                       "Pin memory thread")):
             raise
-        # A worker's own exception comes as "Caught X in DataLoader worker ... Original
-        # Traceback ...": its last line says what happened.
+        # A worker's (or, on a GPU, the pinning thread's) own exception comes as "Caught X in
+        # DataLoader worker ... Original Traceback ...": its last line says what happened.
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         detail = lines[-1] if "Original Traceback" in text else lines[0]
         raise ZooError(f"the training data loader failed ({detail}); {_WORKER_HINT}") from None

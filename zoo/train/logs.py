@@ -127,17 +127,18 @@ class RunLog:
 
     def train(self, step: int, stage: str, mode: str, lr: float,
               tensors: dict[str, torch.Tensor | float], patches: int) -> None:
-        """One training step. The step's loss values stay on the device unless they are shown
-        or logged: each read waits for the GPU, which would otherwise run ahead."""
+        """One training step. The step's loss values stay on the device except every
+        ``log_every`` steps (the CSV row and the progress bar's status): each read waits for
+        the GPU, which would otherwise run ahead."""
         t, n = self._last
         self._last = (t, n + patches)
+        logged = step % self.every == 0
         shown = self.progress is not None and self._task is not None
-        logged = self.enabled and step % self.every == 0
-        values = {k: float(v) for k, v in tensors.items()} if shown or logged else {}
+        values = {k: float(v) for k, v in tensors.items()} if logged and (self.enabled or shown) else {}
         if shown:
-            status = " ".join(f"{k} {v:.4f}" for k, v in values.items())
-            self.progress.update(self._task, advance=1, status=status)
-        if not logged:
+            status = {"status": " ".join(f"{k} {v:.4f}" for k, v in values.items())} if logged else {}
+            self.progress.update(self._task, advance=1, **status)
+        if not (logged and self.enabled):
             return
         now = time.monotonic()
         rate = (n + patches) / max(now - t, 1e-9)
