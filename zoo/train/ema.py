@@ -31,11 +31,12 @@ class EMA:
         # on the H200 these small networks took 18-45 steps/s, far below its arithmetic, so
         # launches count. Bitwise the same as a lerp_ per tensor.
         shadows, params = list(self.model.parameters()), [p.detach() for p in model.parameters()]
-        if shadows and d > 0:
-            torch._foreach_lerp_(shadows, params, 1.0 - d)
-        elif shadows:
-            torch._foreach_copy_(shadows, params)
         buffers = list(self.model.buffers())
+        if shadows:  # the foreach calls refuse empty lists
+            if d > 0:
+                torch._foreach_lerp_(shadows, params, 1.0 - d)
+            else:
+                torch._foreach_copy_(shadows, params)
         if buffers:
             torch._foreach_copy_(buffers, list(model.buffers()))
 
