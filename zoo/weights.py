@@ -18,7 +18,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 
 from zoo.atomic import atomic_write
-from zoo.errors import WeightsError, first_line
+from zoo.errors import WeightsError
 
 if TYPE_CHECKING:
     from torch import nn

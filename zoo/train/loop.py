@@ -31,22 +31,22 @@ from zoo.atomic import check_writable
 from zoo.errors import RecipeError, ZooError, first_line
 from zoo.locks import folder_lock
 from zoo.metrics import METRICS
+from zoo.pretrained import load_entry_weights
 from zoo.registry import create_model, get_model_info
 from zoo.train import checkpoint as ckpt
 from zoo.train.data import (Augment, ImageStore, PatchDataset, StepBatchSampler, ValidationSet, make_loader,
                             next_batch)
 from zoo.train.distributed import Dist, setup
 from zoo.train.ema import EMA
-from zoo.train.hardware import autocast_dtype, flush_cpu_denormals, resolve_device
 from zoo.train.export import export_model
 from zoo.train.files import file_leftovers, folder_leftovers, remove_leftovers, write_file
-from zoo.train.losses import GeneratorLoss
+from zoo.train.hardware import autocast_dtype, flush_cpu_denormals, resolve_device
 from zoo.train.logs import LOG_FILES, RunLog
+from zoo.train.losses import GeneratorLoss
 from zoo.train.recipe import SAVED_RECIPE, Recipe, Stage, init_weights_file, recipe_label
 from zoo.train.stages import (StepContext, Switcher, critic_step, generator_step, lr_factor,
                               make_optimizer, set_lr)
 from zoo.train.validate import evaluate
-from zoo.pretrained import load_entry_weights
 from zoo.weights import load_weights
 
 __all__ = ["Trainer"]
