@@ -117,6 +117,18 @@ def test_16bit_grey_with_alpha_stays_grey(tmp_path: Path) -> None:
     np.testing.assert_array_equal(image.alpha, (alpha >> 8).astype(np.uint8))
 
 
+def test_16bit_grey_colour_key_becomes_alpha(tmp_path: Path) -> None:
+    values = (RNG.integers(0, 256, (12, 20)) * 257).astype(np.uint16)
+    values[2, 3] = 1000  # the key: one 16-bit value, which no 8-bit level would tell apart
+    values[5, 5] = 1001
+    Image.fromarray(values).save(tmp_path / "k16.png", transparency=1000)
+    image = read_image(tmp_path / "k16.png")
+    assert image.is_grey and image.alpha is not None
+    assert image.alpha[2, 3] == 0 and (image.alpha == 0).sum() == 1
+    Image.fromarray(values).save(tmp_path / "k16-unused.png", transparency=7)
+    assert read_image(tmp_path / "k16-unused.png").alpha is None  # a key no pixel has
+
+
 def test_palette_with_transparency(tmp_path: Path) -> None:
     pal = Image.new("P", (16, 16), 0)
     pal.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)

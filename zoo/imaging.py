@@ -191,6 +191,8 @@ class _strict_pillow:
 
 _KEYED_TRANSPARENCY = {"1": "LA", "L": "LA", "RGB": "RGBA"}
 """Modes whose ``transparency`` info (one colour made transparent) becomes an alpha plane."""
+_WIDE_GREY = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+"""Grey modes with more than 8 bits per sample (scaled to uint8 on reading)."""
 
 
 def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation: bool = False,
@@ -222,8 +224,11 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
         img = img.convert(_KEYED_TRANSPARENCY[mode])  # the keyed colour becomes alpha 0
     if mode == "CMYK":
         img, icc = _cmyk_to_rgb(img, icc)
-    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+    if img.mode in _WIDE_GREY:
         pixels = _wide_grey_to_uint8(img, bit_depth)
+        key = img.info.get("transparency")
+        if isinstance(key, int) and img.mode != "F":  # a 16-bit grey PNG's tRNS: compared unscaled
+            keyed, alpha = True, np.where(np.asarray(img) == key, 0, 255).astype(np.uint8)
     elif img.mode in ("1", "L"):
         pixels = np.asarray(img.convert("L"))
     elif img.mode == "LA":
