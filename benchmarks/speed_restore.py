@@ -37,14 +37,18 @@ def _setup(name: str, device: str, threads: int | None) -> tuple[Any, Any]:
 
     if threads:
         torch.set_num_threads(threads)
-    base, overrides = parse_model_spec(name)
+    from zoo.ensemble import SelfEnsemble, split_ensemble
+
+    spec, ensemble = split_ensemble(name)
+    base, overrides = parse_model_spec(spec)
     model = zoo.create_model(base, **overrides).eval().to(device)
-    return torch, model
+    return torch, SelfEnsemble(model) if ensemble else model
 
 
 def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """``"arnet-nogan:nf=48:last_blocks=4"`` -> the entry and architecture overrides (JSON values):
-    the speed of a layout before anyone trains it (weights do not change the time)."""
+    the speed of a layout before anyone trains it (weights do not change the time). A ``+x8``
+    suffix (``unet-l1+x8``) times the model's self-ensemble."""
     name, *assignments = spec.split(":")
     overrides = {}
     for item in assignments:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from zoo.devices import default_device, usable_device
+from zoo.ensemble import SelfEnsemble, split_ensemble
 from zoo.errors import WeightsError, ZooError
 from zoo.hub import CONFIG_FILE, build_from_config, load_pretrained
 from zoo.registry import create_model, get_model_info, list_models
@@ -75,8 +76,12 @@ def load_model(name_or_path: str, device: str | torch.device | None = None,
                weights: str | None = None) -> Restorer:
     """Load a model ready for inference: weights loaded, eval mode, on ``device``.
 
-    ``weights`` (a safetensors path) replaces a registry entry's pretrained weights.
+    ``weights`` (a safetensors path) replaces a registry entry's pretrained weights. A spec
+    ending in ``+x8`` (``unet-l1+x8``) loads the model as a geometric self-ensemble.
     """
+    base, ensemble = split_ensemble(str(name_or_path))
+    if ensemble and not Path(name_or_path).exists():
+        return SelfEnsemble(load_model(base, device, weights))
     if weights is not None and (name_or_path.startswith(HUB_PREFIX) or Path(name_or_path).exists()):
         raise ZooError("weights=PATH applies to registry names only; a folder or Hub repo "
                        "brings its own model.safetensors")

@@ -12,6 +12,7 @@ from zoo.bench.runner import BenchOutcome, BenchPlan, ImageCallback, run_bench
 from zoo.bench.suites import Suite, load_suite, validate_metrics, validate_qualities
 from zoo.datasets import Dataset, resolve_dataset
 from zoo.div2k import div2k_found, div2k_names, div2k_present
+from zoo.ensemble import ENSEMBLE_SUFFIX, split_ensemble
 from zoo.errors import ZooError
 from zoo.loading import is_saved_model, usable_device
 from zoo.registry import list_models
@@ -30,25 +31,37 @@ def default_models() -> list[str]:
 def select_models(patterns: Sequence[str] | None) -> list[str]:
     """Entries matching shell patterns among those with weights (plus jpeg); an exact name
     always matches, so that asking for a weightless entry reports why it cannot load.
-    A saved model (a ``zoo train`` export folder, ``hf-hub:ORG/NAME``) is taken as it is."""
+    A saved model (a ``zoo train`` export folder, ``hf-hub:ORG/NAME``) is taken as it is.
+    ``PATTERN+x8`` selects the same models as their self-ensembles (``unet-l1+x8``)."""
     if not patterns:
         return default_models()
-    pool = default_models()
     chosen: list[str] = []
     for pattern in patterns:
-        if is_saved_model(pattern):
-            chosen += [pattern] if pattern not in chosen else []
-            continue
-        exact = list_models(pattern) if not any(c in pattern for c in "*?[") else []
-        hits = exact or [m for m in pool if m in list_models(pattern)]
-        if not hits and Path(pattern).exists():
-            raise ModelSelectionError(f"--models {pattern}: not a saved model (a folder with "
-                                      "config.json and model.safetensors, as `zoo train` exports)")
-        if not hits:
-            raise ModelSelectionError(f"--models {pattern}: no registry entry with weights matches "
-                                      f"(available: {', '.join(pool)}; see `zoo list`)")
-        chosen += [m for m in hits if m not in chosen]
+        base, ensemble = split_ensemble(pattern)
+        if ensemble and not Path(pattern).exists():
+            try:
+                bases = select_models([base])
+            except ModelSelectionError as exc:
+                raise ModelSelectionError(str(exc).replace(base, pattern, 1)) from None
+            chosen += [m + ENSEMBLE_SUFFIX for m in bases if m + ENSEMBLE_SUFFIX not in chosen]
+        else:
+            chosen += [m for m in _select_one(pattern) if m not in chosen]
     return chosen
+
+
+def _select_one(pattern: str) -> list[str]:
+    if is_saved_model(pattern):
+        return [pattern]
+    pool = default_models()
+    exact = list_models(pattern) if not any(c in pattern for c in "*?[") else []
+    hits = exact or [m for m in pool if m in list_models(pattern)]
+    if not hits and Path(pattern).exists():
+        raise ModelSelectionError(f"--models {pattern}: not a saved model (a folder with "
+                                  "config.json and model.safetensors, as `zoo train` exports)")
+    if not hits:
+        raise ModelSelectionError(f"--models {pattern}: no registry entry with weights matches "
+                                  f"(available: {', '.join(pool)}; see `zoo list`)")
+    return hits
 
 
 def dataset_for(spec: str | None) -> Dataset:
