@@ -191,10 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     from rich.table import Table
 
     import zoo
+    from zoo.ensemble import split_ensemble
 
     console = Console()
     names = args.models or zoo.list_models()
-    unknown = sorted({parse_model_spec(n)[0] for n in names} - set(zoo.list_models()))
+    unknown = sorted({parse_model_spec(split_ensemble(n)[0])[0] for n in names}
+                     - set(zoo.list_models()))
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; "
                      f"known: {', '.join(zoo.list_models())}")
