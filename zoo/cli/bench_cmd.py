@@ -17,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="JPEG qualities (default: the suite's, 10 20 30)")
     p.add_argument("--models", "-m", nargs="+", metavar="PATTERN",
                    help="registry names, shell patterns, or saved models (a `zoo train` export folder, "
-                        "hf-hub:ORG/NAME) (default: every entry with weights, plus jpeg)")
+                        "hf-hub:ORG/NAME); add +x8 for a model's self-ensemble (unet-l1+x8) "
+                        "(default: every entry with weights, plus jpeg)")
     p.add_argument("--data", "-d", nargs="+", metavar="DIR|sample|div2k",
                    help="dataset(s): a folder of images, 'sample' or 'div2k'")
     p.add_argument("--protocol", nargs="+", choices=PROTOCOLS,
