@@ -4,17 +4,20 @@
 --models``) runs the model on the input turned by 0, 90, 180 and 270 degrees, each also
 mirrored, turns every output back and averages them: eight times the work for a higher PSNR
 (the technique of EDSR+, Lim et al. 2017). The input is first padded at the bottom and right to
-a multiple of 16 pixels, replicating its edge as a JPEG encoder does, so that every turned copy
-keeps the 8x8 luma and 16x16 chroma block grid of the original on its own block grid.
+a multiple of 16 pixels (and of the model's own padding multiple), replicating its edge as a
+JPEG encoder does, so that every turned copy keeps the 8x8 luma and 16x16 chroma block grid of
+the original on its own block grid.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from zoo.errors import ZooError
 from zoo.models.base import Restorer
 
 __all__ = ["ENSEMBLE_SUFFIX", "SelfEnsemble", "split_ensemble"]
@@ -25,18 +28,27 @@ CHROMA_MCU = 16
 
 
 def split_ensemble(spec: str) -> tuple[str, bool]:
-    """``("unet-l1", True)`` for ``"unet-l1+x8"``; a spec without the suffix comes back as it is."""
-    if spec.endswith(ENSEMBLE_SUFFIX) and len(spec) > len(ENSEMBLE_SUFFIX):
-        return spec[:-len(ENSEMBLE_SUFFIX)], True
-    return spec, False
+    """``("unet-l1", True)`` for ``"unet-l1+x8"``; any other spec comes back as it is, with False.
+
+    A file or folder that exists under the full name (``runs/export+x8``) is that saved model,
+    not an ensemble; the suffix applies once (``NAME+x8+x8`` is refused in one line).
+    """
+    if not spec.endswith(ENSEMBLE_SUFFIX) or len(spec) == len(ENSEMBLE_SUFFIX) or Path(spec).exists():
+        return spec, False
+    base = spec[:-len(ENSEMBLE_SUFFIX)]
+    if base.endswith(ENSEMBLE_SUFFIX) and not Path(base).exists():
+        raise ZooError(f"{spec}: {ENSEMBLE_SUFFIX} applies once")
+    return base, True
 
 
 def _turn(x: torch.Tensor, quarter_turns: int, mirror: bool) -> torch.Tensor:
+    """Mirror left-right, then turn counter-clockwise by ``quarter_turns`` quarters."""
     x = x.flip(-1) if mirror else x
     return torch.rot90(x, quarter_turns, (-2, -1))
 
 
 def _turn_back(x: torch.Tensor, quarter_turns: int, mirror: bool) -> torch.Tensor:
+    """The inverse of :func:`_turn`."""
     x = torch.rot90(x, -quarter_turns, (-2, -1))
     return x.flip(-1) if mirror else x
 
@@ -47,6 +59,7 @@ class SelfEnsemble(Restorer):
     def __init__(self, model: Restorer) -> None:
         super().__init__()
         self.model = model
+        self.train(model.training)
         self.info = model.info
         self.weights_source = getattr(model, "weights_source", None)
         # Tiles of a tiled restore start on this grid too (zoo.tiling reads it).

@@ -80,8 +80,11 @@ def load_model(name_or_path: str, device: str | torch.device | None = None,
     ending in ``+x8`` (``unet-l1+x8``) loads the model as a geometric self-ensemble.
     """
     base, ensemble = split_ensemble(str(name_or_path))
-    if ensemble and not Path(name_or_path).exists():
-        return SelfEnsemble(load_model(base, device, weights))
+    if ensemble:
+        try:
+            return SelfEnsemble(load_model(base, device, weights)).eval()
+        except ZooError as exc:  # name the spec as it was given
+            raise type(exc)(f"{name_or_path}: {exc}") from None
     if weights is not None and (name_or_path.startswith(HUB_PREFIX) or Path(name_or_path).exists()):
         raise ZooError("weights=PATH applies to registry names only; a folder or Hub repo "
                        "brings its own model.safetensors")

@@ -38,28 +38,27 @@ def select_models(patterns: Sequence[str] | None) -> list[str]:
     chosen: list[str] = []
     for pattern in patterns:
         base, ensemble = split_ensemble(pattern)
-        if ensemble and not Path(pattern).exists():
-            try:
-                bases = select_models([base])
-            except ModelSelectionError as exc:
-                raise ModelSelectionError(str(exc).replace(base, pattern, 1)) from None
-            chosen += [m + ENSEMBLE_SUFFIX for m in bases if m + ENSEMBLE_SUFFIX not in chosen]
-        else:
-            chosen += [m for m in _select_one(pattern) if m not in chosen]
+        hits = _select_one(base, shown=pattern)
+        if ensemble:
+            # A pattern's ensembles leave out jpeg: eight identity passes are jpeg itself.
+            glob = any(c in base for c in "*?[")
+            hits = [m + ENSEMBLE_SUFFIX for m in hits if not (glob and m == "jpeg")]
+        chosen += [m for m in hits if m not in chosen]
     return chosen
 
 
-def _select_one(pattern: str) -> list[str]:
+def _select_one(pattern: str, shown: str) -> list[str]:
+    """The models ``pattern`` names; errors name ``shown``, the pattern as the user gave it."""
     if is_saved_model(pattern):
         return [pattern]
     pool = default_models()
     exact = list_models(pattern) if not any(c in pattern for c in "*?[") else []
     hits = exact or [m for m in pool if m in list_models(pattern)]
     if not hits and Path(pattern).exists():
-        raise ModelSelectionError(f"--models {pattern}: not a saved model (a folder with "
+        raise ModelSelectionError(f"--models {shown}: not a saved model (a folder with "
                                   "config.json and model.safetensors, as `zoo train` exports)")
     if not hits:
-        raise ModelSelectionError(f"--models {pattern}: no registry entry with weights matches "
+        raise ModelSelectionError(f"--models {shown}: no registry entry with weights matches "
                                   f"(available: {', '.join(pool)}; see `zoo list`)")
     return hits
 

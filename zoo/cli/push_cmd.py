@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from rich.console import Console
 
@@ -36,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     if args.repo.count("/") != 1 or not all(args.repo.split("/")):
         raise ZooError(f"--repo {args.repo!r}: expected ORG/NAME")
     base, ensemble = split_ensemble(args.name)
-    if ensemble and not Path(args.name).exists():
+    if ensemble:
         raise ZooError(f"{args.name}: a self-ensemble is a way of running a model, not weights; "
                        f"push {base} (load it as {args.name} after)")
     model = load_model(args.name, device="cpu", weights=args.weights)

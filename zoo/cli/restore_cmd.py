@@ -158,17 +158,17 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
 
 def _load_model(args: argparse.Namespace, console: Console):
     import zoo
-    from zoo.ensemble import ENSEMBLE_SUFFIX, split_ensemble
+    from zoo.ensemble import SelfEnsemble
 
     try:
-        spec = args.model + (ENSEMBLE_SUFFIX if args.ensemble and not split_ensemble(args.model)[1]
-                             else "")
-        model = zoo.load(spec, device=args.device, weights=args.weights)
+        model = zoo.load(args.model, device=args.device, weights=args.weights)
     except WeightsError as exc:
         if "zoo list" in str(exc):  # the message already offers other models
             raise
         raise WeightsError(f"{exc}; or choose another model with --model NAME (see `zoo list`)") \
             from None
+    if args.ensemble and not isinstance(model, SelfEnsemble):
+        model = SelfEnsemble(model).eval()
     source = getattr(model, "weights_source", None)
     from zoo.cli.list_cmd import format_count
 
