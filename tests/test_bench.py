@@ -642,3 +642,17 @@ def test_without_device_the_default_is_named_and_used_throughout(image_folder: P
     assert run.plan.device == default_device()
     assert json.loads((tmp_path / "out" / "meta.json").read_text())["device"].startswith(
         default_device())
+
+
+def test_plots_name_the_metric_and_its_unit_on_the_y_axis(monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path: Path) -> None:
+    from zoo.bench import plots
+
+    labels: list[str] = []
+    real = plots._figure
+    monkeypatch.setattr(plots, "_figure", lambda plt, lines, title, ylabel:
+                        labels.append(ylabel) or real(plt, lines, title, ylabel))
+    summary = [{"protocol": "rgb", "model": "m", "quality": q, "psnr": 30.0 + q, "ssim": 0.9}
+               for q in (10, 20)]
+    plots.plot_metrics(summary, ("psnr", "ssim"), tmp_path)
+    assert labels == ["PSNR (dB)", "SSIM"]

@@ -10,6 +10,9 @@ from typing import Any
 from zoo.atomic import atomic_write
 from zoo.bench.suites import LOWER_IS_BETTER, METRIC_LABELS
 
+METRIC_UNITS = {"psnr": "dB", "psnr_b": "dB"}
+"""Units of the metrics that have one (the others are scores without a unit)."""
+
 
 def plot_metrics(summary: list[dict[str, Any]], metrics: tuple[str, ...], folder: Path) -> list[Path]:
     """One PNG per (protocol, metric) with data; returns the files written."""
@@ -30,8 +33,10 @@ def plot_metrics(summary: list[dict[str, Any]], metrics: tuple[str, ...], folder
             if not lines:
                 continue
             path = folder / f"{protocol}_{metric}.png"
-            fig = _figure(plt, lines, f"{METRIC_LABELS.get(metric, metric)} ({protocol}; "
-                          f"{'lower' if metric in LOWER_IS_BETTER else 'higher'} is better)")
+            label = METRIC_LABELS.get(metric, metric)
+            fig = _figure(plt, lines, f"{label} ({protocol}; "
+                          f"{'lower' if metric in LOWER_IS_BETTER else 'higher'} is better)",
+                          f"{label} ({METRIC_UNITS[metric]})" if metric in METRIC_UNITS else label)
             try:
                 atomic_write(path, partial(fig.savefig, format="png"), mode="wb")
             finally:
@@ -40,7 +45,7 @@ def plot_metrics(summary: list[dict[str, Any]], metrics: tuple[str, ...], folder
     return written
 
 
-def _figure(plt: Any, lines: dict[str, list[tuple[int, float]]], title: str) -> Any:
+def _figure(plt: Any, lines: dict[str, list[tuple[int, float]]], title: str, ylabel: str) -> Any:
     """A metric against quality, one line per model."""
     fig, ax = plt.subplots(figsize=(4.2, 3.0), dpi=100)
     for model, points in sorted(lines.items()):
@@ -48,6 +53,7 @@ def _figure(plt: Any, lines: dict[str, list[tuple[int, float]]], title: str) -> 
         ax.plot([q for q, _ in points], [v for _, v in points], marker="o", label=model)
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("JPEG quality")
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
