@@ -82,7 +82,7 @@ def load_model(name_or_path: str, device: str | torch.device | None = None,
     base, ensemble = split_ensemble(str(name_or_path))
     if ensemble:
         try:
-            return SelfEnsemble(load_model(base, device, weights)).eval()
+            return SelfEnsemble(load_model(base, device, weights))  # in the loaded model's eval mode
         except ZooError as exc:  # name the spec as it was given
             raise type(exc)(f"{name_or_path}: {exc}") from None
     if weights is not None and (name_or_path.startswith(HUB_PREFIX) or Path(name_or_path).exists()):

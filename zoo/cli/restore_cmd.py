@@ -168,7 +168,7 @@ def _load_model(args: argparse.Namespace, console: Console):
         raise WeightsError(f"{exc}; or choose another model with --model NAME (see `zoo list`)") \
             from None
     if args.ensemble and not isinstance(model, SelfEnsemble):
-        model = SelfEnsemble(model).eval()
+        model = SelfEnsemble(model)
     source = getattr(model, "weights_source", None)
     from zoo.cli.list_cmd import format_count
 
