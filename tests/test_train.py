@@ -9,9 +9,11 @@ import signal
 import subprocess
 import sys
 import time
+import types
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -23,6 +25,9 @@ from torch import nn
 from zoo.errors import RecipeError
 from zoo.models.base import Restorer
 from zoo.registry import ModelInfo, get_model_info, list_models, register_architecture, register_model
+
+if TYPE_CHECKING:
+    from zoo.train.data import ValidationSet
 
 TESTS = Path(__file__).resolve().parent
 TINY_RECIPE = TESTS / "train_tiny.toml"
@@ -160,6 +165,59 @@ def test_patch_too_small_for_the_lpips_loss(data: tuple[Path, Path], overrides: 
     with pytest.raises(RecipeError, match=message):
         load_recipe(recipe_path(get_model_info("arnet-nogan").recipe),
                     [f'data.train=["{data[0]}"]', *overrides])
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    # At batch 1 the batch norm after the 1/32-scale encoder stage needs more than a 1x1 map.
+    (["data.batch=1", "data.patch=32"],
+     "data.patch must be at least 40 for the generator of 'arnet-nogan' with data.batch=1, got 32 "
+     "(a training step fails: Expected more than 1 value per channel"),
+    # Five stride-2 4x4 convs: 16 px become 1 px after four.
+    (["critic.args={nf=8, n_layers=5}", "data.patch=16"],
+     "data.patch must be at least 32 for the critic zoo.models.critic:PatchCritic, got 16 "
+     "(a training step fails: "),
+])
+def test_patch_too_small_for_the_networks(data: tuple[Path, Path], tmp_path: Path, overrides: list[str],
+                                          message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A patch on which a generator or critic step fails is refused in one line before training,
+    with the smallest patch that runs; the next multiple of 8 up trains."""
+    from zoo.cli import main
+    from zoo.train.loop import Trainer
+    from zoo.train.recipe import load_recipe, recipe_path
+
+    short = ["stages.pretrain.steps=1", "stages.critic.steps=1", "stages.gan.steps=1", "data.workers=0"]
+    code = main(["train", "arnet-nogan", "--data", str(data[0]), "--val", "", "--out", str(tmp_path / "run"),
+                 "--no-progress", *short, *overrides])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and any(message in line for line in err.splitlines()), err
+    assert not (tmp_path / "run").exists()
+    smallest = int(message.split("at least ")[1].split()[0])
+    path = recipe_path(get_model_info("arnet-nogan").recipe)
+    fixed = [f'data.train=["{data[0]}"]', 'data.val=""', *overrides[:-1], f"data.patch={smallest}"]
+    Trainer("arnet-nogan", load_recipe(path, fixed), tmp_path / "run", progress=False).build()
+
+
+def test_the_patch_check_leaves_the_networks_and_the_random_state_alone() -> None:
+    """The patch check runs copies (batch-norm statistics, spectral-norm vectors and the random
+    state stay as they were); a network that fails at every size is left to the first step."""
+    from zoo.registry import create_model
+    from zoo.train.fits import check_patch
+    from zoo.train.recipe import load_recipe
+
+    recipe = load_recipe(TINY_RECIPE, ['data.train=["."]'], check_data=False)
+    generator, critic = create_model(TINY), TinyCritic()
+    before = [{k: v.clone() for k, v in net.state_dict().items()} for net in (generator, critic)]
+    rng = torch.get_rng_state()
+    check_patch(recipe, TINY, generator, critic)
+    assert torch.equal(torch.get_rng_state(), rng)
+    for net, state in zip((generator, critic), before):
+        assert all(torch.equal(v, state[k]) for k, v in net.state_dict().items())
+
+    class Broken(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            raise RuntimeError("a bug, at any size")
+
+    check_patch(recipe, TINY, generator, Broken())
 
 
 def test_missing_data_folder_is_a_recipe_error(tmp_path: Path) -> None:
@@ -362,6 +420,40 @@ def test_init_fine_tunes_from_an_export(data: tuple[Path, Path], tmp_path: Path)
         for key, value in source.state_dict().items():
             assert torch.equal(trainer.generator.state_dict()[key], value), key
             assert torch.equal(trainer.ema.state_dict()[key], value), key
+
+
+def test_init_from_an_export_of_other_arguments_is_refused(data: tuple[Path, Path], tmp_path: Path) -> None:
+    """``model.init=FOLDER`` reads the export's config.json: an argument that differs from the
+    recipe's is named, whether it changes shapes (``nf``) or not (``blur``, which would load
+    silently into a network computing something else); matching the recipe to it works."""
+    from zoo.hub import save_pretrained
+    from zoo.registry import create_model
+    from zoo.train.loop import Trainer
+    from zoo.train.recipe import load_recipe, recipe_path
+
+    path = recipe_path(get_model_info("arnet-nogan").recipe)
+    base = [f'data.train=["{data[0]}"]', 'data.val=""']
+    exports, sources = {}, {}
+    for arg, value, message in (("blur", False, "was saved with blur=false but the recipe builds blur=true; "
+                                                "set model.args.blur=false to fine-tune it"),
+                                ("nf", 16, "was saved with nf=16 but the recipe builds nf=32")):
+        sources[arg] = create_model("arnet-nogan", **{arg: value})
+        exports[arg] = export = save_pretrained(sources[arg], tmp_path / f"export-{arg}")
+        recipe = load_recipe(path, [*base, f'model.init="{export}"'])
+        with pytest.raises(RecipeError) as err:
+            Trainer("arnet-nogan", recipe, tmp_path / "run", progress=False).build()
+        assert message in str(err.value) and f"model.init {str(export)!r}" in str(err.value)
+        assert "\n" not in str(err.value)
+    recipe = load_recipe(path, [*base, f'model.init="{exports["blur"]}"', "model.args.blur=false"])
+    trainer = Trainer("arnet-nogan", recipe, tmp_path / "run", progress=False)
+    trainer.build()
+    assert trainer.generator.config["blur"] is False
+    for key, value in sources["blur"].state_dict().items():  # saved in fp16
+        assert torch.equal(trainer.generator.state_dict()[key], value.half().to(value.dtype)), key
+    tiny = save_pretrained(TinyNet(), tmp_path / "tiny")
+    with pytest.raises(RecipeError, match="holds a 'TinyNet' network, not the 'ARNet' the recipe builds"):
+        Trainer("arnet-nogan", load_recipe(path, [*base, f'model.init="{tiny}"']), tmp_path / "run",
+                progress=False).build()
 
 
 def test_checkpoints_worse_than_the_input_are_not_exported(data: tuple[Path, Path], tmp_path: Path) -> None:
@@ -608,18 +700,73 @@ def test_bad_networks_files_and_early_stops_are_one_line(data: tuple[Path, Path]
             "resume with the recipe it was saved with" in err), err
 
 
-def test_validation_keeps_an_infinite_psnr_in_the_mean(tmp_path: Path) -> None:
-    """A perfect image (PSNR inf) must not drop out of the mean: only undefined (NaN) values do."""
+def test_validation_counts_a_perfect_psnr_at_the_ceiling(tmp_path: Path) -> None:
+    """A perfect image (PSNR inf) stays in the mean, at the 100 dB ceiling: NaN alone drops out,
+    and one flat image no longer makes every mean infinite."""
     import zoo
+    from zoo.metrics import compute_metrics
     from zoo.train.data import ValidationSet
-    from zoo.train.validate import evaluate
+    from zoo.train.validate import PSNR_CEILING_DB, evaluate
 
     Image.fromarray(np.full((48, 48, 3), 128, np.uint8)).save(tmp_path / "flat.png")
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(
         tmp_path / "noise.png")
     valset = ValidationSet(tmp_path, [90])
-    scores = evaluate(zoo.load("jpeg", device="cpu"), valset, torch.device("cpu"), ["psnr"])
-    assert scores[90]["psnr"] == float("inf")
+    each = {name: compute_metrics(degraded[90], target, names=["psnr", "psnr_b"])
+            for name, target, degraded in valset.items}
+    assert each["flat.png"]["psnr"] == each["flat.png"]["psnr_b"] == float("inf")
+    scores = evaluate(zoo.load("jpeg", device="cpu"), valset, torch.device("cpu"), ["psnr", "psnr_b"])
+    assert PSNR_CEILING_DB == 100.0
+    for m in ("psnr", "psnr_b"):
+        assert each["noise.png"][m] < 100.0
+        assert scores[90][m] == pytest.approx((100.0 + each["noise.png"][m]) / 2, rel=1e-12)
+
+
+class _TowardsTargets(nn.Module):
+    """Moves each validation input ``share`` of the way to its ground truth (found by size);
+    ``nudge`` also raises one value of the 256-px image by one grey level."""
+
+    def __init__(self, valset: ValidationSet, share: float, nudge: bool = False) -> None:
+        super().__init__()
+        from zoo.restore import array_to_tensor
+
+        self.targets = {target.shape[:2]: array_to_tensor(target) for _, target, _ in valset.items}
+        self.share, self.nudge = share, nudge
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x + self.share * (self.targets[tuple(x.shape[-2:])] - x)
+        if self.nudge and x.shape[-1] == 256:
+            y = y.clone()
+            y[0, 0, 0, 0] += 1 / 255
+        return y
+
+
+def test_selection_on_psnr_with_an_image_reproduced_exactly(data: tuple[Path, Path], tmp_path: Path) -> None:
+    """A flat validation image that the JPEG keeps exactly: with infinite PSNR means, a better
+    checkpoint would tie with the first (inf) and never be chosen, and the JPEG input's floor
+    (inf) would shut out one off by a grey level in one value of 196608 (101 dB). At the
+    100 dB ceiling the better checkpoint is chosen and qualifies; photographs score far below
+    the ceiling, so on them nothing changes."""
+    from zoo.train.loop import Trainer
+    from zoo.train.recipe import load_recipe
+
+    val = tmp_path / "val"
+    val.mkdir()
+    Image.fromarray(np.full((256, 256, 3), 128, np.uint8)).save(val / "flat.png")
+    _write_images(val / "texture", 1, (48, 48), 5)
+    recipe = load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', f'data.val="{val}"', "validation.crop=0",
+                                       'select.not_worse_than_input=["psnr"]'])
+    trainer = Trainer(TINY, recipe, tmp_path / "run", progress=False)
+    trainer.build()
+    trainer._data()
+    log = types.SimpleNamespace(validation=lambda *args: None)
+    stage = recipe.stages["gan"]
+    for step, model in ((1, _TowardsTargets(trainer.valset, 0.0)),
+                        (2, _TowardsTargets(trainer.valset, 0.5, nudge=True))):
+        trainer.step, trainer.ema.model = step, model
+        trainer._validate(stage, log)
+        assert trainer.best is not None and trainer.best["step"] == step
+    assert trainer._input_scores[10]["psnr"] < trainer.best["value"] < 100.0
 
 
 def test_a_torn_newest_checkpoint_does_not_outlive_the_good_ones(data: tuple[Path, Path],

@@ -39,6 +39,7 @@ from zoo.train.data import (Augment, ImageStore, PatchDataset, StepBatchSampler,
 from zoo.train.distributed import Dist, setup
 from zoo.train.ema import EMA
 from zoo.train.export import export_model
+from zoo.train.fits import check_init_config, check_patch
 from zoo.train.files import file_leftovers, folder_leftovers, remove_leftovers, write_file
 from zoo.train.hardware import autocast_dtype, flush_cpu_denormals, resolve_device
 from zoo.train.logs import LOG_FILES, RunLog
@@ -126,6 +127,7 @@ class Trainer:
         self._init_generator()
         needs_critic = any(s.kind in ("critic", "gan") for s in r.stages.values())
         self.critic = build_critic(r) if needs_critic else None
+        check_patch(r, self.name, self.generator, self.critic)
         fmt = torch.channels_last if r.channels_last else torch.contiguous_format
         self.generator.to(self.device, memory_format=fmt)
         if self.critic is not None:
@@ -150,6 +152,7 @@ class Trainer:
         if init == "pretrained":
             source = load_entry_weights(self.generator, get_model_info(self.name))
         else:
+            check_init_config(self.recipe, get_model_info(self.name).architecture, self.generator)
             source = init_weights_file(init)
             load_weights(self.generator, source)
         if self.dist.main:

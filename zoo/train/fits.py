@@ -1,0 +1,111 @@
+"""Checks of a recipe against the networks it builds, before the first step: that ``data.patch``
+is large enough for the generator and the critic, and that an export named by ``model.init``
+was saved with the architecture the recipe builds.
+
+The recipe check (:mod:`zoo.train.recipe`) does not know the entry, so these run in
+``Trainer.build``; both raise :class:`RecipeError` in one line before anything is written.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from zoo.errors import RecipeError, first_line
+from zoo.train.recipe import Recipe
+
+__all__ = ["PROBE_LIMIT", "check_init_config", "check_patch"]
+
+PROBE_LIMIT = 512
+"""The largest patch side tried: a network that fails there too fails for another reason than
+the patch size, which the first training step then reports."""
+
+
+def _failure(net: nn.Module, batch: int, side: int) -> str | None:
+    """Why a training-mode forward of a ``(batch, 3, side, side)`` batch fails, None if it runs."""
+    try:
+        with torch.no_grad():
+            net(torch.zeros(batch, 3, side, side))
+    except (RuntimeError, ValueError) as exc:  # torch's shape errors; batch norm's "more than 1 value"
+        return first_line(exc)
+    return None
+
+
+def _smallest(net: nn.Module, batch: int, start: int) -> int:
+    """The smallest multiple of 8 from ``start`` that runs (``PROBE_LIMIT`` does)."""
+    return next(side for side in range(start, PROBE_LIMIT + 1, 8) if _failure(net, batch, side) is None)
+
+
+def check_patch(recipe: Recipe, entry: str, generator: nn.Module, critic: nn.Module | None) -> None:
+    """Refuse a ``data.patch`` on which a training step of the generator or the critic fails,
+    naming the smallest one that runs (found by trying: pad multiples, stride-2 layers and
+    batch norms over a 1x1 map all set it) and the network's own reason.
+
+    The networks are tried on copies, with the random state kept, so the run is unchanged.
+    """
+    d = recipe.data
+    # Only batch 1 behaves differently (a batch norm then needs more than one pixel); the critic
+    # always sees real and generated patches together.
+    nets = [(f"the generator of {entry!r}", generator, min(d.batch, 2))]
+    if critic is not None:
+        nets.append((f"the critic {recipe.critic.architecture}", critic, 2))
+    with torch.random.fork_rng(devices=[]):
+        for what, net, batch in nets:
+            probe = copy.deepcopy(net).cpu().float().train()
+            why = _failure(probe, batch, d.patch)
+            if why is None:
+                continue
+            if _failure(probe, batch, max(d.patch, PROBE_LIMIT)) is not None:
+                continue  # not a matter of size: the first step shows the error as it is
+            smallest = _smallest(probe, batch, d.patch + 8)
+            with_batch = " with data.batch=1" if batch == 1 else ""
+            batch_2_runs = batch == 1 and _failure(probe, 2, d.patch) is None
+            other = "; or set data.batch to 2 or more" if batch_2_runs else ""
+            raise RecipeError(f"{recipe.source}: data.patch must be at least {smallest} for {what}"
+                              f"{with_batch}, got {d.patch} (a training step fails: {why}){other}")
+
+
+def check_init_config(recipe: Recipe, architecture: str, generator: nn.Module) -> None:
+    """Refuse a ``model.init`` export folder whose ``config.json`` describes another network
+    than the recipe builds (``generator``, an ``architecture``): weights of another shape would
+    not load, and weights trained with another non-shape argument (``blur``, say) would load
+    into a network that computes something else. ``pretrained``, a weights file and a folder
+    without ``config.json`` are not checked here (their weights' shapes are, when loaded).
+
+    An argument missing from the file is taken at the class's default, as ``zoo.load`` would.
+    """
+    from zoo.hub import CONFIG_FILE
+
+    folder = Path(recipe.model.init).expanduser()
+    path = folder / CONFIG_FILE
+    if recipe.model.init in ("", "pretrained") or not (folder.is_dir() and path.is_file()):
+        return
+    where = f"{recipe.source}: model.init {str(folder)!r}"
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(saved, dict) or not isinstance(saved.get("arguments", {}), dict):
+            raise ValueError("not a config object with an 'arguments' object")
+    except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError too
+        reason = getattr(exc, "strerror", None) or first_line(exc)
+        raise RecipeError(f"{where}: {path} is unreadable ({reason})") from None
+    if saved.get("architecture") != architecture:
+        raise RecipeError(f"{where}: holds a {saved.get('architecture')!r} network, not the "
+                          f"{architecture!r} the recipe builds")
+    theirs = dict(saved.get("arguments", {}))
+    ours = json.loads(json.dumps(generator.config))  # tuples as the file has them: lists
+    defaults = {name: p.default for name, p in inspect.signature(type(generator)).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    for name in sorted(set(ours) | set(theirs)):
+        if name not in ours:
+            raise RecipeError(f"{where}: its config.json has argument "
+                              f"{name}={json.dumps(theirs[name])}, which {architecture} does not take")
+        saved_value = theirs.get(name, json.loads(json.dumps(defaults.get(name))))
+        if saved_value != ours[name]:
+            raise RecipeError(f"{where}: was saved with {name}={json.dumps(saved_value)} but the "
+                              f"recipe builds {name}={json.dumps(ours[name])}; set "
+                              f"model.args.{name}={json.dumps(saved_value)} to fine-tune it")
