@@ -107,6 +107,37 @@ def test_outputs_are_written(image_folder: Path, tmp_path: Path) -> None:
     assert "## `y` protocol, JPEG quality 10" in md and "`jpeg`" in md
 
 
+def test_meta_json_names_no_local_paths(image_folder: Path, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """meta.json is committed with the leaderboards: shipped weights are named inside the
+    package, a dataset folder as given (relative as typed, an absolute one under the working
+    directory relative to it), a data-cache dataset by its name."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    image_folder.rename(work / "tiny")
+
+    def meta(spec: str, **kw) -> dict:
+        out = tmp_path / f"out-{len(list(tmp_path.glob('out-*')))}"
+        _bench(Path(spec), out, data=[spec], qualities=[10], crops=0, **kw)
+        return json.loads((out / "meta.json").read_text())
+
+    first = meta("./tiny/", models=["jpeg", "unet-l1"])
+    assert first["dataset_source"] == "tiny"
+    assert first["weights"]["unet-l1"]["source"] == "shipped: zoo/weights/unet-l1.safetensors"
+    assert meta(str(work / "tiny"))["dataset_source"] == "tiny"
+    (work / "sub").mkdir()
+    monkeypatch.chdir(work / "sub")
+    assert meta("../tiny")["dataset_source"] == "../tiny"
+    (work / "tiny").rename(tmp_path / "cache" / "LIVE1")
+    assert meta("LIVE1")["dataset_source"] == "data cache: LIVE1"
+    for out in tmp_path.glob("out-*"):
+        assert str(tmp_path) not in (out / "meta.json").read_text()
+        assert str(tmp_path) not in (out / "LEADERBOARD.md").read_text()
+
+
 def test_resume_after_a_kill_gives_the_uninterrupted_results(image_folder: Path, tmp_path: Path) -> None:
     _bench(image_folder, tmp_path / "whole", crops=0)
     seen: list[str] = []

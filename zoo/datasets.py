@@ -32,7 +32,12 @@ class Dataset:
     name: str
     items: list[tuple[str, Loader]]
     source: str = ""
-    """Where the images come from (a folder, a package), for the user and meta.json."""
+    """Where the images come from (a resolved folder, a package), for the user; two datasets of
+    one name are the same when their sources are."""
+    label: str = ""
+    """Where the images come from without this machine's layout, for meta.json and leaderboards:
+    a folder as the user gave it (relative to the working directory when under it), ``data
+    cache: NAME``; empty: ``source`` says it."""
     ignored: list[str] = field(default_factory=list)
     """Files in the folder that are not images (by suffix), reported, never read."""
 
@@ -60,8 +65,9 @@ def read_image(path: Path) -> np.ndarray:
     return read_file(path).pixels
 
 
-def folder_dataset(folder: str | Path, name: str | None = None) -> Dataset:
-    """Every image file in ``folder`` (not recursive), sorted by file name."""
+def folder_dataset(folder: str | Path, name: str | None = None, label: str | None = None) -> Dataset:
+    """Every image file in ``folder`` (not recursive), sorted by file name; ``label`` (default:
+    :func:`portable_folder` of ``folder``) is how meta.json records it."""
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise DataError(f"{root}: not a folder of images")
@@ -75,7 +81,20 @@ def folder_dataset(folder: str | Path, name: str | None = None) -> Dataset:
         # Two files with one stem (a.png, a.bmp): keep the suffix so that ids stay unique.
         items = [(p.name, _file_loader(p)) for p in images]
     ignored = [p.name for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
-    return Dataset(name or root.resolve().name, items, source=str(root.resolve()), ignored=ignored)
+    return Dataset(name or root.resolve().name, items, source=str(root.resolve()), ignored=ignored,
+                   label=portable_folder(folder) if label is None else label)
+
+
+def portable_folder(folder: str | Path) -> str:
+    """A folder as given, when relative (``../data/Set14``, ``~/LIVE1``); an absolute one
+    relative to the working directory when under it, else as given."""
+    path = Path(folder)
+    if not path.is_absolute():
+        return path.as_posix()
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except (OSError, ValueError):
+        return str(folder)
 
 
 def _file_loader(path: Path) -> Loader:
@@ -99,7 +118,7 @@ def div2k_dataset() -> Dataset:
     if not div2k_present():
         raise DataError(f"{div2k_dir()}: DIV2K validation is not there; run `zoo data fetch div2k`, "
                         "or pass --data DIR for a copy elsewhere")
-    return folder_dataset(div2k_dir(), name="div2k")
+    return folder_dataset(div2k_dir(), name="div2k", label="data cache: div2k")
 
 
 def resolve_dataset(spec: str | None) -> Dataset:
@@ -113,11 +132,11 @@ def resolve_dataset(spec: str | None) -> Dataset:
     path = Path(spec).expanduser()
     if not path.exists() and not os.path.isabs(spec):
         if (cache_dir() / spec).is_dir():
-            path = cache_dir() / spec  # a dataset placed in the data cache, e.g. ~/.cache/zoo/LIVE1
-        else:
-            raise DataError(f"{spec}: no such folder here nor in the data cache ({cache_dir() / spec}); "
-                            "pass --data DIR, or place the images in the data cache")
-    return folder_dataset(path)
+            # A dataset placed in the data cache, e.g. ~/.cache/zoo/LIVE1
+            return folder_dataset(cache_dir() / spec, label=f"data cache: {spec}")
+        raise DataError(f"{spec}: no such folder here nor in the data cache ({cache_dir() / spec}); "
+                        "pass --data DIR, or place the images in the data cache")
+    return folder_dataset(spec)
 
 
 def cached_datasets() -> list[tuple[str, Path, int]]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from zoo.errors import WeightsError, first_line
-from zoo.resources import WEIGHTS_DIR
+from zoo.resources import PACKAGE_DIR, WEIGHTS_DIR
 from zoo.weights import REDOWNLOAD, load_weights
 
 if TYPE_CHECKING:
@@ -105,6 +105,15 @@ def shipped_weights_path(info: ModelInfo) -> Path:
     return WEIGHTS_DIR / f"{info.name}.safetensors"
 
 
+def _in_package(path: Path) -> str:
+    """``zoo/weights/NAME.safetensors``: the shipped copy named without where the package is
+    installed (the name is recorded in committed leaderboards' meta.json)."""
+    try:
+        return path.relative_to(PACKAGE_DIR.parent).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def resolve_weights(info: ModelInfo, path: str | os.PathLike[str] | None = None) -> ResolvedWeights:
     """Find the weights file of a registry entry: explicit path, Hub (or its cache), shipped copy."""
     if path is not None:
@@ -124,7 +133,7 @@ def resolve_weights(info: ModelInfo, path: str | os.PathLike[str] | None = None)
                     f"weights {info.weights.file} for {info.name!r} are neither in the Hugging Face "
                     f"cache{hub} nor shipped as {shipped}; connect to the internet "
                     "or pass a weights file (--weights PATH)")
-            resolved = ResolvedWeights(shipped, "shipped", str(shipped))
+            resolved = ResolvedWeights(shipped, "shipped", _in_package(shipped))
     log.info("weights for %s from %s", info.name, resolved)
     return resolved
 

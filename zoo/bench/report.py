@@ -22,7 +22,8 @@ def write_report(plan: BenchPlan, outcome: BenchOutcome, *, crops: int = 3) -> d
     summary = summarize(rows)
     write_summary(out / "summary.csv", summary)
     meta = build_meta(
-        dataset=plan.dataset.name, dataset_source=plan.dataset.source, images=len(plan.dataset),
+        dataset=plan.dataset.name, dataset_source=plan.dataset.label or plan.dataset.source,
+        images=len(plan.dataset),
         models=plan.models,
         weights={name: {"digest": outcome.digests.get(name), "source": getattr(model, "weights_source", None)}
                  for name, model in outcome.models.items()},
