@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from zoo.bench import api
+from zoo.bench.meta import command_line
 from zoo.bench.results import read_rows
 from zoo.bench.runner import BenchPlan, run_bench
 from zoo.bench.suites import SuiteError, load_suite, parse_suite
@@ -136,6 +137,12 @@ def test_meta_json_names_no_local_paths(image_folder: Path, tmp_path: Path,
     for out in tmp_path.glob("out-*"):
         assert str(tmp_path) not in (out / "meta.json").read_text()
         assert str(tmp_path) not in (out / "LEADERBOARD.md").read_text()
+
+
+def test_meta_json_command_names_the_program_without_its_path() -> None:
+    assert command_line(["/home/me/.venv/bin/zoo", "bench", "--models", "*+x8", "-q", "10"]) \
+        == "zoo bench --models '*+x8' -q 10"
+    assert command_line(["/home/me/src/zoo/__main__.py", "bench"]) == "python -m zoo bench"
 
 
 def test_resume_after_a_kill_gives_the_uninterrupted_results(image_folder: Path, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import shlex
 import subprocess
 import sys
 from importlib import metadata
@@ -44,6 +45,15 @@ def device_description(device: str | None) -> str:
     return f"{device or 'cpu'} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+def command_line(argv: list[str] | None = None) -> str:
+    """The command that ran, its program named without this machine's path (``zoo bench ...``)."""
+    argv = sys.argv if argv is None else argv
+    program = Path(argv[0]).name if argv and argv[0] else "python"
+    if program == "__main__.py":  # python -m zoo
+        program = "python -m zoo"
+    return " ".join([program, *(shlex.quote(arg) for arg in argv[1:])])
+
+
 def build_meta(**fields: Any) -> dict[str, Any]:
     """The run's facts plus ``fields`` (dataset, models, qualities, ...)."""
     import zoo
@@ -55,7 +65,7 @@ def build_meta(**fields: Any) -> dict[str, Any]:
         "encoder": encoder_description(),
         "git_commit": git_commit(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv),
+        "command": command_line(),
     }
     meta.update(fields)
     return meta
