@@ -2,7 +2,7 @@
 12-megapixel image restored through tiling.
 
     python benchmarks/speed_restore.py [--models arnet-nogan unet-l1] [--device cpu|cuda]
-                                       [--threads N] [--markdown FILE]
+                                       [--precision fp32 bf16] [--threads N] [--markdown FILE]
 
 Each measurement runs in a fresh subprocess, so that its peak resident memory (the RSS high-water
 mark from ``resource.getrusage``; on CUDA ``torch.cuda.max_memory_allocated``) is its own.
@@ -30,7 +30,7 @@ def _rss_mb() -> float:
     return peak / MB if sys.platform == "darwin" else peak / 1024
 
 
-def _setup(name: str, device: str, threads: int | None) -> tuple[Any, Any]:
+def _setup(name: str, device: str, threads: int | None, precision: str) -> tuple[Any, Any]:
     import torch
 
     import zoo
@@ -38,11 +38,12 @@ def _setup(name: str, device: str, threads: int | None) -> tuple[Any, Any]:
     if threads:
         torch.set_num_threads(threads)
     from zoo.ensemble import SelfEnsemble, split_ensemble
+    from zoo.precision import with_precision
 
     spec, ensemble = split_ensemble(name)
     base, overrides = parse_model_spec(spec)
     model = zoo.create_model(base, **overrides).eval().to(device)
-    return torch, SelfEnsemble(model) if ensemble else model
+    return torch, with_precision(SelfEnsemble(model) if ensemble else model, precision)
 
 
 def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
@@ -57,10 +58,10 @@ def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return name, overrides
 
 
-def measure_patch(name: str, device: str, threads: int | None, size: int, warmup: int,
-                  runs: int) -> dict[str, Any]:
+def measure_patch(name: str, device: str, threads: int | None, precision: str, size: int,
+                  warmup: int, runs: int) -> dict[str, Any]:
     """Median MP/s of ``model(x)`` on a (1, 3, size, size) batch, and the peak memory."""
-    torch, model = _setup(name, device, threads)
+    torch, model = _setup(name, device, threads, precision)
     x = torch.rand(1, 3, size, size, device=device)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     rss_before = _rss_mb()
@@ -84,12 +85,12 @@ def measure_patch(name: str, device: str, threads: int | None, size: int, warmup
     return result
 
 
-def measure_tiled(name: str, device: str, threads: int | None, megapixels: float,
-                  tile: int) -> dict[str, Any]:
+def measure_tiled(name: str, device: str, threads: int | None, precision: str,
+                  megapixels: float, tile: int) -> dict[str, Any]:
     """One restore of a random uint8 image of about ``megapixels`` (4:3) through tiling."""
     import numpy as np
 
-    torch, model = _setup(name, device, threads)
+    torch, model = _setup(name, device, threads, precision)
     from zoo.restore import restore_image
 
     height = int(round((megapixels * 1e6 * 3 / 4) ** 0.5))
@@ -168,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
                              "an untrained variant, e.g. arnet-nogan:nf=48")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16", "fp16"],
+                        help="measure every model at each of these (default: fp32); bf16 and "
+                             "fp16 run under autocast, as zoo restore --precision does")
     parser.add_argument("--size", type=int, default=512, help="side of the square input (512)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--runs", type=int, default=7, help="timed runs; the median is reported")
@@ -179,11 +183,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.worker:  # internal: one measurement, JSON on stdout
-        kind, name = args.worker[:2]
+        kind, name, precision = args.worker[:3]
         if kind == "patch":
-            out = measure_patch(name, args.device, args.threads, args.size, args.warmup, args.runs)
+            out = measure_patch(name, args.device, args.threads, precision, args.size, args.warmup,
+                                args.runs)
         else:
-            out = measure_tiled(name, args.device, args.threads, args.tiled_mp, args.tile)
+            out = measure_tiled(name, args.device, args.threads, precision, args.tiled_mp,
+                                args.tile)
         print(json.dumps(out))
         return 0
 
@@ -212,18 +218,22 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with console.status("measuring") as status:
         for name in names:
-            status.update(f"{name}: {args.size}x{args.size}")
-            row: dict[str, Any] = {"name": name, "patch": _in_subprocess(["patch", name, *common])}
-            if not skip_reason:
-                status.update(f"{name}: {args.tiled_mp:g} MP tiled")
-                row["tiled"] = _in_subprocess(["tiled", name, *common])
-            results.append(row)
+            for precision in args.precision:
+                label = name if args.precision == ["fp32"] else f"{name} {precision}"
+                status.update(f"{label}: {args.size}x{args.size}")
+                row: dict[str, Any] = {"name": label,
+                                       "patch": _in_subprocess(["patch", name, precision, *common])}
+                if not skip_reason:
+                    status.update(f"{label}: {args.tiled_mp:g} MP tiled")
+                    row["tiled"] = _in_subprocess(["tiled", name, precision, *common])
+                results.append(row)
 
     import torch
 
     threads = next((r["patch"]["threads"] for r in results if "threads" in r["patch"]), "?")
     notes.insert(0, f"device {args.device} ({_cpu_name()}), "
-                    f"{threads} threads, torch {torch.__version__}, fp32, inference_mode; "
+                    f"{threads} threads, torch {torch.__version__}, {'/'.join(args.precision)}, "
+                    f"inference_mode; "
                     f"{args.size}x{args.size}: median of {args.runs} runs after {args.warmup} "
                     f"warm-up; peak MB: resident-set high-water mark of a fresh process "
                     f"(in brackets: "

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from zoo.errors import ZooError
-from zoo.models.base import Restorer
+from zoo.models.base import ModelWrapper, Restorer
 
 __all__ = ["ENSEMBLE_SUFFIX", "SelfEnsemble", "split_ensemble"]
 
@@ -53,21 +53,15 @@ def _turn_back(x: torch.Tensor, quarter_turns: int, mirror: bool) -> torch.Tenso
     return x.flip(-1) if mirror else x
 
 
-class SelfEnsemble(Restorer):
+class SelfEnsemble(ModelWrapper):
     """Wraps a restorer; its forward averages the wrapped model over the eight symmetries."""
 
-    def __init__(self, model: Restorer) -> None:
-        super().__init__()
-        self.model = model
-        self.train(model.training)
-        self.info = model.info
-        self.weights_source = getattr(model, "weights_source", None)
-        # Tiles of a tiled restore start on this grid too (zoo.tiling reads it).
-        self.pad_multiple = math.lcm(CHROMA_MCU, int(getattr(model, "pad_multiple", 1)))
+    suffix = ENSEMBLE_SUFFIX
 
-    @property
-    def name(self) -> str:
-        return self.model.name + ENSEMBLE_SUFFIX
+    def __init__(self, model: Restorer) -> None:
+        super().__init__(model)
+        # Tiles of a tiled restore start on this grid too (zoo.tiling reads it).
+        self.pad_multiple = math.lcm(CHROMA_MCU, self.pad_multiple)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from zoo.ensemble import SelfEnsemble
 from zoo.errors import WeightsError, ZooError, first_line
+from zoo.models.base import ModelWrapper
 from zoo.registry import InputConventions, ModelInfo, architecture_class
 from zoo.pretrained import hub_file
 from zoo.weights import load_weights, save_weights, weights_shapes
@@ -160,9 +160,9 @@ def save_pretrained(model: Restorer, folder: str | Path, *, repo_id: str | None 
                     training: dict[str, Any] | None = None) -> Path:
     """Write ``config.json``, ``model.safetensors`` and ``README.md`` (and ``training.json``
     when ``training`` is given) into ``folder``."""
-    if isinstance(model, SelfEnsemble):
-        raise ZooError(f"{model.name}: a self-ensemble is a way of running a model, not weights; "
-                       f"save {model.model.name} itself")
+    if isinstance(model, ModelWrapper):
+        raise ZooError(f"{model.name}: a way of running a model, not weights of its own; "
+                       f"save {model.innermost.name} itself")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     # The arguments the model was built with (a recipe's model.args may differ from the entry's).

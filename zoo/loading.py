@@ -12,6 +12,7 @@ from zoo.devices import default_device, usable_device
 from zoo.ensemble import SelfEnsemble, split_ensemble
 from zoo.errors import WeightsError, ZooError
 from zoo.hub import CONFIG_FILE, build_from_config, load_pretrained
+from zoo.precision import DEFAULT_PRECISION, LowPrecision, check_precision
 from zoo.registry import create_model, get_model_info, list_models
 
 if TYPE_CHECKING:
@@ -73,12 +74,15 @@ def _load(name_or_path: str, weights: str | None) -> Restorer:
 
 
 def load_model(name_or_path: str, device: str | torch.device | None = None,
-               weights: str | None = None) -> Restorer:
+               weights: str | None = None, precision: str = DEFAULT_PRECISION) -> Restorer:
     """Load a model ready for inference: weights loaded, eval mode, on ``device``.
 
     ``weights`` (a safetensors path) replaces a registry entry's pretrained weights. A spec
     ending in ``+x8`` (``unet-l1+x8``) loads the model as a geometric self-ensemble.
+    ``precision`` "bf16" or "fp16" runs it under autocast (:mod:`zoo.precision`).
     """
+    if check_precision(precision) is not None:
+        return LowPrecision(load_model(name_or_path, device, weights), precision)
     base, ensemble = split_ensemble(str(name_or_path))
     if ensemble:
         try:

@@ -71,3 +71,31 @@ class Restorer(nn.Module):
         from zoo.restore import restore_image
 
         return restore_image(self, image, tile=tile, device=device)
+
+
+class ModelWrapper(Restorer):
+    """A way of running another restorer (self-ensemble, lower precision): no weights of its own.
+
+    It takes the wrapped model's training mode, registry info, weights source and padding
+    multiple, so that tiling, progress lines and benches treat it as that model.
+    """
+
+    suffix: ClassVar[str] = ""
+
+    def __init__(self, model: Restorer) -> None:
+        super().__init__()
+        self.model = model
+        self.train(model.training)
+        self.info = model.info
+        self.weights_source = getattr(model, "weights_source", None)
+        self.pad_multiple = int(getattr(model, "pad_multiple", 1))
+
+    @property
+    def name(self) -> str:
+        return self.model.name + self.suffix
+
+    @property
+    def innermost(self) -> Restorer:
+        """The model with the weights, under every wrapper."""
+        model = self.model
+        return model.innermost if isinstance(model, ModelWrapper) else model

@@ -1,0 +1,76 @@
+"""What running a model at bf16 or fp16 (``zoo restore --precision``) costs in quality.
+
+    python benchmarks/precision_quality.py
+    python benchmarks/precision_quality.py --data ../shared/data/val/Set14 --models unet-l1 --precision bf16
+
+Restores every image of the datasets, JPEG-compressed at each ``--quality`` (RGB protocol), once
+in fp32 and once at each ``--precision``, the way ``zoo restore`` does (automatic tiling), and
+prints per model, precision and quality: each metric's fp32 mean (PSNR by default; ``--metrics
+psnr lpips_alex`` for the GAN entries' measure too), the change of the mean, the largest change
+on one image, and how far and how often the 8-bit outputs differ from fp32's.
+Speed is measured separately: ``python benchmarks/speed_restore.py --precision fp32 bf16``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+
+import numpy as np
+
+import zoo
+from zoo.datasets import resolve_dataset
+from zoo.degrade import jpeg_roundtrip, to_protocol
+from zoo.metrics import METRICS
+from zoo.restore import restore_pixels
+
+DEFAULT_DATA = ["../shared/data/val/Set5", "../shared/data/val/Set14",
+                "../shared/data/val/McMaster", "sample"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", nargs="+", default=DEFAULT_DATA,
+                   help="dataset folders or suite names (default: the validation sets and sample)")
+    p.add_argument("--models", nargs="+", default=["arnet-nogan", "unet-l1", "gan"])
+    p.add_argument("--precision", nargs="+", default=["bf16", "fp16"], choices=["bf16", "fp16"])
+    p.add_argument("--quality", type=int, nargs="+", default=[10, 20, 30])
+    p.add_argument("--metrics", nargs="+", default=["psnr"], choices=sorted(METRICS))
+    args = p.parse_args()
+    images = [(f"{spec}/{image_id}", to_protocol(pixels, "rgb"))
+              for spec in args.data for image_id, pixels in resolve_dataset(spec).readable()]
+    print(f"{len(images)} images from {', '.join(args.data)}")
+    for name in args.models:
+        models = {precision: zoo.load(name, device="cpu", precision=precision)
+                  for precision in ["fp32", *args.precision]}
+        for quality in args.quality:
+            scores: dict[tuple[str, str], list[float]] = defaultdict(list)
+            largest: dict[str, int] = defaultdict(int)
+            differing: dict[str, list[float]] = defaultdict(list)
+            for _, truth in images:
+                jpeg = jpeg_roundtrip(truth, quality)
+                reference = restore_pixels(models["fp32"], jpeg)
+                for metric in args.metrics:
+                    scores["fp32", metric].append(METRICS[metric](reference, truth))
+                for precision in args.precision:
+                    out = restore_pixels(models[precision], jpeg)
+                    for metric in args.metrics:
+                        scores[precision, metric].append(METRICS[metric](out, truth))
+                    diff = np.abs(out.astype(np.int16) - reference)
+                    largest[precision] = max(largest[precision], int(diff.max()))
+                    differing[precision].append(float((diff > 0).mean()))
+            for precision in args.precision:
+                parts = []
+                for metric in args.metrics:
+                    base = np.array(scores["fp32", metric])
+                    change = np.array(scores[precision, metric]) - base
+                    parts.append(f"{metric} fp32 mean {base.mean():.4f}, change of the mean "
+                                 f"{change.mean():+.4f}, largest on one image "
+                                 f"{change[np.abs(change).argmax()]:+.4f}")
+                print(f"{name} q{quality} {precision}: {'; '.join(parts)}; outputs differ by at "
+                      f"most {largest[precision]} grey levels, on "
+                      f"{np.mean(differing[precision]):.1%} of values")
+
+
+if __name__ == "__main__":
+    main()
