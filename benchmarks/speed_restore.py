@@ -21,6 +21,8 @@ import sys
 import time
 from typing import Any
 
+from zoo.cli.restore_cmd import PRECISION_CHOICES  # torch-free: workers import torch themselves
+
 MB = 1024 * 1024
 
 
@@ -169,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                              "an untrained variant, e.g. arnet-nogan:nf=48")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
-    parser.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16", "fp16"],
+    parser.add_argument("--precision", nargs="+", default=["fp32"], choices=PRECISION_CHOICES,
                         help="measure every model at each of these (default: fp32); bf16 and "
                              "fp16 run under autocast, as zoo restore --precision does")
     parser.add_argument("--size", type=int, default=512, help="side of the square input (512)")

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
+import io
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from rich.console import Console
 from torch import nn
 
 import zoo
 import zoo.precision
 from zoo.cli import main
-from zoo.cli.restore_cmd import PRECISION_CHOICES
+from zoo.cli.restore_cmd import PRECISION_CHOICES, _load_model
 from zoo.degrade import jpeg_roundtrip
 from zoo.ensemble import SelfEnsemble
 from zoo.errors import ZooError
@@ -66,7 +70,57 @@ def test_an_unknown_precision_is_refused_naming_the_choices() -> None:
 def test_a_device_without_autocast_is_refused_in_one_line(monkeypatch) -> None:
     monkeypatch.setattr(zoo.precision, "is_autocast_available", lambda kind: False)
     with pytest.raises(ZooError, match="bf16 is not available on cpu; use fp32 there"):
-        LowPrecision(DtypeSpy(), "bf16")(torch.rand(1, 3, 8, 8))
+        LowPrecision(DtypeSpy(), "bf16")
+
+
+class _RefusingAutocast:
+    """torch.autocast as a GPU without bf16 answers: an error on entering."""
+
+    def __init__(self, device_type: str, dtype: torch.dtype) -> None:
+        pass
+
+    def __enter__(self) -> None:
+        raise RuntimeError("Current CUDA Device does not support bfloat16. Please switch dtype "
+                           "to float16.\nmore")
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+class _IgnoringAutocast(_RefusingAutocast):
+    """torch.autocast for an unsupported dtype: a warning, then fp32 as if nothing was asked."""
+
+    def __enter__(self) -> None:
+        warnings.warn("In CPU autocast, but the target dtype is not supported. Disabling "
+                      "autocast.", UserWarning, stacklevel=2)
+
+
+@pytest.mark.parametrize(("autocast", "reason"), [
+    (_RefusingAutocast, "Current CUDA Device does not support bfloat16"),
+    (_IgnoringAutocast, "In CPU autocast, but the target dtype is not supported")])
+def test_a_precision_the_device_cannot_run_is_refused_when_loading(monkeypatch, autocast,
+                                                                   reason: str) -> None:
+    monkeypatch.setattr(torch, "autocast", autocast)
+    with pytest.raises(ZooError, match=f"^bf16 is not available on cpu \\({reason}.*\\); "
+                                       "use fp32 there$"):
+        zoo.load("jpeg", precision="bf16")
+
+
+def test_the_model_sees_a_contiguous_input() -> None:
+    """A permuted HxWx3 view sent arnet-nogan down a path half as fast (benchmarks/README)."""
+    seen: list[bool] = []
+
+    class LayoutSpy(DtypeSpy):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append(x.is_contiguous())
+            return x
+
+    spy = LayoutSpy()
+    image = np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    spy.restore(image)
+    spy.restore(image, tile=16)
+    spy.restore(torch.rand(1, 3, 40, 56).to(memory_format=torch.channels_last))
+    assert len(seen) > 3 and all(seen)
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
@@ -77,6 +131,14 @@ def test_the_shipped_unet_loses_almost_nothing(precision: str, astronaut_q10) ->
     assert not np.array_equal(low, full)  # it did run at the lower precision
     assert abs(psnr(low, truth) - psnr(full, truth)) < 0.02
     assert np.abs(low.astype(int) - full).max() <= 3
+
+
+def test_every_pass_of_a_tiled_ensemble_runs_at_the_precision() -> None:
+    spy = DtypeSpy()
+    model = LowPrecision(SelfEnsemble(spy), "bf16")
+    out = model.restore(np.full((40, 72), 128, np.uint8), tile=32)  # grey, tiled
+    assert out.shape == (40, 72) and out.dtype == np.uint8
+    assert len(spy.seen) >= 16 and set(spy.seen) == {torch.bfloat16}
 
 
 def test_it_composes_with_the_ensemble_and_tiling(astronaut_q10) -> None:
@@ -91,7 +153,8 @@ def test_it_composes_with_the_ensemble_and_tiling(astronaut_q10) -> None:
 
 
 def test_a_low_precision_model_is_not_saved_as_weights(tmp_path: Path) -> None:
-    with pytest.raises(ZooError, match="save unet-l1 itself"):
+    with pytest.raises(ZooError, match=r"^unet-l1\+x8 at bf16: a way of running a model, not "
+                                       r"weights of its own; save unet-l1 itself$"):
         save_pretrained(zoo.load("unet-l1+x8", precision="bf16"), tmp_path / "saved")
 
 
@@ -107,11 +170,20 @@ def test_restore_cli(tmp_path: Path, capsys, astronaut_q10) -> None:
         assert ("on cpu in bf16" in capsys.readouterr().err) == (precision == "bf16")
     assert not np.array_equal(np.asarray(Image.open(outputs["fp32"])),
                               np.asarray(Image.open(outputs["bf16"])))
-    assert main(["restore", "-m", "jpeg+x8", "--precision", "fp16", "--ensemble", str(image),
-                 "-o", str(tmp_path / "o.png")]) == 0
+    for spec in ("unet-l1", "unet-l1+x8"):  # both spellings: the ensemble once, inside the autocast
+        args = argparse.Namespace(model=spec, ensemble=True, device=None, weights=None,
+                                  precision="fp16")
+        model = _load_model(args, Console(file=io.StringIO()))
+        assert isinstance(model, LowPrecision) and isinstance(model.model, SelfEnsemble)
+        assert not isinstance(model.model.model, SelfEnsemble)
+    assert main(["restore", "-m", "unet-l1", "--precision", "fp16", "--ensemble", str(image),
+                 "-o", str(tmp_path / "o.png"), "--tile", "0"]) == 0
     err = capsys.readouterr().err
-    assert "model jpeg+x8 (0 parameters) on cpu in fp16" in err  # the ensemble once
-    assert "note: most CPUs emulate fp16, which can be hundreds of times slower" in err
+    assert "model unet-l1+x8 (7.08M parameters) on cpu in fp16" in err
+    assert "note: most CPUs emulate fp16, several times slower than fp32" in err
+    assert main(["restore", "-m", "jpeg", "--precision", "fp16", str(image),
+                 "-o", str(tmp_path / "o.png")]) == 0
+    assert "note:" not in capsys.readouterr().err  # nothing runs in fp16 there
     with pytest.raises(SystemExit):
         main(["restore", "--precision", "fp8", str(image)])
     assert "invalid choice: 'fp8'" in capsys.readouterr().err

@@ -161,8 +161,8 @@ def save_pretrained(model: Restorer, folder: str | Path, *, repo_id: str | None 
     """Write ``config.json``, ``model.safetensors`` and ``README.md`` (and ``training.json``
     when ``training`` is given) into ``folder``."""
     if isinstance(model, ModelWrapper):
-        raise ZooError(f"{model.name}: a way of running a model, not weights of its own; "
-                       f"save {model.innermost.name} itself")
+        raise ZooError(f"{model.description}: a way of running a model, not weights of its "
+                       f"own; save {model.innermost.name} itself")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     # The arguments the model was built with (a recipe's model.args may differ from the entry's).

@@ -12,7 +12,7 @@ from zoo.devices import default_device, usable_device
 from zoo.ensemble import SelfEnsemble, split_ensemble
 from zoo.errors import WeightsError, ZooError
 from zoo.hub import CONFIG_FILE, build_from_config, load_pretrained
-from zoo.precision import DEFAULT_PRECISION, LowPrecision, check_precision
+from zoo.precision import DEFAULT_PRECISION, check_precision, with_precision
 from zoo.registry import create_model, get_model_info, list_models
 
 if TYPE_CHECKING:
@@ -81,8 +81,8 @@ def load_model(name_or_path: str, device: str | torch.device | None = None,
     ending in ``+x8`` (``unet-l1+x8``) loads the model as a geometric self-ensemble.
     ``precision`` "bf16" or "fp16" runs it under autocast (:mod:`zoo.precision`).
     """
-    if check_precision(precision) is not None:
-        return LowPrecision(load_model(name_or_path, device, weights), precision)
+    if check_precision(precision) is not None:  # an unknown name fails before any loading
+        return with_precision(load_model(name_or_path, device, weights), precision)
     base, ensemble = split_ensemble(str(name_or_path))
     if ensemble:
         try:

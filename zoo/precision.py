@@ -3,18 +3,22 @@
 The weights stay as they are (float32 when loaded by the zoo); ``torch.autocast`` runs the
 convolutions and matrix products in the lower precision and the output comes back in the
 input's dtype. The measured cost is in docs/restore.md ("Precision"); it is faster only where
-the hardware computes that precision natively (GPUs; CPUs with AVX512-BF16 or AMX for bf16).
+the hardware computes that precision natively (recent GPUs; bf16 on CPUs with AVX512-BF16 or
+AMX).
 """
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch.amp.autocast_mode import is_autocast_available
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 from zoo.models.base import ModelWrapper, Restorer
 
-__all__ = ["DEFAULT_PRECISION", "PRECISIONS", "LowPrecision", "check_precision", "with_precision"]
+__all__ = ["DEFAULT_PRECISION", "PRECISIONS", "LowPrecision", "check_autocast", "check_precision",
+           "with_precision"]
 
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16,
                                              "fp16": torch.float16}
@@ -29,6 +33,27 @@ def check_precision(precision: str) -> torch.dtype | None:
     return PRECISIONS[precision]
 
 
+def check_autocast(device_type: str, precision: str) -> None:
+    """Refuse in one line a precision that autocast cannot run on ``device_type``.
+
+    torch fails at the first forward (a GPU without bf16) or warns and quietly runs fp32 (an
+    unsupported dtype); both are caught here, before any image is read.
+    """
+    dtype = check_precision(precision)
+    if dtype is None:
+        return
+    if not is_autocast_available(device_type):
+        raise ZooError(f"{precision} is not available on {device_type}; use fp32 there")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            with torch.autocast(device_type, dtype=dtype):
+                pass
+        except (RuntimeError, UserWarning) as exc:
+            raise ZooError(f"{precision} is not available on {device_type} "
+                           f"({first_line(exc)}); use fp32 there") from None
+
+
 class LowPrecision(ModelWrapper):
     """Wraps a restorer; its forward runs under ``torch.autocast`` at ``precision``."""
 
@@ -39,11 +64,19 @@ class LowPrecision(ModelWrapper):
         super().__init__(model)
         self.precision = precision
         self.dtype = dtype
+        param = next(model.parameters(), None)
+        self._checked = {param.device.type if param is not None else "cpu"}
+        check_autocast(next(iter(self._checked)), precision)
+
+    @property
+    def description(self) -> str:
+        return f"{self.model.name} at {self.precision}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         kind = x.device.type
-        if not is_autocast_available(kind):
-            raise ZooError(f"{self.precision} is not available on {kind}; use fp32 there")
+        if kind not in self._checked:  # the model was moved after wrapping
+            check_autocast(kind, self.precision)
+            self._checked.add(kind)
         with torch.autocast(kind, dtype=self.dtype):
             out = self.model(x)
         return out.to(x.dtype)

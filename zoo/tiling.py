@@ -97,7 +97,7 @@ def restore_tiled(model: Restorer, x: torch.Tensor, tile: int,
     _, overlap_w, xs = tile_grid(w, tile, overlap, unit)
     if len(ys) == 1 and len(xs) == 1:
         # Out of place: an identity model returns a view of the caller's tensor.
-        return model(x.to(run_device, run_dtype)).to(x.device, x.dtype).clamp(0.0, 1.0)
+        return model(x.to(run_device, run_dtype).contiguous()).to(x.device, x.dtype).clamp(0.0, 1.0)
 
     # Blended at float32 or better: half-precision sums of ramp-weighted tiles lose grey levels.
     acc = torch.promote_types(x.dtype, torch.float32)
@@ -110,7 +110,7 @@ def restore_tiled(model: Restorer, x: torch.Tensor, tile: int,
         for x0 in xs:
             tw = min(tile, w - x0)
             wx = _axis_weights(x0, tw, w, overlap_w, ramp_w, acc, x.device)
-            piece = x[..., y0:y0 + th, x0:x0 + tw].to(run_device, run_dtype)
+            piece = x[..., y0:y0 + th, x0:x0 + tw].to(run_device, run_dtype).contiguous()
             restored = model(piece).to(x.device, acc)
             out[..., y0:y0 + th, x0:x0 + tw].addcmul_(restored, wy[:, None] * wx[None, :])
     return out.clamp_(0.0, 1.0).to(x.dtype)

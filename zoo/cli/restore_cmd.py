@@ -55,8 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "for eight times the time")
     p.add_argument("--precision", choices=PRECISION_CHOICES, default=PRECISION_CHOICES[0],
                    help="run the model in fp32 (default), or under bf16 / fp16 autocast: faster "
-                        "where the hardware computes it natively (GPUs; CPUs with AVX512-BF16 or "
-                        "AMX for bf16), at a measured cost of about 0.001-0.01 dB")
+                        "where the hardware computes it natively (recent GPUs; bf16 on CPUs with "
+                        "AVX512-BF16 or AMX), at a measured cost of about 0.001-0.01 dB")
     p.add_argument("--weights", metavar="PATH",
                    help="a safetensors file to load into the registry model instead of its own")
     p.add_argument("--device", metavar="DEVICE",
@@ -164,18 +164,19 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
 
 def _load_model(args: argparse.Namespace, console: Console):
     import zoo
-    from zoo.ensemble import SelfEnsemble
+    from zoo.ensemble import ENSEMBLE_SUFFIX, split_ensemble
 
+    spec = args.model
+    if args.ensemble and not split_ensemble(spec)[1]:
+        spec += ENSEMBLE_SUFFIX  # one path for both spellings: the ensemble inside the autocast
     try:
-        model = zoo.load(args.model, device=args.device, weights=args.weights,
+        model = zoo.load(spec, device=args.device, weights=args.weights,
                          precision=args.precision)
     except WeightsError as exc:
         if "zoo list" in str(exc):  # the message already offers other models
             raise
         raise WeightsError(f"{exc}; or choose another model with --model NAME (see `zoo list`)") \
             from None
-    if args.ensemble and not _wraps(model, SelfEnsemble):
-        model = SelfEnsemble(model)
     source = getattr(model, "weights_source", None)
     from zoo.cli.list_cmd import format_count
 
@@ -183,22 +184,11 @@ def _load_model(args: argparse.Namespace, console: Console):
     console.print(f"model {model.name} ({format_count(model.num_parameters())} parameters) on "
                   f"{device}{'' if args.precision == 'fp32' else ' in ' + args.precision}, "
                   f"weights: {source or 'none needed'}", markup=False)
-    if args.precision == "fp16" and str(device) == "cpu":
-        console.print("note: most CPUs emulate fp16, which can be hundreds of times slower than "
-                      "fp32 on photographs (docs/restore.md, \"Precision\"); bf16 is the CPUs' "
-                      "fast precision", markup=False)
+    if args.precision == "fp16" and str(device) == "cpu" and model.num_parameters():
+        console.print("note: most CPUs emulate fp16, several times slower than fp32 "
+                      "(docs/restore.md, \"Precision\"); bf16 is the CPUs' fast precision",
+                      markup=False)
     return model
-
-
-def _wraps(model, kind: type) -> bool:
-    """Whether ``model`` is a ``kind``, or wraps one (an ensemble loaded at bf16)."""
-    from zoo.models.base import ModelWrapper
-
-    while not isinstance(model, kind):
-        if not isinstance(model, ModelWrapper):
-            return False
-        model = model.model
-    return True
 
 
 def run(args: argparse.Namespace) -> int:

@@ -95,6 +95,11 @@ class ModelWrapper(Restorer):
         return self.model.name + self.suffix
 
     @property
+    def description(self) -> str:
+        """What runs, for messages: ``unet-l1+x8``, ``unet-l1 at bf16``."""
+        return self.name
+
+    @property
     def innermost(self) -> Restorer:
         """The model with the weights, under every wrapper."""
         model = self.model
