@@ -62,9 +62,15 @@ def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
 
 def measure_patch(name: str, device: str, threads: int | None, precision: str, size: int,
                   warmup: int, runs: int) -> dict[str, Any]:
-    """Median MP/s of ``model(x)`` on a (1, 3, size, size) batch, and the peak memory."""
+    """Median MP/s of ``model(x)`` on a (1, 3, size, size) batch, and the peak memory. ``x`` is
+    the tensor ``zoo restore`` builds from a uint8 image (``array_to_tensor``), in its layout."""
+    import numpy as np
+
     torch, model = _setup(name, device, threads, precision)
-    x = torch.rand(1, 3, size, size, device=device)
+    from zoo.restore import array_to_tensor
+
+    pixels = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    x = array_to_tensor(pixels).to(device)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     rss_before = _rss_mb()
     if device.startswith("cuda"):
