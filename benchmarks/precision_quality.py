@@ -23,7 +23,7 @@ import zoo
 from zoo.datasets import resolve_dataset
 from zoo.degrade import jpeg_roundtrip, to_protocol
 from zoo.metrics import METRICS
-from zoo.precision import PRECISIONS
+from zoo.precision import PRECISIONS, with_precision
 from zoo.restore import restore_pixels
 
 DEFAULT_DATA = ["../shared/data/val/Set5", "../shared/data/val/Set14",
@@ -40,20 +40,21 @@ def main() -> None:
     p.add_argument("--quality", type=int, nargs="+", default=[10, 20, 30])
     p.add_argument("--metrics", nargs="+", default=["psnr"], choices=sorted(METRICS))
     args = p.parse_args()
-    images = [(f"{spec}/{image_id}", to_protocol(pixels, "rgb"))
-              for spec in args.data for image_id, pixels in resolve_dataset(spec).readable()]
+    images = [to_protocol(pixels, "rgb")
+              for spec in args.data for _, pixels in resolve_dataset(spec).readable()]
+    jpegs = {quality: [jpeg_roundtrip(truth, quality) for truth in images]
+             for quality in args.quality}
     print(f"{len(images)} images from {', '.join(args.data)}; torch {torch.__version__} on the CPU "
           f"({torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads)")
     for name in args.models:
-        models = {precision: zoo.load(name, device="cpu", precision=precision)
-                  for precision in ["fp32", *args.precision]}
+        full = zoo.load(name, device="cpu")
+        models = {"fp32": full, **{p: with_precision(full, p) for p in args.precision}}
         for quality in args.quality:
             scores: dict[tuple[str, str], list[float]] = defaultdict(list)
             largest: dict[str, int] = defaultdict(int)
             differing: dict[str, int] = defaultdict(int)
             values = 0
-            for _, truth in images:
-                jpeg = jpeg_roundtrip(truth, quality)
+            for truth, jpeg in zip(images, jpegs[quality]):
                 reference = restore_pixels(models["fp32"], jpeg)
                 for metric in args.metrics:
                     scores["fp32", metric].append(METRICS[metric](reference, truth))

@@ -65,8 +65,9 @@ class LowPrecision(ModelWrapper):
         self.precision = precision
         self.dtype = dtype
         param = next(model.parameters(), None)
-        self._checked = {param.device.type if param is not None else "cpu"}
-        check_autocast(next(iter(self._checked)), precision)
+        device_type = param.device.type if param is not None else "cpu"
+        check_autocast(device_type, precision)
+        self._checked = {device_type}
 
     @property
     def description(self) -> str:
