@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from zoo.models.base import Restorer
 
 __all__ = ["CONFIG_FILE", "TRAINING_FILE", "WEIGHTS_FILE", "build_from_config", "load_pretrained",
-           "model_card", "push_to_hub", "read_training", "save_pretrained"]
+           "model_card", "push_to_hub", "read_config", "read_training", "save_pretrained"]
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,8 @@ def save_pretrained(model: Restorer, folder: str | Path, *, repo_id: str | None 
     return folder
 
 
-def _read_config(path: Path) -> dict[str, Any]:
+def read_config(path: Path) -> dict[str, Any]:
+    """A saved model's config.json as a dict with an 'architecture', or a one-line ZooError."""
     try:
         config = json.loads(path.read_text())
         if not isinstance(config, dict) or not isinstance(config.get("architecture"), str):
@@ -217,7 +218,7 @@ def load_pretrained(folder_or_repo_id: str | Path, revision: str | None = None) 
 
 def build_from_config(config_path: Path, weights_path: Path, *, source: str) -> Restorer:
     """Build the architecture a ``config.json`` names and load ``weights_path`` into it, strictly."""
-    config = _read_config(config_path)
+    config = read_config(config_path)
     try:
         cls = architecture_class(config["architecture"])
     except KeyError as exc:

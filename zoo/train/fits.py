@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from zoo.errors import RecipeError, first_line
+from zoo.errors import RecipeError, ZooError, first_line
 from zoo.train.recipe import Recipe
 
 __all__ = ["PROBE_LIMIT", "check_init_config", "check_patch"]
@@ -79,20 +79,19 @@ def check_init_config(recipe: Recipe, architecture: str, generator: nn.Module) -
 
     An argument missing from the file is taken at the class's default, as ``zoo.load`` would.
     """
-    from zoo.hub import CONFIG_FILE
+    from zoo.hub import CONFIG_FILE, read_config
 
     folder = Path(recipe.model.init).expanduser()
     path = folder / CONFIG_FILE
-    if recipe.model.init in ("", "pretrained") or not (folder.is_dir() and path.is_file()):
+    if not (folder.is_dir() and path.is_file()):
         return
     where = f"{recipe.source}: model.init {str(folder)!r}"
     try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(saved, dict) or not isinstance(saved.get("arguments", {}), dict):
-            raise ValueError("not a config object with an 'arguments' object")
-    except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError too
-        reason = getattr(exc, "strerror", None) or first_line(exc)
-        raise RecipeError(f"{where}: {path} is unreadable ({reason})") from None
+        saved = read_config(path)
+    except ZooError as exc:
+        raise RecipeError(f"{where}: {exc}") from None
+    if not isinstance(saved.get("arguments", {}), dict):
+        raise RecipeError(f"{where}: {path} has 'arguments' that are not an object")
     if saved.get("architecture") != architecture:
         raise RecipeError(f"{where}: holds a {saved.get('architecture')!r} network, not the "
                           f"{architecture!r} the recipe builds")
