@@ -21,7 +21,7 @@ from zoo.degrade import GREY_WEIGHTS
 from zoo.devices import usable_device
 from zoo.imaging import LoadedImage, check_size, from_pil, read_image, to_pil, write_image
 from zoo.models.base import Restorer
-from zoo.tiling import DEFAULT_OVERLAP, auto_tile, restore_tiled
+from zoo.tiling import DEFAULT_OVERLAP, auto_tile, restore_tiled, run_whole
 
 __all__ = ["array_to_tensor", "resolve_device", "restore_array", "restore_file", "restore_image",
            "restore_tensor"]
@@ -74,18 +74,13 @@ def restore_tensor(model: Restorer, x: torch.Tensor, *, tile: int | None = None,
     tile = _check_tile(tile)
     grey = batch.shape[1] == 1
     run_device = resolve_device(device, model)
-    param = next(model.parameters(), None)
-    run_dtype = param.dtype if param is not None else torch.float32
     h, w = batch.shape[-2:]
     tile = auto_tile(h, w, run_device) if tile is None else (tile or None)
 
     with _inference(model, run_device):
         rgb = batch.expand(-1, 3, -1, -1) if grey else batch
         if tile is None:
-            # Out of place: an identity model returns a view of the caller's tensor.
-            # Contiguous: a channels-last or permuted caller's tensor would run slower paths.
-            out = model(rgb.to(run_device, run_dtype).contiguous()).to(x.device, x.dtype)
-            out = out.clamp(0.0, 1.0)
+            out = run_whole(model, rgb)
         else:
             # The input stays where it is; restore_tiled moves one tile at a time.
             pieces = [restore_tiled(model, rgb[i:i + 1], tile, overlap)

@@ -17,7 +17,7 @@ import torch
 
 from zoo.models.base import Restorer
 
-__all__ = ["DEFAULT_OVERLAP", "auto_tile", "restore_tiled", "tile_grid"]
+__all__ = ["DEFAULT_OVERLAP", "auto_tile", "restore_tiled", "run_whole", "tile_grid"]
 
 DEFAULT_OVERLAP = 64
 JPEG_BLOCK = 8
@@ -75,6 +75,24 @@ def _axis_weights(origin: int, size: int, length: int, overlap: int, ramp: torch
     return w
 
 
+def _where_it_runs(model: Restorer, x: torch.Tensor) -> tuple[torch.device, torch.dtype]:
+    """The model's device and floating dtype (``x``'s for a model without parameters)."""
+    param = next(model.parameters(), None)
+    run_device = param.device if param is not None else x.device
+    run_dtype = param.dtype if param is not None and param.is_floating_point() else x.dtype
+    return run_device, run_dtype
+
+
+@torch.no_grad()
+def run_whole(model: Restorer, x: torch.Tensor) -> torch.Tensor:
+    """``model`` on all of ``x`` at once, where the model is; back on ``x``'s device and dtype,
+    clamped to [0, 1]. The input is made contiguous: a channels-last or permuted tensor (a view
+    of an HxWx3 array) runs slower convolution paths."""
+    run_device, run_dtype = _where_it_runs(model, x)
+    # Out of place: an identity model returns a view of the caller's tensor.
+    return model(x.to(run_device, run_dtype).contiguous()).to(x.device, x.dtype).clamp(0.0, 1.0)
+
+
 @torch.no_grad()
 def restore_tiled(model: Restorer, x: torch.Tensor, tile: int,
                   overlap: int = DEFAULT_OVERLAP) -> torch.Tensor:
@@ -88,16 +106,13 @@ def restore_tiled(model: Restorer, x: torch.Tensor, tile: int,
         raise ValueError(f"restore_tiled expects a (1, C, H, W) tensor, got {tuple(x.shape)}")
     if tile <= 0:
         raise ValueError(f"tile must be positive, got {tile}")
-    param = next(model.parameters(), None)
-    run_device = param.device if param is not None else x.device
-    run_dtype = param.dtype if param is not None and param.is_floating_point() else x.dtype
+    run_device, run_dtype = _where_it_runs(model, x)
     h, w = x.shape[-2:]
     unit = _grid_unit(model)
     tile, overlap_h, ys = tile_grid(h, tile, overlap, unit)
     _, overlap_w, xs = tile_grid(w, tile, overlap, unit)
     if len(ys) == 1 and len(xs) == 1:
-        # Out of place: an identity model returns a view of the caller's tensor.
-        return model(x.to(run_device, run_dtype).contiguous()).to(x.device, x.dtype).clamp(0.0, 1.0)
+        return run_whole(model, x)
 
     # Blended at float32 or better: half-precision sums of ramp-weighted tiles lose grey levels.
     acc = torch.promote_types(x.dtype, torch.float32)
