@@ -423,9 +423,10 @@ def test_init_fine_tunes_from_an_export(data: tuple[Path, Path], tmp_path: Path)
 
 
 def test_init_from_an_export_of_other_arguments_is_refused(data: tuple[Path, Path], tmp_path: Path) -> None:
-    """``model.init=FOLDER`` reads the export's config.json: an argument that differs from the
-    recipe's is named, whether it changes shapes (``nf``) or not (``blur``, which would load
-    silently into a network computing something else); matching the recipe to it works."""
+    """``model.init=FOLDER`` (or ``FOLDER/model.safetensors``) reads the export's config.json: an
+    argument that differs from the recipe's is named, whether it changes shapes (``nf``) or not
+    (``blur``, which would load silently into a network computing something else); matching the
+    recipe to it works."""
     from zoo.hub import save_pretrained
     from zoo.registry import create_model
     from zoo.train.loop import Trainer
@@ -439,11 +440,12 @@ def test_init_from_an_export_of_other_arguments_is_refused(data: tuple[Path, Pat
                                 ("nf", 16, "was saved with nf=16 but the recipe builds nf=32")):
         sources[arg] = create_model("arnet-nogan", **{arg: value})
         exports[arg] = export = save_pretrained(sources[arg], tmp_path / f"export-{arg}")
-        recipe = load_recipe(path, [*base, f'model.init="{export}"'])
-        with pytest.raises(RecipeError) as err:
-            Trainer("arnet-nogan", recipe, tmp_path / "run", progress=False).build()
-        assert message in str(err.value) and f"model.init {str(export)!r}" in str(err.value)
-        assert "\n" not in str(err.value)
+        for init in (export, export / "model.safetensors"):  # the folder or its weights file
+            recipe = load_recipe(path, [*base, f'model.init="{init}"'])
+            with pytest.raises(RecipeError) as err:
+                Trainer("arnet-nogan", recipe, tmp_path / "run", progress=False).build()
+            assert message in str(err.value) and f"model.init {str(init)!r}" in str(err.value)
+            assert "\n" not in str(err.value)
     recipe = load_recipe(path, [*base, f'model.init="{exports["blur"]}"', "model.args.blur=false"])
     trainer = Trainer("arnet-nogan", recipe, tmp_path / "run", progress=False)
     trainer.build()

@@ -71,21 +71,23 @@ def check_patch(recipe: Recipe, entry: str, generator: nn.Module, critic: nn.Mod
 
 
 def check_init_config(recipe: Recipe, architecture: str, generator: nn.Module) -> None:
-    """Refuse a ``model.init`` export folder whose ``config.json`` describes another network
-    than the recipe builds (``generator``, an ``architecture``): weights of another shape would
-    not load, and weights trained with another non-shape argument (``blur``, say) would load
-    into a network that computes something else. ``pretrained``, a weights file and a folder
-    without ``config.json`` are not checked here (their weights' shapes are, when loaded).
+    """Refuse a ``model.init`` export (its folder, or the folder's ``model.safetensors``) whose
+    ``config.json`` describes another network than the recipe builds (``generator``, an
+    ``architecture``): weights of another shape would not load, and weights trained with another
+    non-shape argument (``blur``, say) would load into a network that computes something else.
+    ``pretrained``, a weights file of another name and a folder without ``config.json`` are not
+    checked here (their weights' shapes are, when loaded).
 
     An argument missing from the file is taken at the class's default, as ``zoo.load`` would.
     """
-    from zoo.hub import CONFIG_FILE, read_config
+    from zoo.hub import CONFIG_FILE, WEIGHTS_FILE, read_config
 
-    folder = Path(recipe.model.init).expanduser()
+    given = Path(recipe.model.init).expanduser()
+    folder = given.parent if given.name == WEIGHTS_FILE and given.is_file() else given
     path = folder / CONFIG_FILE
     if not (folder.is_dir() and path.is_file()):
         return
-    where = f"{recipe.source}: model.init {str(folder)!r}"
+    where = f"{recipe.source}: model.init {str(given)!r}"
     try:
         saved = read_config(path)
     except ZooError as exc:
