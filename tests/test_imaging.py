@@ -31,13 +31,20 @@ def exif_bytes(orientation: int | None = None, description: str = "zoo test") ->
     return exif.tobytes()
 
 
-def png16(path: Path, values: np.ndarray, size: tuple[int, int] | None = None) -> None:
+def png16(path: Path, values: np.ndarray, size: tuple[int, int] | None = None, *,
+          key: tuple[int, int, int] | None = None, sub_filter: bool = False) -> None:
     """A 16-bit RGB (HxWx3) or grey + alpha (HxWx2) PNG written by hand (Pillow cannot).
 
-    ``size`` (width, height) overrides the header's size, to fake a huge image.
+    ``size`` (width, height) overrides the header's size, to fake a huge image; ``key`` adds a
+    tRNS colour key; ``sub_filter`` stores each row as differences from the pixel to its left
+    (PNG filter 1), which a decoder can only undo knowing the pixel's size in bytes.
     """
     h, w, channels = values.shape
-    raw = b"".join(b"\x00" + values[y].astype(">u2").tobytes() for y in range(h))
+    rows = [np.frombuffer(values[y].astype(">u2").tobytes(), np.uint8) for y in range(h)]
+    if sub_filter:
+        step = 2 * channels
+        rows = [np.concatenate([r[:step], r[step:] - r[:-step]]) for r in rows]  # mod 256
+    raw = b"".join(bytes([int(sub_filter)]) + r.tobytes() for r in rows)
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         crc = struct.pack(">I", zlib.crc32(kind + data))
@@ -45,7 +52,8 @@ def png16(path: Path, values: np.ndarray, size: tuple[int, int] | None = None) -
 
     colour_type = {3: 2, 2: 4}[channels]
     header = struct.pack(">IIBBBBB", *(size or (w, h)), 16, colour_type, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+    transparency = chunk(b"tRNS", struct.pack(">HHH", *key)) if key else b""
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + transparency
                      + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
@@ -127,6 +135,24 @@ def test_16bit_grey_colour_key_becomes_alpha(tmp_path: Path) -> None:
     assert image.alpha[2, 3] == 0 and (image.alpha == 0).sum() == 1
     Image.fromarray(values).save(tmp_path / "k16-unused.png", transparency=7)
     assert read_image(tmp_path / "k16-unused.png").alpha is None  # a key no pixel has
+
+
+@pytest.mark.parametrize("sub_filter", [False, True])
+def test_16bit_rgb_colour_key_compared_at_16_bits(tmp_path: Path, sub_filter: bool) -> None:
+    """Pillow reads 16-bit RGB at 8 bits (the high bytes); the tRNS key is 16-bit. Compared with
+    the high bytes, pixel (4, 4) below would turn transparent and the key's own pixel not."""
+    values = RNG.integers(2048, 65536, (12, 20, 3)).astype(np.uint16)
+    key = (5, 6, 7)
+    values[2, 3] = key
+    values[4, 4] = (5 * 256, 6 * 256, 7 * 256)  # high bytes (5, 6, 7), as the key's numbers
+    values[5, 5] = (5, 6, 8)  # differs from the key in one low byte only
+    png16(tmp_path / "k16rgb.png", values, key=key, sub_filter=sub_filter)
+    image = read_image(tmp_path / "k16rgb.png")
+    assert image.bit_depth == 16 and image.pixels.shape == (12, 20, 3)
+    np.testing.assert_array_equal(image.pixels, (values >> 8).astype(np.uint8))
+    assert image.alpha is not None and image.alpha[2, 3] == 0 and (image.alpha == 0).sum() == 1
+    png16(tmp_path / "k16rgb-unused.png", values, key=(1, 2, 3), sub_filter=sub_filter)
+    assert read_image(tmp_path / "k16rgb-unused.png").alpha is None  # a key no pixel has
 
 
 def test_palette_with_transparency(tmp_path: Path) -> None:

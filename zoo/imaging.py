@@ -208,13 +208,15 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
     bit_depth = _bit_depth(img, raw_mode)
     icc = img.info.get("icc_profile") or None
     exif = img.info.get("exif") or None
+    alpha: np.ndarray | None = None
+    keyed = mode in ("P", *_KEYED_TRANSPARENCY) and "transparency" in img.info
+    if keyed and mode == "RGB" and raw_mode == "RGB;16B" and source is not None:
+        img = _wide_rgb_keyed(img, source)  # before any rotation: it decodes the file again
     if apply_orientation:
         orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
         if orientation not in (None, 1):
             img = ImageOps.exif_transpose(img)
             exif = _without_orientation(exif)
-    alpha: np.ndarray | None = None
-    keyed = mode in ("P", *_KEYED_TRANSPARENCY) and "transparency" in img.info
 
     if mode == "P" or mode == "PA":
         img = img.convert("RGBA" if mode == "PA" or keyed else "RGB")
@@ -275,6 +277,26 @@ def _raw_mode(img: Image.Image) -> str:
     if isinstance(args, tuple) and args:
         args = args[0]
     return args if isinstance(args, str) else ""
+
+
+def _wide_rgb_keyed(img: Image.Image, source: Path) -> Image.Image:
+    """RGBA of a 16-bit RGB PNG whose tRNS key (16-bit values) makes one colour transparent.
+
+    Pillow decodes such a file at 8 bits (each sample's high byte) and would compare the key
+    with those; the low bytes come from a second decode of the same data that reads each
+    sample's two bytes the other way round (``RGB;16L``), so the key is compared exactly.
+    """
+    key = np.asarray(img.info["transparency"], dtype=np.uint16)
+    with Image.open(source) as again:
+        again.tile = [tile._replace(args="RGB;16L") for tile in again.tile]
+        again.load()
+        low = np.asarray(again, dtype=np.uint16)
+    high = np.asarray(img, dtype=np.uint16)
+    transparent = ((high << 8 | low) == key).all(axis=2)
+    rgba = img.convert("RGB")  # a copy without the key, which the alpha plane now carries
+    rgba.putalpha(Image.fromarray(np.where(transparent, 0, 255).astype(np.uint8)))
+    rgba.info = {k: v for k, v in img.info.items() if k != "transparency"}
+    return rgba
 
 
 def _wide_grey_to_uint8(img: Image.Image, bit_depth: int) -> np.ndarray:
