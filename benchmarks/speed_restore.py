@@ -2,7 +2,8 @@
 12-megapixel image restored through tiling.
 
     python benchmarks/speed_restore.py [--models arnet-nogan unet-l1] [--device cpu|cuda]
-                                       [--precision fp32 bf16] [--threads N] [--markdown FILE]
+                                       [--precision fp32 bf16] [--threads N] [--compile]
+                                       [--markdown FILE]
 
 Each measurement runs in a fresh subprocess, so that its peak resident memory (the RSS high-water
 mark from ``resource.getrusage``; on CUDA ``torch.cuda.max_memory_allocated``) is its own.
@@ -33,6 +34,8 @@ def _rss_mb() -> float:
 
 
 def _setup(name: str, device: str, threads: int | None, precision: str) -> tuple[Any, Any]:
+    """The model as ``zoo restore`` runs it; ``precision`` may end in ``+compile``, which wraps
+    its calls in ``torch.compile`` (the zoo itself does not: this is the measurement of why)."""
     import torch
 
     import zoo
@@ -42,10 +45,14 @@ def _setup(name: str, device: str, threads: int | None, precision: str) -> tuple
     from zoo.ensemble import SelfEnsemble, split_ensemble
     from zoo.precision import with_precision
 
+    precision, _, compiled = precision.partition("+")
     spec, ensemble = split_ensemble(name)
     base, overrides = parse_model_spec(spec)
     model = zoo.create_model(base, **overrides).eval().to(device)
-    return torch, with_precision(SelfEnsemble(model) if ensemble else model, precision)
+    model = with_precision(SelfEnsemble(model) if ensemble else model, precision)
+    if compiled:
+        model.compile()  # in place: the module keeps its type, so tiling takes it as it is
+    return torch, model
 
 
 def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
@@ -82,11 +89,10 @@ def measure_patch(name: str, device: str, threads: int | None, precision: str, s
             start = time.perf_counter()
             model(x)
             sync()
-            if i >= warmup:
-                times.append(time.perf_counter() - start)
-    seconds = statistics.median(times)
+            times.append(time.perf_counter() - start)
+    seconds = statistics.median(times[warmup:])
     result = {"params": model.num_parameters(), "threads": torch.get_num_threads(),
-              "mp_s": size * size / 1e6 / seconds, "seconds": seconds,
+              "mp_s": size * size / 1e6 / seconds, "seconds": seconds, "first_s": times[0],
               "peak_rss_mb": _rss_mb(), "rss_before_mb": rss_before}
     if device.startswith("cuda"):
         result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / MB
@@ -105,6 +111,8 @@ def measure_tiled(name: str, device: str, threads: int | None, precision: str,
     width = int(round(height * 4 / 3))
     image = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
     restore_image(model, image[:tile, :tile], tile=tile, device=device)  # warm up
+    # A compiled model compiles again for each new tile shape (the image's edges): timed here,
+    # as a user would wait for it.
     rss_before = _rss_mb()
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
@@ -180,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", nargs="+", default=["fp32"], choices=PRECISION_CHOICES,
                         help="measure every model at each of these (default: fp32); bf16 and "
                              "fp16 run under autocast, as zoo restore --precision does")
+    parser.add_argument("--compile", action="store_true",
+                        help="also measure every model under torch.compile (rows 'NAME compiled'; "
+                             "a note gives each one's first call, the compilation)")
     parser.add_argument("--size", type=int, default=512, help="side of the square input (512)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--runs", type=int, default=7, help="timed runs; the median is reported")
@@ -224,17 +235,23 @@ def main(argv: list[str] | None = None) -> int:
     if skip_reason:
         notes.append(skip_reason)
     results = []
+    ways = [(p, c) for p in args.precision for c in ((False, True) if args.compile else (False,))]
     with console.status("measuring") as status:
         for name in names:
-            for precision in args.precision:
+            for precision, compiled in ways:
                 label = name if args.precision == ["fp32"] else f"{name} {precision}"
+                label += " compiled" if compiled else ""
+                how = precision + ("+compile" if compiled else "")
                 status.update(f"{label}: {args.size}x{args.size}")
                 row: dict[str, Any] = {"name": label,
-                                       "patch": _in_subprocess(["patch", name, precision, *common])}
+                                       "patch": _in_subprocess(["patch", name, how, *common])}
                 if not skip_reason:
                     status.update(f"{label}: {args.tiled_mp:g} MP tiled")
-                    row["tiled"] = _in_subprocess(["tiled", name, precision, *common])
+                    row["tiled"] = _in_subprocess(["tiled", name, how, *common])
                 results.append(row)
+                if compiled and "first_s" in row["patch"]:
+                    notes.append(f"{label}: first {args.size}x{args.size} call (compilation) "
+                                 f"{row['patch']['first_s']:.1f} s")
 
     import torch
 
