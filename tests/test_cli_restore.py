@@ -299,3 +299,85 @@ def test_a_write_protected_result_is_not_replaced(tmp_path: Path, capsys: pytest
     assert f"cannot write {protected}: Permission denied (the file is write-protected)" in err
     assert protected.read_bytes() == b"keep me"
     assert ordinary.read_bytes() != b"old" and ordinary.stat().st_mode & 0o777 == 0o640
+
+
+@pytest.fixture
+def restored_sources(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The inputs the model actually ran on (a spy on the per-file step)."""
+    from zoo.cli import restore_cmd
+
+    ran: list[Path] = []
+    real = restore_cmd._restore_one
+
+    def spy(model, job, tile):
+        ran.append(job.source)
+        return real(model, job, tile)
+
+    monkeypatch.setattr(restore_cmd, "_restore_one", spy)
+    return ran
+
+
+def test_unusable_destinations_are_refused_before_any_image_runs(
+        tmp_path: Path, capsys: pytest.CaptureFixture, restored_sources: list[Path]) -> None:
+    (tmp_path / "a.jpg").write_bytes(jpeg(rgb()))
+    (tmp_path / "file.txt").write_text("not a folder")
+    cases = [(["--out-dir", tmp_path / "file.txt"], f"--out-dir {tmp_path / 'file.txt'}: "
+              f"{tmp_path / 'file.txt'} is a file, not a folder"),
+             (["--out-dir", tmp_path / "file.txt" / "sub"], "file.txt is a file, not a folder"),
+             (["-o", tmp_path / "q.xyz"], "cannot write '.xyz' files; use one of"),
+             (["--suffix", "/../escaped"], "--suffix '/../escaped' contains a path separator")]
+    for options, message in cases:
+        assert restore(tmp_path / "a.jpg", *options) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    assert restored_sources == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg", "file.txt"]
+
+
+def test_a_folder_that_cannot_be_written_is_refused_up_front(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+        restored_sources: list[Path]) -> None:
+    """Results go beside their inputs; a read-only folder's images are refused before the model
+    runs on them (simulated: this suite may run as root, who may write anywhere), the rest go on."""
+    import errno
+    import tempfile
+
+    for name in ("ro", "ok"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name}.jpg").write_bytes(jpeg(rgb()))
+    real = tempfile.TemporaryFile
+
+    def read_only(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir) == tmp_path / "ro":
+            raise OSError(errno.EROFS, "Read-only file system", str(dir))
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    assert restore(tmp_path / "ro", tmp_path / "ok") == 1
+    err = capsys.readouterr().err
+    assert (f"failed: {tmp_path / 'ro' / 'ro.jpg'}: cannot write into {tmp_path / 'ro'} "
+            "(Read-only file system); write the results elsewhere with --out-dir") in err, err
+    assert "restored 1 of 2 images" in err
+    assert restored_sources == [tmp_path / "ok" / "ok.jpg"]
+    assert restore(tmp_path / "ro", "--out-dir", tmp_path / "out") == 0  # elsewhere it works
+
+
+def test_a_folder_of_earlier_results_says_so(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    Image.fromarray(rgb()).save(tmp_path / "pic.restored.png")
+    assert restore(tmp_path) == 1
+    assert (f"{tmp_path}: no image files in this folder, only 1 earlier result (*.restored.*), "
+            "which are not restored again") in capsys.readouterr().err
+
+
+def test_same_names_of_one_format_clash_under_their_own_name(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Two x.jpg from two folders into one --out-dir: the format would not tell them apart, so
+    the first keeps its plain name and the second is reported; both count as given."""
+    for folder in ("one", "two"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "x.jpg").write_bytes(jpeg(rgb()))
+    assert restore(tmp_path / "one" / "x.jpg", tmp_path / "two" / "x.jpg",
+                   "--out-dir", tmp_path / "out") == 1
+    err = capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["x.restored.png"]
+    assert "would overwrite that of" in err and "restored 1 of 2 images" in err

@@ -333,3 +333,21 @@ def test_a_decoder_failing_in_its_own_way_is_an_image_error(tmp_path: Path) -> N
     path.write_bytes(bytes(data))
     with pytest.raises(ImageError, match=r"odd.tif: corrupt or unreadable image \(TypeError"):
         read_image(path)
+
+
+def test_a_pipe_is_not_read(tmp_path: Path) -> None:
+    """A FIFO has size 0 and would block a reader: refused as what it is, not as 'empty'."""
+    import os
+
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(ImageError, match=r"pipe.png: not a regular file \(a device, pipe or socket\)$"):
+        read_image(tmp_path / "pipe.png")
+
+
+def test_an_animation_reads_its_first_frame_and_says_so(tmp_path: Path) -> None:
+    frames = [Image.fromarray(np.full((16, 16, 3), value, np.uint8)) for value in (10, 200)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    with pytest.warns(ImageWarning, match=r"anim.gif: 2 frames \(animated or multi-page\); "
+                                          r"only the first is read"):
+        image = read_image(tmp_path / "anim.gif")
+    assert int(image.pixels.mean()) == 10

@@ -29,6 +29,7 @@ __all__ = [
     "check_size",
     "from_pil",
     "max_pixels",
+    "output_format",
     "output_path",
     "read_image",
     "to_pil",
@@ -108,6 +109,8 @@ def read_image(path: str | os.PathLike[str], *, limit: int | None = None) -> Loa
     except PermissionError:  # a folder on the way cannot be searched
         raise ImageError(f"{path}: permission denied") from None
     try:
+        if not path.is_file():  # a pipe or device: its size says nothing, reading may block
+            raise ImageError(f"{path}: not a regular file (a device, pipe or socket)")
         if path.stat().st_size == 0:
             raise ImageError(f"{path}: empty file (0 bytes)")
         with _strict_pillow(limit) as pillow, Image.open(path) as img:
@@ -118,6 +121,7 @@ def read_image(path: str | os.PathLike[str], *, limit: int | None = None) -> Loa
             raw_mode = _raw_mode(img)  # before load(): the decoder's raw mode is gone after
             img.load()  # decode everything now, so that truncated data fails here
             loaded = from_pil(img, source=path, apply_orientation=True, raw_mode=raw_mode)
+            frames = getattr(img, "n_frames", 1)
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:  # a format plugin's own check
@@ -142,6 +146,9 @@ def read_image(path: str | os.PathLike[str], *, limit: int | None = None) -> Loa
                          f"{first_line(exc)})") from None
     for caught in pillow.caught:  # Pillow's own warnings (corrupt EXIF ...), naming the file
         warnings.warn(f"{path}: {first_line(caught.message)}", ImageWarning, stacklevel=2)
+    if frames > 1:
+        warnings.warn(f"{path}: {frames} frames (animated or multi-page); only the first is read", ImageWarning,
+                      stacklevel=2)
     return loaded
 
 
@@ -351,17 +358,24 @@ def output_path(path: str | os.PathLike[str]) -> Path:
     return path.with_suffix(".png") if path.suffix == "" else path
 
 
+def output_format(path: str | os.PathLike[str]) -> str:
+    """The Pillow format :func:`write_image` uses for ``path``; an unknown suffix is an
+    :class:`ImageError` (checked before any work, by callers that know the path early)."""
+    path = output_path(path)
+    fmt = WRITE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        known = ", ".join(sorted(WRITE_FORMATS))
+        raise ImageError(f"{path}: cannot write {path.suffix!r} files; use one of {known}")
+    return fmt
+
+
 def write_image(path: str | os.PathLike[str], image: LoadedImage) -> Path:
     """Write atomically; the format follows the suffix (lossless PNG when there is none).
 
     Alpha is re-attached, grey stays grey, and the ICC profile and EXIF block are carried where
     the format can hold them.
     """
-    path = output_path(path)
-    fmt = WRITE_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        known = ", ".join(sorted(WRITE_FORMATS))
-        raise ImageError(f"{path}: cannot write {path.suffix!r} files; use one of {known}")
+    path, fmt = output_path(path), output_format(path)
     if fmt in _NO_ALPHA_FORMATS and image.alpha is not None:
         raise ImageError(f"{path}: {fmt} files cannot keep the alpha channel; "
                          "write PNG, WebP or TIFF")

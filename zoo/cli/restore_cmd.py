@@ -89,27 +89,66 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
-def _folder_images(folder: Path, recursive: bool, suffix: str, problems: list[str]) -> list[Path]:
-    """The image files in ``folder``, sorted; unreadable folders are added to ``problems``."""
+def _folder_images(folder: Path, recursive: bool, suffix: str,
+                   problems: list[str]) -> tuple[list[Path], int]:
+    """The image files in ``folder``, sorted, and how many earlier results (``*SUFFIX.*``) were
+    left out; unreadable folders are added to ``problems``."""
     from zoo.imaging import READ_SUFFIXES
 
     def unreadable(exc: OSError) -> None:
         problems.append(f"{exc.filename}: cannot read this folder ({os_reason(exc)})")
 
-    found: list[Path] = []
+    images: list[Path] = []
     for root, dirs, files in os.walk(folder, onerror=unreadable):
         if not recursive:
             dirs.clear()
-        found += [Path(root, name) for name in files
-                  if Path(name).suffix.lower() in READ_SUFFIXES
-                  and not Path(name).stem.endswith(suffix)]  # skip earlier results
-    return sorted(found)
+        images += [Path(root, name) for name in files if Path(name).suffix.lower() in READ_SUFFIXES]
+    found = [path for path in images if not path.stem.endswith(suffix)]
+    return sorted(found), len(images) - len(found)
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why nothing can be written into ``folder`` (or, if it is not there yet, the nearest
+    folder above it, where it would be made); None when a file can be created there."""
+    import tempfile
+
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            return None
+    except OSError as exc:
+        return f"cannot write into {existing} ({os_reason(exc)})"
+
+
+def check_destination(*, output: str | None, out_dir: Path | None, suffix: str) -> None:
+    """Refuse, before any model runs, a destination no result could be written to."""
+    from zoo.imaging import output_format, output_path
+
+    if any(sep and sep in suffix for sep in (os.sep, os.altsep, "/")):
+        raise ZooError(f"--suffix {suffix!r} contains a path separator; it is added to each "
+                       "result's file name (use --out-dir for another folder)")
+    if out_dir is not None:
+        why = _unwritable(out_dir)
+        if why:
+            raise ZooError(f"--out-dir {out_dir}: {why}")
+    if output is not None and not (output.endswith(("/", os.sep)) or _is_dir(Path(output))):
+        output_format(output)  # an unknown suffix, in one line
+        why = _unwritable(output_path(output).parent)
+        if why:
+            raise ZooError(f"-o {output}: {why}")
 
 
 def _separate_shared_names(jobs: list[Job], suffix: str) -> list[Job]:
-    """Give inputs that would share a result (photo.jpg, photo.png) their format in its name."""
-    counts = Counter(job.target.resolve() for job in jobs)
-    return [job if counts[job.target.resolve()] == 1 else
+    """Give inputs that would share a result (photo.jpg, photo.png) their format in its name,
+    where that tells them apart (two photo.jpg from two folders keep the name and clash)."""
+    targets = Counter(job.target.resolve() for job in jobs)
+    formats = Counter((job.target.resolve(), job.source.suffix.lower()) for job in jobs)
+    return [job if targets[job.target.resolve()] == 1
+            or formats[job.target.resolve(), job.source.suffix.lower()] > 1 else
             Job(job.source, job.target.with_name(
                 f"{job.source.stem}-{job.source.suffix[1:].lower()}{suffix}.png"))
             for job in jobs]
@@ -119,8 +158,9 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
                  suffix: str, recursive: bool) -> tuple[list[Job], list[str]]:
     """Expand folders and pick an output path for every input file.
 
-    Returns the jobs and the inputs that cannot be restored (empty or unreadable folders, a
-    result that another input's result would overwrite), one line each.
+    Returns the jobs, what cannot be restored (empty or unreadable folders, a result that
+    another input's result would overwrite), one line each, and how many of those lines are
+    input images left out.
     """
     from zoo.imaging import output_path
 
@@ -129,10 +169,12 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
     for item in inputs:
         if _is_dir(item):
             before = len(problems)
-            found = _folder_images(item, recursive, suffix, problems)
+            found, earlier = _folder_images(item, recursive, suffix, problems)
             if not found and len(problems) == before:
-                problems.append(f"{item}: no image files in this folder"
-                                + ("" if recursive else " (use -r for sub-folders)"))
+                problems.append(f"{item}: no image files in this folder" + (
+                    f", only {earlier} earlier result{'s' if earlier != 1 else ''} (*{suffix}.*), "
+                    "which are not restored again" if earlier else
+                    "" if recursive else " (use -r for sub-folders)"))
             for f in found:
                 base = out_dir / f.parent.relative_to(item) if out_dir else f.parent
                 jobs.append(Job(f, base / f"{f.stem}{suffix}.png"))
@@ -159,7 +201,24 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
                             f"{unique[key].source}; restore it with -o")
         else:
             unique[key] = job
-    return list(unique.values()), problems
+    return list(unique.values()), problems, len(jobs) - len(unique)
+
+
+def writable_jobs(jobs: list[Job], problems: list[str]) -> list[Job]:
+    """The jobs whose result's folder can be written into; the others are added to
+    ``problems`` before any image is restored (a read-only folder beside the inputs)."""
+    folders: dict[Path, str | None] = {}
+    kept = []
+    for job in jobs:
+        folder = job.target.parent
+        if folder not in folders:
+            folders[folder] = _unwritable(folder)
+        if folders[folder]:
+            problems.append(f"{job.source}: {folders[folder]}; write the results elsewhere "
+                            "with --out-dir")
+        else:
+            kept.append(job)
+    return kept
 
 
 def _load_model(args: argparse.Namespace, console: Console):
@@ -201,6 +260,7 @@ def run(args: argparse.Namespace) -> int:
     from zoo.imaging import max_pixels
 
     max_pixels()  # a bad ZOO_MAX_IMAGE_PIXELS fails here, before the model loads
+    check_destination(output=args.output, out_dir=args.out_dir, suffix=args.suffix)
     model = _load_model(args, console)  # first: a model without weights fails before any writing
     inputs = list(args.inputs)
     if args.sample:
@@ -210,12 +270,15 @@ def run(args: argparse.Namespace) -> int:
         inputs.append(sample_image_path(args.sample, SAMPLE_QUALITY, folder))
         console.print(f"sample {args.sample}: JPEG at quality {SAMPLE_QUALITY} written to "
                       f"{inputs[-1]}", markup=False)
-    jobs, problems = collect_jobs(inputs, output=args.output, out_dir=args.out_dir,
-                                  suffix=args.suffix, recursive=args.recursive)
-    for problem in problems:
-        console.print(f"[red]failed:[/] {escape(problem)}")
+    jobs, problems, refused = collect_jobs(inputs, output=args.output, out_dir=args.out_dir,
+                                           suffix=args.suffix, recursive=args.recursive)
     if args.skip_existing:
         jobs = _without_existing_results(jobs, console)
+    ready = writable_jobs(jobs, problems)
+    refused += len(jobs) - len(ready)
+    jobs = ready
+    for problem in problems:
+        console.print(f"[red]failed:[/] {escape(problem)}")
 
     failed = 0
     start = time.perf_counter()
@@ -235,9 +298,10 @@ def run(args: argparse.Namespace) -> int:
             progress.advance(task)
     elapsed = time.perf_counter() - start
     done = len(jobs) - failed
+    total = len(jobs) + refused  # the images left out before restoring count as given
     where = f" into {args.out_dir}" if args.out_dir else ""
     others = f"; {len(problems)} other problem{'s' if len(problems) != 1 else ''} above"
-    console.print(f"restored {done} of {len(jobs)} image{'s' if len(jobs) != 1 else ''}{where} "
+    console.print(f"restored {done} of {total} image{'s' if total != 1 else ''}{where} "
                   f"in {elapsed:.1f} s" + (f"; {failed} failed" if failed else "")
                   + (others if problems else ""), markup=False)
     return 1 if failed or problems else 0
