@@ -21,8 +21,8 @@ def _add_options(p: argparse.ArgumentParser) -> None:
                         "recipe (OUT/recipe.json, else the checkpoint's; --recipe FILE to start "
                         "from a file instead) and the options and overrides given now")
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (recipe key device)")
-    p.add_argument("--max-steps", type=int, metavar="N", help="stop after N steps in all (max_steps)")
-    p.add_argument("--max-minutes", type=float, metavar="M", help="wall-time budget (max_minutes)")
+    p.add_argument("--max-steps", type=int, metavar="N", help="stop after N steps in all (max_steps; 0: no cap)")
+    p.add_argument("--max-minutes", type=float, metavar="M", help="wall-time budget in minutes (max_minutes; 0: no cap)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
