@@ -201,6 +201,31 @@ def test_published_rows_appear_as_reported_only(tmp_path: Path, image_folder: Pa
     assert "class='reported'" in (out / "leaderboard.html").read_text()
 
 
+def test_published_rows_over_another_image_count_are_marked_not_comparable(
+        tmp_path: Path, image_folder: Path, capsys: pytest.CaptureFixture) -> None:
+    """A folder merely named LIVE1 (4 images, not the published 29) gets the published rows
+    with a note giving both counts, in every output; equal counts get no note."""
+    from zoo.bench.baselines import ReportedRow, load_reported
+    from zoo.bench.leaderboard import incomparable
+    from zoo.cli import main
+
+    live1, out = image_folder.rename(tmp_path / "LIVE1"), tmp_path / "out"
+    assert main(["bench", "--data", str(live1), "--models", "jpeg", "-q", "10", "20", "--protocol",
+                 "y", "--metrics", "psnr", "--out", str(out), "--no-progress", "--crops", "0"]) == 0
+    why = ("the published numbers are means over the 29 images of LIVE1; the means measured "
+           "here cover 4")
+    md = (out / "LEADERBOARD.md").read_text()
+    assert md.count(f"**Not comparable:** {why}.") == 2  # under each quality's reported table
+    assert md.index("Not comparable") > md.index("Reported (published")
+    assert f"<b>Not comparable:</b> {why}." in (out / "leaderboard.html").read_text()
+    assert capsys.readouterr().err.count(f"not comparable: {why}") == 1  # once, not per quality
+    assert all(r.images for r in load_reported())  # every published set's size is known
+    row = ReportedRow("LIVE1", "y", 10, "JPEG", {"psnr": 27.77}, "fbcnn", images=29)
+    assert incomparable([row], [{"images": 29}]) == ""
+    assert "over the 29 images of LIVE1; the means measured here cover 28" in incomparable(
+        [row], [{"images": 28}, {"images": 27}])
+
+
 @pytest.mark.skipif(not os.environ.get("ZOO_LIVE1"), reason="set ZOO_LIVE1=DIR (the 29 LIVE1 images)")
 def test_live1_jpeg_q10_matches_the_published_row(tmp_path: Path) -> None:
     (run,) = api.bench(data=[os.environ["ZOO_LIVE1"]], models=["jpeg"], qualities=[10], protocols=["y"],
@@ -490,6 +515,69 @@ def test_no_model_loading_writes_nothing_and_keeps_an_earlier_leaderboard(
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert main([*args, "--models", "x-untrained"]) == 1
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_every_image_skipped_fails_and_writes_no_leaderboard(
+        image_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No image read: exit 1 with one line naming the dataset, no page of means over nothing,
+    an earlier leaderboard kept; some images skipped: the rest is measured, exit 0."""
+    from zoo.cli import main
+
+    out = tmp_path / "lb"
+    args = ["bench", "--data", str(image_folder), "--models", "jpeg", "-q", "10", "--metrics",
+            "psnr", "--no-progress", "--crops", "0", "--out", str(out)]
+    monkeypatch.setenv("ZOO_MAX_IMAGE_PIXELS", "100")
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "tiny: no image could be measured (all 4 skipped); no leaderboard written to" in err
+    assert err.count("skipped a: ImageError:") == 1
+    assert not (out / "LEADERBOARD.md").exists() and not (out / "meta.json").exists()
+    (run,) = _bench(image_folder, tmp_path / "api", crops=0)
+    assert run.meta is None and len(run.outcome.skipped_images) == 4
+    monkeypatch.setenv("ZOO_MAX_IMAGE_PIXELS", "3500")  # a (80x64) and d (64x56) are larger
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "skipped a:" in err and "skipped d:" in err and "no image could be measured" not in err
+    before = (out / "LEADERBOARD.md").read_text()
+    assert "Means over 2 images" in before
+    monkeypatch.setenv("ZOO_MAX_IMAGE_PIXELS", "100")
+    assert main(args) == 1
+    assert (out / "LEADERBOARD.md").read_text() == before
+
+
+def test_a_page_with_no_row_does_not_credit_earlier_runs() -> None:
+    from zoo.bench.leaderboard import provenance
+
+    text = provenance({"rows": 0, "measured_now": 0, "metrics": ["psnr"]})
+    assert "none comes from an earlier one" in text and "earlier runs into" not in text
+
+
+def test_a_bad_max_image_pixels_is_refused_up_front(image_folder: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from zoo.cli import main
+
+    monkeypatch.setenv("ZOO_MAX_IMAGE_PIXELS", "abc")
+    out = tmp_path / "lb"
+    assert main(["bench", "--data", str(image_folder), "--models", "jpeg", "-q", "10",
+                 "--metrics", "psnr", "--no-progress", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == ("error: ZOO_MAX_IMAGE_PIXELS must be a positive whole number of "
+                           "pixels, got 'abc'")
+    assert not out.exists()
+
+
+def test_the_default_out_folder_is_in_the_current_folder(
+        image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not the package's own folder (in a wheel, site-packages): where the command runs."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    dataset = folder_dataset(image_folder)
+    assert api.default_out_dir(dataset).resolve() == work / "leaderboard" / "tiny"
+    _bench(image_folder, None, qualities=[10], crops=0)
+    assert (work / "leaderboard" / "tiny" / "LEADERBOARD.md").is_file()
 
 
 def test_an_infinite_psnr_neither_makes_the_mean_infinite_nor_wins() -> None:

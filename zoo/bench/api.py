@@ -14,9 +14,9 @@ from zoo.datasets import Dataset, resolve_dataset
 from zoo.div2k import div2k_found, div2k_names, div2k_present
 from zoo.ensemble import ENSEMBLE_SUFFIX, split_ensemble
 from zoo.errors import ZooError
+from zoo.imaging import max_pixels
 from zoo.loading import is_saved_model, usable_device
 from zoo.registry import list_models
-from zoo.resources import resource_dir
 
 
 class ModelSelectionError(ZooError):
@@ -69,11 +69,8 @@ def dataset_for(spec: str | None) -> Dataset:
 
 
 def default_out_dir(dataset: Dataset) -> Path:
-    try:
-        base = resource_dir("leaderboard")
-    except FileNotFoundError:
-        base = Path("leaderboard")
-    return base / dataset.name
+    """``leaderboard/<dataset>`` in the current folder (never inside the installed package)."""
+    return Path("leaderboard") / dataset.name
 
 
 @dataclass
@@ -101,6 +98,7 @@ def bench(*, suite: str | Suite | None = None, data: Sequence[str] | None = None
         raise ZooError(f"--tile must be 0 (never tile) or a positive size, got {tile}")
     if crops < 0:
         raise ZooError(f"--crops must be 0 (none) or a positive number of images, got {crops}")
+    max_pixels()  # a bad ZOO_MAX_IMAGE_PIXELS: one error now, not a skip per image
     # Checked now (one line, rather than a failure per image) and named: models, LPIPS and
     # meta.json all follow this one device (default: CUDA when available).
     device = str(usable_device(device))
@@ -118,7 +116,8 @@ def bench(*, suite: str | Suite | None = None, data: Sequence[str] | None = None
                              protocols=tuple(protocols or suite.protocols),
                              metrics=validate_metrics(list(metrics)) if metrics else suite.metrics,
                              out_dir=target, device=device, tile=tile)
-            # With no model loaded there is no report: an earlier leaderboard stays as it is.
+            # With no model loaded or no image read there is no report: an earlier
+            # leaderboard stays as it is.
             outcome = run_bench(plan, progress=progress, after_image=after_image, dist=dist,
                                 report=lambda o: write_report(plan, o, crops=crops))
             runs.append(BenchRun(plan, outcome, outcome.meta))

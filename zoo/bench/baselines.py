@@ -1,7 +1,8 @@
 """Published reference results (``baselines/published.csv``), shown beside measured rows.
 
 They are never written into results.csv or summary.csv; a leaderboard shows the rows whose
-dataset (case-insensitive) and protocol match the benchmark's.
+dataset (case-insensitive) and protocol match the benchmark's, marked not comparable where its
+means cover another number of images than the published set holds.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from zoo.errors import DataError
 from zoo.resources import resource_dir
 
 REPORTED_METRICS = ("psnr", "ssim", "psnr_b")
+
+PUBLISHED_IMAGES = {"live1": 29, "classic5": 5}
+"""How many images each published set holds (case-folded name): the published means cover all."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,8 @@ class ReportedRow:
     source_url: str = ""
     printed: dict[str, str] = field(default_factory=dict)
     """The numbers as printed in the source ("0.760"), for display."""
+    images: int | None = None
+    """How many images the published mean covers (the whole set), where known."""
 
 
 def _baselines_dir(folder: Path | None) -> Path | None:
@@ -59,7 +65,8 @@ def load_reported(folder: Path | None = None) -> list[ReportedRow]:
                 rows.append(ReportedRow(rec["dataset"], rec["protocol"], int(rec["quality"]),
                                         rec["model"], values, rec["source"], src.get("title", ""),
                                         src.get("url", ""),
-                                        {m: rec[m] for m in REPORTED_METRICS if rec.get(m)}))
+                                        {m: rec[m] for m in REPORTED_METRICS if rec.get(m)},
+                                        PUBLISHED_IMAGES.get(rec["dataset"].casefold())))
             except (KeyError, ValueError) as exc:
                 raise DataError(f"{path}:{line}: bad published row ({exc})") from None
     return rows

@@ -10,7 +10,8 @@ from urllib.parse import quote
 
 from zoo.bench.baselines import ReportedRow
 from zoo.bench.leaderboard import (PARTIAL_NOTE, best_models, cell_text, fmt_metric, groups,
-                                   has_partial, legend, metric_header, provenance)
+                                   has_partial, incomparable, legend, metric_header,
+                                   provenance)
 from zoo.bench.suites import LOWER_IS_BETTER
 
 _STYLE = """
@@ -61,6 +62,9 @@ def render_html(dataset: str, summary: list[dict[str, Any]], metrics: tuple[str,
         rep = [r for r in reported if r.protocol == protocol and r.quality == quality]
         if rep:
             out.append(f"<p>Reported on {e(rep[0].dataset)} (published numbers):</p>")
+            why = incomparable(rep, entries)
+            if why:
+                out.append(f"<p><b>Not comparable:</b> {e(why)}.</p>")
             out.append(_reported_table(rep, metrics))
     if plots:
         out.append("<h2>Metrics against quality</h2><div class='plots'>")

@@ -33,6 +33,17 @@ def has_partial(entries: list[dict[str, Any]], metrics: tuple[str, ...]) -> bool
     return any(m in e.get("partial", {}) for e in entries for m in metrics)
 
 
+def incomparable(reported: list[ReportedRow], entries: list[dict[str, Any]]) -> str:
+    """Why published rows (of one dataset) do not compare with ``entries``' means: they cover
+    another number of images; "" when the counts agree or the published one is unknown."""
+    published = reported[0].images if reported else None
+    measured = max((int(e["images"]) for e in entries), default=0)
+    if published is None or published == measured:
+        return ""
+    return (f"the published numbers are means over the {published} images of "
+            f"{reported[0].dataset}; the means measured here cover {measured}")
+
+
 def metric_header(name: str) -> str:
     return f"{METRIC_LABELS.get(name, name)} {'↓' if name in LOWER_IS_BETTER else '↑'}"
 
@@ -62,6 +73,8 @@ def provenance(meta: dict[str, Any]) -> str:
     rows, now = meta.get("rows", 0), meta.get("measured_now", 0)
     per_metric: dict[str, int] = meta.get("measured_now_metrics") or {}
     wanted = meta.get("metrics") or list(per_metric)
+    if rows == 0:
+        return f"No value was measured by the last run ({run}), and none comes from an earlier one."
     if now == 0:
         return (f"No value was measured by the last run ({run}): every row comes from earlier runs "
                 "into this folder (results.csv names the weights and ground truth behind each row).")
@@ -109,6 +122,9 @@ def render_markdown(dataset: str, summary: list[dict[str, Any]], metrics: tuple[
         rep = [r for r in reported if r.protocol == protocol and r.quality == quality]
         if rep:
             lines += ["", f"Reported (published, not measured here) on {rep[0].dataset}, `{protocol}`, q={quality}:", ""]
+            why = incomparable(rep, entries)
+            if why:
+                lines += [f"**Not comparable:** {why}.", ""]
             rmetrics = [m for m in metrics if any(m in r.values for r in rep)]
             rheader = ["model", *(metric_header(m) for m in rmetrics), "source"]
             lines += ["| " + " | ".join(rheader) + " |", "|" + "---|" * len(rheader)]

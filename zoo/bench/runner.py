@@ -66,7 +66,8 @@ class BenchOutcome:
     measured_metrics: dict[str, int] = field(default_factory=dict)
     """Per metric, how many rows this run measured it for (a resume may add one metric only)."""
     meta: dict[str, Any] | None = None
-    """What ``run_bench``'s ``report`` returned (rank 0, when a model loaded), else None."""
+    """What ``run_bench``'s ``report`` returned (rank 0, when a model loaded and an image was
+    read), else None."""
 
 
 ImageCallback = Callable[[str], None]
@@ -78,8 +79,9 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
     """Measure every missing (model, image, quality, protocol) row of ``plan``.
 
     The main process holds ``--out``'s lock (:mod:`zoo.locks`) from before it reads results.csv
-    until ``report`` (called there when a model loaded; its result is ``outcome.meta``) has
-    written the last file, so two runs into one folder never lose each other's rows.
+    until ``report`` (called there when a model loaded and an image could be read; its result
+    is ``outcome.meta``) has written the last file, so two runs into one folder never lose each
+    other's rows.
     """
     dist = dist or DistContext()
     start = time.perf_counter()
@@ -95,7 +97,8 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
     with _main_holds_lock(out, dist):
         _measure_all(plan, models, outcome, dist, progress, after_image)
         outcome.wall_seconds = time.perf_counter() - start
-        if report is not None and dist.is_main and models:
+        # Every image skipped: no report, whose means over no image would say nothing true.
+        if report is not None and dist.is_main and models and outcome.truths:
             outcome.meta = report(outcome)
     return outcome
 

@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="rgb: colour in and out; y: the literature's grey (Y channel) protocol")
     p.add_argument("--metrics", nargs="+", metavar="NAME",
                    help="psnr psnr_b ssim ms_ssim lpips_alex niqe brisque, or all (default)")
-    p.add_argument("--out", "-o", type=Path, help="output folder (default: leaderboard/<dataset>/)")
+    p.add_argument("--out", "-o", type=Path,
+                   help="output folder (default: leaderboard/<dataset>/ in the current folder)")
     p.add_argument("--device", help="where to run: cpu, cuda, cuda:N or mps (default: cuda when available, else cpu)")
     p.add_argument("--suite", default="default", metavar="NAME|FILE",
                    help="suite in benchmarks/ or a TOML file (default: default)")
@@ -56,22 +57,38 @@ def run(args: argparse.Namespace) -> int:
                  tile=args.tile, progress=not args.no_progress, crops=args.crops, dist=dist)
     if not dist.is_main:
         return 0
+    from rich.markup import escape
     from rich.measure import Measurement
+
+    from zoo.bench.results import summarize
+    from zoo.bench.runner import current_rows
 
     out = Console(highlight=False)
     failed = False
     for r in runs:
-        if r.meta is None:  # no model loaded: say why, and that nothing was written
+        name = escape(r.plan.dataset.name)
+        if r.meta is None:  # no model loaded or no image read: say why, and write no leaderboard
             for model, _, why in r.outcome.failures:
                 console.print(f"[red]failed[/] {model}: {why}")
-            console.print(f"{r.plan.dataset.name}: no model could be loaded; nothing written to "
-                          f"{r.plan.out_dir}/")
+            if not r.outcome.models:
+                console.print(f"{name}: no model could be loaded; nothing written to "
+                              f"{escape(str(r.plan.out_dir))}/")
+            else:
+                for image_id, why in r.outcome.skipped_images:
+                    console.print(f"[yellow]skipped[/] {image_id}: {why}")
+                console.print(f"{name}: no image could be measured (all "
+                              f"{len(r.outcome.skipped_images)} skipped); no leaderboard written "
+                              f"to {escape(str(r.plan.out_dir))}/")
             failed = True
             continue
-        table = _summary_table(r)
+        summary = summarize(current_rows(r.plan, r.outcome))
+        table = _summary_table(r, summary)
         # Never elide digits: outside a terminal rich assumes 80 columns, so widen to the table.
         needed = Measurement.get(out, out.options.update_width(1000), table).maximum
         (out if needed <= out.width else Console(highlight=False, width=needed)).print(table)
+        for why in _incomparable(r, summary):
+            console.print(f"[yellow]not comparable:[/] {escape(why)} (the reported rows of "
+                          "LEADERBOARD.md and leaderboard.html)")
         for image_id, why in r.outcome.skipped_images:
             console.print(f"[yellow]skipped[/] {image_id}: {why}")
         for model, image_id, why in r.outcome.failures:
@@ -83,20 +100,29 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _summary_table(run):  # noqa: ANN001, ANN202  (a BenchRun -> rich Table)
+def _incomparable(run, summary: list[dict]) -> list[str]:  # noqa: ANN001  (a BenchRun)
+    """Why the leaderboard's reported rows do not compare with its means, once per reason."""
+    from zoo.bench.baselines import reported_for
+    from zoo.bench.leaderboard import groups, incomparable
+
+    plan = run.plan
+    reported = reported_for(plan.dataset.name, set(plan.protocols), set(plan.qualities))
+    notes = [incomparable([r for r in reported if (r.protocol, r.quality) == (protocol, quality)],
+                          entries) for protocol, quality, entries in groups(summary)]
+    return list(dict.fromkeys(n for n in notes if n))
+
+
+def _summary_table(run, summary: list[dict]):  # noqa: ANN001, ANN202  (a BenchRun -> rich Table)
     from rich.table import Table
 
     from zoo.bench.leaderboard import (PARTIAL_NOTE, best_models, cell_text, fmt_metric, groups,
                                        has_partial, metric_header)
-    from zoo.bench.results import summarize
-    from zoo.bench.runner import current_rows
 
     plan = run.plan
-    rows = current_rows(plan, run.outcome)
     table = Table(title=f"{plan.dataset.name}: means over images", title_justify="left")
     for col in ("protocol", "q", "model", *(metric_header(m) for m in plan.metrics), "s/img", "n"):
         table.add_column(col, justify="left" if col in ("protocol", "model") else "right")
-    for protocol, quality, entries in groups(summarize(rows)):
+    for protocol, quality, entries in groups(summary):
         if has_partial(entries, plan.metrics):
             table.caption, table.caption_justify = PARTIAL_NOTE, "left"
         bests = {m: best_models(entries, m) for m in plan.metrics}
