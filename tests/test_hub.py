@@ -359,3 +359,79 @@ def test_malformed_safetensors_headers_are_one_line(tmp_path: Path, header: byte
     path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 4)
     with pytest.raises(WeightsError, match="truncated or not a safetensors file"):
         load_weights(_model(), path)
+
+
+# --- refusals before anything is fetched or written ---------------------------------------------
+
+def _jpeg(tmp_path: Path) -> Path:
+    from PIL import Image
+
+    path = tmp_path / "good.jpg"
+    Image.new("RGB", (64, 64), (120, 60, 30)).save(path, quality=50)
+    return path
+
+
+@pytest.mark.parametrize("repo", ["a b/c", "-a/b", "a/b..c", "a/b.git"])
+def test_malformed_hub_ids_are_one_line(hub: FakeHub, tmp_path: Path, repo: str,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    spec = f"hf-hub:{repo}"
+    with pytest.raises(ZooError, match=f"^'hf-hub:{repo}': expected hf-hub:ORG/NAME") as exc:
+        zoo.load(spec)
+    assert "\n" not in str(exc.value)
+    with pytest.raises(ZooError, match="expected a saved folder or a Hub repo id ORG/NAME"):
+        load_pretrained(repo)
+    assert main(["restore", str(_jpeg(tmp_path)), "-o", str(tmp_path / "out.png"),
+                 "--model", spec]) == 2
+    assert main(["push", spec, "--repo", "org/x", "--dry-run", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert err.count(f"error: '{spec}': expected hf-hub:ORG/NAME") == 2 and "Traceback" not in err
+    assert not hub.requests and not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("repo", ["a b/c", "-a/b", "a/b..c", "only-a-name", "a/b/c"])
+def test_push_checks_the_repo_id_up_front(hub: FakeHub, tmp_path: Path, repo: str,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    source = save_pretrained(_model(), tmp_path / "src")
+    out = tmp_path / "dry"
+    assert main(["push", str(source), f"--repo={repo}", "--dry-run", str(out)]) == 2
+    assert main(["push", str(source), f"--repo={repo}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count(f"error: --repo {repo!r}: expected ORG/NAME") == 2 and len(err.splitlines()) == 2
+    assert not out.exists()
+    with pytest.raises(ZooError, match=f"^{repo!r}: expected ORG/NAME"):
+        save_pretrained(_model(), out, repo_id=repo)
+    with pytest.raises(ZooError, match=f"^{repo!r}: expected ORG/NAME"):
+        push_to_hub(_model(), repo)
+    assert not out.exists() and not hub.requests
+
+
+def test_an_entry_without_weights_is_not_pushed(hub: FakeHub, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """``jpeg`` (the identity, the leaderboards' floor) has nothing for a Hub repo to hold."""
+    out = tmp_path / "pj"
+    assert main(["push", "jpeg", "--repo", "me/t", "--dry-run", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == ("error: jpeg has no weights to publish: it has no parameters "
+                            "(weights: none needed) and loads by its registry name in any zoo\n")
+    assert "weights from" not in captured.out and not out.exists()
+    identity = load_model("jpeg")
+    with pytest.raises(ZooError, match="^jpeg has no weights to publish"):
+        save_pretrained(identity, out)
+    with pytest.raises(ZooError, match="^jpeg has no weights to publish"):
+        push_to_hub(identity, "me/t")
+    assert not out.exists() and not hub.requests
+
+
+def test_bare_weights_file_hint_names_the_python_and_the_cli_form(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    weights = tmp_path / "w.safetensors"
+    save_weights(_model(), weights)
+    with pytest.raises(ZooError, match=r"no config.json beside it; .*zoo.load\(NAME, weights=PATH\)"):
+        zoo.load(str(weights))
+    image, out = str(_jpeg(tmp_path)), str(tmp_path / "out.png")
+    assert main(["restore", image, "-o", out, "--model", str(weights)]) == 2
+    assert main(["restore", image, "-o", out, "--model", image]) == 2  # not a model at all
+    folder = save_pretrained(_model(), tmp_path / "saved")
+    assert main(["restore", image, "-o", out, "--model", str(folder), "--weights", str(weights)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3 and all("--weights PATH" in line for line in lines)

@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 
     from zoo.models.base import Restorer
 
-__all__ = ["CONFIG_FILE", "TRAINING_FILE", "WEIGHTS_FILE", "build_from_config", "load_pretrained",
-           "model_card", "push_to_hub", "read_config", "read_training", "save_pretrained"]
+__all__ = ["CONFIG_FILE", "TRAINING_FILE", "WEIGHTS_FILE", "build_from_config", "check_publishable",
+           "check_repo_id", "load_pretrained", "model_card", "push_to_hub", "read_config",
+           "read_training", "save_pretrained"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,31 @@ TRAINING_FILE = "training.json"
 """Written by ``zoo train``'s export: the run's recipe, steps, chosen checkpoint and scores."""
 DEFAULT_LICENSE = "mit"
 """The zoo's own license, for models whose registry entry names none."""
+
+
+def check_repo_id(repo_id: str, shown_as: str | None = None, expected: str = "ORG/NAME") -> str:
+    """``repo_id`` if it is a Hub model repo ``ORG/NAME`` by huggingface_hub's own rule, else a
+    one-line ZooError naming ``shown_as`` (the value as the user gave it; the id by default)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    reason = ""
+    if repo_id.count("/") == 1:  # huggingface_hub also takes a bare NAME; the zoo needs the ORG
+        try:
+            validate_repo_id(repo_id)
+            return repo_id
+        except HFValidationError as exc:
+            reason = f" ({first_line(exc)})"
+    raise ZooError(f"{shown_as or repr(repo_id)}: expected {expected}{reason}")
+
+
+def check_publishable(model: Restorer) -> None:
+    """Refuse, in one line, a model whose Hub repo would hold no weights of its own."""
+    if isinstance(model, ModelWrapper):
+        raise ZooError(f"{model.description}: a way of running a model, not weights of its "
+                       f"own; save {model.innermost.name} itself")
+    if not model.state_dict():
+        raise ZooError(f"{model.name} has no weights to publish: it has no parameters (weights: "
+                       "none needed) and loads by its registry name in any zoo")
 
 
 def _info_of(model: Restorer) -> ModelInfo:
@@ -160,9 +186,9 @@ def save_pretrained(model: Restorer, folder: str | Path, *, repo_id: str | None 
                     training: dict[str, Any] | None = None) -> Path:
     """Write ``config.json``, ``model.safetensors`` and ``README.md`` (and ``training.json``
     when ``training`` is given) into ``folder``."""
-    if isinstance(model, ModelWrapper):
-        raise ZooError(f"{model.description}: a way of running a model, not weights of its "
-                       f"own; save {model.innermost.name} itself")
+    check_publishable(model)
+    if repo_id is not None:
+        check_repo_id(repo_id)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     # The arguments the model was built with (a recipe's model.args may differ from the entry's).
@@ -212,7 +238,9 @@ def load_pretrained(folder_or_repo_id: str | Path, revision: str | None = None) 
         if not config_path.is_file():
             raise ZooError(f"{local} has no {CONFIG_FILE}; it is not a saved zoo model")
     else:
-        config_path, weights_path, source = _fetch(str(folder_or_repo_id), revision)
+        repo_id = check_repo_id(str(folder_or_repo_id),
+                                expected="a saved folder or a Hub repo id ORG/NAME")
+        config_path, weights_path, source = _fetch(repo_id, revision)
     return build_from_config(config_path, weights_path, source=source)
 
 
@@ -309,6 +337,8 @@ def push_to_hub(model: Restorer, repo_id: str, *, private: bool = False, token: 
     (with ``training.json`` and the card's training section when ``training`` is given)."""
     from huggingface_hub import HfApi
 
+    check_publishable(model)  # before the repo is created
+    check_repo_id(repo_id)
     api = api or HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:

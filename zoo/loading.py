@@ -11,7 +11,7 @@ import torch
 from zoo.devices import default_device, usable_device
 from zoo.ensemble import SelfEnsemble, split_ensemble
 from zoo.errors import WeightsError, ZooError
-from zoo.hub import CONFIG_FILE, build_from_config, load_pretrained
+from zoo.hub import CONFIG_FILE, build_from_config, check_repo_id, load_pretrained
 from zoo.precision import DEFAULT_PRECISION, check_precision, with_precision
 from zoo.registry import create_model, get_model_info, list_models
 
@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 HUB_PREFIX = "hf-hub:"
 
+_WEIGHTS_INTO_AN_ENTRY = ("weights for a registry model go in as zoo.load(NAME, weights=PATH), or "
+                          "on the command line as --weights PATH beside the registry name")
+"""For messages that Python and CLI users both see (``zoo restore --model``, ``zoo push``)."""
+
 
 def is_saved_model(spec: str) -> bool:
     """Whether ``load_model`` takes ``spec`` as a saved model rather than a registry name:
@@ -35,8 +39,7 @@ def is_saved_model(spec: str) -> bool:
 
 def _parse_hub_id(spec: str) -> tuple[str, str | None]:
     repo, _, revision = spec[len(HUB_PREFIX):].partition("@")
-    if repo.count("/") != 1 or not all(repo.split("/")):
-        raise ZooError(f"{spec!r}: expected hf-hub:ORG/NAME or hf-hub:ORG/NAME@REVISION")
+    check_repo_id(repo, repr(spec), f"{HUB_PREFIX}ORG/NAME or {HUB_PREFIX}ORG/NAME@REVISION")
     return repo, revision or None
 
 
@@ -50,16 +53,15 @@ def _load(name_or_path: str, weights: str | None) -> Restorer:
     if path.suffix == ".safetensors" and path.is_file():
         config = path.parent / CONFIG_FILE
         if not config.is_file():
-            raise ZooError(f"{path} has no {CONFIG_FILE} beside it; load it into a registry model "
-                           "with zoo.load(NAME, weights=PATH)")
+            raise ZooError(f"{path} has no {CONFIG_FILE} beside it; {_WEIGHTS_INTO_AN_ENTRY}")
         return build_from_config(config, path, source=str(path))
     try:
         info = get_model_info(name_or_path)
     except KeyError:
         if path.is_file():
-            raise ZooError(f"{path}: zoo.load takes a registry name, {HUB_PREFIX}ORG/NAME, a saved "
-                           f"folder or a .safetensors file with {CONFIG_FILE} beside it; weights for "
-                           "a registry model go in as zoo.load(NAME, weights=PATH)") from None
+            raise ZooError(f"{path}: not a model; a model is a registry name, "
+                           f"{HUB_PREFIX}ORG/NAME, a saved folder or a .safetensors file with "
+                           f"{CONFIG_FILE} beside it; {_WEIGHTS_INTO_AN_ENTRY}") from None
         known = ", ".join(list_models())
         raise ZooError(f"unknown model {name_or_path!r}: not a registry name ({known}), "
                        f"not {HUB_PREFIX}ORG/NAME, and not a folder with {CONFIG_FILE}") from None
@@ -90,8 +92,8 @@ def load_model(name_or_path: str, device: str | torch.device | None = None,
         except ZooError as exc:  # name the spec as it was given
             raise type(exc)(f"{name_or_path}: {exc}") from None
     if weights is not None and (name_or_path.startswith(HUB_PREFIX) or Path(name_or_path).exists()):
-        raise ZooError("weights=PATH applies to registry names only; a folder or Hub repo "
-                       "brings its own model.safetensors")
+        raise ZooError("weights=PATH (--weights PATH) applies to registry names only; a folder or "
+                       "Hub repo brings its own model.safetensors")
     target = usable_device(device)
     model = _load(str(name_or_path), weights)
     return model.eval().to(target)

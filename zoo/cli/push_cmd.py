@@ -29,16 +29,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from zoo.ensemble import split_ensemble
-    from zoo.hub import push_to_hub, read_training, save_pretrained
+    from zoo.hub import (check_publishable, check_repo_id, push_to_hub, read_training,
+                         save_pretrained)
     from zoo.loading import is_saved_model, load_model
 
-    if args.repo.count("/") != 1 or not all(args.repo.split("/")):
-        raise ZooError(f"--repo {args.repo!r}: expected ORG/NAME")
+    check_repo_id(args.repo, f"--repo {args.repo!r}")
     base, ensemble = split_ensemble(args.name)
     if ensemble:
         raise ZooError(f"{args.name}: a self-ensemble is a way of running a model, not weights; "
                        f"push {base} (load it as {args.name} after)")
     model = load_model(args.name, device="cpu", weights=args.weights)
+    check_publishable(model)
     # A `zoo train` export keeps its training record on the Hub too.
     training = read_training(args.name) if is_saved_model(args.name) else None
     console.print(f"{model.name}: weights from {getattr(model, 'weights_source', 'nowhere')}")
