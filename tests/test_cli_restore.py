@@ -321,17 +321,20 @@ def test_unusable_destinations_are_refused_before_any_image_runs(
         tmp_path: Path, capsys: pytest.CaptureFixture, restored_sources: list[Path]) -> None:
     (tmp_path / "a.jpg").write_bytes(jpeg(rgb()))
     (tmp_path / "file.txt").write_text("not a folder")
+    (tmp_path / "dir").mkdir()
     cases = [(["--out-dir", tmp_path / "file.txt"], f"--out-dir {tmp_path / 'file.txt'}: "
               f"{tmp_path / 'file.txt'} is a file, not a folder"),
              (["--out-dir", tmp_path / "file.txt" / "sub"], "file.txt is a file, not a folder"),
              (["-o", tmp_path / "q.xyz"], "cannot write '.xyz' files; use one of"),
-             (["--suffix", "/../escaped"], "--suffix '/../escaped' contains a path separator")]
+             (["--suffix", "/../escaped"], "--suffix '/../escaped' contains a path separator"),
+             (["--suffix", ""], "--suffix must not be empty"),
+             (["-o", tmp_path / "dir"], "is a folder; use --out-dir")]  # before the model line
     for options, message in cases:
         assert restore(tmp_path / "a.jpg", *options) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
     assert restored_sources == []
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg", "file.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg", "dir", "file.txt"]
 
 
 def test_a_folder_that_cannot_be_written_is_refused_up_front(

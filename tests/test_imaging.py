@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 import struct
 import zlib
 from pathlib import Path
@@ -348,6 +349,29 @@ def test_an_animation_reads_its_first_frame_and_says_so(tmp_path: Path) -> None:
     frames = [Image.fromarray(np.full((16, 16, 3), value, np.uint8)) for value in (10, 200)]
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
     with pytest.warns(ImageWarning, match=r"anim.gif: 2 frames \(animated or multi-page\); "
-                                          r"only the first is read"):
+                                          r"only the first frame is read"):
         image = read_image(tmp_path / "anim.gif")
     assert int(image.pixels.mean()) == 10
+
+
+def test_later_frames_that_cannot_be_counted_do_not_spoil_the_first(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)  # its own: the cut below is placed in these very bytes
+    frames = [Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).convert("P")
+              for _ in range(2)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    data = (tmp_path / "anim.gif").read_bytes()
+    (tmp_path / "cut.gif").write_bytes(data[:len(data) - 1268])  # inside the second frame
+    with pytest.raises(IndexError):  # what Pillow does when it counts them
+        Image.open(tmp_path / "cut.gif").n_frames
+    with pytest.warns(ImageWarning, match=r"cut.gif: more frames, which cannot be read"):
+        image = read_image(tmp_path / "cut.gif")
+    assert image.pixels.shape == (32, 32, 3)
+
+
+def test_a_jpeg_with_an_mpo_preview_is_one_photograph(tmp_path: Path) -> None:
+    Image.fromarray(rgb()).save(tmp_path / "phone.jpg", format="MPO", save_all=True,
+                                append_images=[Image.new("RGB", (16, 16))])
+    assert Image.open(tmp_path / "phone.jpg").n_frames == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_image(tmp_path / "phone.jpg").pixels.shape == (24, 40, 3)

@@ -121,7 +121,7 @@ def read_image(path: str | os.PathLike[str], *, limit: int | None = None) -> Loa
             raw_mode = _raw_mode(img)  # before load(): the decoder's raw mode is gone after
             img.load()  # decode everything now, so that truncated data fails here
             loaded = from_pil(img, source=path, apply_orientation=True, raw_mode=raw_mode)
-            frames = getattr(img, "n_frames", 1)
+            frames = _later_frames(img)
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:  # a format plugin's own check
@@ -146,9 +146,9 @@ def read_image(path: str | os.PathLike[str], *, limit: int | None = None) -> Loa
                          f"{first_line(exc)})") from None
     for caught in pillow.caught:  # Pillow's own warnings (corrupt EXIF ...), naming the file
         warnings.warn(f"{path}: {first_line(caught.message)}", ImageWarning, stacklevel=2)
-    if frames > 1:
-        warnings.warn(f"{path}: {frames} frames (animated or multi-page); only the first is read", ImageWarning,
-                      stacklevel=2)
+    if frames:
+        warnings.warn(f"{path}: {frames} (animated or multi-page); only the first frame is read",
+                      ImageWarning, stacklevel=2)
     return loaded
 
 
@@ -158,6 +158,18 @@ class ImageWarning(UserWarning):
 
 _SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"BM": "BMP",
                b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"RIFF": "WebP"}
+
+
+def _later_frames(img: Image.Image) -> str:
+    """What follows the first frame ("2 frames", ...), or "" for a single image. A JPEG with an
+    MPO preview is one photograph; damaged later frames do not spoil the first."""
+    if img.format == "MPO":
+        return ""
+    try:
+        count = getattr(img, "n_frames", 1)
+    except Exception:  # noqa: BLE001  (Pillow seeks through every frame to count them)
+        return "more frames, which cannot be read"
+    return f"{count} frames" if count > 1 else ""
 
 
 def _signature(path: Path) -> str | None:
@@ -208,7 +220,8 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
 
     ``apply_orientation`` rotates by the EXIF orientation tag (as files are read);
     ``raw_mode`` is the decoder's raw mode (``LA;16B``, ``RGB;16B`` ...), which ``load()``
-    forgets: read it before, when known.
+    forgets: read it before, when known. ``source`` must be the file ``img`` was decoded from
+    as it is: a 16-bit RGB image with a colour key is decoded from it a second time.
     """
     mode = img.mode
     raw_mode = _raw_mode(img) if raw_mode is None else raw_mode

@@ -19,7 +19,7 @@ from PIL import Image
 
 from zoo.degrade import GREY_WEIGHTS
 from zoo.devices import usable_device
-from zoo.errors import ZooError
+from zoo.errors import ImageError
 from zoo.imaging import (LoadedImage, check_size, from_pil, output_format, output_path, read_image,
                          to_pil, write_image)
 from zoo.models.base import Restorer
@@ -220,12 +220,12 @@ def restore_file(model: Restorer, in_path: str | os.PathLike[str],
                  device: str | torch.device | None = None) -> Path:
     """Read, restore and write one image (format from ``out_path``'s suffix, PNG by default).
 
-    Raises :class:`~zoo.errors.ImageError` for an unusable input or an output suffix that cannot
-    be written (before any work), and :class:`~zoo.errors.ZooError` for an output that is the
-    input itself.
+    Raises :class:`~zoo.errors.ImageError` for an unusable input, and before any work for an
+    output suffix that cannot be written or an output that is the input itself.
     """
     output_format(out_path)
     if Path(in_path).resolve() == output_path(out_path).resolve():
-        raise ZooError(f"{in_path}: the output would overwrite the input")
+        raise ImageError(f"{in_path}: the output would overwrite the input; choose another "
+                         "output name")
     restored = restore_loaded(model, read_image(in_path), tile=tile, device=device)
     return write_image(out_path, restored)

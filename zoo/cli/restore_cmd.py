@@ -128,6 +128,9 @@ def check_destination(*, output: str | None, out_dir: Path | None, suffix: str) 
     """Refuse, before any model runs, a destination no result could be written to."""
     from zoo.imaging import output_format, output_path
 
+    if not suffix:
+        raise ZooError("--suffix must not be empty: it tells results from their inputs (and "
+                       "earlier results from images to restore)")
     if any(sep and sep in suffix for sep in (os.sep, os.altsep, "/")):
         raise ZooError(f"--suffix {suffix!r} contains a path separator; it is added to each "
                        "result's file name (use --out-dir for another folder)")
@@ -135,7 +138,9 @@ def check_destination(*, output: str | None, out_dir: Path | None, suffix: str) 
         why = _unwritable(out_dir)
         if why:
             raise ZooError(f"--out-dir {out_dir}: {why}")
-    if output is not None and not (output.endswith(("/", os.sep)) or _is_dir(Path(output))):
+    if output is not None:
+        if output.endswith(("/", os.sep)) or _is_dir(Path(output)):
+            raise ZooError(f"-o {output} is a folder; use --out-dir {output} to write into it")
         output_format(output)  # an unknown suffix, in one line
         why = _unwritable(output_path(output).parent)
         if why:
@@ -155,12 +160,12 @@ def _separate_shared_names(jobs: list[Job], suffix: str) -> list[Job]:
 
 
 def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None,
-                 suffix: str, recursive: bool) -> tuple[list[Job], list[str]]:
+                 suffix: str, recursive: bool) -> tuple[list[Job], list[str], int]:
     """Expand folders and pick an output path for every input file.
 
     Returns the jobs, what cannot be restored (empty or unreadable folders, a result that
-    another input's result would overwrite), one line each, and how many of those lines are
-    input images left out.
+    another input's result would overwrite), one line each, and the number of input images
+    refused (result clashes). ``output`` is checked by :func:`check_destination` first.
     """
     from zoo.imaging import output_path
 
@@ -189,8 +194,6 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
         if len(jobs) > 1:
             raise ZooError(f"-o/--output takes exactly one input image, got {len(jobs)}; "
                            "use --out-dir for several")
-        if output.endswith(("/", os.sep)) or _is_dir(Path(output)):
-            raise ZooError(f"-o {output} is a folder; use --out-dir {output} to write into it")
         jobs = [Job(job.source, output_path(output)) for job in jobs]
     jobs = _separate_shared_names(jobs, suffix)
     unique: dict[Path, Job] = {}
@@ -204,9 +207,9 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
     return list(unique.values()), problems, len(jobs) - len(unique)
 
 
-def writable_jobs(jobs: list[Job], problems: list[str]) -> list[Job]:
+def writable_jobs(jobs: list[Job], problems: list[str], *, hint: str) -> list[Job]:
     """The jobs whose result's folder can be written into; the others are added to
-    ``problems`` before any image is restored (a read-only folder beside the inputs)."""
+    ``problems`` (with ``hint``) before any image is restored."""
     folders: dict[Path, str | None] = {}
     kept = []
     for job in jobs:
@@ -214,8 +217,7 @@ def writable_jobs(jobs: list[Job], problems: list[str]) -> list[Job]:
         if folder not in folders:
             folders[folder] = _unwritable(folder)
         if folders[folder]:
-            problems.append(f"{job.source}: {folders[folder]}; write the results elsewhere "
-                            "with --out-dir")
+            problems.append(f"{job.source}: {folders[folder]}{hint}")
         else:
             kept.append(job)
     return kept
@@ -274,7 +276,9 @@ def run(args: argparse.Namespace) -> int:
                                            suffix=args.suffix, recursive=args.recursive)
     if args.skip_existing:
         jobs = _without_existing_results(jobs, console)
-    ready = writable_jobs(jobs, problems)
+    # Beside the inputs, a read-only folder is the inputs' own; in --out-dir, a sub-folder.
+    hint = "" if args.out_dir else "; write the results elsewhere with --out-dir"
+    ready = writable_jobs(jobs, problems, hint=hint)
     refused += len(jobs) - len(ready)
     jobs = ready
     for problem in problems:
@@ -323,8 +327,6 @@ def _restore_one(model, job: Job, tile: int | None) -> str | None:
 
     from zoo.restore import restore_file
 
-    if job.source.resolve() == job.target.resolve():
-        return f"{job.source}: the output would overwrite the input; choose another --suffix or -o"
     try:
         restore_file(model, job.source, job.target, tile=tile)
     except ImageError as exc:
