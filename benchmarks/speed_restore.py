@@ -33,9 +33,10 @@ def _rss_mb() -> float:
     return peak / MB if sys.platform == "darwin" else peak / 1024
 
 
-def _setup(name: str, device: str, threads: int | None, precision: str) -> tuple[Any, Any]:
-    """The model as ``zoo restore`` runs it; ``precision`` may end in ``+compile``, which wraps
-    its calls in ``torch.compile`` (the zoo itself does not: this is the measurement of why)."""
+def _setup(name: str, device: str, threads: int | None, precision: str,
+           compiled: bool) -> tuple[Any, Any]:
+    """The model as ``zoo restore`` runs it; ``compiled`` wraps its calls in ``torch.compile``
+    (the zoo itself does not: this is the measurement of why)."""
     import torch
 
     import zoo
@@ -45,7 +46,6 @@ def _setup(name: str, device: str, threads: int | None, precision: str) -> tuple
     from zoo.ensemble import SelfEnsemble, split_ensemble
     from zoo.precision import with_precision
 
-    precision, _, compiled = precision.partition("+")
     spec, ensemble = split_ensemble(name)
     base, overrides = parse_model_spec(spec)
     model = zoo.create_model(base, **overrides).eval().to(device)
@@ -67,13 +67,13 @@ def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return name, overrides
 
 
-def measure_patch(name: str, device: str, threads: int | None, precision: str, size: int,
-                  warmup: int, runs: int) -> dict[str, Any]:
+def measure_patch(name: str, device: str, threads: int | None, precision: str, compiled: bool,
+                  size: int, warmup: int, runs: int) -> dict[str, Any]:
     """Median MP/s of ``model(x)`` on a (1, 3, size, size) batch, and the peak memory. ``x`` is
     the tensor ``zoo restore`` builds from a uint8 image (``array_to_tensor``), in its layout."""
     import numpy as np
 
-    torch, model = _setup(name, device, threads, precision)
+    torch, model = _setup(name, device, threads, precision, compiled)
     from zoo.restore import array_to_tensor
 
     pixels = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
@@ -99,12 +99,12 @@ def measure_patch(name: str, device: str, threads: int | None, precision: str, s
     return result
 
 
-def measure_tiled(name: str, device: str, threads: int | None, precision: str,
+def measure_tiled(name: str, device: str, threads: int | None, precision: str, compiled: bool,
                   megapixels: float, tile: int) -> dict[str, Any]:
     """One restore of a random uint8 image of about ``megapixels`` (4:3) through tiling."""
     import numpy as np
 
-    torch, model = _setup(name, device, threads, precision)
+    torch, model = _setup(name, device, threads, precision, compiled)
     from zoo.restore import restore_image
 
     height = int(round((megapixels * 1e6 * 3 / 4) ** 0.5))
@@ -204,11 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:  # internal: one measurement, JSON on stdout
         kind, name, precision = args.worker[:3]
         if kind == "patch":
-            out = measure_patch(name, args.device, args.threads, precision, args.size, args.warmup,
-                                args.runs)
+            out = measure_patch(name, args.device, args.threads, precision, args.compile,
+                                args.size, args.warmup, args.runs)
         else:
-            out = measure_tiled(name, args.device, args.threads, precision, args.tiled_mp,
-                                args.tile)
+            out = measure_tiled(name, args.device, args.threads, precision, args.compile,
+                                args.tiled_mp, args.tile)
         print(json.dumps(out))
         return 0
 
@@ -241,13 +241,13 @@ def main(argv: list[str] | None = None) -> int:
             for precision, compiled in ways:
                 label = name if args.precision == ["fp32"] else f"{name} {precision}"
                 label += " compiled" if compiled else ""
-                how = precision + ("+compile" if compiled else "")
+                how = [*common, "--compile"] if compiled else common
                 status.update(f"{label}: {args.size}x{args.size}")
                 row: dict[str, Any] = {"name": label,
-                                       "patch": _in_subprocess(["patch", name, how, *common])}
+                                       "patch": _in_subprocess(["patch", name, precision, *how])}
                 if not skip_reason:
                     status.update(f"{label}: {args.tiled_mp:g} MP tiled")
-                    row["tiled"] = _in_subprocess(["tiled", name, how, *common])
+                    row["tiled"] = _in_subprocess(["tiled", name, precision, *how])
                 results.append(row)
                 if compiled and "first_s" in row["patch"]:
                     notes.append(f"{label}: first {args.size}x{args.size} call (compilation) "

@@ -13,7 +13,7 @@ from typing import Literal
 PACKAGE_DIR = Path(__file__).resolve().parent
 WEIGHTS_DIR = PACKAGE_DIR / "weights"
 
-DataFolder = Literal["training", "benchmarks", "baselines", "leaderboard"]
+DataFolder = Literal["training", "benchmarks", "baselines"]
 
 
 def resource_dir(name: DataFolder) -> Path:

@@ -72,6 +72,11 @@ def load_reported(folder: Path | None = None) -> list[ReportedRow]:
     return rows
 
 
+def reported_at(reported: list[ReportedRow], protocol: str, quality: int) -> list[ReportedRow]:
+    """The rows of one leaderboard table: its protocol and quality."""
+    return [r for r in reported if r.protocol == protocol and r.quality == quality]
+
+
 def reported_for(dataset: str, protocols: set[str], qualities: set[int],
                  folder: Path | None = None) -> list[ReportedRow]:
     """The published rows matching a benchmark's dataset, protocols and qualities."""

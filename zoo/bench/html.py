@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from zoo.bench.baselines import ReportedRow
+from zoo.bench.baselines import ReportedRow, reported_at
 from zoo.bench.leaderboard import (PARTIAL_NOTE, best_models, cell_text, fmt_metric, groups,
                                    has_partial, incomparable, legend, metric_header,
                                    provenance)
@@ -59,7 +59,7 @@ def render_html(dataset: str, summary: list[dict[str, Any]], metrics: tuple[str,
         out.append(_table(entries, metrics))
         if has_partial(entries, metrics):
             out.append(f"<p class='meta'>{e(PARTIAL_NOTE)}</p>")
-        rep = [r for r in reported if r.protocol == protocol and r.quality == quality]
+        rep = reported_at(reported, protocol, quality)
         if rep:
             out.append(f"<p>Reported on {e(rep[0].dataset)} (published numbers):</p>")
             why = incomparable(rep, entries)

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from zoo.bench.baselines import ReportedRow
+from zoo.bench.baselines import ReportedRow, reported_at
 from zoo.atomic import atomic_write
 from zoo.bench.suites import LOWER_IS_BETTER, METRIC_DIGITS, METRIC_LABELS
 
@@ -35,9 +35,11 @@ def has_partial(entries: list[dict[str, Any]], metrics: tuple[str, ...]) -> bool
 
 def incomparable(reported: list[ReportedRow], entries: list[dict[str, Any]]) -> str:
     """Why published rows (of one dataset) do not compare with ``entries``' means: they cover
-    another number of images; "" when the counts agree or the published one is unknown."""
+    another number of images (the fewest any mean covers, "(n of N)" included); "" when the
+    counts agree or the published one is unknown."""
     published = reported[0].images if reported else None
-    measured = max((int(e["images"]) for e in entries), default=0)
+    measured = min((min([int(e["images"]), *e.get("partial", {}).values()]) for e in entries),
+                   default=0)
     if published is None or published == measured:
         return ""
     return (f"the published numbers are means over the {published} images of "
@@ -119,7 +121,7 @@ def render_markdown(dataset: str, summary: list[dict[str, Any]], metrics: tuple[
             lines.append("| " + " | ".join(cells) + " |")
         if has_partial(entries, metrics):
             lines += ["", PARTIAL_NOTE]
-        rep = [r for r in reported if r.protocol == protocol and r.quality == quality]
+        rep = reported_at(reported, protocol, quality)
         if rep:
             lines += ["", f"Reported (published, not measured here) on {rep[0].dataset}, `{protocol}`, q={quality}:", ""]
             why = incomparable(rep, entries)

@@ -69,13 +69,13 @@ def run(args: argparse.Namespace) -> int:
         name = escape(r.plan.dataset.name)
         if r.meta is None:  # no model loaded or no image read: say why, and write no leaderboard
             for model, _, why in r.outcome.failures:
-                console.print(f"[red]failed[/] {model}: {why}")
+                console.print(f"[red]failed[/] {escape(model)}: {escape(why)}")
             if not r.outcome.models:
                 console.print(f"{name}: no model could be loaded; nothing written to "
                               f"{escape(str(r.plan.out_dir))}/")
             else:
                 for image_id, why in r.outcome.skipped_images:
-                    console.print(f"[yellow]skipped[/] {image_id}: {why}")
+                    console.print(f"[yellow]skipped[/] {escape(image_id)}: {escape(why)}")
                 console.print(f"{name}: no image could be measured (all "
                               f"{len(r.outcome.skipped_images)} skipped); no leaderboard written "
                               f"to {escape(str(r.plan.out_dir))}/")
@@ -90,9 +90,9 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"[yellow]not comparable:[/] {escape(why)} (the reported rows of "
                           "LEADERBOARD.md and leaderboard.html)")
         for image_id, why in r.outcome.skipped_images:
-            console.print(f"[yellow]skipped[/] {image_id}: {why}")
+            console.print(f"[yellow]skipped[/] {escape(image_id)}: {escape(why)}")
         for model, image_id, why in r.outcome.failures:
-            console.print(f"[red]failed[/] {model} on {image_id}: {why}")
+            console.print(f"[red]failed[/] {escape(model)} on {escape(image_id)}: {escape(why)}")
             failed = True
         console.print(f"{r.outcome.measured} rows measured in {r.outcome.wall_seconds:.1f} s; "
                       f"wrote {r.plan.out_dir}/ (results.csv, summary.csv, LEADERBOARD.md, "
@@ -102,13 +102,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _incomparable(run, summary: list[dict]) -> list[str]:  # noqa: ANN001  (a BenchRun)
     """Why the leaderboard's reported rows do not compare with its means, once per reason."""
-    from zoo.bench.baselines import reported_for
+    from zoo.bench.baselines import reported_at, reported_for
     from zoo.bench.leaderboard import groups, incomparable
 
     plan = run.plan
     reported = reported_for(plan.dataset.name, set(plan.protocols), set(plan.qualities))
-    notes = [incomparable([r for r in reported if (r.protocol, r.quality) == (protocol, quality)],
-                          entries) for protocol, quality, entries in groups(summary)]
+    notes = [incomparable(reported_at(reported, protocol, quality), entries)
+             for protocol, quality, entries in groups(summary)]
     return list(dict.fromkeys(n for n in notes if n))
 
 
