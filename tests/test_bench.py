@@ -379,6 +379,7 @@ def test_small_images_keep_their_other_metrics_and_means_compare_the_same_images
     assert float(summary["jpeg"]["lpips_alex"]) == pytest.approx(
         np.mean([r.values["lpips_alex"] for r in rows]), rel=1e-12)
     assert summary["jpeg"]["images"] == "5"
+    assert summary["jpeg"]["partial"] == summary["unet-l1"]["partial"] == "lpips_alex:4"
     assert "| 4 of 5)" not in (md := (out / "LEADERBOARD.md").read_text()) and " (4 of 5)" in md
 
 

@@ -24,7 +24,8 @@ from zoo.errors import ZooError
 KEY_COLUMNS: tuple[str, ...] = ("dataset", "model", "image", "quality", "protocol")
 COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, "weights", "truth", "measured", *ALL_METRICS, "seconds")
 SUMMARY_COLUMNS: tuple[str, ...] = ("dataset", "model", "quality", "protocol", "images",
-                                    *ALL_METRICS, "seconds")
+                                    *ALL_METRICS, "seconds", "partial")
+"""``partial``: the metrics whose mean covers fewer than ``images`` images, as ``niqe:3 ...``."""
 
 Key = tuple[str, str, str, int, str]
 
@@ -195,6 +196,14 @@ def summarize(rows: Iterable[Row]) -> list[dict[str, object]]:
     return sorted(summary, key=lambda e: (e["dataset"], e["model"], e["quality"], e["protocol"]))
 
 
+def _summary_cell(value: object) -> str:
+    if isinstance(value, float):
+        return _fmt(value)
+    if isinstance(value, dict):  # "partial": metric -> images its mean covers
+        return " ".join(f"{name}:{count}" for name, count in value.items())
+    return str(value)
+
+
 def write_summary(path: Path, summary: list[dict[str, object]]) -> None:
-    records = ({k: (_fmt(v) if isinstance(v, float) else str(v)) for k, v in e.items()} for e in summary)
+    records = ({k: _summary_cell(v) for k, v in e.items()} for e in summary)
     atomic_write(path, lambda fh: _write_csv(fh, SUMMARY_COLUMNS, records))
