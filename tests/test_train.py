@@ -142,6 +142,15 @@ def test_shipped_recipes_validate(data: tuple[Path, Path]) -> None:
     ("max_minutes=-1", "max_minutes must be >= 0"),
     ("stages.pretrain.max_minutes=-2", "stages.pretrain.max_minutes must be >= 0"),
     ("data.cache_mb=-1", "data.cache_mb must be >= 0"),
+    # Each of these was a traceback at step 1, or trained on quietly with a wrong meaning.
+    ("seed=-1", "seed must be an integer in 0..4294967295, got -1"),
+    ("seed=4294967296", "seed must be an integer in 0..4294967295"),
+    ("stages.pretrain.weight_decay=-1", "stages.pretrain.weight_decay must be >= 0"),
+    ("stages.gan.critic_lr_mult=-1", "stages.gan.critic_lr_mult must be > 0"),
+    ("stages.pretrain.final_lr_ratio=-1", "stages.pretrain.final_lr_ratio must be in [0, 1]"),
+    ("stages.pretrain.grad_clip=-1", "stages.pretrain.grad_clip must be >= 0 (0: no clipping)"),
+    ("validation.max_images=-1", "validation.max_images must be >= 0 (0: all)"),
+    ("log_every=0", "log_every must be at least 1"),
 ])
 def test_recipe_errors(data: tuple[Path, Path], override: str, message: str) -> None:
     from zoo.train.recipe import load_recipe
@@ -176,6 +185,10 @@ def test_patch_too_small_for_the_lpips_loss(data: tuple[Path, Path], overrides: 
     (["critic.args={nf=8, n_layers=5}", "data.patch=16"],
      "data.patch must be at least 32 for the critic zoo.models.critic:PatchCritic, got 16 "
      "(a training step fails: "),
+    # No patch up to 512 px fits twenty stride-2 convs: refused with the network's reason.
+    (["critic.args={nf=8, n_layers=20}", "data.patch=16"],
+     "a training step of the critic zoo.models.critic:PatchCritic fails at data.patch=16 and "
+     "still at 512 ("),
 ])
 def test_patch_too_small_for_the_networks(data: tuple[Path, Path], tmp_path: Path, overrides: list[str],
                                           message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -191,6 +204,8 @@ def test_patch_too_small_for_the_networks(data: tuple[Path, Path], tmp_path: Pat
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and any(message in line for line in err.splitlines()), err
     assert not (tmp_path / "run").exists()
+    if "at least" not in message:
+        return
     smallest = int(message.split("at least ")[1].split()[0])
     path = recipe_path(get_model_info("arnet-nogan").recipe)
     fixed = [f'data.train=["{data[0]}"]', 'data.val=""', *overrides[:-1], f"data.patch={smallest}"]
@@ -199,7 +214,8 @@ def test_patch_too_small_for_the_networks(data: tuple[Path, Path], tmp_path: Pat
 
 def test_the_patch_check_leaves_the_networks_and_the_random_state_alone() -> None:
     """The patch check runs copies (batch-norm statistics, spectral-norm vectors and the random
-    state stay as they were); a network that fails at every size is left to the first step."""
+    state stay as they were); a network that fails at every size is refused in one line with its
+    own reason, before anything is written, rather than failing at the first step."""
     from zoo.registry import create_model
     from zoo.train.fits import check_patch
     from zoo.train.recipe import load_recipe
@@ -217,7 +233,10 @@ def test_the_patch_check_leaves_the_networks_and_the_random_state_alone() -> Non
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             raise RuntimeError("a bug, at any size")
 
-    check_patch(recipe, TINY, generator, Broken())
+    with pytest.raises(RecipeError, match=r"a training step of the critic test_train:TinyCritic fails "
+                                          r"at data.patch=16 and still at 512 \(a bug, at any size\); "
+                                          r"check its arguments \(critic.args\)$"):
+        check_patch(recipe, TINY, generator, Broken())
 
 
 def test_missing_data_folder_is_a_recipe_error(tmp_path: Path) -> None:
@@ -769,6 +788,28 @@ def test_selection_on_psnr_with_an_image_reproduced_exactly(data: tuple[Path, Pa
         trainer._validate(stage, log)
         assert trainer.best is not None and trainer.best["step"] == step
     assert trainer._input_scores[10]["psnr"] < trainer.best["value"] < 100.0
+
+
+def test_a_selection_metric_undefined_on_the_validation_images_chooses_nothing_and_says_so(
+        data: tuple[Path, Path], tmp_path: Path) -> None:
+    """MS-SSIM on 32-px validation crops is NaN (it needs 161 px): a NaN never becomes the best,
+    and the run warns once instead of exporting its first validation in silence."""
+    from zoo.train.loop import Trainer
+    from zoo.train.recipe import load_recipe
+
+    recipe = load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', f'data.val="{data[1]}"',
+                                       'validation.metrics=["psnr", "ms_ssim"]',
+                                       'select.metric="ms_ssim"'])
+    trainer = Trainer(TINY, recipe, tmp_path / "run", progress=False)
+    trainer.build()
+    trainer._data()
+    log = types.SimpleNamespace(validation=lambda *args: None)
+    with pytest.warns(UserWarning, match=r"select.metric ms_ssim is undefined \(NaN\) on the "
+                                         r"validation images at step 1 \(validation.crop 32\)") as caught:
+        for trainer.step in (1, 2):
+            trainer._validate(recipe.stages["gan"], log)
+    assert trainer.best is None
+    assert sum("select.metric" in str(w.message) for w in caught) == 1
 
 
 def test_a_torn_newest_checkpoint_does_not_outlive_the_good_ones(data: tuple[Path, Path],

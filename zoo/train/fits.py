@@ -22,8 +22,8 @@ from zoo.train.recipe import Recipe
 __all__ = ["PROBE_LIMIT", "check_init_config", "check_patch"]
 
 PROBE_LIMIT = 512
-"""The largest patch side tried: a network that fails there too fails for another reason than
-the patch size, which the first training step then reports."""
+"""The largest patch side tried: a network that fails there too is refused with its own reason
+(its arguments do not fit any patch a CPU or GPU trains on)."""
 
 
 def _failure(net: nn.Module, batch: int, side: int) -> str | None:
@@ -61,7 +61,10 @@ def check_patch(recipe: Recipe, entry: str, generator: nn.Module, critic: nn.Mod
             if why is None:
                 continue
             if _failure(probe, batch, max(d.patch, PROBE_LIMIT)) is not None:
-                continue  # not a matter of size: the first step shows the error as it is
+                arguments = "critic.args" if net is critic else "model.args"
+                raise RecipeError(f"{recipe.source}: a training step of {what} fails at "
+                                  f"data.patch={d.patch} and still at {max(d.patch, PROBE_LIMIT)} "
+                                  f"({why}); check its arguments ({arguments})")
             smallest = _smallest(probe, batch, d.patch + 8)
             with_batch = " with data.batch=1" if batch == 1 else ""
             batch_2_runs = batch == 1 and _failure(probe, 2, d.patch) is None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -103,6 +104,7 @@ class Trainer:
         self.stage_index, self.stage_start, self.stage_elapsed = 0, 0, 0.0
         self.elapsed_before = 0.0
         self.best: dict[str, Any] | None = None
+        self._told_selection_undefined = False
         self._input_scores: dict[int, dict[str, float]] | None = None
         self.last_validated = -1
         self.switcher = Switcher()
@@ -344,7 +346,17 @@ class Trainer:
         scores = evaluate(self.ema.model, self.valset, self.device, v.metrics)
         log.validation(self.step, stage.name, scores)
         value = sum(s[sel.metric] for s in scores.values()) / len(scores)
-        if stage.name not in self._select_stages() or not self._no_worse_than_input(scores):
+        if stage.name not in self._select_stages():
+            return
+        if math.isnan(value):  # e.g. MS-SSIM or NIQE on validation crops too small for them
+            if not self._told_selection_undefined:
+                self._told_selection_undefined = True
+                warnings.warn(f"select.metric {sel.metric} is undefined (NaN) on the validation "
+                              f"images at step {self.step} (validation.crop {v.crop}), so it "
+                              "chooses no checkpoint there; without a defined score the final "
+                              "EMA generator is exported", stacklevel=2)
+            return
+        if not self._no_worse_than_input(scores):
             return
         better = (self.best is None or (value < self.best["value"] if sel.mode == "min"
                                         else value > self.best["value"]))

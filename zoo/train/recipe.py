@@ -380,6 +380,7 @@ def _check_values(r: Recipe, src: str, check_data: bool) -> None:
     need(all(1 <= q <= 100 for q in v.qualities) and bool(v.qualities), "validation.qualities",
          "must be qualities in 1..100")
     need(v.every >= 1, "validation.every", "must be at least 1")
+    need(v.max_images >= 0, "validation.max_images", f"must be >= 0 (0: all), got {v.max_images}")
     need(v.crop == 0 or (v.crop >= 8 and v.crop % 8 == 0), "validation.crop",
          "must be 0 or a positive multiple of 8")
     for m in v.metrics:
@@ -391,6 +392,9 @@ def _check_values(r: Recipe, src: str, check_data: bool) -> None:
         need(s in r.stages, "select.stages", f"names unknown stage {s!r}")
     need(r.checkpoint.every >= 1 and r.checkpoint.keep >= 1, "checkpoint", "every and keep must be >= 1")
     need(0.0 <= r.ema_decay < 1.0, "ema_decay", "must be in [0, 1)")
+    # numpy's and torch's generators both take this range (a negative seed fails at step 1).
+    need(0 <= r.seed < 2**32, "seed", f"must be an integer in 0..{2**32 - 1}, got {r.seed}")
+    need(r.log_every >= 1, "log_every", f"must be at least 1, got {r.log_every}")
     need(r.max_steps >= 0, "max_steps", f"must be >= 0 (0: no cap), got {r.max_steps}")
     need(r.max_minutes >= 0, "max_minutes", f"must be >= 0 (0: no cap), got {r.max_minutes}")
     need(":" in r.critic.architecture, "critic.architecture", "must be 'module:Class'")
@@ -399,6 +403,12 @@ def _check_values(r: Recipe, src: str, check_data: bool) -> None:
         need(s.steps >= 0, f"{key}.steps", "must be >= 0")
         need(s.max_minutes >= 0, f"{key}.max_minutes", "must be >= 0 (0: no cap)")
         need(s.lr > 0, f"{key}.lr", "must be > 0")
+        need(s.weight_decay >= 0, f"{key}.weight_decay", f"must be >= 0, got {s.weight_decay}")
+        need(0.0 <= s.final_lr_ratio <= 1.0, f"{key}.final_lr_ratio",
+             f"must be in [0, 1] (the lr at the end of the cosine, as a share of lr), got "
+             f"{s.final_lr_ratio}")
+        need(s.critic_lr_mult > 0, f"{key}.critic_lr_mult", f"must be > 0, got {s.critic_lr_mult}")
+        need(s.grad_clip >= 0, f"{key}.grad_clip", f"must be >= 0 (0: no clipping), got {s.grad_clip}")
         need(len(s.betas) == 2 and all(0 <= b < 1 for b in s.betas), f"{key}.betas",
              "must be two numbers in [0, 1)")
         for loss, weight in s.losses.items():
