@@ -135,6 +135,8 @@ def test_shipped_recipes_validate(data: tuple[Path, Path]) -> None:
     ("stages.pretrain.losses.adversarial=1.0", "not a loss of a generator stage"),
     ("data.quality=[50, 10]", "data.quality must be [lo, hi]"),
     ("stages.extra.steps=3", "missing key 'stages.extra.kind'"),
+    ("stages.pretrian.lr=1", "stages.pretrian is not one of the recipe's stages, pretrain, critic, gan"),
+    (f'data.train=["{TINY_RECIPE}"]', f"'{TINY_RECIPE}' is a file, not a folder of images"),
     ("select.metric=\"lpips_alex\"", "select.metric 'lpips_alex' is not in validation.metrics"),
     ("model.init=\"no/such.safetensors\"", "model.init 'no/such.safetensors' is neither"),
     ("select.not_worse_than_input=[\"lpips_alex\"]", "'lpips_alex' is not in validation.metrics"),

@@ -273,6 +273,10 @@ def _build_recipe(raw: dict[str, Any], src: str) -> Recipe:
     for name, table in stages_raw.items():
         if not isinstance(table, dict):
             raise RecipeError(f"{src}: stages.{name} must be a table")
+        if "kind" not in table:  # most often a misspelt stage in an override
+            known = ", ".join(n for n, t in stages_raw.items() if isinstance(t, dict) and "kind" in t)
+            raise RecipeError(f"{src}: missing key 'stages.{name}.kind' (stages.{name} is not one "
+                              f"of the recipe's stages, {known}; a new stage needs its kind)")
         stage = _build(Stage, table, f"stages.{name}", src)
         stage.name = name
         stages[name] = stage
@@ -361,6 +365,13 @@ def init_weights_file(init: str) -> Path:
 _LOSSES = {"generator": {"l1", "lpips"}, "gan": {"l1", "lpips", "adversarial"}, "critic": set()}
 
 
+def _not_a_folder(path: str) -> str:
+    """Why a data folder of the recipe cannot be used (it is not a folder)."""
+    if Path(path).expanduser().exists():
+        return f"{path!r} is a file, not a folder of images"
+    return f"folder {path!r} does not exist"
+
+
 def _check_values(r: Recipe, src: str, check_data: bool) -> None:
     def need(ok: bool, key: str, message: str) -> None:
         if not ok:
@@ -431,6 +442,6 @@ def _check_values(r: Recipe, src: str, check_data: bool) -> None:
              "model.safetensors")
     if check_data:
         for i, folder in enumerate(d.train):
-            need(Path(folder).expanduser().is_dir(), f"data.train[{i}]", f"folder {folder!r} does not exist")
+            need(Path(folder).expanduser().is_dir(), f"data.train[{i}]", _not_a_folder(folder))
         if d.val:
-            need(Path(d.val).expanduser().is_dir(), "data.val", f"folder {d.val!r} does not exist")
+            need(Path(d.val).expanduser().is_dir(), "data.val", _not_a_folder(d.val))
