@@ -150,13 +150,12 @@ def check_destination(*, output: str | None, out_dir: Path | None, suffix: str) 
 def _separate_shared_names(jobs: list[Job], suffix: str) -> list[Job]:
     """Give inputs that would share a result (photo.jpg, photo.png) their format in its name,
     where that tells them apart (two photo.jpg from two folders keep the name and clash)."""
-    targets = Counter(job.target.resolve() for job in jobs)
-    formats = Counter((job.target.resolve(), job.source.suffix.lower()) for job in jobs)
-    return [job if targets[job.target.resolve()] == 1
-            or formats[job.target.resolve(), job.source.suffix.lower()] > 1 else
-            Job(job.source, job.target.with_name(
-                f"{job.source.stem}-{job.source.suffix[1:].lower()}{suffix}.png"))
-            for job in jobs]
+    keys = [(job.target.resolve(), job.source.suffix.lower()) for job in jobs]  # resolved once
+    targets = Counter(target for target, _ in keys)
+    formats = Counter(keys)
+    return [job if targets[target] == 1 or formats[target, fmt] > 1 else
+            Job(job.source, job.target.with_name(f"{job.source.stem}-{fmt[1:]}{suffix}.png"))
+            for job, (target, fmt) in zip(jobs, keys)]
 
 
 def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None,
