@@ -294,6 +294,25 @@ def test_an_export_keeps_its_training_record_when_pushed(tmp_path: Path) -> None
     assert "## Training (this export)" in (out / "README.md").read_text()
 
 
+def test_an_undefined_validation_score_is_json_null_and_said_in_the_card(tmp_path: Path) -> None:
+    """A NaN score (MS-SSIM on small crops) was written as a bare ``NaN``, which is not JSON:
+    strict readers (JavaScript, jq) refused training.json."""
+    training = {"recipe": "tiny-entry", "validation": {"10": {"psnr": 27.5, "ms_ssim": float("nan")}},
+                "settings": {"limits": [float("inf"), 1.0]}}
+    export = save_pretrained(_model(), tmp_path / "export", training=training)
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"not JSON: {name}")
+
+    saved = json.loads((export / "training.json").read_text(), parse_constant=refuse)
+    assert saved["validation"]["10"] == {"psnr": 27.5, "ms_ssim": None}
+    assert saved["settings"]["limits"] == [None, 1.0]
+    assert "validation at q=10: psnr 27.5000, ms_ssim undefined" in (export / "README.md").read_text()
+    out = tmp_path / "dry"  # the card written again from the saved record says the same
+    assert main(["push", str(export), "--repo", "org/x", "--dry-run", str(out)]) == 0
+    assert "ms_ssim undefined" in (out / "README.md").read_text()
+
+
 def test_push_dry_run_into_an_unwritable_place_is_one_line(tmp_path: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "a-file").write_text("x")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import tempfile
 from dataclasses import asdict, replace
@@ -164,9 +165,28 @@ def _training_section(training: dict[str, Any]) -> str:
         lines.append(f"- data: {data.get('patch', '?')}-px patches, batch {data.get('batch', '?')}, "
                      f"JPEG quality {data.get('quality', '?')}; planned steps: {planned or '?'}{cap}")
     for q, scores in (training.get("validation") or {}).items():
-        values = ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
+        values = ", ".join(f"{k} {_score(v)}" for k, v in scores.items())
         lines.append(f"- validation at q={q}: {values}")
     return "\n".join(lines) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as None (JSON null): ``NaN`` is not JSON, and other
+    readers of ``training.json`` refuse it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _score(value: Any) -> str:
+    """A validation score for the card; undefined ones (NaN, null) say so."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "undefined"
+    return f"{value:.4f}" if isinstance(value, (int, float)) else str(value)
 
 
 def read_training(folder: str | Path) -> dict[str, Any] | None:
@@ -196,7 +216,7 @@ def save_pretrained(model: Restorer, folder: str | Path, *, repo_id: str | None 
     (folder / CONFIG_FILE).write_text(json.dumps(_config(model, info), indent=2) + "\n")
     save_weights(model, folder / WEIGHTS_FILE, dtype=dtype)
     if training is not None:
-        (folder / TRAINING_FILE).write_text(json.dumps(training, indent=2) + "\n")
+        (folder / TRAINING_FILE).write_text(json.dumps(_finite(training), indent=2, allow_nan=False) + "\n")
     card = model_card(info, repo_id=repo_id, num_parameters=model.num_parameters(),
                       training=training)
     (folder / "README.md").write_text(str(card), encoding="utf-8")
