@@ -270,7 +270,8 @@ def test_skip_existing_resumes_a_batch(tmp_path: Path, capsys: pytest.CaptureFix
     assert restore(tmp_path, "--out-dir", tmp_path / "out", "--skip-existing") == 0
     err = capsys.readouterr().err
     assert "1 result already there, left as it is (--skip-existing)" in err
-    assert "restored 2 of 2 images" in err
+    # The summary counts every image given, the kept result too.
+    assert "restored 2 of 3 images" in err and "; 1 already there, kept" in err
     assert (tmp_path / "out" / "a.restored.png").read_bytes() == b"kept as it is"
     assert (tmp_path / "out" / "c.restored.png").is_file()
     assert restore(tmp_path, "--out-dir", tmp_path / "out") == 0  # without the flag: all again

@@ -273,8 +273,10 @@ def run(args: argparse.Namespace) -> int:
                       f"{inputs[-1]}", markup=False)
     jobs, problems, refused = collect_jobs(inputs, output=args.output, out_dir=args.out_dir,
                                            suffix=args.suffix, recursive=args.recursive)
+    kept = 0
     if args.skip_existing:
-        jobs = _without_existing_results(jobs, console)
+        todo = _without_existing_results(jobs, console)
+        kept, jobs = len(jobs) - len(todo), todo
     # Beside the inputs, a read-only folder is the inputs' own; in --out-dir, a sub-folder.
     hint = "" if args.out_dir else "; write the results elsewhere with --out-dir"
     ready = writable_jobs(jobs, problems, hint=hint)
@@ -301,11 +303,12 @@ def run(args: argparse.Namespace) -> int:
             progress.advance(task)
     elapsed = time.perf_counter() - start
     done = len(jobs) - failed
-    total = len(jobs) + refused  # the images left out before restoring count as given
+    total = len(jobs) + refused + kept  # every image given counts, done before or left out
     where = f" into {args.out_dir}" if args.out_dir else ""
     others = f"; {len(problems)} other problem{'s' if len(problems) != 1 else ''} above"
     console.print(f"restored {done} of {total} image{'s' if total != 1 else ''}{where} "
                   f"in {elapsed:.1f} s" + (f"; {failed} failed" if failed else "")
+                  + (f"; {kept} already there, kept" if kept else "")
                   + (others if problems else ""), markup=False)
     return 1 if failed or problems else 0
 
