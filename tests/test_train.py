@@ -159,8 +159,43 @@ def test_recipe_errors(data: tuple[Path, Path], override: str, message: str) -> 
 
     with pytest.raises(RecipeError) as err:
         load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', override])
-    assert message in str(err.value) and str(TINY_RECIPE) in str(err.value)
+    # The error names the override that set the key, not the recipe file it overrode.
+    assert str(err.value).startswith(f"override {override}: ") and message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_recipe_errors_name_the_option_or_file_that_set_the_key(
+        data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bad value from a command-line option names the option as given; one from the recipe
+    file names the file, even when overrides set other keys."""
+    from zoo.cli import main
+
+    for extra, message in ((["--max-steps", "-3"], "--max-steps -3: max_steps must be >= 0"),
+                           (["--max-minutes", "-1"], "--max-minutes -1: max_minutes must be >= 0"),
+                           (["--device", "gpu"], "--device gpu: device 'gpu': not a torch device"),
+                           (["--val", str(tmp_path / "nope")], f"--val '{tmp_path / 'nope'}': data.val "
+                                                               "folder"),
+                           (["stages.gan.lr=0"], "override stages.gan.lr=0: stages.gan.lr must be > 0")):
+        assert main(_cli(data, tmp_path / "run", *extra)) == 2
+        assert f"error: {message}" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TINY_RECIPE.read_text().replace("lr = 1e-4", "lr = -1.0"))
+    assert main([*_cli(data, tmp_path / "run", "stages.pretrain.lr=0.01"), "--recipe", str(bad)]) == 2
+    assert f"error: {bad}: stages.gan.lr must be > 0" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_missing_name_says_so(data: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """``--data DIR...`` takes the NAME after it as a folder: the error says to give NAME first
+    (argparse alone said the overrides were required too)."""
+    from zoo.cli import main
+
+    for argv, hint in ((["train"], False), (["train", "--data", str(data[0]), TINY], True)):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and "error: NAME is missing" in err and "KEY=VALUE is" not in err
+        assert ("give NAME before --data" in err) == hint
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
@@ -812,6 +847,37 @@ def test_a_selection_metric_undefined_on_the_validation_images_chooses_nothing_a
             trainer._validate(recipe.stages["gan"], log)
     assert trainer.best is None
     assert sum("select.metric" in str(w.message) for w in caught) == 1
+
+
+def test_an_export_without_a_training_step_warns(data: tuple[Path, Path], tmp_path: Path) -> None:
+    """A budget spent before the first step still exports (what was asked), but says the weights
+    are untrained."""
+    from zoo.train.loop import Trainer
+    from zoo.train.recipe import load_recipe
+
+    recipe = load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', 'data.val=""', "max_minutes=1e-9"])
+    with pytest.warns(UserWarning, match=r"no training step was taken \(max_minutes reached before "
+                                         r"the first\): the export holds the random initialisation"):
+        assert Trainer(TINY, recipe, tmp_path / "run", progress=False).run() is not None
+    recipe = load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', 'data.val=""', "max_steps=1"])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="no training step")
+        Trainer(TINY, recipe, tmp_path / "run2", progress=False).run()
+
+
+def test_fp16_on_a_cpu_scales_its_gradients(data: tuple[Path, Path], tmp_path: Path) -> None:
+    """fp16 needs gradient scaling: on a CPU the scaler is the CPU's (a CUDA one was disabled,
+    with torch's warning, and small gradients underflowed)."""
+    from zoo.train.loop import Trainer
+    from zoo.train.recipe import load_recipe
+
+    recipe = load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', 'data.val=""', "max_steps=2",
+                                       'precision="fp16"'])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*GradScaler")
+        trainer = Trainer(TINY, recipe, tmp_path / "run", progress=False)
+        trainer.run()
+    assert trainer.scaler is not None and trainer.scaler.is_enabled()
 
 
 def test_a_torn_newest_checkpoint_does_not_outlive_the_good_ones(data: tuple[Path, Path],

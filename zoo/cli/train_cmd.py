@@ -26,16 +26,20 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+USAGE = "zoo train NAME [options] [KEY=VALUE ...]"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "train", help="train a model from its recipe",
-        usage="zoo train NAME [options] [KEY=VALUE ...]",
+        "train", help="train a model from its recipe", usage=USAGE,
         description="Train a registry entry with its recipe (training/NAME.toml, or --recipe). "
                     "KEY=VALUE arguments override recipe keys (dotted, TOML values: "
                     "stages.pretrain.steps=100 data.quality=[10,30]). Under torchrun the same "
                     "command trains with DistributedDataParallel.")
     _add_options(p)
-    p.add_argument("name", metavar="NAME", help="registry entry to train (see `zoo list`)")
+    # Optional here so that a missing NAME gets its own message (argparse would also call the
+    # overrides required); _parse_rest refuses it.
+    p.add_argument("name", metavar="NAME", nargs="?", help="registry entry to train (see `zoo list`)")
     # Options and overrides may be mixed after NAME; they are parsed again in run().
     p.add_argument("rest", nargs=argparse.REMAINDER, metavar="KEY=VALUE", help="recipe overrides")
     p.set_defaults(func=run)
@@ -43,9 +47,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _parse_rest(args: argparse.Namespace) -> argparse.Namespace:
     """Parse what follows NAME, options and KEY=VALUE overrides intermixed."""
-    p = argparse.ArgumentParser(prog=f"zoo train {args.name}")
+    p = argparse.ArgumentParser(prog="zoo train", usage=USAGE)
     _add_options(p)
     p.add_argument("overrides", nargs="*")
+    if args.name is None:
+        hint = (" (--data takes every word after it as a folder: give NAME before --data)"
+                if args.data else "")
+        p.error(f"NAME is missing: the registry entry to train, see `zoo list`{hint}")
     p.parse_intermixed_args(args.rest, namespace=args)
     # --data DIR... swallows the overrides that follow it: hand those back.
     data = [d for d in args.data or [] if "=" not in d or Path(d).exists()]
@@ -68,10 +76,11 @@ def recipe_for(args: argparse.Namespace):
         info = get_model_info(args.name)
     except KeyError as exc:
         raise RecipeError(str(exc.args[0])) from None
-    overrides = [*_option_overrides(args), *args.overrides]
+    options = _option_overrides(args)
+    overrides = [*options, *args.overrides]
     saved = _saved_recipe(out_dir(args)) if args.recipe is None and args.resume else None
     if saved is not None:
-        return saved_recipe(saved[0], overrides, saved[1])
+        return saved_recipe(saved[0], overrides, saved[1], labels=options)
     path = args.recipe
     if path is None:
         if info.recipe is None:
@@ -79,7 +88,7 @@ def recipe_for(args: argparse.Namespace):
                     if recipe_path(args.name).is_file() else "")
             raise RecipeError(f"model {args.name!r} has no training recipe; pass --recipe FILE{hint}")
         path = recipe_path(info.recipe)
-    return load_recipe(path, overrides)
+    return load_recipe(path, overrides, labels=options)
 
 
 def _saved_recipe(out: Path) -> tuple[dict[str, Any], str] | None:
@@ -105,19 +114,21 @@ def _saved_recipe(out: Path) -> tuple[dict[str, Any], str] | None:
         return found[1]["recipe"], str(where)
 
 
-def _option_overrides(args: argparse.Namespace) -> list[str]:
-    """The recipe keys that command-line options set, as KEY=VALUE overrides."""
-    overrides: list[str] = []
+def _option_overrides(args: argparse.Namespace) -> dict[str, str]:
+    """The recipe keys that command-line options set, as KEY=VALUE overrides, each with the
+    option as given (what an error about its key names)."""
+    overrides: dict[str, str] = {}
     if args.data:
-        overrides.append("data.train=[" + ", ".join(_toml_str(d) for d in args.data) + "]")
+        overrides["data.train=[" + ", ".join(_toml_str(d) for d in args.data) + "]"] = \
+            "--data " + " ".join(args.data)
     if args.val is not None:
-        overrides.append(f"data.val={_toml_str(args.val)}")
+        overrides[f"data.val={_toml_str(args.val)}"] = f"--val {args.val!r}"
     if args.device:
-        overrides.append(f"device={_toml_str(args.device)}")
+        overrides[f"device={_toml_str(args.device)}"] = f"--device {args.device}"
     if args.max_steps is not None:
-        overrides.append(f"max_steps={args.max_steps}")
+        overrides[f"max_steps={args.max_steps}"] = f"--max-steps {args.max_steps}"
     if args.max_minutes is not None:
-        overrides.append(f"max_minutes={args.max_minutes}")
+        overrides[f"max_minutes={args.max_minutes}"] = f"--max-minutes {args.max_minutes:g}"
     return overrides
 
 

@@ -62,14 +62,14 @@ def check_patch(recipe: Recipe, entry: str, generator: nn.Module, critic: nn.Mod
                 continue
             if _failure(probe, batch, max(d.patch, PROBE_LIMIT)) is not None:
                 arguments = "critic.args" if net is critic else "model.args"
-                raise RecipeError(f"{recipe.source}: a training step of {what} fails at "
+                raise RecipeError(f"{recipe.origin(arguments)}: a training step of {what} fails at "
                                   f"data.patch={d.patch} and still at {max(d.patch, PROBE_LIMIT)} "
                                   f"({why}); check its arguments ({arguments})")
             smallest = _smallest(probe, batch, d.patch + 8)
             with_batch = " with data.batch=1" if batch == 1 else ""
             batch_2_runs = batch == 1 and _failure(probe, 2, d.patch) is None
             other = "; or set data.batch to 2 or more" if batch_2_runs else ""
-            raise RecipeError(f"{recipe.source}: data.patch must be at least {smallest} for {what}"
+            raise RecipeError(f"{recipe.origin('data.patch')}: data.patch must be at least {smallest} for {what}"
                               f"{with_batch}, got {d.patch} (a training step fails: {why}){other}")
 
 
@@ -90,7 +90,7 @@ def check_init_config(recipe: Recipe, architecture: str, generator: nn.Module) -
     path = folder / CONFIG_FILE
     if not (folder.is_dir() and path.is_file()):
         return
-    where = f"{recipe.source}: model.init {str(given)!r}"
+    where = f"{recipe.origin('model.init')}: model.init {str(given)!r}"
     try:
         saved = read_config(path)
     except ZooError as exc:

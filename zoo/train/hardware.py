@@ -13,14 +13,15 @@ from zoo.train.denormals import flush_denormals
 __all__ = ["autocast_dtype", "cpu_has_native_bf16", "flush_cpu_denormals", "resolve_device"]
 
 
-def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
-    """The recipe's device, checked: ``auto`` is CUDA when there is one; ``cuda`` is this rank's."""
+def resolve_device(spec: str, local_rank: int = 0, where: str = "") -> torch.device:
+    """The recipe's device, checked: ``auto`` is CUDA when there is one; ``cuda`` is this rank's.
+    An error names ``where`` (the recipe file, or the option that set the device) first."""
     if spec == "cuda" or (spec == "auto" and torch.cuda.is_available()):
         spec = f"cuda:{local_rank}"
     try:
         return usable_device(None if spec == "auto" else spec)
     except ZooError as exc:
-        raise RecipeError(str(exc)) from None
+        raise RecipeError(f"{where}: {exc}" if where else str(exc)) from None
 
 
 def cpu_has_native_bf16() -> bool:

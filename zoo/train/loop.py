@@ -59,12 +59,12 @@ def build_critic(recipe: Recipe) -> nn.Module:
     try:
         cls = getattr(importlib.import_module(module_name), cls_name)
     except (ImportError, AttributeError) as exc:
-        raise RecipeError(f"{recipe.source}: critic.architecture {recipe.critic.architecture!r} "
+        raise RecipeError(f"{recipe.origin('critic.architecture')}: critic.architecture {recipe.critic.architecture!r} "
                           f"cannot be imported ({exc})") from None
     try:
         return cls(**recipe.critic.args)
     except (TypeError, ValueError, RuntimeError) as exc:
-        raise RecipeError(f"{recipe.source}: critic.args do not fit {cls_name} "
+        raise RecipeError(f"{recipe.origin('critic.args')}: critic.args do not fit {cls_name} "
                           f"({first_line(exc)})") from None
 
 
@@ -94,12 +94,14 @@ class Trainer:
                  progress: bool = True) -> None:
         self.name, self.recipe, self.out = name, recipe, Path(out)
         self.resume, self.show_progress = resume, progress
-        self.device = resolve_device(recipe.device, int(os.environ.get("LOCAL_RANK", "0")))
+        self.device = resolve_device(recipe.device, int(os.environ.get("LOCAL_RANK", "0")),
+                                     where=recipe.origin("device"))
         if self.device.type == "cpu":
             flush_cpu_denormals()
         self.dist: Dist = setup(self.device)
         self.amp_dtype = autocast_dtype(recipe.precision, self.device)
-        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        self.scaler = (torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16
+                       else None)
         self.step = 0
         self.stage_index, self.stage_start, self.stage_elapsed = 0, 0, 0.0
         self.elapsed_before = 0.0
@@ -124,7 +126,7 @@ class Trainer:
         try:
             self.generator = create_model(self.name, **r.model.args)
         except (TypeError, ValueError, RuntimeError) as exc:
-            raise RecipeError(f"{r.source}: model.args do not fit {self.name!r} "
+            raise RecipeError(f"{r.origin('model.args')}: model.args do not fit {self.name!r} "
                               f"({first_line(exc)})") from None
         self._init_generator()
         needs_critic = any(s.kind in ("critic", "gan") for s in r.stages.values())
@@ -138,7 +140,7 @@ class Trainer:
         freezes = any(s.freeze_encoder_steps for s in r.stages.values())
         encoder = getattr(self.generator, r.model.encoder_attr, None) if freezes else None
         if freezes and not isinstance(encoder, nn.Module):
-            raise RecipeError(f"{r.source}: freeze_encoder_steps is set but {self.name!r} has no "
+            raise RecipeError(f"{r.origin('model.encoder_attr')}: freeze_encoder_steps is set but {self.name!r} has no "
                               f"module {r.model.encoder_attr!r} (model.encoder_attr)")
         self.ctx = StepContext(
             generator=self.dist.wrap(self.generator, self.device, find_unused=freezes),
@@ -498,6 +500,12 @@ class Trainer:
     def _export(self) -> Path:
         model = self.ema.model
         chosen: dict[str, Any] = {"chosen_step": self.step, "chosen_stage": "final (EMA)"}
+        if self.step == 0:
+            start = f"the weights of model.init ({self.recipe.model.init})" if self.recipe.model.init \
+                else "the random initialisation"
+            why = f" ({self.stop_reason} reached before the first)" if self.stopped else ""
+            warnings.warn(f"no training step was taken{why}: the export holds {start}, untrained",
+                          stacklevel=2)
         if self.best is None and self.recipe.select.not_worse_than_input and self.valset is not None:
             warnings.warn("no validated checkpoint scored at least as well as the JPEG input on "
                           f"{', '.join(self.recipe.select.not_worse_than_input)}; exporting the final "

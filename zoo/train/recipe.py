@@ -3,7 +3,8 @@
 A recipe is read from ``training/<recipe>.toml`` (or ``--recipe FILE``), then dotted
 ``KEY=VALUE`` overrides are applied (``stages.pretrain.steps=100``), then every key is checked
 against the schema below: an unknown key, a wrong type, an impossible value or a missing data
-folder raises :class:`RecipeError` with a one-line message naming the file and the key.
+folder raises :class:`RecipeError` with a one-line message naming the key and where its value
+came from (the override or command-line option that set it, else the file).
 Relative data paths are relative to the current working directory.
 """
 
@@ -16,7 +17,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 from zoo.errors import RecipeError, first_line
 from zoo.metrics import METRICS
@@ -26,6 +27,30 @@ __all__ = ["SAVED_RECIPE", "Recipe", "Stage", "init_weights_file", "load_recipe"
            "read_saved_recipe", "recipe_label", "recipe_path", "saved_recipe"]
 
 StageKind = Literal["generator", "critic", "gan"]
+
+
+@dataclass(frozen=True)
+class Origins:
+    """Where a recipe's keys came from, for error messages: the overrides (and command-line
+    options) that set keys, each with its label, else the recipe file."""
+
+    file: str
+    overrides: tuple[tuple[str, str], ...] = ()
+    """(dotted key, label) in the order applied, e.g. ("max_steps", "--max-steps -3")."""
+
+    def __call__(self, key: str) -> str:
+        """The override that set ``key``, a table above it or a key inside it (the last one
+        applied), else the file."""
+        for set_key, label in reversed(self.overrides):
+            if key and _related(set_key, key):
+                return label
+        return self.file
+
+
+def _related(a: str, b: str) -> bool:
+    """Whether two dotted keys are the same, or one is inside the other (``data`` / ``data.patch``,
+    ``data.train`` / ``data.train[0]``)."""
+    return a == b or any(x.startswith((y + ".", y + "[")) for x, y in ((a, b), (b, a)))
 
 
 @dataclass
@@ -148,6 +173,8 @@ class Recipe:
     select: SelectSection = field(default_factory=SelectSection)
     source: str = ""
     """The file the recipe came from (set by the loader, not by the TOML)."""
+    origins: Origins | None = field(default=None, repr=False, compare=False)
+    """Where each key came from (set by the loader; not saved)."""
 
     @property
     def total_steps(self) -> int:
@@ -155,7 +182,14 @@ class Recipe:
         return min(total, self.max_steps) if self.max_steps else total
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        saved = dataclasses.asdict(self)
+        del saved["origins"]
+        return saved
+
+    def origin(self, key: str) -> str:
+        """What to name in an error about ``key``: the override or option that set it, else the
+        recipe file."""
+        return self.origins(key) if self.origins is not None else self.source
 
 
 # --- loading ------------------------------------------------------------------------------------
@@ -198,19 +232,24 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def _apply_override(raw: dict[str, Any], key: str, value: Any, source: str) -> None:
+    """Set dotted ``key`` in ``raw``; errors name ``source`` (the override)."""
     node = raw
     parts = key.split(".")
     for i, part in enumerate(parts[:-1]):
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise RecipeError(f"{source}: override {key}: {'.'.join(parts[:i + 1])} is not a table")
+            raise RecipeError(f"{source}: {'.'.join(parts[:i + 1])} is not a table")
         node = child
     node[parts[-1]] = value
 
 
 def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
-                *, check_data: bool = True) -> Recipe:
-    """Read, override and validate a recipe; raise :class:`RecipeError` on any problem."""
+                *, check_data: bool = True, labels: Mapping[str, str] | None = None) -> Recipe:
+    """Read, override and validate a recipe; raise :class:`RecipeError` on any problem.
+
+    An error about a key that an override set names that override (``override max_steps=-1``),
+    or its entry in ``labels`` (override text -> label, e.g. the command-line option it came
+    from); any other names the file."""
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"{path}: recipe file not found")
@@ -218,7 +257,7 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise RecipeError(f"{path}: not valid TOML ({exc})") from None
-    return _finish(raw, overrides, str(path), str(path), check_data)
+    return _finish(raw, overrides, str(path), str(path), check_data, labels)
 
 
 def read_saved_recipe(path: str | Path) -> dict[str, Any]:
@@ -236,9 +275,10 @@ def read_saved_recipe(path: str | Path) -> dict[str, Any]:
 
 
 def saved_recipe(raw: dict[str, Any], overrides: list[str] | tuple[str, ...], where: str,
-                 *, check_data: bool = True) -> Recipe:
+                 *, check_data: bool = True, labels: Mapping[str, str] | None = None) -> Recipe:
     """A recipe as a run saved it (``Recipe.to_dict()``, in ``OUT/recipe.json`` or a checkpoint's
-    meta.json), with ``overrides`` on top; errors name ``where``.
+    meta.json), with ``overrides`` on top; errors name ``where`` or the override (as in
+    :func:`load_recipe`).
 
     ``--resume`` continues from it, so that a run goes on with the settings it was started
     with, whatever its recipe file says now. ``source`` stays the file the run started from.
@@ -249,33 +289,37 @@ def saved_recipe(raw: dict[str, Any], overrides: list[str] | tuple[str, ...], wh
             table.pop("name", None)
     except AttributeError as exc:
         raise RecipeError(f"{where}: not a saved recipe ({exc})") from None
-    return _finish(raw, overrides, where, source, check_data)
+    return _finish(raw, overrides, where, source, check_data, labels)
 
 
 def _finish(raw: dict[str, Any], overrides: list[str] | tuple[str, ...], where: str, source: str,
-            check_data: bool) -> Recipe:
-    """Apply the overrides to a parsed recipe, build it and validate it (errors name ``where``)."""
+            check_data: bool, labels: Mapping[str, str] | None) -> Recipe:
+    """Apply the overrides to a parsed recipe, build it and validate it (errors name ``where``
+    or the override that set the key)."""
+    applied: list[tuple[str, str]] = []
     for text in overrides:
-        _apply_override(raw, *parse_override(text), source=where)
-    recipe = _build_recipe(raw, where)
-    recipe.source = source
-    _check_values(recipe, where, check_data)
+        key, value = parse_override(text)
+        label = (labels or {}).get(text, f"override {text}")
+        _apply_override(raw, key, value, source=label)
+        applied.append((key, label))
+    origins = Origins(where, tuple(applied))
+    recipe = _build_recipe(raw, origins)
+    recipe.source, recipe.origins = source, origins
+    _check_values(recipe, check_data)
     return recipe
 
 
-def _build_recipe(raw: dict[str, Any], src: str) -> Recipe:
+def _build_recipe(raw: dict[str, Any], src: Origins) -> Recipe:
     stages_raw = raw.pop("stages", None)
     if not isinstance(stages_raw, dict) or not stages_raw:
-        raise RecipeError(f"{src}: needs at least one [stages.NAME] table")
-    if "source" in raw:
-        raise RecipeError(f"{src}: unknown key 'source'")
+        raise RecipeError(f"{src('stages')}: needs at least one [stages.NAME] table")
     stages = {}
     for name, table in stages_raw.items():
         if not isinstance(table, dict):
-            raise RecipeError(f"{src}: stages.{name} must be a table")
+            raise RecipeError(f"{src(f'stages.{name}')}: stages.{name} must be a table")
         if "kind" not in table:  # most often a misspelt stage in an override
             known = ", ".join(n for n, t in stages_raw.items() if isinstance(t, dict) and "kind" in t)
-            raise RecipeError(f"{src}: missing key 'stages.{name}.kind' (stages.{name} is not one "
+            raise RecipeError(f"{src(f'stages.{name}')}: missing key 'stages.{name}.kind' (stages.{name} is not one "
                               f"of the recipe's stages, {known}; a new stage needs its kind)")
         stage = _build(Stage, table, f"stages.{name}", src)
         stage.name = name
@@ -285,24 +329,28 @@ def _build_recipe(raw: dict[str, Any], src: str) -> Recipe:
     return recipe
 
 
-def _build(cls: type, table: dict[str, Any], where: str, src: str) -> Any:
+_NOT_KEYS = {"name", "source", "origins"}
+"""Fields the loader sets, never the recipe."""
+
+
+def _build(cls: type, table: dict[str, Any], where: str, src: Origins) -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     for key in table:
-        if key not in names or key in ("name", "source"):
-            raise RecipeError(f"{src}: unknown key {_join(where, key)!r} "
-                              f"(known: {', '.join(sorted(names - {'name', 'source'}))})")
+        if key not in names or key in _NOT_KEYS:
+            raise RecipeError(f"{src(_join(where, key))}: unknown key {_join(where, key)!r} "
+                              f"(known: {', '.join(sorted(names - _NOT_KEYS))})")
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name not in table:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise RecipeError(f"{src}: missing key {_join(where, f.name)!r}")
+                raise RecipeError(f"{src(_join(where, f.name))}: missing key {_join(where, f.name)!r}")
             continue
         value = table[f.name]
         hint = hints[f.name]
         if dataclasses.is_dataclass(hint):
             if not isinstance(value, dict):
-                raise RecipeError(f"{src}: {_join(where, f.name)} must be a table")
+                raise RecipeError(f"{src(_join(where, f.name))}: {_join(where, f.name)} must be a table")
             kwargs[f.name] = _build(hint, value, _join(where, f.name), src)
         else:
             kwargs[f.name] = _coerce(value, hint, _join(where, f.name), src)
@@ -313,13 +361,13 @@ def _join(where: str, key: str) -> str:
     return f"{where}.{key}" if where else key
 
 
-def _coerce(value: Any, hint: Any, key: str, src: str) -> Any:
+def _coerce(value: Any, hint: Any, key: str, src: Origins) -> Any:
     """Check ``value`` against a type hint (ints are accepted where floats are expected)."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
 
     def fail(expected: str) -> RecipeError:
-        return RecipeError(f"{src}: {key} must be {expected}, got {value!r}")
+        return RecipeError(f"{src(key)}: {key} must be {expected}, got {value!r}")
 
     if hint is Any:
         return value
@@ -372,10 +420,10 @@ def _not_a_folder(path: str) -> str:
     return f"folder {path!r} does not exist"
 
 
-def _check_values(r: Recipe, src: str, check_data: bool) -> None:
+def _check_values(r: Recipe, check_data: bool) -> None:
     def need(ok: bool, key: str, message: str) -> None:
         if not ok:
-            raise RecipeError(f"{src}: {key} {message}")
+            raise RecipeError(f"{r.origin(key)}: {key} {message}")
 
     d = r.data
     need(d.patch >= 8 and d.patch % 8 == 0, "data.patch", f"must be a positive multiple of 8, got {d.patch}")
