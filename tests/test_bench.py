@@ -549,6 +549,29 @@ def test_every_image_skipped_fails_and_writes_no_leaderboard(
     assert (out / "LEADERBOARD.md").read_text() == before
 
 
+def test_every_image_skipped_leaves_no_folder_it_made(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    """The folders a run made for --out go again when nothing was written; folders that were
+    there before stay, with whatever they held."""
+    from zoo.cli import main
+    from zoo.locks import LOCK_FILE
+
+    data = tmp_path / "broken"
+    data.mkdir()
+    (data / "x.png").write_bytes(b"\x89PNG\r\n\x1a\ngarbage")
+    args = ["bench", "--data", str(data), "--models", "jpeg", "-q", "10", "--metrics", "psnr",
+            "--no-progress", "--crops", "0", "--out"]
+    assert main([*args, str(tmp_path / "new" / "lb")]) == 1
+    assert "broken: no image could be measured (all 1 skipped)" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken"]
+    (tmp_path / "kept").mkdir()
+    assert main([*args, str(tmp_path / "kept" / "lb")]) == 1
+    assert list((tmp_path / "kept").iterdir()) == []
+    (tmp_path / "kept" / "notes.txt").write_text("mine")
+    assert main([*args, str(tmp_path / "kept")]) == 1
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == [LOCK_FILE, "notes.txt"]
+
+
 def test_a_page_with_no_row_does_not_credit_earlier_runs() -> None:
     from zoo.bench.leaderboard import provenance
 

@@ -7,7 +7,7 @@ state they read at start and lose the other's work; the second one is refused in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,9 +22,13 @@ LOCK_FILE = ".zoo-lock"
 
 
 @contextmanager
-def folder_lock(folder: str | Path) -> Iterator[None]:
+def folder_lock(folder: str | Path, *, made: Sequence[Path] = ()) -> Iterator[None]:
     """Hold ``folder``'s lock while the block runs; ZooError at once when another process holds it
     or the folder cannot be written.
+
+    ``made``: the folders this command created for itself (``folder`` first, then its parents);
+    when ``folder`` holds nothing but the lock file at the end, the lock file and these folders
+    are removed, so a command that wrote nothing leaves nothing behind.
 
     The refusal cannot name the holder (a contender's open truncates the lock file), so it names
     the commands that take this lock.
@@ -43,4 +47,24 @@ def folder_lock(folder: str | Path) -> Iterator[None]:
     try:
         yield
     finally:
-        lock.release()
+        try:
+            if made:
+                _remove_unused(folder, made)
+        finally:
+            lock.release()
+
+
+def _remove_unused(folder: Path, made: Sequence[Path]) -> None:
+    """The lock file and the folders in ``made``, when ``folder`` holds nothing else.
+
+    Removed while still held: a contender that opened the lock file before is refused all the
+    same, and one that comes after makes a new lock file, which keeps the folder.
+    """
+    try:
+        if [p.name for p in folder.iterdir()] != [LOCK_FILE]:
+            return
+        (folder / LOCK_FILE).unlink()
+        for path in made:
+            path.rmdir()  # stops at the first folder something else was put into meanwhile
+    except OSError:
+        pass  # a folder left behind is clutter, never a loss

@@ -90,11 +90,12 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
     if not models and not dist.enabled:  # nothing to measure: --out is not even created
         return outcome  # (under torchrun every rank goes on, to meet the others at the barriers)
     out = plan.out_dir
+    made = _missing_folders(out)  # removed again if every image is skipped
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ZooError(f"--out {out}: cannot create this folder ({os_reason(exc)})") from None
-    with _main_holds_lock(out, dist):
+    with _main_holds_lock(out, dist, made):
         _measure_all(plan, models, outcome, dist, progress, after_image)
         outcome.wall_seconds = time.perf_counter() - start
         # Every image skipped: no report, whose means over no image would say nothing true.
@@ -103,15 +104,26 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
     return outcome
 
 
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    for path in (folder, *folder.parents):
+        if path.exists():
+            break
+        missing.append(path)
+    return missing
+
+
 @contextmanager
-def _main_holds_lock(out: Path, dist: DistContext) -> Iterator[None]:
+def _main_holds_lock(out: Path, dist: DistContext, made: list[Path]) -> Iterator[None]:
     """``out``'s lock, taken by the main process only; every rank learns of a refusal before
-    any barrier, so none is left waiting there for a rank that gave up."""
+    any barrier, so none is left waiting there for a rank that gave up. ``made``: the folders
+    this process created for ``out`` (:func:`zoo.locks.folder_lock`)."""
     with ExitStack() as held:
         refusal = None
         if dist.is_main:
             try:
-                held.enter_context(folder_lock(out))
+                held.enter_context(folder_lock(out, made=made))
             except ZooError as exc:
                 refusal = str(exc)
         refusal = dist.gather(refusal)[0]
