@@ -228,6 +228,27 @@ def test_published_rows_over_another_image_count_are_marked_not_comparable(
         [row], [{"images": 29, "partial": {"psnr": 28}}, {"images": 29}])
 
 
+def test_published_image_counts_are_read_from_the_csv(tmp_path: Path) -> None:
+    """Each row's ``images`` column (the set's size), checked; empty means not known."""
+    from zoo.bench.baselines import load_reported
+    from zoo.errors import DataError
+    from zoo.resources import resource_dir
+
+    with open(resource_dir("baselines") / "published.csv", newline="") as fh:
+        shipped = {(r["dataset"], r["images"]) for r in csv.DictReader(fh)}
+    assert shipped == {("LIVE1", "29"), ("Classic5", "5")}
+    header = "dataset,protocol,quality,model,psnr,ssim,psnr_b,images,source\n"
+    (tmp_path / "published.csv").write_text(header + "Mine,y,10,JPEG,30.1,,,7,x\n"
+                                            "Other,y,10,JPEG,30.2,,,,x\n")
+    assert [r.images for r in load_reported(tmp_path)] == [7, None]
+    for rows, problem in (("Mine,y,10,JPEG,30.1,,,0,x\n", "images must be a positive count"),
+                          ("Mine,y,10,JPEG,30.1,,,7,x\nmine,y,20,JPEG,32.0,,,8,x\n",
+                           "published.csv:3: images 8 for mine, an earlier row has 7")):
+        (tmp_path / "published.csv").write_text(header + rows)
+        with pytest.raises(DataError, match=problem):
+            load_reported(tmp_path)
+
+
 @pytest.mark.skipif(not os.environ.get("ZOO_LIVE1"), reason="set ZOO_LIVE1=DIR (the 29 LIVE1 images)")
 def test_live1_jpeg_q10_matches_the_published_row(tmp_path: Path) -> None:
     (run,) = api.bench(data=[os.environ["ZOO_LIVE1"]], models=["jpeg"], qualities=[10], protocols=["y"],

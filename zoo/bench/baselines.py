@@ -2,7 +2,7 @@
 
 They are never written into results.csv or summary.csv; a leaderboard shows the rows whose
 dataset (case-insensitive) and protocol match the benchmark's, marked not comparable where its
-means cover another number of images than the published set holds.
+means cover another number of images than the published means (the ``images`` column).
 """
 
 from __future__ import annotations
@@ -16,10 +16,6 @@ from zoo.errors import DataError
 from zoo.resources import resource_dir
 
 REPORTED_METRICS = ("psnr", "ssim", "psnr_b")
-
-PUBLISHED_IMAGES = {"live1": 29, "classic5": 5}
-"""How many images each published set holds (case-folded name): the published means cover all."""
-
 
 @dataclass(frozen=True)
 class ReportedRow:
@@ -35,7 +31,7 @@ class ReportedRow:
     printed: dict[str, str] = field(default_factory=dict)
     """The numbers as printed in the source ("0.760"), for display."""
     images: int | None = None
-    """How many images the published mean covers (the whole set), where known."""
+    """How many images the published mean covers (the ``images`` column), where known."""
 
 
 def _baselines_dir(folder: Path | None) -> Path | None:
@@ -56,20 +52,37 @@ def load_reported(folder: Path | None = None) -> list[ReportedRow]:
     if (folder / "sources.toml").is_file():
         sources = tomllib.loads((folder / "sources.toml").read_text(encoding="utf-8"))
     rows = []
+    counts: dict[str, int | None] = {}  # per dataset (case-folded): one image count for all rows
     path = folder / "published.csv"
     with open(path, newline="", encoding="utf-8") as fh:
         for line, rec in enumerate(csv.DictReader(fh), start=2):
             try:
                 values = {m: float(rec[m]) for m in REPORTED_METRICS if rec.get(m)}
                 src = sources.get(rec["source"], {})
+                images = _image_count(rec.get("images"))
                 rows.append(ReportedRow(rec["dataset"], rec["protocol"], int(rec["quality"]),
                                         rec["model"], values, rec["source"], src.get("title", ""),
                                         src.get("url", ""),
                                         {m: rec[m] for m in REPORTED_METRICS if rec.get(m)},
-                                        PUBLISHED_IMAGES.get(rec["dataset"].casefold())))
+                                        images))
             except (KeyError, ValueError) as exc:
                 raise DataError(f"{path}:{line}: bad published row ({exc})") from None
+            known = counts.setdefault(rec["dataset"].casefold(), images)
+            if known != images:
+                raise DataError(f"{path}:{line}: images {images or '(empty)'} for "
+                                f"{rec['dataset']}, an earlier row has {known or '(empty)'} (the "
+                                "rows of one set give its one size)")
     return rows
+
+
+def _image_count(cell: str | None) -> int | None:
+    """The ``images`` cell: a positive count, or None when empty (not known)."""
+    if not cell:
+        return None
+    count = int(cell)
+    if count < 1:
+        raise ValueError(f"images must be a positive count, got {cell}")
+    return count
 
 
 def reported_at(reported: list[ReportedRow], protocol: str, quality: int) -> list[ReportedRow]:
