@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -67,3 +69,52 @@ def test_sample_dataset_and_default_resolution(tmp_path: Path, monkeypatch: pyte
     (tmp_path / "cache" / "Classic5").mkdir(parents=True)
     _png(tmp_path / "cache" / "Classic5" / "x.png", 3)
     assert datasets.resolve_dataset("Classic5").ids == ["x"]
+
+
+def _listed_commands(capsys: pytest.CaptureFixture) -> dict[str, str]:
+    """``zoo data list``'s command column, per where (a wide table: one line per row)."""
+    from zoo.cli import main
+
+    assert main(["data", "list"]) == 0
+    rows = [[c.strip() for c in line.split("│")[1:-1]]
+            for line in capsys.readouterr().out.splitlines() if line.startswith("│")]
+    return {where: command for _, _, where, command in rows}
+
+
+def test_data_list_names_commands_that_bench_each_dataset(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """Each listed bench command runs as shown and benches that row's dataset; a cache folder
+    that --data NAME would not reach (a folder of that name here, `sample`) is given by path."""
+    from zoo import div2k
+    from zoo.cli import main
+
+    cache, here = tmp_path / "cache", tmp_path / "here"
+    for folder in (cache / "LIVE1", cache / "Set 5", cache / "Mine", here / "Mine", cache / "sample"):
+        folder.mkdir(parents=True)
+        _png(folder / "a.png", 1)
+    monkeypatch.setenv("ZOO_DATA", str(cache))
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.chdir(here)
+    commands = _listed_commands(capsys)
+    assert commands[str(div2k.div2k_dir())] == "zoo data fetch div2k"
+    assert commands["scikit-image (built in)"] == "zoo bench --data sample (default)"
+    assert commands[str(cache / "Set 5")] == "zoo bench --data 'Set 5'"
+    assert commands[str(cache / "Mine")] == f"zoo bench --data {cache / 'Mine'}"
+
+    monkeypatch.setattr(div2k, "DIV2K_COUNT", 1)
+    div2k.div2k_dir().mkdir(parents=True)
+    _png(div2k.div2k_dir() / "0801.png", 2)
+    commands = _listed_commands(capsys)
+    assert commands["scikit-image (built in)"] == "zoo bench --data sample"
+    sources = {"scikit-image (built in)": "scikit-image sample photographs (skimage.data)",
+               str(div2k.div2k_dir()): "data cache: div2k", str(cache / "LIVE1"): "data cache: LIVE1",
+               str(cache / "Set 5"): "data cache: Set 5", str(cache / "Mine"): str(cache / "Mine"),
+               str(cache / "sample"): str(cache / "sample")}
+    assert commands.keys() == sources.keys()
+    for i, (where, command) in enumerate(commands.items()):
+        args = shlex.split(command.removesuffix(" (default)"))
+        assert args[:2] == ["zoo", "bench"]
+        out = tmp_path / "out" / str(i)
+        assert main([*args[1:], "--models", "jpeg", "-q", "10", "--metrics", "psnr",
+                     "--no-progress", "--crops", "0", "--out", str(out)]) == 0
+        assert json.loads((out / "meta.json").read_text())["dataset_source"] == sources[where]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,19 +43,35 @@ def _list(args: argparse.Namespace) -> int:
     from zoo.resources import cache_dir
 
     table = Table(title=f"datasets (data cache: {cache_dir()})", title_justify="left")
-    for col in ("name", "images", "where", "use with"):
+    for col in ("name", "images", "where", "command"):
         table.add_column(col)
-    table.add_row("sample", str(len(sample_dataset())), "scikit-image (built in)", "--data sample")
+    present = div2k_present()
+    table.add_row("sample", str(len(sample_dataset())), "scikit-image (built in)",
+                  "zoo bench --data sample" + ("" if present else " (default)"))
     found = {name: (path, n) for name, path, n in cached_datasets()}
-    if div2k_present():
+    if present:
         path, n = found.pop("div2k")
-        table.add_row("div2k", str(n), str(path), "--data div2k (default)")
+        table.add_row("div2k", str(n), str(path), "zoo bench --data div2k (default)")
     else:
         _, n = found.pop("div2k", (None, 0))
         state = f"incomplete ({n}/{len(div2k_names())})" if n else "missing"
         table.add_row("div2k", state, str(div2k_dir()), "zoo data fetch div2k --force" if n
                       else "zoo data fetch div2k")
     for name, (path, n) in found.items():
-        table.add_row(name, str(n), str(path), f"--data {name}")
+        table.add_row(name, str(n), str(path), _bench_command(name, path))
     Console(highlight=False).print(table)
     return 0
+
+
+def _bench_command(name: str, folder: Path) -> str:
+    """``zoo bench`` on a folder of the data cache: by its name, or by its path where ``--data
+    NAME`` means something else (``sample``, ``auto``, a folder of that name here)."""
+    from zoo.datasets import resolve_dataset
+    from zoo.errors import ZooError
+
+    # (zoo bench takes "auto" for its default dataset before resolve_dataset sees it)
+    try:
+        by_name = name != "auto" and resolve_dataset(name).source == str(folder.resolve())
+    except ZooError:  # e.g. a folder of that name here, without images
+        by_name = False
+    return f"zoo bench --data {shlex.quote(name if by_name else str(folder))}"
