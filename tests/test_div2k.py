@@ -208,3 +208,7 @@ def test_an_incomplete_copy_is_named_so_and_not_used(tmp_path: Path, monkeypatch
     assert "incomplete (2 of 3 images" in dataset_notice(None)
     assert main(["data", "list"]) == 0
     assert "incomplete (2/3)" in capsys.readouterr().out
+    # Asked for by name, it is refused as incomplete (it said "not there"), with the fix.
+    with pytest.raises(DataError, match=r"DIV2K validation is incomplete \(2 of 3 images\); "
+                                                 r"run `zoo data fetch div2k --force`"):
+        datasets.resolve_dataset("div2k")

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from zoo.div2k import div2k_dir, div2k_found, div2k_present
+from zoo.div2k import div2k_dir, div2k_found, div2k_names, div2k_present
 from zoo.errors import DataError, ZooError
 from zoo.resources import cache_dir
 
@@ -116,8 +116,11 @@ def _array_loader(array: np.ndarray) -> Loader:
 
 def div2k_dataset() -> Dataset:
     if not div2k_present():
-        raise DataError(f"{div2k_dir()}: DIV2K validation is not there; run `zoo data fetch div2k`, "
-                        "or pass --data DIR for a copy elsewhere")
+        found = div2k_found()
+        state = (f"is incomplete ({found} of {len(div2k_names())} images); run `zoo data fetch "
+                 "div2k --force`" if found else "is not there; run `zoo data fetch div2k`")
+        raise DataError(f"{div2k_dir()}: DIV2K validation {state}, or pass --data DIR for a copy "
+                        "elsewhere")
     return folder_dataset(div2k_dir(), name="div2k", label="data cache: div2k")
 
 
