@@ -71,14 +71,15 @@ def test_sample_dataset_and_default_resolution(tmp_path: Path, monkeypatch: pyte
     assert datasets.resolve_dataset("Classic5").ids == ["x"]
 
 
-def _listed_commands(capsys: pytest.CaptureFixture) -> dict[str, str]:
-    """``zoo data list``'s command column, per where (a wide table: one line per row)."""
+def _listed_rows(capsys: pytest.CaptureFixture) -> dict[str, tuple[str, str]]:
+    """``zoo data list``'s name and command columns, per where (a wide table: one line per row)."""
     from zoo.cli import main
 
     assert main(["data", "list"]) == 0
     rows = [[c.strip() for c in line.split("│")[1:-1]]
             for line in capsys.readouterr().out.splitlines() if line.startswith("│")]
-    return {where: command for _, _, where, command in rows}
+    return {where: (name, command) for name, _, where, command in rows}
+
 
 
 def test_data_list_names_commands_that_bench_each_dataset(
@@ -95,24 +96,27 @@ def test_data_list_names_commands_that_bench_each_dataset(
     monkeypatch.setenv("ZOO_DATA", str(cache))
     monkeypatch.setenv("COLUMNS", "400")
     monkeypatch.chdir(here)
-    commands = _listed_commands(capsys)
+    rows = _listed_rows(capsys)
+    commands = {where: command for where, (_, command) in rows.items()}
     assert commands[str(div2k.div2k_dir())] == "zoo data fetch div2k"
-    assert commands["scikit-image (built in)"] == "zoo bench --data sample (default)"
+    assert rows["scikit-image (built in)"] == ("sample (default)", "zoo bench --data sample")
     assert commands[str(cache / "Set 5")] == "zoo bench --data 'Set 5'"
     assert commands[str(cache / "Mine")] == f"zoo bench --data {cache / 'Mine'}"
 
     monkeypatch.setattr(div2k, "DIV2K_COUNT", 1)
     div2k.div2k_dir().mkdir(parents=True)
     _png(div2k.div2k_dir() / "0801.png", 2)
-    commands = _listed_commands(capsys)
-    assert commands["scikit-image (built in)"] == "zoo bench --data sample"
+    rows = _listed_rows(capsys)
+    commands = {where: command for where, (_, command) in rows.items()}
+    assert rows["scikit-image (built in)"] == ("sample", "zoo bench --data sample")
+    assert rows[str(div2k.div2k_dir())] == ("div2k (default)", "zoo bench --data div2k")
     sources = {"scikit-image (built in)": "scikit-image sample photographs (skimage.data)",
                str(div2k.div2k_dir()): "data cache: div2k", str(cache / "LIVE1"): "data cache: LIVE1",
                str(cache / "Set 5"): "data cache: Set 5", str(cache / "Mine"): str(cache / "Mine"),
                str(cache / "sample"): str(cache / "sample")}
     assert commands.keys() == sources.keys()
     for i, (where, command) in enumerate(commands.items()):
-        args = shlex.split(command.removesuffix(" (default)"))
+        args = shlex.split(command)
         assert args[:2] == ["zoo", "bench"]
         out = tmp_path / "out" / str(i)
         assert main([*args[1:], "--models", "jpeg", "-q", "10", "--metrics", "psnr",

@@ -43,15 +43,18 @@ def _list(args: argparse.Namespace) -> int:
     from zoo.resources import cache_dir
 
     table = Table(title=f"datasets (data cache: {cache_dir()})", title_justify="left")
-    for col in ("name", "images", "where", "command"):
-        table.add_column(col)
+    # Commands stay on one line (to be pasted); long paths fold rather than being cut.
+    table.add_column("name", no_wrap=True)
+    table.add_column("images", no_wrap=True)
+    table.add_column("where", overflow="fold")
+    table.add_column("command", no_wrap=True)
     present = div2k_present()
-    table.add_row("sample", str(len(sample_dataset())), "scikit-image (built in)",
-                  "zoo bench --data sample" + ("" if present else " (default)"))
+    table.add_row("sample" if present else "sample (default)", str(len(sample_dataset())),
+                  "scikit-image (built in)", "zoo bench --data sample")
     found = {name: (path, n) for name, path, n in cached_datasets()}
     if present:
         path, n = found.pop("div2k")
-        table.add_row("div2k", str(n), str(path), "zoo bench --data div2k (default)")
+        table.add_row("div2k (default)", str(n), str(path), "zoo bench --data div2k")
     else:
         _, n = found.pop("div2k", (None, 0))
         state = f"incomplete ({n}/{len(div2k_names())})" if n else "missing"
