@@ -301,6 +301,22 @@ def test_a_saved_model_is_benchmarked_beside_the_registry(image_folder: Path, tm
     assert by_model["unet-l1"] == pytest.approx(by_model[str(export)], abs=1e-9)
 
 
+def test_paths_are_printed_as_they_are(image_folder: Path, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture) -> None:
+    """A model folder or --out path holding ``[/x]`` is not rich markup: it was a MarkupError
+    traceback after every row had been measured."""
+    import zoo
+    from zoo.cli import main
+    from zoo.hub import save_pretrained
+
+    export, out = tmp_path / "p[" / "x]" / "export", tmp_path / "p[" / "x]" / "out"
+    save_pretrained(zoo.load("arnet-nogan", device="cpu"), export)
+    assert main(["bench", "--data", str(image_folder), "--models", "jpeg", str(export), "-q", "10",
+                 "--metrics", "psnr", "--crops", "0", "--no-progress", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert f"│ {export} " in printed.out and f"wrote {out}/ (results.csv" in printed.err
+
+
 def test_rows_of_changed_weights_are_measured_again(image_folder: Path, tmp_path: Path) -> None:
     """Resume skips rows only when the weights that made them are the ones loaded now."""
     import torch

@@ -82,6 +82,23 @@ def _listed_rows(capsys: pytest.CaptureFixture) -> dict[str, tuple[str, str]]:
 
 
 
+def test_data_list_shows_folder_names_as_they_are(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    """Folder names are the user's, not rich markup: ``[/x]`` was a MarkupError traceback and
+    ``[bold]`` vanished into the styling."""
+    from zoo.cli import main
+
+    cache = tmp_path / "p["
+    for name in ("x]", "[bold]y"):
+        (cache / name).mkdir(parents=True)
+        _png(cache / name / "a.png", 1)
+    monkeypatch.setenv("ZOO_DATA", str(cache))
+    monkeypatch.setenv("COLUMNS", "400")
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert f"{cache}/x]" in out and "[bold]y" in out
+
+
 def test_data_list_names_commands_that_bench_each_dataset(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     """Each listed bench command runs as shown and benches that row's dataset; a cache folder

@@ -294,6 +294,13 @@ def test_an_export_keeps_its_training_record_when_pushed(tmp_path: Path) -> None
     assert "## Training (this export)" in (out / "README.md").read_text()
 
 
+def test_push_prints_paths_as_they_are(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A path holding ``[/x]`` is not rich markup (it was a MarkupError traceback)."""
+    export = save_pretrained(_model(), tmp_path / "p[" / "x]" / "export")
+    assert main(["push", str(export), "--repo", "org/x", "--dry-run", str(tmp_path / "p[" / "x]" / "dry")]) == 0
+    assert f"into {tmp_path}/p[/x]/dry; nothing uploaded" in capsys.readouterr().out
+
+
 def test_an_undefined_validation_score_is_json_null_and_said_in_the_card(tmp_path: Path) -> None:
     """A NaN score (MS-SSIM on small crops) was written as a bare ``NaN``, which is not JSON:
     strict readers (JavaScript, jq) refused training.json."""

@@ -865,6 +865,16 @@ def test_an_export_without_a_training_step_warns(data: tuple[Path, Path], tmp_pa
         Trainer(TINY, recipe, tmp_path / "run2", progress=False).run()
 
 
+def test_the_export_path_is_printed_as_it_is(data: tuple[Path, Path], tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """An --out holding ``[/x]`` is not rich markup (the last line was a MarkupError traceback)."""
+    from zoo.cli import main
+
+    out = tmp_path / "p[" / "x]"
+    assert main(_cli(data, out, "max_steps=1", 'data.val=""')) == 0
+    assert f"exported {TINY} to {out}/export" in capsys.readouterr().err
+
+
 def test_fp16_on_a_cpu_scales_its_gradients(data: tuple[Path, Path], tmp_path: Path) -> None:
     """fp16 needs gradient scaling: on a CPU the scaler is the CPU's (a CUDA one was disabled,
     with torch's warning, and small gradients underflowed)."""

@@ -355,13 +355,14 @@ class _progress_bar:
     """A rich progress bar with ETA, counting rows; silent when disabled (other ranks, tests)."""
 
     def __init__(self, enabled: bool, total: int, label: str) -> None:
+        from rich.markup import escape
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                    TimeElapsedColumn, TimeRemainingColumn)
 
         self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                                  MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
                                  TimeRemainingColumn(), disable=not enabled)
-        self.task = self.progress.add_task(f"bench {label}", total=total)
+        self.task = self.progress.add_task(f"bench {escape(label)}", total=total)
 
     def __enter__(self):  # noqa: ANN204
         self.progress.__enter__()

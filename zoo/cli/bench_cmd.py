@@ -72,12 +72,12 @@ def run(args: argparse.Namespace) -> int:
             for model, _, why in r.outcome.failures:
                 console.print(f"[red]failed[/] {escape(model)}: {escape(why)}")
             if not r.outcome.models:
-                console.print(f"{name}: no model could be loaded; nothing written to "
+                console.print(f"{escape(name)}: no model could be loaded; nothing written to "
                               f"{escape(str(r.plan.out_dir))}/")
             else:
                 for image_id, why in r.outcome.skipped_images:
                     console.print(f"[yellow]skipped[/] {escape(image_id)}: {escape(why)}")
-                console.print(f"{name}: no image could be measured (all "
+                console.print(f"{escape(name)}: no image could be measured (all "
                               f"{len(r.outcome.skipped_images)} skipped); no leaderboard written "
                               f"to {escape(str(r.plan.out_dir))}/")
             failed = True
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"[red]failed[/] {escape(model)} on {escape(image_id)}: {escape(why)}")
             failed = True
         console.print(f"{r.outcome.measured} rows measured in {r.outcome.wall_seconds:.1f} s; "
-                      f"wrote {r.plan.out_dir}/ (results.csv, summary.csv, LEADERBOARD.md, "
+                      f"wrote {escape(str(r.plan.out_dir))}/ (results.csv, summary.csv, LEADERBOARD.md, "
                       "leaderboard.html, meta.json)")
     return 1 if failed else 0
 
@@ -114,13 +114,14 @@ def _incomparable(run, summary: list[dict]) -> list[str]:  # noqa: ANN001  (a Be
 
 
 def _summary_table(run, summary: list[dict]):  # noqa: ANN001, ANN202  (a BenchRun -> rich Table)
+    from rich.markup import escape
     from rich.table import Table
 
     from zoo.bench.leaderboard import (PARTIAL_NOTE, best_models, cell_text, fmt_metric, groups,
                                        has_partial, metric_header)
 
     plan = run.plan
-    table = Table(title=f"{plan.dataset.name}: means over images", title_justify="left")
+    table = Table(title=escape(f"{plan.dataset.name}: means over images"), title_justify="left")
     for col in ("protocol", "q", "model", *(metric_header(m) for m in plan.metrics), "s/img", "n"):
         table.add_column(col, justify="left" if col in ("protocol", "model") else "right")
     for protocol, quality, entries in groups(summary):
@@ -130,7 +131,7 @@ def _summary_table(run, summary: list[dict]):  # noqa: ANN001, ANN202  (a BenchR
         for e in entries:
             cells = [cell_text(e, m) for m in plan.metrics]
             cells = [f"[bold]{c}[/]" if e["model"] in bests[m] else c for c, m in zip(cells, plan.metrics)]
-            table.add_row(protocol, str(quality), e["model"], *cells,
+            table.add_row(protocol, str(quality), escape(e["model"]), *cells,
                           fmt_metric("seconds", e["seconds"]), str(e["images"]))
         table.add_section()
     return table

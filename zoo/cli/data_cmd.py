@@ -24,7 +24,7 @@ def _fetch(args: argparse.Namespace) -> int:
 
     from zoo.div2k import DIV2K_URL, div2k_dir, div2k_present, fetch_div2k
 
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)  # paths as they are
     if div2k_present() and not args.force:
         console.print(f"DIV2K validation is already in {div2k_dir()} (use --force to fetch again)")
         return 0
@@ -36,13 +36,14 @@ def _fetch(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from zoo.datasets import cached_datasets, sample_dataset
     from zoo.div2k import div2k_dir, div2k_names, div2k_present
     from zoo.resources import cache_dir
 
-    table = Table(title=f"datasets (data cache: {cache_dir()})", title_justify="left")
+    table = Table(title=escape(f"datasets (data cache: {cache_dir()})"), title_justify="left")
     # Commands stay on one line (to be pasted); long paths fold rather than being cut.
     table.add_column("name", no_wrap=True)
     table.add_column("images", no_wrap=True)
@@ -54,14 +55,14 @@ def _list(args: argparse.Namespace) -> int:
     found = {name: (path, n) for name, path, n in cached_datasets()}
     if present:
         path, n = found.pop("div2k")
-        table.add_row("div2k (default)", str(n), str(path), "zoo bench --data div2k")
+        table.add_row("div2k (default)", str(n), escape(str(path)), "zoo bench --data div2k")
     else:
         _, n = found.pop("div2k", (None, 0))
         state = f"incomplete ({n}/{len(div2k_names())})" if n else "missing"
-        table.add_row("div2k", state, str(div2k_dir()), "zoo data fetch div2k --force" if n
+        table.add_row("div2k", state, escape(str(div2k_dir())), "zoo data fetch div2k --force" if n
                       else "zoo data fetch div2k")
-    for name, (path, n) in found.items():
-        table.add_row(name, str(n), str(path), _bench_command(name, path))
+    for name, (path, n) in found.items():  # folder names are the user's: no rich markup in them
+        table.add_row(escape(name), str(n), escape(str(path)), escape(_bench_command(name, path)))
     Console(highlight=False).print(table)
     return 0
 

@@ -8,7 +8,7 @@ from rich.console import Console
 
 from zoo.errors import ZooError, first_line, os_reason
 
-console = Console(highlight=False, soft_wrap=True)
+console = Console(highlight=False, soft_wrap=True, markup=False)  # paths and names as they are
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -146,5 +146,6 @@ def run(args: argparse.Namespace) -> int:
     trainer = Trainer(args.name, recipe, out, resume=args.resume, progress=not args.no_progress)
     exported = trainer.run()
     if exported is not None:
-        Console(stderr=True, soft_wrap=True).print(f"exported {args.name} to {exported} (load with zoo.load('{exported}'))")
+        Console(stderr=True, soft_wrap=True, markup=False).print(
+            f"exported {args.name} to {exported} (load with zoo.load('{exported}'))")
     return 0
