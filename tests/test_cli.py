@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from zoo.atomic import atomic_write
+from zoo.errors import ZooError
 from zoo.cli import main, run_tool
 
 
@@ -64,3 +65,18 @@ def test_ctrl_c_while_the_parser_is_built_is_one_line(capsys: pytest.CaptureFixt
     monkeypatch.setattr(zoo.cli, "build_parser", interrupted)
     assert main(["list"]) == 130
     assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_output_files_on_an_impossible_path_are_refused_naming_the_file_in_the_way(tmp_path: Path) -> None:
+    """``check_output_file`` (scripts check their outputs before measuring) and atomic_write say
+    which file stands where a folder should be (atomic_write said 'File exists')."""
+    from zoo.atomic import check_output_file
+
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ZooError, match=rf"^--json {tmp_path}/afile/sub/x.json: {tmp_path}/afile is a file, not a folder$"):
+        check_output_file(tmp_path / "afile" / "sub" / "x.json", "--json")
+    with pytest.raises(ZooError, match=rf"^--json {tmp_path}: is a folder, not a file$"):
+        check_output_file(tmp_path, "--json")
+    check_output_file(tmp_path / "new" / "x.json", "--json")  # a folder that will be made: fine
+    with pytest.raises(OSError, match=rf"{tmp_path}/afile is a file, not a folder"):
+        atomic_write(tmp_path / "afile" / "x.csv", lambda fh: fh.write("a"))

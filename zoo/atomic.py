@@ -15,6 +15,33 @@ from typing import IO, Any
 from zoo.errors import ZooError, os_reason
 
 
+def unwritable_folder(folder: str | os.PathLike[str]) -> str | None:
+    """Why nothing can be written into ``folder`` (or, if it is not there yet, the nearest
+    folder above it, where it would be made); None when a file can be created there."""
+    existing = Path(folder)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            return None
+    except OSError as exc:
+        return f"cannot write into {existing} ({os_reason(exc)})"
+
+
+def check_output_file(path: str | os.PathLike[str], option: str) -> None:
+    """Refuse before any work, in one line naming ``option`` (``--json``), an output file that
+    could not be written: a folder in its place, a file where a folder on its way should be, a
+    folder that cannot be written into."""
+    path = Path(path)
+    if path.is_dir():
+        raise ZooError(f"{option} {path}: is a folder, not a file")
+    why = unwritable_folder(path.parent)
+    if why:
+        raise ZooError(f"{option} {path}: {why}")
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], object], *,
                  mode: str = "w") -> Path:
     """Call ``write(handle)`` on a temporary file and rename it to ``path``: mode 0644, or the
@@ -25,13 +52,16 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], object
     not the temporary file, which is removed.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_file() and not os.access(path, os.W_OK):
             raise PermissionError(errno.EACCES, "Permission denied (the file is write-protected)")
         _write_and_rename(path, write, mode)
     except OSError as exc:
-        raise OSError(exc.errno, os_reason(exc), str(path)) from exc
+        reason = os_reason(exc)
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):  # a file on the way: say which
+            reason = unwritable_folder(path.parent) or reason
+        raise OSError(exc.errno, reason, str(path)) from exc
     return path
 
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from zoo.atomic import unwritable_folder
 from zoo.errors import ImageError, WeightsError, ZooError, first_line, os_reason
 
 DEFAULT_MODEL = "arnet-nogan"
@@ -107,23 +108,6 @@ def _folder_images(folder: Path, recursive: bool, suffix: str,
     return sorted(found), len(images) - len(found)
 
 
-def _unwritable(folder: Path) -> str | None:
-    """Why nothing can be written into ``folder`` (or, if it is not there yet, the nearest
-    folder above it, where it would be made); None when a file can be created there."""
-    import tempfile
-
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        return f"{existing} is a file, not a folder"
-    try:
-        with tempfile.TemporaryFile(dir=existing):
-            return None
-    except OSError as exc:
-        return f"cannot write into {existing} ({os_reason(exc)})"
-
-
 def check_destination(*, output: str | None, out_dir: Path | None, suffix: str) -> None:
     """Refuse, before any model runs, a destination no result could be written to."""
     from zoo.imaging import output_format, output_path
@@ -135,14 +119,14 @@ def check_destination(*, output: str | None, out_dir: Path | None, suffix: str) 
         raise ZooError(f"--suffix {suffix!r} contains a path separator; it is added to each "
                        "result's file name (use --out-dir for another folder)")
     if out_dir is not None:
-        why = _unwritable(out_dir)
+        why = unwritable_folder(out_dir)
         if why:
             raise ZooError(f"--out-dir {out_dir}: {why}")
     if output is not None:
         if output.endswith(("/", os.sep)) or _is_dir(Path(output)):
             raise ZooError(f"-o {output} is a folder; use --out-dir {output} to write into it")
         output_format(output)  # an unknown suffix, in one line
-        why = _unwritable(output_path(output).parent)
+        why = unwritable_folder(output_path(output).parent)
         if why:
             raise ZooError(f"-o {output}: {why}")
 
@@ -214,7 +198,7 @@ def writable_jobs(jobs: list[Job], problems: list[str], *, hint: str) -> list[Jo
     for job in jobs:
         folder = job.target.parent
         if folder not in folders:
-            folders[folder] = _unwritable(folder)
+            folders[folder] = unwritable_folder(folder)
         if folders[folder]:
             problems.append(f"{job.source}: {folders[folder]}{hint}")
         else:
