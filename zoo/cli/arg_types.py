@@ -4,39 +4,39 @@ any work starts, for the zoo's commands and its scripts in benchmarks/ and train
 from __future__ import annotations
 
 import argparse
-from typing import Callable
+import math
+from typing import Callable, TypeVar
+
+T = TypeVar("T", int, float)
 
 __all__ = ["float_above", "int_at_least", "jpeg_quality"]
 
 
-def int_at_least(low: int) -> Callable[[str], int]:
-    """An integer >= ``low`` (``type=int_at_least(1)`` for a count of runs)."""
-    def parse(text: str) -> int:
+def _ranged(convert: Callable[[str], T], kind: str, ok: Callable[[T], bool],
+            rule: str) -> Callable[[str], T]:
+    """An argparse type: ``convert`` the text, then refuse values for which ``ok`` is false."""
+    def parse(text: str) -> T:
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{rule}, got {text}")
         return value
 
-    parse.__name__ = f"integer >= {low}"  # what argparse names in its own messages
+    parse.__name__ = kind  # what argparse names in its own messages
     return parse
+
+
+def int_at_least(low: int) -> Callable[[str], int]:
+    """An integer >= ``low`` (``type=int_at_least(1)`` for a count of runs)."""
+    return _ranged(int, "an integer", lambda v: v >= low, f"must be at least {low}")
 
 
 def float_above(low: float) -> Callable[[str], float]:
     """A finite number > ``low`` (``type=float_above(0)`` for a time budget)."""
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not value > low or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"must be a finite number above {low:g}, got {text}")
-        return value
-
-    parse.__name__ = f"number > {low:g}"
-    return parse
+    return _ranged(float, "a number", lambda v: low < v < math.inf,
+                   f"must be a finite number above {low:g}")
 
 
 def jpeg_quality(text: str) -> int:
