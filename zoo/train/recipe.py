@@ -15,9 +15,10 @@ import json
 import tomllib
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from zoo.errors import RecipeError, first_line
 from zoo.metrics import METRICS
