@@ -24,6 +24,11 @@ usage="usage: train.sh ENTRY MINUTES [KEY=VALUE ...] [+ ENTRY MINUTES [KEY=VALUE
 command -v nvidia-smi >/dev/null && nvidia-smi -L
 [[ -d $data/zoo-data && -d $data/val ]] || {
     echo "train.sh: $data is missing: carry it (python training/device/pack.py makes it)"; exit 2; }
+# pack.py writes groups.txt last: the number of carry folders that must all be here to train.
+groups=$(cat "$data/groups.txt" 2>/dev/null) || groups=""
+[[ $groups =~ ^[1-9][0-9]*$ ]] || {
+    echo "train.sh: $data/groups.txt is missing or not a positive count of carry folders:" \
+         "make the pack again (python training/device/pack.py) and carry its folders"; exit 2; }
 "$python" -c "import lpips" 2>/dev/null || "$python" -m pip install --quiet --no-index --no-deps \
     --no-compile --no-cache-dir --upgrade --target "$site" $data/wheels/*.whl
 "$python" -c "import torch, zoo; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
@@ -47,7 +52,7 @@ for spec in "${runs[@]}"; do
     [[ ${#words[@]} -ge 2 && ${words[1]} =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "train.sh: $usage"; exit 2; }
 done
 
-for ((n = 1; n <= $(cat $data/groups.txt); n++)); do
+for ((n = 1; n <= groups; n++)); do
     [[ -d .device/carry-$n ]] || {
         echo "train.sh: .device/carry-$n is missing (the machine was given back between calls?):" \
              "make all the calls again, back to back"; exit 2; }
