@@ -1,16 +1,220 @@
-"""training/device/train.sh refuses a carry-1 without a usable groups.txt."""
+"""training/device/pack.py refuses bad input before writing anything, leaves ``--out`` whole or as
+it was, and skips unreadable images; train.sh refuses a carry-1 without a usable groups.txt.
+Nothing here downloads: the pip step and the LPIPS backbones are stubbed."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
+from types import ModuleType
 
+import numpy as np
 import pytest
+from PIL import Image
+
+from zoo.cli import run_tool
+from zoo.errors import ZooError
 
 REPO = Path(__file__).resolve().parent.parent
 TRAIN_SH = REPO / "training" / "device" / "train.sh"
+
+
+@pytest.fixture
+def pack(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """pack.py as a module, with its network and LPIPS steps stubbed and a fixed tree size."""
+    spec = importlib.util.spec_from_file_location("pack", REPO / "training/device/pack.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def wheel(dest: Path) -> None:
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / "lpips-0.1.4-py3-none-any.whl").write_bytes(b"wheel")
+
+    def backbone(net: str, half: bool, zoo_data: Path) -> Path:
+        out = zoo_data / "lpips" / f"{net}_backbone.safetensors"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(bytes(1000))
+        return out
+
+    monkeypatch.setattr(module, "pack_wheel", wheel)
+    monkeypatch.setattr(module, "pack_backbone", backbone)
+    monkeypatch.setattr(module, "tree_bytes", lambda repo: 2**20)
+    return module
+
+
+def _images(folder: Path, count: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(folder / f"im{i}.png")
+
+
+def _run(pack: ModuleType, monkeypatch: pytest.MonkeyPatch, *args: str | Path) -> int:
+    monkeypatch.setattr(sys, "argv", ["pack.py", *map(str, args)])
+    return run_tool(pack.main)
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    _images(tmp_path / "data" / "train" / "A", 3, seed=1)
+    _images(tmp_path / "data" / "val" / "SetA", 2, seed=2)
+    return tmp_path / "data"
+
+
+def _inputs(data: Path) -> list[str | Path]:
+    return ["--train", data / "train" / "A", "--val", data / "val"]
+
+
+def test_bad_input_is_one_line_and_leaves_a_users_folder_alone(
+        pack: ModuleType, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    (tmp_path / "empty").mkdir()
+    for args, expected in [
+        (["--train", tmp_path / "nowhere", "--val", data / "val"], "--train"),
+        (["--train", data / "train" / "A", "--val", tmp_path / "nowhere"], "--val"),
+        (["--train", tmp_path / "empty", "--val", data / "val"], "holds no images"),
+        (_inputs(data), "not a pack"),  # good inputs, but --out holds someone's files
+    ]:
+        assert _run(pack, monkeypatch, *args, "--out", mine) == 2
+        assert _files(mine) == {"notes.txt": b"keep me"}
+        err = capsys.readouterr().err
+        assert expected in err and err.count("\n") == 1
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_out_naming_a_file_is_one_line(pack: ModuleType, data: Path, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "file").write_text("keep me")
+    assert _run(pack, monkeypatch, *_inputs(data), "--out", tmp_path / "file") == 2
+    assert capsys.readouterr().err == (f"error: --out {tmp_path / 'file'}: a file or a link, not a folder; "
+                                       "give a folder for the pack\n")
+    assert (tmp_path / "file").read_text() == "keep me"
+
+
+def test_out_overlapping_a_source_and_two_sources_of_one_name_are_refused(
+        pack: ModuleType, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    assert _run(pack, monkeypatch, *_inputs(data), "--out", data / "train" / "A" / "pack") == 2
+    assert "overlap" in capsys.readouterr().err
+    _images(tmp_path / "other" / "A", 1)
+    assert _run(pack, monkeypatch, "--train", data / "train" / "A", tmp_path / "other" / "A",
+                "--val", data / "val", "--out", tmp_path / "out") == 2
+    assert "same name" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_earlier_pack_is_replaced_whole(pack: ModuleType, data: Path, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    assert _run(pack, monkeypatch, *_inputs(data), "--out", out) == 0
+    assert (out / "carry-1" / "groups.txt").read_text() == "1\n"
+    assert len(list(out.glob("carry-1/train/A/*.webp"))) == 3
+    _images(data / "train" / "A", 4, seed=3)  # one more image, the others changed
+    assert _run(pack, monkeypatch, *_inputs(data), "--out", out) == 0
+    assert len(list(out.glob("carry-1/train/A/*.webp"))) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "out"]  # no scratch left
+
+
+@pytest.mark.parametrize("earlier", [False, True])
+def test_a_pack_stopped_midway_leaves_out_as_it_was(pack: ModuleType, data: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    earlier: bool) -> None:
+    out = tmp_path / "out"
+    if earlier:
+        assert _run(pack, monkeypatch, *_inputs(data), "--out", out) == 0
+    before = _files(out) if earlier else {}
+    stubbed = pack.pack_backbone
+
+    def interrupted(net: str, half: bool, zoo_data: Path) -> Path:
+        if net == "vgg":
+            raise KeyboardInterrupt
+        return stubbed(net, half, zoo_data)
+
+    monkeypatch.setattr(pack, "pack_backbone", interrupted)
+    assert _run(pack, monkeypatch, *_inputs(data), "--out", out) == 130
+    if earlier:
+        assert _files(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["data", "out"] if earlier else ["data"])
+
+
+def test_a_scratch_folder_a_killed_run_left_is_removed(pack: ModuleType, data: Path,
+                                                       tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".out.pack-x1y2" / "pack" / "carry-1").mkdir(parents=True)
+    assert _run(pack, monkeypatch, *_inputs(data), "--out", tmp_path / "out") == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "out"]
+
+
+def test_unreadable_images_are_skipped_with_a_warning(pack: ModuleType, data: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    bad_train = data / "train" / "A" / "bad.png"
+    bad_val = data / "val" / "SetA" / "bad.jpg"
+    bad_train.write_bytes(b"not an image")
+    bad_val.write_bytes(b"\xff\xd8 truncated")
+    out = tmp_path / "out"
+    assert _run(pack, monkeypatch, *_inputs(data), "--out", out) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2
+    assert str(bad_val) in warnings[0] and str(bad_train.resolve()) in warnings[1]
+    assert (out / "carry-1" / "groups.txt").read_text() == "1\n"
+    assert sorted(p.name for p in out.glob("carry-1/val/SetA/*")) == ["im0.png", "im1.png"]
+    assert sorted(p.name for p in out.glob("carry-1/train/A/*")) == ["im0.webp", "im1.webp", "im2.webp"]
+
+
+def test_no_readable_training_image_is_one_line(pack: ModuleType, data: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture) -> None:
+    for image in (data / "train" / "A").iterdir():
+        image.write_bytes(b"not an image")
+    assert _run(pack, monkeypatch, *_inputs(data), "--out", tmp_path / "out") == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == f"error: {(data / 'train' / 'A').resolve()}: no readable training images"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+@pytest.mark.parametrize("crop", ["-3", "12", "x"])
+def test_crop_out_of_range_is_a_usage_error(pack: ModuleType, data: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture, crop: str) -> None:
+    with pytest.raises(SystemExit) as stop:
+        _run(pack, monkeypatch, *_inputs(data), "--crop", crop, "--out", tmp_path / "out")
+    assert stop.value.code == 2 and "--crop" in capsys.readouterr().err
+    assert pack.crop_size("0") == 0 and pack.crop_size("128") == 128
+
+
+def test_tree_bytes_outside_a_git_checkout_is_one_line(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = importlib.util.spec_from_file_location("pack_real", REPO / "training/device/pack.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    with pytest.raises(ZooError, match="not a git checkout"):
+        module.tree_bytes(tmp_path)
+    assert module.tree_bytes(REPO) > 0
+
+
+def test_a_failed_wheel_download_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = importlib.util.spec_from_file_location("pack_real", REPO / "training/device/pack.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    failed = subprocess.CompletedProcess([], 1, "", "ERROR: Could not find a version\n"
+                                         "ERROR: No matching distribution found for lpips\n\n")
+    monkeypatch.setattr(module.subprocess, "run", lambda *a, **k: failed)
+    with pytest.raises(ZooError, match=r"pip could not download lpips==\S+ \(ERROR: No matching"):
+        module.pack_wheel(tmp_path / "wheels")
 
 
 @pytest.fixture

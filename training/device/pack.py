@@ -16,32 +16,47 @@ under ``.device/`` (git-ignored):
     python training/device/pack.py [--train ../shared/data/train] [--val ../shared/data/val]
 
 It prints the calls to make, in order (training/README.md, "Training on a lent GPU machine").
+Every input is checked before anything is written; the pack is built in a scratch folder beside
+``--out`` and renamed into place when complete, so ``--out`` is the whole pack or as it was. It
+replaces only an earlier pack there. Images that cannot be read are skipped with a warning, as
+``zoo train`` skips them.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
-from importlib.metadata import version
+import tempfile
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from rich.progress import track
 
-from zoo.imaging import read_image
-from zoo.train.data import centre_crop, find_images
+from zoo.cli.arg_types import int_at_least
+from zoo.errors import DataError, ImageError, ZooError
+from zoo.train.data import centre_crop, find_images, read_opaque
 
 CALL_LIMIT = 64 * 2**20
 MARGIN = 2 * 2**20  # files the session adds to the tree before the calls (notes, logs)
+CARRY = re.compile(r"carry-[1-9][0-9]*")
 
 
 def tree_bytes(repo: Path) -> int:
     """Bytes of what travels with every call: tracked files and untracked files git does not ignore."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=repo, check=True, capture_output=True).stdout.split(b"\0")
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                                cwd=repo, check=True, capture_output=True).stdout.split(b"\0")
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        raise ZooError(f"{repo}: not a git checkout (git ls-files failed); run pack.py in the "
+                       "repository's root, whose tree travels with every call") from None
     paths = {repo / name.decode() for name in listed if name}
     return sum(p.stat().st_size for p in paths if p.is_file())
 
@@ -86,15 +101,119 @@ class CarryFolders:
         return out
 
 
+def crop_size(text: str) -> int:
+    """argparse type for ``--crop``: 0 (whole images) or a positive multiple of 8, as the recipes'
+    ``validation.crop``."""
+    value = int_at_least(0)(text)
+    if value % 8:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive multiple of 8, got {value}")
+    return value
+
+
+def image_folder(folder: Path, option: str) -> None:
+    """Refuse a ``folder`` that is missing or holds no images, naming the ``option`` it came from."""
+    if not folder.is_dir():
+        raise DataError(f"{option} {folder}: not a folder")
+    if not find_images([folder]):
+        raise DataError(f"{option} {folder}: holds no images")
+
+
+def check_out(out: Path) -> None:
+    """Refuse an ``--out`` that pack.py could not replace without losing someone's files: it may
+    be absent, an empty folder or an earlier pack (only carry-N folders, carry-1/groups.txt)."""
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise ZooError(f"--out {out}: a file or a link, not a folder; give a folder for the pack")
+    if not out.exists():
+        return
+    entries = list(out.iterdir())
+    if entries and not ((out / "carry-1" / "groups.txt").is_file()
+                        and all(e.is_dir() and CARRY.fullmatch(e.name) for e in entries)):
+        raise ZooError(f"--out {out}: not a pack this script made, and it replaces only those "
+                       "(carry-N folders, carry-1/groups.txt); remove it or give another --out")
+
+
+def check_inputs(train: list[Path], val: Path, out: Path) -> None:
+    """Every problem with the folders given, as one-line errors, before anything is written."""
+    for folder in train:
+        image_folder(folder, "--train")
+    image_folder(val, "--val")
+    names = [folder.resolve().name for folder in train]
+    if len(set(names)) < len(names):  # each lands in train/NAME: one would overwrite the other
+        raise ZooError(f"--train {' '.join(map(str, train))}: two folders have the same name")
+    check_out(out)
+    target = out.resolve()
+    for folder in [*train, val]:
+        source = folder.resolve()
+        if source.is_relative_to(target) or target.is_relative_to(source):
+            raise ZooError(f"--out {out} and {folder} overlap: the pack must be outside its sources")
+
+
+@contextmanager
+def scratch_beside(out: Path) -> Iterator[Path]:
+    """A scratch folder beside ``out`` (so renames into place are atomic), removed however this
+    ends. Scratch folders a killed run left there go first: not git-ignored, they would travel."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{out.name.lstrip('.')}.pack-"
+    for stale in out.parent.glob(f"{prefix}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=out.parent))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def put_in_place(pack: Path, out: Path, work: Path) -> None:
+    """Rename the finished ``pack`` to ``out``; an earlier pack there goes into ``work`` first."""
+    check_out(out)  # again: minutes have passed
+    old = work / "old"
+    if out.exists():
+        out.rename(old)
+    try:
+        pack.rename(out)
+    except OSError:
+        if old.exists():
+            old.rename(out)
+        raise
+
+
+def readable(paths: Iterable[Path], kind: str, where: str) -> Iterator[tuple[Path, np.ndarray]]:
+    """``(path, pixels)`` for each image that reads as ``zoo train`` reads it; the others are
+    skipped with a warning naming each. No readable image at all is an error."""
+    count = 0
+    for path in paths:
+        try:
+            pixels = read_opaque(path)
+        except ImageError as exc:
+            warnings.warn(f"skipping {kind} image {exc}", stacklevel=2)
+            continue
+        count += 1
+        yield path, pixels
+    if not count:
+        raise DataError(f"{where}: no readable {kind} images")
+
+
 def pack_wheel(dest: Path) -> None:
+    """The wheel of the ``lpips`` installed here, from PyPI (the one step that needs the network)."""
+    try:
+        wanted = f"lpips=={version('lpips')}"
+    except PackageNotFoundError:
+        raise ZooError("lpips is not installed here; pack.py packs the version this environment "
+                       "has (pip install lpips)") from None
     dest.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                    "--only-binary=:all:", f"lpips=={version('lpips')}", "-d", str(dest)], check=True)
+    done = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                           "--only-binary=:all:", wanted, "-d", str(dest)],
+                          capture_output=True, text=True)
+    if done.returncode:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        reason = lines[-1].strip() if lines else f"exit status {done.returncode}"
+        raise ZooError(f"pip could not download {wanted} ({reason}); pack.py needs the network "
+                       "for this")
 
 
 def pack_val(source: Path, dest: Path, crop: int) -> None:
-    for path in find_images([source]):
-        pixels = centre_crop(read_image(path).pixels, crop)
+    for path, pixels in readable(find_images([source]), "validation", str(source)):
+        pixels = centre_crop(pixels, crop)
         out = (dest / path.relative_to(source)).with_suffix(".png")
         out.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.ascontiguousarray(pixels)).save(out)
@@ -103,38 +222,47 @@ def pack_val(source: Path, dest: Path, crop: int) -> None:
 def pack_train(sources: list[Path], folders: CarryFolders) -> None:
     """Training images as lossless WebP, each in the first carry folder with room."""
     tmp = folders.root / "tmp.webp"
-    for path in track(find_images(sources), description="training images -> WebP"):
-        pixels = read_image(path).pixels
+    found = track(find_images(sources), description="training images -> WebP")
+    for path, pixels in readable(found, "training", ", ".join(map(str, sources))):
         source = next(s for s in sources if path.is_relative_to(s))
         Image.fromarray(np.ascontiguousarray(pixels)).save(tmp, "WEBP", lossless=True, quality=100,
                                                            method=4)
         folders.place(tmp, f"train/{source.name}/{path.relative_to(source).with_suffix('.webp')}")
 
 
+def build(pack: Path, train: list[Path], val: Path, crop: int, tree: int) -> int:
+    """Write the whole pack into the new folder ``pack``; returns its number of carry folders."""
+    carry1 = pack / "carry-1"
+    pack_wheel(carry1 / "wheels")
+    pack_val(val, carry1 / "val", crop)
+    pack_backbone("alex", half=False, zoo_data=carry1 / "zoo-data")
+    folders = CarryFolders(pack, room=CALL_LIMIT - tree - MARGIN)
+    if folders.used[0] > folders.room:
+        raise ZooError(f"the tree ({tree / 2**20:.1f} MiB) plus carry-1 "
+                       f"({folders.used[0] / 2**20:.1f} MiB) already exceed one call's 64 MiB")
+    vgg = pack_backbone("vgg", half=True, zoo_data=pack / "staging")
+    folders.place(vgg, "zoo-data/lpips/vgg_backbone.safetensors")
+    shutil.rmtree(pack / "staging")
+    pack_train(train, folders)
+    groups = len(folders.used)
+    (carry1 / "groups.txt").write_text(f"{groups}\n")  # train.sh checks that all arrived
+    return groups
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", type=Path, nargs="+", default=[Path("../shared/data/train")])
     parser.add_argument("--val", type=Path, default=Path("../shared/data/val"))
-    parser.add_argument("--crop", type=int, default=256, help="the recipes' validation.crop")
+    parser.add_argument("--crop", type=crop_size, default=256,
+                        help="the recipes' validation.crop (0 or a multiple of 8)")
     parser.add_argument("--out", type=Path, default=Path(".device"))
     args = parser.parse_args()
-    repo = Path.cwd()
-    if args.out.exists():
-        shutil.rmtree(args.out)
-    carry1 = args.out / "carry-1"
-    pack_wheel(carry1 / "wheels")
-    pack_val(args.val, carry1 / "val", args.crop)
-    pack_backbone("alex", half=False, zoo_data=carry1 / "zoo-data")
-    tree = tree_bytes(repo)
-    folders = CarryFolders(args.out, room=CALL_LIMIT - tree - MARGIN)
-    if folders.used[0] > folders.room:
-        sys.exit(f"pack.py: the tree plus {carry1} already exceed one call's 64 MiB")
-    vgg = pack_backbone("vgg", half=True, zoo_data=args.out / "staging")
-    folders.place(vgg, "zoo-data/lpips/vgg_backbone.safetensors")
-    shutil.rmtree(args.out / "staging")
-    pack_train([p.resolve() for p in args.train], folders)
-    groups = len(folders.used)
-    (carry1 / "groups.txt").write_text(f"{groups}\n")  # train.sh checks that all arrived
+    check_inputs(args.train, args.val, args.out)
+    out = args.out.resolve()
+    with scratch_beside(out) as work:
+        tree = tree_bytes(Path.cwd())
+        groups = build(work / "pack", [p.resolve() for p in args.train], args.val, args.crop, tree)
+        put_in_place(work / "pack", out, work)
     print(f"tree {tree / 2**20:.1f} MiB; each call carries one folder:")
     for n in range(1, groups + 1):
         folder = args.out / f"carry-{n}"
@@ -149,4 +277,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from zoo.cli import run_tool
+
+    raise SystemExit(run_tool(main))
