@@ -14,12 +14,20 @@ changed for this process only. The variants are the ones training/README.md repo
 - ``fineN``: a half-resolution branch of ``N`` channels straight from the pixels (PixelUnshuffle,
   a 3x3 conv, two residual blocks of ``unet-l1``), joined to the 1/2-resolution skip. The
   MobileNetV3 encoder's 1/2 skip has 16 channels, after one strided conv.
+
+``nosn``, ``plain`` and ``fineN`` change the network's tensors, so ``zoo.load`` refuses what
+their runs export. Their exports are named ``ENTRY-VARIANT`` (``arnet-nogan-fine32``), their
+description (and card) says so, and the run ends with a note: load such a folder through this
+script, e.g. ``python training/arnet_variants.py fine32 bench --models runs/probe/fine32/export``.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -27,7 +35,11 @@ from torch import nn
 import zoo.models.arnet as arnet
 import zoo.models.layers as layers
 from zoo.cli import main as zoo_main
+from zoo.models.base import Restorer
 from zoo.models.unet import ResBlock
+
+EXPORTED: list[Path] = []
+"""The folders this process exported a network-changing variant to (for the closing note)."""
 
 
 def _without_spectral_norm() -> None:
@@ -84,13 +96,34 @@ def _add_fine_branch(channels: int) -> None:
     arnet.ARNet.forward_padded = forward_padded  # type: ignore[method-assign]
 
 
+def _mark_exports(variant: str) -> None:
+    """Name ``zoo train``'s export after the variant and say in its description (so in its
+    card) that only this script loads it: otherwise it would pass for the registered entry."""
+    import zoo.train.loop as loop
+
+    export_model = loop.export_model
+
+    def export(model: Restorer, folder: Path, training: dict[str, Any]) -> Path:
+        if model.info is not None:
+            model.info = replace(
+                model.info, name=f"{model.info.name}-{variant}",
+                description=f"Probe variant '{variant}' of training/arnet_variants.py, not the "
+                            f"registered {model.info.name}: zoo.load refuses these weights; load "
+                            f"them with `python training/arnet_variants.py {variant} ...`. "
+                            f"{model.info.description}")
+        EXPORTED.append(export_model(model, folder, training))
+        return EXPORTED[-1]
+
+    loop.export_model = export  # the name the trainer calls (it imported the function)
+
+
 def apply_variant(name: str) -> list[str]:
     """Patch ``ARNet`` in this process into the named variant; returns the zoo overrides it needs."""
     if name == "noblur":
         return ["model.args.blur=false"]
     if name == "base":
-        pass
-    elif name == "nosn":
+        return []
+    if name == "nosn":
         _without_spectral_norm()
     elif name == "plain":
         _without_spectral_norm()
@@ -100,6 +133,7 @@ def apply_variant(name: str) -> list[str]:
     else:
         raise SystemExit(f"arnet_variants: unknown variant {name!r} "
                          "(base, noblur, nosn, plain, fineN)")
+    _mark_exports(name)  # its tensors are not the registered network's
     return []
 
 
@@ -109,4 +143,9 @@ if __name__ == "__main__":
         print(__doc__)
         raise SystemExit(0 if asked else 2)
     overrides = apply_variant(sys.argv[1])
-    raise SystemExit(zoo_main(sys.argv[2:] + overrides))
+    status = zoo_main(sys.argv[2:] + overrides)
+    for folder in EXPORTED:
+        print(f"arnet_variants: {folder} holds the {sys.argv[1]} variant, which zoo.load refuses; "
+              f"load it through this script: python training/arnet_variants.py {sys.argv[1]} "
+              f"bench --models {folder}", file=sys.stderr)
+    raise SystemExit(status)

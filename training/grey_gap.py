@@ -9,6 +9,7 @@ full-range. A black-and-white photograph, and a grey image under the
 ``rgb`` protocol, spans 0-255. For each colour image of each set, this scores the model's PSNR
 gain over the JPEG on both greys of the same picture: the luma, and the full-range ITU-R
 BT.601 grey (0.299 R + 0.587 G + 0.114 B).
+The exit status is 1 when a dataset could not be read or had no colour image to measure.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 import zoo
 from zoo.bench.runner import restore
+from zoo.cli.arg_types import jpeg_quality
 from zoo.datasets import resolve_dataset
 from zoo.degrade import full_range_grey, jpeg_roundtrip, to_protocol
 from zoo.errors import ZooError
@@ -36,7 +38,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data", nargs="+", help="folders of images, `sample`, or datasets in the data cache")
     p.add_argument("--model", default="unet-l1", help="registry name or export folder")
-    p.add_argument("--quality", type=int, default=10)
+    p.add_argument("--quality", type=jpeg_quality, default=10)
     args = p.parse_args()
     datasets = []
     for spec in args.data:
@@ -47,6 +49,7 @@ def main() -> int:
     if not datasets:
         raise ZooError("none of the datasets could be read")
     model = zoo.load(args.model, device="cpu")
+    measured = 0
     for dataset in datasets:
         luma, full = [], []
         for _, image in dataset.readable():
@@ -55,9 +58,13 @@ def main() -> int:
             luma.append(gain(model, to_protocol(image, "y"), args.quality))
             full.append(gain(model, full_range_grey(image), args.quality))
         if luma:
+            measured += 1
             print(f"{dataset.name}: {len(luma)} colour images, q{args.quality} gain over the JPEG: "
                   f"luma (16-235) {np.mean(luma):+.3f} dB, full-range grey {np.mean(full):+.3f} dB")
-    return 1 if len(datasets) < len(args.data) else 0
+        else:
+            print(f"{dataset.name}: no colour image was measured "
+                  "(its images are grey or unreadable)")
+    return 1 if measured < len(args.data) else 0
 
 
 if __name__ == "__main__":

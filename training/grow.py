@@ -13,12 +13,17 @@ grown file begins exactly where the source model is (training/README.md has the 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from zoo.registry import create_model
+from zoo.atomic import check_output_file
+from zoo.errors import ZooError, first_line
+from zoo.models.base import Restorer
+from zoo.registry import architecture_class, create_model, get_model_info
 from zoo.weights import load_weights, save_weights
 
 
@@ -36,6 +41,24 @@ def parse_assignments(items: list[str]) -> dict[str, Any]:
     return parsed
 
 
+def build(option: str, items: list[str], make: Callable[..., Restorer],
+          takes: Callable[..., Any]) -> Restorer:
+    """``make(**arguments)`` from ``KEY=JSON`` items, where ``takes`` names the arguments.
+
+    An unknown key, a value of the wrong type or a layout that cannot be built (or grown) is the
+    user's input, so it is refused in one line naming ``option``, not as a traceback.
+    """
+    arguments = parse_assignments(items)
+    known = inspect.signature(takes).parameters
+    unknown = [key for key in arguments if key not in known]
+    if unknown:
+        raise ZooError(f"{option}: unknown argument {unknown[0]!r} (it takes: {', '.join(known)})")
+    try:
+        return make(**arguments)
+    except (TypeError, ValueError) as exc:
+        raise ZooError(f"{option} {' '.join(items)}: {first_line(exc)}") from None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("entry", help="registry name whose architecture the source has")
@@ -47,10 +70,17 @@ def main() -> None:
                         help="arguments of the grown network's grown() method")
     parser.add_argument("--seed", type=int, default=0, help="seeds the new blocks' other weights")
     args = parser.parse_args()
+    check_output_file(args.out, "output")
     torch.manual_seed(args.seed)
-    small = create_model(args.entry, **parse_assignments(args.source_args)).eval()
+    info = get_model_info(args.entry)
+    cls = architecture_class(info.architecture)
+    if not hasattr(cls, "grown"):
+        raise ZooError(f"{args.entry}: its architecture {info.architecture} cannot grow "
+                       "(it has no grown method)")
+    small = build("--from", args.source_args, lambda **kw: create_model(args.entry, **kw),
+                  cls).eval()
     load_weights(small, args.source)
-    grown = small.grown(**parse_assignments(args.grown_args)).eval()
+    grown = build("--to", args.grown_args, small.grown, small.grown).eval()
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
         gap = (grown.forward_padded(x) - small.forward_padded(x)).abs().max().item()

@@ -1,0 +1,170 @@
+"""Bad input to the scripts in training/ (dead_units, grow, grey_gap, arnet_variants) is one
+line, before the work where it can be; their outputs say what they are."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from zoo.errors import ZooError
+from zoo.models.arnet import ARNet
+from zoo.models.unet import UNet
+from zoo.weights import save_weights
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _run_main(script: str, argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int | None:
+    """``training/<script>.py``'s ``main()`` with ``argv``; errors raise, as run_tool sees them."""
+    spec = importlib.util.spec_from_file_location(script, REPO / "training" / f"{script}.py")
+    module: ModuleType = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(sys, "argv", [f"{script}.py", *argv])
+    return module.main()
+
+
+def _images(folder: Path, shapes: list[tuple[int, ...]]) -> Path:
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, shape in enumerate(shapes):
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(folder / f"im{i}.png")
+    return folder
+
+
+@pytest.mark.parametrize("entry", ["jpeg", "arnet-nogan"])
+def test_dead_units_names_an_entry_without_residual_blocks(entry: str, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    val = _images(tmp_path / "val", [(32, 32, 3)])
+    with pytest.raises(ZooError, match=f"^{entry}: no residual blocks to inspect"):
+        _run_main("dead_units", [entry, "--val", str(val), "--crop", "32", "--quality", "10"],
+                  monkeypatch)
+
+
+@pytest.mark.parametrize(("script", "argv"), [
+    ("dead_units", ["unet-l1", "--quality", "0"]),
+    ("dead_units", ["unet-l1", "--crop", "-1"]),
+    ("grey_gap", ["sample", "--quality", "0"])])
+def test_scripts_refuse_a_value_out_of_range_as_usage(script: str, argv: list[str],
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        _run_main(script, argv + ["--val" if script == "dead_units" else "--model", "unused"],
+                  monkeypatch)
+    assert stop.value.code == 2
+    option = argv[1]
+    assert f"argument {option}: must be at least" in capsys.readouterr().err
+
+
+def test_dead_units_says_whole_images_and_each_quality(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    val = _images(tmp_path / "val", [(24, 32, 3), (32, 16, 3)])
+    _run_main("dead_units", ["unet-l1", "--val", str(val), "--crop", "0", "--quality", "10", "30"],
+              monkeypatch)
+    assert " dead on 2 whole images at q10, q30\n" in capsys.readouterr().out
+
+
+def test_dead_units_refuses_an_impossible_revive_path_before_the_work(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "afile").write_text("")
+    missing_val = str(tmp_path / "no-val")  # the work would fail on it: the check comes first
+    refused = r"^--revive .*afile/r\.safetensors: .*afile is a file, not a folder"
+    with pytest.raises(ZooError, match=refused):
+        _run_main("dead_units", ["unet-l1", "--val", missing_val,
+                                 "--revive", str(tmp_path / "afile" / "r.safetensors")], monkeypatch)
+
+
+def test_dead_units_refuses_to_overwrite_its_source(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "w.safetensors"
+    source.write_bytes(b"weights")
+    (tmp_path / "link.safetensors").symlink_to(source)
+    for out in (source, tmp_path / "link.safetensors"):
+        with pytest.raises(ZooError, match="is the source weights file"):
+            _run_main("dead_units", ["unet-l1", "--val", str(tmp_path / "no-val"), "--weights",
+                                     str(source), "--revive", str(out)], monkeypatch)
+    assert source.read_bytes() == b"weights"
+
+
+@pytest.fixture(scope="module")
+def small_unet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("grow") / "unet.safetensors"
+    save_weights(UNet(channels=(8, 16, 32), blocks=(1, 1, 2)), path, dtype=torch.float32)
+    return path
+
+
+UNET_FROM = ["--from", "channels=[8,16,32]", "blocks=[1,1,2]"]
+
+
+@pytest.mark.parametrize(("source_args", "grown_args", "message"), [
+    (UNET_FROM, ["blocks=[1,1,1]"], r"^--to blocks=\[1,1,1\]: UNet.grown: blocks can only grow"),
+    (UNET_FROM, ["blocks=[3,3]"], r"^--to blocks=\[3,3\]: UNet.grown: blocks can only grow"),
+    (UNET_FROM, ["blocks=[3,3,-8]"], r"^--to blocks=\[3,3,-8\]: UNet.grown: blocks can only grow"),
+    (UNET_FROM, ["blocks=3"], r"^--to blocks=3: "),
+    (UNET_FROM, ["bogus=1"], r"^--to: unknown argument 'bogus' \(it takes: blocks\)"),
+    (["--from", "bogus=1"], ["blocks=[3,3,8]"],
+     r"^--from: unknown argument 'bogus' \(it takes: channels, blocks\)"),
+    (["--from", 'channels="x"'], ["blocks=[3,3,8]"], r'^--from channels="x": ')])
+def test_grow_names_arguments_that_do_not_fit(source_args: list[str], grown_args: list[str],
+                                              message: str, small_unet: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ZooError, match=message):
+        _run_main("grow", ["unet-l1", str(small_unet), str(tmp_path / "out.safetensors"),
+                           *source_args, "--to", *grown_args], monkeypatch)
+    assert not (tmp_path / "out.safetensors").exists()
+
+
+def test_grow_refuses_to_shrink_arnet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    save_weights(ARNet(), tmp_path / "a.safetensors", dtype=torch.float32)
+    with pytest.raises(ZooError, match=r"^--to last_blocks=0: ARNet.grown: last_blocks can only"):
+        _run_main("grow", ["arnet-nogan", str(tmp_path / "a.safetensors"),
+                           str(tmp_path / "out.safetensors"), "--to", "last_blocks=0"], monkeypatch)
+
+
+def test_grow_checks_its_output_path_before_the_work(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "afile").write_text("")
+    refused = r"^output .*afile/out\.safetensors: .*afile is a file, not a folder"
+    with pytest.raises(ZooError, match=refused):
+        _run_main("grow", ["unet-l1", str(tmp_path / "missing.safetensors"),  # read after the check
+                           str(tmp_path / "afile" / "out.safetensors"), "--to", "blocks=[3,3,8]"],
+                  monkeypatch)
+
+
+@pytest.mark.parametrize("content", ["corrupt", "grey"])
+def test_grey_gap_says_when_no_colour_image_was_measured(
+        content: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "set"
+    if content == "grey":
+        _images(folder, [(24, 24), (16, 32)])
+    else:
+        folder.mkdir()
+        (folder / "a.png").write_bytes(b"not a png")
+    assert _run_main("grey_gap", [str(folder), "--model", "jpeg"], monkeypatch) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "set: no colour image was measured (its images are grey or unreadable)")
+
+
+def test_arnet_variant_exports_are_named_as_the_variant(tmp_path: Path) -> None:
+    data = _images(tmp_path / "train", [(160, 160, 3)] * 2)
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "training/arnet_variants.py"), "fine8", "train", "arnet-nogan",
+         "--out", str(out), "--max-steps", "1", "--val", "", "--data", str(data), "--no-progress"],
+        cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    config = json.loads((out / "export" / "config.json").read_text())
+    assert config["name"] == "arnet-nogan-fine8"
+    assert config["description"].startswith("Probe variant 'fine8' of training/arnet_variants.py")
+    assert "# arnet-nogan-fine8" in (out / "export" / "README.md").read_text()
+    assert (f"arnet_variants: {out / 'export'} holds the fine8 variant, which zoo.load refuses"
+            in result.stderr)
