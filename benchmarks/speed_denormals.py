@@ -16,14 +16,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
 
+from zoo.cli.arg_types import int_at_least
+from zoo.errors import ZooError, first_line
 from zoo.train.denormals import DENORMAL_BITS
+
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:  # imported by a test rather than run
+    sys.path.insert(0, HERE)
+from _shared import run_child  # noqa: E402
 
 TINY = torch.finfo(torch.float32).tiny
 DENORMAL = torch.tensor([DENORMAL_BITS], dtype=torch.int32).view(torch.float32)
@@ -31,15 +37,20 @@ DENORMAL = torch.tensor([DENORMAL_BITS], dtype=torch.int32).view(torch.float32)
 
 def _moments(entry: str, checkpoint: Path | None, share: float, seed: int):
     """Parameters (with gradients set) and an Adam state for ``entry`` or a checkpoint."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from zoo.registry import create_model
 
     args = {}
     if checkpoint is not None:
-        meta = json.loads((checkpoint / "meta.json").read_text())
-        entry, args = meta["entry"], meta["recipe"]["model"]["args"]
-        tensors = load_file(checkpoint / "state.safetensors")
+        try:
+            meta = json.loads((checkpoint / "meta.json").read_text(encoding="utf-8"))
+            entry, args = meta["entry"], meta["recipe"]["model"]["args"]
+            tensors = load_file(checkpoint / "state.safetensors")
+        except (ValueError, KeyError, TypeError, SafetensorError) as exc:
+            raise ZooError(f"--checkpoint {checkpoint}: not a readable training checkpoint "
+                           f"({type(exc).__name__}: {first_line(exc)})") from None
     params = list(create_model(entry, **args).parameters())
     g = torch.Generator().manual_seed(seed)
     state = {}
@@ -81,38 +92,63 @@ def _child(a: argparse.Namespace) -> None:
     print(json.dumps({"ms": 1000 * times[len(times) // 2], "denormal": denormal, "values": values}))
 
 
-def main() -> None:
+def speedup(without_ms: float, with_ms: float) -> str:
+    """How flushing changed the step time, in the direction it went."""
+    if with_ms <= without_ms:
+        return f"{without_ms / with_ms:.2f}x faster"
+    return f"{with_ms / without_ms:.2f}x slower"
+
+
+def _check_source(entry: str, checkpoint: Path | None) -> None:
+    """Refuse an unknown entry or a checkpoint folder without its files before any child runs
+    (the children report what is wrong inside the files)."""
+    if checkpoint is None:
+        from zoo.registry import get_model_info
+
+        get_model_info(entry)  # an UnknownNameError naming the entries
+        return
+    for name in ("meta.json", "state.safetensors"):
+        if not (checkpoint / name).is_file():
+            raise ZooError(f"--checkpoint {checkpoint}: no {name} in it (a checkpoint folder is "
+                           "a run's checkpoints/step-N)")
+
+
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--entry", default="unet-l1")
     p.add_argument("--checkpoint", type=Path, help="a checkpoint folder (checkpoints/step-N)")
     p.add_argument("--share", type=float, default=0.4, help="denormal share of the synthetic moments")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=15)
+    p.add_argument("--threads", type=int_at_least(1), default=2)
+    p.add_argument("--repeats", type=int_at_least(1), default=15)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--flush", action="store_true", help=argparse.SUPPRESS)  # the child's mode
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    a = p.parse_args()
+    a = p.parse_args(argv)
     if a.child:
         _child(a)
         return
     if not torch.set_flush_denormal(False):
-        raise SystemExit("this CPU or torch build cannot flush denormals: nothing to compare")
+        raise ZooError("this CPU or torch build cannot flush denormals: nothing to compare")
+    _check_source(a.entry, a.checkpoint)
+    source = a.checkpoint or f"{a.entry}, synthetic moments"
     results = {}
     for flush in (False, True):
         cmd = [sys.executable, __file__, "--child", "--entry", a.entry, "--share", str(a.share),
                "--threads", str(a.threads), "--repeats", str(a.repeats), "--seed", str(a.seed)]
         cmd += ["--checkpoint", str(a.checkpoint)] if a.checkpoint else []
         cmd += ["--flush"] if flush else []
-        results[flush] = json.loads(subprocess.run(cmd, capture_output=True, text=True,
-                                                   check=True).stdout.strip().splitlines()[-1])
+        out = run_child(cmd, f"the child process timing Adam {'with' if flush else 'without'} "
+                             "flushing")
+        results[flush] = json.loads(out.strip().splitlines()[-1])
     r = results[False]
-    source = a.checkpoint or f"{a.entry}, synthetic moments"
     print(f"{source}: {r['denormal']:,} of {r['values']:,} Adam moment values denormal "
           f"({r['denormal'] / r['values']:.0%}); {a.threads} threads, median of {a.repeats} steps")
     print(f"  without flushing: {results[False]['ms']:.1f} ms per Adam step")
     print(f"  with flushing:    {results[True]['ms']:.1f} ms per Adam step "
-          f"({results[False]['ms'] / results[True]['ms']:.2f}x faster)")
+          f"({speedup(results[False]['ms'], results[True]['ms'])})")
 
 
 if __name__ == "__main__":
-    main()
+    from zoo.cli import run_tool
+
+    raise SystemExit(run_tool(main))

@@ -17,12 +17,21 @@ import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+from zoo.atomic import atomic_write, check_output_file
+from zoo.cli.arg_types import float_above, int_at_least
 from zoo.cli.restore_cmd import PRECISION_CHOICES  # torch-free: workers import torch themselves
+from zoo.errors import ZooError
+
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:  # imported by a test rather than run
+    sys.path.insert(0, HERE)
+from _shared import ChildError, print_table, run_child, until_interrupted  # noqa: E402
 
 MB = 1024 * 1024
 
@@ -63,7 +72,11 @@ def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
     overrides = {}
     for item in assignments:
         key, _, value = item.partition("=")
-        overrides[key] = json.loads(value)
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            raise ZooError(f"--models {spec}: {item!r} is not KEY=JSON (e.g. nf=48, "
+                           "'blocks=[2,2,4]')") from None
     return name, overrides
 
 
@@ -139,18 +152,18 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _in_subprocess(args: list[str]) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, __file__, "--worker", *args], capture_output=True,
-                          text=True, check=False)
-    if proc.returncode != 0:
-        lines = (proc.stderr or proc.stdout).strip().splitlines()
-        return {"error": lines[-1] if lines else f"exit status {proc.returncode}"}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+def _in_subprocess(args: list[str], what: str) -> dict[str, Any]:
+    """One measurement in a fresh process: its result, or ``{"error": "what: why it failed"}``."""
+    try:
+        out = run_child([sys.executable, __file__, "--worker", *args], what)
+    except ChildError as exc:
+        return {"error": str(exc)}
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def _memory(row: dict[str, Any]) -> str:
     if "error" in row:
-        return "-"
+        return "failed"
     if "peak_cuda_mb" in row:
         return f"{row['peak_cuda_mb']:.0f} (CUDA)"
     return f"{row['peak_rss_mb']:.0f} (+{row['peak_rss_mb'] - row['rss_before_mb']:.0f})"
@@ -164,10 +177,10 @@ def _rows(results: list[dict[str, Any]], size: int,
     rows = []
     for r in results:
         p, t = r["patch"], r.get("tiled", {})
-        row = [r["name"], f"{p['params'] / 1e6:.2f}M" if "params" in p else p.get("error", "-"),
-               f"{p['mp_s']:.2f}" if "mp_s" in p else "-", _memory(p)]
+        row = [r["name"], f"{p['params'] / 1e6:.2f}M" if "params" in p else "-",
+               f"{p['mp_s']:.2f}" if "mp_s" in p else "failed", _memory(p)]
         if tiled_mp is not None:
-            row += [f"{t['mp_s']:.2f}" if "mp_s" in t else t.get("error", "-"), _memory(t)]
+            row += [f"{t['mp_s']:.2f}" if "mp_s" in t else "failed", _memory(t)]
         rows.append(row)
     return header, rows
 
@@ -178,24 +191,49 @@ def _markdown(header: list[str], rows: list[list[str]], notes: list[str]) -> str
     return "\n".join(lines + [""] + [f"{n}  " for n in notes]) + "\n"
 
 
+def _measurements(args: argparse.Namespace, names: list[str], status: Any) -> Iterator[dict[str, Any]]:
+    """Each model's row, measured in child processes, one row at a time."""
+    common = ["--device", args.device, "--size", str(args.size), "--warmup", str(args.warmup),
+              "--runs", str(args.runs), "--tiled-mp", str(args.tiled_mp), "--tile", str(args.tile)]
+    if args.threads:
+        common += ["--threads", str(args.threads)]
+    ways = [(p, c) for p in args.precision for c in ((False, True) if args.compile else (False,))]
+    for name in names:
+        for precision, compiled in ways:
+            label = name if args.precision == ["fp32"] else f"{name} {precision}"
+            label += " compiled" if compiled else ""
+            how = [*common, "--compile"] if compiled else common
+            patch = f"{label} at {args.size}x{args.size}"
+            status.update(patch)
+            row: dict[str, Any] = {"name": label,
+                                   "patch": _in_subprocess(["patch", name, precision, *how], patch)}
+            if not args.no_tiled:
+                tiled = f"{label}, {args.tiled_mp:g} MP tiled"
+                status.update(tiled)
+                row["tiled"] = _in_subprocess(["tiled", name, precision, *how], tiled)
+            row["compiled"] = compiled
+            yield row
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--models", nargs="+",
                         help="registry names (default: all); NAME:KEY=JSON[:KEY=JSON] measures "
                              "an untrained variant, e.g. arnet-nogan:nf=48")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int_at_least(1), help="torch threads (default: torch's choice)")
     parser.add_argument("--precision", nargs="+", default=["fp32"], choices=PRECISION_CHOICES,
                         help="measure every model at each of these (default: fp32); bf16 and "
                              "fp16 run under autocast, as zoo restore --precision does")
     parser.add_argument("--compile", action="store_true",
                         help="also measure every model under torch.compile (rows 'NAME compiled'; "
                              "a note gives each one's first call, the compilation)")
-    parser.add_argument("--size", type=int, default=512, help="side of the square input (512)")
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=7, help="timed runs; the median is reported")
-    parser.add_argument("--tiled-mp", type=float, default=12.0, help="tiled image size in MP (12)")
-    parser.add_argument("--tile", type=int, default=512, help="tile side for the tiled image")
+    parser.add_argument("--size", type=int_at_least(1), default=512, help="side of the square input (512)")
+    parser.add_argument("--warmup", type=int_at_least(0), default=2)
+    parser.add_argument("--runs", type=int_at_least(1), default=7,
+                        help="timed runs; the median is reported")
+    parser.add_argument("--tiled-mp", type=float_above(0), default=12.0, help="tiled image size in MP (12)")
+    parser.add_argument("--tile", type=int_at_least(1), default=512, help="tile side for the tiled image")
     parser.add_argument("--no-tiled", action="store_true", help="skip the tiled measurement")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table as markdown")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
@@ -213,11 +251,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     import zoo
     from zoo.ensemble import split_ensemble
 
+    if args.markdown:
+        check_output_file(args.markdown, "--markdown")
     console = Console()
     names = args.models or zoo.list_models()
     unknown = sorted({parse_model_spec(split_ensemble(n)[0])[0] for n in names}
@@ -226,35 +267,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown model(s) {', '.join(unknown)}; "
                      f"known: {', '.join(zoo.list_models())}")
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    common = ["--device", args.device, "--size", str(args.size), "--warmup", str(args.warmup),
-              "--runs", str(args.runs), "--tiled-mp", str(args.tiled_mp), "--tile", str(args.tile)]
-    if args.threads:
-        common += ["--threads", str(args.threads)]
-    notes = []
-    skip_reason = "tiled column skipped (--no-tiled)" if args.no_tiled else None
-    if skip_reason:
-        notes.append(skip_reason)
-    results = []
-    ways = [(p, c) for p in args.precision for c in ((False, True) if args.compile else (False,))]
     with console.status("measuring") as status:
-        for name in names:
-            for precision, compiled in ways:
-                label = name if args.precision == ["fp32"] else f"{name} {precision}"
-                label += " compiled" if compiled else ""
-                how = [*common, "--compile"] if compiled else common
-                status.update(f"{label}: {args.size}x{args.size}")
-                row: dict[str, Any] = {"name": label,
-                                       "patch": _in_subprocess(["patch", name, precision, *how])}
-                if not skip_reason:
-                    status.update(f"{label}: {args.tiled_mp:g} MP tiled")
-                    row["tiled"] = _in_subprocess(["tiled", name, precision, *how])
-                results.append(row)
-                if compiled and "first_s" in row["patch"]:
-                    notes.append(f"{label}: first {args.size}x{args.size} call (compilation) "
-                                 f"{row['patch']['first_s']:.1f} s")
+        results, interrupted = until_interrupted(_measurements(args, names, status))
 
     import torch
 
+    notes = ["tiled column skipped (--no-tiled)"] if args.no_tiled else []
+    for row in results:
+        if row["compiled"] and "first_s" in row["patch"]:
+            notes.append(f"{row['name']}: first {args.size}x{args.size} call (compilation) "
+                         f"{row['patch']['first_s']:.1f} s")
+    failures = [r[kind]["error"] for r in results for kind in ("patch", "tiled")
+                if "error" in r.get(kind, {})]
+    notes += [f"failed: {why}" for why in failures]
     threads = next((r["patch"]["threads"] for r in results if "threads" in r["patch"]), "?")
     notes.insert(0, f"device {args.device} ({_cpu_name()}), "
                     f"{threads} threads, torch {torch.__version__}, {'/'.join(args.precision)}, "
@@ -268,21 +293,28 @@ def main(argv: list[str] | None = None) -> int:
         # Other processes on the same cores make every figure here lower: say so in the table.
         notes.append(f"1-minute load average {load_before:.1f} before, "
                      f"{os.getloadavg()[0]:.1f} after (on {os.cpu_count()} CPUs)")
-    header, rows = _rows(results, args.size, None if skip_reason else args.tiled_mp)
-    table = Table(title="zoo restore speed")
+    if interrupted:
+        total = len(names) * len(args.precision) * (2 if args.compile else 1)
+        notes.append(f"partial: interrupted after {len(results)} of {total} rows")
+    header, rows = _rows(results, args.size, None if args.no_tiled else args.tiled_mp)
+    table = Table(title="zoo restore speed" + (" (partial: interrupted)" if interrupted else ""))
     for column in header:
         table.add_column(column, justify="left" if column == "model" else "right")
     for table_row in rows:
         table.add_row(*table_row)
-    console.print(table)
+    print_table(table, console)
     for note in notes:
-        console.print(f"[dim]{note}[/dim]")
+        style = "red" if note.startswith("failed:") else "dim"
+        console.print(f"[{style}]{escape(note)}[/{style}]")
     if args.markdown:
-        with open(args.markdown, "w", encoding="utf-8") as f:
-            f.write(_markdown(header, rows, notes))
-        console.print(f"wrote {args.markdown}")
-    return 0
+        atomic_write(args.markdown, lambda fh: fh.write(_markdown(header, rows, notes)))
+        console.print(f"wrote {escape(args.markdown)}")
+    if interrupted:
+        raise KeyboardInterrupt
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from zoo.cli import run_tool
+
+    sys.exit(run_tool(main))

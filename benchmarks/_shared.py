@@ -1,0 +1,74 @@
+"""What the benchmark scripts share (not a script itself): a child process whose failure is
+one line naming what it ran, rows kept when Ctrl-C stops a run, and tables printed whole.
+
+The scripts import it as ``_shared`` with their own folder on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
+
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
+
+from zoo.errors import ZooError
+
+T = TypeVar("T")
+
+
+class ChildError(ZooError):
+    """A child process failed: the message is what it ran and why it failed (``reason``)."""
+
+    def __init__(self, what: str, proc: subprocess.CompletedProcess[str]) -> None:
+        self.reason = child_reason(proc)
+        super().__init__(f"{what}: {self.reason}")
+        self.returncode = proc.returncode
+        self.stderr = proc.stderr or ""
+
+
+def child_reason(proc: subprocess.CompletedProcess[str]) -> str:
+    """Why a child failed: its last line on stderr (else stdout), without ``run_tool``'s
+    ``error: `` prefix; how it ended when it wrote nothing."""
+    for text in (proc.stderr, proc.stdout):
+        lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+        if lines:
+            return lines[-1].removeprefix("error: ")
+    if proc.returncode < 0:
+        return f"killed by {signal.Signals(-proc.returncode).name}"
+    return f"exit status {proc.returncode}"
+
+
+def run_child(cmd: Sequence[str], what: str) -> str:
+    """Run ``cmd`` and return its stdout. A failure is a :class:`ChildError` ``"what: reason"``;
+    a child stopped by Ctrl-C (a terminal sends it to both) is a KeyboardInterrupt here too."""
+    proc = subprocess.run(list(cmd), capture_output=True, text=True, check=False)
+    if proc.returncode in (130, -signal.SIGINT):
+        raise KeyboardInterrupt
+    if proc.returncode != 0:
+        raise ChildError(what, proc)
+    return proc.stdout
+
+
+def until_interrupted(rows: Iterable[T]) -> tuple[list[T], bool]:
+    """The rows of a (lazy) measurement, and whether Ctrl-C stopped it before the end: the rows
+    finished by then are kept, to be shown and written marked partial."""
+    done: list[T] = []
+    try:
+        for row in rows:
+            done.append(row)
+    except KeyboardInterrupt:
+        return done, True
+    return done, False
+
+
+def print_table(table: Table, console: Console | None = None) -> None:
+    """Print ``table`` without cutting its cells: outside a terminal rich assumes 80 columns."""
+    console = console or Console()
+    needed = Measurement.get(console, console.options.update_width(1000), table).maximum
+    if needed > console.width:
+        console = Console(file=console.file, highlight=False, width=needed)
+    console.print(table)
