@@ -17,6 +17,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from zoo.atomic import atomic_write, check_output_file
+from zoo.cli.arg_types import int_at_least
 from zoo.degrade import jpeg_roundtrip, to_protocol
 from zoo.metrics import METRICS
 
@@ -57,10 +59,12 @@ def to_markdown(rows: list[tuple[str, str, float]], protocol: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int_at_least(1), default=3)
     parser.add_argument("--protocol", choices=["rgb", "y"], default="rgb")
     parser.add_argument("--markdown", type=Path, help="also write the table as Markdown here")
     args = parser.parse_args(argv)
+    if args.markdown:
+        check_output_file(args.markdown, "--markdown")
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     rows = measure(args.protocol, args.repeats, devices)
     table = Table(title=f"zoo.metrics cost (protocol {args.protocol})")
@@ -70,8 +74,10 @@ def main(argv: list[str] | None = None) -> None:
         table.add_row(name, device, f"{sec:.3f}")
     Console().print(table)
     if args.markdown:
-        args.markdown.write_text(to_markdown(rows, args.protocol))
+        atomic_write(args.markdown, lambda fh: fh.write(to_markdown(rows, args.protocol)))
 
 
 if __name__ == "__main__":
-    main()
+    from zoo.cli import run_tool
+
+    raise SystemExit(run_tool(main))

@@ -7,30 +7,41 @@ patch size, batch and precision; CPU by default, ``--device cuda`` on a GPU.
 
     python benchmarks/speed_train.py --data ../shared/data/train [--entries unet-l1] [--steps 10]
 
-``--fit-minutes M --fit-out FILE`` (one entry) also writes the recipe overrides that scale every
-stage's step count by one factor so that the run's estimated compute time is ``M`` minutes: how
-a run on a lent GPU machine is sized to its time (training/device/train.sh).
+Recipe overrides (``KEY=VALUE``) go before ``--entries`` (or after ``--``), which takes every
+word up to the next option. ``--fit-minutes M --fit-out FILE`` (one entry) also writes the recipe
+overrides that scale every stage's step count by one factor so that the run's estimated compute
+time is ``M`` minutes: how a run on a lent GPU machine is sized to its time
+(training/device/train.sh). ``--json FILE`` writes ``{"partial": false, "rows": [...]}``; after
+a Ctrl-C the rows measured by then, with ``"partial": true``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from rich.console import Console
 from rich.table import Table
 
+from zoo.atomic import atomic_write, check_output_file
+from zoo.cli.arg_types import float_above, int_at_least
 from zoo.errors import ZooError
 from zoo.registry import get_model_info, list_models
 from zoo.train.data import StepBatchSampler, make_loader
 from zoo.train.loop import Trainer
 from zoo.train.losses import GeneratorLoss
-from zoo.train.recipe import load_recipe, recipe_path
+from zoo.train.recipe import Recipe, load_recipe, recipe_path
 from zoo.train.stages import critic_step, generator_step
+
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:  # imported by a test rather than run
+    sys.path.insert(0, HERE)
+from _shared import print_table, until_interrupted  # noqa: E402
 
 
 def _time(fn, n: int, warmup: int, device: torch.device | None = None) -> float:
@@ -49,10 +60,14 @@ def _time(fn, n: int, warmup: int, device: torch.device | None = None) -> float:
     return (time.perf_counter() - start) / n
 
 
-def bench_entry(entry: str, data: str, device: str, steps: int, overrides: list[str]) -> list[dict]:
-    recipe = load_recipe(recipe_path(get_model_info(entry).recipe),
-                         [f'data.train=["{data}"]', 'data.val=""', f'device="{device}"', *overrides])
-    rows = []
+def entry_recipe(entry: str, data: str, device: str, overrides: list[str]) -> Recipe:
+    """The entry's shipped recipe with the data, the device and the user's overrides."""
+    return load_recipe(recipe_path(get_model_info(entry).recipe),
+                       [f'data.train=["{data}"]', 'data.val=""', f'device="{device}"', *overrides])
+
+
+def bench_entry(entry: str, recipe: Recipe, steps: int) -> Iterator[dict]:
+    """One row per stage of ``entry``'s recipe, each as soon as it is measured."""
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(entry, recipe, Path(tmp), progress=False)
         trainer.build()
@@ -84,48 +99,41 @@ def bench_entry(entry: str, data: str, device: str, steps: int, overrides: list[
             per_step = _time(step, steps, warmup=2, device=trainer.device)
             if stage.kind == "gan":
                 per_step /= 2  # one generator + one critic step: two recipe steps
-            rows.append({"entry": entry, "stage": stage.name, "kind": stage.kind,
-                         "patch": recipe.data.patch, "batch": batch_size,
-                         "precision": str(trainer.amp_dtype or "fp32").removeprefix("torch."),
-                         "loader_patches_s": batch_size / load_s, "step_patches_s": batch_size / per_step,
-                         "bottleneck": "data" if load_s > per_step else "compute",
-                         "stage_steps": stage.steps,
-                         "stage_minutes_est": stage.steps * max(per_step, load_s) / 60})
-    return rows
+            yield {"entry": entry, "stage": stage.name, "kind": stage.kind,
+                   "patch": recipe.data.patch, "batch": batch_size,
+                   "precision": str(trainer.amp_dtype or "fp32").removeprefix("torch."),
+                   "loader_patches_s": batch_size / load_s, "step_patches_s": batch_size / per_step,
+                   "bottleneck": "data" if load_s > per_step else "compute",
+                   "stage_steps": stage.steps,
+                   "stage_minutes_est": stage.steps * max(per_step, load_s) / 60}
 
 
 def fitted_steps(rows: list[dict], minutes: float) -> list[str]:
     """Overrides scaling every stage's steps by one factor so that the estimate totals ``minutes``."""
     total = sum(r["stage_minutes_est"] for r in rows)
     if total <= 0:
-        raise SystemExit("speed_train.py: the recipe's stages have no steps to scale")
+        raise ZooError("the recipe's stages have no steps to scale")
     factor = minutes / total
     return [f"stages.{r['stage']}.steps={max(1, round(r['stage_steps'] * factor))}"
             for r in rows if r["stage_steps"] > 0]
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default="../shared/data/train", help="training image folder")
-    p.add_argument("--entries", nargs="*", help="entries (default: every trainable entry)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--steps", type=int, default=8, help="timed steps per measurement")
-    p.add_argument("--json", type=Path, help="also write the rows here")
-    p.add_argument("--fit-minutes", type=float, metavar="M",
-                   help="with --fit-out: size the stages to M minutes of compute (one entry)")
-    p.add_argument("--fit-out", type=Path, metavar="FILE", help="where to write the fitted overrides")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides for all entries")
-    args = p.parse_args()
-    if (args.fit_minutes is None) != (args.fit_out is None) or (
-            args.fit_out and len(args.entries or []) != 1):
-        p.error("--fit-minutes and --fit-out go together, with exactly one of --entries")
-    rows = []
-    for entry in args.entries or list_models(trainable=True):
-        try:
-            rows += bench_entry(entry, args.data, args.device, args.steps, args.overrides)
-        except (ZooError, KeyError) as exc:  # a bad entry, override or folder: one line
-            raise SystemExit(f"speed_train.py: {exc.args[0]}") from None
-    table = Table(title=f"training throughput on {args.device} ({torch.get_num_threads()} threads)")
+def _entries(names: list[str] | None) -> list[str]:
+    """The entries to measure (default: every trainable one), each checked before any is."""
+    trainable = list_models(trainable=True)
+    for name in names or []:
+        if "=" in name:
+            raise ZooError(f"--entries {name}: a recipe override, not an entry; --entries takes "
+                           "every word up to the next option, so put overrides before it (or "
+                           "after --)")
+        if name not in trainable:
+            raise ZooError(f"--entries {name}: not a trainable entry (trainable: "
+                           f"{', '.join(trainable)})")
+    return names or trainable
+
+
+def _table(rows: list[dict], title: str) -> Table:
+    table = Table(title=title)
     for col in ("entry", "stage", "kind", "patch x batch", "precision", "loader p/s", "step p/s",
                 "bottleneck", "est. min"):
         table.add_column(col)
@@ -133,14 +141,49 @@ def main() -> None:
         table.add_row(r["entry"], r["stage"], r["kind"], f"{r['patch']} x {r['batch']}", r["precision"],
                       f"{r['loader_patches_s']:.0f}", f"{r['step_patches_s']:.1f}", r["bottleneck"],
                       f"{r['stage_minutes_est']:.1f}")
-    Console().print(table)
+    return table
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default="../shared/data/train", help="training image folder")
+    p.add_argument("--entries", nargs="+",
+                   help="entries (default: every trainable entry); overrides go before it")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--steps", type=int_at_least(1), default=8, help="timed steps per measurement")
+    p.add_argument("--json", type=Path, help="also write the rows here")
+    p.add_argument("--fit-minutes", type=float_above(0), metavar="M",
+                   help="with --fit-out: size the stages to M minutes of compute (one entry)")
+    p.add_argument("--fit-out", type=Path, metavar="FILE", help="where to write the fitted overrides")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides for all entries")
+    args = p.parse_args(argv)
+    if (args.fit_minutes is None) != (args.fit_out is None) or (
+            args.fit_out and len(args.entries or []) != 1):
+        p.error("--fit-minutes and --fit-out go together, with exactly one of --entries")
+    for option, path in (("--json", args.json), ("--fit-out", args.fit_out)):
+        if path:
+            check_output_file(path, option)
+    entries = _entries(args.entries)
+    # Every recipe built first: a bad override fails before the first entry is measured.
+    recipes = {entry: entry_recipe(entry, args.data, args.device, args.overrides) for entry in entries}
+    rows, interrupted = until_interrupted(
+        row for entry in entries for row in bench_entry(entry, recipes[entry], args.steps))
+    title = f"training throughput on {args.device} ({torch.get_num_threads()} threads)"
+    print_table(_table(rows, title + (" (partial: interrupted)" if interrupted else "")))
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+        atomic_write(args.json, lambda fh: fh.write(json.dumps({"partial": interrupted, "rows": rows},
+                                                               indent=1)))
+    if interrupted:
+        print(f"partial: {len(rows)} stage rows measured before the interruption"
+              + ("; no fit written" if args.fit_out else ""))
+        raise KeyboardInterrupt
     if args.fit_out:
         fitted = fitted_steps(rows, args.fit_minutes)
-        args.fit_out.write_text("\n".join(fitted) + "\n")
+        atomic_write(args.fit_out, lambda fh: fh.write("\n".join(fitted) + "\n"))
         print(f"sized to {args.fit_minutes:g} min of compute: {' '.join(fitted)}")
 
 
 if __name__ == "__main__":
-    main()
+    from zoo.cli import run_tool
+
+    raise SystemExit(run_tool(main))
