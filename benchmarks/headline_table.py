@@ -14,95 +14,204 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+from zoo.bench.leaderboard import PARTIAL_NOTE, has_partial
+from zoo.cli.arg_types import jpeg_quality
+from zoo.errors import ZooError
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SETS = ("McMaster", "Set14", "Set5", "sample")
 BASELINE = "jpeg"
-Models = dict[str, dict[str, float]]  # {model: {metric: mean}}
+DIGITS = {"psnr": 2, "psnr_b": 2, "ssim": 4, "lpips_alex": 4, "niqe": 2, "brisque": 1}
+METRICS = tuple(DIGITS)  # the table's columns
+Models = dict[str, dict[str, Any]]  # {model: {metric: mean, "images": N, "partial": {metric: n}}}
 HEADER = ("| set | protocol | model | PSNR | PSNR-B | SSIM | LPIPS (alex) | NIQE | BRISQUE |\n"
           "|---|---|---|---|---|---|---|---|---|")
 
 
+def _number(path: Path, line: int, column: str, text: str | None) -> float:
+    """A metric's mean; empty (a metric ``zoo bench --metrics`` left out) is NaN."""
+    if text == "":
+        return math.nan
+    try:
+        return float(text)  # type: ignore[arg-type]  (None, a short row: the TypeError below)
+    except (TypeError, ValueError):
+        raise ZooError(f"{path}, line {line}: {column} {text!r} is not a number") from None
+
+
+def _count(path: Path, line: int, column: str, text: str | None) -> int:
+    """A quality or an image count."""
+    if not (text or "").isdigit():
+        raise ZooError(f"{path}, line {line}: {column} {text!r} is not a whole number")
+    return int(text)  # type: ignore[arg-type]
+
+
+def _partial(path: Path, line: int, text: str | None) -> dict[str, int]:
+    """summary.csv's ``partial`` cell (``niqe:3 psnr:4``): the images each listed mean covers."""
+    covered = {}
+    for item in (text or "").split():
+        metric, _, count = item.partition(":")
+        if not count.isdigit():
+            raise ZooError(f"{path}, line {line}: partial {text!r} is not METRIC:IMAGES ...")
+        covered[metric] = int(count)
+    return covered
+
+
 def read_summary(path: Path, quality: int) -> dict[str, Models]:
-    """``{protocol: {model: {metric: mean}}}`` of one ``summary.csv`` at one quality."""
+    """``{protocol: {model: entry}}`` of one ``summary.csv`` at one quality: each entry holds its
+    metrics' means (NaN where not measured), ``images`` and ``partial`` as ``zoo bench`` wrote them."""
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            records = list(reader)
+            columns = reader.fieldnames or []
+    except (UnicodeDecodeError, csv.Error) as exc:
+        why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc
+        raise ZooError(f"{path}: not a summary.csv of zoo bench ({why})") from None
+    missing = [c for c in ("model", "quality", "protocol", "images", *METRICS) if c not in columns]
+    if missing:
+        raise ZooError(f"{path}: not a summary.csv of zoo bench (no column {missing[0]!r})")
     table: dict[str, Models] = {}
-    with path.open(newline="") as f:
-        for row in csv.DictReader(f):
-            if int(row["quality"]) != quality:
-                continue
-            metrics = {k: float(row[k]) for k in ("psnr", "psnr_b", "ssim", "lpips_alex", "niqe", "brisque")}
-            table.setdefault(row["protocol"], {})[row["model"]] = metrics
+    found: set[int] = set()
+    for line, row in enumerate(records, start=2):
+        found.add(_count(path, line, "quality", row["quality"]))
+        if int(row["quality"]) != quality:
+            continue
+        entry: dict[str, Any] = {k: _number(path, line, k, row[k]) for k in METRICS}
+        entry["images"] = _count(path, line, "images", row["images"])
+        entry["partial"] = _partial(path, line, row.get("partial"))
+        table.setdefault(row["protocol"], {})[row["model"]] = entry
+    if not table:
+        there = f"it has q{', q'.join(map(str, sorted(found)))}" if found else "it has no rows"
+        raise ZooError(f"{path}: no rows at q{quality} ({there})")
     return table
 
 
-def _row(name: str, protocol: str, model: str, m: dict[str, float], base: dict[str, float]) -> str:
-    psnr = f"{m['psnr']:.2f}"
-    lpips = f"{m['lpips_alex']:.4f}"
+def _fmt(value: float, digits: int) -> str:
+    return "–" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def _covered(m: dict[str, Any], metric: str) -> str:
+    """" (n of N)" when the mean covers fewer images than the row, as in LEADERBOARD.md."""
+    n = m["partial"].get(metric)
+    return f" ({n} of {m['images']})" if n is not None else ""
+
+
+def _change(value: float, base: float) -> float:
+    """``value``'s change against ``base`` in per cent; NaN when either is not measured."""
+    return 100 * (value / base - 1) if base > 0 else math.nan
+
+
+def _row(name: str, protocol: str, model: str, m: dict[str, Any], base: dict[str, Any]) -> str:
+    cells = {k: _fmt(m[k], digits) + _covered(m, k) for k, digits in DIGITS.items()}
     if model != BASELINE:
-        psnr += f" ({m['psnr'] - base['psnr']:+.2f})"
-        change = 100 * (m['lpips_alex'] / base['lpips_alex'] - 1)
-        lpips += f" ({change:+.1f} %)" if abs(change) < 1 else f" ({change:+.0f} %)"  # never "+0 %"
-    return (f"| {name} | {protocol} | `{model}` | {psnr} | {m['psnr_b']:.2f} | {m['ssim']:.4f} | "
-            f"{lpips} | {m['niqe']:.2f} | {m['brisque']:.1f} |")
+        gain = m["psnr"] - base["psnr"]
+        if not math.isnan(gain):
+            cells["psnr"] += f" ({gain:+.2f})"
+        change = _change(m["lpips_alex"], base["lpips_alex"])
+        if not math.isnan(change):
+            cells["lpips_alex"] += f" ({change:+.1f} %)" if abs(change) < 1 else f" ({change:+.0f} %)"  # never "+0 %"
+    return f"| {name} | {protocol} | `{model}` | " + " | ".join(cells.values()) + " |"
 
 
 def _pairs(leaderboard: Path, sets: tuple[str, ...], quality: int) -> Iterator[tuple[str, str, Models]]:
-    """``(set, protocol, {model: metrics})`` in table order, each with its JPEG row."""
+    """``(set, protocol, {model: entry})`` in table order, each with its JPEG row."""
     for name in sets:
-        summary = read_summary(leaderboard / name / "summary.csv", quality)
+        path = leaderboard / name / "summary.csv"
+        summary = read_summary(path, quality)
         for protocol in sorted(summary):
             if BASELINE not in summary[protocol]:
-                raise SystemExit(f"{leaderboard / name / 'summary.csv'}: no {BASELINE!r} row at "
-                                 f"q{quality}, {protocol}")
+                raise ZooError(f"{path}: no {BASELINE!r} row at q{quality}, {protocol}")
             yield name, protocol, summary[protocol]
 
 
+def _by_psnr(models: Models) -> list[str]:
+    """The models other than the JPEG, best PSNR first, unmeasured last."""
+    rest = [m for m in models if m != BASELINE]
+    return sorted(rest, key=lambda m: (math.isnan(models[m]["psnr"]), -models[m]["psnr"]))
+
+
 def headline_table(leaderboard: Path, sets: tuple[str, ...] = DEFAULT_SETS, quality: int = 10) -> str:
-    """The markdown table for ``sets`` (folders under ``leaderboard``) at ``quality``."""
+    """The markdown table for ``sets`` (folders under ``leaderboard``) at ``quality``; a note
+    under it when some mean covers fewer images than its row."""
     lines = [HEADER]
+    partial = False
     for name, protocol, models in _pairs(leaderboard, sets, quality):
         base = models[BASELINE]
-        order = sorted((m for m in models if m != BASELINE), key=lambda m: -models[m]["psnr"])
-        lines += [_row(name, protocol, m, models[m], base) for m in (BASELINE, *order)]
+        lines += [_row(name, protocol, m, models[m], base) for m in (BASELINE, *_by_psnr(models))]
+        partial = partial or has_partial(list(models.values()), METRICS)
+    if partial:
+        lines += ["", PARTIAL_NOTE]
     return "\n".join(lines) + "\n"
 
 
 TARGET_HEADER = ("| set | protocol | `unet-l1` PSNR gain (>= +1.6 dB) | `arnet-nogan` LPIPS change "
                  "(<= -35 %) | `arnet-nogan` PSNR gain (>= 0) | lowest LPIPS (`arnet-nogan`) |\n|---|---|---|---|---|---|")
+TARGET_MODELS = ("unet-l1", "arnet-nogan")
 
 
 def _mark(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
 
+def _met(value: float, ok: bool, text: str) -> str:
+    """A target's cell: ``text`` and whether the target is met; "–" when not measured."""
+    return "–" if math.isnan(value) else f"{text} {_mark(ok)}"
+
+
 def target_table(leaderboard: Path, sets: tuple[str, ...] = DEFAULT_SETS, quality: int = 10) -> str:
     """The project's q10 targets (issue 5) per set and protocol, met or not, from the summaries."""
     lines = [TARGET_HEADER]
     for name, protocol, models in _pairs(leaderboard, sets, quality):
+        for model in TARGET_MODELS:
+            if model not in models:
+                raise ZooError(f"{leaderboard / name / 'summary.csv'}: no {model!r} row at "
+                               f"q{quality}, {protocol} (--targets compares {' and '.join(TARGET_MODELS)} "
+                               "with the JPEG)")
         base, fidelity, flagship = models[BASELINE], models["unet-l1"], models["arnet-nogan"]
         gain = fidelity["psnr"] - base["psnr"]
-        lpips = 100 * (flagship["lpips_alex"] / base["lpips_alex"] - 1)
+        lpips = _change(flagship["lpips_alex"], base["lpips_alex"])
         flagship_gain = flagship["psnr"] - base["psnr"]
-        lowest = min(models, key=lambda m: models[m]["lpips_alex"])
-        lines.append(f"| {name} | {protocol} | {gain:+.3f} {_mark(gain >= 1.6)} | "
-                     f"{lpips:+.1f} % {_mark(lpips <= -35)} | {flagship_gain:+.3f} "
-                     f"{_mark(flagship_gain >= 0)} | `{lowest}` {_mark(lowest == 'arnet-nogan')} |")
+        measured = [m for m in models if not math.isnan(models[m]["lpips_alex"])]
+        lowest = min(measured, key=lambda m: models[m]["lpips_alex"], default=None)
+        cells = [_met(gain, gain >= 1.6, f"{gain:+.3f}{_covered(fidelity, 'psnr')}"),
+                 _met(lpips, lpips <= -35, f"{lpips:+.1f} %{_covered(flagship, 'lpips_alex')}"),
+                 _met(flagship_gain, flagship_gain >= 0,
+                      f"{flagship_gain:+.3f}{_covered(flagship, 'psnr')}"),
+                 "–" if lowest is None else f"`{lowest}` {_mark(lowest == 'arnet-nogan')}"]
+        lines.append(f"| {name} | {protocol} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def _check_sets(leaderboard: Path, sets: list[str]) -> None:
+    """Refuse a missing leaderboard folder or set before reading any (one line each)."""
+    if not leaderboard.is_dir():
+        raise ZooError(f"--leaderboard {leaderboard}: no such folder")
+    there = sorted(p.parent.name for p in leaderboard.glob("*/summary.csv"))
+    for name in sets:
+        if not (leaderboard / name / "summary.csv").exists():
+            raise ZooError(f"--sets {name}: no {leaderboard / name / 'summary.csv'} (sets in "
+                           f"{leaderboard}: {', '.join(there) or 'none'})")
+
+
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--leaderboard", type=Path, default=ROOT / "leaderboard")
     p.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS))
-    p.add_argument("--quality", type=int, default=10)
+    p.add_argument("--quality", type=jpeg_quality, default=10)
     p.add_argument("--targets", action="store_true",
                    help="the project's targets (met or not) instead of the metrics table")
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    _check_sets(args.leaderboard, args.sets)
     table = target_table if args.targets else headline_table
     print(table(args.leaderboard, tuple(args.sets), args.quality), end="")
 
 
 if __name__ == "__main__":
-    main()
+    from zoo.cli import run_tool
+
+    raise SystemExit(run_tool(main))
