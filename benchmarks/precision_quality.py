@@ -20,8 +20,10 @@ import numpy as np
 import torch
 
 import zoo
+from zoo.cli.arg_types import jpeg_quality
 from zoo.datasets import resolve_dataset
 from zoo.degrade import jpeg_roundtrip, to_protocol
+from zoo.errors import DataError
 from zoo.metrics import METRICS
 from zoo.precision import PRECISIONS, with_precision
 from zoo.restore import restore_pixels
@@ -30,25 +32,33 @@ DEFAULT_DATA = ["../shared/data/val/Set5", "../shared/data/val/Set14",
                 "../shared/data/val/McMaster", "sample"]
 
 
-def main() -> None:
+def _precisions(full: torch.nn.Module, precisions: list[str]) -> dict[str, torch.nn.Module]:
+    """The model in fp32 and at each of ``precisions``."""
+    return {"fp32": full, **{p: with_precision(full, p) for p in precisions}}
+
+
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", nargs="+", default=DEFAULT_DATA,
                    help="dataset folders or suite names (default: the validation sets and sample)")
     p.add_argument("--models", nargs="+", default=["arnet-nogan", "unet-l1", "gan"])
     lower = [name for name, dtype in PRECISIONS.items() if dtype is not None]
     p.add_argument("--precision", nargs="+", default=lower, choices=lower)
-    p.add_argument("--quality", type=int, nargs="+", default=[10, 20, 30])
+    p.add_argument("--quality", type=jpeg_quality, nargs="+", default=[10, 20, 30])
     p.add_argument("--metrics", nargs="+", default=["psnr"], choices=sorted(METRICS))
-    args = p.parse_args()
-    images = [to_protocol(pixels, "rgb")
-              for spec in args.data for _, pixels in resolve_dataset(spec).readable()]
+    args = p.parse_args(argv)
+    datasets = [resolve_dataset(spec) for spec in args.data]  # a missing folder: before any reading
+    # Every model loaded at every precision first: an unknown name, or a precision this CPU
+    # cannot run, is refused before any measuring.
+    loaded = {name: _precisions(zoo.load(name, device="cpu"), args.precision) for name in args.models}
+    images = [to_protocol(pixels, "rgb") for dataset in datasets for _, pixels in dataset.readable()]
+    if not images:
+        raise DataError(f"no image could be read from {', '.join(args.data)}")
     jpegs = {quality: [jpeg_roundtrip(truth, quality) for truth in images]
              for quality in args.quality}
     print(f"{len(images)} images from {', '.join(args.data)}; torch {torch.__version__} on the CPU "
           f"({torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads)")
-    for name in args.models:
-        full = zoo.load(name, device="cpu")
-        models = {"fp32": full, **{p: with_precision(full, p) for p in args.precision}}
+    for name, models in loaded.items():
         for quality in args.quality:
             scores: dict[tuple[str, str], list[float]] = defaultdict(list)
             largest: dict[str, int] = defaultdict(int)
@@ -80,4 +90,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from zoo.cli import run_tool
+
+    raise SystemExit(run_tool(main))

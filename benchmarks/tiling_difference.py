@@ -20,15 +20,21 @@ import numpy as np
 import torch
 
 import zoo
+from zoo.cli.arg_types import int_at_least, jpeg_quality
 from zoo.datasets import read_image
 from zoo.degrade import jpeg_roundtrip
+from zoo.errors import ZooError
 from zoo.metrics import METRICS
+from zoo.models.base import Restorer
 from zoo.restore import array_to_tensor
 from zoo.samples import sample_images
-from zoo.tiling import restore_tiled
+from zoo.tiling import _grid_unit, restore_tiled, tile_grid
 
 
 def _truth(spec: str, samples: dict[str, np.ndarray]) -> np.ndarray:
+    if spec not in samples and not Path(spec).exists():
+        raise ZooError(f"{spec!r} is neither a sample image ({', '.join(sorted(samples))}) "
+                       "nor an image file")
     pixels = samples[spec] if spec in samples else read_image(Path(spec))
     pixels = np.ascontiguousarray(pixels)
     return np.repeat(pixels[..., None], 3, axis=2) if pixels.ndim == 2 else pixels
@@ -38,40 +44,58 @@ def _uint8(x: torch.Tensor) -> np.ndarray:
     return (x[0].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
 
 
-def main() -> None:
+def tiling_used(model: Restorer, height: int, width: int, tile: int, overlap: int) -> str | None:
+    """The tiles ``restore_tiled`` really uses, as the output names them (its tile side is
+    rounded to the model's grid and its overlap bounded by the tile); None when the image fits
+    in one tile, so that nothing is tiled."""
+    unit = _grid_unit(model)
+    side, used, ys = tile_grid(height, tile, overlap, unit)
+    xs = tile_grid(width, tile, overlap, unit)[2]
+    if len(ys) == 1 and len(xs) == 1:
+        return None
+    asked = "" if (side, used) == (tile, overlap) else f" (asked: --tile {tile} --overlap {overlap})"
+    return f"{side}-px tiles, {used}-px overlap{asked}"
+
+
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=["arnet-nogan", "unet-l1", "gan"])
     p.add_argument("--image", nargs="+", default=["astronaut"],
                    help="scikit-image sample names or image files")
-    p.add_argument("--quality", type=int, default=10)
-    p.add_argument("--tile", type=int, nargs="+", default=[256])
-    p.add_argument("--overlap", type=int, default=64)
+    p.add_argument("--quality", type=jpeg_quality, default=10)
+    p.add_argument("--tile", type=int_at_least(1), nargs="+", default=[256])
+    p.add_argument("--overlap", type=int_at_least(0), default=64)
     p.add_argument("--score", action="store_true", help="also PSNR and LPIPS-alex against the truth")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     samples = sample_images()
-    for spec in args.image:
-        if spec not in samples and not Path(spec).is_file():
-            raise SystemExit(f"error: {spec!r} is neither a sample image ({', '.join(sorted(samples))}) "
-                             "nor an image file")
-    for name in args.models:
-        model = zoo.load(name, device="cpu")
-        for spec in args.image:
-            truth = _truth(spec, samples)
+    # Every image read and every model loaded before the first measurement: a bad one is
+    # refused in one line, before any work, rather than ending the run halfway.
+    truths = [(spec, _truth(spec, samples)) for spec in args.image]
+    models = {name: zoo.load(name, device="cpu") for name in args.models}
+    for name, model in models.items():
+        for spec, truth in truths:
             x = array_to_tensor(jpeg_roundtrip(truth, args.quality))
             with torch.inference_mode():
                 whole = model(x)
                 for tile in args.tile:
+                    line = f"{name}: {Path(spec).name} q{args.quality}, "
+                    tiles = tiling_used(model, *x.shape[-2:], tile, args.overlap)
+                    if tiles is None:
+                        print(line + f"--tile {tile}: whole image, one tile (nothing tiled to "
+                              "compare)", flush=True)
+                        continue
                     tiled = restore_tiled(model, x, tile=tile, overlap=args.overlap)
-                    line = (f"{name}: {Path(spec).name} q{args.quality}, {tile}-px tiles, "
-                            f"{args.overlap}-px overlap: mean |tiled - whole| = "
-                            f"{(whole - tiled).abs().mean().item():.2e}")
+                    line += (f"{tiles}: mean |tiled - whole| = "
+                             f"{(whole - tiled).abs().mean().item():.2e}")
                     if args.score:
                         scores = {m: (METRICS[m](_uint8(tiled), truth), METRICS[m](_uint8(whole), truth))
                                   for m in ("psnr", "lpips_alex")}
                         line += "; " + ", ".join(f"{m} tiled {t:.4f} / whole {w:.4f}"
                                                  for m, (t, w) in scores.items())
-                    print(line)
+                    print(line, flush=True)  # each as it is measured: a Ctrl-C keeps them
 
 
 if __name__ == "__main__":
-    main()
+    from zoo.cli import run_tool
+
+    raise SystemExit(run_tool(main))
