@@ -1,0 +1,432 @@
+"""The scripts in benchmarks/ as a user runs them: bad input is one line and exit status 2 before
+any measuring, Ctrl-C keeps the rows measured, and numbers carry the labels of what was measured.
+
+Most run in this process as ``python benchmarks/SCRIPT.py ARGS`` would (``runpy``), with the
+measurement replaced where it would take long."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import zoo.tiling
+from zoo.cli import run_tool
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "benchmarks"
+SUMMARY = "dataset,model,quality,protocol,images,psnr,psnr_b,ssim,ms_ssim,lpips_alex,niqe,brisque,seconds,partial"
+
+
+def _exit_code(exc: SystemExit) -> int:
+    if exc.code is None or isinstance(exc.code, int):
+        return exc.code or 0
+    return 1  # SystemExit("message"): Python prints the message and exits 1
+
+
+def _run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], script: str,
+         *args: str | Path) -> tuple[int, str, str]:
+    """``python benchmarks/SCRIPT ARGS`` in this process: (exit status, stdout, stderr)."""
+    path = BENCH / script
+    monkeypatch.setattr(sys, "argv", [str(path), *map(str, args)])
+    try:
+        runpy.run_path(str(path), run_name="__main__")
+        code = 0
+    except SystemExit as exc:
+        code = _exit_code(exc)
+    except KeyboardInterrupt:  # let through, it would end the whole test session
+        pytest.fail(f"{script}: KeyboardInterrupt escaped (a traceback for the user)")
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _module(script: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(Path(script).stem, BENCH / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _call(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], module: ModuleType,
+          *args: str | Path) -> tuple[int, str, str]:
+    """A loaded script's ``main`` the way its ``__main__`` block runs it (with ``run_tool``)."""
+    monkeypatch.setattr(sys, "argv", [f"{module.__name__}.py", *map(str, args)])
+    try:
+        code = run_tool(module.main)
+    except SystemExit as exc:
+        code = _exit_code(exc)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_error(err: str) -> str:
+    """The one line of a refused run (no traceback)."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def _png(path: Path, size: tuple[int, int] = (48, 64), seed: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def _corrupt(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    return path
+
+
+def _fake_children(monkeypatch: pytest.MonkeyPatch, *outcomes: Any) -> list[list[str]]:
+    """Replace child processes: each call takes the next outcome (a CompletedProcess's
+    ``(returncode, stdout, stderr)``, or an exception to raise); returns the commands run."""
+    calls: list[list[str]] = []
+
+    def run(cmd: list[str], *args: Any, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        calls.append(cmd)
+        outcome = outcomes[min(len(calls), len(outcomes)) - 1]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return subprocess.CompletedProcess(cmd, *outcome)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    return calls
+
+
+# --- A: bad input is one line and exit status 2 -------------------------------------------------
+
+OUT_OF_RANGE = [
+    ("tiling_difference.py", ["--quality", "0"]), ("tiling_difference.py", ["--quality", "101"]),
+    ("tiling_difference.py", ["--tile", "0"]), ("tiling_difference.py", ["--overlap", "-5"]),
+    ("precision_quality.py", ["--quality", "0"]), ("headline_table.py", ["--quality", "0"]),
+    ("speed_bench.py", ["--metrics", "nosuch"]), ("speed_bench.py", ["--qualities", "0"]),
+    ("speed_metrics.py", ["--repeats", "0"]), ("speed_metrics.py", ["--repeats", "-1"]),
+    ("speed_restore.py", ["--models", "jpeg", "--no-tiled", "--size", "16", "--runs", "1",
+                          "--warmup", "-1"]),
+    ("speed_restore.py", ["--models", "jpeg", "--no-tiled", "--size", "16", "--runs", "0"]),
+    ("speed_train.py", ["--data", "nowhere", "--entries", "unet-l1", "--steps", "0"]),
+    ("speed_train.py", ["--data", "nowhere", "--entries", "unet-l1", "--steps", "-1"]),
+    ("speed_train.py", ["--data", "nowhere", "--entries", "unet-l1", "--fit-minutes", "-5",
+                        "--fit-out", "fit.txt"]),
+    ("speed_train.py", ["--data", "nowhere", "--entries"]),
+    ("speed_denormals.py", ["--repeats", "0"]), ("speed_denormals.py", ["--threads", "0"]),
+]
+
+
+@pytest.mark.parametrize(("script", "args"), OUT_OF_RANGE)
+def test_values_out_of_range_are_usage_errors(script: str, args: list[str], monkeypatch, capsys,
+                                              tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _run(monkeypatch, capsys, script, *args)
+    assert code == 2
+    assert err.strip().splitlines()[-1].startswith(f"{script}: error: argument"), err
+
+
+def test_before_after_refuses_an_output_it_cannot_write_before_drawing(tmp_path: Path, monkeypatch,
+                                                                        capsys) -> None:
+    crops = tmp_path / "board" / "crops"
+    for label in ("JPEG_q10", "m", "ground_truth"):
+        _png(crops / f"chelsea_rgb_q10_{label}.png")
+    common = ["--leaderboard", tmp_path / "board", "--models", "m", "--out"]
+    (tmp_path / "file").write_text("")
+    code, _, err = _run(monkeypatch, capsys, "before_after.py", *common, tmp_path / "file" / "fig.png")
+    assert code == 2 and "is a file, not a folder" in _one_error(err)
+    code, _, err = _run(monkeypatch, capsys, "before_after.py", *common, tmp_path / "fig.jpgx")
+    assert code == 2 and "'.jpgx'" in _one_error(err)
+
+    code, _, _ = _run(monkeypatch, capsys, "before_after.py", *common, tmp_path / "new" / "fig.png")
+    assert code == 0 and (tmp_path / "new" / "fig.png").stat().st_size > 0  # its folder made
+
+    _corrupt(crops / "chelsea_rgb_q10_m.png")
+    code, _, err = _run(monkeypatch, capsys, "before_after.py", *common, tmp_path / "fig2.png")
+    assert code == 2 and "chelsea_rgb_q10_m.png" in _one_error(err)
+    assert not (tmp_path / "fig2.png").exists()
+
+
+def _board(root: Path, rows: list[str], name: str = "S") -> Path:
+    (root / name).mkdir(parents=True)
+    (root / name / "summary.csv").write_text("\n".join([SUMMARY, *rows]) + "\n", encoding="utf-8")
+    return root
+
+
+JPEG_ROW = "S,jpeg,10,rgb,5,26.0,24.0,0.7,0.9,0.2000,7.0,50.0,0.1,"
+
+
+def test_headline_table_names_a_missing_or_unreadable_summary(tmp_path: Path, monkeypatch,
+                                                              capsys) -> None:
+    board = _board(tmp_path / "board", [JPEG_ROW])
+    code, _, err = _run(monkeypatch, capsys, "headline_table.py", "--leaderboard", board,
+                        "--sets", "NoSuchSet")
+    assert code == 2 and "NoSuchSet" in _one_error(err) and "S" in err
+    code, _, err = _run(monkeypatch, capsys, "headline_table.py", "--leaderboard", tmp_path / "nope",
+                        "--sets", "S")
+    assert code == 2 and "nope" in _one_error(err)
+
+    (board / "S" / "summary.csv").write_bytes(b"\xff\xfe" + SUMMARY.encode("utf-16-le"))
+    code, _, err = _run(monkeypatch, capsys, "headline_table.py", "--leaderboard", board, "--sets", "S")
+    assert code == 2 and "summary.csv" in _one_error(err)
+
+    (board / "S" / "summary.csv").unlink()
+    (board / "S" / "summary.csv").mkdir()
+    code, _, err = _run(monkeypatch, capsys, "headline_table.py", "--leaderboard", board, "--sets", "S")
+    assert code == 2 and "summary.csv" in _one_error(err)
+
+
+def test_headline_table_shows_a_metric_that_was_not_measured_as_a_dash(tmp_path: Path, monkeypatch,
+                                                                       capsys) -> None:
+    # zoo bench --metrics psnr leaves the other metrics' cells empty
+    rows = ["S,jpeg,10,rgb,5,26.0,,,,,,,0.1,", "S,m,10,rgb,5,27.0,,,,,,,0.1,"]
+    code, out, err = _run(monkeypatch, capsys, "headline_table.py", "--leaderboard",
+                          _board(tmp_path, rows), "--sets", "S")
+    assert code == 0, err
+    assert out.splitlines()[2:] == ["| S | rgb | `jpeg` | 26.00 | – | – | – | – | – |",
+                                    "| S | rgb | `m` | 27.00 (+1.00) | – | – | – | – | – |"]
+
+
+def test_headline_targets_name_a_missing_model(tmp_path: Path, monkeypatch, capsys) -> None:
+    board = _board(tmp_path, [JPEG_ROW, "S,arnet-nogan,10,rgb,5,26.5,24.0,0.7,0.9,0.1,7.0,50.0,0.1,"])
+    code, _, err = _run(monkeypatch, capsys, "headline_table.py", "--leaderboard", board,
+                        "--sets", "S", "--targets")
+    assert code == 2 and "'unet-l1'" in _one_error(err)
+
+
+@pytest.mark.parametrize("args", [["--models", "nosuch"], ["--image", "corrupt.png"],
+                                  ["--models", "jpeg", "nosuch"],  # E: nothing measured first
+                                  ["--image", "good.png", "corrupt.png"]])
+def test_tiling_difference_refuses_bad_models_and_images_before_measuring(
+        args: list[str], tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    _png(tmp_path / "good.png")
+    _corrupt(tmp_path / "corrupt.png")
+    defaults = [] if "--models" in args else ["--models", "jpeg"]
+    code, out, err = _run(monkeypatch, capsys, "tiling_difference.py", *defaults, *args)
+    assert code == 2 and out == ""
+    assert ("nosuch" if "nosuch" in args else "corrupt.png") in _one_error(err)
+
+
+@pytest.mark.parametrize("data", ["missing", "empty", "corrupt"])
+def test_precision_quality_refuses_data_without_images(data: str, tmp_path: Path, monkeypatch,
+                                                       capsys) -> None:
+    (tmp_path / "empty").mkdir()
+    _corrupt(tmp_path / "corrupt" / "a.png")
+    code, _, err = _run(monkeypatch, capsys, "precision_quality.py", "--data", tmp_path / data,
+                        "--models", "jpeg", "--precision", "bf16", "--quality", "10")
+    assert code == 2 and f"{tmp_path / data}" in _one_error(err)  # a skipped file: on stdout
+
+
+def test_precision_quality_checks_every_model_before_the_first(tmp_path: Path, monkeypatch,
+                                                               capsys) -> None:
+    _png(tmp_path / "data" / "a.png", (16, 16))
+    code, out, err = _run(monkeypatch, capsys, "precision_quality.py", "--data", tmp_path / "data",
+                          "--models", "jpeg", "nosuch", "--precision", "bf16", "--quality", "10")
+    assert code == 2 and "nosuch" in _one_error(err)
+    assert "jpeg q10" not in out
+
+
+@pytest.mark.parametrize(("script", "option"), [("speed_bench.py", "--json"),
+                                                ("speed_metrics.py", "--markdown"),
+                                                ("speed_restore.py", "--markdown")])
+def test_an_output_under_a_file_is_refused_before_measuring(script: str, option: str, tmp_path: Path,
+                                                            monkeypatch, capsys) -> None:
+    (tmp_path / "file").write_text("")
+    _fake_children(monkeypatch, AssertionError("measured before checking the output"))
+    if script == "speed_metrics.py":
+        monkeypatch.setattr("zoo.metrics.METRICS", {})  # nothing to measure, were it to start
+    extra = ["--models", "jpeg", "--no-tiled"] if script == "speed_restore.py" else []
+    if script == "speed_bench.py":
+        extra = ["--models", "jpeg", "--metrics", "psnr"]
+    code, _, err = _run(monkeypatch, capsys, script, *extra, option, tmp_path / "file" / "out")
+    assert code == 2 and f"{option} {tmp_path / 'file' / 'out'}" in _one_error(err)
+
+
+def test_speed_train_refuses_a_fit_output_under_a_file_before_measuring(tmp_path: Path, monkeypatch,
+                                                                        capsys) -> None:
+    (tmp_path / "file").write_text("")
+    speed = _module("speed_train.py")
+    monkeypatch.setattr(speed, "bench_entry", lambda *a: pytest.fail("measured"))
+    code, _, err = _call(monkeypatch, capsys, speed, "--data", tmp_path, "--entries", "unet-l1",
+                         "--fit-minutes", "5", "--fit-out", tmp_path / "file" / "fit.txt")
+    assert code == 2 and "--fit-out" in _one_error(err)
+
+
+def test_speed_restore_refuses_an_override_that_is_not_json(monkeypatch, capsys) -> None:
+    _fake_children(monkeypatch, AssertionError("measured"))
+    code, _, err = _run(monkeypatch, capsys, "speed_restore.py", "--models", "unet-l1:blocks",
+                        "--no-tiled")
+    assert code == 2 and "'blocks' is not KEY=JSON" in _one_error(err)
+
+
+def test_speed_restore_reports_a_failed_child_in_one_line_and_exits_1(tmp_path: Path, monkeypatch,
+                                                                      capsys) -> None:
+    # a real child: the worker's own error, not a traceback or a cell holding it
+    code, out, err = _run(monkeypatch, capsys, "speed_restore.py", "--models", "unet-l1:nope=1",
+                          "--no-tiled", "--size", "16", "--runs", "1", "--warmup", "0",
+                          "--markdown", tmp_path / "speed.md")
+    assert code == 1, err
+    markdown = (tmp_path / "speed.md").read_text()
+    assert "| unet-l1:nope=1 | - | failed | failed |" in markdown
+    failures = [line for line in markdown.splitlines() if line.startswith("failed:")]
+    assert len(failures) == 1 and "unet-l1:nope=1 at 16x16: " in failures[0]
+    assert "nope" in failures[0].split(" at 16x16: ")[1]
+
+
+def test_speed_denormals_reports_what_the_child_ran_and_why_it_failed(tmp_path: Path, monkeypatch,
+                                                                      capsys) -> None:
+    code, _, err = _run(monkeypatch, capsys, "speed_denormals.py", "--entry", "nosuch")
+    assert code == 2 and "nosuch" in _one_error(err)
+
+    checkpoint = tmp_path / "step-1"
+    checkpoint.mkdir()
+    (checkpoint / "meta.json").write_text('{"entry": "jpeg", "recipe": {"model": {"args": {}}}}')
+    (checkpoint / "state.safetensors").write_bytes(b"\x08\0\0\0\0\0\0\0{}")  # truncated
+    code, _, err = _run(monkeypatch, capsys, "speed_denormals.py", "--checkpoint", checkpoint,
+                        "--repeats", "1")
+    line = _one_error(err)
+    assert code == 2 and "timing Adam without flushing" in line and str(checkpoint) in line
+
+
+# --- B: Ctrl-C keeps the rows measured ----------------------------------------------------------
+
+PATCH = {"params": 1_000_000, "threads": 2, "mp_s": 1.5, "seconds": 0.2, "first_s": 0.3,
+         "peak_rss_mb": 600.0, "rss_before_mb": 500.0}
+
+
+def test_speed_restore_interrupted_keeps_the_rows_measured(tmp_path: Path, monkeypatch,
+                                                           capsys) -> None:
+    _fake_children(monkeypatch, (0, json.dumps(PATCH) + "\n", ""), KeyboardInterrupt())
+    code, out, err = _run(monkeypatch, capsys, "speed_restore.py", "--models", "jpeg", "unet-l1",
+                          "--no-tiled", "--markdown", tmp_path / "speed.md")
+    assert code == 130 and err.strip().splitlines()[-1] == "interrupted"
+    markdown = (tmp_path / "speed.md").read_text()
+    assert "| jpeg | 1.00M | 1.50 | 600 (+100) |" in markdown and "unet-l1" not in markdown
+    assert "partial: interrupted after 1 of 2 rows" in markdown
+    assert "jpeg" in out and "partial" in out
+
+
+ROW = {"entry": "unet-l1", "stage": "train", "kind": "generator", "patch": 64, "batch": 8,
+       "precision": "bfloat16", "loader_patches_s": 900.0, "step_patches_s": 20.0,
+       "bottleneck": "compute", "stage_steps": 1000, "stage_minutes_est": 7.0}
+
+
+def _fake_bench(entry: str, *args: Any):  # noqa: ANN202  (rows, then Ctrl-C at "gan")
+    if entry == "gan":
+        raise KeyboardInterrupt
+    yield {**ROW, "entry": entry}
+
+
+def test_speed_train_interrupted_keeps_the_rows_measured(tmp_path: Path, monkeypatch, capsys) -> None:
+    speed = _module("speed_train.py")
+    monkeypatch.setattr(speed, "bench_entry", _fake_bench)
+    code, out, err = _call(monkeypatch, capsys, speed, "--data", tmp_path, "--entries", "unet-l1",
+                           "gan", "--json", tmp_path / "rows.json")
+    assert code == 130 and err.strip().splitlines()[-1] == "interrupted"
+    assert json.loads((tmp_path / "rows.json").read_text()) == {"partial": True, "rows": [ROW]}
+    assert "unet-l1" in out and "partial" in out
+
+
+def test_tiling_difference_interrupted_keeps_the_lines_printed(tmp_path: Path, monkeypatch,
+                                                               capsys) -> None:
+    calls = []
+    real = zoo.tiling.restore_tiled
+
+    def restore_tiled(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(zoo.tiling, "restore_tiled", restore_tiled)
+    code, out, err = _run(monkeypatch, capsys, "tiling_difference.py", "--models", "jpeg",
+                          "--image", _png(tmp_path / "a.png"), "--tile", "16", "32")
+    assert code == 130 and err.strip() == "interrupted"
+    assert len(out.splitlines()) == 1 and "16-px tiles" in out
+
+
+# --- D: numbers under the labels of what was measured -------------------------------------------
+
+def test_tiling_difference_names_the_tiles_really_used(tmp_path: Path, monkeypatch, capsys) -> None:
+    code, out, err = _run(monkeypatch, capsys, "tiling_difference.py", "--models", "jpeg", "--image",
+                          _png(tmp_path / "a.png", (64, 64)), "--tile", "8", "1000", "--overlap", "2")
+    assert code == 0, err
+    small, large = out.splitlines()
+    assert "16-px tiles, 8-px overlap (asked: --tile 8 --overlap 2): mean |tiled - whole|" in small
+    assert large == "jpeg: a.png q10, --tile 1000: whole image, one tile (nothing tiled to compare)"
+
+
+def test_speed_denormals_says_slower_when_flushing_is_slower(monkeypatch, capsys) -> None:
+    child = {"denormal": 4, "values": 10}
+    _fake_children(monkeypatch, (0, json.dumps({**child, "ms": 10.0}), ""),
+                   (0, json.dumps({**child, "ms": 11.0}), ""))
+    code, out, err = _run(monkeypatch, capsys, "speed_denormals.py", "--repeats", "1")
+    assert code == 0, err
+    assert out.splitlines()[-1].endswith("11.0 ms per Adam step (1.10x slower)")
+
+
+# --- E: a bad item is refused before the first is measured --------------------------------------
+
+@pytest.mark.parametrize(("entries", "says"), [
+    (["unet-l1", "nosuch"], "nosuch: not a trainable entry"),
+    (["unet-l1", "data.workers=0"], "put overrides before it"),
+])
+def test_speed_train_checks_every_entry_before_the_first(entries: list[str], says: str, tmp_path: Path,
+                                                         monkeypatch, capsys) -> None:
+    speed = _module("speed_train.py")
+    monkeypatch.setattr(speed, "bench_entry", lambda *a: pytest.fail("measured"))
+    code, _, err = _call(monkeypatch, capsys, speed, "--data", tmp_path, "--entries", *entries)
+    assert code == 2 and says in _one_error(err)
+
+
+# --- F ------------------------------------------------------------------------------------------
+
+def test_headline_table_marks_means_over_fewer_images(tmp_path: Path, monkeypatch, capsys) -> None:
+    rows = [JPEG_ROW.removesuffix(",") + ",niqe:4", "S,m,10,rgb,5,27.0,25.0,0.8,0.9,0.1,6.0,40.0,0.1,niqe:4"]
+    code, out, err = _run(monkeypatch, capsys, "headline_table.py", "--leaderboard",
+                          _board(tmp_path, rows), "--sets", "S")
+    assert code == 0, err
+    assert "| S | rgb | `m` | 27.00 (+1.00) | 25.00 | 0.8000 | 0.1000 (-50 %) | 6.00 (4 of 5) | 40.0 |" in out
+    assert "(n of N)" in out  # the note saying what it means
+
+
+@pytest.mark.parametrize("rows", [[JPEG_ROW], []])
+def test_headline_table_without_rows_at_the_quality_is_an_error(rows: list[str], tmp_path: Path,
+                                                                monkeypatch, capsys) -> None:
+    code, out, err = _run(monkeypatch, capsys, "headline_table.py", "--leaderboard",
+                          _board(tmp_path, rows), "--sets", "S", "--quality", "55")
+    assert code == 2 and out == "" and "no rows at q55" in _one_error(err)
+
+
+def test_speed_restore_exits_1_when_a_row_failed(monkeypatch, capsys) -> None:
+    _fake_children(monkeypatch, (1, "", "Traceback (most recent call last):\nRuntimeError: boom\n"))
+    code, out, _ = _run(monkeypatch, capsys, "speed_restore.py", "--models", "jpeg", "--no-tiled")
+    assert code == 1
+    assert "failed: jpeg at 512x512: RuntimeError: boom" in " ".join(out.split())
+    assert "Traceback" not in out
+
+
+def test_speed_bench_refuses_a_zoo_bench_run_that_skipped_rows(monkeypatch, capsys) -> None:
+    _fake_children(monkeypatch, (1, "", "failed jpeg on chelsea: boom\n4 rows measured in 1.0 s\n"))
+    code, out, err = _run(monkeypatch, capsys, "speed_bench.py", "--models", "jpeg", "--metrics",
+                          "psnr", "--qualities", "10")
+    assert code == 2 and "failed jpeg on chelsea: boom" in _one_error(err)
+    assert "wall" not in out
+
+
+def test_speed_train_table_is_not_cut_to_80_columns(tmp_path: Path, monkeypatch, capsys) -> None:
+    speed = _module("speed_train.py")
+    monkeypatch.setattr(speed, "bench_entry", _fake_bench)
+    code, out, err = _call(monkeypatch, capsys, speed, "--data", tmp_path, "--entries", "unet-l1")
+    assert code == 0, err
+    assert any(all(cell in line for cell in ("unet-l1", "generator", "bfloat16", "compute", "7.0"))
+               for line in out.splitlines()), out
+    assert "…" not in out
