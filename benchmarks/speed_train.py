@@ -7,8 +7,8 @@ patch size, batch and precision; CPU by default, ``--device cuda`` on a GPU.
 
     python benchmarks/speed_train.py --data ../shared/data/train [--entries unet-l1] [--steps 10]
 
-Recipe overrides (``KEY=VALUE``) go before ``--entries`` (or after ``--``), which takes every
-word up to the next option. ``--fit-minutes M --fit-out FILE`` (one entry) also writes the recipe
+Recipe overrides (``KEY=VALUE``) may stand anywhere, after the entry names of ``--entries``
+too. ``--fit-minutes M --fit-out FILE`` (one entry) also writes the recipe
 overrides that scale every stage's step count by one factor so that the run's estimated compute
 time is ``M`` minutes: how a run on a lent GPU machine is sized to its time
 (training/device/train.sh). ``--json FILE`` writes ``{"partial": false, "rows": [...]}``; after
@@ -122,10 +122,6 @@ def _entries(names: list[str] | None) -> list[str]:
     """The entries to measure (default: every trainable one), each checked before any is."""
     trainable = list_models(trainable=True)
     for name in names or []:
-        if "=" in name:
-            raise ZooError(f"--entries {name}: a recipe override, not an entry; --entries takes "
-                           "every word up to the next option, so put overrides before it (or "
-                           "after --)")
         if name not in trainable:
             raise ZooError(f"--entries {name}: not a trainable entry (trainable: "
                            f"{', '.join(trainable)})")
@@ -148,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="../shared/data/train", help="training image folder")
     p.add_argument("--entries", nargs="+",
-                   help="entries (default: every trainable entry); overrides go before it")
+                   help="entries (default: every trainable entry)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--steps", type=int_at_least(1), default=8, help="timed steps per measurement")
     p.add_argument("--json", type=Path, help="also write the rows here")
@@ -157,6 +153,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--fit-out", type=Path, metavar="FILE", help="where to write the fitted overrides")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides for all entries")
     args = p.parse_args(argv)
+    # --entries NAME... swallows the overrides that follow it (no entry name holds '='): hand
+    # those back, as `zoo train` does for --data.
+    args.overrides = [e for e in args.entries or [] if "=" in e] + args.overrides
+    args.entries = [e for e in args.entries or [] if "=" not in e] or None
     if (args.fit_minutes is None) != (args.fit_out is None) or (
             args.fit_out and len(args.entries or []) != 1):
         p.error("--fit-minutes and --fit-out go together, with exactly one of --entries")

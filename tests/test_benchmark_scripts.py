@@ -376,13 +376,15 @@ def test_speed_denormals_says_slower_when_flushing_is_slower(monkeypatch, capsys
 # --- E: a bad item is refused before the first is measured --------------------------------------
 
 @pytest.mark.parametrize(("entries", "says"), [
-    (["unet-l1", "nosuch"], "nosuch: not a trainable entry"),
-    (["unet-l1", "data.workers=0"], "put overrides before it"),
+    (["unet-l1", "nosuch"], "--entries nosuch: not a trainable entry"),
+    # An override after the entry names is handed back as an override (and checked as one).
+    (["unet-l1", "data.bogus=0"], "override data.bogus=0: unknown key 'data.bogus'"),
 ])
 def test_speed_train_checks_every_entry_before_the_first(entries: list[str], says: str, tmp_path: Path,
                                                          monkeypatch, capsys) -> None:
     speed = _module("speed_train.py")
     monkeypatch.setattr(speed, "bench_entry", lambda *a: pytest.fail("measured"))
+    _png(tmp_path / "a.png")
     code, _, err = _call(monkeypatch, capsys, speed, "--data", tmp_path, "--entries", *entries)
     assert code == 2 and says in _one_error(err)
 

@@ -14,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+from zoo.errors import ZooError
 from zoo.models.arnet import ARNet
 from zoo.models.unet import UNet
 from zoo.restore import array_to_tensor
@@ -129,7 +130,7 @@ def test_stages_are_sized_to_the_budget_in_the_recipes_proportions() -> None:
             {"stage": "gan", "stage_steps": 600, "stage_minutes_est": 2.0}]
     assert speed.fitted_steps(rows, 4.0) == ["stages.pretrain.steps=1000", "stages.critic.steps=150",
                                              "stages.gan.steps=300"]
-    with pytest.raises(SystemExit):
+    with pytest.raises(ZooError, match="no steps to scale"):
         speed.fitted_steps([{"stage": "x", "stage_steps": 0, "stage_minutes_est": 0.0}], 1.0)
 
 
@@ -144,7 +145,7 @@ def test_speed_benchmark_names_a_bad_override_in_one_line(tmp_path: Path, monkey
     speed = _script("benchmarks/speed_train.py")
     monkeypatch.setattr(sys, "argv", ["speed_train.py", "--data", str(tmp_path), "--entries", "unet-l1",
                                       "--steps", "1", "bogus.key=1"])
-    with pytest.raises(SystemExit, match=r"^speed_train.py: override bogus.key=1: unknown key 'bogus'"):
+    with pytest.raises(ZooError, match=r"^override bogus.key=1: unknown key 'bogus'"):
         speed.main()
 
 
