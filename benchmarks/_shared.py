@@ -1,5 +1,5 @@
 """What the benchmark scripts share (not a script itself): a child process whose failure is
-one line naming what it ran, rows kept when Ctrl-C stops a run, and tables printed whole.
+one line naming what it ran, and rows kept when Ctrl-C stops a run.
 
 The scripts import it as ``_shared`` with their own folder on ``sys.path``.
 """
@@ -10,10 +10,6 @@ import signal
 import subprocess
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
-
-from rich.console import Console
-from rich.measure import Measurement
-from rich.table import Table
 
 from zoo.errors import ZooError
 
@@ -65,10 +61,4 @@ def until_interrupted(rows: Iterable[T]) -> tuple[list[T], bool]:
     return done, False
 
 
-def print_table(table: Table, console: Console | None = None) -> None:
-    """Print ``table`` without cutting its cells: outside a terminal rich assumes 80 columns."""
-    console = console or Console()
-    needed = Measurement.get(console, console.options.update_width(1000), table).maximum
-    if needed > console.width:
-        console = Console(file=console.file, highlight=False, width=needed)
-    console.print(table)
+

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.atomic import atomic_write, check_output_file
+from zoo.cli import print_table
 from zoo.cli.arg_types import float_above, int_at_least
 from zoo.cli.restore_cmd import PRECISION_CHOICES  # torch-free: workers import torch themselves
 from zoo.errors import ZooError
@@ -31,7 +32,7 @@ from zoo.errors import ZooError
 HERE = str(Path(__file__).resolve().parent)
 if HERE not in sys.path:  # imported by a test rather than run
     sys.path.insert(0, HERE)
-from _shared import ChildError, print_table, run_child, until_interrupted  # noqa: E402
+from _shared import ChildError, run_child, until_interrupted  # noqa: E402
 
 MB = 1024 * 1024
 

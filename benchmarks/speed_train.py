@@ -29,6 +29,7 @@ import torch
 from rich.table import Table
 
 from zoo.atomic import atomic_write, check_output_file
+from zoo.cli import print_table
 from zoo.cli.arg_types import float_above, int_at_least
 from zoo.errors import ZooError
 from zoo.registry import get_model_info, list_models
@@ -41,7 +42,7 @@ from zoo.train.stages import critic_step, generator_step
 HERE = str(Path(__file__).resolve().parent)
 if HERE not in sys.path:  # imported by a test rather than run
     sys.path.insert(0, HERE)
-from _shared import print_table, until_interrupted  # noqa: E402
+from _shared import until_interrupted  # noqa: E402
 
 
 def _time(fn, n: int, warmup: int, device: torch.device | None = None) -> float:

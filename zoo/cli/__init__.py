@@ -9,6 +9,8 @@ from typing import Callable
 
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
+from rich.table import Table
 
 from zoo.errors import ZooError, os_reason
 
@@ -29,6 +31,16 @@ def build_parser() -> argparse.ArgumentParser:
     for name in _SUBCOMMANDS:
         importlib.import_module(f"zoo.cli.{name}").register(sub)
     return parser
+
+
+def print_table(table: Table, console: Console | None = None) -> None:
+    """Print ``table`` without cutting its cells: outside a terminal rich assumes 80 columns, so
+    a wider table gets a console as wide as it needs."""
+    console = console or Console(highlight=False)
+    needed = Measurement.get(console, console.options.update_width(1000), table).maximum
+    if needed > console.width:
+        console = Console(file=console.file, highlight=False, width=needed)
+    console.print(table)
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,

@@ -59,9 +59,9 @@ def run(args: argparse.Namespace) -> int:
     if not dist.is_main:
         return 0
     from rich.markup import escape
-    from rich.measure import Measurement
 
     from zoo.bench.results import summarize
+    from zoo.cli import print_table
     from zoo.bench.runner import current_rows
 
     out = Console(highlight=False)
@@ -84,9 +84,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         summary = summarize(current_rows(r.plan, r.outcome))
         table = _summary_table(r, summary)
-        # Never elide digits: outside a terminal rich assumes 80 columns, so widen to the table.
-        needed = Measurement.get(out, out.options.update_width(1000), table).maximum
-        (out if needed <= out.width else Console(highlight=False, width=needed)).print(table)
+        print_table(table, out)  # whole: never elided digits
         for why in _incomparable(r, summary):
             console.print(f"[yellow]not comparable:[/] {escape(why)} (the reported rows of "
                           "LEADERBOARD.md and leaderboard.html)")
