@@ -98,8 +98,18 @@ def test_argument_types_refuse_out_of_range_values_as_usage_errors(capsys: pytes
                           (["--minutes", "-5"], "argument --minutes: must be a finite number above 0, got -5"),
                           (["--minutes", "nan"], "must be a finite number above 0, got nan"),
                           (["--minutes", "inf"], "must be a finite number above 0, got inf"),
-                          (["--quality", "0"], "argument --quality: must be at least 1, got 0"),
+                          (["--quality", "0"], "argument --quality: a JPEG quality is 1..100, got 0"),
                           (["--quality", "101"], "argument --quality: a JPEG quality is 1..100, got 101")):
         with pytest.raises(SystemExit) as exit_:
             p.parse_args(argv)
         assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_overrides_taken_by_an_option_are_handed_back_in_command_line_order() -> None:
+    from zoo.cli.arg_types import hand_back_overrides
+
+    argv = ["a.b=1", "--data", "d1", "a.b=2", "d2", "--max-steps", "3", "c=4"]
+    values, overrides = hand_back_overrides(["d1", "a.b=2", "d2"], ["a.b=1", "c=4"], argv,
+                                            lambda word: "=" in word)
+    assert values == ["d1", "d2"] and overrides == ["a.b=1", "a.b=2", "c=4"]  # the later a.b wins
+    assert hand_back_overrides(None, ["x=1", "x=1"], ["x=1", "x=1"], lambda w: True) == ([], ["x=1", "x=1"])

@@ -1,15 +1,19 @@
-"""argparse types with ranges: a value out of range is a usage error (one line, exit 2) before
-any work starts, for the zoo's commands and its scripts in benchmarks/ and training/."""
+"""Argument helpers for the scripts in benchmarks/ and training/ (and ``zoo train``): argparse
+types with ranges, so that a value out of range is a usage error (one line, exit 2) before any
+work starts, and the hand-back of overrides an option of several values took. (The other
+commands check their values in the functions they call, for Python callers too.)"""
 
 from __future__ import annotations
 
 import argparse
 import math
-from typing import Callable, TypeVar
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 T = TypeVar("T", int, float)
 
-__all__ = ["float_above", "int_at_least", "jpeg_quality"]
+__all__ = ["float_above", "hand_back_overrides", "int_at_least", "jpeg_quality"]
 
 
 def _ranged(convert: Callable[[str], T], kind: str, ok: Callable[[T], bool],
@@ -24,7 +28,6 @@ def _ranged(convert: Callable[[str], T], kind: str, ok: Callable[[T], bool],
             raise argparse.ArgumentTypeError(f"{rule}, got {text}")
         return value
 
-    parse.__name__ = kind  # what argparse names in its own messages
     return parse
 
 
@@ -39,9 +42,20 @@ def float_above(low: float) -> Callable[[str], float]:
                    f"must be a finite number above {low:g}")
 
 
-def jpeg_quality(text: str) -> int:
-    """A JPEG quality, 1..100."""
-    value = int_at_least(1)(text)
-    if value > 100:
-        raise argparse.ArgumentTypeError(f"a JPEG quality is 1..100, got {value}")
-    return value
+jpeg_quality = _ranged(int, "an integer", lambda v: 1 <= v <= 100, "a JPEG quality is 1..100")
+"""A JPEG quality, 1..100."""
+
+
+def hand_back_overrides(taken: Sequence[str] | None, overrides: Sequence[str], argv: Sequence[str],
+                        is_override: Callable[[str], bool]) -> tuple[list[str], list[str]]:
+    """An option of several values (``--data DIR...``) also takes the ``KEY=VALUE`` overrides
+    after it: split ``taken`` into its own values and those overrides, and return the option's
+    values and every override in command-line order (``argv``), so that a later one wins."""
+    values = [w for w in taken or [] if not is_override(w)]
+    pool = Counter([w for w in taken or [] if is_override(w)] + list(overrides))
+    ordered = []
+    for word in argv:
+        if pool[word] > 0:
+            pool[word] -= 1
+            ordered.append(word)
+    return values, ordered

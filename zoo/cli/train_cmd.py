@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from zoo.cli.arg_types import hand_back_overrides
 from zoo.errors import RecipeError
 
 
@@ -55,9 +56,8 @@ def _parse_rest(args: argparse.Namespace) -> argparse.Namespace:
                 if args.data else "")
         p.error(f"NAME is missing: the registry entry to train, see `zoo list`{hint}")
     p.parse_intermixed_args(args.rest, namespace=args)
-    # --data DIR... swallows the overrides that follow it: hand those back.
-    data = [d for d in args.data or [] if "=" not in d or Path(d).exists()]
-    args.overrides = [d for d in args.data or [] if d not in data] + list(args.overrides)
+    data, args.overrides = hand_back_overrides(args.data, args.overrides, args.rest,
+                                               lambda word: "=" in word and not Path(word).exists())
     args.data = data or None
     return args
 
