@@ -593,14 +593,14 @@ def test_every_image_skipped_leaves_no_folder_it_made(tmp_path: Path,
     from zoo.cli import main
     from zoo.locks import LOCK_FILE
 
-    data = tmp_path / "broken"
+    data = tmp_path / "broken[b]"  # the name printed as it is (it was escaped twice: broken\[b])
     data.mkdir()
     (data / "x.png").write_bytes(b"\x89PNG\r\n\x1a\ngarbage")
     args = ["bench", "--data", str(data), "--models", "jpeg", "-q", "10", "--metrics", "psnr",
             "--no-progress", "--crops", "0", "--out"]
     assert main([*args, str(tmp_path / "new" / "lb")]) == 1
-    assert "broken: no image could be measured (all 1 skipped)" in capsys.readouterr().err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken"]
+    assert "\nbroken[b]: no image could be measured (all 1 skipped)" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken[b]"]
     (tmp_path / "kept").mkdir()
     assert main([*args, str(tmp_path / "kept" / "lb")]) == 1
     assert list((tmp_path / "kept").iterdir()) == []

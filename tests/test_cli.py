@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import tempfile
 from pathlib import Path
 
@@ -67,7 +68,8 @@ def test_ctrl_c_while_the_parser_is_built_is_one_line(capsys: pytest.CaptureFixt
     assert capsys.readouterr().err == "interrupted\n"
 
 
-def test_output_files_on_an_impossible_path_are_refused_naming_the_file_in_the_way(tmp_path: Path) -> None:
+def test_output_files_on_an_impossible_path_are_refused_naming_the_file_in_the_way(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``check_output_file`` (scripts check their outputs before measuring) and atomic_write say
     which file stands where a folder should be (atomic_write said 'File exists')."""
     from zoo.atomic import check_output_file
@@ -78,6 +80,13 @@ def test_output_files_on_an_impossible_path_are_refused_naming_the_file_in_the_w
     with pytest.raises(ZooError, match=rf"^--json {tmp_path}: is a folder, not a file$"):
         check_output_file(tmp_path, "--json")
     check_output_file(tmp_path / "new" / "x.json", "--json")  # a folder that will be made: fine
+    # A write-protected file, as an ordinary user is answered (the suite may run as root).
+    (tmp_path / "ro.json").write_text("{}")
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p).name == "ro.json" and mode & os.W_OK
+                        else real_access(p, mode))
+    with pytest.raises(ZooError, match=r"--json .*ro.json: Permission denied \(the file is write-protected\)"):
+        check_output_file(tmp_path / "ro.json", "--json")
     with pytest.raises(OSError, match=rf"{tmp_path}/afile is a file, not a folder"):
         atomic_write(tmp_path / "afile" / "x.csv", lambda fh: fh.write("a"))
 

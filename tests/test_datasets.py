@@ -99,6 +99,21 @@ def test_data_list_shows_folder_names_as_they_are(tmp_path: Path, monkeypatch: p
     assert f"{cache}/x]" in out and "[bold]y" in out
 
 
+def test_data_list_commands_are_whole_in_a_pipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture) -> None:
+    """Outside a terminal rich assumes 80 columns and cut the commands ("--data a_rather_lo…")."""
+    from zoo.cli import main
+
+    name = "a_rather_long_dataset_folder_name_for_the_table"
+    (tmp_path / name).mkdir()
+    _png(tmp_path / name / "a.png", 1)
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path))
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert f"zoo bench --data {name}" in out and str(tmp_path / name) in out
+
+
 def test_data_list_names_commands_that_bench_each_dataset(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     """Each listed bench command runs as shown and benches that row's dataset; a cache folder

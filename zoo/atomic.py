@@ -40,6 +40,16 @@ def check_output_file(path: str | os.PathLike[str], option: str) -> None:
     why = unwritable_folder(path.parent)
     if why:
         raise ZooError(f"{option} {path}: {why}")
+    try:
+        _refuse_write_protected(path)
+    except PermissionError as exc:
+        raise ZooError(f"{option} {path}: {os_reason(exc)}") from None
+
+
+def _refuse_write_protected(path: Path) -> None:
+    """A write-protected file is not replaced (a rename would replace it regardless)."""
+    if path.is_file() and not os.access(path, os.W_OK):
+        raise PermissionError(errno.EACCES, "Permission denied (the file is write-protected)")
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], object], *,
@@ -54,8 +64,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], object
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_file() and not os.access(path, os.W_OK):
-            raise PermissionError(errno.EACCES, "Permission denied (the file is write-protected)")
+        _refuse_write_protected(path)
         _write_and_rename(path, write, mode)
     except OSError as exc:
         reason = os_reason(exc)

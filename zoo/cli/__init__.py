@@ -35,10 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def print_table(table: Table, console: Console | None = None) -> None:
     """Print ``table`` without cutting its cells: outside a terminal rich assumes 80 columns, so
-    a wider table gets a console as wide as it needs."""
+    there a wider table gets a console as wide as it needs (in a terminal, rich fits it)."""
     console = console or Console(highlight=False)
     needed = Measurement.get(console, console.options.update_width(1000), table).maximum
-    if needed > console.width:
+    if needed > console.width and not console.is_terminal:
         console = Console(file=console.file, highlight=False, width=needed)
     console.print(table)
 

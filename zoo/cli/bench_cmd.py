@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     out = Console(highlight=False)
     failed = False
     for r in runs:
-        name = escape(r.plan.dataset.name)
+        name = r.plan.dataset.name
         if r.meta is None:  # no model loaded or no image read: say why, and write no leaderboard
             for model, _, why in r.outcome.failures:
                 console.print(f"[red]failed[/] {escape(model)}: {escape(why)}")

@@ -35,9 +35,10 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
+
+    from zoo.cli import print_table
 
     from zoo.datasets import cached_datasets, sample_dataset
     from zoo.div2k import div2k_dir, div2k_names, div2k_present
@@ -63,7 +64,7 @@ def _list(args: argparse.Namespace) -> int:
                       else "zoo data fetch div2k")
     for name, (path, n) in found.items():  # folder names are the user's: no rich markup in them
         table.add_row(escape(name), str(n), escape(str(path)), escape(_bench_command(name, path)))
-    Console(highlight=False).print(table)
+    print_table(table)  # whole (commands are pasted) even outside a terminal
     return 0
 
 

@@ -43,7 +43,7 @@ class Origins:
         """The override that set ``key``, a table above it or a key inside it (the last one
         applied), else the file."""
         for set_key, label in reversed(self.overrides):
-            if key and _related(set_key, key):
+            if _related(set_key, key):
                 return label
         return self.file
 
