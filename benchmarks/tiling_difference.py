@@ -28,7 +28,7 @@ from zoo.metrics import METRICS
 from zoo.models.base import Restorer
 from zoo.restore import array_to_tensor
 from zoo.samples import sample_images
-from zoo.tiling import _grid_unit, restore_tiled, tile_grid
+from zoo.tiling import restore_tiled, tile_plan
 
 
 def _truth(spec: str, samples: dict[str, np.ndarray]) -> np.ndarray:
@@ -48,13 +48,13 @@ def tiling_used(model: Restorer, height: int, width: int, tile: int, overlap: in
     """The tiles ``restore_tiled`` really uses, as the output names them (its tile side is
     rounded to the model's grid and its overlap bounded by the tile); None when the image fits
     in one tile, so that nothing is tiled."""
-    unit = _grid_unit(model)
-    side, used, ys = tile_grid(height, tile, overlap, unit)
-    xs = tile_grid(width, tile, overlap, unit)[2]
-    if len(ys) == 1 and len(xs) == 1:
+    plan = tile_plan(model, height, width, tile, overlap)
+    if plan is None:
         return None
-    asked = "" if (side, used) == (tile, overlap) else f" (asked: --tile {tile} --overlap {overlap})"
-    return f"{side}-px tiles, {used}-px overlap{asked}"
+    text = f"{plan.side}-px tiles, {plan.overlap}-px overlap"
+    if (plan.side, plan.overlap) != (tile, overlap):
+        text += f" (asked: --tile {tile} --overlap {overlap})"
+    return text
 
 
 def main(argv: list[str] | None = None) -> None:

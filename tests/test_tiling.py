@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from zoo.models.base import Restorer
-from zoo.tiling import auto_tile, restore_tiled, tile_grid
+from zoo.tiling import auto_tile, restore_tiled, tile_grid, tile_plan
 
 
 class WideConvNet(Restorer):
@@ -83,6 +83,24 @@ def test_tiles_are_on_the_jpeg_and_network_grid() -> None:
         assert h <= 96 and w <= 96  # tile rounded down to the grid: memory follows the tile
     # The blending weights sum to one everywhere: the identity comes back unchanged.
     torch.testing.assert_close(out, x.clamp(0, 1), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("h,w,tile,overlap,pad", [(300, 200, 100, 24, 32), (64, 64, 8, 2, 1),
+                                                   (40, 200, 64, 16, 8), (50, 50, 64, 16, 8),
+                                                   (130, 70, 48, 0, 16)])
+def test_tile_plan_is_the_tiles_restore_tiled_runs(h: int, w: int, tile: int, overlap: int,
+                                                   pad: int) -> None:
+    spy = TileSpy(pad_multiple=pad)
+    restore_tiled(spy, coordinate_image(h, w), tile=tile, overlap=overlap)
+    plan = tile_plan(spy, h, w, tile, overlap)
+    if plan is None:
+        assert spy.calls == [(0, 0, h, w)]  # one call on the whole image
+        return
+    assert spy.calls == [(y, x, min(plan.side, h - y), min(plan.side, w - x))
+                         for y in plan.rows for x in plan.cols]
+    # Neighbouring tiles share plan.overlap pixels (the step is the same along both axes).
+    origins = plan.rows if len(plan.rows) > 1 else plan.cols
+    assert origins[1] - origins[0] == plan.side - plan.overlap
 
 
 def test_tiled_matches_untiled_with_a_real_receptive_field() -> None:

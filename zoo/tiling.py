@@ -12,12 +12,14 @@ weight map and without holding the tiles.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 
 from zoo.models.base import Restorer
 
-__all__ = ["DEFAULT_OVERLAP", "auto_tile", "restore_tiled", "run_whole", "tile_grid"]
+__all__ = ["DEFAULT_OVERLAP", "TilePlan", "auto_tile", "restore_tiled", "run_whole", "tile_grid",
+           "tile_plan"]
 
 DEFAULT_OVERLAP = 64
 JPEG_BLOCK = 8
@@ -55,6 +57,34 @@ def tile_grid(length: int, tile: int, overlap: int, unit: int) -> tuple[int, int
     while origins[-1] + tile < length:
         origins.append(origins[-1] + step)
     return tile, tile - step, origins
+
+
+class TilePlan(NamedTuple):
+    """The tiles :func:`restore_tiled` cuts an image into."""
+
+    side: int
+    """Tile side: the one asked for, on the model's grid (see :func:`tile_grid`)."""
+    overlap: int
+    """Pixels shared by neighbouring tiles (the same along both axes)."""
+    rows: list[int]
+    """Tile origins down the image."""
+    cols: list[int]
+    """Tile origins across the image."""
+
+
+def tile_plan(model: Restorer, height: int, width: int, tile: int,
+              overlap: int = DEFAULT_OVERLAP) -> TilePlan | None:
+    """The tiles :func:`restore_tiled` uses for ``model`` on a ``height`` x ``width`` image when
+    asked for ``tile``-pixel tiles overlapping by ``overlap``; None when the image fits in one
+    tile, so that it is restored whole."""
+    if tile <= 0:
+        raise ValueError(f"tile must be positive, got {tile}")
+    unit = _grid_unit(model)
+    side, used, rows = tile_grid(height, tile, overlap, unit)
+    cols = tile_grid(width, tile, overlap, unit)[2]
+    if len(rows) == 1 and len(cols) == 1:
+        return None
+    return TilePlan(side, used, rows, cols)
 
 
 def _ramp(overlap: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -104,27 +134,22 @@ def restore_tiled(model: Restorer, x: torch.Tensor, tile: int,
     """
     if x.ndim != 4 or x.shape[0] != 1:
         raise ValueError(f"restore_tiled expects a (1, C, H, W) tensor, got {tuple(x.shape)}")
-    if tile <= 0:
-        raise ValueError(f"tile must be positive, got {tile}")
-    run_device, run_dtype = _where_it_runs(model, x)
     h, w = x.shape[-2:]
-    unit = _grid_unit(model)
-    tile, overlap_h, ys = tile_grid(h, tile, overlap, unit)
-    _, overlap_w, xs = tile_grid(w, tile, overlap, unit)
-    if len(ys) == 1 and len(xs) == 1:
+    plan = tile_plan(model, h, w, tile, overlap)
+    if plan is None:
         return run_whole(model, x)
 
+    run_device, run_dtype = _where_it_runs(model, x)
     # Blended at float32 or better: half-precision sums of ramp-weighted tiles lose grey levels.
     acc = torch.promote_types(x.dtype, torch.float32)
     out = torch.zeros(x.shape, dtype=acc, device=x.device)
-    ramp_h = _ramp(overlap_h, acc, x.device)
-    ramp_w = _ramp(overlap_w, acc, x.device)
-    for y0 in ys:
-        th = min(tile, h - y0)
-        wy = _axis_weights(y0, th, h, overlap_h, ramp_h, acc, x.device)
-        for x0 in xs:
-            tw = min(tile, w - x0)
-            wx = _axis_weights(x0, tw, w, overlap_w, ramp_w, acc, x.device)
+    ramp = _ramp(plan.overlap, acc, x.device)
+    for y0 in plan.rows:
+        th = min(plan.side, h - y0)
+        wy = _axis_weights(y0, th, h, plan.overlap, ramp, acc, x.device)
+        for x0 in plan.cols:
+            tw = min(plan.side, w - x0)
+            wx = _axis_weights(x0, tw, w, plan.overlap, ramp, acc, x.device)
             piece = x[..., y0:y0 + th, x0:x0 + tw].to(run_device, run_dtype).contiguous()
             restored = model(piece).to(x.device, acc)
             out[..., y0:y0 + th, x0:x0 + tw].addcmul_(restored, wy[:, None] * wx[None, :])
