@@ -23,13 +23,9 @@ from pathlib import Path
 import torch
 
 from zoo.cli.arg_types import int_at_least
+from zoo.cli.children import run_child
 from zoo.errors import ZooError, first_line
 from zoo.train.denormals import DENORMAL_BITS
-
-HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:  # imported by a test rather than run
-    sys.path.insert(0, HERE)
-from _shared import run_child  # noqa: E402
 
 TINY = torch.finfo(torch.float32).tiny
 DENORMAL = torch.tensor([DENORMAL_BITS], dtype=torch.int32).view(torch.float32)
@@ -138,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
         cmd += ["--checkpoint", str(a.checkpoint)] if a.checkpoint else []
         cmd += ["--flush"] if flush else []
         out = run_child(cmd, f"the child process timing Adam {'with' if flush else 'without'} "
-                             "flushing")
+                             "flushing").stdout
         results[flush] = json.loads(out.strip().splitlines()[-1])
     r = results[False]
     print(f"{source}: {r['denormal']:,} of {r['values']:,} Adam moment values denormal "

@@ -20,19 +20,14 @@ import statistics
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from zoo.atomic import atomic_write, check_output_file
 from zoo.cli import print_table
 from zoo.cli.arg_types import float_above, int_at_least
+from zoo.cli.children import ChildError, run_child, until_interrupted
 from zoo.cli.restore_cmd import PRECISION_CHOICES  # torch-free: workers import torch themselves
 from zoo.errors import ZooError
-
-HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:  # imported by a test rather than run
-    sys.path.insert(0, HERE)
-from _shared import ChildError, run_child, until_interrupted  # noqa: E402
 
 MB = 1024 * 1024
 
@@ -156,7 +151,7 @@ def _cpu_name() -> str:
 def _in_subprocess(args: list[str], what: str) -> dict[str, Any]:
     """One measurement in a fresh process: its result, or ``{"error": "what: why it failed"}``."""
     try:
-        out = run_child([sys.executable, __file__, "--worker", *args], what)
+        out = run_child([sys.executable, __file__, "--worker", *args], what).stdout
     except ChildError as exc:
         return {"error": str(exc)}
     return json.loads(out.strip().splitlines()[-1])
@@ -192,28 +187,33 @@ def _markdown(header: list[str], rows: list[list[str]], notes: list[str]) -> str
     return "\n".join(lines + [""] + [f"{n}  " for n in notes]) + "\n"
 
 
-def _measurements(args: argparse.Namespace, names: list[str], status: Any) -> Iterator[dict[str, Any]]:
-    """Each model's row, measured in child processes, one row at a time."""
+def _rows_to_measure(args: argparse.Namespace, names: list[str]) -> list[tuple[str, str, bool]]:
+    """``(model, precision, compiled)`` of each row, in the table's order."""
+    compiled = (False, True) if args.compile else (False,)
+    return [(name, p, c) for name in names for p in args.precision for c in compiled]
+
+
+def _measurements(args: argparse.Namespace, wanted: list[tuple[str, str, bool]],
+                  status: Any) -> Iterator[dict[str, Any]]:
+    """Each row of ``wanted``, measured in child processes, one row at a time."""
     common = ["--device", args.device, "--size", str(args.size), "--warmup", str(args.warmup),
               "--runs", str(args.runs), "--tiled-mp", str(args.tiled_mp), "--tile", str(args.tile)]
     if args.threads:
         common += ["--threads", str(args.threads)]
-    ways = [(p, c) for p in args.precision for c in ((False, True) if args.compile else (False,))]
-    for name in names:
-        for precision, compiled in ways:
-            label = name if args.precision == ["fp32"] else f"{name} {precision}"
-            label += " compiled" if compiled else ""
-            how = [*common, "--compile"] if compiled else common
-            patch = f"{label} at {args.size}x{args.size}"
-            status.update(patch)
-            row: dict[str, Any] = {"name": label,
-                                   "patch": _in_subprocess(["patch", name, precision, *how], patch)}
-            if not args.no_tiled:
-                tiled = f"{label}, {args.tiled_mp:g} MP tiled"
-                status.update(tiled)
-                row["tiled"] = _in_subprocess(["tiled", name, precision, *how], tiled)
-            row["compiled"] = compiled
-            yield row
+    for name, precision, compiled in wanted:
+        label = name if args.precision == ["fp32"] else f"{name} {precision}"
+        label += " compiled" if compiled else ""
+        how = [*common, "--compile"] if compiled else common
+        patch = f"{label} at {args.size}x{args.size}"
+        status.update(patch)
+        row: dict[str, Any] = {"name": label,
+                               "patch": _in_subprocess(["patch", name, precision, *how], patch)}
+        if not args.no_tiled:
+            tiled = f"{label}, {args.tiled_mp:g} MP tiled"
+            status.update(tiled)
+            row["tiled"] = _in_subprocess(["tiled", name, precision, *how], tiled)
+        row["compiled"] = compiled
+        yield row
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -267,9 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; "
                      f"known: {', '.join(zoo.list_models())}")
+    wanted = _rows_to_measure(args, names)
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     with console.status("measuring") as status:
-        results, interrupted = until_interrupted(_measurements(args, names, status))
+        results, interrupted = until_interrupted(_measurements(args, wanted, status))
 
     import torch
 
@@ -295,8 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         notes.append(f"1-minute load average {load_before:.1f} before, "
                      f"{os.getloadavg()[0]:.1f} after (on {os.cpu_count()} CPUs)")
     if interrupted:
-        total = len(names) * len(args.precision) * (2 if args.compile else 1)
-        notes.append(f"partial: interrupted after {len(results)} of {total} rows")
+        notes.append(f"partial: interrupted after {len(results)} of {len(wanted)} rows")
     header, rows = _rows(results, args.size, None if args.no_tiled else args.tiled_mp)
     table = Table(title="zoo restore speed" + (" (partial: interrupted)" if interrupted else ""))
     for column in header:

@@ -30,7 +30,8 @@ from rich.table import Table
 
 from zoo.atomic import atomic_write, check_output_file
 from zoo.cli import print_table
-from zoo.cli.arg_types import float_above, int_at_least
+from zoo.cli.arg_types import float_above, hand_back_overrides, int_at_least
+from zoo.cli.children import until_interrupted
 from zoo.errors import ZooError
 from zoo.registry import get_model_info, list_models
 from zoo.train.data import StepBatchSampler, make_loader
@@ -38,11 +39,6 @@ from zoo.train.loop import Trainer
 from zoo.train.losses import GeneratorLoss
 from zoo.train.recipe import Recipe, load_recipe, recipe_path
 from zoo.train.stages import critic_step, generator_step
-
-HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:  # imported by a test rather than run
-    sys.path.insert(0, HERE)
-from _shared import until_interrupted  # noqa: E402
 
 
 def _time(fn, n: int, warmup: int, device: torch.device | None = None) -> float:
@@ -153,11 +149,17 @@ def main(argv: list[str] | None = None) -> None:
                    help="with --fit-out: size the stages to M minutes of compute (one entry)")
     p.add_argument("--fit-out", type=Path, metavar="FILE", help="where to write the fitted overrides")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides for all entries")
+    argv = sys.argv[1:] if argv is None else argv
     args = p.parse_args(argv)
     # --entries NAME... swallows the overrides that follow it (no entry name holds '='): hand
-    # those back, as `zoo train` does for --data.
-    args.overrides = [e for e in args.entries or [] if "=" in e] + args.overrides
-    args.entries = [e for e in args.entries or [] if "=" not in e] or None
+    # those back in command-line order, as `zoo train` does for --data.
+    given = args.entries
+    args.entries, args.overrides = hand_back_overrides(given, args.overrides, argv,
+                                                       lambda word: "=" in word)
+    if given and not args.entries:  # not every entry, which a bare --entries would not mean
+        raise ZooError(f"--entries {' '.join(given)}: no entry name, only overrides; name the "
+                       "entries before them, or leave out --entries to measure every entry")
+    args.entries = args.entries or None
     if (args.fit_minutes is None) != (args.fit_out is None) or (
             args.fit_out and len(args.entries or []) != 1):
         p.error("--fit-minutes and --fit-out go together, with exactly one of --entries")

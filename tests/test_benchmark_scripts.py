@@ -19,8 +19,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import zoo
 import zoo.tiling
 from zoo.cli import run_tool
+from zoo.errors import ZooError
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "benchmarks"
@@ -389,6 +391,31 @@ def test_speed_train_checks_every_entry_before_the_first(entries: list[str], say
     assert code == 2 and says in _one_error(err)
 
 
+def test_speed_train_hands_overrides_back_in_command_line_order(tmp_path: Path, monkeypatch,
+                                                                capsys) -> None:
+    speed = _module("speed_train.py")
+    built: list[list[str]] = []
+
+    def entry_recipe(entry: str, data: str, device: str, overrides: list[str]) -> None:
+        built.append(overrides)
+        raise ZooError("recipe seen")
+
+    monkeypatch.setattr(speed, "entry_recipe", entry_recipe)
+    code, _, err = _call(monkeypatch, capsys, speed, "--data", tmp_path, "data.quality=[10]",
+                         "--entries", "unet-l1", "data.quality=[20]")
+    assert code == 2 and "recipe seen" in _one_error(err)
+    assert built == [["data.quality=[10]", "data.quality=[20]"]]  # the later one wins
+
+
+def test_speed_train_refuses_entries_that_are_only_overrides(tmp_path: Path, monkeypatch,
+                                                             capsys) -> None:
+    speed = _module("speed_train.py")
+    monkeypatch.setattr(speed, "entry_recipe", lambda *a: pytest.fail("took it for every entry"))
+    code, _, err = _call(monkeypatch, capsys, speed, "--data", tmp_path, "--entries",
+                         "data.quality=[10]")
+    assert code == 2 and "--entries data.quality=[10]: no entry name" in _one_error(err)
+
+
 # --- F ------------------------------------------------------------------------------------------
 
 def test_headline_table_marks_means_over_fewer_images(tmp_path: Path, monkeypatch, capsys) -> None:
@@ -422,6 +449,37 @@ def test_speed_bench_refuses_a_zoo_bench_run_that_skipped_rows(monkeypatch, caps
                           "psnr", "--qualities", "10")
     assert code == 2 and "failed jpeg on chelsea: boom" in _one_error(err)
     assert "wall" not in out
+
+
+def test_speed_bench_refuses_a_zoo_bench_run_that_skipped_images(monkeypatch, capsys) -> None:
+    # zoo bench exits 0 when it skipped images but measured the others
+    _fake_children(monkeypatch, (0, "", "skipped chelsea: not an image\n16 rows measured in 1.0 s\n"))
+    monkeypatch.setattr(zoo, "load", lambda *a, **k: pytest.fail("went on after the timed run"))
+    code, out, err = _run(monkeypatch, capsys, "speed_bench.py", "--models", "jpeg", "--metrics",
+                          "psnr", "--qualities", "10")
+    assert code == 2 and "(skipped chelsea: not an image)" in _one_error(err)
+    assert "wall" not in out
+
+
+def test_speed_bench_checks_model_names_first_and_loads_after_the_timed_run(monkeypatch,
+                                                                            capsys) -> None:
+    events: list[str] = []
+
+    def child(cmd: list[str], *args: Any, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        events.append("zoo bench")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    def load(name: str, **kwargs: Any) -> None:
+        events.append(f"load {name}")
+        raise ZooError("stopped at the first load")
+
+    monkeypatch.setattr(subprocess, "run", child)
+    monkeypatch.setattr(zoo, "load", load)
+    common = ["--metrics", "psnr", "--qualities", "10"]
+    code, _, err = _run(monkeypatch, capsys, "speed_bench.py", "--models", "jpeg", "nosuch", *common)
+    assert code == 2 and "--models nosuch" in _one_error(err) and events == []
+    code, _, err = _run(monkeypatch, capsys, "speed_bench.py", "--models", "jpeg", *common)
+    assert code == 2 and events == ["zoo bench", "load jpeg"]
 
 
 def test_speed_train_table_is_not_cut_to_80_columns(tmp_path: Path, monkeypatch, capsys) -> None:

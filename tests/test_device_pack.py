@@ -157,6 +157,41 @@ def test_a_scratch_folder_a_killed_run_left_is_removed(pack: ModuleType, data: P
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "out"]
 
 
+def test_a_second_pack_on_the_same_out_is_refused_and_leaves_the_running_one_alone(
+        pack: ModuleType, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "out"
+    assert _run(pack, monkeypatch, *_inputs(data), "--out", out) == 0
+    before = _files(out)
+    capsys.readouterr()
+    with pack.scratch_beside(out.resolve()) as running:  # a first pack.py, still building
+        (running / "pack" / "carry-1").mkdir(parents=True)
+        assert _run(pack, monkeypatch, *_inputs(data), "--out", out) == 2
+        assert (running / "pack" / "carry-1").is_dir()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--out {out}: another pack.py is making this pack" in err
+    assert _files(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "out"]
+
+
+def test_ctrl_c_between_the_two_renames_puts_the_earlier_pack_back(
+        pack: ModuleType, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    assert _run(pack, monkeypatch, *_inputs(data), "--out", out) == 0
+    before = _files(out)
+    rename = Path.rename
+
+    def interrupted(self: Path, target: str | Path) -> Path:
+        if self.name == "pack" and Path(target).name == "out":  # the earlier pack already moved
+            raise KeyboardInterrupt
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", interrupted)
+    assert _run(pack, monkeypatch, *_inputs(data), "--out", out) == 130
+    assert _files(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "out"]
+
+
 def test_unreadable_images_are_skipped_with_a_warning(pack: ModuleType, data: Path, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture) -> None:
@@ -212,7 +247,7 @@ def test_a_failed_wheel_download_is_one_line(tmp_path: Path, monkeypatch: pytest
     spec.loader.exec_module(module)
     failed = subprocess.CompletedProcess([], 1, "", "ERROR: Could not find a version\n"
                                          "ERROR: No matching distribution found for lpips\n\n")
-    monkeypatch.setattr(module.subprocess, "run", lambda *a, **k: failed)
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: failed)
     with pytest.raises(ZooError, match=r"pip could not download lpips==\S+ \(ERROR: No matching"):
         module.pack_wheel(tmp_path / "wheels")
 

@@ -18,8 +18,8 @@ under ``.device/`` (git-ignored):
 It prints the calls to make, in order (training/README.md, "Training on a lent GPU machine").
 Every input is checked before anything is written; the pack is built in a scratch folder beside
 ``--out`` and renamed into place when complete, so ``--out`` is the whole pack or as it was. It
-replaces only an earlier pack there. Images that cannot be read are skipped with a warning, as
-``zoo train`` skips them.
+replaces only an earlier pack there, and one pack.py at a time (a second on the same ``--out`` is
+refused). Images that cannot be read are skipped with a warning, as ``zoo train`` skips them.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import warnings
@@ -37,11 +36,14 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock, Timeout
 from PIL import Image
 from rich.progress import track
 
 from zoo.cli.arg_types import int_at_least
+from zoo.cli.children import ChildError, run_child
 from zoo.errors import DataError, ImageError, ZooError
+from zoo.locks import LOCK_FILE
 from zoo.train.data import centre_crop, find_images, read_opaque
 
 CALL_LIMIT = 64 * 2**20
@@ -52,12 +54,15 @@ CARRY = re.compile(r"carry-[1-9][0-9]*")
 def tree_bytes(repo: Path) -> int:
     """Bytes of what travels with every call: tracked files and untracked files git does not ignore."""
     try:
-        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                                cwd=repo, check=True, capture_output=True).stdout.split(b"\0")
-    except (subprocess.CalledProcessError, FileNotFoundError):
-        raise ZooError(f"{repo}: not a git checkout (git ls-files failed); run pack.py in the "
-                       "repository's root, whose tree travels with every call") from None
-    paths = {repo / name.decode() for name in listed if name}
+        listed = run_child(["git", "-C", str(repo), "ls-files", "-z", "--cached", "--others",
+                            "--exclude-standard"], "git ls-files").stdout.split("\0")
+    except ChildError as exc:
+        raise ZooError(f"{repo}: not a git checkout ({exc}); run pack.py in the repository's "
+                       "root, whose tree travels with every call") from None
+    except FileNotFoundError:
+        raise ZooError("git is not installed here; pack.py counts the bytes of the tree that "
+                       "travels with every call with git ls-files") from None
+    paths = {repo / name for name in listed if name}
     return sum(p.stat().st_size for p in paths if p.is_file())
 
 
@@ -149,30 +154,54 @@ def check_inputs(train: list[Path], val: Path, out: Path) -> None:
 
 
 @contextmanager
+def out_lock(out: Path) -> Iterator[None]:
+    """Hold ``out``'s lock while the block runs; another pack.py on the same ``out`` is refused at
+    once. The lock is a ``.zoo-lock`` (git-ignored: it never travels) in a folder beside ``out``;
+    the system drops it when its holder dies, and the folder goes when the block ends."""
+    folder = out.parent / f".{out.name.lstrip('.')}.pack.lock"  # not a scratch folder's name
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(folder / LOCK_FILE, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ZooError(f"--out {out}: another pack.py is making this pack; wait for it to end, "
+                       "or give another --out") from None
+    try:
+        yield
+    finally:
+        try:
+            shutil.rmtree(folder, ignore_errors=True)  # while held, as zoo.locks removes its own
+        finally:
+            lock.release()
+
+
+@contextmanager
 def scratch_beside(out: Path) -> Iterator[Path]:
     """A scratch folder beside ``out`` (so renames into place are atomic), removed however this
-    ends. Scratch folders a killed run left there go first: not git-ignored, they would travel."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+    ends, all under ``out``'s lock: so the scratch folders already there are those of killed
+    runs, and go first (not git-ignored, they would travel)."""
     prefix = f".{out.name.lstrip('.')}.pack-"
-    for stale in out.parent.glob(f"{prefix}*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    work = Path(tempfile.mkdtemp(prefix=prefix, dir=out.parent))
-    try:
-        yield work
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with out_lock(out):
+        for stale in out.parent.glob(f"{prefix}*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        work = Path(tempfile.mkdtemp(prefix=prefix, dir=out.parent))
+        try:
+            yield work
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def put_in_place(pack: Path, out: Path, work: Path) -> None:
-    """Rename the finished ``pack`` to ``out``; an earlier pack there goes into ``work`` first."""
+    """Rename the finished ``pack`` to ``out``; an earlier pack there goes into ``work`` first,
+    and back to ``out`` when anything, Ctrl-C too, stops the swap halfway."""
     check_out(out)  # again: minutes have passed
     old = work / "old"
-    if out.exists():
-        out.rename(old)
     try:
+        if out.exists():
+            out.rename(old)
         pack.rename(out)
-    except OSError:
-        if old.exists():
+    except BaseException:
+        if old.exists() and not out.exists():
             old.rename(out)
         raise
 
@@ -201,14 +230,12 @@ def pack_wheel(dest: Path) -> None:
         raise ZooError("lpips is not installed here; pack.py packs the version this environment "
                        "has (pip install lpips)") from None
     dest.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                           "--only-binary=:all:", wanted, "-d", str(dest)],
-                          capture_output=True, text=True)
-    if done.returncode:
-        lines = [line for line in done.stderr.splitlines() if line.strip()]
-        reason = lines[-1].strip() if lines else f"exit status {done.returncode}"
-        raise ZooError(f"pip could not download {wanted} ({reason}); pack.py needs the network "
-                       "for this")
+    try:
+        run_child([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                   "--only-binary=:all:", wanted, "-d", str(dest)], "pip download")
+    except ChildError as exc:
+        raise ZooError(f"pip could not download {wanted} ({exc.reason}); pack.py needs the "
+                       "network for this") from None
 
 
 def pack_val(source: Path, dest: Path, crop: int) -> None:

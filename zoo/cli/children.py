@@ -1,0 +1,61 @@
+"""Child processes for the scripts in benchmarks/ and training/: a child's failure is one line
+naming what it ran, and rows measured before a Ctrl-C are kept."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
+
+from zoo.errors import ZooError
+
+__all__ = ["ChildError", "child_reason", "run_child", "until_interrupted"]
+
+T = TypeVar("T")
+
+
+class ChildError(ZooError):
+    """A child process failed: the message is what it ran and why it failed (``reason``)."""
+
+    def __init__(self, what: str, proc: subprocess.CompletedProcess[str]) -> None:
+        self.reason = child_reason(proc)
+        super().__init__(f"{what}: {self.reason}")
+        self.returncode = proc.returncode
+        self.stderr = proc.stderr or ""
+
+
+def child_reason(proc: subprocess.CompletedProcess[str]) -> str:
+    """Why a child failed: its last line on stderr (else stdout), without ``run_tool``'s
+    ``error: `` prefix; how it ended when it wrote nothing."""
+    for text in (proc.stderr, proc.stdout):
+        lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+        if lines:
+            return lines[-1].removeprefix("error: ")
+    if proc.returncode < 0:
+        return f"killed by {signal.Signals(-proc.returncode).name}"
+    return f"exit status {proc.returncode}"
+
+
+def run_child(cmd: Sequence[str], what: str) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd``, its output captured as text. A failure is a :class:`ChildError`
+    ``"what: reason"``; a child stopped by Ctrl-C (a terminal sends it to both) is a
+    KeyboardInterrupt here too."""
+    proc = subprocess.run(list(cmd), capture_output=True, text=True, check=False)
+    if proc.returncode in (130, -signal.SIGINT):
+        raise KeyboardInterrupt
+    if proc.returncode != 0:
+        raise ChildError(what, proc)
+    return proc
+
+
+def until_interrupted(rows: Iterable[T]) -> tuple[list[T], bool]:
+    """The rows of a (lazy) measurement, and whether Ctrl-C stopped it before the end: the rows
+    finished by then are kept, to be shown and written marked partial."""
+    done: list[T] = []
+    try:
+        for row in rows:
+            done.append(row)
+    except KeyboardInterrupt:
+        return done, True
+    return done, False
