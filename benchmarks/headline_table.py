@@ -13,13 +13,13 @@ carries its gain over the JPEG input, LPIPS its change against the JPEG's in per
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from zoo.bench.leaderboard import PARTIAL_NOTE, has_partial
+from zoo.bench.leaderboard import PARTIAL_NOTE, cell_text, coverage_text, has_partial
+from zoo.bench.results import read_summary
 from zoo.cli.arg_types import jpeg_quality
 from zoo.errors import ZooError
 
@@ -28,77 +28,23 @@ DEFAULT_SETS = ("McMaster", "Set14", "Set5", "sample")
 BASELINE = "jpeg"
 DIGITS = {"psnr": 2, "psnr_b": 2, "ssim": 4, "lpips_alex": 4, "niqe": 2, "brisque": 1}
 METRICS = tuple(DIGITS)  # the table's columns
-Models = dict[str, dict[str, Any]]  # {model: {metric: mean, "images": N, "partial": {metric: n}}}
+Models = dict[str, dict[str, Any]]  # {model: its read_summary entry}
 HEADER = ("| set | protocol | model | PSNR | PSNR-B | SSIM | LPIPS (alex) | NIQE | BRISQUE |\n"
           "|---|---|---|---|---|---|---|---|---|")
 
 
-def _number(path: Path, line: int, column: str, text: str | None) -> float:
-    """A metric's mean; empty (a metric ``zoo bench --metrics`` left out) is NaN."""
-    if text == "":
-        return math.nan
-    try:
-        return float(text)  # type: ignore[arg-type]  (None, a short row: the TypeError below)
-    except (TypeError, ValueError):
-        raise ZooError(f"{path}, line {line}: {column} {text!r} is not a number") from None
-
-
-def _count(path: Path, line: int, column: str, text: str | None) -> int:
-    """A quality or an image count."""
-    if not (text or "").isdigit():
-        raise ZooError(f"{path}, line {line}: {column} {text!r} is not a whole number")
-    return int(text)  # type: ignore[arg-type]
-
-
-def _partial(path: Path, line: int, text: str | None) -> dict[str, int]:
-    """summary.csv's ``partial`` cell (``niqe:3 psnr:4``): the images each listed mean covers."""
-    covered = {}
-    for item in (text or "").split():
-        metric, _, count = item.partition(":")
-        if not count.isdigit():
-            raise ZooError(f"{path}, line {line}: partial {text!r} is not METRIC:IMAGES ...")
-        covered[metric] = int(count)
-    return covered
-
-
-def read_summary(path: Path, quality: int) -> dict[str, Models]:
-    """``{protocol: {model: entry}}`` of one ``summary.csv`` at one quality: each entry holds its
-    metrics' means (NaN where not measured), ``images`` and ``partial`` as ``zoo bench`` wrote them."""
-    try:
-        with path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            records = list(reader)
-            columns = reader.fieldnames or []
-    except (UnicodeDecodeError, csv.Error) as exc:
-        why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc
-        raise ZooError(f"{path}: not a summary.csv of zoo bench ({why})") from None
-    missing = [c for c in ("model", "quality", "protocol", "images", *METRICS) if c not in columns]
-    if missing:
-        raise ZooError(f"{path}: not a summary.csv of zoo bench (no column {missing[0]!r})")
+def _at_quality(path: Path, quality: int) -> dict[str, Models]:
+    """``{protocol: {model: entry}}`` of one ``summary.csv`` at one quality."""
+    entries = read_summary(path)
     table: dict[str, Models] = {}
-    found: set[int] = set()
-    for line, row in enumerate(records, start=2):
-        found.add(_count(path, line, "quality", row["quality"]))
-        if int(row["quality"]) != quality:
-            continue
-        entry: dict[str, Any] = {k: _number(path, line, k, row[k]) for k in METRICS}
-        entry["images"] = _count(path, line, "images", row["images"])
-        entry["partial"] = _partial(path, line, row.get("partial"))
-        table.setdefault(row["protocol"], {})[row["model"]] = entry
+    for entry in entries:
+        if entry["quality"] == quality:
+            table.setdefault(entry["protocol"], {})[entry["model"]] = entry
     if not table:
-        there = f"it has q{', q'.join(map(str, sorted(found)))}" if found else "it has no rows"
+        found = sorted({entry["quality"] for entry in entries})
+        there = f"it has q{', q'.join(map(str, found))}" if found else "it has no rows"
         raise ZooError(f"{path}: no rows at q{quality} ({there})")
     return table
-
-
-def _fmt(value: float, digits: int) -> str:
-    return "–" if math.isnan(value) else f"{value:.{digits}f}"
-
-
-def _covered(m: dict[str, Any], metric: str) -> str:
-    """" (n of N)" when the mean covers fewer images than the row, as in LEADERBOARD.md."""
-    n = m["partial"].get(metric)
-    return f" ({n} of {m['images']})" if n is not None else ""
 
 
 def _change(value: float, base: float) -> float:
@@ -107,7 +53,7 @@ def _change(value: float, base: float) -> float:
 
 
 def _row(name: str, protocol: str, model: str, m: dict[str, Any], base: dict[str, Any]) -> str:
-    cells = {k: _fmt(m[k], digits) + _covered(m, k) for k, digits in DIGITS.items()}
+    cells = {k: cell_text(m, k, digits) for k, digits in DIGITS.items()}
     if model != BASELINE:
         gain = m["psnr"] - base["psnr"]
         if not math.isnan(gain):
@@ -122,7 +68,7 @@ def _pairs(leaderboard: Path, sets: tuple[str, ...], quality: int) -> Iterator[t
     """``(set, protocol, {model: entry})`` in table order, each with its JPEG row."""
     for name in sets:
         path = leaderboard / name / "summary.csv"
-        summary = read_summary(path, quality)
+        summary = _at_quality(path, quality)
         for protocol in sorted(summary):
             if BASELINE not in summary[protocol]:
                 raise ZooError(f"{path}: no {BASELINE!r} row at q{quality}, {protocol}")
@@ -178,10 +124,10 @@ def target_table(leaderboard: Path, sets: tuple[str, ...] = DEFAULT_SETS, qualit
         flagship_gain = flagship["psnr"] - base["psnr"]
         measured = [m for m in models if not math.isnan(models[m]["lpips_alex"])]
         lowest = min(measured, key=lambda m: models[m]["lpips_alex"], default=None)
-        cells = [_met(gain, gain >= 1.6, f"{gain:+.3f}{_covered(fidelity, 'psnr')}"),
-                 _met(lpips, lpips <= -35, f"{lpips:+.1f} %{_covered(flagship, 'lpips_alex')}"),
+        cells = [_met(gain, gain >= 1.6, f"{gain:+.3f}{coverage_text(fidelity, 'psnr')}"),
+                 _met(lpips, lpips <= -35, f"{lpips:+.1f} %{coverage_text(flagship, 'lpips_alex')}"),
                  _met(flagship_gain, flagship_gain >= 0,
-                      f"{flagship_gain:+.3f}{_covered(flagship, 'psnr')}"),
+                      f"{flagship_gain:+.3f}{coverage_text(flagship, 'psnr')}"),
                  "–" if lowest is None else f"`{lowest}` {_mark(lowest == 'arnet-nogan')}"]
         lines.append(f"| {name} | {protocol} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -845,3 +846,75 @@ def test_plots_name_the_metric_and_its_unit_on_the_y_axis(monkeypatch: pytest.Mo
                for q in (10, 20)]
     plots.plot_metrics(summary, ("psnr", "ssim"), tmp_path)
     assert labels == ["PSNR (dB)", "SSIM"]
+
+
+def _summary_file(path: Path) -> list[dict[str, object]]:
+    """A summary.csv written by zoo (one mean partial, one metric not measured); its entries."""
+    from zoo.bench.results import Row, summarize, write_summary
+
+    def row(model: str, image: str, quality: int, psnr: float, niqe: float) -> Row:
+        return Row("d", model, image, quality, "rgb", {"psnr": psnr, "niqe": niqe}, 0.1,
+                   measured=("psnr", "niqe"))
+
+    rows = [row("jpeg", "flat", 10, 30.0, math.nan), row("jpeg", "photo", 10, 1 / 3, 5.25),
+            row("net", "flat", 10, 31.5, 4.0), row("net", "photo", 10, 29.0, 6.0),
+            row("net", "photo", 30, 35.0, 3.0)]
+    summary = summarize(rows)
+    write_summary(path, summary)
+    return summary
+
+
+def _typed(entries: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Entries comparable with == (NaN is not equal to itself) and with their types."""
+    return [{k: (type(v), None if isinstance(v, float) and math.isnan(v) else v)
+             for k, v in e.items()} for e in entries]
+
+
+def test_read_summary_gives_back_what_write_summary_wrote(tmp_path: Path) -> None:
+    from zoo.bench.results import read_summary
+
+    summary = _summary_file(tmp_path / "summary.csv")
+    assert summary[1]["partial"] == {"niqe": 1} and math.isnan(summary[0]["ssim"])
+    assert _typed(read_summary(tmp_path / "summary.csv")) == _typed(summary)
+
+    # A summary written before the partial column: every mean covers its row's images.
+    with open(tmp_path / "summary.csv", newline="") as fh:
+        records = list(csv.DictReader(fh))
+    _write_table(tmp_path / "older.csv", [{k: v for k, v in r.items() if k != "partial"}
+                                          for r in records])
+    older = read_summary(tmp_path / "older.csv")
+    assert [e["partial"] for e in older] == [{}] * len(summary)
+    assert _typed([{**e, "partial": {}} for e in summary]) == _typed(older)
+
+
+@pytest.mark.parametrize(("damage", "says"), [
+    (lambda t: t.encode("utf-16"), "summary.csv: not a zoo summary file (not UTF-8 text)"),
+    (lambda t: t.replace(",images,", ",count,", 1), "not a zoo summary file (no images column)"),
+    (lambda t: t.replace(",10,rgb,2,", ",ten,rgb,2,", 1), "line 2: quality 'ten' is not a whole"),
+    (lambda t: t.replace("30.25", "30.25x", 1), "line 3: psnr '30.25x' is not a number"),
+    (lambda t: t.replace(",niqe:1", ",niqe", 1), "line 2: partial 'niqe' is not METRIC:IMAGES"),
+    (lambda t: t.replace(",niqe:1", ",nique:1", 1), "line 2: partial 'nique:1' is not METRIC"),
+    (lambda t: t[:t.rindex(",", 0, -30)], "line 4: fields missing or extra"),  # cut short
+    (lambda t: t.replace("niqe:1\n", "niqe:1,x\n", 1), "line 2: fields missing or extra"),
+])
+def test_a_damaged_or_foreign_summary_is_one_line(damage: Callable[[str], str | bytes], says: str,
+                                                   tmp_path: Path) -> None:
+    from zoo.bench.results import read_summary
+
+    path = tmp_path / "summary.csv"
+    _summary_file(path)
+    changed = damage(path.read_text())
+    path.write_bytes(changed if isinstance(changed, bytes) else changed.encode())
+    with pytest.raises(ZooError) as caught:
+        read_summary(path)
+    assert says in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_summary_that_cannot_be_opened_is_an_os_error(tmp_path: Path) -> None:
+    from zoo.bench.results import read_summary
+
+    with pytest.raises(FileNotFoundError):
+        read_summary(tmp_path / "summary.csv")
+    (tmp_path / "summary.csv").mkdir()
+    with pytest.raises(IsADirectoryError):
+        read_summary(tmp_path / "summary.csv")

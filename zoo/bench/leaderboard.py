@@ -11,17 +11,22 @@ from zoo.atomic import atomic_write
 from zoo.bench.suites import LOWER_IS_BETTER, METRIC_DIGITS, METRIC_LABELS
 
 
-def fmt_metric(name: str, value: float | None) -> str:
+def fmt_metric(name: str, value: float | None, digits: int | None = None) -> str:
+    """``value`` with ``digits`` decimals (the metric's own by default); "–" when not measured."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    return f"{value:.{METRIC_DIGITS.get(name, 3)}f}"
+    return f"{value:.{METRIC_DIGITS.get(name, 3) if digits is None else digits}f}"
 
 
-def cell_text(entry: dict[str, Any], metric: str) -> str:
-    """A mean as shown in a table, with "(n of N)" when it covers fewer images than the row."""
-    text = fmt_metric(metric, entry.get(metric, math.nan))
+def coverage_text(entry: dict[str, Any], metric: str) -> str:
+    """" (n of N)" when ``entry``'s mean of ``metric`` covers fewer images than its row, else ""."""
     covered = entry.get("partial", {}).get(metric)
-    return f"{text} ({covered} of {entry['images']})" if covered is not None else text
+    return f" ({covered} of {entry['images']})" if covered is not None else ""
+
+
+def cell_text(entry: dict[str, Any], metric: str, digits: int | None = None) -> str:
+    """A mean as shown in a table, with "(n of N)" when it covers fewer images than the row."""
+    return fmt_metric(metric, entry.get(metric, math.nan), digits) + coverage_text(entry, metric)
 
 
 PARTIAL_NOTE = ("(n of N): the mean covers only the n images that every model in the table has "

@@ -207,3 +207,55 @@ def _summary_cell(value: object) -> str:
 def write_summary(path: Path, summary: list[dict[str, object]]) -> None:
     records = ({k: _summary_cell(v) for k, v in e.items()} for e in summary)
     atomic_write(path, lambda fh: _write_csv(fh, SUMMARY_COLUMNS, records))
+
+
+def read_summary(path: Path) -> list[dict[str, object]]:
+    """The entries of a ``summary.csv`` as :func:`summarize` made them (what
+    :func:`write_summary` wrote): whole numbers, means (NaN where the cell is empty: not
+    measured) and ``partial`` as ``{metric: images}`` (empty in files older than that column).
+
+    A file that cannot be opened is an OSError; one that is damaged or not a summary zoo wrote,
+    a ZooError naming the file, and the line where a cell is wrong.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            header = list(reader.fieldnames or [])  # read while the file is open (empty: none)
+            records = list(reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else f"{exc}"
+        raise ZooError(f"{path}: not a zoo summary file ({why})") from None
+    missing = [c for c in SUMMARY_COLUMNS if c not in header and c != "partial"]
+    if missing:
+        raise ZooError(f"{path}: not a zoo summary file (no {', '.join(missing)} column)")
+    entries = []
+    for line, record in enumerate(records, start=2):
+        try:
+            if not _whole(record):
+                raise ValueError("fields missing or extra")
+            entries.append({c: _summary_value(c, record.get(c) or "") for c in SUMMARY_COLUMNS})
+        except ValueError as exc:
+            raise ZooError(f"{path}, line {line}: {exc}") from None
+    return entries
+
+
+def _summary_value(column: str, text: str) -> object:
+    """One ``summary.csv`` cell as :func:`summarize` gives it (the inverse of ``_summary_cell``)."""
+    if column in ("dataset", "model", "protocol"):
+        return text
+    if column in ("quality", "images"):
+        if not text.isdigit():
+            raise ValueError(f"{column} {text!r} is not a whole number")
+        return int(text)
+    if column == "partial":
+        covered = {}
+        for item in text.split():
+            name, _, count = item.partition(":")
+            if name not in ALL_METRICS or not count.isdigit():
+                raise ValueError(f"partial {text!r} is not METRIC:IMAGES ...")
+            covered[name] = int(count)
+        return covered
+    try:
+        return float(text) if text else math.nan
+    except ValueError:
+        raise ValueError(f"{column} {text!r} is not a number") from None
