@@ -60,8 +60,9 @@ def test_scripts_refuse_a_value_out_of_range_as_usage(script: str, argv: list[st
         _run_main(script, argv + ["--val" if script == "dead_units" else "--model", "unused"],
                   monkeypatch)
     assert stop.value.code == 2
-    option = argv[1]
-    assert f"argument {option}: must be at least" in capsys.readouterr().err
+    option, value = argv[1:3]
+    rule = "a JPEG quality is 1..100" if option == "--quality" else "must be at least 0"
+    assert f"argument {option}: {rule}, got {value}" in capsys.readouterr().err
 
 
 def test_dead_units_says_whole_images_and_each_quality(
