@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.backend_bases import FigureCanvasBase  # noqa: E402
 
 from zoo.atomic import atomic_write, check_output_file  # noqa: E402
+from zoo.cli.arg_types import jpeg_quality  # noqa: E402
 from zoo.errors import ZooError  # noqa: E402
 from zoo.imaging import read_image  # noqa: E402
 
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--leaderboard", type=Path, default=ROOT / "leaderboard" / "sample")
     p.add_argument("--image", default="chelsea")
     p.add_argument("--protocol", default="rgb")
-    p.add_argument("--quality", type=int, default=10)
+    p.add_argument("--quality", type=jpeg_quality, default=10)
     p.add_argument("--models", nargs="+", default=["unet-l1", "arnet-nogan", "gan"])
     p.add_argument("--out", type=Path, default=None, help="default: LEADERBOARD/before_after.png")
     args = p.parse_args(argv)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from zoo.cli.arg_types import int_at_least
+from zoo.cli.arg_types import fraction, int_at_least
 from zoo.cli.children import run_child
 from zoo.errors import ZooError, first_line
 from zoo.train.denormals import DENORMAL_BITS
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--entry", default="unet-l1")
     p.add_argument("--checkpoint", type=Path, help="a checkpoint folder (checkpoints/step-N)")
-    p.add_argument("--share", type=float, default=0.4, help="denormal share of the synthetic moments")
+    p.add_argument("--share", type=fraction, default=0.4, help="denormal share of the synthetic moments (0..1)")
     p.add_argument("--threads", type=int_at_least(1), default=2)
     p.add_argument("--repeats", type=int_at_least(1), default=15)
     p.add_argument("--seed", type=int, default=0)

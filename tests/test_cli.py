@@ -94,21 +94,23 @@ def test_output_files_on_an_impossible_path_are_refused_naming_the_file_in_the_w
 def test_argument_types_refuse_out_of_range_values_as_usage_errors(capsys: pytest.CaptureFixture) -> None:
     import argparse
 
-    from zoo.cli.arg_types import float_above, int_at_least, jpeg_quality
+    from zoo.cli.arg_types import float_above, fraction, int_at_least, jpeg_quality
 
     p = argparse.ArgumentParser(prog="script")
     p.add_argument("--runs", type=int_at_least(1))
     p.add_argument("--minutes", type=float_above(0))
     p.add_argument("--quality", type=jpeg_quality)
+    p.add_argument("--share", type=fraction)
     assert vars(p.parse_args(["--runs", "1", "--minutes", "0.5", "--quality", "100"])) == {
-        "runs": 1, "minutes": 0.5, "quality": 100}
+        "runs": 1, "minutes": 0.5, "quality": 100, "share": None}
     for argv, message in ((["--runs", "0"], "argument --runs: must be at least 1, got 0"),
                           (["--runs", "x"], "argument --runs: expected an integer, got 'x'"),
                           (["--minutes", "-5"], "argument --minutes: must be a finite number above 0, got -5"),
                           (["--minutes", "nan"], "must be a finite number above 0, got nan"),
                           (["--minutes", "inf"], "must be a finite number above 0, got inf"),
                           (["--quality", "0"], "argument --quality: a JPEG quality is 1..100, got 0"),
-                          (["--quality", "101"], "argument --quality: a JPEG quality is 1..100, got 101")):
+                          (["--quality", "101"], "argument --quality: a JPEG quality is 1..100, got 101"),
+                          (["--share", "1.5"], "argument --share: must be in [0, 1], got 1.5")):
         with pytest.raises(SystemExit) as exit_:
             p.parse_args(argv)
         assert exit_.value.code == 2 and message in capsys.readouterr().err

@@ -283,3 +283,14 @@ def test_train_sh_with_a_good_groups_txt_checks_that_all_folders_came(device_tre
     assert _train_sh(device_tree, "--check").returncode == 0
     done = _train_sh(device_tree, "unet-l1", "1")  # stops before anything trains: carry-2 is missing
     assert done.returncode == 2 and "train.sh: .device/carry-2 is missing" in done.stdout
+
+
+def test_pack_runs_from_the_repository_root_only(pack: ModuleType, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """From a sub-folder it measured only that folder's tree and printed carry paths the device
+    tool (which runs in the root) would not find."""
+    monkeypatch.chdir(REPO / "training")
+    assert _run(pack, monkeypatch, "--out", tmp_path / "out") == 2
+    assert "run pack.py from the repository's root" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -47,6 +47,8 @@ from zoo.locks import LOCK_FILE
 from zoo.train.data import centre_crop, find_images, read_opaque
 
 CALL_LIMIT = 64 * 2**20
+REPO = Path(__file__).resolve().parents[2]
+"""The checkout whose tree travels with every call."""
 MARGIN = 2 * 2**20  # files the session adds to the tree before the calls (notes, logs)
 CARRY = re.compile(r"carry-[1-9][0-9]*")
 
@@ -284,10 +286,14 @@ def main() -> None:
                         help="the recipes' validation.crop (0 or a multiple of 8)")
     parser.add_argument("--out", type=Path, default=Path(".device"))
     args = parser.parse_args()
+    if Path.cwd().resolve() != REPO:
+        raise ZooError(f"run pack.py from the repository's root, {REPO}: the calls it prints carry "
+                       "paths relative to it, the tree it measures is the whole checkout, and "
+                       "train.sh looks for .device there")
     check_inputs(args.train, args.val, args.out)
     out = args.out.resolve()
     with scratch_beside(out) as work:
-        tree = tree_bytes(Path.cwd())
+        tree = tree_bytes(REPO)
         groups = build(work / "pack", [p.resolve() for p in args.train], args.val, args.crop, tree)
         put_in_place(work / "pack", out, work)
     print(f"tree {tree / 2**20:.1f} MiB; each call carries one folder:")

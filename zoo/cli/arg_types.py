@@ -13,7 +13,7 @@ from typing import TypeVar
 
 T = TypeVar("T", int, float)
 
-__all__ = ["float_above", "hand_back_overrides", "int_at_least", "jpeg_quality"]
+__all__ = ["float_above", "fraction", "hand_back_overrides", "int_at_least", "jpeg_quality"]
 
 
 def _ranged(convert: Callable[[str], T], kind: str, ok: Callable[[T], bool],
@@ -41,6 +41,9 @@ def float_above(low: float) -> Callable[[str], float]:
     return _ranged(float, "a number", lambda v: low < v < math.inf,
                    f"must be a finite number above {low:g}")
 
+
+fraction = _ranged(float, "a number", lambda v: 0 <= v <= 1, "must be in [0, 1]")
+"""A share, 0..1."""
 
 jpeg_quality = _ranged(int, "an integer", lambda v: 1 <= v <= 100, "a JPEG quality is 1..100")
 """A JPEG quality, 1..100."""
