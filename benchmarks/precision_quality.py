@@ -77,16 +77,24 @@ def main(argv: list[str] | None = None) -> None:
                     differing[precision] += int(np.count_nonzero(diff))
                 values += jpeg.size
             for precision in args.precision:
-                parts = []
-                for metric in args.metrics:
-                    base = np.array(scores["fp32", metric])
-                    change = np.array(scores[precision, metric]) - base
-                    parts.append(f"{metric} fp32 mean {base.mean():.4f}, change of the mean "
-                                 f"{change.mean():+.4f}, largest on one image "
-                                 f"{change[np.abs(change).argmax()]:+.4f}")
+                parts = [_compare(metric, np.array(scores["fp32", metric]),
+                                  np.array(scores[precision, metric])) for metric in args.metrics]
                 print(f"{name} q{quality} {precision}: {'; '.join(parts)}; outputs differ by at "
                       f"most {largest[precision]} grey levels, on "
                       f"{differing[precision] / values:.1%} of all values")
+
+
+def _compare(metric: str, base: np.ndarray, other: np.ndarray) -> str:
+    """fp32's mean of ``metric``, the change of the mean and the largest change on one image,
+    over the images where both scores are finite (LPIPS is undefined below 31 px, MS-SSIM below
+    161 px; a NaN would make every mean NaN), saying how many those are when not all."""
+    both = np.isfinite(base) & np.isfinite(other)
+    if not both.any():
+        return f"{metric} undefined on every image"
+    base, change = base[both], other[both] - base[both]
+    covered = "" if both.all() else f" ({both.sum()} of {both.size} images: undefined on the others)"
+    return (f"{metric} fp32 mean {base.mean():.4f}, change of the mean {change.mean():+.4f}, "
+            f"largest on one image {change[np.abs(change).argmax()]:+.4f}{covered}")
 
 
 if __name__ == "__main__":

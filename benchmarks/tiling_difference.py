@@ -14,6 +14,7 @@ truth, to show whether tiling changes what a leaderboard would measure.
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import numpy as np
@@ -90,9 +91,14 @@ def main(argv: list[str] | None = None) -> None:
                     if args.score:
                         scores = {m: (METRICS[m](_uint8(tiled), truth), METRICS[m](_uint8(whole), truth))
                                   for m in ("psnr", "lpips_alex")}
-                        line += "; " + ", ".join(f"{m} tiled {t:.4f} / whole {w:.4f}"
+                        line += "; " + ", ".join(f"{m} tiled {_score(t)} / whole {_score(w)}"
                                                  for m, (t, w) in scores.items())
                     print(line, flush=True)  # each as it is measured: a Ctrl-C keeps them
+
+
+def _score(value: float) -> str:
+    """A score, or why there is none (LPIPS needs 31 px; PSNR of an exact copy is infinite)."""
+    return f"{value:.4f}" if math.isfinite(value) else f"{value} (undefined here)"
 
 
 if __name__ == "__main__":

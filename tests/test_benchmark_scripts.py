@@ -227,6 +227,24 @@ def test_precision_quality_refuses_data_without_images(data: str, tmp_path: Path
     assert code == 2 and f"{tmp_path / data}" in _one_error(err)  # a skipped file: on stdout
 
 
+def test_precision_quality_means_leave_out_undefined_scores(tmp_path: Path, monkeypatch, capsys) -> None:
+    """LPIPS is NaN below 31 px: one small image made every mean 'nan'; the means now cover the
+    images where it is defined, and say how many."""
+    _png(tmp_path / "data" / "a.png", (16, 16))
+    _png(tmp_path / "data" / "b.png", (48, 64), seed=1)
+    code, out, err = _run(monkeypatch, capsys, "precision_quality.py", "--data", tmp_path / "data",
+                          "--models", "arnet-nogan", "--precision", "bf16", "--quality", "10",
+                          "--metrics", "psnr", "lpips_alex")
+    assert code == 0, err
+    assert "nan" not in out and "lpips_alex fp32 mean" in out
+    assert "(1 of 2 images: undefined on the others)" in out
+
+
+def test_tiling_difference_says_a_score_is_undefined() -> None:
+    tiling = _module("tiling_difference.py")
+    assert tiling._score(float("nan")) == "nan (undefined here)" and tiling._score(0.25) == "0.2500"
+
+
 def test_precision_quality_checks_every_model_before_the_first(tmp_path: Path, monkeypatch,
                                                                capsys) -> None:
     _png(tmp_path / "data" / "a.png", (16, 16))
