@@ -40,6 +40,7 @@ from filelock import FileLock, Timeout
 from PIL import Image
 from rich.progress import track
 
+from zoo.atomic import unwritable_folder
 from zoo.cli.arg_types import int_at_least
 from zoo.cli.children import ChildError, run_child
 from zoo.errors import DataError, ImageError, ZooError
@@ -130,6 +131,9 @@ def check_out(out: Path) -> None:
     be absent, an empty folder or an earlier pack (only carry-N folders, carry-1/groups.txt)."""
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise ZooError(f"--out {out}: a file or a link, not a folder; give a folder for the pack")
+    why = unwritable_folder(out.parent)  # the pack, its scratch folder and lock go beside it
+    if why:
+        raise ZooError(f"--out {out}: {why}")
     if not out.exists():
         return
     entries = list(out.iterdir())
