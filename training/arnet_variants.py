@@ -17,7 +17,7 @@ changed for this process only. The variants are the ones training/README.md repo
 
 ``nosn``, ``plain`` and ``fineN`` change the network's tensors, so ``zoo.load`` refuses what
 their runs export. Their exports are named ``ENTRY-VARIANT`` (``arnet-nogan-fine32``), their
-description (and card) says so, and the run ends with a note: load such a folder through this
+description says so, their card and the run's last line say how to load them: through this
 script, e.g. ``python training/arnet_variants.py fine32 bench --models runs/probe/fine32/export``.
 """
 
@@ -34,12 +34,10 @@ from torch import nn
 
 import zoo.models.arnet as arnet
 import zoo.models.layers as layers
+from zoo.cli import train_cmd
 from zoo.cli import main as zoo_main
 from zoo.models.base import Restorer
 from zoo.models.unet import ResBlock
-
-EXPORTED: list[Path] = []
-"""The folders this process exported a network-changing variant to (for the closing note)."""
 
 
 def _without_spectral_norm() -> None:
@@ -111,10 +109,31 @@ def _mark_exports(variant: str) -> None:
                             f"registered {model.info.name}: zoo.load refuses these weights; load "
                             f"them with `python training/arnet_variants.py {variant} ...`. "
                             f"{model.info.description}")
-        EXPORTED.append(export_model(model, folder, training))
-        return EXPORTED[-1]
+        exported = export_model(model, folder, training)
+        _replace_card_usage(exported / "README.md", variant)
+        return exported
 
     loop.export_model = export  # the name the trainer calls (it imported the function)
+    train_cmd.export_note = lambda name, folder: (
+        f"exported {name} ({variant} variant) to {folder}; zoo.load refuses it, load it through "
+        f"this script: {_bench_command(variant, folder)}")
+
+
+def _bench_command(variant: str, folder: Path | str) -> str:
+    """The command that benchmarks a variant's export (this script loads it; zoo.load refuses)."""
+    return f"python training/arnet_variants.py {variant} bench --models {folder}"
+
+
+def _replace_card_usage(card: Path, variant: str) -> None:
+    """The card's generic "Use with zoo" section says ``zoo.load``, which refuses a variant."""
+    text = card.read_text(encoding="utf-8")
+    start, end = text.find("## Use with zoo\n"), text.find("\nFiles: ")
+    if start < 0 or end < start:
+        raise SystemExit(f"arnet_variants: {card} has no 'Use with zoo' section to replace")
+    usage = (f"## Use\n\nThese weights are the '{variant}' probe variant, not the registered network: "
+             f"`zoo.load` refuses them. Load them through the script that trained them: "
+             f"`{_bench_command(variant, 'PATH/TO/THIS/FOLDER')}`.\n")
+    card.write_text(text[:start] + usage + text[end:], encoding="utf-8")
 
 
 def apply_variant(name: str) -> list[str]:
@@ -143,9 +162,4 @@ if __name__ == "__main__":
         print(__doc__)
         raise SystemExit(0 if asked else 2)
     overrides = apply_variant(sys.argv[1])
-    status = zoo_main(sys.argv[2:] + overrides)
-    for folder in EXPORTED:
-        print(f"arnet_variants: {folder} holds the {sys.argv[1]} variant, which zoo.load refuses; "
-              f"load it through this script: python training/arnet_variants.py {sys.argv[1]} "
-              f"bench --models {folder}", file=sys.stderr)
-    raise SystemExit(status)
+    raise SystemExit(zoo_main(sys.argv[2:] + overrides))
