@@ -30,6 +30,7 @@ from zoo.cli.restore_cmd import PRECISION_CHOICES  # torch-free: workers import 
 from zoo.errors import ZooError
 
 MB = 1024 * 1024
+INTERRUPTED = "interrupted"
 
 
 def _rss_mb() -> float:
@@ -160,6 +161,8 @@ def _in_subprocess(args: list[str], what: str) -> dict[str, Any]:
 def _memory(row: dict[str, Any]) -> str:
     if "error" in row:
         return "failed"
+    if INTERRUPTED in row:
+        return INTERRUPTED
     if "peak_cuda_mb" in row:
         return f"{row['peak_cuda_mb']:.0f} (CUDA)"
     return f"{row['peak_rss_mb']:.0f} (+{row['peak_rss_mb'] - row['rss_before_mb']:.0f})"
@@ -176,7 +179,7 @@ def _rows(results: list[dict[str, Any]], size: int,
         row = [r["name"], f"{p['params'] / 1e6:.2f}M" if "params" in p else "-",
                f"{p['mp_s']:.2f}" if "mp_s" in p else "failed", _memory(p)]
         if tiled_mp is not None:
-            row += [f"{t['mp_s']:.2f}" if "mp_s" in t else "failed", _memory(t)]
+            row += [f"{t['mp_s']:.2f}" if "mp_s" in t else _memory(t), _memory(t)]
         rows.append(row)
     return header, rows
 
@@ -208,11 +211,17 @@ def _measurements(args: argparse.Namespace, wanted: list[tuple[str, str, bool]],
         status.update(patch)
         row: dict[str, Any] = {"name": label,
                                "patch": _in_subprocess(["patch", name, precision, *how], patch)}
+        row["compiled"] = compiled
         if not args.no_tiled:
             tiled = f"{label}, {args.tiled_mp:g} MP tiled"
             status.update(tiled)
-            row["tiled"] = _in_subprocess(["tiled", name, precision, *how], tiled)
-        row["compiled"] = compiled
+            try:
+                row["tiled"] = _in_subprocess(["tiled", name, precision, *how], tiled)
+            except KeyboardInterrupt:
+                # The patch time is measured: keep the row, its tiled cells marked, then stop.
+                row["tiled"] = {INTERRUPTED: True}
+                yield row
+                raise
         yield row
 
 

@@ -334,6 +334,18 @@ def test_speed_restore_interrupted_keeps_the_rows_measured(tmp_path: Path, monke
     assert "jpeg" in out and "partial" in out
 
 
+
+def test_speed_restore_interrupted_in_the_tiled_run_keeps_the_patch_time(tmp_path: Path,
+                                                                         monkeypatch, capsys) -> None:
+    _fake_children(monkeypatch, (0, json.dumps(PATCH) + "\n", ""), KeyboardInterrupt())
+    code, _, err = _run(monkeypatch, capsys, "speed_restore.py", "--models", "jpeg", "unet-l1",
+                        "--tiled-mp", "0.1", "--markdown", tmp_path / "speed.md")
+    assert code == 130 and err.strip().splitlines()[-1] == "interrupted"
+    markdown = (tmp_path / "speed.md").read_text()
+    assert "| jpeg | 1.00M | 1.50 | 600 (+100) | interrupted | interrupted |" in markdown
+    assert "unet-l1" not in markdown and "failed" not in markdown
+    assert "partial: interrupted after 1 of 2 rows" in markdown
+
 ROW = {"entry": "unet-l1", "stage": "train", "kind": "generator", "patch": 64, "batch": 8,
        "precision": "bfloat16", "loader_patches_s": 900.0, "step_patches_s": 20.0,
        "bottleneck": "compute", "stage_steps": 1000, "stage_minutes_est": 7.0}
