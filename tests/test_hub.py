@@ -263,7 +263,9 @@ def test_push_refuses_random_weights_and_takes_a_weights_file(tmp_path: Path) ->
     ("input_conventions", {"value_range": [0, 255]}, "value_range must be \\[0, 1\\]"),
     ("input_conventions", {"color": "y"}, "color 'y' is not supported"),
     ("input_conventions", {"pad_multiple": 7}, "pad_multiple is 7 but the network pads to 2"),
-    ("arguments", {"channels": 1e999}, "arguments do not fit TinyHubNet \\(ValueError"),
+    ("arguments", {"channels": 1e999}, "arguments do not fit TinyHubNet \\(argument 'channels' must be int, got float inf"),
+    ("arguments", {"residual": "no"}, "arguments do not fit TinyHubNet \\(argument 'residual' must be bool, got str 'no'"),
+    ("arguments", {"channels": 4.0}, "argument 'channels' must be int, got float 4.0"),
     ("input_conventions", {"pad_multiple": 0}, "pad_multiple must be a positive integer"),
 ])
 def test_damaged_config_is_one_line_naming_the_file(tmp_path: Path, field: str, value: object,

@@ -14,6 +14,7 @@ from zoo.registry import (
     InputConventions,
     ModelInfo,
     architecture_class,
+    create_model,
     get_model_info,
     list_models,
     register_model,
@@ -86,6 +87,26 @@ def test_entry_padding_that_disagrees_with_its_network_is_refused_on_use(
     with pytest.raises(ZooError, match="pad_multiple is 8 but UNet pads to 4"):
         zoo.create_model(info.name)
     assert zoo.create_model(info.name, channels=[8, 16, 32], blocks=[1, 1, 1]).pad_multiple == 8
+
+
+@pytest.mark.parametrize(("name", "overrides", "message"), [
+    ("arnet-nogan", {"blur": "no"}, "argument 'blur' must be bool, got str 'no'"),
+    ("arnet-nogan", {"last_blocks": True}, "argument 'last_blocks' must be int, got bool True"),
+    ("arnet-nogan", {"nf": 2.5}, "argument 'nf' must be int, got float 2.5"),
+    ("unet-l1", {"channels": [48.5, 96, 192]}, "argument 'channels' must be a list of int"),
+    ("unet-l1", {"blocks": "112"}, "argument 'blocks' must be a list of int, got str '112'"),
+])
+def test_architecture_arguments_of_the_wrong_type_are_refused(name: str, overrides: dict,
+                                                              message: str) -> None:
+    """JSON values that Python would take silently (``"no"`` as true, 48.5 channels as 48)."""
+    with pytest.raises(TypeError, match=message):
+        create_model(name, **overrides)
+
+
+def test_architecture_arguments_of_the_hinted_types_build() -> None:
+    model = create_model("unet-l1", channels=(8, 16, 32), blocks=[1, 1, 1])
+    assert model.config == {"channels": [8, 16, 32], "blocks": [1, 1, 1]}
+    assert create_model("arnet-nogan", blur=False, last_blocks=2).config["last_blocks"] == 2
 
 
 def test_identity_entry_returns_its_input() -> None:

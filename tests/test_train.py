@@ -744,6 +744,12 @@ def test_bad_networks_files_and_early_stops_are_one_line(data: tuple[Path, Path]
     assert "model.args do not fit" in capsys.readouterr().err
     assert main(_cli(data, tmp_path / "c", "critic.args.depth=3")) == 2
     assert "critic.args do not fit TinyCritic" in capsys.readouterr().err
+    # JSON values Python would take silently: true as width 1, 8.5 as 8
+    assert main(_cli(data, tmp_path / "t", "model.args.width=true")) == 2
+    assert "argument 'width' must be int, got bool True" in capsys.readouterr().err
+    assert main(_cli(data, tmp_path / "f", "critic.args.width=8.5")) == 2
+    assert ("critic.args do not fit TinyCritic (argument 'width' must be int, got float 8.5)"
+            in capsys.readouterr().err)
     (tmp_path / "a-file").write_text("x")
     assert main(_cli(data, tmp_path / "a-file")) == 2
     err = capsys.readouterr().err

@@ -110,6 +110,8 @@ UNET_FROM = ["--from", "channels=[8,16,32]", "blocks=[1,1,2]"]
     (UNET_FROM, ["blocks=[3,3]"], r"^--to blocks=\[3,3\]: UNet.grown: blocks can only grow"),
     (UNET_FROM, ["blocks=[3,3,-8]"], r"^--to blocks=\[3,3,-8\]: UNet.grown: blocks can only grow"),
     (UNET_FROM, ["blocks=3"], r"^--to blocks=3: "),
+    (UNET_FROM, ["blocks=[3,true,8]"],
+     r"^--to blocks=\[3,true,8\]: argument 'blocks' must be a list of int, got list \[3, True, 8\]"),
     (UNET_FROM, ["bogus=1"], r"^--to: unknown argument 'bogus' \(it takes: blocks\)"),
     (["--from", "bogus=1"], ["blocks=[3,3,8]"],
      r"^--from: unknown argument 'bogus' \(it takes: channels, blocks\)"),
@@ -166,6 +168,12 @@ def test_arnet_variant_exports_are_named_as_the_variant(tmp_path: Path) -> None:
     config = json.loads((out / "export" / "config.json").read_text())
     assert config["name"] == "arnet-nogan-fine8"
     assert config["description"].startswith("Probe variant 'fine8' of training/arnet_variants.py")
-    assert "# arnet-nogan-fine8" in (out / "export" / "README.md").read_text()
-    assert (f"arnet_variants: {out / 'export'} holds the fine8 variant, which zoo.load refuses"
-            in result.stderr)
+    card = (out / "export" / "README.md").read_text()
+    assert "# arnet-nogan-fine8" in card
+    # neither the card nor the last line sends the user to zoo.load, which refuses these weights
+    assert "zoo.load(" not in card and "zoo restore" not in card
+    assert "python training/arnet_variants.py fine8 bench --models PATH/TO/THIS/FOLDER" in card
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == (f"exported arnet-nogan (fine8 variant) to {out / 'export'}; zoo.load refuses "
+                    "it, load it through this script: python training/arnet_variants.py fine8 "
+                    f"bench --models {out / 'export'}")

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from zoo.arguments import check_arguments
 from zoo.atomic import check_output_file
 from zoo.errors import ZooError, first_line
 from zoo.models.base import Restorer
@@ -54,6 +55,7 @@ def build(option: str, items: list[str], make: Callable[..., Restorer],
     if unknown:
         raise ZooError(f"{option}: unknown argument {unknown[0]!r} (it takes: {', '.join(known)})")
     try:
+        check_arguments(takes, arguments)
         return make(**arguments)
     except (TypeError, ValueError) as exc:
         raise ZooError(f"{option} {' '.join(items)}: {first_line(exc)}") from None

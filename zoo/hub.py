@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from zoo.arguments import check_arguments
 from zoo.errors import WeightsError, ZooError, first_line
 from zoo.models.base import ModelWrapper
 from zoo.registry import InputConventions, ModelInfo, architecture_class
@@ -274,6 +275,10 @@ def build_from_config(config_path: Path, weights_path: Path, *, source: str) -> 
     arguments = config.get("arguments", {})
     if not isinstance(arguments, dict):
         raise ZooError(f"{config_path}: 'arguments' must be an object of keyword arguments")
+    try:
+        check_arguments(cls, arguments)
+    except TypeError as exc:
+        raise ZooError(f"{config_path}: arguments do not fit {cls.__name__} ({exc})") from None
     inputs = _input_conventions(config.get("input_conventions"), config_path)
     _check_fits(cls, arguments, inputs, config_path, weights_path)  # before any real allocation
     model = _build(cls, arguments, config_path)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Mapping
 
+from zoo.arguments import check_arguments
 from zoo.errors import UnknownNameError, ZooError
 
 if TYPE_CHECKING:
@@ -152,7 +153,9 @@ def create_model(name: str, *, pretrained: bool = False, weights: str | None = N
     """
     info = get_model_info(name)
     args = {**info.arch_args, **overrides}
-    model = architecture_class(info.architecture)(**args)
+    cls = architecture_class(info.architecture)
+    check_arguments(cls, args)
+    model = cls(**args)
     model.info = info
     if not overrides and model.pad_multiple != info.inputs.pad_multiple:
         raise ZooError(f"model {name!r}: its InputConventions.pad_multiple is "

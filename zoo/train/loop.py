@@ -28,6 +28,7 @@ import torch
 from safetensors.torch import load_file, save
 from torch import nn
 
+from zoo.arguments import check_arguments
 from zoo.atomic import check_writable
 from zoo.errors import RecipeError, ZooError, first_line
 from zoo.locks import folder_lock
@@ -62,6 +63,7 @@ def build_critic(recipe: Recipe) -> nn.Module:
         raise RecipeError(f"{recipe.origin('critic.architecture')}: critic.architecture {recipe.critic.architecture!r} "
                           f"cannot be imported ({exc})") from None
     try:
+        check_arguments(cls, recipe.critic.args)
         return cls(**recipe.critic.args)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise RecipeError(f"{recipe.origin('critic.args')}: critic.args do not fit {cls_name} "
