@@ -209,6 +209,18 @@ def test_unreadable_images_are_skipped_with_a_warning(pack: ModuleType, data: Pa
     assert sorted(p.name for p in out.glob("carry-1/train/A/*")) == ["im0.webp", "im1.webp", "im2.webp"]
 
 
+def test_many_unreadable_images_are_named_ten_times_then_counted(
+        pack: ModuleType, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    for i in range(14):
+        (data / "train" / "A" / f"bad{i:02d}.png").write_bytes(b"not an image")
+    assert _run(pack, monkeypatch, *_inputs(data), "--out", tmp_path / "out") == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 11 and all("skipping training image" in w for w in warnings[:10])
+    assert warnings[-1].endswith("skipped 14 of 17 training images in all (the first 10 are "
+                                 "named above)")
+
+
 def test_no_readable_training_image_is_one_line(pack: ModuleType, data: Path, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch,
                                                 capsys: pytest.CaptureFixture) -> None:

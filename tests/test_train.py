@@ -959,6 +959,22 @@ def test_many_skipped_training_images_are_summarised(tmp_path: Path) -> None:
                             f"images in all (the first {MAX_SKIP_WARNINGS} are named above)")
 
 
+def test_many_unreadable_validation_images_are_summarised(tmp_path: Path) -> None:
+    from zoo.train.data import MAX_SKIP_WARNINGS, ValidationSet
+
+    for i in range(MAX_SKIP_WARNINGS + 2):
+        (tmp_path / f"bad-{i:02d}.png").write_bytes(b"not a png")
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "good.png")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        valset = ValidationSet(tmp_path, [10])
+    messages = [str(w.message) for w in caught]
+    assert len(valset) == 1 and len(messages) == MAX_SKIP_WARNINGS + 1
+    assert messages[0].startswith(f"skipping validation image {tmp_path / 'bad-00.png'}")
+    assert messages[-1] == (f"skipped {MAX_SKIP_WARNINGS + 2} of {MAX_SKIP_WARNINGS + 3} "
+                            f"validation images in all (the first {MAX_SKIP_WARNINGS} are named above)")
+
+
 def test_the_recipe_device_is_checked_like_restore_devices() -> None:
     from zoo.train.hardware import resolve_device
 

@@ -29,7 +29,6 @@ import re
 import shutil
 import sys
 import tempfile
-import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -45,7 +44,7 @@ from zoo.cli.arg_types import int_at_least
 from zoo.cli.children import ChildError, run_child
 from zoo.errors import DataError, ImageError, ZooError
 from zoo.locks import LOCK_FILE
-from zoo.train.data import centre_crop, find_images, read_opaque
+from zoo.train.data import SkipWarnings, centre_crop, find_images, read_opaque
 
 CALL_LIMIT = 64 * 2**20
 REPO = Path(__file__).resolve().parents[2]
@@ -214,16 +213,19 @@ def put_in_place(pack: Path, out: Path, work: Path) -> None:
 
 def readable(paths: Iterable[Path], kind: str, where: str) -> Iterator[tuple[Path, np.ndarray]]:
     """``(path, pixels)`` for each image that reads as ``zoo train`` reads it; the others are
-    skipped with a warning naming each. No readable image at all is an error."""
-    count = 0
+    skipped with a warning naming each (the first ten; then a total). No readable image at all
+    is an error."""
+    count, seen, skips = 0, 0, SkipWarnings(kind)
     for path in paths:
+        seen += 1
         try:
             pixels = read_opaque(path)
         except ImageError as exc:
-            warnings.warn(f"skipping {kind} image {exc}", stacklevel=2)
+            skips.skip(str(exc))
             continue
         count += 1
         yield path, pixels
+    skips.summarise(seen)
     if not count:
         raise DataError(f"{where}: no readable {kind} images")
 

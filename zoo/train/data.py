@@ -52,7 +52,27 @@ def read_opaque(path: Path) -> np.ndarray:
 
 
 MAX_SKIP_WARNINGS = 10
-"""Skipped training images named one by one; past this, one line gives the total."""
+"""Skipped images named one by one; past this, one line gives the total."""
+
+
+class SkipWarnings:
+    """A warning for each of the first ``MAX_SKIP_WARNINGS`` skipped images of one kind, then
+    one line with the total: a folder of thousands of bad files must not flood the log."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.skipped = 0
+
+    def skip(self, problem: str) -> None:
+        self.skipped += 1
+        if self.skipped <= MAX_SKIP_WARNINGS:
+            warnings.warn(f"skipping {self.kind} image {problem}", stacklevel=3)
+
+    def summarise(self, found: int) -> None:
+        """After the last image: the total, when some were not named."""
+        if self.skipped > MAX_SKIP_WARNINGS:
+            warnings.warn(f"skipped {self.skipped} of {found} {self.kind} images in all (the "
+                          f"first {MAX_SKIP_WARNINGS} are named above)", stacklevel=3)
 
 
 def _as_rgb(pixels: np.ndarray) -> np.ndarray:
@@ -72,7 +92,7 @@ class ImageStore:
         self._cache: list[np.ndarray] | None = []
         cached_bytes = 0
         found = find_images(folders)
-        skipped = 0
+        skips = SkipWarnings("training")
         for path in found:
             try:
                 pixels = read_opaque(path)
@@ -82,9 +102,7 @@ class ImageStore:
             except ImageError as exc:
                 problem = str(exc)
             if problem:
-                skipped += 1
-                if skipped <= MAX_SKIP_WARNINGS:  # a folder of thousands must not flood the log
-                    warnings.warn(f"skipping training image {problem}", stacklevel=2)
+                skips.skip(problem)
                 continue
             self.paths.append(path)
             if self._cache is not None:
@@ -93,9 +111,7 @@ class ImageStore:
                 self._cache.append(rgb)
                 if cached_bytes > cache_mb * 2**20:
                     self._cache = None  # too big: read from disk on use
-        if skipped > MAX_SKIP_WARNINGS:
-            warnings.warn(f"skipped {skipped} of {len(found)} training images in all (the first "
-                          f"{MAX_SKIP_WARNINGS} are named above)", stacklevel=2)
+        skips.summarise(len(found))
         if not self.paths:
             where = ", ".join(str(f) for f in folders)
             raise DataError(f"{where}: no usable training images (need readable images with sides "
@@ -238,17 +254,20 @@ class ValidationSet:
         self.qualities = list(qualities)
         self.items: list[tuple[str, np.ndarray, dict[int, np.ndarray]]] = []
         root = Path(folder).expanduser()
-        for path in find_images([root]):
+        found = find_images([root])
+        skips = SkipWarnings("validation")
+        for path in found:
             try:
                 target = _as_rgb(read_opaque(path))
             except ImageError as exc:
-                warnings.warn(f"skipping validation image: {exc}", stacklevel=2)
+                skips.skip(str(exc))
                 continue
             target = centre_crop(target, crop)
             degraded = {q: jpeg_roundtrip(target, q) for q in self.qualities}
             self.items.append((str(path.relative_to(root)), target, degraded))
             if max_images and len(self.items) >= max_images:
                 break
+        skips.summarise(len(found))
         if not self.items:
             raise DataError(f"{folder}: no readable validation images")
 
