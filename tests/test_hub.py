@@ -399,7 +399,8 @@ def _jpeg(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("repo", ["a b/c", "-a/b", "a/b..c", "a/b.git"])
+@pytest.mark.parametrize("repo", ["a b/c", "-a/b", "a/b..c", "a/b.git", "org/naïve", "a/b@",
+                                  "a/b@ main"])
 def test_malformed_hub_ids_are_one_line(hub: FakeHub, tmp_path: Path, repo: str,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     spec = f"hf-hub:{repo}"
@@ -416,7 +417,7 @@ def test_malformed_hub_ids_are_one_line(hub: FakeHub, tmp_path: Path, repo: str,
     assert not hub.requests and not (tmp_path / "d").exists()
 
 
-@pytest.mark.parametrize("repo", ["a b/c", "-a/b", "a/b..c", "only-a-name", "a/b/c"])
+@pytest.mark.parametrize("repo", ["a b/c", "-a/b", "a/b..c", "only-a-name", "a/b/c", "org/naïve"])
 def test_push_checks_the_repo_id_up_front(hub: FakeHub, tmp_path: Path, repo: str,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     source = save_pretrained(_model(), tmp_path / "src")

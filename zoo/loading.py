@@ -38,8 +38,12 @@ def is_saved_model(spec: str) -> bool:
 
 
 def _parse_hub_id(spec: str) -> tuple[str, str | None]:
-    repo, _, revision = spec[len(HUB_PREFIX):].partition("@")
-    check_repo_id(repo, repr(spec), f"{HUB_PREFIX}ORG/NAME or {HUB_PREFIX}ORG/NAME@REVISION")
+    repo, at, revision = spec[len(HUB_PREFIX):].partition("@")
+    expected = f"{HUB_PREFIX}ORG/NAME or {HUB_PREFIX}ORG/NAME@REVISION"
+    check_repo_id(repo, repr(spec), expected)
+    if at and (not revision.strip() or revision != revision.strip()):
+        raise ZooError(f"{spec!r}: expected {expected} (a branch, tag or commit after '@', "
+                       "without spaces around it)")
     return repo, revision or None
 
 
