@@ -808,6 +808,20 @@ def test_columns_not_written_by_zoo_are_named_before_they_are_dropped(image_fold
     assert "note" not in (out / "results.csv").read_text()
 
 
+def test_a_repeated_row_is_counted_once(image_folder: Path, tmp_path: Path) -> None:
+    """A copy of a row (a bad edit or merge) made a set of 4 images a mean over 5."""
+    out = tmp_path / "out"
+    _bench(image_folder, out, qualities=[10], crops=0)
+    with open(out / "results.csv", newline="") as fh:
+        records = list(csv.DictReader(fh))
+    _write_table(out / "results.csv", [*records, {**records[0], "psnr": "99.0"}])
+    with pytest.warns(UserWarning, match="1 row\\(s\\) repeat the dataset, model, image, quality"):
+        run = _bench(image_folder, out, qualities=[10], crops=0)[0]
+    assert run.outcome.measured == 0
+    with open(out / "summary.csv", newline="") as fh:
+        assert [r["images"] for r in csv.DictReader(fh)] == ["4"]
+
+
 def test_a_file_that_cannot_be_written_is_named_and_the_rows_are_kept(
         image_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from zoo.cli import main

@@ -93,12 +93,18 @@ def read_rows(path: Path, *, warn: bool = True) -> list[Row]:
         missing = [c for c in KEY_COLUMNS if c not in header]
         if header and missing:
             raise ValueError(f"no {', '.join(missing)} column")
-        rows = [Row.from_record(r) for r in records if _whole(r)]
+        whole = [Row.from_record(r) for r in records if _whole(r)]
     except (KeyError, ValueError, TypeError, UnicodeDecodeError, csv.Error) as exc:
         raise ZooError(f"{path}: not a zoo results file ({type(exc).__name__}: {exc}); move it "
                        "away or choose another --out") from None
+    # One row per key, the last as write_rows keeps it: a copy (a bad edit or merge) must not
+    # count an image twice in a mean.
+    rows = list({row.key: row for row in whole}.values())
     if warn:
-        _warn_damage(path, len(records) - len(rows), [c for c in header if c not in COLUMNS])
+        _warn_damage(path, len(records) - len(whole), [c for c in header if c not in COLUMNS])
+        if len(rows) < len(whole):
+            warnings.warn(f"{path}: {len(whole) - len(rows)} row(s) repeat the dataset, model, "
+                          "image, quality and protocol of another; the last of each is used")
     return rows
 
 
