@@ -91,7 +91,7 @@ def test_outputs_are_written(image_folder: Path, tmp_path: Path) -> None:
     for name in ("results.csv", "summary.csv", "LEADERBOARD.md", "leaderboard.html", "meta.json"):
         assert (out / name).is_file(), name
     header = (out / "results.csv").read_text().splitlines()[0].split(",")
-    assert header == ["dataset", "model", "image", "quality", "protocol", "weights", "truth",
+    assert header == ["dataset", "model", "image", "quality", "protocol", "weights", "truth", "setup",
                       "measured", "psnr", "psnr_b", "ssim", "ms_ssim", "lpips_alex", "niqe",
                       "brisque", "seconds"]
     assert len(_table(out / "results.csv")) == 4 * 2 * 2
@@ -700,6 +700,67 @@ def test_pages_say_which_run_measured_what(image_folder: Path, tmp_path: Path) -
     assert "No value was measured by the last run" in (out / "LEADERBOARD.md").read_text()
     assert "reported" not in md.lower()  # no published rows for this folder: no word of them
     assert "data-better='high'" in page and "s / image: seconds to restore" in page
+
+
+def test_a_run_that_measures_nothing_keeps_the_record_of_the_runs_that_did(
+        image_folder: Path, tmp_path: Path) -> None:
+    """It replaced "Measured by one run: ..." with its own facts only, the measuring run lost."""
+    out = tmp_path / "out"
+    _bench(image_folder, out, crops=0)
+    first = json.loads((out / "meta.json").read_text())
+    assert [r["date"] for r in first["measured_by"]] == [first["date"]]
+    meta = {**first, "date": "2020-01-02T03:04:05+00:00", "git_commit": "abc1234"}
+    meta["measured_by"] = [{**first["measured_by"][0], "date": meta["date"], "git_commit": "abc1234"}]
+    (out / "meta.json").write_text(json.dumps(meta))  # as if measured long ago, elsewhere
+    (run,) = _bench(image_folder, out, crops=0)
+    assert run.outcome.measured == 0
+    again = json.loads((out / "meta.json").read_text())
+    assert again["measured_by"] == meta["measured_by"]
+    text = (out / "LEADERBOARD.md").read_text()
+    assert ("every row comes from earlier runs into this folder; the latest of them: zoo "
+            in text and "2020-01-02T03:04:05+00:00, commit abc1234 (results.csv names" in text)
+    _bench(image_folder, out, metrics=["psnr", "ssim"], crops=0)  # measures SSIM: appended
+    assert len(json.loads((out / "meta.json").read_text())["measured_by"]) == 2
+    assert "the latest of them: zoo" in (out / "LEADERBOARD.md").read_text()
+
+
+def test_rows_of_another_setup_are_measured_again(image_folder: Path, tmp_path: Path) -> None:
+    """Rows measured untiled were shown under --tile 64 as if tiled (meta.json said tile 64)."""
+    out = tmp_path / "out"
+    (run,) = _bench(image_folder, out, models=["unet-l1"], qualities=[10], crops=0)
+    untiled = {r["image"]: r for r in _table(out / "results.csv")}
+    assert {r["setup"] for r in untiled.values()} == {run.plan.setup}
+    assert run.plan.setup.startswith("tiles auto; Pillow ")
+    (run,) = _bench(image_folder, out, models=["unet-l1"], qualities=[10], crops=0, tile=64)
+    assert run.outcome.measured == 4 and run.plan.setup.startswith("tiles 64 px; Pillow ")
+    assert {r["setup"] for r in _table(out / "results.csv")} == {run.plan.setup}
+    (run,) = _bench(image_folder, out, models=["unet-l1"], qualities=[10], crops=0, tile=64)
+    assert run.outcome.measured == 0
+    # files written before the column existed: their rows are taken to be of this setup
+    records = [{k: v for k, v in r.items() if k != "setup"} for r in untiled.values()]
+    _write_table(out / "results.csv", records)
+    (run,) = _bench(image_folder, out, models=["unet-l1"], qualities=[10], crops=0)
+    assert run.outcome.measured == 0
+
+
+def test_a_narrower_command_says_what_results_csv_holds_besides(
+        image_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Re-running with --quality 30 alone showed q30 only, with no word of the q10 rows kept."""
+    out = tmp_path / "out"
+    _bench(image_folder, out, crops=0)
+    assert "outside this run's selection" not in (out / "LEADERBOARD.md").read_text()
+    _bench(image_folder, out, qualities=[30], crops=0)
+    note = ("results.csv also holds 4 rows outside this run's selection (qualities 10), not "
+            "shown: name them in the command (--models, --quality, --protocol) to show them.")
+    assert note in (out / "LEADERBOARD.md").read_text()
+    assert note.replace("'", "&#x27;") in (out / "leaderboard.html").read_text()
+    assert json.loads((out / "meta.json").read_text())["not_shown"] == {
+        "rows": 4, "models": [], "qualities": [10], "protocols": []}
+    from zoo.cli import main
+
+    assert main(["bench", "--data", str(image_folder), "--models", "jpeg", "-q", "30", "--protocol",
+                 "y", "--metrics", "psnr", "--out", str(out), "--no-progress", "--crops", "0"]) == 0
+    assert "note: " + note in " ".join(capsys.readouterr().err.split())
 
 
 def test_torchrun_rank_that_loads_no_model_does_not_strand_the_others(image_folder: Path,

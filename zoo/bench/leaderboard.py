@@ -74,23 +74,48 @@ def groups(summary: list[dict[str, Any]]) -> list[tuple[str, int, list[dict[str,
 
 
 def provenance(meta: dict[str, Any]) -> str:
-    """Which run measured what: the last run, and whether some values come from earlier ones."""
-    run = (f"zoo {meta.get('versions', {}).get('zoo', '?')} on {meta.get('device', '?')}, "
-           f"{meta.get('date', '')}, commit {meta.get('git_commit') or 'unknown'}")
+    """Which run measured what: the last run, whether some values come from earlier ones (and
+    the latest of those), and the rows of results.csv that the run's selection leaves out."""
+    return " ".join(filter(None, [_measured_by(meta), not_shown_text(meta.get("not_shown"))]))
+
+
+def _run_text(run: dict[str, Any]) -> str:
+    return (f"zoo {run.get('zoo') or '?'} on {run.get('device') or '?'}, {run.get('date') or ''}, "
+            f"commit {run.get('git_commit') or 'unknown'}")
+
+
+def _measured_by(meta: dict[str, Any]) -> str:
+    run = _run_text({**meta, "zoo": meta.get("versions", {}).get("zoo")})
     rows, now = meta.get("rows", 0), meta.get("measured_now", 0)
     per_metric: dict[str, int] = meta.get("measured_now_metrics") or {}
     wanted = meta.get("metrics") or list(per_metric)
+    earlier = [r for r in meta.get("measured_by") or [] if isinstance(r, dict)]
+    if now:
+        earlier = earlier[:-1]  # the last record is this run's
+    latest = f"; the latest of them: {_run_text(earlier[-1])}" if earlier else ""
+    behind = "results.csv names the weights, ground truth and setup behind each row"
     if rows == 0:
         return f"No value was measured by the last run ({run}), and none comes from an earlier one."
     if now == 0:
         return (f"No value was measured by the last run ({run}): every row comes from earlier runs "
-                "into this folder (results.csv names the weights and ground truth behind each row).")
+                f"into this folder{latest} ({behind}).")
     if now >= rows and all(per_metric.get(m, 0) >= rows for m in wanted):
         return f"Measured by one run: {run}."
     done = ", ".join(f"{METRIC_LABELS.get(m, m)} on {n} rows" for m, n in per_metric.items())
     return (f"The last run ({run}) measured {done or f'{now} rows'} of {rows}; the other values come "
-            "from earlier runs into this folder, possibly on other machines (results.csv names the "
-            "weights and ground truth behind each row).")
+            f"from earlier runs into this folder, possibly on other machines{latest} ({behind}).")
+
+
+def not_shown_text(outside: Any) -> str:
+    """What a leaderboard narrowed by the last command's selection leaves out."""
+    if not isinstance(outside, dict) or not outside.get("rows"):
+        return ""
+    kinds = [f"{label} {', '.join(map(str, outside[key]))}"
+             for key, label in (("models", "models"), ("qualities", "qualities"),
+                                ("protocols", "protocols")) if outside.get(key)]
+    return (f"results.csv also holds {outside['rows']} rows outside this run's selection "
+            f"({'; '.join(kinds) or 'other combinations'}), not shown: name them in the command "
+            "(--models, --quality, --protocol) to show them.")
 
 
 def legend(has_reported: bool, markdown: bool = False) -> str:

@@ -71,5 +71,34 @@ def build_meta(**fields: Any) -> dict[str, Any]:
     return meta
 
 
+MAX_RUNS_KEPT = 20
+"""``measured_by`` keeps the latest runs that measured values into the folder, not every one."""
+
+
+def runs_that_measured(previous: Path, meta: dict[str, Any], measured: int) -> list[dict[str, Any]]:
+    """The runs that measured values into this folder, the latest last: those ``previous`` (the
+    folder's meta.json before this run) lists, then this run when it measured any. A run that
+    measures nothing must not erase the record of the ones whose values it shows."""
+    try:
+        earlier = json.loads(previous.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        earlier = {}
+    runs = earlier.get("measured_by") if isinstance(earlier, dict) else None
+    if not isinstance(runs, list):  # a meta.json from before this field: its own run, if it measured
+        runs = [_run_record(earlier)] if isinstance(earlier, dict) and earlier.get("measured_now") else []
+    runs = [r for r in runs if isinstance(r, dict)]
+    if measured:
+        runs.append(_run_record(meta))
+    return runs[-MAX_RUNS_KEPT:]
+
+
+def _run_record(meta: dict[str, Any]) -> dict[str, Any]:
+    versions = meta.get("versions") if isinstance(meta.get("versions"), dict) else {}
+    return {"zoo": versions.get("zoo"), "device": meta.get("device"), "date": meta.get("date"),
+            "git_commit": meta.get("git_commit"), "encoder": meta.get("encoder"),
+            "tile": meta.get("tile"), "command": meta.get("command"),
+            "measured": meta.get("measured_now")}
+
+
 def write_meta(path: Path, meta: dict[str, Any]) -> None:
     atomic_write(path, lambda fh: json.dump(meta, fh, indent=2, default=str))

@@ -4,8 +4,8 @@ Rows are written with full float precision (``repr``), sorted by their key, and 
 replaced atomically after every image, so a killed run loses at most the image in flight and
 a resumed run skips exactly the rows already there. Each row names the weights that made it
 (a digest of the model's tensors), the ground truth it was scored against (a digest of its
-pixels) and the metrics measured, so rows of changed weights or images are measured again and
-metrics asked for later are added.
+pixels), its setup (tiling and JPEG encoder) and the metrics measured, so rows of changed
+weights, images or setup are measured again and metrics asked for later are added.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from zoo.bench.suites import ALL_METRICS
 from zoo.errors import ZooError
 
 KEY_COLUMNS: tuple[str, ...] = ("dataset", "model", "image", "quality", "protocol")
-COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, "weights", "truth", "measured", *ALL_METRICS, "seconds")
+COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, "weights", "truth", "setup", "measured", *ALL_METRICS,
+                             "seconds")
 SUMMARY_COLUMNS: tuple[str, ...] = ("dataset", "model", "quality", "protocol", "images",
                                     *ALL_METRICS, "seconds", "partial")
 """``partial``: the metrics whose mean covers fewer than ``images`` images, as ``niqe:3 ...``."""
@@ -45,6 +46,8 @@ class Row:
     """Digest of the weights that produced the row (:func:`zoo.weights.state_digest`)."""
     truth: str = ""
     """Digest of the ground-truth image it was scored against (``""``: unknown, older files)."""
+    setup: str = ""
+    """How the inputs were made and restored: tiling and JPEG encoder (``""``: older files)."""
     measured: tuple[str, ...] = ()
     """The metrics computed for the row, NaN results included."""
 
@@ -55,7 +58,7 @@ class Row:
     def to_record(self) -> dict[str, str]:
         record = {"dataset": self.dataset, "model": self.model, "image": self.image,
                   "quality": str(int(self.quality)), "protocol": self.protocol,
-                  "weights": self.weights, "truth": self.truth,
+                  "weights": self.weights, "truth": self.truth, "setup": self.setup,
                   "measured": " ".join(self.measured)}
         for name in ALL_METRICS:
             record[name] = _fmt(self.values.get(name, math.nan))
@@ -69,6 +72,7 @@ class Row:
         return cls(record["dataset"], record["model"], record["image"], int(record["quality"]),
                    record["protocol"], values, float(record.get("seconds") or "nan"),
                    record.get("weights") or "", record.get("truth") or "",
+                   record.get("setup") or "",
                    tuple(measured.split()) if measured is not None else tuple(values))
 
 

@@ -3,8 +3,9 @@
 Each image is degraded once per protocol and quality and the result is shared by every model;
 models (and the metrics' networks) are loaded once. Rows are flushed after every image, and
 rows already on disk are skipped, so a killed run resumes where it stopped. A row on disk is
-measured again when other weights or another ground truth (an image changed, or another folder
-of the same name) made it; metrics it lacks are added to it.
+measured again when other weights, another ground truth (an image changed, or another folder
+of the same name) or another setup (``--tile``, the JPEG encoder) made it; metrics it lacks are
+added to it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from torch import nn
 from zoo.bench.distributed import DistContext
 from zoo.bench.results import Key, ResultsStore, Row, read_rows, write_rows
 from zoo.datasets import Dataset
-from zoo.degrade import jpeg_roundtrip, to_protocol
+from zoo.degrade import encoder_description, jpeg_roundtrip, to_protocol
 from zoo.errors import ZooError, first_line, os_reason
 from zoo.locks import folder_lock
 from zoo.metrics import METRICS, metric_of_token
@@ -46,6 +47,12 @@ class BenchPlan:
     out_dir: Path = Path("leaderboard")
     device: str | None = None
     tile: int | None = None
+
+    @property
+    def setup(self) -> str:
+        """The rows' ``setup``: what besides weights and ground truth decides their values."""
+        tiles = "auto" if self.tile is None else "never" if self.tile == 0 else f"{self.tile} px"
+        return f"tiles {tiles}; {encoder_description()}"
 
 
 @dataclass
@@ -147,7 +154,8 @@ def _measure_all(plan: BenchPlan, models: dict[str, Any], outcome: BenchOutcome,
                for name, model in models.items()}
     # Rows made by the weights loaded now; whether their ground truth is this run's is known
     # only once each image is read.
-    earlier = {r.key: r for r in found if r.weights == digests.get(r.model, r.weights)}
+    earlier = {r.key: r for r in found if r.weights == digests.get(r.model, r.weights)
+               and _same_setup(r, plan.setup)}
 
     items = dist.shard(plan.dataset.items)
     total = sum(len(_pending(plan, image_id, earlier)) for image_id, _ in items)
@@ -194,7 +202,21 @@ def current_rows(plan: BenchPlan, outcome: BenchOutcome) -> list[Row]:
             if r.dataset == plan.dataset.name and r.model in models
             and r.image in outcome.truths and _same_truth(r, outcome.truths[r.image])
             and r.weights == outcome.digests.get(r.model, r.weights)
+            and _same_setup(r, plan.setup)
             and r.quality in plan.qualities and r.protocol in plan.protocols]
+
+
+def not_shown(plan: BenchPlan, outcome: BenchOutcome) -> dict[str, Any]:
+    """The rows of results.csv for this dataset that lie outside the run's selection (other
+    models, qualities or protocols): kept, not shown, and named so that a leaderboard narrowed
+    by a shorter command line says so."""
+    outside = [r for r in outcome.rows if r.dataset == plan.dataset.name
+               and (r.model not in plan.models or r.quality not in plan.qualities
+                    or r.protocol not in plan.protocols)]
+    return {"rows": len(outside),
+            "models": sorted({r.model for r in outside} - set(plan.models)),
+            "qualities": sorted({r.quality for r in outside} - set(plan.qualities)),
+            "protocols": sorted({r.protocol for r in outside} - set(plan.protocols))}
 
 
 def _token(metric: str) -> str:
@@ -213,6 +235,12 @@ def _same_truth(row: Row, truth: str) -> bool:
     """Whether ``row`` was scored against this ground truth (rows of files written before the
     ``truth`` column existed are taken to be: their weights still had to match)."""
     return row.truth in ("", truth)
+
+
+def _same_setup(row: Row, setup: str) -> bool:
+    """Whether ``row`` was made with this setup (rows of files written before the ``setup``
+    column existed are taken to be, as for ``truth``)."""
+    return row.setup in ("", setup)
 
 
 def _pending(plan: BenchPlan, image_id: str, earlier: dict[Key, Row],
@@ -305,7 +333,8 @@ def _measure_image(plan: BenchPlan, image_id: str, loader: Callable[[], np.ndarr
                     measured = (*kept, *measured)
                     seconds = before.seconds
                 rows.append(Row(plan.dataset.name, name, image_id, int(quality), protocol,
-                                values, seconds, digests[name], truth_id, measured))
+                                values, seconds, weights=digests[name], truth=truth_id,
+                                setup=plan.setup, measured=measured))
     return rows
 
 

@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from rich.markup import escape
 
+    from zoo.bench.leaderboard import not_shown_text
     from zoo.bench.results import summarize
     from zoo.cli import print_table
     from zoo.bench.runner import current_rows
@@ -93,6 +94,9 @@ def run(args: argparse.Namespace) -> int:
         for model, image_id, why in r.outcome.failures:
             console.print(f"[red]failed[/] {escape(model)} on {escape(image_id)}: {escape(why)}")
             failed = True
+        outside = not_shown_text((r.meta or {}).get("not_shown"))
+        if outside:
+            console.print(f"[yellow]note:[/] {escape(outside)}")
         console.print(f"{r.outcome.measured} rows measured in {r.outcome.wall_seconds:.1f} s; "
                       f"wrote {escape(str(r.plan.out_dir))}/ (results.csv, summary.csv, LEADERBOARD.md, "
                       "leaderboard.html, meta.json)")
