@@ -25,20 +25,23 @@ tr.reported td{color:#666;font-style:italic;background:#fafafa}.best{font-weight
 """
 
 # Click a header to sort by it (numbers numerically, "–" last); reported rows stay in their
-# own table, so sorting never mixes them with measured ones.
+# own table, so sorting never mixes them with measured ones. A header's column is its index
+# within its own table (a page-wide index would point past the cells of every later table).
 _SCRIPT = """
-document.querySelectorAll('table.sortable th').forEach(function(th, col){
-  th.addEventListener('click', function(){
-    var body = th.closest('table').tBodies[0], rows = Array.from(body.rows);
-    // The first click puts the best value on top (th data-better), later clicks reverse.
-    var asc = th.dataset.asc ? th.dataset.asc !== '1' : th.dataset.better !== 'high';
-    th.dataset.asc = asc ? '1' : '0';
-    function val(r){ var t = r.cells[col].dataset.v || r.cells[col].textContent; var n = parseFloat(t);
-      return isNaN(n) ? t : n; }
-    rows.sort(function(a, b){ var x = val(a), y = val(b);
-      if (typeof x !== typeof y) return typeof x === 'number' ? -1 : 1;
-      return (x < y ? -1 : x > y ? 1 : 0) * (asc ? 1 : -1); });
-    rows.forEach(function(r){ body.appendChild(r); });
+document.querySelectorAll('table.sortable').forEach(function(table){
+  table.querySelectorAll('thead th').forEach(function(th, col){
+    th.addEventListener('click', function(){
+      var body = table.tBodies[0], rows = Array.from(body.rows);
+      // The first click puts the best value on top (th data-better), later clicks reverse.
+      var asc = th.dataset.asc ? th.dataset.asc !== '1' : th.dataset.better !== 'high';
+      th.dataset.asc = asc ? '1' : '0';
+      function val(r){ var t = r.cells[col].dataset.v || r.cells[col].textContent; var n = parseFloat(t);
+        return isNaN(n) ? t : n; }
+      rows.sort(function(a, b){ var x = val(a), y = val(b);
+        if (typeof x !== typeof y) return typeof x === 'number' ? -1 : 1;
+        return (x < y ? -1 : x > y ? 1 : 0) * (asc ? 1 : -1); });
+      rows.forEach(function(r){ body.appendChild(r); });
+    });
   });
 });
 """
