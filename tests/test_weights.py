@@ -187,6 +187,19 @@ def test_truncated_file_is_refused_before_hashing(weights_file: tuple[Path, str,
         load_weights(TinyWeightsNet(4), path)
 
 
+def test_a_file_of_another_kind_is_not_called_a_download_to_delete(tmp_path: Path) -> None:
+    """``--weights photo.jpg`` was told "delete it and download or export it again"."""
+    from PIL import Image
+
+    photo = tmp_path / "photo.jpg"
+    Image.new("RGB", (32, 32), (10, 20, 30)).save(photo)
+    with pytest.raises(WeightsError) as exc:
+        load_weights(TinyWeightsNet(4), photo)
+    assert _one_line(exc) == (f"{photo} is not a safetensors file: weights are .safetensors files "
+                              "(a zoo train export's model.safetensors, say)")
+    assert photo.is_file()
+
+
 def test_not_safetensors_and_missing_files_are_refused(tmp_path: Path) -> None:
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"PK\x03\x04 this is a zip, not weights" * 10)

@@ -137,6 +137,9 @@ def _check_complete(path: Path, remedy: str = REDOWNLOAD) -> None:
                 f"{path} is a PyTorch pickle (torch.save), not safetensors; the zoo loads "
                 "safetensors only (they cannot run code): convert it with safetensors.torch."
                 "save_file(torch.load(PATH, weights_only=True), 'model.safetensors')") from None
+        if path.suffix.lower() != ".safetensors":  # a photo or another format: nothing to delete
+            raise WeightsError(f"{path} is not a safetensors file: weights are .safetensors files "
+                               "(a zoo train export's model.safetensors, say)") from None
         raise WeightsError(f"{path} is truncated or not a safetensors file; {remedy}") from None
     if 8 + header_len + end > size:
         raise WeightsError(f"{path} is truncated ({size} of {8 + header_len + end} bytes); "
