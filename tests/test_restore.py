@@ -263,8 +263,24 @@ def test_identity_is_exact_for_half_precision_tensors(identity: Restorer, dtype:
 def test_inf_is_not_mistaken_for_0_to_255_data(net: Restorer) -> None:
     x = torch.rand(3, 16, 16)
     x[0, 0, 0] = float("inf")
-    with pytest.raises(ValueError, match=r"NaN or inf\)$"):
+    with pytest.raises(ValueError, match=r"got finite values from 0\.\d+ to 0\.\d+ and 1 NaN or "
+                                         r"infinite value$"):
         restore_image(net, x)
+
+
+def test_nan_is_counted_and_the_range_is_that_of_the_finite_values(net: Restorer) -> None:
+    """One NaN made the message "values from nan to nan" for data in [0, 1]."""
+    x = torch.full((3, 16, 16), 0.5)
+    x[0, 0, :3] = float("nan")
+    with pytest.raises(ValueError) as exc:
+        restore_image(net, x)
+    assert str(exc.value) == ("expected float values in [0, 1], got finite values from 0.5 to 0.5 "
+                              "and 3 NaN or infinite values")
+    x[1:] = 200.0  # 0..255 data with a NaN: the hint still applies
+    with pytest.raises(ValueError, match="from 0.5 to 200 and 3 NaN .*; divide 0..255 data by 255$"):
+        restore_image(net, x)
+    with pytest.raises(ValueError, match="got no finite value, 12 NaN or infinite values$"):
+        restore_image(net, torch.full((3, 2, 2), float("nan")))
 
 
 def test_premultiplied_and_keyed_transparency_become_alpha(identity: Restorer) -> None:

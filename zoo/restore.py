@@ -114,13 +114,20 @@ def _check_range(x: torch.Tensor) -> None:
     """Refuse NaN/inf and values clearly outside [0, 1] (0..255 data, say), naming the range."""
     if x.numel() == 0:
         return
-    low, high = torch.aminmax(x.detach().float())
-    low, high = float(low), float(high)
-    if not (low >= -RANGE_TOLERANCE and high <= 1 + RANGE_TOLERANCE):  # NaN fails both
-        finite = bool(torch.isfinite(x).all())
-        hint = "; divide 0..255 data by 255" if finite and high > 1.5 else ""
-        raise ValueError(f"expected float values in [0, 1], got values from {low:g} to {high:g}"
-                         + ("" if finite else " (with NaN or inf)") + hint)
+    values = x.detach().float()
+    low, high = (float(v) for v in torch.aminmax(values))
+    if low >= -RANGE_TOLERANCE and high <= 1 + RANGE_TOLERANCE:  # NaN fails both
+        return
+    finite = torch.isfinite(values)
+    bad = int(finite.numel() - finite.sum())
+    where = f"values from {low:g} to {high:g}"
+    if bad:  # the range of the finite values, and how many are not (NaN made both ends NaN)
+        shown = values[finite]
+        low, high = (float(v) for v in torch.aminmax(shown)) if shown.numel() else (0.0, 0.0)
+        where = (f"finite values from {low:g} to {high:g} and " if shown.numel() else "no finite "
+                 "value, ") + f"{bad} NaN or infinite value{'s' if bad > 1 else ''}"
+    hint = "; divide 0..255 data by 255" if high > 1.5 else ""
+    raise ValueError(f"expected float values in [0, 1], got {where}{hint}")
 
 
 def array_to_tensor(pixels: np.ndarray) -> torch.Tensor:
