@@ -68,6 +68,42 @@ def test_ctrl_c_while_the_parser_is_built_is_one_line(capsys: pytest.CaptureFixt
     assert capsys.readouterr().err == "interrupted\n"
 
 
+def test_ctrl_c_that_comes_out_as_another_error_is_still_an_interrupt(
+        capsys: pytest.CaptureFixture) -> None:
+    """A Ctrl-C inside torch's import or safetensors came out as a RuntimeError/ValueError
+    traceback, exit 1; it is the user's interrupt: "interrupted", exit 130."""
+    import signal
+
+    def starting_up() -> int:
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:  # as an extension module swallows it and fails otherwise
+            pass
+        raise ValueError("could not determine the shape of object type 'UntypedStorage'")
+
+    assert run_tool(starting_up) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+    def failing() -> int:  # without a Ctrl-C, an error is not taken for one
+        raise ValueError("a bug")
+
+    with pytest.raises(ValueError, match="a bug"):
+        run_tool(failing)
+
+
+def test_an_ignored_sigint_stays_ignored() -> None:
+    """A job started in the background (`nohup zoo train ... &`) ignores SIGINT; run_tool must
+    not make it interruptible."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert run_tool(lambda: 0 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN else 1) == 0
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_output_files_on_an_impossible_path_are_refused_naming_the_file_in_the_way(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``check_output_file`` (scripts check their outputs before measuring) and atomic_write say

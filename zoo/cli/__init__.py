@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import warnings
-from typing import Callable
+from typing import Any, Callable
 
 from rich.console import Console
 from rich.markup import escape
@@ -49,11 +51,37 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
     err_console.print(f"[yellow]warning:[/] {escape(str(message))}")
 
 
+class _InterruptWatch:
+    """Notes a Ctrl-C before raising KeyboardInterrupt as Python does: one that lands inside an
+    import or a C extension can come out as another error (a RuntimeError from ``__set_name__``,
+    a ValueError from torch), which is still the user's interrupt, not a failure to show."""
+
+    def __init__(self) -> None:
+        self.seen = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _InterruptWatch:
+        # Only over Python's own handler: an ignored SIGINT (a job started with `&`) stays so.
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.seen = True
+        raise KeyboardInterrupt
+
+
 def run_tool(main_fn: Callable[[], int | None]) -> int:
     """Run a command (or a script's ``main``) with the CLI's handling: warnings and user errors
     as one line each, exit status 2 for errors, 130 when interrupted."""
+    watch = _InterruptWatch()
     try:
-        with warnings.catch_warnings():
+        with watch, warnings.catch_warnings():
             warnings.showwarning = _show_warning
             return int(main_fn() or 0)
     except ZooError as exc:
@@ -65,6 +93,11 @@ def run_tool(main_fn: Callable[[], int | None]) -> int:
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted")
+        return 130
+    except Exception:
+        if not watch.seen:
+            raise
+        err_console.print("interrupted")  # Ctrl-C turned into another error on its way out
         return 130
 
 
