@@ -268,6 +268,17 @@ def test_inf_is_not_mistaken_for_0_to_255_data(net: Restorer) -> None:
         restore_image(net, x)
 
 
+@pytest.mark.parametrize("tile", [None, 0, 16])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_an_empty_batch_comes_back_empty(tile: int | None, channels: int) -> None:
+    """(0, 3, H, W) worked on arnet-nogan, was a channel-count error on unet-l1 and
+    'torch.cat(): expected a non-empty list' when tiled."""
+    model = zoo.create_model("unet-l1").eval()
+    x = torch.rand(0, channels, 40, 40)
+    out = restore_image(model, x, tile=tile)
+    assert out.shape == x.shape and out.dtype == x.dtype
+
+
 def test_nan_is_counted_and_the_range_is_that_of_the_finite_values(net: Restorer) -> None:
     """One NaN made the message "values from nan to nan" for data in [0, 1]."""
     x = torch.full((3, 16, 16), 0.5)

@@ -74,6 +74,8 @@ def restore_tensor(model: Restorer, x: torch.Tensor, *, tile: int | None = None,
         raise ValueError(f"expected a (3, H, W) or (B, 3, H, W) tensor, got {tuple(x.shape)}")
     check_size(batch.shape[-2], batch.shape[-1])  # as files and PIL images are refused
     tile = _check_tile(tile)
+    if batch.shape[0] == 0:  # nothing to restore (networks differ in how they fail on it)
+        return x.clone()
     grey = batch.shape[1] == 1
     run_device = resolve_device(device, model)
     h, w = batch.shape[-2:]
