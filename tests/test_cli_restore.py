@@ -385,3 +385,32 @@ def test_same_names_of_one_format_clash_under_their_own_name(
     err = capsys.readouterr().err
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["x.restored.png"]
     assert "would overwrite that of" in err and "restored 1 of 2 images" in err
+
+
+def test_a_result_that_is_another_input_is_refused_before_any_work(
+        tmp_path: Path, capsys: pytest.CaptureFixture, restored_sources: list[Path]) -> None:
+    """x.jpg's result x.restored.png, given as an input too (a user's image, or an earlier
+    result picked up by `zoo restore *`), is left as it is; the other input is restored."""
+    (tmp_path / "x.jpg").write_bytes(jpeg(rgb()))
+    Image.fromarray(rgb()).save(tmp_path / "x.restored.png")
+    mine = (tmp_path / "x.restored.png").read_bytes()
+    assert restore(tmp_path / "x.jpg", tmp_path / "x.restored.png") == 1
+    err = capsys.readouterr().err
+    assert (f"failed: {tmp_path / 'x.jpg'}: its result {tmp_path / 'x.restored.png'} would "
+            "overwrite another input of this run") in err
+    assert "restored 1 of 2 images" in err and "Traceback" not in err
+    assert (tmp_path / "x.restored.png").read_bytes() == mine
+    assert restored_sources == [tmp_path / "x.restored.png"]
+
+
+def test_a_result_reaching_another_input_through_a_link_or_suffix_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    Image.fromarray(rgb()).save(tmp_path / "img.png")
+    Image.fromarray(rgb()).save(tmp_path / "img-1.png")
+    mine = (tmp_path / "img-1.png").read_bytes()
+    (tmp_path / "link.png").symlink_to(tmp_path / "img-1.png")
+    assert restore(tmp_path / "img.png", tmp_path / "link.png", "--suffix", "-1") == 1
+    err = capsys.readouterr().err
+    assert f"({tmp_path / 'link.png'})" in err and "restored 1 of 2 images" in err
+    assert (tmp_path / "img-1.png").read_bytes() == mine
+    assert (tmp_path / "link-1.png").is_file()

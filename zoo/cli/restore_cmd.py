@@ -147,8 +147,9 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
     """Expand folders and pick an output path for every input file.
 
     Returns the jobs, what cannot be restored (empty or unreadable folders, a result that
-    another input's result would overwrite), one line each, and the number of input images
-    refused (result clashes). ``output`` is checked by :func:`check_destination` first.
+    another input's result would overwrite, a result that would replace an input of the run),
+    one line each, and the number of input images refused (result clashes, inputs in the way).
+    ``output`` is checked by :func:`check_destination` first.
     """
     from zoo.imaging import output_path
 
@@ -187,7 +188,42 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
                             f"{unique[key].source}; restore it with -o")
         else:
             unique[key] = job
-    return list(unique.values()), problems, len(jobs) - len(unique)
+    kept = _sparing_inputs(list(unique.values()), [job.source for job in jobs], problems)
+    return kept, problems, len(jobs) - len(kept)
+
+
+def _file_key(path: Path) -> tuple[int, int] | None:
+    """The (device, inode) of an existing file, which names it whatever the spelling (links,
+    a case-insensitive file system); None when it is not there."""
+    try:
+        info = path.stat()
+    except (OSError, ValueError):
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _sparing_inputs(jobs: list[Job], sources: list[Path], problems: list[str]) -> list[Job]:
+    """The jobs whose result would replace no input of this run (its own or another job's);
+    the others are added to ``problems``, before any image is restored."""
+    inputs: dict[object, Path] = {}
+    for source in sources:
+        inputs[source.resolve()] = source
+        inputs.setdefault(_file_key(source), source)
+    inputs.pop(None, None)
+    kept = []
+    for job in jobs:
+        hit = inputs.get(job.target.resolve()) or inputs.get(_file_key(job.target))
+        if hit is None:
+            kept.append(job)
+        elif hit == job.source:
+            problems.append(f"{job.source}: the output would overwrite the input; choose "
+                            "another output name")
+        else:
+            same = "" if hit == job.target else f" ({hit})"
+            problems.append(f"{job.source}: its result {job.target} would overwrite another "
+                            f"input of this run{same}; leave one of them out, or write the "
+                            "results elsewhere (--out-dir, --suffix)")
+    return kept
 
 
 def writable_jobs(jobs: list[Job], problems: list[str], *, hint: str) -> list[Job]:
