@@ -414,3 +414,26 @@ def test_a_result_reaching_another_input_through_a_link_or_suffix_is_refused(
     assert f"({tmp_path / 'link.png'})" in err and "restored 1 of 2 images" in err
     assert (tmp_path / "img-1.png").read_bytes() == mine
     assert (tmp_path / "link-1.png").is_file()
+
+
+def test_results_a_format_cannot_hold_are_one_line_each(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Past WebP's 16383 or JPEG's 65500 pixels a side: one line naming the output; an EXIF
+    block too long for a JPEG marker is left out with a warning, and the image written."""
+    Image.fromarray(rgb(8, 16384)).save(tmp_path / "wide.png")
+    Image.fromarray(rgb(8, 65501)).save(tmp_path / "wider.png")
+    exif = Image.Exif()
+    exif[0x010E] = "x" * 70_000
+    Image.fromarray(rgb()).save(tmp_path / "big.png", exif=exif.tobytes())
+    for name, output, reason in [("wide.png", "w.webp", "WEBP files are at most 16383 pixels"),
+                                 ("wider.png", "w.jpg", "JPEG files are at most 65500 pixels")]:
+        assert restore(tmp_path / name, "-o", tmp_path / output) == 1
+        err = capsys.readouterr().err
+        assert (f"failed: {tmp_path / name}: cannot write {tmp_path / output}: the image is "
+                in err and reason in err and "Traceback" not in err), err
+        assert not (tmp_path / output).exists()
+    assert restore(tmp_path / "big.png", "-o", tmp_path / "o.jpg") == 0
+    err = capsys.readouterr().err
+    assert f"warning: {tmp_path / 'o.jpg'}: the EXIF block (70," in err and "Traceback" not in err
+    with Image.open(tmp_path / "o.jpg") as out:
+        assert out.format == "JPEG" and "exif" not in out.info

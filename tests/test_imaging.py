@@ -375,3 +375,42 @@ def test_a_jpeg_with_an_mpo_preview_is_one_photograph(tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert read_image(tmp_path / "phone.jpg").pixels.shape == (24, 40, 3)
+
+
+def test_what_a_format_cannot_hold_is_an_output_error(tmp_path: Path) -> None:
+    from zoo.imaging import OutputError
+
+    wide = LoadedImage(pixels=np.zeros((8, 16384, 3), np.uint8))
+    with pytest.raises(OutputError, match=r"w\.webp: the image is 16384x8, and WEBP files are "
+                                          "at most 16383 pixels a side"):
+        write_image(tmp_path / "w.webp", wide)
+    write_image(tmp_path / "w.png", wide)  # PNG has no such limit
+    with pytest.raises(OutputError, match="cannot keep the alpha channel"):
+        write_image(tmp_path / "a.bmp", LoadedImage(pixels=rgb(), alpha=rgb()[..., 0]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.png"]
+
+
+def test_an_encoder_refusal_is_an_output_error_naming_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zoo.imaging import OutputError
+
+    def refuse(*args, **kwargs):
+        raise ValueError("encoding error 5: a limit of the format")
+
+    monkeypatch.setattr(Image.Image, "save", refuse)
+    with pytest.raises(OutputError, match=r"x\.tif: the TIFF encoder refused it \(encoding "):
+        write_image(tmp_path / "x.tif", LoadedImage(pixels=rgb()))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_exif_too_long_for_a_jpeg_is_left_out_with_a_warning(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x010E] = "x" * 70_000
+    image = LoadedImage(pixels=rgb(), exif=exif.tobytes())
+    with pytest.warns(ImageWarning, match=r"j\.jpg: the EXIF block \(70,0\d\d bytes\) is longer"):
+        write_image(tmp_path / "j.jpg", image)
+    with Image.open(tmp_path / "j.jpg") as written:
+        assert "exif" not in written.info
+    write_image(tmp_path / "p.png", image)  # PNG holds it
+    with Image.open(tmp_path / "p.png") as written:
+        assert written.getexif()[0x010E] == "x" * 70_000

@@ -24,8 +24,10 @@ from zoo.errors import ImageError, ZooError, first_line
 __all__ = [
     "LoadedImage",
     "MIN_SIDE",
+    "OutputError",
     "READ_SUFFIXES",
     "WRITE_FORMATS",
+    "check_output",
     "check_size",
     "from_pil",
     "max_pixels",
@@ -47,6 +49,10 @@ WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"
                  ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
 _NO_ALPHA_FORMATS = ("JPEG", "BMP")
 """Formats whose files (as Pillow writes and reads them) lose the alpha channel."""
+MAX_SIDES = {"JPEG": 65500, "WEBP": 16383}
+"""The longest side each format's encoder (libjpeg, libwebp) can write, in pixels."""
+MAX_JPEG_EXIF = 65533
+"""The most bytes of EXIF (``Exif\\0\\0`` header included) one JPEG APP1 marker holds."""
 
 _EXIF_ORIENTATION = 0x0112
 _pillow_globals_lock = threading.Lock()
@@ -382,27 +388,63 @@ def output_format(path: str | os.PathLike[str]) -> str:
     return fmt
 
 
+class OutputError(ImageError):
+    """A result that its output file's format cannot hold; the message names the file."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+
+def check_output(path: str | os.PathLike[str], image: LoadedImage) -> None:
+    """Refuse, as an :class:`OutputError`, a result of ``image``'s size and planes that the
+    format of ``path`` cannot hold: alpha in JPEG or BMP, a side above WebP's or JPEG's
+    limit. The result has the input's size, so this runs before the model does."""
+    path, fmt = output_path(path), output_format(path)
+    if fmt in _NO_ALPHA_FORMATS and image.alpha is not None:
+        raise OutputError(path, f"{fmt} files cannot keep the alpha channel; write PNG, WebP "
+                                "or TIFF")
+    limit = MAX_SIDES.get(fmt)
+    if limit is not None and max(image.size) > limit:
+        width, height = image.size
+        raise OutputError(path, f"the image is {width}x{height}, and {fmt} files are at most "
+                                f"{limit} pixels a side; write PNG or TIFF")
+
+
+def _save_options(path: Path, fmt: str, image: LoadedImage) -> dict[str, object]:
+    """Pillow's options for ``fmt``: the ICC profile and EXIF where it can hold them (an EXIF
+    block too long for a JPEG marker is left out, with a warning), and its compression."""
+    options: dict[str, object] = {}
+    if image.icc_profile and fmt != "BMP":
+        options["icc_profile"] = image.icc_profile
+    exif = image.exif if fmt in ("PNG", "JPEG", "WEBP") else None
+    if exif and fmt == "JPEG" and len(exif) > MAX_JPEG_EXIF:
+        warnings.warn(f"{path}: the EXIF block ({len(exif):,} bytes) is longer than a JPEG "
+                      f"holds ({MAX_JPEG_EXIF:,}); written without it (PNG, WebP keep it)",
+                      ImageWarning, stacklevel=3)
+        exif = None
+    if exif:
+        options["exif"] = exif
+    options.update({"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"lossless": True},
+                    "TIFF": {"compression": "tiff_lzw"}}.get(fmt, {}))
+    return options
+
+
 def write_image(path: str | os.PathLike[str], image: LoadedImage) -> Path:
     """Write atomically; the format follows the suffix (lossless PNG when there is none).
 
     Alpha is re-attached, grey stays grey, and the ICC profile and EXIF block are carried where
-    the format can hold them.
+    the format can hold them. What the format cannot hold (:func:`check_output`), or what its
+    encoder refuses, is an :class:`OutputError` naming ``path``.
     """
     path, fmt = output_path(path), output_format(path)
-    if fmt in _NO_ALPHA_FORMATS and image.alpha is not None:
-        raise ImageError(f"{path}: {fmt} files cannot keep the alpha channel; "
-                         "write PNG, WebP or TIFF")
-    pil = to_pil(image)
-    options: dict[str, object] = {}
-    if image.icc_profile and fmt != "BMP":
-        options["icc_profile"] = image.icc_profile
-    if image.exif and fmt in ("PNG", "JPEG", "WEBP"):
-        options["exif"] = image.exif
-    if fmt == "JPEG":
-        options.update(quality=95, subsampling=0)
-    elif fmt == "WEBP":
-        options.update(lossless=True)
-    elif fmt == "TIFF":
-        options.update(compression="tiff_lzw")
+    check_output(path, image)
+    pil, options = to_pil(image), _save_options(path, fmt, image)
 
-    return atomic_write(path, lambda handle: pil.save(handle, format=fmt, **options), mode="wb")
+    def save(handle: io.BufferedWriter) -> None:
+        try:
+            pil.save(handle, format=fmt, **options)
+        except ValueError as exc:  # an encoder's refusal (a limit of its format), not the disk
+            raise OutputError(path, f"the {fmt} encoder refused it ({first_line(exc)})") from None
+
+    return atomic_write(path, save, mode="wb")

@@ -347,10 +347,13 @@ def _restore_one(model, job: Job, tile: int | None) -> str | None:
     """Restore one file; the problem as one line naming the file, or None on success."""
     import torch
 
+    from zoo.imaging import OutputError
     from zoo.restore import restore_file
 
     try:
         restore_file(model, job.source, job.target, tile=tile)
+    except OutputError as exc:
+        return f"{job.source}: cannot write {job.target}: {exc.reason}"
     except ImageError as exc:
         return str(exc)
     except (torch.OutOfMemoryError, MemoryError):
