@@ -222,15 +222,15 @@ def test_running_out_of_memory_on_one_image_does_not_stop_the_batch(
         tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     import zoo.restore
 
-    real = zoo.restore.restore_file
+    real = zoo.restore.restore_loaded
 
-    def restore_file(model, source, target, **kw):  # noqa: ANN001, ANN003, ANN202
-        if Path(source).name == "a-big.png":  # what torch raises when the CPU allocator fails
+    def restore_loaded(model, image, **kw):  # noqa: ANN001, ANN003, ANN202
+        if image.source.name == "a-big.png":  # what torch raises when the CPU allocator fails
             raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: "
                                "can't allocate memory: you tried to allocate 4831838208 bytes.")
-        return real(model, source, target, **kw)
+        return real(model, image, **kw)
 
-    monkeypatch.setattr(zoo.restore, "restore_file", restore_file)
+    monkeypatch.setattr(zoo.restore, "restore_loaded", restore_loaded)
     for name in ("a-big.png", "b.png", "c.png"):
         Image.fromarray(rgb()).save(tmp_path / name)
     assert restore(tmp_path) == 1
@@ -437,3 +437,65 @@ def test_results_a_format_cannot_hold_are_one_line_each(
     assert f"warning: {tmp_path / 'o.jpg'}: the EXIF block (70," in err and "Traceback" not in err
     with Image.open(tmp_path / "o.jpg") as out:
         assert out.format == "JPEG" and "exif" not in out.info
+
+
+@pytest.fixture
+def inferred(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the images the model actually ran on (a spy on the restoring step)."""
+    import zoo.restore
+
+    ran: list[str] = []
+    real = zoo.restore.restore_loaded
+
+    def spy(model, image, **kw):  # noqa: ANN001, ANN003, ANN202
+        ran.append(image.source.name)
+        return real(model, image, **kw)
+
+    monkeypatch.setattr(zoo.restore, "restore_loaded", spy)
+    return ran
+
+
+def test_outputs_that_cannot_be_written_are_found_before_the_model_runs(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+        inferred: list[str]) -> None:
+    import os
+
+    import zoo.atomic
+
+    Image.fromarray(np.dstack([rgb(), rgb()[..., 0]]), "RGBA").save(tmp_path / "alpha.png")
+    Image.fromarray(rgb(8, 16384)).save(tmp_path / "wide.png")
+    for name in ("guarded", "blocked", "good"):
+        Image.fromarray(rgb()).save(tmp_path / f"{name}.png")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "guarded.restored.png").write_bytes(b"keep me")
+    (tmp_path / "out" / "guarded.restored.png").chmod(0o444)
+    (tmp_path / "out" / "blocked.restored.png").mkdir()  # a folder in the result's place
+    real_access = os.access  # root may write anywhere: answer as an ordinary user would be
+    monkeypatch.setattr(zoo.atomic.os, "access",
+                        lambda p, m: real_access(p, m) and (os.stat(p).st_mode & 0o222 != 0))
+    for name, output in [("alpha.png", "a.jpg"), ("alpha.png", "a.bmp"), ("wide.png", "w.webp")]:
+        assert restore(tmp_path / name, "-o", tmp_path / output) == 1
+        assert f"cannot write {tmp_path / output}: " in capsys.readouterr().err
+    assert restore(tmp_path / "guarded.png", tmp_path / "blocked.png", tmp_path / "good.png",
+                   "--out-dir", tmp_path / "out") == 1
+    err = capsys.readouterr().err
+    assert "guarded.restored.png: Permission denied (the file is write-protected)" in err
+    assert "blocked.restored.png: Is a directory" in err and "restored 1 of 3 images" in err
+    assert inferred == ["good.png"]
+
+
+def test_usage_errors_come_before_the_model_and_the_sample(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zoo.cli import restore_cmd
+
+    loaded: list[str] = []
+    monkeypatch.setattr(restore_cmd, "_load_model", lambda args, console: loaded.append("x"))
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(rgb()).save(tmp_path / "a.png")
+    (tmp_path / "clean.png").mkdir()
+    assert restore(tmp_path / "a.png", "-o", tmp_path / "clean") == 2
+    err = capsys.readouterr().err
+    assert f"-o {tmp_path / 'clean'} writes {tmp_path / 'clean.png'}, which is a folder" in err
+    assert restore("--sample", "camera", tmp_path / "a.png", "-o", tmp_path / "x.png") == 2
+    assert "exactly one input image, got 2" in capsys.readouterr().err
+    assert loaded == [] and sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "clean.png"]

@@ -41,13 +41,17 @@ def check_output_file(path: str | os.PathLike[str], option: str) -> None:
     if why:
         raise ZooError(f"{option} {path}: {why}")
     try:
-        _refuse_write_protected(path)
+        check_replaceable(path)
     except PermissionError as exc:
         raise ZooError(f"{option} {path}: {os_reason(exc)}") from None
 
 
-def _refuse_write_protected(path: Path) -> None:
-    """A write-protected file is not replaced (a rename would replace it regardless)."""
+def check_replaceable(path: str | os.PathLike[str]) -> None:
+    """Refuse, as an OSError, what :func:`atomic_write` would not replace at ``path``: a
+    write-protected file (a rename would replace it regardless), or a folder in its place."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
     if path.is_file() and not os.access(path, os.W_OK):
         raise PermissionError(errno.EACCES, "Permission denied (the file is write-protected)")
 
@@ -57,14 +61,13 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], object
     """Call ``write(handle)`` on a temporary file and rename it to ``path``: mode 0644, or the
     mode of the file it replaces.
 
-    A write-protected ``path`` is refused, as writing into it would be (a rename would replace
-    it regardless). An OSError (disk full, no permission, a folder in the way) names ``path``,
+    A write-protected ``path``, or a folder there, is refused (:func:`check_replaceable`). An OSError (disk full, no permission, a folder in the way) names ``path``,
     not the temporary file, which is removed.
     """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _refuse_write_protected(path)
+        check_replaceable(path)
         _write_and_rename(path, write, mode)
     except OSError as exc:
         reason = os_reason(exc)

@@ -125,6 +125,9 @@ def check_destination(*, output: str | None, out_dir: Path | None, suffix: str) 
     if output is not None:
         if output.endswith(("/", os.sep)) or _is_dir(Path(output)):
             raise ZooError(f"-o {output} is a folder; use --out-dir {output} to write into it")
+        if _is_dir(output_path(output)):
+            raise ZooError(f"-o {output} writes {output_path(output)}, which is a folder; name "
+                           "another file, or use --out-dir to write into it")
         output_format(output)  # an unknown suffix, in one line
         why = unwritable_folder(output_path(output).parent)
         if why:
@@ -274,25 +277,13 @@ def _load_model(args: argparse.Namespace, console: Console):
 def run(args: argparse.Namespace) -> int:
     # soft_wrap: every message stays one line, whatever the terminal width.
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    if args.tile is not None and args.tile < 0:
-        raise ZooError(f"--tile must be 0 (never tile) or a positive size, got {args.tile}")
-    if not args.inputs and not args.sample:
-        raise ZooError("no input images given: zoo restore INPUT... (or --sample NAME)")
-    from zoo.imaging import max_pixels
-
-    max_pixels()  # a bad ZOO_MAX_IMAGE_PIXELS fails here, before the model loads
-    check_destination(output=args.output, out_dir=args.out_dir, suffix=args.suffix)
-    model = _load_model(args, console)  # first: a model without weights fails before any writing
-    inputs = list(args.inputs)
-    if args.sample:
-        from zoo.samples import sample_image_path
-
-        folder = args.out_dir or Path.cwd()
-        inputs.append(sample_image_path(args.sample, SAMPLE_QUALITY, folder))
-        console.print(f"sample {args.sample}: JPEG at quality {SAMPLE_QUALITY} written to "
-                      f"{inputs[-1]}", markup=False)
+    _check_usage(args)
+    inputs = list(args.inputs) + ([_sample_input(args)] if args.sample else [])
     jobs, problems, refused = collect_jobs(inputs, output=args.output, out_dir=args.out_dir,
                                            suffix=args.suffix, recursive=args.recursive)
+    model = _load_model(args, console)  # first: a model without weights fails before any writing
+    if args.sample:
+        _write_sample(args, console)
     kept = 0
     if args.skip_existing:
         todo = _without_existing_results(jobs, console)
@@ -301,19 +292,56 @@ def run(args: argparse.Namespace) -> int:
     hint = "" if args.out_dir else "; write the results elsewhere with --out-dir"
     ready = writable_jobs(jobs, problems, hint=hint)
     refused += len(jobs) - len(ready)
-    jobs = ready
     for problem in problems:
         console.print(f"[red]failed:[/] {escape(problem)}")
-
-    failed = 0
     start = time.perf_counter()
+    failed = _restore_all(model, ready, args.tile, console)
+    total = len(ready) + refused + kept  # every image given counts, done before or left out
+    console.print(_summary(len(ready) - failed, total, args.out_dir, time.perf_counter() - start)
+                  + (f"; {failed} failed" if failed else "")
+                  + (f"; {kept} already there, kept" if kept else "")
+                  + _others(problems), markup=False)
+    return 1 if failed or problems else 0
+
+
+def _check_usage(args: argparse.Namespace) -> None:
+    """Refuse, before the model loads or anything is written, options that cannot work."""
+    from zoo.imaging import max_pixels
+
+    if args.tile is not None and args.tile < 0:
+        raise ZooError(f"--tile must be 0 (never tile) or a positive size, got {args.tile}")
+    if not args.inputs and not args.sample:
+        raise ZooError("no input images given: zoo restore INPUT... (or --sample NAME)")
+    max_pixels()  # a bad ZOO_MAX_IMAGE_PIXELS fails here, before the model loads
+    check_destination(output=args.output, out_dir=args.out_dir, suffix=args.suffix)
+
+
+def _sample_input(args: argparse.Namespace) -> Path:
+    """Where --sample's JPEG goes (``zoo.samples.sample_image_path``'s name for it), known
+    before it is written so that the run's jobs are checked first."""
+    return (args.out_dir or Path.cwd()) / f"{args.sample}-q{SAMPLE_QUALITY}.jpg"
+
+
+def _write_sample(args: argparse.Namespace, console: Console) -> None:
+    """Write --sample's JPEG where :func:`_sample_input` said, and say so."""
+    from zoo.samples import sample_image_path
+
+    path = sample_image_path(args.sample, SAMPLE_QUALITY, args.out_dir or Path.cwd())
+    console.print(f"sample {args.sample}: JPEG at quality {SAMPLE_QUALITY} written to {path}",
+                  markup=False)
+
+
+def _restore_all(model, jobs: list[Job], tile: int | None, console: Console) -> int:
+    """Restore every job, one line per failure (and ``IN -> OUT`` for a single job); returns
+    how many failed."""
+    failed = 0
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True,
                   disable=not console.is_terminal) as progress:  # one long image shows its time too
         task = progress.add_task("restoring", total=len(jobs))
         for job in jobs:
             progress.update(task, description=f"restoring {escape(job.source.name)}")
-            problem = _restore_one(model, job, args.tile)
+            problem = _restore_one(model, job, tile)
             if problem is None:
                 if len(jobs) == 1:
                     console.print(f"{job.source} -> {job.target}", markup=False)
@@ -321,16 +349,20 @@ def run(args: argparse.Namespace) -> int:
                 failed += 1
                 progress.console.print(f"[red]failed:[/] {escape(problem)}")
             progress.advance(task)
-    elapsed = time.perf_counter() - start
-    done = len(jobs) - failed
-    total = len(jobs) + refused + kept  # every image given counts, done before or left out
-    where = f" into {args.out_dir}" if args.out_dir else ""
-    others = f"; {len(problems)} other problem{'s' if len(problems) != 1 else ''} above"
-    console.print(f"restored {done} of {total} image{'s' if total != 1 else ''}{where} "
-                  f"in {elapsed:.1f} s" + (f"; {failed} failed" if failed else "")
-                  + (f"; {kept} already there, kept" if kept else "")
-                  + (others if problems else ""), markup=False)
-    return 1 if failed or problems else 0
+    return failed
+
+
+def _summary(done: int, total: int, out_dir: Path | None, elapsed: float) -> str:
+    """The summary line's start: ``restored DONE of TOTAL images [into DIR] in S s``."""
+    where = f" into {out_dir}" if out_dir else ""
+    return f"restored {done} of {total} image{'s' if total != 1 else ''}{where} in {elapsed:.1f} s"
+
+
+def _others(problems: list[str]) -> str:
+    """The summary's mention of the problems reported before restoring, if any."""
+    if not problems:
+        return ""
+    return f"; {len(problems)} other problem{'s' if len(problems) != 1 else ''} above"
 
 
 def _without_existing_results(jobs: list[Job], console: Console) -> list[Job]:
@@ -348,10 +380,9 @@ def _restore_one(model, job: Job, tile: int | None) -> str | None:
     import torch
 
     from zoo.imaging import OutputError
-    from zoo.restore import restore_file
 
     try:
-        restore_file(model, job.source, job.target, tile=tile)
+        _read_check_restore(model, job, tile)
     except OutputError as exc:
         return f"{job.source}: cannot write {job.target}: {exc.reason}"
     except ImageError as exc:
@@ -366,3 +397,18 @@ def _restore_one(model, job: Job, tile: int | None) -> str | None:
             return f"{job.source}: out of memory; {OUT_OF_MEMORY_HINT}"
         return f"{job.source}: the model failed on this image ({detail})"
     return None
+
+
+def _read_check_restore(model, job: Job, tile: int | None) -> None:
+    """Read the image, check that its result can be written where it goes (the format's limits,
+    a protected file or a folder in the way), then restore it and write the result: what is
+    known from the input is found before the model runs. The output is not the input
+    (:func:`collect_jobs` refused that)."""
+    from zoo import restore
+    from zoo.atomic import check_replaceable
+    from zoo.imaging import check_output, read_image, write_image
+
+    image = read_image(job.source)
+    check_output(job.target, image)
+    check_replaceable(job.target)
+    write_image(job.target, restore.restore_loaded(model, image, tile=tile))
