@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageCms, ImageFile
 
 from zoo.errors import ImageError, ZooError
-from zoo.imaging import ImageWarning, LoadedImage, read_image, write_image
+from zoo.imaging import ImageWarning, LoadedImage, from_pil, read_image, write_image
 
 RNG = np.random.default_rng(0)
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
@@ -414,3 +414,30 @@ def test_exif_too_long_for_a_jpeg_is_left_out_with_a_warning(tmp_path: Path) -> 
     write_image(tmp_path / "p.png", image)  # PNG holds it
     with Image.open(tmp_path / "p.png") as written:
         assert written.getexif()[0x010E] == "x" * 70_000
+
+
+def icc_header(space: bytes) -> bytes:
+    """The smallest ICC profile lcms opens: a header for ``space`` (b"GRAY", b"RGB ") and no tags."""
+    d50 = struct.pack(">3i", *(round(v * 65536) for v in (0.9642, 1.0, 0.8249)))
+    return (struct.pack(">I4sI4s4s4s12s4s", 132, bytes(4), 0x02100000, b"mntr", space, b"XYZ ",
+                        bytes(12), b"acsp") + bytes(28) + d50 + bytes(48) + bytes(4))
+
+
+def test_a_profile_of_another_colour_space_is_dropped(tmp_path: Path) -> None:
+    """A profile is carried only where it describes the written pixels: GRAY for grey, RGB for
+    colour; a Lab TIFF's Lab profile is not put on its RGB restoration."""
+    lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    Image.fromarray(rgb()).convert("LAB").save(tmp_path / "lab.tif", icc_profile=lab)
+    Image.fromarray(rgb()).save(tmp_path / "rgb_lab.png", icc_profile=lab)
+    Image.fromarray(rgb()[..., 0]).save(tmp_path / "grey_srgb.png", icc_profile=SRGB)
+    Image.fromarray(rgb()[..., 0]).save(tmp_path / "grey.png", icc_profile=icc_header(b"GRAY"))
+    Image.fromarray(rgb()).save(tmp_path / "rgb_grey.png", icc_profile=icc_header(b"GRAY"))
+    Image.fromarray(rgb()).save(tmp_path / "rgb_junk.png", icc_profile=b"not a profile")
+    for name in ("lab.tif", "rgb_lab.png", "grey_srgb.png", "rgb_grey.png", "rgb_junk.png"):
+        assert read_image(tmp_path / name).icc_profile is None, name
+    assert read_image(tmp_path / "grey.png").icc_profile == icc_header(b"GRAY")
+    in_memory = Image.fromarray(rgb()).convert("LAB")  # model.restore(PIL image) reads it so
+    assert in_memory.info.get("icc_profile") and from_pil(in_memory).icc_profile is None
+    write_image(tmp_path / "out.png", read_image(tmp_path / "lab.tif"))
+    with Image.open(tmp_path / "out.png") as written:
+        assert written.mode == "RGB" and "icc_profile" not in written.info

@@ -276,7 +276,7 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
     return LoadedImage(
         pixels=np.ascontiguousarray(pixels, dtype=np.uint8),
         alpha=None if alpha is None else np.ascontiguousarray(alpha, dtype=np.uint8),
-        icc_profile=icc, exif=exif, mode=mode, bit_depth=bit_depth, source=source)
+        icc_profile=_fitting_profile(icc, grey=pixels.ndim == 2), exif=exif, mode=mode, bit_depth=bit_depth, source=source)
 
 
 def check_size(height: int, width: int, source: Path | None = None) -> None:
@@ -348,6 +348,19 @@ def _cmyk_to_rgb(img: Image.Image, icc: bytes | None) -> tuple[Image.Image, byte
         except (ImageCms.PyCMSError, OSError, ValueError):
             pass  # an unusable profile: fall back to the plain conversion below
     return img.convert("RGB"), None
+
+
+def _fitting_profile(icc: bytes | None, *, grey: bool) -> bytes | None:
+    """``icc`` when it describes the pixels as they are written (a GRAY profile for grey, an RGB
+    one for colour); None for another colour space (a Lab TIFF's profile on its RGB
+    conversion) or a profile that cannot be read."""
+    if not icc:
+        return None
+    try:
+        space = ImageCms.ImageCmsProfile(io.BytesIO(icc)).profile.xcolor_space
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return None
+    return icc if space.strip() == ("GRAY" if grey else "RGB") else None
 
 
 def _without_orientation(exif: bytes | None) -> bytes | None:
