@@ -499,3 +499,23 @@ def test_usage_errors_come_before_the_model_and_the_sample(
     assert restore("--sample", "camera", tmp_path / "a.png", "-o", tmp_path / "x.png") == 2
     assert "exactly one input image, got 2" in capsys.readouterr().err
     assert loaded == [] and sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "clean.png"]
+
+
+def test_names_with_control_characters_stay_on_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A newline or a terminal escape in a file name is shown escaped (\\n, \\x1b), so that each
+    message stays one line and the terminal is not driven by a name."""
+    good, bad = tmp_path / "go\nod.png", tmp_path / "b\x1b[31mad.jpg"
+    Image.fromarray(rgb()).save(good, format="PNG")
+    bad.write_bytes(jpeg(rgb())[:200])
+    assert restore(good) == 0
+    err = capsys.readouterr().err
+    assert f"{tmp_path}/go\\nod.png -> {tmp_path}/go\\nod.restored.png\n" in err
+    assert restore(good, bad) == 1
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and len(err.splitlines()) == 3  # model, failed, summary
+    assert f"failed: {tmp_path}/b\\x1b[31mad.jpg: truncated" in err
+    (tmp_path / "fol\nder").mkdir()
+    assert restore(good, "-o", tmp_path / "fol\nder") == 2
+    assert capsys.readouterr().err == f"error: -o {tmp_path}/fol\\nder is a folder; use " \
+        f"--out-dir {tmp_path}/fol\\nder to write into it\n"

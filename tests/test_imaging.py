@@ -441,3 +441,19 @@ def test_a_profile_of_another_colour_space_is_dropped(tmp_path: Path) -> None:
     write_image(tmp_path / "out.png", read_image(tmp_path / "lab.tif"))
     with Image.open(tmp_path / "out.png") as written:
         assert written.mode == "RGB" and "icc_profile" not in written.info
+
+
+def test_printable_escapes_what_would_break_a_line_or_drive_a_terminal() -> None:
+    from zoo.imaging import printable
+
+    assert printable("a\nb\r\t\x1b[31m\x7f\x85\u2028\u202e\udcff ü😀 [x].jpg") == \
+        "a\\nb\\r\\t\\x1b[31m\\x7f\\x85\\u2028\\u202e\\udcff ü😀 [x].jpg"
+
+
+def test_warnings_show_a_name_with_a_newline_escaped(tmp_path: Path) -> None:
+    path = tmp_path / "an\nim.gif"
+    frames = [Image.fromarray(rgb()).convert("P"), Image.fromarray(rgb()).convert("P")]
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    with pytest.warns(ImageWarning) as caught:
+        read_image(path)
+    assert [str(w.message).startswith(f"{tmp_path}/an\\nim.gif: 2 frames") for w in caught] == [True]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import threading
+import unicodedata
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ __all__ = [
     "max_pixels",
     "output_format",
     "output_path",
+    "printable",
     "read_image",
     "to_pil",
     "write_image",
@@ -83,6 +85,19 @@ class LoadedImage:
     def size(self) -> tuple[int, int]:
         """(width, height), as Pillow reports it."""
         return self.pixels.shape[1], self.pixels.shape[0]
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters (a newline, a terminal escape), line separators
+    and undecodable bytes written as Python escapes (``\\n``, ``\\x1b``), so that a file
+    name cannot break a message's one line or drive the terminal."""
+    return "".join(ascii(char)[1:-1] if _hidden(char) else char for char in text)
+
+
+def _hidden(char: str) -> bool:
+    """Whether ``char`` is not shown as itself: controls, format and surrogate characters."""
+    category = unicodedata.category(char)
+    return category[0] == "C" or category in ("Zl", "Zp")
 
 
 def max_pixels() -> int:
@@ -151,10 +166,11 @@ def read_image(path: str | os.PathLike[str], *, limit: int | None = None) -> Loa
         raise ImageError(f"{path}: corrupt or unreadable image ({type(exc).__name__}: "
                          f"{first_line(exc)})") from None
     for caught in pillow.caught:  # Pillow's own warnings (corrupt EXIF ...), naming the file
-        warnings.warn(f"{path}: {first_line(caught.message)}", ImageWarning, stacklevel=2)
+        warnings.warn(printable(f"{path}: {first_line(caught.message)}"), ImageWarning,
+                      stacklevel=2)
     if frames:
-        warnings.warn(f"{path}: {frames} (animated or multi-page); only the first frame is read",
-                      ImageWarning, stacklevel=2)
+        warnings.warn(printable(f"{path}: {frames} (animated or multi-page); only the first "
+                                "frame is read"), ImageWarning, stacklevel=2)
     return loaded
 
 
@@ -432,9 +448,9 @@ def _save_options(path: Path, fmt: str, image: LoadedImage) -> dict[str, object]
         options["icc_profile"] = image.icc_profile
     exif = image.exif if fmt in ("PNG", "JPEG", "WEBP") else None
     if exif and fmt == "JPEG" and len(exif) > MAX_JPEG_EXIF:
-        warnings.warn(f"{path}: the EXIF block ({len(exif):,} bytes) is longer than a JPEG "
-                      f"holds ({MAX_JPEG_EXIF:,}); written without it (PNG, WebP keep it)",
-                      ImageWarning, stacklevel=3)
+        warnings.warn(printable(f"{path}: the EXIF block ({len(exif):,} bytes) is longer than "
+                                f"a JPEG holds ({MAX_JPEG_EXIF:,}); written without it (PNG, "
+                                "WebP keep it)"), ImageWarning, stacklevel=3)
         exif = None
     if exif:
         options["exif"] = exif

@@ -264,9 +264,9 @@ def _load_model(args: argparse.Namespace, console: Console):
     from zoo.cli.list_cmd import format_count
 
     device = next(model.parameters()).device if model.num_parameters() else "cpu"
-    console.print(f"model {model.name} ({format_count(model.num_parameters())} parameters) on "
+    _say(console, f"model {model.name} ({format_count(model.num_parameters())} parameters) on "
                   f"{device}{'' if args.precision == 'fp32' else ' in ' + args.precision}, "
-                  f"weights: {source or 'none needed'}", markup=False)
+                  f"weights: {source or 'none needed'}")
     if args.precision == "fp16" and str(device) == "cpu" and model.num_parameters():
         console.print("note: most CPUs emulate fp16, several times slower than fp32 "
                       "(docs/restore.md, \"Precision\"); bf16 is the CPUs' fast precision",
@@ -274,7 +274,33 @@ def _load_model(args: argparse.Namespace, console: Console):
     return model
 
 
+def _say(console: Console, line: str) -> None:
+    """Print ``line`` as it is (no markup), its control characters shown escaped."""
+    from zoo.imaging import printable
+
+    console.print(printable(line), markup=False)
+
+
+def _fail(console: Console, problem: str) -> None:
+    """Print a ``failed:`` line, its control characters shown escaped."""
+    from zoo.imaging import printable
+
+    console.print(f"[red]failed:[/] {escape(printable(problem))}")
+
+
 def run(args: argparse.Namespace) -> int:
+    """``zoo restore``; a usage error naming a file with a newline in its name stays one line."""
+    from zoo.imaging import printable
+
+    try:
+        return _run(args)
+    except ZooError as exc:
+        if printable(str(exc)) == str(exc):
+            raise
+        raise ZooError(printable(str(exc))) from None
+
+
+def _run(args: argparse.Namespace) -> int:
     # soft_wrap: every message stays one line, whatever the terminal width.
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     _check_usage(args)
@@ -293,14 +319,13 @@ def run(args: argparse.Namespace) -> int:
     ready = writable_jobs(jobs, problems, hint=hint)
     refused += len(jobs) - len(ready)
     for problem in problems:
-        console.print(f"[red]failed:[/] {escape(problem)}")
+        _fail(console, problem)
     start = time.perf_counter()
     failed = _restore_all(model, ready, args.tile, console)
     total = len(ready) + refused + kept  # every image given counts, done before or left out
-    console.print(_summary(len(ready) - failed, total, args.out_dir, time.perf_counter() - start)
-                  + (f"; {failed} failed" if failed else "")
-                  + (f"; {kept} already there, kept" if kept else "")
-                  + _others(problems), markup=False)
+    _say(console, _summary(len(ready) - failed, total, args.out_dir, time.perf_counter() - start)
+         + (f"; {failed} failed" if failed else "")
+         + (f"; {kept} already there, kept" if kept else "") + _others(problems))
     return 1 if failed or problems else 0
 
 
@@ -327,27 +352,28 @@ def _write_sample(args: argparse.Namespace, console: Console) -> None:
     from zoo.samples import sample_image_path
 
     path = sample_image_path(args.sample, SAMPLE_QUALITY, args.out_dir or Path.cwd())
-    console.print(f"sample {args.sample}: JPEG at quality {SAMPLE_QUALITY} written to {path}",
-                  markup=False)
+    _say(console, f"sample {args.sample}: JPEG at quality {SAMPLE_QUALITY} written to {path}")
 
 
 def _restore_all(model, jobs: list[Job], tile: int | None, console: Console) -> int:
     """Restore every job, one line per failure (and ``IN -> OUT`` for a single job); returns
     how many failed."""
+    from zoo.imaging import printable
+
     failed = 0
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True,
                   disable=not console.is_terminal) as progress:  # one long image shows its time too
         task = progress.add_task("restoring", total=len(jobs))
         for job in jobs:
-            progress.update(task, description=f"restoring {escape(job.source.name)}")
+            progress.update(task, description=f"restoring {escape(printable(job.source.name))}")
             problem = _restore_one(model, job, tile)
             if problem is None:
                 if len(jobs) == 1:
-                    console.print(f"{job.source} -> {job.target}", markup=False)
+                    _say(console, f"{job.source} -> {job.target}")
             else:
                 failed += 1
-                progress.console.print(f"[red]failed:[/] {escape(problem)}")
+                _fail(progress.console, problem)
             progress.advance(task)
     return failed
 
