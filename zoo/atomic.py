@@ -61,8 +61,9 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], object
     """Call ``write(handle)`` on a temporary file and rename it to ``path``: mode 0644, or the
     mode of the file it replaces.
 
-    A write-protected ``path``, or a folder there, is refused (:func:`check_replaceable`). An OSError (disk full, no permission, a folder in the way) names ``path``,
-    not the temporary file, which is removed.
+    A write-protected ``path``, or a folder there, is refused (:func:`check_replaceable`). An
+    OSError (disk full, no permission, a folder in the way) names ``path``, not the temporary
+    file, which is removed.
     """
     path = Path(path)
     try:

@@ -292,7 +292,8 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
     return LoadedImage(
         pixels=np.ascontiguousarray(pixels, dtype=np.uint8),
         alpha=None if alpha is None else np.ascontiguousarray(alpha, dtype=np.uint8),
-        icc_profile=_fitting_profile(icc, grey=pixels.ndim == 2), exif=exif, mode=mode, bit_depth=bit_depth, source=source)
+        icc_profile=_fitting_profile(icc, grey=pixels.ndim == 2), exif=exif, mode=mode,
+        bit_depth=bit_depth, source=source)
 
 
 def check_size(height: int, width: int, source: Path | None = None) -> None:
