@@ -993,3 +993,28 @@ def test_a_summary_that_cannot_be_opened_is_an_os_error(tmp_path: Path) -> None:
     (tmp_path / "summary.csv").mkdir()
     with pytest.raises(IsADirectoryError):
         read_summary(tmp_path / "summary.csv")
+
+
+def test_the_commit_is_zoo_s_only_when_zoo_runs_from_its_checkout(tmp_path: Path) -> None:
+    """Installed in a project's .venv, zoo took the project's HEAD for its own commit."""
+    import shutil
+
+    from zoo.bench.meta import git_commit
+
+    if shutil.which("git") is None:
+        pytest.skip("needs git")
+    project = tmp_path / "project"
+    site = project / ".venv" / "lib" / "python3" / "site-packages"
+    site.mkdir(parents=True)
+    (project / "app.py").write_text("print('app')\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run([*git, "init", "-q"], cwd=project, check=True)
+    subprocess.run([*git, "add", "app.py"], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "x"], cwd=project, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert git_commit(project) == head  # a checkout's root: its commit
+    assert git_commit(site) is None  # a package installed inside another repository
+    assert git_commit(tmp_path) is None  # no repository at all
+    own = git_commit()  # this package's: the checkout the tests run in (or None if installed)
+    assert own is None or re.fullmatch(r"[0-9a-f]{40}(-dirty)?", own)

@@ -23,9 +23,15 @@ def _version(dist: str) -> str | None:
 
 
 def git_commit(folder: Path | None = None) -> str | None:
-    """The checkout's commit (with ``-dirty`` for local changes), or None outside a checkout."""
+    """The commit of the zoo checkout this package runs from (with ``-dirty`` for local
+    changes), or None for an installed package: one installed in a project's virtual environment
+    lies inside that project's repository, whose commit is not zoo's."""
     cwd = folder or Path(__file__).resolve().parents[2]
     try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=cwd, capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        if Path(top).resolve() != cwd.resolve():  # the package folder is not at a checkout's root
+            return None
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
                              timeout=10, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
