@@ -975,6 +975,28 @@ def test_many_unreadable_validation_images_are_summarised(tmp_path: Path) -> Non
                             f"validation images in all (the first {MAX_SKIP_WARNINGS} are named above)")
 
 
+def test_a_recipe_s_own_data_folders_that_are_missing_say_how_to_give_others(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """Run outside the repository (an installed package), the shipped recipes' '../shared/data'
+    does not exist: the error said so and named the recipe file, not what to do."""
+    from zoo.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "unet-l1", "--max-steps", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and err.endswith(
+        f"unet-l1.toml: data.train[0] folder '../shared/data/train' does not exist (relative to "
+        f"{tmp_path}); give the training images with --data DIR")
+    (tmp_path / "imgs").mkdir()
+    assert main(["train", "unet-l1", "--max-steps", "1", "--data", "imgs"]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "data.val folder '../shared/data/val' does not exist (relative to "
+        f"{tmp_path}); give validation images with --val DIR, or --val '' to train without validation")
+    assert main(["train", "unet-l1", "--max-steps", "1", "--data", "nope"]) == 2
+    assert capsys.readouterr().err.strip() == ("error: --data nope: data.train[0] folder 'nope' "
+                                               "does not exist")  # the option names itself
+
+
 def test_the_recipe_device_is_checked_like_restore_devices() -> None:
     from zoo.train.hardware import resolve_device
 

@@ -421,6 +421,14 @@ def _not_a_folder(path: str) -> str:
     return f"folder {path!r} does not exist"
 
 
+def _from_file(r: Recipe, key: str, folder: str, remedy: str) -> str:
+    """``remedy`` when the recipe file itself set ``key`` (an option or override names itself)."""
+    if r.origin(key) != r.source:
+        return ""
+    relative = "" if Path(folder).expanduser().is_absolute() else f" (relative to {Path.cwd()})"
+    return f"{relative}; {remedy}"
+
+
 def _check_values(r: Recipe, check_data: bool) -> None:
     def need(ok: bool, key: str, message: str) -> None:
         if not ok:
@@ -490,7 +498,13 @@ def _check_values(r: Recipe, check_data: bool) -> None:
              f"{r.model.init!r} is neither 'pretrained' nor a .safetensors file or a folder with "
              "model.safetensors")
     if check_data:
+        # The shipped recipes name the project's shared data, relative to the repository's root:
+        # run elsewhere (or from an installed package), the user's own folders are the way on.
         for i, folder in enumerate(d.train):
-            need(Path(folder).expanduser().is_dir(), f"data.train[{i}]", _not_a_folder(folder))
+            key = f"data.train[{i}]"
+            need(Path(folder).expanduser().is_dir(), key, _not_a_folder(folder)
+                 + _from_file(r, key, folder, "give the training images with --data DIR"))
         if d.val:
-            need(Path(d.val).expanduser().is_dir(), "data.val", _not_a_folder(d.val))
+            need(Path(d.val).expanduser().is_dir(), "data.val", _not_a_folder(d.val)
+                 + _from_file(r, "data.val", d.val, "give validation images with --val DIR, or "
+                                                    "--val '' to train without validation"))
