@@ -332,3 +332,17 @@ def test_restore_file_refuses_its_input_as_output_and_unknown_suffixes_first(tmp
     assert (tmp_path / "pic.png").read_bytes() == before
     with pytest.raises(ImageError, match=r"q.xyz: cannot write '.xyz' files"):  # before reading
         restore_file(model, tmp_path / "missing.jpg", tmp_path / "q.xyz")
+
+
+def test_restore_file_refuses_what_the_output_format_cannot_hold_before_the_model_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RGBA to .jpg was refused only after the model had run on the image."""
+    import zoo.restore
+    from zoo.errors import ImageError
+
+    Image.fromarray(np.full((16, 16, 4), 90, np.uint8)).save(tmp_path / "alpha.png")
+    ran: list[object] = []
+    monkeypatch.setattr(zoo.restore, "restore_loaded", lambda *a, **k: ran.append(a))
+    with pytest.raises(ImageError, match="out.jpg: JPEG files cannot keep the alpha channel"):
+        restore_file(zoo.load("jpeg"), tmp_path / "alpha.png", tmp_path / "out.jpg")
+    assert not ran and not (tmp_path / "out.jpg").exists()

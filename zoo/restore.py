@@ -20,8 +20,8 @@ from PIL import Image
 from zoo.degrade import GREY_WEIGHTS
 from zoo.devices import usable_device
 from zoo.errors import ImageError
-from zoo.imaging import (LoadedImage, check_size, from_pil, output_format, output_path, read_image,
-                         to_pil, write_image)
+from zoo.imaging import (LoadedImage, check_output, check_size, from_pil, output_format,
+                         output_path, read_image, to_pil, write_image)
 from zoo.models.base import Restorer
 from zoo.tiling import DEFAULT_OVERLAP, auto_tile, restore_tiled, run_whole
 
@@ -229,12 +229,15 @@ def restore_file(model: Restorer, in_path: str | os.PathLike[str],
                  device: str | torch.device | None = None) -> Path:
     """Read, restore and write one image (format from ``out_path``'s suffix, PNG by default).
 
-    Raises :class:`~zoo.errors.ImageError` for an unusable input, and before any work for an
-    output suffix that cannot be written or an output that is the input itself.
+    Raises :class:`~zoo.errors.ImageError` for an unusable input, and before the model runs
+    for an output suffix that cannot be written, an output that is the input itself, or a result
+    its format cannot hold (alpha in JPEG, a side over WebP's or JPEG's limit).
     """
     output_format(out_path)
     if Path(in_path).resolve() == output_path(out_path).resolve():
         raise ImageError(f"{in_path}: the output would overwrite the input; choose another "
                          "output name")
-    restored = restore_loaded(model, read_image(in_path), tile=tile, device=device)
+    image = read_image(in_path)
+    check_output(out_path, image)  # what the format cannot hold is known before the model runs
+    restored = restore_loaded(model, image, tile=tile, device=device)
     return write_image(out_path, restored)
