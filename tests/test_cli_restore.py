@@ -403,6 +403,22 @@ def test_a_result_that_is_another_input_is_refused_before_any_work(
     assert restored_sources == [tmp_path / "x.restored.png"]
 
 
+def test_restoring_a_folder_again_with_skip_existing_keeps_the_earlier_results(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`zoo restore * --skip-existing` a second time: x.jpg's result is there (and an input
+    now), so it is kept, not refused as a clash; the earlier result itself is restored anew."""
+    (tmp_path / "x.jpg").write_bytes(jpeg(rgb()))
+    assert restore(tmp_path / "x.jpg") == 0
+    first = (tmp_path / "x.restored.png").read_bytes()
+    capsys.readouterr()
+    assert restore(tmp_path / "x.jpg", tmp_path / "x.restored.png", "--skip-existing") == 0
+    err = capsys.readouterr().err
+    assert "restored 1 of 2 images" in err and "1 already there, kept" in err
+    assert "would overwrite" not in err
+    assert (tmp_path / "x.restored.png").read_bytes() == first
+    assert (tmp_path / "x.restored.restored.png").is_file()
+
+
 def test_a_result_reaching_another_input_through_a_link_or_suffix_is_refused(
         tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     Image.fromarray(rgb()).save(tmp_path / "img.png")

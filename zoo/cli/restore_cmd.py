@@ -146,13 +146,15 @@ def _separate_shared_names(jobs: list[Job], suffix: str) -> list[Job]:
 
 
 def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None,
-                 suffix: str, recursive: bool) -> tuple[list[Job], list[str], int]:
+                 suffix: str, recursive: bool,
+                 skip_existing: bool = False) -> tuple[list[Job], list[str], int]:
     """Expand folders and pick an output path for every input file.
 
     Returns the jobs, what cannot be restored (empty or unreadable folders, a result that
     another input's result would overwrite, a result that would replace an input of the run),
     one line each, and the number of input images refused (result clashes, inputs in the way).
-    ``output`` is checked by :func:`check_destination` first.
+    ``output`` is checked by :func:`check_destination` first. With ``skip_existing`` a result
+    that is already there replaces nothing (it is kept), so it is no clash with another input.
     """
     from zoo.imaging import output_path
 
@@ -191,7 +193,8 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
                             f"{unique[key].source}; restore it with -o")
         else:
             unique[key] = job
-    kept = _sparing_inputs(list(unique.values()), [job.source for job in jobs], problems)
+    kept = _sparing_inputs(list(unique.values()), [job.source for job in jobs], problems,
+                           skip_existing)
     return kept, problems, len(jobs) - len(kept)
 
 
@@ -205,7 +208,8 @@ def _file_key(path: Path) -> tuple[int, int] | None:
     return info.st_dev, info.st_ino
 
 
-def _sparing_inputs(jobs: list[Job], sources: list[Path], problems: list[str]) -> list[Job]:
+def _sparing_inputs(jobs: list[Job], sources: list[Path], problems: list[str],
+                    skip_existing: bool) -> list[Job]:
     """The jobs whose result would replace no input of this run (its own or another job's);
     the others are added to ``problems``, before any image is restored."""
     inputs: dict[object, Path] = {}
@@ -216,8 +220,8 @@ def _sparing_inputs(jobs: list[Job], sources: list[Path], problems: list[str]) -
     kept = []
     for job in jobs:
         hit = inputs.get(job.target.resolve()) or inputs.get(_file_key(job.target))
-        if hit is None:
-            kept.append(job)
+        if hit is None or (skip_existing and hit != job.source and job.target.is_file()):
+            kept.append(job)  # (a result already there, under --skip-existing, is left as it is)
         elif hit == job.source:
             problems.append(f"{job.source}: the output would overwrite the input; choose "
                             "another output name")
@@ -306,6 +310,7 @@ def _run(args: argparse.Namespace) -> int:
     _check_usage(args)
     inputs = list(args.inputs) + ([_sample_input(args)] if args.sample else [])
     jobs, problems, refused = collect_jobs(inputs, output=args.output, out_dir=args.out_dir,
+                                           skip_existing=args.skip_existing,
                                            suffix=args.suffix, recursive=args.recursive)
     model = _load_model(args, console)  # first: a model without weights fails before any writing
     if args.sample:
