@@ -346,3 +346,7 @@ def test_restore_file_refuses_what_the_output_format_cannot_hold_before_the_mode
     with pytest.raises(ImageError, match="out.jpg: JPEG files cannot keep the alpha channel"):
         restore_file(zoo.load("jpeg"), tmp_path / "alpha.png", tmp_path / "out.jpg")
     assert not ran and not (tmp_path / "out.jpg").exists()
+    (tmp_path / "taken.png").mkdir()  # a folder where the result goes
+    with pytest.raises(IsADirectoryError):
+        restore_file(zoo.load("jpeg"), tmp_path / "alpha.png", tmp_path / "taken.png")
+    assert not ran

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from zoo.atomic import check_replaceable
 from zoo.degrade import GREY_WEIGHTS
 from zoo.devices import usable_device
 from zoo.errors import ImageError
@@ -230,14 +231,17 @@ def restore_file(model: Restorer, in_path: str | os.PathLike[str],
     """Read, restore and write one image (format from ``out_path``'s suffix, PNG by default).
 
     Raises :class:`~zoo.errors.ImageError` for an unusable input, and before the model runs
-    for an output suffix that cannot be written, an output that is the input itself, or a result
-    its format cannot hold (alpha in JPEG, a side over WebP's or JPEG's limit).
+    for an output suffix that cannot be written, an output that is the input itself, a result
+    its format cannot hold (alpha in JPEG, a side over WebP's or JPEG's limit), or an output
+    that cannot be replaced (an OSError: write-protected, a folder in its place).
     """
     output_format(out_path)
     if Path(in_path).resolve() == output_path(out_path).resolve():
         raise ImageError(f"{in_path}: the output would overwrite the input; choose another "
                          "output name")
     image = read_image(in_path)
-    check_output(out_path, image)  # what the format cannot hold is known before the model runs
+    # Known before the model runs: what the format cannot hold, a protected file, a folder there.
+    check_output(out_path, image)
+    check_replaceable(output_path(out_path))
     restored = restore_loaded(model, image, tile=tile, device=device)
     return write_image(out_path, restored)

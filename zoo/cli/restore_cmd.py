@@ -411,9 +411,10 @@ def _restore_one(model, job: Job, tile: int | None) -> str | None:
     import torch
 
     from zoo.imaging import OutputError
+    from zoo.restore import restore_file
 
     try:
-        _read_check_restore(model, job, tile)
+        restore_file(model, job.source, job.target, tile=tile)
     except OutputError as exc:
         return f"{job.source}: cannot write {job.target}: {exc.reason}"
     except ImageError as exc:
@@ -429,17 +430,3 @@ def _restore_one(model, job: Job, tile: int | None) -> str | None:
         return f"{job.source}: the model failed on this image ({detail})"
     return None
 
-
-def _read_check_restore(model, job: Job, tile: int | None) -> None:
-    """Read the image, check that its result can be written where it goes (the format's limits,
-    a protected file or a folder in the way), then restore it and write the result: what is
-    known from the input is found before the model runs. The output is not the input
-    (:func:`collect_jobs` refused that)."""
-    from zoo import restore
-    from zoo.atomic import check_replaceable
-    from zoo.imaging import check_output, read_image, write_image
-
-    image = read_image(job.source)
-    check_output(job.target, image)
-    check_replaceable(job.target)
-    write_image(job.target, restore.restore_loaded(model, image, tile=tile))
