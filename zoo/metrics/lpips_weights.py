@@ -50,8 +50,18 @@ class _ArraysOnly(pickle.Unpickler):
         if (module, name) not in self._ALLOWED:
             raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}")
         if name == "_reconstruct":
-            return np._core.multiarray._reconstruct  # type: ignore[attr-defined]
+            return _reconstruct()
         return getattr(np, name)
+
+
+def _reconstruct():  # noqa: ANN202
+    """numpy's array-unpickling helper: ``numpy._core`` from numpy 2, ``numpy.core`` before
+    (the package declares numpy >= 1.26)."""
+    try:
+        from numpy._core.multiarray import _reconstruct as found
+    except ImportError:
+        from numpy.core.multiarray import _reconstruct as found
+    return found
 
 
 def backbone_from_flax(blob: bytes, net: Net) -> dict[str, torch.Tensor]:
