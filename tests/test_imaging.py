@@ -211,6 +211,26 @@ def test_icc_and_exif_kept(tmp_path: Path) -> None:
         assert written.getexif()[DESCRIPTION] == "zoo test"
 
 
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".tif", ".bmp"])
+def test_the_resolution_a_file_states_is_kept(tmp_path: Path, suffix: str) -> None:
+    """zoo restore wrote a 300-dpi photograph without a resolution (72 dpi as JPEG)."""
+    Image.fromarray(rgb()).save(tmp_path / "print.jpg", dpi=(300, 150))
+    image = read_image(tmp_path / "print.jpg")
+    assert image.dpi == (300, 150)
+    with Image.open(write_image(tmp_path / f"out{suffix}", image)) as written:
+        assert written.info["dpi"] == pytest.approx((300, 150), abs=0.05)  # PNG, BMP: per metre
+
+
+def test_a_quarter_turn_swaps_the_resolution_and_nonsense_is_dropped(tmp_path: Path) -> None:
+    Image.fromarray(rgb(16, 40)).save(tmp_path / "o.jpg", dpi=(300, 150),
+                                      exif=exif_bytes(orientation=6))
+    assert read_image(tmp_path / "o.jpg").dpi == (150, 300)
+    Image.fromarray(rgb()).save(tmp_path / "zero.png", dpi=(0, 0))
+    assert read_image(tmp_path / "zero.png").dpi is None
+    Image.fromarray(rgb()).save(tmp_path / "none.png")
+    assert read_image(tmp_path / "none.png").dpi is None
+
+
 @pytest.mark.parametrize("suffix,fmt", [(".png", "PNG"), ("", "PNG"), (".webp", "WEBP"),
                                         (".tiff", "TIFF"), (".bmp", "BMP"), (".jpg", "JPEG")])
 def test_write_formats(tmp_path: Path, suffix: str, fmt: str) -> None:

@@ -57,6 +57,10 @@ MAX_JPEG_EXIF = 65533
 """The most bytes of EXIF (``Exif\\0\\0`` header included) one JPEG APP1 marker holds."""
 
 _EXIF_ORIENTATION = 0x0112
+_QUARTER_TURNS = (5, 6, 7, 8)
+"""EXIF orientations that turn the image by 90 degrees (width and height swap)."""
+_DPI_FORMATS = ("PNG", "JPEG", "TIFF", "BMP")
+"""Formats whose files Pillow writes a resolution into."""
 _pillow_globals_lock = threading.Lock()
 
 
@@ -76,6 +80,8 @@ class LoadedImage:
     bit_depth: int = 8
     """Bits per sample in the file (16 for 16-bit PNG/TIFF); pixels are always 8 bit."""
     source: Path | None = None
+    dpi: tuple[float, float] | None = None
+    """The resolution the file states (x, y), for printing; None when it states none."""
 
     @property
     def is_grey(self) -> bool:
@@ -250,6 +256,7 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
     bit_depth = _bit_depth(img, raw_mode)
     icc = img.info.get("icc_profile") or None
     exif = img.info.get("exif") or None
+    dpi = _stated_dpi(img.info.get("dpi"))
     alpha: np.ndarray | None = None
     keyed = mode in ("P", *_KEYED_TRANSPARENCY) and "transparency" in img.info
     if keyed and mode == "RGB" and raw_mode == "RGB;16B" and source is not None:
@@ -259,6 +266,8 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
         if orientation not in (None, 1):
             img = ImageOps.exif_transpose(img)
             exif = _without_orientation(exif)
+            if dpi is not None and orientation in _QUARTER_TURNS:
+                dpi = (dpi[1], dpi[0])  # width and height swapped
 
     if mode == "P" or mode == "PA":
         img = img.convert("RGBA" if mode == "PA" or keyed else "RGB")
@@ -293,7 +302,18 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
         pixels=np.ascontiguousarray(pixels, dtype=np.uint8),
         alpha=None if alpha is None else np.ascontiguousarray(alpha, dtype=np.uint8),
         icc_profile=_fitting_profile(icc, grey=pixels.ndim == 2), exif=exif, mode=mode,
-        bit_depth=bit_depth, source=source)
+        bit_depth=bit_depth, source=source, dpi=dpi)
+
+
+def _stated_dpi(value: object) -> tuple[float, float] | None:
+    """A file's ``dpi`` as two positive numbers, or None (absent, or nonsense such as 0)."""
+    if not isinstance(value, tuple) or len(value) != 2:
+        return None
+    try:
+        x, y = (float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return (x, y) if x > 0 and y > 0 and x < 1e6 and y < 1e6 else None
 
 
 def check_size(height: int, width: int, source: Path | None = None) -> None:
@@ -443,7 +463,8 @@ def check_output(path: str | os.PathLike[str], image: LoadedImage) -> None:
 
 def _save_options(path: Path, fmt: str, image: LoadedImage) -> dict[str, object]:
     """Pillow's options for ``fmt``: the ICC profile and EXIF where it can hold them (an EXIF
-    block too long for a JPEG marker is left out, with a warning), and its compression."""
+    block too long for a JPEG marker is left out, with a warning), the resolution, and its
+    compression."""
     options: dict[str, object] = {}
     if image.icc_profile and fmt != "BMP":
         options["icc_profile"] = image.icc_profile
@@ -455,6 +476,8 @@ def _save_options(path: Path, fmt: str, image: LoadedImage) -> dict[str, object]
         exif = None
     if exif:
         options["exif"] = exif
+    if image.dpi and fmt in _DPI_FORMATS:
+        options["dpi"] = image.dpi
     options.update({"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"lossless": True},
                     "TIFF": {"compression": "tiff_lzw"}}.get(fmt, {}))
     return options

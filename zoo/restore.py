@@ -197,8 +197,7 @@ def _restore_pil(model: Restorer, image: Image.Image, *, tile: int | None,
     loaded = from_pil(image)
     out = to_pil(restore_loaded(model, loaded, tile=tile, device=device))
     # From the LoadedImage, not image.info: a CMYK image's profile was converted to sRGB's.
-    carried = {"icc_profile": loaded.icc_profile, "exif": loaded.exif,
-               "dpi": image.info.get("dpi")}
+    carried = {"icc_profile": loaded.icc_profile, "exif": loaded.exif, "dpi": loaded.dpi}
     out.info.update({key: value for key, value in carried.items() if value is not None})
     return out
 
