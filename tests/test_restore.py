@@ -350,3 +350,16 @@ def test_restore_file_refuses_what_the_output_format_cannot_hold_before_the_mode
     with pytest.raises(IsADirectoryError):
         restore_file(zoo.load("jpeg"), tmp_path / "alpha.png", tmp_path / "taken.png")
     assert not ran
+
+
+def test_a_damaged_file_opened_with_pil_is_an_image_error_naming_it(tmp_path: Path) -> None:
+    """model.restore(Image.open(truncated)) raised a bare OSError naming no file."""
+    from zoo.errors import ImageError
+
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)).save(
+        tmp_path / "full.jpg")
+    data = (tmp_path / "full.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    with Image.open(tmp_path / "cut.jpg") as image, pytest.raises(ImageError) as exc:
+        zoo.load("jpeg").restore(image)
+    assert str(exc.value).startswith(f"{tmp_path / 'cut.jpg'}: corrupt or unreadable image (OSError: ")

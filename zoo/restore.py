@@ -20,7 +20,7 @@ from PIL import Image
 from zoo.atomic import check_replaceable
 from zoo.degrade import GREY_WEIGHTS
 from zoo.devices import usable_device
-from zoo.errors import ImageError
+from zoo.errors import ImageError, first_line
 from zoo.imaging import (LoadedImage, check_output, check_size, from_pil, output_format,
                          output_path, read_image, to_pil, write_image)
 from zoo.models.base import Restorer
@@ -194,7 +194,12 @@ def restore_loaded(model: Restorer, image: LoadedImage, *, tile: int | None = No
 
 def _restore_pil(model: Restorer, image: Image.Image, *, tile: int | None,
                  device: str | torch.device | None) -> Image.Image:
-    loaded = from_pil(image)
+    try:
+        loaded = from_pil(image)
+    except OSError as exc:  # decoding is lazy: a damaged file fails here, at image.load()
+        name = getattr(image, "filename", "") or "the PIL image"
+        raise ImageError(f"{name}: corrupt or unreadable image ({type(exc).__name__}: "
+                         f"{first_line(exc)})") from None
     out = to_pil(restore_loaded(model, loaded, tile=tile, device=device))
     # From the LoadedImage, not image.info: a CMYK image's profile was converted to sRGB's.
     carried = {"icc_profile": loaded.icc_profile, "exif": loaded.exif, "dpi": loaded.dpi}
