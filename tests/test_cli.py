@@ -68,22 +68,40 @@ def test_ctrl_c_while_the_parser_is_built_is_one_line(capsys: pytest.CaptureFixt
     assert capsys.readouterr().err == "interrupted\n"
 
 
+def _fake_sigint(monkeypatch: pytest.MonkeyPatch, current: object) -> dict[int, object]:
+    """SIGINT's handler kept in a dict (``current`` at first): a test delivers a Ctrl-C by
+    calling the handler run_tool installed, whatever the process's real signal state."""
+    import signal
+
+    handlers: dict[int, object] = {signal.SIGINT: current}
+
+    def install(signum: int, handler: object) -> object:
+        previous, handlers[signum] = handlers[signum], handler
+        return previous
+
+    monkeypatch.setattr(signal, "getsignal", lambda signum: handlers[signum])
+    monkeypatch.setattr(signal, "signal", install)
+    return handlers
+
+
 def test_ctrl_c_that_comes_out_as_another_error_is_still_an_interrupt(
-        capsys: pytest.CaptureFixture) -> None:
+        capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     """A Ctrl-C inside torch's import or safetensors came out as a RuntimeError/ValueError
     traceback, exit 1; it is the user's interrupt: "interrupted", exit 130."""
     import signal
 
+    handlers = _fake_sigint(monkeypatch, signal.default_int_handler)
+
     def starting_up() -> int:
         try:
-            signal.raise_signal(signal.SIGINT)
+            handlers[signal.SIGINT](signal.SIGINT, None)  # the Ctrl-C arrives
         except KeyboardInterrupt:  # as an extension module swallows it and fails otherwise
             pass
         raise ValueError("could not determine the shape of object type 'UntypedStorage'")
 
     assert run_tool(starting_up) == 130
     assert capsys.readouterr().err == "interrupted\n"
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+    assert handlers[signal.SIGINT] is signal.default_int_handler  # put back
 
     def failing() -> int:  # without a Ctrl-C, an error is not taken for one
         raise ValueError("a bug")
@@ -92,16 +110,13 @@ def test_ctrl_c_that_comes_out_as_another_error_is_still_an_interrupt(
         run_tool(failing)
 
 
-def test_an_ignored_sigint_stays_ignored() -> None:
+def test_an_ignored_sigint_stays_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
     """A job started in the background (`nohup zoo train ... &`) ignores SIGINT; run_tool must
     not make it interruptible."""
     import signal
 
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        assert run_tool(lambda: 0 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN else 1) == 0
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    handlers = _fake_sigint(monkeypatch, signal.SIG_IGN)
+    assert run_tool(lambda: 0 if handlers[signal.SIGINT] is signal.SIG_IGN else 1) == 0
 
 
 def test_output_files_on_an_impossible_path_are_refused_naming_the_file_in_the_way(
