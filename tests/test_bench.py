@@ -639,9 +639,10 @@ def test_the_default_out_folder_is_in_the_current_folder(
     work.mkdir()
     monkeypatch.chdir(work)
     dataset = folder_dataset(image_folder)
-    assert api.default_out_dir(dataset).resolve() == work / "leaderboard" / "tiny"
+    assert api.default_out_dir(dataset).resolve() == work / "runs" / "bench" / "tiny"
     _bench(image_folder, None, qualities=[10], crops=0)
-    assert (work / "leaderboard" / "tiny" / "LEADERBOARD.md").is_file()
+    assert (work / "runs" / "bench" / "tiny" / "LEADERBOARD.md").is_file()
+    assert not (work / "leaderboard").exists()  # a committed reference is written only when named
 
 
 def test_an_infinite_psnr_neither_makes_the_mean_infinite_nor_wins() -> None:

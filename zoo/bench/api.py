@@ -69,8 +69,10 @@ def dataset_for(spec: str | None) -> Dataset:
 
 
 def default_out_dir(dataset: Dataset) -> Path:
-    """``leaderboard/<dataset>`` in the current folder (never inside the installed package)."""
-    return Path("leaderboard") / dataset.name
+    """``runs/bench/<dataset>`` in the current folder (never inside the installed package), as
+    ``zoo train`` writes ``runs/<name>``: a leaderboard kept in ``leaderboard/`` (the repository's
+    reference runs) is written only when ``--out`` names it."""
+    return Path("runs") / "bench" / dataset.name
 
 
 @dataclass

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics", nargs="+", metavar="NAME",
                    help="psnr psnr_b ssim ms_ssim lpips_alex niqe brisque, or all (default)")
     p.add_argument("--out", "-o", type=Path,
-                   help="output folder (default: leaderboard/<dataset>/ in the current folder); with several "
+                   help="output folder (default: runs/bench/<dataset>/ in the current folder); with several "
                         "datasets, one sub-folder each: DIR/<dataset>/")
     p.add_argument("--device", help="where to run: cpu, cuda, cuda:N or mps (default: cuda when available, else cpu)")
     p.add_argument("--suite", default="default", metavar="NAME|FILE",
