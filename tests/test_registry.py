@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Literal
 
 import pytest
 import torch
 
 import zoo
+from zoo.arguments import unchecked_arguments
 from zoo.models.base import Restorer
 from zoo.registry import (
     InputConventions,
@@ -38,7 +40,12 @@ def test_entry_facts_are_consistent(name: str) -> None:
     info = get_model_info(name)
     cls = architecture_class(info.architecture)
     assert issubclass(cls, Restorer)
-    assert info.inputs.pad_multiple == cls.pad_multiple, "registry and class disagree on padding"
+    # The network's padding (an instance may set its own, as UNet's depth does), not the class's
+    assert info.inputs.pad_multiple == zoo.create_model(name).pad_multiple
+    # Its arguments are type-checked when they come from recipes, config.json and grow.py
+    assert unchecked_arguments(cls, list(info.arch_args)) == [], (
+        "type-hint these constructor arguments (bool, int, float, str, list/tuple/Sequence of "
+        "them, Literal, X | None)")
     assert info.description
     if info.weights is not None:
         assert len(info.weights.sha256) == 64 and info.weights.file.endswith(".safetensors")
@@ -62,9 +69,34 @@ def test_unknown_model_names_the_known_ones() -> None:
         get_model_info("no-such-model")
 
 
-def test_duplicate_registration_is_refused() -> None:
-    with pytest.raises(ValueError, match="already registered"):
+def test_duplicate_registration_is_refused_in_one_line_naming_both_modules() -> None:
+    """It was a ValueError traceback at import, for every `zoo` command."""
+    from zoo.errors import ZooError
+    from zoo.registry import register_architecture
+
+    with pytest.raises(ZooError, match="^model 'jpeg' of test_registry is already registered by "
+                                       "zoo.models.identity; give the entry another name$"):
         register_model(ModelInfo(name="jpeg", description="dup", architecture="Identity"))
+
+    class UNet(Restorer):  # the name of zoo.models.unet's class
+        pass
+
+    with pytest.raises(ZooError, match="^architecture 'UNet' of test_registry is already "
+                                       "registered by zoo.models.unet; give the class"):
+        register_architecture(UNet)
+
+
+def test_an_entry_whose_own_arguments_do_not_fit_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """arch_args={"channels": 16.0} in a new entry was a TypeError traceback naming no entry."""
+    import zoo.registry
+    from zoo.errors import ZooError
+
+    info = ModelInfo(name="x-args-test", description="x", architecture="UNet",
+                     arch_args={"channels": [8.0, 16, 32], "blocks": [1, 1, 1]})
+    monkeypatch.setitem(zoo.registry._MODELS, info.name, info)
+    with pytest.raises(ZooError, match=r"^model 'x-args-test': its registered arch_args do not "
+                                       r"fit UNet \(argument 'channels' must be a list of int"):
+        zoo.create_model(info.name)
 
 
 def test_unknown_architecture_is_refused_naming_the_known_ones() -> None:
@@ -124,5 +156,55 @@ def test_load_refuses_an_entry_without_weights(monkeypatch: pytest.MonkeyPatch) 
 
     untrained = dataclasses.replace(get_model_info("unet-l1"), name="x-untrained", weights=None)
     monkeypatch.setitem(registry._MODELS, untrained.name, untrained)
-    with pytest.raises(WeightsError, match="x-untrained has no pretrained weights"):
+    with pytest.raises(WeightsError, match="x-untrained has no pretrained weights") as exc:
         zoo.load("x-untrained", device="cpu")
+    assert "zoo train x-untrained" in str(exc.value)
+    # Without a recipe, `zoo train` cannot make its weights: the message does not send one there
+    recipeless = dataclasses.replace(untrained, name="x-recipeless", recipe=None)
+    monkeypatch.setitem(registry._MODELS, recipeless.name, recipeless)
+    with pytest.raises(WeightsError, match="it has no recipe for `zoo train`") as exc:
+        zoo.load("x-recipeless", device="cpu")
+    assert "zoo train x-recipeless" not in str(exc.value)
+
+
+def _takes(flag: bool, count: int, pair: tuple[int, float], mode: Literal["relu", "gelu"],
+           widths: tuple[int, ...], maybe: int | None, anything: object, bare=1) -> None:
+    """A constructor with every kind of hint the checker knows, and two it does not."""
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    ({"pair": [1, 0.5, 2]}, r"'pair' must be a list of 2: int, float, got list \[1, 0.5, 2\]"),
+    ({"pair": [3]}, "'pair' must be a list of 2"),
+    ({"pair": [1.5, 2]}, "'pair' must be a list of 2"),
+    ({"mode": "relu6"}, "'mode' must be one of 'relu', 'gelu', got str 'relu6'"),
+    ({"mode": 3}, "'mode' must be one of 'relu', 'gelu'"),
+    ({"widths": [8, True]}, "'widths' must be a list of int"),
+    ({"maybe": "x"}, "'maybe' must be int or null"),
+])
+def test_the_checker_knows_tuples_by_position_and_literals(arguments: dict, message: str) -> None:
+    from zoo.arguments import check_arguments
+
+    with pytest.raises(TypeError, match=message):
+        check_arguments(_takes, arguments)
+
+
+def test_the_checker_takes_what_fits_and_names_what_it_cannot_check() -> None:
+    from zoo.arguments import check_arguments
+
+    check_arguments(_takes, {"flag": False, "count": 3, "pair": [1, 2], "mode": "gelu",
+                             "widths": [8, 16, 32], "maybe": None, "anything": "x", "bare": 2.5})
+    assert unchecked_arguments(_takes, ["flag", "pair", "anything", "bare"]) == ["anything", "bare"]
+
+
+def test_a_hint_that_does_not_resolve_leaves_only_its_own_argument_unchecked() -> None:
+    """A name imported under TYPE_CHECKING made get_type_hints fail, and every argument went
+    unchecked (channels=8.5 accepted)."""
+    from zoo.arguments import check_arguments
+
+    def build(channels: int, widths: NotImportedHere) -> None:  # noqa: F821
+        pass
+
+    build.__annotations__ = {"channels": "int", "widths": "NotImportedHere"}
+    with pytest.raises(TypeError, match="'channels' must be int, got float 8.5"):
+        check_arguments(build, {"channels": 8.5, "widths": "abc"})
+    assert unchecked_arguments(build, ["channels", "widths"]) == ["widths"]

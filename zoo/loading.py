@@ -71,11 +71,13 @@ def _load(name_or_path: str, weights: str | None) -> Restorer:
                        f"not {HUB_PREFIX}ORG/NAME, and not a folder with {CONFIG_FILE}") from None
     model = create_model(info.name, pretrained=info.weights is not None, weights=weights)
     if info.weights is None and weights is None and model.num_parameters() > 0:
-        raise WeightsError(f"{info.name} has no pretrained weights in this release: load the export "
-                           f"folder of `zoo train {info.name}` itself (zoo.load(FOLDER), zoo restore "
-                           "--model FOLDER, zoo bench --models FOLDER) or its weights with "
-                           "weights=PATH (zoo restore --weights PATH), or choose another model "
-                           "(`zoo list` shows which have weights)")
+        trained = (f"the export folder of `zoo train {info.name}` itself (zoo.load(FOLDER), zoo "
+                   "restore --model FOLDER, zoo bench --models FOLDER) or its weights"
+                   if info.recipe else "weights trained for it (it has no recipe for `zoo train`: "
+                   "add training/NAME.toml and ModelInfo(recipe=...))")
+        raise WeightsError(f"{info.name} has no pretrained weights in this release: load "
+                           f"{trained} with weights=PATH (zoo restore --weights PATH), or choose "
+                           "another model (`zoo list` shows which have weights)")
     return model
 
 

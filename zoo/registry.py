@@ -8,6 +8,7 @@ entries with ``register_model(ModelInfo(...))``; ``zoo/models/__init__.py`` impo
 from __future__ import annotations
 
 import fnmatch
+import sys
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Mapping
@@ -84,24 +85,37 @@ _MODELS: dict[str, ModelInfo] = {}
 _ARCHITECTURES: dict[str, type[Restorer]] = {}
 
 
+_REGISTERED_BY: dict[str, str] = {}
+"""The module that registered each entry (named when a second one takes the same name)."""
+
+
+class RegistryError(ZooError, ValueError):
+    """Two registrations of one name: a ZooError, so that ``zoo`` says it in one line."""
+
+
 def register_architecture(cls: type[Restorer]) -> type[Restorer]:
     """Class decorator: make an architecture buildable by name (used by configs and the Hub)."""
-    if cls.__name__ in _ARCHITECTURES and _ARCHITECTURES[cls.__name__] is not cls:
-        raise ValueError(f"architecture {cls.__name__!r} is already registered")
+    first = _ARCHITECTURES.get(cls.__name__)
+    if first is not None and first is not cls:
+        raise RegistryError(f"architecture {cls.__name__!r} of {cls.__module__} is already "
+                            f"registered by {first.__module__}; give the class another name")
     _ARCHITECTURES[cls.__name__] = cls
     return cls
 
 
 def register_model(info: ModelInfo) -> ModelInfo:
     """Add an entry to the registry; its architecture must already be registered."""
+    caller = sys._getframe(1).f_globals.get("__name__", "?")  # noqa: SLF001  (who registers it)
     if info.name in _MODELS:
-        raise ValueError(f"model {info.name!r} is already registered")
+        raise RegistryError(f"model {info.name!r} of {caller} is already registered by "
+                            f"{_REGISTERED_BY.get(info.name, '?')}; give the entry another name")
     if info.architecture not in _ARCHITECTURES:
         # A ZooError: the registry loads on first use, so `zoo` prints this in one line.
         known = ", ".join(sorted(_ARCHITECTURES))
         raise ZooError(f"model {info.name!r}: unknown architecture {info.architecture!r} (known: "
                        f"{known}); name a class decorated with @register_architecture")
     _MODELS[info.name] = info
+    _REGISTERED_BY[info.name] = caller
     return info
 
 
@@ -152,10 +166,14 @@ def create_model(name: str, *, pretrained: bool = False, weights: str | None = N
     are only loaded into the registered architecture.
     """
     info = get_model_info(name)
-    args = {**info.arch_args, **overrides}
     cls = architecture_class(info.architecture)
-    check_arguments(cls, args)
-    model = cls(**args)
+    try:
+        check_arguments(cls, info.arch_args)
+    except TypeError as exc:  # the entry's own record: name it, in one line
+        raise ZooError(f"model {name!r}: its registered arch_args do not fit {cls.__name__} "
+                       f"({exc})") from None
+    check_arguments(cls, overrides)  # a TypeError, for the caller to name where they came from
+    model = cls(**{**info.arch_args, **overrides})
     model.info = info
     if not overrides and model.pad_multiple != info.inputs.pad_multiple:
         raise ZooError(f"model {name!r}: its InputConventions.pad_multiple is "
