@@ -997,6 +997,16 @@ def test_a_recipe_s_own_data_folders_that_are_missing_say_how_to_give_others(
                                                "does not exist")  # the option names itself
 
 
+def test_a_misspelt_stages_table_is_named_as_an_unknown_key(tmp_path: Path) -> None:
+    """[stage.train] said "needs at least one [stages.NAME] table", not what was wrong."""
+    from zoo.train.recipe import load_recipe
+
+    recipe = tmp_path / "typo.toml"
+    recipe.write_text(TINY_RECIPE.read_text().replace("[stages.", "[stage."))
+    with pytest.raises(RecipeError, match=r"typo.toml: unknown key 'stage' \(known: .*stages"):
+        load_recipe(recipe, check_data=False)
+
+
 def test_the_recipe_device_is_checked_like_restore_devices() -> None:
     from zoo.train.hardware import resolve_device
 

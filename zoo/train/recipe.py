@@ -313,6 +313,7 @@ def _finish(raw: dict[str, Any], overrides: list[str] | tuple[str, ...], where: 
 def _build_recipe(raw: dict[str, Any], src: Origins) -> Recipe:
     stages_raw = raw.pop("stages", None)
     if not isinstance(stages_raw, dict) or not stages_raw:
+        _build(Recipe, {**raw, "stages": {}}, "", src)  # a misspelt [stage.x] is an unknown key
         raise RecipeError(f"{src('stages')}: needs at least one [stages.NAME] table")
     stages = {}
     for name, table in stages_raw.items():
