@@ -19,8 +19,8 @@ install: $(BIN)/zoo
 
 bench: install
 	# a fresh output folder, so that every row is computed (leaderboard/ holds the reference run)
-	rm -rf runs/bench
-	HF_HUB_OFFLINE=1 $(BIN)/zoo bench --quality 10 20 30 --out runs/bench
+	rm -rf runs/make-bench
+	HF_HUB_OFFLINE=1 $(BIN)/zoo bench --quality 10 20 30 --out runs/make-bench
 
 test: install
 	$(BIN)/python -m pytest -q -n 2
