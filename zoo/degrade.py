@@ -72,7 +72,11 @@ def encoder_description() -> str:
     """The encoder and its libjpeg version, recorded with every result."""
     import PIL
 
+    return f"Pillow {PIL.__version__} ({libjpeg_description()}), 4:2:0"
+
+
+def libjpeg_description() -> str:
+    """The libjpeg that encodes (what decides the JPEG's bytes; Pillow only passes settings)."""
     turbo = features.version("libjpeg_turbo")
     api = features.version("jpg") or "unknown"
-    lib = f"libjpeg-turbo {turbo}, libjpeg API {api}" if turbo else f"libjpeg {api}"
-    return f"Pillow {PIL.__version__} ({lib}), 4:2:0"
+    return f"libjpeg-turbo {turbo}, libjpeg API {api}" if turbo else f"libjpeg {api}"

@@ -31,9 +31,19 @@ AUTO_TILE_ABOVE = {"cpu": 1024 * 1024, "cuda": 2048 * 2048}
 
 def auto_tile(height: int, width: int, device: torch.device | str) -> int | None:
     """The tile side to use for an image when none was asked for, or None for no tiling."""
-    kind = torch.device(device).type
-    kind = kind if kind in AUTO_TILE else "cpu"
+    kind = _auto_kind(device)
     return AUTO_TILE[kind] if height * width > AUTO_TILE_ABOVE[kind] else None
+
+
+def auto_tile_rule(device: torch.device | str) -> str:
+    """What :func:`auto_tile` does on ``device``, in words (``512 px above 1.0 MP``)."""
+    kind = _auto_kind(device)
+    return f"{AUTO_TILE[kind]} px above {AUTO_TILE_ABOVE[kind] / 2**20:.1f} MP"
+
+
+def _auto_kind(device: torch.device | str) -> str:
+    kind = torch.device(device).type
+    return kind if kind in AUTO_TILE else "cpu"
 
 
 def _grid_unit(model: Restorer) -> int:

@@ -25,10 +25,11 @@ from torch import nn
 from zoo.bench.distributed import DistContext
 from zoo.bench.results import Key, ResultsStore, Row, read_rows, write_rows
 from zoo.datasets import Dataset
-from zoo.degrade import encoder_description, jpeg_roundtrip, to_protocol
+from zoo.degrade import jpeg_roundtrip, libjpeg_description, to_protocol
 from zoo.errors import ZooError, first_line, os_reason
 from zoo.locks import folder_lock
 from zoo.metrics import METRICS, metric_of_token
+from zoo.tiling import auto_tile_rule
 from zoo.weights import state_digest
 
 RESULTS = "results.csv"
@@ -50,9 +51,11 @@ class BenchPlan:
 
     @property
     def setup(self) -> str:
-        """The rows' ``setup``: what besides weights and ground truth decides their values."""
-        tiles = "auto" if self.tile is None else "never" if self.tile == 0 else f"{self.tile} px"
-        return f"tiles {tiles}; {encoder_description()}"
+        """The rows' ``setup``: what besides weights and ground truth decides their values (the
+        tiling in force, automatic tiling's rule being the device's, and the libjpeg encoding)."""
+        tiles = (f"auto, {auto_tile_rule(self.device or 'cpu')}" if self.tile is None
+                 else "never" if self.tile == 0 else f"{self.tile} px")
+        return f"tiles {tiles}; {libjpeg_description()}, 4:2:0"
 
 
 @dataclass
