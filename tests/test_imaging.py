@@ -229,6 +229,9 @@ def test_a_quarter_turn_swaps_the_resolution_and_nonsense_is_dropped(tmp_path: P
     assert read_image(tmp_path / "zero.png").dpi is None
     Image.fromarray(rgb()).save(tmp_path / "none.png")
     assert read_image(tmp_path / "none.png").dpi is None
+    # Pillow writes 1 dpi into a TIFF given none: a PNG -> TIFF -> PNG round trip states none
+    write_image(tmp_path / "none.tif", read_image(tmp_path / "none.png"))
+    assert read_image(tmp_path / "none.tif").dpi is None
 
 
 @pytest.mark.parametrize("suffix,fmt", [(".png", "PNG"), ("", "PNG"), (".webp", "WEBP"),

@@ -347,8 +347,9 @@ def test_restore_file_refuses_what_the_output_format_cannot_hold_before_the_mode
         restore_file(zoo.load("jpeg"), tmp_path / "alpha.png", tmp_path / "out.jpg")
     assert not ran and not (tmp_path / "out.jpg").exists()
     (tmp_path / "taken.png").mkdir()  # a folder where the result goes
-    with pytest.raises(IsADirectoryError):
+    with pytest.raises(IsADirectoryError) as exc:
         restore_file(zoo.load("jpeg"), tmp_path / "alpha.png", tmp_path / "taken.png")
+    assert str(exc.value) == f"[Errno 21] Is a directory: '{tmp_path / 'taken.png'}'"  # named
     assert not ran
 
 

@@ -51,9 +51,10 @@ def check_replaceable(path: str | os.PathLike[str]) -> None:
     write-protected file (a rename would replace it regardless), or a folder in its place."""
     path = Path(path)
     if path.is_dir():
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     if path.is_file() and not os.access(path, os.W_OK):
-        raise PermissionError(errno.EACCES, "Permission denied (the file is write-protected)")
+        raise PermissionError(errno.EACCES, "Permission denied (the file is write-protected)",
+                              str(path))
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], object], *,

@@ -306,12 +306,14 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
 
 
 def _stated_dpi(value: object) -> tuple[float, float] | None:
-    """A file's ``dpi`` as two positive numbers, or None (absent, or nonsense such as 0)."""
+    """A file's ``dpi`` as two positive numbers, or None (absent, or nonsense such as 0 or 1)."""
     if not isinstance(value, tuple) or len(value) != 2:
         return None
     try:
         x, y = (float(v) for v in value)
     except (TypeError, ValueError):
+        return None
+    if (x, y) == (1, 1):  # what Pillow writes into a TIFF given none: not a stated resolution
         return None
     return (x, y) if x > 0 and y > 0 and x < 1e6 and y < 1e6 else None
 
