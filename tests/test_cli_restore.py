@@ -419,6 +419,20 @@ def test_restoring_a_folder_again_with_skip_existing_keeps_the_earlier_results(
     assert (tmp_path / "x.restored.restored.png").is_file()
 
 
+def test_a_symbolic_link_loop_is_one_failure_and_the_rest_is_restored(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Path.resolve() raised RuntimeError('Symlink loop') on Python 3.11: a traceback, and
+    ok.jpg was not restored either."""
+    (tmp_path / "ok.jpg").write_bytes(jpeg(rgb()))
+    (tmp_path / "a.jpg").symlink_to(tmp_path / "b.jpg")
+    (tmp_path / "b.jpg").symlink_to(tmp_path / "a.jpg")
+    assert restore(tmp_path / "ok.jpg", tmp_path / "a.jpg") == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "restored 1 of 2 images" in err
+    assert f"failed: {tmp_path / 'a.jpg'}: " in err
+    assert (tmp_path / "ok.restored.png").is_file()
+
+
 def test_a_result_reaching_another_input_through_a_link_or_suffix_is_refused(
         tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     Image.fromarray(rgb()).save(tmp_path / "img.png")

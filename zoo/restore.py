@@ -229,6 +229,14 @@ def restore_image(model: Restorer, image: Any, *, tile: int | None = None,
                     "a uint8 numpy array or a float tensor")
 
 
+def _resolved(path: str | os.PathLike[str]) -> Path:
+    """``path`` with its links followed; links that loop are an ImageError naming it."""
+    try:
+        return Path(path).resolve()
+    except RuntimeError:  # Python 3.11's "Symlink loop" (3.13 raises OSError ELOOP, as reading does)
+        raise ImageError(f"{path}: its symbolic links form a loop; it names no file") from None
+
+
 def restore_file(model: Restorer, in_path: str | os.PathLike[str],
                  out_path: str | os.PathLike[str], *, tile: int | None = None,
                  device: str | torch.device | None = None) -> Path:
@@ -240,7 +248,7 @@ def restore_file(model: Restorer, in_path: str | os.PathLike[str],
     that cannot be replaced (an OSError: write-protected, a folder in its place).
     """
     output_format(out_path)
-    if Path(in_path).resolve() == output_path(out_path).resolve():
+    if _resolved(in_path) == _resolved(output_path(out_path)):
         raise ImageError(f"{in_path}: the output would overwrite the input; choose another "
                          "output name")
     image = read_image(in_path)

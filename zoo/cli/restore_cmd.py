@@ -137,7 +137,7 @@ def check_destination(*, output: str | None, out_dir: Path | None, suffix: str) 
 def _separate_shared_names(jobs: list[Job], suffix: str) -> list[Job]:
     """Give inputs that would share a result (photo.jpg, photo.png) their format in its name,
     where that tells them apart (two photo.jpg from two folders keep the name and clash)."""
-    keys = [(job.target.resolve(), job.source.suffix.lower()) for job in jobs]  # resolved once
+    keys = [(_resolved(job.target), job.source.suffix.lower()) for job in jobs]  # resolved once
     targets = Counter(target for target, _ in keys)
     formats = Counter(keys)
     return [job if targets[target] == 1 or formats[target, fmt] > 1 else
@@ -177,7 +177,7 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
             jobs.append(Job(item, base / f"{item.stem}{suffix}.png"))
     first: dict[Path, Job] = {}
     for job in jobs:  # an input named twice (a file and its folder) is restored once
-        first.setdefault(job.source.resolve(), job)
+        first.setdefault(_resolved(job.source), job)
     jobs = list(first.values())
     if output is not None:
         if len(jobs) > 1:
@@ -187,7 +187,7 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
     jobs = _separate_shared_names(jobs, suffix)
     unique: dict[Path, Job] = {}
     for job in jobs:
-        key = job.target.resolve()
+        key = _resolved(job.target)
         if key in unique:
             problems.append(f"{job.source}: its result {job.target} would overwrite that of "
                             f"{unique[key].source}; restore it with -o")
@@ -196,6 +196,15 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
     kept = _sparing_inputs(list(unique.values()), [job.source for job in jobs], problems,
                            skip_existing)
     return kept, problems, len(jobs) - len(kept)
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` with its links followed, or as it is when they loop (Python 3.11 raises
+    RuntimeError there): reading it then fails in one line, and the rest of the run goes on."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
 
 
 def _file_key(path: Path) -> tuple[int, int] | None:
@@ -214,12 +223,12 @@ def _sparing_inputs(jobs: list[Job], sources: list[Path], problems: list[str],
     the others are added to ``problems``, before any image is restored."""
     inputs: dict[object, Path] = {}
     for source in sources:
-        inputs[source.resolve()] = source
+        inputs[_resolved(source)] = source
         inputs.setdefault(_file_key(source), source)
     inputs.pop(None, None)
     kept = []
     for job in jobs:
-        hit = inputs.get(job.target.resolve()) or inputs.get(_file_key(job.target))
+        hit = inputs.get(_resolved(job.target)) or inputs.get(_file_key(job.target))
         if hit is None or (skip_existing and hit != job.source and job.target.is_file()):
             kept.append(job)  # (a result already there, under --skip-existing, is left as it is)
         elif hit == job.source:
