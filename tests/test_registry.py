@@ -74,14 +74,14 @@ def test_duplicate_registration_is_refused_in_one_line_naming_both_modules() -> 
     from zoo.errors import ZooError
     from zoo.registry import register_architecture
 
-    with pytest.raises(ZooError, match="^model 'jpeg' of test_registry is already registered by "
+    with pytest.raises(ZooError, match=f"^model 'jpeg' of {__name__} is already registered by "
                                        "zoo.models.identity; give the entry another name$"):
         register_model(ModelInfo(name="jpeg", description="dup", architecture="Identity"))
 
     class UNet(Restorer):  # the name of zoo.models.unet's class
         pass
 
-    with pytest.raises(ZooError, match="^architecture 'UNet' of test_registry is already "
+    with pytest.raises(ZooError, match=f"^architecture 'UNet' of {__name__} is already "
                                        "registered by zoo.models.unet; give the class"):
         register_architecture(UNet)
 
@@ -136,7 +136,9 @@ def test_architecture_arguments_of_the_wrong_type_are_refused(name: str, overrid
 
 
 def test_architecture_arguments_of_the_hinted_types_build() -> None:
-    model = create_model("unet-l1", channels=(8, 16, 32), blocks=[1, 1, 1])
+    import numpy as np
+
+    model = create_model("unet-l1", channels=(8, 16, np.int64(32)), blocks=[1, 1, 1])
     assert model.config == {"channels": [8, 16, 32], "blocks": [1, 1, 1]}
     assert create_model("arnet-nogan", blur=False, last_blocks=2).config["last_blocks"] == 2
 

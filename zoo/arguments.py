@@ -8,6 +8,7 @@ word; a network built from such a value is not the one its file describes.
 from __future__ import annotations
 
 import inspect
+import numbers
 import sys
 import types
 import typing
@@ -89,10 +90,10 @@ def _fits(value: Any, hint: Any) -> bool:  # noqa: PLR0911  (one case per kind o
         return value is None
     if hint is bool:
         return isinstance(value, bool)
-    if hint is int:  # bool is an int subclass, and JSON's true is not a count
-        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is int:  # bool is an int subclass, and JSON's true is not a count (numpy's ints are)
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
     if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
     if hint is str:
         return isinstance(value, str)
     if not isinstance(value, (list, tuple)):  # a sequence hint: JSON gives a list

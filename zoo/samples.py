@@ -58,6 +58,11 @@ def sample_images() -> dict[str, np.ndarray]:
     return {name: sample_image(name) for name in SAMPLE_NAMES}
 
 
+def sample_file_name(name: str, quality: int | None) -> str:
+    """The file :func:`sample_image_path` writes: ``NAME.png``, or ``NAME-qQ.jpg`` at a quality."""
+    return f"{name}.png" if quality is None else f"{name}-q{int(quality)}.jpg"
+
+
 def sample_image_path(name: str, quality: int | None = None,
                       folder: str | os.PathLike[str] | None = None) -> Path:
     """Write a sample to ``folder`` (default: the zoo cache) and return the file.
@@ -78,7 +83,7 @@ def sample_image_path(name: str, quality: int | None = None,
 
         buf = io.BytesIO()
         Image.fromarray(pixels).save(buf, format="PNG")
-        data, path = buf.getvalue(), folder / f"{name}.png"
+        data, path = buf.getvalue(), folder / sample_file_name(name, None)
     else:
-        data, path = jpeg_bytes(pixels, quality), folder / f"{name}-q{int(quality)}.jpg"
+        data, path = jpeg_bytes(pixels, quality), folder / sample_file_name(name, quality)
     return atomic_write(path, lambda handle: handle.write(data), mode="wb")

@@ -356,9 +356,11 @@ def _check_usage(args: argparse.Namespace) -> None:
 
 
 def _sample_input(args: argparse.Namespace) -> Path:
-    """Where --sample's JPEG goes (``zoo.samples.sample_image_path``'s name for it), known
-    before it is written so that the run's jobs are checked first."""
-    return (args.out_dir or Path.cwd()) / f"{args.sample}-q{SAMPLE_QUALITY}.jpg"
+    """Where --sample's JPEG goes, known before it is written so that the run's jobs are
+    checked first."""
+    from zoo.samples import sample_file_name
+
+    return (args.out_dir or Path.cwd()) / sample_file_name(args.sample, SAMPLE_QUALITY)
 
 
 def _write_sample(args: argparse.Namespace, console: Console) -> None:
