@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
@@ -49,7 +50,7 @@ class BenchPlan:
     device: str | None = None
     tile: int | None = None
 
-    @property
+    @cached_property  # asked for every row on disk and every row measured
     def setup(self) -> str:
         """The rows' ``setup``: what besides weights and ground truth decides their values (the
         tiling in force, automatic tiling's rule being the device's, and the libjpeg encoding)."""
