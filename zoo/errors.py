@@ -1,5 +1,7 @@
 """User-facing errors: the CLI prints these as one line, without a traceback."""
 
+import unicodedata
+
 
 def first_line(problem: BaseException | str) -> str:
     """The first line of an exception's (or warning's) message, or its type's name if empty."""
@@ -38,3 +40,16 @@ class UnknownNameError(ZooError, KeyError):
 
     def __str__(self) -> str:  # KeyError's own would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters (a newline, a terminal escape), line separators
+    and undecodable bytes written as Python escapes (``\\n``, ``\\x1b``), so that a file
+    name cannot break a message's one line or drive the terminal."""
+    return "".join(ascii(char)[1:-1] if _hidden(char) else char for char in text)
+
+
+def _hidden(char: str) -> bool:
+    """Whether ``char`` is not shown as itself: controls, format and surrogate characters."""
+    category = unicodedata.category(char)
+    return category[0] == "C" or category in ("Zl", "Zp")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import os
 import threading
-import unicodedata
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
 from zoo.atomic import atomic_write
-from zoo.errors import ImageError, ZooError, first_line
+from zoo.errors import ImageError, ZooError, first_line, printable
 
 __all__ = [
     "LoadedImage",
@@ -91,19 +90,6 @@ class LoadedImage:
     def size(self) -> tuple[int, int]:
         """(width, height), as Pillow reports it."""
         return self.pixels.shape[1], self.pixels.shape[0]
-
-
-def printable(text: str) -> str:
-    """``text`` with its control characters (a newline, a terminal escape), line separators
-    and undecodable bytes written as Python escapes (``\\n``, ``\\x1b``), so that a file
-    name cannot break a message's one line or drive the terminal."""
-    return "".join(ascii(char)[1:-1] if _hidden(char) else char for char in text)
-
-
-def _hidden(char: str) -> bool:
-    """Whether ``char`` is not shown as itself: controls, format and surrogate characters."""
-    category = unicodedata.category(char)
-    return category[0] == "C" or category in ("Zl", "Zp")
 
 
 def max_pixels() -> int:

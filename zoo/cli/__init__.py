@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
-from zoo.errors import ZooError, os_reason
+from zoo.errors import ZooError, os_reason, printable
 
 _SUBCOMMANDS = ("list_cmd", "restore_cmd", "push_cmd", "bench_cmd", "data_cmd", "train_cmd")
 
@@ -48,7 +48,7 @@ def print_table(table: Table, console: Console | None = None) -> None:
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                   file: object = None, line: str | None = None) -> None:
     """Warnings as one line each (Python's own format adds the warning's source line)."""
-    err_console.print(f"[yellow]warning:[/] {escape(str(message))}")
+    err_console.print(f"[yellow]warning:[/] {escape(printable(str(message)))}")
 
 
 class _InterruptWatch:
@@ -84,12 +84,12 @@ def run_tool(main_fn: Callable[[], int | None]) -> int:
         with watch, warnings.catch_warnings():
             warnings.showwarning = _show_warning
             return int(main_fn() or 0)
-    except ZooError as exc:
-        err_console.print(f"[red]error:[/] {escape(str(exc))}")
+    except ZooError as exc:  # one line even when a file's name holds a newline
+        err_console.print(f"[red]error:[/] {escape(printable(str(exc)))}")
         return 2
     except OSError as exc:  # a file or folder the command could not read or write
         where = f"{exc.filename}: " if exc.filename else ""
-        err_console.print(f"[red]error:[/] {escape(where + os_reason(exc))}")
+        err_console.print(f"[red]error:[/] {escape(printable(where + os_reason(exc)))}")
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted")

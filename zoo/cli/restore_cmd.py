@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from zoo.atomic import unwritable_folder
-from zoo.errors import ImageError, WeightsError, ZooError, first_line, os_reason
+from zoo.errors import ImageError, WeightsError, ZooError, first_line, os_reason, printable
 
 DEFAULT_MODEL = "arnet-nogan"
 DEFAULT_SUFFIX = ".restored"
@@ -289,31 +289,16 @@ def _load_model(args: argparse.Namespace, console: Console):
 
 def _say(console: Console, line: str) -> None:
     """Print ``line`` as it is (no markup), its control characters shown escaped."""
-    from zoo.imaging import printable
-
     console.print(printable(line), markup=False)
 
 
 def _fail(console: Console, problem: str) -> None:
     """Print a ``failed:`` line, its control characters shown escaped."""
-    from zoo.imaging import printable
-
     console.print(f"[red]failed:[/] {escape(printable(problem))}")
 
 
 def run(args: argparse.Namespace) -> int:
-    """``zoo restore``; a usage error naming a file with a newline in its name stays one line."""
-    from zoo.imaging import printable
-
-    try:
-        return _run(args)
-    except ZooError as exc:
-        if printable(str(exc)) == str(exc):
-            raise
-        raise ZooError(printable(str(exc))) from None
-
-
-def _run(args: argparse.Namespace) -> int:
+    """``zoo restore`` (run_tool prints its usage errors, file names escaped to one line)."""
     # soft_wrap: every message stays one line, whatever the terminal width.
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     _check_usage(args)
@@ -374,8 +359,6 @@ def _write_sample(args: argparse.Namespace, console: Console) -> None:
 def _restore_all(model, jobs: list[Job], tile: int | None, console: Console) -> int:
     """Restore every job, one line per failure (and ``IN -> OUT`` for a single job); returns
     how many failed."""
-    from zoo.imaging import printable
-
     failed = 0
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True,
