@@ -28,15 +28,14 @@ def git_commit(folder: Path | None = None) -> str | None:
     lies inside that project's repository, whose commit is not zoo's."""
     cwd = folder or Path(__file__).resolve().parents[2]
     try:
-        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=cwd, capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
+        top, sha = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=cwd,
+                                  capture_output=True, text=True, timeout=10,
+                                  check=True).stdout.splitlines()
         if Path(top).resolve() != cwd.resolve():  # the package folder is not at a checkout's root
             return None
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
-                             timeout=10, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
                                capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
+    except (OSError, subprocess.SubprocessError, ValueError):  # ValueError: not two lines
         return None
     return f"{sha}-dirty" if dirty else sha or None
 
