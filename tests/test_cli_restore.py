@@ -387,6 +387,46 @@ def test_same_names_of_one_format_clash_under_their_own_name(
     assert "would overwrite that of" in err and "restored 1 of 2 images" in err
 
 
+def test_results_differing_in_case_alone_clash_where_the_file_system_ignores_case(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """IMG.JPG and img.jpg: their results IMG.restored.png and img.restored.png are two files
+    here, and one on macOS or Windows, where the second would replace the first in silence."""
+    from zoo.cli import restore_cmd
+
+    for name in ("IMG.JPG", "img.jpg"):
+        (tmp_path / name).write_bytes(jpeg(rgb()))
+    assert not restore_cmd._case_blind(tmp_path)  # this file system tells case apart (probed)
+    assert restore(tmp_path / "IMG.JPG", tmp_path / "img.jpg") == 0
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["IMG.restored.png",
+                                                              "img.restored.png"]
+    capsys.readouterr()
+    monkeypatch.setattr(restore_cmd, "_case_blind", lambda folder: True)
+    assert restore(tmp_path / "IMG.JPG", tmp_path / "img.jpg", "--out-dir", tmp_path / "o") == 1
+    err = capsys.readouterr().err
+    assert (f"failed: {tmp_path / 'img.jpg'}: its result {tmp_path / 'o' / 'img.restored.png'} "
+            f"would overwrite that of {tmp_path / 'IMG.JPG'}") in err
+    assert [p.name for p in (tmp_path / "o").iterdir()] == ["IMG.restored.png"]
+
+
+def test_a_file_system_without_inode_numbers_is_no_clash(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Some mounts report inode 0 for every file: existing results must not all look like the
+    inputs they share that number with."""
+    import os
+
+    for name in ("a.jpg", "b.jpg"):
+        (tmp_path / name).write_bytes(jpeg(rgb()))
+    Image.fromarray(rgb()).save(tmp_path / "b.restored.png")  # an earlier result, replaced
+    real_stat = os.stat
+
+    def no_inodes(path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        info = real_stat(path, *args, **kwargs)
+        return os.stat_result((info.st_mode, 0, *info[2:10]))
+
+    monkeypatch.setattr(os, "stat", no_inodes)
+    assert restore(tmp_path / "a.jpg", tmp_path / "b.jpg") == 0
+
+
 def test_a_result_that_is_another_input_is_refused_before_any_work(
         tmp_path: Path, capsys: pytest.CaptureFixture, restored_sources: list[Path]) -> None:
     """x.jpg's result x.restored.png, given as an input too (a user's image, or an earlier

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -185,9 +186,8 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
                            "use --out-dir for several")
         jobs = [Job(job.source, output_path(output)) for job in jobs]
     jobs = _separate_shared_names(jobs, suffix)
-    unique: dict[Path, Job] = {}
-    for job in jobs:
-        key = _resolved(job.target)
+    unique: dict[object, Job] = {}
+    for job, key in zip(jobs, _target_keys(jobs)):
         if key in unique:
             problems.append(f"{job.source}: its result {job.target} would overwrite that of "
                             f"{unique[key].source}; restore it with -o")
@@ -207,14 +207,39 @@ def _resolved(path: Path) -> Path:
         return path.absolute()
 
 
+def _target_keys(jobs: list[Job]) -> list[object]:
+    """What names each job's result on its file system: the resolved path, or, for results
+    whose paths differ in case alone (IMG.restored.png, img.restored.png) in a folder whose file
+    system ignores case (macOS, Windows), the path in one case, so that they are one file."""
+    resolved = [_resolved(job.target) for job in jobs]
+    spellings: dict[str, set[Path]] = {}
+    for path in resolved:
+        spellings.setdefault(str(path).casefold(), set()).add(path)
+    return [str(path).casefold() if len(spellings[str(path).casefold()]) > 1
+            and _case_blind(path.parent) else path for path in resolved]
+
+
+def _case_blind(folder: Path) -> bool:
+    """Whether names in ``folder`` (or its nearest existing parent, the folder being made
+    later) ignore case: a temporary file is looked up by its name in the other case."""
+    while not folder.is_dir() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        with tempfile.NamedTemporaryFile(prefix=".zoo-case-probe-", dir=folder) as probe:
+            return Path(probe.name).with_name(Path(probe.name).name.upper()).exists()
+    except OSError:  # a folder we cannot write into: its jobs are refused for that anyway
+        return False
+
+
 def _file_key(path: Path) -> tuple[int, int] | None:
     """The (device, inode) of an existing file, which names it whatever the spelling (links,
-    a case-insensitive file system); None when it is not there."""
+    a case-insensitive file system); None when it is not there, or when its file system gives
+    no inode numbers (0, as some network and FAT mounts do)."""
     try:
         info = path.stat()
     except (OSError, ValueError):
         return None
-    return info.st_dev, info.st_ino
+    return (info.st_dev, info.st_ino) if info.st_ino else None
 
 
 def _sparing_inputs(jobs: list[Job], sources: list[Path], problems: list[str],
