@@ -11,6 +11,7 @@ import pytest
 
 from zoo.atomic import atomic_write
 from zoo.errors import ZooError
+import zoo.cli
 from zoo.cli import main, run_tool
 
 
@@ -108,6 +109,30 @@ def test_ctrl_c_that_comes_out_as_another_error_is_still_an_interrupt(
 
     with pytest.raises(ValueError, match="a bug"):
         run_tool(failing)
+
+    # a later failure: past the time within which an error is taken for the Ctrl-C
+    monkeypatch.setattr(zoo.cli._InterruptWatch, "WINDOW_SECONDS", 0.0, raising=False)
+
+    def handled_then_failing() -> int:
+        """A Ctrl-C the code caught and went on from (a script keeping its finished rows), then,
+        a minute later, an unrelated bug: that is shown, not called an interrupt."""
+        try:
+            handlers[signal.SIGINT](signal.SIGINT, None)
+        except KeyboardInterrupt:
+            pass
+        raise ValueError("a later bug")
+
+    with pytest.raises(ValueError, match="a later bug"):
+        run_tool(handled_then_failing)
+
+    def failing_while_interrupted() -> int:  # raised while handling the Ctrl-C: at any time
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise RuntimeError("Error calling __set_name__") from None
+        # (`from None` hides the context from tracebacks; __context__ still holds it)
+
+    assert run_tool(failing_while_interrupted) == 130
 
 
 def test_an_ignored_sigint_stays_ignored(monkeypatch: pytest.MonkeyPatch) -> None:

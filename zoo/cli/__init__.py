@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+import time
 import warnings
 from typing import Any, Callable
 
@@ -56,9 +57,24 @@ class _InterruptWatch:
     import or a C extension can come out as another error (a RuntimeError from ``__set_name__``,
     a ValueError from torch), which is still the user's interrupt, not a failure to show."""
 
+    WINDOW_SECONDS = 5.0
+    """How long after a Ctrl-C another error is taken for it: one the code caught and went on
+    from (a script keeping its finished rows) must not make a later, unrelated failure look
+    like the user's interrupt."""
+
     def __init__(self) -> None:
-        self.seen = False
+        self._at: float | None = None
         self._previous: Any = None
+
+    def explains(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is most likely a Ctrl-C on its way out: raised while handling one,
+        or within :attr:`WINDOW_SECONDS` of one."""
+        chained: BaseException | None = exc
+        while chained is not None:
+            if isinstance(chained, KeyboardInterrupt):
+                return True
+            chained = chained.__cause__ or chained.__context__
+        return self._at is not None and time.monotonic() - self._at < self.WINDOW_SECONDS
 
     def __enter__(self) -> _InterruptWatch:
         # Only over Python's own handler: an ignored SIGINT (a job started with `&`) stays so.
@@ -72,7 +88,7 @@ class _InterruptWatch:
             signal.signal(signal.SIGINT, self._previous)
 
     def _handle(self, signum: int, frame: object) -> None:
-        self.seen = True
+        self._at = time.monotonic()
         raise KeyboardInterrupt
 
 
@@ -94,8 +110,8 @@ def run_tool(main_fn: Callable[[], int | None]) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
-    except Exception:
-        if not watch.seen:
+    except Exception as exc:
+        if not watch.explains(exc):
             raise
         err_console.print("interrupted")  # Ctrl-C turned into another error on its way out
         return 130
