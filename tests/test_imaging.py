@@ -34,7 +34,8 @@ def exif_bytes(orientation: int | None = None, description: str = "zoo test") ->
 
 def png16(path: Path, values: np.ndarray, size: tuple[int, int] | None = None, *,
           key: tuple[int, int, int] | None = None, sub_filter: bool = False) -> None:
-    """A 16-bit RGB (HxWx3) or grey + alpha (HxWx2) PNG written by hand (Pillow cannot).
+    """A 16-bit RGB (HxWx3), RGBA (HxWx4) or grey + alpha (HxWx2) PNG written by hand (Pillow
+    cannot).
 
     ``size`` (width, height) overrides the header's size, to fake a huge image; ``key`` adds a
     tRNS colour key; ``sub_filter`` stores each row as differences from the pixel to its left
@@ -51,7 +52,7 @@ def png16(path: Path, values: np.ndarray, size: tuple[int, int] | None = None, *
         crc = struct.pack(">I", zlib.crc32(kind + data))
         return struct.pack(">I", len(data)) + kind + data + crc
 
-    colour_type = {3: 2, 2: 4}[channels]
+    colour_type = {3: 2, 2: 4, 4: 6}[channels]
     header = struct.pack(">IIBBBBB", *(size or (w, h)), 16, colour_type, 0, 0, 0)
     transparency = chunk(b"tRNS", struct.pack(">HHH", *key)) if key else b""
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + transparency
@@ -95,9 +96,18 @@ def test_16bit_rgb_png(tmp_path: Path) -> None:
     png16(tmp_path / "c16.png", values)
     image = read_image(tmp_path / "c16.png")
     assert image.bit_depth == 16 and image.pixels.shape == (12, 10, 3)
-    # Pillow keeps the high byte of each sample: within one level of the rounded value.
-    diff = image.pixels.astype(int) - np.round(values / 257.0)
-    assert np.abs(diff).max() <= 1
+    # scaled with rounding as 16-bit grey is (Pillow alone keeps each sample's high byte)
+    np.testing.assert_array_equal(image.pixels, np.round(values / 257.0).astype(np.uint8))
+    assert (image.pixels != values >> 8).any()
+
+
+def test_16bit_rgba_png_is_scaled_with_rounding(tmp_path: Path) -> None:
+    values = RNG.integers(0, 65536, (12, 10, 4)).astype(np.uint16)
+    png16(tmp_path / "c16a.png", values)
+    image = read_image(tmp_path / "c16a.png")
+    expected = np.round(values / 257.0).astype(np.uint8)
+    np.testing.assert_array_equal(image.pixels, expected[..., :3])
+    np.testing.assert_array_equal(image.alpha, expected[..., 3])
 
 
 def test_rgba_alpha_kept_aside(tmp_path: Path) -> None:
@@ -150,7 +160,7 @@ def test_16bit_rgb_colour_key_compared_at_16_bits(tmp_path: Path, sub_filter: bo
     png16(tmp_path / "k16rgb.png", values, key=key, sub_filter=sub_filter)
     image = read_image(tmp_path / "k16rgb.png")
     assert image.bit_depth == 16 and image.pixels.shape == (12, 20, 3)
-    np.testing.assert_array_equal(image.pixels, (values >> 8).astype(np.uint8))
+    np.testing.assert_array_equal(image.pixels, np.round(values / 257.0).astype(np.uint8))
     assert image.alpha is not None and image.alpha[2, 3] == 0 and (image.alpha == 0).sum() == 1
     png16(tmp_path / "k16rgb-unused.png", values, key=(1, 2, 3), sub_filter=sub_filter)
     assert read_image(tmp_path / "k16rgb-unused.png").alpha is None  # a key no pixel has

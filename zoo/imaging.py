@@ -226,6 +226,10 @@ _KEYED_TRANSPARENCY = {"1": "LA", "L": "LA", "RGB": "RGBA"}
 """Modes whose ``transparency`` info (one colour made transparent) becomes an alpha plane."""
 _WIDE_GREY = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 """Grey modes with more than 8 bits per sample (scaled to uint8 on reading)."""
+_WIDE_COLOUR = {"RGB;16B": "RGB;16L", "RGBA;16B": "RGBA;16L"}
+"""16-bit PNG raw modes Pillow decodes at 8 bits (each sample's high byte), and the raw mode
+that decodes the same data's low bytes instead (Pillow has none for 16-bit grey + alpha,
+``LA;16B``, which keeps its high bytes)."""
 
 
 def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation: bool = False,
@@ -245,8 +249,8 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
     dpi = _stated_dpi(img.info.get("dpi"))
     alpha: np.ndarray | None = None
     keyed = mode in ("P", *_KEYED_TRANSPARENCY) and "transparency" in img.info
-    if keyed and mode == "RGB" and raw_mode == "RGB;16B" and source is not None:
-        img = _wide_rgb_keyed(img, source)  # before any rotation: it decodes the file again
+    if raw_mode in _WIDE_COLOUR and source is not None:
+        img = _wide_colour(img, source, raw_mode)  # before any rotation: it decodes the file again
     if apply_orientation:
         orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
         if orientation not in (None, 1):
@@ -330,24 +334,28 @@ def _raw_mode(img: Image.Image) -> str:
     return args if isinstance(args, str) else ""
 
 
-def _wide_rgb_keyed(img: Image.Image, source: Path) -> Image.Image:
-    """RGBA of a 16-bit RGB PNG whose tRNS key (16-bit values) makes one colour transparent.
+def _wide_colour(img: Image.Image, source: Path, raw_mode: str) -> Image.Image:
+    """8-bit RGB(A) of a 16-bit colour PNG, each sample scaled with rounding
+    (65535 -> 255) as 16-bit grey is, with a tRNS colour key (16-bit values) as alpha.
 
-    Pillow decodes such a file at 8 bits (each sample's high byte) and would compare the key
-    with those; the low bytes come from a second decode of the same data that reads each
-    sample's two bytes the other way round (``RGB;16L``), so the key is compared exactly.
+    Pillow keeps each sample's high byte, up to a level below the rounded value; the low bytes
+    come from a second decode of the same data that reads each sample's two bytes the other way
+    round (``RGB;16L``), so the values and the key are used at 16 bits.
     """
-    key = np.asarray(img.info["transparency"], dtype=np.uint16)
     with Image.open(source) as again:
-        again.tile = [tile._replace(args="RGB;16L") for tile in again.tile]
+        again.tile = [tile._replace(args=_WIDE_COLOUR[raw_mode]) for tile in again.tile]
         again.load()
         low = np.asarray(again, dtype=np.uint16)
     high = np.asarray(img, dtype=np.uint16)
-    transparent = ((high << 8 | low) == key).all(axis=2)
-    rgba = img.convert("RGB")  # a copy without the key, which the alpha plane now carries
-    rgba.putalpha(Image.fromarray(np.where(transparent, 0, 255).astype(np.uint8)))
-    rgba.info = {k: v for k, v in img.info.items() if k != "transparency"}
-    return rgba
+    values = high << 8 | low
+    pixels = np.round(values * (255.0 / 65535.0)).astype(np.uint8)
+    key = img.info.get("transparency") if img.mode == "RGB" else None
+    if key is not None:
+        transparent = (values == np.asarray(key, dtype=np.uint16)).all(axis=2)
+        pixels = np.dstack([pixels, np.where(transparent, 0, 255).astype(np.uint8)])
+    wide = Image.fromarray(pixels, "RGBA" if pixels.shape[2] == 4 else "RGB")
+    wide.info = {k: v for k, v in img.info.items() if k != "transparency"}
+    return wide
 
 
 def _wide_grey_to_uint8(img: Image.Image, bit_depth: int) -> np.ndarray:
