@@ -37,10 +37,10 @@ def blocking_effect_factor(channel: np.ndarray, block: int = BLOCK) -> float:
     D_B is the mean squared difference of horizontally and vertically adjacent pixel pairs
     that straddle a block boundary, D_B^c that of all other adjacent pairs; eta =
     log2(block) / log2(min(H, W)). The sums run over every pair, but the pair counts that
-    divide them are those of the code behind the published tables (FBCNN/KAIR, after
-    Ehrlich's quantization-guided-ac): ``H * (W // block - 1)`` boundary pairs along a row,
-    although a width that is not a multiple of ``block`` has one boundary more. Parity with
-    those tables needs the same counts; on such sizes the exact count reads about 0.1 dB higher.
+    divide them are those of SwinIR's evaluation code (after Ehrlich's quantization-guided-ac):
+    ``H * (W // block - 1)`` boundary pairs along a row, although a width that is not a multiple
+    of ``block`` has one boundary more (FBCNN's code divides by ``H * (W / block - 1)``, a
+    fraction; docs/metrics.md gives both differences).
     Where a count is not positive (both sides under 16 px; that code divides by zero) BEF is 0.
     """
     x = _as_float(channel)
