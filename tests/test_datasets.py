@@ -154,3 +154,126 @@ def test_data_list_names_commands_that_bench_each_dataset(
         assert main([*args[1:], "--models", "jpeg", "-q", "10", "--metrics", "psnr",
                      "--no-progress", "--crops", "0", "--out", str(out)]) == 0
         assert json.loads((out / "meta.json").read_text())["dataset_source"] == sources[where]
+
+
+def test_a_file_sharing_a_stem_leaves_the_other_ids_as_they_were(tmp_path: Path) -> None:
+    """a.png and b.png are `a` and `b`; adding a.jpg renamed every id (`b` became `b.png`), so a
+    resumed benchmark measured the whole folder again and kept the old rows as orphans."""
+    for name, seed in (("a.png", 1), ("b.png", 2)):
+        _png(tmp_path / name, seed)
+    assert datasets.folder_dataset(tmp_path).ids == ["a", "b"]
+    Image.fromarray(_png(tmp_path / "x.png", 3)).save(tmp_path / "a.jpg")
+    (tmp_path / "x.png").unlink()
+    assert datasets.folder_dataset(tmp_path).ids == ["a.jpg", "a.png", "b"]
+
+
+def test_names_that_are_not_utf8_are_benchmarked_with_escapes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """A file or folder name with a byte that is not UTF-8 made results.csv's writer raise
+    UnicodeEncodeError: a traceback, and the rest of the data never measured."""
+    import os
+
+    from zoo.cli import main
+
+    folder = Path(os.fsdecode(bytes(tmp_path) + b"/set\xff"))
+    folder.mkdir()
+    _png(folder / "a.png", 1)
+    _png(Path(os.fsdecode(bytes(folder) + b"/z\xff.png")), 2)
+    ds = datasets.folder_dataset(folder)
+    assert ds.name == "set\\xff" and ds.ids == ["a", "z\\xff"] and "set\\xff" in ds.source
+    out = tmp_path / "out"
+    assert main(["bench", "--data", str(folder), "--models", "jpeg", "--metrics", "psnr",
+                 "-q", "10", "--no-progress", "--out", str(out)]) == 0
+    rows = (out / "results.csv").read_text(encoding="utf-8").splitlines()
+    assert [r.split(",")[2] for r in rows[1:]] == ["a", "z\\xff"]
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_entries_that_are_not_image_files_are_listed_with_why(tmp_path: Path) -> None:
+    """A sub-folder and a broken link were dropped without a word (only other suffixes were
+    listed among the ignored files)."""
+    _png(tmp_path / "a.png", 1)
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "more").mkdir()
+    (tmp_path / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    assert datasets.folder_dataset(tmp_path).ignored == [
+        "gone.png (a broken link)", "more/ (a folder: sub-folders are not read)", "notes.txt"]
+
+
+def test_an_empty_data_argument_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    _png(tmp_path / "a.png", 1)  # `--data ''` benchmarked the working directory
+    with pytest.raises(DataError, match="give a folder of images"):
+        datasets.resolve_dataset("")
+
+
+def _unreadable(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Make ``folder`` behave as a folder without permissions does for a user who is not root
+    (tests may run as root, whom permissions do not stop): listing it, and looking up a name in
+    it, raise PermissionError."""
+    import errno
+    import os
+
+    def guarded(real, itself: bool):  # noqa: ANN001, ANN202
+        def call(path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            target = Path(os.fsdecode(path))
+            if (itself and target == folder) or folder in target.parents:
+                raise PermissionError(errno.EACCES, "Permission denied", str(path))
+            return real(path, *args, **kwargs)
+        return call
+
+    for name in ("scandir", "listdir"):
+        monkeypatch.setattr(os, name, guarded(getattr(os, name), True))
+    monkeypatch.setattr(os, "stat", guarded(os.stat, False))  # the folder itself can be looked at
+
+
+def test_an_unreadable_folder_in_the_data_cache_is_listed_as_such(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """One folder without permissions made `zoo data list` an error listing nothing, and an
+    unreadable DIV2K folder made the default `zoo bench` fail instead of using the sample suite."""
+    from zoo import div2k
+    from zoo.bench.api import dataset_notice
+
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "400")
+    for name in ("LIVE1", "Classic5"):
+        (tmp_path / name).mkdir()
+        _png(tmp_path / name / "a.png", 1)
+    div2k.div2k_dir().mkdir(parents=True)
+    _unreadable(monkeypatch, tmp_path / "LIVE1")
+    _unreadable(monkeypatch, div2k.div2k_dir())
+    rows = _listed_rows(capsys)
+    assert rows[str(tmp_path / "Classic5")] == ("Classic5", "zoo bench --data Classic5")
+    assert rows[str(tmp_path / "LIVE1")] == ("LIVE1", "")
+    assert rows[str(div2k.div2k_dir())][0] == "div2k"
+    assert datasets.resolve_dataset(None).name == "sample"
+    assert "cannot be read: Permission denied: using the built-in sample" in dataset_notice(None)
+    with pytest.raises(DataError, match="DIV2K validation cannot be read: Permission denied"):
+        datasets.resolve_dataset("div2k")
+
+
+def test_benchmarks_read_the_suffixes_restore_reads(tmp_path: Path) -> None:
+    """`.jpe`/`.jfif` were restored but not benchmarked, `.ppm`/`.pgm` benchmarked but not
+    restored: one set of suffixes for both (and for training data)."""
+    from zoo.imaging import READ_SUFFIXES
+
+    pixels = _png(tmp_path / "x.png", 1)
+    for suffix in (".jfif", ".jpe", ".ppm"):
+        Image.fromarray(pixels).save(tmp_path / f"a{suffix}", format="PPM" if suffix == ".ppm"
+                                     else "JPEG")
+    (tmp_path / "x.png").unlink()
+    assert datasets.folder_dataset(tmp_path).ids == ["a.jfif", "a.jpe", "a.ppm"]
+    assert {".jfif", ".jpe", ".ppm", ".pgm"} <= READ_SUFFIXES
+
+
+def test_data_list_gives_a_pastable_command_for_a_name_that_is_not_utf8(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    import os
+
+    folder = Path(os.fsdecode(bytes(tmp_path) + b"/c\xffache"))
+    folder.mkdir()
+    _png(folder / "a.png", 1)
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "400")
+    name, command = _listed_rows(capsys)[f"{tmp_path}/c\\xffache"]
+    assert name == "c\\xffache" and command == f"zoo bench --data $'{tmp_path}/c\\xffache'"

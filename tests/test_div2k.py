@@ -212,3 +212,47 @@ def test_an_incomplete_copy_is_named_so_and_not_used(tmp_path: Path, monkeypatch
     with pytest.raises(DataError, match=r"DIV2K validation is incomplete \(2 of 3 images\); "
                                                  r"run `zoo data fetch div2k --force`"):
         datasets.resolve_dataset("div2k")
+
+
+def test_an_archive_that_fails_to_unpack_is_not_left_in_the_cache(
+        tmp_path: Path, server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The verified archive (449 MB for the real one) stayed in the cache when unpacking failed
+    (an archive short of images, a full disk), although a failed fetch is to leave nothing."""
+    payload, url = server
+    payload["body"] = body = _div2k_zip(n=2)  # the right bytes, one image short
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path / "cache"))
+    monkeypatch.setattr(div2k, "DIV2K_COUNT", 3)
+    with pytest.raises(DataError, match="holds 2 of the 3"):
+        div2k.fetch_div2k(url, sha256=hashlib.sha256(body).hexdigest(), size=len(body),
+                          progress=False)
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+
+
+def test_a_linked_copy_is_replaced_by_the_fetch_and_left_alone(
+        tmp_path: Path, server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DIV2K_valid_HR as a link to the user's own copy: `zoo data fetch div2k --force` ended in
+    'Cannot call rmtree on a symbolic link', naming no file. The link is replaced; the copy it
+    pointed to is not touched."""
+    payload, url = server
+    payload["body"] = body = _div2k_zip()
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path / "cache"))
+    monkeypatch.setattr(div2k, "DIV2K_COUNT", 3)
+    mine = tmp_path / "my-div2k"
+    mine.mkdir()
+    (mine / "0801.png").write_bytes(b"mine")
+    div2k.div2k_dir().parent.mkdir(parents=True)
+    div2k.div2k_dir().symlink_to(mine)
+    folder = div2k.fetch_div2k(url, sha256=hashlib.sha256(body).hexdigest(), size=len(body),
+                               progress=False)
+    assert not folder.is_symlink() and len(list(folder.iterdir())) == 3
+    assert [p.name for p in mine.iterdir()] == ["0801.png"]
+    assert (mine / "0801.png").read_bytes() == b"mine"
+
+
+def test_an_empty_url_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """`--url ''` fetched from the official address without a word."""
+    from zoo.cli import main
+
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path / "cache"))
+    assert main(["data", "fetch", "div2k", "--url", ""]) == 2
+    assert "--url '': give the address of a mirror" in capsys.readouterr().err

@@ -8,6 +8,7 @@ returns the ground truth as a uint8 array (HxWx3 RGB or HxW grey) or raises
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,13 +17,11 @@ from typing import Callable
 import numpy as np
 
 from zoo.div2k import div2k_dir, div2k_found, div2k_names, div2k_present
-from zoo.errors import DataError, ZooError
+from zoo.errors import DataError, ZooError, os_reason
+from zoo.imaging import READ_SUFFIXES as IMAGE_SUFFIXES
 from zoo.resources import cache_dir
 
 Loader = Callable[[], np.ndarray]
-
-IMAGE_SUFFIXES = frozenset({".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".ppm", ".pgm",
-                            ".webp"})
 
 
 @dataclass
@@ -39,7 +38,8 @@ class Dataset:
     a folder as the user gave it (relative to the working directory when under it), ``data
     cache: NAME``; empty: ``source`` says it."""
     ignored: list[str] = field(default_factory=list)
-    """Files in the folder that are not images (by suffix), reported, never read."""
+    """Entries of the folder that are not image files (another suffix, a sub-folder, a broken
+    link, with why where the name does not say it), reported, never read."""
 
     def __len__(self) -> int:
         return len(self.items)
@@ -69,21 +69,47 @@ def folder_dataset(folder: str | Path, name: str | None = None, label: str | Non
     """Every image file in ``folder`` (not recursive), sorted by file name; ``label`` (default:
     :func:`portable_folder` of ``folder``) is how meta.json records it."""
     root = Path(folder).expanduser()
+    if not str(folder).strip():
+        raise DataError("--data '': give a folder of images (`.` for the current one), or a "
+                        "dataset name (`zoo data list`)")
     if not root.is_dir():
         raise DataError(f"{root}: not a folder of images")
-    files = sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
-    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    try:
+        entries = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    except OSError as exc:
+        raise DataError(f"{root}: cannot be read ({os_reason(exc)})") from None
+    images = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
     if not images:
         raise DataError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-    items = [(p.stem, _file_loader(p)) for p in images]
-    ids = [i for i, _ in items]
-    if len(set(ids)) != len(ids):
-        # Two files with one stem (a.png, a.bmp): keep the suffix so that ids stay unique.
-        items = [(p.name, _file_loader(p)) for p in images]
-    ignored = [p.name for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
-    return Dataset(name or root.resolve().name, items, source=str(root.resolve()), ignored=ignored,
-                   label=portable_folder(folder) if label is None else label)
+    ignored = [_why_ignored(p) for p in entries if p not in images]
+    return Dataset(name or text_name(root.resolve().name), list(zip(image_ids(images),
+                                                                    map(_file_loader, images))),
+                   source=text_name(str(root.resolve())), ignored=ignored,
+                   label=text_name(portable_folder(folder) if label is None else label))
 
+
+def image_ids(files: list[Path]) -> list[str]:
+    """Each file's id in results: its stem, or its whole name where another file shares the
+    stem (a.png, a.jpg), so that adding such a file leaves the other ids (and their measured
+    rows) as they were. Names that are not UTF-8 are written with escapes (:func:`text_name`)."""
+    stems = Counter(p.stem for p in files)
+    return [text_name(p.stem if stems[p.stem] == 1 else p.name) for p in files]
+
+
+def text_name(name: str) -> str:
+    """``name`` as text every file format takes: bytes of a file name that are not UTF-8
+    (which Python holds as lone surrogates, and a UTF-8 CSV or page cannot store) as ``\\xff``."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def _why_ignored(entry: Path) -> str:
+    """How a folder entry that is not an image file is listed among the ignored ones."""
+    name = text_name(entry.name)
+    if entry.is_symlink() and not entry.exists():
+        return f"{name} (a broken link)"
+    if entry.is_dir():
+        return f"{name}/ (a folder: sub-folders are not read)"
+    return name
 
 def portable_folder(folder: str | Path) -> str:
     """A folder as given, when relative (``../data/Set14``, ``~/LIVE1``); an absolute one
@@ -115,6 +141,10 @@ def _array_loader(array: np.ndarray) -> Loader:
 
 
 def div2k_dataset() -> Dataset:
+    problem = div2k_dir().is_dir() and unreadable_folder(div2k_dir())
+    if problem:
+        raise DataError(f"{div2k_dir()}: DIV2K validation {problem}; fix its permissions, or pass "
+                        "--data DIR for a copy elsewhere")
     if not div2k_present():
         found = div2k_found()
         state = (f"is incomplete ({found} of {len(div2k_names())} images); run `zoo data fetch "
@@ -142,20 +172,29 @@ def resolve_dataset(spec: str | None) -> Dataset:
     return folder_dataset(spec)
 
 
-def cached_datasets() -> list[tuple[str, Path, int]]:
-    """Folders of images in the data cache: ``(name, path, image count)``; DIV2K counts only its
-    validation images."""
-    found = []
+def cached_datasets() -> list[tuple[str, Path, int | str]]:
+    """Folders of images in the data cache: ``(name, path, image count)``, the count being why
+    not where a folder cannot be read; DIV2K counts only its validation images."""
+    found: list[tuple[str, Path, int | str]] = []
     if div2k_dir().is_dir():
-        found.append(("div2k", div2k_dir(), div2k_found()))
+        found.append(("div2k", div2k_dir(), unreadable_folder(div2k_dir()) or div2k_found()))
     root = cache_dir()
     if root.is_dir():
         for sub in sorted(p for p in root.iterdir()
                           if p.is_dir() and p.name != "div2k" and not p.name.startswith(".")):
-            count = _count_images(sub)
+            count = unreadable_folder(sub) or _count_images(sub)
             if count:
-                found.append((sub.name, sub, count))
+                found.append((text_name(sub.name), sub, count))
     return found
+
+
+def unreadable_folder(folder: Path) -> str | None:
+    """Why ``folder``'s entries cannot be listed (``cannot be read: Permission denied``), or None."""
+    try:
+        with os.scandir(folder):
+            return None
+    except OSError as exc:
+        return f"cannot be read: {os_reason(exc)}"
 
 
 def _count_images(folder: Path) -> int:

@@ -17,7 +17,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from zoo.errors import DataError, first_line
+from zoo.errors import DataError, first_line, os_reason
 from zoo.resources import cache_dir
 
 # The official archive. The DIV2K site publishes no checksum; these are the size and sha256 that
@@ -39,10 +39,17 @@ def div2k_names() -> list[str]:
 
 
 def div2k_found() -> int:
-    """How many of the validation images are in the cache (non-empty files of their names)."""
+    """How many of the validation images are in the cache (non-empty files of their names; one
+    that cannot even be looked at, in a folder without permissions, is not counted)."""
     folder = div2k_dir()
-    return sum(1 for name in div2k_names()
-               if (folder / name).is_file() and (folder / name).stat().st_size > 0)
+    return sum(1 for name in div2k_names() if _non_empty_file(folder / name))
+
+
+def _non_empty_file(path: Path) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size > 0
+    except OSError:  # is_file() raises PermissionError where the folder cannot be searched
+        return False
 
 
 def div2k_present() -> bool:
@@ -94,8 +101,13 @@ def fetch_div2k(url: str = DIV2K_URL, *, sha256: str | None = None, size: int | 
         raise DataError(f"{url}: sha256 {digest} is not the official archive's {sha256} (a mirror "
                         "must serve the same bytes); " + offline_hint())
     os.replace(part, archive)
-    _unpack_pngs(archive, dest)
-    archive.unlink()
+    try:
+        _unpack_pngs(archive, dest)
+    except OSError as exc:  # a full disk, a folder in the way: one line naming the file
+        where = exc.filename or dest
+        raise DataError(f"{where}: cannot unpack the DIV2K images ({os_reason(exc)})") from None
+    finally:  # the verified 449 MB archive is only a means: never left behind
+        archive.unlink(missing_ok=True)
     return dest
 
 
@@ -165,7 +177,9 @@ def _unpack_pngs(archive: Path, dest: Path) -> None:
         if found < len(wanted):
             raise DataError(f"{archive}: holds {found} of the {len(wanted)} DIV2K validation images "
                             f"({min(wanted)} .. {max(wanted)})")
-        if dest.exists():
+        if dest.is_symlink():  # a link to the user's own copy: replaced, the copy left alone
+            dest.unlink()
+        elif dest.exists():
             shutil.rmtree(dest)
         os.replace(staging, dest)
     finally:

@@ -44,8 +44,8 @@ MIN_SIDE = 8
 DEFAULT_MAX_PIXELS = 200_000_000
 """Larger images are refused as possible decompression bombs (``$ZOO_MAX_IMAGE_PIXELS``)."""
 READ_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff",
-                           ".webp"})
-"""Suffixes picked up when a folder is given as input."""
+                           ".webp", ".ppm", ".pgm"})
+"""Suffixes picked up when a folder is given as input (to restore, benchmark or train on)."""
 WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
                  ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
 _NO_ALPHA_FORMATS = ("JPEG", "BMP")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 from pathlib import Path
 
@@ -23,11 +24,15 @@ def _fetch(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from zoo.div2k import DIV2K_URL, div2k_dir, div2k_present, fetch_div2k
+    from zoo.errors import ZooError
 
     console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)  # paths as they are
     if div2k_present() and not args.force:
         console.print(f"DIV2K validation is already in {div2k_dir()} (use --force to fetch again)")
         return 0
+    if args.url is not None and not args.url.strip():
+        raise ZooError("--url '': give the address of a mirror of the DIV2K archive, or leave "
+                       "--url out for the official one")
     folder = fetch_div2k(args.url or DIV2K_URL)
     count = len(list(folder.glob("*.png")))
     console.print(f"DIV2K validation: {count} images verified and unpacked into {folder}")
@@ -40,7 +45,7 @@ def _list(args: argparse.Namespace) -> int:
 
     from zoo.cli import print_table
 
-    from zoo.datasets import cached_datasets, sample_dataset
+    from zoo.datasets import cached_datasets, sample_dataset, text_name
     from zoo.div2k import div2k_dir, div2k_names, div2k_present
     from zoo.resources import cache_dir
 
@@ -59,11 +64,14 @@ def _list(args: argparse.Namespace) -> int:
         table.add_row("div2k (default)", str(n), escape(str(path)), "zoo bench --data div2k")
     else:
         _, n = found.pop("div2k", (None, 0))
-        state = f"incomplete ({n}/{len(div2k_names())})" if n else "missing"
-        table.add_row("div2k", state, escape(str(div2k_dir())), "zoo data fetch div2k --force" if n
+        state = n if isinstance(n, str) else f"incomplete ({n}/{len(div2k_names())})" if n \
+            else "missing"
+        table.add_row("div2k", escape(state), escape(str(div2k_dir())),
+                      "" if isinstance(n, str) else "zoo data fetch div2k --force" if n
                       else "zoo data fetch div2k")
     for name, (path, n) in found.items():  # folder names are the user's: no rich markup in them
-        table.add_row(escape(name), str(n), escape(str(path)), escape(_bench_command(name, path)))
+        command = "" if isinstance(n, str) else _bench_command(name, path)
+        table.add_row(escape(name), escape(str(n)), escape(text_name(str(path))), escape(command))
     print_table(table)  # whole (commands are pasted) even outside a terminal
     return 0
 
@@ -79,4 +87,16 @@ def _bench_command(name: str, folder: Path) -> str:
         by_name = name != "auto" and resolve_dataset(name).source == str(folder.resolve())
     except ZooError:  # e.g. a folder of that name here, without images
         by_name = False
-    return f"zoo bench --data {shlex.quote(name if by_name else str(folder))}"
+    return f"zoo bench --data {_shell_word(name if by_name else str(folder))}"
+
+
+def _shell_word(text: str) -> str:
+    """``text`` quoted for a POSIX shell; a name that is not UTF-8 as bash's ``$'...'`` with
+    its bytes escaped, so that the command can still be pasted."""
+    raw = os.fsencode(text)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "$'" + "".join(chr(b) if 32 <= b < 127 and chr(b) not in "'\\" else f"\\x{b:02x}"
+                              for b in raw) + "'"
+    return shlex.quote(text)
