@@ -7,7 +7,7 @@
 Restores each image (a scikit-image sample name or an image file), JPEG-compressed at
 ``--quality``, once whole and once in ``--tile``-pixel tiles with ``--overlap`` pixels
 cross-faded, and prints the mean absolute difference on the 0..1 scale (the numbers README.md
-and docs/restore.md quote). ``--score`` adds PSNR and LPIPS-alex of both against the ground
+and docs/restore.md quote) and the largest difference of one pixel's value in the 8-bit output. ``--score`` adds PSNR and LPIPS-alex of both against the ground
 truth, to show whether tiling changes what a leaderboard would measure.
 """
 
@@ -86,8 +86,10 @@ def main(argv: list[str] | None = None) -> None:
                               "compare)", flush=True)
                         continue
                     tiled = restore_tiled(model, x, tile=tile, overlap=args.overlap)
+                    levels = np.abs(_uint8(tiled).astype(int) - _uint8(whole)).max()
                     line += (f"{tiles}: mean |tiled - whole| = "
-                             f"{(whole - tiled).abs().mean().item():.2e}")
+                             f"{(whole - tiled).abs().mean().item():.2e}, at most {levels} of 255 "
+                             "levels apart in the 8-bit output")
                     if args.score:
                         scores = {m: (METRICS[m](_uint8(tiled), truth), METRICS[m](_uint8(whole), truth))
                                   for m in ("psnr", "lpips_alex")}

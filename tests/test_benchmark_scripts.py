@@ -393,6 +393,7 @@ def test_tiling_difference_names_the_tiles_really_used(tmp_path: Path, monkeypat
     assert code == 0, err
     small, large = out.splitlines()
     assert "16-px tiles, 8-px overlap (asked: --tile 8 --overlap 2): mean |tiled - whole|" in small
+    assert small.endswith(", at most 0 of 255 levels apart in the 8-bit output")  # the identity
     assert large == "jpeg: a.png q10, --tile 1000: whole image, one tile (nothing tiled to compare)"
 
 
