@@ -589,3 +589,20 @@ def test_names_with_control_characters_stay_on_one_line(
     assert restore(good, "-o", tmp_path / "fol\nder") == 2
     assert capsys.readouterr().err == f"error: -o {tmp_path}/fol\\nder is a folder; use " \
         f"--out-dir {tmp_path}/fol\\nder to write into it\n"
+
+
+@pytest.mark.parametrize("rank", ["0", "1"])
+def test_a_torchrun_launch_is_refused_once(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                           monkeypatch: pytest.MonkeyPatch, rank: str) -> None:
+    """Every rank would restore every image (each writing them all, each printing its lines):
+    rank 0 refuses in one line, the others end quietly."""
+    Image.fromarray(rgb()).save(tmp_path / "a.png")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", rank)
+    code = restore(tmp_path / "a.png", "--out-dir", tmp_path / "out")
+    err = capsys.readouterr().err
+    if rank == "0":
+        assert (code, err) == (2, "error: zoo restore runs in one process; run it without torchrun\n")
+    else:
+        assert (code, err) == (0, "")
+    assert not (tmp_path / "out").exists()

@@ -4,6 +4,7 @@ checkpoints, a 2-process DDP run, export. CPU only, generated images, seconds ea
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -1310,3 +1311,55 @@ def test_a_loader_worker_that_fails_is_one_line_with_what_to_do() -> None:
         next_batch(failing("Pin memory thread exited unexpectedly"))
     with pytest.raises(RuntimeError, match="something else"):  # not the loader's: unchanged
         next_batch(failing("something else"))
+
+
+def test_a_data_error_in_a_loader_worker_is_its_own_one_line(tmp_path: Path) -> None:
+    """Images gone bad while a worker reads them: the DataError as without workers, not torch's
+    "Caught DataError in DataLoader worker ... Original Traceback" around it."""
+    from zoo.errors import DataError
+    from zoo.train.data import (Augment, ImageStore, PatchDataset, StepBatchSampler, make_loader,
+                                next_batch)
+
+    _write_images(tmp_path, 2, (20, 20), 0)
+    store = ImageStore([tmp_path], min_side=16, cache_mb=0)
+    for image in tmp_path.glob("*.png"):
+        image.write_bytes(image.read_bytes()[:30])
+    loader = make_loader(PatchDataset(store, Augment(16, (10, 10), 0.0), seed=0),
+                         StepBatchSampler(2, 0, 0, 1), workers=1)
+    with pytest.raises(DataError) as caught, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        next_batch(iter(loader))
+    assert str(caught.value) == "none of the training images can be read any more"
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_under_torchrun_a_busy_output_folder_stops_every_rank_before_any_barrier(
+        data: tuple[Path, Path], tmp_path: Path, rank: int) -> None:
+    """Rank 0 alone takes OUT's lock; every rank hears of a refusal, so none waits at a barrier
+    (where rank 1 met a gloo traceback once rank 0 had ended)."""
+    from zoo.bench.distributed import ReportedElsewhere
+    from zoo.errors import ZooError
+    from zoo.locks import folder_lock
+    from zoo.train.distributed import Dist
+    from zoo.train.loop import Trainer
+    from zoo.train.recipe import load_recipe
+
+    out = tmp_path / "run"
+    refusal = f"{out}: another zoo command (a zoo bench or zoo train still running) is writing"
+
+    class OneRankOfTwo(Dist):
+        def gather(self, obj: object) -> list[object]:  # rank 0 was refused
+            return [obj if self.rank == 0 else refusal, obj]
+
+        def barrier(self) -> None:
+            raise AssertionError("waited at a barrier")
+
+        def wrap(self, model: nn.Module, *args: object, **kwargs: object) -> nn.Module:
+            return model
+
+    recipe = load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', 'data.val=""'])
+    trainer = Trainer(TINY, recipe, out, progress=False)
+    trainer.dist = OneRankOfTwo(rank=rank, world=2)
+    with folder_lock(out), pytest.raises(ZooError, match=re.escape(refusal)) as caught:
+        trainer.run()
+    assert isinstance(caught.value, ReportedElsewhere) == (rank == 1)  # said once, by rank 0

@@ -13,8 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -100,19 +99,24 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
     models = load_models(plan.models, plan.device, outcome.failures)
     if not models and not dist.enabled:  # nothing to measure: --out is not even created
         return outcome  # (under torchrun every rank goes on, to meet the others at the barriers)
-    out = plan.out_dir
-    made = _missing_folders(out)  # removed again if every image is skipped
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ZooError(f"--out {out}: cannot create this folder ({os_reason(exc)})") from None
-    with _main_holds_lock(out, dist, made):
+    with dist.main_holds(lambda held: _lock_out(plan.out_dir, held)):
         _measure_all(plan, models, outcome, dist, progress, after_image)
         outcome.wall_seconds = time.perf_counter() - start
         # Every image skipped: no report, whose means over no image would say nothing true.
         if report is not None and dist.is_main and models and outcome.truths:
             outcome.meta = report(outcome)
     return outcome
+
+
+def _lock_out(out: Path, held: ExitStack) -> None:
+    """Create ``out`` and take its lock into ``held`` (the main process alone: under torchrun
+    another rank creating the folder first would hide that this run made it)."""
+    made = _missing_folders(out)  # removed again if every image is skipped
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ZooError(f"--out {out}: cannot create this folder ({os_reason(exc)})") from None
+    held.enter_context(folder_lock(out, made=made))
 
 
 def _missing_folders(folder: Path) -> list[Path]:
@@ -125,30 +129,12 @@ def _missing_folders(folder: Path) -> list[Path]:
     return missing
 
 
-@contextmanager
-def _main_holds_lock(out: Path, dist: DistContext, made: list[Path]) -> Iterator[None]:
-    """``out``'s lock, taken by the main process only; every rank learns of a refusal before
-    any barrier, so none is left waiting there for a rank that gave up. ``made``: the folders
-    this process created for ``out`` (:func:`zoo.locks.folder_lock`)."""
-    with ExitStack() as held:
-        refusal = None
-        if dist.is_main:
-            try:
-                held.enter_context(folder_lock(out, made=made))
-            except ZooError as exc:
-                refusal = str(exc)
-        refusal = dist.gather(refusal)[0]
-        if refusal:
-            raise ZooError(refusal)
-        yield
-
-
 def _measure_all(plan: BenchPlan, models: dict[str, Any], outcome: BenchOutcome,
                  dist: DistContext, progress: bool, after_image: ImageCallback | None) -> None:
     """Measure this rank's share of the images; afterwards ``outcome`` covers every rank."""
     out = plan.out_dir
     results_path = out / RESULTS
-    if dist.is_main and any(out.glob(PART.format(rank="*"))):
+    if dist.is_main:
         _merge_parts(out)  # left over from a killed torchrun: fold them in before resuming
     dist.barrier()  # no rank reads or writes a part before the leftovers are merged
     found = _rows_on_disk(out, warn=dist.is_main)
@@ -372,8 +358,11 @@ def _rows_on_disk(out: Path, *, warn: bool) -> list[Row]:
 
 
 def _merge_parts(out: Path, *, warn: bool = True) -> None:
-    """Fold every rank's part file into results.csv (atomically), then remove the parts."""
+    """Fold every rank's part file into results.csv (atomically), then remove the parts. With
+    none (every image skipped), results.csv is left as it is, or absent, as in one process."""
     parts = sorted(out.glob(PART.format(rank="*")))
+    if not parts:
+        return
     write_rows(out / RESULTS, _rows_on_disk(out, warn=warn))
     for p in parts:
         p.unlink()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from zoo.bench.distributed import reported_once
 from zoo.degrade import PROTOCOLS
 
 
@@ -38,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+@reported_once
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 

@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from zoo.atomic import unwritable_folder
+from zoo.bench.distributed import reported_once, refuse_torchrun
 from zoo.errors import ImageError, WeightsError, ZooError, first_line, os_reason, printable
 
 DEFAULT_MODEL = "arnet-nogan"
@@ -322,6 +323,7 @@ def _fail(console: Console, problem: str) -> None:
     console.print(f"[red]failed:[/] {escape(printable(problem))}")
 
 
+@reported_once
 def run(args: argparse.Namespace) -> int:
     """``zoo restore`` (run_tool prints its usage errors, file names escaped to one line)."""
     # soft_wrap: every message stays one line, whatever the terminal width.
@@ -357,6 +359,7 @@ def _check_usage(args: argparse.Namespace) -> None:
     """Refuse, before the model loads or anything is written, options that cannot work."""
     from zoo.imaging import max_pixels
 
+    refuse_torchrun("zoo restore")
     if args.tile is not None and args.tile < 0:
         raise ZooError(f"--tile must be 0 (never tile) or a positive size, got {args.tile}")
     if not args.inputs and not args.sample:

@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from zoo.bench.distributed import reported_once
 from zoo.cli.arg_types import hand_back_overrides
 from zoo.errors import RecipeError
 
@@ -136,6 +137,7 @@ def _toml_str(text: str) -> str:
     return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+@reported_once
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 

@@ -231,9 +231,15 @@ _WORKER_HINT = ("the workers hand batches over through shared memory (/dev/shm):
 
 def next_batch(batches: Iterator[list[torch.Tensor]]) -> list[torch.Tensor]:
     """The next batch; a loader worker that dies or cannot pass its batch on (a full /dev/shm,
-    a file-size limit) is a one-line ZooError rather than torch's traceback."""
+    a file-size limit) is a one-line ZooError rather than torch's traceback; a worker's own
+    ZooError (images gone bad) comes with its message alone, as without workers."""
     try:
         return next(batches)
+    except ZooError as exc:
+        message = _worker_message(exc)
+        if message is None:
+            raise
+        raise type(exc)(message) from None
     except RuntimeError as exc:
         text = str(exc)
         if not any(s in text for s in ("DataLoader worker", "shared memory", "in pin memory thread",
@@ -244,6 +250,18 @@ def next_batch(batches: Iterator[list[torch.Tensor]]) -> list[torch.Tensor]:
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         detail = lines[-1] if "Original Traceback" in text else lines[0]
         raise ZooError(f"the training data loader failed ({detail}); {_WORKER_HINT}") from None
+
+
+def _worker_message(exc: ZooError) -> str | None:
+    """The message of a loader worker's ZooError, which torch raises again in this process with
+    the worker's traceback as its message ("Caught X in DataLoader worker ... Original
+    Traceback ..."); None for an error raised here."""
+    text = str(exc)
+    kind = type(exc)
+    head = f"{kind.__module__}.{kind.__qualname__}: "  # the traceback's last line: the error itself
+    if "Original Traceback" not in text or head not in text:
+        return None
+    return text[text.rindex(head) + len(head):].rstrip("\n")
 
 
 class ValidationSet:

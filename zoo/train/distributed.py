@@ -1,15 +1,26 @@
-"""DistributedDataParallel under ``torchrun``: gloo on CPU, nccl on GPU; one process otherwise."""
+"""DistributedDataParallel under ``torchrun``: gloo on CPU, nccl on GPU; one process otherwise.
+
+The launch itself (the variables torchrun sets, the rendezvous, errors every rank hears of) is
+:mod:`zoo.bench.distributed`'s, shared with ``zoo bench``.
+"""
 
 from __future__ import annotations
 
-import os
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
+from zoo.bench.distributed import (LaunchEnv, collective, gather_objects, join, launch_env,
+                                   main_holds, together)
+
 __all__ = ["Dist", "mean_across", "setup"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -26,9 +37,29 @@ class Dist:
     def main(self) -> bool:
         return self.rank == 0
 
+    def watched(self) -> contextlib.AbstractContextManager[None]:
+        """Where this process may wait for the others (a collective, DDP's gradient exchange):
+        one of them gone is a one-line error (:func:`zoo.bench.distributed.collective`)."""
+        return collective(self.rank) if self.enabled else contextlib.nullcontext()
+
     def barrier(self) -> None:
         if self.enabled:
-            dist.barrier()
+            with self.watched():
+                dist.barrier()
+
+    def gather(self, obj: Any) -> list[Any]:
+        """Every rank's ``obj``, in rank order (on every rank)."""
+        return gather_objects(obj, self.rank, self.world)
+
+    def together(self, step: Callable[[], T]) -> T:
+        """``step()`` on every rank; an error on any stops them all
+        (:func:`zoo.bench.distributed.together`)."""
+        return together(step, self.rank, self.gather)
+
+    def main_holds(self, enter: Callable[[contextlib.ExitStack], None]
+                   ) -> contextlib.AbstractContextManager[None]:
+        """What ``enter`` takes, on the main process (:func:`zoo.bench.distributed.main_holds`)."""
+        return main_holds(enter, self.rank, self.gather)
 
     def wrap(self, model: nn.Module, device: torch.device, find_unused: bool = False) -> nn.Module:
         if not self.enabled:
@@ -44,7 +75,8 @@ class Dist:
         t = torch.tensor([int(flag)], dtype=torch.int64)
         if dist.get_backend() == "nccl":
             t = t.cuda()
-        dist.broadcast(t, 0)
+        with self.watched():
+            dist.broadcast(t, 0)
         return bool(t.item())
 
     def close(self) -> None:
@@ -52,17 +84,15 @@ class Dist:
             dist.destroy_process_group()
 
 
-def setup(device: torch.device) -> Dist:
+def setup(device: torch.device, env: LaunchEnv | None = None) -> Dist:
     """Join the process group when launched by torchrun (``WORLD_SIZE`` > 1)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    env = env or launch_env()
+    if env.world <= 1:
         return Dist()
-    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     if device.type == "cuda":
         torch.cuda.set_device(device)  # NCCL's collectives (and t.cuda() below) use the current device
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Dist(rank=rank, world=world, local_rank=local)
+    join("nccl" if device.type == "cuda" else "gloo", env)
+    return Dist(rank=env.rank, world=env.world, local_rank=env.local_rank)
 
 
 def mean_across(d: Dist, value: float) -> float:
@@ -72,5 +102,6 @@ def mean_across(d: Dist, value: float) -> float:
     t = torch.tensor([value], dtype=torch.float64)
     if dist.get_backend() == "nccl":
         t = t.cuda()
-    dist.all_reduce(t)
+    with d.watched():
+        dist.all_reduce(t)
     return float(t.item()) / d.world

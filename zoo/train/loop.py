@@ -30,6 +30,7 @@ from torch import nn
 
 from zoo.arguments import check_arguments
 from zoo.atomic import check_writable
+from zoo.bench.distributed import launch_env
 from zoo.errors import RecipeError, ZooError, first_line
 from zoo.locks import folder_lock
 from zoo.metrics import METRICS
@@ -96,11 +97,11 @@ class Trainer:
                  progress: bool = True) -> None:
         self.name, self.recipe, self.out = name, recipe, Path(out)
         self.resume, self.show_progress = resume, progress
-        self.device = resolve_device(recipe.device, int(os.environ.get("LOCAL_RANK", "0")),
-                                     where=recipe.origin("device"))
+        env = launch_env()
+        self.device = resolve_device(recipe.device, env.local_rank, where=recipe.origin("device"))
         if self.device.type == "cpu":
             flush_cpu_denormals()
-        self.dist: Dist = setup(self.device)
+        self.dist: Dist = setup(self.device, env)
         self.amp_dtype = autocast_dtype(recipe.precision, self.device)
         self.scaler = (torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16
                        else None)
@@ -263,7 +264,7 @@ class Trainer:
             raise ZooError(f"{path / ckpt.META_FILE}: its optimizer or random-number state does not "
                            f"fit ({type(exc).__name__}: {first_line(exc)}); "
                            f"{_OLDER_CHECKPOINT}") from None
-        if meta["recipe"] != self.recipe.to_dict():
+        if meta["recipe"] != self.recipe.to_dict() and self.dist.main:  # every rank resumes alike
             changed = _changed_keys(meta["recipe"], self.recipe.to_dict())
             warnings.warn(f"resuming with a changed recipe: {', '.join(changed)}", stacklevel=2)
         self._resumed_from = path
@@ -424,16 +425,19 @@ class Trainer:
 
     def run(self) -> Path | None:
         """Train every stage; return the export folder (on the main process). The main process
-        holds OUT's lock throughout, so that a second run into OUT is refused."""
+        holds OUT's lock throughout, so that a second run into OUT is refused (every rank
+        stops then, and the main process says why)."""
         self._t0 = self._stage_t0 = time.monotonic()
         self.stopped = False
         self.stop_reason = ""
         self.build()
-        with folder_lock(self.out) if self.dist.main else contextlib.nullcontext():
+        with self.dist.main_holds(lambda held: held.enter_context(folder_lock(self.out))), \
+                self.dist.watched():
             return self._run()
 
     def _start(self) -> bool:
-        """Check OUT, resume (when asked) and save the recipe; whether a checkpoint was resumed."""
+        """Check OUT, resume (when asked) and save the recipe; whether a checkpoint was resumed.
+        Every rank runs it before the others are waited for (:meth:`Dist.together`)."""
         self.out.mkdir(parents=True, exist_ok=True)
         existing = ckpt.list_checkpoints(self.out / "checkpoints")
         if existing and not self.resume:
@@ -456,11 +460,10 @@ class Trainer:
                        "the recipe")
             if self.resume:
                 self._prune_after_resume(resumed)
-        self.dist.barrier()
         return resumed
 
     def _run(self) -> Path | None:
-        resumed = self._start()
+        resumed = self.dist.together(self._start)
         log = RunLog(self.out, self.recipe, enabled=self.dist.main,
                      progress=self.show_progress and self.dist.main,
                      resume_step=self.step if resumed else None,

@@ -1,0 +1,195 @@
+"""torchrun launches of `zoo bench` and `zoo train`: the launch variables, the rendezvous, and an
+error on one process stopping every one with a single line (no process left waiting, none
+printing torch's traceback)."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from zoo.errors import ZooError
+
+TESTS = Path(__file__).resolve().parent
+# The rendezvous' waits, set before the command runs (tests/test_train.py's networks registered).
+LAUNCH = ("import sys, zoo.bench.distributed as d\n"
+          "d.RENDEZVOUS_SECONDS, d.WAITING_NOTICE_SECONDS = {waits}\n"
+          "sys.path.insert(0, {tests!r})\n"
+          "import test_train; test_train.register_tiny()\n"
+          "from zoo.cli import main\n"
+          "sys.exit(main(sys.argv[1:]))\n")
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in "ab":
+        Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(folder / f"{name}.png")
+    return folder
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_ranks(tmp_path: Path, args: list[str], ranks: tuple[int, ...] = (0, 1), world: int = 2,
+              waits: tuple[float, float] = (60.0, 30.0),
+              timeout: float = 120) -> list[subprocess.CompletedProcess[str]]:
+    """``zoo ARGS`` as processes ``ranks`` of a job of ``world``, started with the variables
+    torchrun sets but without torchrun (which would stop the others when one fails). ``waits``:
+    the rendezvous' time limit and when it says that it waits."""
+    script = tmp_path / "launch.py"
+    script.write_text(LAUNCH.format(tests=str(TESTS), waits=waits))
+    env = {**os.environ, "WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1",
+           "MASTER_PORT": str(_free_port()), "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, str(script), *args], text=True,
+                              env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for r in ranks]
+    try:
+        outputs = [p.communicate(timeout=timeout) for p in procs]
+        return [subprocess.CompletedProcess(p.args, p.returncode, *output)
+                for p, output in zip(procs, outputs)]
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def _bench_args(images: Path, out: Path) -> list[str]:
+    return ["bench", "--data", str(images), "--models", "jpeg", "-q", "10", "--metrics", "psnr",
+            "--no-progress", "--crops", "0", "--out", str(out)]
+
+
+def _codes(procs: list[subprocess.CompletedProcess[str]]) -> list[int]:
+    return [p.returncode for p in procs]
+
+
+# --- the launch variables ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("env, message", [
+    ({"WORLD_SIZE": "2"}, "WORLD_SIZE=2 but RANK, MASTER_ADDR and MASTER_PORT are not set; "
+                          "launch with torchrun"),
+    ({"WORLD_SIZE": "2", "RANK": "0"}, "WORLD_SIZE=2 but MASTER_ADDR and MASTER_PORT are not set"),
+    ({"WORLD_SIZE": "2", "RANK": "0", "MASTER_ADDR": "x"}, "WORLD_SIZE=2 but MASTER_PORT is not set"),
+    ({"WORLD_SIZE": "abc"}, "WORLD_SIZE='abc': not a whole number"),
+    ({"WORLD_SIZE": "0"}, "WORLD_SIZE=0: the job's number of processes must be 1 or more"),
+    ({"WORLD_SIZE": "2", "RANK": "2", "MASTER_ADDR": "x", "MASTER_PORT": "1"},
+     "RANK=2: must be from 0 to WORLD_SIZE-1 (1)"),
+    ({"WORLD_SIZE": "2", "RANK": "1", "MASTER_ADDR": "x", "MASTER_PORT": "70000"},
+     "MASTER_PORT=70000: not a port number"),
+    ({"WORLD_SIZE": "2", "RANK": "1", "MASTER_ADDR": "x", "MASTER_PORT": "1", "LOCAL_RANK": "one"},
+     "LOCAL_RANK='one': not a whole number"),
+])
+def test_missing_or_bad_launch_variables_are_one_line(env: dict[str, str], message: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from zoo.bench.distributed import launch_env
+
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ZooError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
+        launch_env()
+
+
+@pytest.mark.parametrize("command", ["bench", "train"])
+def test_a_partial_launch_is_refused_in_one_line(command: str, images: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from test_train import TINY, TINY_RECIPE
+
+    from zoo.cli import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for name in ("RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    args = (_bench_args(images, tmp_path / "out") if command == "bench" else
+            ["train", TINY, "--recipe", str(TINY_RECIPE), "--data", str(images), "--val", "",
+             "--out", str(tmp_path / "out"), "--no-progress"])
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: WORLD_SIZE=2 but RANK, MASTER_ADDR and MASTER_PORT are not set")
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_a_process_without_partners_says_it_waits_and_gives_up(images: Path, tmp_path: Path,
+                                                               rank: int) -> None:
+    (proc,) = run_ranks(tmp_path, _bench_args(images, tmp_path / "out"), ranks=(rank,),
+                        waits=(3.0, 0.5), timeout=60)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 2, proc.stderr
+    assert lines[0].startswith(f"rank {rank}: waiting for the other 1 process of this job "
+                               "(WORLD_SIZE=2) at 127.0.0.1:")
+    assert lines[1].startswith("error: the other 1 process of this job did not all join at "
+                               "127.0.0.1:") and "within 3 s" in lines[1]
+    assert not (tmp_path / "out").exists()
+
+
+# --- an error on one process ---------------------------------------------------------------------
+
+def test_a_partner_gone_ends_a_waiting_process_quietly() -> None:
+    from zoo.bench.distributed import PARTNER_FAILED, ReportedElsewhere, collective, reported_once
+
+    gone = ("[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:561] Connection "
+            "closed by peer [127.0.0.1]:41346. This is typically caused by a remote worker crashing.")
+    with pytest.raises(ReportedElsewhere, match=f"^{re.escape(PARTNER_FAILED)}$"), collective(1):
+        raise RuntimeError(gone)
+    with pytest.raises(ZooError, match=r"^rank 0: another process of this torchrun job stopped "
+                                       r"answering \(Timed out waiting 1800000ms"), collective(0):
+        raise RuntimeError("[../gloo/pair.cc:1] Timed out waiting 1800000ms for recv operation")
+    with pytest.raises(RuntimeError, match="shape mismatch"), collective(0):  # not the others'
+        raise RuntimeError("shape mismatch")
+    assert reported_once(lambda: (_ for _ in ()).throw(ReportedElsewhere(PARTNER_FAILED)))() == 0
+
+
+def test_an_error_on_one_process_is_its_line_and_the_waiting_one_ends_quietly(
+        images: Path, tmp_path: Path) -> None:
+    """Rank 0 fails merging a part file while rank 1 waits for it at a barrier."""
+    out = tmp_path / "out"
+    (out / "results.part1.csv").mkdir(parents=True)
+    main, other = run_ranks(tmp_path, _bench_args(images, out))
+    assert _codes([main, other]) == [2, 0], main.stderr + other.stderr
+    assert main.stderr == f"error: {out}/results.part1.csv: Is a directory\n"
+    assert other.stderr == ""
+
+
+def test_a_refused_output_folder_stops_every_process_with_one_line(images: Path,
+                                                                    tmp_path: Path) -> None:
+    """zoo train: rank 0 is refused the lock while rank 1 would wait for it at a barrier."""
+    from test_train import TINY, TINY_RECIPE
+
+    from zoo.locks import folder_lock
+
+    out = tmp_path / "out"
+    args = ["train", TINY, "--recipe", str(TINY_RECIPE), "--data", str(images), "--val", "",
+            "--out", str(out), "--no-progress"]
+    with folder_lock(out):
+        main, other = run_ranks(tmp_path, args)
+    assert _codes([main, other]) == [2, 0], main.stderr + other.stderr
+    assert main.stderr.startswith(f"error: {out}: another zoo command")
+    assert len(main.stderr.splitlines()) == 1 and other.stderr == ""
+
+
+def test_a_job_that_skips_every_image_writes_nothing(tmp_path: Path) -> None:
+    """As in one process: no results.csv of a header alone, no lock file, no folder."""
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for name in "ab":
+        (bad / f"{name}.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 8)
+    out = tmp_path / "new" / "out"
+    main, other = run_ranks(tmp_path, _bench_args(bad, out))
+    assert _codes([main, other]) == [1, 0], main.stderr + other.stderr
+    assert "no image could be measured (all 2 skipped)" in main.stderr
+    assert not (tmp_path / "new").exists()
