@@ -19,7 +19,7 @@ from zoo.errors import ZooError
 
 TESTS = Path(__file__).resolve().parent
 # The rendezvous' waits, set before the command runs (tests/test_train.py's networks registered).
-LAUNCH = ("import sys, zoo.bench.distributed as d\n"
+LAUNCH = ("import sys, zoo.distributed as d\n"
           "d.RENDEZVOUS_SECONDS, d.WAITING_NOTICE_SECONDS = {waits}\n"
           "sys.path.insert(0, {tests!r})\n"
           "import test_train; test_train.register_tiny()\n"
@@ -93,7 +93,7 @@ def _codes(procs: list[subprocess.CompletedProcess[str]]) -> list[int]:
 ])
 def test_missing_or_bad_launch_variables_are_one_line(env: dict[str, str], message: str,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from zoo.bench.distributed import launch_env
+    from zoo.distributed import launch_env
 
     for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(name, raising=False)
@@ -140,7 +140,7 @@ def test_a_process_without_partners_says_it_waits_and_gives_up(images: Path, tmp
 # --- an error on one process ---------------------------------------------------------------------
 
 def test_a_partner_gone_ends_a_waiting_process_quietly() -> None:
-    from zoo.bench.distributed import PARTNER_FAILED, ReportedElsewhere, collective, reported_once
+    from zoo.distributed import PARTNER_FAILED, ReportedElsewhere, collective, reported_once
 
     gone = ("[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:561] Connection "
             "closed by peer [127.0.0.1]:41346. This is typically caused by a remote worker crashing.")

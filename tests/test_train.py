@@ -1337,7 +1337,7 @@ def test_under_torchrun_a_busy_output_folder_stops_every_rank_before_any_barrier
         data: tuple[Path, Path], tmp_path: Path, rank: int) -> None:
     """Rank 0 alone takes OUT's lock; every rank hears of a refusal, so none waits at a barrier
     (where rank 1 met a gloo traceback once rank 0 had ended)."""
-    from zoo.bench.distributed import ReportedElsewhere
+    from zoo.distributed import ReportedElsewhere
     from zoo.errors import ZooError
     from zoo.locks import folder_lock
     from zoo.train.distributed import Dist

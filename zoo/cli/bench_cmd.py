@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from zoo.bench.distributed import reported_once
+from zoo.distributed import reported_once
 from zoo.degrade import PROTOCOLS
 
 

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from zoo.atomic import unwritable_folder
-from zoo.bench.distributed import reported_once, refuse_torchrun
+from zoo.distributed import reported_once, refuse_torchrun
 from zoo.errors import ImageError, WeightsError, ZooError, first_line, os_reason, printable
 
 DEFAULT_MODEL = "arnet-nogan"

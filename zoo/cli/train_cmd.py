@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from zoo.bench.distributed import reported_once
+from zoo.distributed import reported_once
 from zoo.cli.arg_types import hand_back_overrides
 from zoo.errors import RecipeError
 

@@ -1,7 +1,7 @@
 """DistributedDataParallel under ``torchrun``: gloo on CPU, nccl on GPU; one process otherwise.
 
 The launch itself (the variables torchrun sets, the rendezvous, errors every rank hears of) is
-:mod:`zoo.bench.distributed`'s, shared with ``zoo bench``.
+:mod:`zoo.distributed`'s, shared with ``zoo bench``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from zoo.bench.distributed import (LaunchEnv, collective, gather_objects, join, launch_env,
+from zoo.distributed import (LaunchEnv, collective, gather_objects, join, launch_env,
                                    main_holds, together)
 
 __all__ = ["Dist", "mean_across", "setup"]
@@ -39,7 +39,7 @@ class Dist:
 
     def watched(self) -> contextlib.AbstractContextManager[None]:
         """Where this process may wait for the others (a collective, DDP's gradient exchange):
-        one of them gone is a one-line error (:func:`zoo.bench.distributed.collective`)."""
+        one of them gone is a one-line error (:func:`zoo.distributed.collective`)."""
         return collective(self.rank) if self.enabled else contextlib.nullcontext()
 
     def barrier(self) -> None:
@@ -53,12 +53,12 @@ class Dist:
 
     def together(self, step: Callable[[], T]) -> T:
         """``step()`` on every rank; an error on any stops them all
-        (:func:`zoo.bench.distributed.together`)."""
+        (:func:`zoo.distributed.together`)."""
         return together(step, self.rank, self.gather)
 
     def main_holds(self, enter: Callable[[contextlib.ExitStack], None]
                    ) -> contextlib.AbstractContextManager[None]:
-        """What ``enter`` takes, on the main process (:func:`zoo.bench.distributed.main_holds`)."""
+        """What ``enter`` takes, on the main process (:func:`zoo.distributed.main_holds`)."""
         return main_holds(enter, self.rank, self.gather)
 
     def wrap(self, model: nn.Module, device: torch.device, find_unused: bool = False) -> nn.Module:

@@ -30,7 +30,7 @@ from torch import nn
 
 from zoo.arguments import check_arguments
 from zoo.atomic import check_writable
-from zoo.bench.distributed import launch_env
+from zoo.distributed import launch_env
 from zoo.errors import RecipeError, ZooError, first_line
 from zoo.locks import folder_lock
 from zoo.metrics import METRICS

@@ -1,0 +1,238 @@
+"""Launch plumbing for commands that run under ``torchrun`` (``zoo bench``, ``zoo train``).
+
+The torchrun variables read and checked (:func:`launch_env`), a rendezvous that tells when it
+waits and gives up in time (:func:`join`), and errors that stop every rank but are printed once
+(:func:`together`, :func:`main_holds`, :func:`collective`, :func:`reported_once`): no rank is
+left waiting for one that gave up, and none prints torch's traceback when another has ended.
+Commands that run in one process refuse a torchrun launch (:func:`refuse_torchrun`).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, ParamSpec, Sequence, TypeVar
+
+from zoo.errors import ZooError, first_line, os_reason
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+RENDEZVOUS_SECONDS = 300.0
+"""How long a process waits for the others of its job to join (torch's own wait is 30 minutes)."""
+WAITING_NOTICE_SECONDS = 5.0
+"""How long a rendezvous may take before the process says what it waits for."""
+PARTNER_FAILED = "another process of this torchrun job failed (see its error)"
+
+
+class ReportedElsewhere(ZooError):
+    """An error that another process of the job prints (rank 0 one that every rank met, a failed
+    process its own): this one ends quietly."""
+
+
+@dataclass(frozen=True)
+class LaunchEnv:
+    """What torchrun tells each process: its rank, the job's size, its rank on this machine."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+
+def launch_env() -> LaunchEnv:
+    """``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` as torchrun sets them; a missing or bad one is
+    a one-line ZooError naming it."""
+    world = _env_int("WORLD_SIZE", "1")
+    if world < 1:
+        raise ZooError(f"WORLD_SIZE={world}: the job's number of processes must be 1 or more")
+    if world == 1:
+        return LaunchEnv()
+    missing = [name for name in ("RANK", "MASTER_ADDR", "MASTER_PORT") if not os.environ.get(name)]
+    if missing:
+        names = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
+        raise ZooError(f"WORLD_SIZE={world} but {names} "
+                       f"{'is' if len(missing) == 1 else 'are'} not set; launch with torchrun "
+                       "(which sets them all), or unset WORLD_SIZE to run in one process")
+    rank, port = _env_int("RANK"), _env_int("MASTER_PORT")
+    if not 0 <= rank < world:
+        raise ZooError(f"RANK={rank}: must be from 0 to WORLD_SIZE-1 ({world - 1})")
+    if not 0 < port < 2 ** 16:
+        raise ZooError(f"MASTER_PORT={port}: not a port number (1 to 65535)")
+    return LaunchEnv(rank=rank, world=world, local_rank=_env_int("LOCAL_RANK", "0"))
+
+
+def _env_int(name: str, default: str | None = None) -> int:
+    text = os.environ.get(name) or default or ""
+    try:
+        return int(text)
+    except ValueError:
+        raise ZooError(f"{name}={text!r}: not a whole number (torchrun sets it; unset WORLD_SIZE "
+                       "to run in one process)") from None
+
+
+def join(backend: str, env: LaunchEnv) -> bool:
+    """Join the job's default process group (whether this call created it): a process left
+    waiting says so after :data:`WAITING_NOTICE_SECONDS`, and gives up after
+    :data:`RENDEZVOUS_SECONDS` with one line."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        return False
+    host, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
+    try:
+        socket.getaddrinfo(host, port)
+    except OSError as exc:
+        raise ZooError(f"MASTER_ADDR={host!r}: no such host ({exc.strerror or exc})") from None
+    others = f"the other {env.world - 1} process{'es' if env.world > 2 else ''} of this job"
+    notice = threading.Timer(WAITING_NOTICE_SECONDS, print, (
+        f"rank {env.rank}: waiting for {others} (WORLD_SIZE={env.world}) at {host}:{port}, "
+        f"for up to {RENDEZVOUS_SECONDS:g} s", ), {"file": sys.stderr, "flush": True})
+    notice.daemon = True
+    notice.start()
+    deadline = time.monotonic() + RENDEZVOUS_SECONDS
+    try:
+        if env.rank != 0:  # torch's own client logs every failed try with a C++ stack
+            _wait_for_listener(host, port, deadline)
+        left = timedelta(seconds=max(deadline - time.monotonic(), 1.0))
+        store, _, _ = next(dist.rendezvous("env://", env.rank, env.world, timeout=left))
+        # The short wait was for the others to come; once they have, collectives get torch's.
+        store.set_timeout(dist.default_pg_timeout)
+        dist.init_process_group(backend, store=store, rank=env.rank, world_size=env.world)
+    except (RuntimeError, ValueError, TimeoutError) as exc:  # DistStoreError, DistNetworkError
+        raise ZooError(_join_failure(exc, others, f"{host}:{port}")) from None
+    finally:
+        notice.cancel()
+    return True
+
+
+def _wait_for_listener(host: str, port: int, deadline: float) -> None:
+    """Until ``deadline``, try to reach the job's store at ``host:port``; TimeoutError, with the
+    last try's reason, when it never answers."""
+    while True:
+        try:
+            socket.create_connection((host, port), timeout=1.0).close()
+            return
+        except OSError as exc:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(exc.strerror or str(exc)) from None
+            time.sleep(0.5)
+
+
+def _torch_reason(exc: BaseException) -> str:
+    """The first line of torch's error, without the source location it starts with."""
+    return re.sub(r"^\[[^\]]*\]\s*", "", first_line(exc))
+
+
+def _join_failure(exc: BaseException, others: str, where: str) -> str:
+    """Why the rendezvous failed."""
+    reason = _torch_reason(exc)
+    if isinstance(exc, TimeoutError) or "timed out" in reason.lower():
+        return (f"{others} did not all join at {where} within {RENDEZVOUS_SECONDS:g} s "
+                f"({reason}); start every process with torchrun")
+    return f"cannot join {others} at {where} ({reason})"
+
+
+def _partner_gone(exc: BaseException) -> bool:
+    """Whether a collective's error says another process is gone (gloo's closed connections)."""
+    import torch.distributed as dist
+
+    text = str(exc)
+    return isinstance(exc, dist.DistError) or any(marker in text for marker in (
+        "Connection closed by peer", "Connection reset by peer", "Broken pipe", "Timed out"))
+
+
+@contextmanager
+def collective(rank: int) -> Iterator[None]:
+    """Where this process waits for the others. One of them gone ends this one quietly
+    (:class:`ReportedElsewhere`): that one's own error says why, and torchrun names it. One
+    that stopped answering (torch's timeout) is an error here, so that torchrun stops the job."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if not _partner_gone(exc):
+            raise
+        reason = _torch_reason(exc)
+        if "Timed out" in reason:
+            raise ZooError(f"rank {rank}: another process of this torchrun job stopped answering "
+                           f"({reason})") from None
+        raise ReportedElsewhere(PARTNER_FAILED) from None
+
+
+def gather_objects(obj: Any, rank: int, world: int) -> list[Any]:
+    """Every rank's ``obj``, in rank order (on every rank)."""
+    if world <= 1:
+        return [obj]
+    import torch.distributed as dist
+
+    out: list[Any] = [None] * world
+    with collective(rank):
+        dist.all_gather_object(out, obj)
+    return out
+
+
+def together(step: Callable[[], T], rank: int, gather: Callable[[Any], list[Any]]) -> T:
+    """``step()`` on every rank, then a meeting (through ``gather``): a ZooError or OSError on
+    any rank stops every one, before any waits for another. The main process raises it (its
+    own as it is, another's named by rank), the others :class:`ReportedElsewhere`."""
+    try:
+        result, error = step(), None
+    except (ZooError, OSError) as exc:
+        result, error = None, exc
+    failed = [(r, e) for r, e in enumerate(gather(_message(error) if error else None)) if e]
+    if not failed:
+        return result  # type: ignore[return-value]  (step() returned)
+    if rank != 0:
+        raise ReportedElsewhere(failed[0][1])
+    if error is not None:
+        raise error
+    raise ZooError(f"rank {failed[0][0]}: {failed[0][1]}")
+
+
+def _message(exc: BaseException) -> str:
+    """An error's line as the CLI prints it (an OSError with the file it names)."""
+    if isinstance(exc, OSError):
+        return f"{exc.filename}: {os_reason(exc)}" if exc.filename else os_reason(exc)
+    return str(exc)
+
+
+@contextmanager
+def main_holds(enter: Callable[[ExitStack], None], rank: int,
+               gather: Callable[[Any], list[Any]]) -> Iterator[None]:
+    """Run ``enter`` (which takes a lock, say, into the given stack) on the main process only,
+    and hold what it entered while the block runs; every rank hears of its error
+    (:func:`together`) before any waits for another."""
+    with ExitStack() as held:
+        together(lambda: enter(held) if rank == 0 else None, rank, gather)
+        yield
+
+
+def reported_once(run: Callable[P, int]) -> Callable[P, int]:
+    """``run`` (a command), where an error another process reports ends this one quietly, with
+    status 0: a non-zero one could make torchrun stop that process before it has printed."""
+    @functools.wraps(run)
+    def quiet_when_reported(*args: P.args, **kwargs: P.kwargs) -> int:
+        try:
+            return run(*args, **kwargs)
+        except ReportedElsewhere:
+            return 0
+
+    return quiet_when_reported
+
+
+def refuse_torchrun(command: str) -> None:
+    """A command that runs in one process refuses a torchrun launch, where every rank would do
+    all of its work (the main process says so, the others end quietly)."""
+    if os.environ.get("WORLD_SIZE", "1").strip() in ("", "1"):
+        return
+    rank = os.environ.get("RANK", "0").strip()
+    message = f"{command} runs in one process; run it without torchrun"
+    raise (ZooError if rank in ("", "0") else ReportedElsewhere)(message)
