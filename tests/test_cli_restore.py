@@ -606,3 +606,14 @@ def test_a_torchrun_launch_is_refused_once(tmp_path: Path, capsys: pytest.Captur
     else:
         assert (code, err) == (0, "")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_tile_off_the_models_grid_is_said(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`--tile 1` ran 16-px tiles without a word (slow, and a little further from the whole
+    image's result); the side really used is said, and nothing when it is the one asked for."""
+    (tmp_path / "x.jpg").write_bytes(jpeg(rgb()))
+    assert restore(tmp_path / "x.jpg", "--model", "jpeg", "--tile", "1") == 0
+    assert "note: --tile 1 gives jpeg 16-px tiles (whole cells of its grid" in capsys.readouterr().err
+    assert restore(tmp_path / "x.jpg", "--model", "jpeg", "--tile", "16", "-o",
+                   tmp_path / "y.png") == 0
+    assert "note: --tile" not in capsys.readouterr().err

@@ -277,3 +277,19 @@ def test_data_list_gives_a_pastable_command_for_a_name_that_is_not_utf8(
     monkeypatch.setenv("COLUMNS", "400")
     name, command = _listed_rows(capsys)[f"{tmp_path}/c\\xffache"]
     assert name == "c\\xffache" and command == f"zoo bench --data $'{tmp_path}/c\\xffache'"
+
+
+def test_bench_says_which_entries_it_did_not_read(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The ignored entries went to meta.json only; the terminal said nothing of them."""
+    from zoo.cli import main
+
+    folder = tmp_path / "set"
+    folder.mkdir()
+    _png(folder / "a.png", 1)
+    for i in range(7):
+        (folder / f"notes{i}.txt").write_text("x")
+    assert main(["bench", "--data", str(folder), "--models", "jpeg", "--metrics", "psnr", "-q",
+                 "10", "--no-progress", "--out", str(tmp_path / "out")]) == 0
+    assert ("note: set: 7 entries of the folder not read, not being image files: notes0.txt, "
+            "notes1.txt, notes2.txt, notes3.txt, notes4.txt and 2 more (meta.json: ignored_files)"
+            ) in capsys.readouterr().err

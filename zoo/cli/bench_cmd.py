@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from zoo.distributed import reported_once
 from zoo.degrade import PROTOCOLS
+from zoo.distributed import reported_once
+from zoo.errors import printable
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -93,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
                           "LEADERBOARD.md and leaderboard.html)")
         for image_id, why in r.outcome.skipped_images:
             console.print(f"[yellow]skipped[/] {escape(image_id)}: {escape(why)}")
+        if r.plan.dataset.ignored:
+            console.print(f"[yellow]note:[/] {escape(printable(_ignored_text(r.plan.dataset)))}")
         for model, image_id, why in r.outcome.failures:
             console.print(f"[red]failed[/] {escape(model)} on {escape(image_id)}: {escape(why)}")
             failed = True
@@ -103,6 +106,14 @@ def run(args: argparse.Namespace) -> int:
                       f"wrote {escape(str(r.plan.out_dir))}/ (results.csv, summary.csv, LEADERBOARD.md, "
                       "leaderboard.html, meta.json)")
     return 1 if failed else 0
+
+
+def _ignored_text(dataset) -> str:  # noqa: ANN001  (a Dataset)
+    """The entries of a dataset's folder that are not image files, the first few by name."""
+    shown, more = dataset.ignored[:5], len(dataset.ignored) - 5
+    return (f"{dataset.name}: {len(dataset.ignored)} entr{'y' if len(dataset.ignored) == 1 else 'ies'}"
+            f" of the folder not read, not being image files: {', '.join(shown)}"
+            + (f" and {more} more" if more > 0 else "") + " (meta.json: ignored_files)")
 
 
 def _incomparable(run, summary: list[dict]) -> list[str]:  # noqa: ANN001  (a BenchRun)

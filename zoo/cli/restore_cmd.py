@@ -334,6 +334,7 @@ def run(args: argparse.Namespace) -> int:
                                            skip_existing=args.skip_existing,
                                            suffix=args.suffix, recursive=args.recursive)
     model = _load_model(args, console)  # first: a model without weights fails before any writing
+    _note_tile_side(model, args.tile, console)
     if args.sample:
         _write_sample(args, console)
     kept = 0
@@ -353,6 +354,15 @@ def run(args: argparse.Namespace) -> int:
          + (f"; {failed} failed" if failed else "")
          + (f"; {kept} already there, kept" if kept else "") + _others(problems))
     return 1 if failed or problems else 0
+
+
+def _note_tile_side(model, tile: int | None, console: Console) -> None:  # noqa: ANN001
+    """Say so when ``--tile`` is not the tiles' side (rounded to the model's grid)."""
+    from zoo.tiling import tile_side
+
+    if tile and (side := tile_side(model, tile)) != tile:
+        _say(console, f"note: --tile {tile} gives {model.name} {side}-px tiles (whole cells of "
+                      "its grid, two at least)")
 
 
 def _check_usage(args: argparse.Namespace) -> None:
