@@ -254,8 +254,9 @@ def test_shipped_copy_is_used_offline_with_an_empty_cache(hub_env: Path) -> None
     assert torch.allclose(model.conv.weight, _trained(1).conv.weight, atol=1e-3)
 
 
-def test_hub_cache_beats_shipped_and_explicit_path_beats_both(hub_env: Path, tmp_path: Path) -> None:
-    _ship(zoo.pretrained.WEIGHTS_DIR, _trained(1))
+def test_hub_cache_beats_a_damaged_shipped_copy_and_explicit_path_beats_both(
+        hub_env: Path, tmp_path: Path) -> None:
+    _ship(zoo.pretrained.WEIGHTS_DIR, _trained(1))  # not the registry's file (another sha256)
     hub_model_file = tmp_path / "hub.safetensors"
     sha = save_weights(_trained(2), hub_model_file)
     snapshot = write_cache_entry(hub_env, REPO, "tiny-test.safetensors",
@@ -314,9 +315,9 @@ def test_unreachable_hub_falls_through_quickly(hub_env: Path, monkeypatch: pytes
     assert elapsed < 2.0, f"fallback took {elapsed:.1f} s"  # hf_hub_download alone retries ~20 s
 
 
-def test_hub_download_beats_shipped(hub_env: Path, monkeypatch: pytest.MonkeyPatch,
-                                    tmp_path: Path) -> None:
-    _ship(zoo.pretrained.WEIGHTS_DIR, _trained(1))
+def test_hub_download_beats_a_damaged_shipped_copy(hub_env: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    _ship(zoo.pretrained.WEIGHTS_DIR, _trained(1))  # not the registry's file (another sha256)
     sha = save_weights(_trained(2), tmp_path / "w.safetensors")
     with FakeHub() as hub:
         hub.add_repo(REPO, {"tiny-test.safetensors": (tmp_path / "w.safetensors").read_bytes()})
@@ -332,11 +333,14 @@ def test_weights_availability(hub_env: Path, tmp_path: Path) -> None:
     sha = save_weights(_trained(2), tmp_path / "w.safetensors")
     info = _info(sha)
     assert weights_availability(info) == "none"
-    _ship(zoo.pretrained.WEIGHTS_DIR, _trained(2))
-    assert weights_availability(info) == "shipped"
     write_cache_entry(hub_env, REPO, "tiny-test.safetensors", (tmp_path / "w.safetensors").read_bytes(),
                       commit=COMMIT)
-    assert weights_availability(info) == "hub cache"  # the copy zoo.load takes first, as it says
+    assert weights_availability(info) == "hub cache"
+    _ship(zoo.pretrained.WEIGHTS_DIR, _trained(2))
+    assert weights_availability(info) == "shipped"  # the copy zoo.load takes first, as it says
+    assert resolve_weights(info).source == "shipped"
+    _ship(zoo.pretrained.WEIGHTS_DIR, _trained(3))  # damaged (not the registry's file)
+    assert weights_availability(info) == "hub cache" == resolve_weights(info).source
     assert weights_availability(ModelInfo(name="x", description="d", architecture="Identity")) == "none"
 
 
@@ -372,3 +376,22 @@ def test_safetensors_whose_header_length_looks_like_a_pickle_mark_load(tmp_path:
     else:
         pytest.fail("no padding gave a 0x80 0x02 start")
     load_weights(nn.Conv2d(3, 3, 1), path)
+
+
+def test_a_sound_shipped_copy_is_used_without_asking_the_hub(
+        hub_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The Hub was asked first on every online load: a request (and a warning while the entry's
+    repo is unpublished) for a file that could only repeat the shipped one, and a refusal once
+    the repo's main had moved on to other weights ("does not match"), though the package held
+    the registry's file all along."""
+    sha = _ship(zoo.pretrained.WEIGHTS_DIR, _trained(1))
+    save_weights(_trained(2), tmp_path / "newer.safetensors")
+    with FakeHub() as hub:
+        hub.add_repo(REPO, {"tiny-test.safetensors": (tmp_path / "newer.safetensors").read_bytes()})
+        use_endpoint(monkeypatch, hub.endpoint)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        model = TinyWeightsNet(4)
+        assert load_entry_weights(model, _info(sha)).source == "shipped"
+        assert weights_availability(_info(sha)) == "shipped"
+        assert hub.count("HEAD", "/resolve/") == hub.count("GET", "/resolve/") == 0
+    assert torch.allclose(model.conv.weight, _trained(1).conv.weight, atol=1e-3)

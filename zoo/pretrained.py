@@ -1,8 +1,12 @@
 """Where a registry entry's weights come from, and loading them into its network.
 
-Resolution order: an explicit path, then the Hugging Face Hub (the pinned revision, through
-huggingface_hub's cache; ``HF_HUB_OFFLINE`` honoured), then the copy shipped in ``zoo/weights/``.
-Which one was used is logged and returned as :class:`ResolvedWeights`.
+Resolution order: an explicit path; the copy shipped in ``zoo/weights/`` when it is the
+registry's file (its sha256); then the Hugging Face Hub (the entry's revision, through
+huggingface_hub's cache; ``HF_HUB_OFFLINE`` honoured). The registry's sha256 admits one file
+only, so a Hub copy could only repeat a sound shipped one: asking the Hub first cost every
+online load a request (a warning while the entry's repo is not published) and broke it when
+the repo's ``main`` moved on to other weights. Which copy was used is logged and returned as
+:class:`ResolvedWeights`.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 from zoo.errors import WeightsError, first_line
 from zoo.resources import PACKAGE_DIR, WEIGHTS_DIR
-from zoo.weights import REDOWNLOAD, load_weights
+from zoo.weights import REDOWNLOAD, load_weights, sha256_file
 
 if TYPE_CHECKING:
     from torch import nn
@@ -43,6 +47,8 @@ class ResolvedWeights:
     path: Path | None
     source: Source
     detail: str = ""
+    verified: bool = False
+    """Whether the file's sha256 was already found to be the registry's."""
 
     def __str__(self) -> str:
         return f"{self.source}: {self.detail}" if self.detail else self.source
@@ -122,7 +128,10 @@ def resolve_weights(info: ModelInfo, path: str | os.PathLike[str] | None = None)
         raise WeightsError(f"model {info.name!r} has no pretrained weights; pass a weights file "
                            "(--weights PATH; in `zoo train`, model.init=PATH) or train it with "
                            f"`zoo train {info.name}`")
-    else:
+    elif _sound_shipped_copy(info):
+        shipped = shipped_weights_path(info)
+        resolved = ResolvedWeights(shipped, "shipped", _in_package(shipped), verified=True)
+    else:  # none shipped, or a damaged one: the Hub may have the registry's file
         w = info.weights
         resolved = hub_file(w.hub_repo, w.file, w.revision) if w.hub_repo else None
         if resolved is None:
@@ -138,6 +147,17 @@ def resolve_weights(info: ModelInfo, path: str | os.PathLike[str] | None = None)
     return resolved
 
 
+def _sound_shipped_copy(info: ModelInfo) -> bool:
+    """Whether the package ships ``info``'s weights file as the registry's sha256 names it."""
+    shipped = shipped_weights_path(info)
+    if info.weights is None or not shipped.is_file():
+        return False
+    try:
+        return sha256_file(shipped) == info.weights.sha256
+    except OSError:  # unreadable: the Hub, else the load's own one-line error
+        return False
+
+
 def load_entry_weights(model: nn.Module, info: ModelInfo,
                        path: str | os.PathLike[str] | None = None) -> ResolvedWeights:
     """Resolve and strictly load a registry entry's weights into ``model``.
@@ -151,7 +171,8 @@ def load_entry_weights(model: nn.Module, info: ModelInfo,
     else:
         resolved = resolve_weights(info, path)
         assert resolved.path is not None
-        expected = info.weights.sha256 if info.weights and resolved.source != "path" else None
+        checked = info.weights and resolved.source != "path" and not resolved.verified
+        expected = info.weights.sha256 if checked else None
         remedy = ("the copy shipped with the package is damaged: reinstall zoo"
                   if resolved.source == "shipped" else REDOWNLOAD)
         load_weights(model, resolved.path, expected_sha256=expected, remedy=remedy)
@@ -162,9 +183,11 @@ def load_entry_weights(model: nn.Module, info: ModelInfo,
 
 def weights_availability(info: ModelInfo) -> Literal["shipped", "hub cache", "none"]:
     """Where an entry's weights can be had without the network (for ``zoo list``): the copy
-    :func:`resolve_weights` would take offline, so a Hub cache copy before the shipped one."""
+    :func:`resolve_weights` would take offline, so a sound shipped copy before a Hub cache one."""
     if info.weights is None:
         return "none"
+    if _sound_shipped_copy(info):
+        return "shipped"
     if info.weights.hub_repo:
         from huggingface_hub import try_to_load_from_cache
 
