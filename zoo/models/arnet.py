@@ -11,6 +11,7 @@ at zero (an untrained model is the identity).
 
 from __future__ import annotations
 
+import inspect
 import os
 import warnings
 from typing import Any
@@ -173,9 +174,11 @@ class ARNet(Restorer):
         return bigger
 
 
-ARNET_ARGS: dict[str, Any] = {"encoder": "tf_mobilenetv3_small_minimal_100", "nf": 32, "blur": True,
-                              "self_attention": True, "last_blocks": 1}
-"""The architecture of both ``arnet-nogan`` and ``gan``: one dict, so the two cannot drift apart."""
+ARNET_ARGS: dict[str, Any] = {
+    name: parameter.default for name, parameter in inspect.signature(ARNet).parameters.items()
+    if parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD}
+"""The architecture of both ``arnet-nogan`` and ``gan`` (``ARNet``'s defaults, written once
+there): one dict, so the two cannot drift apart."""
 
 _ARNET_INPUTS = InputConventions(color="rgb", value_range=(0.0, 1.0),
                                  pad_multiple=ARNet.pad_multiple)

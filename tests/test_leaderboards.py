@@ -1,0 +1,57 @@
+"""The committed reference leaderboards (``leaderboard/*/``) are what the shipped weights measure
+on the images they name: new weights or images committed without measuring again fail here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import zoo
+from zoo.bench.results import read_rows, summarize, write_summary
+from zoo.bench.runner import truth_digest
+from zoo.datasets import folder_dataset, sample_dataset
+from zoo.weights import state_digest
+
+ROOT = Path(__file__).resolve().parents[1]
+BOARDS = sorted(p.parent for p in (ROOT / "leaderboard").glob("*/results.csv"))
+VALIDATION = ROOT.parent / "shared" / "data" / "val"  # beside the checkout, where it is
+
+
+def test_every_reference_set_is_here() -> None:
+    assert [b.name for b in BOARDS] == ["McMaster", "Set14", "Set5", "sample"]
+
+
+@pytest.mark.parametrize("board", BOARDS, ids=lambda p: p.name)
+def test_the_summary_is_the_means_of_the_rows(board: Path, tmp_path: Path) -> None:
+    write_summary(tmp_path / "summary.csv", summarize(read_rows(board / "results.csv")))
+    assert (tmp_path / "summary.csv").read_text() == (board / "summary.csv").read_text()
+
+
+def test_the_rows_are_of_the_shipped_weights() -> None:
+    models = {row.model for board in BOARDS for row in read_rows(board / "results.csv")}
+    digests = {name: state_digest(zoo.load(name, device="cpu")) for name in sorted(models)
+               if zoo.get_model_info(name).weights is not None}
+    assert set(digests) == {"arnet-nogan", "gan", "unet-l1"}
+    for board in BOARDS:
+        stale = {row.model for row in read_rows(board / "results.csv")
+                 if row.model in digests and row.weights != digests[row.model]}
+        assert not stale, (f"{board.name}: rows of {sorted(stale)} were measured with other "
+                           "weights than the shipped ones; measure the leaderboards again")
+        meta = json.loads((board / "meta.json").read_text())
+        assert {m: meta["weights"][m]["digest"] for m in digests} == digests, board.name
+
+
+@pytest.mark.parametrize("board", BOARDS, ids=lambda p: p.name)
+def test_the_rows_are_of_the_images_they_name(board: Path) -> None:
+    if board.name == "sample":
+        dataset = sample_dataset()
+    elif (VALIDATION / board.name).is_dir():
+        dataset = folder_dataset(VALIDATION / board.name)
+    else:
+        pytest.skip(f"the validation images are not beside the checkout ({VALIDATION})")
+    truths = {image_id: truth_digest(load()) for image_id, load in dataset.items}
+    rows = read_rows(board / "results.csv")
+    assert {row.image for row in rows} == set(truths)
+    assert [r.key for r in rows if r.truth != truths[r.image]] == []
