@@ -410,8 +410,8 @@ def test_small_images_keep_their_other_metrics_and_means_compare_the_same_images
                     protocols=["rgb"], metrics=["psnr", "lpips_alex"], crops=0)
     assert not run.outcome.failures
     small = [r for r in run.outcome.rows if r.image == "small"]
-    assert len(small) == 2 and all("psnr" in r.values and "lpips_alex" not in r.values
-                                   and "lpips_alex" in r.measured for r in small)  # NaN: empty
+    assert len(small) == 2 and all("psnr" in r.values and math.isnan(r.values["lpips_alex"])
+                                   and "lpips_alex" in r.measured for r in small)  # NaN: "nan"
     summary = {r["model"]: r for r in _table(out / "summary.csv")}
     rows = [r for r in run.outcome.rows if r.model == "jpeg" and r.image != "small"]
     assert float(summary["jpeg"]["lpips_alex"]) == pytest.approx(
@@ -1019,3 +1019,26 @@ def test_the_commit_is_zoo_s_only_when_zoo_runs_from_its_checkout(tmp_path: Path
     assert git_commit(tmp_path) is None  # no repository at all
     own = git_commit()  # this package's: the checkout the tests run in (or None if installed)
     assert own is None or re.fullmatch(r"[0-9a-f]{40}(-dirty)?", own)
+
+
+def test_an_undefined_value_is_kept_and_an_erased_one_measured_again(
+        image_folder: Path, tmp_path: Path) -> None:
+    """NIQE is undefined on these small crops (NaN, written "nan", kept: not measured at every
+    run); a value erased by hand from results.csv while `measured` still named its metric was
+    never measured again, and its mean showed "(3 of 4)" for good."""
+    out = tmp_path / "out"
+    runs = _bench(image_folder, out, qualities=[10], metrics=["psnr", "niqe"])
+    assert runs[0].outcome.measured == 4
+    records = _table(out / "results.csv")
+    assert {r["niqe"] for r in records} == {"nan"} and all(r["psnr"] for r in records)
+    assert _bench(image_folder, out, qualities=[10], metrics=["psnr", "niqe"])[0].outcome.measured == 0
+    erased = [dict(r, psnr="") if r["image"] == "b" else r for r in csv.DictReader(
+        open(out / "results.csv", newline=""))]
+    _write_table(out / "results.csv", erased)
+    again = _bench(image_folder, out, qualities=[10], metrics=["psnr", "niqe"])[0]
+    assert again.outcome.measured == 1
+
+    def same(rows: list[dict[str, str]]) -> list[dict[str, str]]:  # `measured`'s order aside
+        return [dict(r, measured=sorted(r["measured"].split())) for r in rows]
+
+    assert same(_table(out / "results.csv")) == same(records)

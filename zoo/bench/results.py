@@ -20,6 +20,7 @@ from typing import Iterable
 from zoo.atomic import atomic_write
 from zoo.bench.suites import ALL_METRICS
 from zoo.errors import ZooError
+from zoo.metrics import metric_of_token
 
 KEY_COLUMNS: tuple[str, ...] = ("dataset", "model", "image", "quality", "protocol")
 COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, "weights", "truth", "setup", "measured", *ALL_METRICS,
@@ -60,8 +61,9 @@ class Row:
                   "quality": str(int(self.quality)), "protocol": self.protocol,
                   "weights": self.weights, "truth": self.truth, "setup": self.setup,
                   "measured": " ".join(self.measured)}
-        for name in ALL_METRICS:
-            record[name] = _fmt(self.values.get(name, math.nan))
+        for name in ALL_METRICS:  # undefined here (NaN) is "nan"; not measured, empty
+            value = self.values.get(name)
+            record[name] = "nan" if value is not None and math.isnan(value) else _fmt(value)
         record["seconds"] = _fmt(self.seconds)
         return record
 
@@ -69,11 +71,14 @@ class Row:
     def from_record(cls, record: dict[str, str]) -> Row:
         values = {m: float(record[m]) for m in ALL_METRICS if record.get(m) not in (None, "")}
         measured = record.get("measured")  # absent in older files: the metrics with a value
+        # A metric said measured whose cell is empty (a value erased by hand; older files wrote
+        # an undefined value so too) is measured again rather than shown as missing for good.
+        tokens = tuple(t for t in measured.split() if metric_of_token(t) in values) \
+            if measured is not None else tuple(values)
         return cls(record["dataset"], record["model"], record["image"], int(record["quality"]),
                    record["protocol"], values, float(record.get("seconds") or "nan"),
                    record.get("weights") or "", record.get("truth") or "",
-                   record.get("setup") or "",
-                   tuple(measured.split()) if measured is not None else tuple(values))
+                   record.get("setup") or "", tokens)
 
 
 def _fmt(value: float) -> str:
