@@ -148,3 +148,17 @@ def test_without_the_index_pip_is_tried_and_both_reasons_are_given(
         "cannot fetch demo-1.0.tar.gz from PyPI (fetch from index: <urlopen error no route to "
         "host>; pip download: ERROR: No matching distribution); install it with "
         "`pip install --no-deps demo==1.0`")
+
+
+def test_the_index_of_pips_download_section_is_used(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pip download` takes `index-url` from pip's [download] section before [global]; only
+    [global] was read, so a mirror configured for downloads alone was passed over for PyPI."""
+    config = tmp_path / "pip.conf"
+    monkeypatch.delenv("PIP_INDEX_URL", raising=False)
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(config))
+    config.write_text("[global]\nindex-url = https://global.test/simple\n"
+                      "[download]\nindex-url = https://download.test/simple/\n")
+    assert pa._index_url() == "https://download.test/simple"
+    config.write_text("[global]\nindex-url = https://global.test/simple\n")
+    assert pa._index_url() == "https://global.test/simple"

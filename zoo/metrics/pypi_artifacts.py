@@ -93,10 +93,13 @@ PYPI_SIMPLE = "https://pypi.org/simple"
 
 
 def _index_url() -> str:
-    """The package index pip would use (``PIP_INDEX_URL``, pip's configuration), else PyPI."""
+    """The package index ``pip download`` would use (``PIP_INDEX_URL``, then pip's configuration:
+    its ``[download]`` section before ``[global]``), else PyPI."""
     configured = os.environ.get("PIP_INDEX_URL")
-    if not configured:
-        result = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+    for key in ("download.index-url", "global.index-url"):
+        if configured:
+            break
+        result = subprocess.run([sys.executable, "-m", "pip", "config", "get", key],
                                 capture_output=True, text=True, check=False)
         configured = result.stdout.strip() if result.returncode == 0 else ""
     return (configured or PYPI_SIMPLE).rstrip("/")
