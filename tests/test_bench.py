@@ -829,7 +829,7 @@ def test_under_torchrun_a_busy_folder_stops_every_rank_before_any_barrier(
 
     plan = BenchPlan(folder_dataset(image_folder), ["jpeg"], (10,), ("rgb",), ("psnr",), out)
     with folder_lock(out), pytest.raises(ZooError, match=re.escape(refusal)):
-        run_bench(plan, progress=False, dist=OneRankOfTwo(rank=rank, world_size=2))
+        run_bench(plan, progress=False, dist=OneRankOfTwo(rank=rank, world=2))
 
 
 def test_a_results_file_cut_short_loses_only_its_last_row(image_folder: Path,

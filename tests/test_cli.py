@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from zoo.atomic import atomic_write
-from zoo.errors import ZooError
 import zoo.cli
+from zoo.atomic import atomic_write
 from zoo.cli import main, run_tool
+from zoo.errors import ZooError
 
 
 def _disk_full(fh) -> None:  # noqa: ANN001
@@ -133,6 +133,13 @@ def test_ctrl_c_that_comes_out_as_another_error_is_still_an_interrupt(
         # (`from None` hides the context from tracebacks; __context__ still holds it)
 
     assert run_tool(failing_while_interrupted) == 130
+
+    def looping_chain() -> int:  # `raise e from e`: the chain loops (it hung the CLI)
+        error = ValueError("a bug")
+        raise error from error
+
+    with pytest.raises(ValueError, match="a bug"):
+        run_tool(looping_chain)
 
 
 def test_an_ignored_sigint_stays_ignored(monkeypatch: pytest.MonkeyPatch) -> None:

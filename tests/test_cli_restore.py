@@ -393,9 +393,21 @@ def test_results_differing_in_case_alone_clash_where_the_file_system_ignores_cas
     here, and one on macOS or Windows, where the second would replace the first in silence."""
     from zoo.cli import restore_cmd
 
-    for name in ("IMG.JPG", "img.jpg"):
-        (tmp_path / name).write_bytes(jpeg(rgb()))
+    (tmp_path / "IMG.JPG").write_bytes(jpeg(rgb()))
+    if (tmp_path / "img.jpg").exists():
+        pytest.skip("this file system ignores case: IMG.JPG and img.jpg are one file here")
+    (tmp_path / "img.jpg").write_bytes(jpeg(rgb()))
     assert not restore_cmd._case_blind(tmp_path)  # this file system tells case apart (probed)
+    real_exists = Path.exists
+
+    def case_blind_exists(path: Path, *args, **kwargs) -> bool:  # noqa: ANN002, ANN003
+        return real_exists(path) or any(
+            p.name.casefold() == path.name.casefold() for p in path.parent.iterdir())
+
+    with monkeypatch.context() as blind:  # the probe on a file system that ignores case
+        blind.setattr(Path, "exists", case_blind_exists)
+        assert restore_cmd._case_blind(tmp_path)
+    assert not list(tmp_path.glob(".zoo-case-probe-*"))  # the probe's file is gone
     assert restore(tmp_path / "IMG.JPG", tmp_path / "img.jpg") == 0
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["IMG.restored.png",
                                                               "img.restored.png"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from pathlib import Path
 
@@ -20,6 +21,18 @@ def _png(path: Path, seed: int, size: tuple[int, int] = (24, 32), grey: bool = F
     pixels = rng.integers(0, 256, shape, dtype=np.uint8)
     Image.fromarray(pixels).save(path)
     return pixels
+
+
+def _not_utf8(folder: Path, name: bytes) -> Path:
+    """``folder / name`` for a name that is not UTF-8; the test is skipped where the file system
+    takes no such name (macOS, Windows)."""
+    path = Path(os.fsdecode(bytes(folder) + b"/" + name))
+    try:
+        path.touch()
+        path.unlink()
+    except OSError:
+        pytest.skip("this file system takes no name that is not UTF-8")
+    return path
 
 
 def test_folder_dataset_sorted_named_after_folder(tmp_path: Path) -> None:
@@ -171,14 +184,12 @@ def test_names_that_are_not_utf8_are_benchmarked_with_escapes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     """A file or folder name with a byte that is not UTF-8 made results.csv's writer raise
     UnicodeEncodeError: a traceback, and the rest of the data never measured."""
-    import os
-
     from zoo.cli import main
 
-    folder = Path(os.fsdecode(bytes(tmp_path) + b"/set\xff"))
+    folder = _not_utf8(tmp_path, b"set\xff")
     folder.mkdir()
     _png(folder / "a.png", 1)
-    _png(Path(os.fsdecode(bytes(folder) + b"/z\xff.png")), 2)
+    _png(_not_utf8(folder, b"z\xff.png"), 2)
     ds = datasets.folder_dataset(folder)
     assert ds.name == "set\\xff" and ds.ids == ["a", "z\\xff"] and "set\\xff" in ds.source
     out = tmp_path / "out"
@@ -207,13 +218,11 @@ def test_an_empty_data_argument_is_refused(tmp_path: Path, monkeypatch: pytest.M
         datasets.resolve_dataset("")
 
 
-def _unreadable(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+def _unreadable(monkeypatch: pytest.MonkeyPatch, folder: Path, listable: bool = False) -> None:
     """Make ``folder`` behave as a folder without permissions does for a user who is not root
-    (tests may run as root, whom permissions do not stop): listing it, and looking up a name in
-    it, raise PermissionError."""
+    (tests may run as root, whom permissions do not stop): listing it (unless ``listable``: read
+    but no search permission), and looking up a name in it, raise PermissionError."""
     import errno
-    import os
-
     def guarded(real, itself: bool):  # noqa: ANN001, ANN202
         def call(path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
             target = Path(os.fsdecode(path))
@@ -223,7 +232,8 @@ def _unreadable(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
         return call
 
     for name in ("scandir", "listdir"):
-        monkeypatch.setattr(os, name, guarded(getattr(os, name), True))
+        if not listable:
+            monkeypatch.setattr(os, name, guarded(getattr(os, name), True))
     monkeypatch.setattr(os, "stat", guarded(os.stat, False))  # the folder itself can be looked at
 
 
@@ -268,9 +278,7 @@ def test_benchmarks_read_the_suffixes_restore_reads(tmp_path: Path) -> None:
 
 def test_data_list_gives_a_pastable_command_for_a_name_that_is_not_utf8(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    import os
-
-    folder = Path(os.fsdecode(bytes(tmp_path) + b"/c\xffache"))
+    folder = _not_utf8(tmp_path, b"c\xffache")
     folder.mkdir()
     _png(folder / "a.png", 1)
     monkeypatch.setenv("ZOO_DATA", str(tmp_path))
@@ -293,3 +301,45 @@ def test_bench_says_which_entries_it_did_not_read(tmp_path: Path, capsys: pytest
     assert ("note: set: 7 entries of the folder not read, not being image files: notes0.txt, "
             "notes1.txt, notes2.txt, notes3.txt, notes4.txt and 2 more (meta.json: ignored_files)"
             ) in capsys.readouterr().err
+
+
+def test_ids_stay_unique_when_a_stem_is_another_files_name(tmp_path: Path) -> None:
+    """a.png, a.jpg and a.jpg.png had the ids a.png, a.jpg and a.jpg: two images in one row of
+    results.csv, 3 rows measured and 2 kept; a name's escape and a real backslash clashed too."""
+    for name in ("a.png", "a.jpg.png"):
+        _png(tmp_path / name, 1)
+    Image.open(tmp_path / "a.png").save(tmp_path / "a.jpg")
+    assert datasets.folder_dataset(tmp_path).ids == ["a.jpg", "a.jpg.png", "a.png"]
+    other = tmp_path / "other"
+    other.mkdir()
+    _png(other / "z\\xff.png", 2)  # a literal backslash
+    _png(_not_utf8(other, b"z\xff.png"), 3)  # the byte 0xff
+    ids = datasets.folder_dataset(other).ids
+    assert sorted(ids) == ["z\\xff.png~1", "z\\xff.png~2"]  # numbered in name order
+
+
+def test_a_cache_folder_that_can_be_listed_but_not_entered_is_listed_as_such(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """(mode 644 on a folder) `zoo data list` ended in "LIVE1/a.png: Permission denied"."""
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "400")
+    (tmp_path / "LIVE1").mkdir()
+    _png(tmp_path / "LIVE1" / "a.png", 1)
+    _unreadable(monkeypatch, tmp_path / "LIVE1", listable=True)
+    assert _listed_rows(capsys)[str(tmp_path / "LIVE1")] == ("LIVE1", "")
+    with pytest.raises(DataError, match="LIVE1: cannot be read \\(Permission denied\\)"):
+        datasets.resolve_dataset("LIVE1")
+
+
+def test_a_data_cache_that_cannot_be_entered_leaves_the_default_to_the_sample_suite(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from zoo import div2k
+    from zoo.bench.api import dataset_notice
+
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "400")
+    div2k.div2k_dir().mkdir(parents=True)
+    _unreadable(monkeypatch, tmp_path)
+    assert datasets.resolve_dataset(None).name == "sample"
+    assert "cannot be read: Permission denied: using the built-in sample" in dataset_notice(None)
+    assert _listed_rows(capsys)[str(div2k.div2k_dir())][0] == "div2k"

@@ -154,6 +154,23 @@ def test_a_partner_gone_ends_a_waiting_process_quietly() -> None:
     assert reported_once(lambda: (_ for _ in ()).throw(ReportedElsewhere(PARTNER_FAILED)))() == 0
 
 
+def test_a_processs_own_backend_error_is_its_line_not_a_quiet_exit() -> None:
+    """Every torch.distributed error was taken for "another process is gone": this process's own
+    NCCL failure (out of memory, say) ended it quietly with status 0, and a job where every rank
+    failed so was reported a success by torchrun."""
+    import torch.distributed as dist
+
+    from zoo.distributed import collective, reported_once
+
+    def failing() -> int:
+        with collective(1):
+            raise dist.DistBackendError("[ProcessGroupNCCL.cpp:1] NCCL error in: x, unhandled cuda "
+                                        "error, NCCL version 2.21.5\nCuda failure 'out of memory'")
+
+    with pytest.raises(ZooError, match=r"^rank 1: NCCL error in: x, unhandled cuda error"):
+        reported_once(failing)()
+
+
 def test_an_error_on_one_process_is_its_line_and_the_waiting_one_ends_quietly(
         images: Path, tmp_path: Path) -> None:
     """Rank 0 fails merging a part file while rank 1 waits for it at a barrier."""

@@ -4,6 +4,7 @@ on the images they name: new weights or images committed without measuring again
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ from zoo.weights import state_digest
 
 ROOT = Path(__file__).resolve().parents[1]
 BOARDS = sorted(p.parent for p in (ROOT / "leaderboard").glob("*/results.csv"))
-VALIDATION = ROOT.parent / "shared" / "data" / "val"  # beside the checkout, where it is
+# The validation sets: beside the checkout (../shared/data/val), or where $ZOO_VAL_DATA says.
+VALIDATION = Path(os.environ.get("ZOO_VAL_DATA") or ROOT.parent / "shared" / "data" / "val")
 
 
 def test_every_reference_set_is_here() -> None:
@@ -50,7 +52,7 @@ def test_the_rows_are_of_the_images_they_name(board: Path) -> None:
     elif (VALIDATION / board.name).is_dir():
         dataset = folder_dataset(VALIDATION / board.name)
     else:
-        pytest.skip(f"the validation images are not beside the checkout ({VALIDATION})")
+        pytest.skip(f"the validation images are not in {VALIDATION} (set ZOO_VAL_DATA=DIR)")
     truths = {image_id: truth_digest(load()) for image_id, load in dataset.items}
     rows = read_rows(board / "results.csv")
     assert {row.image for row in rows} == set(truths)

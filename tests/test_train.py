@@ -4,8 +4,8 @@ checkpoints, a 2-process DDP run, export. CPU only, generated images, seconds ea
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys

@@ -341,6 +341,9 @@ def test_weights_availability(hub_env: Path, tmp_path: Path) -> None:
     assert resolve_weights(info).source == "shipped"
     _ship(zoo.pretrained.WEIGHTS_DIR, _trained(3))  # damaged (not the registry's file)
     assert weights_availability(info) == "hub cache" == resolve_weights(info).source
+    for cached in hub_env.rglob("*tiny-test.safetensors"):
+        cached.unlink()
+    assert weights_availability(info) == "damaged"  # what zoo.load will refuse, not "shipped"
     assert weights_availability(ModelInfo(name="x", description="d", architecture="Identity")) == "none"
 
 

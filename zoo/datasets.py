@@ -72,16 +72,17 @@ def folder_dataset(folder: str | Path, name: str | None = None, label: str | Non
     if not str(folder).strip():
         raise DataError("--data '': give a folder of images (`.` for the current one), or a "
                         "dataset name (`zoo data list`)")
-    if not root.is_dir():
-        raise DataError(f"{root}: not a folder of images")
     try:
+        if not root.is_dir():
+            raise DataError(f"{root}: not a folder of images")
         entries = sorted(p for p in root.iterdir() if not p.name.startswith("."))
-    except OSError as exc:
+        images = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    except OSError as exc:  # a folder that can be listed but not entered fails at is_file()
         raise DataError(f"{root}: cannot be read ({os_reason(exc)})") from None
-    images = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
     if not images:
         raise DataError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-    ignored = [_why_ignored(p) for p in entries if p not in images]
+    chosen = set(images)
+    ignored = [_why_ignored(p) for p in entries if p not in chosen]
     return Dataset(name or text_name(root.resolve().name), list(zip(image_ids(images),
                                                                     map(_file_loader, images))),
                    source=text_name(str(root.resolve())), ignored=ignored,
@@ -93,7 +94,17 @@ def image_ids(files: list[Path]) -> list[str]:
     stem (a.png, a.jpg), so that adding such a file leaves the other ids (and their measured
     rows) as they were. Names that are not UTF-8 are written with escapes (:func:`text_name`)."""
     stems = Counter(p.stem for p in files)
-    return [text_name(p.stem if stems[p.stem] == 1 else p.name) for p in files]
+    ids = [text_name(p.stem if stems[p.stem] == 1 else p.name) for p in files]
+    # A stem can still be another file's whole name (a.jpg beside a.jpg.png): whole names then.
+    clashing = {i for i, n in Counter(ids).items() if n > 1}
+    ids = [text_name(p.name) if i in clashing else i for p, i in zip(files, ids)]
+    # Two names can share an escape (a literal "\xff" beside the byte): numbered in name order.
+    counts, seen = Counter(ids), Counter[str]()
+    for k, i in enumerate(ids):
+        if counts[i] > 1:
+            seen[i] += 1
+            ids[k] = f"{i}~{seen[i]}"
+    return ids
 
 
 def text_name(name: str) -> str:
@@ -141,7 +152,7 @@ def _array_loader(array: np.ndarray) -> Loader:
 
 
 def div2k_dataset() -> Dataset:
-    problem = div2k_dir().is_dir() and unreadable_folder(div2k_dir())
+    problem = div2k_problem()
     if problem:
         raise DataError(f"{div2k_dir()}: DIV2K validation {problem}; fix its permissions, or pass "
                         "--data DIR for a copy elsewhere")
@@ -163,8 +174,12 @@ def resolve_dataset(spec: str | None) -> Dataset:
     if spec == "div2k":
         return div2k_dataset()
     path = Path(spec).expanduser()
-    if not path.exists() and not os.path.isabs(spec):
-        if (cache_dir() / spec).is_dir():
+    try:
+        here = path.exists()
+    except OSError:  # there, in a folder that cannot be entered: folder_dataset says so
+        here = True
+    if not here and not os.path.isabs(spec):
+        if _is_dir(cache_dir() / spec):
             # A dataset placed in the data cache, e.g. ~/.cache/zoo/LIVE1
             return folder_dataset(cache_dir() / spec, label=f"data cache: {spec}")
         raise DataError(f"{spec}: no such folder here nor in the data cache ({cache_dir() / spec}); "
@@ -176,16 +191,38 @@ def cached_datasets() -> list[tuple[str, Path, int | str]]:
     """Folders of images in the data cache: ``(name, path, image count)``, the count being why
     not where a folder cannot be read; DIV2K counts only its validation images."""
     found: list[tuple[str, Path, int | str]] = []
-    if div2k_dir().is_dir():
-        found.append(("div2k", div2k_dir(), unreadable_folder(div2k_dir()) or div2k_found()))
+    problem = div2k_problem()
+    if problem or _is_dir(div2k_dir()):
+        found.append(("div2k", div2k_dir(), problem or div2k_found()))
     root = cache_dir()
-    if root.is_dir():
-        for sub in sorted(p for p in root.iterdir()
-                          if p.is_dir() and p.name != "div2k" and not p.name.startswith(".")):
-            count = unreadable_folder(sub) or _count_images(sub)
-            if count:
-                found.append((text_name(sub.name), sub, count))
+    try:
+        folders = sorted(p for p in root.iterdir()
+                         if p.is_dir() and p.name != "div2k" and not p.name.startswith("."))
+    except OSError:  # no cache yet, or one that cannot be read: nothing of it to list
+        folders = []
+    for sub in folders:
+        count = _image_count(sub)
+        if count:
+            found.append((text_name(sub.name), sub, count))
     return found
+
+
+def div2k_problem() -> str | None:
+    """Why the data cache's DIV2K folder cannot be read (``cannot be read: Permission denied``);
+    None when it can, or is not there."""
+    try:
+        if not div2k_dir().is_dir():
+            return None
+    except OSError as exc:  # a parent folder that cannot be entered
+        return f"cannot be read: {os_reason(exc)}"
+    return unreadable_folder(div2k_dir())
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def unreadable_folder(folder: Path) -> str | None:
@@ -197,5 +234,9 @@ def unreadable_folder(folder: Path) -> str | None:
         return f"cannot be read: {os_reason(exc)}"
 
 
-def _count_images(folder: Path) -> int:
-    return sum(1 for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+def _image_count(folder: Path) -> int | str:
+    """How many image files ``folder`` holds, or why they cannot be counted."""
+    try:
+        return sum(1 for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    except OSError as exc:  # listed but not entered (no x permission), or not listed at all
+        return f"cannot be read: {os_reason(exc)}"

@@ -17,10 +17,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, ParamSpec, Sequence, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from zoo.errors import ZooError, first_line, os_reason
 
@@ -141,30 +141,30 @@ def _join_failure(exc: BaseException, others: str, where: str) -> str:
     return f"cannot join {others} at {where} ({reason})"
 
 
-def _partner_gone(exc: BaseException) -> bool:
-    """Whether a collective's error says another process is gone (gloo's closed connections)."""
-    import torch.distributed as dist
-
-    text = str(exc)
-    return isinstance(exc, dist.DistError) or any(marker in text for marker in (
-        "Connection closed by peer", "Connection reset by peer", "Broken pipe", "Timed out"))
+_PARTNER_GONE = ("Connection closed by peer", "Connection reset by peer", "Broken pipe")
+"""What gloo says when another process of the job has ended (its sockets closed)."""
 
 
 @contextmanager
 def collective(rank: int) -> Iterator[None]:
     """Where this process waits for the others. One of them gone ends this one quietly
     (:class:`ReportedElsewhere`): that one's own error says why, and torchrun names it. One
-    that stopped answering (torch's timeout) is an error here, so that torchrun stops the job."""
+    that stopped answering (torch's timeout), and this process's own failure in the backend
+    (NCCL out of memory, say), are one-line errors here, so that torchrun stops the job."""
+    import torch.distributed as dist
+
     try:
         yield
     except RuntimeError as exc:
-        if not _partner_gone(exc):
-            raise
         reason = _torch_reason(exc)
+        if any(marker in str(exc) for marker in _PARTNER_GONE):
+            raise ReportedElsewhere(PARTNER_FAILED) from None
         if "Timed out" in reason:
             raise ZooError(f"rank {rank}: another process of this torchrun job stopped answering "
                            f"({reason})") from None
-        raise ReportedElsewhere(PARTNER_FAILED) from None
+        if isinstance(exc, dist.DistError):
+            raise ZooError(f"rank {rank}: {reason}") from None
+        raise
 
 
 def gather_objects(obj: Any, rank: int, world: int) -> list[Any]:
@@ -231,8 +231,48 @@ def reported_once(run: Callable[P, int]) -> Callable[P, int]:
 def refuse_torchrun(command: str) -> None:
     """A command that runs in one process refuses a torchrun launch, where every rank would do
     all of its work (the main process says so, the others end quietly)."""
-    if os.environ.get("WORLD_SIZE", "1").strip() in ("", "1"):
+    if _env_int("WORLD_SIZE", "1") <= 1:
         return
-    rank = os.environ.get("RANK", "0").strip()
     message = f"{command} runs in one process; run it without torchrun"
-    raise (ZooError if rank in ("", "0") else ReportedElsewhere)(message)
+    raise (ZooError if _env_int("RANK", "0") == 0 else ReportedElsewhere)(message)
+
+
+@dataclass
+class Ranks:
+    """This process's place in a torchrun job (rank 0 of 1 outside one), and the meetings every
+    rank must reach; an error on one stops them all, printed once."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def watched(self) -> AbstractContextManager[None]:
+        """Where this process may wait for the others (a collective, DDP's gradient exchange):
+        :func:`collective` under torchrun."""
+        return collective(self.rank) if self.enabled else nullcontext()
+
+    def barrier(self) -> None:
+        if self.enabled:
+            import torch.distributed as dist
+
+            with self.watched():
+                dist.barrier()
+
+    def gather(self, obj: Any) -> list[Any]:
+        """Every rank's ``obj``, in rank order (on every rank)."""
+        return gather_objects(obj, self.rank, self.world)
+
+    def together(self, step: Callable[[], T]) -> T:
+        """``step()`` on every rank; an error on any stops them all (:func:`together`)."""
+        return together(step, self.rank, self.gather)
+
+    def main_holds(self, enter: Callable[[ExitStack], None]) -> AbstractContextManager[None]:
+        """What ``enter`` takes, held by the main process (:func:`main_holds`)."""
+        return main_holds(enter, self.rank, self.gather)

@@ -348,7 +348,9 @@ def _wide_colour(img: Image.Image, source: Path, raw_mode: str) -> Image.Image:
         low = np.asarray(again, dtype=np.uint16)
     high = np.asarray(img, dtype=np.uint16)
     values = high << 8 | low
-    pixels = np.round(values * (255.0 / 65535.0)).astype(np.uint8)
+    # round(v * 255 / 65535) in integers (no value falls on a half): a float64 copy of a large
+    # image took seconds and several times its memory
+    pixels = ((values.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     key = img.info.get("transparency") if img.mode == "RGB" else None
     if key is not None:
         transparent = (values == np.asarray(key, dtype=np.uint16)).all(axis=2)

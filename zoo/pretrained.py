@@ -121,7 +121,9 @@ def _in_package(path: Path) -> str:
 
 
 def resolve_weights(info: ModelInfo, path: str | os.PathLike[str] | None = None) -> ResolvedWeights:
-    """Find the weights file of a registry entry: explicit path, Hub (or its cache), shipped copy."""
+    """Find the weights file of a registry entry: explicit path, the shipped copy when it is the
+    registry's file, the Hub (or its cache); a damaged shipped copy as the last resort (its load
+    then says to reinstall)."""
     if path is not None:
         resolved = ResolvedWeights(Path(path), "path", str(path))
     elif info.weights is None:
@@ -181,9 +183,10 @@ def load_entry_weights(model: nn.Module, info: ModelInfo,
     return resolved
 
 
-def weights_availability(info: ModelInfo) -> Literal["shipped", "hub cache", "none"]:
+def weights_availability(info: ModelInfo) -> Literal["shipped", "hub cache", "damaged", "none"]:
     """Where an entry's weights can be had without the network (for ``zoo list``): the copy
-    :func:`resolve_weights` would take offline, so a sound shipped copy before a Hub cache one."""
+    :func:`resolve_weights` would take offline, so a sound shipped copy before a Hub cache one;
+    ``damaged`` for a shipped copy that is not the registry's file, with no other."""
     if info.weights is None:
         return "none"
     if _sound_shipped_copy(info):
@@ -195,4 +198,4 @@ def weights_availability(info: ModelInfo) -> Literal["shipped", "hub cache", "no
                                         revision=info.weights.revision)
         if isinstance(cached, str):
             return "hub cache"
-    return "shipped" if shipped_weights_path(info).is_file() else "none"
+    return "damaged" if shipped_weights_path(info).is_file() else "none"

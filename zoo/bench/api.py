@@ -10,7 +10,7 @@ from zoo.bench.distributed import DistContext
 from zoo.bench.report import write_report
 from zoo.bench.runner import BenchOutcome, BenchPlan, ImageCallback, run_bench
 from zoo.bench.suites import Suite, load_suite, validate_metrics, validate_qualities
-from zoo.datasets import Dataset, resolve_dataset, unreadable_folder
+from zoo.datasets import Dataset, div2k_problem, resolve_dataset
 from zoo.div2k import div2k_dir, div2k_found, div2k_names, div2k_present
 from zoo.ensemble import ENSEMBLE_SUFFIX, split_ensemble
 from zoo.errors import ZooError
@@ -158,7 +158,7 @@ def dataset_notice(spec: str | None) -> str:
         return ""
     if div2k_present():
         return "using DIV2K validation (0801-0900) from the data cache"
-    problem = div2k_dir().is_dir() and unreadable_folder(div2k_dir())
+    problem = div2k_problem()
     if problem:
         return (f"DIV2K in the data cache ({div2k_dir()}) {problem}: using the built-in sample "
                 "suite (scikit-image photographs)")

@@ -7,19 +7,19 @@ The launch itself is :mod:`zoo.distributed`'s, shared with ``zoo train``.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, ExitStack
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence, TypeVar
+from typing import TypeVar
 
-from zoo.distributed import collective, gather_objects, join, launch_env, main_holds
+from zoo.distributed import Ranks, join, launch_env
 
 T = TypeVar("T")
 
 
 @dataclass
-class DistContext:
-    rank: int = 0
-    world_size: int = 1
+class DistContext(Ranks):
+    """The bench's ranks: each measures its share of the images (:meth:`shard`)."""
+
     _initialised: bool = False
 
     @classmethod
@@ -31,34 +31,11 @@ class DistContext:
         # gloo carries only small Python objects here (skip lists, failures) and barriers;
         # the results themselves travel through part files.
         initialised = join("gloo", env)
-        return cls(rank=env.rank, world_size=env.world, _initialised=initialised)
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
+        return cls(rank=env.rank, world=env.world, _initialised=initialised)
 
     def shard(self, items: Sequence[T]) -> list[T]:
-        """This rank's share: every ``world_size``-th item, starting at ``rank``."""
-        return list(items[self.rank::self.world_size])
-
-    def barrier(self) -> None:
-        if self.enabled:
-            import torch.distributed as dist
-
-            with collective(self.rank):
-                dist.barrier()
-
-    def gather(self, obj: Any) -> list[Any]:
-        """Every rank's ``obj``, in rank order (on every rank)."""
-        return gather_objects(obj, self.rank, self.world_size)
-
-    def main_holds(self, enter: Callable[[ExitStack], None]) -> AbstractContextManager[None]:
-        """:func:`main_holds` among this job's ranks."""
-        return main_holds(enter, self.rank, self.gather)
+        """This rank's share: every ``world``-th item, starting at ``rank``."""
+        return list(items[self.rank::self.world])
 
     def close(self) -> None:
         if self._initialised:

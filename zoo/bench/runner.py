@@ -103,7 +103,7 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
         _measure_all(plan, models, outcome, dist, progress, after_image)
         outcome.wall_seconds = time.perf_counter() - start
         # Every image skipped: no report, whose means over no image would say nothing true.
-        if report is not None and dist.is_main and models and outcome.truths:
+        if report is not None and dist.main and models and outcome.truths:
             outcome.meta = report(outcome)
     return outcome
 
@@ -134,10 +134,10 @@ def _measure_all(plan: BenchPlan, models: dict[str, Any], outcome: BenchOutcome,
     """Measure this rank's share of the images; afterwards ``outcome`` covers every rank."""
     out = plan.out_dir
     results_path = out / RESULTS
-    if dist.is_main:
+    if dist.main:
         _merge_parts(out)  # left over from a killed torchrun: fold them in before resuming
     dist.barrier()  # no rank reads or writes a part before the leftovers are merged
-    found = _rows_on_disk(out, warn=dist.is_main)
+    found = _rows_on_disk(out, warn=dist.main)
     store = (ResultsStore(out / PART.format(rank=dist.rank)) if dist.enabled
              else ResultsStore(results_path, found))
     digests = {name: state_digest(model) if isinstance(model, nn.Module) else "-"
@@ -149,7 +149,7 @@ def _measure_all(plan: BenchPlan, models: dict[str, Any], outcome: BenchOutcome,
 
     items = dist.shard(plan.dataset.items)
     total = sum(len(_pending(plan, image_id, earlier)) for image_id, _ in items)
-    with _progress_bar(progress and dist.is_main, total, plan.dataset.name) as (bar, task):
+    with _progress_bar(progress and dist.main, total, plan.dataset.name) as (bar, task):
         for image_id, loader in items:
             rows = _measure_image(plan, image_id, loader, models, digests, earlier, outcome,
                                   progress=(bar, task))
@@ -177,7 +177,7 @@ def _gather_outcomes(outcome: BenchOutcome, dist: DistContext, out: Path) -> Non
     outcome.measured_metrics = {m: sum(g[4].get(m, 0) for g in gathered)
                                 for m in dict.fromkeys(m for g in gathered for m in g[4])}
     dist.barrier()
-    if dist.is_main:
+    if dist.main:
         _merge_parts(out, warn=False)
     dist.barrier()
 

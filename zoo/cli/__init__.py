@@ -70,9 +70,11 @@ class _InterruptWatch:
         """Whether ``exc`` is most likely a Ctrl-C on its way out: raised while handling one,
         or within :attr:`WINDOW_SECONDS` of one."""
         chained: BaseException | None = exc
-        while chained is not None:
+        seen: set[int] = set()  # a chain can loop (`raise e from e`)
+        while chained is not None and id(chained) not in seen:
             if isinstance(chained, KeyboardInterrupt):
                 return True
+            seen.add(id(chained))
             chained = chained.__cause__ or chained.__context__
         return self._at is not None and time.monotonic() - self._at < self.WINDOW_SECONDS
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zoo.degrade import PROTOCOLS
 from zoo.distributed import reported_once
 from zoo.errors import printable
+
+if TYPE_CHECKING:
+    from zoo.datasets import Dataset
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True, highlight=False, soft_wrap=True)  # one line per message
     suite = load_suite(args.suite)
     dist = DistContext.from_env()
-    if dist.is_main:
+    if dist.main:
         for spec in (args.data or suite.datasets):
             notice = dataset_notice(spec)
             if notice:
@@ -59,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     runs = bench(suite=suite, data=args.data, models=args.models, qualities=args.quality,
                  protocols=args.protocol, metrics=args.metrics, out=args.out, device=args.device,
                  tile=args.tile, progress=not args.no_progress, crops=args.crops, dist=dist)
-    if not dist.is_main:
+    if not dist.main:
         return 0
     from rich.markup import escape
 
@@ -108,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _ignored_text(dataset) -> str:  # noqa: ANN001  (a Dataset)
+def _ignored_text(dataset: Dataset) -> str:
     """The entries of a dataset's folder that are not image files, the first few by name."""
     shown, more = dataset.ignored[:5], len(dataset.ignored) - 5
     return (f"{dataset.name}: {len(dataset.ignored)} entr{'y' if len(dataset.ignored) == 1 else 'ies'}"

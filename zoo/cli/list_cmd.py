@@ -27,10 +27,12 @@ def format_count(n: int) -> str:
 
 
 def weights_where(info) -> str:
-    """hub cache / shipped / none: the copy of the entry's weights zoo.load takes offline."""
+    """shipped / hub cache / none: the copy of the entry's weights zoo.load takes offline
+    (``damaged (reinstall zoo)`` for a shipped copy that is not the registry's file)."""
     from zoo.pretrained import weights_availability
 
-    return str(weights_availability(info))
+    where = weights_availability(info)
+    return "damaged (reinstall zoo)" if where == "damaged" else where
 
 
 def run(args: argparse.Namespace) -> int:

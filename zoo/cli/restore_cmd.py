@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -17,6 +18,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from zoo.atomic import unwritable_folder
 from zoo.distributed import reported_once, refuse_torchrun
 from zoo.errors import ImageError, WeightsError, ZooError, first_line, os_reason, printable
+
+if TYPE_CHECKING:
+    from zoo.models.base import Restorer
 
 DEFAULT_MODEL = "arnet-nogan"
 DEFAULT_SUFFIX = ".restored"
@@ -356,7 +360,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed or problems else 0
 
 
-def _note_tile_side(model, tile: int | None, console: Console) -> None:  # noqa: ANN001
+def _note_tile_side(model: Restorer, tile: int | None, console: Console) -> None:
     """Say so when ``--tile`` is not the tiles' side (rounded to the model's grid)."""
     from zoo.tiling import tile_side
 

@@ -8,8 +8,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from zoo.distributed import reported_once
 from zoo.cli.arg_types import hand_back_overrides
+from zoo.distributed import reported_once
 from zoo.errors import RecipeError
 
 

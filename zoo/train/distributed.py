@@ -6,60 +6,22 @@ The launch itself (the variables torchrun sets, the rendezvous, errors every ran
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from zoo.distributed import (LaunchEnv, collective, gather_objects, join, launch_env,
-                                   main_holds, together)
+from zoo.distributed import LaunchEnv, Ranks, join, launch_env
 
 __all__ = ["Dist", "mean_across", "setup"]
 
-T = TypeVar("T")
 
+@dataclass
+class Dist(Ranks):
+    """The training's ranks: DistributedDataParallel and the decisions all of them share."""
 
-@dataclass(frozen=True)
-class Dist:
-    rank: int = 0
-    world: int = 1
     local_rank: int = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world > 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def watched(self) -> contextlib.AbstractContextManager[None]:
-        """Where this process may wait for the others (a collective, DDP's gradient exchange):
-        one of them gone is a one-line error (:func:`zoo.distributed.collective`)."""
-        return collective(self.rank) if self.enabled else contextlib.nullcontext()
-
-    def barrier(self) -> None:
-        if self.enabled:
-            with self.watched():
-                dist.barrier()
-
-    def gather(self, obj: Any) -> list[Any]:
-        """Every rank's ``obj``, in rank order (on every rank)."""
-        return gather_objects(obj, self.rank, self.world)
-
-    def together(self, step: Callable[[], T]) -> T:
-        """``step()`` on every rank; an error on any stops them all
-        (:func:`zoo.distributed.together`)."""
-        return together(step, self.rank, self.gather)
-
-    def main_holds(self, enter: Callable[[contextlib.ExitStack], None]
-                   ) -> contextlib.AbstractContextManager[None]:
-        """What ``enter`` takes, on the main process (:func:`zoo.distributed.main_holds`)."""
-        return main_holds(enter, self.rank, self.gather)
 
     def wrap(self, model: nn.Module, device: torch.device, find_unused: bool = False) -> nn.Module:
         if not self.enabled:
