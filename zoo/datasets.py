@@ -8,6 +8,7 @@ returns the ground truth as a uint8 array (HxWx3 RGB or HxW grey) or raises
 from __future__ import annotations
 
 import os
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -198,7 +199,11 @@ def cached_datasets() -> list[tuple[str, Path, int | str]]:
     try:
         folders = sorted(p for p in root.iterdir()
                          if p.is_dir() and p.name != "div2k" and not p.name.startswith("."))
-    except OSError:  # no cache yet, or one that cannot be read: nothing of it to list
+    except FileNotFoundError:  # no cache yet
+        folders = []
+    except OSError as exc:
+        warnings.warn(f"{root}: the data cache cannot be read ({os_reason(exc)}); the datasets "
+                      "placed in it are not listed")
         folders = []
     for sub in folders:
         count = _image_count(sub)

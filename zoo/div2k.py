@@ -103,9 +103,9 @@ def fetch_div2k(url: str = DIV2K_URL, *, sha256: str | None = None, size: int | 
     os.replace(part, archive)
     try:
         _unpack_pngs(archive, dest)
-    except OSError as exc:  # a full disk, a folder in the way: one line naming the file
-        where = exc.filename or dest
-        raise DataError(f"{where}: cannot unpack the DIV2K images ({os_reason(exc)})") from None
+    except OSError as exc:  # a full disk, a folder in the way: one line naming the folder
+        raise DataError(f"{dest}: cannot unpack the DIV2K images into it "
+                        f"({os_reason(exc)})") from None
     finally:  # the verified 449 MB archive is only a means: never left behind
         archive.unlink(missing_ok=True)
     return dest

@@ -430,10 +430,13 @@ class Trainer:
         self._t0 = self._stage_t0 = time.monotonic()
         self.stopped = False
         self.stop_reason = ""
-        self.build()
-        with self.dist.main_holds(lambda held: held.enter_context(folder_lock(self.out))), \
-                self.dist.watched():
-            return self._run()
+        try:
+            self.build()
+            with self.dist.main_holds(lambda held: held.enter_context(folder_lock(self.out))), \
+                    self.dist.watched():
+                return self._run()
+        finally:  # on an error too: a process group left open aborts the process at exit
+            self.dist.close()
 
     def _start(self) -> bool:
         """Check OUT, resume (when asked) and save the recipe; whether a checkpoint was resumed.
@@ -499,7 +502,6 @@ class Trainer:
         self.dist.barrier()
         result = self._export() if self.dist.main else None
         self.dist.barrier()
-        self.dist.close()
         return result
 
     def _export(self) -> Path:
