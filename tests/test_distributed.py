@@ -230,3 +230,14 @@ def test_a_training_that_fails_at_start_ends_every_process_cleanly(tmp_path: Pat
         assert "terminate called" not in main.stderr + other.stderr
         errors = [line for line in (main.stderr + other.stderr).splitlines() if "error" in line]
         assert len(errors) == 1 and errors[0] in main.stderr.splitlines(), errors
+
+
+def test_leave_ends_only_a_process_of_a_torchrun_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    import zoo.distributed as d
+
+    assert d.leave(3) == 3  # not in a job: the code back, as it is
+    ended: list[int] = []
+    monkeypatch.setattr(d, "_joined", True)
+    monkeypatch.setattr(d.os, "_exit", ended.append)
+    d.leave(2)
+    assert ended == [2]

@@ -33,6 +33,9 @@ WAITING_NOTICE_SECONDS = 5.0
 """How long a rendezvous may take before the process says what it waits for."""
 PARTNER_FAILED = "another process of this torchrun job failed (see its error)"
 
+_joined = False
+"""Whether this process has joined a torchrun job's process group (:func:`join`)."""
+
 
 class ReportedElsewhere(ZooError):
     """An error that another process of the job prints (rank 0 one that every rank met, a failed
@@ -107,6 +110,8 @@ def join(backend: str, env: LaunchEnv) -> bool:
         # The short wait was for the others to come; once they have, collectives get torch's.
         store.set_timeout(dist.default_pg_timeout)
         dist.init_process_group(backend, store=store, rank=env.rank, world_size=env.world)
+        global _joined
+        _joined = True
     except (RuntimeError, ValueError, TimeoutError) as exc:  # DistStoreError, DistNetworkError
         raise ZooError(_join_failure(exc, others, f"{host}:{port}")) from None
     finally:
@@ -226,6 +231,22 @@ def reported_once(run: Callable[P, int]) -> Callable[P, int]:
             return 0
 
     return quiet_when_reported
+
+
+def leave(code: int) -> int:
+    """End a process that joined a torchrun job with ``code`` once its output is out, without
+    the interpreter's teardown, where gloo's threads (one still waiting to receive from a
+    process that has ended) abort it: "terminate called without an active exception", SIGABRT,
+    after every line was printed and every file written (pytorch/pytorch#190489, gloo's
+    receive that cannot be interrupted). Elsewhere ``code`` is returned as it is."""
+    if not _joined:
+        return code
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said anyway
+            pass
+    os._exit(code)
 
 
 def refuse_torchrun(command: str) -> None:

@@ -120,7 +120,9 @@ def run_tool(main_fn: Callable[[], int | None]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_tool(lambda: _dispatch(argv))
+    from zoo.distributed import leave
+
+    return leave(run_tool(lambda: _dispatch(argv)))
 
 
 def _dispatch(argv: list[str] | None) -> int | None:
