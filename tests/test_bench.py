@@ -1042,3 +1042,16 @@ def test_an_undefined_value_is_kept_and_an_erased_one_measured_again(
         return [dict(r, measured=sorted(r["measured"].split())) for r in rows]
 
     assert same(_table(out / "results.csv")) == same(records)
+
+
+def test_tiles_asked_off_the_models_grid_are_the_setup_of_the_side_used(
+        image_folder: Path, tmp_path: Path) -> None:
+    """`--tile 1` ran 16-px tiles but its rows said "tiles 1 px": `--tile 16` (the same tiles,
+    the same values) then measured every row again as another setup."""
+    out = tmp_path / "out"
+    first = _bench(image_folder, out, qualities=[10], tile=1)[0]
+    assert first.outcome.measured == 4
+    assert {r["setup"].split(";")[0] for r in csv.DictReader(open(out / "results.csv"))} == {
+        "tiles 16 px"}
+    assert _bench(image_folder, out, qualities=[10], tile=16)[0].outcome.measured == 0
+    assert _bench(image_folder, out, qualities=[10], tile=32)[0].outcome.measured == 4

@@ -29,7 +29,7 @@ from zoo.degrade import jpeg_roundtrip, libjpeg_description, to_protocol
 from zoo.errors import ZooError, first_line, os_reason
 from zoo.locks import folder_lock
 from zoo.metrics import METRICS, metric_of_token
-from zoo.tiling import auto_tile_rule
+from zoo.tiling import auto_tile_rule, tile_side
 from zoo.weights import state_digest
 
 RESULTS = "results.csv"
@@ -56,6 +56,14 @@ class BenchPlan:
         tiles = (f"auto, {auto_tile_rule(self.device or 'cpu')}" if self.tile is None
                  else "never" if self.tile == 0 else f"{self.tile} px")
         return f"tiles {tiles}; {libjpeg_description()}, 4:2:0"
+
+    def setup_for(self, model: object) -> str:
+        """:attr:`setup` of one model's rows: an explicit ``--tile`` as the side its tiles
+        really have (rounded to the model's grid), so ``--tile 1`` and ``--tile 16`` of a model
+        with 16-px tiles are one setup; ``model`` None (not loaded): :attr:`setup`."""
+        if not self.tile or model is None:
+            return self.setup
+        return f"tiles {tile_side(model, self.tile)} px; {self.setup.partition('; ')[2]}"
 
 
 @dataclass
@@ -145,7 +153,7 @@ def _measure_all(plan: BenchPlan, models: dict[str, Any], outcome: BenchOutcome,
     # Rows made by the weights loaded now; whether their ground truth is this run's is known
     # only once each image is read.
     earlier = {r.key: r for r in found if r.weights == digests.get(r.model, r.weights)
-               and _same_setup(r, plan.setup)}
+               and _same_setup(r, plan.setup_for(models.get(r.model)))}
 
     items = dist.shard(plan.dataset.items)
     total = sum(len(_pending(plan, image_id, earlier)) for image_id, _ in items)
@@ -192,7 +200,7 @@ def current_rows(plan: BenchPlan, outcome: BenchOutcome) -> list[Row]:
             if r.dataset == plan.dataset.name and r.model in models
             and r.image in outcome.truths and _same_truth(r, outcome.truths[r.image])
             and r.weights == outcome.digests.get(r.model, r.weights)
-            and _same_setup(r, plan.setup)
+            and _same_setup(r, plan.setup_for(outcome.models.get(r.model)))
             and r.quality in plan.qualities and r.protocol in plan.protocols]
 
 
@@ -324,7 +332,7 @@ def _measure_image(plan: BenchPlan, image_id: str, loader: Callable[[], np.ndarr
                     seconds = before.seconds
                 rows.append(Row(plan.dataset.name, name, image_id, int(quality), protocol,
                                 values, seconds, weights=digests[name], truth=truth_id,
-                                setup=plan.setup, measured=measured))
+                                setup=plan.setup_for(models[name]), measured=measured))
     return rows
 
 
