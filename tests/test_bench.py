@@ -1055,3 +1055,17 @@ def test_tiles_asked_off_the_models_grid_are_the_setup_of_the_side_used(
         "tiles 16 px"}
     assert _bench(image_folder, out, qualities=[10], tile=16)[0].outcome.measured == 0
     assert _bench(image_folder, out, qualities=[10], tile=32)[0].outcome.measured == 4
+
+
+def test_names_from_the_user_are_shown_as_they_are_in_the_markdown(tmp_path: Path) -> None:
+    """A folder named `<b>set` made the page's title bold (raw HTML in LEADERBOARD.md), and a
+    name with a backtick or `|` broke its code span or table row."""
+    folder = tmp_path / "<b>set_*1"
+    folder.mkdir()
+    Image.fromarray(np.full((24, 24, 3), 128, np.uint8)).save(folder / "a.png")
+    (folder / "x`|y.png").write_bytes(b"not a png")
+    _bench(folder, tmp_path / "out", qualities=[10], protocols=["rgb"], crops=0)
+    text = (tmp_path / "out" / "LEADERBOARD.md").read_text()
+    assert text.startswith("# Leaderboard: \\<b\\>set\\_\\*1\n")
+    assert "images of `<b>set_*1` (" in text
+    assert "- ``x`|y``: " in text  # the skipped image, its backtick inside a longer fence

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -130,10 +131,26 @@ def legend(has_reported: bool, markdown: bool = False) -> str:
     return text
 
 
+def md_text(text: str) -> str:
+    """User text (a folder's name, a path) as Markdown that shows it as it is: the characters
+    Markdown or a table would read (``<b>``, ``*``, ``|``) backslash-escaped."""
+    return "".join("\\" + c if c in "\\`*_[]<>|#!" else c for c in str(text))
+
+
+def md_code(text: str, *, in_table: bool = False) -> str:
+    """User text as a Markdown code span that holds any backtick (and, ``in_table``, any ``|``,
+    which would end the cell)."""
+    text = str(text).replace("|", "\\|") if in_table else str(text)
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def render_markdown(dataset: str, summary: list[dict[str, Any]], metrics: tuple[str, ...],
                     reported: list[ReportedRow], meta: dict[str, Any]) -> str:
-    lines = [f"# Leaderboard: {dataset}", ""]
-    lines += [f"Means over {_images(summary)} images of `{dataset}` ({meta.get('dataset_source', '')}). "
+    lines = [f"# Leaderboard: {md_text(dataset)}", ""]
+    lines += [f"Means over {_images(summary)} images of {md_code(dataset)} "
+              f"({md_text(meta.get('dataset_source', ''))}). "
               f"Degradation: {meta.get('encoder', '')}. {provenance(meta)}",
               legend(bool(reported), markdown=True), ""]
     for protocol, quality, entries in groups(summary):
@@ -143,7 +160,7 @@ def render_markdown(dataset: str, summary: list[dict[str, Any]], metrics: tuple[
         bests = {m: best_models(entries, m) for m in metrics}
         ordered = sorted(entries, key=lambda e: _sort_key(e, metrics))
         for e in ordered:
-            cells = [f"`{e['model']}`"]
+            cells = [md_code(e["model"], in_table=True)]
             for m in metrics:
                 text = cell_text(e, m)
                 cells.append(f"**{text}**" if e["model"] in bests[m] else text)
@@ -166,9 +183,11 @@ def render_markdown(dataset: str, summary: list[dict[str, Any]], metrics: tuple[
                 lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     if meta.get("skipped_images"):
-        lines += ["## Skipped images", ""] + [f"- `{i}`: {why}" for i, why in meta["skipped_images"]] + [""]
+        lines += ["## Skipped images", ""] + [f"- {md_code(i)}: {md_text(why)}"
+                                              for i, why in meta["skipped_images"]] + [""]
     if meta.get("failures"):
-        lines += ["## Failures", ""] + [f"- `{m}` on `{i}`: {why}" for m, i, why in meta["failures"]] + [""]
+        lines += ["## Failures", ""] + [f"- {md_code(m)} on {md_code(i)}: {md_text(why)}"
+                                        for m, i, why in meta["failures"]] + [""]
     lines += ["Files: `results.csv` (per image), `summary.csv` (means), `leaderboard.html`, `meta.json`.", ""]
     return "\n".join(lines)
 
