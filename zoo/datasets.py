@@ -123,6 +123,7 @@ def _why_ignored(entry: Path) -> str:
         return f"{name}/ (a folder: sub-folders are not read)"
     return name
 
+
 def portable_folder(folder: str | Path) -> str:
     """A folder as given, when relative (``../data/Set14``, ``~/LIVE1``); an absolute one
     relative to the working directory when under it, else as given."""

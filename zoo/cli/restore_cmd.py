@@ -227,9 +227,9 @@ def _target_keys(jobs: list[Job]) -> list[object]:
 def _case_blind(folder: Path) -> bool:
     """Whether names in ``folder`` (or its nearest existing parent, the folder being made
     later) ignore case: a temporary file is looked up by its name in the other case."""
-    while not folder.is_dir() and folder != folder.parent:
-        folder = folder.parent
     try:
+        while not folder.is_dir() and folder != folder.parent:
+            folder = folder.parent
         with tempfile.NamedTemporaryFile(prefix=".zoo-case-probe-", dir=folder) as probe:
             return Path(probe.name).with_name(Path(probe.name).name.upper()).exists()
     except OSError:  # a folder we cannot write into: its jobs are refused for that anyway
