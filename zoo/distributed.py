@@ -88,6 +88,7 @@ def join(backend: str, env: LaunchEnv) -> bool:
     :data:`RENDEZVOUS_SECONDS` with one line."""
     import torch.distributed as dist
 
+    global _joined
     if dist.is_initialized():
         return False
     host, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
@@ -110,7 +111,6 @@ def join(backend: str, env: LaunchEnv) -> bool:
         # The short wait was for the others to come; once they have, collectives get torch's.
         store.set_timeout(dist.default_pg_timeout)
         dist.init_process_group(backend, store=store, rank=env.rank, world_size=env.world)
-        global _joined
         _joined = True
     except (RuntimeError, ValueError, TimeoutError) as exc:  # DistStoreError, DistNetworkError
         raise ZooError(_join_failure(exc, others, f"{host}:{port}")) from None
