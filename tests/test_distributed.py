@@ -230,6 +230,8 @@ def test_a_training_that_fails_at_start_ends_every_process_cleanly(tmp_path: Pat
         assert "terminate called" not in main.stderr + other.stderr
         errors = [line for line in (main.stderr + other.stderr).splitlines() if "error" in line]
         assert len(errors) == 1 and errors[0] in main.stderr.splitlines(), errors
+        assert main.stderr.count("skipping training image") == 2  # named once, by rank 0
+        assert other.stderr == ""
 
 
 def test_leave_ends_only_a_process_of_a_torchrun_job(monkeypatch: pytest.MonkeyPatch) -> None:

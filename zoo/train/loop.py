@@ -167,7 +167,10 @@ class Trainer:
 
     def _data(self) -> None:
         d = self.recipe.data
-        store = ImageStore(d.train, min_side=d.patch, cache_mb=d.cache_mb)
+        with warnings.catch_warnings():  # every process reads the same files: rank 0 names them
+            if not self.dist.main:
+                warnings.simplefilter("ignore")
+            store = ImageStore(d.train, min_side=d.patch, cache_mb=d.cache_mb)
         aug = Augment(patch=d.patch, quality=(d.quality[0], d.quality[1]), grey_fraction=d.grey_fraction,
                       grey_full_range=d.grey_full_range)
         self.dataset = PatchDataset(store, aug, self.recipe.seed)
