@@ -2,7 +2,7 @@
 
 The torchrun variables read and checked (:func:`launch_env`), a rendezvous that tells when it
 waits and gives up in time (:func:`join`), and errors that stop every rank but are printed once
-(:func:`together`, :func:`main_holds`, :func:`collective`, :func:`reported_once`): no rank is
+(:class:`Ranks`, :func:`collective`, :func:`reported_once`): no rank is
 left waiting for one that gave up, and none prints torch's traceback when another has ended.
 Commands that run in one process refuse a torchrun launch (:func:`refuse_torchrun`).
 """
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar
 
-from zoo.errors import ZooError, first_line, os_reason
+from zoo.errors import ZooError, error_line, first_line
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -172,54 +172,6 @@ def collective(rank: int) -> Iterator[None]:
         raise
 
 
-def gather_objects(obj: Any, rank: int, world: int) -> list[Any]:
-    """Every rank's ``obj``, in rank order (on every rank)."""
-    if world <= 1:
-        return [obj]
-    import torch.distributed as dist
-
-    out: list[Any] = [None] * world
-    with collective(rank):
-        dist.all_gather_object(out, obj)
-    return out
-
-
-def together(step: Callable[[], T], rank: int, gather: Callable[[Any], list[Any]]) -> T:
-    """``step()`` on every rank, then a meeting (through ``gather``): a ZooError or OSError on
-    any rank stops every one, before any waits for another. The main process raises it (its
-    own as it is, another's named by rank), the others :class:`ReportedElsewhere`."""
-    try:
-        result, error = step(), None
-    except (ZooError, OSError) as exc:
-        result, error = None, exc
-    failed = [(r, e) for r, e in enumerate(gather(_message(error) if error else None)) if e]
-    if not failed:
-        return result  # type: ignore[return-value]  (step() returned)
-    if rank != 0:
-        raise ReportedElsewhere(failed[0][1])
-    if error is not None:
-        raise error
-    raise ZooError(f"rank {failed[0][0]}: {failed[0][1]}")
-
-
-def _message(exc: BaseException) -> str:
-    """An error's line as the CLI prints it (an OSError with the file it names)."""
-    if isinstance(exc, OSError):
-        return f"{exc.filename}: {os_reason(exc)}" if exc.filename else os_reason(exc)
-    return str(exc)
-
-
-@contextmanager
-def main_holds(enter: Callable[[ExitStack], None], rank: int,
-               gather: Callable[[Any], list[Any]]) -> Iterator[None]:
-    """Run ``enter`` (which takes a lock, say, into the given stack) on the main process only,
-    and hold what it entered while the block runs; every rank hears of its error
-    (:func:`together`) before any waits for another."""
-    with ExitStack() as held:
-        together(lambda: enter(held) if rank == 0 else None, rank, gather)
-        yield
-
-
 def reported_once(run: Callable[P, int]) -> Callable[P, int]:
     """``run`` (a command), where an error another process reports ends this one quietly, with
     status 0: a non-zero one could make torchrun stop that process before it has printed."""
@@ -288,12 +240,38 @@ class Ranks:
 
     def gather(self, obj: Any) -> list[Any]:
         """Every rank's ``obj``, in rank order (on every rank)."""
-        return gather_objects(obj, self.rank, self.world)
+        if not self.enabled:
+            return [obj]
+        import torch.distributed as dist
+
+        out: list[Any] = [None] * self.world
+        with self.watched():
+            dist.all_gather_object(out, obj)
+        return out
 
     def together(self, step: Callable[[], T]) -> T:
-        """``step()`` on every rank; an error on any stops them all (:func:`together`)."""
-        return together(step, self.rank, self.gather)
+        """``step()`` on every rank, then a meeting: a ZooError or OSError on any rank stops
+        every one, before any waits for another. The main process raises it (its own as it is,
+        another's named by rank), the others :class:`ReportedElsewhere`."""
+        try:
+            result, error = step(), None
+        except (ZooError, OSError) as exc:
+            result, error = None, exc
+        said = self.gather(error_line(error) if error else None)
+        failed = [(rank, line) for rank, line in enumerate(said) if line]
+        if not failed:
+            return result  # type: ignore[return-value]  (step() returned)
+        if not self.main:
+            raise ReportedElsewhere(failed[0][1])
+        if error is not None:
+            raise error
+        raise ZooError(f"rank {failed[0][0]}: {failed[0][1]}")
 
-    def main_holds(self, enter: Callable[[ExitStack], None]) -> AbstractContextManager[None]:
-        """What ``enter`` takes, held by the main process (:func:`main_holds`)."""
-        return main_holds(enter, self.rank, self.gather)
+    @contextmanager
+    def main_holds(self, enter: Callable[[ExitStack], None]) -> Iterator[None]:
+        """Run ``enter`` (which takes a lock, say, into the given stack) on the main process
+        only, and hold what it entered while the block runs; every rank hears of its error
+        (:meth:`together`) before any waits for another."""
+        with ExitStack() as held:
+            self.together(lambda: enter(held) if self.main else None)
+            yield

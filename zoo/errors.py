@@ -15,6 +15,14 @@ def os_reason(exc: OSError) -> str:
     return exc.strerror or first_line(exc)
 
 
+def error_line(exc: BaseException) -> str:
+    """An error as the CLI's ``error:`` line says it: an OSError with the file it names and the
+    system's reason, anything else its message."""
+    if isinstance(exc, OSError):
+        return f"{exc.filename}: {os_reason(exc)}" if exc.filename else os_reason(exc)
+    return str(exc)
+
+
 class ZooError(Exception):
     """An error whose message is complete for the user (what went wrong and what to do)."""
 

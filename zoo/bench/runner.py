@@ -50,12 +50,16 @@ class BenchPlan:
     tile: int | None = None
 
     @cached_property  # asked for every row on disk and every row measured
+    def _encoding(self) -> str:
+        return f"{libjpeg_description()}, 4:2:0"
+
+    @cached_property
     def setup(self) -> str:
         """The rows' ``setup``: what besides weights and ground truth decides their values (the
         tiling in force, automatic tiling's rule being the device's, and the libjpeg encoding)."""
         tiles = (f"auto, {auto_tile_rule(self.device or 'cpu')}" if self.tile is None
                  else "never" if self.tile == 0 else f"{self.tile} px")
-        return f"tiles {tiles}; {libjpeg_description()}, 4:2:0"
+        return f"tiles {tiles}; {self._encoding}"
 
     def setup_for(self, model: object) -> str:
         """:attr:`setup` of one model's rows: an explicit ``--tile`` as the side its tiles
@@ -63,7 +67,7 @@ class BenchPlan:
         with 16-px tiles are one setup; ``model`` None (not loaded): :attr:`setup`."""
         if not self.tile or model is None:
             return self.setup
-        return f"tiles {tile_side(model, self.tile)} px; {self.setup.partition('; ')[2]}"
+        return f"tiles {tile_side(model, self.tile)} px; {self._encoding}"
 
 
 @dataclass

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
-from zoo.errors import ZooError, os_reason, printable
+from zoo.errors import ZooError, error_line, printable
 
 _SUBCOMMANDS = ("list_cmd", "restore_cmd", "push_cmd", "bench_cmd", "data_cmd", "train_cmd")
 
@@ -106,8 +106,7 @@ def run_tool(main_fn: Callable[[], int | None]) -> int:
         err_console.print(f"[red]error:[/] {escape(printable(str(exc)))}")
         return 2
     except OSError as exc:  # a file or folder the command could not read or write
-        where = f"{exc.filename}: " if exc.filename else ""
-        err_console.print(f"[red]error:[/] {escape(printable(where + os_reason(exc)))}")
+        err_console.print(f"[red]error:[/] {escape(printable(error_line(exc)))}")
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted")
