@@ -207,3 +207,35 @@ def test_overrides_taken_by_an_option_are_handed_back_in_command_line_order() ->
                                             lambda word: "=" in word)
     assert values == ["d1", "d2"] and overrides == ["a.b=1", "a.b=2", "c=4"]  # the later a.b wins
     assert hand_back_overrides(None, ["x=1", "x=1"], ["x=1", "x=1"], lambda w: True) == ([], ["x=1", "x=1"])
+
+
+def text_of_main_help(capsys: pytest.CaptureFixture) -> str:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_help_texts_name_documents_that_exist(capsys: pytest.CaptureFixture) -> None:
+    """`zoo --help` and `zoo bench --help` point at the docs by path; in a wheel `docs/` is
+    package data, so the paths must be where the package really keeps them."""
+    import re
+
+    for command in (["--help"], ["bench", "--help"]):
+        with pytest.raises(SystemExit):
+            main(command)
+        text = " ".join(capsys.readouterr().out.split())  # argparse wraps long paths
+        paths = re.findall(r"(/\S+?\.md)\b", text)
+        assert paths, text
+        for path in paths:
+            assert Path(path).is_file(), path
+    folder = re.search(r"Documentation: (\S+) \(", text_of_main_help(capsys)).group(1)
+    for name in ("restore.md", "bench.md", "metrics.md", "models.md", "weights.md", "DEVELOPING.md"):
+        assert (Path(folder) / name).is_file(), name
+
+
+def test_a_missing_document_is_named_by_its_repository_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    import zoo.resources
+
+    monkeypatch.setattr(zoo.resources, "PACKAGE_DIR", Path("/nonexistent/zoo"))
+    assert zoo.resources.doc_path("bench.md") == "docs/bench.md"
+    assert zoo.resources.doc_path("README.md", "training") == "training/README.md"

@@ -1,4 +1,4 @@
-"""Where the data folders (training/, benchmarks/, baselines/) and shipped weights live.
+"""Where the data folders (training/, benchmarks/, baselines/, docs/) and shipped weights live.
 
 In a wheel they are carried inside the package (``zoo/_data/...``); in a source checkout
 they are the repository's top-level folders.
@@ -13,7 +13,7 @@ from typing import Literal
 PACKAGE_DIR = Path(__file__).resolve().parent
 WEIGHTS_DIR = PACKAGE_DIR / "weights"
 
-DataFolder = Literal["training", "benchmarks", "baselines"]
+DataFolder = Literal["training", "benchmarks", "baselines", "docs"]
 
 
 def resource_dir(name: DataFolder) -> Path:
@@ -22,6 +22,15 @@ def resource_dir(name: DataFolder) -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"zoo data folder {name!r} not found next to {PACKAGE_DIR}")
+
+
+def doc_path(name: str, folder: DataFolder = "docs") -> str:
+    """Where the document ``FOLDER/NAME`` is, for help texts: the installed or checked-out copy,
+    else its path in the repository."""
+    try:
+        return str(resource_dir(folder) / name)
+    except FileNotFoundError:
+        return f"{folder}/{name}"
 
 
 def cache_dir() -> Path:

@@ -27,8 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     from zoo import __version__
 
+    from zoo.resources import doc_path
+
     parser = argparse.ArgumentParser(
-        prog="zoo", description="JPEG artifact removal: restore, benchmark and train models.")
+        prog="zoo", description="JPEG artifact removal: restore, benchmark and train models.",
+        epilog=f"Documentation: {doc_path('')} (restore.md, bench.md, metrics.md, models.md, "
+               f"weights.md, DEVELOPING.md) and {doc_path('README.md', 'training')} (training).")
     parser.add_argument("--version", action="version", version=f"zoo {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in _SUBCOMMANDS:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from zoo.degrade import PROTOCOLS
 from zoo.distributed import reported_once
 from zoo.errors import printable
+from zoo.resources import doc_path
 
 if TYPE_CHECKING:
     from zoo.datasets import Dataset
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "bench", help="benchmark models on a dataset and write a leaderboard",
-        description="Benchmark models at several JPEG qualities (protocol: docs/bench.md). Without "
+        description=f"Benchmark models at several JPEG qualities (protocol: {doc_path('bench.md')}). Without "
                     "--data: DIV2K validation when it is in the data cache, else the sample suite.")
     p.add_argument("--quality", "-q", type=int, nargs="+", metavar="Q",
                    help="JPEG qualities (default: the suite's, 10 20 30)")

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from zoo.atomic import unwritable_folder
 from zoo.distributed import reported_once, refuse_torchrun
 from zoo.errors import ImageError, WeightsError, ZooError, first_line, os_reason, printable
+from zoo.resources import doc_path
 
 if TYPE_CHECKING:
     from zoo.models.base import Restorer
@@ -312,7 +313,7 @@ def _load_model(args: argparse.Namespace, console: Console):
                   f"weights: {source or 'none needed'}")
     if args.precision == "fp16" and str(device) == "cpu" and model.num_parameters():
         console.print("note: most CPUs emulate fp16, several times slower than fp32 "
-                      "(docs/restore.md, \"Precision\"); bf16 is the CPUs' fast precision",
+                      f"({doc_path('restore.md')}, \"Precision\"); bf16 is the CPUs' fast precision",
                       markup=False)
     return model
 
