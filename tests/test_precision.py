@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import warnings
 from pathlib import Path
@@ -187,3 +188,34 @@ def test_restore_cli(tmp_path: Path, capsys, astronaut_q10) -> None:
     with pytest.raises(SystemExit):
         main(["restore", "--precision", "fp8", str(image)])
     assert "invalid choice: 'fp8'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("major", [7, 8])
+def test_bf16_is_for_gpus_that_compute_it(monkeypatch: pytest.MonkeyPatch, major: int) -> None:
+    """torch's is_bf16_supported() says yes on a T4 (emulated bf16); restore refuses bf16 there
+    and training's ``auto`` takes fp16 (with a gradient scaler), as the docs say."""
+    from types import SimpleNamespace
+
+    from zoo.errors import RecipeError
+    from zoo.precision import check_autocast
+    from zoo.train.hardware import autocast_dtype
+
+    props = SimpleNamespace(name="Tesla T4" if major == 7 else "A100", major=major,
+                            minor=5 if major == 7 else 0)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device=None: props)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(zoo.precision, "is_autocast_available", lambda kind: True)
+    monkeypatch.setattr(torch, "autocast", lambda *args, **kwargs: contextlib.nullcontext())
+    gpu = torch.device("cuda:0")
+    if major == 7:
+        with pytest.raises(ZooError, match=r"^bf16: Tesla T4 \(compute capability 7\.5\) has no native bf16"):
+            check_autocast(gpu, "bf16")
+        check_autocast(gpu, "fp16")
+        assert autocast_dtype("auto", gpu) == torch.float16
+        with pytest.raises(RecipeError, match=r"^recipe\.toml: precision bf16: Tesla T4 .*; use fp16 or auto$"):
+            autocast_dtype("bf16", gpu, where="recipe.toml")
+    else:
+        check_autocast(gpu, "bf16")
+        assert autocast_dtype("auto", gpu) == torch.bfloat16
+        assert autocast_dtype("bf16", gpu) == torch.bfloat16

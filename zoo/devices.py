@@ -6,7 +6,7 @@ import torch
 
 from zoo.errors import ZooError
 
-__all__ = ["SUPPORTED_DEVICE_TYPES", "default_device", "usable_device"]
+__all__ = ["SUPPORTED_DEVICE_TYPES", "cuda_bf16_problem", "default_device", "usable_device"]
 
 SUPPORTED_DEVICE_TYPES = ("cpu", "cuda", "mps")
 
@@ -43,3 +43,16 @@ def usable_device(device: str | int | torch.device | None) -> torch.device:
         raise ZooError(f"device {shown}: models run on {', '.join(SUPPORTED_DEVICE_TYPES)}, "
                        f"not {target.type}")
     return target
+
+
+def cuda_bf16_problem(device: torch.device) -> str:
+    """Why the CUDA ``device`` does not compute bf16 natively, or "" when it does (Ampere, compute
+    capability 8.0, and later; ROCm GPUs). ``torch.cuda.is_bf16_supported()`` also says yes on
+    older GPUs, where bf16 is only emulated (or fails in some kernels)."""
+    if torch.version.hip:
+        return ""
+    props = torch.cuda.get_device_properties(device)
+    if props.major >= 8:
+        return ""
+    return (f"{props.name} (compute capability {props.major}.{props.minor}) has no native bf16; "
+            "it needs 8.0, Ampere or later")

@@ -14,6 +14,7 @@ import warnings
 import torch
 from torch.amp.autocast_mode import is_autocast_available
 
+from zoo.devices import cuda_bf16_problem
 from zoo.errors import ZooError, first_line
 from zoo.models.base import ModelWrapper, Restorer
 
@@ -33,24 +34,31 @@ def check_precision(precision: str) -> torch.dtype | None:
     return PRECISIONS[precision]
 
 
-def check_autocast(device_type: str, precision: str) -> None:
-    """Refuse in one line a precision that autocast cannot run on ``device_type``.
+def check_autocast(device: torch.device | str, precision: str) -> None:
+    """Refuse in one line a precision that autocast cannot run on ``device``.
 
-    torch fails at the first forward (a GPU without bf16) or warns and quietly runs fp32 (an
-    unsupported dtype); both are caught here, before any image is read.
+    torch fails at the first forward (a dtype a kernel lacks), warns and quietly runs fp32 (an
+    unsupported dtype), or emulates bf16 on GPUs older than Ampere, far slower than fp32; all are
+    caught here, before any image is read.
     """
     dtype = check_precision(precision)
     if dtype is None:
         return
-    if not is_autocast_available(device_type):
-        raise ZooError(f"{precision} is not available on {device_type}; use fp32 there")
+    target = torch.device(device)
+    kind = target.type
+    if not is_autocast_available(kind):
+        raise ZooError(f"{precision} is not available on {kind}; use fp32 there")
+    if kind == "cuda" and dtype == torch.bfloat16:
+        problem = cuda_bf16_problem(target)
+        if problem:
+            raise ZooError(f"bf16: {problem}; use fp16 there")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
-            with torch.autocast(device_type, dtype=dtype):
+            with torch.autocast(kind, dtype=dtype):
                 pass
         except (RuntimeError, UserWarning) as exc:
-            raise ZooError(f"{precision} is not available on {device_type} "
+            raise ZooError(f"{precision} is not available on {kind} "
                            f"({first_line(exc)}); use fp32 there") from None
 
 
@@ -65,20 +73,19 @@ class LowPrecision(ModelWrapper):
         self.precision = precision
         self.dtype = dtype
         param = next(model.parameters(), None)
-        device_type = param.device.type if param is not None else "cpu"
-        check_autocast(device_type, precision)
-        self._checked = {device_type}
+        device = param.device if param is not None else torch.device("cpu")
+        check_autocast(device, precision)
+        self._checked = {device}
 
     @property
     def description(self) -> str:
         return f"{self.model.name} at {self.precision}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        kind = x.device.type
-        if kind not in self._checked:  # the model was moved after wrapping
-            check_autocast(kind, self.precision)
-            self._checked.add(kind)
-        with torch.autocast(kind, dtype=self.dtype):
+        if x.device not in self._checked:  # the model was moved after wrapping
+            check_autocast(x.device, self.precision)
+            self._checked.add(x.device)
+        with torch.autocast(x.device.type, dtype=self.dtype):
             out = self.model(x)
         return out.to(x.dtype)
 

@@ -6,7 +6,7 @@ import sys
 
 import torch
 
-from zoo.devices import usable_device
+from zoo.devices import cuda_bf16_problem, usable_device
 from zoo.errors import RecipeError, ZooError
 from zoo.train.denormals import flush_denormals
 
@@ -31,14 +31,20 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype: ``auto`` is bf16 (fp16 without bf16 support) on CUDA, and bf16 on a CPU
-    with native bf16 kernels (AVX512-BF16/AMX), where it measured 1.75x faster for unet-l1 and 1.8x
-    for the LPIPS-VGG loss on an idle 2-core machine; fp32 on other CPUs, where bf16 is emulated."""
+def autocast_dtype(precision: str, device: torch.device, where: str = "") -> torch.dtype | None:
+    """The autocast dtype: ``auto`` is bf16 on CUDA (fp16, with a gradient scaler, on GPUs without
+    native bf16), and bf16 on a CPU with native bf16 kernels (AVX512-BF16/AMX), where it measured
+    1.75x faster for unet-l1 and 1.8x for the LPIPS-VGG loss on an idle 2-core machine; fp32 on
+    other CPUs, where bf16 is emulated. An explicit bf16 on a GPU without it is refused (an error
+    names ``where``, the recipe file or option that set the precision)."""
+    problem = cuda_bf16_problem(device) if device.type == "cuda" else ""
     if precision == "auto":
         if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.float16 if problem else torch.bfloat16
         return torch.bfloat16 if cpu_has_native_bf16() else None
+    if precision == "bf16" and problem:
+        message = f"precision bf16: {problem}; use fp16 or auto"
+        raise RecipeError(f"{where}: {message}" if where else message)
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 

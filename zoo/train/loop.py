@@ -102,7 +102,7 @@ class Trainer:
         if self.device.type == "cpu":
             flush_cpu_denormals()
         self.dist: Dist = setup(self.device, env)
-        self.amp_dtype = autocast_dtype(recipe.precision, self.device)
+        self.amp_dtype = autocast_dtype(recipe.precision, self.device, where=recipe.origin("precision"))
         self.scaler = (torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16
                        else None)
         self.step = 0
