@@ -19,7 +19,10 @@ from zoo.errors import ZooError
 
 TESTS = Path(__file__).resolve().parent
 # The rendezvous' waits, set before the command runs (tests/test_train.py's networks registered).
-LAUNCH = ("import sys, zoo.distributed as d\n"
+LAUNCH = ("import os, sys, torch, zoo.distributed as d\n"
+          "if os.environ.get('FAKE_GPUS'):  # torch.cuda as a machine with that many would answer\n"
+          "    torch.cuda.is_available = lambda: True\n"
+          "    torch.cuda.device_count = lambda: int(os.environ['FAKE_GPUS'])\n"
           "d.RENDEZVOUS_SECONDS, d.WAITING_NOTICE_SECONDS = {waits}\n"
           "sys.path.insert(0, {tests!r})\n"
           "import test_train; test_train.register_tiny()\n"
@@ -45,14 +48,16 @@ def _free_port() -> int:
 
 def run_ranks(tmp_path: Path, args: list[str], ranks: tuple[int, ...] = (0, 1), world: int = 2,
               waits: tuple[float, float] = (60.0, 30.0),
-              timeout: float = 120) -> list[subprocess.CompletedProcess[str]]:
+              timeout: float = 120, env: dict[str, str] | None = None,
+              ) -> list[subprocess.CompletedProcess[str]]:
     """``zoo ARGS`` as processes ``ranks`` of a job of ``world``, started with the variables
     torchrun sets but without torchrun (which would stop the others when one fails). ``waits``:
-    the rendezvous' time limit and when it says that it waits."""
+    the rendezvous' time limit and when it says that it waits; ``env``: more variables."""
     script = tmp_path / "launch.py"
     script.write_text(LAUNCH.format(tests=str(TESTS), waits=waits))
-    env = {**os.environ, "WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1",
-           "MASTER_PORT": str(_free_port()), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "WORLD_SIZE": str(world), "LOCAL_WORLD_SIZE": str(world),
+           "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "OMP_NUM_THREADS": "1",
+           **(env or {})}
     procs = [subprocess.Popen([sys.executable, str(script), *args], text=True,
                               env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for r in ranks]
@@ -179,6 +184,34 @@ def test_an_error_on_one_process_is_its_line_and_the_waiting_one_ends_quietly(
     main, other = run_ranks(tmp_path, _bench_args(images, out))
     assert _codes([main, other]) == [2, 0], main.stderr + other.stderr
     assert main.stderr == f"error: {out}/results.part1.csv: Is a directory\n"
+    assert other.stderr == ""
+
+
+def test_more_processes_than_gpus_is_one_line_not_an_empty_leaderboard(images: Path,
+                                                                      tmp_path: Path) -> None:
+    """Two processes on a machine with one GPU: rank 1's `cuda:1` failed every model, and the
+    job wrote a leaderboard without rows. Every process refuses it at the start."""
+    out = tmp_path / "out"
+    main, other = run_ranks(tmp_path, _bench_args(images, out), env={"FAKE_GPUS": "1"})
+    assert _codes([main, other]) == [2, 0], main.stderr + other.stderr
+    assert main.stderr == ("error: torchrun starts 2 processes on this machine, which has 1 CUDA "
+                           "device(s) for one each: use --nproc-per-node 1, or put them all on one "
+                           "device (--device cuda:0)\n")
+    assert other.stderr == ""
+    assert not out.exists()
+
+
+def test_zoo_train_with_more_processes_than_gpus_is_one_line(images: Path, tmp_path: Path) -> None:
+    from test_train import TINY, TINY_RECIPE
+
+    out = tmp_path / "out"
+    args = ["train", TINY, "--recipe", str(TINY_RECIPE), "--data", str(images), "--val", "",
+            "--out", str(out), "--no-progress", "device=cuda"]
+    main, other = run_ranks(tmp_path, args, env={"FAKE_GPUS": "1"})
+    assert _codes([main, other]) == [2, 0], main.stderr + other.stderr
+    assert main.stderr == ("error: override device=cuda: torchrun starts 2 processes on this "
+                           "machine, which has 1 CUDA device(s) for one each: use --nproc-per-node "
+                           "1, or put them all on one device (device=cuda:0)\n")
     assert other.stderr == ""
 
 

@@ -82,6 +82,24 @@ def _env_int(name: str, default: str | None = None) -> int:
                        "to run in one process)") from None
 
 
+def local_cuda_device(local_rank: int, one_device_hint: str) -> str:
+    """This process's own GPU under torchrun, ``cuda:LOCAL_RANK``; refused in one line, the same
+    in every process on the machine, when torchrun starts more processes on it than it has GPUs
+    (the processes past the last GPU would fail alone, and their share of the work with them);
+    the machine's first process prints it. ``one_device_hint`` says how to put every process on
+    one GPU instead (``--device cuda:0``)."""
+    import torch
+
+    count = torch.cuda.device_count()
+    local_world = max(_env_int("LOCAL_WORLD_SIZE", str(local_rank + 1)), local_rank + 1)
+    if local_world > count:
+        refusal = ZooError if local_rank == 0 else ReportedElsewhere
+        raise refusal(f"torchrun starts {local_world} processes on this machine, which has {count} "
+                      f"CUDA device(s) for one each: use --nproc-per-node {count}, or put them all "
+                      f"on one device ({one_device_hint})")
+    return f"cuda:{local_rank}"
+
+
 def join(backend: str, env: LaunchEnv) -> bool:
     """Join the job's default process group (whether this call created it): a process left
     waiting says so after :data:`WAITING_NOTICE_SECONDS`, and gives up after

@@ -11,6 +11,7 @@ from zoo.bench.report import write_report
 from zoo.bench.runner import BenchOutcome, BenchPlan, ImageCallback, run_bench
 from zoo.bench.suites import Suite, load_suite, validate_metrics, validate_qualities
 from zoo.datasets import Dataset, div2k_problem, resolve_dataset
+from zoo.distributed import launch_env, local_cuda_device
 from zoo.div2k import div2k_dir, div2k_found, div2k_names, div2k_present
 from zoo.ensemble import ENSEMBLE_SUFFIX, split_ensemble
 from zoo.errors import ZooError
@@ -145,10 +146,8 @@ def _distinct(datasets: Iterable[Dataset]) -> list[Dataset]:
 
 def rank_device(device: str | None, dist: DistContext) -> str | None:
     """Under torchrun, a bare ``cuda`` means this rank's GPU (``cuda:$LOCAL_RANK``)."""
-    import os
-
     if dist.enabled and device == "cuda":
-        return f"cuda:{os.environ.get('LOCAL_RANK', dist.rank)}"
+        return local_cuda_device(launch_env().local_rank, "--device cuda:0")
     return device
 
 

@@ -7,6 +7,7 @@ import sys
 import torch
 
 from zoo.devices import cuda_bf16_problem, usable_device
+from zoo.distributed import ReportedElsewhere, local_cuda_device
 from zoo.errors import RecipeError, ZooError
 from zoo.train.denormals import flush_denormals
 
@@ -16,10 +17,12 @@ __all__ = ["autocast_dtype", "cpu_has_native_bf16", "flush_cpu_denormals", "reso
 def resolve_device(spec: str, local_rank: int = 0, where: str = "") -> torch.device:
     """The recipe's device, checked: ``auto`` is CUDA when there is one; ``cuda`` is this rank's.
     An error names ``where`` (the recipe file, or the option that set the device) first."""
-    if spec == "cuda" or (spec == "auto" and torch.cuda.is_available()):
-        spec = f"cuda:{local_rank}"
     try:
+        if spec in ("cuda", "auto") and torch.cuda.is_available():
+            spec = local_cuda_device(local_rank, "device=cuda:0")
         return usable_device(None if spec == "auto" else spec)
+    except ReportedElsewhere:
+        raise
     except ZooError as exc:
         raise RecipeError(f"{where}: {exc}" if where else str(exc)) from None
 
