@@ -93,7 +93,9 @@ def measure_patch(name: str, device: str, threads: int | None, precision: str, c
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     times = []
-    with torch.inference_mode():
+    from zoo.devices import exact_fp32
+
+    with torch.inference_mode(), exact_fp32():  # fp32 as `zoo restore` runs it: no TF32 on GPUs
         for i in range(warmup + runs):
             sync()
             start = time.perf_counter()
@@ -136,6 +138,18 @@ def measure_tiled(name: str, device: str, threads: int | None, precision: str, c
     if device.startswith("cuda"):
         result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / MB
     return result
+
+
+def _hardware_name(device: str) -> str:
+    """The GPU's name for a CUDA device (the card is what the speeds belong to), else the CPU's."""
+    if device.startswith("cuda"):
+        import torch
+
+        try:
+            return f"{torch.cuda.get_device_name(torch.device(device))}, CPU {_cpu_name()}"
+        except (RuntimeError, AssertionError, ValueError):
+            pass
+    return _cpu_name()
 
 
 def _cpu_name() -> str:
@@ -292,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
                 if "error" in r.get(kind, {})]
     notes += [f"failed: {why}" for why in failures]
     threads = next((r["patch"]["threads"] for r in results if "threads" in r["patch"]), "?")
-    notes.insert(0, f"device {args.device} ({_cpu_name()}), "
+    notes.insert(0, f"device {args.device} ({_hardware_name(args.device)}), "
                     f"{threads} threads, torch {torch.__version__}, {'/'.join(args.precision)}, "
                     f"inference_mode; "
                     f"{args.size}x{args.size}: median of {args.runs} runs after {args.warmup} "

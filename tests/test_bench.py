@@ -441,6 +441,26 @@ def test_a_failing_metric_is_reported_and_the_row_kept(image_folder: Path, tmp_p
     assert again.outcome.measured == 4 and all("ssim" in r.values for r in again.outcome.rows)
 
 
+def test_metrics_score_without_tf32(image_folder: Path, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a GPU, cuDNN's default TF32 would run LPIPS's network unlike on a CPU."""
+    import dataclasses
+
+    import torch
+
+    from zoo import metrics
+
+    seen = []
+
+    def psnr(restored: np.ndarray, reference: np.ndarray) -> float:
+        seen.append(torch.backends.cudnn.allow_tf32 or torch.backends.cuda.matmul.allow_tf32)
+        return 30.0
+
+    monkeypatch.setitem(metrics.METRICS, "psnr", dataclasses.replace(metrics.METRICS["psnr"], fn=psnr))
+    _bench(image_folder, tmp_path / "out", qualities=[10], crops=0)
+    assert seen and not any(seen) and torch.backends.cudnn.allow_tf32
+
+
 def test_bad_qualities_device_and_tile_are_refused_up_front(image_folder: Path,
                                                             tmp_path: Path) -> None:
     for qualities in ([0], [101], [-5]):

@@ -521,3 +521,13 @@ def test_speed_train_table_is_not_cut_to_80_columns(tmp_path: Path, monkeypatch,
     assert any(all(cell in line for cell in ("unet-l1", "generator", "bfloat16", "compute", "7.0"))
                for line in out.splitlines()), out
     assert "…" not in out
+
+
+def test_speed_restore_names_the_gpu_its_speeds_belong_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    module = _module("speed_restore.py")
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100 80GB HBM3")
+    monkeypatch.setattr(module, "_cpu_name", lambda: "AMD EPYC")
+    assert module._hardware_name("cuda") == "NVIDIA H100 80GB HBM3, CPU AMD EPYC"
+    assert module._hardware_name("cpu") == "AMD EPYC"

@@ -364,3 +364,17 @@ def test_a_damaged_file_opened_with_pil_is_an_image_error_naming_it(tmp_path: Pa
     with Image.open(tmp_path / "cut.jpg") as image, pytest.raises(ImageError) as exc:
         zoo.load("jpeg").restore(image)
     assert str(exc.value).startswith(f"{tmp_path / 'cut.jpg'}: corrupt or unreadable image (OSError: ")
+
+
+def test_networks_run_in_fp32_not_tf32() -> None:
+    """On a GPU, cuDNN convolutions default to TF32; "fp32" (the default precision, the speed
+    tables' label) must be fp32 there too."""
+    seen = []
+
+    class Recorder(ColourNet):
+        def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append(torch.backends.cudnn.allow_tf32 or torch.backends.cuda.matmul.allow_tf32)
+            return super().forward_padded(x)
+
+    restore_image(Recorder(), RNG.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    assert seen == [False] and torch.backends.cudnn.allow_tf32

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
 from zoo.errors import ZooError
 
-__all__ = ["SUPPORTED_DEVICE_TYPES", "cuda_bf16_problem", "default_device", "usable_device"]
+__all__ = ["SUPPORTED_DEVICE_TYPES", "cuda_bf16_problem", "default_device", "exact_fp32",
+           "usable_device"]
 
 SUPPORTED_DEVICE_TYPES = ("cpu", "cuda", "mps")
 
@@ -56,3 +60,19 @@ def cuda_bf16_problem(device: torch.device) -> str:
         return ""
     return (f"{props.name} (compute capability {props.major}.{props.minor}) has no native bf16; "
             "it needs 8.0, Ampere or later")
+
+
+@contextmanager
+def exact_fp32() -> Iterator[None]:
+    """fp32 convolutions and matrix products computed in fp32 on GPUs that have TF32 (Ampere and
+    later), where cuDNN's convolutions default to TF32's 10 mantissa bits: enough to move scores
+    by thousandths of a dB, and "fp32" results and speeds would not be fp32. No effect on CPUs."""
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    matmul_before = matmul.allow_tf32
+    matmul.allow_tf32 = False
+    try:
+        with cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark,
+                         deterministic=cudnn.deterministic, allow_tf32=False):
+            yield
+    finally:
+        matmul.allow_tf32 = matmul_before

@@ -19,7 +19,7 @@ from PIL import Image
 
 from zoo.atomic import check_replaceable
 from zoo.degrade import GREY_WEIGHTS
-from zoo.devices import usable_device
+from zoo.devices import exact_fp32, usable_device
 from zoo.errors import ImageError, first_line
 from zoo.imaging import (LoadedImage, check_output, check_size, from_pil, output_format,
                          output_path, read_image, to_pil, write_image)
@@ -48,11 +48,12 @@ def _inference(model: Restorer, device: torch.device) -> Iterator[None]:
 
     ``no_grad`` rather than ``inference_mode``: the results are handed to the caller, and
     inference tensors would refuse later in-place edits and autograd (the speed is the same).
+    fp32 is fp32 on GPUs too (no TF32): lower precision is the caller's choice (``precision=``).
     """
     was_training = model.training
     model.to(device).eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), exact_fp32():
             yield
     finally:
         model.train(was_training)

@@ -26,6 +26,7 @@ from zoo.bench.distributed import DistContext
 from zoo.bench.results import Key, ResultsStore, Row, read_rows, write_rows
 from zoo.datasets import Dataset
 from zoo.degrade import jpeg_roundtrip, libjpeg_description, to_protocol
+from zoo.devices import exact_fp32
 from zoo.errors import ZooError, first_line, os_reason
 from zoo.locks import folder_lock
 from zoo.metrics import METRICS, metric_of_token
@@ -346,7 +347,8 @@ def _score(restored: np.ndarray, truth: np.ndarray, metrics: tuple[str, ...], de
     values = {}
     for metric in metrics:
         try:
-            values[metric] = float(METRICS[metric](restored, truth, device=device))
+            with exact_fp32():  # LPIPS's network in TF32 on a GPU would not score as on a CPU
+                values[metric] = float(METRICS[metric](restored, truth, device=device))
         except Exception as exc:  # noqa: BLE001
             outcome.failures.append((model, image_id, f"{metric}: {_one_line(exc)}"))
     return values

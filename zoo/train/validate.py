@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from zoo.devices import exact_fp32
 from zoo.metrics import compute_metrics
 from zoo.restore import array_to_tensor
 from zoo.train.data import ValidationSet
@@ -44,14 +45,8 @@ def evaluate(model: nn.Module, valset: ValidationSet, device: torch.device,
     model.eval()
     scores: dict[int, dict[str, list[float]]] = {q: {m: [] for m in metrics}
                                                  for q in valset.qualities}
-    # cuDNN convolutions run in TF32 by default on GPUs that have it: about 10 mantissa bits,
-    # enough to move scores by the thousandths of a dB that choose between checkpoints.
-    no_tf32 = torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled,
-                                         benchmark=torch.backends.cudnn.benchmark,
-                                         deterministic=torch.backends.cudnn.deterministic,
-                                         allow_tf32=False)
     try:
-        with no_tf32:
+        with exact_fp32():  # TF32 moves scores by the thousandths of a dB that choose checkpoints
             for _, target, degraded in valset.items:
                 for q, image in degraded.items():
                     x = array_to_tensor(image).to(device)
