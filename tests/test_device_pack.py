@@ -1,12 +1,11 @@
-"""training/device/pack.py refuses bad input before writing anything, leaves ``--out`` whole or as
-it was, and skips unreadable images; train.sh refuses a carry-1 without a usable groups.txt.
-Nothing here downloads: the pip step and the LPIPS backbones are stubbed."""
+"""training/device/pack.py refuses bad input before writing anything, leaves its pack whole or as
+it was, skips unreadable images, and checks before a lease that the pack still fits beside the
+tree (test_device_train_sh.py has train.sh). Nothing here downloads: the pip step and the LPIPS
+backbones are stubbed; the pack goes to a temporary folder instead of the checkout's .device."""
 
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +19,6 @@ from zoo.cli import run_tool
 from zoo.errors import ZooError
 
 REPO = Path(__file__).resolve().parent.parent
-TRAIN_SH = REPO / "training" / "device" / "train.sh"
 
 
 @pytest.fixture
@@ -53,7 +51,11 @@ def _images(folder: Path, count: int, seed: int = 0) -> None:
         Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(folder / f"im{i}.png")
 
 
-def _run(pack: ModuleType, monkeypatch: pytest.MonkeyPatch, *args: str | Path) -> int:
+def _run(pack: ModuleType, monkeypatch: pytest.MonkeyPatch, *args: str | Path,
+         out: Path | None = None) -> int:
+    """pack.py's main with ``args``, making its pack in ``out`` instead of the checkout's .device."""
+    if out is not None:
+        monkeypatch.setattr(pack, "OUT", out)
     monkeypatch.setattr(sys, "argv", ["pack.py", *map(str, args)])
     return run_tool(pack.main)
 
@@ -86,7 +88,7 @@ def test_bad_input_is_one_line_and_leaves_a_users_folder_alone(
         (["--train", tmp_path / "empty", "--val", data / "val"], "holds no images"),
         (_inputs(data), "not a pack"),  # good inputs, but --out holds someone's files
     ]:
-        assert _run(pack, monkeypatch, *args, "--out", mine) == 2
+        assert _run(pack, monkeypatch, *args, out=mine) == 2
         assert _files(mine) == {"notes.txt": b"keep me"}
         err = capsys.readouterr().err
         assert expected in err and err.count("\n") == 1
@@ -97,20 +99,20 @@ def test_out_naming_a_file_is_one_line(pack: ModuleType, data: Path, tmp_path: P
                                        monkeypatch: pytest.MonkeyPatch,
                                        capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "file").write_text("keep me")
-    assert _run(pack, monkeypatch, *_inputs(data), "--out", tmp_path / "file") == 2
-    assert capsys.readouterr().err == (f"error: --out {tmp_path / 'file'}: a file or a link, not a folder; "
-                                       "give a folder for the pack\n")
+    assert _run(pack, monkeypatch, *_inputs(data), out=tmp_path / "file") == 2
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'file'}: a file or a link, not a folder; "
+                                       "move it away for the pack\n")
     assert (tmp_path / "file").read_text() == "keep me"
 
 
 def test_out_overlapping_a_source_and_two_sources_of_one_name_are_refused(
         pack: ModuleType, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture) -> None:
-    assert _run(pack, monkeypatch, *_inputs(data), "--out", data / "train" / "A" / "pack") == 2
+    assert _run(pack, monkeypatch, *_inputs(data), out=data / "train" / "A" / "pack") == 2
     assert "overlap" in capsys.readouterr().err
     _images(tmp_path / "other" / "A", 1)
     assert _run(pack, monkeypatch, "--train", data / "train" / "A", tmp_path / "other" / "A",
-                "--val", data / "val", "--out", tmp_path / "out") == 2
+                "--val", data / "val", out=tmp_path / "out") == 2
     assert "same name" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
@@ -118,11 +120,11 @@ def test_out_overlapping_a_source_and_two_sources_of_one_name_are_refused(
 def test_an_earlier_pack_is_replaced_whole(pack: ModuleType, data: Path, tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out"
-    assert _run(pack, monkeypatch, *_inputs(data), "--out", out) == 0
+    assert _run(pack, monkeypatch, *_inputs(data), out=out) == 0
     assert (out / "carry-1" / "groups.txt").read_text() == "1\n"
     assert len(list(out.glob("carry-1/train/A/*.webp"))) == 3
     _images(data / "train" / "A", 4, seed=3)  # one more image, the others changed
-    assert _run(pack, monkeypatch, *_inputs(data), "--out", out) == 0
+    assert _run(pack, monkeypatch, *_inputs(data), out=out) == 0
     assert len(list(out.glob("carry-1/train/A/*.webp"))) == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "out"]  # no scratch left
 
@@ -133,7 +135,7 @@ def test_a_pack_stopped_midway_leaves_out_as_it_was(pack: ModuleType, data: Path
                                                     earlier: bool) -> None:
     out = tmp_path / "out"
     if earlier:
-        assert _run(pack, monkeypatch, *_inputs(data), "--out", out) == 0
+        assert _run(pack, monkeypatch, *_inputs(data), out=out) == 0
     before = _files(out) if earlier else {}
     stubbed = pack.pack_backbone
 
@@ -143,7 +145,7 @@ def test_a_pack_stopped_midway_leaves_out_as_it_was(pack: ModuleType, data: Path
         return stubbed(net, half, zoo_data)
 
     monkeypatch.setattr(pack, "pack_backbone", interrupted)
-    assert _run(pack, monkeypatch, *_inputs(data), "--out", out) == 130
+    assert _run(pack, monkeypatch, *_inputs(data), out=out) == 130
     if earlier:
         assert _files(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == (["data", "out"] if earlier else ["data"])
@@ -153,7 +155,7 @@ def test_a_scratch_folder_a_killed_run_left_is_removed(pack: ModuleType, data: P
                                                        tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / ".out.pack-x1y2" / "pack" / "carry-1").mkdir(parents=True)
-    assert _run(pack, monkeypatch, *_inputs(data), "--out", tmp_path / "out") == 0
+    assert _run(pack, monkeypatch, *_inputs(data), out=tmp_path / "out") == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "out"]
 
 
@@ -161,15 +163,15 @@ def test_a_second_pack_on_the_same_out_is_refused_and_leaves_the_running_one_alo
         pack: ModuleType, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "out"
-    assert _run(pack, monkeypatch, *_inputs(data), "--out", out) == 0
+    assert _run(pack, monkeypatch, *_inputs(data), out=out) == 0
     before = _files(out)
     capsys.readouterr()
     with pack.scratch_beside(out.resolve()) as running:  # a first pack.py, still building
         (running / "pack" / "carry-1").mkdir(parents=True)
-        assert _run(pack, monkeypatch, *_inputs(data), "--out", out) == 2
+        assert _run(pack, monkeypatch, *_inputs(data), out=out) == 2
         assert (running / "pack" / "carry-1").is_dir()
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"--out {out}: another pack.py is making this pack" in err
+    assert err.count("\n") == 1 and f"{out}: another pack.py is making this pack" in err
     assert _files(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "out"]
 
@@ -177,7 +179,7 @@ def test_a_second_pack_on_the_same_out_is_refused_and_leaves_the_running_one_alo
 def test_ctrl_c_between_the_two_renames_puts_the_earlier_pack_back(
         pack: ModuleType, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out"
-    assert _run(pack, monkeypatch, *_inputs(data), "--out", out) == 0
+    assert _run(pack, monkeypatch, *_inputs(data), out=out) == 0
     before = _files(out)
     rename = Path.rename
 
@@ -187,7 +189,7 @@ def test_ctrl_c_between_the_two_renames_puts_the_earlier_pack_back(
         return rename(self, target)
 
     monkeypatch.setattr(Path, "rename", interrupted)
-    assert _run(pack, monkeypatch, *_inputs(data), "--out", out) == 130
+    assert _run(pack, monkeypatch, *_inputs(data), out=out) == 130
     assert _files(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "out"]
 
@@ -200,7 +202,7 @@ def test_unreadable_images_are_skipped_with_a_warning(pack: ModuleType, data: Pa
     bad_train.write_bytes(b"not an image")
     bad_val.write_bytes(b"\xff\xd8 truncated")
     out = tmp_path / "out"
-    assert _run(pack, monkeypatch, *_inputs(data), "--out", out) == 0
+    assert _run(pack, monkeypatch, *_inputs(data), out=out) == 0
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 2
     assert str(bad_val) in warnings[0] and str(bad_train.resolve()) in warnings[1]
@@ -214,7 +216,7 @@ def test_many_unreadable_images_are_named_ten_times_then_counted(
         capsys: pytest.CaptureFixture) -> None:
     for i in range(14):
         (data / "train" / "A" / f"bad{i:02d}.png").write_bytes(b"not an image")
-    assert _run(pack, monkeypatch, *_inputs(data), "--out", tmp_path / "out") == 0
+    assert _run(pack, monkeypatch, *_inputs(data), out=tmp_path / "out") == 0
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 11 and all("skipping training image" in w for w in warnings[:10])
     assert warnings[-1].endswith("skipped 14 of 17 training images in all (the first 10 are "
@@ -226,7 +228,7 @@ def test_no_readable_training_image_is_one_line(pack: ModuleType, data: Path, tm
                                                 capsys: pytest.CaptureFixture) -> None:
     for image in (data / "train" / "A").iterdir():
         image.write_bytes(b"not an image")
-    assert _run(pack, monkeypatch, *_inputs(data), "--out", tmp_path / "out") == 2
+    assert _run(pack, monkeypatch, *_inputs(data), out=tmp_path / "out") == 2
     err = capsys.readouterr().err.splitlines()
     assert err[-1] == f"error: {(data / 'train' / 'A').resolve()}: no readable training images"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
@@ -237,7 +239,7 @@ def test_crop_out_of_range_is_a_usage_error(pack: ModuleType, data: Path, tmp_pa
                                             monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture, crop: str) -> None:
     with pytest.raises(SystemExit) as stop:
-        _run(pack, monkeypatch, *_inputs(data), "--crop", crop, "--out", tmp_path / "out")
+        _run(pack, monkeypatch, *_inputs(data), "--crop", crop, out=tmp_path / "out")
     assert stop.value.code == 2 and "--crop" in capsys.readouterr().err
     assert pack.crop_size("0") == 0 and pack.crop_size("128") == 128
 
@@ -264,45 +266,47 @@ def test_a_failed_wheel_download_is_one_line(tmp_path: Path, monkeypatch: pytest
         module.pack_wheel(tmp_path / "wheels")
 
 
-@pytest.fixture
-def device_tree(tmp_path: Path) -> Path:
-    """A travelled tree's root with carry-1's folders, where train.sh runs with a stub python."""
-    for part in ("zoo-data", "val", "wheels"):
-        (tmp_path / ".device" / "carry-1" / part).mkdir(parents=True)
-    return tmp_path
-
-
-def _train_sh(tree: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHON": shutil.which("true"), "OUT": str(tree / "out")}
-    return subprocess.run(["bash", str(TRAIN_SH), *args], cwd=tree, env=env, capture_output=True,
-                          text=True, timeout=60)
-
-
-@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
-@pytest.mark.parametrize("groups", [None, "", "0", "two\n", "-1\n"])
-def test_train_sh_refuses_a_missing_or_bad_groups_txt(device_tree: Path, groups: str | None) -> None:
-    if groups is not None:
-        (device_tree / ".device" / "carry-1" / "groups.txt").write_text(groups)
-    done = _train_sh(device_tree, "--check")
-    assert done.returncode == 2
-    assert done.stdout.strip().splitlines()[-1].startswith(
-        "train.sh: .device/carry-1/groups.txt is missing or not a positive count")
-
-
-@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
-def test_train_sh_with_a_good_groups_txt_checks_that_all_folders_came(device_tree: Path) -> None:
-    (device_tree / ".device" / "carry-1" / "groups.txt").write_text("2\n")
-    assert _train_sh(device_tree, "--check").returncode == 0
-    done = _train_sh(device_tree, "unet-l1", "1")  # stops before anything trains: carry-2 is missing
-    assert done.returncode == 2 and "train.sh: .device/carry-2 is missing" in done.stdout
-
-
 def test_pack_runs_from_the_repository_root_only(pack: ModuleType, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """From a sub-folder it measured only that folder's tree and printed carry paths the device
     tool (which runs in the root) would not find."""
     monkeypatch.chdir(REPO / "training")
-    assert _run(pack, monkeypatch, "--out", tmp_path / "out") == 2
+    assert _run(pack, monkeypatch, out=tmp_path / "out") == 2
     assert "run pack.py from the repository's root" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_pack_goes_only_to_the_git_ignored_folder_train_sh_reads(
+        pack: ModuleType, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A pack anywhere else would travel with the tree on every call, and train.sh would not
+    find it: there is no --out."""
+    with pytest.raises(SystemExit) as stop:
+        _run(pack, monkeypatch, *_inputs(data), "--out", tmp_path / "elsewhere")
+    assert stop.value.code == 2 and "--out" in capsys.readouterr().err
+    assert not (tmp_path / "elsewhere").exists()
+    assert pack.OUT == Path(".device")
+    ignored = subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", ".device/carry-1/x"])
+    assert ignored.returncode == 0
+
+
+def test_check_measures_the_tree_and_the_largest_carry_folder_against_a_call(
+        pack: ModuleType, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert _run(pack, monkeypatch, "--check", out=out) == 2
+    assert capsys.readouterr().err == (f"error: {out}: no pack there; make it "
+                                       "(python training/device/pack.py)\n")
+    assert _run(pack, monkeypatch, *_inputs(data), out=out) == 0
+    (out / "carry-2").mkdir()
+    (out / "carry-2" / "big.bin").write_bytes(bytes(3 * 2**20))  # the largest folder
+    capsys.readouterr()
+    assert _run(pack, monkeypatch, "--check", out=out) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"the tree (1.00 MiB) plus {out / 'carry-2'} (3.00 MiB) make 4.00 MiB")
+    assert printed.endswith("fits, 60.00 MiB spare\n")
+    monkeypatch.setattr(pack, "tree_bytes", lambda repo: 61 * 2**20 + 1)  # the tree grew since
+    assert _run(pack, monkeypatch, "--check", out=out) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "over one call's 64 MiB: make the pack again" in err

@@ -14,12 +14,17 @@ under ``.device/`` (git-ignored):
   as lossless WebP (about two thirds of the PNG bytes) under ``carry-N/train``.
 
     python training/device/pack.py [--train ../shared/data/train] [--val ../shared/data/val]
+    python training/device/pack.py --check
 
 It prints the calls to make, in order (training/README.md, "Training on a lent GPU machine").
 Every input is checked before anything is written; the pack is built in a scratch folder beside
-``--out`` and renamed into place when complete, so ``--out`` is the whole pack or as it was. It
-replaces only an earlier pack there, and one pack.py at a time (a second on the same ``--out`` is
-refused). Images that cannot be read are skipped with a warning, as ``zoo train`` skips them.
+``.device`` and renamed into place when complete, so ``.device`` is the whole pack or as it was.
+It replaces only an earlier pack there, and one pack.py at a time (a second is refused). Images
+that cannot be read are skipped with a warning, as ``zoo train`` skips them.
+
+The tree grows between a pack and a lease: ``--check``, before each lease, measures the tree as
+it would travel now plus the largest carry folder against one call's 64 MiB, and says in one line
+to make the pack again when they no longer fit.
 """
 
 from __future__ import annotations
@@ -51,6 +56,9 @@ REPO = Path(__file__).resolve().parents[2]
 """The checkout whose tree travels with every call."""
 MARGIN = 2 * 2**20  # files the session adds to the tree before the calls (notes, logs)
 CARRY = re.compile(r"carry-[1-9][0-9]*")
+OUT = Path(".device")
+"""The pack: git-ignored, so that it travels only where a call carries it, and where train.sh
+looks (another folder would travel with the tree, whole, on every call)."""
 
 
 def tree_bytes(repo: Path) -> int:
@@ -126,20 +134,20 @@ def image_folder(folder: Path, option: str) -> None:
 
 
 def check_out(out: Path) -> None:
-    """Refuse an ``--out`` that pack.py could not replace without losing someone's files: it may
+    """Refuse an ``out`` that pack.py could not replace without losing someone's files: it may
     be absent, an empty folder or an earlier pack (only carry-N folders, carry-1/groups.txt)."""
     if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise ZooError(f"--out {out}: a file or a link, not a folder; give a folder for the pack")
+        raise ZooError(f"{out}: a file or a link, not a folder; move it away for the pack")
     why = unwritable_folder(out.parent)  # the pack, its scratch folder and lock go beside it
     if why:
-        raise ZooError(f"--out {out}: {why}")
+        raise ZooError(f"{out}: {why}")
     if not out.exists():
         return
     entries = list(out.iterdir())
     if entries and not ((out / "carry-1" / "groups.txt").is_file()
                         and all(e.is_dir() and CARRY.fullmatch(e.name) for e in entries)):
-        raise ZooError(f"--out {out}: not a pack this script made, and it replaces only those "
-                       "(carry-N folders, carry-1/groups.txt); remove it or give another --out")
+        raise ZooError(f"{out}: not a pack this script made, and it replaces only those "
+                       "(carry-N folders, carry-1/groups.txt); move it away")
 
 
 def check_inputs(train: list[Path], val: Path, out: Path) -> None:
@@ -155,7 +163,7 @@ def check_inputs(train: list[Path], val: Path, out: Path) -> None:
     for folder in [*train, val]:
         source = folder.resolve()
         if source.is_relative_to(target) or target.is_relative_to(source):
-            raise ZooError(f"--out {out} and {folder} overlap: the pack must be outside its sources")
+            raise ZooError(f"{out} and {folder} overlap: the pack must be outside its sources")
 
 
 @contextmanager
@@ -169,8 +177,7 @@ def out_lock(out: Path) -> Iterator[None]:
     try:
         lock.acquire()
     except Timeout:
-        raise ZooError(f"--out {out}: another pack.py is making this pack; wait for it to end, "
-                       "or give another --out") from None
+        raise ZooError(f"{out}: another pack.py is making this pack; wait for it to end") from None
     try:
         yield
     finally:
@@ -284,27 +291,48 @@ def build(pack: Path, train: list[Path], val: Path, crop: int, tree: int) -> int
     return groups
 
 
+def check_fits(out: Path, tree: int) -> str:
+    """One line on whether the pack at ``out`` still fits: the tree as it would travel now plus
+    its largest carry folder, against one call's 64 MiB. A ZooError saying what to do when not."""
+    if not (out / "carry-1" / "groups.txt").is_file():
+        raise ZooError(f"{out}: no pack there; make it (python training/device/pack.py)")
+    sizes = {p: folder_bytes(p) for p in out.iterdir() if p.is_dir() and CARRY.fullmatch(p.name)}
+    largest = max(sizes, key=sizes.__getitem__)
+    total = tree + sizes[largest]
+    line = (f"the tree ({tree / 2**20:.2f} MiB) plus {largest} ({sizes[largest] / 2**20:.2f} MiB) "
+            f"make {total / 2**20:.2f} MiB")
+    if total > CALL_LIMIT:
+        raise ZooError(f"{line}, over one call's 64 MiB: make the pack again (python "
+                       "training/device/pack.py, about 3 minutes), which fits its folders beside "
+                       "the tree as it is now")
+    return f"{line} of one call's 64: fits, {(CALL_LIMIT - total) / 2**20:.2f} MiB spare"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", type=Path, nargs="+", default=[Path("../shared/data/train")])
     parser.add_argument("--val", type=Path, default=Path("../shared/data/val"))
     parser.add_argument("--crop", type=crop_size, default=256,
                         help="the recipes' validation.crop (0 or a multiple of 8)")
-    parser.add_argument("--out", type=Path, default=Path(".device"))
+    parser.add_argument("--check", action="store_true",
+                        help="only check that the pack still fits beside the tree (before a lease)")
     args = parser.parse_args()
     if Path.cwd().resolve() != REPO:
         raise ZooError(f"run pack.py from the repository's root, {REPO}: the calls it prints carry "
                        "paths relative to it, the tree it measures is the whole checkout, and "
                        "train.sh looks for .device there")
-    check_inputs(args.train, args.val, args.out)
-    out = args.out.resolve()
+    if args.check:
+        print(check_fits(OUT, tree_bytes(REPO)))
+        return
+    check_inputs(args.train, args.val, OUT)
+    out = OUT.resolve()
     with scratch_beside(out) as work:
         tree = tree_bytes(REPO)
         groups = build(work / "pack", [p.resolve() for p in args.train], args.val, args.crop, tree)
         put_in_place(work / "pack", out, work)
     print(f"tree {tree / 2**20:.1f} MiB; each call carries one folder:")
     for n in range(1, groups + 1):
-        folder = args.out / f"carry-{n}"
+        folder = OUT / f"carry-{n}"
         images = sum(1 for _ in folder.glob("train/**/*.webp"))
         last = n == groups
         command = ("bash training/device/train.sh ENTRY MINUTES [KEY=VALUE ...] [+ ENTRY MINUTES ...]" if last
@@ -312,7 +340,7 @@ def main() -> None:
         print(f"  call {n}: carry=['{folder}'] ({folder_bytes(folder) / 2**20:.1f} MiB, "
               f"{images} training images), command: {command}")
     print("Make the calls back to back: the machine keeps earlier calls' folders only while warm "
-          "(30 s after a call).")
+          "(30 s after a call). Before each lease, python training/device/pack.py --check.")
 
 
 if __name__ == "__main__":

@@ -4,11 +4,13 @@
 #   bash training/device/train.sh --check                  environment only (first call)
 #   bash training/device/train.sh ENTRY MINUTES [KEY=VALUE ...] [+ ENTRY MINUTES [KEY=VALUE ...]] ...
 # Each '+'-separated group is one run; the runs go side by side (one lease holds only one long
-# call, and these small networks leave most of an H200 idle). MINUTES caps a run (max_minutes);
+# call, and these small networks leave most of a GPU idle). MINUTES caps a run (max_minutes);
 # its stages are sized to 60 % of it, divided by the number of runs, from a throughput probe,
 # keeping the recipe's proportions. A run that fails does not stop the others. Each run leaves two
 # files in $OUT/N-ENTRY/: model.safetensors (the export) and results.tar.gz (config.json,
 # training.json, recipe.json, train.csv, val.csv, train.log, fit.txt); at most 8 files come back.
+# A run cut at the call's limit leaves instead what salvage.py copied: best.safetensors or
+# checkpoint-ema.safetensors, and val.csv.
 set -euo pipefail
 shopt -s nullglob
 
@@ -62,21 +64,18 @@ for backbone in .device/carry-*/zoo-data/lpips/*; do ln -sf "$PWD/$backbone" "$z
 train=(.device/carry-*/train)
 echo "training folders: ${train[*]} ($(find "${train[@]}" -name '*.webp' | wc -l) images)"
 
-# While a run trains, its newest best file (the EMA generator; `zoo.load(ENTRY, weights=FILE)`
-# loads it) and val.csv are copied into its $OUT folder every 20 s, so that a call killed at its
-# limit still returns what was trained: what is under $OUT comes back even then.
-# fp16, as the zoo ships weights: a returned file may be 16 MiB at most (unet-l1's fp32 is 28 MB).
-to_fp16='import sys; from safetensors.torch import load_file, save_file
-save_file({k: v.half() if v.is_floating_point() else v for k, v in load_file(sys.argv[1]).items()},
-          sys.argv[2])'
-salvage() {
-    local run=$1 dest=$2 best
-    while sleep 20; do
-        best=$(ls -t "$run"/best/step-*.safetensors 2>/dev/null | head -1) || true
-        [[ -n $best ]] && "$python" -c "$to_fp16" "$best" "$dest/.best.tmp" \
-            && mv "$dest/.best.tmp" "$dest/best.safetensors"
-        [[ -f $run/val.csv ]] && cp "$run/val.csv" "$dest/.val.tmp" && mv "$dest/.val.tmp" "$dest/val.csv"
-    done
+# While a run trains, salvage.py copies its weights (the best generator by validation, else the
+# newest checkpoint's EMA generator) and val.csv into its $OUT folder every 20 s, so that a call
+# killed at its limit still returns what was trained: what is under $OUT comes back even then.
+here=$(dirname "${BASH_SOURCE[0]}")
+salvage=("$python" "$here/salvage.py")
+salvage_every=${SALVAGE_SECONDS:-20}
+
+# Stop the salvager and wait for it: nothing writes into $dest after this. SIGTERM ends it once
+# the pass under way is written; SIGUSR1 after one more pass (a failed run keeps what it left).
+stop_salvager() {
+    kill -"$2" "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
 }
 
 # One run: probe, size, train, pack. Its output goes to its own log; failures stay in it.
@@ -91,15 +90,16 @@ train_one() {
     "$python" benchmarks/speed_train.py --data "${train[0]}" --entries "$entry" --steps 5 \
         --fit-minutes "$fit" --fit-out "$dest/fit.txt" "$@"
     mapfile -t sized < "$dest/fit.txt"
-    run=$(mktemp -d "/tmp/run-$entry.XXXX")  # a fresh folder: a rerun on a warm machine must not resume
-    salvage "$run" "$dest" > /dev/null 2>&1 &
+    # A fresh folder: a rerun on a warm machine must not resume.
+    run=$(mktemp -d "${TMPDIR:-/tmp}/run-$entry.XXXX")
+    "${salvage[@]}" "$run" "$dest" --every "$salvage_every" &
     local salvager=$!
-    trap "kill $salvager 2>/dev/null || true" EXIT  # also when the run fails: its copies stay
+    trap "stop_salvager $salvager USR1" EXIT
     "$python" -m zoo train "$entry" --out "$run" --data "${train[@]}" --val $data/val \
         --max-minutes "$minutes" --no-progress "${sized[@]}" "$@"
-    kill $salvager 2>/dev/null || true
-    wait $salvager 2>/dev/null || true
-    rm -f "$dest/best.safetensors" "$dest/val.csv" "$dest/.best.tmp" "$dest/.val.tmp"
+    trap - EXIT
+    stop_salvager $salvager TERM
+    rm -f "$dest"/{best,checkpoint-ema}.safetensors "$dest/val.csv" "$dest"/.*.tmp
     cp "$run/export/model.safetensors" "$dest/"
     cp "$run/export/config.json" "$run/export/training.json" "$run/val.csv" "$run/train.csv" \
         "$run/recipe.json" "$dest/"
