@@ -1363,3 +1363,29 @@ def test_under_torchrun_a_busy_output_folder_stops_every_rank_before_any_barrier
     with folder_lock(out), pytest.raises(ZooError, match=re.escape(refusal)) as caught:
         trainer.run()
     assert isinstance(caught.value, ReportedElsewhere) == (rank == 1)  # said once, by rank 0
+
+
+def test_running_out_of_memory_is_one_line_with_what_to_do(
+        data: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A GPU's out-of-memory error was a traceback; it says what to lower and what --resume
+    continues from (the checkpoints already saved are kept)."""
+    from zoo.cli import main
+
+    calls = [0]
+    forward = TinyNet.forward_padded
+
+    def tight(self: TinyNet, x: torch.Tensor) -> torch.Tensor:
+        calls[0] += 1
+        if torch.is_grad_enabled() and calls[0] > 3:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return forward(self, x)
+
+    monkeypatch.setattr(TinyNet, "forward_padded", tight)
+    out = tmp_path / "run"
+    assert main(_cli(data, out)) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
+        "error: out of cpu memory in step 3 (data.batch=2, data.patch=16): lower data.batch or "
+        "data.patch; --resume continues from the last checkpoint (step-00000002)"), err
+    assert "Traceback" not in err

@@ -23,6 +23,16 @@ def error_line(exc: BaseException) -> str:
     return str(exc)
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an allocation failure: torch's on a GPU, Python's, or torch's CPU
+    allocator's, which is a plain RuntimeError ("DefaultCPUAllocator: can't allocate memory")."""
+    import torch
+
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    return isinstance(exc, RuntimeError) and "allocate" in first_line(exc)
+
+
 class ZooError(Exception):
     """An error whose message is complete for the user (what went wrong and what to do)."""
 

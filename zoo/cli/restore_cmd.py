@@ -17,7 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from zoo.atomic import unwritable_folder
 from zoo.distributed import reported_once, refuse_torchrun
-from zoo.errors import ImageError, WeightsError, ZooError, first_line, os_reason, printable
+from zoo.errors import (ImageError, WeightsError, ZooError, first_line, is_out_of_memory, os_reason,
+                        printable)
 from zoo.resources import doc_path
 
 if TYPE_CHECKING:
@@ -445,8 +446,6 @@ def _without_existing_results(jobs: list[Job], console: Console) -> list[Job]:
 
 def _restore_one(model, job: Job, tile: int | None) -> str | None:
     """Restore one file; the problem as one line naming the file, or None on success."""
-    import torch
-
     from zoo.imaging import OutputError
     from zoo.restore import restore_file
 
@@ -456,14 +455,11 @@ def _restore_one(model, job: Job, tile: int | None) -> str | None:
         return f"{job.source}: cannot write {job.target}: {exc.reason}"
     except ImageError as exc:
         return str(exc)
-    except (torch.OutOfMemoryError, MemoryError):
-        return f"{job.source}: out of memory; {OUT_OF_MEMORY_HINT}"
+    except (RuntimeError, MemoryError) as exc:
+        if is_out_of_memory(exc):
+            return f"{job.source}: out of memory; {OUT_OF_MEMORY_HINT}"
+        return f"{job.source}: the model failed on this image ({first_line(exc)})"
     except OSError as exc:  # writing the output: permissions, full disk...
         return f"{job.source}: cannot write {job.target}: {os_reason(exc)}"
-    except RuntimeError as exc:  # a CPU allocation failure is a plain RuntimeError in torch
-        detail = first_line(exc)
-        if "allocate" in detail:
-            return f"{job.source}: out of memory; {OUT_OF_MEMORY_HINT}"
-        return f"{job.source}: the model failed on this image ({detail})"
     return None
 

@@ -31,7 +31,7 @@ from torch import nn
 from zoo.arguments import check_arguments
 from zoo.atomic import check_writable
 from zoo.distributed import launch_env
-from zoo.errors import RecipeError, ZooError, first_line
+from zoo.errors import RecipeError, ZooError, first_line, is_out_of_memory
 from zoo.locks import folder_lock
 from zoo.metrics import METRICS
 from zoo.pretrained import load_entry_weights
@@ -437,9 +437,23 @@ class Trainer:
             self.build()
             with self.dist.main_holds(lambda held: held.enter_context(folder_lock(self.out))), \
                     self.dist.watched():
-                return self._run()
+                try:
+                    return self._run()
+                except (RuntimeError, MemoryError) as exc:
+                    if not is_out_of_memory(exc):
+                        raise
+                    raise ZooError(self._out_of_memory()) from None
         finally:  # on an error too: a process group left open aborts the process at exit
             self.dist.close()
+
+    def _out_of_memory(self) -> str:
+        """What to say when a step does not fit in memory."""
+        data = self.recipe.data
+        saved = ckpt.list_checkpoints(self.out / "checkpoints")
+        resume = (f"--resume continues from the last checkpoint ({saved[-1].name})" if saved
+                  else "no checkpoint was saved yet")
+        return (f"out of {self.device.type} memory in step {self.step + 1} (data.batch={data.batch}, "
+                f"data.patch={data.patch}): lower data.batch or data.patch; {resume}")
 
     def _start(self) -> bool:
         """Check OUT, resume (when asked) and save the recipe; whether a checkpoint was resumed.
