@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from torch import nn
 
 import zoo
 from zoo.models.base import Restorer
-from zoo.restore import restore_file, restore_image
+from zoo.restore import restore_file, restore_image, restore_tensor
 
 RNG = np.random.default_rng(0)
 LUMA = np.array([0.299, 0.587, 0.114])
@@ -378,3 +379,67 @@ def test_networks_run_in_fp32_not_tf32() -> None:
 
     restore_image(Recorder(), RNG.integers(0, 256, (16, 16, 3), dtype=np.uint8))
     assert seen == [False] and torch.backends.cudnn.allow_tf32
+
+
+class _Recording(ColourNet):
+    """ColourNet that records the batch and side of every forward, and runs out of memory above
+    ``limit`` pixels of side."""
+
+    def __init__(self, limit: int = 10**9) -> None:
+        super().__init__()
+        self.limit, self.calls = limit, []
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls.append((x.shape[0], max(x.shape[-2:])))
+        if max(x.shape[-2:]) > self.limit:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
+        return super().forward_padded(x)
+
+
+def test_a_batch_runs_no_more_untiled_pixels_at_once_than_one_image_may() -> None:
+    """Four 600x600 images (each below the CPU's 1-MP tiling threshold) ran as one 1.4-MP
+    forward, so memory grew with the batch; automatic tiling runs two at a time."""
+    x = torch.rand(4, 3, 600, 600)
+    auto, whole = _Recording(), _Recording()
+    out = restore_tensor(auto, x)
+    assert auto.calls == [(2, 600), (2, 600)]
+    assert torch.equal(out, restore_tensor(whole, x, tile=0)) and whole.calls == [(4, 600)]
+
+
+def test_running_out_of_memory_is_retried_in_smaller_tiles_when_tiling_is_automatic() -> None:
+    x = torch.rand(1, 3, 600, 600)
+    net = _Recording(limit=300)
+    with pytest.warns(UserWarning) as seen:
+        out = restore_tensor(net, x)
+    assert [str(w.message) for w in seen] == [
+        "out of cpu memory for a 600x600 image whole: trying 512-px tiles",
+        "out of cpu memory for a 600x600 image in 512-px tiles: trying 256-px tiles"]
+    assert torch.equal(out, restore_tensor(_Recording(), x, tile=256))
+    with pytest.raises(torch.OutOfMemoryError):  # a tile the caller chose is not changed
+        restore_tensor(_Recording(limit=300), x, tile=512)
+    with pytest.raises(torch.OutOfMemoryError), pytest.warns(UserWarning):  # not below 128 px
+        restore_tensor(_Recording(limit=100), x)
+
+
+def test_automatic_tiling_counts_the_pixels_the_network_runs() -> None:
+    """A strip 8 px high runs at 32 px in a network padding to 32: four times its pixels."""
+    from zoo.tiling import auto_tile, auto_tile_for
+
+    net = ColourNet()
+    net.pad_multiple = 32
+    assert auto_tile(8, 131072, "cpu") is None
+    assert auto_tile_for(net, 8, 131072, "cpu") == 512
+    assert auto_tile_for(net, 512, 512, "cpu") is None
+
+
+def test_the_benchmark_never_takes_a_row_from_an_out_of_memory_retry() -> None:
+    """A bench row's setup names the automatic rule; a retry in smaller tiles would give values of
+    another setup under it, so the bench fails the image instead (reported, measured next run)."""
+    from zoo.bench.runner import restore as bench_restore
+
+    image = RNG.integers(0, 256, (600, 600, 3), dtype=np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(torch.OutOfMemoryError):
+            bench_restore(_Recording(limit=300), image)
+    assert bench_restore(_Recording(), image).shape == image.shape

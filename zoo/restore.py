@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,7 +25,8 @@ from zoo.errors import ImageError, first_line
 from zoo.imaging import (LoadedImage, check_output, check_size, from_pil, output_format,
                          output_path, read_image, to_pil, write_image)
 from zoo.models.base import Restorer
-from zoo.tiling import DEFAULT_OVERLAP, auto_tile, restore_tiled, run_whole
+from zoo.tiling import (DEFAULT_OVERLAP, auto_batch, auto_tile_for, padded_size, restore_tiled,
+                         run_whole, smaller_tile)
 
 __all__ = ["array_to_tensor", "resolve_device", "restore_array", "restore_file", "restore_image",
            "restore_tensor"]
@@ -80,23 +82,44 @@ def restore_tensor(model: Restorer, x: torch.Tensor, *, tile: int | None = None,
         return x.clone()
     grey = batch.shape[1] == 1
     run_device = resolve_device(device, model)
-    h, w = batch.shape[-2:]
-    tile = auto_tile(h, w, run_device) if tile is None else (tile or None)
 
     with _inference(model, run_device):
         rgb = batch.expand(-1, 3, -1, -1) if grey else batch
-        if tile is None:
-            out = run_whole(model, rgb)
-        else:
-            # The input stays where it is; restore_tiled moves one tile at a time.
-            pieces = [restore_tiled(model, rgb[i:i + 1], tile, overlap)
-                      for i in range(rgb.shape[0])]
-            out = (pieces[0] if len(pieces) == 1 else torch.cat(pieces)).to(x.device, x.dtype)
+        out = _restore_rgb(model, rgb, tile, overlap, run_device).to(x.device, x.dtype)
         if grey:  # at float32 or better: a bfloat16 sum of three products loses a grey level
             exact = torch.promote_types(out.dtype, torch.float32)
             weights = torch.tensor(GREY_WEIGHTS, dtype=exact, device=out.device).view(1, 3, 1, 1)
             out = (out.to(exact) * weights).sum(dim=1, keepdim=True).to(x.dtype)
     return out[0] if single else out
+
+
+def _restore_rgb(model: Restorer, rgb: torch.Tensor, tile: int | None, overlap: int,
+                 run_device: torch.device) -> torch.Tensor:
+    """``(B, 3, H, W)`` restored whole or in tiles. With automatic tiling (``tile`` None) a batch
+    runs as many images at a time as the device's untiled limit holds, and running out of memory
+    is retried in smaller tiles (a warning says so) rather than failing the image."""
+    h, w = rgb.shape[-2:]
+    automatic = tile is None
+    side = auto_tile_for(model, h, w, run_device) if automatic else (tile or None)
+    while True:
+        try:
+            if side is None:
+                step = auto_batch(*padded_size(model, h, w), run_device) if automatic else rgb.shape[0]
+                pieces = [run_whole(model, rgb[i:i + step]) for i in range(0, rgb.shape[0], step)]
+            else:  # the input stays where it is; restore_tiled moves one tile at a time
+                pieces = [restore_tiled(model, rgb[i:i + 1], side, overlap)
+                          for i in range(rgb.shape[0])]
+            return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
+        except torch.OutOfMemoryError:
+            smaller = smaller_tile(side, h, w, run_device) if automatic else None
+            if smaller is None:
+                raise
+            if run_device.type == "cuda":
+                torch.cuda.empty_cache()
+            warnings.warn(f"out of {run_device.type} memory for a {w}x{h} image "
+                          f"{'whole' if side is None else f'in {side}-px tiles'}: trying "
+                          f"{smaller}-px tiles", stacklevel=4)
+            side = smaller
 
 
 def _check_tile(tile: Any) -> int | None:

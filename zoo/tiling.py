@@ -18,8 +18,8 @@ import torch
 
 from zoo.models.base import Restorer
 
-__all__ = ["DEFAULT_OVERLAP", "TilePlan", "auto_tile", "restore_tiled", "run_whole", "tile_grid",
-           "tile_plan"]
+__all__ = ["DEFAULT_OVERLAP", "TilePlan", "auto_batch", "auto_tile", "auto_tile_for", "padded_size",
+           "restore_tiled", "run_whole", "smaller_tile", "tile_grid", "tile_plan"]
 
 DEFAULT_OVERLAP = 64
 JPEG_BLOCK = 8
@@ -33,6 +33,39 @@ def auto_tile(height: int, width: int, device: torch.device | str) -> int | None
     """The tile side to use for an image when none was asked for, or None for no tiling."""
     kind = _auto_kind(device)
     return AUTO_TILE[kind] if height * width > AUTO_TILE_ABOVE[kind] else None
+
+
+def padded_size(model: Restorer, height: int, width: int) -> tuple[int, int]:
+    """The size ``model`` runs an image at: each side padded up to its ``pad_multiple`` (a strip
+    8 px high runs at 32 for a multiple of 32, four times its pixels)."""
+    unit = max(1, int(getattr(model, "pad_multiple", 1)))
+    return -(-height // unit) * unit, -(-width // unit) * unit
+
+
+def auto_tile_for(model: Restorer, height: int, width: int, device: torch.device | str) -> int | None:
+    """:func:`auto_tile` for the size ``model`` really runs the image at."""
+    return auto_tile(*padded_size(model, height, width), device)
+
+
+def auto_batch(height: int, width: int, device: torch.device | str) -> int:
+    """How many untiled images of this size one forward takes when tiling is automatic: as many
+    as :data:`AUTO_TILE_ABOVE` pixels hold (at least one), so that a batch of images each below
+    the tiling threshold does not ask for the memory of a far larger image."""
+    return max(1, AUTO_TILE_ABOVE[_auto_kind(device)] // max(1, height * width))
+
+
+SMALLEST_FALLBACK_TILE = 128
+"""The smallest tile :func:`smaller_tile` falls back to."""
+
+
+def smaller_tile(tile: int | None, height: int, width: int, device: torch.device | str) -> int | None:
+    """The tile side to retry with after running out of memory at ``tile`` (None: untiled), or
+    None when there is no smaller one worth trying: the automatic tile for the device when it
+    cuts the image, then halves, down to :data:`SMALLEST_FALLBACK_TILE`."""
+    side = AUTO_TILE[_auto_kind(device)] if tile is None else tile // 2
+    while side >= max(height, width):
+        side //= 2
+    return side if side >= SMALLEST_FALLBACK_TILE else None
 
 
 def auto_tile_rule(device: torch.device | str) -> str:

@@ -30,7 +30,7 @@ from zoo.devices import exact_fp32
 from zoo.errors import ZooError, first_line, os_reason
 from zoo.locks import folder_lock
 from zoo.metrics import METRICS, metric_of_token
-from zoo.tiling import auto_tile_rule, tile_side
+from zoo.tiling import auto_tile_for, auto_tile_rule, tile_side
 from zoo.weights import state_digest
 
 RESULTS = "results.csv"
@@ -356,8 +356,10 @@ def _score(restored: np.ndarray, truth: np.ndarray, metrics: tuple[str, ...], de
 
 def restore(model: Any, image: np.ndarray, *, tile: int | None = None) -> np.ndarray:
     """A model's output for a uint8 image, same shape (grey images go through as luma)."""
-    from zoo.restore import restore_image
+    from zoo.restore import resolve_device, restore_image
 
+    if tile is None:  # the rule resolved here, so that no row comes from an out-of-memory retry
+        tile = auto_tile_for(model, image.shape[0], image.shape[1], resolve_device(None, model)) or 0
     restored = np.asarray(restore_image(model, image, tile=tile))
     if restored.shape != image.shape or restored.dtype != np.uint8:
         raise ValueError(f"restore_image returned {restored.dtype} {restored.shape} for "
