@@ -91,6 +91,20 @@ def test_16bit_grey_png_is_scaled_with_rounding(tmp_path: Path) -> None:
     np.testing.assert_array_equal(image.pixels, expected)
 
 
+def test_every_16bit_grey_value_and_wide_integer_grey_is_rounded_as_in_real_numbers(
+        tmp_path: Path) -> None:
+    """All 65536 values of a 16-bit grey PNG, and 32-bit integer grey (mode I) beyond 0..65535,
+    scaled in integers exactly as round(v * 255 / 65535), clipped, would be."""
+    values = np.arange(65536, dtype=np.uint16).reshape(256, 256)
+    Image.fromarray(values).save(tmp_path / "all.png")
+    expected = np.round(values.astype(np.float64) * 255 / 65535).astype(np.uint8)
+    np.testing.assert_array_equal(read_image(tmp_path / "all.png").pixels, expected)
+    wide = np.array([[-5, 0, 300, 65535, 70000, 2**31 - 1, 32767, 32768]] * 8, dtype=np.int32)
+    Image.fromarray(wide, "I").save(tmp_path / "wide.tif")
+    scaled = np.clip(np.round(wide * 255 / 65535), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(read_image(tmp_path / "wide.tif").pixels, scaled)
+
+
 def test_16bit_rgb_png(tmp_path: Path) -> None:
     values = RNG.integers(0, 65536, (12, 10, 3)).astype(np.uint16)
     png16(tmp_path / "c16.png", values)
