@@ -263,3 +263,12 @@ def test_patch_critic_rebuilds_from_config() -> None:
     assert {k: v.shape for k, v in rebuilt.state_dict().items()} == \
         {k: v.shape for k, v in critic.state_dict().items()}
     assert rebuilt(torch.rand(1, 3, 32, 32)).shape == (1, 1, 8, 8)
+
+
+def test_calling_a_model_on_an_array_says_to_use_restore() -> None:
+    import numpy as np
+
+    model = zoo.create_model("unet-l1")
+    with pytest.raises(TypeError, match=r"^unet-l1\(x\) takes a \(B, 3, H, W\) float tensor, not "
+                                        r"ndarray; use unet-l1\.restore\(image\)"):
+        model(np.zeros((16, 16, 3), dtype=np.uint8))

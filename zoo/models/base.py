@@ -47,6 +47,10 @@ class Restorer(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):  # torch's own error names pad()'s argument
+            raise TypeError(f"{self.name}(x) takes a (B, 3, H, W) float tensor, not "
+                            f"{type(x).__name__}; use {self.name}.restore(image) for a PIL image "
+                            "or a numpy array")
         padded, (h, w) = pad_to_multiple(x, self.pad_multiple)
         return self.forward_padded(padded)[..., :h, :w]
 
