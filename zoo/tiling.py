@@ -12,6 +12,9 @@ weight map and without holding the tiles.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import NamedTuple
 
 import torch
@@ -19,7 +22,7 @@ import torch
 from zoo.models.base import Restorer
 
 __all__ = ["DEFAULT_OVERLAP", "TilePlan", "auto_batch", "auto_tile", "auto_tile_for", "padded_size",
-           "restore_tiled", "run_whole", "smaller_tile", "tile_grid", "tile_plan"]
+           "reporting_tiles", "restore_tiled", "run_whole", "smaller_tile", "tile_grid", "tile_plan"]
 
 DEFAULT_OVERLAP = 64
 JPEG_BLOCK = 8
@@ -27,6 +30,21 @@ AUTO_TILE = {"cpu": 512, "cuda": 1024}
 """Tile side used when tiling is automatic, per device type."""
 AUTO_TILE_ABOVE = {"cpu": 1024 * 1024, "cuda": 2048 * 2048}
 """Images with more pixels than this are tiled automatically, per device type."""
+
+
+TileCallback = Callable[[int, int], None]
+_tile_report: ContextVar[TileCallback | None] = ContextVar("tile_report", default=None)
+
+
+@contextmanager
+def reporting_tiles(callback: TileCallback) -> Iterator[None]:
+    """Within it, :func:`restore_tiled` calls ``callback(done, total)`` after each tile: the
+    progress of one large image (a 96-MP photograph takes minutes on a CPU)."""
+    token = _tile_report.set(callback)
+    try:
+        yield
+    finally:
+        _tile_report.reset(token)
 
 
 def auto_tile(height: int, width: int, device: torch.device | str) -> int | None:
@@ -193,6 +211,7 @@ def restore_tiled(model: Restorer, x: torch.Tensor, tile: int,
     acc = torch.promote_types(x.dtype, torch.float32)
     out = torch.zeros(x.shape, dtype=acc, device=x.device)
     ramp = _ramp(plan.overlap, acc, x.device)
+    report, total, done = _tile_report.get(), len(plan.rows) * len(plan.cols), 0
     for y0 in plan.rows:
         th = min(plan.side, h - y0)
         wy = _axis_weights(y0, th, h, plan.overlap, ramp, acc, x.device)
@@ -202,4 +221,7 @@ def restore_tiled(model: Restorer, x: torch.Tensor, tile: int,
             piece = x[..., y0:y0 + th, x0:x0 + tw].to(run_device, run_dtype).contiguous()
             restored = model(piece).to(x.device, acc)
             out[..., y0:y0 + th, x0:x0 + tw].addcmul_(restored, wy[:, None] * wx[None, :])
+            done += 1
+            if report is not None:
+                report(done, total)
     return out.clamp_(0.0, 1.0).to(x.dtype)

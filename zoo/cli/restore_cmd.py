@@ -403,14 +403,23 @@ def _write_sample(args: argparse.Namespace, console: Console) -> None:
 def _restore_all(model, jobs: list[Job], tile: int | None, console: Console) -> int:
     """Restore every job, one line per failure (and ``IN -> OUT`` for a single job); returns
     how many failed."""
+    from zoo.tiling import reporting_tiles
+
     failed = 0
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True,
                   disable=not console.is_terminal) as progress:  # one long image shows its time too
         task = progress.add_task("restoring", total=len(jobs))
+        tiles = progress.add_task("  tiles", total=None, visible=False)
+
+        def tile_done(done: int, total: int) -> None:
+            progress.update(tiles, completed=done, total=total, visible=True)
+
         for job in jobs:
             progress.update(task, description=f"restoring {escape(printable(job.source.name))}")
-            problem = _restore_one(model, job, tile)
+            with reporting_tiles(tile_done):
+                problem = _restore_one(model, job, tile)
+            progress.reset(tiles, total=None, visible=False)  # the next image starts its own
             if problem is None:
                 if len(jobs) == 1:
                     _say(console, f"{job.source} -> {job.target}")
