@@ -629,3 +629,26 @@ def test_a_tile_off_the_models_grid_is_said(tmp_path: Path, capsys: pytest.Captu
     assert restore(tmp_path / "x.jpg", "--model", "jpeg", "--tile", "16", "-o",
                    tmp_path / "y.png") == 0
     assert "note: --tile" not in capsys.readouterr().err
+
+
+def test_ctrl_c_in_a_batch_says_how_far_it_got(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import zoo.restore
+
+    real = zoo.restore.restore_loaded
+
+    def restore_loaded(model, image, **kw):  # noqa: ANN001, ANN003, ANN202
+        if image.source.name == "c.png":
+            raise KeyboardInterrupt
+        return real(model, image, **kw)
+
+    monkeypatch.setattr(zoo.restore, "restore_loaded", restore_loaded)
+    for name in ("a.png", "b.png", "c.png", "d.png"):
+        Image.fromarray(rgb()).save(tmp_path / name)
+    assert restore(tmp_path) == 130
+    out, err = capsys.readouterr()
+    assert ("stopped at image 3 of 4: 2 restored (each result written is whole); "
+            "--skip-existing restores the rest") in out + err
+    assert err.rstrip().endswith("interrupted")
+    assert sorted(p.name for p in tmp_path.glob("*.restored.png")) == ["a.restored.png",
+                                                                         "b.restored.png"]

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "arnet-nogan"
 DEFAULT_SUFFIX = ".restored"
 SAMPLE_QUALITY = 10
-OUT_OF_MEMORY_HINT = "use a smaller --tile (e.g. --tile 256), or --device cpu on a GPU"
+OUT_OF_MEMORY_HINT = ("use a smaller --tile (e.g. --tile 256), or --device cpu on a GPU; the image "
+                      "itself is held at about 27 MB per megapixel whatever the tile")
 PRECISION_CHOICES = ("fp32", "bf16", "fp16")
 """zoo.precision.PRECISIONS' names, here so that the CLI starts without importing torch."""
 
@@ -415,10 +416,18 @@ def _restore_all(model, jobs: list[Job], tile: int | None, console: Console) -> 
         def tile_done(done: int, total: int) -> None:
             progress.update(tiles, completed=done, total=total, visible=True)
 
-        for job in jobs:
+        for number, job in enumerate(jobs):
             progress.update(task, description=f"restoring {escape(printable(job.source.name))}")
-            with reporting_tiles(tile_done):
-                problem = _restore_one(model, job, tile)
+            try:
+                with reporting_tiles(tile_done):
+                    problem = _restore_one(model, job, tile)
+            except KeyboardInterrupt:
+                if len(jobs) > 1:
+                    progress.console.print(
+                        f"stopped at image {number + 1} of {len(jobs)}: {number - failed} restored "
+                        "(each result written is whole); --skip-existing restores the rest",
+                        markup=False)
+                raise
             progress.reset(tiles, total=None, visible=False)  # the next image starts its own
             if problem is None:
                 if len(jobs) == 1:
