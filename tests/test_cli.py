@@ -70,11 +70,12 @@ def test_ctrl_c_while_the_parser_is_built_is_one_line(capsys: pytest.CaptureFixt
 
 
 def _fake_sigint(monkeypatch: pytest.MonkeyPatch, current: object) -> dict[int, object]:
-    """SIGINT's handler kept in a dict (``current`` at first): a test delivers a Ctrl-C by
-    calling the handler run_tool installed, whatever the process's real signal state."""
+    """SIGINT's handler kept in a dict (``current`` at first; SIGTERM's the default): a test
+    delivers a Ctrl-C by calling the handler run_tool installed, whatever the process's real
+    signal state."""
     import signal
 
-    handlers: dict[int, object] = {signal.SIGINT: current}
+    handlers: dict[int, object] = {signal.SIGINT: current, signal.SIGTERM: signal.SIG_DFL}
 
     def install(signum: int, handler: object) -> object:
         previous, handlers[signum] = handlers[signum], handler
@@ -239,3 +240,34 @@ def test_a_missing_document_is_named_by_its_repository_path(monkeypatch: pytest.
     monkeypatch.setattr(zoo.resources, "PACKAGE_DIR", Path("/nonexistent/zoo"))
     assert zoo.resources.doc_path("bench.md") == "docs/bench.md"
     assert zoo.resources.doc_path("README.md", "training") == "training/README.md"
+
+
+def test_sigterm_stops_a_command_as_ctrl_c_does(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kill PID` left the hidden temporary file of a half-written result behind; it is
+    removed as for Ctrl-C, and the status is the shell's for SIGTERM."""
+    import signal
+
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
+
+    def command() -> None:
+        def write(fh) -> None:  # noqa: ANN001
+            fh.write("half")
+            os.kill(os.getpid(), signal.SIGTERM)
+            fh.write("never")
+
+        atomic_write(tmp_path / "result.txt", write)
+
+    assert run_tool(command) == 143
+    assert capsys.readouterr().err.strip() == "terminated"
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_sigterm_is_left_to_torchrun_in_its_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job")
+    assert run_tool(lambda: 0 if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else 1) == 0
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID")
+    assert run_tool(lambda: 0 if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else 1) == 1

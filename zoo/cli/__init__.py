@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -56,6 +57,12 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
     err_console.print(f"[yellow]warning:[/] {escape(printable(str(message)))}")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill PID``, a scheduler stopping a job), raised where Ctrl-C's KeyboardInterrupt
+    is, so that a command stops as it does for Ctrl-C: temporary files removed, finished work
+    kept and said."""
+
+
 class _InterruptWatch:
     """Notes a Ctrl-C before raising KeyboardInterrupt as Python does: one that lands inside an
     import or a C extension can come out as another error (a RuntimeError from ``__set_name__``,
@@ -69,6 +76,8 @@ class _InterruptWatch:
     def __init__(self) -> None:
         self._at: float | None = None
         self._previous: Any = None
+        self._previous_term: Any = None
+        self.terminated = False
 
     def explains(self, exc: BaseException) -> bool:
         """Whether ``exc`` is most likely a Ctrl-C on its way out: raised while handling one,
@@ -83,18 +92,28 @@ class _InterruptWatch:
         return self._at is not None and time.monotonic() - self._at < self.WINDOW_SECONDS
 
     def __enter__(self) -> _InterruptWatch:
+        if threading.current_thread() is not threading.main_thread():
+            return self
         # Only over Python's own handler: an ignored SIGINT (a job started with `&`) stays so.
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             self._previous = signal.signal(signal.SIGINT, self._handle)
+        # Not in a torchrun job: its agent stops the other processes with SIGTERM when one
+        # fails, and they end as torch has them end.
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL and not os.environ.get("TORCHELASTIC_RUN_ID"):
+            self._previous_term = signal.signal(signal.SIGTERM, self._handle)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+        if self._previous_term is not None:
+            signal.signal(signal.SIGTERM, self._previous_term)
 
     def _handle(self, signum: int, frame: object) -> None:
         self._at = time.monotonic()
+        if signum == signal.SIGTERM:
+            self.terminated = True
+            raise Terminated
         raise KeyboardInterrupt
 
 
@@ -113,13 +132,17 @@ def run_tool(main_fn: Callable[[], int | None]) -> int:
         err_console.print(f"[red]error:[/] {escape(printable(error_line(exc)))}")
         return 2
     except KeyboardInterrupt:
-        err_console.print("interrupted")
-        return 130
+        return _stopped(watch)
     except Exception as exc:
         if not watch.explains(exc):
             raise
-        err_console.print("interrupted")  # Ctrl-C turned into another error on its way out
-        return 130
+        return _stopped(watch)  # Ctrl-C turned into another error on its way out
+
+
+def _stopped(watch: _InterruptWatch) -> int:
+    """Say that the command was stopped; the shell's status for that signal."""
+    err_console.print("terminated" if watch.terminated else "interrupted")
+    return 128 + signal.SIGTERM if watch.terminated else 130
 
 
 def main(argv: list[str] | None = None) -> int:
