@@ -190,6 +190,10 @@ def flatten_optimizer(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str
 
 def unflatten_optimizer(opt: torch.optim.Optimizer, prefix: str, tensors: dict[str, torch.Tensor],
                         rest: dict) -> None:
+    """Load a saved optimizer's state (Adam's moments and step counts) into ``opt``, which keeps
+    its own hyperparameters (lr, betas, weight decay, AdamW's decoupling): those the recipe now
+    sets, so that a resume with a changed ``lr`` trains at it rather than at the saved one."""
+    ours = [{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups]
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         if key.startswith(prefix + "."):
@@ -198,6 +202,8 @@ def unflatten_optimizer(opt: torch.optim.Optimizer, prefix: str, tensors: dict[s
     for idx, entries in rest["scalars"].items():
         state.setdefault(int(idx), {}).update(entries)
     opt.load_state_dict({"state": state, "param_groups": rest["param_groups"]})
+    for group, settings in zip(opt.param_groups, ours, strict=True):
+        group.update(settings)
 
 
 def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
