@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
-from test_train import TINY_RECIPE, _cli, data  # noqa: F401  (data: the module's fixture)
+from test_train import TINY_RECIPE, _cli, _weights, data  # noqa: F401  (data: the module's fixture)
 
 
 def _meta(out: Path, step: int) -> dict:
@@ -45,3 +46,49 @@ def test_a_resume_trains_with_the_optimiser_settings_the_recipe_now_has(
     assert main(_cli(data, out, "--resume", "--max-steps", "12")) == 0
     assert main(_cli(data, out, "--resume", "--max-steps", "13", "stages.gan.critic_lr_mult=2.0")) == 0
     assert _meta(out, 13)["opt_c"]["param_groups"][0]["base_lr"] == pytest.approx(2e-4)
+
+
+def test_a_finished_run_resumed_with_more_steps_trains_them(
+        data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """More steps for the last stage of a finished run are trained, to the weights of a run
+    planned so from the start (the resume trained nothing, yet its card claimed the new plan);
+    with nothing left, the run says so and leaves its checkpoint as it was."""
+    from zoo.cli import main
+
+    more, whole = tmp_path / "more", tmp_path / "whole"
+    assert main(_cli(data, more)) == 0
+    assert main(_cli(data, more, "--resume", "stages.gan.steps=10")) == 0
+    assert main(_cli(data, whole, "stages.gan.steps=10")) == 0
+    a, b = _weights(whole), _weights(more)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a if not k.startswith("rng."))
+    assert (whole / "val.csv").read_text() == (more / "val.csv").read_text()
+    assert json.loads((more / "export" / "training.json").read_text())["steps"] == 20
+    last = more / "checkpoints" / "step-00000020"
+    saved = {f.name: f.read_bytes() for f in last.iterdir()}
+    assert "opt_g" in _meta(more, 20)
+    capsys.readouterr()
+    assert main(_cli(data, more, "--resume", "stages.gan.steps=10")) == 0
+    assert (f"{more}: the run has already finished all its 20 steps, so nothing was trained"
+            in capsys.readouterr().err)
+    assert {f.name: f.read_bytes() for f in last.iterdir()} == saved
+
+
+def test_a_run_finished_by_an_earlier_zoo_cannot_grow_its_last_stage(
+        data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Earlier versions saved a finished run past its last stage without optimizers: more steps
+    for that stage are refused in one line (they would have trained nothing)."""
+    from zoo.cli import main
+
+    out = tmp_path / "run"
+    assert main(_cli(data, out)) == 0
+    meta_file = out / "checkpoints" / "step-00000018" / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    del meta["opt_g"], meta["opt_c"]
+    meta_file.write_text(json.dumps({**meta, "stage_index": 3, "stage_start": 18}))
+    capsys.readouterr()
+    assert main(_cli(data, out, "--resume", "stages.gan.steps=10")) == 2
+    assert (f"error: {meta_file.parent}: saved at the end of the run by an earlier version of zoo, "
+            "without its optimizers, so stages.gan.steps cannot grow from 8; train on into a new "
+            f"--out with model.init={out / 'export'}\n") in capsys.readouterr().err
+    assert main(_cli(data, out, "--resume")) == 0
+    assert "already finished all its 18 steps" in capsys.readouterr().err

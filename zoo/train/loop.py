@@ -112,6 +112,7 @@ class Trainer:
         self._told_selection_undefined = False
         self._input_scores: dict[int, dict[str, float]] | None = None
         self.last_validated = -1
+        self._saved: tuple[int, int, int] | None = None  # the position of the last checkpoint
         self.switcher = Switcher()
         self.opt_g: torch.optim.Optimizer | None = None
         self.opt_c: torch.optim.Optimizer | None = None
@@ -189,8 +190,14 @@ class Trainer:
     def _elapsed(self) -> float:
         return self.elapsed_before + time.monotonic() - self._t0
 
+    def _position(self) -> tuple[int, int, int]:
+        return self.step, self.last_validated, self.stage_index
+
     def save(self) -> None:
-        if not self.dist.main:
+        """Checkpoint the run, unless this position is saved already (the last step of a run
+        whose steps are a multiple of checkpoint.every; a resume that trained nothing): with
+        checkpoint.keep=1 a kill while replacing it would leave no checkpoint."""
+        if not self.dist.main or self._saved == self._position():
             return
         tensors = {f"gen.{k}": v for k, v in self.generator.state_dict().items()}
         tensors |= {f"ema.{k}": v for k, v in self.ema.state_dict().items()}
@@ -213,6 +220,7 @@ class Trainer:
         tensors |= rng_t
         ckpt.save_checkpoint(self.out / "checkpoints", self.step, tensors, meta,
                              self.recipe.checkpoint.keep)
+        self._saved = self._position()
         self._prune_best_files()
 
     def _prune_best_files(self) -> None:
@@ -261,6 +269,7 @@ class Trainer:
         self.stage_elapsed, self.elapsed_before = meta["stage_elapsed"], meta["elapsed"]
         self.best, self.switcher = meta["best"], Switcher.from_state(meta["switcher"])
         self.last_validated = meta["last_validated"]
+        self._check_finished_by_an_earlier_zoo(path, meta)
         try:
             self._load_optimizers_and_rng(tensors, meta)
         except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
@@ -271,7 +280,19 @@ class Trainer:
             changed = _changed_keys(meta["recipe"], self.recipe.to_dict())
             warnings.warn(f"resuming with a changed recipe: {', '.join(changed)}", stacklevel=2)
         self._resumed_from = path
+        self._saved = self._position()
         return True
+
+    def _check_finished_by_an_earlier_zoo(self, path: Path, meta: dict[str, Any]) -> None:
+        """Earlier versions saved a finished run past its last stage, without optimizers: such a
+        run can add stages, but its last stage cannot go on."""
+        last = self._stages()[-1]
+        saved = meta["recipe"].get("stages", {}).get(last.name, {})
+        if self.stage_index == len(self._stages()) and last.steps > saved.get("steps", last.steps):
+            raise ZooError(f"{path}: saved at the end of the run by an earlier version of zoo, "
+                           f"without its optimizers, so stages.{last.name}.steps cannot grow from "
+                           f"{saved['steps']}; train on into a new --out with "
+                           f"model.init={self.out / 'export'}")
 
     def _load_optimizers_and_rng(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
         if self.stage_index < len(self._stages()):
@@ -496,24 +517,30 @@ class Trainer:
         stages = self._stages()
         try:
             with log:
-                while self.stage_index < len(stages) and not self.stopped:
+                start = self.step
+                # The last stage stays current when it ends (with its optimizers), so that a
+                # resume with more steps for it goes on training it.
+                while self.stage_index < len(stages):
                     stage = stages[self.stage_index]
                     log.start_stage(stage, self.step - self.stage_start)
                     self._run_stage(stage, loader_iter, log)
-                    if self.stopped:
+                    if self.stopped or self.stage_index == len(stages) - 1:
                         break
                     self.stage_index += 1
                     self.stage_start, self.stage_elapsed = self.step, 0.0
                     self._stage_t0 = time.monotonic()
-                    if self.stage_index < len(stages):
-                        self.new_optimizers(stages[self.stage_index])
-                        self.switcher = Switcher()
+                    self.new_optimizers(stages[self.stage_index])
+                    self.switcher = Switcher()
                 self.save()
                 if self.stopped:
                     planned = sum(s.steps for s in stages)
                     log.note(f"stopped at step {self.step} of {planned}: "
                              f"{self.stop_reason} reached; the export is of what was trained, "
                              "and --resume with a larger budget continues")
+                elif resumed and self.step == start:
+                    log.note(f"{self.out}: the run has already finished all its {self.step} steps, "
+                             "so nothing was trained (more steps for a stage train on); its "
+                             "export is written again")
         finally:
             del loader_iter, loader
         self.dist.barrier()
