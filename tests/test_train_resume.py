@@ -92,3 +92,52 @@ def test_a_run_finished_by_an_earlier_zoo_cannot_grow_its_last_stage(
             f"--out with model.init={out / 'export'}\n") in capsys.readouterr().err
     assert main(_cli(data, out, "--resume")) == 0
     assert "already finished all its 18 steps" in capsys.readouterr().err
+
+
+def test_a_damaged_best_file_leaves_the_selection_at_the_resume(
+        data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A missing or truncated best file is found when resuming, not after all the training (which
+    then ended with "No such file or directory", or a SafetensorError traceback, and no export,
+    at every resume): the best an earlier kept checkpoint names takes its place, else none."""
+    from zoo.cli import main
+
+    out = tmp_path / "run"
+    recipe = ("stages.pretrain.steps=30", "stages.gan.steps=0", "stages.critic.steps=0",
+              'select.stages=["pretrain"]', "validation.every=2", "checkpoint.every=2",
+              "checkpoint.keep=4", "stages.pretrain.lr=3e-3", "select.mode=min", "max_steps=8")
+    assert main(_cli(data, out, *recipe)) == 0
+    bests = [_meta(out, step)["best"]["step"] for step in (2, 4, 6, 8)]
+    assert bests == [2, 2, 6, 8]  # what the cases below stand on
+    state = out / "best" / "step-00000008.safetensors"
+    state.write_bytes(state.read_bytes()[:100])
+    capsys.readouterr()
+    assert main(_cli(data, out, *recipe, "--resume")) == 0
+    assert (f"warning: {state}: the best generator so far (step 8) is unreadable: Error while "
+            "deserializing header: invalid header length; it leaves the selection, and the best "
+            "before it (step 6) takes its place\n") in capsys.readouterr().err
+    assert json.loads((out / "export" / "training.json").read_text())["chosen_step"] == 6
+    # Missing, with no best before it: the selection starts afresh, and the run exports.
+    for step in (2, 6, 8):
+        (out / "best" / f"step-{step:08d}.safetensors").unlink(missing_ok=True)
+    assert main(_cli(data, out, *recipe[:-1], "max_steps=10", "--resume")) == 0
+    err = capsys.readouterr().err
+    assert (f"warning: {state}: the best generator so far (step 8) is missing; it leaves the "
+            "selection, and a later validation's best, else the final EMA generator, is exported\n"
+            ) in err
+    assert json.loads((out / "export" / "training.json").read_text())["chosen_step"] == 10
+
+
+def test_a_best_file_lost_during_the_run_exports_the_final_generator(
+        data: tuple[Path, Path], tmp_path: Path) -> None:
+    from zoo.train.loop import Trainer
+    from zoo.train.recipe import load_recipe
+
+    recipe = load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', f'data.val="{data[1]}"'])
+    trainer = Trainer("tiny-train-test", recipe, tmp_path / "run", progress=False)
+    trainer.run()
+    lost = tmp_path / "run" / "best" / trainer.best["file"]
+    lost.unlink()
+    with pytest.warns(UserWarning, match=f"{lost}: the chosen generator \\(step [0-9]+\\) is "
+                                         "missing; exporting the final EMA generator"):
+        export = trainer._export()
+    assert json.loads((export / "training.json").read_text())["chosen_stage"] == "final (EMA)"

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from torch import nn
 
@@ -411,6 +412,43 @@ class Trainer:
                 return False
         return True
 
+    def _read_best(self, best: dict[str, Any]) -> dict[str, torch.Tensor] | str:
+        """A best file's tensors, or what is wrong with it."""
+        try:
+            return load_file(self.out / "best" / best["file"])
+        except FileNotFoundError:
+            return "missing"
+        except (OSError, SafetensorError) as exc:
+            return f"unreadable: {first_line(exc)}"
+
+    def _earlier_bests(self) -> list[dict[str, Any]]:
+        """The best records that the kept checkpoints name, from before the current best's
+        step, newest first."""
+        found: dict[str, dict[str, Any]] = {}
+        for folder in ckpt.list_checkpoints(self.out / "checkpoints"):
+            try:
+                best = ckpt.read_meta(folder)["best"]
+            except (OSError, ValueError):
+                continue
+            if best and best["step"] < self.best["step"]:
+                found[best["file"]] = best
+        return sorted(found.values(), key=lambda best: best["step"], reverse=True)
+
+    def _check_best_file(self) -> None:
+        """At a resume, not after all the training: a best file that is missing or unreadable
+        leaves the selection, for the newest readable one before it (or none)."""
+        problem = self._read_best(self.best) if self.best is not None else None
+        if not isinstance(problem, str):
+            return
+        damaged = self.best
+        self.best = next((b for b in self._earlier_bests() if isinstance(self._read_best(b), dict)),
+                         None)
+        instead = (f"the best before it (step {self.best['step']}) takes its place" if self.best
+                   else "a later validation's best, else the final EMA generator, is exported")
+        warnings.warn(f"{self.out / 'best' / damaged['file']}: the best generator so far (step "
+                      f"{damaged['step']}) is {problem}; it leaves the selection, and {instead}",
+                      stacklevel=2)
+
     def _set_aside_best_files(self) -> Path | None:
         """Move a run's best files out of the way of a restart from step 0, which would
         otherwise prune them: trained weights, intact even when every checkpoint is torn."""
@@ -501,6 +539,8 @@ class Trainer:
                        "the recipe")
             if self.resume:
                 self._prune_after_resume(resumed)
+            if resumed:
+                self._check_best_file()
         return resumed
 
     def _run(self) -> Path | None:
@@ -557,12 +597,17 @@ class Trainer:
             why = f" ({self.stop_reason} reached before the first)" if self.stopped else ""
             warnings.warn(f"no training step was taken{why}: the export holds {start}, untrained",
                           stacklevel=2)
+        state = self._read_best(self.best) if self.best is not None else None
+        if isinstance(state, str):
+            warnings.warn(f"{self.out / 'best' / self.best['file']}: the chosen generator (step "
+                          f"{self.best['step']}) is {state}; exporting the final EMA generator",
+                          stacklevel=2)
+            self.best = None
         if self.best is None and self.recipe.select.not_worse_than_input and self.valset is not None:
             warnings.warn("no validated checkpoint scored at least as well as the JPEG input on "
                           f"{', '.join(self.recipe.select.not_worse_than_input)}; exporting the final "
                           "EMA generator", stacklevel=2)
         if self.best is not None:
-            state = load_file(self.out / "best" / self.best["file"])
             model = create_model(self.name, **self.recipe.model.args)
             model.load_state_dict(state, strict=True)
             chosen = {"chosen_step": self.best["step"], "chosen_stage": self.best["stage"],
