@@ -38,15 +38,17 @@ TINY = "tiny-train-test"
 # --- a tiny generator and critic (registered here, and in the subprocesses through PYTHONPATH) ---
 
 class TinyNet(Restorer):
-    """Residual conv net with an ``encoder`` (so encoder freezing is exercised) and a BatchNorm."""
+    """Residual conv net with an ``encoder`` (so encoder freezing is exercised) and a BatchNorm;
+    ``gain`` is an argument that leaves the tensors' shapes alone."""
 
-    def __init__(self, width: int = 8) -> None:
-        super().__init__(width=width)
+    def __init__(self, width: int = 8, gain: float = 0.1) -> None:
+        super().__init__(width=width, gain=gain)
+        self.gain = gain
         self.encoder = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
         self.head = nn.Conv2d(width, 3, 3, padding=1)
 
     def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
-        return (x + 0.1 * self.head(self.encoder(x))).clamp(0, 1)
+        return (x + self.gain * self.head(self.encoder(x))).clamp(0, 1)
 
 
 class TinyCritic(nn.Module):

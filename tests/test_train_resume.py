@@ -141,3 +141,22 @@ def test_a_best_file_lost_during_the_run_exports_the_final_generator(
                                          "missing; exporting the final EMA generator"):
         export = trainer._export()
     assert json.loads((export / "training.json").read_text())["chosen_stage"] == "final (EMA)"
+
+
+def test_a_changed_network_argument_is_refused_also_when_the_shapes_fit(
+        data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``gain`` keeps the tensors' shapes: the resume was allowed, with a warning, into a network
+    that computes something else. An argument set to the value it had is no change."""
+    from zoo.cli import main
+
+    out = tmp_path / "run"
+    assert main(_cli(data, out, "max_steps=2")) == 0
+    capsys.readouterr()
+    for change, named in (("model.args.gain=0.5", "model.args.gain: 0.1 -> 0.5"),
+                          ("critic.args.width=8", None), ("model.args.gain=0.1", None)):
+        assert main(_cli(data, out, "max_steps=2", change, "--resume")) == (2 if named else 0)
+        err = capsys.readouterr().err
+        if named:
+            assert (f"error: {out / 'checkpoints' / 'step-00000002'}: was saved with other network "
+                    f"arguments ({named}); resume with the ones it was saved with, or train into a "
+                    "new --out\n") in err

@@ -12,6 +12,7 @@ import copy
 import inspect
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,7 +20,7 @@ from torch import nn
 from zoo.errors import RecipeError, ZooError, first_line
 from zoo.train.recipe import Recipe
 
-__all__ = ["PROBE_LIMIT", "check_init_config", "check_patch"]
+__all__ = ["PROBE_LIMIT", "check_init_config", "check_patch", "changed_arguments", "resolved_arguments"]
 
 PROBE_LIMIT = 512
 """The largest patch side tried: a network that fails there too is refused with its own reason
@@ -73,6 +74,21 @@ def check_patch(recipe: Recipe, entry: str, generator: nn.Module, critic: nn.Mod
                               f"{with_batch}, got {d.patch} (a training step fails: {why}){other}")
 
 
+def resolved_arguments(cls: type, args: dict[str, Any]) -> dict[str, Any]:
+    """The arguments a network of class ``cls`` is built with from ``args``: its defaults filled
+    in, values as JSON has them (tuples as lists)."""
+    defaults = {name: p.default for name, p in inspect.signature(cls).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    return json.loads(json.dumps({**defaults, **args}, default=repr))
+
+
+def changed_arguments(cls: type, before: dict[str, Any], after: dict[str, Any], prefix: str) -> list[str]:
+    """The arguments of ``cls`` that differ once resolved, as ``prefix.name: old -> new``."""
+    old, new = resolved_arguments(cls, before), resolved_arguments(cls, after)
+    return [f"{prefix}.{name}: {json.dumps(old.get(name))} -> {json.dumps(new.get(name))}"
+            for name in sorted(set(old) | set(new)) if old.get(name) != new.get(name)]
+
+
 def check_init_config(recipe: Recipe, architecture: str, generator: nn.Module) -> None:
     """Refuse a ``model.init`` export (its folder, or the folder's ``model.safetensors``) whose
     ``config.json`` describes another network than the recipe builds (``generator``, an
@@ -102,13 +118,12 @@ def check_init_config(recipe: Recipe, architecture: str, generator: nn.Module) -
                           f"{architecture!r} the recipe builds")
     theirs = dict(saved.get("arguments", {}))
     ours = json.loads(json.dumps(generator.config))  # tuples as the file has them: lists
-    defaults = {name: p.default for name, p in inspect.signature(type(generator)).parameters.items()
-                if p.default is not inspect.Parameter.empty}
+    defaults = resolved_arguments(type(generator), {})
     for name in sorted(set(ours) | set(theirs)):
         if name not in ours:
             raise RecipeError(f"{where}: its config.json has argument "
                               f"{name}={json.dumps(theirs[name])}, which {architecture} does not take")
-        saved_value = theirs.get(name, json.loads(json.dumps(defaults.get(name))))
+        saved_value = theirs.get(name, defaults.get(name))
         if saved_value != ours[name]:
             raise RecipeError(f"{where}: was saved with {name}={json.dumps(saved_value)} but the "
                               f"recipe builds {name}={json.dumps(ours[name])}; set "

@@ -43,7 +43,7 @@ from zoo.train.data import (Augment, ImageStore, PatchDataset, StepBatchSampler,
 from zoo.train.distributed import Dist, setup
 from zoo.train.ema import EMA
 from zoo.train.export import export_model
-from zoo.train.fits import check_init_config, check_patch
+from zoo.train.fits import changed_arguments, check_init_config, check_patch
 from zoo.train.files import file_leftovers, folder_leftovers, remove_leftovers, write_file
 from zoo.train.hardware import autocast_dtype, flush_cpu_denormals, resolve_device
 from zoo.train.logs import LOG_FILES, RunLog
@@ -262,6 +262,7 @@ class Trainer:
                    else "were model.args or critic.args changed?")
             raise ZooError(f"{path}: does not fit the recipe's networks ({why}); resume with the "
                            "recipe it was saved with, or train into a new --out") from None
+        self._check_same_networks(path, meta["recipe"])
         if not 0 <= meta["stage_index"] <= len(self._stages()):
             raise ZooError(f"{path / ckpt.META_FILE}: stage_index {meta['stage_index']} is not one "
                            f"of the recipe's {len(self._stages())} stages; {_OLDER_CHECKPOINT}")
@@ -283,6 +284,24 @@ class Trainer:
         self._resumed_from = path
         self._saved = self._position()
         return True
+
+    def _check_same_networks(self, path: Path, saved: dict[str, Any]) -> None:
+        """Refuse changed network arguments, those that keep the tensors' shapes too (``blur``):
+        the checkpoint's weights would go on in a network that computes something else."""
+        registered = get_model_info(self.name).arch_args
+        changed = changed_arguments(type(self.generator),
+                                    {**registered, **saved.get("model", {}).get("args", {})},
+                                    {**registered, **self.recipe.model.args}, "model.args")
+        critic = saved.get("critic", {})
+        if self.critic is not None and critic.get("architecture") != self.recipe.critic.architecture:
+            changed.append(f"critic.architecture: {critic.get('architecture')!r} -> "
+                           f"{self.recipe.critic.architecture!r}")
+        elif self.critic is not None:
+            changed += changed_arguments(type(self.critic), critic.get("args", {}),
+                                         self.recipe.critic.args, "critic.args")
+        if changed:
+            raise ZooError(f"{path}: was saved with other network arguments ({'; '.join(changed)}); "
+                           "resume with the ones it was saved with, or train into a new --out")
 
     def _check_finished_by_an_earlier_zoo(self, path: Path, meta: dict[str, Any]) -> None:
         """Earlier versions saved a finished run past its last stage, without optimizers: such a
