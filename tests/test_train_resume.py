@@ -160,3 +160,43 @@ def test_a_changed_network_argument_is_refused_also_when_the_shapes_fit(
             assert (f"error: {out / 'checkpoints' / 'step-00000002'}: was saved with other network "
                     f"arguments ({named}); resume with the ones it was saved with, or train into a "
                     "new --out\n") in err
+
+
+def test_a_kill_while_the_only_checkpoint_is_replaced_loses_nothing(
+        data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """checkpoint.keep=1: a kill between the two renames that replace ``step-N`` leaves its older
+    copy as ``.tmp-old-step-N-PID`` and no ``step-N``; that copy was deleted as a leftover and the
+    resume started at step 0. It is put back (and counts as a checkpoint without --resume too)."""
+    from zoo.cli import main
+
+    out = tmp_path / "run"
+    assert main(_cli(data, out, "max_steps=4", "checkpoint.keep=1")) == 0
+    checkpoints = out / "checkpoints"
+    (checkpoints / "step-00000004").rename(checkpoints / ".tmp-old-step-00000004-4242")
+    (checkpoints / ".tmp-step-00000004-4242").mkdir()  # the new copy, never renamed into place
+    capsys.readouterr()
+    assert main(_cli(data, out, "max_steps=6", "checkpoint.keep=1")) == 2
+    assert "already holds checkpoints; pass --resume" in capsys.readouterr().err
+    assert main(_cli(data, out, "max_steps=6", "checkpoint.keep=1", "--resume")) == 0
+    assert "no usable checkpoint" not in capsys.readouterr().err
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["step-00000006"]
+    assert [row[0] for row in _train_rows(out)] == [str(step) for step in range(1, 7)]
+    assert _meta(out, 6)["elapsed"] > _meta(out, 6)["stage_elapsed"] > 0
+
+
+def test_the_last_step_is_checkpointed_once(data: tuple[Path, Path], tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run whose steps are a multiple of checkpoint.every saved its last step twice: with
+    checkpoint.keep=1 a kill in the second save could lose the run."""
+    from zoo.train import checkpoint
+    from zoo.train.loop import Trainer
+    from zoo.train.recipe import load_recipe
+
+    saved: list[int] = []
+    save = checkpoint.save_checkpoint
+    monkeypatch.setattr(checkpoint, "save_checkpoint",
+                        lambda folder, step, *args: (saved.append(step), save(folder, step, *args))[1])
+    recipe = load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', f'data.val="{data[1]}"',
+                                       "checkpoint.keep=1"])
+    Trainer("tiny-train-test", recipe, tmp_path / "run", progress=False).run()
+    assert saved == list(range(2, 19, 2))

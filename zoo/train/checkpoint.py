@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import random
 import re
 import shutil
@@ -31,7 +32,7 @@ from zoo.errors import first_line
 from zoo.train.files import write_folder
 
 __all__ = ["best_files", "flatten_optimizer", "latest_checkpoint", "latest_meta", "list_checkpoints",
-           "read_meta", "restore_rng", "rng_state", "save_checkpoint", "step_of",
+           "put_back_replaced", "read_meta", "restore_rng", "rng_state", "save_checkpoint", "step_of",
            "unflatten_optimizer"]
 
 STATE_FILE = "state.safetensors"
@@ -150,6 +151,22 @@ def _check(path: Path) -> dict[str, Any]:
     if _sha256(path / STATE_FILE) != meta["sha256"]:
         raise ValueError("checksum mismatch (torn or modified state file)")
     return meta
+
+
+def put_back_replaced(folder: Path) -> None:
+    """Rename back the older copy of a checkpoint that a kill between the two renames of its
+    replacement left as ``.tmp-old-step-N-PID``, where no intact ``step-N`` took its place (with
+    ``checkpoint.keep=1`` it is the run's only checkpoint); the rest are left to be removed."""
+    for old in folder.glob(".tmp-old-step-*"):
+        match = re.fullmatch(rf"\.tmp-old-({_PREFIX}[0-9]+)-[0-9]+", old.name)
+        final = folder / match.group(1) if match else None
+        if final is None or not old.is_dir():
+            continue
+        try:
+            _check(final)
+        except (OSError, ValueError):
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(old, final)
 
 
 def latest_checkpoint(folder: Path) -> tuple[Path, dict[str, torch.Tensor], dict[str, Any]] | None:

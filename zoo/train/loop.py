@@ -563,6 +563,9 @@ class Trainer:
         return resumed
 
     def _run(self) -> Path | None:
+        # Before any rank lists the checkpoints: the one put back counts for them all.
+        self.dist.together(lambda: ckpt.put_back_replaced(self.out / "checkpoints")
+                           if self.dist.main else None)
         resumed = self.dist.together(self._start)
         log = RunLog(self.out, self.recipe, enabled=self.dist.main,
                      progress=self.show_progress and self.dist.main,
