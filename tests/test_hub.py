@@ -470,3 +470,11 @@ def test_bare_weights_file_hint_names_the_python_and_the_cli_form(
     assert main(["restore", image, "-o", out, "--model", str(folder), "--weights", str(weights)]) == 2
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 3 and all("--weights PATH" in line for line in lines)
+
+
+@pytest.mark.parametrize("name", [n for n in zoo.list_models() if zoo.get_model_info(n).weights])
+def test_push_writes_exactly_the_registry_file_of_every_entry(name: str, tmp_path: Path) -> None:
+    """The Hub copy must be the file whose sha256 the registry pins: `gan`'s shipped file had
+    its header keys in another order, so its pushed copy (same tensors) was refused by zoo."""
+    assert main(["push", name, "--repo", f"jpeg-zoo/{name}", "--dry-run", str(tmp_path)]) == 0
+    assert sha256_file(tmp_path / "model.safetensors") == zoo.get_model_info(name).weights.sha256

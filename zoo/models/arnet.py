@@ -202,7 +202,7 @@ register_model(ModelInfo(
     architecture="ARNet",
     arch_args=ARNET_ARGS,
     recipe="gan",
-    weights=WeightsInfo(sha256="2a6c869f8aaf41bdc67db4c9af3903b0e68597ac16b76d29d62f9538bed34bf5",
+    weights=WeightsInfo(sha256="90101a30ff5cb6c0b0d03954eb459d5045c0476ae0f0364348c136b84dd9f2cd",
                         hub_repo="jpeg-zoo/gan", license="MIT"),
     inputs=_ARNET_INPUTS,
 ))
