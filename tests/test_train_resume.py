@@ -200,3 +200,56 @@ def test_the_last_step_is_checkpointed_once(data: tuple[Path, Path], tmp_path: P
                                        "checkpoint.keep=1"])
     Trainer("tiny-train-test", recipe, tmp_path / "run", progress=False).run()
     assert saved == list(range(2, 19, 2))
+
+
+@pytest.mark.parametrize(("overrides", "because"), [
+    (['select.not_worse_than_input=["psnr"]', "max_steps=12"],
+     "no validated checkpoint scored at least as well as the JPEG input on psnr"),
+    (['select.not_worse_than_input=["psnr"]', "max_steps=4"],
+     "no validation of the selected stages (gan) ran"),
+    (['validation.metrics=["psnr", "ms_ssim"]', 'select.metric="ms_ssim"', "max_steps=12"],
+     "select.metric ms_ssim was undefined (NaN) at every validation"),
+    (['data.val=""', "max_steps=2"], "validation is off (data.val is empty)")])
+def test_an_export_of_the_final_generator_says_why(data: tuple[Path, Path], tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str],
+                                                   overrides: list[str], because: str) -> None:
+    """When no validated checkpoint is chosen, the warning, training.json and the card give the
+    reason (the card said "chosen checkpoint: step 12 (final (EMA)), by psnr"; the warning
+    blamed the JPEG input also when no validation had run); after a resume too."""
+    from zoo.cli import main
+
+    out = tmp_path / "run"
+    steps = int(overrides[-1].split("=")[1])
+    for resume in ((), ("--resume",)):  # the resume trains nothing: the counts come from the checkpoint
+        assert main(_cli(data, out, *overrides, *resume)) == 0
+        err = capsys.readouterr().err
+        assert ("warning: " + because + "; exporting the final EMA generator\n" in err) == ("off" not in because)
+        assert "scored at least" not in err.replace(because, "")
+        training = json.loads((out / "export" / "training.json").read_text())
+        assert (training["final_because"], training["chosen_step"]) == (because, steps)
+        assert (f"- steps: {steps}; exported: the final EMA generator (step {steps}), because {because}\n"
+                in (out / "export" / "README.md").read_text())
+
+
+def test_an_undefined_score_does_not_pass_not_worse_than_input(data: tuple[Path, Path],
+                                                              tmp_path: Path) -> None:
+    """NaN compares false: a checkpoint (or a JPEG input) without a defined score passed the
+    rule silently."""
+    import math
+
+    from zoo.train.loop import Trainer
+    from zoo.train.recipe import load_recipe
+
+    recipe = load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', f'data.val="{data[1]}"',
+                                       'select.not_worse_than_input=["psnr", "ssim"]'])
+    trainer = Trainer("tiny-train-test", recipe, tmp_path / "run", progress=False)
+    trainer.build()
+    trainer._data()
+    trainer.step = 7
+    with pytest.warns(UserWarning, match=r"select.not_worse_than_input: ssim is undefined \(NaN\) on "
+                                         r"the validation images at step 7 \(validation.crop 32\); a "
+                                         "checkpoint passes only with a defined score") as caught:
+        assert not trainer._no_worse_than_input({10: {"psnr": 100.0, "ssim": math.nan}})
+        trainer._input_scores[10]["psnr"] = math.nan
+        assert not trainer._no_worse_than_input({10: {"psnr": 100.0, "ssim": 1.0}})
+    assert len(caught) == 1

@@ -155,9 +155,7 @@ def _training_section(training: dict[str, Any]) -> str:
                 if settings else "")
     lines = ["", "## Training (this export)", "",
              f"- recipe: `{training.get('recipe', '?')}`{resolved}",
-             f"- steps: {training.get('steps', '?')}; chosen checkpoint: step "
-             f"{training.get('chosen_step', '?')} ({training.get('chosen_stage', '?')}), by "
-             f"{training.get('select_metric', '?')}"]
+             f"- steps: {training.get('steps', '?')}; {_chosen(training)}"]
     if isinstance(settings, dict) and isinstance(settings.get("data"), dict):
         data, stages = settings["data"], settings.get("stages") or {}
         planned = ", ".join(f"{name} {s.get('steps', '?')}" for name, s in stages.items()
@@ -169,6 +167,15 @@ def _training_section(training: dict[str, Any]) -> str:
         values = ", ".join(f"{k} {_score(v)}" for k, v in scores.items())
         lines.append(f"- validation at q={q}: {values}")
     return "\n".join(lines) + "\n"
+
+
+def _chosen(training: dict[str, Any]) -> str:
+    """What the card says of the exported generator: the checkpoint chosen, or why none was."""
+    if training.get("final_because"):
+        return (f"exported: the final EMA generator (step {training.get('chosen_step', '?')}), "
+                f"because {training['final_because']}")
+    return (f"chosen checkpoint: step {training.get('chosen_step', '?')} "
+            f"({training.get('chosen_stage', '?')}), by {training.get('select_metric', '?')}")
 
 
 def _finite(value: Any) -> Any:

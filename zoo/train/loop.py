@@ -110,7 +110,10 @@ class Trainer:
         self.stage_index, self.stage_start, self.stage_elapsed = 0, 0, 0.0
         self.elapsed_before = 0.0
         self.best: dict[str, Any] | None = None
-        self._told_selection_undefined = False
+        self._told_selection_undefined = self._told_rule_undefined = False
+        # The validations of the selected stages, and how many were undefined on select.metric
+        # or below the JPEG input: why none was chosen (None: a resume from an earlier zoo's).
+        self.selection: dict[str, int] | None = dict.fromkeys(ckpt.SELECTION_COUNTS, 0)
         self._input_scores: dict[int, dict[str, float]] | None = None
         self.last_validated = -1
         self._saved: tuple[int, int, int] | None = None  # the position of the last checkpoint
@@ -208,7 +211,7 @@ class Trainer:
                                 "stage_index": self.stage_index,
                                 "stage_start": self.stage_start, "ema_updates": self.ema.updates,
                                 "elapsed": self._elapsed(), "best": self.best,
-                                "last_validated": self.last_validated,
+                                "last_validated": self.last_validated, "selection": self.selection,
                                 "stage_elapsed": self.stage_elapsed + time.monotonic() - self._stage_t0,
                                 "switcher": self.switcher.state(), "recipe": self.recipe.to_dict(),
                                 "scaler": self.scaler.state_dict() if self.scaler else None}
@@ -270,7 +273,7 @@ class Trainer:
         self.stage_index, self.stage_start = meta["stage_index"], meta["stage_start"]
         self.stage_elapsed, self.elapsed_before = meta["stage_elapsed"], meta["elapsed"]
         self.best, self.switcher = meta["best"], Switcher.from_state(meta["switcher"])
-        self.last_validated = meta["last_validated"]
+        self.last_validated, self.selection = meta["last_validated"], meta.get("selection")
         self._check_finished_by_an_earlier_zoo(path, meta)
         try:
             self._load_optimizers_and_rng(tensors, meta)
@@ -397,7 +400,9 @@ class Trainer:
         value = sum(s[sel.metric] for s in scores.values()) / len(scores)
         if stage.name not in self._select_stages():
             return
+        self._count("validated")
         if math.isnan(value):  # e.g. MS-SSIM or NIQE on validation crops too small for them
+            self._count("undefined")
             if not self._told_selection_undefined:
                 self._told_selection_undefined = True
                 warnings.warn(f"select.metric {sel.metric} is undefined (NaN) on the validation "
@@ -406,6 +411,7 @@ class Trainer:
                               "EMA generator is exported", stacklevel=2)
             return
         if not self._no_worse_than_input(scores):
+            self._count("below_input")
             return
         better = (self.best is None or (value < self.best["value"] if sel.mode == "min"
                                         else value > self.best["value"]))
@@ -417,8 +423,13 @@ class Trainer:
             self.best = {"value": value, "step": self.step, "stage": stage.name, "file": file.name,
                          "scores": {str(q): s for q, s in scores.items()}}
 
+    def _count(self, key: str) -> None:
+        if self.selection is not None:
+            self.selection[key] += 1
+
     def _no_worse_than_input(self, scores: dict[int, dict[str, float]]) -> bool:
-        """``select.not_worse_than_input``: the checkpoint at least matches the JPEG input itself."""
+        """``select.not_worse_than_input``: the checkpoint at least matches the JPEG input itself;
+        a score that is undefined (NaN, for the checkpoint or the input) does not."""
         metrics = self.recipe.select.not_worse_than_input
         if not metrics:
             return True
@@ -427,9 +438,38 @@ class Trainer:
         for m in metrics:
             ours = sum(s[m] for s in scores.values()) / len(scores)
             floor = sum(s[m] for s in self._input_scores.values()) / len(self._input_scores)
+            if math.isnan(ours) or math.isnan(floor):
+                self._tell_rule_undefined(m)
+                return False
             if (ours < floor) if METRICS[m].higher_is_better else (ours > floor):
                 return False
         return True
+
+    def _tell_rule_undefined(self, metric: str) -> None:
+        if not self._told_rule_undefined:
+            self._told_rule_undefined = True
+            warnings.warn(f"select.not_worse_than_input: {metric} is undefined (NaN) on the "
+                          f"validation images at step {self.step} (validation.crop "
+                          f"{self.recipe.validation.crop}); a checkpoint passes only with a "
+                          "defined score", stacklevel=3)
+
+    def _why_final(self) -> str:
+        """Why no validated checkpoint is exported, for the card and the warning."""
+        counts, sel = self.selection, self.recipe.select
+        if self.valset is None:
+            return "validation is off (data.val is empty)"
+        if counts is None:
+            return "no validated checkpoint met select.metric and select.not_worse_than_input"
+        if counts["validated"] == 0:
+            return f"no validation of the selected stages ({', '.join(self._select_stages())}) ran"
+        if counts["undefined"] == counts["validated"]:
+            return f"select.metric {sel.metric} was undefined (NaN) at every validation"
+        if counts["undefined"] + counts["below_input"] < counts["validated"]:
+            return "the best generator's file was lost"  # see the warning that named it
+        undefined = (f" ({sel.metric} undefined at {counts['undefined']} of {counts['validated']})"
+                     if counts["undefined"] else "")
+        return ("no validated checkpoint scored at least as well as the JPEG input on "
+                f"{', '.join(sel.not_worse_than_input)}{undefined}")
 
     def _read_best(self, best: dict[str, Any]) -> dict[str, torch.Tensor] | str:
         """A best file's tensors, or what is wrong with it."""
@@ -620,15 +660,18 @@ class Trainer:
             warnings.warn(f"no training step was taken{why}: the export holds {start}, untrained",
                           stacklevel=2)
         state = self._read_best(self.best) if self.best is not None else None
+        lost = ""
         if isinstance(state, str):
             warnings.warn(f"{self.out / 'best' / self.best['file']}: the chosen generator (step "
                           f"{self.best['step']}) is {state}; exporting the final EMA generator",
                           stacklevel=2)
+            lost = f"the chosen generator's file best/{self.best['file']} was {state}"
             self.best = None
-        if self.best is None and self.recipe.select.not_worse_than_input and self.valset is not None:
-            warnings.warn("no validated checkpoint scored at least as well as the JPEG input on "
-                          f"{', '.join(self.recipe.select.not_worse_than_input)}; exporting the final "
-                          "EMA generator", stacklevel=2)
+        if self.best is None:
+            chosen["final_because"] = lost or self._why_final()
+            if not lost and self.valset is not None and self.step > 0:
+                warnings.warn(f"{chosen['final_because']}; exporting the final EMA generator",
+                              stacklevel=2)
         if self.best is not None:
             model = create_model(self.name, **self.recipe.model.args)
             model.load_state_dict(state, strict=True)
