@@ -106,12 +106,16 @@ def test_pinned_revision_and_served_corruption(hub: FakeHub, tmp_path: Path) -> 
 
     pinned = resolve_weights(info(old))
     assert pinned.source == "hub" and sha256_file(pinned.path) == sha_old
+    assert str(pinned) == f"hub: zoo-test/pinned@{old}/w.safetensors (commit {old[:12]})"
+    latest = resolve_weights(info("main"))  # which weights `main` gave is recorded
+    assert str(latest).startswith("hub: zoo-test/pinned@main/w.safetensors (commit ")
     heads = hub.count("HEAD", "/resolve/")
     again = resolve_weights(info(old))  # a cached commit is immutable: the Hub is not asked
     assert (again.source, again.path) == ("hub cache", pinned.path)
     assert hub.count("HEAD", "/resolve/") == heads
     # main moved on: its file is another version than the registry's sha256 -> refused.
-    with pytest.raises(WeightsError, match="does not match.*delete it and download") as exc:
+    with pytest.raises(WeightsError, match="does not match.*the Hub's zoo-test/pinned@main holds "
+                                           "other weights") as exc:
         load_entry_weights(TinyHubNet(), info("main"))
     assert "\n" not in str(exc.value)
 

@@ -287,18 +287,39 @@ def test_pinned_commit_is_found_in_the_cache(hub_env: Path, tmp_path: Path) -> N
     # The main ref is not in the cache and nothing is shipped: refused, saying what to do.
     with pytest.raises(WeightsError, match="neither in the Hugging Face cache.*--weights") as exc:
         resolve_weights(_info(data_old))
-    _one_line(exc)
+    assert "(HF_HUB_OFFLINE is set)" in _one_line(exc)  # why the Hub gave nothing
 
 
-def test_corrupt_hub_cache_copy_is_refused(hub_env: Path, tmp_path: Path) -> None:
+def test_another_version_in_the_hub_cache_is_refused_saying_so(hub_env: Path, tmp_path: Path) -> None:
+    """A sound download of other weights: deleting it would only fetch them again."""
     sha = save_weights(_trained(2), tmp_path / "w.safetensors")
     other = save_weights(_trained(5), tmp_path / "w.safetensors")
     assert other != sha
     write_cache_entry(hub_env, REPO, "tiny-test.safetensors", (tmp_path / "w.safetensors").read_bytes(),
                       commit=COMMIT)
-    with pytest.raises(WeightsError, match="does not match.*delete it") as exc:
+    with pytest.raises(WeightsError, match=f"does not match.*the Hub's {REPO}@main holds other "
+                                           "weights than this zoo's registry names") as exc:
         load_entry_weights(TinyWeightsNet(4), _info(sha))
     assert "snapshots" in _one_line(exc)
+
+
+def test_a_damaged_download_in_the_hub_cache_names_the_file_to_delete(hub_env: Path,
+                                                                      tmp_path: Path) -> None:
+    """huggingface_hub keeps a large file under its sha256 but does not check the download
+    against it; deleting the snapshot's link (what the message said) left the blob, which
+    the next load linked again."""
+    sha = save_weights(_trained(2), tmp_path / "w.safetensors")
+    snapshot = write_cache_entry(hub_env, REPO, "tiny-test.safetensors",
+                                 (tmp_path / "w.safetensors").read_bytes(), commit=COMMIT)
+    blob = snapshot.resolve()
+    data = bytearray(blob.read_bytes())
+    data[-1] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match=f"the cached download is damaged .*; delete {blob} and "
+                                           "run again") as exc:
+        load_entry_weights(TinyWeightsNet(4), _info(sha))
+    _one_line(exc)
+    assert zoo.pretrained.weights_availability(_info(sha)) == "none"  # not `hub cache`
 
 
 def test_unreachable_hub_falls_through_quickly(hub_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -398,3 +419,23 @@ def test_a_sound_shipped_copy_is_used_without_asking_the_hub(
         assert weights_availability(_info(sha)) == "shipped"
         assert hub.count("HEAD", "/resolve/") == hub.count("GET", "/resolve/") == 0
     assert torch.allclose(model.conv.weight, _trained(1).conv.weight, atol=1e-3)
+
+
+def test_hf_hub_etag_timeout_is_taken_when_set_even_to_its_default(
+        hub_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+
+    seen = []
+
+    def metadata(url: str, timeout: float) -> None:
+        seen.append(timeout)
+        raise ConnectionError("unreachable")
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", metadata)
+    monkeypatch.setattr(constants, "HF_HUB_ETAG_TIMEOUT", constants.DEFAULT_ETAG_TIMEOUT)
+    monkeypatch.delenv("HF_HUB_ETAG_TIMEOUT", raising=False)
+    assert zoo.pretrained.hub_file(REPO, "x.safetensors") is None
+    monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", str(constants.DEFAULT_ETAG_TIMEOUT))
+    assert zoo.pretrained.hub_file(REPO, "x.safetensors") is None
+    assert seen == [zoo.pretrained.HUB_TIMEOUT_S, constants.DEFAULT_ETAG_TIMEOUT]

@@ -54,10 +54,14 @@ class ResolvedWeights:
         return f"{self.source}: {self.detail}" if self.detail else self.source
 
 
-def hub_file(repo: str, file: str, revision: str = "main") -> ResolvedWeights | None:
-    """A file from the Hub or huggingface_hub's cache; None when neither has it.
+def hub_file(repo: str, file: str, revision: str = "main",
+             misses: list[str] | None = None) -> ResolvedWeights | None:
+    """A file from the Hub or huggingface_hub's cache; None when neither has it (why is
+    appended to ``misses``).
 
-    An unreachable Hub is detected with one short request, so the fallback comes quickly.
+    An unreachable Hub is detected with one short request, so the fallback comes quickly. A
+    cached file whose content is not the one the Hub named (its sha256, for the large files the
+    Hub stores by it) is refused in one line, whatever its source.
     """
     from huggingface_hub import (
         constants,
@@ -76,25 +80,27 @@ def hub_file(repo: str, file: str, revision: str = "main") -> ResolvedWeights | 
                                    local_files_only=True)
         except LocalEntryNotFoundError:
             log.info("%s: %s and not in the Hugging Face cache", where, reason)
+            if misses is not None:
+                misses.append(reason)
             return None
-        return ResolvedWeights(Path(path), "hub cache", f"{where} ({reason}; cached copy)")
+        return _checked(Path(path), "hub cache", f"{where}{_commit(path)} ({reason}; cached copy)")
 
     if constants.is_offline_mode():
         return from_cache("HF_HUB_OFFLINE is set")
     if _COMMIT_HASH.fullmatch(revision):  # a cached commit never changes: no need to ask the Hub
         cached = try_to_load_from_cache(repo, file, revision=revision)
         if isinstance(cached, str):
-            return ResolvedWeights(Path(cached), "hub cache", f"{where} (pinned commit, cached copy)")
-    timeout = (constants.HF_HUB_ETAG_TIMEOUT
-               if constants.HF_HUB_ETAG_TIMEOUT != constants.DEFAULT_ETAG_TIMEOUT else HUB_TIMEOUT_S)
+            return _checked(Path(cached), "hub cache", f"{where} (pinned commit, cached copy)")
+    # Set explicitly, even to huggingface_hub's default; else a short wait of the zoo's own
+    timeout = (constants.HF_HUB_ETAG_TIMEOUT if os.environ.get("HF_HUB_ETAG_TIMEOUT")
+               else HUB_TIMEOUT_S)
     # One HEAD without retries first: hf_hub_download retries an unreachable Hub for ~20 s
     # before it gives up, which is too long a wait for a fallback that exists.
     url = hf_hub_url(repo, file, revision=revision)
     try:
         get_hf_file_metadata(url, timeout=timeout)
-    except HfHubHTTPError as exc:
+    except HfHubHTTPError as exc:  # said in the result, or in the error when nothing is cached
         status = exc.response.status_code if exc.response is not None else "?"
-        log.warning("%s: the Hub answered HTTP %s", where, status)
         return from_cache(f"the Hub answered HTTP {status}")
     except Exception as exc:  # noqa: BLE001  (httpx's network errors: the Hub is unreachable)
         return from_cache(f"the Hub is unreachable ({type(exc).__name__})")
@@ -103,7 +109,27 @@ def hub_file(repo: str, file: str, revision: str = "main") -> ResolvedWeights | 
     except Exception as exc:  # noqa: BLE001  (a download cut off after a successful HEAD)
         raise WeightsError(f"downloading {where} failed ({first_line(exc)}); run again, "
                            "or set HF_HUB_OFFLINE=1 to use a cached or shipped copy") from None
-    return ResolvedWeights(Path(path), "hub", where)
+    return _checked(Path(path), "hub", f"{where}{_commit(path)}")
+
+
+def _commit(path: str | os.PathLike[str]) -> str:
+    """`` (commit 1a2b3c4d5e6f)``: the revision's commit a cached file belongs to (its snapshot
+    folder), so that a leaderboard can say which weights it scored."""
+    folder = Path(path).parent.name
+    return f" (commit {folder[:12]})" if _COMMIT_HASH.fullmatch(folder) else ""
+
+
+def _checked(path: Path, source: Source, detail: str) -> ResolvedWeights:
+    """``path`` as a result, once its content is the one the Hub named: huggingface_hub keeps a
+    large file under its sha256 (the blob the snapshot links to) but does not check the
+    download against it, so a cut or altered transfer would stay in the cache for good."""
+    blob = path.resolve()
+    if re.fullmatch(r"[0-9a-f]{64}", blob.name):
+        actual = sha256_file(blob)
+        if actual != blob.name:
+            raise WeightsError(f"{path}: the cached download is damaged (sha256 {actual[:12]}..., "
+                               f"the Hub named {blob.name[:12]}...); delete {blob} and run again")
+    return ResolvedWeights(path, source, detail)
 
 
 def shipped_weights_path(info: ModelInfo) -> Path:
@@ -135,14 +161,16 @@ def resolve_weights(info: ModelInfo, path: str | os.PathLike[str] | None = None)
         resolved = ResolvedWeights(shipped, "shipped", _in_package(shipped), verified=True)
     else:  # none shipped, or a damaged one: the Hub may have the registry's file
         w = info.weights
-        resolved = hub_file(w.hub_repo, w.file, w.revision) if w.hub_repo else None
+        misses: list[str] = []
+        resolved = hub_file(w.hub_repo, w.file, w.revision, misses) if w.hub_repo else None
         if resolved is None:
             shipped = shipped_weights_path(info)
             if not shipped.is_file():
-                hub = f" or Hub repo {info.weights.hub_repo}" if info.weights.hub_repo else ""
+                hub = f" or Hub repo {w.hub_repo}" if w.hub_repo else ""
+                why = f" ({misses[-1]})" if misses else ""
                 raise WeightsError(
-                    f"weights {info.weights.file} for {info.name!r} are neither in the Hugging Face "
-                    f"cache{hub} nor shipped as {shipped}; connect to the internet "
+                    f"weights {w.file} for {info.name!r} are neither in the Hugging Face "
+                    f"cache{hub}{why} nor shipped as {shipped}; get them from the Hub online "
                     "or pass a weights file (--weights PATH)")
             resolved = ResolvedWeights(shipped, "shipped", _in_package(shipped))
     log.info("weights for %s from %s", info.name, resolved)
@@ -152,10 +180,12 @@ def resolve_weights(info: ModelInfo, path: str | os.PathLike[str] | None = None)
 def _sound_shipped_copy(info: ModelInfo) -> bool:
     """Whether the package ships ``info``'s weights file as the registry's sha256 names it."""
     shipped = shipped_weights_path(info)
-    if info.weights is None or not shipped.is_file():
-        return False
+    return info.weights is not None and _is_registry_file(shipped, info.weights.sha256)
+
+
+def _is_registry_file(path: Path, sha256: str) -> bool:
     try:
-        return sha256_file(shipped) == info.weights.sha256
+        return path.is_file() and sha256_file(path) == sha256
     except OSError:  # unreadable: the Hub, else the load's own one-line error
         return False
 
@@ -176,11 +206,22 @@ def load_entry_weights(model: nn.Module, info: ModelInfo,
         checked = info.weights and resolved.source != "path" and not resolved.verified
         expected = info.weights.sha256 if checked else None
         remedy = ("the copy shipped with the package is damaged: reinstall zoo"
-                  if resolved.source == "shipped" else REDOWNLOAD)
+                  if resolved.source == "shipped" else _hub_remedy(info, resolved))
         load_weights(model, resolved.path, expected_sha256=expected, remedy=remedy)
     # Kept on the model so that the CLI can say where its weights came from.
     model.weights_source = str(resolved)
     return resolved
+
+
+def _hub_remedy(info: ModelInfo, resolved: ResolvedWeights) -> str:
+    """What to do about a Hub copy that is not the registry's file. Its download was sound
+    (:func:`_checked`), so the entry's revision holds other weights: deleting the copy would
+    only fetch them again."""
+    if resolved.source not in ("hub", "hub cache") or info.weights is None:
+        return REDOWNLOAD
+    w = info.weights
+    return (f"the Hub's {w.hub_repo}@{w.revision} holds other weights than this zoo's registry "
+            "names: use a zoo version made for them, or pass a weights file (--weights PATH)")
 
 
 def weights_availability(info: ModelInfo) -> Literal["shipped", "hub cache", "damaged", "none"]:
@@ -196,6 +237,6 @@ def weights_availability(info: ModelInfo) -> Literal["shipped", "hub cache", "da
 
         cached = try_to_load_from_cache(info.weights.hub_repo, info.weights.file,
                                         revision=info.weights.revision)
-        if isinstance(cached, str):
+        if isinstance(cached, str) and _is_registry_file(Path(cached), info.weights.sha256):
             return "hub cache"
     return "damaged" if shipped_weights_path(info).is_file() else "none"
