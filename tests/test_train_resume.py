@@ -4,6 +4,8 @@ The tiny networks, recipe and data of ``test_train``; CPU only, seconds each."""
 from __future__ import annotations
 
 import json
+import math
+import re
 from pathlib import Path
 
 import pytest
@@ -235,8 +237,6 @@ def test_an_undefined_score_does_not_pass_not_worse_than_input(data: tuple[Path,
                                                               tmp_path: Path) -> None:
     """NaN compares false: a checkpoint (or a JPEG input) without a defined score passed the
     rule silently."""
-    import math
-
     from zoo.train.loop import Trainer
     from zoo.train.recipe import load_recipe
 
@@ -253,3 +253,43 @@ def test_an_undefined_score_does_not_pass_not_worse_than_input(data: tuple[Path,
         trainer._input_scores[10]["psnr"] = math.nan
         assert not trainer._no_worse_than_input({10: {"psnr": 100.0, "ssim": 1.0}})
     assert len(caught) == 1
+
+
+def test_a_diverged_run_stops_in_one_line_and_a_lower_lr_resumes_it(
+        data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """lr=1e30 ran to the end, to fail at the export with "tensor ... does not fit in
+    torch.float16 (overflow); save with dtype=torch.float32" naming a deleted temporary file.
+    The run stops before it validates or checkpoints the diverged weights."""
+    from zoo.cli import main
+    from zoo.train.checkpoint import list_checkpoints
+
+    out = tmp_path / "run"
+    assert main(_cli(data, out, "stages.gan.lr=1e30")) == 2
+    err = capsys.readouterr().err
+    error = next(line for line in err.splitlines() if line.startswith("error:"))
+    assert re.fullmatch(r"error: training diverged by step 1[0-9] in stage gan( \(loss nan\))?: the "
+                        r"generator's weights reach [0-9.e+]+, beyond the float16 its export stores; "
+                        r"lower stages.gan.lr \(now 1e\+30\); --resume continues from the last "
+                        r"checkpoint \(step-000000[01][0-9]\)", error), error
+    diverged = int(error.split("by step ")[1].split()[0])
+    assert all(int(c.name[5:]) < diverged for c in list_checkpoints(out / "checkpoints"))
+    assert "Traceback" not in err and not (out / "export").exists()
+    assert main(_cli(data, out, "--resume")) == 0  # the recipe file's lr: 1e-4
+
+
+def test_weights_that_are_not_finite_stop_the_run(data: tuple[Path, Path], tmp_path: Path) -> None:
+    from zoo.errors import ZooError
+    from zoo.train.loop import Trainer
+    from zoo.train.recipe import load_recipe
+
+    recipe = load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', 'data.val=""'])
+    trainer = Trainer("tiny-train-test", recipe, tmp_path / "run", progress=False)
+    trainer.build()
+    with torch.no_grad():
+        trainer.critic.net[2].bias.fill_(math.inf)
+    trainer.step = 7
+    trainer._check_weights(recipe.stages["pretrain"])  # the critic does not train there
+    with pytest.raises(ZooError, match=r"^training diverged by step 7 in stage gan \(loss nan\): the "
+                                       r"critic's weights are not finite; lower stages.gan.lr \(now "
+                                       r"0.0001\); no checkpoint was saved yet$"):
+        trainer._check_weights(recipe.stages["gan"], torch.tensor(math.nan))

@@ -380,15 +380,39 @@ class Trainer:
             # Checkpoints of the stages that compete for export are each scored (the GAN phase
             # peaks between validations: DeOldify's inflection point).
             competes = stage.name in self._select_stages()
-            if validates and (self.step % self.recipe.validation.every == 0
-                              or (competes and self.step % self.recipe.checkpoint.every == 0)):
+            validate_now = validates and (self.step % self.recipe.validation.every == 0
+                                          or (competes and self.step % self.recipe.checkpoint.every == 0))
+            save_now = self.step % self.recipe.checkpoint.every == 0
+            if validate_now or save_now or self.step % self.recipe.log_every == 0:
+                self._check_weights(stage, values[mode if mode == "critic" else "loss"])
+            if validate_now:
                 with log.paused():
                     self._validate(stage, log)
-            if self.step % self.recipe.checkpoint.every == 0:
+            if save_now:
                 with log.paused():
                     self.save()
+        if self.step > self.stage_start:
+            self._check_weights(stage)
         if validates and self.last_validated != self.step and self.step > self.stage_start:
             self._validate(stage, log)
+
+    def _check_weights(self, stage: Stage, loss: torch.Tensor | None = None) -> None:
+        """Stop a run that diverged, before its weights are validated or checkpointed (so the
+        checkpoints before stay good): weights that are not finite, or a generator's beyond
+        the float16 its export stores. Read where the loss is read anyway (log_every)."""
+        nets = [("generator", self.generator)] if stage.kind != "critic" else []
+        nets += [("critic", self.critic)] if stage.kind != "generator" else []
+        for what, net in nets:
+            largest = float(torch.stack(torch._foreach_norm(
+                [p.detach() for p in net.parameters()], math.inf)).max())
+            if math.isfinite(largest) and (what == "critic" or largest <= torch.finfo(torch.float16).max):
+                continue
+            size = ("are not finite" if not math.isfinite(largest) else
+                    f"reach {largest:.3g}, beyond the float16 its export stores")
+            said = f" (loss {float(loss):g})" if loss is not None and not math.isfinite(float(loss)) else ""
+            raise ZooError(f"training diverged by step {self.step} in stage {stage.name}{said}: the "
+                           f"{what}'s weights {size}; lower stages.{stage.name}.lr (now "
+                           f"{stage.lr:g}); {self._resume_hint()}")
 
     def _validate(self, stage: Stage, log: RunLog) -> None:
         self.last_validated = self.step
@@ -567,11 +591,13 @@ class Trainer:
     def _out_of_memory(self) -> str:
         """What to say when a step does not fit in memory."""
         data = self.recipe.data
-        saved = ckpt.list_checkpoints(self.out / "checkpoints")
-        resume = (f"--resume continues from the last checkpoint ({saved[-1].name})" if saved
-                  else "no checkpoint was saved yet")
         return (f"out of {self.device.type} memory in step {self.step + 1} (data.batch={data.batch}, "
-                f"data.patch={data.patch}): lower data.batch or data.patch; {resume}")
+                f"data.patch={data.patch}): lower data.batch or data.patch; {self._resume_hint()}")
+
+    def _resume_hint(self) -> str:
+        saved = ckpt.list_checkpoints(self.out / "checkpoints")
+        return (f"--resume continues from the last checkpoint ({saved[-1].name})" if saved
+                else "no checkpoint was saved yet")
 
     def _start(self) -> bool:
         """Check OUT, resume (when asked) and save the recipe; whether a checkpoint was resumed.
