@@ -2,7 +2,7 @@
 
 Serves ``HEAD``/``GET /{org}/{name}/resolve/{revision}/{file}`` (with the ``X-Repo-Commit``,
 ``ETag`` and ``Content-Length`` headers ``hf_hub_download`` requires), and the write API that
-``create_repo`` + ``upload_folder`` use: ``/api/repos/create``, ``/api/validate-yaml``,
+``create_repo`` + ``upload_folder`` / ``create_commit`` use: ``/api/repos/create``, ``/api/validate-yaml``,
 ``/api/models/{repo}/preupload/{rev}`` (every file "regular") and ``/api/models/{repo}/commit/{rev}``
 (NDJSON, base64 file contents). Repos live in memory. The server runs in a daemon thread on
 127.0.0.1, answers only while its ``with`` block runs, and shuts itself down after ``lifetime_s``
@@ -37,8 +37,8 @@ class Repo:
     def files(self) -> dict[str, bytes]:
         return self.snapshots[self.head] if self.snapshots else {}
 
-    def commit(self, files: dict[str, bytes], message: str) -> str:
-        tree = {**self.files, **files}
+    def commit(self, files: dict[str, bytes], message: str, deleted: tuple[str, ...] = ()) -> str:
+        tree = {name: data for name, data in {**self.files, **files}.items() if name not in deleted}
         digest = hashlib.sha1(f"{len(self.snapshots)}:{message}".encode())
         for name in sorted(tree):
             digest.update(name.encode() + hashlib.sha256(tree[name]).digest())
@@ -96,6 +96,16 @@ class FakeHub:
                 self._resolve(body=False)
 
             def do_GET(self) -> None:
+                parts = urlsplit(self.path).path.strip("/").split("/")
+                if parts[:2] == ["api", "models"] and len(parts) in (4, 6):  # repo_info
+                    hub.requests.append(("GET", self.path))
+                    repo = hub.repos.get(f"{parts[2]}/{parts[3]}")
+                    if repo is None:
+                        self._json(404, {"error": "Repository not found"}, code="RepoNotFound")
+                    else:
+                        self._json(200, {"id": f"{parts[2]}/{parts[3]}", "private": repo.private,
+                                         "sha": repo.head})
+                    return
                 self._resolve(body=True)
 
             def do_POST(self) -> None:
@@ -127,18 +137,20 @@ class FakeHub:
                 if repo is None:
                     self._json(404, {"error": "Repository not found"}, code="RepoNotFound")
                     return
-                files, message = {}, "commit"
+                files, deleted, message = {}, [], "commit"
                 for line in payload.decode().splitlines():
                     item = json.loads(line)
                     if item["key"] == "header":
                         message = item["value"]["summary"]
                     elif item["key"] == "file":
                         files[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
+                    elif item["key"] == "deletedFile":
+                        deleted.append(item["value"]["path"])
                     else:
                         self._json(400, {"error": f"unsupported operation {item['key']}"})
                         return
                 with hub._lock:
-                    oid = repo.commit(files, message)
+                    oid = repo.commit(files, message, tuple(deleted))
                 self._json(200, {"commitUrl": f"{hub.endpoint}/{repo_id}/commit/{oid}",
                                  "commitOid": oid})
 

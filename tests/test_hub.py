@@ -172,7 +172,7 @@ def test_load_folder_file_and_strictness(tmp_path: Path) -> None:
                                            r"network \(8,\)"):
         load_pretrained(folder)
     (folder / "config.json").write_text(json.dumps({"architecture": "NoSuchNet"}))
-    with pytest.raises(ZooError, match="NoSuchNet"):
+    with pytest.raises(ZooError, match="NoSuchNet.*; import the module that registers it first"):
         load_pretrained(folder)
 
 
@@ -191,8 +191,13 @@ def test_load_hf_hub_repo_through_the_server(hub: FakeHub, tmp_path: Path) -> No
     # content-addressed (its ETag is the sha256), so it is downloaded once.
     assert hub.count("GET", "/resolve/") == 3
 
-    with pytest.raises(WeightsError, match="cannot get config.json and model.safetensors of Hub repo"):
+    with pytest.raises(WeightsError, match=r"^cannot get config.json of Hub repo someone/absent@main "
+                                           r"\(the Hub answered HTTP 404\)"):
         zoo.load("hf-hub:someone/absent")
+    hub.add_repo("someone/pickled", {"config.json": (tmp_path / "v1" / "config.json").read_bytes()})
+    with pytest.raises(WeightsError, match=r"^cannot get model.safetensors of Hub repo "
+                                           r"someone/pickled@main \(the Hub answered HTTP 404\)"):
+        zoo.load("hf-hub:someone/pickled")  # which of the two files is missing is said
 
 
 def test_registry_names_and_bad_specs() -> None:
@@ -218,8 +223,13 @@ def test_push_dry_run_writes_the_folder_only(hub: FakeHub, tmp_path: Path,
 
 
 def test_push_uploads_through_huggingface_hub(hub: FakeHub, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+                                              capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     source = save_pretrained(_model(7), tmp_path / "src")
+    assert main(["push", str(source), "--repo", "org/pushed", "--private"]) == 2
+    assert capsys.readouterr().err.startswith("error: no Hugging Face token: run `hf auth login`")
+    assert "org/pushed" not in hub.repos  # refused before anything was loaded or asked
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
     assert main(["push", str(source), "--repo", "org/pushed", "--private"]) == 0
     assert "pushed" in capsys.readouterr().out
     repo = hub.repos["org/pushed"]
@@ -482,3 +492,27 @@ def test_push_writes_exactly_the_registry_file_of_every_entry(name: str, tmp_pat
     its header keys in another order, so its pushed copy (same tensors) was refused by zoo."""
     assert main(["push", name, "--repo", f"jpeg-zoo/{name}", "--dry-run", str(tmp_path)]) == 0
     assert sha256_file(tmp_path / "model.safetensors") == zoo.get_model_info(name).weights.sha256
+
+
+def test_a_push_into_an_existing_repo_replaces_the_model_there(hub: FakeHub, tmp_path: Path) -> None:
+    """An earlier push's training.json stayed beside the next model's files, describing
+    another model; --private was ignored for a repo that existed and was public."""
+    first = save_pretrained(_model(3), tmp_path / "first", training={"entry": "unet-l1", "steps": 4})
+    push_to_hub(load_pretrained(first), "org/mixed", training={"entry": "unet-l1", "steps": 4})
+    assert "training.json" in hub.repos["org/mixed"].files
+    push_to_hub(_model(4), "org/mixed")
+    assert sorted(hub.repos["org/mixed"].files) == ["README.md", "config.json", "model.safetensors"]
+    with pytest.raises(ZooError, match="^org/mixed exists and is public: --private does not change"):
+        push_to_hub(_model(4), "org/mixed", private=True)
+
+
+def test_a_model_that_cannot_be_saved_leaves_no_repo_behind(hub: FakeHub, tmp_path: Path) -> None:
+    model = _model(5)
+    with torch.no_grad():
+        next(model.parameters()).fill_(1e6)  # beyond float16
+    with pytest.raises(WeightsError, match="does not fit in torch.float16"):
+        push_to_hub(model, "org/big")
+    assert "org/big" not in hub.repos and not any(m == "POST" for m, _ in hub.requests)
+    with pytest.raises(WeightsError):
+        save_pretrained(model, tmp_path / "dry")
+    assert not (tmp_path / "dry" / "config.json").exists()  # no half-written folder

@@ -221,8 +221,8 @@ def save_pretrained(model: Restorer, folder: str | Path, *, repo_id: str | None 
     folder.mkdir(parents=True, exist_ok=True)
     # The arguments the model was built with (a recipe's model.args may differ from the entry's).
     info = replace(_info_of(model), arch_args=model.config)
+    save_weights(model, folder / WEIGHTS_FILE, dtype=dtype)  # first: the step that can refuse
     (folder / CONFIG_FILE).write_text(json.dumps(_config(model, info), indent=2) + "\n")
-    save_weights(model, folder / WEIGHTS_FILE, dtype=dtype)
     if training is not None:
         (folder / TRAINING_FILE).write_text(json.dumps(_finite(training), indent=2, allow_nan=False) + "\n")
     card = model_card(info, repo_id=repo_id, num_parameters=model.num_parameters(),
@@ -246,11 +246,16 @@ def read_config(path: Path) -> dict[str, Any]:
 def _fetch(repo_id: str, revision: str | None) -> tuple[Path, Path, str]:
     """Download (or find in the cache) a Hub repo's config and weights."""
     rev = revision or "main"
-    files = [hub_file(repo_id, name, rev) for name in (CONFIG_FILE, WEIGHTS_FILE)]
-    if files[0] is None or files[1] is None:
-        offline = " (or unset HF_HUB_OFFLINE)" if os.environ.get("HF_HUB_OFFLINE") else ""
-        raise WeightsError(f"cannot get {CONFIG_FILE} and {WEIGHTS_FILE} of Hub repo {repo_id}@{rev}: "
-                           f"check the repo id and your connection{offline}")
+    files = []
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        misses: list[str] = []
+        found = hub_file(repo_id, name, rev, misses)
+        if found is None:
+            offline = " (or unset HF_HUB_OFFLINE)" if os.environ.get("HF_HUB_OFFLINE") else ""
+            why = misses[-1] if misses else "not found"
+            raise WeightsError(f"cannot get {name} of Hub repo {repo_id}@{rev} ({why}): check the "
+                               f"repo id, that it holds a zoo model, and your connection{offline}")
+        files.append(found)
     assert files[0].path is not None and files[1].path is not None
     return files[0].path, files[1].path, str(files[1])
 
@@ -278,7 +283,8 @@ def build_from_config(config_path: Path, weights_path: Path, *, source: str) -> 
     try:
         cls = architecture_class(config["architecture"])
     except KeyError as exc:
-        raise ZooError(f"{config_path}: {exc.args[0]}; a newer zoo may be needed") from None
+        raise ZooError(f"{config_path}: {exc.args[0]}; import the module that registers it first "
+                       "(a model added in its own file), or a newer zoo may be needed") from None
     arguments = config.get("arguments", {})
     if not isinstance(arguments, dict):
         raise ZooError(f"{config_path}: 'arguments' must be an object of keyword arguments")
@@ -366,14 +372,40 @@ def push_to_hub(model: Restorer, repo_id: str, *, private: bool = False, token: 
                 commit_message: str | None = None, api: HfApi | None = None,
                 training: dict[str, Any] | None = None) -> CommitInfo:
     """Create (if needed) the Hub repo ``repo_id`` and upload the model's folder to it
-    (with ``training.json`` and the card's training section when ``training`` is given)."""
-    from huggingface_hub import HfApi
+    (with ``training.json`` and the card's training section when ``training`` is given).
+
+    The folder is written before anything is asked of the Hub, so that a model that cannot be
+    saved leaves no empty repo behind. A ``training.json`` of an earlier push to the repo is
+    removed when this model has none (it would describe another model). ``private`` cannot
+    hide a repo that exists and is public: that is refused.
+    """
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
     check_publishable(model)  # before the repo is created
     check_repo_id(repo_id)
     api = api or HfApi(token=token)
-    api.create_repo(repo_id, private=private, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
-        save_pretrained(model, tmp, repo_id=repo_id, training=training)
-        return api.upload_folder(repo_id=repo_id, folder_path=tmp,
+        folder = save_pretrained(model, tmp, repo_id=repo_id, training=training)
+        existing = _repo_privacy(api, repo_id)
+        if existing is None:
+            api.create_repo(repo_id, private=private, exist_ok=True)
+        elif private and not existing:
+            raise ZooError(f"{repo_id} exists and is public: --private does not change an existing "
+                           "repo; make it private on the Hub first, or push to a new repo")
+        operations: list[Any] = [CommitOperationAdd(path_in_repo=path.name, path_or_fileobj=str(path))
+                                 for path in sorted(folder.iterdir())]
+        if (existing is not None and training is None
+                and api.file_exists(repo_id, TRAINING_FILE)):
+            operations.append(CommitOperationDelete(path_in_repo=TRAINING_FILE))
+        return api.create_commit(repo_id, operations=operations,
                                  commit_message=commit_message or f"Upload {model.name} with zoo")
+
+
+def _repo_privacy(api: HfApi, repo_id: str) -> bool | None:
+    """Whether the repo is private; None when it does not exist (or is not visible to us)."""
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    try:
+        return bool(api.repo_info(repo_id).private)
+    except RepositoryNotFoundError:
+        return None

@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from zoo.loading import is_saved_model, load_model
 
     check_repo_id(args.repo, f"--repo {args.repo!r}")
+    if not args.dry_run:
+        _check_token()
     base, ensemble = split_ensemble(args.name)
     if ensemble:
         raise ZooError(f"{args.name}: a self-ensemble is a way of running a model, not weights; "
@@ -58,6 +60,27 @@ def run(args: argparse.Namespace) -> int:
     except ZooError:
         raise
     except Exception as exc:  # noqa: BLE001  (HTTP and network errors of huggingface_hub)
-        raise ZooError(f"push to {args.repo} failed: {first_line(exc)}") from None
+        raise ZooError(f"push to {args.repo} failed: {_hub_reason(exc)}") from None
     console.print(f"pushed {model.name} to {args.repo}: {commit.commit_url}")
     return 0
+
+
+def _check_token() -> None:
+    """A push needs a token; without one the Hub's 401 came after the model was loaded."""
+    from huggingface_hub import get_token
+
+    if not get_token():
+        raise ZooError("no Hugging Face token: run `hf auth login` or set HF_TOKEN (or write the "
+                       "files only, with --dry-run DIR)")
+
+
+def _hub_reason(exc: Exception) -> str:
+    """The Hub's own reason where it gave one ("Invalid username or password."), not only
+    the status line."""
+    reason = first_line(exc)
+    server = getattr(exc, "server_message", None)
+    if server and first_line(server) not in reason:
+        reason = f"{reason} ({first_line(server)})"
+    if getattr(getattr(exc, "response", None), "status_code", None) in (401, 403):
+        reason += "; check your token (`hf auth login` or HF_TOKEN) and its write access to the repo"
+    return reason
