@@ -516,3 +516,19 @@ def test_a_model_that_cannot_be_saved_leaves_no_repo_behind(hub: FakeHub, tmp_pa
     with pytest.raises(WeightsError):
         save_pretrained(model, tmp_path / "dry")
     assert not (tmp_path / "dry" / "config.json").exists()  # no half-written folder
+
+
+def test_the_card_says_what_it_cannot_know_and_what_does_not_fit(tmp_path: Path) -> None:
+    """An export built with other arguments kept the entry's description ("48/96/192 channels");
+    a re-published saved model said "not trained"; the released weights' card named only the
+    recipe, which alone does not reproduce them."""
+    narrow = zoo.create_model("unet-l1", channels=[8, 16, 32])
+    card = (save_pretrained(narrow, tmp_path / "narrow") / "README.md").read_text()
+    assert "built with other arguments than the `unet-l1` entry's" in card
+    assert "channels [8, 16, 32] (the entry: [48, 96, 192])" in card
+    released = zoo.load("unet-l1", device="cpu")
+    card = (save_pretrained(released, tmp_path / "released") / "README.md").read_text()
+    assert "other arguments" not in card and "How the shipped weights were trained" in card
+    again = load_pretrained(tmp_path / "narrow")
+    card = (save_pretrained(again, tmp_path / "again") / "README.md").read_text()
+    assert "| training recipe | unknown (not recorded with these weights) |" in card

@@ -98,9 +98,10 @@ def _license(info: ModelInfo) -> str:
 
 
 def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: int | None = None,
-               training: dict[str, Any] | None = None):
+               training: dict[str, Any] | None = None, released: bool = False):
     """The README.md of a Hub repo, generated from the registry record (and the training run's
-    ``training.json``, for a ``zoo train`` export)."""
+    ``training.json``, for a ``zoo train`` export). ``released``: the weights are the entry's
+    own, whose training the zoo's training/README.md records."""
     from huggingface_hub import ModelCard, ModelCardData
 
     license_id = _license(info)
@@ -111,9 +112,11 @@ def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: i
     # Without a repo, the folder's own weights: the registry name would load the shipped ones.
     load_id = f"hf-hub:{repo_id}" if repo_id else "PATH/TO/THIS/FOLDER"
     trained_with = (training or {}).get("recipe")  # the recipe file this export was trained with
+    released_note = ("; these weights: the runs in the zoo's training/README.md, \"How the "
+                     "shipped weights were trained\"" if released else "")
     recipe = (f"`{trained_with}` (see Training below)" if trained_with
-              else f"`training/{info.recipe}.toml` (`zoo train {info.recipe}`)" if info.recipe
-              else "not trained")
+              else f"`training/{info.recipe}.toml` (`zoo train {info.recipe}`){released_note}"
+              if info.recipe else "unknown (not recorded with these weights)")
     params = f"{num_parameters:,}" if num_parameters is not None else "unknown"
     body = f"""
 # {info.name}
@@ -220,15 +223,33 @@ def save_pretrained(model: Restorer, folder: str | Path, *, repo_id: str | None 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     # The arguments the model was built with (a recipe's model.args may differ from the entry's).
-    info = replace(_info_of(model), arch_args=model.config)
+    entry = _info_of(model)
+    info = replace(entry, arch_args=model.config,
+                   description=entry.description + _other_arguments(model, entry))
     save_weights(model, folder / WEIGHTS_FILE, dtype=dtype)  # first: the step that can refuse
     (folder / CONFIG_FILE).write_text(json.dumps(_config(model, info), indent=2) + "\n")
     if training is not None:
         (folder / TRAINING_FILE).write_text(json.dumps(_finite(training), indent=2, allow_nan=False) + "\n")
+    source = str(getattr(model, "weights_source", ""))
     card = model_card(info, repo_id=repo_id, num_parameters=model.num_parameters(),
-                      training=training)
+                      training=training, released=source.startswith(("shipped", "hub")))
     (folder / "README.md").write_text(str(card), encoding="utf-8")
     return folder
+
+
+def _other_arguments(model: Restorer, entry: ModelInfo) -> str:
+    """A sentence for the card when ``model`` was built with other arguments than its entry's
+    (a `zoo train` run with ``model.args`` overrides), whose description would not fit it."""
+    from zoo.train.fits import resolved_arguments
+
+    own = resolved_arguments(type(model), dict(model.config))
+    registered = resolved_arguments(type(model), dict(entry.arch_args))
+    changed = [f"{name} {json.dumps(own[name])} (the entry: {json.dumps(registered.get(name))})"
+               for name in sorted(own) if own[name] != registered.get(name)]
+    if not changed:
+        return ""
+    return (f" This model was built with other arguments than the `{entry.name}` entry's, so "
+            f"the description above does not fit it in full: {'; '.join(changed)}.")
 
 
 def read_config(path: Path) -> dict[str, Any]:
