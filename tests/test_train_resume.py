@@ -293,3 +293,31 @@ def test_weights_that_are_not_finite_stop_the_run(data: tuple[Path, Path], tmp_p
                                        r"critic's weights are not finite; lower stages.gan.lr \(now "
                                        r"0.0001\); no checkpoint was saved yet$"):
         trainer._check_weights(recipe.stages["gan"], torch.tensor(math.nan))
+
+
+def test_a_loader_worker_killed_between_batches_is_one_line(
+        data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch reports a worker killed by a signal from its SIGCHLD handler, wherever the main
+    process is then (here: writing a checkpoint), not only in next(): that was a traceback."""
+    from zoo.cli import main
+    from zoo.train import checkpoint
+
+    save, saves = checkpoint.save_checkpoint, []
+
+    def killed_in_the_second(*args: object) -> Path:
+        saves.append(args)
+        if len(saves) == 2:
+            raise RuntimeError("DataLoader worker (pid 4505) is killed by signal: Killed. ")
+        return save(*args)
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(checkpoint, "save_checkpoint", killed_in_the_second)
+    assert main(_cli(data, out, "max_steps=6")) == 2
+    err = capsys.readouterr().err
+    assert ("error: the training data loader failed (DataLoader worker (pid 4505) is killed by "
+            "signal: Killed.); a worker killed by the system (out of memory?) or by hand: set "
+            "fewer data.workers (0: none); --resume continues from the last checkpoint\n") in err
+    assert "Traceback" not in err
+    monkeypatch.setattr(checkpoint, "save_checkpoint", save)
+    assert main(_cli(data, out, "max_steps=6", "--resume")) == 0

@@ -22,7 +22,7 @@ from zoo.errors import DataError, ImageError, ZooError
 from zoo.imaging import READ_SUFFIXES, read_image
 
 __all__ = ["ImageStore", "PatchDataset", "StepBatchSampler", "ValidationSet", "centre_crop",
-           "find_images", "make_loader", "next_batch", "read_opaque"]
+           "find_images", "loader_failure", "make_loader", "next_batch", "read_opaque"]
 
 
 def find_images(folders: Sequence[str | Path]) -> list[Path]:
@@ -229,6 +229,10 @@ _WORKER_HINT = ("the workers hand batches over through shared memory (/dev/shm):
                 "checkpoint")
 
 
+_KILLED_HINT = ("a worker killed by the system (out of memory?) or by hand: set fewer data.workers "
+                "(0: none); --resume continues from the last checkpoint")
+
+
 def next_batch(batches: Iterator[list[torch.Tensor]]) -> list[torch.Tensor]:
     """The next batch; a loader worker that dies or cannot pass its batch on (a full /dev/shm,
     a file-size limit) is a one-line ZooError rather than torch's traceback; a worker's own
@@ -241,15 +245,26 @@ def next_batch(batches: Iterator[list[torch.Tensor]]) -> list[torch.Tensor]:
             raise
         raise type(exc)(message) from None
     except RuntimeError as exc:
-        text = str(exc)
-        if not any(s in text for s in ("DataLoader worker", "shared memory", "in pin memory thread",
-                                       "Pin memory thread")):
+        failure = loader_failure(exc)
+        if failure is None:
             raise
-        # A worker's (or, on a GPU, the pinning thread's) own exception comes as "Caught X in
-        # DataLoader worker ... Original Traceback ...": its last line says what happened.
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        detail = lines[-1] if "Original Traceback" in text else lines[0]
-        raise ZooError(f"the training data loader failed ({detail}); {_WORKER_HINT}") from None
+        raise failure from None
+
+
+def loader_failure(exc: RuntimeError) -> ZooError | None:
+    """The one-line error for a loader that failed, None for another error. A worker killed by a
+    signal (the out-of-memory killer, say) is reported by torch's SIGCHLD handler wherever the
+    main process then is, not only in next()."""
+    text = str(exc)
+    if not any(s in text for s in ("DataLoader worker", "shared memory", "in pin memory thread",
+                                   "Pin memory thread")):
+        return None
+    # A worker's (or, on a GPU, the pinning thread's) own exception comes as "Caught X in
+    # DataLoader worker ... Original Traceback ...": its last line says what happened.
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    detail = lines[-1] if "Original Traceback" in text else lines[0]
+    hint = _KILLED_HINT if "killed by signal: Killed" in text else _WORKER_HINT  # not a Bus error
+    return ZooError(f"the training data loader failed ({detail}); {hint}")
 
 
 def _worker_message(exc: ZooError) -> str | None:

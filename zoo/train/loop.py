@@ -38,8 +38,8 @@ from zoo.metrics import METRICS
 from zoo.pretrained import load_entry_weights
 from zoo.registry import create_model, get_model_info
 from zoo.train import checkpoint as ckpt
-from zoo.train.data import (Augment, ImageStore, PatchDataset, StepBatchSampler, ValidationSet, make_loader,
-                            next_batch)
+from zoo.train.data import (Augment, ImageStore, PatchDataset, StepBatchSampler, ValidationSet,
+                            loader_failure, make_loader, next_batch)
 from zoo.train.distributed import Dist, setup
 from zoo.train.ema import EMA
 from zoo.train.export import export_model
@@ -582,9 +582,12 @@ class Trainer:
                 try:
                     return self._run()
                 except (RuntimeError, MemoryError) as exc:
-                    if not is_out_of_memory(exc):
+                    if is_out_of_memory(exc):
+                        raise ZooError(self._out_of_memory()) from None
+                    failure = loader_failure(exc) if isinstance(exc, RuntimeError) else None
+                    if failure is None:
                         raise
-                    raise ZooError(self._out_of_memory()) from None
+                    raise failure from None
         finally:  # on an error too: a process group left open aborts the process at exit
             self.dist.close()
 
