@@ -10,9 +10,34 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from test_train import TINY_RECIPE, _cli, _weights, data  # noqa: F401  (data: the module's fixture)
+from zoo.registry import ModelInfo, get_model_info, register_architecture, register_model
+
+from test_train import TINY_RECIPE, TinyNet, _cli, _weights, data  # noqa: F401  (data: the module's fixture)
+
+DROPOUT = "tiny-dropout-test"
+
+
+class TinyDropoutNet(TinyNet):
+    """TinyNet with dropout: a random layer, which draws from torch's stream at every step."""
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        features = F.dropout(self.encoder(x), 0.5, self.training)
+        return (x + self.gain * self.head(features)).clamp(0, 1)
+
+
+def _register_dropout() -> None:
+    try:
+        get_model_info(DROPOUT)
+    except KeyError:
+        register_architecture(TinyDropoutNet)
+        register_model(ModelInfo(name=DROPOUT, description="test net with dropout",
+                                 architecture="TinyDropoutNet", arch_args={"width": 8}))
+
+
+_register_dropout()
 
 
 def _meta(out: Path, step: int) -> dict:
@@ -321,3 +346,25 @@ def test_a_loader_worker_killed_between_batches_is_one_line(
     assert "Traceback" not in err
     monkeypatch.setattr(checkpoint, "save_checkpoint", save)
     assert main(_cli(data, out, "max_steps=6", "--resume")) == 0
+
+
+def test_a_network_with_dropout_resumes_bitwise(data: tuple[Path, Path], tmp_path: Path) -> None:
+    """The resume restores torch's random stream, and nothing draws from it before the next step
+    any more: the loader's iter() (its workers' base seed), the LPIPS loss and the LPIPS metric,
+    built afresh in the new process, did; dropout then drew other masks than an uninterrupted run."""
+    from zoo.cli import main
+
+    def run(out: Path, *extra: str) -> int:
+        argv = _cli(data, out, "stages.pretrain.losses.lpips=0.5", 'validation.metrics=["psnr", "lpips_alex"]',
+                    *extra)
+        return main([argv[0], DROPOUT, *argv[2:]])
+
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    assert run(whole, "max_steps=12") == 0
+    assert run(resumed, "max_steps=5") == 0
+    assert run(resumed, "max_steps=12", "--resume") == 0
+    a, b = _weights(whole), _weights(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        if not key.startswith("rng."):
+            assert torch.equal(a[key], b[key]), key

@@ -218,10 +218,13 @@ class StepBatchSampler(Sampler[list[int]]):
 
 def make_loader(dataset: PatchDataset, sampler: StepBatchSampler, workers: int, *,
                 pin_memory: bool = False) -> DataLoader:
-    """``pin_memory`` (for a GPU) lets the copy to the device overlap the step before it."""
+    """``pin_memory`` (for a GPU) lets the copy to the device overlap the step before it.
+
+    iter() draws the workers' base seed from the loader's own generator, not from torch's global
+    stream, which a resume restores before it (the samples do not depend on it: see above)."""
     extra = {"prefetch_factor": 4, "persistent_workers": True} if workers > 0 else {}
     return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, pin_memory=pin_memory,
-                      **extra)
+                      generator=torch.Generator().manual_seed(dataset.seed), **extra)
 
 
 _WORKER_HINT = ("the workers hand batches over through shared memory (/dev/shm): give it more room "
