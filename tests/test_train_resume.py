@@ -15,7 +15,8 @@ from safetensors.torch import load_file
 
 from zoo.registry import ModelInfo, get_model_info, register_architecture, register_model
 
-from test_train import TINY_RECIPE, TinyNet, _cli, _weights, data  # noqa: F401  (data: the module's fixture)
+from test_train import (TINY_RECIPE, TinyNet, _cli, _weights,
+                        data)  # noqa: F401  (data: the module's fixture)
 
 DROPOUT = "tiny-dropout-test"
 
@@ -250,7 +251,8 @@ def test_an_export_of_the_final_generator_says_why(data: tuple[Path, Path], tmp_
     for resume in ((), ("--resume",)):  # the resume trains nothing: the counts come from the checkpoint
         assert main(_cli(data, out, *overrides, *resume)) == 0
         err = capsys.readouterr().err
-        assert ("warning: " + because + "; exporting the final EMA generator\n" in err) == ("off" not in because)
+        warned = f"warning: {because}; exporting the final EMA generator\n" in err
+        assert warned == ("off" not in because)
         assert "scored at least" not in err.replace(because, "")
         training = json.loads((out / "export" / "training.json").read_text())
         assert (training["final_because"], training["chosen_step"]) == (because, steps)
@@ -355,8 +357,8 @@ def test_a_network_with_dropout_resumes_bitwise(data: tuple[Path, Path], tmp_pat
     from zoo.cli import main
 
     def run(out: Path, *extra: str) -> int:
-        argv = _cli(data, out, "stages.pretrain.losses.lpips=0.5", 'validation.metrics=["psnr", "lpips_alex"]',
-                    *extra)
+        argv = _cli(data, out, "stages.pretrain.losses.lpips=0.5",
+                    'validation.metrics=["psnr", "lpips_alex"]', *extra)
         return main([argv[0], DROPOUT, *argv[2:]])
 
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
@@ -368,3 +370,23 @@ def test_a_network_with_dropout_resumes_bitwise(data: tuple[Path, Path], tmp_pat
     for key in a:
         if not key.startswith("rng."):
             assert torch.equal(a[key], b[key]), key
+
+
+def test_a_validation_at_a_stop_is_taken_back_by_the_resume(data: tuple[Path, Path],
+                                                             tmp_path: Path) -> None:
+    """A run stopped off the validation schedule (max_steps=5) is scored there for its export;
+    the resume takes that validation back (an uninterrupted run made none there), so that its
+    selection, val.csv and export are the uninterrupted run's."""
+    from zoo.cli import main
+
+    recipe = ('select.stages=["pretrain"]', "stages.pretrain.lr=3e-3", "select.mode=min")
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    assert main(_cli(data, whole, *recipe, "max_steps=12")) == 0
+    assert main(_cli(data, stopped, *recipe, "max_steps=5")) == 0
+    assert [row[0] for row in (line.split(",") for line in
+                               (stopped / "val.csv").read_text().splitlines()[1:])][-1] == "5"
+    assert main(_cli(data, stopped, *recipe, "max_steps=12", "--resume")) == 0
+    assert (whole / "val.csv").read_text() == (stopped / "val.csv").read_text()
+    assert _meta(whole, 12)["best"] == _meta(stopped, 12)["best"]
+    assert ((whole / "export" / "model.safetensors").read_bytes()
+            == (stopped / "export" / "model.safetensors").read_bytes())

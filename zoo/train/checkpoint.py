@@ -98,7 +98,8 @@ _META_KEYS: dict[str, tuple[type, ...]] = {
     "last_validated": (int,), "best": (dict, _NONE), "switcher": (dict,), "rng": (dict,),
     "recipe": (dict,)}
 _OPTIONAL_KEYS: dict[str, tuple[type, ...]] = {"opt_g": (dict,), "opt_c": (dict,),
-                                               "scaler": (dict, _NONE), "selection": (dict, _NONE)}
+                                               "scaler": (dict, _NONE), "selection": (dict, _NONE),
+                                               "before_stop": (dict, _NONE)}
 _BEST_KEYS: dict[str, tuple[type, ...]] = {"file": (str,), "step": (int,), "value": _NUMBER,
                                            "stage": (str,), "scores": (dict,)}
 _SWITCHER_KEYS: dict[str, tuple[type, ...]] = {"mode": (str,), "count": (int,),
@@ -107,6 +108,8 @@ _RNG_KEYS: dict[str, tuple[type, ...]] = {"python": (list,), "numpy": (list,)}
 SELECTION_COUNTS = ("validated", "undefined", "below_input")
 """The counts of a run's validations of the selected stages (``selection`` in meta.json)."""
 _SELECTION_KEYS: dict[str, tuple[type, ...]] = dict.fromkeys(SELECTION_COUNTS, (int,))
+_BEFORE_STOP_KEYS: dict[str, tuple[type, ...]] = {"best": (dict, _NONE), "last_validated": (int,),
+                                                  "selection": (dict, _NONE)}
 
 
 def _shape_problem(value: Any, name: str, keys: dict[str, tuple[type, ...]],
@@ -124,13 +127,25 @@ def _shape_problem(value: Any, name: str, keys: dict[str, tuple[type, ...]],
     return None
 
 
+def _parts_problem(meta: dict[str, Any]) -> str | None:
+    """What is wrong with the objects inside a meta.json whose own keys are right, or None."""
+    for key, keys in (("switcher", _SWITCHER_KEYS), ("rng", _RNG_KEYS), ("best", _BEST_KEYS),
+                      ("selection", _SELECTION_KEYS), ("before_stop", _BEFORE_STOP_KEYS)):
+        if meta.get(key) is not None and (problem := _shape_problem(meta[key], key, keys)):
+            return problem
+    undo = meta.get("before_stop") or {}
+    for key, keys in (("best", _BEST_KEYS), ("selection", _SELECTION_KEYS)):
+        problem = _shape_problem(undo[key], f"before_stop's {key}", keys) if undo.get(key) else None
+        if problem:
+            return problem
+    return None
+
+
 def _meta_problem(meta: Any, step: int | None) -> str | None:
     """What makes a parsed meta.json unusable for a resume, or None."""
     problem = _shape_problem(meta, META_FILE, _META_KEYS, _OPTIONAL_KEYS)
-    for key, keys in (("switcher", _SWITCHER_KEYS), ("rng", _RNG_KEYS), ("best", _BEST_KEYS),
-                      ("selection", _SELECTION_KEYS)):
-        if problem is None and meta.get(key) is not None:
-            problem = _shape_problem(meta[key], key, keys)
+    if problem is None:
+        problem = _parts_problem(meta)
     if problem is None and meta["step"] != step:
         problem = f"{META_FILE}'s step {meta['step']} is not the folder's"
     if problem is None and not all(math.isfinite(meta[k]) and meta[k] >= 0

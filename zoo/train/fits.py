@@ -82,7 +82,8 @@ def resolved_arguments(cls: type, args: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps({**defaults, **args}, default=repr))
 
 
-def changed_arguments(cls: type, before: dict[str, Any], after: dict[str, Any], prefix: str) -> list[str]:
+def changed_arguments(cls: type, before: dict[str, Any], after: dict[str, Any],
+                      prefix: str) -> list[str]:
     """The arguments of ``cls`` that differ once resolved, as ``prefix.name: old -> new``."""
     old, new = resolved_arguments(cls, before), resolved_arguments(cls, after)
     return [f"{prefix}.{name}: {json.dumps(old.get(name))} -> {json.dumps(new.get(name))}"

@@ -114,6 +114,7 @@ class Trainer:
         # The validations of the selected stages, and how many were undefined on select.metric
         # or below the JPEG input: why none was chosen (None: a resume from an earlier zoo's).
         self.selection: dict[str, int] | None = dict.fromkeys(ckpt.SELECTION_COUNTS, 0)
+        self._before_stop: dict[str, Any] | None = None  # the selection before a stop's validation
         self._input_scores: dict[int, dict[str, float]] | None = None
         self.last_validated = -1
         self._saved: tuple[int, int, int] | None = None  # the position of the last checkpoint
@@ -212,6 +213,7 @@ class Trainer:
                                 "stage_start": self.stage_start, "ema_updates": self.ema.updates,
                                 "elapsed": self._elapsed(), "best": self.best,
                                 "last_validated": self.last_validated, "selection": self.selection,
+                                "before_stop": self._before_stop,
                                 "stage_elapsed": self.stage_elapsed + time.monotonic() - self._stage_t0,
                                 "switcher": self.switcher.state(), "recipe": self.recipe.to_dict(),
                                 "scaler": self.scaler.state_dict() if self.scaler else None}
@@ -274,6 +276,10 @@ class Trainer:
         self.stage_elapsed, self.elapsed_before = meta["stage_elapsed"], meta["elapsed"]
         self.best, self.switcher = meta["best"], Switcher.from_state(meta["switcher"])
         self.last_validated, self.selection = meta["last_validated"], meta.get("selection")
+        saved_position = self._position()
+        if meta.get("before_stop"):  # an uninterrupted run would not have validated there
+            self.best, self.last_validated, self.selection = (
+                meta["before_stop"][k] for k in ("best", "last_validated", "selection"))
         self._check_finished_by_an_earlier_zoo(path, meta)
         try:
             self._load_optimizers_and_rng(tensors, meta)
@@ -285,7 +291,7 @@ class Trainer:
             changed = _changed_keys(meta["recipe"], self.recipe.to_dict())
             warnings.warn(f"resuming with a changed recipe: {', '.join(changed)}", stacklevel=2)
         self._resumed_from = path
-        self._saved = self._position()
+        self._saved = saved_position
         return True
 
     def _check_same_networks(self, path: Path, saved: dict[str, Any]) -> None:
@@ -380,9 +386,9 @@ class Trainer:
             # Checkpoints of the stages that compete for export are each scored (the GAN phase
             # peaks between validations: DeOldify's inflection point).
             competes = stage.name in self._select_stages()
-            validate_now = validates and (self.step % self.recipe.validation.every == 0
-                                          or (competes and self.step % self.recipe.checkpoint.every == 0))
             save_now = self.step % self.recipe.checkpoint.every == 0
+            validate_now = validates and (self.step % self.recipe.validation.every == 0
+                                          or (competes and save_now))
             if validate_now or save_now or self.step % self.recipe.log_every == 0:
                 self._check_weights(stage, values[mode if mode == "critic" else "loss"])
             if validate_now:
@@ -394,6 +400,9 @@ class Trainer:
         if self.step > self.stage_start:
             self._check_weights(stage)
         if validates and self.last_validated != self.step and self.step > self.stage_start:
+            if self.stopped:  # off the schedule: scored for this export, taken back by a resume
+                self._before_stop = {"best": self.best, "last_validated": self.last_validated,
+                                     "selection": dict(self.selection) if self.selection else None}
             self._validate(stage, log)
 
     def _check_weights(self, stage: Stage, loss: torch.Tensor | None = None) -> None:
@@ -405,11 +414,13 @@ class Trainer:
         for what, net in nets:
             largest = float(torch.stack(torch._foreach_norm(
                 [p.detach() for p in net.parameters()], math.inf)).max())
-            if math.isfinite(largest) and (what == "critic" or largest <= torch.finfo(torch.float16).max):
+            exportable = what == "critic" or largest <= torch.finfo(torch.float16).max
+            if math.isfinite(largest) and exportable:
                 continue
             size = ("are not finite" if not math.isfinite(largest) else
                     f"reach {largest:.3g}, beyond the float16 its export stores")
-            said = f" (loss {float(loss):g})" if loss is not None and not math.isfinite(float(loss)) else ""
+            bad_loss = loss is not None and not math.isfinite(float(loss))
+            said = f" (loss {float(loss):g})" if bad_loss else ""
             raise ZooError(f"training diverged by step {self.step} in stage {stage.name}{said}: the "
                            f"{what}'s weights {size}; lower stages.{stage.name}.lr (now "
                            f"{stage.lr:g}); {self._resume_hint()}")
