@@ -372,20 +372,25 @@ def test_a_network_with_dropout_resumes_bitwise(data: tuple[Path, Path], tmp_pat
             assert torch.equal(a[key], b[key]), key
 
 
-def test_a_validation_at_a_stop_is_taken_back_by_the_resume(data: tuple[Path, Path],
-                                                             tmp_path: Path) -> None:
+@pytest.mark.parametrize("keep", [2, 1])
+def test_a_validation_at_a_stop_is_taken_back_by_the_resume(
+        data: tuple[Path, Path], tmp_path: Path, keep: int, capsys: pytest.CaptureFixture[str]) -> None:
     """A run stopped off the validation schedule (max_steps=5) is scored there for its export;
     the resume takes that validation back (an uninterrupted run made none there), so that its
-    selection, val.csv and export are the uninterrupted run's."""
+    selection, val.csv and export are the uninterrupted run's. With one checkpoint kept, the
+    best file from before the stop is named by no checkpoint's own best: it must be kept too."""
     from zoo.cli import main
 
-    recipe = ('select.stages=["pretrain"]', "stages.pretrain.lr=3e-3", "select.mode=min")
+    recipe = ('select.stages=["pretrain"]', "stages.pretrain.lr=3e-3", "select.mode=min",
+              f"checkpoint.keep={keep}")
     whole, stopped = tmp_path / "whole", tmp_path / "stopped"
     assert main(_cli(data, whole, *recipe, "max_steps=12")) == 0
     assert main(_cli(data, stopped, *recipe, "max_steps=5")) == 0
     assert [row[0] for row in (line.split(",") for line in
                                (stopped / "val.csv").read_text().splitlines()[1:])][-1] == "5"
+    capsys.readouterr()
     assert main(_cli(data, stopped, *recipe, "max_steps=12", "--resume")) == 0
+    assert "is missing" not in capsys.readouterr().err  # the best from before the stop was kept
     assert (whole / "val.csv").read_text() == (stopped / "val.csv").read_text()
     assert _meta(whole, 12)["best"] == _meta(stopped, 12)["best"]
     assert ((whole / "export" / "model.safetensors").read_bytes()

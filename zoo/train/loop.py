@@ -230,19 +230,25 @@ class Trainer:
         self._prune_best_files()
 
     def _prune_best_files(self) -> None:
-        """Delete the best files that neither the current best nor a kept checkpoint names
-        (a resume from any kept checkpoint can still export its best)."""
-        named = {self.best["file"]} if self.best else set()
-        for folder in ckpt.list_checkpoints(self.out / "checkpoints"):
-            try:
-                best = ckpt.read_meta(folder)["best"]
-            except (OSError, ValueError):
-                continue  # a torn checkpoint: a resume skips it too
-            if best:
-                named.add(best["file"])
+        """Delete the best files that neither the current best nor a record a resume may go
+        back to names (:meth:`_kept_bests`)."""
+        named = {best["file"] for best in [self.best, *self._kept_bests()] if best}
         for f in ckpt.best_files(self.out / "best"):
             if f.name not in named:
                 f.unlink(missing_ok=True)
+
+    def _kept_bests(self) -> list[dict[str, Any]]:
+        """The best records a resume may go back to: those the kept checkpoints name, and the
+        ones from before a stop's off-schedule validation (this run's, and those the
+        checkpoints keep), which the resume restores."""
+        records = [(self._before_stop or {}).get("best")]
+        for folder in ckpt.list_checkpoints(self.out / "checkpoints"):
+            try:
+                meta = ckpt.read_meta(folder)
+            except (OSError, ValueError):
+                continue  # a torn checkpoint: a resume skips it too
+            records += [meta["best"], (meta.get("before_stop") or {}).get("best")]
+        return [best for best in records if best]
 
     def _load(self) -> bool:
         found = ckpt.latest_checkpoint(self.out / "checkpoints")
@@ -518,14 +524,8 @@ class Trainer:
     def _earlier_bests(self) -> list[dict[str, Any]]:
         """The best records that the kept checkpoints name, from before the current best's
         step, newest first."""
-        found: dict[str, dict[str, Any]] = {}
-        for folder in ckpt.list_checkpoints(self.out / "checkpoints"):
-            try:
-                best = ckpt.read_meta(folder)["best"]
-            except (OSError, ValueError):
-                continue
-            if best and best["step"] < self.best["step"]:
-                found[best["file"]] = best
+        found = {best["file"]: best for best in self._kept_bests()
+                 if best["step"] < self.best["step"]}
         return sorted(found.values(), key=lambda best: best["step"], reverse=True)
 
     def _check_best_file(self) -> None:
