@@ -21,7 +21,7 @@ from PIL import Image
 from zoo.atomic import check_replaceable
 from zoo.degrade import GREY_WEIGHTS
 from zoo.devices import exact_fp32, usable_device
-from zoo.errors import ImageError, first_line
+from zoo.errors import ImageError, first_line, is_out_of_memory
 from zoo.imaging import (LoadedImage, check_output, check_size, from_pil, output_format,
                          output_path, read_image, to_pil, write_image)
 from zoo.models.base import Restorer
@@ -110,16 +110,17 @@ def _restore_rgb(model: Restorer, rgb: torch.Tensor, tile: int | None, overlap: 
                 pieces = [restore_tiled(model, rgb[i:i + 1], side, overlap)
                           for i in range(rgb.shape[0])]
             return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
-        except torch.OutOfMemoryError:
-            smaller = smaller_tile(side, h, w, run_device) if automatic else None
+        except (RuntimeError, MemoryError) as exc:  # a CPU's allocation failure: RuntimeError
+            smaller = (smaller_tile(side, h, w, run_device)
+                       if automatic and is_out_of_memory(exc) else None)
             if smaller is None:
                 raise
-            if run_device.type == "cuda":
-                torch.cuda.empty_cache()
             warnings.warn(f"out of {run_device.type} memory for a {w}x{h} image "
                           f"{'whole' if side is None else f'in {side}-px tiles'}: trying "
                           f"{smaller}-px tiles", stacklevel=4)
             side = smaller
+        if run_device.type == "cuda":  # after the handler, whose traceback held the failed tensors
+            torch.cuda.empty_cache()
 
 
 def _check_tile(tile: Any) -> int | None:
