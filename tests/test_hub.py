@@ -53,6 +53,7 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf" / "token"))
     with FakeHub() as server:
         use_endpoint(monkeypatch, server.endpoint)
@@ -504,6 +505,13 @@ def test_a_push_into_an_existing_repo_replaces_the_model_there(hub: FakeHub, tmp
     assert sorted(hub.repos["org/mixed"].files) == ["README.md", "config.json", "model.safetensors"]
     with pytest.raises(ZooError, match="^org/mixed exists and is public: --private does not change"):
         push_to_hub(_model(4), "org/mixed", private=True)
+
+
+def test_saving_into_a_folder_of_another_model_drops_its_run_record(tmp_path: Path) -> None:
+    save_pretrained(_model(3), tmp_path / "dir", training={"entry": "unet-l1", "steps": 4})
+    save_pretrained(_model(4), tmp_path / "dir")
+    assert sorted(p.name for p in (tmp_path / "dir").iterdir()) == ["README.md", "config.json",
+                                                                     "model.safetensors"]
 
 
 def test_a_model_that_cannot_be_saved_leaves_no_repo_behind(hub: FakeHub, tmp_path: Path) -> None:

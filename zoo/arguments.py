@@ -8,6 +8,7 @@ word; a network built from such a value is not the one its file describes.
 from __future__ import annotations
 
 import inspect
+import json
 import numbers
 import sys
 import types
@@ -15,7 +16,7 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["check_arguments", "unchecked_arguments"]
+__all__ = ["check_arguments", "resolved_arguments", "unchecked_arguments"]
 
 _UNKNOWN = object()
 """The hint of an argument that has none, or one that cannot be resolved."""
@@ -114,3 +115,11 @@ def _describe(hint: Any) -> str:
     if origin in (list, tuple, Sequence) and inner:
         return f"a list of {_describe(inner[0])}"
     return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
+
+
+def resolved_arguments(cls: type, args: dict[str, Any]) -> dict[str, Any]:
+    """The arguments a network of class ``cls`` is built with from ``args``: its defaults filled
+    in, values as JSON has them (tuples as lists)."""
+    defaults = {name: p.default for name, p in inspect.signature(cls).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    return json.loads(json.dumps({**defaults, **args}, default=repr))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from zoo.arguments import check_arguments
+from zoo.arguments import check_arguments, resolved_arguments
 from zoo.errors import WeightsError, ZooError, first_line
 from zoo.models.base import ModelWrapper
 from zoo.registry import InputConventions, ModelInfo, architecture_class
@@ -230,6 +230,8 @@ def save_pretrained(model: Restorer, folder: str | Path, *, repo_id: str | None 
     (folder / CONFIG_FILE).write_text(json.dumps(_config(model, info), indent=2) + "\n")
     if training is not None:
         (folder / TRAINING_FILE).write_text(json.dumps(_finite(training), indent=2, allow_nan=False) + "\n")
+    else:  # an earlier save's run record in a reused folder would describe another model
+        (folder / TRAINING_FILE).unlink(missing_ok=True)
     source = str(getattr(model, "weights_source", ""))
     card = model_card(info, repo_id=repo_id, num_parameters=model.num_parameters(),
                       training=training, released=source.startswith(("shipped", "hub")))
@@ -240,8 +242,6 @@ def save_pretrained(model: Restorer, folder: str | Path, *, repo_id: str | None 
 def _other_arguments(model: Restorer, entry: ModelInfo) -> str:
     """A sentence for the card when ``model`` was built with other arguments than its entry's
     (a `zoo train` run with ``model.args`` overrides), whose description would not fit it."""
-    from zoo.train.fits import resolved_arguments
-
     own = resolved_arguments(type(model), dict(model.config))
     registered = resolved_arguments(type(model), dict(entry.arch_args))
     changed = [f"{name} {json.dumps(own[name])} (the entry: {json.dumps(registered.get(name))})"

@@ -17,10 +17,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from zoo.arguments import resolved_arguments
 from zoo.errors import RecipeError, ZooError, first_line
 from zoo.train.recipe import Recipe
 
-__all__ = ["PROBE_LIMIT", "check_init_config", "check_patch", "changed_arguments", "resolved_arguments"]
+__all__ = ["PROBE_LIMIT", "check_init_config", "check_patch", "changed_arguments"]
 
 PROBE_LIMIT = 512
 """The largest patch side tried: a network that fails there too is refused with its own reason
@@ -72,14 +73,6 @@ def check_patch(recipe: Recipe, entry: str, generator: nn.Module, critic: nn.Mod
             other = "; or set data.batch to 2 or more" if batch_2_runs else ""
             raise RecipeError(f"{recipe.origin('data.patch')}: data.patch must be at least {smallest} for {what}"
                               f"{with_batch}, got {d.patch} (a training step fails: {why}){other}")
-
-
-def resolved_arguments(cls: type, args: dict[str, Any]) -> dict[str, Any]:
-    """The arguments a network of class ``cls`` is built with from ``args``: its defaults filled
-    in, values as JSON has them (tuples as lists)."""
-    defaults = {name: p.default for name, p in inspect.signature(cls).parameters.items()
-                if p.default is not inspect.Parameter.empty}
-    return json.loads(json.dumps({**defaults, **args}, default=repr))
 
 
 def changed_arguments(cls: type, before: dict[str, Any], after: dict[str, Any],
