@@ -28,11 +28,13 @@ from rich.console import Console
 from rich.table import Table
 
 from zoo.atomic import atomic_write, check_output_file
-from zoo.cli.arg_types import float_above, int_at_least
+from zoo.cli.arg_types import float_above, int_in
 from zoo.degrade import jpeg_roundtrip, to_protocol
 from zoo.metrics import METRICS
 
 
+MAX_REPEATS = 90
+"""Copies at JPEG qualities 11 to 100 (q10 is the warm-up's)."""
 Row = tuple[str, str, float, float | None]
 """(metric, device, seconds per megapixel, MB the metric took or None when not measured)."""
 
@@ -107,7 +109,8 @@ def to_markdown(rows: list[Row], protocol: str, megapixels: float | None) -> str
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int_at_least(1), default=3)
+    parser.add_argument("--repeats", type=int_in(1, MAX_REPEATS), default=3,
+                        help=f"timed calls per metric, each on another JPEG copy (1 to {MAX_REPEATS})")
     parser.add_argument("--protocol", choices=["rgb", "y"], default="rgb")
     parser.add_argument("--megapixels", type=float_above(0.0), metavar="M",
                         help="enlarge the photograph to about M megapixels (default: 512x512)")

@@ -114,6 +114,7 @@ OUT_OF_RANGE = [
     ("precision_quality.py", ["--quality", "0"]), ("headline_table.py", ["--quality", "0"]),
     ("speed_bench.py", ["--metrics", "nosuch"]), ("speed_bench.py", ["--qualities", "0"]),
     ("speed_metrics.py", ["--repeats", "0"]), ("speed_metrics.py", ["--repeats", "-1"]),
+    ("speed_metrics.py", ["--repeats", "91"]),  # one JPEG copy per call: q11..q100
     ("speed_restore.py", ["--models", "jpeg", "--no-tiled", "--size", "16", "--runs", "1",
                           "--warmup", "-1"]),
     ("speed_restore.py", ["--models", "jpeg", "--no-tiled", "--size", "16", "--runs", "0"]),

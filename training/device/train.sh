@@ -99,10 +99,11 @@ train_one() {
         --max-minutes "$minutes" --no-progress "${sized[@]}" "$@"
     trap - EXIT
     stop_salvager $salvager TERM
-    rm -f "$dest"/{best,checkpoint-ema}.safetensors "$dest/val.csv" "$dest"/.*.tmp
+    # the export first: a kill between the two leaves the salvaged weights, not nothing
     cp "$run/export/model.safetensors" "$dest/"
     cp "$run/export/config.json" "$run/export/training.json" "$run/val.csv" "$run/train.csv" \
         "$run/recipe.json" "$dest/"
+    rm -f "$dest"/{best,checkpoint-ema}.safetensors "$dest"/.*.tmp
 }
 
 pids=() dests=()

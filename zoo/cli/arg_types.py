@@ -13,7 +13,7 @@ from typing import TypeVar
 
 T = TypeVar("T", int, float)
 
-__all__ = ["float_above", "fraction", "hand_back_overrides", "int_at_least", "jpeg_quality"]
+__all__ = ["float_above", "fraction", "hand_back_overrides", "int_at_least", "int_in", "jpeg_quality"]
 
 
 def _ranged(convert: Callable[[str], T], kind: str, ok: Callable[[T], bool],
@@ -34,6 +34,11 @@ def _ranged(convert: Callable[[str], T], kind: str, ok: Callable[[T], bool],
 def int_at_least(low: int) -> Callable[[str], int]:
     """An integer >= ``low`` (``type=int_at_least(1)`` for a count of runs)."""
     return _ranged(int, "an integer", lambda v: v >= low, f"must be at least {low}")
+
+
+def int_in(low: int, high: int) -> Callable[[str], int]:
+    """An integer from ``low`` to ``high``, both included."""
+    return _ranged(int, "an integer", lambda v: low <= v <= high, f"must be {low} to {high}")
 
 
 def float_above(low: float) -> Callable[[str], float]:
