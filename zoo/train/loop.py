@@ -16,7 +16,6 @@ import contextlib
 import importlib
 import json
 import math
-import os
 import shutil
 import sys
 import time
@@ -25,8 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save
 from torch import nn
 
 from zoo.arguments import check_arguments
@@ -34,7 +31,6 @@ from zoo.atomic import check_writable
 from zoo.distributed import launch_env
 from zoo.errors import RecipeError, ZooError, first_line, is_out_of_memory
 from zoo.locks import folder_lock
-from zoo.metrics import METRICS
 from zoo.pretrained import load_entry_weights
 from zoo.registry import create_model, get_model_info
 from zoo.train import checkpoint as ckpt
@@ -49,6 +45,7 @@ from zoo.train.hardware import autocast_dtype, flush_cpu_denormals, resolve_devi
 from zoo.train.logs import LOG_FILES, RunLog
 from zoo.train.losses import GeneratorLoss
 from zoo.train.recipe import SAVED_RECIPE, Recipe, Stage, init_weights_file, recipe_label
+from zoo.train.selection import Selection
 from zoo.train.stages import (StepContext, Switcher, critic_step, generator_step, lr_factor,
                               make_optimizer, set_lr)
 from zoo.train.validate import evaluate
@@ -109,13 +106,7 @@ class Trainer:
         self.step = 0
         self.stage_index, self.stage_start, self.stage_elapsed = 0, 0, 0.0
         self.elapsed_before = 0.0
-        self.best: dict[str, Any] | None = None
-        self._told_selection_undefined = self._told_rule_undefined = False
-        # The validations of the selected stages, and how many were undefined on select.metric
-        # or below the JPEG input: why none was chosen (None: a resume from an earlier zoo's).
-        self.selection: dict[str, int] | None = dict.fromkeys(ckpt.SELECTION_COUNTS, 0)
-        self._before_stop: dict[str, Any] | None = None  # the selection before a stop's validation
-        self._input_scores: dict[int, dict[str, float]] | None = None
+        self.selection = Selection(recipe, self.out, self.device)
         self.last_validated = -1
         self._saved: tuple[int, int, int] | None = None  # the position of the last checkpoint
         self.switcher = Switcher()
@@ -189,9 +180,6 @@ class Trainer:
     def _stages(self) -> list[Stage]:
         return list(self.recipe.stages.values())
 
-    def _select_stages(self) -> list[str]:
-        return self.recipe.select.stages or [self._stages()[-1].name]
-
     def _elapsed(self) -> float:
         return self.elapsed_before + time.monotonic() - self._t0
 
@@ -211,9 +199,10 @@ class Trainer:
         meta: dict[str, Any] = {"entry": self.name, "world": self.dist.world,
                                 "stage_index": self.stage_index,
                                 "stage_start": self.stage_start, "ema_updates": self.ema.updates,
-                                "elapsed": self._elapsed(), "best": self.best,
-                                "last_validated": self.last_validated, "selection": self.selection,
-                                "before_stop": self._before_stop,
+                                "elapsed": self._elapsed(), "best": self.selection.best,
+                                "last_validated": self.last_validated,
+                                "selection": self.selection.counts,
+                                "before_stop": self.selection.before_stop,
                                 "stage_elapsed": self.stage_elapsed + time.monotonic() - self._stage_t0,
                                 "switcher": self.switcher.state(), "recipe": self.recipe.to_dict(),
                                 "scaler": self.scaler.state_dict() if self.scaler else None}
@@ -227,28 +216,7 @@ class Trainer:
         ckpt.save_checkpoint(self.out / "checkpoints", self.step, tensors, meta,
                              self.recipe.checkpoint.keep)
         self._saved = self._position()
-        self._prune_best_files()
-
-    def _prune_best_files(self) -> None:
-        """Delete the best files that neither the current best nor a record a resume may go
-        back to names (:meth:`_kept_bests`)."""
-        named = {best["file"] for best in [self.best, *self._kept_bests()] if best}
-        for f in ckpt.best_files(self.out / "best"):
-            if f.name not in named:
-                f.unlink(missing_ok=True)
-
-    def _kept_bests(self) -> list[dict[str, Any]]:
-        """The best records a resume may go back to: those the kept checkpoints name, and the
-        ones from before a stop's off-schedule validation (this run's, and those the
-        checkpoints keep), which the resume restores."""
-        records = [(self._before_stop or {}).get("best")]
-        for folder in ckpt.list_checkpoints(self.out / "checkpoints"):
-            try:
-                meta = ckpt.read_meta(folder)
-            except (OSError, ValueError):
-                continue  # a torn checkpoint: a resume skips it too
-            records += [meta["best"], (meta.get("before_stop") or {}).get("best")]
-        return [best for best in records if best]
+        self.selection.prune_files()
 
     def _load(self) -> bool:
         found = ckpt.latest_checkpoint(self.out / "checkpoints")
@@ -280,12 +248,14 @@ class Trainer:
         self.step = meta["step"]
         self.stage_index, self.stage_start = meta["stage_index"], meta["stage_start"]
         self.stage_elapsed, self.elapsed_before = meta["stage_elapsed"], meta["elapsed"]
-        self.best, self.switcher = meta["best"], Switcher.from_state(meta["switcher"])
-        self.last_validated, self.selection = meta["last_validated"], meta.get("selection")
+        self.switcher = Switcher.from_state(meta["switcher"])
+        self.last_validated = meta["last_validated"]
+        self.selection.restore(meta["best"], meta.get("selection"))
         saved_position = self._position()
         if meta.get("before_stop"):  # an uninterrupted run would not have validated there
-            self.best, self.last_validated, self.selection = (
-                meta["before_stop"][k] for k in ("best", "last_validated", "selection"))
+            stop = meta["before_stop"]
+            self.last_validated = stop["last_validated"]
+            self.selection.restore(stop["best"], stop["selection"])
         self._check_finished_by_an_earlier_zoo(path, meta)
         try:
             self._load_optimizers_and_rng(tensors, meta)
@@ -391,7 +361,7 @@ class Trainer:
             log.train(self.step, stage.name, mode, lr, values, x.shape[0] * self.dist.world)
             # Checkpoints of the stages that compete for export are each scored (the GAN phase
             # peaks between validations: DeOldify's inflection point).
-            competes = stage.name in self._select_stages()
+            competes = stage.name in self.selection.stages
             save_now = self.step % self.recipe.checkpoint.every == 0
             validate_now = validates and (self.step % self.recipe.validation.every == 0
                                           or (competes and save_now))
@@ -407,8 +377,7 @@ class Trainer:
             self._check_weights(stage)
         if validates and self.last_validated != self.step and self.step > self.stage_start:
             if self.stopped:  # off the schedule: scored for this export, taken back by a resume
-                self._before_stop = {"best": self.best, "last_validated": self.last_validated,
-                                     "selection": dict(self.selection) if self.selection else None}
+                self.selection.mark_stop(self.last_validated)
             self._validate(stage, log)
 
     def _check_weights(self, stage: Stage, loss: torch.Tensor | None = None) -> None:
@@ -435,134 +404,29 @@ class Trainer:
         self.last_validated = self.step
         if not self.dist.main:
             return
-        v, sel = self.recipe.validation, self.recipe.select
-        scores = evaluate(self.ema.model, self.valset, self.device, v.metrics)
+        scores = evaluate(self.ema.model, self.valset, self.device, self.recipe.validation.metrics)
         log.validation(self.step, stage.name, scores)
-        value = sum(s[sel.metric] for s in scores.values()) / len(scores)
-        if stage.name not in self._select_stages():
-            return
-        self._count("validated")
-        if math.isnan(value):  # e.g. MS-SSIM or NIQE on validation crops too small for them
-            self._count("undefined")
-            if not self._told_selection_undefined:
-                self._told_selection_undefined = True
-                warnings.warn(f"select.metric {sel.metric} is undefined (NaN) on the validation "
-                              f"images at step {self.step} (validation.crop {v.crop}), so it "
-                              "chooses no checkpoint there; without a defined score the final "
-                              "EMA generator is exported", stacklevel=2)
-            return
-        if not self._no_worse_than_input(scores):
-            self._count("below_input")
-            return
-        better = (self.best is None or (value < self.best["value"] if sel.mode == "min"
-                                        else value > self.best["value"]))
-        if better:
-            file = self.out / "best" / f"step-{self.step:08d}.safetensors"
-            state = {k: v.detach().cpu().contiguous() for k, v in self.ema.state_dict().items()}
-            write_file(file, save(state), "the best generator")
-            # The previous best file goes once no kept checkpoint points at it (save()).
-            self.best = {"value": value, "step": self.step, "stage": stage.name, "file": file.name,
-                         "scores": {str(q): s for q, s in scores.items()}}
+        if stage.name in self.selection.stages:
+            self.selection.consider(self.step, stage.name, scores, self.ema, self.valset)
 
-    def _count(self, key: str) -> None:
-        if self.selection is not None:
-            self.selection[key] += 1
+    # The selection's state as tests read it (Selection holds it).
+    @property
+    def best(self) -> dict[str, Any] | None:
+        """The best validated generator so far (:class:`Selection`)."""
+        return self.selection.best
+
+    @property
+    def _input_scores(self) -> dict[int, dict[str, float]] | None:
+        return self.selection.input_scores
 
     def _no_worse_than_input(self, scores: dict[int, dict[str, float]]) -> bool:
-        """``select.not_worse_than_input``: the checkpoint at least matches the JPEG input itself;
-        a score that is undefined (NaN, for the checkpoint or the input) does not."""
-        metrics = self.recipe.select.not_worse_than_input
-        if not metrics:
-            return True
-        if self._input_scores is None:  # the identity's scores: computed once per run
-            self._input_scores = evaluate(nn.Identity(), self.valset, self.device, metrics)
-        for m in metrics:
-            ours = sum(s[m] for s in scores.values()) / len(scores)
-            floor = sum(s[m] for s in self._input_scores.values()) / len(self._input_scores)
-            if math.isnan(ours) or math.isnan(floor):
-                self._tell_rule_undefined(m)
-                return False
-            if (ours < floor) if METRICS[m].higher_is_better else (ours > floor):
-                return False
-        return True
-
-    def _tell_rule_undefined(self, metric: str) -> None:
-        if not self._told_rule_undefined:
-            self._told_rule_undefined = True
-            warnings.warn(f"select.not_worse_than_input: {metric} is undefined (NaN) on the "
-                          f"validation images at step {self.step} (validation.crop "
-                          f"{self.recipe.validation.crop}); a checkpoint passes only with a "
-                          "defined score", stacklevel=3)
-
-    def _why_final(self) -> str:
-        """Why no validated checkpoint is exported, for the card and the warning."""
-        counts, sel = self.selection, self.recipe.select
-        if self.valset is None:
-            return "validation is off (data.val is empty)"
-        if counts is None:
-            return "no validated checkpoint met select.metric and select.not_worse_than_input"
-        if counts["validated"] == 0:
-            return f"no validation of the selected stages ({', '.join(self._select_stages())}) ran"
-        if counts["undefined"] == counts["validated"]:
-            return f"select.metric {sel.metric} was undefined (NaN) at every validation"
-        if counts["undefined"] + counts["below_input"] < counts["validated"]:
-            return "the best generator's file was lost"  # see the warning that named it
-        undefined = (f" ({sel.metric} undefined at {counts['undefined']} of {counts['validated']})"
-                     if counts["undefined"] else "")
-        return ("no validated checkpoint scored at least as well as the JPEG input on "
-                f"{', '.join(sel.not_worse_than_input)}{undefined}")
-
-    def _read_best(self, best: dict[str, Any]) -> dict[str, torch.Tensor] | str:
-        """A best file's tensors, or what is wrong with it."""
-        try:
-            return load_file(self.out / "best" / best["file"])
-        except FileNotFoundError:
-            return "missing"
-        except (OSError, SafetensorError) as exc:
-            return f"unreadable: {first_line(exc)}"
-
-    def _earlier_bests(self) -> list[dict[str, Any]]:
-        """The best records that the kept checkpoints name, from before the current best's
-        step, newest first."""
-        found = {best["file"]: best for best in self._kept_bests()
-                 if best["step"] < self.best["step"]}
-        return sorted(found.values(), key=lambda best: best["step"], reverse=True)
-
-    def _check_best_file(self) -> None:
-        """At a resume, not after all the training: a best file that is missing or unreadable
-        leaves the selection, for the newest readable one before it (or none)."""
-        problem = self._read_best(self.best) if self.best is not None else None
-        if not isinstance(problem, str):
-            return
-        damaged = self.best
-        self.best = next((b for b in self._earlier_bests() if isinstance(self._read_best(b), dict)),
-                         None)
-        instead = (f"the best before it (step {self.best['step']}) takes its place" if self.best
-                   else "a later validation's best, else the final EMA generator, is exported")
-        warnings.warn(f"{self.out / 'best' / damaged['file']}: the best generator so far (step "
-                      f"{damaged['step']}) is {problem}; it leaves the selection, and {instead}",
-                      stacklevel=2)
-
-    def _set_aside_best_files(self) -> Path | None:
-        """Move a run's best files out of the way of a restart from step 0, which would
-        otherwise prune them: trained weights, intact even when every checkpoint is torn."""
-        files = ckpt.best_files(self.out / "best")
-        if not files:
-            return None
-        aside = self.out / "best" / "earlier"
-        aside.mkdir(exist_ok=True)
-        for file in files:
-            os.replace(file, aside / file.name)
-        return aside
+        return self.selection.no_worse_than_input(scores, self.step, self.valset)
 
     def _prune_after_resume(self, resumed: bool) -> None:
         """Drop best files written after the checkpoint we resumed from, and the checkpoints
         newer than it: torn ones, which the resume skipped and which would otherwise outlive
         the good ones. Without a usable checkpoint, all of them (the run starts at step 0)."""
-        resumed_best = int(self.best["step"]) if self.best else -1
-        for f in ckpt.best_files(self.out / "best"):
-            if ckpt.step_of(f, ".safetensors") > resumed_best:
-                f.unlink()
+        self.selection.prune_files_after_resume()
         newest = self.step if resumed else -1
         for folder in ckpt.list_checkpoints(self.out / "checkpoints"):
             if ckpt.step_of(folder) > newest:
@@ -626,7 +490,7 @@ class Trainer:
         resumed = self.resume and self._load()
         if self.resume and not resumed and self.dist.main:
             why = f"{len(existing)} torn, removed" if existing else "none saved"
-            aside = self._set_aside_best_files()
+            aside = self.selection.set_aside_files()
             kept = f" (the earlier run's best generators are kept in {aside})" if aside else ""
             warnings.warn(f"{self.out}: no usable checkpoint to resume from ({why}); "
                           f"training starts at step 0{kept}", stacklevel=3)
@@ -639,7 +503,7 @@ class Trainer:
             if self.resume:
                 self._prune_after_resume(resumed)
             if resumed:
-                self._check_best_file()
+                self.selection.check_best_file()
         return resumed
 
     def _run(self) -> Path | None:
@@ -691,28 +555,18 @@ class Trainer:
         return result
 
     def _export(self) -> Path:
-        model = self.ema.model
-        chosen: dict[str, Any] = {"chosen_step": self.step, "chosen_stage": "final (EMA)"}
         if self.step == 0:
             start = f"the weights of model.init ({self.recipe.model.init})" if self.recipe.model.init \
                 else "the random initialisation"
             why = f" ({self.stop_reason} reached before the first)" if self.stopped else ""
             warnings.warn(f"no training step was taken{why}: the export holds {start}, untrained",
                           stacklevel=2)
-        state = self._read_best(self.best) if self.best is not None else None
-        lost = ""
+        state = self.selection.exported_weights(self.valset is not None, self.step > 0)
         if isinstance(state, str):
-            warnings.warn(f"{self.out / 'best' / self.best['file']}: the chosen generator (step "
-                          f"{self.best['step']}) is {state}; exporting the final EMA generator",
-                          stacklevel=2)
-            lost = f"the chosen generator's file best/{self.best['file']} was {state}"
-            self.best = None
-        if self.best is None:
-            chosen["final_because"] = lost or self._why_final()
-            if not lost and self.valset is not None and self.step > 0:
-                warnings.warn(f"{chosen['final_because']}; exporting the final EMA generator",
-                              stacklevel=2)
-        if self.best is not None:
+            model = self.ema.model
+            chosen: dict[str, Any] = {"chosen_step": self.step, "chosen_stage": "final (EMA)",
+                                      "final_because": state}
+        else:
             model = create_model(self.name, **self.recipe.model.args)
             model.load_state_dict(state, strict=True)
             chosen = {"chosen_step": self.best["step"], "chosen_stage": self.best["stage"],
