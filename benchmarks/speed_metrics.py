@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,6 +27,7 @@ from rich.table import Table
 
 from zoo.atomic import atomic_write, check_output_file
 from zoo.cli.arg_types import float_above, int_in
+from zoo.cli.children import peak_rss_mb, run_child
 from zoo.degrade import jpeg_roundtrip, to_protocol
 from zoo.metrics import METRICS
 
@@ -50,11 +49,6 @@ def _image(protocol: str, megapixels: float | None) -> np.ndarray:
     return to_protocol(photo, protocol)  # type: ignore[arg-type]
 
 
-def _rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
-
-
 def measure(protocol: str, repeats: int, devices: list[str], megapixels: float | None = None,
             only: str | None = None) -> list[Row]:
     """A row for every metric (or ``only`` that one) and device."""
@@ -69,7 +63,7 @@ def measure(protocol: str, repeats: int, devices: list[str], megapixels: float |
             uses_device = name == "lpips_alex"
             if (device != "cpu" and not uses_device) or (only and name != only):
                 continue  # numpy/float64 metrics run on the CPU only
-            before = _rss_mb()
+            before = peak_rss_mb()
             metric(copies[0], reference, device=device)  # warm-up
             start = time.perf_counter()
             for restored in copies[1:]:
@@ -77,7 +71,7 @@ def measure(protocol: str, repeats: int, devices: list[str], megapixels: float |
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             rows.append((name, device, (time.perf_counter() - start) / repeats / size,
-                         _rss_mb() - before))
+                         peak_rss_mb() - before))
     return rows
 
 
@@ -88,9 +82,7 @@ def measure_apart(protocol: str, repeats: int, devices: list[str],
     for name in METRICS:
         command = [sys.executable, __file__, "--child", name, "--protocol", protocol,
                    "--repeats", str(repeats)] + (["--megapixels", str(megapixels)] if megapixels else [])
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"{name}: {done.stderr.strip().splitlines()[-1:] or done.returncode}")
+        done = run_child(command, f"{name} in a fresh process")
         rows += [tuple(row) for row in json.loads(done.stdout) if row[1] in devices]
     return rows
 

@@ -25,18 +25,12 @@ from typing import Any
 from zoo.atomic import atomic_write, check_output_file
 from zoo.cli import print_table
 from zoo.cli.arg_types import float_above, int_at_least
-from zoo.cli.children import ChildError, run_child, until_interrupted
+from zoo.cli.children import ChildError, peak_rss_mb, run_child, until_interrupted
 from zoo.cli.restore_cmd import PRECISION_CHOICES  # torch-free: workers import torch themselves
 from zoo.errors import ZooError
 
 MB = 1024 * 1024
 INTERRUPTED = "interrupted"
-
-
-def _rss_mb() -> float:
-    # ru_maxrss is in KiB on Linux, bytes on macOS.
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / MB if sys.platform == "darwin" else peak / 1024
 
 
 def _setup(name: str, device: str, threads: int | None, precision: str,
@@ -89,7 +83,7 @@ def measure_patch(name: str, device: str, threads: int | None, precision: str, c
     pixels = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
     x = array_to_tensor(pixels).to(device)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    rss_before = _rss_mb()
+    rss_before = peak_rss_mb()
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     times = []
@@ -105,7 +99,7 @@ def measure_patch(name: str, device: str, threads: int | None, precision: str, c
     seconds = statistics.median(times[warmup:])
     result = {"params": model.num_parameters(), "threads": torch.get_num_threads(),
               "mp_s": size * size / 1e6 / seconds, "seconds": seconds, "first_s": times[0],
-              "peak_rss_mb": _rss_mb(), "rss_before_mb": rss_before}
+              "peak_rss_mb": peak_rss_mb(), "rss_before_mb": rss_before}
     if device.startswith("cuda"):
         result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / MB
     return result
@@ -125,7 +119,7 @@ def measure_tiled(name: str, device: str, threads: int | None, precision: str, c
     restore_image(model, image[:tile, :tile], tile=tile, device=device)  # warm up
     # A compiled model compiles again for each new tile shape (the image's edges): timed here,
     # as a user would wait for it.
-    rss_before = _rss_mb()
+    rss_before = peak_rss_mb()
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
@@ -134,7 +128,7 @@ def measure_tiled(name: str, device: str, threads: int | None, precision: str, c
     assert out.shape == image.shape
     result = {"mp_s": height * width / 1e6 / seconds, "seconds": seconds,
               "size": f"{width}x{height}",
-              "peak_rss_mb": _rss_mb(), "rss_before_mb": rss_before}
+              "peak_rss_mb": peak_rss_mb(), "rss_before_mb": rss_before}
     if device.startswith("cuda"):
         result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / MB
     return result

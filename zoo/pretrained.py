@@ -47,8 +47,9 @@ class ResolvedWeights:
     path: Path | None
     source: Source
     detail: str = ""
-    verified: bool = False
-    """Whether the file's sha256 was already found to be the registry's."""
+    sha256: str | None = None
+    """The file's sha256 where it was already computed (the shipped copy, a Hub blob), so that
+    loading it need not read the file again to check it against the registry."""
 
     def __str__(self) -> str:
         return f"{self.source}: {self.detail}" if self.detail else self.source
@@ -124,12 +125,13 @@ def _checked(path: Path, source: Source, detail: str) -> ResolvedWeights:
     large file under its sha256 (the blob the snapshot links to) but does not check the
     download against it, so a cut or altered transfer would stay in the cache for good."""
     blob = path.resolve()
-    if re.fullmatch(r"[0-9a-f]{64}", blob.name):
-        actual = sha256_file(blob)
-        if actual != blob.name:
-            raise WeightsError(f"{path}: the cached download is damaged (sha256 {actual[:12]}..., "
-                               f"the Hub named {blob.name[:12]}...); delete {blob} and run again")
-    return ResolvedWeights(path, source, detail)
+    if not re.fullmatch(r"[0-9a-f]{64}", blob.name):  # a small file, kept under its git hash
+        return ResolvedWeights(path, source, detail)
+    actual = sha256_file(blob)
+    if actual != blob.name:
+        raise WeightsError(f"{path}: the cached download is damaged (sha256 {actual[:12]}..., "
+                           f"the Hub named {blob.name[:12]}...); delete {blob} and run again")
+    return ResolvedWeights(path, source, detail, sha256=actual)
 
 
 def shipped_weights_path(info: ModelInfo) -> Path:
@@ -158,7 +160,8 @@ def resolve_weights(info: ModelInfo, path: str | os.PathLike[str] | None = None)
                            f"`zoo train {info.name}`")
     elif _sound_shipped_copy(info):
         shipped = shipped_weights_path(info)
-        resolved = ResolvedWeights(shipped, "shipped", _in_package(shipped), verified=True)
+        resolved = ResolvedWeights(shipped, "shipped", _in_package(shipped),
+                                   sha256=info.weights.sha256)
     else:  # none shipped, or a damaged one: the Hub may have the registry's file
         w = info.weights
         misses: list[str] = []
@@ -203,7 +206,8 @@ def load_entry_weights(model: nn.Module, info: ModelInfo,
     else:
         resolved = resolve_weights(info, path)
         assert resolved.path is not None
-        checked = info.weights and resolved.source != "path" and not resolved.verified
+        checked = (info.weights and resolved.source != "path"
+                   and resolved.sha256 != info.weights.sha256)
         expected = info.weights.sha256 if checked else None
         remedy = ("the copy shipped with the package is damaged: reinstall zoo"
                   if resolved.source == "shipped" else _hub_remedy(info, resolved))

@@ -1,16 +1,19 @@
 """Child processes for the scripts in benchmarks/ and training/: a child's failure is one line
-naming what it ran, and rows measured before a Ctrl-C are kept."""
+naming what it ran, rows measured before a Ctrl-C are kept, and a child measures its own peak
+memory."""
 
 from __future__ import annotations
 
+import resource
 import signal
 import subprocess
+import sys
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
 from zoo.errors import ZooError
 
-__all__ = ["ChildError", "child_reason", "run_child", "until_interrupted"]
+__all__ = ["ChildError", "child_reason", "peak_rss_mb", "run_child", "until_interrupted"]
 
 T = TypeVar("T")
 
@@ -59,3 +62,10 @@ def until_interrupted(rows: Iterable[T]) -> tuple[list[T], bool]:
     except KeyboardInterrupt:
         return done, True
     return done, False
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set so far, in MiB (the high-water mark, which is why each
+    measurement runs in a fresh process)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024

@@ -407,20 +407,20 @@ def _restore_all(model, jobs: list[Job], tile: int | None, console: Console) -> 
     from zoo.tiling import reporting_tiles
 
     failed = 0
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True,
-                  disable=not console.is_terminal) as progress:  # one long image shows its time too
-        task = progress.add_task("restoring", total=len(jobs))
-        tiles = progress.add_task("  tiles", total=None, visible=False)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console, transient=True,
+                        disable=not console.is_terminal)  # one long image shows its time too
+    task = progress.add_task("restoring", total=len(jobs))
+    tiles = progress.add_task("  tiles", total=None, visible=False)
 
-        def tile_done(done: int, total: int) -> None:
-            progress.update(tiles, completed=done, total=total, visible=True)
+    def tile_done(done: int, total: int) -> None:
+        progress.update(tiles, completed=done, total=total, visible=True)
 
+    with progress, reporting_tiles(tile_done):
         for number, job in enumerate(jobs):
             progress.update(task, description=f"restoring {escape(printable(job.source.name))}")
             try:
-                with reporting_tiles(tile_done):
-                    problem = _restore_one(model, job, tile)
+                problem = _restore_one(model, job, tile)
             except KeyboardInterrupt:
                 if len(jobs) > 1:
                     progress.console.print(

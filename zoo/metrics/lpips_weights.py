@@ -140,8 +140,10 @@ def _cached_model(net: Net, device: str) -> torch.nn.Module:
     if net not in _CONV_INDICES:
         raise ZooError(f"unknown LPIPS network {net!r}; use 'alex' or 'vgg'")
     # lpips prints a banner and builds its backbone through torchvision's deprecated
-    # ``pretrained=`` argument; both are noise here.
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+    # ``pretrained=`` argument; both are noise here. Its layers start random (then loaded) and
+    # must not draw from the caller's stream (a training run's, restored at a resume).
+    with (contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(),
+          torch.random.fork_rng(devices=[])):
         warnings.simplefilter("ignore", UserWarning)
         model = lpips.LPIPS(net=net, version="0.1", pretrained=True, pnet_rand=True,
                             verbose=False)

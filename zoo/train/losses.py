@@ -16,10 +16,7 @@ class GeneratorLoss(nn.Module):
     def __init__(self, weights: dict[str, float], lpips_net: str, device: torch.device) -> None:
         super().__init__()
         self.weights = {k: v for k, v in weights.items() if v > 0}
-        # lpips initialises its layers randomly (before loading them) the first time in a
-        # process: not from the run's stream, which a resume restores before (dropout).
-        with torch.random.fork_rng(devices=[]):
-            self.lpips = lpips_model(lpips_net, device) if "lpips" in self.weights else None
+        self.lpips = lpips_model(lpips_net, device) if "lpips" in self.weights else None
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor,
                 fake_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -45,10 +45,8 @@ def evaluate(model: nn.Module, valset: ValidationSet, device: torch.device,
     model.eval()
     scores: dict[int, dict[str, list[float]]] = {q: {m: [] for m in metrics}
                                                  for q in valset.qualities}
-    # exact_fp32: TF32 moves scores by the thousandths of a dB that choose checkpoints. fork_rng:
-    # metric networks built on first use (LPIPS) draw from torch's stream, so not from the run's.
     try:
-        with exact_fp32(), torch.random.fork_rng(devices=[]):
+        with exact_fp32():  # TF32 moves scores by the thousandths of a dB that choose checkpoints
             for _, target, degraded in valset.items:
                 for q, image in degraded.items():
                     x = array_to_tensor(image).to(device)
