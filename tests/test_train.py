@@ -874,6 +874,30 @@ def test_an_export_without_a_training_step_warns(data: tuple[Path, Path], tmp_pa
         Trainer(TINY, recipe, tmp_path / "run2", progress=False).run()
 
 
+def test_a_stage_time_cap_ends_only_that_stage(data: tuple[Path, Path], tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A stage's own max_minutes ends that stage and the run goes on with the next (it stopped
+    the whole run, exporting no GAN step)."""
+    import json
+
+    from zoo.train.loop import Trainer
+    from zoo.train.recipe import load_recipe
+
+    recipe = load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', 'data.val=""',
+                                       "stages.pretrain.max_minutes=1e-9"])
+    trainer = Trainer(TINY, recipe, tmp_path / "run", progress=False)
+    trainer.run()
+    assert not trainer.stopped
+    later = sum(s.steps for name, s in recipe.stages.items() if name != "pretrain")
+    assert trainer.step == later
+    assert "stage pretrain: its max_minutes (1e-09) reached at step 0 of its 6; the run goes on" \
+        in capsys.readouterr().err
+    rows = (tmp_path / "run" / "train.csv").read_text().splitlines()[1:]
+    assert {row.split(",")[1] for row in rows} == set(recipe.stages) - {"pretrain"}
+    meta = json.loads((tmp_path / "run" / "export" / "training.json").read_text())
+    assert meta["steps"] == later
+
+
 def test_the_export_path_is_printed_as_it_is(data: tuple[Path, Path], tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     """An --out holding ``[/x]`` is not rich markup (the last line was a MarkupError traceback)."""

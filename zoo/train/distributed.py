@@ -30,16 +30,16 @@ class Dist(Ranks):
         return nn.parallel.DistributedDataParallel(model, device_ids=ids,
                                                    find_unused_parameters=find_unused)
 
-    def broadcast_flag(self, flag: bool) -> bool:
-        """Rank 0's decision, shared (e.g. 'the time budget is spent')."""
+    def broadcast_choice(self, choice: str, choices: tuple[str, ...]) -> str:
+        """Rank 0's decision among ``choices``, shared (e.g. 'the time budget is spent')."""
         if not self.enabled:
-            return flag
-        t = torch.tensor([int(flag)], dtype=torch.int64)
+            return choice
+        t = torch.tensor([choices.index(choice)], dtype=torch.int64)
         if dist.get_backend() == "nccl":
             t = t.cuda()
         with self.watched():
             dist.broadcast(t, 0)
-        return bool(t.item())
+        return choices[int(t.item())]
 
     def close(self) -> None:
         if self.enabled and dist.is_initialized():

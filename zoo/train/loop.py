@@ -320,12 +320,16 @@ class Trainer:
             self.opt_c = make_optimizer(list(self.critic.parameters()), stage,
                                         stage.lr * stage.critic_lr_mult)
 
-    def _budget_spent(self, stage: Stage) -> bool:
+    def _budget_spent(self, stage: Stage) -> str:
+        """Which time cap ends training now: ``"run"`` (the recipe's ``max_minutes``, which
+        stops the run), ``"stage"`` (the stage's own, which ends only that stage) or ``""``."""
         r = self.recipe
-        spent = bool(r.max_minutes and self._elapsed() >= 60 * r.max_minutes)
+        run_spent = bool(r.max_minutes and self._elapsed() >= 60 * r.max_minutes)
         stage_time = self.stage_elapsed + time.monotonic() - self._stage_t0
-        spent = spent or bool(stage.max_minutes and stage_time >= 60 * stage.max_minutes)
-        return self.dist.broadcast_flag(spent)
+        stage_spent = bool(stage.max_minutes and stage_time >= 60 * stage.max_minutes)
+        # Every rank takes the main process's decision: clocks differ between processes.
+        return self.dist.broadcast_choice("run" if run_spent else "stage" if stage_spent else "",
+                                          ("", "run", "stage"))
 
     def _run_stage(self, stage: Stage, loader_iter: Any, log: RunLog) -> None:
         loss_fn = (GeneratorLoss(stage.losses, stage.lpips_net, self.device)
@@ -334,7 +338,13 @@ class Trainer:
         validates = stage.kind != "critic" and self.valset is not None
         while self.step - self.stage_start < stage.steps:
             at_cap = bool(self.recipe.max_steps and self.step >= self.recipe.max_steps)
-            if at_cap or self._budget_spent(stage):
+            spent = "" if at_cap else self._budget_spent(stage)
+            if spent == "stage":
+                log.note(f"stage {stage.name}: its max_minutes ({stage.max_minutes:g}) reached at "
+                         f"step {self.step - self.stage_start} of its {stage.steps}; the run "
+                         "goes on with the next stage")
+                break
+            if at_cap or spent:
                 self.stopped = True
                 self.stop_reason = "max_steps" if at_cap else "max_minutes"
                 break
