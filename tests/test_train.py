@@ -1415,3 +1415,26 @@ def test_running_out_of_memory_is_one_line_with_what_to_do(
         "error: out of cpu memory in step 3 (data.batch=2, data.patch=16): lower data.batch or "
         "data.patch; --resume continues from the last checkpoint (step-00000002)"), err
     assert "Traceback" not in err
+
+
+def test_running_out_of_memory_in_validation_names_the_crop(
+        data: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Validation scores whole crops without gradients: out of memory there is helped by a
+    smaller validation.crop, not by the batch or patch the message named."""
+    from zoo.cli import main
+
+    forward = TinyNet.forward_padded
+
+    def tight(self: TinyNet, x: torch.Tensor) -> torch.Tensor:
+        if not torch.is_grad_enabled() and not self.training:
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 bytes")
+        return forward(self, x)
+
+    monkeypatch.setattr(TinyNet, "forward_padded", tight)
+    assert main(_cli(data, tmp_path / "run")) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
+        "error: out of cpu memory validating at step 4 (validation.crop=32): lower validation.crop; "
+        "--resume continues from the last checkpoint (step-00000002)"), err
+    assert "Traceback" not in err

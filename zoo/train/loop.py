@@ -414,7 +414,15 @@ class Trainer:
         self.last_validated = self.step
         if not self.dist.main:
             return
-        scores = evaluate(self.ema.model, self.valset, self.device, self.recipe.validation.metrics)
+        try:
+            scores = evaluate(self.ema.model, self.valset, self.device, self.recipe.validation.metrics)
+        except (RuntimeError, MemoryError) as exc:
+            if not is_out_of_memory(exc):
+                raise
+            crop = self.recipe.validation.crop
+            raise ZooError(f"out of {self.device.type} memory validating at step {self.step} "
+                           f"(validation.crop={crop}{' (whole images)' if not crop else ''}): "
+                           f"lower validation.crop; {self._resume_hint()}") from None
         log.validation(self.step, stage.name, scores)
         if stage.name in self.selection.stages:
             self.selection.consider(self.step, stage.name, scores, self.ema, self.valset)
