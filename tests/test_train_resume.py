@@ -122,6 +122,36 @@ def test_a_run_finished_by_an_earlier_zoo_cannot_grow_its_last_stage(
     assert "already finished all its 18 steps" in capsys.readouterr().err
 
 
+def test_a_resume_that_rewrites_what_was_trained_is_refused(
+        data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Fewer steps than a stage has taken, other steps for a finished stage, or other stages
+    before the current one: each trained nothing while the card and training.json claimed the
+    new plan. Refused in one line; the run's files are left as they were."""
+    from zoo.cli import main
+
+    out = tmp_path / "run"
+    assert main(_cli(data, out, "--max-steps", "12")) == 0  # pretrain 6, critic 4, gan 2 of 8
+    last = out / "checkpoints" / "step-00000012"
+    saved = {f.name: f.read_bytes() for f in last.iterdir()}
+    capsys.readouterr()
+    assert main(_cli(data, out, "--resume", "stages.gan.steps=1")) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"error: {last}: stage gan has trained 2 steps, more than stages.gan.steps=1; to export "
+        "the run as it is, resume with its steps and --max-steps 12")
+    assert main(_cli(data, out, "--resume", "stages.pretrain.steps=3")) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"error: {last}: stage pretrain has finished with stages.pretrain.steps=6, which a resume "
+        "cannot change (now 3)")
+    renamed = tmp_path / "renamed.toml"
+    renamed.write_text(TINY_RECIPE.read_text().replace("[stages.critic]", "[stages.warmup]"))
+    assert main([*_cli(data, out, "--resume"), "--recipe", str(renamed)]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"error: {last}: was saved in stage gan of the stages pretrain, critic, gan; a resume keeps "
+        "those stages, in that order (add stages after them, or train into a new --out)")
+    assert {f.name: f.read_bytes() for f in last.iterdir()} == saved
+    assert main(_cli(data, out, "--resume")) == 0  # the recipe it was saved with goes on
+
+
 def test_a_damaged_best_file_leaves_the_selection_at_the_resume(
         data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A missing or truncated best file is found when resuming, not after all the training (which

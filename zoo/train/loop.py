@@ -257,6 +257,7 @@ class Trainer:
             self.last_validated = stop["last_validated"]
             self.selection.restore(stop["best"], stop["selection"])
         self._check_finished_by_an_earlier_zoo(path, meta)
+        self._check_stages_trained(path, meta["recipe"])
         try:
             self._load_optimizers_and_rng(tensors, meta)
         except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
@@ -287,6 +288,30 @@ class Trainer:
         if changed:
             raise ZooError(f"{path}: was saved with other network arguments ({'; '.join(changed)}); "
                            "resume with the ones it was saved with, or train into a new --out")
+
+    def _check_stages_trained(self, path: Path, saved: dict[str, Any]) -> None:
+        """Refuse a resume whose recipe rewrites what was trained: the stages up to the current
+        one keep their names and order, a finished stage its steps, and the current stage at
+        least the steps it has taken (the card and training.json would claim another plan)."""
+        stages = self._stages()
+        before = list(saved.get("stages", {}).items())
+        current = min(self.stage_index, len(stages) - 1)
+        names = [name for name, _ in before[:current + 1]]
+        if names != [s.name for s in stages[:current + 1]]:
+            raise ZooError(f"{path}: was saved in stage {names[-1] if names else '?'} of the stages "
+                           f"{', '.join(names)}; a resume keeps those stages, in that order (add "
+                           "stages after them, or train into a new --out)")
+        for (name, stage_dict), stage in zip(before[:self.stage_index], stages[:self.stage_index]):
+            if stage_dict.get("steps") != stage.steps:
+                raise ZooError(f"{path}: stage {name} has finished with stages.{name}.steps="
+                               f"{stage_dict.get('steps')}, which a resume cannot change (now "
+                               f"{stage.steps})")
+        taken = self.step - self.stage_start
+        if taken > stages[current].steps:
+            raise ZooError(f"{path}: stage {stages[current].name} has trained {taken} steps, more "
+                           f"than stages.{stages[current].name}.steps={stages[current].steps}; to "
+                           f"export the run as it is, resume with its steps and --max-steps "
+                           f"{self.step}")
 
     def _check_finished_by_an_earlier_zoo(self, path: Path, meta: dict[str, Any]) -> None:
         """Earlier versions saved a finished run past its last stage, without optimizers: such a
