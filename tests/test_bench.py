@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -370,6 +371,36 @@ def test_torchrun_two_processes_equal_one(image_folder: Path, tmp_path: Path) ->
     assert (tmp_path / "two" / "LEADERBOARD.md").is_file()
 
 
+def test_a_damaged_dataset_folder_does_not_stop_the_other_datasets(
+        image_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With several datasets, one whose results.csv is damaged is one failed line and the next
+    dataset is still measured and printed (the command stopped at the first)."""
+    from zoo.cli import main
+
+    other = tmp_path / "other"
+    shutil.copytree(image_folder, other)
+    out = tmp_path / "out"
+    _bench(image_folder, out / "tiny", qualities=[10], crops=0)
+    table = out / "tiny" / "results.csv"
+    records = list(csv.DictReader(table.open()))
+    records[0]["psnr"] = "abc"
+    _write_table(table, records)
+    capsys.readouterr()
+    code = main(["bench", "--data", str(image_folder), str(other), "--models", "jpeg", "-q", "10",
+                 "--protocol", "y", "--metrics", "psnr", "--out", str(out), "--no-progress",
+                 "--crops", "0"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"failed tiny: {table}" in err
+    assert f"wrote {out / 'other'}/" in err and (out / "other" / "summary.csv").is_file()
+
+
+def test_a_repeated_protocol_is_measured_once(image_folder: Path, tmp_path: Path) -> None:
+    """``--protocol rgb rgb`` measured every row twice (and counted it twice)."""
+    run = _bench(image_folder, tmp_path / "out", qualities=[10], protocols=["y", "y"], crops=0)[0]
+    assert run.plan.protocols == ("y",) and run.outcome.measured == 4
+
+
 def test_another_folder_of_the_same_name_is_measured_again(image_folder: Path,
                                                            tmp_path: Path) -> None:
     """Rows are tied to the ground truth's pixels, not only to the folder's and image's names."""
@@ -679,6 +710,21 @@ def test_an_infinite_psnr_neither_makes_the_mean_infinite_nor_wins() -> None:
     assert means["jpeg"]["psnr"] == 29.0 and means["net"]["psnr"] == 30.0
     assert means["jpeg"]["partial"] == {"psnr": 2} and means["net"]["partial"] == {"psnr": 2}
     assert best_models(list(means.values()), "psnr") == {"net"}
+
+
+def test_a_metric_undefined_on_every_image_is_told_from_one_not_measured() -> None:
+    """NIQE on images too small for it is NaN everywhere: the mean covers 0 images, which the
+    pages show as "(0 of N)"; its cell was empty and its partial too, as for a metric never
+    asked for."""
+    from zoo.bench.results import Row, summarize
+    from zoo.metrics import METRICS
+
+    measured = (METRICS["psnr"].token, METRICS["niqe"].token)
+    rows = [Row("d", model, image, 10, "rgb", {"psnr": 30.0, "niqe": math.nan}, 0.1, measured=measured)
+            for model in ("jpeg", "net") for image in ("a", "b")]
+    entries = {e["model"]: e for e in summarize(rows)}
+    assert entries["jpeg"]["partial"] == entries["net"]["partial"] == {"niqe": 0}
+    assert math.isnan(entries["jpeg"]["niqe"]) and "ssim" not in entries["jpeg"]["partial"]
 
 
 def test_values_of_an_older_metric_revision_are_hidden_then_measured_again(

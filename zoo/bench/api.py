@@ -81,6 +81,8 @@ class BenchRun:
     plan: BenchPlan
     outcome: BenchOutcome
     meta: dict | None
+    error: str = ""
+    """Why this dataset's run stopped (one of several datasets; the others went on)."""
 
 
 def bench(*, suite: str | Suite | None = None, data: Sequence[str] | None = None,
@@ -116,13 +118,21 @@ def bench(*, suite: str | Suite | None = None, data: Sequence[str] | None = None
             if out and len(datasets) > 1:
                 target = target / dataset.name
             plan = BenchPlan(dataset=dataset, models=names, qualities=qualities,
-                             protocols=tuple(protocols or suite.protocols),
+                             protocols=tuple(dict.fromkeys(protocols or suite.protocols)),
                              metrics=validate_metrics(list(metrics)) if metrics else suite.metrics,
                              out_dir=target, device=device, tile=tile)
-            # With no model loaded or no image read there is no report: an earlier
-            # leaderboard stays as it is.
-            outcome = run_bench(plan, progress=progress, after_image=after_image, dist=dist,
-                                report=lambda o: write_report(plan, o, crops=crops))
+            try:
+                # With no model loaded or no image read there is no report: an earlier
+                # leaderboard stays as it is.
+                outcome = run_bench(plan, progress=progress, after_image=after_image, dist=dist,
+                                    report=lambda o: write_report(plan, o, crops=crops))
+            except ZooError as exc:
+                # One dataset's bad folder (a damaged results.csv, say) does not stop the
+                # others; under torchrun every rank stops alike, as the ranks must.
+                if len(datasets) == 1 or dist.enabled:
+                    raise
+                runs.append(BenchRun(plan, BenchOutcome(rows=[]), None, error=str(exc)))
+                continue
             runs.append(BenchRun(plan, outcome, outcome.meta))
     finally:
         dist.close()

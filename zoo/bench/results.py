@@ -20,6 +20,7 @@ from typing import Iterable
 from zoo.atomic import atomic_write
 from zoo.bench.suites import ALL_METRICS
 from zoo.errors import ZooError
+from zoo.metrics import METRICS
 from zoo.metrics import metric_of_token
 
 KEY_COLUMNS: tuple[str, ...] = ("dataset", "model", "image", "quality", "protocol")
@@ -175,6 +176,10 @@ def _value(row: Row, name: str) -> float:
     return row.seconds if name == "seconds" else row.values.get(name, math.nan)
 
 
+def _measured(row: Row, name: str) -> bool:
+    return name in METRICS and METRICS[name].token in row.measured
+
+
 def summarize(rows: Iterable[Row]) -> list[dict[str, object]]:
     """Means per dataset, model, quality and protocol, with the image count.
 
@@ -204,8 +209,10 @@ def summarize(rows: Iterable[Row]) -> list[dict[str, object]]:
                         if (r.image in common[name] if name in common
                             else not math.isnan(_value(r, name)))]
                 entry[name] = math.fsum(vals) / len(vals) if vals else math.nan
-                has_values = any(not math.isnan(_value(r, name)) for r in members)
-                if name in common and has_values and len(vals) < len(members):
+                # A metric undefined on every image (NaN: NIQE on small images, say) was
+                # measured, which an empty cell alone would not tell from "not asked for".
+                measured = any(not math.isnan(_value(r, name)) or _measured(r, name) for r in members)
+                if name in common and measured and len(vals) < len(members):
                     entry["partial"][name] = len(vals)
             summary.append(entry)
     return sorted(summary, key=lambda e: (e["dataset"], e["model"], e["quality"], e["protocol"]))

@@ -77,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
     failed = False
     for r in runs:
         name = r.plan.dataset.name
+        if r.error:
+            console.print(f"[red]failed[/] {escape(name)}: {escape(r.error)}")
+            failed = True
+            continue
         if r.meta is None:  # no model loaded or no image read: say why, and write no leaderboard
             for model, _, why in r.outcome.failures:
                 console.print(f"[red]failed[/] {escape(model)}: {escape(why)}")
