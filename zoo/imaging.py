@@ -20,6 +20,7 @@ from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
 from zoo.atomic import atomic_write
 from zoo.errors import ImageError, ZooError, first_line, printable
+from zoo.orientation import ORIENTATIONS
 
 __all__ = [
     "LoadedImage",
@@ -81,6 +82,8 @@ class LoadedImage:
     source: Path | None = None
     dpi: tuple[float, float] | None = None
     """The resolution the file states (x, y), for printing; None when it states none."""
+    orientation: int = 1
+    """The EXIF orientation applied to ``pixels`` (1: none; :mod:`zoo.orientation`)."""
 
     @property
     def is_grey(self) -> bool:
@@ -251,10 +254,12 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
     keyed = mode in ("P", *_KEYED_TRANSPARENCY) and "transparency" in img.info
     if raw_mode in _WIDE_COLOUR and source is not None:
         img = _wide_colour(img, source, raw_mode)  # before any rotation: it decodes the file again
+    applied = 1
     if apply_orientation:
         orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
         if orientation not in (None, 1):
             img = ImageOps.exif_transpose(img)
+            applied = orientation if orientation in ORIENTATIONS else 1
             exif = _without_orientation(exif)
             if dpi is not None and orientation in _QUARTER_TURNS:
                 dpi = (dpi[1], dpi[0])  # width and height swapped
@@ -292,7 +297,7 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
         pixels=np.ascontiguousarray(pixels, dtype=np.uint8),
         alpha=None if alpha is None else np.ascontiguousarray(alpha, dtype=np.uint8),
         icc_profile=_fitting_profile(icc, grey=pixels.ndim == 2), exif=exif, mode=mode,
-        bit_depth=bit_depth, source=source, dpi=dpi)
+        bit_depth=bit_depth, source=source, dpi=dpi, orientation=applied)
 
 
 def _stated_dpi(value: object) -> tuple[float, float] | None:

@@ -25,6 +25,7 @@ from zoo.errors import ImageError, first_line, is_out_of_memory
 from zoo.imaging import (LoadedImage, check_output, check_size, from_pil, output_format,
                          output_path, read_image, to_pil, write_image)
 from zoo.models.base import Restorer
+from zoo.orientation import as_stored, upright
 from zoo.tiling import (DEFAULT_OVERLAP, auto_batch, auto_tile_for, padded_size, restore_tiled,
                          run_whole, smaller_tile)
 
@@ -212,9 +213,11 @@ def restore_array(model: Restorer, array: np.ndarray, *, tile: int | None = None
 
 def restore_loaded(model: Restorer, image: LoadedImage, *, tile: int | None = None,
                    device: str | torch.device | None = None) -> LoadedImage:
-    """Restore a :class:`LoadedImage`; alpha, ICC profile and EXIF are carried over."""
-    pixels = restore_pixels(model, image.pixels, tile=tile, device=device)
-    return dataclasses.replace(image, pixels=pixels)
+    """Restore a :class:`LoadedImage`; alpha, ICC profile and EXIF are carried over. A file
+    turned upright by its EXIF orientation is restored as stored, where its JPEG blocks lie."""
+    stored = as_stored(image.pixels, image.orientation)
+    pixels = upright(restore_pixels(model, stored, tile=tile, device=device), image.orientation)
+    return dataclasses.replace(image, pixels=np.ascontiguousarray(pixels))
 
 
 def _restore_pil(model: Restorer, image: Image.Image, *, tile: int | None,
