@@ -490,6 +490,45 @@ def test_a_profile_of_another_colour_space_is_dropped(tmp_path: Path) -> None:
         assert written.mode == "RGB" and "icc_profile" not in written.info
 
 
+def test_a_grey_profile_is_not_put_on_the_rgb_a_webp_stores(tmp_path: Path) -> None:
+    """libwebp stores grey as RGB: the grey image's GRAY profile would describe other colours.
+    PNG, which stores grey, keeps it."""
+    Image.fromarray(rgb()[..., 0]).save(tmp_path / "grey.png", icc_profile=icc_header(b"GRAY"))
+    image = read_image(tmp_path / "grey.png")
+    write_image(tmp_path / "out.webp", image)
+    with Image.open(tmp_path / "out.webp") as written:
+        assert written.mode == "RGB" and "icc_profile" not in written.info
+    write_image(tmp_path / "out.png", image)
+    with Image.open(tmp_path / "out.png") as written:
+        assert written.info["icc_profile"] == icc_header(b"GRAY")
+
+
+def test_webp_keeps_the_colours_under_transparent_pixels(tmp_path: Path) -> None:
+    """A lossless WebP is exact only with libwebp's ``exact``: without it the colours where
+    alpha is 0 were changed (by up to 213 levels), which PNG and TIFF keep."""
+    pixels = rgb()
+    alpha = np.zeros(pixels.shape[:2], np.uint8)
+    alpha[:, ::2] = 255
+    write_image(tmp_path / "out.webp", LoadedImage(pixels=pixels, alpha=alpha))
+    with Image.open(tmp_path / "out.webp") as written:
+        back = np.asarray(written.convert("RGBA"))
+    assert np.array_equal(back[..., :3], pixels) and np.array_equal(back[..., 3], alpha)
+
+
+@pytest.mark.parametrize("umask", [0o077, 0o002, 0o022])
+def test_a_new_result_file_follows_the_umask(tmp_path: Path, umask: int) -> None:
+    """As ``open`` would make it: 0666 less the umask (it was 0644 whatever the umask, so a
+    private umask 077 left results readable to all)."""
+    import os
+
+    before = os.umask(umask)
+    try:
+        written = write_image(tmp_path / "out.png", LoadedImage(pixels=rgb()))
+    finally:
+        os.umask(before)
+    assert written.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
 def test_printable_escapes_what_would_break_a_line_or_drive_a_terminal() -> None:
     from zoo.imaging import printable
 

@@ -95,12 +95,27 @@ def _write_and_rename(path: Path, write: Callable[[IO[Any]], object], mode: str)
 
 
 def _mode_of(path: Path) -> int:
-    """The permission bits of the file being replaced; 0644 for a new one (mkstemp's 0600 would
-    hide ordinary results from other users)."""
+    """The permission bits of the file being replaced; for a new one, what ``open`` would give
+    it (0666 less the umask; mkstemp's 0600 would hide ordinary results from other users)."""
     try:
         return path.stat().st_mode & 0o7777
     except FileNotFoundError:
-        return 0o644
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (``os.umask`` can
+    only set it, and setting it back leaves a moment in which other threads see 0)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def check_writable(folder: Path) -> None:

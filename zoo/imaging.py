@@ -472,7 +472,8 @@ def _save_options(path: Path, fmt: str, image: LoadedImage) -> dict[str, object]
     block too long for a JPEG marker is left out, with a warning), the resolution, and its
     compression."""
     options: dict[str, object] = {}
-    if image.icc_profile and fmt != "BMP":
+    # WebP has no grey: libwebp stores a grey image as RGB, which a grey profile does not describe.
+    if image.icc_profile and fmt != "BMP" and not (fmt == "WEBP" and image.is_grey):
         options["icc_profile"] = image.icc_profile
     exif = image.exif if fmt in ("PNG", "JPEG", "WEBP") else None
     if exif and fmt == "JPEG" and len(exif) > MAX_JPEG_EXIF:
@@ -484,7 +485,7 @@ def _save_options(path: Path, fmt: str, image: LoadedImage) -> dict[str, object]
         options["exif"] = exif
     if image.dpi and fmt in _DPI_FORMATS:
         options["dpi"] = image.dpi
-    options.update({"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"lossless": True},
+    options.update({"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"lossless": True, "exact": True},
                     "TIFF": {"compression": "tiff_lzw"}}.get(fmt, {}))
     return options
 
