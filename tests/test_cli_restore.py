@@ -652,3 +652,43 @@ def test_ctrl_c_in_a_batch_says_how_far_it_got(tmp_path: Path, monkeypatch: pyte
     assert err.rstrip().endswith("interrupted")
     assert sorted(p.name for p in tmp_path.glob("*.restored.png")) == ["a.restored.png",
                                                                          "b.restored.png"]
+
+
+def test_linked_sub_folders_are_followed_once(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """-r skipped a linked sub-folder without a word; it is followed, and a link that loops
+    back (or a second way into a folder already listed) lists nothing twice."""
+    top, real = tmp_path / "top", tmp_path / "real"
+    top.mkdir(), real.mkdir()
+    (top / "t.jpg").write_bytes(jpeg(rgb()))
+    (real / "r.jpg").write_bytes(jpeg(rgb()))
+    (top / "linked").symlink_to(real, target_is_directory=True)
+    (real / "back").symlink_to(top, target_is_directory=True)
+    out = tmp_path / "out"
+    assert restore(top, "-r", "--out-dir", out) == 0
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
+        "linked/r.restored.png", "t.restored.png"]
+    assert "restored 2 of 2 images" in capsys.readouterr().err
+
+
+def test_a_pattern_the_shell_did_not_expand_is_expanded(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    """A quoted pattern (or one from a shell that expands none, as on Windows) was "no such
+    file"; it names the files it matches, and one that matches none says so."""
+    for name in ("a.jpg", "b.jpg", "c.png"):
+        (tmp_path / name).write_bytes(jpeg(rgb()))
+    assert restore(tmp_path / "*.jpg") == 0
+    assert sorted(p.name for p in tmp_path.glob("*.restored.png")) == ["a.restored.png", "b.restored.png"]
+    capsys.readouterr()
+    assert restore(tmp_path / "*.gif") == 1
+    assert f"{tmp_path / '*.gif'}: no file matches this pattern" in capsys.readouterr().err
+
+
+def test_standard_output_is_refused_as_an_output(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """``-o -`` wrote a file named ``-.png``."""
+    (tmp_path / "a.jpg").write_bytes(jpeg(rgb()))
+    monkeypatch.chdir(tmp_path)
+    assert restore("a.jpg", "-o", "-") == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "error: -o -: results are not written to standard output; name a file (-o clean.png)")
+    assert not (tmp_path / "-.png").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import tempfile
 import time
@@ -109,7 +110,15 @@ def _folder_images(folder: Path, recursive: bool, suffix: str,
         problems.append(f"{exc.filename}: cannot read this folder ({os_reason(exc)})")
 
     images: list[Path] = []
-    for root, dirs, files in os.walk(folder, onerror=unreadable):
+    listed: set[str] = set()
+    # Linked sub-folders are followed (a photo library assembled from links is common); a
+    # link back to a folder already listed (a loop, or a second way in) is not listed again.
+    for root, dirs, files in os.walk(folder, onerror=unreadable, followlinks=True):
+        real = os.path.realpath(root)
+        if real in listed:
+            dirs.clear()
+            continue
+        listed.add(real)
         if not recursive:
             dirs.clear()
         images += [Path(root, name) for name in files if Path(name).suffix.lower() in READ_SUFFIXES]
@@ -132,6 +141,9 @@ def check_destination(*, output: str | None, out_dir: Path | None, suffix: str) 
         if why:
             raise ZooError(f"--out-dir {out_dir}: {why}")
     if output is not None:
+        if output == "-":
+            raise ZooError("-o -: results are not written to standard output; name a file "
+                           "(-o clean.png)")
         if output.endswith(("/", os.sep)) or _is_dir(Path(output)):
             raise ZooError(f"-o {output} is a folder; use --out-dir {output} to write into it")
         if _is_dir(output_path(output)):
@@ -169,7 +181,7 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
 
     jobs: list[Job] = []
     problems: list[str] = []
-    for item in inputs:
+    for item in _expanded(inputs, problems):
         if _is_dir(item):
             before = len(problems)
             found, earlier = _folder_images(item, recursive, suffix, problems)
@@ -204,6 +216,22 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
     kept = _sparing_inputs(list(unique.values()), [job.source for job in jobs], problems,
                            skip_existing)
     return kept, problems, len(jobs) - len(kept)
+
+
+def _expanded(inputs: list[Path], problems: list[str]) -> list[Path]:
+    """The inputs, a pattern that names no file as it is (``'photos/*.jpg'``, quoted, or from a
+    shell that does not expand patterns, as Windows' do not) replaced by the files it matches."""
+    expanded: list[Path] = []
+    for item in inputs:
+        text = str(item)
+        if not glob.has_magic(text) or os.path.lexists(text):
+            expanded.append(item)
+            continue
+        matches = sorted(glob.glob(text, recursive=True))
+        if not matches:
+            problems.append(f"{text}: no file matches this pattern")
+        expanded += [Path(match) for match in matches]
+    return expanded
 
 
 def _resolved(path: Path) -> Path:
