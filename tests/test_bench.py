@@ -395,6 +395,40 @@ def test_a_damaged_dataset_folder_does_not_stop_the_other_datasets(
     assert f"wrote {out / 'other'}/" in err and (out / "other" / "summary.csv").is_file()
 
 
+def test_metrics_and_models_run_once_before_anything_is_timed(
+        image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first row timed paid for loading LPIPS's network and NIQE's parameters (the jpeg
+    row at the lowest quality showed several times the others' seconds)."""
+    from zoo.bench import runner
+    from zoo.metrics import METRICS
+
+    import dataclasses
+
+    sides: list[int] = []
+    psnr = METRICS["psnr"]
+
+    def recording(restored: np.ndarray, reference: np.ndarray) -> float:
+        sides.append(restored.shape[0])
+        return psnr.fn(restored, reference)
+
+    monkeypatch.setitem(METRICS, "psnr", dataclasses.replace(psnr, fn=recording))
+    _bench(image_folder, tmp_path / "out", qualities=[10], crops=0)
+    assert sides[0] == runner.WARM_UP_SIDE and runner.WARM_UP_SIDE not in sides[1:]
+    sides.clear()
+    _bench(image_folder, tmp_path / "out", qualities=[10], crops=0)  # nothing to measure
+    assert sides == []
+
+
+def test_seconds_of_a_row_that_gains_a_metric_add_its_time(image_folder: Path, tmp_path: Path) -> None:
+    """``seconds`` is restore + metrics: a row that gains a metric kept the first run's
+    seconds, as if the new metric had cost nothing."""
+    first = {r.key: r.seconds for r in _bench(image_folder, tmp_path / "out", qualities=[10],
+                                              crops=0)[0].outcome.rows}
+    later = _bench(image_folder, tmp_path / "out", qualities=[10], metrics=["psnr", "ssim"],
+                   crops=0)[0].outcome.rows
+    assert all(r.seconds > first[r.key] for r in later)
+
+
 def test_a_repeated_protocol_is_measured_once(image_folder: Path, tmp_path: Path) -> None:
     """``--protocol rgb rgb`` measured every row twice (and counted it twice)."""
     run = _bench(image_folder, tmp_path / "out", qualities=[10], protocols=["y", "y"], crops=0)[0]
