@@ -99,6 +99,29 @@ def test_an_entry_whose_own_arguments_do_not_fit_is_named(monkeypatch: pytest.Mo
         zoo.create_model(info.name)
 
 
+def test_an_entry_with_a_misspelt_argument_is_one_line_and_zoo_list_goes_on(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """arch_args={"chanels": ...} was a TypeError traceback from `zoo list`, which lists no
+    entry then; the entry is named in one line and the others are listed."""
+    import zoo.registry
+    from zoo.cli import main
+    from zoo.errors import ZooError
+
+    info = ModelInfo(name="x-misspelt-test", description="x", architecture="UNet",
+                     arch_args={"chanels": [8, 16, 32]})
+    monkeypatch.setitem(zoo.registry._MODELS, info.name, info)
+    with pytest.raises(ZooError, match=r"^model 'x-misspelt-test': its registered arch_args do "
+                                       r"not fit UNet \(unknown argument 'chanels' \(it takes "
+                                       r"channels, blocks\)\)$"):
+        zoo.create_model(info.name)
+    capsys.readouterr()
+    assert main(["list"]) == 1
+    out, err = capsys.readouterr()
+    assert "unet-l1" in out and "x-misspelt-test" in out
+    assert err.splitlines() == [f"error: model 'x-misspelt-test': its registered arch_args do not "
+                                "fit UNet (unknown argument 'chanels' (it takes channels, blocks))"]
+
+
 def test_unknown_architecture_is_refused_naming_the_known_ones() -> None:
     """A ZooError, so a typo in a new entry is one line from `zoo`, not an import traceback."""
     from zoo.errors import ZooError

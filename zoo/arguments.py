@@ -23,13 +23,22 @@ _UNKNOWN = object()
 
 
 def check_arguments(func: Callable[..., Any], arguments: Mapping[str, Any]) -> None:
-    """Raise ``TypeError`` naming the first argument whose value does not have its hinted type.
+    """Raise ``TypeError`` naming the first argument ``func`` does not take, or whose value does
+    not have its hinted type.
 
     Known hints: ``bool``, ``int``, ``float``, ``str``, ``None``, ``list[X]`` / ``Sequence[X]`` /
     ``tuple[X, ...]``, fixed ``tuple[X, Y]`` (by position and length), ``Literal[...]`` and unions
     of these (``X | None``). An argument without a hint, or with another one, is left to ``func``
     (:func:`unchecked_arguments` names them, for the registry's tests).
     """
+    target = func.__init__ if inspect.isclass(func) else func
+    parameters = inspect.signature(target).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    known = [n for n, p in parameters.items() if n != "self" and p.kind in
+             (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+    for name in arguments:
+        if not takes_any and name not in known:
+            raise TypeError(f"unknown argument {name!r} (it takes {', '.join(known) or 'none'})")
     hints = _hints(func)
     for name, value in arguments.items():
         hint = hints.get(name, _UNKNOWN)

@@ -47,10 +47,18 @@ def run(args: argparse.Namespace) -> int:
     table.add_column("parameters", justify="right")
     table.add_column("weights")
     table.add_column("description")
+    broken = []
     for name in names:
         info = get_model_info(name)
-        params = create_model(name).num_parameters()  # random init: only the count is used
+        try:
+            params = create_model(name).num_parameters()  # random init: only the count is used
+        except ZooError as exc:  # one entry's bad record does not hide the others
+            broken.append(str(exc))
+            table.add_row(name, "–", "cannot be built (below)", info.description)
+            continue
         where = "not needed" if params == 0 and info.weights is None else weights_where(info)
         table.add_row(name, format_count(params), where, info.description)
     Console().print(table)
-    return 0
+    for why in broken:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"error: {why}", markup=False)
+    return 1 if broken else 0
