@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--quality", "-q", type=int, nargs="+", metavar="Q",
                    help="JPEG qualities (default: the suite's, 10 20 30)")
     p.add_argument("--models", "-m", nargs="+", metavar="PATTERN",
-                   help="registry names, shell patterns, or saved models (a `zoo train` export folder, "
+                   help="registry names, shell patterns (matching the entries with weights), or saved models (a `zoo train` export folder, "
                         "hf-hub:ORG/NAME); add +x8 for a model's self-ensemble (unet-l1+x8) "
                         "(default: every entry with weights, plus jpeg)")
     p.add_argument("--data", "-d", nargs="+", metavar="DIR|sample|div2k",

@@ -34,7 +34,7 @@ USAGE = "zoo train NAME [options] [KEY=VALUE ...]"
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train", help="train a model from its recipe", usage=USAGE,
-        description="Train a registry entry with its recipe (training/NAME.toml, or --recipe). "
+        description="Train a registry entry with its recipe (training/RECIPE.toml, RECIPE being the entry's recipe, usually NAME; or --recipe). "
                     "KEY=VALUE arguments override recipe keys (dotted, TOML values: "
                     "stages.pretrain.steps=100 data.quality=[10,30]). Under torchrun the same "
                     "command trains with DistributedDataParallel.")
