@@ -103,6 +103,7 @@ def test_outputs_are_written(image_folder: Path, tmp_path: Path) -> None:
     meta = json.loads((out / "meta.json").read_text())
     assert {"versions", "encoder", "git_commit", "device", "date", "command"} <= set(meta)
     assert "4:2:0" in meta["encoder"] and meta["versions"]["numpy"]
+    assert all(meta["versions"][name] for name in ("scipy", "scikit-image", "timm", "safetensors"))
     assert list((out / "plots").glob("*_psnr.png")) and list((out / "crops").glob("a_rgb_q10_*.png"))
     page = (out / "leaderboard.html").read_text()
     assert "class='sortable'" in page and "plots/rgb_psnr.png" in page and "<script>" in page
@@ -165,6 +166,10 @@ def test_resume_after_a_kill_gives_the_uninterrupted_results(image_folder: Path,
     assert _table(tmp_path / "resumed" / "results.csv") == _table(tmp_path / "whole" / "results.csv")
     (again,) = _bench(image_folder, tmp_path / "resumed", crops=0)
     assert again.outcome.measured == 0
+    # The stopped run is named among the runs that measured the rows shown (it was in none).
+    runs = json.loads((tmp_path / "resumed" / "meta.json").read_text())["measured_by"]
+    assert [(r["measured"], r.get("interrupted", False)) for r in runs] == [(4, True), (4, False)]
+    assert "the latest of them" in (tmp_path / "resumed" / "LEADERBOARD.md").read_text()
 
 
 def test_corrupt_image_is_reported_and_skipped(image_folder: Path, tmp_path: Path) -> None:
@@ -427,6 +432,29 @@ def test_seconds_of_a_row_that_gains_a_metric_add_its_time(image_folder: Path, t
     later = _bench(image_folder, tmp_path / "out", qualities=[10], metrics=["psnr", "ssim"],
                    crops=0)[0].outcome.rows
     assert all(r.seconds > first[r.key] for r in later)
+
+
+def test_another_datasets_rows_in_one_out_are_counted_and_their_runs_not_named(
+        image_folder: Path, tmp_path: Path) -> None:
+    """Rows of another dataset in the same --out were not counted among the rows not shown, and
+    a run that measured only that dataset was named as the latest behind this one's values."""
+    other = tmp_path / "other"
+    shutil.copytree(image_folder, other)
+    out = tmp_path / "out"
+    _bench(image_folder, out, qualities=[10], crops=0)
+    (run,) = _bench(other, out, qualities=[10], crops=0)
+    assert run.meta["not_shown"]["rows"] == 4 and run.meta["not_shown"]["datasets"] == ["tiny"]
+    assert "datasets tiny" in (out / "LEADERBOARD.md").read_text()
+    (run,) = _bench(image_folder, out, qualities=[10], crops=0)  # nothing new: tiny's rows
+    assert run.outcome.measured == 0
+    records = run.meta["measured_by"]
+    assert [r["dataset"] for r in records] == ["tiny", "other"]
+    from zoo.bench.leaderboard import render_markdown
+
+    dated = {**run.meta, "measured_by": [{**records[0], "date": "DAY-OF-TINY"},
+                                         {**records[1], "date": "DAY-OF-OTHER"}]}
+    text = render_markdown("tiny", [], ("psnr",), [], dated)
+    assert "the latest of them: " in text and "DAY-OF-TINY" in text and "DAY-OF-OTHER" not in text
 
 
 def test_a_repeated_protocol_is_measured_once(image_folder: Path, tmp_path: Path) -> None:
@@ -856,7 +884,7 @@ def test_a_narrower_command_says_what_results_csv_holds_besides(
     assert note in (out / "LEADERBOARD.md").read_text()
     assert note.replace("'", "&#x27;") in (out / "leaderboard.html").read_text()
     assert json.loads((out / "meta.json").read_text())["not_shown"] == {
-        "rows": 4, "models": [], "qualities": [10], "protocols": []}
+        "rows": 4, "datasets": [], "models": [], "qualities": [10], "protocols": []}
     from zoo.cli import main
 
     assert main(["bench", "--data", str(image_folder), "--models", "jpeg", "-q", "30", "--protocol",

@@ -90,7 +90,8 @@ def _measured_by(meta: dict[str, Any]) -> str:
     rows, now = meta.get("rows", 0), meta.get("measured_now", 0)
     per_metric: dict[str, int] = meta.get("measured_now_metrics") or {}
     wanted = meta.get("metrics") or list(per_metric)
-    earlier = [r for r in meta.get("measured_by") or [] if isinstance(r, dict)]
+    earlier = [r for r in meta.get("measured_by") or [] if isinstance(r, dict)
+               and r.get("dataset") in (None, meta.get("dataset"))]  # None: older records
     if now:
         earlier = earlier[:-1]  # the last record is this run's
     latest = f"; the latest of them: {_run_text(earlier[-1])}" if earlier else ""
@@ -112,11 +113,14 @@ def not_shown_text(outside: Any) -> str:
     if not isinstance(outside, dict) or not outside.get("rows"):
         return ""
     kinds = [f"{label} {', '.join(map(str, outside[key]))}"
-             for key, label in (("models", "models"), ("qualities", "qualities"),
-                                ("protocols", "protocols")) if outside.get(key)]
+             for key, label in (("datasets", "datasets"), ("models", "models"),
+                                ("qualities", "qualities"), ("protocols", "protocols"))
+             if outside.get(key)]
+    other_data = (" (another dataset's rows are shown by a run on that dataset; give each its "
+                  "own --out)" if outside.get("datasets") else "")
     return (f"results.csv also holds {outside['rows']} rows outside this run's selection "
             f"({'; '.join(kinds) or 'other combinations'}), not shown: name them in the command "
-            "(--models, --quality, --protocol) to show them.")
+            f"(--models, --quality, --protocol) to show them{other_data}.")
 
 
 def legend(has_reported: bool, markdown: bool = False) -> str:

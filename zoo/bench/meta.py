@@ -15,6 +15,11 @@ from zoo.atomic import atomic_write
 from zoo.degrade import encoder_description
 
 
+VERSIONED = ("torch", "torchvision", "timm", "pillow", "numpy", "scipy", "scikit-image", "lpips",
+             "safetensors", "huggingface-hub")
+"""The distributions whose versions a leaderboard's meta.json records."""
+
+
 def _version(dist: str) -> str | None:
     try:
         return metadata.version(dist)
@@ -64,8 +69,11 @@ def build_meta(**fields: Any) -> dict[str, Any]:
     import zoo
 
     meta = {
-        "versions": {"zoo": zoo.__version__, "torch": _version("torch"), "pillow": _version("pillow"),
-                     "numpy": _version("numpy"), "lpips": _version("lpips"),
+        # Every library a value depends on: the networks (torch, torchvision's LPIPS backbone,
+        # timm's encoder), the pixels (Pillow, numpy), NIQE/BRISQUE (scipy), the sample suite's
+        # photographs (scikit-image) and the weights' loading (safetensors, huggingface-hub).
+        "versions": {"zoo": zoo.__version__,
+                     **{name: _version(name) for name in VERSIONED},
                      "python": sys.version.split()[0]},
         "encoder": encoder_description(),
         "git_commit": git_commit(),
@@ -97,12 +105,28 @@ def runs_that_measured(previous: Path, meta: dict[str, Any], measured: int) -> l
     return runs[-MAX_RUNS_KEPT:]
 
 
+def record_interrupted_run(path: Path, meta: dict[str, Any]) -> None:
+    """Add a run stopped before its report (Ctrl-C, SIGTERM) to ``measured_by`` in the folder's
+    meta.json, whose other fields still describe the pages it wrote with them: the rows that run
+    kept would otherwise be shown later as measured by no run named."""
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        earlier = None
+    kept = earlier if isinstance(earlier, dict) else {}
+    kept["measured_by"] = runs_that_measured(path, meta, int(meta.get("measured_now") or 0))
+    write_meta(path, kept)
+
+
 def _run_record(meta: dict[str, Any]) -> dict[str, Any]:
     versions = meta.get("versions") if isinstance(meta.get("versions"), dict) else {}
-    return {"zoo": versions.get("zoo"), "device": meta.get("device"), "date": meta.get("date"),
-            "git_commit": meta.get("git_commit"), "encoder": meta.get("encoder"),
-            "tile": meta.get("tile"), "command": meta.get("command"),
-            "measured": meta.get("measured_now")}
+    record = {"zoo": versions.get("zoo"), "device": meta.get("device"), "date": meta.get("date"),
+              "git_commit": meta.get("git_commit"), "encoder": meta.get("encoder"),
+              "tile": meta.get("tile"), "command": meta.get("command"),
+              "dataset": meta.get("dataset"), "measured": meta.get("measured_now")}
+    if meta.get("interrupted"):
+        record["interrupted"] = True
+    return record
 
 
 def write_meta(path: Path, meta: dict[str, Any]) -> None:

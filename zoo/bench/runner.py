@@ -23,6 +23,7 @@ import numpy as np
 from torch import nn
 
 from zoo.bench.distributed import DistContext
+from zoo.bench.meta import build_meta, device_description, record_interrupted_run
 from zoo.bench.results import Key, ResultsStore, Row, read_rows, write_rows
 from zoo.datasets import Dataset
 from zoo.degrade import jpeg_roundtrip, libjpeg_description, to_protocol
@@ -113,7 +114,14 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
     if not models and not dist.enabled:  # nothing to measure: --out is not even created
         return outcome  # (under torchrun every rank goes on, to meet the others at the barriers)
     with dist.main_holds(lambda held: _lock_out(plan.out_dir, held)):
-        _measure_all(plan, models, outcome, dist, progress, after_image)
+        try:
+            _measure_all(plan, models, outcome, dist, progress, after_image)
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM: the rows kept are this run's, say so
+            if dist.main and outcome.measured:
+                record_interrupted_run(plan.out_dir / "meta.json", build_meta(
+                    dataset=plan.dataset.name, device=device_description(plan.device), tile=plan.tile,
+                    measured_now=outcome.measured, interrupted=True))
+            raise
         outcome.wall_seconds = time.perf_counter() - start
         # Every image skipped: no report, whose means over no image would say nothing true.
         if report is not None and dist.main and models and outcome.truths:
@@ -212,13 +220,14 @@ def current_rows(plan: BenchPlan, outcome: BenchOutcome) -> list[Row]:
 
 
 def not_shown(plan: BenchPlan, outcome: BenchOutcome) -> dict[str, Any]:
-    """The rows of results.csv for this dataset that lie outside the run's selection (other
-    models, qualities or protocols): kept, not shown, and named so that a leaderboard narrowed
-    by a shorter command line says so."""
-    outside = [r for r in outcome.rows if r.dataset == plan.dataset.name
-               and (r.model not in plan.models or r.quality not in plan.qualities
-                    or r.protocol not in plan.protocols)]
+    """The rows of results.csv that lie outside the run's selection (other datasets, models,
+    qualities or protocols): kept, not shown, and named so that a leaderboard narrowed by a
+    shorter command line (or written over another dataset's in one --out) says so."""
+    outside = [r for r in outcome.rows if r.dataset != plan.dataset.name
+               or r.model not in plan.models or r.quality not in plan.qualities
+               or r.protocol not in plan.protocols]
     return {"rows": len(outside),
+            "datasets": sorted({r.dataset for r in outside} - {plan.dataset.name}),
             "models": sorted({r.model for r in outside} - set(plan.models)),
             "qualities": sorted({r.quality for r in outside} - set(plan.qualities)),
             "protocols": sorted({r.protocol for r in outside} - set(plan.protocols))}
