@@ -457,6 +457,19 @@ def test_another_datasets_rows_in_one_out_are_counted_and_their_runs_not_named(
     assert "the latest of them: " in text and "DAY-OF-TINY" in text and "DAY-OF-OTHER" not in text
 
 
+def test_figures_the_page_no_longer_shows_are_removed(image_folder: Path, tmp_path: Path) -> None:
+    """A plot of a metric the last command left out stayed in plots/, beside the page."""
+    out = tmp_path / "out"
+    _bench(image_folder, out, metrics=["psnr", "ssim"], crops=2)
+    assert sorted(p.name for p in (out / "plots").glob("*.png")) == ["y_psnr.png", "y_ssim.png"]
+    assert len(list((out / "crops").glob("*.png"))) == 4  # two images: ground truth and JPEG
+    (out / "plots" / "notes.txt").write_text("mine")
+    _bench(image_folder, out, metrics=["psnr"], crops=1)
+    assert sorted(p.name for p in (out / "plots").iterdir()) == ["notes.txt", "y_psnr.png"]
+    assert sorted(p.name for p in (out / "crops").glob("*.png")) == [
+        "a_y_q10_JPEG_q10.png", "a_y_q10_ground_truth.png"]
+
+
 def test_a_repeated_protocol_is_measured_once(image_folder: Path, tmp_path: Path) -> None:
     """``--protocol rgb rgb`` measured every row twice (and counted it twice)."""
     run = _bench(image_folder, tmp_path / "out", qualities=[10], protocols=["y", "y"], crops=0)[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from zoo.bench.baselines import reported_for
@@ -48,4 +49,16 @@ def write_report(plan: BenchPlan, outcome: BenchOutcome, *, crops: int = 3) -> d
     page = render_html(plan.dataset.name, summary, plan.metrics, reported, meta, plots, shown, out)
     atomic_write(out / "leaderboard.html", lambda fh: fh.write(page))
     write_meta(out / "meta.json", meta)
+    _remove_unshown(out / "plots", plots)
+    _remove_unshown(out / "crops", [path for s in shown for path in s["files"].values()])
     return meta
+
+
+def _remove_unshown(folder: Path, shown: list[Path]) -> None:
+    """Delete the PNGs of ``folder`` (zoo's own: plots/, crops/) that the page no longer shows,
+    so the folder holds only figures of the values in it (a plot of a metric no longer asked
+    for stayed beside them)."""
+    keep = {path.name for path in shown}
+    for path in folder.glob("*.png") if folder.is_dir() else ():
+        if path.name not in keep:
+            path.unlink(missing_ok=True)
