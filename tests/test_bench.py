@@ -195,6 +195,31 @@ def test_a_failing_model_is_reported_and_the_rest_goes_on(image_folder: Path, tm
     assert sorted(i for m, i, _ in outcome.failures if m == "broken") == list("abcd")
 
 
+def test_a_model_that_does_not_load_is_said_so(image_folder: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The terminal, LEADERBOARD.md and the page said "failed NAME on *: ...", a star no one
+    explained."""
+    import zoo
+    from zoo.cli import main
+
+    real_load = zoo.load
+
+    def load(name: str, device: str | None = None):  # noqa: ANN202
+        if name == "unet-l1":
+            raise ZooError("weights damaged")
+        return real_load(name, device=device)
+
+    monkeypatch.setattr(zoo, "load", load)
+    out = tmp_path / "out"
+    code = main(["bench", "--data", str(image_folder), "--models", "jpeg", "unet-l1", "-q", "10",
+                 "--metrics", "psnr", "--out", str(out), "--no-progress", "--crops", "0"])
+    assert code == 1
+    assert "failed unet-l1 (could not be loaded): ZooError: weights damaged" in capsys.readouterr().err
+    assert "- `unet-l1` could not be loaded: ZooError: weights damaged" in (out / "LEADERBOARD.md").read_text()
+    assert "unet-l1 (could not be loaded): ZooError" in (out / "leaderboard.html").read_text()
+
+
 def test_published_rows_appear_as_reported_only(tmp_path: Path, image_folder: Path) -> None:
     live1 = image_folder.rename(tmp_path / "LIVE1")
     out = tmp_path / "out"

@@ -155,7 +155,7 @@ def test_html_sort_second_table_by_its_own_column(tmp_path: Path) -> None:
     steps = _run_script(_page(tmp_path), clicks, tmp_path)
     assert [s.get("error") for s in steps] == [None] * len(clicks)
     models = [[[r[0][0] for r in t] for t in s["tables"]] for s in steps]
-    q10 = ["jpeg", "a", "b"]
+    q10 = ["a", "b", "jpeg"]  # unclicked: best PSNR first, as in LEADERBOARD.md
     assert models[0] == [q10, ["a", "b", "jpeg", "c"], ["Y (reported)", "X (reported)", "Z (reported)"]]
     assert models[1][1] == ["jpeg", "b", "a", "c"]  # second click reverses; "–" (no value) stays last
     assert models[2][1] == ["b", "c", "a", "jpeg"]  # LPIPS: lower is better, so lowest first

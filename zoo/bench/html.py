@@ -9,9 +9,9 @@ from typing import Any
 from urllib.parse import quote
 
 from zoo.bench.baselines import ReportedRow, reported_at
-from zoo.bench.leaderboard import (PARTIAL_NOTE, best_models, cell_text, fmt_metric, groups,
-                                   has_partial, incomparable, legend, metric_header,
-                                   provenance)
+from zoo.bench.leaderboard import (PARTIAL_NOTE, best_models, cell_text, failure_where,
+                                   fmt_metric, groups, has_partial, incomparable, legend,
+                                   metric_header, provenance, ranked)
 from zoo.bench.suites import LOWER_IS_BETTER
 
 _STYLE = """
@@ -82,7 +82,7 @@ def render_html(dataset: str, summary: list[dict[str, Any]], metrics: tuple[str,
             out.append("</div>")
         out.append("</div>")
     for title, items in (("Skipped images", [f"{i}: {w}" for i, w in meta.get("skipped_images", [])]),
-                         ("Failures", [f"{m} on {i}: {w}" for m, i, w in meta.get("failures", [])])):
+                         ("Failures", [f"{failure_where(m, i)}: {w}" for m, i, w in meta.get("failures", [])])):
         if items:
             out.append(f"<h2>{title}</h2><ul>" + "".join(f"<li>{e(t)}</li>" for t in items) + "</ul>")
     out.append(f"<script>{_SCRIPT}</script></body></html>")
@@ -94,7 +94,7 @@ def _table(entries: list[dict[str, Any]], metrics: tuple[str, ...]) -> str:
     heads = ["model", *(metric_header(m) for m in metrics), "s / image", "images"]
     rows = []
     bests = {m: best_models(entries, m) for m in metrics}
-    for entry in entries:
+    for entry in ranked(entries, metrics):
         cells = [f"<td>{e(entry['model'])}</td>"]
         for m in metrics:
             v = entry.get(m, math.nan)

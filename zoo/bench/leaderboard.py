@@ -162,8 +162,7 @@ def render_markdown(dataset: str, summary: list[dict[str, Any]], metrics: tuple[
         header = ["model", *(metric_header(m) for m in metrics), "s / image", "images"]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         bests = {m: best_models(entries, m) for m in metrics}
-        ordered = sorted(entries, key=lambda e: _sort_key(e, metrics))
-        for e in ordered:
+        for e in ranked(entries, metrics):
             cells = [md_code(e["model"], in_table=True)]
             for m in metrics:
                 text = cell_text(e, m)
@@ -190,7 +189,8 @@ def render_markdown(dataset: str, summary: list[dict[str, Any]], metrics: tuple[
         lines += ["## Skipped images", ""] + [f"- {md_code(i)}: {md_text(why)}"
                                               for i, why in meta["skipped_images"]] + [""]
     if meta.get("failures"):
-        lines += ["## Failures", ""] + [f"- {md_code(m)} on {md_code(i)}: {md_text(why)}"
+        lines += ["## Failures", ""] + [f"- {md_code(m)} could not be loaded: {md_text(why)}"
+                                        if i == "*" else f"- {md_code(m)} on {md_code(i)}: {md_text(why)}"
                                         for m, i, why in meta["failures"]] + [""]
     lines += ["Files: `results.csv` (per image), `summary.csv` (means), `leaderboard.html`, `meta.json`.", ""]
     return "\n".join(lines)
@@ -203,6 +203,17 @@ def _reported_cell(row: ReportedRow, metric: str) -> str:
 
 def _images(summary: list[dict[str, Any]]) -> int:
     return max((int(e["images"]) for e in summary), default=0)
+
+
+def ranked(entries: list[dict[str, Any]], metrics: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The rows of one table best first by its first metric (ties and rows without it by
+    name): the order of LEADERBOARD.md and of leaderboard.html before a click sorts it."""
+    return sorted(entries, key=lambda e: _sort_key(e, metrics))
+
+
+def failure_where(model: str, image: str) -> str:
+    """Where a failure happened: a model on an image, or ``"*"``, a model that did not load."""
+    return f"{model} (could not be loaded)" if image == "*" else f"{model} on {image}"
 
 
 def _sort_key(entry: dict[str, Any], metrics: tuple[str, ...]) -> tuple:

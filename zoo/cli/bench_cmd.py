@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from rich.markup import escape
 
-    from zoo.bench.leaderboard import not_shown_text
+    from zoo.bench.leaderboard import failure_where, not_shown_text
     from zoo.bench.results import summarize
     from zoo.cli import print_table
     from zoo.bench.runner import current_rows
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         if r.plan.dataset.ignored:
             console.print(f"[yellow]note:[/] {escape(printable(_ignored_text(r.plan.dataset)))}")
         for model, image_id, why in r.outcome.failures:
-            console.print(f"[red]failed[/] {escape(model)} on {escape(image_id)}: {escape(why)}")
+            console.print(f"[red]failed[/] {escape(failure_where(model, image_id))}: {escape(why)}")
             failed = True
         outside = not_shown_text((r.meta or {}).get("not_shown"))
         if outside:
