@@ -317,6 +317,24 @@ def test_an_export_keeps_its_training_record_when_pushed(tmp_path: Path) -> None
     assert "## Training (this export)" in (out / "README.md").read_text()
 
 
+def test_a_saved_model_published_again_keeps_its_license_and_run_record(
+        hub: FakeHub, tmp_path: Path) -> None:
+    """From its Hub repo or its weights file, a model published again lost its training.json
+    (only a folder's was read) and its license (the zoo's own took its place)."""
+    training = {"recipe": "tiny-entry", "steps": 12, "chosen_step": 10, "chosen_stage": "train",
+                "select_metric": "psnr"}
+    export = save_pretrained(_model(), tmp_path / "export", training=training)
+    config = json.loads((export / "config.json").read_text())
+    (export / "config.json").write_text(json.dumps({**config, "license": "Apache-2.0"}))
+    _upload_folder(hub, "someone/tiny", export)
+    for source in ("hf-hub:someone/tiny", str(export / "model.safetensors"), str(export)):
+        out = tmp_path / "dry" / source.replace("/", "_").replace(":", "_")
+        assert main(["push", source, "--repo", "org/again", "--dry-run", str(out)]) == 0
+        assert json.loads((out / "training.json").read_text()) == training, source
+        assert json.loads((out / "config.json").read_text())["license"] == "apache-2.0", source
+        assert ModelCard.load(out / "README.md").data.license == "apache-2.0", source
+
+
 def test_push_prints_paths_as_they_are(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """A path holding ``[/x]`` is not rich markup (it was a MarkupError traceback)."""
     export = save_pretrained(_model(), tmp_path / "p[" / "x]" / "export")

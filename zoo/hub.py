@@ -78,7 +78,7 @@ def _info_of(model: Restorer) -> ModelInfo:
                      inputs=InputConventions(pad_multiple=getattr(model, "pad_multiple", 1)))
 
 
-def _config(model: Restorer, info: ModelInfo) -> dict[str, Any]:
+def _config(model: Restorer, info: ModelInfo, license_id: str) -> dict[str, Any]:
     from zoo import __version__
 
     return {
@@ -89,7 +89,7 @@ def _config(model: Restorer, info: ModelInfo) -> dict[str, Any]:
         "zoo_version": __version__,
         # The built network's own padding: a recipe's model.args may change its depth.
         "input_conventions": {**asdict(info.inputs), "pad_multiple": model.pad_multiple},
-        "license": _license(info),
+        "license": license_id,
     }
 
 
@@ -97,14 +97,22 @@ def _license(info: ModelInfo) -> str:
     return (info.weights.license if info.weights else DEFAULT_LICENSE).lower()
 
 
+def license_of(model: Restorer) -> str:
+    """The license a model's weights are published under: the one its saved ``config.json``
+    named (a model loaded from a folder or the Hub keeps it when published again), else its
+    registry entry's, else the zoo's own."""
+    return getattr(model, "license", None) or _license(_info_of(model))
+
+
 def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: int | None = None,
-               training: dict[str, Any] | None = None, released: bool = False):
+               training: dict[str, Any] | None = None, released: bool = False,
+               license_id: str | None = None):
     """The README.md of a Hub repo, generated from the registry record (and the training run's
     ``training.json``, for a ``zoo train`` export). ``released``: the weights are the entry's
     own, whose training the zoo's training/README.md records."""
     from huggingface_hub import ModelCard, ModelCardData
 
-    license_id = _license(info)
+    license_id = license_id or _license(info)
     data = ModelCardData(license=license_id, library_name="zoo", model_name=info.name,
                          tags=["image-to-image", "jpeg-artifact-removal", "zoo"],
                          pipeline_tag="image-to-image")
@@ -227,14 +235,16 @@ def save_pretrained(model: Restorer, folder: str | Path, *, repo_id: str | None 
     info = replace(entry, arch_args=model.config,
                    description=entry.description + _other_arguments(model, entry))
     save_weights(model, folder / WEIGHTS_FILE, dtype=dtype)  # first: the step that can refuse
-    (folder / CONFIG_FILE).write_text(json.dumps(_config(model, info), indent=2) + "\n")
+    license_id = license_of(model)
+    (folder / CONFIG_FILE).write_text(json.dumps(_config(model, info, license_id), indent=2) + "\n")
     if training is not None:
         (folder / TRAINING_FILE).write_text(json.dumps(_finite(training), indent=2, allow_nan=False) + "\n")
     else:  # an earlier save's run record in a reused folder would describe another model
         (folder / TRAINING_FILE).unlink(missing_ok=True)
     source = str(getattr(model, "weights_source", ""))
     card = model_card(info, repo_id=repo_id, num_parameters=model.num_parameters(),
-                      training=training, released=source.startswith(("shipped", "hub")))
+                      training=training, released=source.startswith(("shipped", "hub")),
+                      license_id=license_id)
     (folder / "README.md").write_text(str(card), encoding="utf-8")
     return folder
 
@@ -262,6 +272,20 @@ def read_config(path: Path) -> dict[str, Any]:
         raise ZooError(f"{path} is not a zoo config.json ({type(exc).__name__}: "
                        f"{first_line(exc)})") from None
     return config
+
+
+def saved_training(spec: str) -> dict[str, Any] | None:
+    """The ``training.json`` published with a saved model (a folder, a .safetensors file with
+    its config beside it, or ``hf-hub:ORG/NAME[@REV]``, fetched when the repo has one), so that
+    publishing it again keeps its run record; None when it has none."""
+    from zoo.loading import HUB_PREFIX, parse_hub_id
+
+    if spec.startswith(HUB_PREFIX):
+        repo_id, revision = parse_hub_id(spec)
+        found = hub_file(repo_id, TRAINING_FILE, revision or "main", [])
+        return read_training(found.path.parent) if found is not None and found.path else None
+    path = Path(spec)
+    return read_training(path if path.is_dir() else path.parent)
 
 
 def _fetch(repo_id: str, revision: str | None) -> tuple[Path, Path, str]:
@@ -322,6 +346,8 @@ def build_from_config(config_path: Path, weights_path: Path, *, source: str) -> 
         architecture=config["architecture"], arch_args=arguments, inputs=inputs)
     load_weights(model, weights_path)
     model.weights_source = source
+    if isinstance(config.get("license"), str) and config["license"].strip():
+        model.license = config["license"].strip().lower()
     log.info("loaded %s from %s", model.info.name, source)
     return model
 

@@ -37,7 +37,7 @@ def is_saved_model(spec: str) -> bool:
             or (path.suffix == ".safetensors" and (path.parent / CONFIG_FILE).is_file()))
 
 
-def _parse_hub_id(spec: str) -> tuple[str, str | None]:
+def parse_hub_id(spec: str) -> tuple[str, str | None]:
     repo, at, revision = spec[len(HUB_PREFIX):].partition("@")
     expected = f"{HUB_PREFIX}ORG/NAME or {HUB_PREFIX}ORG/NAME@REVISION"
     check_repo_id(repo, repr(spec), expected)
@@ -49,7 +49,7 @@ def _parse_hub_id(spec: str) -> tuple[str, str | None]:
 
 def _load(name_or_path: str, weights: str | None) -> Restorer:
     if name_or_path.startswith(HUB_PREFIX):
-        repo, revision = _parse_hub_id(name_or_path)
+        repo, revision = parse_hub_id(name_or_path)
         return load_pretrained(repo, revision=revision)
     path = Path(name_or_path)
     if path.is_dir() and (path / CONFIG_FILE).is_file():

@@ -29,8 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from zoo.ensemble import split_ensemble
-    from zoo.hub import (check_publishable, check_repo_id, push_to_hub, read_training,
-                         save_pretrained)
+    from zoo.hub import (check_publishable, check_repo_id, push_to_hub, save_pretrained,
+                         saved_training)
     from zoo.loading import is_saved_model, load_model
 
     check_repo_id(args.repo, f"--repo {args.repo!r}")
@@ -42,8 +42,9 @@ def run(args: argparse.Namespace) -> int:
                        f"push {base} (load it as {args.name} after)")
     model = load_model(args.name, device="cpu", weights=args.weights)
     check_publishable(model)
-    # A `zoo train` export keeps its training record on the Hub too.
-    training = read_training(args.name) if is_saved_model(args.name) else None
+    # A `zoo train` export keeps its training record on the Hub too, and so does a saved model
+    # published again (from its folder, its weights file or its Hub repo).
+    training = saved_training(args.name) if is_saved_model(args.name) and args.weights is None else None
     console.print(f"{model.name}: weights from {getattr(model, 'weights_source', 'nowhere')}")
     if args.dry_run:
         try:
