@@ -124,6 +124,8 @@ OUT_OF_RANGE = [
                         "--fit-out", "fit.txt"]),
     ("speed_train.py", ["--data", "nowhere", "--entries"]),
     ("speed_denormals.py", ["--repeats", "0"]), ("speed_denormals.py", ["--threads", "0"]),
+    ("speed_write.py", ["--levels", "10"]), ("speed_write.py", ["--megapixels", "0"]),
+    ("speed_write.py", ["--repeats", "0"]),
 ]
 
 
@@ -564,3 +566,14 @@ def test_speed_metrics_memory_runs_each_metric_apart(monkeypatch, capsys, tmp_pa
     assert "protocol `rgb`, 0.01 MP" in table and "| metric | device | s / MP | MB |" in table
     (line,) = [row for row in table.splitlines() if row.startswith("| psnr |")]
     assert float(line.split("|")[4]) >= 0
+
+
+def test_speed_write_times_every_format_and_marks_the_zoos_png_level(monkeypatch, capsys) -> None:
+    from zoo.imaging import PNG_COMPRESS_LEVEL
+
+    code, out, _ = _run(monkeypatch, capsys, "speed_write.py", "--megapixels", "0.01", "--repeats",
+                        "1", "--levels", "1", str(PNG_COMPRESS_LEVEL))
+    assert code == 0
+    labels = [line[:24].strip() for line in out.splitlines()[2:]]
+    assert labels == [".png level 1", f".png level {PNG_COMPRESS_LEVEL} (zoo's)", ".webp", ".tif",
+                      ".jpg", ".bmp"], out
