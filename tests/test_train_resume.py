@@ -350,6 +350,21 @@ def test_weights_that_are_not_finite_stop_the_run(data: tuple[Path, Path], tmp_p
                                        r"critic's weights are not finite; lower stages.gan.lr \(now "
                                        r"0.0001\); no checkpoint was saved yet$"):
         trainer._check_weights(recipe.stages["gan"], torch.tensor(math.nan))
+    # Under torchrun every rank holds the same weights and stops: rank 0 alone says why.
+    from zoo.distributed import ReportedElsewhere
+    from zoo.train.distributed import Dist
+
+    for rank in (0, 1):
+        trainer.dist = Dist(rank=rank, world=2)
+        with pytest.raises(ZooError, match="training diverged by step 7") as caught:
+            trainer._check_weights(recipe.stages["gan"])
+        assert isinstance(caught.value, ReportedElsewhere) == (rank == 1)
+    trainer.dist = Dist()
+    # A batch norm's running statistics overflowing while the weights stay finite: NaN exports.
+    trainer.generator.register_buffer("running_var", torch.tensor([math.inf]))
+    with pytest.raises(ZooError, match=r"^training diverged by step 7 in stage pretrain: the "
+                                       r"generator's weights are not finite"):
+        trainer._check_weights(recipe.stages["pretrain"])
 
 
 def test_a_loader_worker_killed_between_batches_is_one_line(

@@ -28,7 +28,7 @@ from torch import nn
 
 from zoo.arguments import check_arguments
 from zoo.atomic import check_writable
-from zoo.distributed import launch_env
+from zoo.distributed import ReportedElsewhere, launch_env
 from zoo.errors import RecipeError, ZooError, first_line, is_out_of_memory
 from zoo.locks import folder_lock
 from zoo.pretrained import load_entry_weights
@@ -422,8 +422,11 @@ class Trainer:
         nets = [("generator", self.generator)] if stage.kind != "critic" else []
         nets += [("critic", self.critic)] if stage.kind != "generator" else []
         for what, net in nets:
-            largest = float(torch.stack(torch._foreach_norm(
-                [p.detach() for p in net.parameters()], math.inf)).max())
+            # Buffers too: a batch norm's running statistics can overflow while the weights
+            # stay finite, and the exported network would then compute NaN.
+            tensors = [p.detach() for p in net.parameters()]
+            tensors += [b for b in net.buffers() if b.is_floating_point()]
+            largest = float(torch.stack(torch._foreach_norm(tensors, math.inf)).max())
             exportable = what == "critic" or largest <= torch.finfo(torch.float16).max
             if math.isfinite(largest) and exportable:
                 continue
@@ -431,9 +434,11 @@ class Trainer:
                     f"reach {largest:.3g}, beyond the float16 its export stores")
             bad_loss = loss is not None and not math.isfinite(float(loss))
             said = f" (loss {float(loss):g})" if bad_loss else ""
-            raise ZooError(f"training diverged by step {self.step} in stage {stage.name}{said}: the "
-                           f"{what}'s weights {size}; lower stages.{stage.name}.lr (now "
-                           f"{stage.lr:g}); {self._resume_hint()}")
+            message = (f"training diverged by step {self.step} in stage {stage.name}{said}: the "
+                       f"{what}'s weights {size}; lower stages.{stage.name}.lr (now "
+                       f"{stage.lr:g}); {self._resume_hint()}")
+            # Every rank holds the same weights (DDP), so every rank stops here: one says why.
+            raise ZooError(message) if self.dist.main else ReportedElsewhere(message)
 
     def _validate(self, stage: Stage, log: RunLog) -> None:
         self.last_validated = self.step
