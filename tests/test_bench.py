@@ -308,6 +308,33 @@ def test_suites_load_and_validate(tmp_path: Path) -> None:
         load_suite("nope")
 
 
+def test_suite_mistakes_are_one_line_naming_the_file_and_key(tmp_path: Path) -> None:
+    """Each was a traceback, a message that contradicted itself, or named the command line or
+    no file at all."""
+    from zoo.errors import DataError
+
+    cases = {"enc.toml": b"\xff\xfe = 1\n", "all.toml": b'metrics = ["all", "psnr"]\n',
+             "empty.toml": b"metrics = []\n", "description.toml": b"description = 5\n"}
+    expected = {"enc.toml": "not a suite (not UTF-8 text, as TOML is)",
+                "all.toml": "'all' stands alone (it means every metric), got ['all', 'psnr']",
+                "empty.toml": "metrics is empty; name at least one",
+                "description.toml": "description must be a string, got 5"}
+    for name, text in cases.items():
+        (tmp_path / name).write_bytes(text)
+        with pytest.raises(SuiteError, match=re.escape(f"{tmp_path / name}: {expected[name]}")):
+            load_suite(str(tmp_path / name))
+    with pytest.raises(SuiteError, match=re.escape(f"{tmp_path / 'x.toml'}: no such file")):
+        load_suite(str(tmp_path / "x.toml"))
+    models = tmp_path / "models.toml"
+    models.write_text('models = ["nosuch*"]\ndatasets = ["sample"]\n')
+    with pytest.raises(ZooError, match=re.escape(f"{models}: models nosuch*: no registry entry")):
+        api.bench(suite=load_suite(str(models)), progress=False, out=tmp_path / "out")
+    data = tmp_path / "data.toml"
+    data.write_text(f'datasets = ["{tmp_path / "nowhere"}"]\n')
+    with pytest.raises(DataError, match=re.escape(f"{data}: datasets: {tmp_path / 'nowhere'}: not a folder")):
+        api.bench(suite=load_suite(str(data)), models=["jpeg"], progress=False, out=tmp_path / "out")
+
+
 def test_model_selection() -> None:
     assert api.select_models(None)[0] == "jpeg"
     assert api.select_models(["jp*"]) == ["jpeg"]

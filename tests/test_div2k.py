@@ -214,6 +214,21 @@ def test_an_incomplete_copy_is_named_so_and_not_used(tmp_path: Path, monkeypatch
         datasets.resolve_dataset("div2k")
 
 
+def test_only_the_validation_images_are_div2k(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Other files in the cache folder (a converted copy, an extra image) were benchmarked as
+    DIV2K, and a 0801.jpg beside 0801.png renamed 0801's rows; they are listed as ignored."""
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path / "cache"))
+    monkeypatch.setattr(div2k, "DIV2K_COUNT", 2)
+    folder = div2k.div2k_dir()
+    folder.mkdir(parents=True)
+    for name in ("0801.png", "0802.png", "0801.jpg", "extra.png"):
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / name)
+    dataset = datasets.resolve_dataset("div2k")
+    assert [image_id for image_id, _ in dataset.items] == ["0801", "0802"]
+    assert dataset.ignored == ["0801.jpg (not one of DIV2K's validation images 0801.png-0802.png)",
+                               "extra.png (not one of DIV2K's validation images 0801.png-0802.png)"]
+
+
 def test_an_archive_that_fails_to_unpack_is_not_left_in_the_cache(
         tmp_path: Path, server, monkeypatch: pytest.MonkeyPatch) -> None:
     """The verified archive (449 MB for the real one) stayed in the cache when unpacking failed

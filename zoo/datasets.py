@@ -164,7 +164,17 @@ def div2k_dataset() -> Dataset:
                  "div2k --force`" if found else "is not there; run `zoo data fetch div2k`")
         raise DataError(f"{div2k_dir()}: DIV2K validation {state}, or pass --data DIR for a copy "
                         "elsewhere")
-    return folder_dataset(div2k_dir(), name="div2k", label="data cache: div2k")
+    # Only the 100 validation images: anything else in the cache folder (a copy, a converted
+    # file) is named among the ignored files, never measured as DIV2K.
+    root = div2k_dir()
+    names = div2k_names()
+    official = set(names)
+    others = sorted(p for p in root.iterdir() if not p.name.startswith(".") and p.name not in official)
+    return Dataset("div2k", [(Path(name).stem, _file_loader(root / name)) for name in names],
+                   source=text_name(str(root.resolve())),
+                   ignored=[f"{_why_ignored(p)} (not one of DIV2K's validation images "
+                            f"{names[0]}-{names[-1]})" for p in others],
+                   label="data cache: div2k")
 
 
 def resolve_dataset(spec: str | None) -> Dataset:

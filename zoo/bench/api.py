@@ -14,7 +14,7 @@ from zoo.datasets import Dataset, div2k_problem, resolve_dataset
 from zoo.distributed import launch_env, local_cuda_device
 from zoo.div2k import div2k_dir, div2k_found, div2k_names, div2k_present
 from zoo.ensemble import ENSEMBLE_SUFFIX, split_ensemble
-from zoo.errors import ZooError
+from zoo.errors import DataError, ZooError
 from zoo.imaging import max_pixels
 from zoo.loading import is_saved_model, usable_device
 from zoo.registry import list_models
@@ -29,17 +29,18 @@ def default_models() -> list[str]:
     return ["jpeg", *(m for m in list_models(with_weights=True) if m != "jpeg")]
 
 
-def select_models(patterns: Sequence[str] | None) -> list[str]:
+def select_models(patterns: Sequence[str] | None, where: str = "--models") -> list[str]:
     """Entries matching shell patterns among those with weights (plus jpeg); an exact name
     always matches, so that asking for a weightless entry reports why it cannot load.
     A saved model (a ``zoo train`` export folder, ``hf-hub:ORG/NAME``) is taken as it is.
-    ``PATTERN+x8`` selects the same models as their self-ensembles (``unet-l1+x8``)."""
+    ``PATTERN+x8`` selects the same models as their self-ensembles (``unet-l1+x8``).
+    ``where`` names the patterns' source in errors (a suite file's ``models``)."""
     if not patterns:
         return default_models()
     chosen: list[str] = []
     for pattern in patterns:
         base, ensemble = split_ensemble(pattern)
-        hits = _select_one(base, shown=pattern)
+        hits = _select_one(base, shown=f"{where} {pattern}")
         if ensemble:
             # A pattern's ensembles leave out jpeg: eight identity passes are jpeg itself.
             glob = any(c in base for c in "*?[")
@@ -56,10 +57,10 @@ def _select_one(pattern: str, shown: str) -> list[str]:
     exact = list_models(pattern) if not any(c in pattern for c in "*?[") else []
     hits = exact or [m for m in pool if m in list_models(pattern)]
     if not hits and Path(pattern).exists():
-        raise ModelSelectionError(f"--models {shown}: not a saved model (a folder with "
+        raise ModelSelectionError(f"{shown}: not a saved model (a folder with "
                                   "config.json and model.safetensors, as `zoo train` exports)")
     if not hits:
-        raise ModelSelectionError(f"--models {shown}: no registry entry with weights matches "
+        raise ModelSelectionError(f"{shown}: no registry entry with weights matches "
                                   f"(available: {', '.join(pool)}; see `zoo list`)")
     return hits
 
@@ -97,7 +98,8 @@ def bench(*, suite: str | Suite | None = None, data: Sequence[str] | None = None
     """
     if not isinstance(suite, Suite):
         suite = load_suite(suite or "default")
-    names = select_models(models or list(suite.models) or None)
+    names = (select_models(models) if models else
+             select_models(list(suite.models) or None, f"{suite.path or suite.name}: models"))
     qualities = validate_qualities(list(qualities)) if qualities else suite.qualities
     if tile is not None and tile < 0:
         raise ZooError(f"--tile must be 0 (never tile) or a positive size, got {tile}")
@@ -107,8 +109,7 @@ def bench(*, suite: str | Suite | None = None, data: Sequence[str] | None = None
     # Checked now (one line, rather than a failure per image) and named: models, LPIPS and
     # meta.json all follow this one device (default: CUDA when available).
     device = str(usable_device(device))
-    specs = list(data) if data else list(suite.datasets)
-    datasets = _distinct(dataset_for(spec) for spec in specs)
+    datasets = _distinct(map(dataset_for, data) if data else _suite_datasets(suite))
     dist = dist or DistContext.from_env()
     device = rank_device(device, dist)
     runs = []
@@ -137,6 +138,15 @@ def bench(*, suite: str | Suite | None = None, data: Sequence[str] | None = None
     finally:
         dist.close()
     return runs
+
+
+def _suite_datasets(suite: Suite) -> Iterable[Dataset]:
+    """The suite's datasets; one that cannot be had names the suite file it comes from."""
+    for spec in suite.datasets:
+        try:
+            yield dataset_for(spec)
+        except DataError as exc:
+            raise DataError(f"{suite.path or suite.name}: datasets: {exc}") from None
 
 
 def _distinct(datasets: Iterable[Dataset]) -> list[Dataset]:

@@ -55,6 +55,9 @@ def suite_names() -> list[str]:
 def load_suite(name_or_file: str) -> Suite:
     """A suite by name (``benchmarks/<name>.toml``) or by path to a TOML file."""
     path = Path(name_or_file).expanduser()
+    if path.suffix == ".toml" and not path.exists():
+        raise SuiteError(f"{path}: no such file (a suite is a .toml file, or one of: "
+                         f"{', '.join(suite_names()) or 'none'})")
     if path.suffix != ".toml" or not path.exists():
         try:
             path = resource_dir("benchmarks") / f"{name_or_file}.toml"
@@ -67,6 +70,8 @@ def load_suite(name_or_file: str) -> Suite:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise SuiteError(f"{path}: cannot read the suite ({exc})") from None
+    except UnicodeDecodeError:
+        raise SuiteError(f"{path}: not a suite (not UTF-8 text, as TOML is)") from None
     return parse_suite(data, name=path.stem, path=path)
 
 
@@ -84,7 +89,10 @@ def parse_suite(data: dict, *, name: str, path: Path | None = None) -> Suite:
         raise SuiteError(f"{where}: unknown protocols {bad} (use {list(PROTOCOLS)})")
     metrics = validate_metrics(_strings(data.get("metrics", ["all"]), "metrics", where), where)
     models = _strings(data.get("models", []), "models", where, allow_empty=True)
-    return Suite(name=name, description=str(data.get("description", "")), datasets=tuple(datasets),
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise SuiteError(f"{where}: description must be a string, got {description!r}")
+    return Suite(name=name, description=description, datasets=tuple(datasets),
                  qualities=qualities, protocols=tuple(dict.fromkeys(protocols)),
                  metrics=metrics, models=tuple(models), path=path)
 
@@ -101,14 +109,19 @@ def validate_metrics(names: list[str] | tuple[str, ...], where: object = "--metr
     """Expand ``all`` and check each name against the metric table."""
     if list(names) == ["all"]:
         return ALL_METRICS
+    if "all" in names:
+        raise SuiteError(f"{where}: 'all' stands alone (it means every metric), got {list(names)}")
     bad = [n for n in names if n not in ALL_METRICS]
     if bad:
-        raise SuiteError(f"{where}: unknown metrics {bad} (known: {', '.join(ALL_METRICS)}, all)")
+        raise SuiteError(f"{where}: unknown metrics {bad} (known: {', '.join(ALL_METRICS)}, or "
+                         "all alone)")
     return tuple(dict.fromkeys(names))
 
 
 def _strings(value: object, key: str, where: object, *, allow_empty: bool = False) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value) or (
-            not value and not allow_empty):
+    if isinstance(value, list) and not value and not allow_empty:
+        raise SuiteError(f"{where}: {key} is empty; name at least one (or leave the key out for "
+                         "the default)")
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise SuiteError(f"{where}: {key} must be a list of non-empty strings")
     return list(value)
