@@ -1438,3 +1438,18 @@ def test_running_out_of_memory_in_validation_names_the_crop(
         "error: out of cpu memory validating at step 4 (validation.crop=32): lower validation.crop; "
         "--resume continues from the last checkpoint (step-00000002)"), err
     assert "Traceback" not in err
+
+
+def test_unusable_data_leaves_no_run_folder(data: tuple[Path, Path], tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """A run refused for its data left OUT behind with its lock file and empty checkpoints/ and
+    best/ folders; it is refused before OUT is written into, and OUT is removed again."""
+    from zoo.cli import main
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "runs" / "new"
+    assert main(["train", TINY, "--recipe", str(TINY_RECIPE), "--data", str(empty), "--val", "",
+                 "--out", str(out), "--no-progress"]) == 2
+    assert "no usable training images" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

@@ -54,6 +54,17 @@ def folder_lock(folder: str | Path, *, made: Sequence[Path] = ()) -> Iterator[No
             lock.release()
 
 
+def missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first (what a
+    command creates for itself: ``folder_lock``'s ``made``)."""
+    missing = []
+    for path in (folder, *folder.parents):
+        if path.exists():
+            break
+        missing.append(path)
+    return missing
+
+
 def _remove_unused(folder: Path, made: Sequence[Path]) -> None:
     """The lock file and the folders in ``made``, when ``folder`` holds nothing else.
 

@@ -29,7 +29,7 @@ from zoo.datasets import Dataset
 from zoo.degrade import jpeg_roundtrip, libjpeg_description, to_protocol
 from zoo.devices import exact_fp32
 from zoo.errors import ZooError, first_line, os_reason
-from zoo.locks import folder_lock
+from zoo.locks import folder_lock, missing_folders
 from zoo.metrics import METRICS, metric_of_token
 from zoo.tiling import auto_tile_for, auto_tile_rule, tile_side
 from zoo.weights import state_digest
@@ -132,22 +132,12 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
 def _lock_out(out: Path, held: ExitStack) -> None:
     """Create ``out`` and take its lock into ``held`` (the main process alone: under torchrun
     another rank creating the folder first would hide that this run made it)."""
-    made = _missing_folders(out)  # removed again if every image is skipped
+    made = missing_folders(out)  # removed again if every image is skipped
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ZooError(f"--out {out}: cannot create this folder ({os_reason(exc)})") from None
     held.enter_context(folder_lock(out, made=made))
-
-
-def _missing_folders(folder: Path) -> list[Path]:
-    """``folder`` and those of its parents that do not exist yet, deepest first."""
-    missing = []
-    for path in (folder, *folder.parents):
-        if path.exists():
-            break
-        missing.append(path)
-    return missing
 
 
 def _measure_all(plan: BenchPlan, models: dict[str, Any], outcome: BenchOutcome,

@@ -30,7 +30,7 @@ from zoo.arguments import check_arguments
 from zoo.atomic import check_writable
 from zoo.distributed import ReportedElsewhere, launch_env
 from zoo.errors import RecipeError, ZooError, first_line, is_out_of_memory
-from zoo.locks import folder_lock
+from zoo.locks import folder_lock, missing_folders
 from zoo.pretrained import load_entry_weights
 from zoo.registry import create_model, get_model_info
 from zoo.train import checkpoint as ckpt
@@ -500,7 +500,9 @@ class Trainer:
         self.stop_reason = ""
         try:
             self.build()
-            with self.dist.main_holds(lambda held: held.enter_context(folder_lock(self.out))), \
+            # A run that fails before writing anything (its data unusable) leaves no OUT behind.
+            made = missing_folders(self.out)
+            with self.dist.main_holds(lambda held: held.enter_context(folder_lock(self.out, made=made))), \
                     self.dist.watched():
                 try:
                     return self._run()
@@ -528,6 +530,7 @@ class Trainer:
     def _start(self) -> bool:
         """Check OUT, resume (when asked) and save the recipe; whether a checkpoint was resumed.
         Every rank runs it before the others are waited for (:meth:`Dist.together`)."""
+        self._data()  # first: data that cannot be used is said before OUT is written into
         self.out.mkdir(parents=True, exist_ok=True)
         existing = ckpt.list_checkpoints(self.out / "checkpoints")
         if existing and not self.resume:
@@ -544,7 +547,6 @@ class Trainer:
                           f"training starts at step 0{kept}", stacklevel=3)
         if not resumed:
             self.new_optimizers(self._stages()[0])
-        self._data()
         if self.dist.main:
             write_file(self.out / SAVED_RECIPE, json.dumps(self.recipe.to_dict(), indent=1),
                        "the recipe")
