@@ -8,6 +8,7 @@ and its crop, flip, rotation, grey choices and JPEG quality come from a generato
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -81,7 +82,8 @@ def _as_rgb(pixels: np.ndarray) -> np.ndarray:
 
 class ImageStore:
     """The usable training images: decoded once (corrupt or too-small files skipped with a
-    warning), kept in memory when they fit in ``cache_mb``, else re-read on use. An image that
+    warning), kept in memory as far as ``cache_mb`` holds them (the others re-read at each
+    use, with one warning saying how many). An image that
     cannot be re-read (changed or removed during the run) is replaced by the next usable one,
     with one warning naming it, so that the run goes on."""
 
@@ -89,8 +91,8 @@ class ImageStore:
         self.min_side = min_side
         self._gone: set[Path] = set()
         self.paths: list[Path] = []
-        self._cache: list[np.ndarray] | None = []
-        cached_bytes = 0
+        self._cache: list[np.ndarray | None] = []
+        cached_bytes = uncached_bytes = 0
         found = find_images(folders)
         skips = SkipWarnings("training")
         for path in found:
@@ -105,13 +107,21 @@ class ImageStore:
                 skips.skip(problem)
                 continue
             self.paths.append(path)
-            if self._cache is not None:
-                rgb = _as_rgb(pixels)  # what is kept: three channels, also for grey images
-                cached_bytes += rgb.nbytes
-                self._cache.append(rgb)
-                if cached_bytes > cache_mb * 2**20:
-                    self._cache = None  # too big: read from disk on use
+            size = pixels.shape[0] * pixels.shape[1] * 3  # kept as three channels, grey too
+            if cached_bytes + size <= cache_mb * 2**20:
+                cached_bytes += size
+                self._cache.append(_as_rgb(pixels))
+            else:  # read from disk at each use
+                uncached_bytes += size
+                self._cache.append(None)
         skips.summarise(len(found))
+        kept = sum(pixels is not None for pixels in self._cache)
+        if kept < len(self.paths):
+            warnings.warn(f"training images: {kept} of {len(self.paths)} kept in memory "
+                          f"(data.cache_mb={cache_mb}; all of them need "
+                          f"{math.ceil((cached_bytes + uncached_bytes) / 2**20)}); the others are "
+                          "decoded again at each use, which can make loading the bottleneck: "
+                          "raise data.cache_mb, or add data.workers", stacklevel=2)
         if not self.paths:
             where = ", ".join(str(f) for f in folders)
             raise DataError(f"{where}: no usable training images (need readable images with sides "
@@ -122,11 +132,13 @@ class ImageStore:
 
     @property
     def cached(self) -> bool:
-        return self._cache is not None
+        """Whether every image is kept in memory."""
+        return all(pixels is not None for pixels in self._cache)
 
     def __getitem__(self, index: int) -> np.ndarray:
-        if self._cache is not None:
-            return self._cache[index]
+        kept = self._cache[index]
+        if kept is not None:
+            return kept
         for offset in range(len(self.paths)):
             path = self.paths[(index + offset) % len(self.paths)]
             try:
