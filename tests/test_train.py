@@ -1471,3 +1471,19 @@ def test_the_images_that_fit_the_cache_are_kept_and_the_rest_said(tmp_path: Path
     assert [pixels is not None for pixels in store._cache] == [True, True, False]
     assert not store.cached
     np.testing.assert_array_equal(store[2], np.asarray(Image.open(tmp_path / "c.png")))
+
+
+def test_linked_sub_folders_of_training_data_are_followed_once(tmp_path: Path) -> None:
+    """As zoo restore -r: a linked sub-folder was silently left out; a link looping back up, or
+    a second link into one folder, lists nothing twice. Hidden folders stay skipped."""
+    from zoo.train.data import find_images
+
+    top, real = tmp_path / "top", tmp_path / "real"
+    (top / ".hidden").mkdir(parents=True)
+    real.mkdir()
+    for path in (top / "t.png", real / "r.png", top / ".hidden" / "h.png"):
+        Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(path)
+    (top / "linked").symlink_to(real, target_is_directory=True)
+    (top / "again").symlink_to(real, target_is_directory=True)
+    (real / "up").symlink_to(top, target_is_directory=True)
+    assert [p.relative_to(top).as_posix() for p in find_images([top])] == ["again/r.png", "t.png"]

@@ -104,24 +104,14 @@ def _folder_images(folder: Path, recursive: bool, suffix: str,
                    problems: list[str]) -> tuple[list[Path], int]:
     """The image files in ``folder``, sorted, and how many earlier results (``*SUFFIX.*``) were
     left out; unreadable folders are added to ``problems``."""
+    from zoo.folders import walk_files
     from zoo.imaging import READ_SUFFIXES
 
     def unreadable(exc: OSError) -> None:
         problems.append(f"{exc.filename}: cannot read this folder ({os_reason(exc)})")
 
-    images: list[Path] = []
-    listed: set[str] = set()
-    # Linked sub-folders are followed (a photo library assembled from links is common); a
-    # link back to a folder already listed (a loop, or a second way in) is not listed again.
-    for root, dirs, files in os.walk(folder, onerror=unreadable, followlinks=True):
-        real = os.path.realpath(root)
-        if real in listed:
-            dirs.clear()
-            continue
-        listed.add(real)
-        if not recursive:
-            dirs.clear()
-        images += [Path(root, name) for name in files if Path(name).suffix.lower() in READ_SUFFIXES]
+    images = [path for path in walk_files(folder, recursive=recursive, onerror=unreadable)
+              if path.suffix.lower() in READ_SUFFIXES]
     found = [path for path in images if not path.stem.endswith(suffix)]
     return sorted(found), len(images) - len(found)
 

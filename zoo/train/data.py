@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from zoo.degrade import full_range_grey, jpeg_roundtrip, rgb_to_y
 from zoo.errors import DataError, ImageError, ZooError
+from zoo.folders import walk_files
 from zoo.imaging import READ_SUFFIXES, read_image
 
 __all__ = ["ImageStore", "PatchDataset", "StepBatchSampler", "ValidationSet", "centre_crop",
@@ -27,15 +28,16 @@ __all__ = ["ImageStore", "PatchDataset", "StepBatchSampler", "ValidationSet", "c
 
 
 def find_images(folders: Sequence[str | Path]) -> list[Path]:
-    """Image files under ``folders`` (recursive, hidden files skipped), sorted for determinism."""
+    """Image files under ``folders`` (recursive, linked sub-folders followed once, hidden files
+    and folders skipped), sorted for determinism."""
     files: list[Path] = []
     seen: set[Path] = set()  # a folder given twice, or inside another one, counts its images once
     for folder in folders:
         root = Path(folder).expanduser()
         if not root.is_dir():
             raise DataError(f"{root}: not a folder of images")
-        for p in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in READ_SUFFIXES
-                        and not any(part.startswith(".") for part in p.relative_to(root).parts)):
+        for p in sorted(p for p in walk_files(root, skip_hidden=True)
+                        if p.suffix.lower() in READ_SUFFIXES and p.is_file()):
             if p.resolve() not in seen:
                 seen.add(p.resolve())
                 files.append(p)

@@ -1,0 +1,27 @@
+"""Walking folders of images: linked sub-folders are followed, each real folder listed once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+
+def walk_files(root: Path, *, recursive: bool = True, skip_hidden: bool = False,
+               onerror: Callable[[OSError], None] | None = None) -> Iterator[Path]:
+    """The files under ``root``, folder by folder in name order. A linked sub-folder is followed
+    (a photo library assembled from links is common), but a folder reached a second time (a
+    link back up, a second way in) is not listed again, so links cannot loop."""
+    listed: set[str] = set()
+    for folder, dirs, files in os.walk(root, onerror=onerror, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in listed or not recursive and listed:
+            dirs.clear()
+            continue
+        listed.add(real)
+        if skip_hidden:
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            files = [f for f in files if not f.startswith(".")]
+        dirs.sort()
+        for name in sorted(files):
+            yield Path(folder, name)
