@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import http.server
 import io
+import re
 import socket
 import threading
 import zipfile
@@ -79,7 +80,7 @@ def test_fetch_rejects_a_wrong_checksum(tmp_path: Path, server, monkeypatch: pyt
                                         "not the DIV2K archive"):
         div2k.fetch_div2k(url, sha256="0" * 64, size=5, progress=False)
     assert not div2k.div2k_dir().exists()
-    assert not list((tmp_path / "cache" / "div2k").iterdir())
+    assert not (tmp_path / "cache").exists()  # nothing of the failed fetch is left
 
 
 def test_fetch_offline_says_how_to_provide_the_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -171,7 +172,7 @@ def test_download_failures_are_one_line_and_leave_nothing(tmp_path: Path, monkey
     with _served(Cut) as port, pytest.raises(DataError, match="cannot download") as info:
         div2k.fetch_div2k(url.format(port=port), progress=False, timeout=5)
     assert "\n" not in str(info.value)
-    assert not list((tmp_path / "cache" / "div2k").iterdir())
+    assert not (tmp_path / "cache").exists()  # the folders the fetch made are gone again
 
 
 def test_an_endless_stream_is_cut_at_the_archive_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -188,7 +189,7 @@ def test_an_endless_stream_is_cut_at_the_archive_size(tmp_path: Path, monkeypatc
     monkeypatch.setenv("ZOO_DATA", str(tmp_path / "cache"))
     with _served(Endless) as port, pytest.raises(DataError, match="more than the archive's 1000 bytes"):
         div2k.fetch_div2k(f"http://127.0.0.1:{port}/x", size=1000, progress=False, timeout=5)
-    assert not list((tmp_path / "cache" / "div2k").iterdir())
+    assert not (tmp_path / "cache").exists()
 
 
 def test_an_incomplete_copy_is_named_so_and_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -271,3 +272,25 @@ def test_an_empty_url_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("ZOO_DATA", str(tmp_path / "cache"))
     assert main(["data", "fetch", "div2k", "--url", ""]) == 2
     assert "--url '': give the address of a mirror" in capsys.readouterr().err
+
+
+def test_a_file_where_the_cache_folder_goes_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys) -> None:
+    """It said only "[Errno 17] File exists", naming neither what was in the way nor the remedy."""
+    from zoo.cli import main
+
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path))
+    (tmp_path / "div2k").write_text("not a folder")
+    assert main(["data", "fetch", "div2k", "--url", "http://127.0.0.1:9/x.zip"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1].startswith(
+        f"error: {tmp_path / 'div2k'}: cannot make the DIV2K folder here (")
+
+
+def test_an_archive_error_names_the_download_not_the_deleted_file(
+        tmp_path: Path, server, monkeypatch: pytest.MonkeyPatch) -> None:
+    payload, url = server
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path / "cache"))
+    payload["body"] = body = b"not a zip at all"
+    with pytest.raises(DataError, match=rf"^the archive downloaded from {re.escape(url)}: not a zip archive$"):
+        div2k.fetch_div2k(url, progress=False, timeout=5, size=len(body),
+                          sha256=hashlib.sha256(body).hexdigest())

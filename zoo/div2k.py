@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 from zoo.errors import DataError, first_line, os_reason
+from zoo.locks import missing_folders
 from zoo.resources import cache_dir
 
 # The official archive. The DIV2K site publishes no checksum; these are the size and sha256 that
@@ -76,7 +77,26 @@ def fetch_div2k(url: str = DIV2K_URL, *, sha256: str | None = None, size: int | 
     sha256 = sha256 or DIV2K_SHA256
     size = size or DIV2K_SIZE
     root = dest.parent
-    root.mkdir(parents=True, exist_ok=True)
+    made = missing_folders(root)  # removed again if the fetch fails
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in its place, a read-only data cache
+        raise DataError(f"{root}: cannot make the DIV2K folder here ({os_reason(exc)}); move what "
+                        "is in the way, or set ZOO_DATA to another folder") from None
+    try:
+        return _fetch_into(url, dest, sha256=sha256, size=size, timeout=timeout, progress=progress)
+    except BaseException:
+        for folder in made:  # deepest first: nothing of a failed fetch is left behind
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (another dataset beside), or gone
+                break
+        raise
+
+
+def _fetch_into(url: str, dest: Path, *, sha256: str, size: int, timeout: float,
+                progress: bool) -> Path:
+    root = dest.parent
     archive = root / "DIV2K_valid_HR.zip"  # not the URL's name: it could be the dataset folder's
     part = archive.with_name(archive.name + ".part")
     try:
@@ -102,7 +122,7 @@ def fetch_div2k(url: str = DIV2K_URL, *, sha256: str | None = None, size: int | 
                         "must serve the same bytes); " + offline_hint())
     os.replace(part, archive)
     try:
-        _unpack_pngs(archive, dest)
+        _unpack_pngs(archive, dest, label=f"the archive downloaded from {url}")
     except OSError as exc:  # a full disk, a folder in the way: one line naming the folder
         raise DataError(f"{dest}: cannot unpack the DIV2K images into it "
                         f"({os_reason(exc)})") from None
@@ -146,16 +166,18 @@ MAX_IMAGE_BYTES = 64 << 20
 """The most one unpacked image may take (the archive holds 4.5 MB per image on average)."""
 
 
-def _unpack_pngs(archive: Path, dest: Path) -> None:
+def _unpack_pngs(archive: Path, dest: Path, label: str | None = None) -> None:
     """Extract the validation PNGs (0801.png .. 0900.png, nothing else) into ``dest`` atomically.
 
     Members are matched by name and written flat, so nothing lands outside ``dest``; a path that
     climbs (``..``) or is absolute, a name given twice and an oversized member refuse the archive.
+    ``label`` names the archive in errors (the download's, which is deleted after).
     """
+    label = label or str(archive)
     try:
         zf = zipfile.ZipFile(archive)
     except zipfile.BadZipFile:
-        raise DataError(f"{archive}: not a zip archive") from None
+        raise DataError(f"{label}: not a zip archive") from None
     wanted = set(div2k_names())
     staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=dest.parent))
     try:
@@ -165,17 +187,17 @@ def _unpack_pngs(archive: Path, dest: Path) -> None:
                 if member.is_dir() or path.name not in wanted:
                     continue
                 if path.is_absolute() or ".." in path.parts:
-                    raise DataError(f"{archive}: member {member.filename!r} climbs out of its folder")
+                    raise DataError(f"{label}: member {member.filename!r} climbs out of its folder")
                 if (staging / path.name).exists():
-                    raise DataError(f"{archive}: {path.name} is in the archive twice")
+                    raise DataError(f"{label}: {path.name} is in the archive twice")
                 with zf.open(member) as src, open(staging / path.name, "wb") as out:
                     copied = _copy_at_most(src, out, MAX_IMAGE_BYTES)
                 if copied > MAX_IMAGE_BYTES:
-                    raise DataError(f"{archive}: {path.name} unpacks to more than "
+                    raise DataError(f"{label}: {path.name} unpacks to more than "
                                     f"{MAX_IMAGE_BYTES >> 20} MB: not a DIV2K image")
         found = len(list(staging.iterdir()))
         if found < len(wanted):
-            raise DataError(f"{archive}: holds {found} of the {len(wanted)} DIV2K validation images "
+            raise DataError(f"{label}: holds {found} of the {len(wanted)} DIV2K validation images "
                             f"({min(wanted)} .. {max(wanted)})")
         if dest.is_symlink():  # a link to the user's own copy: replaced, the copy left alone
             dest.unlink()
