@@ -544,3 +544,12 @@ def test_warnings_show_a_name_with_a_newline_escaped(tmp_path: Path) -> None:
         read_image(path)
     messages = [str(w.message) for w in caught]
     assert len(messages) == 1 and messages[0].startswith(f"{tmp_path}/an\\nim.gif: 2 frames")
+
+
+@pytest.mark.parametrize("quality", [10.7, True, "10", 0, 101])
+def test_a_jpeg_quality_is_a_whole_number_in_range(quality: object) -> None:
+    """10.7 was encoded at 10, True at 1 and "10" at 10, without a word."""
+    from zoo.degrade import jpeg_bytes
+
+    with pytest.raises(ValueError, match=r"JPEG quality must be a whole number in 1\.\.100, got "):
+        jpeg_bytes(np.zeros((8, 8), np.uint8), quality)  # type: ignore[arg-type]

@@ -53,8 +53,9 @@ def to_protocol(rgb_or_grey: np.ndarray, protocol: Protocol) -> np.ndarray:
 
 def jpeg_bytes(image: np.ndarray, quality: int) -> bytes:
     """Encode a uint8 HxW (grey) or HxWx3 (RGB) image with libjpeg, 4:2:0 chroma subsampling."""
-    if not 1 <= int(quality) <= 100:
-        raise ValueError(f"JPEG quality must be in 1..100, got {quality}")
+    # A whole number only: int() would make 10.7 quality 10 and True quality 1 without a word.
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
+        raise ValueError(f"JPEG quality must be a whole number in 1..100, got {quality!r}")
     buf = io.BytesIO()
     # subsampling=2 is 4:2:0; optimize/progressive off so the bytes match OpenCV's defaults.
     Image.fromarray(np.ascontiguousarray(image)).save(
