@@ -692,3 +692,25 @@ def test_standard_output_is_refused_as_an_output(tmp_path: Path, capsys: pytest.
     assert capsys.readouterr().err.splitlines()[-1] == (
         "error: -o -: results are not written to standard output; name a file (-o clean.png)")
     assert not (tmp_path / "-.png").exists()
+
+
+def test_no_progress_turns_the_bars_off_on_a_terminal(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """As zoo bench and zoo train take it (restore had no such option)."""
+    import rich.console
+
+    import zoo.cli.restore_cmd as restore_cmd
+
+    made: list[bool] = []
+    real = restore_cmd.Progress
+
+    def recording(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        made.append(kwargs["disable"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(restore_cmd, "Progress", recording)
+    monkeypatch.setattr(rich.console.Console, "is_terminal", property(lambda self: True))
+    (tmp_path / "a.jpg").write_bytes(jpeg(rgb()))
+    assert restore(tmp_path / "a.jpg", "--no-progress") == 0
+    assert restore(tmp_path / "a.jpg", "-o", tmp_path / "b.png") == 0
+    assert made == [True, False]

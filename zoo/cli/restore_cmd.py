@@ -85,6 +85,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="leave results that already exist as they are, to resume an interrupted "
                         "batch (results are written whole or not at all; they are not checked "
                         "against the model)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (they are drawn only on a terminal anyway), as in "
+                        "zoo bench and zoo train")
     p.add_argument("--sample", choices=SAMPLE_NAMES, metavar="NAME",
                    help=f"also restore a built-in photograph ({', '.join(SAMPLE_NAMES)}) JPEG-"
                         f"compressed at quality {SAMPLE_QUALITY}; the JPEG is written to --out-dir "
@@ -373,7 +376,7 @@ def run(args: argparse.Namespace) -> int:
     for problem in problems:
         _fail(console, problem)
     start = time.perf_counter()
-    failed = _restore_all(model, ready, args.tile, console)
+    failed = _restore_all(model, ready, args.tile, console, progress=not args.no_progress)
     total = len(ready) + refused + kept  # every image given counts, done before or left out
     _say(console, _summary(len(ready) - failed, total, args.out_dir, time.perf_counter() - start)
          + (f"; {failed} failed" if failed else "")
@@ -419,41 +422,42 @@ def _write_sample(args: argparse.Namespace, console: Console) -> None:
     _say(console, f"sample {args.sample}: JPEG at quality {SAMPLE_QUALITY} written to {path}")
 
 
-def _restore_all(model, jobs: list[Job], tile: int | None, console: Console) -> int:
+def _restore_all(model, jobs: list[Job], tile: int | None, console: Console,
+                 progress: bool = True) -> int:
     """Restore every job, one line per failure (and ``IN -> OUT`` for a single job); returns
     how many failed."""
     from zoo.tiling import reporting_tiles
 
     failed = 0
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=console, transient=True,
-                        disable=not console.is_terminal)  # one long image shows its time too
-    task = progress.add_task("restoring", total=len(jobs))
-    tiles = progress.add_task("  tiles", total=None, visible=False)
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=True,
+                    disable=not (progress and console.is_terminal))  # a long image shows its time too
+    task = bars.add_task("restoring", total=len(jobs))
+    tiles = bars.add_task("  tiles", total=None, visible=False)
 
     def tile_done(done: int, total: int) -> None:
-        progress.update(tiles, completed=done, total=total, visible=True)
+        bars.update(tiles, completed=done, total=total, visible=True)
 
-    with progress, reporting_tiles(tile_done):
+    with bars, reporting_tiles(tile_done):
         for number, job in enumerate(jobs):
-            progress.update(task, description=f"restoring {escape(printable(job.source.name))}")
+            bars.update(task, description=f"restoring {escape(printable(job.source.name))}")
             try:
                 problem = _restore_one(model, job, tile)
             except KeyboardInterrupt:
                 if len(jobs) > 1:
-                    progress.console.print(
+                    bars.console.print(
                         f"stopped at image {number + 1} of {len(jobs)}: {number - failed} restored "
                         "(each result written is whole); --skip-existing restores the rest",
                         markup=False)
                 raise
-            progress.reset(tiles, total=None, visible=False)  # the next image starts its own
+            bars.reset(tiles, total=None, visible=False)  # the next image starts its own
             if problem is None:
                 if len(jobs) == 1:
                     _say(console, f"{job.source} -> {job.target}")
             else:
                 failed += 1
-                _fail(progress.console, problem)
-            progress.advance(task)
+                _fail(bars.console, problem)
+            bars.advance(task)
     return failed
 
 
