@@ -553,3 +553,22 @@ def test_a_jpeg_quality_is_a_whole_number_in_range(quality: object) -> None:
 
     with pytest.raises(ValueError, match=r"JPEG quality must be a whole number in 1\.\.100, got "):
         jpeg_bytes(np.zeros((8, 8), np.uint8), quality)  # type: ignore[arg-type]
+
+
+def test_a_pngs_gamma_and_chromaticities_are_carried_to_a_png(tmp_path: Path) -> None:
+    """gAMA, cHRM and sRGB were dropped: a viewer that honours a linear gAMA showed the result
+    at another brightness than the input. Carried to PNG; other formats have no such chunks."""
+    from PIL.PngImagePlugin import PngInfo
+
+    chunks = PngInfo()
+    chunks.add(b"gAMA", struct.pack(">I", 100000))
+    chunks.add(b"cHRM", struct.pack(">8I", 31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000))
+    chunks.add(b"sRGB", bytes([1]))
+    Image.fromarray(rgb()).save(tmp_path / "in.png", pnginfo=chunks)
+    write_image(tmp_path / "out.png", read_image(tmp_path / "in.png"))
+    with Image.open(tmp_path / "in.png") as source, Image.open(tmp_path / "out.png") as written:
+        for key in ("gamma", "chromaticity", "srgb"):
+            assert written.info[key] == source.info[key], key
+    write_image(tmp_path / "plain.png", LoadedImage(pixels=rgb()))
+    with Image.open(tmp_path / "plain.png") as written:
+        assert not {"gamma", "chromaticity", "srgb"} & set(written.info)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import threading
 import warnings
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+from PIL.PngImagePlugin import PngInfo
 
 from zoo.atomic import atomic_write
 from zoo.errors import ImageError, ZooError, first_line, printable
@@ -88,6 +90,9 @@ class LoadedImage:
     """The resolution the file states (x, y), for printing; None when it states none."""
     orientation: int = 1
     """The EXIF orientation applied to ``pixels`` (1: none; :mod:`zoo.orientation`)."""
+    png_colour: tuple[tuple[bytes, bytes], ...] = ()
+    """A PNG's gAMA, cHRM and sRGB chunks (type, data), carried to a PNG result: a viewer that
+    honours them shows the result as it showed the input."""
 
     @property
     def is_grey(self) -> bool:
@@ -254,6 +259,7 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
     icc = img.info.get("icc_profile") or None
     exif = img.info.get("exif") or None
     dpi = _stated_dpi(img.info.get("dpi"))
+    png_colour = _png_colour_chunks(img.info) if img.format == "PNG" else ()
     alpha: np.ndarray | None = None
     keyed = mode in ("P", *_KEYED_TRANSPARENCY) and "transparency" in img.info
     if raw_mode in _WIDE_COLOUR and source is not None:
@@ -301,7 +307,23 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
         pixels=np.ascontiguousarray(pixels, dtype=np.uint8),
         alpha=None if alpha is None else np.ascontiguousarray(alpha, dtype=np.uint8),
         icc_profile=_fitting_profile(icc, grey=pixels.ndim == 2), exif=exif, mode=mode,
-        bit_depth=bit_depth, source=source, dpi=dpi, orientation=applied)
+        bit_depth=bit_depth, source=source, dpi=dpi, orientation=applied, png_colour=png_colour)
+
+
+def _png_colour_chunks(info: dict) -> tuple[tuple[bytes, bytes], ...]:
+    """The gAMA, cHRM and sRGB chunks Pillow decoded into ``info``, as chunks again."""
+    chunks = []
+    try:
+        if "gamma" in info:
+            chunks.append((b"gAMA", struct.pack(">I", round(float(info["gamma"]) * 100000))))
+        if "chromaticity" in info and len(info["chromaticity"]) == 8:
+            chunks.append((b"cHRM", struct.pack(">8I", *(round(float(v) * 100000)
+                                                         for v in info["chromaticity"]))))
+        if "srgb" in info:
+            chunks.append((b"sRGB", bytes([int(info["srgb"])])))
+    except (TypeError, ValueError, struct.error, OverflowError):  # values no PNG could hold
+        return ()
+    return tuple(chunks)
 
 
 def _stated_dpi(value: object) -> tuple[float, float] | None:
@@ -489,6 +511,11 @@ def save_options(path: Path, fmt: str, image: LoadedImage) -> dict[str, object]:
         options["exif"] = exif
     if image.dpi and fmt in _DPI_FORMATS:
         options["dpi"] = image.dpi
+    if fmt == "PNG" and image.png_colour:
+        chunks = PngInfo()
+        for kind, data in image.png_colour:
+            chunks.add(kind, data)
+        options["pnginfo"] = chunks
     options.update({"PNG": {"compress_level": PNG_COMPRESS_LEVEL},
                     "JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"lossless": True, "exact": True},
                     "TIFF": {"compression": "tiff_lzw"}}.get(fmt, {}))
