@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from zoo.metrics.brisque import brisque
-from zoo.metrics.lpips_metric import lpips_alex
+from zoo.metrics.lpips_metric import lpips_alex, prepare_lpips_reference
 from zoo.metrics.niqe import niqe
 from zoo.metrics.psnr import psnr, psnr_b
 from zoo.metrics.ssim import ms_ssim, ssim
@@ -35,6 +35,9 @@ class Metric:
     revision: int = 1
     """Raised when the definition changes, so that stored results of an older one are not
     shown as current and are measured again (``zoo bench`` resumes)."""
+    prepare: Callable[..., None] | None = None
+    """Computes and keeps what the metric derives from a reference alone (LPIPS's features),
+    so that a benchmark can do it before timing the rows that share the reference."""
 
     @property
     def token(self) -> str:
@@ -69,7 +72,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("ssim", True, True, "SSIM, Gaussian 11x11 sigma 1.5 (MATLAB ssim_index)", ssim),
     Metric("ms_ssim", True, True, "MS-SSIM, 5 scales (Wang's msssim.m); NaN below 161 px",
            ms_ssim),
-    Metric("lpips_alex", True, False, "LPIPS v0.1, AlexNet backbone; NaN below 31 px", lpips_alex),
+    Metric("lpips_alex", True, False, "LPIPS v0.1, AlexNet backbone; NaN below 31 px", lpips_alex,
+           prepare=prepare_lpips_reference),
     Metric("niqe", False, False, "NIQE, LIVE pristine model, 96x96 blocks", niqe),
     Metric("brisque", False, False, "BRISQUE, LIVE SVR", brisque),
 )}
