@@ -9,13 +9,16 @@ and the NIQE/BRISQUE parameters, and LPIPS keeps the reference's features, as a 
 across its models); each timed call scores another copy (q11, q12, ...), so no call is a
 cache hit. ``--memory`` measures each metric in a fresh process
 and adds the memory it took: the process's peak resident set less its size before the metric's
-first call (the images are made before).
+first call (the images are made before). A metric that is undefined at the image's size (NaN:
+MS-SSIM below 161 px, LPIPS below 31, NIQE below two 96-px blocks) is not timed: its row says
+so.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -34,8 +37,16 @@ from zoo.metrics import METRICS
 
 MAX_REPEATS = 90
 """Copies at JPEG qualities 11 to 100 (q10 is the warm-up's)."""
-Row = tuple[str, str, float, float | None]
-"""(metric, device, seconds per megapixel, MB the metric took or None when not measured)."""
+PHOTO_SIDE = 512
+"""The astronaut's side, measured when ``--megapixels`` is not given."""
+Row = tuple[str, str, float | None, float | None]
+"""(metric, device, seconds per megapixel or None when the metric is undefined at the image's
+size, MB the metric took or None when not measured)."""
+
+
+def _side(megapixels: float | None) -> int:
+    """The side of the square image measured."""
+    return max(16, round((megapixels * 1e6) ** 0.5)) if megapixels else PHOTO_SIDE
 
 
 def _image(protocol: str, megapixels: float | None) -> np.ndarray:
@@ -44,7 +55,7 @@ def _image(protocol: str, megapixels: float | None) -> np.ndarray:
 
     photo = data.astronaut()
     if megapixels:
-        side = max(16, round((megapixels * 1e6) ** 0.5))
+        side = _side(megapixels)
         photo = np.asarray(Image.fromarray(photo).resize((side, side), Image.BICUBIC))
     return to_protocol(photo, protocol)  # type: ignore[arg-type]
 
@@ -64,7 +75,9 @@ def measure(protocol: str, repeats: int, devices: list[str], megapixels: float |
             if (device != "cpu" and not uses_device) or (only and name != only):
                 continue  # numpy/float64 metrics run on the CPU only
             before = peak_rss_mb()
-            metric(copies[0], reference, device=device)  # warm-up
+            if math.isnan(metric(copies[0], reference, device=device)):  # warm-up
+                rows.append((name, device, None, None))  # a speed of no score would mislead
+                continue
             start = time.perf_counter()
             for restored in copies[1:]:
                 metric(restored, reference, device=device)
@@ -87,15 +100,22 @@ def measure_apart(protocol: str, repeats: int, devices: list[str],
     return rows
 
 
+def _cells(row: Row, memory: bool, side: int) -> list[str]:
+    """A row's cells: its speed, or that the metric is undefined at this size; its MB."""
+    name, device, sec, mb = row
+    speed = f"undefined at {side}x{side}" if sec is None else f"{sec:.3f}"
+    return [name, device, speed] + (["–" if mb is None else f"{mb:.0f}"] if memory else [])
+
+
 def to_markdown(rows: list[Row], protocol: str, megapixels: float | None) -> str:
-    size = f"{megapixels} MP" if megapixels else "512x512"
+    side = _side(megapixels)
+    size = f"{megapixels} MP ({side}x{side})" if megapixels else f"{side}x{side}"
     memory = any(mb is not None for *_, mb in rows)
     lines = [f"Metric cost, protocol `{protocol}`, {size} (s per megapixel; "
              f"{torch.get_num_threads()} CPU threads)", "",
              "| metric | device | s / MP |" + (" MB |" if memory else ""),
              "|---|---|---|" + ("---|" if memory else "")]
-    lines += [f"| {name} | {device} | {sec:.3f} |" + (f" {mb:.0f} |" if memory else "")
-              for name, device, sec, mb in rows]
+    lines += ["| " + " | ".join(_cells(row, memory, side)) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -124,8 +144,8 @@ def main(argv: list[str] | None = None) -> None:
     columns = ("metric", "device", "s / MP") + (("MB",) if args.memory else ())
     for column in columns:
         table.add_column(column, justify="left" if column in ("metric", "device") else "right")
-    for name, device, sec, mb in rows:
-        table.add_row(name, device, f"{sec:.3f}", *([f"{mb:.0f}"] if args.memory else []))
+    for row in rows:
+        table.add_row(*_cells(row, args.memory, _side(args.megapixels)))
     Console().print(table)
     if args.markdown:
         atomic_write(args.markdown,

@@ -568,6 +568,20 @@ def test_speed_metrics_memory_runs_each_metric_apart(monkeypatch, capsys, tmp_pa
     assert float(line.split("|")[4]) >= 0
 
 
+def test_speed_metrics_says_a_metric_is_undefined_at_the_size_instead_of_timing_it(
+        monkeypatch, capsys, tmp_path: Path) -> None:
+    """MS-SSIM is NaN on a 22x22 image: its row showed a speed for computing no score."""
+    module = _module("speed_metrics.py")
+    monkeypatch.setattr(module, "METRICS", {k: module.METRICS[k] for k in ("psnr", "ms_ssim")})
+    code, out, err = _call(monkeypatch, capsys, module, "--megapixels", "0.0005", "--repeats", "1",
+                           "--markdown", tmp_path / "m.md")
+    assert code == 0, err
+    table = (tmp_path / "m.md").read_text()
+    assert "| ms_ssim | cpu | undefined at 22x22 |" in table and "undefined at 22x22" in out
+    (line,) = [row for row in table.splitlines() if row.startswith("| psnr |")]
+    assert float(line.split("|")[3]) >= 0
+
+
 def test_speed_write_times_every_format_and_marks_the_zoos_png_level(monkeypatch, capsys) -> None:
     from zoo.imaging import PNG_COMPRESS_LEVEL
 
