@@ -3,7 +3,11 @@
 For each trainable entry (or those named) and each stage of its shipped recipe, this times
 (a) the data loader alone (JPEG on the fly, the recipe's worker count) and (b) the training
 step alone on one fixed batch, and reports which of the two limits the run. Uses the recipe's
-patch size, batch and precision; CPU by default, ``--device cuda`` on a GPU.
+patch size, batch and precision; CPU by default, ``--device cuda`` on a GPU. A GAN stage's
+critic and generator steps are timed apart and mixed in the recipe's ``critic_steps:
+generator_steps``; under threshold switching, where the critic's loss sets the mix, its step
+rate and minutes are the range between 1 and ``max_critic_steps`` critic steps per cycle, and
+the estimate (and ``--fit-minutes``) takes the slower end.
 
     python benchmarks/speed_train.py --data ../shared/data/train [--entries unet-l1] [--steps 10]
 
@@ -22,7 +26,7 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -37,7 +41,7 @@ from zoo.registry import get_model_info, list_models
 from zoo.train.data import StepBatchSampler, make_loader
 from zoo.train.loop import Trainer
 from zoo.train.losses import GeneratorLoss
-from zoo.train.recipe import Recipe, load_recipe, recipe_path
+from zoo.train.recipe import Recipe, Stage, load_recipe, recipe_path
 from zoo.train.stages import critic_step, generator_step
 
 
@@ -63,6 +67,80 @@ def entry_recipe(entry: str, data: str, device: str, overrides: list[str]) -> Re
                        [f'data.train=["{data}"]', 'data.val=""', f'device="{device}"', *overrides])
 
 
+Mix = tuple[int, int]
+"""(critic steps, generator steps) in one cycle of a stage."""
+
+
+def step_mixes(stage: Stage) -> list[Mix]:
+    """The stage's cycles: one kind of step, or a GAN stage's ``critic_steps:generator_steps``.
+    Under threshold switching the critic's share depends on its loss, so both ends: the critic
+    passing the threshold at its first step, and never passing it (``max_critic_steps``)."""
+    if stage.kind != "gan":
+        return [(1, 0)] if stage.kind == "critic" else [(0, 1)]
+    if stage.switching == "threshold":
+        ends = {(1, stage.generator_steps), (stage.max_critic_steps, stage.generator_steps)}
+        return sorted(ends)
+    return [(stage.critic_steps, stage.generator_steps)]
+
+
+def mix_text(stage: Stage) -> str:
+    """A GAN stage's critic:generator steps as the table shows them; "-" for other stages."""
+    if stage.kind != "gan":
+        return "-"
+    if stage.switching == "threshold":
+        return f"1-{stage.max_critic_steps}:{stage.generator_steps} (threshold)"
+    return f"{stage.critic_steps}:{stage.generator_steps}"
+
+
+def seconds_per_step(mix: Mix, seconds: dict[str, float]) -> float:
+    """Mean seconds of one recipe step (a critic or a generator step) over a cycle ``mix``."""
+    critic, generator = mix
+    return ((critic * seconds.get("critic", 0.0) + generator * seconds.get("generator", 0.0))
+            / (critic + generator))
+
+
+def stage_row(stage: Stage, batch: int, load_s: float, seconds: dict[str, float]) -> dict:
+    """A stage's numbers from its step times by kind; the slower end of a range is the one
+    that ``stage_minutes_est`` (and so ``--fit-minutes``) uses, so that a fitted run fits."""
+    per_step = [seconds_per_step(mix, seconds) for mix in step_mixes(stage)]
+    slow, fast = max(per_step), min(per_step)
+    row = {"stage": stage.name, "kind": stage.kind, "critic_generator": mix_text(stage),
+           "step_seconds": seconds, "loader_patches_s": batch / load_s,
+           "step_patches_s": batch / slow,
+           "bottleneck": "data" if load_s > slow else "compute",
+           "stage_steps": stage.steps, "stage_minutes_est": stage.steps * max(slow, load_s) / 60}
+    if fast < slow:
+        row["step_patches_s_range"] = [batch / slow, batch / fast]
+        row["stage_minutes_range"] = [stage.steps * max(fast, load_s) / 60,
+                                      row["stage_minutes_est"]]
+        if load_s > fast:
+            row["bottleneck"] = "data or compute"
+        row["note"] = (f"threshold switching: 1 to {stage.max_critic_steps} critic steps per "
+                       f"{stage.generator_steps} generator step(s), as the critic's loss goes (a "
+                       f"critic step {seconds['critic']:.3f} s, a generator step "
+                       f"{seconds['generator']:.3f} s), so the step rate and minutes are the range "
+                       "between those ends; the estimate and --fit-minutes use the slower end")
+    return row
+
+
+def _step_functions(trainer: Trainer, stage: Stage,
+                    batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, Callable[[], None]]:
+    """One step of each kind ``stage`` takes, by kind ("critic", "generator"), as the run
+    takes it."""
+    ctx, steps = trainer.ctx, {}
+    if stage.kind in ("critic", "gan"):
+        steps["critic"] = lambda: critic_step(ctx, batch, stage, trainer.opt_c)
+    if stage.kind in ("generator", "gan"):
+        loss_fn = GeneratorLoss(stage.losses, stage.lpips_net, trainer.device)
+
+        def generator() -> None:
+            generator_step(ctx, batch, stage, 10**9, loss_fn, trainer.opt_g)
+            trainer.ema.update(trainer.generator, trainer.recipe.ema_decay)  # as the run does
+
+        steps["generator"] = generator
+    return steps
+
+
 def bench_entry(entry: str, recipe: Recipe, steps: int) -> Iterator[dict]:
     """One row per stage of ``entry``'s recipe, each as soon as it is measured."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -81,28 +159,11 @@ def bench_entry(entry: str, recipe: Recipe, steps: int) -> Iterator[dict]:
             x, y = x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last)
         for stage in recipe.stages.values():
             trainer.new_optimizers(stage)
-            ctx = trainer.ctx
-            if stage.kind == "critic":
-                def step() -> None:
-                    critic_step(ctx, (x, y), stage, trainer.opt_c)
-            else:
-                loss_fn = GeneratorLoss(stage.losses, stage.lpips_net, trainer.device)
-
-                def step() -> None:
-                    generator_step(ctx, (x, y), stage, 10**9, loss_fn, trainer.opt_g)
-                    trainer.ema.update(trainer.generator, recipe.ema_decay)  # as the run does
-                    if stage.kind == "gan":
-                        critic_step(ctx, (x, y), stage, trainer.opt_c)
-            per_step = _time(step, steps, warmup=2, device=trainer.device)
-            if stage.kind == "gan":
-                per_step /= 2  # one generator + one critic step: two recipe steps
-            yield {"entry": entry, "stage": stage.name, "kind": stage.kind,
-                   "patch": recipe.data.patch, "batch": batch_size,
+            seconds = {kind: _time(step, steps, warmup=2, device=trainer.device)
+                       for kind, step in _step_functions(trainer, stage, (x, y)).items()}
+            yield {"entry": entry, "patch": recipe.data.patch, "batch": batch_size,
                    "precision": str(trainer.amp_dtype or "fp32").removeprefix("torch."),
-                   "loader_patches_s": batch_size / load_s, "step_patches_s": batch_size / per_step,
-                   "bottleneck": "data" if load_s > per_step else "compute",
-                   "stage_steps": stage.steps,
-                   "stage_minutes_est": stage.steps * max(per_step, load_s) / 60}
+                   **stage_row(stage, batch_size, load_s, seconds)}
 
 
 def fitted_steps(rows: list[dict], minutes: float) -> list[str]:
@@ -127,14 +188,23 @@ def _entries(names: list[str] | None) -> list[str]:
 
 def _table(rows: list[dict], title: str) -> Table:
     table = Table(title=title)
-    for col in ("entry", "stage", "kind", "patch x batch", "precision", "loader p/s", "step p/s",
-                "bottleneck", "est. min"):
+    for col in ("entry", "stage", "kind", "critic:gen", "patch x batch", "precision", "loader p/s",
+                "step p/s", "bottleneck", "est. min"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["entry"], r["stage"], r["kind"], f"{r['patch']} x {r['batch']}", r["precision"],
-                      f"{r['loader_patches_s']:.0f}", f"{r['step_patches_s']:.1f}", r["bottleneck"],
-                      f"{r['stage_minutes_est']:.1f}")
+        table.add_row(r["entry"], r["stage"], r["kind"], r.get("critic_generator", "-"),
+                      f"{r['patch']} x {r['batch']}", r["precision"], f"{r['loader_patches_s']:.0f}",
+                      _span(r, "step_patches_s", "step_patches_s_range"), r["bottleneck"],
+                      _span(r, "stage_minutes_est", "stage_minutes_range"))
     return table
+
+
+def _span(row: dict, key: str, range_key: str) -> str:
+    """A number, or the range it lies in where the row has one (threshold switching)."""
+    if range_key in row:
+        low, high = row[range_key]
+        return f"{low:.1f}-{high:.1f}"
+    return f"{row[key]:.1f}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -173,6 +243,9 @@ def main(argv: list[str] | None = None) -> None:
         row for entry in entries for row in bench_entry(entry, recipes[entry], args.steps))
     title = f"training throughput on {args.device} ({torch.get_num_threads()} threads)"
     print_table(_table(rows, title + (" (partial: interrupted)" if interrupted else "")))
+    for r in rows:
+        if "note" in r:
+            print(f"{r['entry']} {r['stage']}: {r['note']}")
     if args.json:
         atomic_write(args.json, lambda fh: fh.write(json.dumps({"partial": interrupted, "rows": rows},
                                                                indent=1)))

@@ -409,6 +409,34 @@ def test_speed_denormals_says_slower_when_flushing_is_slower(monkeypatch, capsys
     assert out.splitlines()[-1].endswith("11.0 ms per Adam step (1.10x slower)")
 
 
+def test_speed_train_mixes_a_gan_stages_steps_as_its_recipe_does(tmp_path: Path, monkeypatch,
+                                                                  capsys) -> None:
+    """A GAN stage was timed as one critic and one generator step, halved; a critic step took a
+    ninth of a generator step, so a 4:1 recipe or threshold switching (1 to 10 critic steps per
+    generator step) got another rate, another estimate and another --fit-minutes sizing."""
+    speed = _module("speed_train.py")
+    seconds = {"critic": 0.1, "generator": 0.9}
+    fixed = speed.entry_recipe("arnet-nogan", str(tmp_path), "cpu", [
+        'stages.gan.switching="fixed"', "stages.gan.critic_steps=4"]).stages["gan"]
+    row = speed.stage_row(fixed, 8, 0.01, seconds)
+    assert row["step_patches_s"] == pytest.approx(8 / ((4 * 0.1 + 0.9) / 5))
+    assert row["critic_generator"] == "4:1" and "stage_minutes_range" not in row
+
+    threshold = speed.entry_recipe("arnet-nogan", str(tmp_path), "cpu", []).stages["gan"]
+    row = speed.stage_row(threshold, 8, 0.01, seconds)
+    slow, fast = 0.5, (10 * 0.1 + 0.9) / 11  # 1:1 and 10:1
+    assert row["step_patches_s_range"] == pytest.approx([8 / slow, 8 / fast])
+    assert row["stage_minutes_est"] == pytest.approx(600 * slow / 60)  # the slower end, to fit
+    assert row["stage_minutes_range"] == pytest.approx([600 * fast / 60, 600 * slow / 60])
+    assert row["critic_generator"] == "1-10:1 (threshold)"
+
+    monkeypatch.setattr(speed, "bench_entry", lambda *a: iter([{**ROW, **row, "entry": "arnet-nogan"}]))
+    code, out, err = _call(monkeypatch, capsys, speed, "--data", tmp_path, "--entries", "arnet-nogan")
+    assert code == 0, err
+    assert "16.0-46.3" in out and "1.7-5.0" in out
+    assert "arnet-nogan gan: threshold switching: 1 to 10 critic steps per 1 generator" in " ".join(out.split())
+
+
 # --- E: a bad item is refused before the first is measured --------------------------------------
 
 @pytest.mark.parametrize(("entries", "says"), [
