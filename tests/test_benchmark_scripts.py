@@ -11,6 +11,7 @@ import json
 import runpy
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -542,6 +543,26 @@ def test_speed_bench_checks_model_names_first_and_loads_after_the_timed_run(monk
     assert code == 2 and "--models nosuch" in _one_error(err) and events == []
     code, _, err = _run(monkeypatch, capsys, "speed_bench.py", "--models", "jpeg", *common)
     assert code == 2 and events == ["zoo bench", "load jpeg"]
+
+
+def test_speed_bench_times_models_after_a_warm_up(monkeypatch) -> None:
+    """Models got no warm-up (the metrics did) and each restore was timed once: the first call's
+    one-time costs went into the first image's time."""
+    import zoo.bench.runner
+
+    module = _module("speed_bench.py")
+    calls: list[int] = []
+
+    def restore(model: Any, image: np.ndarray, **kwargs: Any) -> np.ndarray:
+        calls.append(image.size)
+        if len(calls) == 1:
+            time.sleep(0.5)  # what a first call costs above the others
+        return image
+
+    monkeypatch.setattr(zoo.bench.runner, "restore", restore)
+    costs = module.stage_costs(["jpeg"], ("psnr",), 10, None)
+    assert costs["s_per_mp"]["restore:jpeg"] < 0.1  # the first call is not in it
+    assert len(calls) == 1 + 5 * module.RESTORE_REPEATS  # the warm-up, then each sample image
 
 
 def test_speed_train_table_is_not_cut_to_80_columns(tmp_path: Path, monkeypatch, capsys) -> None:
