@@ -116,12 +116,12 @@ def measure_tiled(name: str, device: str, threads: int | None, precision: str, c
     height = int(round((megapixels * 1e6 * 3 / 4) ** 0.5))
     width = int(round(height * 4 / 3))
     image = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    rss_before = peak_rss_mb()  # before the warm-up, as for the patch: its peak is the run's too
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
     restore_image(model, image[:tile, :tile], tile=tile, device=device)  # warm up
     # A compiled model compiles again for each new tile shape (the image's edges): timed here,
     # as a user would wait for it.
-    rss_before = peak_rss_mb()
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     out = restore_image(model, image, tile=tile, device=device)
     seconds = time.perf_counter() - start
@@ -306,8 +306,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{args.size}x{args.size}: median of {args.runs} runs after {args.warmup} "
                     f"warm-up; peak MB: resident-set high-water mark of a fresh process "
                     f"(in brackets: "
-                    f"the rise during the measurement, above imports and model), or CUDA max "
-                    f"allocated")
+                    f"the rise during the measurement and its warm-up, above imports, model "
+                    f"and input), or CUDA max allocated")
     if load_before is not None:
         # Other processes on the same cores make every figure here lower: say so in the table.
         notes.append(f"1-minute load average {load_before:.1f} before, "

@@ -585,6 +585,20 @@ def test_speed_restore_names_the_gpu_its_speeds_belong_to(monkeypatch: pytest.Mo
     assert module._hardware_name("cpu") == "AMD EPYC"
 
 
+def test_speed_restore_tiled_memory_rise_includes_the_warm_up(monkeypatch) -> None:
+    """The tiled "(+N)" was read after a one-tile warm-up restore, whose peak was then left out
+    of the rise that the note says is above imports and model."""
+    import zoo.restore
+
+    module = _module("speed_restore.py")
+    events: list[str] = []
+    monkeypatch.setattr(module, "peak_rss_mb", lambda: events.append("rss") or 100.0)
+    monkeypatch.setattr(zoo.restore, "restore_image",
+                        lambda model, image, **kw: events.append(f"restore {image.shape[0]}") or image)
+    result = module.measure_tiled("jpeg", "cpu", None, "fp32", False, 0.01, 16)
+    assert events == ["rss", "restore 16", "restore 87", "rss"] and result["rss_before_mb"] == 100.0
+
+
 def test_speed_metrics_times_no_cache_hits() -> None:
     """SSIM keeps the filtering of the last pair and LPIPS the reference's features: timing the
     same pair again measured a cache lookup (ssim 0.007 s/MP against 0.36 computed)."""
