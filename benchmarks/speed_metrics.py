@@ -7,11 +7,12 @@ Scores one 512x512 photograph (scikit-image's astronaut; ``--megapixels``: enlar
 megapixels) against its JPEG copies, after one warm-up call per metric (the warm-up loads LPIPS
 and the NIQE/BRISQUE parameters, and LPIPS keeps the reference's features, as a benchmark does
 across its models); each timed call scores another copy (q11, q12, ...), so no call is a
-cache hit. ``--memory`` measures each metric in a fresh process
-and adds the memory it took: the process's peak resident set less its size before the metric's
-first call (the images are made before). A metric that is undefined at the image's size (NaN:
-MS-SSIM below 161 px, LPIPS below 31, NIQE below two 96-px blocks) is not timed: its row says
-so.
+cache hit. ``--memory`` measures each metric in a fresh process and adds the memory it took:
+on the CPU, the process's peak resident set less its size before the metric's first call (the
+images are made before); on CUDA, the GPU memory it allocated at its peak
+(``torch.cuda.max_memory_allocated`` less what was allocated before), shown "(CUDA)". A metric
+that is undefined at the image's size (NaN: MS-SSIM below 161 px, LPIPS below 31, NIQE below
+two 96-px blocks) is not timed: its row says so.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from zoo.degrade import jpeg_roundtrip, to_protocol
 from zoo.metrics import METRICS
 
 
+MB = 1024 * 1024
 MAX_REPEATS = 90
 """Copies at JPEG qualities 11 to 100 (q10 is the warm-up's)."""
 PHOTO_SIDE = 512
@@ -60,6 +62,20 @@ def _image(protocol: str, megapixels: float | None) -> np.ndarray:
     return to_protocol(photo, protocol)  # type: ignore[arg-type]
 
 
+def _memory_start(device: str) -> float:
+    """MB in use before a metric runs, its peak reset where it can be: on CUDA the GPU memory
+    allocated (a host high-water mark says nothing of it), else the process's peak RSS."""
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats(device)
+        return torch.cuda.memory_allocated(device) / MB
+    return peak_rss_mb()
+
+
+def _memory_peak(device: str) -> float:
+    """The peak MB since :func:`_memory_start`, measured as it measures."""
+    return torch.cuda.max_memory_allocated(device) / MB if device.startswith("cuda") else peak_rss_mb()
+
+
 def measure(protocol: str, repeats: int, devices: list[str], megapixels: float | None = None,
             only: str | None = None) -> list[Row]:
     """A row for every metric (or ``only`` that one) and device."""
@@ -74,7 +90,7 @@ def measure(protocol: str, repeats: int, devices: list[str], megapixels: float |
             uses_device = name == "lpips_alex"
             if (device != "cpu" and not uses_device) or (only and name != only):
                 continue  # numpy/float64 metrics run on the CPU only
-            before = peak_rss_mb()
+            before = _memory_start(device)
             if math.isnan(metric(copies[0], reference, device=device)):  # warm-up
                 rows.append((name, device, None, None))  # a speed of no score would mislead
                 continue
@@ -84,7 +100,7 @@ def measure(protocol: str, repeats: int, devices: list[str], megapixels: float |
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             rows.append((name, device, (time.perf_counter() - start) / repeats / size,
-                         peak_rss_mb() - before))
+                         _memory_peak(device) - before))
     return rows
 
 
@@ -104,7 +120,8 @@ def _cells(row: Row, memory: bool, side: int) -> list[str]:
     """A row's cells: its speed, or that the metric is undefined at this size; its MB."""
     name, device, sec, mb = row
     speed = f"undefined at {side}x{side}" if sec is None else f"{sec:.3f}"
-    return [name, device, speed] + (["–" if mb is None else f"{mb:.0f}"] if memory else [])
+    where = " (CUDA)" if device.startswith("cuda") else ""
+    return [name, device, speed] + (["–" if mb is None else f"{mb:.0f}{where}"] if memory else [])
 
 
 def to_markdown(rows: list[Row], protocol: str, megapixels: float | None) -> str:

@@ -618,6 +618,31 @@ def test_speed_metrics_times_no_cache_hits() -> None:
     assert len(seen[0]) == 100 * 100 * 3
 
 
+def test_speed_metrics_memory_of_a_cuda_row_is_gpu_memory(monkeypatch) -> None:
+    """The CUDA row ran in the child after the CPU row, and its MB was the host RSS high-water
+    mark above the CPU row's peak, not the GPU memory the metric took."""
+    import torch
+
+    module = _module("speed_metrics.py")
+    mb = 1024 * 1024
+    allocated = {"now": 100 * mb, "peak": 100 * mb}
+
+    def lpips(restored: np.ndarray, reference: np.ndarray, device: str = "cpu") -> float:
+        if device == "cuda":
+            allocated["peak"] = 350 * mb
+        return 0.0
+
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats",
+                        lambda device=None: allocated.update(peak=allocated["now"]))
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: allocated["now"])
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: allocated["peak"])
+    module.METRICS = {"lpips_alex": lpips}
+    cpu, cuda = module.measure("rgb", 1, ["cpu", "cuda"], megapixels=0.01)
+    assert cuda[1] == "cuda" and cuda[3] == pytest.approx(250.0)
+    assert module._cells(cuda, True, 100)[3] == "250 (CUDA)" and "CUDA" not in module._cells(cpu, True, 100)[3]
+
+
 def test_speed_metrics_memory_runs_each_metric_apart(monkeypatch, capsys, tmp_path: Path) -> None:
     """--memory: every metric in a fresh process; the Markdown table gets its MB column."""
     module = _module("speed_metrics.py")
