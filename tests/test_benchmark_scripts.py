@@ -207,6 +207,33 @@ def test_headline_targets_name_a_missing_model(tmp_path: Path, monkeypatch, caps
     assert code == 2 and "'unet-l1'" in _one_error(err)
 
 
+def test_headline_targets_cannot_tell_the_lowest_lpips_past_one_not_measured(
+        tmp_path: Path, monkeypatch, capsys) -> None:
+    """"lowest LPIPS (arnet-nogan)" said yes while gan's LPIPS was blank (not measured)."""
+    rows = [JPEG_ROW, "S,unet-l1,10,rgb,5,27.7,25.0,0.8,0.9,0.1500,7.0,50.0,0.1,",
+            "S,arnet-nogan,10,rgb,5,26.5,24.0,0.7,0.9,0.1000,7.0,50.0,0.1,",
+            "S,gan,10,rgb,5,26.0,,,,,,,0.1,"]
+    board = _board(tmp_path, rows)
+    code, out, err = _run(monkeypatch, capsys, "headline_table.py", "--leaderboard", board,
+                          "--sets", "S", "--targets")
+    assert code == 0, err
+    assert out.splitlines()[2].endswith("| unknown: `gan`'s LPIPS not measured |")
+    (board / "S" / "summary.csv").write_text("\n".join([SUMMARY, *rows[:2], rows[3],
+                                                          rows[2].replace("0.1000", "")]) + "\n")
+    code, out, err = _run(monkeypatch, capsys, "headline_table.py", "--leaderboard", board,
+                          "--sets", "S", "--targets")
+    assert code == 0 and out.splitlines()[2].endswith("| – |"), err  # its own not measured
+
+
+def test_headline_targets_are_refused_at_another_quality(tmp_path: Path, monkeypatch, capsys) -> None:
+    """--targets --quality 30 checked the q10 targets at q30 without a word."""
+    board = _board(tmp_path, [f"S,{model},30,rgb,5,30.0,28.0,0.8,0.9,0.1,7.0,50.0,0.1,"
+                              for model in ("jpeg", "unet-l1", "arnet-nogan")])
+    code, out, err = _run(monkeypatch, capsys, "headline_table.py", "--leaderboard", board,
+                          "--sets", "S", "--targets", "--quality", "30")
+    assert code == 2 and out == "" and "--targets --quality 30" in _one_error(err)
+
+
 @pytest.mark.parametrize("args", [["--models", "nosuch"], ["--image", "corrupt.png"],
                                   ["--models", "jpeg", "nosuch"],  # E: nothing measured first
                                   ["--image", "good.png", "corrupt.png"]])
