@@ -63,8 +63,10 @@ def _time(fn, n: int, warmup: int, device: torch.device | None = None) -> float:
 
 def entry_recipe(entry: str, data: str, device: str, overrides: list[str]) -> Recipe:
     """The entry's shipped recipe with the data, the device and the user's overrides."""
+    # json.dumps of a str is a TOML basic string: a path holding " or \ stays that path.
     return load_recipe(recipe_path(get_model_info(entry).recipe),
-                       [f'data.train=["{data}"]', 'data.val=""', f'device="{device}"', *overrides])
+                       [f"data.train=[{json.dumps(data)}]", 'data.val=""',
+                        f"device={json.dumps(device)}", *overrides])
 
 
 Mix = tuple[int, int]

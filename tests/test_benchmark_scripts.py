@@ -497,6 +497,16 @@ def test_speed_train_hands_overrides_back_in_command_line_order(tmp_path: Path, 
     assert built == [["data.quality=[10]", "data.quality=[20]"]]  # the later one wins
 
 
+@pytest.mark.parametrize("name", ["b\\d", 'say "hi"'])
+def test_speed_train_takes_a_data_path_with_quotes_or_backslashes(name: str, tmp_path: Path) -> None:
+    """--data went into a TOML override by string formatting: '/tmp/b\\d' was refused."""
+    speed = _module("speed_train.py")
+    data = tmp_path / name
+    _png(data / "a.png")
+    recipe = speed.entry_recipe("unet-l1", str(data), "cpu", [])
+    assert [str(path) for path in recipe.data.train] == [str(data)]
+
+
 def test_speed_train_refuses_entries_that_are_only_overrides(tmp_path: Path, monkeypatch,
                                                              capsys) -> None:
     speed = _module("speed_train.py")
