@@ -71,6 +71,16 @@ def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return name, overrides
 
 
+def _check_models(specs: list[str], known: list[str]) -> None:
+    """Refuse an unknown entry or an override that is not KEY=JSON before anything runs."""
+    from zoo.ensemble import split_ensemble
+
+    for spec in specs:
+        name, _ = parse_model_spec(split_ensemble(spec)[0])
+        if name not in known:
+            raise ZooError(f"--models {spec}: unknown model {name!r} (known: {', '.join(known)})")
+
+
 def measure_patch(name: str, device: str, threads: int | None, precision: str, compiled: bool,
                   size: int, warmup: int, runs: int) -> dict[str, Any]:
     """Median MP/s of ``model(x)`` on a (1, 3, size, size) batch, and the peak memory. ``x`` is
@@ -273,17 +283,15 @@ def main(argv: list[str] | None = None) -> int:
     from rich.table import Table
 
     import zoo
-    from zoo.ensemble import split_ensemble
 
     if args.markdown:
         check_output_file(args.markdown, "--markdown")
+    from zoo.devices import usable_device
+
+    usable_device(args.device)  # refused here, not in every row's child
     console = Console()
     names = args.models or zoo.list_models()
-    unknown = sorted({parse_model_spec(split_ensemble(n)[0])[0] for n in names}
-                     - set(zoo.list_models()))
-    if unknown:
-        parser.error(f"unknown model(s) {', '.join(unknown)}; "
-                     f"known: {', '.join(zoo.list_models())}")
+    _check_models(names, zoo.list_models())
     wanted = _rows_to_measure(args, names)
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     with console.status("measuring") as status:

@@ -318,6 +318,23 @@ def test_speed_restore_refuses_an_override_that_is_not_json(monkeypatch, capsys)
     assert code == 2 and "'blocks' is not KEY=JSON" in _one_error(err)
 
 
+@pytest.mark.parametrize(("args", "says"), [
+    (["--models", "nope"], "--models nope: unknown model 'nope'"),
+    (["--models", "jpeg", "nope+x8"], "--models nope+x8: unknown model 'nope'"),
+    (["--models", "jpeg", "--device", "bogus"], "device 'bogus': not a torch device"),
+    (["--models", "jpeg", "--device", "cuda"], "device 'cuda': no CUDA device is available here")])
+def test_speed_restore_refuses_bad_models_and_devices_before_measuring(
+        args: list[str], says: str, monkeypatch, capsys) -> None:
+    """A bad device was found in every row's child (each 'failed', exit 1) and an unknown model
+    got argparse's usage lines."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    _fake_children(monkeypatch, AssertionError("measured before checking the input"))
+    code, out, err = _run(monkeypatch, capsys, "speed_restore.py", *args, "--no-tiled")
+    assert code == 2 and out == "" and says in _one_error(err)
+
+
 def test_speed_restore_reports_a_failed_child_in_one_line_and_exits_1(tmp_path: Path, monkeypatch,
                                                                       capsys) -> None:
     # a real child: the worker's own error, not a traceback or a cell holding it
