@@ -31,6 +31,21 @@ TINY = torch.finfo(torch.float32).tiny
 DENORMAL = torch.tensor([DENORMAL_BITS], dtype=torch.int32).view(torch.float32)
 
 
+def _unreadable(checkpoint: Path, exc: Exception) -> ZooError:
+    """The one-line refusal of a checkpoint whose files cannot be read."""
+    return ZooError(f"--checkpoint {checkpoint}: not a readable training checkpoint "
+                    f"({type(exc).__name__}: {first_line(exc)})")
+
+
+def _checkpoint_model(checkpoint: Path) -> tuple[str, dict]:
+    """The entry and architecture arguments a checkpoint's run trained."""
+    try:
+        meta = json.loads((checkpoint / "meta.json").read_text(encoding="utf-8"))
+        return meta["entry"], dict(meta["recipe"]["model"]["args"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _unreadable(checkpoint, exc) from None
+
+
 def _moments(entry: str, checkpoint: Path | None, share: float, seed: int):
     """Parameters (with gradients set) and an Adam state for ``entry`` or a checkpoint."""
     from safetensors import SafetensorError
@@ -40,13 +55,11 @@ def _moments(entry: str, checkpoint: Path | None, share: float, seed: int):
 
     args = {}
     if checkpoint is not None:
+        entry, args = _checkpoint_model(checkpoint)
         try:
-            meta = json.loads((checkpoint / "meta.json").read_text(encoding="utf-8"))
-            entry, args = meta["entry"], meta["recipe"]["model"]["args"]
             tensors = load_file(checkpoint / "state.safetensors")
-        except (ValueError, KeyError, TypeError, SafetensorError) as exc:
-            raise ZooError(f"--checkpoint {checkpoint}: not a readable training checkpoint "
-                           f"({type(exc).__name__}: {first_line(exc)})") from None
+        except SafetensorError as exc:
+            raise _unreadable(checkpoint, exc) from None
     params = list(create_model(entry, **args).parameters())
     g = torch.Generator().manual_seed(seed)
     state = {}
@@ -96,17 +109,49 @@ def speedup(without_ms: float, with_ms: float) -> str:
 
 
 def _check_source(entry: str, checkpoint: Path | None) -> None:
-    """Refuse an unknown entry or a checkpoint folder without its files before any child runs
-    (the children report what is wrong inside the files)."""
-    if checkpoint is None:
-        from zoo.registry import get_model_info
+    """Refuse, before any child runs, an unknown entry, one without parameters for Adam, or a
+    checkpoint folder without its files or without the generator's Adam moments."""
+    from zoo.registry import create_model, get_model_info
 
-        get_model_info(entry)  # an UnknownNameError naming the entries
-        return
-    for name in ("meta.json", "state.safetensors"):
-        if not (checkpoint / name).is_file():
-            raise ZooError(f"--checkpoint {checkpoint}: no {name} in it (a checkpoint folder is "
-                           "a run's checkpoints/step-N)")
+    args: dict = {}
+    if checkpoint is not None:
+        for name in ("meta.json", "state.safetensors"):
+            if not (checkpoint / name).is_file():
+                raise ZooError(f"--checkpoint {checkpoint}: no {name} in it (a checkpoint folder "
+                               "is a run's checkpoints/step-N)")
+        entry, args = _checkpoint_model(checkpoint)
+    what = f"--checkpoint {checkpoint}: its entry {entry}" if checkpoint else f"--entry {entry}"
+    get_model_info(entry)  # an UnknownNameError naming the entries
+    try:
+        count = len(list(create_model(entry, **args).parameters()))
+    except (TypeError, ValueError) as exc:
+        raise ZooError(f"{what}: its model arguments do not build it ({first_line(exc)})") from None
+    if not count:
+        raise ZooError(f"{what}: has no parameters, so no Adam step to time (pick a trainable "
+                       "entry)")
+    if checkpoint is not None:
+        _check_moments(checkpoint, count)
+
+
+def _check_moments(checkpoint: Path, count: int) -> None:
+    """Refuse a checkpoint without Adam's moments for each of the generator's ``count``
+    parameters (one saved in a critic-only stage has none)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(checkpoint / "state.safetensors", framework="pt") as f:
+            keys = set(f.keys())
+    except (SafetensorError, OSError) as exc:
+        raise _unreadable(checkpoint, exc) from None
+    missing = [i for i in range(count)
+               if not {f"opt_g.{i}.exp_avg", f"opt_g.{i}.exp_avg_sq"} <= keys]
+    if len(missing) == count:
+        raise ZooError(f"--checkpoint {checkpoint}: no optimizer state of the generator in it "
+                       "(no opt_g.N.exp_avg: saved in a stage that does not train the generator, "
+                       "or before its first step)")
+    if missing:
+        raise ZooError(f"--checkpoint {checkpoint}: no Adam moments for {len(missing)} of the "
+                       f"generator's {count} parameters (opt_g.{missing[0]}.exp_avg first)")
 
 
 def main(argv: list[str] | None = None) -> None:

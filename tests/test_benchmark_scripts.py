@@ -349,19 +349,65 @@ def test_speed_restore_reports_a_failed_child_in_one_line_and_exits_1(tmp_path: 
     assert "nope" in failures[0].split(" at 16x16: ")[1]
 
 
-def test_speed_denormals_reports_what_the_child_ran_and_why_it_failed(tmp_path: Path, monkeypatch,
-                                                                      capsys) -> None:
+def test_speed_denormals_reports_what_the_child_ran_and_why_it_failed(monkeypatch, capsys) -> None:
     code, _, err = _run(monkeypatch, capsys, "speed_denormals.py", "--entry", "nosuch")
     assert code == 2 and "nosuch" in _one_error(err)
 
-    checkpoint = tmp_path / "step-1"
-    checkpoint.mkdir()
-    (checkpoint / "meta.json").write_text('{"entry": "jpeg", "recipe": {"model": {"args": {}}}}')
-    (checkpoint / "state.safetensors").write_bytes(b"\x08\0\0\0\0\0\0\0{}")  # truncated
-    code, _, err = _run(monkeypatch, capsys, "speed_denormals.py", "--checkpoint", checkpoint,
-                        "--repeats", "1")
+    _fake_children(monkeypatch, (1, "", "Traceback (most recent call last):\nRuntimeError: boom\n"))
+    code, _, err = _run(monkeypatch, capsys, "speed_denormals.py", "--repeats", "1")
     line = _one_error(err)
-    assert code == 2 and "timing Adam without flushing" in line and str(checkpoint) in line
+    assert code == 2 and "timing Adam without flushing: RuntimeError: boom" in line
+
+
+SMALL_UNET = {"channels": [8, 16], "blocks": [1, 1]}
+
+
+def _checkpoint(folder: Path, moments: int | None) -> Path:
+    """A training checkpoint of a small unet-l1 with Adam moments for its first ``moments``
+    parameters (all: None)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from zoo.registry import create_model
+
+    folder.mkdir(parents=True)
+    meta = {"entry": "unet-l1", "recipe": {"model": {"args": SMALL_UNET}}}
+    (folder / "meta.json").write_text(json.dumps(meta))
+    params = list(create_model("unet-l1", **SMALL_UNET).parameters())
+    tensors = {"gen.x": torch.zeros(1)}
+    for i, p in enumerate(params[:moments]):
+        tensors |= {f"opt_g.{i}.exp_avg": torch.zeros_like(p), f"opt_g.{i}.exp_avg_sq": torch.zeros_like(p)}
+    save_file(tensors, folder / "state.safetensors")
+    return folder
+
+
+@pytest.mark.parametrize(("source", "says"), [
+    ("jpeg", "--entry jpeg: has no parameters, so no Adam step to time"),
+    ("no moments", "no optimizer state of the generator in it"),
+    ("some moments", "no Adam moments for 11 of the generator's 22 parameters (opt_g.11.exp_avg"),
+    ("truncated", "not a readable training checkpoint")])
+def test_speed_denormals_refuses_a_source_without_adam_state_before_timing(
+        source: str, says: str, tmp_path: Path, monkeypatch, capsys) -> None:
+    """--entry jpeg failed in the child ('optimizer got an empty parameter list'), and a
+    checkpoint without optimizer state with KeyError: 'opt_g.0.exp_avg'."""
+    args = ["--entry", "jpeg"]
+    if source != "jpeg":
+        checkpoint = _checkpoint(tmp_path / "step-1", {"no moments": 0, "some moments": 11}.get(source))
+        if source == "truncated":
+            (checkpoint / "state.safetensors").write_bytes(b"\x08\0\0\0\0\0\0\0{}")
+        args = ["--checkpoint", str(checkpoint)]
+    _fake_children(monkeypatch, AssertionError("timed before checking the source"))
+    code, _, err = _run(monkeypatch, capsys, "speed_denormals.py", *args, "--repeats", "1")
+    line = _one_error(err)
+    assert code == 2 and says in line and (source == "jpeg" or str(tmp_path / "step-1") in line)
+
+
+def test_speed_denormals_times_a_checkpoints_own_moments(tmp_path: Path, monkeypatch, capsys) -> None:
+    checkpoint = _checkpoint(tmp_path / "step-1", None)
+    code, out, err = _run(monkeypatch, capsys, "speed_denormals.py", "--checkpoint", checkpoint,
+                          "--repeats", "1", "--threads", "1")
+    assert code == 0, err
+    assert out.startswith(f"{checkpoint}: 0 of ") and "with flushing:" in out
 
 
 # --- B: Ctrl-C keeps the rows measured ----------------------------------------------------------
