@@ -142,6 +142,24 @@ def test_grow_checks_its_output_path_before_the_work(tmp_path: Path,
                   monkeypatch)
 
 
+@pytest.mark.parametrize(("args", "says"), [
+    (["training/grow.py", "unet-l1", "missing.safetensors", "out.safetensors", "--to", "blocks"],
+     "error: --to blocks: not KEY=VALUE"),
+    (["training/grow.py", "unet-l1", "missing.safetensors", "out.safetensors", "--to", "blocks=x"],
+     "error: --to blocks=x: the value is not JSON"),
+    (["training/arnet_variants.py", "bogus", "list"], "error: unknown variant 'bogus'"),
+    (["training/arnet_variants.py", "fine0", "list"],
+     "error: variant 'fine0': a fine branch needs at least 1 channel")])
+def test_grow_and_arnet_variants_refuse_bad_input_in_one_line_with_status_2(
+        args: list[str], says: str, tmp_path: Path) -> None:
+    """They ended through SystemExit("..."): exit status 1, no 'error:' prefix (grow read the
+    source weights before the --to syntax); fine0 built a branch of zero channels."""
+    result = subprocess.run([sys.executable, str(REPO / args[0]), *args[1:]], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.strip().startswith(says), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out.safetensors").exists()
+
+
 @pytest.mark.parametrize("content", ["corrupt", "grey"])
 def test_grey_gap_says_when_no_colour_image_was_measured(
         content: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -56,10 +56,10 @@ def test_grow_script_writes_a_bigger_network_with_the_same_output(tmp_path: Path
 
 def test_grow_script_rejects_an_assignment_without_a_value() -> None:
     grow = _script("training/grow.py")
-    assert grow.parse_assignments(["blocks=[2,2,4]", "last_blocks=4"]) == {
+    assert grow.parse_assignments("--to", ["blocks=[2,2,4]", "last_blocks=4"]) == {
         "blocks": [2, 2, 4], "last_blocks": 4}
-    with pytest.raises(SystemExit, match="not KEY=VALUE"):
-        grow.parse_assignments(["blocks"])
+    with pytest.raises(ZooError, match="^--to blocks: not KEY=VALUE"):
+        grow.parse_assignments("--to", ["blocks"])
 
 
 def test_dead_channels_are_found_and_revived_without_changing_the_output(tmp_path: Path) -> None:

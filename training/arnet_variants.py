@@ -36,6 +36,7 @@ import zoo.models.arnet as arnet
 import zoo.models.layers as layers
 from zoo.cli import train_cmd
 from zoo.cli import main as zoo_main
+from zoo.errors import ZooError
 from zoo.models.base import Restorer
 from zoo.models.unet import ResBlock
 
@@ -129,7 +130,7 @@ def _replace_card_usage(card: Path, variant: str) -> None:
     text = card.read_text(encoding="utf-8")
     start, end = text.find("## Use with zoo\n"), text.find("\nFiles: ")
     if start < 0 or end < start:
-        raise SystemExit(f"arnet_variants: {card} has no 'Use with zoo' section to replace")
+        raise ZooError(f"{card}: no 'Use with zoo' section to replace (arnet_variants.py)")
     usage = (f"## Use\n\nThese weights are the '{variant}' probe variant, not the registered network: "
              f"`zoo.load` refuses them. Load them through the script that trained them: "
              f"`{_bench_command(variant, 'PATH/TO/THIS/FOLDER')}`.\n")
@@ -148,18 +149,26 @@ def apply_variant(name: str) -> list[str]:
         _without_spectral_norm()
         _after_init(_strip_batch_norm)
     elif name.startswith("fine") and name[4:].isdigit():
+        if int(name[4:]) < 1:
+            raise ZooError(f"variant {name!r}: a fine branch needs at least 1 channel (fineN, N >= 1)")
         _add_fine_branch(int(name[4:]))
     else:
-        raise SystemExit(f"arnet_variants: unknown variant {name!r} "
-                         "(base, noblur, nosn, plain, fineN)")
+        raise ZooError(f"unknown variant {name!r} (base, noblur, nosn, plain, fineN)")
     _mark_exports(name)  # its tensors are not the registered network's
     return []
 
 
+def main(argv: list[str]) -> int:
+    """Patch ``ARNet`` into the variant ``argv[0]``, then run the ``zoo`` command line after it."""
+    overrides = apply_variant(argv[0])
+    return zoo_main(argv[1:] + overrides)
+
+
 if __name__ == "__main__":
+    from zoo.cli import run_tool
+
     asked = len(sys.argv) > 1 and sys.argv[1] in ("-h", "--help")
     if asked or len(sys.argv) < 3:
         print(__doc__)
         raise SystemExit(0 if asked else 2)
-    overrides = apply_variant(sys.argv[1])
-    raise SystemExit(zoo_main(sys.argv[2:] + overrides))
+    raise SystemExit(run_tool(lambda: main(sys.argv[1:])))

@@ -28,28 +28,30 @@ from zoo.registry import architecture_class, create_model, get_model_info
 from zoo.weights import load_weights, save_weights
 
 
-def parse_assignments(items: list[str]) -> dict[str, Any]:
-    """``["blocks=[2,2,4]", "last_blocks=4"]`` -> ``{"blocks": [2, 2, 4], "last_blocks": 4}``."""
+def parse_assignments(option: str, items: list[str]) -> dict[str, Any]:
+    """``["blocks=[2,2,4]", "last_blocks=4"]`` -> ``{"blocks": [2, 2, 4], "last_blocks": 4}``;
+    an item that is not ``KEY=JSON`` refused in one line naming ``option``."""
     parsed: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep:
-            raise SystemExit(f"grow.py: {item!r} is not KEY=VALUE")
+            raise ZooError(f"{option} {item}: not KEY=VALUE (e.g. 'blocks=[2,2,4]')")
         try:
             parsed[key] = json.loads(value)
         except json.JSONDecodeError as err:
-            raise SystemExit(f"grow.py: {item!r}: the value is not JSON ({err})") from None
+            raise ZooError(f"{option} {item}: the value is not JSON ({err})") from None
     return parsed
 
 
 def build(option: str, items: list[str], make: Callable[..., Restorer],
           takes: Callable[..., Any]) -> Restorer:
-    """``make(**arguments)`` from ``KEY=JSON`` items, where ``takes`` names the arguments.
+    """``make(**arguments)`` from ``KEY=JSON`` items (checked by :func:`parse_assignments`
+    before), where ``takes`` names the arguments.
 
     An unknown key, a value of the wrong type or a layout that cannot be built (or grown) is the
     user's input, so it is refused in one line naming ``option``, not as a traceback.
     """
-    arguments = parse_assignments(items)
+    arguments = parse_assignments(option, items)
     known = inspect.signature(takes).parameters
     unknown = [key for key in arguments if key not in known]
     if unknown:
@@ -73,6 +75,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seeds the new blocks' other weights")
     args = parser.parse_args()
     check_output_file(args.out, "output")
+    for option, items in (("--from", args.source_args), ("--to", args.grown_args)):
+        parse_assignments(option, items)  # before the source is read
     torch.manual_seed(args.seed)
     info = get_model_info(args.entry)
     cls = architecture_class(info.architecture)
