@@ -175,6 +175,21 @@ def test_grey_gap_says_when_no_colour_image_was_measured(
         "set: no colour image was measured (its images are grey or unreadable)")
 
 
+def test_arnet_variants_rewrite_a_card_whole_or_not_at_all(tmp_path: Path) -> None:
+    """The card was rewritten with write_text: a write that failed part-way left it truncated."""
+    spec = importlib.util.spec_from_file_location("arnet_variants", REPO / "training/arnet_variants.py")
+    variants = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(variants)
+    card = tmp_path / "README.md"
+    original = "# m\n\n## Use with zoo\n\nzoo.load(...)\n\nFiles: a\n"
+    card.write_text(original, encoding="utf-8")
+    with pytest.raises(UnicodeEncodeError):
+        variants._replace_card_usage(card, "fine\udc80")  # fails while writing the new text
+    assert card.read_text(encoding="utf-8") == original and list(tmp_path.iterdir()) == [card]
+    variants._replace_card_usage(card, "fine8")
+    assert "zoo.load(" not in card.read_text(encoding="utf-8")
+
+
 def test_arnet_variant_exports_are_named_as_the_variant(tmp_path: Path) -> None:
     data = _images(tmp_path / "train", [(160, 160, 3)] * 2)
     out = tmp_path / "run"

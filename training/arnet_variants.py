@@ -34,6 +34,7 @@ from torch import nn
 
 import zoo.models.arnet as arnet
 import zoo.models.layers as layers
+from zoo.atomic import atomic_write
 from zoo.cli import train_cmd
 from zoo.cli import main as zoo_main
 from zoo.errors import ZooError
@@ -134,7 +135,7 @@ def _replace_card_usage(card: Path, variant: str) -> None:
     usage = (f"## Use\n\nThese weights are the '{variant}' probe variant, not the registered network: "
              f"`zoo.load` refuses them. Load them through the script that trained them: "
              f"`{_bench_command(variant, 'PATH/TO/THIS/FOLDER')}`.\n")
-    card.write_text(text[:start] + usage + text[end:], encoding="utf-8")
+    atomic_write(card, lambda fh: fh.write(text[:start] + usage + text[end:]))
 
 
 def apply_variant(name: str) -> list[str]:
