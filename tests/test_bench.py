@@ -216,7 +216,7 @@ def test_a_model_that_does_not_load_is_said_so(image_folder: Path, tmp_path: Pat
                  "--metrics", "psnr", "--out", str(out), "--no-progress", "--crops", "0"])
     assert code == 1
     assert "failed unet-l1 (could not be loaded): ZooError: weights damaged" in capsys.readouterr().err
-    assert "- `unet-l1` could not be loaded: ZooError: weights damaged" in (out / "LEADERBOARD.md").read_text()
+    assert "- `unet-l1` (could not be loaded): ZooError: weights damaged" in (out / "LEADERBOARD.md").read_text()
     assert "unet-l1 (could not be loaded): ZooError" in (out / "leaderboard.html").read_text()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 from pathlib import Path
 
@@ -714,3 +715,21 @@ def test_no_progress_turns_the_bars_off_on_a_terminal(tmp_path: Path,
     assert restore(tmp_path / "a.jpg", "--no-progress") == 0
     assert restore(tmp_path / "a.jpg", "-o", tmp_path / "b.png") == 0
     assert made == [True, False]
+
+
+def test_without_r_a_sub_folder_is_not_even_opened(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unreadable sub-folder of a folder restored without -r was reported as a failure (the
+    walk still opened it), exit 1; it is never read, so it is no failure."""
+    (tmp_path / "a.jpg").write_bytes(jpeg(rgb()))
+    (tmp_path / "private").mkdir()
+    real_scandir = os.scandir
+
+    def guarded(path=".", *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if Path(path).name == "private":  # as a folder with mode 000 is to another user
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "scandir", guarded)
+    assert restore(tmp_path, "--out-dir", tmp_path / "out") == 0
+    assert "private" not in capsys.readouterr().err

@@ -1466,11 +1466,15 @@ def test_the_images_that_fit_the_cache_are_kept_and_the_rest_said(tmp_path: Path
     for name in "abc":  # 512x512x3 = 0.75 MB each
         Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)).save(tmp_path / f"{name}.png")
     with pytest.warns(UserWarning, match=r"training images: 2 of 3 kept in memory \(data.cache_mb=2; "
-                                         r"all of them need 3\)"):
+                                         r"all of them need 3 MB\)"):
         store = ImageStore([tmp_path], min_side=32, cache_mb=2)
     assert [pixels is not None for pixels in store._cache] == [True, True, False]
     assert not store.cached
     np.testing.assert_array_equal(store[2], np.asarray(Image.open(tmp_path / "c.png")))
+    (tmp_path / "c.png").write_bytes(b"")  # gone bad: the next image, kept, takes its place
+    (tmp_path / "a.png").unlink()  # (from memory: its file is not read again)
+    with pytest.warns(UserWarning, match="c.png: empty file"):
+        assert store[2] is store[0]
 
 
 def test_linked_sub_folders_of_training_data_are_followed_once(tmp_path: Path) -> None:
@@ -1487,3 +1491,20 @@ def test_linked_sub_folders_of_training_data_are_followed_once(tmp_path: Path) -
     (top / "again").symlink_to(real, target_is_directory=True)
     (real / "up").symlink_to(top, target_is_directory=True)
     assert [p.relative_to(top).as_posix() for p in find_images([top])] == ["again/r.png", "t.png"]
+
+
+def test_the_last_stage_ended_by_its_own_time_cap_stops_the_run(data: tuple[Path, Path], tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """It said "the run goes on with the next stage" where there is none, and not that the run
+    stopped early (nor that --resume with a larger budget continues)."""
+    from zoo.train.loop import Trainer
+    from zoo.train.recipe import load_recipe
+
+    recipe = load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', 'data.val=""',
+                                       "stages.gan.max_minutes=1e-9"])
+    trainer = Trainer(TINY, recipe, tmp_path / "run", progress=False)
+    trainer.run()
+    assert trainer.stopped and trainer.stop_reason == "stages.gan.max_minutes"
+    err = capsys.readouterr().err
+    assert "goes on with the next stage" not in err
+    assert "stopped at step 10 of 18: stages.gan.max_minutes reached" in err

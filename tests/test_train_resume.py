@@ -120,6 +120,15 @@ def test_a_run_finished_by_an_earlier_zoo_cannot_grow_its_last_stage(
             f"--out with model.init={out / 'export'}\n") in capsys.readouterr().err
     assert main(_cli(data, out, "--resume")) == 0
     assert "already finished all its 18 steps" in capsys.readouterr().err
+    # It can add a stage after its last (the rule against rewriting what was trained allows it).
+    more = tmp_path / "more.toml"
+    more.write_text(TINY_RECIPE.read_text() + '\n[stages.more]\nkind = "generator"\nsteps = 2\n'
+                    'losses = { l1 = 1.0 }\n')
+    meta_file.write_text(json.dumps({**meta, "stage_index": 3, "stage_start": 18}))
+    capsys.readouterr()
+    assert main([*_cli(data, out, "--resume"), "--recipe", str(more)]) == 0
+    assert "no usable checkpoint" not in capsys.readouterr().err
+    assert [row[:2] for row in _train_rows(out)[-2:]] == [["19", "more"], ["20", "more"]]
 
 
 def test_a_resume_that_rewrites_what_was_trained_is_refused(
@@ -148,6 +157,12 @@ def test_a_resume_that_rewrites_what_was_trained_is_refused(
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"error: {last}: was saved in stage gan of the stages pretrain, critic, gan; a resume keeps "
         "those stages, in that order (add stages after them, or train into a new --out)")
+    without = tmp_path / "without-gan.toml"
+    without.write_text(TINY_RECIPE.read_text().partition("[stages.gan]")[0]
+                       .replace('stages = ["gan"]', 'stages = ["pretrain"]'))
+    assert main([*_cli(data, out, "--resume"), "--recipe", str(without)]) == 2
+    assert capsys.readouterr().err.splitlines()[-1].startswith(
+        f"error: {last}: was saved in stage gan of the stages pretrain, critic, gan;")
     assert {f.name: f.read_bytes() for f in last.iterdir()} == saved
     assert main(_cli(data, out, "--resume")) == 0  # the recipe it was saved with goes on
 
@@ -354,8 +369,26 @@ def test_weights_that_are_not_finite_stop_the_run(data: tuple[Path, Path], tmp_p
     from zoo.distributed import ReportedElsewhere
     from zoo.train.distributed import Dist
 
+    class SameOnEveryRank(Dist):
+        def largest(self, value: float) -> float:
+            return value
+
     for rank in (0, 1):
-        trainer.dist = Dist(rank=rank, world=2)
+        trainer.dist = SameOnEveryRank(rank=rank, world=2)
+        with pytest.raises(ZooError, match="training diverged by step 7") as caught:
+            trainer._check_weights(recipe.stages["gan"])
+        assert isinstance(caught.value, ReportedElsewhere) == (rank == 1)
+    # Batch-norm statistics differ between ranks (DDP copies rank 0's only at each forward): one
+    # rank's overflow must stop them all, rank 0 saying why, not that rank alone, silently.
+    with torch.no_grad():
+        trainer.critic.net[2].bias.fill_(0.0)
+
+    class OtherRankOverflowed(Dist):
+        def largest(self, value: float) -> float:
+            return max(value, math.inf)
+
+    for rank in (0, 1):
+        trainer.dist = OtherRankOverflowed(rank=rank, world=2)
         with pytest.raises(ZooError, match="training diverged by step 7") as caught:
             trainer._check_weights(recipe.stages["gan"])
         assert isinstance(caught.value, ReportedElsewhere) == (rank == 1)

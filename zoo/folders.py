@@ -15,10 +15,12 @@ def walk_files(root: Path, *, recursive: bool = True, skip_hidden: bool = False,
     listed: set[str] = set()
     for folder, dirs, files in os.walk(root, onerror=onerror, followlinks=True):
         real = os.path.realpath(folder)
-        if real in listed or not recursive and listed:
+        if real in listed:
             dirs.clear()
             continue
         listed.add(real)
+        if not recursive:  # before os.walk enters them: an unreadable one would be an error
+            dirs.clear()
         if skip_hidden:
             dirs[:] = [d for d in dirs if not d.startswith(".")]
             files = [f for f in files if not f.startswith(".")]

@@ -56,9 +56,9 @@ _NO_ALPHA_FORMATS = ("JPEG", "BMP")
 MAX_SIDES = {"JPEG": 65500, "WEBP": 16383}
 """The longest side each format's encoder (libjpeg, libwebp) can write, in pixels."""
 PNG_COMPRESS_LEVEL = 3
-"""zlib's level for PNG results: on a 24-MP restored photograph, level 3 wrote 20.3 MB in
-2.2 s where Pillow's default 6 took 8.6 s (37 % of the whole restore) for 18.1 MB, and level 1
-1.4 s for 21.6 MB (docs/restore.md)."""
+"""zlib's level for PNG results, chosen with ``benchmarks/speed_write.py`` (docs/restore.md
+quotes it): Pillow's default 6 took three times as long as 3 for 15 % fewer bytes, and on a
+24-MP ``arnet-nogan`` result 8.6 s of the whole restore's 23.6 s."""
 MAX_JPEG_EXIF = 65533
 """The most bytes of EXIF (``Exif\\0\\0`` header included) one JPEG APP1 marker holds."""
 

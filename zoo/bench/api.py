@@ -94,7 +94,9 @@ def bench(*, suite: str | Suite | None = None, data: Sequence[str] | None = None
           dist: DistContext | None = None) -> list[BenchRun]:
     """Run a suite (default ``benchmarks/default.toml``); arguments override its fields.
 
-    One run per dataset; with several datasets, ``out`` gets a sub-folder per dataset.
+    One run per dataset; with several datasets, ``out`` gets a sub-folder per dataset, and one
+    that cannot be benchmarked (a damaged results.csv, say) is a run whose ``error`` says why
+    while the others go on (in one process; under torchrun every rank stops).
     """
     if not isinstance(suite, Suite):
         suite = load_suite(suite or "default")

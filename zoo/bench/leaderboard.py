@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -189,8 +190,7 @@ def render_markdown(dataset: str, summary: list[dict[str, Any]], metrics: tuple[
         lines += ["## Skipped images", ""] + [f"- {md_code(i)}: {md_text(why)}"
                                               for i, why in meta["skipped_images"]] + [""]
     if meta.get("failures"):
-        lines += ["## Failures", ""] + [f"- {md_code(m)} could not be loaded: {md_text(why)}"
-                                        if i == "*" else f"- {md_code(m)} on {md_code(i)}: {md_text(why)}"
+        lines += ["## Failures", ""] + [f"- {failure_where(m, i, md_code)}: {md_text(why)}"
                                         for m, i, why in meta["failures"]] + [""]
     lines += ["Files: `results.csv` (per image), `summary.csv` (means), `leaderboard.html`, `meta.json`.", ""]
     return "\n".join(lines)
@@ -211,9 +211,10 @@ def ranked(entries: list[dict[str, Any]], metrics: tuple[str, ...]) -> list[dict
     return sorted(entries, key=lambda e: _sort_key(e, metrics))
 
 
-def failure_where(model: str, image: str) -> str:
-    """Where a failure happened: a model on an image, or ``"*"``, a model that did not load."""
-    return f"{model} (could not be loaded)" if image == "*" else f"{model} on {image}"
+def failure_where(model: str, image: str, name: Callable[[str], str] = str) -> str:
+    """Where a failure happened: a model on an image, or ``"*"``, a model that did not load;
+    ``name`` formats the names (Markdown code in LEADERBOARD.md)."""
+    return f"{name(model)} (could not be loaded)" if image == "*" else f"{name(model)} on {name(image)}"
 
 
 def _sort_key(entry: dict[str, Any], metrics: tuple[str, ...]) -> tuple:

@@ -121,7 +121,7 @@ class ImageStore:
         if kept < len(self.paths):
             warnings.warn(f"training images: {kept} of {len(self.paths)} kept in memory "
                           f"(data.cache_mb={cache_mb}; all of them need "
-                          f"{math.ceil((cached_bytes + uncached_bytes) / 2**20)}); the others are "
+                          f"{math.ceil((cached_bytes + uncached_bytes) / 2**20)} MB); the others are "
                           "decoded again at each use, which can make loading the bottleneck: "
                           "raise data.cache_mb, or add data.workers", stacklevel=2)
         if not self.paths:
@@ -138,11 +138,12 @@ class ImageStore:
         return all(pixels is not None for pixels in self._cache)
 
     def __getitem__(self, index: int) -> np.ndarray:
-        kept = self._cache[index]
-        if kept is not None:
-            return kept
         for offset in range(len(self.paths)):
-            path = self.paths[(index + offset) % len(self.paths)]
+            at = (index + offset) % len(self.paths)
+            kept = self._cache[at]  # a kept image is used as it is, also in a bad one's place
+            if kept is not None:
+                return kept
+            path = self.paths[at]
             try:
                 pixels = read_opaque(path)
             except ImageError as exc:

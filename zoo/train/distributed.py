@@ -6,6 +6,7 @@ The launch itself (the variables torchrun sets, the rendezvous, errors every ran
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -34,12 +35,27 @@ class Dist(Ranks):
         """Rank 0's decision among ``choices``, shared (e.g. 'the time budget is spent')."""
         if not self.enabled:
             return choice
-        t = torch.tensor([choices.index(choice)], dtype=torch.int64)
+        shared = self.collective(torch.tensor([choices.index(choice)], dtype=torch.int64),
+                                 lambda t: dist.broadcast(t, 0))
+        return choices[int(shared.item())]
+
+    def largest(self, value: float) -> float:
+        """The largest of every rank's ``value`` (each rank's batch-norm statistics, say, which
+        DDP does not keep equal between forward passes), the same on every rank."""
+        if not self.enabled:
+            return value
+        return float(self.collective(torch.tensor([value], dtype=torch.float64),
+                                     lambda t: dist.all_reduce(t, op=dist.ReduceOp.MAX)).item())
+
+    def collective(self, tensor: torch.Tensor,
+                   operation: Callable[[torch.Tensor], object]) -> torch.Tensor:
+        """``operation`` (a collective, in place) on ``tensor``, on the device the backend
+        needs (NCCL's are on the GPU), watched for a partner that is gone."""
         if dist.get_backend() == "nccl":
-            t = t.cuda()
+            tensor = tensor.cuda()
         with self.watched():
-            dist.broadcast(t, 0)
-        return choices[int(t.item())]
+            operation(tensor)
+        return tensor
 
     def close(self) -> None:
         if self.enabled and dist.is_initialized():
@@ -61,9 +77,4 @@ def mean_across(d: Dist, value: float) -> float:
     """The mean of a scalar over all processes (the same decision everywhere)."""
     if not d.enabled:
         return value
-    t = torch.tensor([value], dtype=torch.float64)
-    if dist.get_backend() == "nccl":
-        t = t.cuda()
-    with d.watched():
-        dist.all_reduce(t)
-    return float(t.item()) / d.world
+    return float(d.collective(torch.tensor([value], dtype=torch.float64), dist.all_reduce).item()) / d.world

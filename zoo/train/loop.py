@@ -21,7 +21,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -295,23 +295,26 @@ class Trainer:
         least the steps it has taken (the card and training.json would claim another plan)."""
         stages = self._stages()
         before = list(saved.get("stages", {}).items())
-        current = min(self.stage_index, len(stages) - 1)
-        names = [name for name, _ in before[:current + 1]]
-        if names != [s.name for s in stages[:current + 1]]:
-            raise ZooError(f"{path}: was saved in stage {names[-1] if names else '?'} of the stages "
-                           f"{', '.join(names)}; a resume keeps those stages, in that order (add "
-                           "stages after them, or train into a new --out)")
-        for (name, stage_dict), stage in zip(before[:self.stage_index], stages[:self.stage_index]):
+        # The stages begun: every finished one and the current one (a run an earlier zoo saved
+        # past its last stage has none current, and may add stages after them all).
+        begun = [name for name, _ in before[:self.stage_index + 1]]
+        if begun != [s.name for s in stages[:len(begun)]]:
+            where = (f"in stage {begun[-1]}" if self.stage_index < len(before)
+                     else "after its last stage")
+            raise ZooError(f"{path}: was saved {where} of the stages {', '.join(begun)}; a resume "
+                           "keeps those stages, in that order (add stages after them, or train "
+                           "into a new --out)")
+        for (name, stage_dict), stage in zip(before[:self.stage_index], stages):
             if stage_dict.get("steps") != stage.steps:
                 raise ZooError(f"{path}: stage {name} has finished with stages.{name}.steps="
                                f"{stage_dict.get('steps')}, which a resume cannot change (now "
                                f"{stage.steps})")
-        taken = self.step - self.stage_start
-        if taken > stages[current].steps:
-            raise ZooError(f"{path}: stage {stages[current].name} has trained {taken} steps, more "
-                           f"than stages.{stages[current].name}.steps={stages[current].steps}; to "
-                           f"export the run as it is, resume with its steps and --max-steps "
-                           f"{self.step}")
+        if self.stage_index < len(stages):
+            current, taken = stages[self.stage_index], self.step - self.stage_start
+            if taken > current.steps:
+                raise ZooError(f"{path}: stage {current.name} has trained {taken} steps, more "
+                               f"than stages.{current.name}.steps={current.steps}; to export the "
+                               f"run as it is, resume with its steps and --max-steps {self.step}")
 
     def _check_finished_by_an_earlier_zoo(self, path: Path, meta: dict[str, Any]) -> None:
         """Earlier versions saved a finished run past its last stage, without optimizers: such a
@@ -345,7 +348,7 @@ class Trainer:
             self.opt_c = make_optimizer(list(self.critic.parameters()), stage,
                                         stage.lr * stage.critic_lr_mult)
 
-    def _budget_spent(self, stage: Stage) -> str:
+    def _budget_spent(self, stage: Stage) -> Literal["", "run", "stage"]:
         """Which time cap ends training now: ``"run"`` (the recipe's ``max_minutes``, which
         stops the run), ``"stage"`` (the stage's own, which ends only that stage) or ``""``."""
         r = self.recipe
@@ -364,14 +367,16 @@ class Trainer:
         while self.step - self.stage_start < stage.steps:
             at_cap = bool(self.recipe.max_steps and self.step >= self.recipe.max_steps)
             spent = "" if at_cap else self._budget_spent(stage)
-            if spent == "stage":
+            last = self.stage_index == len(self._stages()) - 1
+            if spent == "stage" and not last:
                 log.note(f"stage {stage.name}: its max_minutes ({stage.max_minutes:g}) reached at "
                          f"step {self.step - self.stage_start} of its {stage.steps}; the run "
                          "goes on with the next stage")
                 break
-            if at_cap or spent:
+            if at_cap or spent:  # the last stage's own cap ends the run as the recipe's does
                 self.stopped = True
-                self.stop_reason = "max_steps" if at_cap else "max_minutes"
+                self.stop_reason = ("max_steps" if at_cap else "max_minutes" if spent == "run"
+                                    else f"stages.{stage.name}.max_minutes")
                 break
             stage_step = self.step - self.stage_start
             factor = lr_factor(stage, stage_step)
@@ -426,7 +431,9 @@ class Trainer:
             # stay finite, and the exported network would then compute NaN.
             tensors = [p.detach() for p in net.parameters()]
             tensors += [b for b in net.buffers() if b.is_floating_point()]
-            largest = float(torch.stack(torch._foreach_norm(tensors, math.inf)).max())
+            # NaN compares as nothing in a MAX reduction: it is sent as infinity.
+            own = float(torch.stack(torch._foreach_norm(tensors, math.inf)).max())
+            largest = self.dist.largest(math.inf if math.isnan(own) else own)
             exportable = what == "critic" or largest <= torch.finfo(torch.float16).max
             if math.isfinite(largest) and exportable:
                 continue
@@ -437,7 +444,7 @@ class Trainer:
             message = (f"training diverged by step {self.step} in stage {stage.name}{said}: the "
                        f"{what}'s weights {size}; lower stages.{stage.name}.lr (now "
                        f"{stage.lr:g}); {self._resume_hint()}")
-            # Every rank holds the same weights (DDP), so every rank stops here: one says why.
+            # Every rank took the largest over all ranks, so every rank stops here: one says why.
             raise ZooError(message) if self.dist.main else ReportedElsewhere(message)
 
     def _validate(self, stage: Stage, log: RunLog) -> None:
@@ -530,12 +537,12 @@ class Trainer:
     def _start(self) -> bool:
         """Check OUT, resume (when asked) and save the recipe; whether a checkpoint was resumed.
         Every rank runs it before the others are waited for (:meth:`Dist.together`)."""
-        self._data()  # first: data that cannot be used is said before OUT is written into
-        self.out.mkdir(parents=True, exist_ok=True)
         existing = ckpt.list_checkpoints(self.out / "checkpoints")
         if existing and not self.resume:
             raise ZooError(f"{self.out}: already holds checkpoints; pass --resume to continue, or "
                            "choose another --out")
+        self._data()  # before OUT is written into: data that cannot be used leaves it as it was
+        self.out.mkdir(parents=True, exist_ok=True)
         if self.dist.main:
             self._prepare_out()
         resumed = self.resume and self._load()
