@@ -30,7 +30,7 @@ from zoo.samples import sample_image
 SUFFIXES = (".png", ".webp", ".tif", ".jpg", ".bmp")
 
 
-def test_image(megapixels: float) -> LoadedImage:
+def enlarged_photograph(megapixels: float) -> LoadedImage:
     """The astronaut enlarged to about ``megapixels``, through a q75 JPEG."""
     small = Image.fromarray(sample_image("astronaut"))
     side = math.sqrt(megapixels * 1e6 / (small.width * small.height))
@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--levels", type=int_in(0, 9), nargs="+", default=[1, 3, 6, 9],
                         help="PNG compression levels (zlib's 0-9) to time")
     args = parser.parse_args()
-    image = test_image(args.megapixels)
+    image = enlarged_photograph(args.megapixels)
     height, width = image.pixels.shape[:2]
     print(f"{width}x{height} ({width * height / 1e6:.1f} MP), median of {args.repeats} writes")
     print(f"{'format':<24} {'seconds':>8} {'MB':>8}")
