@@ -406,3 +406,31 @@ def test_ssim_in_bands_of_rows_is_the_whole_image_ssim_to_the_bit(monkeypatch: p
         values[rows] = (ssim_module.ssim(restored, truth), ssim_module.ms_ssim(restored, truth),
                         ssim_module.ssim(restored[..., 0], truth[..., 0]))
     assert values[7] == values[1] == values[10**6]
+
+
+def test_a_black_block_has_matlabs_shape_not_none() -> None:
+    """MATLAB's ``[m, i] = min(...)`` over a row of NaN gives i = 1, so the reference NIQE and
+    BRISQUE fit shape 0.2 to a block of zero MSCN coefficients (a black region) and NIQE's mean
+    counts it; it was NaN and left out (a camera crop with a black left band read 4.92, 6.26 by
+    the reference's rule)."""
+    import skimage.data
+
+    from zoo.metrics import METRICS
+    from zoo.metrics.natural_scene import aggd_fit, ggd_fit
+
+    alpha, left, right = aggd_fit(np.zeros((1, 96 * 96)))
+    assert alpha[0] == pytest.approx(0.2) and np.isnan(left[0]) and np.isnan(right[0])
+    assert ggd_fit(np.zeros((1, 10)))[0][0] == pytest.approx(0.2)
+    banded = skimage.data.camera()[:384, :480].copy()
+    banded[:, :100] = 0
+    assert METRICS["niqe"](banded) == pytest.approx(6.26, abs=0.01)
+    assert METRICS["niqe"].token == "niqe@2"
+
+
+@pytest.mark.parametrize("name", ["psnr", "psnr_b", "ssim", "ms_ssim", "lpips_alex", "niqe", "brisque"])
+def test_an_empty_image_is_refused(name: str) -> None:
+    from zoo.metrics import METRICS
+
+    empty = np.zeros((0, 0, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"restored image is empty, shape \(0, 0, 3\)"):
+        METRICS[name](empty, empty)

@@ -62,6 +62,8 @@ def _check_image(image: np.ndarray, what: str) -> None:
                         f"{getattr(image, 'dtype', type(image).__name__)}")
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
         raise ValueError(f"{what} image must be HxW or HxWx3, got shape {image.shape}")
+    if image.size == 0:
+        raise ValueError(f"{what} image is empty, shape {image.shape}")
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
@@ -74,7 +76,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            ms_ssim),
     Metric("lpips_alex", True, False, "LPIPS v0.1, AlexNet backbone; NaN below 31 px", lpips_alex,
            prepare=prepare_lpips_reference),
-    Metric("niqe", False, False, "NIQE, LIVE pristine model, 96x96 blocks", niqe),
+    # revision 2: a block of zero MSCN coefficients (black) has shape 0.2, as MATLAB's min gives
+    Metric("niqe", False, False, "NIQE, LIVE pristine model, 96x96 blocks", niqe, revision=2),
     Metric("brisque", False, False, "BRISQUE, LIVE SVR", brisque),
 )}
 

@@ -3,7 +3,7 @@
 MSCN coefficients and the moment-matching fits of the (asymmetric) generalised Gaussian,
 vectorised over rows: each row of the input is one sample vector (a block or an image).
 The parameter grid (0.2:0.001:10) and the NaN behaviour of empty halves follow the
-reference MATLAB code.
+reference MATLAB code (``min`` over a row of NaN picks the first grid value).
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ def mscn(image: np.ndarray, padding: Padding) -> np.ndarray:
 
 
 def _grid_argmin(cost: np.ndarray) -> np.ndarray:
-    """Grid value at the per-row minimum of ``cost`` (NaN rows stay NaN)."""
-    bad = np.isnan(cost).any(axis=1)
-    best = _GRID[np.argmin(np.where(np.isnan(cost), np.inf, cost), axis=1)]
-    return np.where(bad, np.nan, best)
+    """Grid value at the per-row minimum of ``cost``, as MATLAB's ``[m, i] = min(cost)``: NaN
+    entries are passed over, and a row of NaN only (a block of zero MSCN coefficients, a black
+    region's) gives the first grid value, 0.2, which NIQE's mean then counts as the reference's
+    does (its standard deviations stay NaN and are left out, as ``nanmean`` leaves them)."""
+    return _GRID[np.argmin(np.where(np.isnan(cost), np.inf, cost), axis=1)]
 
 
 def ggd_fit(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -41,7 +41,8 @@ def blocking_effect_factor(channel: np.ndarray, block: int = BLOCK) -> float:
     ``H * (W // block - 1)`` boundary pairs along a row, although a width that is not a multiple
     of ``block`` has one boundary more (FBCNN's code divides by ``H * (W / block - 1)``, a
     fraction; docs/metrics.md gives both differences).
-    Where a count is not positive (both sides under 16 px; that code divides by zero) BEF is 0.
+    Where a count is not positive (a side under 8 px, or both under 16; that code divides by
+    zero or by a negative count) BEF is 0, and PSNR-B is PSNR.
     """
     x = _as_float(channel)
     h, w = x.shape
