@@ -635,15 +635,18 @@ def test_metrics_score_without_tf32(image_folder: Path, tmp_path: Path,
 
     from zoo import metrics
 
+    from zoo.devices import fp32_settings
+
     seen = []
 
     def psnr(restored: np.ndarray, reference: np.ndarray) -> float:
-        seen.append(torch.backends.cudnn.allow_tf32 or torch.backends.cuda.matmul.allow_tf32)
+        seen.append(set(fp32_settings().values()) <= {"ieee", False})
         return 30.0
 
     monkeypatch.setitem(metrics.METRICS, "psnr", dataclasses.replace(metrics.METRICS["psnr"], fn=psnr))
+    before = fp32_settings()
     _bench(image_folder, tmp_path / "out", qualities=[10], crops=0)
-    assert seen and not any(seen) and torch.backends.cudnn.allow_tf32
+    assert seen and all(seen) and fp32_settings() == before
 
 
 def test_bad_qualities_device_and_tile_are_refused_up_front(image_folder: Path,

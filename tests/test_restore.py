@@ -370,15 +370,18 @@ def test_a_damaged_file_opened_with_pil_is_an_image_error_naming_it(tmp_path: Pa
 def test_networks_run_in_fp32_not_tf32() -> None:
     """On a GPU, cuDNN convolutions default to TF32; "fp32" (the default precision, the speed
     tables' label) must be fp32 there too."""
+    from zoo.devices import fp32_settings
+
     seen = []
 
     class Recorder(ColourNet):
         def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
-            seen.append(torch.backends.cudnn.allow_tf32 or torch.backends.cuda.matmul.allow_tf32)
+            seen.append(set(fp32_settings().values()) <= {"ieee", False})
             return super().forward_padded(x)
 
+    before = fp32_settings()
     restore_image(Recorder(), RNG.integers(0, 256, (16, 16, 3), dtype=np.uint8))
-    assert seen == [False] and torch.backends.cudnn.allow_tf32
+    assert seen == [True] and fp32_settings() == before
 
 
 class _Recording(ColourNet):
@@ -487,3 +490,69 @@ def test_orientations_turn_as_pillow_does_and_back(orientation: int) -> None:
     image.getexif()[0x0112] = orientation
     assert np.array_equal(upright(stored, orientation), np.asarray(ImageOps.exif_transpose(image)))
     assert np.array_equal(as_stored(upright(stored, orientation), orientation), stored)
+
+
+@pytest.mark.parametrize("opt_in", ["tf32_new_api", "matmul_medium"])
+def test_a_callers_precision_settings_are_kept_and_restored_around(opt_in: str,
+                                                                    identity: Restorer) -> None:
+    """torch's newer fp32_precision API: a caller who set it to TF32 made every restore fail
+    ("mix of the legacy and new APIs"), and set_float32_matmul_precision("medium") (bf16 matrix
+    products on a CPU too) was broken by one restore (the legacy flag saved and put back)."""
+    from zoo.devices import fp32_settings
+
+    if not hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+        pytest.skip("torch before the fp32_precision API")
+    before = fp32_settings()
+    try:
+        if opt_in == "tf32_new_api":
+            torch.backends.cuda.matmul.fp32_precision = "tf32"
+        else:
+            torch.set_float32_matmul_precision("medium")
+        asked = fp32_settings()
+        identity.restore(torch.rand(3, 8, 8))
+        assert fp32_settings() == asked
+        if opt_in == "matmul_medium":
+            assert torch.get_float32_matmul_precision() == "medium"
+    finally:
+        for path, value in before.items():
+            obj = torch.backends
+            for part in path.split("."):
+                obj = getattr(obj, part)
+            obj.fp32_precision = value
+
+
+def test_exact_fp32_puts_settings_back_when_the_last_thread_leaves() -> None:
+    """Two restores in threads: the first to leave put the caller's TF32 back while the other
+    still ran (its "fp32" was then TF32 on a GPU), and the last left the first's values."""
+    import threading
+
+    from zoo.devices import exact_fp32, fp32_settings
+
+    before, inside = fp32_settings(), []
+    first_in, second_done = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with exact_fp32():
+            first_in.set()
+            second_done.wait(5)
+            inside.append(set(fp32_settings().values()) <= {"ieee", False})
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    first_in.wait(5)
+    with exact_fp32():
+        inside.append(set(fp32_settings().values()) <= {"ieee", False})
+    second_done.set()
+    thread.join()
+    assert inside == [True, True] and fp32_settings() == before
+
+
+def test_a_path_object_with_weights_loads() -> None:
+    """zoo.load(Path("unet-l1"), weights=...) was an AttributeError ('startswith')."""
+    from pathlib import Path as P
+
+    from zoo.pretrained import shipped_weights_path
+    from zoo.registry import get_model_info
+
+    shipped = shipped_weights_path(get_model_info("unet-l1"))
+    assert zoo.load(P("unet-l1"), weights=str(shipped)).name == "unet-l1"

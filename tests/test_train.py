@@ -1304,17 +1304,19 @@ def test_validation_scores_without_tf32(tmp_path: Path, monkeypatch: pytest.Monk
 
     Image.fromarray(np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
         tmp_path / "a.png")
+    from zoo.devices import fp32_settings
+
     seen = []
 
     def record(*args: object, **kwargs: object) -> dict[str, float]:
-        seen.append(torch.backends.cudnn.allow_tf32)
+        seen.append(set(fp32_settings().values()) <= {"ieee", False})
         return {"psnr": 30.0}
 
     monkeypatch.setattr(validate, "compute_metrics", record)
-    before = torch.backends.cudnn.allow_tf32
+    before = fp32_settings()
     validate.evaluate(zoo.load("jpeg", device="cpu"), ValidationSet(tmp_path, [10]),
                       torch.device("cpu"), ["psnr"])
-    assert seen == [False] and torch.backends.cudnn.allow_tf32 == before
+    assert seen == [True] and fp32_settings() == before
 
 
 def test_a_loader_worker_that_fails_is_one_line_with_what_to_do() -> None:

@@ -97,7 +97,7 @@ def load_model(name_or_path: str, device: str | torch.device | None = None,
             return SelfEnsemble(load_model(base, device, weights))  # in the loaded model's eval mode
         except ZooError as exc:  # name the spec as it was given
             raise type(exc)(f"{name_or_path}: {exc}") from None
-    if weights is not None and (name_or_path.startswith(HUB_PREFIX) or Path(name_or_path).exists()):
+    if weights is not None and (str(name_or_path).startswith(HUB_PREFIX) or Path(name_or_path).exists()):
         raise ZooError("weights=PATH (--weights PATH) applies to registry names only; a folder or "
                        "Hub repo brings its own model.safetensors")
     target = usable_device(device)
