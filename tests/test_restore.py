@@ -556,3 +556,10 @@ def test_a_path_object_with_weights_loads() -> None:
 
     shipped = shipped_weights_path(get_model_info("unet-l1"))
     assert zoo.load(P("unet-l1"), weights=str(shipped)).name == "unet-l1"
+
+
+def test_a_tensor_of_other_channels_is_told_what_is_taken(identity: Restorer) -> None:
+    """The message named (3, H, W) only, though one channel (grey) is taken too."""
+    with pytest.raises(ValueError, match=r"^expected a \(C, H, W\) or \(B, C, H, W\) tensor with "
+                                         r"C = 3 \(RGB\) or 1 \(grey\), got \(2, 8, 8\)$"):
+        identity.restore(torch.rand(2, 8, 8))

@@ -76,7 +76,8 @@ def restore_tensor(model: Restorer, x: torch.Tensor, *, tile: int | None = None,
     single = x.ndim == 3
     batch = x.unsqueeze(0) if single else x
     if batch.ndim != 4 or batch.shape[1] not in (1, 3):
-        raise ValueError(f"expected a (3, H, W) or (B, 3, H, W) tensor, got {tuple(x.shape)}")
+        raise ValueError(f"expected a (C, H, W) or (B, C, H, W) tensor with C = 3 (RGB) or 1 (grey), "
+                         f"got {tuple(x.shape)}")
     check_size(batch.shape[-2], batch.shape[-1])  # as files and PIL images are refused
     tile = _check_tile(tile)
     if batch.shape[0] == 0:  # nothing to restore (networks differ in how they fail on it)
