@@ -276,3 +276,23 @@ def test_leave_ends_only_a_process_of_a_torchrun_job(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(d.os, "_exit", ended.append)
     d.leave(2)
     assert ended == [2]
+
+
+def test_a_validation_off_the_log_steps_keeps_the_ranks_in_step(tmp_path: Path) -> None:
+    """Rank 0 alone holds the validation set, and it checked the weights (an all-reduce since
+    the check covers every rank's batch-norm statistics) at validation steps the other ranks
+    did not: with validation.every=3 and log_every=5 the job hung."""
+    from test_train import TINY, TINY_RECIPE
+
+    rng = np.random.default_rng(0)
+    for sub in ("train", "val"):
+        (tmp_path / sub).mkdir()
+        for name in "ab":
+            Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(
+                tmp_path / sub / f"{name}.png")
+    args = ["train", TINY, "--recipe", str(TINY_RECIPE), "--data", str(tmp_path / "train"),
+            "--val", str(tmp_path / "val"), "--out", str(tmp_path / "out"), "--no-progress",
+            "log_every=5", "checkpoint.every=100", "validation.every=3"]
+    main, other = run_ranks(tmp_path, args, timeout=90)
+    assert _codes([main, other]) == [0, 0], main.stderr[-2000:] + other.stderr[-2000:]
+    assert (tmp_path / "out" / "export" / "model.safetensors").is_file()

@@ -78,7 +78,9 @@ def exact_fp32() -> Iterator[None]:
     and later) cuDNN's convolutions default to TF32's 10 mantissa bits, enough to move scores by
     thousandths of a dB, and "fp32" results and speeds would not be fp32; a caller may also have
     asked torch for TF32, or for bf16 matrix products on a CPU. The caller's settings come back
-    as they were when the last of the threads inside leaves (the settings are the process's)."""
+    as they were when the last of the threads inside leaves (the settings are the process's).
+    On torch 2.9 and later, code inside (in any thread) must not read the legacy ``allow_tf32``
+    flags, which torch refuses once the newer settings are used."""
     global _exact_users, _exact_restore
     with _exact_lock:
         if _exact_users == 0:
@@ -110,12 +112,16 @@ def _set_exact_fp32() -> Callable[[], None]:
     settings = [s for s in settings if s is not None and hasattr(s, "fp32_precision")]
     if settings:  # the newer API: reading the legacy flags once it was used is an error
         before = [s.fp32_precision for s in settings]
-        for s in settings:
-            s.fp32_precision = "ieee"
 
         def put_back() -> None:
             for s, value in zip(settings, before):
                 s.fp32_precision = value
+        try:
+            for s in settings:
+                s.fp32_precision = "ieee"
+        except BaseException:  # one refused: the ones set already go back too
+            put_back()
+            raise
         return put_back
     cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
     cudnn_before, matmul_before = cudnn.allow_tf32, matmul.allow_tf32

@@ -363,7 +363,9 @@ class Trainer:
         loss_fn = (GeneratorLoss(stage.losses, stage.lpips_net, self.device)
                    if stage.kind != "critic" else None)
         decay = self.recipe.ema_decay if stage.ema_decay < 0 else stage.ema_decay
-        validates = stage.kind != "critic" and self.valset is not None
+        # From the recipe, not from self.valset, which rank 0 alone holds: when to check the
+        # weights (a collective) must be decided alike on every rank.
+        validates = stage.kind != "critic" and bool(self.recipe.data.val)
         while self.step - self.stage_start < stage.steps:
             at_cap = bool(self.recipe.max_steps and self.step >= self.recipe.max_steps)
             spent = "" if at_cap else self._budget_spent(stage)
