@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 
@@ -99,17 +100,16 @@ def exact_fp32() -> Iterator[None]:
 def fp32_settings() -> dict[str, object]:
     """torch's reduced-precision fp32 settings now, by name: ``fp32_precision`` values (torch
     2.9 and later; ``"ieee"`` is full fp32), else the legacy ``allow_tf32`` flags."""
-    settings = {path: _backend(path) for path in _PRECISION_SETTINGS}
-    if any(hasattr(s, "fp32_precision") for s in settings.values()):
-        return {path: s.fp32_precision for path, s in settings.items() if hasattr(s, "fp32_precision")}
+    settings = _precision_settings()
+    if settings:
+        return {path: s.fp32_precision for path, s in settings.items()}
     return {"cudnn.allow_tf32": torch.backends.cudnn.allow_tf32,
             "cuda.matmul.allow_tf32": torch.backends.cuda.matmul.allow_tf32}
 
 
 def _set_exact_fp32() -> Callable[[], None]:
     """Turn every reduced-precision fp32 setting off; returns what puts them back."""
-    settings = [_backend(path) for path in _PRECISION_SETTINGS]
-    settings = [s for s in settings if s is not None and hasattr(s, "fp32_precision")]
+    settings = list(_precision_settings().values())
     if settings:  # the newer API: reading the legacy flags once it was used is an error
         before = [s.fp32_precision for s in settings]
 
@@ -130,6 +130,12 @@ def _set_exact_fp32() -> Callable[[], None]:
     def put_back_legacy() -> None:
         cudnn.allow_tf32, matmul.allow_tf32 = cudnn_before, matmul_before
     return put_back_legacy
+
+
+def _precision_settings() -> dict[str, Any]:
+    """The ``fp32_precision`` settings this torch has, by name (none before torch 2.9)."""
+    found = {path: _backend(path) for path in _PRECISION_SETTINGS}
+    return {path: s for path, s in found.items() if hasattr(s, "fp32_precision")}
 
 
 def _backend(path: str) -> object | None:

@@ -88,17 +88,23 @@ MAX_RUNS_KEPT = 20
 """``measured_by`` keeps the latest runs that measured values into the folder, not every one."""
 
 
-def runs_that_measured(previous: Path, meta: dict[str, Any], measured: int) -> list[dict[str, Any]]:
-    """The runs that measured values into this folder, the latest last: those ``previous`` (the
+def read_meta(path: Path) -> dict[str, Any]:
+    """A folder's meta.json, or {} when it is missing or not a JSON object."""
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def runs_that_measured(earlier: dict[str, Any], meta: dict[str, Any],
+                       measured: int) -> list[dict[str, Any]]:
+    """The runs that measured values into this folder, the latest last: those ``earlier`` (the
     folder's meta.json before this run) lists, then this run when it measured any. A run that
     measures nothing must not erase the record of the ones whose values it shows."""
-    try:
-        earlier = json.loads(previous.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        earlier = {}
-    runs = earlier.get("measured_by") if isinstance(earlier, dict) else None
+    runs = earlier.get("measured_by")
     if not isinstance(runs, list):  # a meta.json from before this field: its own run, if it measured
-        runs = [_run_record(earlier)] if isinstance(earlier, dict) and earlier.get("measured_now") else []
+        runs = [_run_record(earlier)] if earlier.get("measured_now") else []
     runs = [r for r in runs if isinstance(r, dict)]
     if measured:
         runs.append(_run_record(meta))
@@ -109,12 +115,8 @@ def record_interrupted_run(path: Path, meta: dict[str, Any]) -> None:
     """Add a run stopped before its report (Ctrl-C, SIGTERM) to ``measured_by`` in the folder's
     meta.json, whose other fields still describe the pages it wrote with them: the rows that run
     kept would otherwise be shown later as measured by no run named."""
-    try:
-        earlier = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        earlier = None
-    kept = earlier if isinstance(earlier, dict) else {}
-    kept["measured_by"] = runs_that_measured(path, meta, int(meta.get("measured_now") or 0))
+    kept = read_meta(path)
+    kept["measured_by"] = runs_that_measured(kept, meta, int(meta.get("measured_now") or 0))
     write_meta(path, kept)
 
 

@@ -9,7 +9,7 @@ from zoo.bench.baselines import reported_for
 from zoo.bench.crops import make_crops
 from zoo.bench.html import render_html
 from zoo.bench.leaderboard import render_markdown, write_markdown
-from zoo.bench.meta import build_meta, device_description, runs_that_measured, write_meta
+from zoo.bench.meta import build_meta, device_description, read_meta, runs_that_measured, write_meta
 from zoo.bench.plots import plot_metrics
 from zoo.atomic import atomic_write
 from zoo.bench.results import summarize, write_summary
@@ -35,7 +35,7 @@ def write_report(plan: BenchPlan, outcome: BenchOutcome, *, crops: int = 3) -> d
         wall_seconds=round(outcome.wall_seconds, 3),
         skipped_images=outcome.skipped_images, failures=outcome.failures,
         ignored_files=plan.dataset.ignored, not_shown=not_shown(plan, outcome))
-    meta["measured_by"] = runs_that_measured(out / "meta.json", meta, outcome.measured)
+    meta["measured_by"] = runs_that_measured(read_meta(out / "meta.json"), meta, outcome.measured)
     reported = reported_for(plan.dataset.name, set(plan.protocols), set(plan.qualities))
     write_markdown(out / "LEADERBOARD.md", render_markdown(plan.dataset.name, summary, plan.metrics,
                                                            reported, meta))

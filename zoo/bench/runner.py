@@ -309,13 +309,14 @@ def _measure_image(plan: BenchPlan, image_id: str, loader: Callable[[], np.ndarr
     rows = []
     for protocol in plan.protocols:
         truth = to_protocol(original, protocol)
+        _prepare_reference(truth, {m for key, metrics in pending.items() if key[4] == protocol
+                                   for m in metrics}, plan.device)
         for quality in plan.qualities:
             wanted = [(key, metrics) for key, metrics in pending.items()
                       if key[3] == int(quality) and key[4] == protocol]  # in plan.models order
             if not wanted:
                 continue
             degraded = jpeg_roundtrip(truth, quality)  # once, shared by every model
-            _prepare_reference(truth, {m for _, metrics in wanted for m in metrics}, plan.device)
             for key, metrics in wanted:
                 bar.advance(task)
                 name = key[1]
