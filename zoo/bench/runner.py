@@ -359,28 +359,28 @@ def _warm_up(plan: BenchPlan, models: dict[str, Any]) -> None:
     for protocol in plan.protocols:
         truth = to_protocol(image, protocol)
         for metric in plan.metrics:
-            try:
-                with exact_fp32():
-                    METRICS[metric](truth, truth, device=plan.device)
-            except Exception:  # noqa: BLE001  (a metric that fails fails again, reported, when timed)
-                pass
+            _untimed(METRICS[metric], truth, truth, device=plan.device)
         for model in models.values():
-            try:
-                restore(model, truth, tile=plan.tile)
-            except Exception:  # noqa: BLE001  (likewise)
-                pass
+            _untimed(restore, model, truth, tile=plan.tile)
 
 
 def _prepare_reference(truth: np.ndarray, metrics: set[str], device: str | None) -> None:
     """What the metrics derive from the ground truth alone, untimed: it is computed once per
     image and kept, so the first row timed (``jpeg``'s, at the lowest quality) paid for all."""
     for metric in sorted(metrics):
-        if METRICS[metric].prepare is not None:
-            try:
-                with exact_fp32():
-                    METRICS[metric].prepare(truth, device=device)
-            except Exception:  # noqa: BLE001  (a failure is reported when the metric is timed)
-                pass
+        prepare = METRICS[metric].prepare
+        if prepare is not None:
+            _untimed(prepare, truth, device=device)
+
+
+def _untimed(call: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+    """``call`` run ahead of the timed work, as the timed work runs it (exact fp32); a failure
+    is left to the timed call, which reports it."""
+    try:
+        with exact_fp32():
+            call(*args, **kwargs)
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def _score(restored: np.ndarray, truth: np.ndarray, metrics: tuple[str, ...], device: str | None,
