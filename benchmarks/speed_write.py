@@ -1,10 +1,11 @@
 """How long writing a result takes, per output format and PNG compression level.
 
     python benchmarks/speed_write.py [--megapixels 24] [--repeats 3] [--levels 1 3 6]
+    python benchmarks/speed_write.py --image photo.restored.png
 
 The image is scikit-image's astronaut enlarged with Pillow's bicubic filter to about
-``--megapixels`` (smooth, as a restored photograph is), JPEG-compressed at quality 75 and
-decoded, and written to memory as ``zoo restore`` writes each format (``zoo.imaging``'s
+``--megapixels`` (smooth), JPEG-compressed at quality 75 and decoded, or ``--image`` (a real
+result: a GAN-trained model's texture compresses less), and written to memory as ``zoo restore`` writes each format (``zoo.imaging``'s
 options; PNG once per ``--levels`` level). Each line is the median of ``--repeats`` writes
 after one untimed write, and the bytes written. The default PNG level (``PNG_COMPRESS_LEVEL``)
 was chosen from this table.
@@ -24,7 +25,8 @@ from PIL import Image
 
 from zoo.cli.arg_types import float_above, int_at_least, int_in
 from zoo.degrade import jpeg_roundtrip
-from zoo.imaging import PNG_COMPRESS_LEVEL, LoadedImage, output_format, save_options, to_pil
+from zoo.imaging import (PNG_COMPRESS_LEVEL, LoadedImage, output_format, read_image, save_options,
+                         to_pil)
 from zoo.samples import sample_image
 
 SUFFIXES = (".png", ".webp", ".tif", ".jpg", ".bmp")
@@ -56,11 +58,12 @@ def time_write(image: LoadedImage, suffix: str, repeats: int,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--megapixels", type=float_above(0), default=24.0)
+    parser.add_argument("--image", type=Path, help="time writing this image file instead")
     parser.add_argument("--repeats", type=int_at_least(1), default=3)
     parser.add_argument("--levels", type=int_in(0, 9), nargs="+", default=[1, 3, 6, 9],
                         help="PNG compression levels (zlib's 0-9) to time")
     args = parser.parse_args()
-    image = enlarged_photograph(args.megapixels)
+    image = read_image(args.image) if args.image else enlarged_photograph(args.megapixels)
     height, width = image.pixels.shape[:2]
     print(f"{width}x{height} ({width * height / 1e6:.1f} MP), median of {args.repeats} writes")
     print(f"{'format':<24} {'seconds':>8} {'MB':>8}")

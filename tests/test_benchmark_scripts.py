@@ -779,3 +779,12 @@ def test_speed_write_times_every_format_and_marks_the_zoos_png_level(monkeypatch
     labels = [line[:24].strip() for line in out.splitlines()[2:]]
     assert labels == [".png level 1", f".png level {PNG_COMPRESS_LEVEL} (zoo's)", ".webp", ".tif",
                       ".jpg", ".bmp"], out
+
+
+def test_speed_write_times_a_given_image(tmp_path: Path, monkeypatch, capsys) -> None:
+    from PIL import Image
+
+    Image.fromarray(np.zeros((40, 30, 3), np.uint8)).save(tmp_path / "r.png")
+    code, out, _ = _run(monkeypatch, capsys, "speed_write.py", "--image", tmp_path / "r.png",
+                        "--repeats", "1", "--levels", "1")
+    assert code == 0 and out.splitlines()[0].startswith("30x40 (0.0 MP)")

@@ -58,7 +58,7 @@ MAX_SIDES = {"JPEG": 65500, "WEBP": 16383}
 PNG_COMPRESS_LEVEL = 3
 """zlib's level for PNG results, chosen with ``benchmarks/speed_write.py`` (docs/restore.md
 quotes it): Pillow's default 6 took three times as long as 3 for 15 % fewer bytes, and on a
-24-MP ``arnet-nogan`` result 8.6 s of the whole restore's 23.6 s."""
+24-MP ``arnet-nogan`` result 6.4 s against 2.1 s (``--image``), of a restore of about 20 s."""
 MAX_JPEG_EXIF = 65533
 """The most bytes of EXIF (``Exif\\0\\0`` header included) one JPEG APP1 marker holds."""
 
