@@ -218,11 +218,12 @@ def failure_where(model: str, image: str, name: Callable[[str], str] = str) -> s
 
 
 def _sort_key(entry: dict[str, Any], metrics: tuple[str, ...]) -> tuple:
-    lead = next((m for m in metrics if not math.isnan(entry.get(m, math.nan))), None)
-    if lead is None:
-        return (0.0, entry["model"])
-    value = entry[lead]
-    return (value if lead in LOWER_IS_BETTER else -value, entry["model"])
+    # Every row by the table's first metric: a row lacking it goes after the others (it was
+    # ranked on its own first measured metric, a PSNR of 40 before an SSIM of 0.8).
+    value = entry.get(metrics[0], math.nan) if metrics else math.nan
+    if math.isnan(value):
+        return (1, 0.0, entry["model"])
+    return (0, value if metrics[0] in LOWER_IS_BETTER else -value, entry["model"])
 
 
 def write_markdown(path: Path, text: str) -> None:
