@@ -279,6 +279,24 @@ def test_skip_existing_resumes_a_batch(tmp_path: Path, capsys: pytest.CaptureFix
     assert (tmp_path / "out" / "a.restored.png").read_bytes() != b"kept as it is"
 
 
+def test_the_default_model_is_arnet_nogan() -> None:
+    """docs/restore.md: ``--model NAME`` (default ``arnet-nogan``)."""
+    from zoo.cli import build_parser
+
+    assert build_parser().parse_args(["restore", "x.jpg"]).model == "arnet-nogan"
+
+
+def test_skip_existing_does_not_keep_an_input_as_its_own_result(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """``-o in.png in.png --skip-existing``: the result "already there" is the input itself."""
+    Image.fromarray(rgb()).save(tmp_path / "in.png")
+    before = (tmp_path / "in.png").read_bytes()
+    assert restore(tmp_path / "in.png", "-o", tmp_path / "in.png", "--skip-existing") == 1
+    err = capsys.readouterr().err
+    assert "in.png: the output would overwrite the input" in err and "already there" not in err
+    assert (tmp_path / "in.png").read_bytes() == before
+
+
 def test_a_write_protected_result_is_not_replaced(tmp_path: Path, capsys: pytest.CaptureFixture,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     import os

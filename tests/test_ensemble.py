@@ -128,6 +128,13 @@ def test_grey_and_tiled_restores_go_through_the_ensemble() -> None:
     assert (whole - tiled).abs().max() < 1e-5  # the overlap is wider than the net can see
 
 
+def test_the_identitys_ensemble_returns_a_bfloat16_input_exactly() -> None:
+    """The eight copies are summed at float32: in bfloat16 (8 significant bits) 3x or 5x a value
+    is rounded, and the mean of eight equal values would come back a level off."""
+    x = torch.rand(1, 3, 32, 48).to(torch.bfloat16)
+    torch.testing.assert_close(SelfEnsemble(zoo.create_model("jpeg"))(x), x, atol=0, rtol=0)
+
+
 def test_the_shipped_cnn_gains_from_its_ensemble() -> None:
     truth = sample_image("astronaut")[96:288, 128:320]
     degraded = jpeg_roundtrip(truth, 10)

@@ -572,3 +572,67 @@ def test_a_pngs_gamma_and_chromaticities_are_carried_to_a_png(tmp_path: Path) ->
     write_image(tmp_path / "plain.png", LoadedImage(pixels=rgb()))
     with Image.open(tmp_path / "plain.png") as written:
         assert not {"gamma", "chromaticity", "srgb"} & set(written.info)
+
+
+def test_jpeg_results_keep_the_full_chroma_resolution(tmp_path: Path) -> None:
+    """docs/restore.md: ``.jpg`` at quality 95 4:4:4 (Pillow's default, 4:2:0, halves chroma)."""
+    from PIL import JpegImagePlugin
+
+    with Image.open(write_image(tmp_path / "out.jpg", LoadedImage(pixels=rgb()))) as written:
+        assert JpegImagePlugin.get_sampling(written) == 0  # 4:4:4
+
+
+def test_a_float_tiff_in_the_unit_range_is_scaled_to_255(tmp_path: Path) -> None:
+    """Mode F values up to 1.0 (inclusive) are fractions of white: 0.5 * 255 = 127.5 rounds half
+    to even, to 128."""
+    values = np.tile(np.array([0.0, 0.5, 1.0], np.float32), (8, 3))
+    Image.fromarray(values, "F").save(tmp_path / "f.tif")
+    np.testing.assert_array_equal(read_image(tmp_path / "f.tif").pixels[0, :3], [0, 128, 255])
+
+
+def test_webp_results_keep_the_exif(tmp_path: Path) -> None:
+    write_image(tmp_path / "out.webp", LoadedImage(pixels=rgb(), exif=exif_bytes()))
+    with Image.open(tmp_path / "out.webp") as written:
+        assert written.getexif()[DESCRIPTION] == "zoo test"
+
+
+def test_a_jpeg_side_above_65500_is_an_output_error(tmp_path: Path) -> None:
+    """libjpeg's limit is 65500 pixels a side (JPEG_MAX_DIMENSION), below the format's 65535."""
+    from zoo.imaging import OutputError
+
+    with pytest.raises(OutputError, match=r"65501x8, and JPEG files are at most 65500 pixels a "):
+        write_image(tmp_path / "wide.jpg", LoadedImage(pixels=np.zeros((8, 65501, 3), np.uint8)))
+
+
+def test_the_longest_exif_a_jpeg_holds_is_kept_and_one_byte_more_is_not(tmp_path: Path) -> None:
+    """An APP1 marker's length field (at most 65535) counts its own 2 bytes: 65533 bytes of
+    EXIF, its ``Exif\\0\\0`` header included, fit; 65534 do not (valid blocks, zero-padded)."""
+    padded = {size: exif_bytes() + bytes(size - len(exif_bytes())) for size in (65533, 65534)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_image(tmp_path / "fits.jpg", LoadedImage(pixels=rgb(), exif=padded[65533]))
+    with pytest.warns(ImageWarning, match=r"the EXIF block \(65,534 bytes\) is longer than a JPEG "
+                                          r"holds \(65,533\)"):
+        write_image(tmp_path / "over.jpg", LoadedImage(pixels=rgb(), exif=padded[65534]))
+    with Image.open(tmp_path / "fits.jpg") as fits, Image.open(tmp_path / "over.jpg") as over:
+        assert fits.info["exif"] == padded[65533] and "exif" not in over.info
+
+
+def cmyk_profile() -> bytes:
+    """A CMYK profile lcms converts with: icc_header's plus an A2B0 lut8 (identity curves, a
+    two-point grid sending every colour to one XYZ)."""
+    ramp = bytes(range(256))
+    identity = struct.pack(">9i", *(65536 * (i % 4 == 0) for i in range(9)))  # 3x3, s15.16
+    lut = (b"mft1" + bytes(4) + bytes([4, 3, 2, 0]) + identity + ramp * 4
+           + bytes([128, 128, 128]) * 16 + ramp * 3)
+    header = struct.pack(">I", 144 + len(lut)) + icc_header(b"CMYK")[4:128]
+    return header + struct.pack(">I4sII", 1, b"A2B0", 144, len(lut)) + lut
+
+
+def test_a_cmyk_image_converted_through_its_profile_carries_srgb(tmp_path: Path) -> None:
+    """The pixels are sRGB after the conversion, so sRGB's profile (the same bytes as SRGB's
+    but for the creation time, bytes 24-35) goes with them, not the CMYK one."""
+    Image.fromarray(np.zeros((16, 16, 4), np.uint8), "CMYK").save(tmp_path / "c.jpg",
+                                                                    icc_profile=cmyk_profile())
+    icc = read_image(tmp_path / "c.jpg").icc_profile
+    assert icc is not None and (icc[:24], icc[36:]) == (SRGB[:24], SRGB[36:])

@@ -229,6 +229,24 @@ def test_blurred_upsampler_keeps_size() -> None:
     assert PixelShuffleICNR(8, 4)(torch.rand(2, 8, 5, 7)).shape == (2, 4, 10, 14)
 
 
+def test_the_blur_replicates_the_top_left_edge_then_averages_2x2() -> None:
+    """Padded by one on the top and left, a 2x2 [[a, b], [c, d]] averages to [[a, (a+b)/2],
+    [(a+c)/2, (a+b+c+d)/4]]: each output pixel is the mean of itself and its upper-left
+    neighbours."""
+    up = PixelShuffleICNR(1, 1)
+    up.conv = torch.nn.Identity()  # the shuffle gets the input as it is: channels a, b, c, d
+    out = up(torch.tensor([1.0, 2.0, 4.0, 8.0]).view(1, 4, 1, 1))
+    torch.testing.assert_close(out, torch.tensor([[[[1.0, 1.5], [2.5, 3.75]]]]))
+
+
+def test_padding_reflects_the_bottom_rows_and_right_columns() -> None:
+    x = torch.arange(30.0).view(1, 1, 5, 6)
+    padded, size = pad_to_multiple(x, 8)
+    assert padded.shape == (1, 1, 8, 8) and size == (5, 6)
+    assert torch.equal(padded[..., 5:, :6], x[..., [3, 2, 1], :])
+    assert torch.equal(padded[..., :5, 6:], x[..., :, [4, 3]])
+
+
 def test_self_attention_matches_naive_softmax_attention() -> None:
     torch.manual_seed(0)
     attn = SelfAttention(32).eval()

@@ -166,6 +166,17 @@ def test_architecture_arguments_of_the_hinted_types_build() -> None:
     assert create_model("arnet-nogan", blur=False, last_blocks=2).config["last_blocks"] == 2
 
 
+def test_pretrained_weights_are_refused_for_overridden_arguments() -> None:
+    """blur=False keeps every weight's shape: the weights would load, into another network."""
+    with pytest.raises(ValueError, match="pretrained weights fit only the registered architecture"):
+        create_model("arnet-nogan", pretrained=True, blur=False)
+
+
+def test_list_models_filters_by_shipped_weights() -> None:
+    assert list_models(with_weights=True) == ["arnet-nogan", "gan", "unet-l1"]
+    assert "jpeg" in list_models(with_weights=False)  # the identity has nothing to load
+
+
 def test_identity_entry_returns_its_input() -> None:
     x = torch.rand(1, 3, 17, 23)
     assert torch.equal(zoo.create_model("jpeg")(x), x)

@@ -563,3 +563,53 @@ def test_a_tensor_of_other_channels_is_told_what_is_taken(identity: Restorer) ->
     with pytest.raises(ValueError, match=r"^expected a \(C, H, W\) or \(B, C, H, W\) tensor with "
                                          r"C = 3 \(RGB\) or 1 \(grey\), got \(2, 8, 8\)$"):
         identity.restore(torch.rand(2, 8, 8))
+
+
+class ConstantNet(Restorer):
+    """Every pixel of every channel set to one value, whatever the input."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = value
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.full_like(x, self.value)
+
+
+@pytest.mark.parametrize("value,level", [(0.6, 153), (100.6 / 255, 101), (100.4 / 255, 100)],
+                         ids=["153", "100.6", "100.4"])
+def test_uint8_results_are_rounded_to_the_nearest_level(value: float, level: int) -> None:
+    """0.6 is level 153; 100.6 rounds up to 101 (truncating would give 100), 100.4 down."""
+    out = restore_image(ConstantNet(value), pixels())
+    assert out.shape == (36, 52, 3) and (out == level).all()
+
+
+def test_a_grey_tensor_is_the_bt601_luma_of_the_rgb_restore(net: Restorer) -> None:
+    """restore_tensor weights the channels 0.299, 0.587, 0.114; their plain mean differs."""
+    grey = torch.rand(1, 30, 41)
+    rgb_out = restore_tensor(net, grey.expand(3, -1, -1))
+    weights = torch.tensor(LUMA, dtype=torch.float32).view(3, 1, 1)
+    expected = (rgb_out * weights).sum(0, keepdim=True)
+    assert (expected - rgb_out.mean(0, keepdim=True)).abs().max() > 1e-2  # the weights matter here
+    torch.testing.assert_close(restore_tensor(net, grey), expected, atol=1e-6, rtol=0)
+
+
+def test_a_pil_image_keeps_its_exif_and_resolution(net: Restorer) -> None:
+    exif = Image.Exif()
+    exif[0x010E] = "x"
+    img = Image.fromarray(pixels())
+    img.info.update(exif=exif.tobytes(), dpi=(300, 150))
+    out = net.restore(img)
+    assert out.info["exif"] == exif.tobytes() and out.info["dpi"] == (300, 150)
+    assert out.getexif()[0x010E] == "x"
+
+
+def test_float_input_may_stray_one_grey_level_outside_the_unit_range(identity: Restorer) -> None:
+    """RANGE_TOLERANCE is 1/255: 0.9 of a level past either end is taken, 2 levels are not."""
+    for inside, outside in ((1 + 0.9 / 255, 1 + 2 / 255), (-0.9 / 255, -2 / 255)):
+        x = torch.full((3, 16, 16), 0.5)
+        x[0, 0, 0] = inside
+        assert restore_tensor(identity, x).shape == x.shape
+        x[0, 0, 0] = outside
+        with pytest.raises(ValueError, match=r"expected float values in \[0, 1\]"):
+            restore_tensor(identity, x)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
 
 from zoo.models.base import Restorer
-from zoo.tiling import auto_tile, restore_tiled, tile_grid, tile_plan
+from zoo.tiling import _ramp, auto_tile, restore_tiled, smaller_tile, tile_grid, tile_plan
 
 
 class WideConvNet(Restorer):
@@ -189,3 +191,49 @@ def test_each_tile_is_reported_while_reporting_tiles() -> None:
     assert total > 1 and seen == [(i, total) for i in range(1, total + 1)]
     restore_tiled(net, x, 64, overlap=16)  # outside: nothing more reported
     assert len(seen) == total
+
+
+def test_the_default_overlap_is_64_pixels() -> None:
+    """docs/restore.md: tiles are cross-faded in the middle of their 64-pixel overlap."""
+    from zoo.restore import restore_tensor
+
+    spy = TileSpy(pad_multiple=1)
+    assert tile_plan(spy, 300, 300, 128).overlap == 64
+    restore_tensor(spy, coordinate_image(300, 300), tile=128)
+    assert sorted({y0 for y0, _, _, _ in spy.calls}) == [0, 64, 128, 192]  # 128-px tiles, step 64
+
+
+def test_a_network_padding_to_4_still_gets_tiles_on_the_8_pixel_block_grid() -> None:
+    """lcm(8, 4) = 8: a 100-px tile is cut to 96, and every origin is a multiple of 8."""
+    spy = TileSpy(pad_multiple=4)
+    restore_tiled(spy, coordinate_image(300, 200), tile=100, overlap=24)
+    assert len(spy.calls) > 4
+    assert all(y0 % 8 == 0 and x0 % 8 == 0 for y0, x0, _, _ in spy.calls)
+    assert max(max(h, w) for _, _, h, w in spy.calls) == 96
+
+
+class Doubler(Restorer):
+    """Twice its input: values above 1 that the tiled result must clamp."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 2
+
+
+def test_tiled_results_are_clamped_to_the_unit_range() -> None:
+    x = torch.rand(1, 3, 100, 100)
+    out = restore_tiled(Doubler(), x, tile=32)
+    assert out.max() <= 1
+    torch.testing.assert_close(out, (2 * x).clamp(0, 1), atol=1e-6, rtol=0)  # weights sum to 1
+
+
+def test_after_running_out_of_memory_untiled_the_first_tile_cuts_the_image() -> None:
+    """A 512-px tile on a 512x300 image is the whole image again: the retry is 256-px tiles."""
+    assert smaller_tile(None, 512, 300, "cpu") == 256
+    assert smaller_tile(None, 513, 300, "cpu") == 512
+
+
+def test_the_blending_ramp_is_a_raised_cosine_over_the_middle_half() -> None:
+    """For 8 pixels (centres at 0.5 .. 7.5) the ramp rises over 2..6: sin^2(pi/2 * (c - 2) / 4)."""
+    expected = [0, 0] + [math.sin(math.pi / 16 * k) ** 2 for k in (1, 3, 5, 7)] + [1, 1]
+    torch.testing.assert_close(_ramp(8, torch.float64, torch.device("cpu")),
+                               torch.tensor(expected, dtype=torch.float64), atol=1e-12, rtol=0)

@@ -187,6 +187,27 @@ def test_truncated_file_is_refused_before_hashing(weights_file: tuple[Path, str,
         load_weights(TinyWeightsNet(4), path)
 
 
+def test_a_sha256_differing_only_after_its_first_12_digits_is_refused(
+        weights_file: tuple[Path, str, TinyWeightsNet]) -> None:
+    """The message shows 12 digits of each; the comparison is of all 64."""
+    path, sha, _ = weights_file
+    other = sha[:-1] + ("0" if sha[-1] != "0" else "1")
+    with pytest.raises(WeightsError, match=f"sha256 {sha[:12]}... does not match the expected "
+                                           f"{sha[:12]}..."):
+        load_weights(TinyWeightsNet(4), path, expected_sha256=other)
+
+
+def test_a_file_cut_by_4_bytes_says_how_many_it_has_of_how_many(
+        weights_file: tuple[Path, str, TinyWeightsNet]) -> None:
+    """The full size is the 8-byte length, the header and the tensor data: the file as saved."""
+    path, _, _ = weights_file
+    data = path.read_bytes()
+    path.write_bytes(data[:-4])
+    size = len(data)
+    with pytest.raises(WeightsError, match=rf"is truncated \({size - 4} of {size} bytes\)"):
+        load_weights(TinyWeightsNet(4), path)
+
+
 def test_a_file_of_another_kind_is_not_called_a_download_to_delete(tmp_path: Path) -> None:
     """``--weights photo.jpg`` was told "delete it and download or export it again"."""
     from PIL import Image
