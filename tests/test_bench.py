@@ -58,32 +58,39 @@ def _table(path: Path) -> list[dict[str, str]]:
         return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(fh)]
 
 
-def _independent_jpeg_y_psnr(rgb_or_grey: np.ndarray, quality: int) -> float:
-    """The protocol written out again from DESIGN.md, without zoo.degrade."""
+def _independent_jpeg_psnr(path: Path, quality: int, protocol: str) -> float:
+    """The protocol written out again from DESIGN.md, without zoo.degrade: for ``rgb`` the file
+    as RGB (a grey one in all three channels), for ``y`` its rounded MATLAB luma (a grey file as
+    it is); JPEG at ``quality`` with 4:2:0, decoded, PSNR over every channel in float64."""
     import io
 
-    if rgb_or_grey.ndim == 3:
-        r, g, b = (rgb_or_grey[..., i].astype(np.float64) for i in range(3))
-        y = np.round(16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255).astype(np.uint8)
+    image = Image.open(path)
+    if protocol == "rgb":
+        truth = image.convert("RGB")
+    elif image.mode == "L":
+        truth = image
     else:
-        y = rgb_or_grey
+        r, g, b = (np.asarray(image)[..., i].astype(np.float64) for i in range(3))
+        y = np.round(16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255)
+        truth = Image.fromarray(y.astype(np.uint8))
     buf = io.BytesIO()
-    Image.fromarray(y).save(buf, format="JPEG", quality=quality)
-    decoded = np.asarray(Image.open(buf)).astype(np.float64)
-    mse = np.mean((decoded - y.astype(np.float64)) ** 2)
+    truth.save(buf, format="JPEG", quality=quality, subsampling="4:2:0")
+    decoded = np.asarray(Image.open(buf).convert(truth.mode)).astype(np.float64)
+    mse = np.mean((decoded - np.asarray(truth).astype(np.float64)) ** 2)
     return 10 * np.log10(255.0 ** 2 / mse)
 
 
-def test_jpeg_row_under_y_protocol_is_the_protocol(image_folder: Path, tmp_path: Path) -> None:
-    (run,) = _bench(image_folder, tmp_path / "out")
+@pytest.mark.parametrize("protocol", ["y", "rgb"])
+def test_jpeg_row_under_each_protocol_is_the_protocol(protocol: str, image_folder: Path,
+                                                      tmp_path: Path) -> None:
+    (run,) = _bench(image_folder, tmp_path / "out", protocols=[protocol])
     rows = {(r.image, r.quality): r for r in run.outcome.rows}
     assert len(rows) == 8
     for name in "abcd":
-        pixels = np.asarray(Image.open(image_folder / f"{name}.png"))
         for q in (10, 30):
-            assert rows[(name, q)].values["psnr"] == pytest.approx(_independent_jpeg_y_psnr(pixels, q),
-                                                                   rel=1e-12)
-            assert rows[(name, q)].protocol == "y" and rows[(name, q)].dataset == "tiny"
+            expected = _independent_jpeg_psnr(image_folder / f"{name}.png", q, protocol)
+            assert rows[(name, q)].values["psnr"] == pytest.approx(expected, rel=1e-12)
+            assert rows[(name, q)].protocol == protocol and rows[(name, q)].dataset == "tiny"
 
 
 def test_outputs_are_written(image_folder: Path, tmp_path: Path) -> None:
@@ -199,10 +206,14 @@ def test_a_model_that_does_not_load_is_said_so(image_folder: Path, tmp_path: Pat
                                                monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     """The terminal, LEADERBOARD.md and the page said "failed NAME on *: ...", a star no one
-    explained."""
+    explained. Its rows from an earlier run, when it loaded, are not shown as if measured now."""
     import zoo
     from zoo.cli import main
 
+    out = tmp_path / "out"
+    args = ["bench", "--data", str(image_folder), "--models", "jpeg", "unet-l1", "-q", "10",
+            "--metrics", "psnr", "--out", str(out), "--no-progress", "--crops", "0"]
+    assert main(args) == 0
     real_load = zoo.load
 
     def load(name: str, device: str | None = None):  # noqa: ANN202
@@ -211,10 +222,9 @@ def test_a_model_that_does_not_load_is_said_so(image_folder: Path, tmp_path: Pat
         return real_load(name, device=device)
 
     monkeypatch.setattr(zoo, "load", load)
-    out = tmp_path / "out"
-    code = main(["bench", "--data", str(image_folder), "--models", "jpeg", "unet-l1", "-q", "10",
-                 "--metrics", "psnr", "--out", str(out), "--no-progress", "--crops", "0"])
-    assert code == 1
+    capsys.readouterr()
+    assert main(args) == 1
+    assert {r["model"] for r in _table(out / "summary.csv")} == {"jpeg"}
     assert "failed unet-l1 (could not be loaded): ZooError: weights damaged" in capsys.readouterr().err
     assert "- `unet-l1` (could not be loaded): ZooError: weights damaged" in (out / "LEADERBOARD.md").read_text()
     assert "unet-l1 (could not be loaded): ZooError" in (out / "leaderboard.html").read_text()
@@ -249,11 +259,15 @@ def test_published_rows_over_another_image_count_are_marked_not_comparable(
     md = (out / "LEADERBOARD.md").read_text()
     assert md.count(f"**Not comparable:** {why}.") == 2  # under each quality's reported table
     assert md.index("Not comparable") > md.index("Reported (published")
+    q10, q20 = md.split("## `y` protocol, JPEG quality 20")  # published: q10 27.77, q20 30.07
+    assert "| JPEG *(reported)* | 27.77 |" in q10 and "30.07" not in q10
+    assert "| JPEG *(reported)* | 30.07 |" in q20 and "27.77" not in q20
     assert f"<b>Not comparable:</b> {why}." in (out / "leaderboard.html").read_text()
     assert capsys.readouterr().err.count(f"not comparable: {why}") == 1  # once, not per quality
     assert all(r.images for r in load_reported())  # every published set's size is known
     row = ReportedRow("LIVE1", "y", 10, "JPEG", {"psnr": 27.77}, "fbcnn", images=29)
     assert incomparable([row], [{"images": 29}]) == ""
+    assert "the means measured here cover 30" in incomparable([row], [{"images": 30}])  # more, too
     assert "over the 29 images of LIVE1; the means measured here cover 27" in incomparable(
         [row], [{"images": 28}, {"images": 27}])  # the fewest any mean covers
     assert "the means measured here cover 28" in incomparable(  # a failure on one image: (28 of 29)
@@ -279,6 +293,16 @@ def test_published_image_counts_are_read_from_the_csv(tmp_path: Path) -> None:
         (tmp_path / "published.csv").write_text(header + rows)
         with pytest.raises(DataError, match=problem):
             load_reported(tmp_path)
+
+
+def test_published_rows_match_the_dataset_name_in_any_case() -> None:
+    """A folder named live1 or Live1 is LIVE1: it gets the published rows (published.csv's five
+    grey q10 rows of LIVE1)."""
+    from zoo.bench.baselines import reported_for
+
+    for name in ("live1", "Live1"):
+        assert sorted(r.model for r in reported_for(name, {"y"}, {10})) == [
+            "ARCNN", "DnCNN-3", "FBCNN", "JPEG", "SwinIR"]
 
 
 @pytest.mark.skipif(not os.environ.get("ZOO_LIVE1"), reason="set ZOO_LIVE1=DIR (the 29 LIVE1 images)")
@@ -503,14 +527,35 @@ def test_the_references_lpips_features_are_computed_before_the_rows_are_timed(
     assert events[0][0] == "timed" and len(first) == 4 and set(first.values()) == {"prepare"}
 
 
-def test_seconds_of_a_row_that_gains_a_metric_add_its_time(image_folder: Path, tmp_path: Path) -> None:
+def test_seconds_of_a_row_that_gains_a_metric_add_its_time(
+        image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``seconds`` is restore + metrics: a row that gains a metric kept the first run's
-    seconds, as if the new metric had cost nothing."""
+    seconds, as if the new metric had cost nothing. On a clock where restoring takes 5 s and
+    SSIM 7 s, the row gains 7 s: its restore was counted by the first run."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from zoo import metrics
+    from zoo.bench import runner
+
     first = {r.key: r.seconds for r in _bench(image_folder, tmp_path / "out", qualities=[10],
                                               crops=0)[0].outcome.rows}
+    clock = [1000.0]
+
+    def taking(seconds: float, call: Callable) -> Callable:
+        def timed(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            clock[0] += seconds
+            return call(*args, **kwargs)
+        return timed
+
+    monkeypatch.setattr(runner, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    monkeypatch.setattr(runner, "restore", taking(5.0, runner.restore))
+    ssim = metrics.METRICS["ssim"]
+    monkeypatch.setitem(metrics.METRICS, "ssim", dataclasses.replace(ssim, fn=taking(7.0, ssim.fn)))
     later = _bench(image_folder, tmp_path / "out", qualities=[10], metrics=["psnr", "ssim"],
                    crops=0)[0].outcome.rows
-    assert all(r.seconds > first[r.key] for r in later)
+    assert len(later) == 4
+    assert all(r.seconds == pytest.approx(first[r.key] + 7.0, rel=1e-12) for r in later)
 
 
 def test_another_datasets_rows_in_one_out_are_counted_and_their_runs_not_named(
@@ -522,6 +567,7 @@ def test_another_datasets_rows_in_one_out_are_counted_and_their_runs_not_named(
     out = tmp_path / "out"
     _bench(image_folder, out, qualities=[10], crops=0)
     (run,) = _bench(other, out, qualities=[10], crops=0)
+    assert {r["dataset"] for r in _table(out / "summary.csv")} == {"other"}  # tiny's: same pictures
     assert run.meta["not_shown"]["rows"] == 4 and run.meta["not_shown"]["datasets"] == ["tiny"]
     assert "datasets tiny" in (out / "LEADERBOARD.md").read_text()
     (run,) = _bench(image_folder, out, qualities=[10], crops=0)  # nothing new: tiny's rows
@@ -604,6 +650,7 @@ def test_small_images_keep_their_other_metrics_and_means_compare_the_same_images
     assert summary["jpeg"]["images"] == "5"
     assert summary["jpeg"]["partial"] == summary["unet-l1"]["partial"] == "lpips_alex:4"
     assert "| 4 of 5)" not in (md := (out / "LEADERBOARD.md").read_text()) and " (4 of 5)" in md
+    assert "\n(n of N): the mean covers only the n images that every model" in md
 
 
 def test_a_failing_metric_is_reported_and_the_row_kept(image_folder: Path, tmp_path: Path,
@@ -655,8 +702,8 @@ def test_bad_qualities_device_and_tile_are_refused_up_front(image_folder: Path,
         with pytest.raises(SuiteError, match="--quality must be a non-empty list of integers"):
             _bench(image_folder, tmp_path / "q", qualities=qualities)
     assert not (tmp_path / "q").exists()
-    (run,) = _bench(image_folder, tmp_path / "twice", qualities=[10, 10, 30])
-    assert run.plan.qualities == (10, 30)
+    (run,) = _bench(image_folder, tmp_path / "twice", qualities=[1, 1, 100])  # both ends of 1..100
+    assert run.plan.qualities == (1, 100)
     with pytest.raises(ZooError, match="--tile must be 0"):
         _bench(image_folder, tmp_path / "t", tile=-5)
     with pytest.raises(ZooError, match="device 'tpu'"):
@@ -720,26 +767,36 @@ def test_rows_of_older_files_without_truth_are_resumed_not_remeasured(image_fold
     assert all({"psnr", "ssim"} <= set(r.values) for r in read_rows(out / "results.csv"))
 
 
-def test_a_stale_row_whose_remeasure_fails_is_not_averaged(image_folder: Path, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("change", ["picture", "weights", "setup"])
+def test_a_stale_row_whose_remeasure_fails_is_not_averaged(
+        change: str, image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows of another picture, of other weights or of another setup (untiled, now --tile 64)
+    are measured again; where that fails, the old row must not stand in for the new one."""
     from zoo.bench import runner
 
     out = tmp_path / "out"
     _bench(image_folder, out, qualities=[10], crops=0)
-    Image.fromarray(np.asarray(Image.open(image_folder / "a.png"))[::-1]).save(image_folder / "a.png")
+    if change == "picture":
+        flipped = np.asarray(Image.open(image_folder / "a.png"))[::-1]
+        Image.fromarray(flipped).save(image_folder / "a.png")
+    elif change == "weights":  # as weights of another digest wrote them
+        with open(out / "results.csv", newline="") as fh:
+            records = [{**r, "weights": "0123456789abcdef"} for r in csv.DictReader(fh)]
+        _write_table(out / "results.csv", records)
     real = runner.restore
-    flipped = np.asarray(Image.open(image_folder / "a.png"))
+    a_size = np.asarray(Image.open(image_folder / "a.png")).shape[:2]  # the others' differ
 
     def failing(model, image, *, tile=None):  # noqa: ANN001, ANN202
-        if image.shape[:2] == flipped.shape[:2]:
+        if image.shape[:2] == a_size:
             raise RuntimeError("boom")
         return real(model, image, tile=tile)
 
     monkeypatch.setattr(runner, "restore", failing)
-    (run,) = _bench(image_folder, out, qualities=[10], crops=0)
+    tile = 64 if change == "setup" else None
+    (run,) = _bench(image_folder, out, qualities=[10], crops=0, tile=tile)
     assert [i for _, i, _ in run.outcome.failures] == ["a"]
     summary = _table(out / "summary.csv")
-    assert summary[0]["images"] == "3"  # a's old row (another picture) is left out
+    assert summary[0]["images"] == "3"  # a's old row is left out
 
 
 def test_no_model_loading_writes_nothing_and_keeps_an_earlier_leaderboard(
@@ -816,6 +873,15 @@ def test_every_image_skipped_leaves_no_folder_it_made(tmp_path: Path,
     (tmp_path / "kept" / "notes.txt").write_text("mine")
     assert main([*args, str(tmp_path / "kept")]) == 1
     assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == [LOCK_FILE, "notes.txt"]
+
+
+def test_the_record_of_runs_keeps_the_latest_ones() -> None:
+    """``measured_by`` holds at most MAX_RUNS_KEPT runs: a new one pushes out the oldest."""
+    from zoo.bench.meta import MAX_RUNS_KEPT, runs_that_measured
+
+    earlier = {"measured_by": [{"date": f"run {i}"} for i in range(MAX_RUNS_KEPT)]}
+    runs = runs_that_measured(earlier, {"date": "new", "measured_now": 3}, 3)
+    assert len(runs) == MAX_RUNS_KEPT and runs[0]["date"] == "run 1" and runs[-1]["date"] == "new"
 
 
 def test_a_page_with_no_row_does_not_credit_earlier_runs() -> None:
@@ -945,7 +1011,8 @@ def test_a_run_that_measures_nothing_keeps_the_record_of_the_runs_that_did(
             in text and "2020-01-02T03:04:05+00:00, commit abc1234 (results.csv names" in text)
     _bench(image_folder, out, metrics=["psnr", "ssim"], crops=0)  # measures SSIM: appended
     assert len(json.loads((out / "meta.json").read_text())["measured_by"]) == 2
-    assert "the latest of them: zoo" in (out / "LEADERBOARD.md").read_text()
+    text = (out / "LEADERBOARD.md").read_text()  # the latest run before this one, not this one
+    assert "the latest of them: zoo" in text and "2020-01-02T03:04:05+00:00, commit abc1234" in text
 
 
 def test_rows_of_another_setup_are_measured_again(image_folder: Path, tmp_path: Path) -> None:
@@ -974,6 +1041,8 @@ def test_a_narrower_command_says_what_results_csv_holds_besides(
     _bench(image_folder, out, crops=0)
     assert "outside this run's selection" not in (out / "LEADERBOARD.md").read_text()
     _bench(image_folder, out, qualities=[30], crops=0)
+    assert {r["quality"] for r in _table(out / "summary.csv")} == {"30"}
+    assert "JPEG quality 10" not in (out / "LEADERBOARD.md").read_text()
     note = ("results.csv also holds 4 rows outside this run's selection (qualities 10), not "
             "shown: name them in the command (--models, --quality, --protocol) to show them.")
     assert note in (out / "LEADERBOARD.md").read_text()
@@ -1103,8 +1172,11 @@ def test_a_repeated_row_is_counted_once(image_folder: Path, tmp_path: Path) -> N
     with pytest.warns(UserWarning, match="1 row\\(s\\) repeat the dataset, model, image, quality"):
         run = _bench(image_folder, out, qualities=[10], crops=0)[0]
     assert run.outcome.measured == 0
-    with open(out / "summary.csv", newline="") as fh:
-        assert [r["images"] for r in csv.DictReader(fh)] == ["4"]
+    (summary,) = _table(out / "summary.csv")
+    assert summary["images"] == "4"
+    # the last copy counts, as write_rows keeps it: 99.0 in place of the first row's value
+    assert float(summary["psnr"]) == pytest.approx(
+        (sum(float(r["psnr"]) for r in records[1:]) + 99.0) / 4, rel=1e-12)
 
 
 def test_a_file_that_cannot_be_written_is_named_and_the_rows_are_kept(

@@ -49,6 +49,14 @@ def test_folder_dataset_sorted_named_after_folder(tmp_path: Path) -> None:
     np.testing.assert_array_equal(ds.items[1][1](), b)
 
 
+def test_suffixes_in_capitals_are_images_too(tmp_path: Path) -> None:
+    """B.PNG (as cameras and Windows write names) is an image as a.png is."""
+    _png(tmp_path / "a.png", 1)
+    _png(tmp_path / "B.PNG", 2)
+    ds = datasets.folder_dataset(tmp_path)
+    assert ds.ids == ["B", "a"] and ds.ignored == []  # sorted by file name: capitals first
+
+
 def test_corrupt_image_raises_image_error_naming_it(tmp_path: Path) -> None:
     folder = tmp_path / "set"
     folder.mkdir()

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
-from zoo.bench.leaderboard import ranked
+import pytest
+
+from zoo.bench.baselines import reported_for
+from zoo.bench.leaderboard import best_models, metric_header, ranked, render_markdown
+from zoo.bench.results import read_summary
+
+ROOT = Path(__file__).resolve().parents[1]
+BOARDS = sorted(p.parent for p in (ROOT / "leaderboard").glob("*/LEADERBOARD.md"))
 
 
 def _entry(model: str, images: int = 4, **means: float) -> dict[str, Any]:
@@ -21,3 +30,30 @@ def test_rows_without_the_first_metric_rank_after_the_others_by_name() -> None:
                _entry("b", ssim=0.7, psnr=31.0), _entry("a", ssim=0.8, psnr=30.0),
                _entry("e", psnr=50.0)]  # SSIM not measured at all
     assert [e["model"] for e in ranked(entries, ("ssim", "psnr"))] == ["a", "b", "c", "d", "e"]
+
+
+@pytest.mark.parametrize("board", BOARDS, ids=lambda p: p.name)
+def test_committed_leaderboards_regenerate_byte_for_byte(board: Path) -> None:
+    """Each committed LEADERBOARD.md is what its summary.csv and meta.json render to: the bold,
+    arrows, order and digits of every table are those the files were committed with."""
+    meta = json.loads((board / "meta.json").read_text())
+    reported = reported_for(meta["dataset"], set(meta["protocols"]), set(meta["qualities"]))
+    text = render_markdown(meta["dataset"], read_summary(board / "summary.csv"),
+                           tuple(meta["metrics"]), reported, meta)
+    assert text == (board / "LEADERBOARD.md").read_text()
+
+
+def test_lower_is_better_metrics_pick_rank_and_mark_the_lowest() -> None:
+    """LPIPS and BRISQUE: the lowest is best, ranks first and has ↓; a mean ties with the best
+    at the digits shown (PSNR 30.001 and 30.004 both read 30.00, both bold)."""
+    entries = [_entry("a", images=5, lpips_alex=0.2, brisque=30.0, psnr=30.004),
+               _entry("b", images=4, lpips_alex=0.1, brisque=40.0, psnr=30.001)]
+    assert best_models(entries, "lpips_alex") == {"b"} and best_models(entries, "brisque") == {"a"}
+    assert best_models(entries, "psnr") == {"a", "b"}
+    metrics = ("lpips_alex", "brisque", "psnr")
+    assert [e["model"] for e in ranked(entries, metrics)] == ["b", "a"]
+    assert metric_header("brisque") == "BRISQUE ↓" and metric_header("psnr") == "PSNR ↑"
+    text = render_markdown("toy", entries, metrics, [], {})
+    assert "Means over 5 images of `toy`" in text  # the most any row covers
+    assert "| `b` | **0.1000** | 40.00 | **30.00** |" in text
+    assert "| `a` | 0.2000 | **30.00** | **30.00** |" in text
