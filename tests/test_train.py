@@ -137,6 +137,7 @@ def test_shipped_recipes_validate(data: tuple[Path, Path]) -> None:
     ("stages.gan.switching=\"sometimes\"", "stages.gan.switching must be one of"),
     ("stages.pretrain.losses.adversarial=1.0", "not a loss of a generator stage"),
     ("data.quality=[50, 10]", "data.quality must be [lo, hi]"),
+    ("data.quality=[0, 10]", "data.quality must be [lo, hi] with 1 <= lo"),
     ("stages.extra.steps=3", "missing key 'stages.extra.kind'"),
     ("stages.pretrian.lr=1", "stages.pretrian is not one of the recipe's stages, pretrain, critic, gan"),
     (f'data.train=["{TINY_RECIPE}"]', f"'{TINY_RECIPE}' is a file, not a folder of images"),
@@ -340,6 +341,36 @@ def test_full_range_grey_samples_span_0_to_255(tmp_path: Path) -> None:
     assert kinds == {True, False}
 
 
+def test_grey_samples_are_grey_before_and_after_the_jpeg(tmp_path: Path) -> None:
+    """A grey sample's JPEG input is the grey target's JPEG, not the colour patch's."""
+    from zoo.train.data import Augment, ImageStore, PatchDataset
+
+    noise = np.random.default_rng(0).integers(0, 256, (32, 32, 3), np.uint8)
+    Image.fromarray(noise).save(tmp_path / "noise.png")
+    dataset = PatchDataset(ImageStore([tmp_path], min_side=16), Augment(16, (20, 20), 1.0), seed=0)
+    for position in range(4):
+        for image in dataset[position]:
+            assert torch.equal(image[0], image[1]) and torch.equal(image[0], image[2]), position
+
+
+def test_the_recipe_s_data_settings_reach_the_data(data: tuple[Path, Path], tmp_path: Path) -> None:
+    """data.quality, grey_fraction, grey_full_range and validation.max_images reach the pipeline."""
+    from zoo.train.data import Augment
+    from zoo.train.loop import Trainer
+    from zoo.train.recipe import load_recipe
+
+    recipe = load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', f'data.val="{data[1]}"',
+                                       "data.quality=[20, 30]", "data.grey_fraction=0.75",
+                                       "data.grey_full_range=0.5", "validation.max_images=1"])
+    trainer = Trainer(TINY, recipe, tmp_path / "run", progress=False)
+    with pytest.warns(UserWarning, match="broken.png"):
+        trainer._data()
+    assert trainer.dataset.augment == Augment(16, (20, 30), 0.75, grey_full_range=0.5)
+    assert trainer.dataset.seed == 3 and len(trainer.dataset) == 6
+    assert len(trainer.valset) == 1 and trainer.valset.qualities == [10]
+    assert trainer.valset.items[0][1].shape == (32, 32, 3)  # validation.crop of the 40-px images
+
+
 # --- training --------------------------------------------------------------------------------------
 
 def test_tiny_nogan_run_exports_loadable_model(data: tuple[Path, Path], tmp_path: Path) -> None:
@@ -443,6 +474,37 @@ def test_steps_return_their_losses_as_tensors(data: tuple[Path, Path], tmp_path:
     values = generator_step(trainer.ctx, (x, x), stage, 0,
                             GeneratorLoss(stage.losses, stage.lpips_net, trainer.device), trainer.opt_g)
     assert values and all(isinstance(v, torch.Tensor) and not v.requires_grad for v in values.values())
+
+
+def test_a_stage_ema_decay_of_zero_makes_the_ema_the_trained_generator(
+        data: tuple[Path, Path], tmp_path: Path) -> None:
+    """stages.NAME.ema_decay replaces the recipe's (0.9); at 0 the EMA copies the generator as
+    its step left it."""
+    from zoo.train.loop import Trainer
+    from zoo.train.recipe import load_recipe
+
+    recipe = load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', 'data.val=""', "max_steps=1",
+                                       "stages.pretrain.ema_decay=0.0"])
+    trainer = Trainer(TINY, recipe, tmp_path / "run", progress=False)
+    trainer.run()
+    saved = _weights(tmp_path / "run")
+    assert all(torch.equal(saved[f"ema.{key}"], saved[f"gen.{key}"])
+               for key in trainer.generator.state_dict())
+
+
+def test_the_critic_lr_follows_the_gan_stage_schedule(data: tuple[Path, Path], tmp_path: Path) -> None:
+    """At the first of 4 warmup steps both optimizers take a quarter of their lr: the generator's
+    lr (1e-4), the critic's lr * critic_lr_mult (5e-4)."""
+    from zoo.train.loop import Trainer
+    from zoo.train.recipe import load_recipe
+
+    recipe = load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', 'data.val=""', "max_steps=1",
+                                       "stages.pretrain.steps=0", "stages.critic.steps=0",
+                                       'stages.gan.schedule="cosine"', "stages.gan.warmup_steps=4"])
+    trainer = Trainer(TINY, recipe, tmp_path / "run", progress=False)
+    trainer.run()
+    assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(1e-4 / 4)
+    assert trainer.opt_c.param_groups[0]["lr"] == pytest.approx(5e-4 / 4)
 
 
 def test_encoder_frozen_at_first(data: tuple[Path, Path], tmp_path: Path) -> None:
@@ -732,11 +794,14 @@ def test_every_kept_checkpoint_can_still_export_its_best(data: tuple[Path, Path]
     for cap, resume in (("max_steps=6", ()), ("max_steps=9", ("--resume",)),
                         ("max_steps=30", ("--resume",))):
         assert main(_cli(data, out, *recipe, cap, *resume)) == 0
-        named = [json.loads((c / "meta.json").read_text())["best"]
-                 for c in list_checkpoints(out / "checkpoints")]
+        metas = [json.loads((c / "meta.json").read_text()) for c in list_checkpoints(out / "checkpoints")]
+        named = [meta["best"] for meta in metas]
         files |= {b["file"] for b in named}
         for best in named:
             assert (out / "best" / best["file"]).is_file(), (cap, best["file"])
+        # and no other: a best file that no kept checkpoint names (nor its before_stop) is deleted
+        kept = {b["file"] for b in named + [(m.get("before_stop") or {}).get("best") for m in metas] if b}
+        assert {p.name for p in (out / "best").glob("step-*.safetensors")} == kept, cap
     assert len(files) > 2  # the best moved meanwhile
 
 
@@ -861,7 +926,8 @@ def test_a_selection_metric_undefined_on_the_validation_images_chooses_nothing_a
 
 def test_an_export_without_a_training_step_warns(data: tuple[Path, Path], tmp_path: Path) -> None:
     """A budget spent before the first step still exports (what was asked), but says the weights
-    are untrained."""
+    are untrained. After a step, without validation, the final EMA generator is exported (not
+    the generator itself), in float16."""
     from zoo.train.loop import Trainer
     from zoo.train.recipe import load_recipe
 
@@ -872,7 +938,13 @@ def test_an_export_without_a_training_step_warns(data: tuple[Path, Path], tmp_pa
     recipe = load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', 'data.val=""', "max_steps=1"])
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="no training step")
-        Trainer(TINY, recipe, tmp_path / "run2", progress=False).run()
+        export = Trainer(TINY, recipe, tmp_path / "run2", progress=False).run()
+    saved, exported = _weights(tmp_path / "run2"), load_file(export / "model.safetensors")
+    for key, value in exported.items():
+        ema = saved[f"ema.{key}"]
+        assert value.dtype == (torch.float16 if ema.is_floating_point() else ema.dtype), key
+        assert torch.equal(value, ema.to(value.dtype)), key
+    assert not torch.equal(exported["head.weight"], saved["gen.head.weight"].half())
 
 
 def test_a_stage_time_cap_ends_only_that_stage(data: tuple[Path, Path], tmp_path: Path,
@@ -899,6 +971,29 @@ def test_a_stage_time_cap_ends_only_that_stage(data: tuple[Path, Path], tmp_path
     assert meta["steps"] == later
 
 
+def test_max_minutes_counts_the_whole_run_resumes_included(
+        data: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clock that moves 30 s a step: max_minutes=1 stops the run after 2 steps, and a resume,
+    its minute spent, trains none."""
+    from zoo.train import loop
+    from zoo.train.loop import Trainer
+    from zoo.train.recipe import load_recipe
+
+    clock, next_batch = [0.0], loop.next_batch
+
+    def slow(batches: Iterator[list[torch.Tensor]]) -> list[torch.Tensor]:
+        clock[0] += 30.0
+        return next_batch(batches)
+
+    monkeypatch.setattr(loop, "next_batch", slow)
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    recipe = load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', 'data.val=""', "max_minutes=1"])
+    for resume in (False, True):
+        trainer = Trainer(TINY, recipe, tmp_path / "run", resume=resume, progress=False)
+        trainer.run()
+        assert (trainer.step, trainer.stop_reason) == (2, "max_minutes")
+
+
 def test_the_export_path_is_printed_as_it_is(data: tuple[Path, Path], tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     """An --out holding ``[/x]`` is not rich markup (the last line was a MarkupError traceback)."""
@@ -912,6 +1007,7 @@ def test_the_export_path_is_printed_as_it_is(data: tuple[Path, Path], tmp_path: 
 def test_fp16_on_a_cpu_scales_its_gradients(data: tuple[Path, Path], tmp_path: Path) -> None:
     """fp16 needs gradient scaling: on a CPU the scaler is the CPU's (a CUDA one was disabled,
     with torch's warning, and small gradients underflowed)."""
+    from zoo.train.checkpoint import latest_meta
     from zoo.train.loop import Trainer
     from zoo.train.recipe import load_recipe
 
@@ -921,7 +1017,14 @@ def test_fp16_on_a_cpu_scales_its_gradients(data: tuple[Path, Path], tmp_path: P
         warnings.filterwarnings("error", message=".*GradScaler")
         trainer = Trainer(TINY, recipe, tmp_path / "run", progress=False)
         trainer.run()
-    assert trainer.scaler is not None and trainer.scaler.is_enabled()
+        assert trainer.scaler is not None and trainer.scaler.is_enabled()
+        # A resume goes on with the scaler's state: without an overflow the scale stays 2^16 and
+        # its growth tracker counts every step since the start.
+        more = load_recipe(TINY_RECIPE, [f'data.train=["{data[0]}"]', 'data.val=""', "max_steps=4",
+                                         'precision="fp16"'])
+        Trainer(TINY, more, tmp_path / "run", resume=True, progress=False).run()
+    scaler = latest_meta(tmp_path / "run" / "checkpoints")[1]["scaler"]
+    assert (scaler["scale"], scaler["_growth_tracker"]) == (2.0 ** 16, 4)
 
 
 def test_a_torn_newest_checkpoint_does_not_outlive_the_good_ones(data: tuple[Path, Path],
@@ -1164,10 +1267,18 @@ def test_a_checkpoint_with_a_wrong_meta_json_is_skipped(data: tuple[Path, Path],
                           ("lacks 'switcher'", without("switcher")), ("lacks 'rng'", without("rng")),
                           ("lacks 'elapsed'", without("elapsed")),
                           ("'step' is str", lambda meta: {**meta, "step": "thirty"}),
+                          ("meta.json's step 2 is not the folder's", lambda meta: {**meta, "step": 2}),
                           ("not finite", lambda meta: {**meta, "elapsed": float("nan")})]:
         meta_file.write_text(json.dumps(edit(meta)))
         with pytest.warns(UserWarning, match=f"{newest} is unusable .*{problem}"):
             assert latest_checkpoint(out / "checkpoints")[0] == previous
+    meta_file.write_text(json.dumps(meta))
+    state = newest / "state.safetensors"  # one value changed, the file as long: its checksum tells
+    changed = bytearray(state.read_bytes())
+    changed[-1] ^= 0xFF
+    state.write_bytes(changed)
+    with pytest.warns(UserWarning, match=f"{newest} is unusable \\(checksum mismatch"):
+        assert latest_checkpoint(out / "checkpoints")[0] == previous
     assert main(_cli(data, out, "max_steps=6", "--resume")) == 0
 
 

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from zoo.registry import ModelInfo, get_model_info, register_architecture, register_model
 
-from test_train import (TINY_RECIPE, TinyNet, _cli, _weights,
+from test_train import (TINY, TINY_RECIPE, TinyNet, _cli, _weights,
                         data)  # noqa: F401  (data: the module's fixture)
 
 DROPOUT = "tiny-dropout-test"
@@ -473,3 +473,22 @@ def test_a_validation_at_a_stop_is_taken_back_by_the_resume(
     assert _meta(whole, 12)["best"] == _meta(stopped, 12)["best"]
     assert ((whole / "export" / "model.safetensors").read_bytes()
             == (stopped / "export" / "model.safetensors").read_bytes())
+
+
+def test_a_resume_in_the_gan_phase_goes_on_with_its_switcher(data: tuple[Path, Path],
+                                                              tmp_path: Path) -> None:
+    """Fixed switching, 3 critic steps then 1 generator step: C C C G C | C C G. Stopped at step
+    5, one critic step into a round, the resume takes the two left, then the generator's."""
+    from zoo.train.loop import Trainer
+    from zoo.train.recipe import load_recipe
+
+    out = tmp_path / "run"
+    gan = [f'data.train=["{data[0]}"]', 'data.val=""', "stages.pretrain.steps=0",
+           "stages.critic.steps=0", 'stages.gan.switching="fixed"', "stages.gan.critic_steps=3"]
+    Trainer(TINY, load_recipe(TINY_RECIPE, [*gan, "max_steps=5"]), out, progress=False).run()
+    assert _meta(out, 5)["switcher"] == {"mode": "critic", "count": 1,
+                                         "history": {"critic": 4, "generator": 1}}
+    with pytest.warns(UserWarning, match="resuming with a changed recipe: max_steps: 5 -> 0"):
+        Trainer(TINY, load_recipe(TINY_RECIPE, gan), out, resume=True, progress=False).run()
+    assert _meta(out, 8)["switcher"] == {"mode": "critic", "count": 0,
+                                         "history": {"critic": 6, "generator": 2}}

@@ -1,0 +1,203 @@
+"""The training's small parts on their own: losses, one generator or critic step, the lr
+schedule, the GAN phase's switcher, the batch sampler, the selected stages and folder writes.
+Scalar networks whose gradients are worked out by hand; no training run."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import math
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from zoo.errors import ZooError
+from zoo.train.distributed import Dist
+from zoo.train.losses import GeneratorLoss, critic_loss, generator_adversarial_loss
+from zoo.train.recipe import Stage, load_recipe
+from zoo.train.stages import StepContext, Switcher, critic_step, generator_step, lr_factor
+
+from test_train import TINY_RECIPE
+
+CPU = torch.device("cpu")
+
+
+class Gain(nn.Module):
+    """``w * x`` with a scalar ``w``."""
+
+    def __init__(self, w: float = 0.0) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor(w))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.w * x
+
+
+class MeanCritic(Gain):
+    """One logit per image: ``w * mean(x)``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.w * x.mean(dim=(1, 2, 3))
+
+
+class Encoded(nn.Module):
+    """``head(encoder(x))``, both gains of 1: an encoder to freeze."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder, self.head = Gain(1.0), Gain(1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x))
+
+
+def _context(generator: nn.Module, critic: nn.Module | None = None,
+             encoder: nn.Module | None = None) -> StepContext:
+    return StepContext(generator=generator, generator_raw=generator, autocast=contextlib.nullcontext,
+                       scaler=None, critic=critic, critic_raw=critic, encoder=encoder)
+
+
+def _batch(target: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs of ones and a target of ``target`` everywhere."""
+    return torch.ones(2, 3, 4, 4), torch.full((2, 3, 4, 4), target)
+
+
+# --- losses ----------------------------------------------------------------------------------------
+
+def test_the_adversarial_losses_take_real_as_one_and_fake_as_zero() -> None:
+    """BCE with logits: a logit of 10 for "real" costs log(1 + e^-10) (4.5e-5; float32 computes
+    it to about 1e-6), one of -10 for "fake" the same; each is a mean over the logits."""
+    small = pytest.approx(math.log1p(math.exp(-10)), abs=1e-6)
+    assert float(generator_adversarial_loss(torch.full((4,), 10.0))) == small
+    assert float(generator_adversarial_loss(torch.tensor([10.0, -10.0]))) == pytest.approx(
+        (2 * math.log1p(math.exp(-10)) + 10) / 2, abs=1e-6)
+    assert float(critic_loss(torch.full((4,), 10.0), torch.full((4,), -10.0))) == small
+
+
+def test_the_generator_loss_weighs_its_terms_by_the_recipe() -> None:
+    """Each term times its weight; a weight of 0 drops the term (no LPIPS network is built)."""
+    loss = GeneratorLoss({"l1": 2.0, "lpips": 0.0, "adversarial": 0.5}, "vgg", CPU)
+    assert loss.lpips is None
+    total, parts = loss(torch.zeros(1, 3, 8, 8), torch.ones(1, 3, 8, 8), torch.zeros(4))
+    assert set(parts) == {"l1", "adversarial"} and float(parts["l1"]) == 1.0
+    assert float(total) == pytest.approx(2.0 * 1.0 + 0.5 * math.log(2))
+
+
+# --- steps -----------------------------------------------------------------------------------------
+
+def test_a_gan_generator_step_adds_the_weighted_adversarial_term() -> None:
+    """Prediction 0 against a target of 1 (L1 1) and a critic logit of 0 (BCE log 2)."""
+    stage = Stage(kind="gan", steps=10, losses={"l1": 1.5, "adversarial": 1.0})
+    gen, critic = Gain(0.0), MeanCritic(0.0)
+    values = generator_step(_context(gen, critic), _batch(1.0), stage, 0,
+                            GeneratorLoss(stage.losses, stage.lpips_net, CPU),
+                            torch.optim.SGD(gen.parameters(), lr=0.1))
+    assert set(values) == {"loss", "l1", "adversarial"}
+    assert float(values["adversarial"]) == pytest.approx(math.log(2))
+    assert float(values["loss"]) == pytest.approx(1.5 * 1.0 + 1.0 * math.log(2))
+    assert critic.w.grad is None and critic.w.requires_grad  # the critic is left as it was
+
+
+def test_a_critic_step_raises_the_real_logits() -> None:
+    """Real patches of ones, fakes of zeros, logits ``w * mean``: at w = 0 the loss
+    (softplus(-w) + softplus(0)) / 2 has slope -1/4, so one SGD step of lr 1 gives w = 1/4."""
+    stage = Stage(kind="gan", steps=10)
+    critic = MeanCritic(0.0)
+    values = critic_step(_context(Gain(0.0), critic), _batch(1.0), stage,
+                         torch.optim.SGD(critic.parameters(), lr=1.0))
+    assert float(values["critic"]) == pytest.approx(math.log(2))
+    assert critic.w.item() == pytest.approx(0.25)
+
+
+def test_grad_clip_caps_the_gradient_norm() -> None:
+    """L1 of ``w * 1`` against 2 has slope -1 at w = 0: clipped to 0.25, SGD of lr 1 moves w by
+    0.25 (by 1 unclipped)."""
+    gen = Gain(0.0)
+    stage = Stage(kind="generator", steps=10, losses={"l1": 1.0}, grad_clip=0.25)
+    generator_step(_context(gen), _batch(2.0), stage, 0, GeneratorLoss(stage.losses, "vgg", CPU),
+                   torch.optim.SGD(gen.parameters(), lr=1.0))
+    assert gen.w.item() == pytest.approx(0.25)
+
+
+def test_the_encoder_trains_from_step_freeze_encoder_steps_on() -> None:
+    """With freeze_encoder_steps=3, stage steps 0..2 leave the encoder, step 3 trains it."""
+    gen = Encoded()
+    stage = Stage(kind="generator", steps=10, losses={"l1": 1.0}, freeze_encoder_steps=3)
+    loss_fn, opt = GeneratorLoss(stage.losses, "vgg", CPU), torch.optim.SGD(gen.parameters(), lr=0.1)
+    ctx = _context(gen, encoder=gen.encoder)
+    generator_step(ctx, _batch(2.0), stage, 2, loss_fn, opt)
+    assert gen.encoder.w.item() == 1.0 and gen.head.w.item() != 1.0
+    generator_step(ctx, _batch(2.0), stage, 3, loss_fn, opt)
+    assert gen.encoder.w.item() != 1.0
+
+
+# --- the lr schedule and the switcher --------------------------------------------------------------
+
+def test_lr_factor_warms_up_linearly_then_follows_the_cosine_to_final_lr_ratio() -> None:
+    """10 steps, 2 of warmup: 1/2, 2/2, then 0.1 + 0.9 * (1 + cos(pi * (s - 2) / 8)) / 2."""
+    stage = Stage(kind="generator", steps=10, warmup_steps=2, final_lr_ratio=0.1)
+    expected = {0: 0.5, 1: 1.0, 2: 1.0, 4: 0.1 + 0.45 * (1 + math.sqrt(0.5)), 6: 0.55, 10: 0.1,
+                12: 0.1}
+    assert {s: lr_factor(stage, s) for s in expected} == pytest.approx(expected)
+    constant = Stage(kind="generator", steps=10, warmup_steps=2, schedule="constant")
+    assert [lr_factor(constant, s) for s in (0, 1, 2, 9)] == [0.5, 1.0, 1.0, 1.0]
+
+
+def test_fixed_switching_takes_critic_steps_then_generator_steps() -> None:
+    stage = Stage(kind="gan", steps=10, switching="fixed", critic_steps=3, generator_steps=2)
+    switcher, modes = Switcher(), []
+    for _ in range(10):
+        modes.append(switcher.next())
+        switcher.done(stage, Dist(), torch.tensor(1.0))
+    assert "".join(m[0] for m in modes) == "cccggcccgg"
+    assert switcher.state() == {"mode": "critic", "count": 0, "history": {"critic": 6, "generator": 4}}
+
+
+# --- data, selection, files ------------------------------------------------------------------------
+
+def test_the_ranks_share_each_step_s_global_batch() -> None:
+    """Batch 2 on each of 2 ranks: step s takes positions 4s..4s+3, each once."""
+    from zoo.train.data import StepBatchSampler
+
+    batches = []
+    for rank in (0, 1):
+        sampler = iter(StepBatchSampler(2, 0, rank=rank, world=2))
+        batches.append([next(sampler) for _ in range(3)])
+    for step in range(3):
+        assert sorted(batches[0][step] + batches[1][step]) == list(range(4 * step, 4 * step + 4))
+    assert next(iter(StepBatchSampler(2, start_step=3))) == [6, 7]
+
+
+def test_without_select_stages_the_last_stage_is_selected(tmp_path: Path) -> None:
+    from zoo.train.selection import Selection
+
+    for stages, selected in (("[]", ["gan"]), ('["pretrain", "gan"]', ["pretrain", "gan"])):
+        recipe = load_recipe(TINY_RECIPE, ['data.train=["."]', f"select.stages={stages}"],
+                             check_data=False)
+        assert Selection(recipe, tmp_path, CPU).stages == selected
+
+
+def test_a_folder_write_that_fails_at_the_rename_keeps_the_old_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The new folder cannot be renamed into place (after the old one was moved aside): the old
+    one is put back whole, and no temporary folder is left."""
+    from zoo.train import files
+
+    final = tmp_path / "export"
+    final.mkdir()
+    (final / "a").write_text("old")
+    replace = os.replace
+
+    def full_disk(src: Path, dst: Path) -> None:
+        if Path(src).name.startswith(".tmp-export-"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        replace(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", full_disk)
+    with pytest.raises(ZooError, match=r"export: cannot write the export \(No space left on device\)"):
+        files.write_folder(final, "the export", lambda tmp: (tmp / "b").write_text("new"))
+    assert {p.name: p.read_text() for p in final.iterdir()} == {"a": "old"}
+    assert [p.name for p in tmp_path.iterdir()] == ["export"]
