@@ -906,6 +906,15 @@ def test_a_bad_max_image_pixels_is_refused_up_front(image_folder: Path, tmp_path
     assert not out.exists()
 
 
+def test_the_tile_option_is_recorded_in_meta_json(image_folder: Path, tmp_path: Path) -> None:
+    from zoo.cli import main
+
+    out = tmp_path / "lb"
+    assert main(["bench", "--data", str(image_folder), "--models", "jpeg", "-q", "10", "--protocol", "y",
+                 "--metrics", "psnr", "--no-progress", "--crops", "0", "--tile", "32", "--out", str(out)]) == 0
+    assert json.loads((out / "meta.json").read_text())["tile"] == 32
+
+
 def test_the_default_out_folder_is_in_the_current_folder(
         image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Not the package's own folder (in a wheel, site-packages): where the command runs."""

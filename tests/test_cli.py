@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import tempfile
 from pathlib import Path
 
 import pytest
+from torch import nn
 
 import zoo.cli
 from zoo.atomic import atomic_write
 from zoo.cli import main, run_tool
 from zoo.errors import ZooError
+from zoo.models.base import Restorer
+from zoo.registry import ModelInfo, WeightsInfo, register_architecture
 
 
 def _disk_full(fh) -> None:  # noqa: ANN001
@@ -271,3 +275,114 @@ def test_sigterm_is_left_to_torchrun_in_its_jobs(monkeypatch: pytest.MonkeyPatch
     assert run_tool(lambda: 0 if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else 1) == 0
     monkeypatch.delenv("TORCHELASTIC_RUN_ID")
     assert run_tool(lambda: 0 if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else 1) == 1
+
+
+# --- atomic_write: write-protected files, the sync before the rename ----------------------------
+
+def test_atomic_write_refuses_a_write_protected_file(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """As an ordinary user is answered (the suite may run as root, where a rename replaces it)."""
+    (tmp_path / "ro.json").write_text("old")
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p).name == "ro.json" and mode & os.W_OK
+                        else real_access(p, mode))
+    with pytest.raises(PermissionError, match="write-protected"):
+        atomic_write(tmp_path / "ro.json", lambda fh: fh.write("new"))
+    assert (tmp_path / "ro.json").read_text() == "old"
+
+
+def test_atomic_write_syncs_the_file_before_renaming_it(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import zoo.atomic
+
+    calls: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        calls.append("fsync")
+        real_fsync(fd)
+
+    def replace(src: str, dst: str | os.PathLike[str]) -> None:
+        calls.append("replace")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(zoo.atomic.os, "fsync", fsync)
+    monkeypatch.setattr(zoo.atomic.os, "replace", replace)
+    atomic_write(tmp_path / "x.txt", lambda fh: fh.write("x"))
+    assert calls == ["fsync", "replace"]
+    assert (tmp_path / "x.txt").read_text() == "x"
+
+
+# --- train and bench options --------------------------------------------------------------------
+
+def _train_args(*argv: str):  # noqa: ANN202
+    from zoo.cli import build_parser
+    from zoo.cli.train_cmd import _parse_rest
+
+    return _parse_rest(build_parser().parse_args(["train", "unet-l1", *argv]))
+
+
+def test_train_options_reach_the_recipe_as_given(tmp_path: Path) -> None:
+    """--max-minutes takes fractions (the help: "wall-time budget in minutes"); --val '' disables
+    validation."""
+    from zoo.cli.train_cmd import recipe_for
+
+    recipe = recipe_for(_train_args("--data", str(tmp_path), "--val", "", "--max-minutes", "0.5"))
+    assert recipe.max_minutes == 0.5
+    assert recipe.data.val == ""
+
+
+def test_train_output_folder_defaults_to_runs_name() -> None:
+    from zoo.cli.train_cmd import out_dir
+
+    assert out_dir(_train_args()) == Path("runs") / "unet-l1"
+
+
+def test_bench_shows_three_crops_by_default() -> None:
+    from zoo.cli import build_parser
+
+    assert build_parser().parse_args(["bench"]).crops == 3
+
+
+# --- zoo list -----------------------------------------------------------------------------------
+
+@register_architecture
+class TinyListNet(Restorer):
+    """One 3x3 convolution, 3 -> 2 channels: 3*2*3*3 weights + 2 biases = 56 parameters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, 3, padding=1)
+
+
+def _list_entry(monkeypatch: pytest.MonkeyPatch, name: str, description: str) -> None:
+    import zoo.registry
+
+    monkeypatch.setitem(zoo.registry._MODELS, name, ModelInfo(
+        name=name, description=description, architecture="TinyListNet",
+        weights=WeightsInfo(file=f"{name}.safetensors", sha256="0" * 64)))
+
+
+def test_list_rows_show_parameters_weights_and_description(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An entry with no copy of its weights shows `none`; one whose shipped file is not the
+    registry's shows `damaged (reinstall zoo)`."""
+    import zoo.pretrained
+
+    monkeypatch.setenv("COLUMNS", "200")  # one line per row
+    monkeypatch.setattr(zoo.pretrained, "WEIGHTS_DIR", tmp_path)
+    _list_entry(monkeypatch, "tiny-list-absent", "no copy anywhere")
+    _list_entry(monkeypatch, "tiny-list-damaged", "a shipped copy of other bytes")
+    (tmp_path / "tiny-list-damaged.safetensors").write_bytes(b"not the registry's file")
+    assert main(["list", "tiny-list-*"]) == 0
+    rows = {line.split()[1]: line for line in capsys.readouterr().out.splitlines()
+            if "tiny-list-" in line}
+    assert re.search(r"\b56 .*\bnone\b.*no copy anywhere", rows["tiny-list-absent"])
+    assert re.search(r"\b56 .*damaged \(reinstall zoo\).*a shipped copy of other bytes",
+                     rows["tiny-list-damaged"])
+
+
+def test_parameter_counts_reach_their_unit_at_one_thousand_and_one_million() -> None:
+    from zoo.cli.list_cmd import format_count
+
+    assert (format_count(999), format_count(1000), format_count(10**6)) == ("999", "1K", "1M")

@@ -351,3 +351,39 @@ def test_a_data_cache_that_cannot_be_entered_leaves_the_default_to_the_sample_su
     assert datasets.resolve_dataset(None).name == "sample"
     assert "cannot be read: Permission denied: using the built-in sample" in dataset_notice(None)
     assert _listed_rows(capsys)[str(div2k.div2k_dir())][0] == "div2k"
+
+
+def test_the_data_cache_is_zoo_data_else_xdg_cache_home_else_home_cache(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As docs/bench.md says: `$ZOO_DATA`, else `$XDG_CACHE_HOME/zoo`, else `~/.cache/zoo`."""
+    from zoo.resources import cache_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("ZOO_DATA", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert cache_dir() == tmp_path / "home" / ".cache" / "zoo"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert cache_dir() == tmp_path / "x" / "zoo"
+    monkeypatch.setenv("ZOO_DATA", "~/d")
+    assert cache_dir() == tmp_path / "home" / "d"
+
+
+def test_sample_images_are_written_into_the_data_cache(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from zoo.samples import sample_image_path
+
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    path = sample_image_path("chelsea", 10)
+    assert path.is_file() and path.name == "chelsea-q10.jpg"
+    assert tmp_path / "cache" in path.parents
+
+
+def test_hidden_files_and_folders_are_skipped_when_asked(tmp_path: Path) -> None:
+    from zoo.folders import walk_files
+
+    for name in ("a.png", ".h.png", ".hidden/b.png", "sub/c.png"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    listed = [p.relative_to(tmp_path).as_posix() for p in walk_files(tmp_path, skip_hidden=True)]
+    assert listed == ["a.png", "sub/c.png"]

@@ -36,10 +36,11 @@ def _div2k_zip(n: int = 3) -> bytes:
 
 @pytest.fixture
 def server():
-    payload = {"body": b""}
+    payload = {"body": b"", "gets": 0}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802
+            payload["gets"] += 1
             body = payload["body"]
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
@@ -94,7 +95,8 @@ def test_fetch_offline_says_how_to_provide_the_data(tmp_path: Path, monkeypatch:
     assert "\n" not in message and "--data DIR" in message and str(div2k.div2k_dir()) in message
 
 
-def test_cli_fetch_and_list(tmp_path: Path, server, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+def test_cli_fetch_list_and_fetch_again_only_with_force(tmp_path: Path, server,
+                                                         monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     from zoo.cli import main
 
     payload, url = server
@@ -110,6 +112,10 @@ def test_cli_fetch_and_list(tmp_path: Path, server, monkeypatch: pytest.MonkeyPa
     assert main(["data", "list"]) == 0
     out = capsys.readouterr().out
     assert "div2k" in out and "sample" in out
+    assert main(["data", "fetch", "div2k", "--url", url]) == 0
+    assert payload["gets"] == 1 and "use --force to fetch again" in capsys.readouterr().err
+    assert main(["data", "fetch", "div2k", "--url", url, "--force"]) == 0
+    assert payload["gets"] == 2 and "3 images verified" in capsys.readouterr().err
 
 
 def _zip(members: dict[str, bytes]) -> bytes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import torch
@@ -558,3 +559,117 @@ def test_the_card_says_what_it_cannot_know_and_what_does_not_fit(tmp_path: Path)
     again = load_pretrained(tmp_path / "narrow")
     card = (save_pretrained(again, tmp_path / "again") / "README.md").read_text()
     assert "| training recipe | unknown (not recorded with these weights) |" in card
+
+
+# --- the Hub's answers when a cached copy exists -----------------------------------------------
+
+def _cache_tiny_repo(hub: FakeHub, tmp_path: Path) -> None:
+    """someone/tiny on the fake Hub, loaded once so that its files are in the HF cache."""
+    _upload_folder(hub, "someone/tiny", save_pretrained(_model(4), tmp_path / "v1"))
+    zoo.load("hf-hub:someone/tiny", device="cpu")
+
+
+def test_an_unreachable_hub_loads_the_cached_copy(hub: FakeHub, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    _cache_tiny_repo(hub, tmp_path)
+    with socket.socket() as s:  # a port that nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    use_endpoint(monkeypatch, f"http://127.0.0.1:{port}")
+    model = zoo.load("hf-hub:someone/tiny", device="cpu")
+    assert _same_outputs(model, _model(4))
+    assert "the Hub is unreachable" in model.weights_source and "cached copy" in model.weights_source
+
+
+def test_a_hub_error_answer_loads_the_cached_copy_and_says_so(hub: FakeHub, tmp_path: Path) -> None:
+    _cache_tiny_repo(hub, tmp_path)
+    del hub.repos["someone/tiny"]  # the Hub now answers 404
+    model = zoo.load("hf-hub:someone/tiny", device="cpu")
+    assert _same_outputs(model, _model(4))
+    assert "(the Hub answered HTTP 404; cached copy)" in model.weights_source
+
+
+def test_a_pinned_hub_revision_is_published_with_its_own_run_record(
+        hub: FakeHub, tmp_path: Path) -> None:
+    """The run record of hf-hub:ORG/NAME@REV is the one of that commit, not of main."""
+    first = _upload_folder(hub, "someone/tiny", save_pretrained(
+        _model(1), tmp_path / "v1", training={"recipe": "tiny-entry", "steps": 4}))
+    _upload_folder(hub, "someone/tiny", save_pretrained(
+        _model(2), tmp_path / "v2", training={"recipe": "tiny-entry", "steps": 9}))
+    out = tmp_path / "dry"
+    assert main(["push", f"hf-hub:someone/tiny@{first}", "--repo", "org/x", "--dry-run", str(out)]) == 0
+    assert json.loads((out / "training.json").read_text())["steps"] == 4
+
+
+def test_weights_from_the_hub_get_the_released_weights_note(tmp_path: Path) -> None:
+    model = zoo.create_model("unet-l1")
+    model.weights_source = "hub: jpeg-zoo/unet-l1@main/unet-l1.safetensors (commit 0123456789ab)"
+    card = (save_pretrained(model, tmp_path / "repo") / "README.md").read_text()
+    assert "How the shipped weights were trained" in card
+
+
+# --- zoo push failures --------------------------------------------------------------------------
+
+def test_a_failed_upload_is_one_error_line(hub: FakeHub, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import HfApi
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("down")
+
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    monkeypatch.setattr(HfApi, "create_commit", down)
+    source = save_pretrained(_model(), tmp_path / "src")
+    assert main(["push", str(source), "--repo", "org/x"]) == 2
+    assert capsys.readouterr().err == "error: push to org/x failed: down\n"
+
+
+def test_an_unauthorized_push_says_to_check_the_token() -> None:
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from zoo.cli.push_cmd import _hub_reason
+
+    response = httpx2.Response(401, request=httpx2.Request("POST", "http://hub/api/repos/create"))
+    reason = _hub_reason(HfHubHTTPError("401 Client Error: Unauthorized", response=response))
+    assert reason.startswith("401 Client Error: Unauthorized") and "check your token" in reason
+
+
+# --- saved configs the zoo refuses --------------------------------------------------------------
+
+@register_architecture
+class TinyPaddedNet(Restorer):
+    """Pads to ``pad``, an argument: a config can claim any padding."""
+
+    def __init__(self, pad: int = 2) -> None:
+        super().__init__(pad=pad)
+        self.pad_multiple = pad
+        self.conv = nn.Conv2d(3, 3, 1)
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv(x)
+
+
+def test_a_network_padding_beyond_the_limit_is_refused(tmp_path: Path) -> None:
+    folder = save_pretrained(TinyPaddedNet(), tmp_path / "repo")
+    config = json.loads((folder / "config.json").read_text())
+    config["arguments"]["pad"] = config["input_conventions"]["pad_multiple"] = 512
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ZooError, match=r"pads images to multiples of 512 \(at most 256\)"):
+        load_pretrained(folder)
+
+
+def _takes_one_or_two(k: Literal[1, 2]) -> None:
+    pass
+
+
+def test_a_bool_is_not_a_literal_number() -> None:
+    """JSON's true equals 1 in Python; a Literal[1, 2] argument still refuses it."""
+    from zoo.arguments import check_arguments
+
+    check_arguments(_takes_one_or_two, {"k": 1})
+    with pytest.raises(TypeError, match=r"argument 'k' must be one of 1, 2, got bool True"):
+        check_arguments(_takes_one_or_two, {"k": True})
