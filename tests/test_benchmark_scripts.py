@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -788,3 +788,168 @@ def test_speed_write_times_a_given_image(tmp_path: Path, monkeypatch, capsys) ->
     code, out, _ = _run(monkeypatch, capsys, "speed_write.py", "--image", tmp_path / "r.png",
                         "--repeats", "1", "--levels", "1")
     assert code == 0 and out.splitlines()[0].startswith("30x40 (0.0 MP)")
+
+
+# --- G: the printed numbers, from fake clocks (each elapsed interval given) ----------------------
+
+def _clock(*elapsed: float) -> SimpleNamespace:
+    """A stand-in for a script's ``time`` whose ``perf_counter`` readings come in (start, end)
+    pairs, the n-th pair ``elapsed[n]`` apart."""
+    readings = [t for n, d in enumerate(elapsed) for t in (100.0 * n, 100.0 * n + d)]
+    return SimpleNamespace(perf_counter=iter(readings).__next__)
+
+
+def test_speed_restore_reports_the_median_of_the_timed_runs_in_megapixels(monkeypatch) -> None:
+    """MP/s is 10^6 pixels a second over the median of the runs after the warm-up ones; the
+    tiled image is 4:3, its MP/s over its own pixels."""
+    module = _module("speed_restore.py")
+    monkeypatch.setattr(module, "time", _clock(5.0, 5.0, 0.1, 0.4, 0.2))  # 2 warm-up, 3 timed
+    patch = module.measure_patch("jpeg", "cpu", None, "fp32", False, 100, 2, 3)
+    assert patch["seconds"] == pytest.approx(0.2) and patch["first_s"] == pytest.approx(5.0)
+    assert patch["mp_s"] == pytest.approx(0.01 / 0.2)
+    monkeypatch.setattr(module, "time", _clock(2.0))
+    tiled = module.measure_tiled("jpeg", "cpu", None, "fp32", False, 0.01, 16)
+    assert tiled["size"] == "116x87" and tiled["mp_s"] == pytest.approx(116 * 87 / 1e6 / 2.0)
+
+
+def test_speed_bench_times_the_median_restore(monkeypatch) -> None:
+    module = _module("speed_bench.py")
+    monkeypatch.setattr(module, "time", _clock(0.3, 0.1, 0.2))
+    assert module._timed(lambda: "out", repeat=3) == (pytest.approx(0.2), "out")
+
+
+def test_speed_bench_stage_costs_are_per_megapixel_and_metrics_per_row(monkeypatch) -> None:
+    """The sample suite's five photographs are 2 x 512x512 (astronaut, camera), 300x451,
+    400x600 and 500x741 pixels; with each call taking 1 s, a stage costs 5 s over them, and a
+    metric, run on each model's output, 10 s: 5 s per row (per model)."""
+    import zoo.bench.runner
+    import zoo.metrics
+
+    module = _module("speed_bench.py")
+    monkeypatch.setattr(zoo, "load", lambda name, **kwargs: name)
+    monkeypatch.setattr(zoo.bench.runner, "restore", lambda model, image, **kwargs: image)
+    monkeypatch.setattr(zoo.metrics, "compute_metrics", lambda *a, **k: {})
+    monkeypatch.setattr(module, "_timed", lambda fn, *a, repeat=1, **k: (1.0, fn(*a, **k)))
+    costs = module.stage_costs(["a", "b"], ("psnr",), 10, None)
+    megapixels = (2 * 512 * 512 + 300 * 451 + 400 * 600 + 500 * 741) / 1e6
+    assert costs["megapixels"] == pytest.approx(megapixels)
+    per_mp = 5 / megapixels
+    assert costs["s_per_mp"] == pytest.approx({"jpeg_roundtrip": per_mp, "restore:a": per_mp,
+                                               "restore:b": per_mp, "metric:psnr": per_mp})
+    assert costs["s_per_mp_per_quality"] == pytest.approx(25 / megapixels)  # 5 + 2 x 5 + 10 s
+
+
+def test_speed_bench_estimates_div2k_at_every_quality_in_minutes(tmp_path: Path, monkeypatch,
+                                                                 capsys) -> None:
+    module = _module("speed_bench.py")
+    monkeypatch.setattr(module, "warm_up", lambda metrics: None)
+    monkeypatch.setattr(module, "timed_bench", lambda cmd: 3.0)
+    monkeypatch.setattr(module, "div2k_megapixels", lambda: (100.0, "assumed"))
+    monkeypatch.setattr(module, "stage_costs", lambda *a: {
+        "megapixels": 2.0, "s_per_mp_per_quality": 0.5, "s_per_mp": {"jpeg_roundtrip": 0.5}})
+    code, out, err = _call(monkeypatch, capsys, module, "--models", "jpeg", "--metrics", "psnr",
+                           "--qualities", "10", "20", "30", "--json", tmp_path / "b.json")
+    assert code == 0, err
+    # 100 MP x 0.5 s/MP x 3 qualities = 150 s
+    assert "DIV2K validation (100.0 MP, assumed): about 2.5 min at 3 qualities" in out
+    assert json.loads((tmp_path / "b.json").read_text())["div2k_estimate_seconds"] == 150.0
+
+
+def test_speed_bench_refuses_a_zoo_bench_run_that_failed_without_a_failed_line(monkeypatch) -> None:
+    _fake_children(monkeypatch, (1, "", "error: the data cache is not writable\n"))
+    with pytest.raises(ZooError, match="did not measure every row"):
+        _module("speed_bench.py").timed_bench(["zoo", "bench"])
+
+
+def test_speed_metrics_are_seconds_per_call_per_megapixel(monkeypatch) -> None:
+    module = _module("speed_metrics.py")
+    module.METRICS = {"fake": lambda restored, reference, device="cpu": 0.0}
+    monkeypatch.setattr(module, "time", _clock(3.0))  # the 3 timed calls together
+    (row,) = module.measure("rgb", 3, ["cpu"], megapixels=0.01)  # 100x100: 0.01 MP
+    assert row[2] == pytest.approx(3.0 / 3 / 0.01)
+
+
+def test_speed_write_reports_the_median_timed_write_and_megabytes(monkeypatch, capsys) -> None:
+    module = _module("speed_write.py")
+    # the first write is untimed (one reading), then (start, end) of each timed one
+    monkeypatch.setattr(module, "time", SimpleNamespace(
+        perf_counter=iter([0.0, 10.0, 19.0, 20.0, 20.1, 30.0, 30.2]).__next__))
+    image = module.enlarged_photograph(0.01)
+    assert module.time_write(image, ".bmp", 3, {})[0] == pytest.approx(0.2)
+    monkeypatch.setattr(module, "time_write", lambda *a: (0.5, 2_500_000))
+    code, out, _ = _call(monkeypatch, capsys, module, "--megapixels", "0.01", "--levels", "1")
+    assert code == 0
+    assert out.splitlines()[2].split() == [".png", "level", "1", "0.50", "2.5"]  # 10^6 bytes
+
+
+def test_speed_train_a_data_bound_stage_is_sized_by_the_loader(tmp_path: Path, monkeypatch) -> None:
+    speed = _module("speed_train.py")
+    stage = speed.entry_recipe("unet-l1", str(tmp_path), "cpu", []).stages["train"]
+    row = speed.stage_row(stage, 8, 0.5, {"generator": 0.1})  # a batch loads in 0.5 s
+    assert row["loader_patches_s"] == pytest.approx(16) and row["step_patches_s"] == pytest.approx(80)
+    assert row["bottleneck"] == "data"
+    assert row["stage_minutes_est"] == pytest.approx(stage.steps * 0.5 / 60)
+    assert speed.stage_row(stage, 8, 0.05, {"generator": 0.1})["bottleneck"] == "compute"
+    monkeypatch.setattr(speed, "time", _clock(8.0))
+    assert speed._time(lambda: None, 4, warmup=2) == pytest.approx(2.0)  # 4 timed calls in 8 s
+
+
+@pytest.mark.parametrize(("without", "with_", "says"), [
+    (10.0, 5.0, "5.0 ms per Adam step (2.00x faster)"),
+    (10.0, 11.0, "11.0 ms per Adam step (1.10x slower)")])
+def test_speed_denormals_reports_the_share_and_the_change(without: float, with_: float, says: str,
+                                                          monkeypatch, capsys) -> None:
+    child = {"denormal": 4, "values": 10}
+    _fake_children(monkeypatch, (0, json.dumps({**child, "ms": without}), ""),
+                   (0, json.dumps({**child, "ms": with_}), ""))
+    code, out, err = _run(monkeypatch, capsys, "speed_denormals.py", "--repeats", "1")
+    assert code == 0, err
+    assert "4 of 10 Adam moment values denormal (40%)" in out and out.splitlines()[-1].endswith(says)
+
+
+def test_precision_quality_compares_each_image_with_fp32(monkeypatch, capsys, tmp_path: Path) -> None:
+    """Means of fp32 30 and 31 dB; at bf16 29.5 and 31.2: the mean changes by -0.15, the largest
+    change on one image is -0.5 (not the largest increase)."""
+    module = _module("precision_quality.py")
+    assert module._compare("psnr", np.array([30.0, 31.0]), np.array([29.5, 31.2])) == (
+        "psnr fp32 mean 30.5000, change of the mean -0.1500, largest on one image -0.5000")
+    _png(tmp_path / "data" / "a.png", (16, 16))
+
+    def restore(model: str, jpeg: np.ndarray) -> np.ndarray:
+        out = jpeg.copy()
+        if model == "bf16":  # 3 of the image's 16 x 16 x 3 = 768 values 2 levels off
+            out.flat[:3] = np.where(out.flat[:3] < 128, out.flat[:3] + 2, out.flat[:3] - 2)
+        return out
+
+    monkeypatch.setattr(zoo, "load", lambda *a, **k: None)
+    monkeypatch.setattr(module, "_precisions", lambda full, precisions: {"fp32": "fp32", "bf16": "bf16"})
+    monkeypatch.setattr(module, "restore_pixels", restore)
+    code, out, err = _call(monkeypatch, capsys, module, "--data", tmp_path / "data", "--models", "m",
+                           "--precision", "bf16", "--quality", "10")
+    assert code == 0, err
+    assert out.splitlines()[-1].endswith(
+        "outputs differ by at most 2 grey levels, on 0.4% of all values")
+
+
+def test_before_after_draws_each_crop_of_the_image_asked_under_its_label(tmp_path: Path, monkeypatch,
+                                                                         capsys) -> None:
+    import matplotlib.pyplot as plt
+
+    crops = tmp_path / "board" / "crops"
+    labels = ["JPEG q20", "m", "ground truth"]
+    for seed, label in enumerate(labels):
+        for image, protocol in (("chelsea", "rgb"), ("astronaut", "rgb"), ("astronaut", "y")):
+            _png(crops / f"{image}_{protocol}_q20_{label.replace(' ', '_')}.png",
+                 seed=10 * seed + len(image + protocol))
+    figures = []
+    subplots = plt.subplots
+    monkeypatch.setattr(plt, "subplots",
+                        lambda *a, **k: figures.append(subplots(*a, **k)) or figures[-1])
+    code, _, err = _run(monkeypatch, capsys, "before_after.py", "--leaderboard", tmp_path / "board",
+                        "--image", "astronaut", "--protocol", "y", "--quality", "20", "--models", "m",
+                        "--out", tmp_path / "fig.png")
+    assert code == 0, err
+    (_, axes), = figures
+    for ax, label in zip(axes, labels):
+        crop = np.asarray(Image.open(crops / f"astronaut_y_q20_{label.replace(' ', '_')}.png"))
+        assert ax.get_title(loc="left") == label and np.array_equal(ax.images[0].get_array(), crop)

@@ -310,3 +310,25 @@ def test_check_measures_the_tree_and_the_largest_carry_folder_against_a_call(
     assert _run(pack, monkeypatch, "--check", out=out) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "over one call's 64 MiB: make the pack again" in err
+
+
+def test_a_pack_holds_what_train_sh_needs_in_folders_that_each_fit_beside_the_tree(
+        pack: ModuleType, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Room for 30,000 bytes beside the tree (and the margin) per call: the wheel, the cropped
+    validation images and the AlexNet backbone in carry-1; the VGG backbone and the three
+    training images (random 64x48 pixels, about 9 KB each in WebP) first fit from there."""
+    room = 30_000
+    monkeypatch.setattr(pack, "tree_bytes", lambda repo: pack.CALL_LIMIT - pack.MARGIN - room)
+    out = tmp_path / "out"
+    assert _run(pack, monkeypatch, *_inputs(data), "--crop", "32", out=out) == 0
+    folders = sorted(p.name for p in out.iterdir())
+    assert len(folders) >= 2 and (out / "carry-1" / "groups.txt").read_text() == f"{len(folders)}\n"
+    assert folders == [f"carry-{n}" for n in range(1, len(folders) + 1)]
+    assert all(pack.folder_bytes(out / name) <= room for name in folders)
+    assert [p.name for p in out.glob("carry-1/wheels/*.whl")] == ["lpips-0.1.4-py3-none-any.whl"]
+    assert (out / "carry-1" / "zoo-data" / "lpips" / "alex_backbone.safetensors").is_file()
+    assert len(list(out.glob("carry-*/zoo-data/lpips/vgg_backbone.safetensors"))) == 1
+    assert sorted(p.name for p in out.glob("carry-*/train/A/*.webp")) == [
+        "im0.webp", "im1.webp", "im2.webp"]
+    for val in out.glob("carry-1/val/SetA/*.png"):
+        assert Image.open(val).size == (32, 32)  # cropped from 64x48 as validation.crop=32 crops

@@ -1,5 +1,5 @@
 """training/device/train.sh on this CPU, with a stub for python that passes the environment checks,
-sizes nothing and fakes ``zoo train`` (tests/test_device_pack.py has pack.py); and salvage.py,
+sizes every run alike and fakes ``zoo train`` (tests/test_device_pack.py has pack.py); and salvage.py,
 which copies a run's weights into its $OUT folder while it trains."""
 
 from __future__ import annotations
@@ -28,15 +28,17 @@ REPO = Path(__file__).resolve().parent.parent
 TRAIN_SH = REPO / "training" / "device" / "train.sh"
 needs_bash = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 
-# Stands in for python in train.sh. "zoo train ENTRY --out RUN ..." copies $FAKE_RUN into RUN,
-# waits for the salvager's first copy of val.csv, lingers $FAKE_LINGER seconds, then ends as
-# $FAKE_EXPORT says: with an export, or failing. Everything else runs on the real python, which
-# logs its pid first.
+# Stands in for python in train.sh; logs the arguments of the throughput probe (which sizes every
+# run to stages.train.steps=7) and of zoo train to $ARGS. "zoo train ENTRY --out RUN ..." copies
+# $FAKE_RUN into RUN, waits for the salvager's first copy of val.csv, lingers $FAKE_LINGER seconds,
+# then ends as $FAKE_EXPORT says: with an export, or failing. Everything else runs on the real
+# python, which logs its pid first.
 STUB = """#!/usr/bin/env bash
 case $1 in
     -c) [[ $2 == "import lpips" || $2 == "import torch, zoo"* ]] && exit 0 ;;
-    benchmarks/speed_train.py) while [[ $1 != --fit-out ]]; do shift; done; : > "$2"; exit 0 ;;
-    -m) run=$6 dest=$OUT/1-$4
+    benchmarks/speed_train.py) echo "$*" >> "$ARGS"
+        while [[ $1 != --fit-out ]]; do shift; done; echo stages.train.steps=7 > "$2"; exit 0 ;;
+    -m) echo "$*" >> "$ARGS"; run=$6 dest=$OUT/1-$4
         cp -r "$FAKE_RUN"/. "$run"/
         for ((i = 0; i < 900; i++)); do [[ -f $dest/val.csv ]] && break; /bin/sleep 0.1; done
         /bin/sleep "${FAKE_LINGER:-0}"
@@ -68,8 +70,8 @@ def _train_sh(tree: Path, *args: str, **env: str) -> subprocess.CompletedProcess
     top = tree.parent
     env = {**os.environ, "PYTHON": str(top / "bin" / "python"), "OUT": str(top / "out"),
            "PATH": f"{top / 'bin'}:{os.environ['PATH']}", "TMPDIR": str(top),
-           "PIDS": str(top / "pids"), "FAKE_RUN": str(top / "run"), "SALVAGE_SECONDS": "0.1",
-           **env}
+           "PIDS": str(top / "pids"), "ARGS": str(top / "args"), "FAKE_RUN": str(top / "run"),
+           "SALVAGE_SECONDS": "0.1", **env}
     (top / "run").mkdir(exist_ok=True)
     return subprocess.run(["bash", str(TRAIN_SH), *args], cwd=tree, env=env, capture_output=True,
                           text=True, timeout=120)
@@ -133,6 +135,32 @@ def test_a_run_cut_before_its_first_best_file_returns_the_newest_checkpoints_ema
     assert _returned(device_tree) == ["checkpoint-ema.safetensors", "results.tar.gz"]
     salvaged = device_tree.parent / "out" / "1-unet-l1" / "checkpoint-ema.safetensors"
     assert torch.equal(load_file(salvaged)["w"], torch.full((3,), 0.2, dtype=torch.float16))
+
+
+@needs_bash
+def test_train_sh_sizes_each_run_to_its_share_of_the_minutes_and_trains_it_so(device_tree: Path) -> None:
+    """Two runs of 10 minutes side by side: each probe sizes its stages to 10 x 60 % / 2 = 3
+    minutes, and each run trains with those steps, its own overrides, capped at its 10 minutes."""
+    _groups(device_tree, 1)
+    _val_csv(device_tree.parent / "run")
+    done = _train_sh(device_tree, "unet-l1", "10", "+", "unet-l1", "10", "data.batch=4",
+                     FAKE_EXPORT="1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    calls = (device_tree.parent / "args").read_text().splitlines()
+    probes = [call for call in calls if call.startswith("benchmarks/speed_train.py")]
+    trains = [call for call in calls if call.startswith("-m zoo train unet-l1")]
+    assert len(probes) == 2 and all(" --fit-minutes 3.0 " in call for call in probes), probes
+    assert len(trains) == 2 and all(" --max-minutes 10 --no-progress stages.train.steps=7" in call
+                                    for call in trains), trains
+    assert sum(call.endswith(" data.batch=4") for call in probes + trains) == 2
+
+
+@needs_bash
+def test_train_sh_refuses_more_runs_than_the_files_that_come_back(device_tree: Path) -> None:
+    _groups(device_tree, 1)
+    _val_csv(device_tree.parent / "run")
+    done = _train_sh(device_tree, *["unet-l1", "1", "+"] * 4, "unet-l1", "1")  # 5 runs, 10 files
+    assert done.returncode == 2 and "train.sh: at most 4 runs" in done.stdout
 
 
 def _running(pids: Path) -> list[int]:

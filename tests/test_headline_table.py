@@ -61,3 +61,19 @@ def test_targets_met_or_not(tmp_path: Path) -> None:
         "| S | rgb | +1.600 yes | -35.0 % yes | -0.100 **no** | `unet-l1` **no** |",
         "| S | y | +1.599 **no** | -34.5 % **no** | +0.000 yes | `arnet-nogan` yes |",
     ]
+
+
+def test_protocols_sorted_unmeasured_psnr_last_and_a_partial_set_noted_wherever_it_is(
+        tmp_path: Path) -> None:
+    rows = {"A": ["A,jpeg,10,y,5,28.0,,,,,,,0.1,", "A,m,10,y,5,28.5,,,,,7.0,,0.1,niqe:4",
+                  "A,jpeg,10,rgb,5,26.0,,,,,,,0.1,", "A,blank,10,rgb,5,,,,,,,,0.1,",
+                  "A,m,10,rgb,5,27.0,,,,,,,0.1,"],
+            "B": ["B,jpeg,10,rgb,5,26.0,,,,,,,0.1,", "B,m,10,rgb,5,27.0,,,,,,,0.1,"]}
+    for name, lines in rows.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.csv").write_text("\n".join([FIELDS + ",partial", *lines]) + "\n")
+    table = _script().headline_table(tmp_path, ("A", "B"), 10).splitlines()
+    assert [line.split(" | ")[:3] for line in table[2:9]] == [
+        ["| A", "rgb", "`jpeg`"], ["| A", "rgb", "`m`"], ["| A", "rgb", "`blank`"],
+        ["| A", "y", "`jpeg`"], ["| A", "y", "`m`"], ["| B", "rgb", "`jpeg`"], ["| B", "rgb", "`m`"]]
+    assert table[9] == "" and "(n of N)" in table[10]  # set A's NIQE covers 4 of its 5 images

@@ -23,12 +23,18 @@ from zoo.weights import save_weights
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _run_main(script: str, argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int | None:
-    """``training/<script>.py``'s ``main()`` with ``argv``; errors raise, as run_tool sees them."""
+def _load(script: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(script, REPO / "training" / f"{script}.py")
     module: ModuleType = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    monkeypatch.setattr(sys, "argv", [f"{script}.py", *argv])
+    return module
+
+
+def _run_main(script: str | ModuleType, argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int | None:
+    """``training/<script>.py``'s ``main()`` (or a loaded one's) with ``argv``; errors raise, as
+    run_tool sees them."""
+    module = _load(script) if isinstance(script, str) else script
+    monkeypatch.setattr(sys, "argv", [f"{module.__name__}.py", *argv])
     return module.main()
 
 
@@ -70,7 +76,11 @@ def test_dead_units_says_whole_images_and_each_quality(
     val = _images(tmp_path / "val", [(24, 32, 3), (32, 16, 3)])
     _run_main("dead_units", ["unet-l1", "--val", str(val), "--crop", "0", "--quality", "10", "30"],
               monkeypatch)
-    assert " dead on 2 whole images at q10, q30\n" in capsys.readouterr().out
+    *blocks, last = capsys.readouterr().out.splitlines()
+    counts = [[int(word) for word in line.split()[1:4:2]] for line in blocks]  # "X of N"
+    dead, total = map(sum, zip(*counts))
+    assert last == (f"in all: {dead} of {total} ({round(100 * dead / total)}%) dead on 2 whole "
+                    "images at q10, q30") and dead > 0
 
 
 def test_dead_units_refuses_an_impossible_revive_path_before_the_work(
@@ -210,3 +220,25 @@ def test_arnet_variant_exports_are_named_as_the_variant(tmp_path: Path) -> None:
     assert last == (f"exported arnet-nogan (fine8 variant) to {out / 'export'}; zoo.load refuses "
                     "it, load it through this script: python training/arnet_variants.py fine8 "
                     f"bench --models {out / 'export'}")
+
+
+def test_grey_gap_scores_the_models_gain_on_the_luma_and_the_full_range_grey(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    grey_gap = _load("grey_gap")
+    truth = np.random.default_rng(0).integers(0, 256, (32, 32), dtype=np.uint8)
+    # a "model" that halves the JPEG's error: about 6 dB better than the JPEG
+    monkeypatch.setattr(grey_gap, "restore",
+                        lambda model, jpeg: ((model.astype(int) + jpeg) // 2).astype(np.uint8))
+    assert 5 < grey_gap.gain(truth, truth, 10) < 7
+    folder = tmp_path / "set"
+    folder.mkdir()
+    white = np.zeros((32, 32, 3), np.uint8)
+    white[:, 16:] = 255
+    Image.fromarray(white).save(folder / "a.png")
+    monkeypatch.setattr(grey_gap, "gain", lambda model, grey, quality: float(grey.max()))
+    assert _run_main(grey_gap, [str(folder), str(tmp_path / "missing"), "--model", "jpeg"],
+                     monkeypatch) == 1  # one of the two could not be read
+    out = capsys.readouterr().out
+    assert out.startswith("skipped: ") and out.splitlines()[-1] == (  # white: luma 235, grey 255
+        "set: 1 colour images, q10 gain over the JPEG: luma (16-235) +235.000 dB, full-range grey "
+        "+255.000 dB")

@@ -130,6 +130,8 @@ def test_stages_are_sized_to_the_budget_in_the_recipes_proportions() -> None:
             {"stage": "gan", "stage_steps": 600, "stage_minutes_est": 2.0}]
     assert speed.fitted_steps(rows, 4.0) == ["stages.pretrain.steps=1000", "stages.critic.steps=150",
                                              "stages.gan.steps=300"]
+    assert speed.fitted_steps(rows, 0.008) == ["stages.pretrain.steps=2", "stages.critic.steps=1",
+                                               "stages.gan.steps=1"]  # critic: 0.3 -> at least 1
     with pytest.raises(ZooError, match="no steps to scale"):
         speed.fitted_steps([{"stage": "x", "stage_steps": 0, "stage_minutes_est": 0.0}], 1.0)
 
