@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 import zoo
-from zoo.bench.results import read_rows, summarize, write_summary
+from zoo.bench.baselines import reported_for
+from zoo.bench.leaderboard import render_markdown
+from zoo.bench.results import read_rows, read_summary, summarize, write_summary
 from zoo.bench.runner import restore, truth_digest
 from zoo.datasets import folder_dataset, sample_dataset
 from zoo.degrade import jpeg_roundtrip, libjpeg_description, to_protocol
@@ -73,3 +75,14 @@ def test_the_shipped_models_reproduce_the_sample_leaderboard(name: str) -> None:
     truth = to_protocol(dict(sample_dataset().items)["astronaut"](), "rgb")
     restored = restore(zoo.load(name, device="cpu"), jpeg_roundtrip(truth, 10))
     assert METRICS["psnr"](restored, truth) == pytest.approx(row.values["psnr"], abs=0.005)
+
+
+@pytest.mark.parametrize("board", BOARDS, ids=lambda p: p.name)
+def test_committed_leaderboards_regenerate_byte_for_byte(board: Path) -> None:
+    """Each committed LEADERBOARD.md is what its summary.csv and meta.json render to: the bold,
+    arrows, order and digits of every table are those the files were committed with."""
+    meta = json.loads((board / "meta.json").read_text())
+    reported = reported_for(meta["dataset"], set(meta["protocols"]), set(meta["qualities"]))
+    text = render_markdown(meta["dataset"], read_summary(board / "summary.csv"),
+                           tuple(meta["metrics"]), reported, meta)
+    assert text == (board / "LEADERBOARD.md").read_text()

@@ -206,9 +206,12 @@ def _images(summary: list[dict[str, Any]]) -> int:
 
 
 def ranked(entries: list[dict[str, Any]], metrics: tuple[str, ...]) -> list[dict[str, Any]]:
-    """The rows of one table best first by its first metric (ties and rows without it by
-    name): the order of LEADERBOARD.md and of leaderboard.html before a click sorts it."""
-    return sorted(entries, key=lambda e: _sort_key(e, metrics))
+    """The rows of one table best first by its first metric that any row has (ties and rows
+    without it by name, after the others): the order of LEADERBOARD.md and of leaderboard.html
+    before a click sorts it."""
+    lead = next((m for m in metrics if any(not math.isnan(e.get(m, math.nan)) for e in entries)),
+                None)
+    return sorted(entries, key=lambda e: _sort_key(e, lead))
 
 
 def failure_where(model: str, image: str, name: Callable[[str], str] = str) -> str:
@@ -217,13 +220,12 @@ def failure_where(model: str, image: str, name: Callable[[str], str] = str) -> s
     return f"{name(model)} (could not be loaded)" if image == "*" else f"{name(model)} on {name(image)}"
 
 
-def _sort_key(entry: dict[str, Any], metrics: tuple[str, ...]) -> tuple:
-    # Every row by the table's first metric: a row lacking it goes after the others (it was
-    # ranked on its own first measured metric, a PSNR of 40 before an SSIM of 0.8).
-    value = entry.get(metrics[0], math.nan) if metrics else math.nan
+def _sort_key(entry: dict[str, Any], lead: str | None) -> tuple:
+    # One metric for every row: ranking a row on another metric would mix scales.
+    value = entry.get(lead, math.nan) if lead else math.nan
     if math.isnan(value):
         return (1, 0.0, entry["model"])
-    return (0, value if metrics[0] in LOWER_IS_BETTER else -value, entry["model"])
+    return (0, value if lead in LOWER_IS_BETTER else -value, entry["model"])
 
 
 def write_markdown(path: Path, text: str) -> None:
