@@ -156,6 +156,14 @@ def test_an_ignored_sigint_stays_ignored(monkeypatch: pytest.MonkeyPatch) -> Non
     assert run_tool(lambda: 0 if handlers[signal.SIGINT] is signal.SIG_IGN else 1) == 0
 
 
+def _deny_writing(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Files called ``name`` read as write-protected, as an ordinary user is answered (the suite
+    may run as root)."""
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p).name == name and mode & os.W_OK
+                        else real_access(p, mode))
+
+
 def test_output_files_on_an_impossible_path_are_refused_naming_the_file_in_the_way(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``check_output_file`` (scripts check their outputs before measuring) and atomic_write say
@@ -170,9 +178,7 @@ def test_output_files_on_an_impossible_path_are_refused_naming_the_file_in_the_w
     check_output_file(tmp_path / "new" / "x.json", "--json")  # a folder that will be made: fine
     # A write-protected file, as an ordinary user is answered (the suite may run as root).
     (tmp_path / "ro.json").write_text("{}")
-    real_access = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p).name == "ro.json" and mode & os.W_OK
-                        else real_access(p, mode))
+    _deny_writing(monkeypatch, "ro.json")
     with pytest.raises(ZooError, match=r"--json .*ro.json: Permission denied \(the file is write-protected\)"):
         check_output_file(tmp_path / "ro.json", "--json")
     with pytest.raises(OSError, match=rf"{tmp_path}/afile is a file, not a folder"):
@@ -283,9 +289,7 @@ def test_atomic_write_refuses_a_write_protected_file(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """As an ordinary user is answered (the suite may run as root, where a rename replaces it)."""
     (tmp_path / "ro.json").write_text("old")
-    real_access = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p).name == "ro.json" and mode & os.W_OK
-                        else real_access(p, mode))
+    _deny_writing(monkeypatch, "ro.json")
     with pytest.raises(PermissionError, match="write-protected"):
         atomic_write(tmp_path / "ro.json", lambda fh: fh.write("new"))
     assert (tmp_path / "ro.json").read_text() == "old"

@@ -604,7 +604,7 @@ def test_a_pinned_hub_revision_is_published_with_its_own_run_record(
 
 
 def test_weights_from_the_hub_get_the_released_weights_note(tmp_path: Path) -> None:
-    model = zoo.create_model("unet-l1")
+    model = zoo.create_model("unet-l1", channels=[8, 16, 32])  # the card reads only the source
     model.weights_source = "hub: jpeg-zoo/unet-l1@main/unet-l1.safetensors (commit 0123456789ab)"
     card = (save_pretrained(model, tmp_path / "repo") / "README.md").read_text()
     assert "How the shipped weights were trained" in card

