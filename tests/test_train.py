@@ -924,7 +924,8 @@ def test_a_selection_metric_undefined_on_the_validation_images_chooses_nothing_a
     assert sum("select.metric" in str(w.message) for w in caught) == 1
 
 
-def test_an_export_without_a_training_step_warns(data: tuple[Path, Path], tmp_path: Path) -> None:
+def test_an_untrained_export_warns_and_a_trained_one_is_the_fp16_ema(data: tuple[Path, Path],
+                                                                      tmp_path: Path) -> None:
     """A budget spent before the first step still exports (what was asked), but says the weights
     are untrained. After a step, without validation, the final EMA generator is exported (not
     the generator itself), in float16."""
@@ -1004,7 +1005,8 @@ def test_the_export_path_is_printed_as_it_is(data: tuple[Path, Path], tmp_path: 
     assert f"exported {TINY} to {out}/export" in capsys.readouterr().err
 
 
-def test_fp16_on_a_cpu_scales_its_gradients(data: tuple[Path, Path], tmp_path: Path) -> None:
+def test_fp16_on_a_cpu_scales_its_gradients_and_resumes_the_scaler(data: tuple[Path, Path],
+                                                                    tmp_path: Path) -> None:
     """fp16 needs gradient scaling: on a CPU the scaler is the CPU's (a CUDA one was disabled,
     with torch's warning, and small gradients underflowed)."""
     from zoo.train.checkpoint import latest_meta
