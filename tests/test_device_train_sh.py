@@ -21,6 +21,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 import zoo
+from zoo.errors import ZooError
 from zoo.registry import create_model
 from zoo.train.checkpoint import save_checkpoint
 
@@ -255,3 +256,26 @@ def test_salvage_loop_ends_on_a_signal_between_passes_sigusr1_after_one_more(
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def test_salvage_passes_over_a_newest_best_file_that_does_not_read_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The run was writing step 200's best file: step 100's is returned, not the checkpoint's
+    EMA in place of the best. A pass that fails (a full disk) is said, and the loop goes on."""
+    salvage = _salvage_module()
+    run, dest = tmp_path / "run", tmp_path / "dest"
+    dest.mkdir()
+    save_checkpoint(run / "checkpoints", 300, {"ema.w": torch.zeros(3)}, {}, keep=3)
+    (run / "best").mkdir()
+    save_file({"w": torch.ones(3)}, str(run / "best" / "step-00000100.safetensors"))
+    (run / "best" / "step-00000200.safetensors").write_bytes(b"\0" * 16)
+    salvage.salvage(run, dest)
+    assert [p.name for p in dest.iterdir()] == ["best.safetensors"]
+    assert torch.equal(load_file(dest / "best.safetensors")["w"], torch.ones(3, dtype=torch.float16))
+
+    def full_disk(run: Path, dest: Path) -> None:
+        raise ZooError(f"{dest}: No space left on device")
+
+    monkeypatch.setattr(salvage, "salvage", full_disk)
+    salvage.try_salvage(run, dest)
+    assert capsys.readouterr().err == f"salvage.py: {dest}: No space left on device\n"

@@ -296,3 +296,67 @@ def test_a_validation_off_the_log_steps_keeps_the_ranks_in_step(tmp_path: Path) 
     main, other = run_ranks(tmp_path, args, timeout=90)
     assert _codes([main, other]) == [0, 0], main.stderr[-2000:] + other.stderr[-2000:]
     assert (tmp_path / "out" / "export" / "model.safetensors").is_file()
+
+
+# --- what each rank does, with the other rank's side of a collective faked ---------------------
+
+def test_each_process_takes_the_gpu_of_its_local_rank(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes on a machine with two GPUs each take their own; one on a machine with one
+    GPU takes it."""
+    import torch
+
+    from zoo.distributed import local_cuda_device
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert [local_cuda_device(r, "hint") for r in (0, 1)] == ["cuda:0", "cuda:1"]
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    assert local_cuda_device(0, "hint") == "cuda:0"
+
+
+def test_the_main_process_names_the_rank_that_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from zoo.distributed import Ranks, ReportedElsewhere
+
+    for rank, raised in ((0, ZooError), (1, ReportedElsewhere)):
+        ranks = Ranks(rank=rank, world=3)
+        monkeypatch.setattr(ranks, "gather", lambda line: [line, None, "disk full"])
+        with pytest.raises(ZooError, match="^(rank 2: )?disk full$") as caught:
+            ranks.together(lambda: 1)
+        assert type(caught.value) is raised
+        assert str(caught.value) == ("rank 2: disk full" if rank == 0 else "disk full")
+
+
+@pytest.fixture
+def other_rank(monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
+    """torch.distributed as rank 1 of 2 sees it, rank 0 holding ``value``: all_reduce combines
+    the two with its op, broadcast from rank 0 takes rank 0's tensor."""
+    import torch
+    import torch.distributed as dist
+
+    other = {"value": 0.0}
+    combine = {dist.ReduceOp.SUM: torch.add, dist.ReduceOp.MAX: torch.maximum,
+               dist.ReduceOp.MIN: torch.minimum}
+
+    def all_reduce(t: torch.Tensor, op: object = dist.ReduceOp.SUM) -> None:
+        t.copy_(combine[op](t, torch.full_like(t, other["value"])))
+
+    def broadcast(t: torch.Tensor, src: int) -> None:
+        if src == 0:
+            t.fill_(other["value"])
+
+    monkeypatch.setattr(dist, "get_backend", lambda: "gloo")
+    monkeypatch.setattr(dist, "all_reduce", all_reduce)
+    monkeypatch.setattr(dist, "broadcast", broadcast)
+    return other
+
+
+def test_the_ranks_share_the_largest_value_the_mean_and_rank_0s_choice(
+        other_rank: dict[str, float]) -> None:
+    from zoo.train.distributed import Dist, mean_across
+
+    d = Dist(rank=1, world=2)
+    other_rank["value"] = 5.0
+    assert (d.largest(3.0), d.largest(7.0), mean_across(d, 3.0)) == (5.0, 7.0, 4.0)
+    other_rank["value"] = 1.0  # rank 0 chose "run" (index 1), this rank had not
+    assert d.broadcast_choice("", ("", "run", "stage")) == "run"

@@ -142,6 +142,27 @@ def test_grow_refuses_to_shrink_arnet(tmp_path: Path, monkeypatch: pytest.Monkey
                            str(tmp_path / "out.safetensors"), "--to", "last_blocks=0"], monkeypatch)
 
 
+def test_grow_reports_the_grown_size_and_how_far_it_is_from_the_source(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A grown network whose head is shifted by 0.25 (a broken grown()) is reported 0.25 away,
+    not 0; the count is the grown network's."""
+    grown = ARNet.grown
+
+    def shifted(self: ARNet, last_blocks: int) -> ARNet:
+        net = grown(self, last_blocks)
+        with torch.no_grad():
+            net.head.bias.add_(0.25)
+        return net
+
+    monkeypatch.setattr(ARNet, "grown", shifted)
+    save_weights(ARNet(), tmp_path / "a.safetensors", dtype=torch.float32)
+    _run_main("grow", ["arnet-nogan", str(tmp_path / "a.safetensors"),
+                       str(tmp_path / "out.safetensors"), "--to", "last_blocks=3"], monkeypatch)
+    millions = sum(p.numel() for p in ARNet(last_blocks=3).parameters()) / 1e6
+    assert f": {millions:.2f}M parameters, max |grown - source| = 2.5e-01 on a random image" in \
+        capsys.readouterr().out
+
+
 def test_grow_checks_its_output_path_before_the_work(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "afile").write_text("")
@@ -183,6 +204,17 @@ def test_grey_gap_says_when_no_colour_image_was_measured(
     assert _run_main("grey_gap", [str(folder), "--model", "jpeg"], monkeypatch) == 1
     assert capsys.readouterr().out.splitlines()[-1] == (
         "set: no colour image was measured (its images are grey or unreadable)")
+
+
+def test_the_noblur_variant_runs_the_zoo_command_without_blur(monkeypatch: pytest.MonkeyPatch) -> None:
+    """noblur is an argument of the registered network: its override follows the command line,
+    and nothing is patched (its export loads with zoo.load)."""
+    variants = _load("arnet_variants")
+    ran: list[list[str]] = []
+    monkeypatch.setattr(variants, "zoo_main", lambda argv: ran.append(argv) or 0)
+    assert variants.main(["noblur", "train", "arnet-nogan", "--out", "o"]) == 0
+    assert ran == [["train", "arnet-nogan", "--out", "o", "model.args.blur=false"]]
+    assert variants.apply_variant("base") == []
 
 
 def test_arnet_variants_rewrite_a_card_whole_or_not_at_all(tmp_path: Path) -> None:

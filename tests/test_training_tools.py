@@ -164,8 +164,12 @@ decoder = [m for name, m in net.named_modules() if not name.startswith("encoder"
 params = sum(p.numel() for p in net.parameters()) - sum(p.numel() for p in base.parameters())
 with torch.inference_mode():
     shape = tuple(net(torch.rand(1, 3, 64, 64)).shape)
+encoder_bn = [sum(isinstance(m, nn.BatchNorm2d) for m in n.encoder.modules()) for n in (net, base)]
+from zoo.cli import train_cmd
+marked = f"({sys.argv[1]} variant)" in train_cmd.export_note("arnet-nogan", "F")
 print(params, sum(isinstance(m, nn.BatchNorm2d) for m in decoder),
-      sum(hasattr(m, "parametrizations") for m in decoder), shape)
+      sum(hasattr(m, "parametrizations") for m in decoder), encoder_bn[0] == encoder_bn[1], marked,
+      shape)
 """
 
 
@@ -175,11 +179,13 @@ print(params, sum(isinstance(m, nn.BatchNorm2d) for m in decoder),
 def test_arnet_variants_change_only_what_they_name(variant: str, extra_params: int | None,
                                                    has_bn: bool, has_sn: bool) -> None:
     out = subprocess.run([sys.executable, "-c", _VARIANT_CHECK, variant], check=True, cwd=REPO,
-                         capture_output=True, text=True).stdout.split(maxsplit=3)
+                         capture_output=True, text=True).stdout.split(maxsplit=5)
     if extra_params is not None:
         assert int(out[0]) == extra_params
-    assert (int(out[1]) > 0, int(out[2]) > 0, out[3].strip()) == (has_bn, has_sn,
+    assert (int(out[1]) > 0, int(out[2]) > 0, out[5].strip()) == (has_bn, has_sn,
                                                                  "(1, 3, 64, 64)")
+    # The encoder keeps its batch norms; every variant but base exports under its own name.
+    assert out[3:5] == ["True", str(variant != "base")]
 
 
 def test_arnet_variants_name_an_unknown_variant() -> None:
