@@ -6,7 +6,6 @@ measurement replaced where it would take long."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import runpy
 import subprocess
@@ -24,6 +23,7 @@ import zoo
 import zoo.tiling
 from zoo.cli import run_tool
 from zoo.errors import ZooError
+from script_modules import load_script
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "benchmarks"
@@ -53,10 +53,7 @@ def _run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], sc
 
 
 def _module(script: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(Path(script).stem, BENCH / script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"benchmarks/{script}")
 
 
 def _call(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], module: ModuleType,

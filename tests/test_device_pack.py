@@ -5,7 +5,6 @@ backbones are stubbed; the pack goes to a temporary folder instead of the checko
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from PIL import Image
 
 from zoo.cli import run_tool
 from zoo.errors import ZooError
+from script_modules import load_script
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -24,9 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def pack(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """pack.py as a module, with its network and LPIPS steps stubbed and a fixed tree size."""
-    spec = importlib.util.spec_from_file_location("pack", REPO / "training/device/pack.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("training/device/pack.py")
 
     def wheel(dest: Path) -> None:
         dest.mkdir(parents=True, exist_ok=True)
@@ -246,9 +244,7 @@ def test_crop_out_of_range_is_a_usage_error(pack: ModuleType, data: Path, tmp_pa
 
 def test_tree_bytes_outside_a_git_checkout_is_one_line(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = importlib.util.spec_from_file_location("pack_real", REPO / "training/device/pack.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("training/device/pack.py")
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
     with pytest.raises(ZooError, match="not a git checkout"):
         module.tree_bytes(tmp_path)
@@ -256,9 +252,7 @@ def test_tree_bytes_outside_a_git_checkout_is_one_line(tmp_path: Path,
 
 
 def test_a_failed_wheel_download_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = importlib.util.spec_from_file_location("pack_real", REPO / "training/device/pack.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("training/device/pack.py")
     failed = subprocess.CompletedProcess([], 1, "", "ERROR: Could not find a version\n"
                                          "ERROR: No matching distribution found for lpips\n\n")
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: failed)

@@ -4,7 +4,6 @@ which copies a run's weights into its $OUT folder while it trains."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import signal
@@ -24,6 +23,7 @@ import zoo
 from zoo.errors import ZooError
 from zoo.registry import create_model
 from zoo.train.checkpoint import save_checkpoint
+from script_modules import load_script
 
 REPO = Path(__file__).resolve().parent.parent
 TRAIN_SH = REPO / "training" / "device" / "train.sh"
@@ -194,10 +194,7 @@ def test_nothing_train_sh_started_writes_into_out_after_the_run(device_tree: Pat
 
 
 def _salvage_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("salvage", REPO / "training/device/salvage.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("training/device/salvage.py")
 
 
 def test_salvage_returns_the_best_file_else_the_newest_checkpoints_ema_each_loadable(

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
+
+from script_modules import load_script
 
 REPO = Path(__file__).resolve().parent.parent
 FIELDS = "dataset,model,quality,protocol,images,psnr,psnr_b,ssim,ms_ssim,lpips_alex,niqe,brisque,seconds"
 
 
 def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("headline_table", REPO / "benchmarks" / "headline_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/headline_table.py")
 
 
 def _leaderboard(root: Path, rows: list[str]) -> Path:

@@ -3,7 +3,6 @@ line, before the work where it can be; their outputs say what they are."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -19,15 +18,13 @@ from zoo.errors import ZooError
 from zoo.models.arnet import ARNet
 from zoo.models.unet import UNet
 from zoo.weights import save_weights
+from script_modules import load_script
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def _load(script: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(script, REPO / "training" / f"{script}.py")
-    module: ModuleType = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"training/{script}.py")
 
 
 def _run_main(script: str | ModuleType, argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int | None:
@@ -219,9 +216,7 @@ def test_the_noblur_variant_runs_the_zoo_command_without_blur(monkeypatch: pytes
 
 def test_arnet_variants_rewrite_a_card_whole_or_not_at_all(tmp_path: Path) -> None:
     """The card was rewritten with write_text: a write that failed part-way left it truncated."""
-    spec = importlib.util.spec_from_file_location("arnet_variants", REPO / "training/arnet_variants.py")
-    variants = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(variants)
+    variants = _load("arnet_variants")
     card = tmp_path / "README.md"
     original = "# m\n\n## Use with zoo\n\nzoo.load(...)\n\nFiles: a\n"
     card.write_text(original, encoding="utf-8")

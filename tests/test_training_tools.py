@@ -3,7 +3,6 @@ sizing its stages from a throughput probe; the speed benchmark's variants."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -20,15 +19,13 @@ from zoo.models.unet import UNet
 from zoo.restore import array_to_tensor
 from zoo.train.data import ValidationSet
 from zoo.weights import load_weights, save_weights
+from script_modules import load_script
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def _script(relative: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(Path(relative).stem, REPO / relative)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(relative)
 
 
 def _write(folder: Path, sizes: list[tuple[int, int]], seed: int = 0) -> None:
