@@ -123,8 +123,10 @@ def _lowest_lpips(models: Models, flagship: str = "arnet-nogan") -> str:
     return f"`{lowest}` {_mark(lowest == flagship)}"
 
 
-def target_table(leaderboard: Path, sets: tuple[str, ...] = DEFAULT_SETS, quality: int = 10) -> str:
-    """The project's q10 targets (issue 5) per set and protocol, met or not, from the summaries."""
+def target_table(leaderboard: Path, sets: tuple[str, ...] = DEFAULT_SETS) -> str:
+    """The project's q10 targets (issue 5) per set and protocol, met or not, from the summaries
+    (at q10 only: a target is not checked at another quality)."""
+    quality = TARGET_QUALITY
     lines = [TARGET_HEADER]
     for name, protocol, models in _pairs(leaderboard, sets, quality):
         for model in TARGET_MODELS:
@@ -168,8 +170,9 @@ def main(argv: list[str] | None = None) -> None:
         raise ZooError(f"--targets --quality {args.quality}: the project's targets are set at "
                        f"q{TARGET_QUALITY}; leave out --quality")
     _check_sets(args.leaderboard, args.sets)
-    table = target_table if args.targets else headline_table
-    print(table(args.leaderboard, tuple(args.sets), args.quality), end="")
+    sets = tuple(args.sets)
+    print(target_table(args.leaderboard, sets) if args.targets
+          else headline_table(args.leaderboard, sets, args.quality), end="")
 
 
 if __name__ == "__main__":

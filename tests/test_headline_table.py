@@ -54,7 +54,7 @@ def test_targets_met_or_not(tmp_path: Path) -> None:
         "S,unet-l1,10,y,1,29.599,26.0,0.75,0.9,0.1900,6.0,40.0,0.1",
         "S,arnet-nogan,10,y,1,28.0,25.0,0.72,0.9,0.1310,5.0,30.0,0.1",
     ]
-    lines = _script().target_table(_leaderboard(tmp_path, rows), ("S",), 10).splitlines()
+    lines = _script().target_table(_leaderboard(tmp_path, rows), ("S",)).splitlines()
     assert lines[2:] == [
         "| S | rgb | +1.600 yes | -35.0 % yes | -0.100 **no** | `unet-l1` **no** |",
         "| S | y | +1.599 **no** | -34.5 % **no** | +0.000 yes | `arnet-nogan` yes |",

@@ -366,10 +366,10 @@ class Trainer:
         # From the recipe, not from self.valset, which rank 0 alone holds: when to check the
         # weights (a collective) must be decided alike on every rank.
         validates = stage.kind != "critic" and bool(self.recipe.data.val)
+        last = self.stage_index == len(self._stages()) - 1
         while self.step - self.stage_start < stage.steps:
             at_cap = bool(self.recipe.max_steps and self.step >= self.recipe.max_steps)
             spent = "" if at_cap else self._budget_spent(stage)
-            last = self.stage_index == len(self._stages()) - 1
             if spent == "stage" and not last:
                 log.note(f"stage {stage.name}: its max_minutes ({stage.max_minutes:g}) reached at "
                          f"step {self.step - self.stage_start} of its {stage.steps}; the run "
