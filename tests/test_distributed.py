@@ -353,10 +353,10 @@ def other_rank(monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
 
 def test_the_ranks_share_the_largest_value_the_mean_and_rank_0s_choice(
         other_rank: dict[str, float]) -> None:
-    from zoo.train.distributed import Dist, mean_across
+    from zoo.train.distributed import Dist
 
     d = Dist(rank=1, world=2)
     other_rank["value"] = 5.0
-    assert (d.largest(3.0), d.largest(7.0), mean_across(d, 3.0)) == (5.0, 7.0, 4.0)
+    assert (d.largest(3.0), d.largest(7.0), d.mean(3.0)) == (5.0, 7.0, 4.0)
     other_rank["value"] = 1.0  # rank 0 chose "run" (index 1), this rank had not
     assert d.broadcast_choice("", ("", "run", "stage")) == "run"

@@ -43,15 +43,14 @@ def parse_assignments(option: str, items: list[str]) -> dict[str, Any]:
     return parsed
 
 
-def build(option: str, items: list[str], make: Callable[..., Restorer],
-          takes: Callable[..., Any]) -> Restorer:
-    """``make(**arguments)`` from ``KEY=JSON`` items (checked by :func:`parse_assignments`
-    before), where ``takes`` names the arguments.
+def build(option: str, items: list[str], arguments: dict[str, Any],
+          make: Callable[..., Restorer], takes: Callable[..., Any]) -> Restorer:
+    """``make(**arguments)``, the ``arguments`` parsed from ``option``'s ``KEY=JSON`` ``items``
+    by :func:`parse_assignments`, where ``takes`` names the arguments.
 
     An unknown key, a value of the wrong type or a layout that cannot be built (or grown) is the
     user's input, so it is refused in one line naming ``option``, not as a traceback.
     """
-    arguments = parse_assignments(option, items)
     known = inspect.signature(takes).parameters
     unknown = [key for key in arguments if key not in known]
     if unknown:
@@ -75,18 +74,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seeds the new blocks' other weights")
     args = parser.parse_args()
     check_output_file(args.out, "output")
-    for option, items in (("--from", args.source_args), ("--to", args.grown_args)):
-        parse_assignments(option, items)  # before the source is read
+    # Both parsed before the source is read: a typo in --to is not found after a long load.
+    source_args = parse_assignments("--from", args.source_args)
+    grown_args = parse_assignments("--to", args.grown_args)
     torch.manual_seed(args.seed)
     info = get_model_info(args.entry)
     cls = architecture_class(info.architecture)
     if not hasattr(cls, "grown"):
         raise ZooError(f"{args.entry}: its architecture {info.architecture} cannot grow "
                        "(it has no grown method)")
-    small = build("--from", args.source_args, lambda **kw: create_model(args.entry, **kw),
-                  cls).eval()
+    small = build("--from", args.source_args, source_args,
+                  lambda **kw: create_model(args.entry, **kw), cls).eval()
     load_weights(small, args.source)
-    grown = build("--to", args.grown_args, small.grown, small.grown).eval()
+    grown = build("--to", args.grown_args, grown_args, small.grown, small.grown).eval()
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
         gap = (grown.forward_padded(x) - small.forward_padded(x)).abs().max().item()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -132,8 +133,10 @@ def _set_exact_fp32() -> Callable[[], None]:
     return put_back_legacy
 
 
+@functools.cache
 def _precision_settings() -> dict[str, Any]:
-    """The ``fp32_precision`` settings this torch has, by name (none before torch 2.9)."""
+    """The ``fp32_precision`` settings this torch has, by name (none before torch 2.9); looked
+    up once, as each outermost :func:`exact_fp32` would otherwise walk the six paths again."""
     found = {path: _backend(path) for path in _PRECISION_SETTINGS}
     return {path: s for path, s in found.items() if hasattr(s, "fp32_precision")}
 

@@ -15,7 +15,7 @@ from torch import nn
 
 from zoo.distributed import LaunchEnv, Ranks, join, launch_env
 
-__all__ = ["Dist", "mean_across", "setup"]
+__all__ = ["Dist", "setup"]
 
 
 @dataclass
@@ -47,6 +47,13 @@ class Dist(Ranks):
         return float(self.collective(torch.tensor([value], dtype=torch.float64),
                                      lambda t: dist.all_reduce(t, op=dist.ReduceOp.MAX)).item())
 
+    def mean(self, value: float) -> float:
+        """The mean of every rank's ``value`` (a loss, say), the same on every rank."""
+        if not self.enabled:
+            return value
+        total = self.collective(torch.tensor([value], dtype=torch.float64), dist.all_reduce)
+        return float(total.item()) / self.world
+
     def collective(self, tensor: torch.Tensor,
                    operation: Callable[[torch.Tensor], object]) -> torch.Tensor:
         """``operation`` (a collective, in place) on ``tensor``, on the device the backend
@@ -72,9 +79,3 @@ def setup(device: torch.device, env: LaunchEnv | None = None) -> Dist:
     join("nccl" if device.type == "cuda" else "gloo", env)
     return Dist(rank=env.rank, world=env.world, local_rank=env.local_rank)
 
-
-def mean_across(d: Dist, value: float) -> float:
-    """The mean of a scalar over all processes (the same decision everywhere)."""
-    if not d.enabled:
-        return value
-    return float(d.collective(torch.tensor([value], dtype=torch.float64), dist.all_reduce).item()) / d.world

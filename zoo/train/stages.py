@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from zoo.train.distributed import Dist, mean_across
+from zoo.train.distributed import Dist
 from zoo.train.losses import GeneratorLoss, critic_loss
 from zoo.train.recipe import Stage
 
@@ -139,7 +139,7 @@ class Switcher:
         self.count += 1
         if self.mode == "critic":
             if stage.switching == "threshold":
-                flip = (mean_across(d, float(critic_loss_value)) < stage.critic_threshold
+                flip = (d.mean(float(critic_loss_value)) < stage.critic_threshold
                         or self.count >= stage.max_critic_steps)
             else:
                 flip = self.count >= stage.critic_steps
