@@ -18,6 +18,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -25,6 +26,7 @@ import torch
 from zoo.cli.arg_types import fraction, int_at_least
 from zoo.cli.children import run_child
 from zoo.errors import ZooError, first_line
+from zoo.train.checkpoint import read_meta
 from zoo.train.denormals import DENORMAL_BITS
 
 TINY = torch.finfo(torch.float32).tiny
@@ -40,9 +42,9 @@ def _unreadable(checkpoint: Path, exc: Exception) -> ZooError:
 def _checkpoint_model(checkpoint: Path) -> tuple[str, dict]:
     """The entry and architecture arguments a checkpoint's run trained."""
     try:
-        meta = json.loads((checkpoint / "meta.json").read_text(encoding="utf-8"))
+        meta = read_meta(checkpoint)
         return meta["entry"], dict(meta["recipe"]["model"]["args"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise _unreadable(checkpoint, exc) from None
 
 
@@ -90,15 +92,23 @@ def _child(a: argparse.Namespace) -> None:
     opt = torch.optim.Adam(params, lr=1e-5, betas=(0.9, 0.99))
     opt.load_state_dict({"state": state, "param_groups": [{**opt.param_groups[0],
                                                            "params": list(range(len(params)))}]})
-    for _ in range(2):
-        opt.step()
+    ms = median_step_ms(opt.step, a.repeats)
+    print(json.dumps({"ms": ms, "denormal": denormal, "values": values}))
+
+
+def median_step_ms(step: Callable[[], object], repeats: int, warmup: int = 2,
+                   clock: Callable[[], float] = time.perf_counter) -> float:
+    """The median milliseconds of ``repeats`` timed calls of ``step`` (the upper one of an even
+    count), after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        step()
     times = []
-    for _ in range(a.repeats):
-        t0 = time.perf_counter()
-        opt.step()
-        times.append(time.perf_counter() - t0)
+    for _ in range(repeats):
+        start = clock()
+        step()
+        times.append(clock() - start)
     times.sort()
-    print(json.dumps({"ms": 1000 * times[len(times) // 2], "denormal": denormal, "values": values}))
+    return 1000 * times[len(times) // 2]
 
 
 def speedup(without_ms: float, with_ms: float) -> str:

@@ -31,12 +31,11 @@ from rich.table import Table
 
 from zoo.atomic import atomic_write, check_output_file
 from zoo.cli.arg_types import float_above, int_in
-from zoo.cli.children import peak_rss_mb, run_child
+from zoo.cli.children import PeakMemory, run_child
 from zoo.degrade import jpeg_roundtrip, to_protocol
 from zoo.metrics import METRICS
 
 
-MB = 1024 * 1024
 MAX_REPEATS = 90
 """Copies at JPEG qualities 11 to 100 (q10 is the warm-up's)."""
 PHOTO_SIDE = 512
@@ -62,20 +61,6 @@ def _image(protocol: str, megapixels: float | None) -> np.ndarray:
     return to_protocol(photo, protocol)  # type: ignore[arg-type]
 
 
-def _memory_start(device: str) -> float:
-    """MB in use before a metric runs, its peak reset where it can be: on CUDA the GPU memory
-    allocated (a host high-water mark says nothing of it), else the process's peak RSS."""
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats(device)
-        return torch.cuda.memory_allocated(device) / MB
-    return peak_rss_mb()
-
-
-def _memory_peak(device: str) -> float:
-    """The peak MB since :func:`_memory_start`, measured as it measures."""
-    return torch.cuda.max_memory_allocated(device) / MB if device.startswith("cuda") else peak_rss_mb()
-
-
 def measure(protocol: str, repeats: int, devices: list[str], megapixels: float | None = None,
             only: str | None = None) -> list[Row]:
     """A row for every metric (or ``only`` that one) and device."""
@@ -90,7 +75,7 @@ def measure(protocol: str, repeats: int, devices: list[str], megapixels: float |
             uses_device = name == "lpips_alex"
             if (device != "cpu" and not uses_device) or (only and name != only):
                 continue  # numpy/float64 metrics run on the CPU only
-            before = _memory_start(device)
+            memory = PeakMemory(device)
             if math.isnan(metric(copies[0], reference, device=device)):  # warm-up
                 rows.append((name, device, None, None))  # a speed of no score would mislead
                 continue
@@ -100,7 +85,7 @@ def measure(protocol: str, repeats: int, devices: list[str], megapixels: float |
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             rows.append((name, device, (time.perf_counter() - start) / repeats / size,
-                         _memory_peak(device) - before))
+                         memory.taken_mb()))
     return rows
 
 

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -25,11 +24,10 @@ from typing import Any
 from zoo.atomic import atomic_write, check_output_file
 from zoo.cli import print_table
 from zoo.cli.arg_types import float_above, int_at_least
-from zoo.cli.children import ChildError, peak_rss_mb, run_child, until_interrupted
+from zoo.cli.children import ChildError, PeakMemory, run_child, until_interrupted
 from zoo.cli.restore_cmd import PRECISION_CHOICES  # torch-free: workers import torch themselves
 from zoo.errors import ZooError
 
-MB = 1024 * 1024
 INTERRUPTED = "interrupted"
 
 
@@ -93,9 +91,7 @@ def measure_patch(name: str, device: str, threads: int | None, precision: str, c
     pixels = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
     x = array_to_tensor(pixels).to(device)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    rss_before = peak_rss_mb()
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
+    memory = PeakMemory(device)
     times = []
     from zoo.devices import exact_fp32
 
@@ -107,12 +103,9 @@ def measure_patch(name: str, device: str, threads: int | None, precision: str, c
             sync()
             times.append(time.perf_counter() - start)
     seconds = statistics.median(times[warmup:])
-    result = {"params": model.num_parameters(), "threads": torch.get_num_threads(),
-              "mp_s": size * size / 1e6 / seconds, "seconds": seconds, "first_s": times[0],
-              "peak_rss_mb": peak_rss_mb(), "rss_before_mb": rss_before}
-    if device.startswith("cuda"):
-        result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / MB
-    return result
+    return {"params": model.num_parameters(), "threads": torch.get_num_threads(),
+            "mp_s": size * size / 1e6 / seconds, "seconds": seconds, "first_s": times[0],
+            **memory.fields()}
 
 
 def measure_tiled(name: str, device: str, threads: int | None, precision: str, compiled: bool,
@@ -120,15 +113,13 @@ def measure_tiled(name: str, device: str, threads: int | None, precision: str, c
     """One restore of a random uint8 image of about ``megapixels`` (4:3) through tiling."""
     import numpy as np
 
-    torch, model = _setup(name, device, threads, precision, compiled)
+    _, model = _setup(name, device, threads, precision, compiled)
     from zoo.restore import restore_image
 
     height = int(round((megapixels * 1e6 * 3 / 4) ** 0.5))
     width = int(round(height * 4 / 3))
     image = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    rss_before = peak_rss_mb()  # before the warm-up, as for the patch: its peak is the run's too
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
+    memory = PeakMemory(device)  # before the warm-up, as for the patch: its peak is the run's too
     restore_image(model, image[:tile, :tile], tile=tile, device=device)  # warm up
     # A compiled model compiles again for each new tile shape (the image's edges): timed here,
     # as a user would wait for it.
@@ -136,12 +127,8 @@ def measure_tiled(name: str, device: str, threads: int | None, precision: str, c
     out = restore_image(model, image, tile=tile, device=device)
     seconds = time.perf_counter() - start
     assert out.shape == image.shape
-    result = {"mp_s": height * width / 1e6 / seconds, "seconds": seconds,
-              "size": f"{width}x{height}",
-              "peak_rss_mb": peak_rss_mb(), "rss_before_mb": rss_before}
-    if device.startswith("cuda"):
-        result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / MB
-    return result
+    return {"mp_s": height * width / 1e6 / seconds, "seconds": seconds,
+            "size": f"{width}x{height}", **memory.fields()}
 
 
 def _hardware_name(device: str) -> str:

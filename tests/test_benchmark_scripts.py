@@ -368,8 +368,11 @@ def _checkpoint(folder: Path, moments: int | None) -> Path:
     from zoo.registry import create_model
 
     folder.mkdir(parents=True)
-    meta = {"entry": "unet-l1", "recipe": {"model": {"args": SMALL_UNET}}}
-    (folder / "meta.json").write_text(json.dumps(meta))
+    meta = {"entry": "unet-l1", "step": 1, "sha256": "", "stage_index": 0, "stage_start": 0,
+            "ema_updates": 0, "elapsed": 0.0, "stage_elapsed": 0.0, "last_validated": 0,
+            "best": None, "switcher": {"mode": "", "count": 0, "history": {}},
+            "rng": {"python": [], "numpy": []}, "recipe": {"model": {"args": SMALL_UNET}}}
+    (folder / "meta.json").write_text(json.dumps(meta))  # the keys a resume reads (read_meta)
     params = list(create_model("unet-l1", **SMALL_UNET).parameters())
     tensors = {"gen.x": torch.zeros(1)}
     for i, p in enumerate(params[:moments]):
@@ -382,7 +385,8 @@ def _checkpoint(folder: Path, moments: int | None) -> Path:
     ("jpeg", "--entry jpeg: has no parameters, so no Adam step to time"),
     ("no moments", "no optimizer state of the generator in it"),
     ("some moments", "no Adam moments for 11 of the generator's 22 parameters (opt_g.11.exp_avg"),
-    ("truncated", "not a readable training checkpoint")])
+    ("truncated", "not a readable training checkpoint"),
+    ("meta not json", "not a readable training checkpoint (JSONDecodeError: ")])
 def test_speed_denormals_refuses_a_source_without_adam_state_before_timing(
         source: str, says: str, tmp_path: Path, monkeypatch, capsys) -> None:
     """--entry jpeg failed in the child ('optimizer got an empty parameter list'), and a
@@ -392,6 +396,8 @@ def test_speed_denormals_refuses_a_source_without_adam_state_before_timing(
         checkpoint = _checkpoint(tmp_path / "step-1", {"no moments": 0, "some moments": 11}.get(source))
         if source == "truncated":
             (checkpoint / "state.safetensors").write_bytes(b"\x08\0\0\0\0\0\0\0{}")
+        if source == "meta not json":
+            (checkpoint / "meta.json").write_text('{"entry": "unet-l1", ')
         args = ["--checkpoint", str(checkpoint)]
     _fake_children(monkeypatch, AssertionError("timed before checking the source"))
     code, _, err = _run(monkeypatch, capsys, "speed_denormals.py", *args, "--repeats", "1")
@@ -685,11 +691,12 @@ def test_speed_restore_names_the_gpu_its_speeds_belong_to(monkeypatch: pytest.Mo
 def test_speed_restore_tiled_memory_rise_includes_the_warm_up(monkeypatch) -> None:
     """The tiled "(+N)" was read after a one-tile warm-up restore, whose peak was then left out
     of the rise that the note says is above imports and model."""
+    import zoo.cli.children
     import zoo.restore
 
     module = _module("speed_restore.py")
     events: list[str] = []
-    monkeypatch.setattr(module, "peak_rss_mb", lambda: events.append("rss") or 100.0)
+    monkeypatch.setattr(zoo.cli.children, "peak_rss_mb", lambda: events.append("rss") or 100.0)
     monkeypatch.setattr(zoo.restore, "restore_image",
                         lambda model, image, **kw: events.append(f"restore {image.shape[0]}") or image)
     result = module.measure_tiled("jpeg", "cpu", None, "fp32", False, 0.01, 16)
@@ -864,6 +871,21 @@ def test_speed_metrics_are_seconds_per_call_per_megapixel(monkeypatch) -> None:
     monkeypatch.setattr(module, "time", _clock(3.0))  # the 3 timed calls together
     (row,) = module.measure("rgb", 3, ["cpu"], megapixels=0.01)  # 100x100: 0.01 MP
     assert row[2] == pytest.approx(3.0 / 3 / 0.01)
+
+
+def test_speed_denormals_times_the_median_step_after_untimed_warm_ups() -> None:
+    """Steps of 100 and 90 s (the two warm-ups), then 7, 1, 4, 9 and 6 s: the median of the
+    timed five is 6 s; their minimum would be 1 s and their mean 5.4 s; timing the warm-ups too
+    (the median of seven) or not running them (the median of 100, 90, 7, 1, 4) would be 7 s."""
+    module = _module("speed_denormals.py")
+    durations = [100.0, 90.0, 7.0, 1.0, 4.0, 9.0, 6.0]
+    now = [0.0]
+
+    def step() -> None:
+        now[0] += durations.pop(0)
+
+    assert module.median_step_ms(step, 5, clock=lambda: now[0]) == 6000.0
+    assert not durations  # every step ran: two warm-ups and five timed
 
 
 def test_speed_write_reports_the_median_timed_write_and_megabytes(monkeypatch, capsys) -> None:

@@ -1,16 +1,18 @@
 """zoo.cli.children: a child's failure is one line saying what ran and why; a child stopped by
-Ctrl-C stops the parent too; the rows measured before a Ctrl-C are kept."""
+Ctrl-C stops the parent too; the rows measured before a Ctrl-C are kept; a child's peak memory
+is measured from where it starts."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from zoo.cli.children import ChildError, child_reason, run_child, until_interrupted
+import zoo.cli.children
+from zoo.cli.children import ChildError, PeakMemory, child_reason, run_child, until_interrupted
 from zoo.errors import ZooError
 
 
@@ -59,3 +61,40 @@ def test_until_interrupted_keeps_the_rows_finished_before_ctrl_c() -> None:
     assert until_interrupted(_rows(None)) == ([0, 1, 2], False)
     assert until_interrupted(_rows(2)) == ([0, 1], True)
     assert until_interrupted(_rows(0)) == ([], True)
+
+
+MIB = 2**20
+
+
+def test_peak_memory_on_the_cpu_is_the_rise_of_the_peak_resident_set(monkeypatch) -> None:
+    readings = iter([300.0, 420.0, 450.0])
+    monkeypatch.setattr(zoo.cli.children, "peak_rss_mb", lambda: next(readings))
+    memory = PeakMemory("cpu")
+    assert memory.taken_mb() == 120.0
+    assert memory.fields() == {"peak_rss_mb": 450.0, "rss_before_mb": 300.0}
+
+
+def test_peak_memory_on_cuda_is_the_allocated_peak_of_that_device(monkeypatch) -> None:
+    """The peak is reset at the start (an earlier 900 MiB is not this run's), and the statistics
+    are those of the device measured (``cuda:1``), not the current one."""
+    import torch
+
+    asked: list[object] = []
+    allocated = {"now": 100 * MIB, "peak": 900 * MIB}
+
+    def read(key: str) -> Callable[..., int]:
+        return lambda device=None: asked.append(device) or allocated[key]
+
+    def reset(device: object = None) -> None:
+        asked.append(device)
+        allocated["peak"] = allocated["now"]
+
+    monkeypatch.setattr(zoo.cli.children, "peak_rss_mb", lambda: 50.0)
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", reset)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", read("now"))
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", read("peak"))
+    memory = PeakMemory("cuda:1")
+    allocated["peak"] = max(allocated["peak"], 350 * MIB)  # the work measured
+    assert memory.taken_mb() == 250.0
+    assert memory.fields() == {"peak_rss_mb": 50.0, "rss_before_mb": 50.0, "peak_cuda_mb": 350.0}
+    assert set(asked) == {"cuda:1"}

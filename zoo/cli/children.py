@@ -13,9 +13,11 @@ from typing import TypeVar
 
 from zoo.errors import ZooError
 
-__all__ = ["ChildError", "child_reason", "peak_rss_mb", "run_child", "until_interrupted"]
+__all__ = ["ChildError", "PeakMemory", "child_reason", "peak_rss_mb", "run_child",
+           "until_interrupted"]
 
 T = TypeVar("T")
+_MB = 2**20
 
 
 class ChildError(ZooError):
@@ -69,3 +71,37 @@ def peak_rss_mb() -> float:
     measurement runs in a fresh process)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+class PeakMemory:
+    """The peak memory of what runs after it is made, in MiB: the process's peak resident set,
+    and on a CUDA ``device`` the GPU memory allocated (its peak statistics reset here; a host
+    high-water mark says nothing of it)."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.cuda = device.startswith("cuda")
+        self.rss_before_mb = peak_rss_mb()
+        self.cuda_before_mb = 0.0
+        if self.cuda:
+            import torch
+
+            torch.cuda.reset_peak_memory_stats(device)
+            self.cuda_before_mb = torch.cuda.memory_allocated(device) / _MB
+
+    def _peak_cuda_mb(self) -> float:
+        import torch
+
+        return torch.cuda.max_memory_allocated(self.device) / _MB
+
+    def taken_mb(self) -> float:
+        """The MiB taken since the start: on CUDA the allocated peak above what was allocated
+        then, else the rise of the peak resident set."""
+        if self.cuda:
+            return self._peak_cuda_mb() - self.cuda_before_mb
+        return peak_rss_mb() - self.rss_before_mb
+
+    def fields(self) -> dict[str, float]:
+        """``peak_rss_mb`` and ``rss_before_mb``, and ``peak_cuda_mb`` on CUDA."""
+        found = {"peak_rss_mb": peak_rss_mb(), "rss_before_mb": self.rss_before_mb}
+        return found | ({"peak_cuda_mb": self._peak_cuda_mb()} if self.cuda else {})
