@@ -689,9 +689,37 @@ def test_plain_resume_continues_with_the_runs_saved_recipe(data: tuple[Path, Pat
     assert saved["source"] == str(TINY_RECIPE)  # the run's provenance stays its recipe file
 
 
-def test_resume_of_a_run_without_checkpoint_reads_the_recipe_file(
-        data: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A run that died before its first checkpoint starts afresh: from the file, as edited."""
+def test_resume_of_a_run_stopped_before_its_first_checkpoint_keeps_its_saved_recipe(
+        data: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """A run stopped before its first checkpoint had written OUT/recipe.json: a plain --resume
+    dropped it (its --data, --val and overrides) and trained the recipe file's defaults."""
+    import dataclasses
+
+    import zoo.registry
+    import zoo.train.recipe
+    from zoo.cli import main
+
+    entry = dataclasses.replace(get_model_info(TINY), recipe=TINY)
+    monkeypatch.setitem(zoo.registry._MODELS, TINY, entry)
+    monkeypatch.setattr(zoo.train.recipe, "recipe_path", lambda name: TINY_RECIPE)
+    out = tmp_path / "run"
+    assert main(_cli(data, out, "max_steps=2", "data.batch=3", "validation.qualities=[20]")) == 0
+    import shutil
+
+    shutil.rmtree(out / "checkpoints")  # as if stopped before checkpoint.every steps
+    capsys.readouterr()
+    assert main(["train", TINY, "--out", str(out), "--resume", "--no-progress"]) == 0
+    assert "no usable checkpoint to resume from (none saved)" in capsys.readouterr().err
+    saved = json.loads((out / "recipe.json").read_text())
+    assert saved["data"]["batch"] == 3 and saved["validation"]["qualities"] == [20]
+    assert saved["data"]["train"] == [str(data[0])] and saved["max_steps"] == 2
+
+
+def test_resume_without_checkpoint_or_readable_saved_recipe_reads_the_recipe_file(
+        data: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """A run killed while writing its saved recipe starts afresh: from the file, as edited."""
     import dataclasses
 
     import zoo.registry
@@ -707,6 +735,8 @@ def test_resume_of_a_run_without_checkpoint_reads_the_recipe_file(
     assert main(["train", TINY, "--data", str(data[0]), "--val", str(data[1]), "--out", str(out),
                  "--no-progress", "--resume", "max_steps=2"]) == 0
     assert json.loads((out / "recipe.json").read_text())["max_steps"] == 2
+    assert (f"warning: {out / 'recipe.json'}: unknown key 'not'" in (err := capsys.readouterr().err)
+            and ", and no checkpoint holds a copy: starting from the recipe file\n" in err)
 
 
 def test_entry_without_recipe_points_at_a_recipe_file_of_its_name(tmp_path: Path,

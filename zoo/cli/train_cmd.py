@@ -93,14 +93,13 @@ def recipe_for(args: argparse.Namespace):
 
 
 def _saved_recipe(out: Path) -> tuple[dict[str, Any], str] | None:
-    """The run's own recipe for --resume, and where it was read: ``OUT/recipe.json``, or when
-    that is missing, unreadable or no recipe, the one saved in the newest usable checkpoint. None when the
-    run got no checkpoint (a resume then starts afresh, from the recipe file)."""
-    from zoo.train.checkpoint import META_FILE, latest_meta, list_checkpoints
+    """The run's own recipe for --resume, and where it was read: ``OUT/recipe.json`` (written
+    before the first step, so a run stopped before its first checkpoint has it too), or when
+    that is missing, unreadable or no recipe, the one saved in the newest usable checkpoint.
+    None when the run left neither (a resume then starts afresh, from the recipe file)."""
+    from zoo.train.checkpoint import META_FILE, latest_meta
     from zoo.train.recipe import SAVED_RECIPE, read_saved_recipe, saved_recipe
 
-    if not list_checkpoints(out / "checkpoints"):
-        return None
     where = str(out / SAVED_RECIPE)
     try:
         raw = read_saved_recipe(out / SAVED_RECIPE)
@@ -109,6 +108,9 @@ def _saved_recipe(out: Path) -> tuple[dict[str, Any], str] | None:
     except RecipeError as exc:
         found = latest_meta(out / "checkpoints")
         if found is None:
+            if (out / SAVED_RECIPE).exists():
+                warnings.warn(f"{exc}, and no checkpoint holds a copy: starting from the "
+                              "recipe file", stacklevel=2)
             return None
         where = found[0] / META_FILE
         warnings.warn(f"{exc}; resuming with the recipe saved in {where}", stacklevel=2)
