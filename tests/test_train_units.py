@@ -201,3 +201,43 @@ def test_a_folder_write_that_fails_at_the_rename_keeps_the_old_folder(
         files.write_folder(final, "the export", lambda tmp: (tmp / "b").write_text("new"))
     assert {p.name: p.read_text() for p in final.iterdir()} == {"a": "old"}
     assert [p.name for p in tmp_path.iterdir()] == ["export"]
+
+
+def _record_cpu_sides(net: nn.Module, sides: list[int]) -> None:
+    """Note the side of each forward of ``net`` (or a copy of it) on real tensors."""
+    def hook(module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        if args[0].device.type != "meta":
+            sides.append(args[0].shape[-1])
+    net.register_forward_pre_hook(hook)
+
+
+def test_a_large_patch_is_checked_without_a_real_forward_at_its_size() -> None:
+    """A mistyped data.patch=4000 is checked in a blink on the meta device: no CPU forward (of
+    seconds and gigabytes) at that size."""
+    from zoo.train.fits import check_patch
+
+    from test_train import TinyCritic, TinyNet
+
+    recipe = load_recipe(TINY_RECIPE, ['data.train=["."]', "data.patch=4000"], check_data=False)
+    generator, critic, sides = TinyNet(), TinyCritic(), []
+    for net in (generator, critic):
+        _record_cpu_sides(net, sides)
+    check_patch(recipe, "tiny", generator, critic)
+    assert 4000 not in sides
+
+
+def test_a_network_that_meta_cannot_run_is_checked_on_real_tensors() -> None:
+    """Where the meta device raises (here ``.item()``), the real forward decides: it runs."""
+    from zoo.train.fits import check_patch
+
+    from test_train import TinyNet
+
+    class Reads(TinyNet):
+        def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+            return x * float(x.mean().item() == 0)
+
+    recipe = load_recipe(TINY_RECIPE, ['data.train=["."]', "data.patch=16"], check_data=False)
+    generator, sides = Reads(), []
+    _record_cpu_sides(generator, sides)
+    check_patch(recipe, "tiny", generator, None)
+    assert sides == [16]

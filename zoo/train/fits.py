@@ -28,7 +28,29 @@ PROBE_LIMIT = 512
 (its arguments do not fit any patch a CPU or GPU trains on)."""
 
 
-def _failure(net: nn.Module, batch: int, side: int) -> str | None:
+def _meta_copy(net: nn.Module) -> nn.Module | None:
+    """A copy of ``net`` on torch's meta device (shapes only), None if it cannot be made."""
+    try:
+        return copy.deepcopy(net).to("meta")
+    except Exception:
+        return None
+
+
+def _runs_on_meta(meta: nn.Module | None, batch: int, side: int) -> bool:
+    """Whether a forward of ``meta`` runs: seconds less than a real one at a large side, and
+    with the same outcome for shape and batch-norm errors. Any exception (an op without a meta
+    kernel, a ``.item()``) leaves the answer to the real forward."""
+    if meta is None:
+        return False
+    try:
+        with torch.no_grad():
+            meta(torch.zeros(batch, 3, side, side, device="meta"))
+    except Exception:
+        return False
+    return True
+
+
+def _real_failure(net: nn.Module, batch: int, side: int) -> str | None:
     """Why a training-mode forward of a ``(batch, 3, side, side)`` batch fails, None if it runs."""
     try:
         with torch.no_grad():
@@ -38,9 +60,24 @@ def _failure(net: nn.Module, batch: int, side: int) -> str | None:
     return None
 
 
-def _smallest(net: nn.Module, batch: int, start: int) -> int:
+class _Probe:
+    """A copy of a network for trying patch sides: on the meta device first, which says fast
+    that a side runs, then (only where meta raised) on the CPU, which says why it fails."""
+
+    def __init__(self, net: nn.Module) -> None:
+        self.real = copy.deepcopy(net).cpu().float().train()
+        self.meta = _meta_copy(self.real)
+
+    def failure(self, batch: int, side: int) -> str | None:
+        """Why a training-mode forward of a ``(batch, 3, side, side)`` batch fails, None if it runs."""
+        if _runs_on_meta(self.meta, batch, side):
+            return None
+        return _real_failure(self.real, batch, side)
+
+
+def _smallest(probe: _Probe, batch: int, start: int) -> int:
     """The smallest multiple of 8 from ``start`` that runs (``PROBE_LIMIT`` does)."""
-    return next(side for side in range(start, PROBE_LIMIT + 1, 8) if _failure(net, batch, side) is None)
+    return next(side for side in range(start, PROBE_LIMIT + 1, 8) if probe.failure(batch, side) is None)
 
 
 def check_patch(recipe: Recipe, entry: str, generator: nn.Module, critic: nn.Module | None) -> None:
@@ -58,18 +95,18 @@ def check_patch(recipe: Recipe, entry: str, generator: nn.Module, critic: nn.Mod
         nets.append((f"the critic {recipe.critic.architecture}", critic, 2))
     with torch.random.fork_rng(devices=[]):
         for what, net, batch in nets:
-            probe = copy.deepcopy(net).cpu().float().train()
-            why = _failure(probe, batch, d.patch)
+            probe = _Probe(net)
+            why = probe.failure(batch, d.patch)
             if why is None:
                 continue
-            if _failure(probe, batch, max(d.patch, PROBE_LIMIT)) is not None:
+            if probe.failure(batch, max(d.patch, PROBE_LIMIT)) is not None:
                 arguments = "critic.args" if net is critic else "model.args"
                 raise RecipeError(f"{recipe.origin(arguments)}: a training step of {what} fails at "
                                   f"data.patch={d.patch} and still at {max(d.patch, PROBE_LIMIT)} "
                                   f"({why}); check its arguments ({arguments})")
             smallest = _smallest(probe, batch, d.patch + 8)
             with_batch = " with data.batch=1" if batch == 1 else ""
-            batch_2_runs = batch == 1 and _failure(probe, 2, d.patch) is None
+            batch_2_runs = batch == 1 and probe.failure(2, d.patch) is None
             other = "; or set data.batch to 2 or more" if batch_2_runs else ""
             raise RecipeError(f"{recipe.origin('data.patch')}: data.patch must be at least {smallest} for {what}"
                               f"{with_batch}, got {d.patch} (a training step fails: {why}){other}")
