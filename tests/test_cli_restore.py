@@ -751,3 +751,13 @@ def test_without_r_a_sub_folder_is_not_even_opened(tmp_path: Path, capsys: pytes
     monkeypatch.setattr(os, "scandir", guarded)
     assert restore(tmp_path, "--out-dir", tmp_path / "out") == 0
     assert "private" not in capsys.readouterr().err
+
+
+def test_a_jpeg_above_the_training_qualities_is_warned_of_and_restored(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    Image.fromarray(rgb()).save(tmp_path / "photo.jpg", quality=90)
+    Image.fromarray(rgb()).save(tmp_path / "low.jpg", quality=20)
+    assert main(["restore", "-m", "unet-l1", "--device", "cpu", str(tmp_path)]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning:" in line]
+    assert len(warned) == 1 and "photo.jpg: JPEG quality 90, above the 5-40 unet-l1" in warned[0]
+    assert (tmp_path / "photo.restored.png").is_file()

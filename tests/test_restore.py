@@ -613,3 +613,37 @@ def test_float_input_may_stray_one_grey_level_outside_the_unit_range(identity: R
         x[0, 0, 0] = outside
         with pytest.raises(ValueError, match=r"expected float values in \[0, 1\]"):
             restore_tensor(identity, x)
+
+
+def test_restore_file_warns_of_a_jpeg_above_the_qualities_the_model_was_trained_on(
+        tmp_path: Path) -> None:
+    from zoo.restore import QualityWarning, trained_qualities
+
+    model = zoo.load("arnet-nogan", device="cpu")
+    assert trained_qualities(model) == (5, 40)  # training/arnet-nogan.toml's data.quality
+    for quality in (40, 90):
+        Image.fromarray(pixels()).save(tmp_path / f"q{quality}.jpg", quality=quality)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        restore_file(model, tmp_path / "q40.jpg", tmp_path / "q40.png")
+        restore_file(model, tmp_path / "q90.jpg", tmp_path / "q90.png")
+        restore_file(zoo.load("jpeg"), tmp_path / "q90.jpg", tmp_path / "id.png")  # no recipe
+    assert [w.category for w in caught] == [QualityWarning]
+    assert str(caught[0].message).startswith(
+        f"{tmp_path / 'q90.jpg'}: JPEG quality 90, above the 5-40 arnet-nogan was trained on; "
+        "restoring it may lose detail (on Set14 at q90: PSNR -6.5 dB")
+    assert (tmp_path / "q90.png").is_file()  # warned, never refused
+
+
+def test_models_of_unknown_training_are_not_said_to_know_it(tmp_path: Path) -> None:
+    from zoo.hub import save_pretrained
+    from zoo.pretrained import shipped_weights_path
+    from zoo.registry import get_model_info
+    from zoo.restore import trained_qualities
+
+    shipped = zoo.load("unet-l1", device="cpu")
+    save_pretrained(shipped, tmp_path / "saved")
+    assert trained_qualities(zoo.load(str(tmp_path / "saved"))) is None  # no recipe recorded
+    own = zoo.load("unet-l1", weights=str(shipped_weights_path(get_model_info("unet-l1"))))
+    assert trained_qualities(own) is None  # weights by path: trained on anything
+    assert trained_qualities(zoo.load("unet-l1+x8")) == (5, 40)
