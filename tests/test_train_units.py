@@ -241,3 +241,37 @@ def test_a_network_that_meta_cannot_run_is_checked_on_real_tensors() -> None:
     _record_cpu_sides(generator, sides)
     check_patch(recipe, "tiny", generator, None)
     assert sides == [16]
+
+
+def _run_log_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                    *, progress: bool) -> list[str]:
+    """What a RunLog prints outside a terminal for the gan stage's 8 steps, 10 s each, with
+    the losses logged every other step."""
+    from zoo.train import logs
+
+    clock = [100.0]
+    monkeypatch.setattr(logs.time, "monotonic", lambda: clock[0])
+    recipe = load_recipe(TINY_RECIPE, ['data.train=["."]', "log_every=2"], check_data=False)
+    values = {"loss": 0.25, "l1": 0.125, "adversarial": 0.5, "critic": 1.5}
+    with logs.RunLog(tmp_path, recipe, enabled=True, progress=progress, resume_step=None) as log:
+        log.start_stage(recipe.stages["gan"], 0)
+        for step in range(1, 9):
+            clock[0] += 10.0
+            log.train(step, "gan", "generator", 1e-4, values, 2)
+    return capsys.readouterr().err.splitlines()
+
+
+def test_progress_outside_a_terminal_is_whole_plain_lines(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A log file or a pipe gets the bar's information as plain lines, none cut to 80 columns:
+    at a logged step at least 30 s after the last line, and at the stage's last step."""
+    lines = _run_log_output(tmp_path, monkeypatch, capsys, progress=True)
+    losses = "loss 0.2500 l1 0.1250 adversarial 0.5000 critic 1.5000"
+    assert lines == ["stage gan (gan): 8 steps",
+                     f"gan (gan) step 4/8, 0:00:40 elapsed, ETA 0:00:40; {losses}",
+                     f"gan (gan) step 8/8, 0:01:20 elapsed, ETA 0:00:00; {losses}"]
+
+
+def test_without_progress_a_stage_still_says_that_it_starts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run_log_output(tmp_path, monkeypatch, capsys, progress=False) == ["stage gan (gan): 8 steps"]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,47 @@ TRAIN_FIELDS = ["step", "stage", "mode", "lr", "loss", "l1", "lpips", "adversari
                 "patches_per_s", "seconds"]
 VAL_FIELDS = ["step", "stage", "quality", "metric", "value"]
 LOG_FILES = ("train.csv", "val.csv")
+
+
+PLAIN_SECONDS = 30.0
+"""Outside a terminal, the least time between two progress lines: a log of a long run stays
+short enough to read."""
+
+
+class PlainProgress:
+    """The progress bar's information as plain lines, for a log file or a pipe (where rich's bar
+    is cut to 80 columns): one at a logged step at most every ``PLAIN_SECONDS``, and at a
+    stage's last step."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.label, self.total, self.done = "", 0, 0
+        self._t0, self._from, self._shown = time.monotonic(), 0, -math.inf
+
+    def start(self, label: str, total: int, done: int) -> None:
+        self.label, self.total, self.done = label, total, done
+        self._t0, self._from, self._shown = time.monotonic(), done, time.monotonic()
+
+    def advance(self, status: str | None) -> None:
+        """One step; ``status`` (the losses) on a logged step, None on the others."""
+        self.done += 1
+        now = time.monotonic()
+        if status is None or (now - self._shown < PLAIN_SECONDS and self.done < self.total):
+            return
+        self._shown = now
+        self.console.print(self.line(now, status), highlight=False, markup=False)
+
+    def line(self, now: float, status: str) -> str:
+        elapsed = now - self._t0
+        rate = (self.done - self._from) / max(elapsed, 1e-9)
+        eta = _clock((self.total - self.done) / rate) if rate > 0 else "?"
+        return (f"{self.label} step {self.done}/{self.total}, {_clock(elapsed)} elapsed, ETA {eta}"
+                f"{'; ' + status if status else ''}")
+
+
+def _clock(seconds: float) -> str:
+    """``h:mm:ss``, as rich's bar shows times."""
+    return str(timedelta(seconds=int(seconds)))
 
 
 def _csv_text(rows: list[list[str]]) -> str:
@@ -81,10 +124,12 @@ class RunLog:
         self.out, self.recipe, self.enabled = out, recipe, enabled
         self.every = max(1, recipe.log_every)
         self.console = Console(stderr=True, soft_wrap=True)  # one line per message, in logs too
+        bar = progress and self.console.is_interactive
         self.progress = (Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                                   TextColumn("{task.fields[status]}"), console=self.console)
-                         if progress else None)
+                         if bar else None)
+        self.lines = PlainProgress(self.console) if progress and not bar else None
         self._tb = None
         self._task = None
         self._last = (time.monotonic(), 0)
@@ -117,8 +162,14 @@ class RunLog:
             self._tb.close()
 
     def start_stage(self, stage: Stage, done: int) -> None:
+        """The stage's bar, or (without one) a line saying that it starts."""
         self._last = (time.monotonic(), 0)
+        if self.lines is not None:
+            self.lines.start(f"{stage.name} ({stage.kind})", stage.steps, done)
         if self.progress is None:
+            if done < stage.steps:
+                self.note(f"stage {stage.name} ({stage.kind}): {stage.steps} steps"
+                          + (f", from its step {done}" if done else ""))
             return
         if self._task is not None:
             self.progress.update(self._task, visible=True)
@@ -133,11 +184,13 @@ class RunLog:
         t, n = self._last
         self._last = (t, n + patches)
         logged = step % self.every == 0
-        shown = self.progress is not None and self._task is not None
+        shown = (self.progress is not None and self._task is not None) or self.lines is not None
         values = {k: float(v) for k, v in tensors.items()} if logged and (self.enabled or shown) else {}
-        if shown:
-            status = {"status": " ".join(f"{k} {v:.4f}" for k, v in values.items())} if logged else {}
-            self.progress.update(self._task, advance=1, **status)
+        status = " ".join(f"{k} {v:.4f}" for k, v in values.items()) if logged else None
+        if self.lines is not None:
+            self.lines.advance(status)
+        elif shown:
+            self.progress.update(self._task, advance=1, **({} if status is None else {"status": status}))
         if not (logged and self.enabled):
             return
         now = time.monotonic()
