@@ -761,3 +761,15 @@ def test_a_jpeg_above_the_training_qualities_is_warned_of_and_restored(
     warned = [line for line in capsys.readouterr().err.splitlines() if "warning:" in line]
     assert len(warned) == 1 and "photo.jpg: JPEG quality 90, above the 5-40 unet-l1" in warned[0]
     assert (tmp_path / "photo.restored.png").is_file()
+
+
+def test_results_in_an_out_dir_inside_the_input_are_never_inputs(tmp_path: Path) -> None:
+    """A second run with another --suffix restored the first run's results again."""
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    (tmp_path / "in" / "sub" / "baby.jpg").write_bytes(jpeg(rgb()))
+    out = tmp_path / "in" / "out"
+    assert restore(tmp_path / "in", "-r", "--out-dir", out) == 0
+    assert restore(tmp_path / "in", "-r", "--out-dir", out, "--suffix", ".x") == 0
+    found = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert found == ["sub/baby.restored.png", "sub/baby.x.png"]
+    assert restore(out, "-r", "--out-dir", out, "--suffix", ".y") == 0  # its own results: inputs

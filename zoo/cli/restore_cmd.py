@@ -103,17 +103,19 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
-def _folder_images(folder: Path, recursive: bool, suffix: str,
-                   problems: list[str]) -> tuple[list[Path], int]:
+def _folder_images(folder: Path, recursive: bool, suffix: str, problems: list[str],
+                   out_dir: Path | None = None) -> tuple[list[Path], int]:
     """The image files in ``folder``, sorted, and how many earlier results (``*SUFFIX.*``) were
-    left out; unreadable folders are added to ``problems``."""
+    left out; unreadable folders are added to ``problems``. ``out_dir`` inside ``folder`` is
+    not walked: it holds results, whatever suffix they were written with."""
     from zoo.folders import walk_files
     from zoo.imaging import READ_SUFFIXES
 
     def unreadable(exc: OSError) -> None:
         problems.append(f"{exc.filename}: cannot read this folder ({os_reason(exc)})")
 
-    images = [path for path in walk_files(folder, recursive=recursive, onerror=unreadable)
+    images = [path for path in walk_files(folder, recursive=recursive, onerror=unreadable,
+                                          skip=[out_dir] if out_dir else [])
               if path.suffix.lower() in READ_SUFFIXES]
     found = [path for path in images if not path.stem.endswith(suffix)]
     return sorted(found), len(images) - len(found)
@@ -177,7 +179,7 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
     for item in _expanded(inputs, problems):
         if _is_dir(item):
             before = len(problems)
-            found, earlier = _folder_images(item, recursive, suffix, problems)
+            found, earlier = _folder_images(item, recursive, suffix, problems, out_dir)
             if not found and len(problems) == before:
                 problems.append(f"{item}: no image files in this folder" + (
                     f", only {earlier} earlier result{'s' if earlier != 1 else ''} (*{suffix}.*), "
