@@ -614,7 +614,7 @@ def test_names_with_control_characters_stay_on_one_line(
     assert f"{tmp_path}/go\\nod.png -> {tmp_path}/go\\nod.restored.png\n" in err
     assert restore(good, bad) == 1
     err = capsys.readouterr().err
-    assert "\x1b" not in err and len(err.splitlines()) == 3  # model, failed, summary
+    assert "\x1b" not in err and len(err.splitlines()) == 4  # model, IN -> OUT, failed, summary
     assert f"failed: {tmp_path}/b\\x1b[31mad.jpg: truncated" in err
     (tmp_path / "fol\nder").mkdir()
     assert restore(good, "-o", tmp_path / "fol\nder") == 2
@@ -773,3 +773,26 @@ def test_results_in_an_out_dir_inside_the_input_are_never_inputs(tmp_path: Path)
     found = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert found == ["sub/baby.restored.png", "sub/baby.x.png"]
     assert restore(out, "-r", "--out-dir", out, "--suffix", ".y") == 0  # its own results: inputs
+
+
+def test_a_batch_off_a_terminal_says_where_each_result_went(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    for name in ("a.jpg", "b.jpg"):
+        (tmp_path / name).write_bytes(jpeg(rgb()))
+    assert restore(tmp_path / "a.jpg", tmp_path / "b.jpg") == 0
+    err = capsys.readouterr().err
+    for name in ("a", "b"):
+        assert f"{tmp_path / name}.jpg -> {tmp_path / name}.restored.png" in err
+
+
+@pytest.mark.parametrize("output, said", [
+    ("", "-o: the output file name is empty"),
+    ("/proc/x.png", "/proc: its file system does not hold new files"),
+])
+def test_outputs_that_cannot_be_written_say_why(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                output: str, said: str) -> None:
+    if output.startswith("/proc") and not Path("/proc/self").is_dir():
+        pytest.skip("no /proc here")
+    (tmp_path / "a.jpg").write_bytes(jpeg(rgb()))
+    assert restore(tmp_path / "a.jpg", "-o", output) == 2
+    assert said in capsys.readouterr().err

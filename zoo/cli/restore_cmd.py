@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import glob
 import os
 import tempfile
@@ -132,10 +133,12 @@ def check_destination(*, output: str | None, out_dir: Path | None, suffix: str) 
         raise ZooError(f"--suffix {suffix!r} contains a path separator; it is added to each "
                        "result's file name (use --out-dir for another folder)")
     if out_dir is not None:
-        why = unwritable_folder(out_dir)
+        why = _unwritable(out_dir)
         if why:
             raise ZooError(f"--out-dir {out_dir}: {why}")
     if output is not None:
+        if not output:
+            raise ZooError("-o: the output file name is empty; name a file (-o clean.png)")
         if output == "-":
             raise ZooError("-o -: results are not written to standard output; name a file "
                            "(-o clean.png)")
@@ -145,9 +148,20 @@ def check_destination(*, output: str | None, out_dir: Path | None, suffix: str) 
             raise ZooError(f"-o {output} writes {output_path(output)}, which is a folder; name "
                            "another file, or use --out-dir to write into it")
         output_format(output)  # an unknown suffix, in one line
-        why = unwritable_folder(output_path(output).parent)
+        why = _unwritable(output_path(output).parent)
         if why:
             raise ZooError(f"-o {output}: {why}")
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why nothing can be written into ``folder`` (:func:`unwritable_folder`), with the reason of
+    a folder that exists yet refuses new files as missing (/proc, /sys) said plainly."""
+    why = unwritable_folder(folder)
+    missing = f" ({os.strerror(errno.ENOENT)})"
+    if why and why.endswith(missing):  # said of a folder that exists: it was probed
+        return (f"{why[:-len(missing)]}: its file system does not hold new files (a virtual one, "
+                "such as /proc or /sys)")
+    return why
 
 
 def _separate_shared_names(jobs: list[Job], suffix: str) -> list[Job]:
@@ -426,14 +440,16 @@ def _write_sample(args: argparse.Namespace, console: Console) -> None:
 
 def _restore_all(model, jobs: list[Job], tile: int | None, console: Console,
                  progress: bool = True) -> int:
-    """Restore every job, one line per failure (and ``IN -> OUT`` for a single job); returns
-    how many failed."""
+    """Restore every job, one line per failure, and ``IN -> OUT`` for a single job or, where no
+    progress bar names each image (not a terminal, --no-progress), for each; returns how many
+    failed."""
     from zoo.tiling import reporting_tiles
 
     failed = 0
+    shown = progress and console.is_terminal
     bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=console, transient=True,
-                    disable=not (progress and console.is_terminal))  # a long image shows its time too
+                    disable=not shown)  # a long image shows its time too
     task = bars.add_task("restoring", total=len(jobs))
     tiles = bars.add_task("  tiles", total=None, visible=False)
 
@@ -454,7 +470,7 @@ def _restore_all(model, jobs: list[Job], tile: int | None, console: Console,
                 raise
             bars.reset(tiles, total=None, visible=False)  # the next image starts its own
             if problem is None:
-                if len(jobs) == 1:
+                if len(jobs) == 1 or not shown:
                     _say(console, f"{job.source} -> {job.target}")
             else:
                 failed += 1
