@@ -101,6 +101,33 @@ def test_a_finished_run_resumed_with_more_steps_trains_them(
     assert {f.name: f.read_bytes() for f in last.iterdir()} == saved
 
 
+def test_an_export_says_which_steps_a_changed_recipe_trained(
+        data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """training.json and the card gave the last recipe as every step's; a finished run exported
+    again with other settings (which trained nothing) claimed them for all its steps."""
+    from zoo.cli import main
+    from zoo.hub import read_training
+
+    out = tmp_path / "run"
+    assert main(_cli(data, out, "--max-steps", "4", "data.batch=2")) == 0
+    assert main(_cli(data, out, "--resume", "--max-steps", "18", "data.batch=3")) == 0
+    training = read_training(out / "export")
+    assert training["steps"] == 18 and training["settings"]["data"]["batch"] == 3
+    assert training["recipe_changes"] == [
+        {"step": 4, "changes": ["data.batch: 2 -> 3", "max_steps: 4 -> 18"]}]
+    card = (out / "export" / "README.md").read_text()
+    assert ("- resumed after step 4 with a changed recipe (the lines above give the last): "
+            "data.batch: 2 -> 3; max_steps: 4 -> 18\n") in card
+    capsys.readouterr()
+    assert main(_cli(data, out, "--resume", "--max-steps", "18", "data.batch=5")) == 0
+    assert ("nothing was trained (more steps for a stage train on); its export is written again; "
+            "the recipe's changes (data.batch: 3 -> 5) trained nothing, so the export keeps the "
+            "settings it was trained with") in capsys.readouterr().err
+    again = read_training(out / "export")
+    assert again["settings"]["data"]["batch"] == 3
+    assert again["recipe_changes"] == training["recipe_changes"]
+
+
 def test_a_run_finished_by_an_earlier_zoo_cannot_grow_its_last_stage(
         data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Earlier versions saved a finished run past its last stage without optimizers: more steps

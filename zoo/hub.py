@@ -174,6 +174,9 @@ def _training_section(training: dict[str, Any]) -> str:
         cap = f" (capped at {settings['max_steps']})" if settings.get("max_steps") else ""
         lines.append(f"- data: {data.get('patch', '?')}-px patches, batch {data.get('batch', '?')}, "
                      f"JPEG quality {data.get('quality', '?')}; planned steps: {planned or '?'}{cap}")
+    for change in training.get("recipe_changes") or []:
+        lines.append(f"- resumed after step {change.get('step', '?')} with a changed recipe (the "
+                     f"lines above give the last): {'; '.join(change.get('changes') or [])}")
     for q, scores in (training.get("validation") or {}).items():
         values = ", ".join(f"{k} {_score(v)}" for k, v in scores.items())
         lines.append(f"- validation at q={q}: {values}")

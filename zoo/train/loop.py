@@ -45,6 +45,7 @@ from zoo.train.hardware import autocast_dtype, flush_cpu_denormals, resolve_devi
 from zoo.train.logs import LOG_FILES, RunLog
 from zoo.train.losses import GeneratorLoss
 from zoo.train.recipe import SAVED_RECIPE, Recipe, Stage, init_weights_file, recipe_label
+from zoo.train.recipe_changes import RecipeChanges, changed_keys
 from zoo.train.selection import Selection
 from zoo.train.stages import (StepContext, Switcher, critic_step, generator_step, lr_factor,
                               make_optimizer, set_lr)
@@ -69,23 +70,7 @@ def build_critic(recipe: Recipe) -> nn.Module:
                           f"({first_line(exc)})") from None
 
 
-_UNSET = object()
 _OLDER_CHECKPOINT = "move this checkpoint folder away to resume from the one before it"
-
-
-def _changed_keys(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[str]:
-    """The dotted keys whose values differ, as ``key: old -> new``."""
-    def shown(value: Any) -> str:
-        return "unset" if value is _UNSET else repr(value)
-
-    changed = []
-    for key in sorted(set(before) | set(after)):
-        old, new = before.get(key, _UNSET), after.get(key, _UNSET)
-        if isinstance(old, dict) and isinstance(new, dict):
-            changed += _changed_keys(old, new, f"{prefix}{key}.")
-        elif old != new:
-            changed.append(f"{prefix}{key}: {shown(old)} -> {shown(new)}")
-    return changed
 
 
 class Trainer:
@@ -110,6 +95,7 @@ class Trainer:
         self.last_validated = -1
         self._saved: tuple[int, int, int] | None = None  # the position of the last checkpoint
         self.switcher = Switcher()
+        self.changes = RecipeChanges()
         self.opt_g: torch.optim.Optimizer | None = None
         self.opt_c: torch.optim.Optimizer | None = None
 
@@ -205,6 +191,7 @@ class Trainer:
                                 "before_stop": self.selection.before_stop,
                                 "stage_elapsed": self.stage_elapsed + time.monotonic() - self._stage_t0,
                                 "switcher": self.switcher.state(), "recipe": self.recipe.to_dict(),
+                                "recipe_changes": self.changes.applied(self.step),
                                 "scaler": self.scaler.state_dict() if self.scaler else None}
         for key, opt in (("opt_g", self.opt_g), ("opt_c", self.opt_c)):
             if opt is not None:
@@ -235,7 +222,7 @@ class Trainer:
             if self.critic is not None:
                 self.critic.load_state_dict(part("critic."), strict=True)
         except RuntimeError:
-            changed = [c for c in _changed_keys(meta.get("recipe", {}), self.recipe.to_dict())
+            changed = [c for c in changed_keys(meta.get("recipe", {}), self.recipe.to_dict())
                        if c.startswith(("model.", "critic."))]
             why = ("the recipe changed " + "; ".join(changed) if changed
                    else "were model.args or critic.args changed?")
@@ -264,9 +251,10 @@ class Trainer:
             raise ZooError(f"{path / ckpt.META_FILE}: its optimizer or random-number state does not "
                            f"fit ({type(exc).__name__}: {first_line(exc)}); "
                            f"{_OLDER_CHECKPOINT}") from None
-        if meta["recipe"] != self.recipe.to_dict() and self.dist.main:  # every rank resumes alike
-            changed = _changed_keys(meta["recipe"], self.recipe.to_dict())
-            warnings.warn(f"resuming with a changed recipe: {', '.join(changed)}", stacklevel=2)
+        self.changes = RecipeChanges.resumed(meta, self.recipe.to_dict())
+        if self.changes.now and self.dist.main:  # every rank resumes alike
+            warnings.warn(f"resuming with a changed recipe: {', '.join(self.changes.now)}",
+                          stacklevel=2)
         self._resumed_from = path
         self._saved = saved_position
         return True
@@ -603,9 +591,12 @@ class Trainer:
                              f"{self.stop_reason} reached; the export is of what was trained, "
                              "and --resume with a larger budget continues")
                 elif resumed and self.step == start:
+                    unused = (f"; the recipe's changes ({', '.join(self.changes.now)}) trained "
+                              "nothing, so the export keeps the settings it was trained with"
+                              if self.changes.now else "")
                     log.note(f"{self.out}: the run has already finished all its {self.step} steps, "
                              "so nothing was trained (more steps for a stage train on); its "
-                             "export is written again")
+                             f"export is written again{unused}")
         finally:
             del loader_iter, loader
         self.dist.barrier()
@@ -630,8 +621,11 @@ class Trainer:
             model.load_state_dict(state, strict=True)
             chosen = {"chosen_step": self.best["step"], "chosen_stage": self.best["stage"],
                       "validation": self.best["scores"]}
-        settings = {k: v for k, v in self.recipe.to_dict().items() if k != "source"}
+        trained = self.changes.trained_recipe(self.recipe.to_dict(), self.step)
+        settings = {k: v for k, v in trained.items() if k != "source"}
         training = {"entry": self.name, "recipe": recipe_label(self.recipe.source),
                     "steps": self.step, "select_metric": self.recipe.select.metric, **chosen,
                     "settings": settings}
+        if changes := self.changes.applied(self.step):
+            training["recipe_changes"] = changes
         return export_model(model.cpu().float(), self.out / "export", training)
