@@ -631,7 +631,7 @@ def test_restore_file_warns_of_a_jpeg_above_the_qualities_the_model_was_trained_
     assert [w.category for w in caught] == [QualityWarning]
     assert str(caught[0].message).startswith(
         f"{tmp_path / 'q90.jpg'}: JPEG quality 90, above the 5-40 arnet-nogan was trained on; "
-        "restoring it may lose detail (on Set14 at q90: PSNR -6.5 dB")
+        "restoring it may lose detail (measured in ")
     assert (tmp_path / "q90.png").is_file()  # warned, never refused
 
 

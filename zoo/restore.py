@@ -26,8 +26,8 @@ from zoo.devices import exact_fp32, usable_device
 from zoo.errors import ImageError, first_line, is_out_of_memory
 from zoo.imaging import (ImageWarning, LoadedImage, check_output, check_size, from_pil, output_format,
                          output_path, read_image, to_pil, write_image)
-from zoo.models.base import Restorer
 from zoo.jpeg_quality import QualityEstimate
+from zoo.models.base import Restorer
 from zoo.orientation import as_stored, upright
 from zoo.resources import doc_path, resource_dir
 from zoo.tiling import (DEFAULT_OVERLAP, auto_batch, auto_tile_for, padded_size, restore_tiled,
@@ -297,17 +297,6 @@ class QualityWarning(ImageWarning):
     """A JPEG of a higher quality than the model was trained on: restoring it may lose detail."""
 
 
-MEASURED_ABOVE_TRAINING: dict[str, dict[int, tuple[float, float, float]]] = {
-    "arnet-nogan": {50: (-1.12, 0.0625, 0.0508), 75: (-2.54, 0.0439, 0.0209),
-                    90: (-6.48, 0.0340, 0.0064)},
-    "unet-l1": {50: (0.92, 0.0823, 0.0508), 75: (-0.20, 0.0605, 0.0209),
-                90: (-4.03, 0.0513, 0.0064)},
-}
-"""Set14 (RGB), per entry and JPEG quality: the change of mean PSNR against the JPEG (dB), the
-entry's mean LPIPS and the JPEG's (``zoo bench`` of 2026-12-05 in docs/restore.md, "Which JPEGs
-to restore")."""
-
-
 @functools.lru_cache(maxsize=None)
 def _recipe_qualities(recipe: str) -> tuple[int, int] | None:
     """``data.quality`` of ``training/RECIPE.toml``; None when the file or key is not there."""
@@ -330,25 +319,13 @@ def trained_qualities(model: Restorer) -> tuple[int, int] | None:
     return _recipe_qualities(info.recipe)
 
 
-def _measured(name: str, quality: int) -> str:
-    """What the benchmark measured for entry ``name`` nearest to ``quality``, or nothing."""
-    measured = MEASURED_ABOVE_TRAINING.get(name)
-    if not measured:
-        return ""
-    nearest = min(measured, key=lambda q: abs(q - quality))
-    psnr, lpips, jpeg = measured[nearest]
-    return (f" (on Set14 at q{nearest}: PSNR {psnr:+.1f} dB, LPIPS {lpips:.3f} against the "
-            f"JPEG's {jpeg:.3f})")
-
-
 def _warn_above_training(model: Restorer, path: str | os.PathLike[str],
                          estimate: QualityEstimate | None) -> None:
     """One warning when ``path`` is a JPEG of a higher quality than ``model`` was trained on."""
     trained = trained_qualities(model) if estimate is not None else None
     if estimate is None or trained is None or estimate.quality <= trained[1]:
         return
-    name = model.info.name if model.info is not None else model.name
     warnings.warn(f"{path}: JPEG quality {estimate}, above the {trained[0]}-{trained[1]} "
-                  f"{model.name} was trained on; restoring it may lose detail"
-                  f"{_measured(name, estimate.quality)}; see {doc_path('restore.md')}, "
-                  "\"Which JPEGs to restore\"", QualityWarning, stacklevel=3)
+                  f"{model.name} was trained on; restoring it may lose detail (measured in "
+                  f"{doc_path('restore.md')}, \"Which JPEGs to restore\")", QualityWarning,
+                  stacklevel=3)
