@@ -126,6 +126,65 @@ def test_rebuild_from_config_json(name: str) -> None:
     assert all(own[k].shape == other[k].shape for k in own)
 
 
+class _TinyCNN(Restorer):
+    """A new model as the README's "Adding a model" has a researcher write it: a plain
+    ``super().__init__()`` that passes none of its arguments on."""
+
+    def __init__(self, width: int = 16, layers: int = 3) -> None:
+        super().__init__()
+        self.convs = torch.nn.Sequential(
+            *(torch.nn.Conv2d(3 if i == 0 else width, width, 3, padding=1) for i in range(layers)))
+        self.head = torch.nn.Conv2d(width, 3, 1)
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.head(self.convs(x))
+
+
+def test_config_holds_arguments_a_constructor_did_not_pass_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """config was {} here: config.json then said "arguments": {} and loading it failed with a
+    size mismatch that did not point at the cause."""
+    import zoo.registry
+    from zoo.hub import load_pretrained, save_pretrained
+
+    monkeypatch.setitem(zoo.registry._ARCHITECTURES, "_TinyCNN", _TinyCNN)
+    model = _TinyCNN(8, layers=2)
+    assert model.config == {"width": 8, "layers": 2}
+    assert _TinyCNN().config == {"width": 16, "layers": 3}
+    rebuilt = load_pretrained(save_pretrained(model, tmp_path / "tiny", dtype=torch.float32))
+    assert type(rebuilt) is _TinyCNN and rebuilt.config == model.config
+    own, other = model.state_dict(), rebuilt.state_dict()
+    assert {k: v.shape for k, v in own.items()} == {k: v.shape for k, v in other.items()}
+
+
+def test_config_holds_the_outermost_constructors_arguments() -> None:
+    """A subclass of a model is rebuilt (config.json, ``grown``) by its own constructor."""
+
+    class WideUNet(UNet):
+        def __init__(self, width: int = 8, depth: int = 2) -> None:
+            super().__init__(channels=[width * 2 ** i for i in range(depth)], blocks=[1] * depth)
+
+    model = WideUNet(width=4)
+    assert model.config == {"width": 4, "depth": 2}
+    assert type(model)(**model.config).state_dict().keys() == model.state_dict().keys()
+    assert UNet(channels=(8, 16), blocks=(1, 1)).config == {"channels": [8, 16], "blocks": [1, 1]}
+
+
+def test_a_restorer_that_config_json_could_not_rebuild_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"^Starred.__init__ takes \*\*options: a Restorer names "):
+        class Starred(Restorer):
+            def __init__(self, width: int = 8, **options: int) -> None:
+                super().__init__()
+
+    class Extra(Restorer):
+        def __init__(self, width: int = 8) -> None:
+            super().__init__(width=width, depth=2)
+
+    with pytest.raises(TypeError, match="^Extra keeps depth in config, which its constructor does "
+                                        "not take"):
+        Extra()
+
+
 @pytest.mark.parametrize("name", [n for n in MODELS if get_model_info(n).trainable])
 def test_trainable_entries_get_gradients(name: str) -> None:
     model = _perturbed(_build(name)).train()

@@ -61,7 +61,11 @@ def test_create_model_builds_the_registered_architecture(name: str) -> None:
     info = get_model_info(name)
     assert type(model).__name__ == info.architecture
     assert model.info is info and model.name == name
-    assert json.loads(json.dumps(model.config)) == json.loads(json.dumps(dict(info.arch_args)))
+    config, registered = (json.loads(json.dumps(c)) for c in (model.config, dict(info.arch_args)))
+    assert config == registered, (
+        f"{type(model).__name__}'s config {config} is not the entry's arch_args {registered}: "
+        "config keeps the constructor's arguments (less config_excludes), unless the "
+        "constructor sets self.config itself")
 
 
 def test_unknown_model_names_the_known_ones() -> None:

@@ -106,14 +106,14 @@ class ARNet(Restorer):
     """
 
     pad_multiple = 32
+    config_excludes = frozenset({"encoder_pretrained"})
 
     def __init__(self, encoder: str = "tf_mobilenetv3_small_minimal_100", nf: int = 32,
                  blur: bool = True, self_attention: bool = True, last_blocks: int = 1, *,
                  encoder_pretrained: bool = False) -> None:
         if last_blocks < 1:
             raise ZooError(f"ARNet: last_blocks must be at least 1, got {last_blocks}")
-        super().__init__(encoder=encoder, nf=nf, blur=blur, self_attention=self_attention,
-                         last_blocks=last_blocks)
+        super().__init__()
         self.encoder = create_encoder(encoder, encoder_pretrained)
         skips = self.encoder.feature_info.channels()
         strides = self.encoder.feature_info.reduction()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import torch
@@ -26,21 +29,88 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
 
 
+_PENDING = "_restorer_arguments"
+"""The instance attribute holding, while it is constructed, its outermost constructor's bound
+arguments and how many constructors deep the construction is."""
+
+_STARRED = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+
+
+def _keeping_arguments(cls: type, init: Callable[..., None]) -> Callable[..., None]:
+    """``init`` that first records its arguments (defaults filled in) for :class:`Restorer`'s
+    constructor, when it is the outermost constructor of the instance."""
+    signature = inspect.signature(init)
+    starred = [p for p in signature.parameters.values() if p.kind in _STARRED]
+    if starred:
+        stars = "*" if starred[0].kind is inspect.Parameter.VAR_POSITIONAL else "**"
+        raise TypeError(f"{cls.__name__}.__init__ takes {stars}{starred[0].name}: a Restorer "
+                        "names each constructor argument, so that its config (config.json) can "
+                        "rebuild it")
+
+    @functools.wraps(init)
+    def __init__(self: Restorer, *args: Any, **kwargs: Any) -> None:
+        pending = self.__dict__.get(_PENDING)
+        if pending is not None:  # a parent's constructor, run by the subclass's
+            pending[1] += 1
+            try:
+                init(self, *args, **kwargs)
+            finally:
+                pending[1] -= 1
+            return
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError:
+            init(self, *args, **kwargs)  # raises Python's own message
+            return
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+        del arguments[next(iter(signature.parameters))]  # self
+        self.__dict__[_PENDING] = [arguments, 1]  # not setattr: nn.Module is not set up yet
+        try:
+            init(self, *args, **kwargs)
+        finally:
+            del self.__dict__[_PENDING]
+
+    return __init__
+
+
 class Restorer(nn.Module):
     """A network mapping a JPEG-decoded RGB batch in [0, 1] to a restored batch in [0, 1].
 
     Subclasses implement :meth:`forward_padded` for inputs whose sides are multiples of
-    :attr:`pad_multiple`; :meth:`forward` pads any size and crops back. The constructor's
-    keyword arguments are kept in :attr:`config`, so that a model can be rebuilt from a
-    ``config.json`` (see :mod:`zoo.hub`).
+    :attr:`pad_multiple`; :meth:`forward` pads any size and crops back. The arguments of the
+    concrete class's constructor (defaults filled in, less :attr:`config_excludes`) are kept in
+    :attr:`config`, so that a model can be rebuilt from a ``config.json`` (see :mod:`zoo.hub`);
+    a subclass need not pass them on. Values it does pass to ``super().__init__`` replace them
+    (a normalised form: lists for tuples, say).
     """
 
     pad_multiple: ClassVar[int] = 1
+    config_excludes: ClassVar[frozenset[str]] = frozenset()
+    """Constructor arguments that choose how to initialise, not what to build: not in config."""
+    config: dict[str, Any]
     info: ModelInfo | None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _keeping_arguments(cls, cls.__init__)  # type: ignore[method-assign]
 
     def __init__(self, **config: Any) -> None:
         super().__init__()
-        self.config: dict[str, Any] = dict(config)
+        pending = self.__dict__.get(_PENDING)
+        if pending is None:  # Restorer itself, or a subclass without a constructor of its own
+            self.config = dict(config)
+        else:
+            arguments, depth = pending
+            self.config = {k: v for k, v in arguments.items() if k not in self.config_excludes}
+            if depth == 1:  # passed on by the outermost constructor (a parent's are its own)
+                unknown = sorted(set(config) - set(arguments))
+                if unknown:
+                    raise TypeError(f"{type(self).__name__} keeps {', '.join(unknown)} in config, "
+                                    "which its constructor does not take: config.json could not "
+                                    "rebuild it")
+                self.config.update(config)
         self.info = None
 
     def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
@@ -88,6 +158,7 @@ class ModelWrapper(Restorer):
 
     def __init__(self, model: Restorer) -> None:
         super().__init__()
+        self.config = {}  # rebuilt by wrapping its model, never from a config.json
         self.model = model
         self.train(model.training)
         self.info = model.info

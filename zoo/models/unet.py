@@ -80,7 +80,7 @@ class UNet(Restorer):
         channels, blocks = [int(c) for c in channels], [int(b) for b in blocks]
         if len(channels) != len(blocks) or not channels:
             raise ValueError(f"UNet: channels {channels} and blocks {blocks} need the same length")
-        super().__init__(channels=channels, blocks=blocks)
+        super().__init__(channels=channels, blocks=blocks)  # lists of int in config
         # PixelUnshuffle, then len-1 stride-2 downsamplings.
         self.pad_multiple = 2 ** len(channels)  # type: ignore[misc]
         self.unshuffle = nn.PixelUnshuffle(2)
