@@ -15,6 +15,7 @@ import json
 import tomllib
 import types
 import typing
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -494,6 +495,10 @@ def _check_values(r: Recipe, check_data: bool) -> None:
              "critic_steps, generator_steps and max_critic_steps must be >= 1")
         need(s.ema_decay == -1.0 or 0.0 <= s.ema_decay < 1.0, f"{key}.ema_decay", "must be -1 or in [0, 1)")
         need(s.warmup_steps >= 0 and s.freeze_encoder_steps >= 0, key, "step counts must be >= 0")
+        if s.warmup_steps > s.steps > 0:  # a tiny trial run, say: legal, but not what it reads as
+            warnings.warn(f"{key}.warmup_steps={s.warmup_steps} is more than its steps="
+                          f"{s.steps}: its lr rises for the whole stage and ends at "
+                          f"{s.steps / s.warmup_steps:.0%} of {key}.lr", stacklevel=3)
     if r.model.init and r.model.init != "pretrained":
         need(init_weights_file(r.model.init).is_file(), "model.init",
              f"{r.model.init!r} is neither 'pretrained' nor a .safetensors file or a folder with "
