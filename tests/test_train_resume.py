@@ -128,6 +128,34 @@ def test_an_export_says_which_steps_a_changed_recipe_trained(
     assert again["recipe_changes"] == training["recipe_changes"]
 
 
+def test_a_stopped_run_says_where_a_resume_picks_up(
+        data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C (or SIGTERM) printed "interrupted" alone: not which checkpoint --resume continues
+    from, nor that the steps after it are lost."""
+    import zoo.train.loop
+    from zoo.cli import main
+
+    real, calls = zoo.train.loop.generator_step, []
+
+    def stopped_at_step_7(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 7:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(zoo.train.loop, "generator_step", stopped_at_step_7)
+    out = tmp_path / "run"
+    assert main(_cli(data, out, "checkpoint.every=4")) == 130
+    # The seventh generator step is step 11 (the critic's pretraining is steps 5-8).
+    assert ("warning: stopped at step 11: --resume continues from the last checkpoint "
+            "(step-00000008)\ninterrupted\n") in capsys.readouterr().err
+    calls.clear()
+    monkeypatch.setattr(zoo.train.loop, "generator_step", stopped_at_step_7)
+    assert main(_cli(data, tmp_path / "early", "checkpoint.every=100")) == 130
+    assert "warning: stopped at step 11: no checkpoint was saved yet\n" in capsys.readouterr().err
+
+
 def test_a_run_finished_by_an_earlier_zoo_cannot_grow_its_last_stage(
         data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Earlier versions saved a finished run past its last stage without optimizers: more steps

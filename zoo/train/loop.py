@@ -503,6 +503,11 @@ class Trainer:
                     self.dist.watched():
                 try:
                     return self._run()
+                except KeyboardInterrupt:  # Ctrl-C or SIGTERM: say where a resume picks up
+                    if self.dist.main:
+                        warnings.warn(f"stopped at step {self.step}: {self._resume_hint()}",
+                                      stacklevel=2)
+                    raise
                 except (RuntimeError, MemoryError) as exc:
                     if is_out_of_memory(exc):
                         raise ZooError(self._out_of_memory()) from None
