@@ -624,7 +624,23 @@ def test_a_failed_upload_is_one_error_line(hub: FakeHub, tmp_path: Path,
     monkeypatch.setattr(HfApi, "create_commit", down)
     source = save_pretrained(_model(), tmp_path / "src")
     assert main(["push", str(source), "--repo", "org/x"]) == 2
-    assert capsys.readouterr().err == "error: push to org/x failed: down\n"
+    assert capsys.readouterr().err == (
+        "error: push to org/x failed: down; the Hub could not be reached: check your connection "
+        "(or write the files only, with --dry-run DIR)\n")
+
+
+def test_an_unreachable_hub_is_said_so_whatever_the_http_client_raises() -> None:
+    """Offline, a push said only "[Errno -2] Name or service not known"."""
+    import httpx2
+
+    from zoo.cli.push_cmd import _hub_reason
+
+    request = httpx2.Request("POST", "http://hub/api/repos/create")
+    for exc in (httpx2.ConnectError("[Errno -2] Name or service not known", request=request),
+                httpx2.ReadTimeout("timed out", request=request)):
+        assert _hub_reason(exc).endswith("; the Hub could not be reached: check your connection "
+                                         "(or write the files only, with --dry-run DIR)")
+    assert "could not be reached" not in _hub_reason(ValueError("Invalid repo type"))
 
 
 def test_an_unauthorized_push_says_to_check_the_token() -> None:

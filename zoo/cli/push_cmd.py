@@ -84,4 +84,14 @@ def _hub_reason(exc: Exception) -> str:
         reason = f"{reason} ({first_line(server)})"
     if getattr(getattr(exc, "response", None), "status_code", None) in (401, 403):
         reason += "; check your token (`hf auth login` or HF_TOKEN) and its write access to the repo"
+    elif _unreachable(exc):
+        reason += ("; the Hub could not be reached: check your connection (or write the files "
+                   "only, with --dry-run DIR)")
     return reason
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` is the network failing rather than the Hub answering: an OSError (a name
+    not resolved, a connection refused) or the HTTP client's transport error, matched by name
+    because that client is huggingface_hub's choice (httpx's TransportError)."""
+    return isinstance(exc, OSError) or any(c.__name__ == "TransportError" for c in type(exc).__mro__)
