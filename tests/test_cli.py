@@ -74,12 +74,13 @@ def test_ctrl_c_while_the_parser_is_built_is_one_line(capsys: pytest.CaptureFixt
 
 
 def _fake_sigint(monkeypatch: pytest.MonkeyPatch, current: object) -> dict[int, object]:
-    """SIGINT's handler kept in a dict (``current`` at first; SIGTERM's the default): a test
-    delivers a Ctrl-C by calling the handler run_tool installed, whatever the process's real
-    signal state."""
+    """SIGINT's handler kept in a dict (``current`` at first; SIGTERM's and SIGCHLD's the
+    default): a test delivers a Ctrl-C by calling the handler run_tool installed, whatever the
+    process's real signal state."""
     import signal
 
-    handlers: dict[int, object] = {signal.SIGINT: current, signal.SIGTERM: signal.SIG_DFL}
+    handlers: dict[int, object] = {signal.SIGINT: current, signal.SIGTERM: signal.SIG_DFL,
+                                   signal.SIGCHLD: signal.SIG_DFL}
 
     def install(signum: int, handler: object) -> object:
         previous, handlers[signum] = handlers[signum], handler
@@ -145,6 +146,23 @@ def test_ctrl_c_that_comes_out_as_another_error_is_still_an_interrupt(
 
     with pytest.raises(ValueError, match="a bug"):
         run_tool(looping_chain)
+
+
+def test_children_that_end_after_a_stop_are_part_of_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch's SIGCHLD handler raised a loader worker's end (the worker got the process group's
+    signal too) as a loader failure, or as a traceback from the loader's __del__; after the
+    user's stop, a handler that does nothing takes its place."""
+    import signal
+
+    handlers = _fake_sigint(monkeypatch, signal.default_int_handler)
+
+    def torch_handler(signum: int, frame: object) -> None:
+        raise RuntimeError("DataLoader worker (pid 7) is killed by signal: Interrupt.")
+
+    handlers[signal.SIGCHLD] = torch_handler
+    assert run_tool(lambda: handlers[signal.SIGINT](signal.SIGINT, None)) == 130
+    quiet = handlers[signal.SIGCHLD]
+    assert quiet is not torch_handler and quiet(signal.SIGCHLD, None) is None
 
 
 def test_an_ignored_sigint_stays_ignored(monkeypatch: pytest.MonkeyPatch) -> None:

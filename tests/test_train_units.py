@@ -275,3 +275,12 @@ def test_progress_outside_a_terminal_is_whole_plain_lines(
 def test_without_progress_a_stage_still_says_that_it_starts(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     assert _run_log_output(tmp_path, monkeypatch, capsys, progress=False) == ["stage gan (gan): 8 steps"]
+
+
+def test_a_worker_terminated_alone_is_said_to_be_killed_not_short_of_shared_memory() -> None:
+    """A worker's SIGTERM that the run did not get (someone killed only the worker)."""
+    from zoo.train.data import loader_failure
+
+    failure = loader_failure(RuntimeError("DataLoader worker (pid 7) is killed by signal: Terminated. "))
+    assert failure is not None and "killed by the system (out of memory?) or by hand" in str(failure)
+    assert "/dev/shm" not in str(failure)

@@ -281,7 +281,8 @@ def loader_failure(exc: RuntimeError) -> ZooError | None:
     # DataLoader worker ... Original Traceback ...": its last line says what happened.
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     detail = lines[-1] if "Original Traceback" in text else lines[0]
-    hint = _KILLED_HINT if "killed by signal: Killed" in text else _WORKER_HINT  # not a Bus error
+    killed = any(f"killed by signal: {name}" in text for name in ("Killed", "Terminated"))
+    hint = _KILLED_HINT if killed else _WORKER_HINT  # not a Bus error
     return ZooError(f"the training data loader failed ({detail}); {hint}")
 
 
