@@ -18,7 +18,7 @@ from zoo.bench.baselines import ReportedRow
 from zoo.bench.html import render_html
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = sorted((ROOT / "leaderboard").glob("*/leaderboard.html"))
+PAGES = sorted((ROOT / "leaderboard").rglob("leaderboard.html"))
 NODE = shutil.which("node")
 needs_node = pytest.mark.skipif(NODE is None, reason="node is not on PATH: the page's sorting "
                                 "script cannot be run (the structural test still checks the tables)")
