@@ -1500,6 +1500,17 @@ def test_a_loader_worker_that_fails_is_one_line_with_what_to_do() -> None:
     with pytest.raises(RuntimeError, match="something else"):  # not the loader's: unchanged
         next_batch(failing("something else"))
 
+    def reset() -> Iterator[list[torch.Tensor]]:
+        raise ConnectionResetError(104, "Connection reset by peer")
+        yield []
+
+    # A worker killed while this process fetched its batch's shared memory from it: that was
+    # "error: Connection reset by peer" alone.
+    with pytest.raises(ZooError, match=r"^the training data loader failed \(DataLoader worker "
+                                       r"gone while handing a batch over: Connection reset by "
+                                       r"peer\); a worker killed by the system"):
+        next_batch(reset())
+
 
 def test_a_data_error_in_a_loader_worker_is_its_own_one_line(tmp_path: Path) -> None:
     """Images gone bad while a worker reads them: the DataError as without workers, not torch's

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from zoo.degrade import full_range_grey, jpeg_roundtrip, rgb_to_y
-from zoo.errors import DataError, ImageError, ZooError
+from zoo.errors import DataError, ImageError, ZooError, first_line
 from zoo.folders import walk_files
 from zoo.imaging import READ_SUFFIXES, read_image
 
@@ -267,6 +267,10 @@ def next_batch(batches: Iterator[list[torch.Tensor]]) -> list[torch.Tensor]:
         if failure is None:
             raise
         raise failure from None
+    except ConnectionError as exc:  # a worker gone while this process fetched its batch's memory
+        reason = exc.strerror or first_line(exc)
+        raise ZooError(f"the training data loader failed (DataLoader worker gone while handing a "
+                       f"batch over: {reason}); {_KILLED_HINT}") from None
 
 
 def loader_failure(exc: RuntimeError) -> ZooError | None:
