@@ -21,7 +21,7 @@ from zoo.arguments import check_arguments, resolved_arguments
 from zoo.errors import WeightsError, ZooError, first_line
 from zoo.models.base import ModelWrapper
 from zoo.registry import InputConventions, ModelInfo, architecture_class
-from zoo.pretrained import hub_file
+from zoo.pretrained import holds_released_weights, hub_file
 from zoo.weights import load_weights, save_weights, weights_shapes
 
 if TYPE_CHECKING:
@@ -244,9 +244,8 @@ def save_pretrained(model: Restorer, folder: str | Path, *, repo_id: str | None 
         (folder / TRAINING_FILE).write_text(json.dumps(_finite(training), indent=2, allow_nan=False) + "\n")
     else:  # an earlier save's run record in a reused folder would describe another model
         (folder / TRAINING_FILE).unlink(missing_ok=True)
-    source = str(getattr(model, "weights_source", ""))
     card = model_card(info, repo_id=repo_id, num_parameters=model.num_parameters(),
-                      training=training, released=source.startswith(("shipped", "hub")),
+                      training=training, released=holds_released_weights(model),
                       license_id=license_id)
     (folder / "README.md").write_text(str(card), encoding="utf-8")
     return folder

@@ -22,7 +22,6 @@ from PIL.PngImagePlugin import PngInfo
 
 from zoo.atomic import atomic_write
 from zoo.errors import ImageError, ZooError, first_line, printable
-from zoo.jpeg_quality import QualityEstimate, estimate_quality
 from zoo.orientation import ORIENTATIONS
 
 __all__ = [
@@ -94,8 +93,6 @@ class LoadedImage:
     png_colour: tuple[tuple[bytes, bytes], ...] = ()
     """A PNG's gAMA, cHRM and sRGB chunks (type, data), carried to a PNG result: a viewer that
     honours them shows the result as it showed the input."""
-    jpeg_quality: QualityEstimate | None = None
-    """A JPEG's quality estimated from its quantization tables (:mod:`zoo.jpeg_quality`)."""
 
     @property
     def is_grey(self) -> bool:
@@ -263,7 +260,6 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
     exif = img.info.get("exif") or None
     dpi = _stated_dpi(img.info.get("dpi"))
     png_colour = _png_colour_chunks(img.info) if img.format == "PNG" else ()
-    jpeg_quality = estimate_quality(img)  # before any turn: a turned copy has no tables
     alpha: np.ndarray | None = None
     keyed = mode in ("P", *_KEYED_TRANSPARENCY) and "transparency" in img.info
     if raw_mode in _WIDE_COLOUR and source is not None:
@@ -311,8 +307,7 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
         pixels=np.ascontiguousarray(pixels, dtype=np.uint8),
         alpha=None if alpha is None else np.ascontiguousarray(alpha, dtype=np.uint8),
         icc_profile=_fitting_profile(icc, grey=pixels.ndim == 2), exif=exif, mode=mode,
-        bit_depth=bit_depth, source=source, dpi=dpi, orientation=applied, png_colour=png_colour,
-        jpeg_quality=jpeg_quality)
+        bit_depth=bit_depth, source=source, dpi=dpi, orientation=applied, png_colour=png_colour)
 
 
 def _png_colour_chunks(info: dict) -> tuple[tuple[bytes, bytes], ...]:

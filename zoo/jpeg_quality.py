@@ -9,12 +9,14 @@ of their own; they get the quality whose tables are nearest, on average within
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from PIL import Image
+from PIL.JpegImagePlugin import JpegImageFile
 
 __all__ = ["QualityEstimate", "TOLERANCE", "estimate_quality", "ijg_table", "quality_from_tables"]
 
@@ -57,7 +59,8 @@ class QualityEstimate:
         return str(self.quality) if self.exact else f"~{self.quality}"
 
 
-def ijg_table(base: Sequence[int], quality: int, largest: int = _BASELINE_MAX) -> tuple[int, ...]:
+@functools.cache  # each estimate compares with all 100 qualities' tables
+def ijg_table(base: tuple[int, ...], quality: int, largest: int = _BASELINE_MAX) -> tuple[int, ...]:
     """``base`` scaled to ``quality`` (1-100) as libjpeg's ``jpeg_set_quality`` does."""
     scale = 5000 // quality if quality < 50 else 200 - 2 * quality
     return tuple(min(max((value * scale + 50) // 100, 1), largest) for value in base)
@@ -100,5 +103,6 @@ def estimate_quality(source: str | os.PathLike[str] | Image.Image) -> QualityEst
 
 
 def _image_quality(image: Image.Image) -> QualityEstimate | None:
-    tables = getattr(image, "quantization", None) if image.format == "JPEG" else None
+    # Phones and cameras write MPO files (a JPEG and its previews), which Pillow opens as such.
+    tables = getattr(image, "quantization", None) if isinstance(image, JpegImageFile) else None
     return quality_from_tables(tables) if tables else None

@@ -217,6 +217,12 @@ def load_entry_weights(model: nn.Module, info: ModelInfo,
     return resolved
 
 
+def holds_released_weights(model: object) -> bool:
+    """Whether ``model`` holds its registry entry's released weights (the shipped copy, or the
+    entry's Hub repo or its cache), not a user's file."""
+    return str(getattr(model, "weights_source", None) or "").startswith(("shipped", "hub"))
+
+
 def _hub_remedy(info: ModelInfo, resolved: ResolvedWeights) -> str:
     """What to do about a Hub copy that is not the registry's file. Its download was sound
     (:func:`_checked`), so the entry's revision holds other weights: deleting the copy would

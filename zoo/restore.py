@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import tomllib
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,10 +25,11 @@ from zoo.devices import exact_fp32, usable_device
 from zoo.errors import ImageError, first_line, is_out_of_memory
 from zoo.imaging import (ImageWarning, LoadedImage, check_output, check_size, from_pil, output_format,
                          output_path, read_image, to_pil, write_image)
-from zoo.jpeg_quality import QualityEstimate
+from zoo.jpeg_quality import estimate_quality
 from zoo.models.base import Restorer
 from zoo.orientation import as_stored, upright
-from zoo.resources import doc_path, resource_dir
+from zoo.pretrained import holds_released_weights
+from zoo.resources import doc_path
 from zoo.tiling import (DEFAULT_OVERLAP, auto_batch, auto_tile_for, padded_size, restore_tiled,
                          run_whole, smaller_tile)
 
@@ -285,7 +285,7 @@ def restore_file(model: Restorer, in_path: str | os.PathLike[str],
         raise ImageError(f"{in_path}: the output would overwrite the input; choose another "
                          "output name")
     image = read_image(in_path)
-    _warn_above_training(model, in_path, image.jpeg_quality)
+    _warn_above_training(model, in_path)
     # Known before the model runs: what the format cannot hold, a protected file, a folder there.
     check_output(out_path, image)
     check_replaceable(output_path(out_path))
@@ -297,15 +297,18 @@ class QualityWarning(ImageWarning):
     """A JPEG of a higher quality than the model was trained on: restoring it may lose detail."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _recipe_qualities(recipe: str) -> tuple[int, int] | None:
-    """``data.quality`` of ``training/RECIPE.toml``; None when the file or key is not there."""
+    """``data.quality`` of the recipe ``training/RECIPE.toml`` (its default where the file does
+    not set it); None when the recipe cannot be read."""
+    from zoo.errors import RecipeError
+    from zoo.train.recipe import load_recipe, recipe_path
+
     try:
-        path = resource_dir("training") / f"{recipe}.toml"
-        low, high = tomllib.loads(path.read_text(encoding="utf-8"))["data"]["quality"]
-        return int(low), int(high)
-    except (OSError, KeyError, TypeError, ValueError):  # TOMLDecodeError is a ValueError
+        low, high = load_recipe(recipe_path(recipe), check_data=False).data.quality
+    except (RecipeError, OSError):
         return None
+    return int(low), int(high)
 
 
 def trained_qualities(model: Restorer) -> tuple[int, int] | None:
@@ -313,17 +316,17 @@ def trained_qualities(model: Restorer) -> tuple[int, int] | None:
     ``data.quality``); None when unknown: weights given by path, a saved folder or Hub repo
     (whose config records no recipe), an entry without a recipe."""
     info = model.info
-    source = str(getattr(model, "weights_source", None) or "")
-    if info is None or info.recipe is None or not source.startswith(("shipped", "hub")):
+    if info is None or info.recipe is None or not holds_released_weights(model):
         return None
     return _recipe_qualities(info.recipe)
 
 
-def _warn_above_training(model: Restorer, path: str | os.PathLike[str],
-                         estimate: QualityEstimate | None) -> None:
-    """One warning when ``path`` is a JPEG of a higher quality than ``model`` was trained on."""
-    trained = trained_qualities(model) if estimate is not None else None
-    if estimate is None or trained is None or estimate.quality <= trained[1]:
+def _warn_above_training(model: Restorer, path: str | os.PathLike[str]) -> None:
+    """One warning when ``path`` is a JPEG of a higher quality than ``model`` was trained on
+    (its tables read only for a model whose training range is known)."""
+    trained = trained_qualities(model)
+    estimate = estimate_quality(path) if trained is not None else None
+    if estimate is None or estimate.quality <= trained[1]:
         return
     warnings.warn(f"{path}: JPEG quality {estimate}, above the {trained[0]}-{trained[1]} "
                   f"{model.name} was trained on; restoring it may lose detail (measured in "
