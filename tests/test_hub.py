@@ -641,6 +641,7 @@ def test_an_unreachable_hub_is_said_so_whatever_the_http_client_raises() -> None
         assert _hub_reason(exc).endswith("; the Hub could not be reached: check your connection "
                                          "(or write the files only, with --dry-run DIR)")
     assert "could not be reached" not in _hub_reason(ValueError("Invalid repo type"))
+    assert "could not be reached" not in _hub_reason(OSError(28, "No space left on device"))
 
 
 def test_an_unauthorized_push_says_to_check_the_token() -> None:

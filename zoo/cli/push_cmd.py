@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 
 from rich.console import Console
 
@@ -91,7 +92,9 @@ def _hub_reason(exc: Exception) -> str:
 
 
 def _unreachable(exc: BaseException) -> bool:
-    """Whether ``exc`` is the network failing rather than the Hub answering: an OSError (a name
-    not resolved, a connection refused) or the HTTP client's transport error, matched by name
-    because that client is huggingface_hub's choice (httpx's TransportError)."""
-    return isinstance(exc, OSError) or any(c.__name__ == "TransportError" for c in type(exc).__mro__)
+    """Whether ``exc`` is the network failing rather than the Hub answering: a name not
+    resolved, a connection refused or timed out (not any OSError: a full disk is not the
+    network), or the HTTP client's transport error, matched by name because that client is
+    huggingface_hub's choice (httpx's TransportError)."""
+    return (isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror))
+            or any(c.__name__ == "TransportError" for c in type(exc).__mro__))
