@@ -168,20 +168,21 @@ def test_recipe_errors(data: tuple[Path, Path], override: str, message: str) -> 
     assert "\n" not in str(err.value)
 
 
-def test_a_warmup_longer_than_its_stage_is_warned_about(data: tuple[Path, Path]) -> None:
-    """A tiny trial run (steps=4 against the recipe's warmup) never reached the recipe's lr,
-    silently."""
-    from zoo.train.recipe import load_recipe
+def test_a_warmup_longer_than_its_stage_is_warned_about_once(
+        data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A tiny trial run (steps=2 against the recipe's warmup) never reached the recipe's lr,
+    silently; a resume that gives the stage its steps is not warned about the saved ones."""
+    from zoo.cli import main
 
-    base = [f'data.train=["{data[0]}"]', "stages.pretrain.warmup_steps=8"]
-    with pytest.warns(UserWarning, match=r"^stages\.pretrain\.warmup_steps=8 is more than its "
-                                         r"steps=2: its lr rises for the whole stage and ends at "
-                                         r"25% of stages\.pretrain\.lr$"):
-        load_recipe(TINY_RECIPE, [*base, "stages.pretrain.steps=2"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        load_recipe(TINY_RECIPE, [*base, "stages.pretrain.steps=8"])  # its last step reaches lr
-        load_recipe(TINY_RECIPE, [*base, "stages.pretrain.steps=0"])  # a skipped stage
+    out = tmp_path / "run"
+    assert main(_cli(data, out, "stages.pretrain.warmup_steps=8", "stages.pretrain.steps=2",
+                     "max_steps=1")) == 0
+    note = ("warning: stages.pretrain.warmup_steps=8 is more than its steps=2: its lr rises for "
+            "the whole stage and ends at 25% of stages.pretrain.lr\n")
+    assert capsys.readouterr().err.count(note) == 1
+    assert main(["train", TINY, "--out", str(out), "--resume", "--no-progress",
+                 "stages.pretrain.steps=8", "max_steps=2"]) == 0
+    assert "warmup_steps" not in capsys.readouterr().err  # 8 of 8: its last step reaches lr
 
 
 def test_recipe_errors_name_the_option_or_file_that_set_the_key(

@@ -44,7 +44,8 @@ from zoo.train.files import file_leftovers, folder_leftovers, remove_leftovers, 
 from zoo.train.hardware import autocast_dtype, flush_cpu_denormals, resolve_device
 from zoo.train.logs import LOG_FILES, RunLog
 from zoo.train.losses import GeneratorLoss
-from zoo.train.recipe import SAVED_RECIPE, Recipe, Stage, init_weights_file, recipe_label
+from zoo.train.recipe import (SAVED_RECIPE, Recipe, Stage, init_weights_file, recipe_label,
+                              schedule_notes)
 from zoo.train.recipe_changes import RecipeChanges, changed_keys
 from zoo.train.selection import Selection
 from zoo.train.stages import (StepContext, Switcher, critic_step, generator_step, lr_factor,
@@ -85,6 +86,8 @@ class Trainer:
         if self.device.type == "cpu":
             flush_cpu_denormals()
         self.dist: Dist = setup(self.device, env)
+        for note in schedule_notes(recipe) if self.dist.main else []:
+            warnings.warn(note, stacklevel=2)
         self.amp_dtype = autocast_dtype(recipe.precision, self.device, where=recipe.origin("precision"))
         self.scaler = (torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16
                        else None)

@@ -15,7 +15,6 @@ import json
 import tomllib
 import types
 import typing
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from zoo.metrics import METRICS
 from zoo.metrics.lpips_weights import MIN_SIDE as LPIPS_MIN_SIDE
 
 __all__ = ["SAVED_RECIPE", "Recipe", "Stage", "init_weights_file", "load_recipe", "parse_override",
-           "read_saved_recipe", "recipe_label", "recipe_path", "saved_recipe"]
+           "read_saved_recipe", "recipe_label", "recipe_path", "saved_recipe", "schedule_notes"]
 
 StageKind = Literal["generator", "critic", "gan"]
 
@@ -431,6 +430,14 @@ def _from_file(r: Recipe, key: str, folder: str, remedy: str) -> str:
     return f"{relative}; {remedy}"
 
 
+def schedule_notes(r: Recipe) -> list[str]:
+    """What a valid recipe does that it does not read as: a stage that warms up for more steps
+    than it has (a tiny trial run, say) never reaches its lr."""
+    return [f"stages.{name}.warmup_steps={s.warmup_steps} is more than its steps={s.steps}: its "
+            f"lr rises for the whole stage and ends at {s.steps / s.warmup_steps:.0%} of "
+            f"stages.{name}.lr" for name, s in r.stages.items() if s.warmup_steps > s.steps > 0]
+
+
 def _check_values(r: Recipe, check_data: bool) -> None:
     def need(ok: bool, key: str, message: str) -> None:
         if not ok:
@@ -495,10 +502,6 @@ def _check_values(r: Recipe, check_data: bool) -> None:
              "critic_steps, generator_steps and max_critic_steps must be >= 1")
         need(s.ema_decay == -1.0 or 0.0 <= s.ema_decay < 1.0, f"{key}.ema_decay", "must be -1 or in [0, 1)")
         need(s.warmup_steps >= 0 and s.freeze_encoder_steps >= 0, key, "step counts must be >= 0")
-        if s.warmup_steps > s.steps > 0:  # a tiny trial run, say: legal, but not what it reads as
-            warnings.warn(f"{key}.warmup_steps={s.warmup_steps} is more than its steps="
-                          f"{s.steps}: its lr rises for the whole stage and ends at "
-                          f"{s.steps / s.warmup_steps:.0%} of {key}.lr", stacklevel=3)
     if r.model.init and r.model.init != "pretrained":
         need(init_weights_file(r.model.init).is_file(), "model.init",
              f"{r.model.init!r} is neither 'pretrained' nor a .safetensors file or a folder with "
