@@ -244,14 +244,14 @@ def test_a_network_that_meta_cannot_run_is_checked_on_real_tensors() -> None:
 
 
 def _run_log_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-                    *, progress: bool) -> list[str]:
+                    *, progress: bool, log_every: int = 2) -> list[str]:
     """What a RunLog prints outside a terminal for the gan stage's 8 steps, 10 s each, with
-    the losses logged every other step."""
+    the losses logged every ``log_every`` steps."""
     from zoo.train import logs
 
     clock = [100.0]
     monkeypatch.setattr(logs.time, "monotonic", lambda: clock[0])
-    recipe = load_recipe(TINY_RECIPE, ['data.train=["."]', "log_every=2"], check_data=False)
+    recipe = load_recipe(TINY_RECIPE, ['data.train=["."]', f"log_every={log_every}"], check_data=False)
     values = {"loss": 0.25, "l1": 0.125, "adversarial": 0.5, "critic": 1.5}
     with logs.RunLog(tmp_path, recipe, enabled=True, progress=progress, resume_step=None) as log:
         log.start_stage(recipe.stages["gan"], 0)
@@ -270,6 +270,11 @@ def test_progress_outside_a_terminal_is_whole_plain_lines(
     assert lines == ["stage gan (gan): 8 steps",
                      f"gan (gan) step 4/8, 0:00:40 elapsed, ETA 0:00:40; {losses}",
                      f"gan (gan) step 8/8, 0:01:20 elapsed, ETA 0:00:00; {losses}"]
+    # A last step that is not a logged one still gets its line (it had none).
+    lines = _run_log_output(tmp_path, monkeypatch, capsys, progress=True, log_every=3)
+    assert lines[1:] == [f"gan (gan) step 3/8, 0:00:30 elapsed, ETA 0:00:50; {losses}",
+                         f"gan (gan) step 6/8, 0:01:00 elapsed, ETA 0:00:20; {losses}",
+                         "gan (gan) step 8/8, 0:01:20 elapsed, ETA 0:00:00"]
 
 
 def test_without_progress_a_stage_still_says_that_it_starts(

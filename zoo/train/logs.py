@@ -53,12 +53,12 @@ class PlainProgress:
         """One step; ``status`` (the losses) on a logged step, None on the others."""
         self.done += 1
         now = time.monotonic()
-        if status is None or (now - self._shown < PLAIN_SECONDS and self.done < self.total):
+        if self.done < self.total and (status is None or now - self._shown < PLAIN_SECONDS):
             return
         self._shown = now
         self.console.print(self.line(now, status), highlight=False, markup=False)
 
-    def line(self, now: float, status: str) -> str:
+    def line(self, now: float, status: str | None) -> str:
         elapsed = now - self._t0
         rate = (self.done - self._from) / max(elapsed, 1e-9)
         eta = _clock((self.total - self.done) / rate) if rate > 0 else "?"
