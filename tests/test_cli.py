@@ -201,6 +201,11 @@ def test_output_files_on_an_impossible_path_are_refused_naming_the_file_in_the_w
         check_output_file(tmp_path / "ro.json", "--json")
     with pytest.raises(OSError, match=rf"{tmp_path}/afile is a file, not a folder"):
         atomic_write(tmp_path / "afile" / "x.csv", lambda fh: fh.write("a"))
+    # A folder on a file system that holds no new files (/proc) said "No such file or directory".
+    if Path("/proc/self").is_dir():
+        with pytest.raises(ZooError, match=r"^--json /proc/x.json: cannot write into /proc: its "
+                                           r"file system does not hold new files"):
+            check_output_file("/proc/x.json", "--json")
 
 
 def test_argument_types_refuse_out_of_range_values_as_usage_errors(capsys: pytest.CaptureFixture) -> None:

@@ -27,6 +27,9 @@ def unwritable_folder(folder: str | os.PathLike[str]) -> str | None:
         with tempfile.TemporaryFile(dir=existing):
             return None
     except OSError as exc:
+        if exc.errno == errno.ENOENT:  # of a folder that exists: a virtual file system's answer
+            return (f"cannot write into {existing}: its file system does not hold new files (a "
+                    "virtual one, such as /proc or /sys)")
         return f"cannot write into {existing} ({os_reason(exc)})"
 
 

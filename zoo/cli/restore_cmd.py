@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import glob
 import os
 import tempfile
@@ -133,7 +132,7 @@ def check_destination(*, output: str | None, out_dir: Path | None, suffix: str) 
         raise ZooError(f"--suffix {suffix!r} contains a path separator; it is added to each "
                        "result's file name (use --out-dir for another folder)")
     if out_dir is not None:
-        why = _unwritable(out_dir)
+        why = unwritable_folder(out_dir)
         if why:
             raise ZooError(f"--out-dir {out_dir}: {why}")
     if output is not None:
@@ -148,20 +147,9 @@ def check_destination(*, output: str | None, out_dir: Path | None, suffix: str) 
             raise ZooError(f"-o {output} writes {output_path(output)}, which is a folder; name "
                            "another file, or use --out-dir to write into it")
         output_format(output)  # an unknown suffix, in one line
-        why = _unwritable(output_path(output).parent)
+        why = unwritable_folder(output_path(output).parent)
         if why:
             raise ZooError(f"-o {output}: {why}")
-
-
-def _unwritable(folder: Path) -> str | None:
-    """Why nothing can be written into ``folder`` (:func:`unwritable_folder`), with the reason of
-    a folder that exists yet refuses new files as missing (/proc, /sys) said plainly."""
-    why = unwritable_folder(folder)
-    missing = f" ({os.strerror(errno.ENOENT)})"
-    if why and why.endswith(missing):  # said of a folder that exists: it was probed
-        return (f"{why[:-len(missing)]}: its file system does not hold new files (a virtual one, "
-                "such as /proc or /sys)")
-    return why
 
 
 def _separate_shared_names(jobs: list[Job], suffix: str) -> list[Job]:
