@@ -21,16 +21,23 @@ from zoo.weights import state_digest
 
 ROOT = Path(__file__).resolve().parents[1]
 BOARDS = sorted(p.parent for p in (ROOT / "leaderboard").rglob("results.csv"))
+
+
+def _board_id(board: Path) -> str:
+    """``Set14``, ``high-quality/Set14``: a board's folder under leaderboard/."""
+    return board.relative_to(ROOT / "leaderboard").as_posix()
+
+
 # The validation sets: beside the checkout (../shared/data/val), or where $ZOO_VAL_DATA says.
 VALIDATION = Path(os.environ.get("ZOO_VAL_DATA") or ROOT.parent / "shared" / "data" / "val")
 
 
 def test_every_reference_set_is_here() -> None:
-    assert [b.relative_to(ROOT / "leaderboard").as_posix() for b in BOARDS] == [
+    assert [_board_id(b) for b in BOARDS] == [
         "McMaster", "Set14", "Set5", "high-quality/Set14", "high-quality/Set5", "sample"]
 
 
-@pytest.mark.parametrize("board", BOARDS, ids=lambda p: p.relative_to(ROOT / "leaderboard").as_posix())
+@pytest.mark.parametrize("board", BOARDS, ids=_board_id)
 def test_the_summary_is_the_means_of_the_rows(board: Path, tmp_path: Path) -> None:
     write_summary(tmp_path / "summary.csv", summarize(read_rows(board / "results.csv")))
     assert (tmp_path / "summary.csv").read_text() == (board / "summary.csv").read_text()
@@ -50,7 +57,7 @@ def test_the_rows_are_of_the_shipped_weights() -> None:
         assert {m: meta["weights"][m]["digest"] for m in digests} == digests, board.name
 
 
-@pytest.mark.parametrize("board", BOARDS, ids=lambda p: p.relative_to(ROOT / "leaderboard").as_posix())
+@pytest.mark.parametrize("board", BOARDS, ids=_board_id)
 def test_the_rows_are_of_the_images_they_name(board: Path) -> None:
     if board.name == "sample":
         dataset = sample_dataset()
@@ -78,7 +85,7 @@ def test_the_shipped_models_reproduce_the_sample_leaderboard(name: str) -> None:
     assert METRICS["psnr"](restored, truth) == pytest.approx(row.values["psnr"], abs=0.005)
 
 
-@pytest.mark.parametrize("board", BOARDS, ids=lambda p: p.relative_to(ROOT / "leaderboard").as_posix())
+@pytest.mark.parametrize("board", BOARDS, ids=_board_id)
 def test_committed_leaderboards_regenerate_byte_for_byte(board: Path) -> None:
     """Each committed LEADERBOARD.md is what its summary.csv and meta.json render to: the bold,
     arrows, order and digits of every table are those the files were committed with."""

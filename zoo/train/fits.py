@@ -99,7 +99,7 @@ def check_patch(recipe: Recipe, entry: str, generator: nn.Module, critic: nn.Mod
             why = probe.failure(batch, d.patch)
             if why is None:
                 continue
-            if probe.failure(batch, max(d.patch, PROBE_LIMIT)) is not None:
+            if d.patch >= PROBE_LIMIT or probe.failure(batch, PROBE_LIMIT) is not None:
                 arguments = "critic.args" if net is critic else "model.args"
                 raise RecipeError(f"{recipe.origin(arguments)}: a training step of {what} fails at "
                                   f"data.patch={d.patch} and still at {max(d.patch, PROBE_LIMIT)} "
