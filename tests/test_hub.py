@@ -642,6 +642,10 @@ def test_an_unreachable_hub_is_said_so_whatever_the_http_client_raises() -> None
                                          "(or write the files only, with --dry-run DIR)")
     assert "could not be reached" not in _hub_reason(ValueError("Invalid repo type"))
     assert "could not be reached" not in _hub_reason(OSError(28, "No space left on device"))
+    from huggingface_hub.errors import HfHubHTTPError
+
+    answered = httpx2.Response(404, request=request)  # an HTTP answer: the Hub was reached
+    assert "could not be reached" not in _hub_reason(HfHubHTTPError("404 Not Found", response=answered))
 
 
 def test_an_unauthorized_push_says_to_check_the_token() -> None:

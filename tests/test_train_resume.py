@@ -128,6 +128,30 @@ def test_an_export_says_which_steps_a_changed_recipe_trained(
     assert again["recipe_changes"] == training["recipe_changes"]
 
 
+def test_a_change_saved_before_any_step_is_still_recorded(
+        data: tuple[Path, Path], tmp_path: Path) -> None:
+    """A resume from a checkpoint taken at a stage's last step saves again (the next stage
+    begins) before any step: that checkpoint held the new recipe but not the change, so the next
+    resume's export claimed the new lr for the steps trained at the old one."""
+    import shutil
+
+    from zoo.cli import main
+    from zoo.hub import read_training
+
+    out = tmp_path / "run"
+    assert main(_cli(data, out, "checkpoint.keep=20")) == 0
+    assert _meta(out, 6)["stage_index"] == 0  # taken at the pretrain stage's last step
+    for later in [p for p in (out / "checkpoints").iterdir() if p.name > "step-00000006"]:
+        shutil.rmtree(later)
+    assert main(_cli(data, out, "checkpoint.keep=20", "--resume", "--max-steps", "6",
+                     "stages.pretrain.lr=0.0005")) == 0
+    assert _meta(out, 6)["stage_index"] == 1  # saved again, in the next stage, with no step
+    assert main(_cli(data, out, "checkpoint.keep=20", "--resume", "--max-steps", "6",
+                     "stages.pretrain.lr=0.0005")) == 0
+    changes = read_training(out / "export")["recipe_changes"]
+    assert changes == [{"step": 6, "changes": ["max_steps: 0 -> 6", "stages.pretrain.lr: 0.001 -> 0.0005"]}]
+
+
 def test_a_stopped_run_says_where_a_resume_picks_up(
         data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:

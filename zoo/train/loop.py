@@ -194,7 +194,7 @@ class Trainer:
                                 "before_stop": self.selection.before_stop,
                                 "stage_elapsed": self.stage_elapsed + time.monotonic() - self._stage_t0,
                                 "switcher": self.switcher.state(), "recipe": self.recipe.to_dict(),
-                                "recipe_changes": self.changes.applied(self.step),
+                                "recipe_changes": self.changes.saved(),
                                 "scaler": self.scaler.state_dict() if self.scaler else None}
         for key, opt in (("opt_g", self.opt_g), ("opt_c", self.opt_c)):
             if opt is not None:

@@ -52,6 +52,13 @@ class RecipeChanges:
             return [*self.earlier, {"step": self.resumed_at, "changes": self.now}]
         return list(self.earlier)
 
+    def saved(self) -> list[dict[str, Any]]:
+        """The changes a checkpoint records: this resume's too, once saved with its recipe (a
+        stage that ends at the resume saves before any step; the next resume would not see
+        the change again)."""
+        now = [{"step": self.resumed_at, "changes": self.now}] if self.now else []
+        return [*self.earlier, *now]
+
     def trained_recipe(self, recipe: dict[str, Any], step: int) -> dict[str, Any]:
         """The recipe the last steps were trained with: ``recipe``, or the checkpoint's when a
         resume trained nothing (a finished run exported again with other settings)."""
