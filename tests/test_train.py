@@ -405,8 +405,9 @@ def test_tiny_nogan_run_exports_loadable_model(data: tuple[Path, Path], tmp_path
     assert training["chosen_stage"] == "gan"
     # The record names the recipe file without its local path, and holds every resolved setting.
     assert training["recipe"] == TINY_RECIPE.name
-    assert training["settings"] == {k: v for k, v in json.loads((out / "recipe.json").read_text()).items()
-                                    if k != "source"}
+    saved = json.loads((out / "recipe.json").read_text())
+    assert saved["entry"] == TINY  # whose run it is, which a resume checks
+    assert training["settings"] == {k: v for k, v in saved.items() if k not in ("source", "entry")}
     card = (out / "export" / "README.md").read_text()
     assert "resolved settings, overrides included" in card and "planned steps: pretrain 6" in card
     assert str(TINY_RECIPE.parent) not in card
@@ -731,6 +732,25 @@ def test_resume_of_a_run_stopped_before_its_first_checkpoint_keeps_its_saved_rec
     saved = json.loads((out / "recipe.json").read_text())
     assert saved["data"]["batch"] == 3 and saved["validation"]["qualities"] == [20]
     assert saved["data"]["train"] == [str(data[0])] and saved["max_steps"] == 2
+
+
+def test_resume_with_another_entrys_saved_recipe_is_refused(
+        data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Without a checkpoint, `zoo train unet-l1 --out RUN --resume` trained unet-l1 on the
+    recipe another entry's run had saved there, without a word."""
+    import shutil
+
+    from zoo.cli import main
+
+    out = tmp_path / "run"
+    assert main(_cli(data, out, "max_steps=2")) == 0
+    assert json.loads((out / "recipe.json").read_text())["entry"] == TINY
+    shutil.rmtree(out / "checkpoints")
+    capsys.readouterr()
+    assert main(["train", "unet-l1", "--out", str(out), "--resume", "--no-progress"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {out / 'recipe.json'}: the recipe of a run of '{TINY}', not 'unet-l1'; resume it "
+        f"with zoo train {TINY}, or train unet-l1 into a new --out\n")
 
 
 def test_resume_without_checkpoint_or_readable_saved_recipe_reads_the_recipe_file(

@@ -10,7 +10,7 @@ from typing import Any
 
 from zoo.cli.arg_types import hand_back_overrides
 from zoo.distributed import reported_once
-from zoo.errors import RecipeError
+from zoo.errors import RecipeError, ZooError
 
 
 def _add_options(p: argparse.ArgumentParser) -> None:
@@ -79,7 +79,7 @@ def recipe_for(args: argparse.Namespace):
         raise RecipeError(str(exc.args[0])) from None
     options = _option_overrides(args)
     overrides = [*options, *args.overrides]
-    saved = _saved_recipe(out_dir(args)) if args.recipe is None and args.resume else None
+    saved = _saved_recipe(out_dir(args), args.name) if args.recipe is None and args.resume else None
     if saved is not None:
         return saved_recipe(saved[0], overrides, saved[1], labels=options)
     path = args.recipe
@@ -92,17 +92,22 @@ def recipe_for(args: argparse.Namespace):
     return load_recipe(path, overrides, labels=options)
 
 
-def _saved_recipe(out: Path) -> tuple[dict[str, Any], str] | None:
+def _saved_recipe(out: Path, entry: str) -> tuple[dict[str, Any], str] | None:
     """The run's own recipe for --resume, and where it was read: ``OUT/recipe.json`` (written
     before the first step, so a run stopped before its first checkpoint has it too), or when
     that is missing, unreadable or no recipe, the one saved in the newest usable checkpoint.
-    None when the run left neither (a resume then starts afresh, from the recipe file)."""
+    None when the run left neither (a resume then starts afresh, from the recipe file). A saved
+    recipe of another entry's run is refused, as its checkpoint would be."""
     from zoo.train.checkpoint import META_FILE, latest_meta
     from zoo.train.recipe import SAVED_RECIPE, read_saved_recipe, saved_recipe
 
     where = str(out / SAVED_RECIPE)
     try:
         raw = read_saved_recipe(out / SAVED_RECIPE)
+        trained = raw.pop("entry", entry)  # recipe.json of an earlier zoo: no entry in it
+        if trained != entry:
+            raise ZooError(f"{where}: the recipe of a run of {trained!r}, not {entry!r}; resume "
+                           f"it with zoo train {trained}, or train {entry} into a new --out")
         saved_recipe(copy.deepcopy(raw), (), where, check_data=False)  # valid JSON, but a recipe?
         return raw, where
     except RecipeError as exc:

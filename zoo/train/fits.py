@@ -55,14 +55,16 @@ def _real_failure(net: nn.Module, batch: int, side: int) -> str | None:
     try:
         with torch.no_grad():
             net(torch.zeros(batch, 3, side, side))
-    except (RuntimeError, ValueError) as exc:  # torch's shape errors; batch norm's "more than 1 value"
+    except (RuntimeError, ValueError, IndexError) as exc:  # shapes; batch norm's "more than 1 value"
         return first_line(exc)
     return None
 
 
 class _Probe:
-    """A copy of a network for trying patch sides: on the meta device first, which says fast
-    that a side runs, then (only where meta raised) on the CPU, which says why it fails."""
+    """A copy of a network for trying patch sides: on the CPU up to ``PROBE_LIMIT``, where a
+    forward is cheap; above it on the meta device first, which says fast that a side runs (not
+    a failure that depends on values, such as an index out of range), then (only where meta
+    raised) on the CPU, which says why it fails."""
 
     def __init__(self, net: nn.Module) -> None:
         self.real = copy.deepcopy(net).cpu().float().train()
@@ -70,7 +72,7 @@ class _Probe:
 
     def failure(self, batch: int, side: int) -> str | None:
         """Why a training-mode forward of a ``(batch, 3, side, side)`` batch fails, None if it runs."""
-        if _runs_on_meta(self.meta, batch, side):
+        if side > PROBE_LIMIT and _runs_on_meta(self.meta, batch, side):
             return None
         return _real_failure(self.real, batch, side)
 

@@ -553,7 +553,8 @@ class Trainer:
         if not resumed:
             self.new_optimizers(self._stages()[0])
         if self.dist.main:
-            write_file(self.out / SAVED_RECIPE, json.dumps(self.recipe.to_dict(), indent=1),
+            saved = {"entry": self.name, **self.recipe.to_dict()}  # whose run it is, for --resume
+            write_file(self.out / SAVED_RECIPE, json.dumps(saved, indent=1),
                        "the recipe")
             if self.resume:
                 self._prune_after_resume(resumed)
