@@ -9,6 +9,7 @@ The recipe check (:mod:`zoo.train.recipe`) does not know the entry, so these run
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import json
 from pathlib import Path
@@ -68,7 +69,10 @@ class _Probe:
 
     def __init__(self, net: nn.Module) -> None:
         self.real = copy.deepcopy(net).cpu().float().train()
-        self.meta = _meta_copy(self.real)
+
+    @functools.cached_property
+    def meta(self) -> nn.Module | None:
+        return _meta_copy(self.real)  # made only for a side above the limit
 
     def failure(self, batch: int, side: int) -> str | None:
         """Why a training-mode forward of a ``(batch, 3, side, side)`` batch fails, None if it runs."""

@@ -48,9 +48,7 @@ class RecipeChanges:
 
     def applied(self, step: int) -> list[dict[str, Any]]:
         """Every change that steps were trained with, by the step it took effect after."""
-        if self.now and self.trained_since(step):
-            return [*self.earlier, {"step": self.resumed_at, "changes": self.now}]
-        return list(self.earlier)
+        return self.saved() if self.trained_since(step) else list(self.earlier)
 
     def saved(self) -> list[dict[str, Any]]:
         """The changes a checkpoint records: this resume's too, once saved with its recipe (a
