@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import os
 import time
 import warnings
@@ -42,8 +41,7 @@ class PlainProgress:
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self.label, self.total, self.done = "", 0, 0
-        self._t0, self._from, self._shown = time.monotonic(), 0, -math.inf
+        self.start("", 0, 0)  # each stage starts it again
 
     def start(self, label: str, total: int, done: int) -> None:
         self.label, self.total, self.done = label, total, done
