@@ -413,3 +413,26 @@ def test_parameter_counts_reach_their_unit_at_one_thousand_and_one_million() -> 
     from zoo.cli.list_cmd import format_count
 
     assert (format_count(999), format_count(1000), format_count(10**6)) == ("999", "1K", "1M")
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["restore", ""], "INPUT"),
+    (["restore", "a.jpg", "--out-dir", ""], "--out-dir"),
+    (["bench", "--data", "sample", "--models", "jpeg", "-q", "10", "--metrics", "psnr", "--out", ""],
+     "--out/-o"),
+    (["train", "unet-l1", "--out", "", "--max-steps", "1"], "--out"),
+    (["train", "unet-l1", "--data", "", "--max-steps", "1"], "--data"),
+    (["train", "unet-l1", "--recipe", "", "--max-steps", "1"], "--recipe"),
+    (["push", "unet-l1", "--repo", "org/name", "--dry-run", ""], "--dry-run"),
+])
+def test_an_empty_name_is_refused_not_read_as_the_current_folder(
+        argv: list[str], option: str, tmp_path: Path, capsys: pytest.CaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # An unset shell variable ("$OUT") gives an empty word; Path("") is the current folder, so
+    # `zoo bench --out ""` wrote its leaderboard there and `zoo push --dry-run ""` uploaded.
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert f"argument {option}: the name is empty; name a" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

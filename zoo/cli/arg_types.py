@@ -9,11 +9,13 @@ import argparse
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T", int, float)
 
-__all__ = ["float_above", "fraction", "hand_back_overrides", "int_at_least", "int_in", "jpeg_quality"]
+__all__ = ["float_above", "fraction", "hand_back_overrides", "int_at_least", "int_in", "jpeg_quality",
+           "named", "named_path"]
 
 
 def _ranged(convert: Callable[[str], T], kind: str, ok: Callable[[T], bool],
@@ -52,6 +54,24 @@ fraction = _ranged(float, "a number", lambda v: 0 <= v <= 1, "must be in [0, 1]"
 
 jpeg_quality = _ranged(int, "an integer", lambda v: 1 <= v <= 100, "a JPEG quality is 1..100")
 """A JPEG quality, 1..100."""
+
+
+def named(what: str) -> Callable[[str], str]:
+    """Text that names a ``what`` (a folder, a file): an empty word, as an unset shell variable
+    gives, is refused rather than read as the current folder, which ``Path("")`` is."""
+    def parse(text: str) -> str:
+        if not text:
+            current = " ('.' for the current one)" if "folder" in what else ""
+            raise argparse.ArgumentTypeError(f"the name is empty; name {what}{current}")
+        return text
+
+    return parse
+
+
+def named_path(what: str) -> Callable[[str], Path]:
+    """:func:`named`, as a ``Path``."""
+    check = named(what)
+    return lambda text: Path(check(text))
 
 
 def hand_back_overrides(taken: Sequence[str] | None, overrides: Sequence[str], argv: Sequence[str],

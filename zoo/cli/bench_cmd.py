@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from zoo.cli.arg_types import named_path
 from zoo.degrade import PROTOCOLS
 from zoo.distributed import reported_once
 from zoo.errors import printable
@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="rgb: colour in and out; y: the literature's grey (Y channel) protocol")
     p.add_argument("--metrics", nargs="+", metavar="NAME",
                    help="psnr psnr_b ssim ms_ssim lpips_alex niqe brisque, or all (default)")
-    p.add_argument("--out", "-o", type=Path,
+    p.add_argument("--out", "-o", type=named_path("a folder"),
                    help="output folder (default: runs/bench/<dataset>/ in the current folder); with several "
                         "datasets, one sub-folder each: DIR/<dataset>/")
     p.add_argument("--device", help="where to run: cpu, cuda, cuda:N or mps (default: cuda when available, else cpu)")

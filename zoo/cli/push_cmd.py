@@ -7,6 +7,7 @@ import socket
 
 from rich.console import Console
 
+from zoo.cli.arg_types import named
 from zoo.errors import ZooError, first_line, os_reason
 
 console = Console(highlight=False, soft_wrap=True, markup=False)  # paths and names as they are
@@ -23,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", metavar="PATH",
                         help="safetensors file to push instead of the entry's pretrained weights")
     parser.add_argument("--private", action="store_true", help="create the repo as private")
-    parser.add_argument("--dry-run", metavar="DIR",
+    parser.add_argument("--dry-run", type=named("a folder"), metavar="DIR",
                         help="write the repo's files into DIR and upload nothing")
     parser.set_defaults(func=run)
 

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from zoo.atomic import unwritable_folder
+from zoo.cli.arg_types import named_path
 from zoo.distributed import reported_once, refuse_torchrun
 from zoo.errors import (ImageError, WeightsError, ZooError, first_line, is_out_of_memory, os_reason,
                         printable)
@@ -50,12 +51,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Restore image files (JPEG, PNG, BMP, TIFF, WebP) and folders of them. "
                     "Results are lossless PNG by default, written as NAME.restored.png next to "
                     "each input, in --out-dir, or to -o for a single input.")
-    p.add_argument("inputs", nargs="*", type=Path, metavar="INPUT",
+    p.add_argument("inputs", nargs="*", type=named_path("an image file or folder"), metavar="INPUT",
                    help="image files or folders (folders: the images inside, sorted)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("-o", "--output", metavar="OUT",
                      help="output file for a single input (format from its suffix; PNG if none)")
-    out.add_argument("--out-dir", type=Path, metavar="DIR",
+    out.add_argument("--out-dir", type=named_path("a folder"), metavar="DIR",
                      help="write results into this folder (sub-folders of folder inputs are kept)")
     p.add_argument("-m", "--model", default=DEFAULT_MODEL,
                    help="registry name, hf-hub:ORG/NAME or a saved folder "

@@ -8,16 +8,16 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from zoo.cli.arg_types import hand_back_overrides
+from zoo.cli.arg_types import hand_back_overrides, named, named_path
 from zoo.distributed import reported_once
 from zoo.errors import RecipeError, ZooError
 
 
 def _add_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--recipe", type=Path, metavar="FILE", help="recipe file (default: the entry's own)")
-    p.add_argument("--data", nargs="+", metavar="DIR", help="training image folders (data.train)")
+    p.add_argument("--recipe", type=named_path("a recipe file"), metavar="FILE", help="recipe file (default: the entry's own)")
+    p.add_argument("--data", nargs="+", type=named("a folder"), metavar="DIR", help="training image folders (data.train)")
     p.add_argument("--val", metavar="DIR", help="validation image folder (data.val); '' disables")
-    p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: runs/NAME)")
+    p.add_argument("--out", type=named_path("a folder"), metavar="DIR", help="output folder (default: runs/NAME)")
     p.add_argument("--resume", action="store_true",
                    help="continue from the last intact checkpoint in --out, with the run's saved "
                         "recipe (OUT/recipe.json, else the checkpoint's; --recipe FILE to start "
