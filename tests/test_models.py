@@ -175,6 +175,20 @@ def test_a_restorer_that_config_json_could_not_rebuild_is_refused() -> None:
         class Starred(Restorer):
             def __init__(self, width: int = 8, **options: int) -> None:
                 super().__init__()
+    with pytest.raises(TypeError, match=r"^Starred.__init__ takes \*shape: a Restorer names "):
+        class Starred(Restorer):  # noqa: F811
+            def __init__(self, *shape: int) -> None:
+                super().__init__()
+    with pytest.raises(TypeError, match=r"^Positional.__init__ takes width positional-only: a "):
+        class Positional(Restorer):  # Positional(**config) could not pass width
+            def __init__(self, width: int = 8, /, depth: int = 2) -> None:
+                super().__init__()
+
+    class SelfOnly(Restorer):  # self alone before the slash names nothing config needs
+        def __init__(self, /, width: int = 8) -> None:
+            super().__init__()
+
+    assert SelfOnly(width=3).config == {"width": 3}
 
     class Extra(Restorer):
         def __init__(self, width: int = 8) -> None:

@@ -40,12 +40,14 @@ def _keeping_arguments(cls: type, init: Callable[..., None]) -> Callable[..., No
     """``init`` that first records its arguments (defaults filled in) for :class:`Restorer`'s
     constructor, when it is the outermost constructor of the instance."""
     signature = inspect.signature(init)
-    starred = [p for p in signature.parameters.values() if p.kind in _STARRED]
-    if starred:
-        stars = "*" if starred[0].kind is inspect.Parameter.VAR_POSITIONAL else "**"
-        raise TypeError(f"{cls.__name__}.__init__ takes {stars}{starred[0].name}: a Restorer "
-                        "names each constructor argument, so that its config (config.json) can "
-                        "rebuild it")
+    for param in list(signature.parameters.values())[1:]:  # after self
+        if param.kind in _STARRED or param.kind is inspect.Parameter.POSITIONAL_ONLY:
+            shown = {inspect.Parameter.VAR_POSITIONAL: f"*{param.name}",
+                     inspect.Parameter.VAR_KEYWORD: f"**{param.name}"}.get(
+                param.kind, f"{param.name} positional-only")
+            raise TypeError(f"{cls.__name__}.__init__ takes {shown}: a Restorer names each "
+                            "constructor argument, so that its config (config.json) can "
+                            "rebuild it")
 
     @functools.wraps(init)
     def __init__(self: Restorer, *args: Any, **kwargs: Any) -> None:
