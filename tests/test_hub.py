@@ -211,6 +211,30 @@ def test_registry_names_and_bad_specs() -> None:
         load_model("hf-hub:only-one-part")
 
 
+@pytest.mark.parametrize("spec, said", [
+    ("arnet_nogan", "unknown model 'arnet_nogan': did you mean 'arnet-nogan'? not a registry name"),
+    ("ARNET-NOGAN", "unknown model 'ARNET-NOGAN': did you mean 'arnet-nogan'?"),
+    ("unet-l2", "unknown model 'unet-l2': did you mean 'unet-l1'?"),
+    ("gan+X8", "unknown model 'gan+X8': did you mean 'gan+x8'?"),
+    ("walrus", "unknown model 'walrus': not a registry name (arnet-nogan, gan, jpeg, unet-l1)"),
+    ("runs/export", "runs/export: no such file or folder"),
+    ("model.safetensors", "model.safetensors: no such file or folder"),
+])
+def test_a_name_that_is_no_model_says_what_was_probably_meant(spec: str, said: str) -> None:
+    with pytest.raises(ZooError) as caught:
+        zoo.load(spec)
+    assert str(caught.value).startswith(said)
+    assert "did you mean" not in str(caught.value) or "?" in said
+
+
+def test_a_folder_without_config_json_or_a_non_string_is_not_an_unknown_model(tmp_path: Path) -> None:
+    with pytest.raises(ZooError, match=rf"^{tmp_path}: this folder holds no config.json; a saved "
+                                       r"model is a folder with config.json and model.safetensors"):
+        zoo.load(tmp_path)
+    with pytest.raises(TypeError, match="^a model is named by a str .*, not NoneType$"):
+        zoo.load(None)  # type: ignore[arg-type]
+
+
 # --- zoo push -----------------------------------------------------------------------------------
 
 def test_push_dry_run_writes_the_folder_only(hub: FakeHub, tmp_path: Path,

@@ -25,7 +25,7 @@ from zoo.errors import ZooError
 from zoo.hub import save_pretrained
 from zoo.metrics import psnr
 from zoo.models.base import Restorer
-from zoo.precision import PRECISIONS, LowPrecision, with_precision
+from zoo.precision import PRECISIONS, LowPrecision, PrecisionWarning, with_precision
 from zoo.samples import sample_image
 
 
@@ -124,6 +124,7 @@ def test_the_model_sees_a_contiguous_input() -> None:
     assert len(seen) > 3 and all(seen)
 
 
+@pytest.mark.filterwarnings("ignore::zoo.precision.PrecisionWarning")  # slow on CPUs, said elsewhere
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_the_shipped_unet_loses_almost_nothing(precision: str, astronaut_q10) -> None:
     truth, jpeg = astronaut_q10
@@ -174,17 +175,18 @@ def test_restore_cli(tmp_path: Path, capsys, astronaut_q10) -> None:
     for spec in ("unet-l1", "unet-l1+x8"):  # both spellings: the ensemble once, inside the autocast
         args = argparse.Namespace(model=spec, ensemble=True, device=None, weights=None,
                                   precision="fp16")
-        model = _load_model(args, Console(file=io.StringIO()))
+        with pytest.warns(PrecisionWarning, match="emulate fp16"):
+            model = _load_model(args, Console(file=io.StringIO()))
         assert isinstance(model, LowPrecision) and isinstance(model.model, SelfEnsemble)
         assert not isinstance(model.model.model, SelfEnsemble)
     assert main(["restore", "-m", "unet-l1", "--precision", "fp16", "--ensemble", str(image),
                  "-o", str(tmp_path / "o.png"), "--tile", "0"]) == 0
     err = capsys.readouterr().err
     assert "model unet-l1+x8 (7.08M parameters) on cpu in fp16" in err
-    assert "note: most CPUs emulate fp16, several times slower than fp32" in err
+    assert "warning: unet-l1+x8: most CPUs emulate fp16, several times slower than fp32" in err
     assert main(["restore", "-m", "jpeg", "--precision", "fp16", str(image),
                  "-o", str(tmp_path / "o.png")]) == 0
-    assert "note:" not in capsys.readouterr().err  # nothing runs in fp16 there
+    assert "emulate" not in capsys.readouterr().err  # nothing runs in fp16 there
     with pytest.raises(SystemExit):
         main(["restore", "--precision", "fp8", str(image)])
     assert "invalid choice: 'fp8'" in capsys.readouterr().err
@@ -219,3 +221,15 @@ def test_bf16_is_for_gpus_that_compute_it(monkeypatch: pytest.MonkeyPatch, major
         check_autocast(gpu, "bf16")
         assert autocast_dtype("auto", gpu) == torch.bfloat16
         assert autocast_dtype("bf16", gpu) == torch.bfloat16
+
+
+def test_fp16_on_a_cpu_is_said_to_be_emulated_where_the_model_is_loaded() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        zoo.load("unet-l1", device="cpu", precision="fp16")
+        zoo.load("unet-l1", device="cpu", precision="bf16")  # the CPUs' fast precision
+        zoo.load("jpeg", device="cpu", precision="fp16")  # nothing runs in fp16
+    assert [(w.category, Path(w.filename).name) for w in caught] == [
+        (PrecisionWarning, "test_precision.py")]
+    assert str(caught[0].message).startswith("unet-l1: most CPUs emulate fp16, several times "
+                                             "slower than fp32")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -633,6 +634,38 @@ def test_restore_file_warns_of_a_jpeg_above_the_qualities_the_model_was_trained_
         f"{tmp_path / 'q90.jpg'}: JPEG quality 90, above the 5-40 arnet-nogan was trained on; "
         "restoring it may lose detail (measured in ")
     assert (tmp_path / "q90.png").is_file()  # warned, never refused
+
+
+def test_restoring_a_pil_jpeg_above_the_trained_qualities_warns_at_the_callers_line(
+        tmp_path: Path) -> None:
+    from zoo.restore import QualityWarning
+
+    model = zoo.load("unet-l1", device="cpu")
+    Image.fromarray(pixels()).save(tmp_path / "q90.jpg", quality=90)
+    Image.fromarray(pixels()).save(tmp_path / "q30.jpg", quality=30)
+    in_memory = io.BytesIO()
+    Image.fromarray(pixels()).save(in_memory, "JPEG", quality=80)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.restore(Image.open(tmp_path / "q90.jpg"))
+        restore_image(model, Image.open(in_memory))
+        model.restore(Image.open(tmp_path / "q30.jpg"))  # inside the range
+        model.restore(Image.open(tmp_path / "q90.jpg").convert("RGB"))  # no longer a JPEG
+    assert [(w.category, Path(w.filename).name) for w in caught] == [
+        (QualityWarning, "test_restore.py")] * 2  # the user's line, through one call or two
+    assert str(caught[0].message).startswith(f"{tmp_path / 'q90.jpg'}: JPEG quality 90, above the "
+                                             "5-40 unet-l1 was trained on")
+    assert str(caught[1].message).startswith("the PIL image: JPEG quality 80, above the 5-40")
+
+
+def test_a_file_name_or_an_unbatched_tensor_says_what_to_call_instead() -> None:
+    model = zoo.load("unet-l1", device="cpu")
+    with pytest.raises(TypeError, match=r"cannot restore a str; .* \(for image files: "
+                                        r"zoo.restore.restore_file\(model, IN, OUT\)\)$"):
+        model.restore("photo.jpg")
+    with pytest.raises(ValueError, match=r"^unet-l1\(x\) takes a \(B, 3, H, W\) float tensor, got "
+                                         r"shape \(3, 16, 16\); add the batch dimension"):
+        model(torch.rand(3, 16, 16))
 
 
 def test_models_of_unknown_training_are_not_said_to_know_it(tmp_path: Path) -> None:

@@ -5,21 +5,38 @@
 >>> restored = model.restore(pil_image)
 """
 
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from zoo.errors import ImageError, WeightsError, ZooError
 from zoo.registry import create_model, get_model_info, list_models, register_model
+
+if TYPE_CHECKING:
+    from zoo.models.base import Restorer
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "create_model", "get_model_info", "list_models", "load", "register_model"]
+__all__ = ["ImageError", "WeightsError", "ZooError", "__version__", "create_model", "get_model_info",
+           "list_models", "load", "register_model"]
 
 
-def load(name_or_path: str, *, device: str | None = None, weights: str | None = None,
-         precision: str = "fp32"):
+def load(name_or_path: str | os.PathLike[str], *, device: str | None = None,
+         weights: str | None = None, precision: str = "fp32") -> Restorer:
     """Load a model ready for inference (eval mode, pretrained weights).
 
-    ``name_or_path`` is a registry name (``"arnet-nogan"``), ``"hf-hub:ORG/NAME"`` for a Hub
-    repo holding ``config.json`` + ``model.safetensors``, or a local folder of the same form.
-    ``precision``: "fp32" (default), or "bf16" / "fp16" to run under autocast, faster where the
-    hardware computes that precision natively (docs/restore.md, "Precision").
+    ``name_or_path`` is a registry name (``"arnet-nogan"``, see :func:`list_models`),
+    ``"hf-hub:ORG/NAME"`` for a Hub repo holding ``config.json`` + ``model.safetensors``, a
+    local folder of the same form, or a ``.safetensors`` file with its ``config.json`` beside
+    it; add ``+x8`` for the model's self-ensemble (``"unet-l1+x8"``). ``weights``: a
+    safetensors file to load into a registry model instead of its own. ``device``: "cpu",
+    "cuda", "cuda:N", "mps" (default: cuda when available). ``precision``: "fp32" (default),
+    or "bf16" / "fp16" to run under autocast, faster where the hardware computes that
+    precision natively (docs/restore.md, "Precision").
+
+    Raises :class:`ZooError` (one line) for a name, file, device or precision that cannot be
+    used; :class:`WeightsError` (a ZooError) for missing or mismatched weights.
     """
     from zoo.loading import load_model
 

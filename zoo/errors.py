@@ -1,6 +1,8 @@
 """User-facing errors: the CLI prints these as one line, without a traceback."""
 
+import sys
 import unicodedata
+from pathlib import Path
 
 
 def first_line(problem: BaseException | str) -> str:
@@ -71,3 +73,16 @@ def _hidden(char: str) -> bool:
     """Whether ``char`` is not shown as itself: controls, format and surrogate characters."""
     category = unicodedata.category(char)
     return category[0] == "C" or category in ("Zl", "Zp")
+
+
+_PACKAGE = str(Path(__file__).resolve().parent)
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` for ``warnings.warn`` that points a warning at the first caller outside
+    this package, however many of its functions lie between (``model.restore`` or
+    ``restore_image``, say), so that the warning names the user's line and its module."""
+    frame, level = sys._getframe(1), 1  # the caller of this function: the one that warns
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level

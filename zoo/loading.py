@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
 from zoo.devices import default_device, usable_device
-from zoo.ensemble import SelfEnsemble, split_ensemble
+from zoo.ensemble import ENSEMBLE_SUFFIX, SelfEnsemble, split_ensemble
 from zoo.errors import WeightsError, ZooError
 from zoo.hub import CONFIG_FILE, build_from_config, check_repo_id, load_pretrained
-from zoo.precision import DEFAULT_PRECISION, check_precision, with_precision
+from zoo.precision import DEFAULT_PRECISION, check_precision, warn_if_emulated, with_precision
 from zoo.registry import create_model, get_model_info, list_models
 
 if TYPE_CHECKING:
@@ -66,9 +68,7 @@ def _load(name_or_path: str, weights: str | None) -> Restorer:
             raise ZooError(f"{path}: not a model; a model is a registry name, "
                            f"{HUB_PREFIX}ORG/NAME, a saved folder or a .safetensors file with "
                            f"{CONFIG_FILE} beside it; {_WEIGHTS_INTO_AN_ENTRY}") from None
-        known = ", ".join(list_models())
-        raise ZooError(f"unknown model {name_or_path!r}: not a registry name ({known}), "
-                       f"not {HUB_PREFIX}ORG/NAME, and not a folder with {CONFIG_FILE}") from None
+        raise ZooError(_not_a_model(name_or_path, path)) from None
     model = create_model(info.name, pretrained=info.weights is not None, weights=weights)
     if info.weights is None and weights is None and model.num_parameters() > 0:
         trained = (f"the export folder of `zoo train {info.name}` itself (zoo.load(FOLDER), zoo "
@@ -81,7 +81,23 @@ def _load(name_or_path: str, weights: str | None) -> Restorer:
     return model
 
 
-def load_model(name_or_path: str, device: str | torch.device | None = None,
+def _not_a_model(spec: str, path: Path) -> str:
+    """Why ``spec`` names no model, with the registry name it was probably meant to be."""
+    if path.is_dir():
+        return (f"{spec}: this folder holds no {CONFIG_FILE}; a saved model is a folder with "
+                f"{CONFIG_FILE} and model.safetensors (a `zoo train` export, "
+                "zoo.hub.save_pretrained)")
+    if os.sep in spec or "/" in spec or spec.endswith(".safetensors"):
+        return f"{spec}: no such file or folder"
+    names = list_models()
+    meant = difflib.get_close_matches(spec.strip().lower().replace("_", "-"),
+                                      names + [name + ENSEMBLE_SUFFIX for name in names], n=1)
+    hint = f"did you mean {meant[0]!r}? " if meant else ""
+    return (f"unknown model {spec!r}: {hint}not a registry name ({', '.join(names)}), not "
+            f"{HUB_PREFIX}ORG/NAME, and not a folder with {CONFIG_FILE}")
+
+
+def load_model(name_or_path: str | os.PathLike[str], device: str | torch.device | None = None,
                weights: str | None = None, precision: str = DEFAULT_PRECISION) -> Restorer:
     """Load a model ready for inference: weights loaded, eval mode, on ``device``.
 
@@ -89,8 +105,13 @@ def load_model(name_or_path: str, device: str | torch.device | None = None,
     ending in ``+x8`` (``unet-l1+x8``) loads the model as a geometric self-ensemble.
     ``precision`` "bf16" or "fp16" runs it under autocast (:mod:`zoo.precision`).
     """
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise TypeError(f"a model is named by a str (a registry name, {HUB_PREFIX}ORG/NAME or a "
+                        f"path), not {type(name_or_path).__name__}")
     if check_precision(precision) is not None:  # an unknown name fails before any loading
-        return with_precision(load_model(name_or_path, device, weights), precision)
+        model = with_precision(load_model(name_or_path, device, weights), precision)
+        warn_if_emulated(model, precision)
+        return model
     base, ensemble = split_ensemble(str(name_or_path))
     if ensemble:
         try:

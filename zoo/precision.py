@@ -15,11 +15,12 @@ import torch
 from torch.amp.autocast_mode import is_autocast_available
 
 from zoo.devices import cuda_bf16_problem
-from zoo.errors import ZooError, first_line
+from zoo.errors import ZooError, caller_stacklevel, first_line
 from zoo.models.base import ModelWrapper, Restorer
+from zoo.resources import doc_path
 
-__all__ = ["DEFAULT_PRECISION", "PRECISIONS", "LowPrecision", "check_autocast", "check_precision",
-           "with_precision"]
+__all__ = ["DEFAULT_PRECISION", "PRECISIONS", "LowPrecision", "PrecisionWarning", "check_autocast",
+           "check_precision", "warn_if_emulated", "with_precision"]
 
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16,
                                              "fp16": torch.float16}
@@ -95,3 +96,17 @@ def with_precision(model: Restorer, precision: str) -> Restorer:
     if check_precision(precision) is None:
         return model
     return LowPrecision(model, precision)
+
+
+class PrecisionWarning(UserWarning):
+    """A precision that runs, but slower than fp32 where the model is."""
+
+
+def warn_if_emulated(model: Restorer, precision: str) -> None:
+    """Warn once, where the model is loaded, that fp16 on a CPU is emulated: it runs, several
+    times slower than fp32 (bf16 is the CPUs' fast precision)."""
+    param = next(model.parameters(), None)
+    if precision == "fp16" and param is not None and param.device.type == "cpu":
+        warnings.warn(f"{model.name}: most CPUs emulate fp16, several times slower than fp32 "
+                      f"({doc_path('restore.md')}, \"Precision\"); bf16 is the CPUs' fast "
+                      "precision", PrecisionWarning, stacklevel=caller_stacklevel())

@@ -22,7 +22,7 @@ from PIL import Image
 from zoo.atomic import check_replaceable
 from zoo.degrade import GREY_WEIGHTS
 from zoo.devices import exact_fp32, usable_device
-from zoo.errors import ImageError, first_line, is_out_of_memory
+from zoo.errors import ImageError, caller_stacklevel, first_line, is_out_of_memory
 from zoo.imaging import (ImageWarning, LoadedImage, check_output, check_size, from_pil, output_format,
                          output_path, read_image, to_pil, write_image)
 from zoo.jpeg_quality import estimate_quality
@@ -233,6 +233,7 @@ def _restore_pil(model: Restorer, image: Image.Image, *, tile: int | None,
         name = getattr(image, "filename", "") or "the PIL image"
         raise ImageError(f"{name}: corrupt or unreadable image ({type(exc).__name__}: "
                          f"{first_line(exc)})") from None
+    _warn_above_training(model, image, getattr(image, "filename", "") or "the PIL image")
     out = to_pil(restore_loaded(model, loaded, tile=tile, device=device))
     # From the LoadedImage, not image.info: a CMYK image's profile was converted to sRGB's.
     carried = {"icc_profile": loaded.icc_profile, "exif": loaded.exif, "dpi": loaded.dpi}
@@ -258,8 +259,10 @@ def restore_image(model: Restorer, image: Any, *, tile: int | None = None,
         return restore_array(model, image, tile=tile, device=device)
     if isinstance(image, torch.Tensor):
         return restore_tensor(model, image, tile=tile, device=device)
+    named = (" (for image files: zoo.restore.restore_file(model, IN, OUT))"
+             if isinstance(image, (str, os.PathLike)) else "")
     raise TypeError(f"cannot restore a {type(image).__name__}; pass a PIL image, "
-                    "a uint8 numpy array or a float tensor")
+                    f"a uint8 numpy array or a float tensor{named}")
 
 
 def _resolved(path: str | os.PathLike[str]) -> Path:
@@ -321,14 +324,16 @@ def trained_qualities(model: Restorer) -> tuple[int, int] | None:
     return _recipe_qualities(info.recipe)
 
 
-def _warn_above_training(model: Restorer, path: str | os.PathLike[str]) -> None:
-    """One warning when ``path`` is a JPEG of a higher quality than ``model`` was trained on
-    (its tables read only for a model whose training range is known)."""
+def _warn_above_training(model: Restorer, source: str | os.PathLike[str] | Image.Image,
+                         shown: str | os.PathLike[str] | None = None) -> None:
+    """One warning when ``source`` (a file, or an opened PIL image, named ``shown``) is a JPEG of
+    a higher quality than ``model`` was trained on (its tables read only for a model whose
+    training range is known)."""
     trained = trained_qualities(model)
-    estimate = estimate_quality(path) if trained is not None else None
+    estimate = estimate_quality(source) if trained is not None else None
     if estimate is None or estimate.quality <= trained[1]:
         return
-    warnings.warn(f"{path}: JPEG quality {estimate}, above the {trained[0]}-{trained[1]} "
-                  f"{model.name} was trained on; restoring it may lose detail (measured in "
-                  f"{doc_path('restore.md')}, \"Which JPEGs to restore\")", QualityWarning,
-                  stacklevel=3)
+    warnings.warn(f"{shown or source}: JPEG quality {estimate}, above the {trained[0]}-"
+                  f"{trained[1]} {model.name} was trained on; restoring it may lose detail "
+                  f"(measured in {doc_path('restore.md')}, \"Which JPEGs to restore\")",
+                  QualityWarning, stacklevel=caller_stacklevel())

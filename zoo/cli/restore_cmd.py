@@ -21,7 +21,6 @@ from zoo.cli.arg_types import named_path
 from zoo.distributed import reported_once, refuse_torchrun
 from zoo.errors import (ImageError, WeightsError, ZooError, first_line, is_out_of_memory, os_reason,
                         printable)
-from zoo.resources import doc_path
 
 if TYPE_CHECKING:
     from zoo.models.base import Restorer
@@ -339,10 +338,6 @@ def _load_model(args: argparse.Namespace, console: Console):
     _say(console, f"model {model.name} ({format_count(model.num_parameters())} parameters) on "
                   f"{device}{'' if args.precision == 'fp32' else ' in ' + args.precision}, "
                   f"weights: {source or 'none needed'}")
-    if args.precision == "fp16" and str(device) == "cpu" and model.num_parameters():
-        console.print("note: most CPUs emulate fp16, several times slower than fp32 "
-                      f"({doc_path('restore.md')}, \"Precision\"); bf16 is the CPUs' fast precision",
-                      markup=False)
     return model
 
 

@@ -123,6 +123,10 @@ class Restorer(nn.Module):
             raise TypeError(f"{self.name}(x) takes a (B, 3, H, W) float tensor, not "
                             f"{type(x).__name__}; use {self.name}.restore(image) for a PIL image "
                             "or a numpy array")
+        if x.ndim != 4:  # torch's own error speaks of channels_last
+            raise ValueError(f"{self.name}(x) takes a (B, 3, H, W) float tensor, got shape "
+                             f"{tuple(x.shape)}; add the batch dimension (x[None]) or use "
+                             f"{self.name}.restore(x)")
         padded, (h, w) = pad_to_multiple(x, self.pad_multiple)
         return self.forward_padded(padded)[..., :h, :w]
 
