@@ -680,3 +680,15 @@ def test_models_of_unknown_training_are_not_said_to_know_it(tmp_path: Path) -> N
     own = zoo.load("unet-l1", weights=str(shipped_weights_path(get_model_info("unet-l1"))))
     assert trained_qualities(own) is None  # weights by path: trained on anything
     assert trained_qualities(zoo.load("unet-l1+x8")) == (5, 40)
+
+
+def test_threads_sharing_one_model_get_what_serial_calls_get() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = zoo.load("unet-l1", device="cpu")
+    rng = np.random.default_rng(3)
+    images = [rng.integers(0, 256, (40 + 8 * i, 48, 3), dtype=np.uint8) for i in range(6)]
+    serial = [model.restore(image) for image in images]
+    with ThreadPoolExecutor(3) as pool:
+        threaded = list(pool.map(model.restore, images))
+    assert all(np.array_equal(a, b) for a, b in zip(serial, threaded))
