@@ -66,7 +66,7 @@ def read_image(path: Path) -> np.ndarray:
     return read_file(path).pixels
 
 
-def folder_dataset(folder: str | Path, name: str | None = None, label: str | None = None) -> Dataset:
+def folder_dataset(folder: str | Path, label: str | None = None) -> Dataset:
     """Every image file in ``folder`` (not recursive), sorted by file name; ``label`` (default:
     :func:`portable_folder` of ``folder``) is how meta.json records it."""
     root = Path(folder).expanduser()
@@ -84,8 +84,8 @@ def folder_dataset(folder: str | Path, name: str | None = None, label: str | Non
         raise DataError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
     chosen = set(images)
     ignored = [_why_ignored(p) for p in entries if p not in chosen]
-    return Dataset(name or text_name(root.resolve().name), list(zip(image_ids(images),
-                                                                    map(_file_loader, images))),
+    return Dataset(text_name(root.resolve().name),
+                   list(zip(image_ids(images), map(_file_loader, images))),
                    source=text_name(str(root.resolve())), ignored=ignored,
                    label=text_name(portable_folder(folder) if label is None else label))
 

@@ -63,7 +63,7 @@ def offline_hint() -> str:
 
 
 def fetch_div2k(url: str = DIV2K_URL, *, sha256: str | None = None, size: int | None = None,
-                dest: Path | None = None, progress: bool = True, timeout: float = 30.0) -> Path:
+                progress: bool = True, timeout: float = 30.0) -> Path:
     """Download the official DIV2K validation archive, verify it and unpack it; returns the folder.
 
     ``sha256`` and ``size`` default to the official archive's, as TensorFlow Datasets records
@@ -73,7 +73,7 @@ def fetch_div2k(url: str = DIV2K_URL, *, sha256: str | None = None, size: int | 
     unpacked into a temporary folder and renamed into place, so an interrupted fetch leaves no
     half-filled dataset behind.
     """
-    dest = dest or div2k_dir()
+    dest = div2k_dir()
     sha256 = sha256 or DIV2K_SHA256
     size = size or DIV2K_SIZE
     root = dest.parent

@@ -120,10 +120,10 @@ def tile_grid(length: int, tile: int, overlap: int, unit: int) -> tuple[int, int
     return tile, tile - step, origins
 
 
-def tile_side(model: Restorer, tile: int, overlap: int = DEFAULT_OVERLAP) -> int:
+def tile_side(model: Restorer, tile: int) -> int:
     """The side of the tiles ``--tile tile`` gives ``model``: whole cells of its grid
     (``lcm(8, pad_multiple)``), two at least when tiles overlap."""
-    return tile_grid(tile, tile, overlap, _grid_unit(model))[0]
+    return tile_grid(tile, tile, DEFAULT_OVERLAP, _grid_unit(model))[0]
 
 
 class TilePlan(NamedTuple):

@@ -90,9 +90,8 @@ def reported_at(reported: list[ReportedRow], protocol: str, quality: int) -> lis
     return [r for r in reported if r.protocol == protocol and r.quality == quality]
 
 
-def reported_for(dataset: str, protocols: set[str], qualities: set[int],
-                 folder: Path | None = None) -> list[ReportedRow]:
+def reported_for(dataset: str, protocols: set[str], qualities: set[int]) -> list[ReportedRow]:
     """The published rows matching a benchmark's dataset, protocols and qualities."""
     name = dataset.casefold()
-    return [r for r in load_reported(folder) if r.dataset.casefold() == name
+    return [r for r in load_reported() if r.dataset.casefold() == name
             and r.protocol in protocols and r.quality in qualities]

@@ -12,6 +12,11 @@ from zoo.atomic import atomic_write
 from zoo.datasets import Dataset
 from zoo.degrade import jpeg_roundtrip, to_protocol
 
+CROP_SIDE = 128
+"""Side of the square each crop shows, in pixels."""
+CROP_MARGIN = 16
+"""Context restored around a crop and cut off afterwards."""
+
 
 def busiest_window(image: np.ndarray, size: int) -> tuple[int, int]:
     """Top-left corner of the ``size`` square with the most detail (gradient energy)."""
@@ -31,16 +36,17 @@ def busiest_window(image: np.ndarray, size: int) -> tuple[int, int]:
 
 
 def make_crops(dataset: Dataset, models: dict[str, Any], quality: int, protocol: str, folder: Path,
-               restore: Callable[[Any, np.ndarray], np.ndarray], *, count: int = 3,
-               size: int = 128, margin: int = 16) -> list[dict[str, Any]]:
+               restore: Callable[[Any, np.ndarray], np.ndarray], *,
+               count: int = 3) -> list[dict[str, Any]]:
     """Write PNG crops for the first ``count`` readable images; returns what the page shows.
 
-    The crop is degraded and restored with a ``margin`` of context around it (cut off
-    afterwards) so that the models do not see an artificial border, and the JPEG is encoded
-    on the whole image so that its 8x8 grid is the one of the benchmark.
+    The crop is degraded and restored with :data:`CROP_MARGIN` pixels of context around it
+    (cut off afterwards) so that the models do not see an artificial border, and the JPEG is
+    encoded on the whole image so that its 8x8 grid is the one of the benchmark.
     """
     from PIL import Image
 
+    size, margin = CROP_SIDE, CROP_MARGIN
     folder.mkdir(parents=True, exist_ok=True)
     shown = []
     for image_id, loader in dataset.items:
