@@ -44,12 +44,13 @@ class BenchPlan:
 
     dataset: Dataset
     models: list[str]
-    qualities: tuple[int, ...] = (10, 20, 30)
-    protocols: tuple[str, ...] = ("rgb",)
-    metrics: tuple[str, ...] = ("psnr",)
-    out_dir: Path = Path("leaderboard")
+    qualities: tuple[int, ...]
+    protocols: tuple[str, ...]
+    metrics: tuple[str, ...]
+    out_dir: Path
     device: str | None = None
     tile: int | None = None
+    """None: automatic tiling; 0: none."""
 
     @cached_property  # asked for every row on disk and every row measured
     def _encoding(self) -> str:
