@@ -244,7 +244,7 @@ def test_a_network_that_meta_cannot_run_is_checked_on_real_tensors() -> None:
 
 
 def _run_log_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-                    *, progress: bool, log_every: int = 2) -> list[str]:
+                    *, progress: bool, log_every: int = 2, stop: int | None = None) -> list[str]:
     """What a RunLog prints outside a terminal for the gan stage's 8 steps, 10 s each, with
     the losses logged every ``log_every`` steps."""
     from zoo.train import logs
@@ -254,8 +254,8 @@ def _run_log_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pyt
     recipe = load_recipe(TINY_RECIPE, ['data.train=["."]', f"log_every={log_every}"], check_data=False)
     values = {"loss": 0.25, "l1": 0.125, "adversarial": 0.5, "critic": 1.5}
     with logs.RunLog(tmp_path, recipe, enabled=True, progress=progress, resume_step=None) as log:
-        log.start_stage(recipe.stages["gan"], 0)
-        for step in range(1, 9):
+        log.start_stage(recipe.stages["gan"], 0, stop)
+        for step in range(1, (stop or 8) + 1):
             clock[0] += 10.0
             log.train(step, "gan", "generator", 1e-4, values, 2)
     return capsys.readouterr().err.splitlines()
@@ -275,6 +275,16 @@ def test_progress_outside_a_terminal_is_whole_plain_lines(
     assert lines[1:] == [f"gan (gan) step 3/8, 0:00:30 elapsed, ETA 0:00:50; {losses}",
                          f"gan (gan) step 6/8, 0:01:00 elapsed, ETA 0:00:20; {losses}",
                          "gan (gan) step 8/8, 0:01:20 elapsed, ETA 0:00:00"]
+
+
+def test_a_run_that_max_steps_stops_inside_a_stage_counts_to_that_step(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The bar's total and ETA are this run's (step 4 of the stage's 8), and the first line says
+    so; counting to the stage's 8 gave an ETA for steps the run never takes."""
+    lines = _run_log_output(tmp_path, monkeypatch, capsys, progress=True, stop=4)
+    assert lines == ["stage gan (gan): 8 steps; this run stops at its step 4 (max_steps)",
+                     "gan (gan) step 4/4, 0:00:40 elapsed, ETA 0:00:00; loss 0.2500 l1 0.1250 "
+                     "adversarial 0.5000 critic 1.5000"]
 
 
 def test_without_progress_a_stage_still_says_that_it_starts(

@@ -159,20 +159,24 @@ class RunLog:
         if self._tb is not None:
             self._tb.close()
 
-    def start_stage(self, stage: Stage, done: int) -> None:
-        """The stage's bar, or (without one) a line saying that it starts."""
+    def start_stage(self, stage: Stage, done: int, stop: int | None = None) -> None:
+        """The stage's bar, or (without one) a line saying that it starts. ``stop``: the stage
+        step at which the run's ``max_steps`` ends it, when before its last; the bar counts to
+        it, so that its ETA is this run's."""
         self._last = (time.monotonic(), 0)
+        total = stage.steps if stop is None else min(stop, stage.steps)
+        label = f"{stage.name} ({stage.kind})"
+        if done < total and (self.progress is None or total < stage.steps):
+            self.note(f"stage {label}: {stage.steps} steps" + (f", from its step {done}" if done else "")
+                      + (f"; this run stops at its step {total} (max_steps)"
+                         if total < stage.steps else ""))
         if self.lines is not None:
-            self.lines.start(f"{stage.name} ({stage.kind})", stage.steps, done)
+            self.lines.start(label, total, done)
         if self.progress is None:
-            if done < stage.steps:
-                self.note(f"stage {stage.name} ({stage.kind}): {stage.steps} steps"
-                          + (f", from its step {done}" if done else ""))
             return
         if self._task is not None:
             self.progress.update(self._task, visible=True)
-        self._task = self.progress.add_task(f"{stage.name} ({stage.kind})", total=stage.steps,
-                                            completed=done, status="")
+        self._task = self.progress.add_task(label, total=total, completed=done, status="")
 
     def train(self, step: int, stage: str, mode: str, lr: float,
               tensors: dict[str, torch.Tensor | float], patches: int) -> None:

@@ -350,6 +350,11 @@ class Trainer:
         return self.dist.broadcast_choice("run" if run_spent else "stage" if stage_spent else "",
                                           ("", "run", "stage"))
 
+    def _stop_in(self, stage: Stage) -> int | None:
+        """The stage step at which the recipe's ``max_steps`` stops the run (None: no cap)."""
+        cap = self.recipe.max_steps
+        return max(self.step, cap) - self.stage_start if cap else None
+
     def _run_stage(self, stage: Stage, loader_iter: Any, log: RunLog) -> None:
         loss_fn = (GeneratorLoss(stage.losses, stage.lpips_net, self.device)
                    if stage.kind != "critic" else None)
@@ -584,7 +589,7 @@ class Trainer:
                 # resume with more steps for it goes on training it.
                 while self.stage_index < len(stages):
                     stage = stages[self.stage_index]
-                    log.start_stage(stage, self.step - self.stage_start)
+                    log.start_stage(stage, self.step - self.stage_start, self._stop_in(stage))
                     self._run_stage(stage, loader_iter, log)
                     if self.stopped or self.stage_index == len(stages) - 1:
                         break
