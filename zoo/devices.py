@@ -1,4 +1,6 @@
-"""Where models run: the default device, and refusing in one line a device that is not here."""
+"""Where models run: the default device, refusing in one line a device that is not here, and
+fp32 computed as fp32 there (:func:`exact_fp32`: no TF32 on GPUs, no bf16 matrix products on
+CPUs)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
-"""Argument helpers for the scripts in benchmarks/ and training/ (and ``zoo train``): argparse
-types with ranges, so that a value out of range is a usage error (one line, exit 2) before any
-work starts, and the hand-back of overrides an option of several values took. (The other
-commands check their values in the functions they call, for Python callers too.)"""
+"""Argument helpers: argparse types with ranges for the scripts in benchmarks/ and training/
+(and ``zoo train``), so that a value out of range is a usage error (one line, exit 2) before any
+work starts; the hand-back of overrides an option of several values took (``zoo train`` and
+scripts); and :func:`named`/:func:`named_path`, with which ``zoo restore``, ``bench``,
+``push`` and ``train`` refuse an empty name. (The other commands check their ranges in the
+functions they call, for Python callers too.)"""
 
 from __future__ import annotations
 
