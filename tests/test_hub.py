@@ -425,6 +425,19 @@ def test_a_config_describing_a_huge_network_is_refused_before_it_is_built(
     assert built and set(built) == {"meta"}
 
 
+@pytest.mark.parametrize(("config", "problem"), [
+    ([1], "not a JSON object"),
+    ({"args": {}}, "no 'architecture' field"),
+    ({"architecture": 5}, "'architecture' is 5, not a name"),
+])
+def test_a_config_without_an_architecture_name_says_what_is_wrong(tmp_path: Path, config: object,
+                                                                  problem: str) -> None:
+    folder = save_pretrained(_model(), tmp_path / "repo")
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ZooError, match=f"is not a zoo config.json \\(ValueError: {problem}\\)$"):
+        load_pretrained(folder)
+
+
 def test_deep_configs_and_non_finite_weights_are_one_line(tmp_path: Path) -> None:
     folder = save_pretrained(_model(), tmp_path / "repo")
     config_text = (folder / "config.json").read_text()

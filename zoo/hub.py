@@ -268,8 +268,12 @@ def read_config(path: Path) -> dict[str, Any]:
     """A saved model's config.json as a dict with an 'architecture', or a one-line ZooError."""
     try:
         config = json.loads(path.read_text())
-        if not isinstance(config, dict) or not isinstance(config.get("architecture"), str):
+        if not isinstance(config, dict):
+            raise ValueError("not a JSON object")
+        if "architecture" not in config:
             raise ValueError("no 'architecture' field")
+        if not isinstance(config["architecture"], str):
+            raise ValueError(f"'architecture' is {json.dumps(config['architecture'])}, not a name")
     except (OSError, ValueError, RecursionError) as exc:
         raise ZooError(f"{path} is not a zoo config.json ({type(exc).__name__}: "
                        f"{first_line(exc)})") from None
