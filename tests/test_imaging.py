@@ -333,6 +333,29 @@ def test_decompression_bomb_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert Image.MAX_IMAGE_PIXELS != 10000  # Pillow's global limit is restored
 
 
+def _with_claimed_size(jpeg: bytes, width: int, height: int) -> bytes:
+    """The JPEG with its frame header (SOF0/SOF2) claiming another size."""
+    at = max(jpeg.find(b"\xff\xc0"), jpeg.find(b"\xff\xc2"))
+    return jpeg[:at + 5] + struct.pack(">HH", height, width) + jpeg[at + 9:]
+
+
+@pytest.mark.parametrize("options", [{}, {"progressive": True}])
+def test_a_jpeg_whose_header_claims_more_pixels_than_the_file_can_hold_is_refused(
+        tmp_path: Path, options: dict) -> None:
+    data = io.BytesIO()
+    Image.fromarray(rgb(64, 64)).save(data, "JPEG", quality=10, **options)
+    forged = tmp_path / "forged.jpg"
+    forged.write_bytes(_with_claimed_size(data.getvalue(), 4000, 3000))
+    with pytest.raises(ImageError, match=rf"^{forged}: its header claims 4000x3000 pixels, which "
+                                         rf"take 23,438 bytes at least, but the file has "
+                                         rf"{forged.stat().st_size:,}: a damaged or forged header$"):
+        read_image(forged)  # it decoded to grey filler, at 4000x3000's memory, without an error
+    flat = tmp_path / "flat.jpg"  # the most compressible real image: two bits a block
+    for settings in ({"optimize": True}, {"progressive": True, "optimize": True}):
+        Image.new("L", (2048, 1024), 128).save(flat, quality=1, **settings)
+        assert read_image(flat).pixels.shape == (1024, 2048)
+
+
 def test_bomb_message_states_the_real_limit(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     png16(tmp_path / "huge.png", np.zeros((1, 1, 3), np.uint16), size=(30000, 30000))

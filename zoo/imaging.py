@@ -18,10 +18,12 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+from PIL.JpegImagePlugin import JpegImageFile
 from PIL.PngImagePlugin import PngInfo
 
 from zoo.atomic import atomic_write
 from zoo.errors import ImageError, ZooError, first_line, printable
+from zoo.jpeg_header import too_short_for
 from zoo.orientation import ORIENTATIONS
 
 __all__ = [
@@ -143,6 +145,8 @@ def read_image(path: str | os.PathLike[str], *, limit: int | None = None) -> Loa
                 raise ImageError(f"{path}: {img.width}x{img.height} = {img.width * img.height:,} "
                                  f"pixels, above the limit of {limit:,} (a possible decompression "
                                  "bomb); raise ZOO_MAX_IMAGE_PIXELS to allow it")
+            if isinstance(img, JpegImageFile) and (short := too_short_for(path, img.width, img.height)):
+                raise ImageError(f"{path}: {short}")
             raw_mode = _raw_mode(img)  # before load(): the decoder's raw mode is gone after
             img.load()  # decode everything now, so that truncated data fails here
             loaded = from_pil(img, source=path, apply_orientation=True, raw_mode=raw_mode)
