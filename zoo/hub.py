@@ -25,7 +25,7 @@ from zoo.pretrained import holds_released_weights, hub_file
 from zoo.weights import load_weights, save_weights, weights_shapes
 
 if TYPE_CHECKING:
-    from huggingface_hub import CommitInfo, HfApi
+    from huggingface_hub import CommitInfo, HfApi, ModelCard
 
     from zoo.models.base import Restorer
 
@@ -106,7 +106,7 @@ def license_of(model: Restorer) -> str:
 
 def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: int | None = None,
                training: dict[str, Any] | None = None, released: bool = False,
-               license_id: str | None = None):
+               license_id: str | None = None) -> ModelCard:
     """The README.md of a Hub repo, generated from the registry record (and the training run's
     ``training.json``, for a ``zoo train`` export). ``released``: the weights are the entry's
     own, whose training the zoo's training/README.md records."""

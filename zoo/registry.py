@@ -50,7 +50,8 @@ class WeightsInfo:
 class InputConventions:
     """What a model expects: colour, value range, and the multiple it pads inputs to."""
 
-    color: Literal["rgb", "y"] = "rgb"
+    color: Literal["rgb"] = "rgb"
+    """The only colour the zoo feeds models (a config.json asking for another is refused)."""
     value_range: tuple[float, float] = (0.0, 1.0)
     pad_multiple: int = 1
 

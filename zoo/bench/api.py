@@ -166,7 +166,7 @@ def _distinct(datasets: Iterable[Dataset]) -> list[Dataset]:
     return list(chosen.values())
 
 
-def rank_device(device: str | None, dist: DistContext) -> str | None:
+def rank_device(device: str, dist: DistContext) -> str:
     """Under torchrun, a bare ``cuda`` means this rank's GPU (``cuda:$LOCAL_RANK``)."""
     if dist.enabled and device == "cuda":
         return local_cuda_device(launch_env().local_rank, "--device cuda:0")
