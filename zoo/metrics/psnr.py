@@ -13,7 +13,9 @@ def _as_float(image: np.ndarray) -> np.ndarray:
     return np.asarray(image, dtype=np.float64)
 
 
-def _check_pair(restored: np.ndarray, reference: np.ndarray | None) -> None:
+def check_pair(restored: np.ndarray, reference: np.ndarray | None) -> None:
+    """ValueError unless a reference of the restored image's shape is given (full-reference
+    metrics)."""
     if reference is None:
         raise ValueError("this metric needs a reference image")
     if restored.shape != reference.shape:
@@ -26,7 +28,7 @@ def _psnr_from_mse(mse: float) -> float:
 
 def psnr(restored: np.ndarray, reference: np.ndarray) -> float:
     """PSNR in dB; one MSE over all pixels and channels (BasicSR convention)."""
-    _check_pair(restored, reference)
+    check_pair(restored, reference)
     diff = _as_float(restored) - _as_float(reference)
     return _psnr_from_mse(float(np.mean(diff * diff)))
 
@@ -64,7 +66,7 @@ def blocking_effect_factor(channel: np.ndarray, block: int = BLOCK) -> float:
 
 def psnr_b(restored: np.ndarray, reference: np.ndarray) -> float:
     """PSNR-B in dB: 10 log10(255^2 / (MSE + BEF(restored))) per channel, then averaged."""
-    _check_pair(restored, reference)
+    check_pair(restored, reference)
     out = _as_float(restored)
     ref = _as_float(reference)
     if out.ndim == 2:

@@ -15,6 +15,7 @@ from scipy import ndimage
 
 from zoo.metrics.digest import KeepLast, pixel_digest
 from zoo.metrics.matlab import gaussian_kernel_1d
+from zoo.metrics.psnr import check_pair
 
 WIN_SIZE = 11
 WIN_SIGMA = 1.5
@@ -29,13 +30,6 @@ _C1, _C2 = (0.01 * 255.0) ** 2, (0.03 * 255.0) ** 2
 # SSIM and MS-SSIM's first scale filter the same full-resolution pair; a benchmark row computes
 # both, so the terms of the last pair are kept (the filtering is most of either metric's cost).
 _FULL_SCALE: KeepLast[tuple[np.ndarray, np.ndarray]] = KeepLast()
-
-
-def _check_pair(restored: np.ndarray, reference: np.ndarray | None) -> None:
-    if reference is None:
-        raise ValueError("this metric needs a reference image")
-    if restored.shape != reference.shape:
-        raise ValueError(f"image shapes differ: {restored.shape} vs {reference.shape}")
 
 
 def _channels(image: np.ndarray) -> np.ndarray:
@@ -85,7 +79,7 @@ def _halve(x: np.ndarray) -> np.ndarray:
 
 def ssim(restored: np.ndarray, reference: np.ndarray) -> float:
     """SSIM in [-1, 1]; NaN when a side is shorter than the 11-pixel window."""
-    _check_pair(restored, reference)
+    check_pair(restored, reference)
     if min(restored.shape[:2]) < WIN_SIZE:
         return float("nan")
     value, _ = _FULL_SCALE.get(pixel_digest(restored, reference),
@@ -98,7 +92,7 @@ def ms_ssim_scales(restored: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
     Scale 1 is the full image; between scales ``msssim.m``'s 2x2 box filter and decimation.
     """
-    _check_pair(restored, reference)
+    check_pair(restored, reference)
     x, y = _channels(restored), _channels(reference)
     terms = []
     for level in range(len(MS_SSIM_WEIGHTS)):
@@ -121,7 +115,7 @@ def ms_ssim(restored: np.ndarray, reference: np.ndarray) -> float:
     definition of the paper). Negative terms are clamped to zero before the product (as
     pytorch_msssim does; MATLAB would return a complex number there).
     """
-    _check_pair(restored, reference)
+    check_pair(restored, reference)
     if min(restored.shape[:2]) < MS_SSIM_MIN_SIDE:
         return float("nan")
     terms = ms_ssim_scales(restored, reference)
