@@ -1159,6 +1159,44 @@ def test_many_skipped_training_images_are_summarised(tmp_path: Path) -> None:
                             f"images in all (the first {MAX_SKIP_WARNINGS} are named above)")
 
 
+def test_skipped_images_the_warnings_do_not_name_are_listed_in_the_output_folder(
+        data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Past the first MAX_SKIP_WARNINGS, skipped images were named nowhere (a user could not
+    find which files to mend): OUT/skipped-images.txt lists every one; a start whose data
+    no longer needs the list removes an earlier one."""
+    import shutil
+
+    from zoo.train.data import MAX_SKIP_WARNINGS, SKIPPED_IMAGES
+    from zoo.train.loop import Trainer
+    from zoo.train.recipe import load_recipe
+
+    train = tmp_path / "train"
+    shutil.copytree(data[0], train)
+    for i in range(MAX_SKIP_WARNINGS + 1):
+        (train / f"bad-{i:02d}.png").write_bytes(b"not a png")
+    recipe = load_recipe(TINY_RECIPE, [f'data.train=["{train}"]', f'data.val="{data[1]}"'])
+    trainer = Trainer(TINY, recipe, tmp_path / "run", progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer._data()
+    trainer.out.mkdir()
+    trainer._list_skipped_images()
+    listed = (trainer.out / SKIPPED_IMAGES).read_text().splitlines()
+    bad = sorted(p for p in train.rglob("*.png") if p.read_bytes() == b"not a png" or
+                 p.name == "broken.png")  # the fixture's own broken file is skipped too
+    assert [line.split(": ")[1] for line in listed] == [f"{p}" for p in bad]
+    assert all(line.startswith("training: ") for line in listed)
+    assert f"note: the {len(bad)} skipped images are listed in {trainer.out / SKIPPED_IMAGES}" \
+        in capsys.readouterr().err
+    for i in range(MAX_SKIP_WARNINGS + 1):
+        (train / f"bad-{i:02d}.png").unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer._data()
+    trainer._list_skipped_images()
+    assert not (trainer.out / SKIPPED_IMAGES).exists()
+
+
 def test_many_unreadable_validation_images_are_summarised(tmp_path: Path) -> None:
     from zoo.train.data import MAX_SKIP_WARNINGS, ValidationSet
 

@@ -23,7 +23,7 @@ from zoo.errors import DataError, ImageError, ZooError, first_line
 from zoo.folders import walk_files
 from zoo.imaging import READ_SUFFIXES, read_image
 
-__all__ = ["ImageStore", "PatchDataset", "StepBatchSampler", "ValidationSet", "centre_crop",
+__all__ = ["SKIPPED_IMAGES", "ImageStore", "PatchDataset", "StepBatchSampler", "ValidationSet", "centre_crop",
            "find_images", "loader_failure", "make_loader", "next_batch", "read_opaque"]
 
 
@@ -56,6 +56,8 @@ def read_opaque(path: Path) -> np.ndarray:
 
 MAX_SKIP_WARNINGS = 10
 """Skipped images named one by one; past this, one line gives the total."""
+SKIPPED_IMAGES = "skipped-images.txt"
+"""In a training's output folder, every skipped image where the warnings did not name them all."""
 
 
 class SkipWarnings:
@@ -64,16 +66,25 @@ class SkipWarnings:
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self.skipped = 0
+        self.problems: list[str] = []  # every one, for a listing past the first few
+
+    @property
+    def skipped(self) -> int:
+        return len(self.problems)
+
+    @property
+    def unnamed(self) -> bool:
+        """Whether some skipped images were not named one by one."""
+        return self.skipped > MAX_SKIP_WARNINGS
 
     def skip(self, problem: str) -> None:
-        self.skipped += 1
+        self.problems.append(problem)
         if self.skipped <= MAX_SKIP_WARNINGS:
             warnings.warn(f"skipping {self.kind} image {problem}", stacklevel=3)
 
     def summarise(self, found: int) -> None:
         """After the last image: the total, when some were not named."""
-        if self.skipped > MAX_SKIP_WARNINGS:
+        if self.unnamed:
             warnings.warn(f"skipped {self.skipped} of {found} {self.kind} images in all (the "
                           f"first {MAX_SKIP_WARNINGS} are named above)", stacklevel=3)
 
@@ -96,7 +107,7 @@ class ImageStore:
         self._cache: list[np.ndarray | None] = []
         cached_bytes = uncached_bytes = 0
         found = find_images(folders)
-        skips = SkipWarnings("training")
+        self.skips = skips = SkipWarnings("training")
         for path in found:
             try:
                 pixels = read_opaque(path)
@@ -311,7 +322,7 @@ class ValidationSet:
         self.items: list[tuple[str, np.ndarray, dict[int, np.ndarray]]] = []
         root = Path(folder).expanduser()
         found = find_images([root])
-        skips = SkipWarnings("validation")
+        self.skips = skips = SkipWarnings("validation")
         for path in found:
             try:
                 target = _as_rgb(read_opaque(path))

@@ -34,8 +34,8 @@ from zoo.locks import folder_lock, missing_folders
 from zoo.pretrained import load_entry_weights
 from zoo.registry import create_model, get_model_info
 from zoo.train import checkpoint as ckpt
-from zoo.train.data import (Augment, ImageStore, PatchDataset, StepBatchSampler, ValidationSet,
-                            loader_failure, make_loader, next_batch)
+from zoo.train.data import (SKIPPED_IMAGES, Augment, ImageStore, PatchDataset, StepBatchSampler,
+                            ValidationSet, loader_failure, make_loader, next_batch)
 from zoo.train.distributed import Dist, setup
 from zoo.train.ema import EMA
 from zoo.train.export import export_model
@@ -163,6 +163,21 @@ class Trainer:
         v = self.recipe.validation
         self.valset = (ValidationSet(d.val, v.qualities, crop=v.crop, max_images=v.max_images)
                        if d.val and self.dist.main else None)
+
+    def _list_skipped_images(self) -> None:
+        """Where more images were skipped than the warnings name, every one of them, in
+        ``OUT/skipped-images.txt`` (a line each, for the main process), and a note saying so."""
+        skips = [self.dataset.store.skips] + ([self.valset.skips] if self.valset else [])
+        path = self.out / SKIPPED_IMAGES
+        if not self.dist.main:
+            return
+        if not any(s.unnamed for s in skips):
+            path.unlink(missing_ok=True)  # an earlier start's list, of files since mended
+            return
+        write_file(path, "".join(f"{s.kind}: {problem}\n" for s in skips for problem in s.problems),
+                   "the list of skipped images")
+        print(f"note: the {sum(s.skipped for s in skips)} skipped images are listed in {path}",
+              file=sys.stderr, flush=True)
 
     # --- checkpoints ----------------------------------------------------------------------------
 
@@ -546,6 +561,7 @@ class Trainer:
                            "choose another --out")
         self._data()  # before OUT is written into: data that cannot be used leaves it as it was
         self.out.mkdir(parents=True, exist_ok=True)
+        self._list_skipped_images()
         if self.dist.main:
             self._prepare_out()
         resumed = self.resume and self._load()
