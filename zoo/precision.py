@@ -67,14 +67,15 @@ class LowPrecision(ModelWrapper):
     """Wraps a restorer; its forward runs under ``torch.autocast`` at ``precision``."""
 
     def __init__(self, model: Restorer, precision: str) -> None:
+        from zoo.restore import resolve_device  # here: zoo.loading need not import PIL and imaging
+
         dtype = check_precision(precision)
         if dtype is None:
             raise ZooError("LowPrecision needs bf16 or fp16; fp32 is the model itself")
         super().__init__(model)
         self.precision = precision
         self.dtype = dtype
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
+        device = resolve_device(None, model)
         check_autocast(device, precision)
         self._checked = {device}
 

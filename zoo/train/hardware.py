@@ -9,6 +9,7 @@ import torch
 from zoo.devices import cuda_bf16_problem, usable_device
 from zoo.distributed import ReportedElsewhere, local_cuda_device
 from zoo.errors import RecipeError, ZooError
+from zoo.precision import PRECISIONS
 from zoo.train.denormals import flush_denormals
 
 __all__ = ["autocast_dtype", "cpu_has_native_bf16", "flush_cpu_denormals", "resolve_device"]
@@ -48,7 +49,7 @@ def autocast_dtype(precision: str, device: torch.device, where: str = "") -> tor
     if precision == "bf16" and problem:
         message = f"precision bf16: {problem}; use fp16 or auto"
         raise RecipeError(f"{where}: {message}" if where else message)
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    return PRECISIONS[precision]
 
 
 def flush_cpu_denormals() -> None:
