@@ -34,8 +34,8 @@ VALIDATION = Path(os.environ.get("ZOO_VAL_DATA") or ROOT.parent / "shared" / "da
 
 def test_every_reference_set_is_here() -> None:
     assert [_board_id(b) for b in BOARDS] == [
-        "McMaster", "Set14", "Set5", "ensemble/Set14", "ensemble/Set5", "high-quality/Set14",
-        "high-quality/Set5", "sample"]
+        "McMaster", "Set14", "Set5", "ensemble/McMaster", "ensemble/Set14", "ensemble/Set5",
+        "ensemble/sample", "high-quality/Set14", "high-quality/Set5", "sample"]
 
 
 @pytest.mark.parametrize("board", BOARDS, ids=_board_id)
