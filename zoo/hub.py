@@ -1,4 +1,5 @@
-"""Hub repos of zoo models: ``config.json`` + ``model.safetensors`` + a generated model card.
+"""Hub repos of zoo models: ``config.json`` + ``model.safetensors`` + a generated model card
+(:mod:`zoo.model_card`).
 
 ``save_pretrained`` writes such a folder, ``load_pretrained`` rebuilds a model from one (local or
 on the Hub, strictly), and ``push_to_hub`` uploads one through huggingface_hub's own API.
@@ -19,13 +20,14 @@ import torch
 
 from zoo.arguments import check_arguments, resolved_arguments
 from zoo.errors import WeightsError, ZooError, first_line
+from zoo.model_card import TRAINING_FILE, entry_license, model_card
 from zoo.models.base import ModelWrapper
 from zoo.registry import InputConventions, ModelInfo, architecture_class
 from zoo.pretrained import holds_released_weights, hub_file
 from zoo.weights import load_weights, save_weights, weights_shapes
 
 if TYPE_CHECKING:
-    from huggingface_hub import CommitInfo, HfApi, ModelCard
+    from huggingface_hub import CommitInfo, HfApi
 
     from zoo.models.base import Restorer
 
@@ -37,10 +39,6 @@ log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-TRAINING_FILE = "training.json"
-"""Written by ``zoo train``'s export: the run's recipe, steps, chosen checkpoint and scores."""
-DEFAULT_LICENSE = "mit"
-"""The zoo's own license, for models whose registry entry names none."""
 
 
 def check_repo_id(repo_id: str, shown_as: str | None = None, expected: str = "ORG/NAME") -> str:
@@ -93,103 +91,11 @@ def _config(model: Restorer, info: ModelInfo, license_id: str) -> dict[str, Any]
     }
 
 
-def _license(info: ModelInfo) -> str:
-    return (info.weights.license if info.weights else DEFAULT_LICENSE).lower()
-
-
 def license_of(model: Restorer) -> str:
     """The license a model's weights are published under: the one its saved ``config.json``
     named (a model loaded from a folder or the Hub keeps it when published again), else its
     registry entry's, else the zoo's own."""
-    return getattr(model, "license", None) or _license(_info_of(model))
-
-
-def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: int | None = None,
-               training: dict[str, Any] | None = None, released: bool = False,
-               license_id: str | None = None) -> ModelCard:
-    """The README.md of a Hub repo, generated from the registry record (and the training run's
-    ``training.json``, for a ``zoo train`` export). ``released``: the weights are the entry's
-    own, whose training the zoo's training/README.md records."""
-    from huggingface_hub import ModelCard, ModelCardData
-
-    license_id = license_id or _license(info)
-    data = ModelCardData(license=license_id, library_name="zoo", model_name=info.name,
-                         tags=["image-to-image", "jpeg-artifact-removal", "zoo"],
-                         pipeline_tag="image-to-image")
-    inputs = info.inputs
-    # Without a repo, the folder's own weights: the registry name would load the shipped ones.
-    load_id = f"hf-hub:{repo_id}" if repo_id else "PATH/TO/THIS/FOLDER"
-    trained_with = (training or {}).get("recipe")  # the recipe file this export was trained with
-    released_note = ("; these weights: the runs in the zoo's training/README.md, \"How the "
-                     "shipped weights were trained\"" if released else "")
-    recipe = (f"`{trained_with}` (see Training below)" if trained_with
-              else f"`training/{info.recipe}.toml` (`zoo train {info.recipe}`){released_note}"
-              if info.recipe else "unknown (not recorded with these weights)")
-    params = f"{num_parameters:,}" if num_parameters is not None else "unknown"
-    body = f"""
-# {info.name}
-
-{info.description}
-
-| | |
-|---|---|
-| architecture | `{info.architecture}` ({params} parameters) |
-| arguments | `{json.dumps(dict(info.arch_args))}` |
-| training recipe | {recipe} |
-| license | {license_id} |
-| input | {inputs.color.upper()}, values in [{inputs.value_range[0]}, {inputs.value_range[1]}], \
-padded to a multiple of {inputs.pad_multiple} (any size works) |
-{f"| paper | {info.paper} |" if info.paper else ""}
-
-The input is a decoded JPEG as an RGB batch `(B, 3, H, W)` in [0, 1]; the output has the
-same shape and range.
-
-## Use with zoo
-
-```python
-import zoo
-model = zoo.load("{load_id}")
-restored = model.restore(image)  # PIL image, uint8 array or float tensor
-```
-
-or on the command line: `zoo restore photo.jpg -o photo.png --model {load_id}`.
-
-Files: `config.json` (architecture and its arguments), `model.safetensors` (float16 weights){
-        f", `{TRAINING_FILE}` (the training run)" if training else ""}.
-{_training_section(training) if training else ""}"""
-    return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
-
-
-def _training_section(training: dict[str, Any]) -> str:
-    settings = training.get("settings")
-    resolved = (f"; the resolved settings, overrides included, are `settings` in `{TRAINING_FILE}`"
-                if settings else "")
-    lines = ["", "## Training (this export)", "",
-             f"- recipe: `{training.get('recipe', '?')}`{resolved}",
-             f"- steps: {training.get('steps', '?')}; {_chosen(training)}"]
-    if isinstance(settings, dict) and isinstance(settings.get("data"), dict):
-        data, stages = settings["data"], settings.get("stages") or {}
-        planned = ", ".join(f"{name} {s.get('steps', '?')}" for name, s in stages.items()
-                            if isinstance(s, dict))
-        cap = f" (capped at {settings['max_steps']})" if settings.get("max_steps") else ""
-        lines.append(f"- data: {data.get('patch', '?')}-px patches, batch {data.get('batch', '?')}, "
-                     f"JPEG quality {data.get('quality', '?')}; planned steps: {planned or '?'}{cap}")
-    for change in training.get("recipe_changes") or []:
-        lines.append(f"- resumed after step {change.get('step', '?')} with a changed recipe (the "
-                     f"lines above give the last): {'; '.join(change.get('changes') or [])}")
-    for q, scores in (training.get("validation") or {}).items():
-        values = ", ".join(f"{k} {_score(v)}" for k, v in scores.items())
-        lines.append(f"- validation at q={q}: {values}")
-    return "\n".join(lines) + "\n"
-
-
-def _chosen(training: dict[str, Any]) -> str:
-    """What the card says of the exported generator: the checkpoint chosen, or why none was."""
-    if training.get("final_because"):
-        return (f"exported: the final EMA generator (step {training.get('chosen_step', '?')}), "
-                f"because {training['final_because']}")
-    return (f"chosen checkpoint: step {training.get('chosen_step', '?')} "
-            f"({training.get('chosen_stage', '?')}), by {training.get('select_metric', '?')}")
+    return getattr(model, "license", None) or entry_license(_info_of(model))
 
 
 def _finite(value: Any) -> Any:
@@ -202,13 +108,6 @@ def _finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
-
-
-def _score(value: Any) -> str:
-    """A validation score for the card; undefined ones (NaN, null) say so."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "undefined"
-    return f"{value:.4f}" if isinstance(value, (int, float)) else str(value)
 
 
 def read_training(folder: str | Path) -> dict[str, Any] | None:
