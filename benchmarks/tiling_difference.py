@@ -27,7 +27,7 @@ from zoo.degrade import jpeg_roundtrip
 from zoo.errors import ZooError
 from zoo.metrics import METRICS
 from zoo.models.base import Restorer
-from zoo.restore import array_to_tensor
+from zoo.restore import array_to_tensor, tensor_to_uint8
 from zoo.samples import sample_images
 from zoo.tiling import restore_tiled, tile_plan
 
@@ -39,10 +39,6 @@ def _truth(spec: str, samples: dict[str, np.ndarray]) -> np.ndarray:
     pixels = samples[spec] if spec in samples else read_image(Path(spec))
     pixels = np.ascontiguousarray(pixels)
     return np.repeat(pixels[..., None], 3, axis=2) if pixels.ndim == 2 else pixels
-
-
-def _uint8(x: torch.Tensor) -> np.ndarray:
-    return (x[0].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
 
 
 def tiling_used(model: Restorer, height: int, width: int, tile: int, overlap: int) -> str | None:
@@ -86,12 +82,12 @@ def main(argv: list[str] | None = None) -> None:
                               "compare)", flush=True)
                         continue
                     tiled = restore_tiled(model, x, tile=tile, overlap=args.overlap)
-                    levels = np.abs(_uint8(tiled).astype(int) - _uint8(whole)).max()
+                    levels = np.abs(tensor_to_uint8(tiled).astype(int) - tensor_to_uint8(whole)).max()
                     line += (f"{tiles}: mean |tiled - whole| = "
                              f"{(whole - tiled).abs().mean().item():.2e}, at most {levels} of 255 "
                              "levels apart in the 8-bit output")
                     if args.score:
-                        scores = {m: (METRICS[m](_uint8(tiled), truth), METRICS[m](_uint8(whole), truth))
+                        scores = {m: (METRICS[m](tensor_to_uint8(tiled), truth), METRICS[m](tensor_to_uint8(whole), truth))
                                   for m in ("psnr", "lpips_alex")}
                         line += "; " + ", ".join(f"{m} tiled {_score(t)} / whole {_score(w)}"
                                                  for m, (t, w) in scores.items())

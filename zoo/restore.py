@@ -34,7 +34,7 @@ from zoo.tiling import (DEFAULT_OVERLAP, auto_batch, auto_tile_for, padded_size,
                          run_whole, smaller_tile)
 
 __all__ = ["QualityWarning", "array_to_tensor", "resolve_device", "restore_array", "restore_file",
-           "restore_image", "restore_tensor", "trained_qualities"]
+           "restore_image", "restore_tensor", "tensor_to_uint8", "trained_qualities"]
 
 
 def resolve_device(device: str | torch.device | None,
@@ -176,10 +176,12 @@ def array_to_tensor(pixels: np.ndarray) -> torch.Tensor:
     return planes.float().div_(255)[None]
 
 
-def _to_uint8(x: torch.Tensor) -> np.ndarray:
-    """float (1, 3, H, W) in [0, 1] -> C-contiguous uint8 HxWx3, rounded. ``x`` is consumed."""
-    x = x[0].mul_(255).round_().clamp_(0, 255).to(torch.uint8)
-    return x.permute(1, 2, 0).contiguous().cpu().numpy()
+def tensor_to_uint8(x: torch.Tensor, *, consume: bool = False) -> np.ndarray:
+    """float (1, 3, H, W) in [0, 1] -> C-contiguous uint8 HxWx3, rounded and clamped; with
+    ``consume`` a float32 ``x`` is scaled in place rather than copied (a large image's output)."""
+    scaled = x[0].float().mul_(255) if consume else x[0].float().mul(255)
+    scaled = scaled.round_().clamp_(0, 255).to(torch.uint8)
+    return scaled.permute(1, 2, 0).contiguous().cpu().numpy()
 
 
 def _grey_uint8(rgb: torch.Tensor) -> np.ndarray:
@@ -195,7 +197,7 @@ def restore_pixels(model: Restorer, pixels: np.ndarray, *, tile: int | None = No
     grey = pixels.ndim == 2
     rgb = np.repeat(pixels[..., None], 3, axis=2) if grey else pixels
     out = restore_tensor(model, array_to_tensor(rgb), tile=tile, device=device)
-    return _grey_uint8(out) if grey else _to_uint8(out)
+    return _grey_uint8(out) if grey else tensor_to_uint8(out, consume=True)
 
 
 def restore_array(model: Restorer, array: np.ndarray, *, tile: int | None = None,

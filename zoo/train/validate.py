@@ -5,13 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
 from zoo.devices import exact_fp32
 from zoo.metrics import compute_metrics
-from zoo.restore import array_to_tensor
+from zoo.restore import array_to_tensor, tensor_to_uint8
 from zoo.train.data import ValidationSet
 
 __all__ = ["PSNR_CEILING_DB", "evaluate"]
@@ -25,10 +24,6 @@ than one value in 150 000 off by one level; JPEG restorations of photographs sco
 so their means are unchanged."""
 
 _CAPPED = frozenset({"psnr", "psnr_b"})
-
-
-def _to_uint8(x: torch.Tensor) -> np.ndarray:
-    return (x.float().clamp(0, 1)[0].permute(1, 2, 0) * 255).round().to(torch.uint8).cpu().numpy()
 
 
 @torch.no_grad()
@@ -51,7 +46,7 @@ def evaluate(model: nn.Module, valset: ValidationSet, device: torch.device,
                 for q, image in degraded.items():
                     x = array_to_tensor(image).to(device)
                     y = model(x)
-                    values = compute_metrics(_to_uint8(y), target, names=list(metrics),
+                    values = compute_metrics(tensor_to_uint8(y), target, names=list(metrics),
                                              device=device)
                     for m in metrics:
                         value = values[m]
