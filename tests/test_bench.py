@@ -164,8 +164,11 @@ def test_resume_after_a_kill_gives_the_uninterrupted_results(image_folder: Path,
         if len(seen) == 2:
             raise KeyboardInterrupt  # the kill, right after the second image was flushed
 
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning) as said:
         _bench(image_folder, tmp_path / "resumed", crops=0, after_image=killer)
+    assert [str(w.message) for w in said] == [
+        f"{image_folder.name}: stopped; the 4 rows this run measured are kept in "
+        f"{tmp_path / 'resumed' / 'results.csv'}, and the same command measures only the rest"]
     partial = read_rows(tmp_path / "resumed" / "results.csv")
     assert sorted({r.image for r in partial}) == ["a", "b"]
     (run,) = _bench(image_folder, tmp_path / "resumed", crops=0)

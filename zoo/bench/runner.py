@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+import warnings
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -28,7 +29,7 @@ from zoo.bench.results import Key, ResultsStore, Row, read_rows, write_rows
 from zoo.datasets import Dataset
 from zoo.degrade import jpeg_roundtrip, libjpeg_description, to_protocol
 from zoo.devices import exact_fp32
-from zoo.errors import ZooError, first_line, os_reason
+from zoo.errors import ZooError, caller_stacklevel, first_line, os_reason
 from zoo.locks import folder_lock, missing_folders
 from zoo.metrics import METRICS, metric_of_token
 from zoo.tiling import auto_tile_for, auto_tile_rule, tile_side
@@ -122,6 +123,9 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
                 record_interrupted_run(plan.out_dir / "meta.json", build_meta(
                     dataset=plan.dataset.name, device=device_description(plan.device), tile=plan.tile,
                     measured_now=outcome.measured, interrupted=True))
+                warnings.warn(f"{plan.dataset.name}: stopped; the {outcome.measured} rows this run "
+                              f"measured are kept in {plan.out_dir / 'results.csv'}, and the same "
+                              "command measures only the rest", stacklevel=caller_stacklevel())
             raise
         outcome.wall_seconds = time.perf_counter() - start
         # Every image skipped: no report, whose means over no image would say nothing true.
