@@ -418,6 +418,8 @@ def test_parameter_counts_reach_their_unit_at_one_thousand_and_one_million() -> 
 @pytest.mark.parametrize("argv, option", [
     (["restore", ""], "INPUT"),
     (["restore", "a.jpg", "--out-dir", ""], "--out-dir"),
+    (["restore", "a.jpg", "-m", ""], "-m/--model"),
+    (["restore", "a.jpg", "--weights", ""], "--weights"),
     (["bench", "--data", "sample", "--models", "jpeg", "-q", "10", "--metrics", "psnr", "--out", ""],
      "--out/-o"),
     (["train", "unet-l1", "--out", "", "--max-steps", "1"], "--out"),

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from zoo.atomic import unwritable_folder
-from zoo.cli.arg_types import named_path
+from zoo.cli.arg_types import named, named_path
 from zoo.distributed import reported_once, refuse_torchrun
 from zoo.errors import (ImageError, WeightsError, ZooError, first_line, is_out_of_memory, os_reason,
                         printable)
@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="output file for a single input (format from its suffix; PNG if none)")
     out.add_argument("--out-dir", type=named_path("a folder"), metavar="DIR",
                      help="write results into this folder (sub-folders of folder inputs are kept)")
-    p.add_argument("-m", "--model", default=DEFAULT_MODEL,
+    p.add_argument("-m", "--model", default=DEFAULT_MODEL, type=named("a model"),
                    help="registry name, hf-hub:ORG/NAME or a saved folder "
                         f"(default: {DEFAULT_MODEL}; see `zoo list`)")
     p.add_argument("--ensemble", action="store_true",
@@ -68,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="run the model in fp32 (default), or under bf16 / fp16 autocast: faster "
                         "where the hardware computes it natively (recent GPUs; bf16 on CPUs with "
                         "AVX512-BF16 or AMX), at a measured cost of about 0.001-0.01 dB")
-    p.add_argument("--weights", metavar="PATH",
+    p.add_argument("--weights", metavar="PATH", type=named("a safetensors file"),
                    help="a safetensors file to load into the registry model instead of its own")
     p.add_argument("--device", metavar="DEVICE",
                    help="where to run: cpu, cuda, cuda:N or mps (default: cuda when available, else cpu)")
