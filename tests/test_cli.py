@@ -426,6 +426,9 @@ def test_parameter_counts_reach_their_unit_at_one_thousand_and_one_million() -> 
     (["train", "unet-l1", "--data", "", "--max-steps", "1"], "--data"),
     (["train", "unet-l1", "--recipe", "", "--max-steps", "1"], "--recipe"),
     (["push", "unet-l1", "--repo", "org/name", "--dry-run", ""], "--dry-run"),
+    (["push", "", "--repo", "org/name", "--dry-run", "d"], "name"),
+    (["push", "unet-l1", "--repo", "org/name", "--weights", "", "--dry-run", "d"], "--weights"),
+    (["bench", "--data", "sample", "--models", "", "-q", "10"], "--models/-m"),
 ])
 def test_an_empty_name_is_refused_not_read_as_the_current_folder(
         argv: list[str], option: str, tmp_path: Path, capsys: pytest.CaptureFixture,

@@ -179,6 +179,10 @@ def test_a_restorer_that_config_json_could_not_rebuild_is_refused() -> None:
         class Starred(Restorer):  # noqa: F811
             def __init__(self, *shape: int) -> None:
                 super().__init__()
+    with pytest.raises(TypeError, match=r"^Starred.__init__ takes \*args: a Restorer names "):
+        class Starred(Restorer):  # noqa: F811  (self among the *args)
+            def __init__(*args: int) -> None:
+                Restorer.__init__(args[0])
     with pytest.raises(TypeError, match=r"^Positional.__init__ takes width positional-only: a "):
         class Positional(Restorer):  # Positional(**config) could not pass width
             def __init__(self, width: int = 8, /, depth: int = 2) -> None:

@@ -233,3 +233,16 @@ def test_fp16_on_a_cpu_is_said_to_be_emulated_where_the_model_is_loaded() -> Non
         (PrecisionWarning, "test_precision.py")]
     assert str(caught[0].message).startswith("unet-l1: most CPUs emulate fp16, several times "
                                              "slower than fp32")
+
+
+def test_warnings_name_the_callers_module_even_when_its_name_starts_like_zoo() -> None:
+    """A caller's file beside the package, zoo_demo.py (or a package zookeeper), is not zoo's
+    own: judged by a path prefix it was skipped, and the warning named no file of the user's
+    ('sys:1'). The file is simulated: code compiled under that name, run as that module."""
+    beside = str(Path(zoo.__file__).parent) + "_demo.py"
+    code = compile("import zoo\nzoo.load('unet-l1', device='cpu', precision='fp16')\n", beside,
+                   "exec")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        exec(code, {"__name__": "zoo_demo"})  # noqa: S102
+    assert [(w.category, w.filename, w.lineno) for w in caught] == [(PrecisionWarning, beside, 2)]

@@ -1176,11 +1176,10 @@ def test_skipped_images_the_warnings_do_not_name_are_listed_in_the_output_folder
         (train / f"bad-{i:02d}.png").write_bytes(b"not a png")
     recipe = load_recipe(TINY_RECIPE, [f'data.train=["{train}"]', f'data.val="{data[1]}"'])
     trainer = Trainer(TINY, recipe, tmp_path / "run", progress=False)
+    trainer.build()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        trainer._data()
-    trainer.out.mkdir()
-    trainer._list_skipped_images()
+        trainer._start()
     listed = (trainer.out / SKIPPED_IMAGES).read_text().splitlines()
     bad = sorted(p for p in train.rglob("*.png") if p.read_bytes() == b"not a png" or
                  p.name == "broken.png")  # the fixture's own broken file is skipped too
@@ -1190,11 +1189,14 @@ def test_skipped_images_the_warnings_do_not_name_are_listed_in_the_output_folder
         in capsys.readouterr().err
     for i in range(MAX_SKIP_WARNINGS + 1):
         (train / f"bad-{i:02d}.png").unlink()
+    (trainer.out / f".{SKIPPED_IMAGES}.123.tmp").write_text("a write a kill interrupted")
+    trainer = Trainer(TINY, recipe, tmp_path / "run", progress=False, resume=True)
+    trainer.build()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        trainer._data()
-    trainer._list_skipped_images()
+        trainer._start()
     assert not (trainer.out / SKIPPED_IMAGES).exists()
+    assert not list(trainer.out.glob(f".{SKIPPED_IMAGES}*"))
 
 
 def test_many_unreadable_validation_images_are_summarised(tmp_path: Path) -> None:

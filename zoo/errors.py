@@ -2,7 +2,6 @@
 
 import sys
 import unicodedata
-from pathlib import Path
 
 
 def first_line(problem: BaseException | str) -> str:
@@ -75,14 +74,12 @@ def _hidden(char: str) -> bool:
     return category[0] == "C" or category in ("Zl", "Zp")
 
 
-_PACKAGE = str(Path(__file__).resolve().parent)
-
-
 def caller_stacklevel() -> int:
     """The ``stacklevel`` for ``warnings.warn`` that points a warning at the first caller outside
     this package, however many of its functions lie between (``model.restore`` or
-    ``restore_image``, say), so that the warning names the user's line and its module."""
+    ``restore_image``, say), so that the warning names the user's line and its module. Frames
+    are told by their module's name, which no symbolic link or install layout changes."""
     frame, level = sys._getframe(1), 1  # the caller of this function: the one that warns
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "zoo":
         frame, level = frame.f_back, level + 1
     return level

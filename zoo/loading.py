@@ -107,7 +107,10 @@ def load_model(name_or_path: str | os.PathLike[str], device: str | torch.device 
     """
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise TypeError(f"a model is named by a str (a registry name, {HUB_PREFIX}ORG/NAME or a "
-                        f"path), not {type(name_or_path).__name__}")
+                        f"path) or a path object, not {type(name_or_path).__name__}")
+    if not str(name_or_path):  # Path("") would be the current folder
+        raise ZooError("the model's name is empty; name a registry entry (zoo.list_models()), "
+                       f"{HUB_PREFIX}ORG/NAME or a saved folder")
     if check_precision(precision) is not None:  # an unknown name fails before any loading
         model = with_precision(load_model(name_or_path, device, weights), precision)
         warn_if_emulated(model, precision)

@@ -123,9 +123,11 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
                 record_interrupted_run(plan.out_dir / "meta.json", build_meta(
                     dataset=plan.dataset.name, device=device_description(plan.device), tile=plan.tile,
                     measured_now=outcome.measured, interrupted=True))
-                warnings.warn(f"{plan.dataset.name}: stopped; the {outcome.measured} rows this run "
-                              f"measured are kept in {plan.out_dir / 'results.csv'}, and the same "
-                              "command measures only the rest", stacklevel=caller_stacklevel())
+                if not dist.enabled:  # under torchrun each rank's rows wait in its part file
+                    rows = "the row" if outcome.measured == 1 else f"the {outcome.measured} rows"
+                    warnings.warn(f"{plan.dataset.name}: stopped; {rows} this run measured are kept "
+                                  f"in {plan.out_dir / 'results.csv'}, and the same command "
+                                  "measures only the rest", stacklevel=caller_stacklevel())
             raise
         outcome.wall_seconds = time.perf_counter() - start
         # Every image skipped: no report, whose means over no image would say nothing true.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from zoo.cli.arg_types import named_path
+from zoo.cli.arg_types import named, named_path
 from zoo.degrade import PROTOCOLS
 from zoo.distributed import reported_once
 from zoo.errors import printable
@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "--data: DIV2K validation when it is in the data cache, else the sample suite.")
     p.add_argument("--quality", "-q", type=int, nargs="+", metavar="Q",
                    help="JPEG qualities (default: the suite's, 10 20 30)")
-    p.add_argument("--models", "-m", nargs="+", metavar="PATTERN",
+    p.add_argument("--models", "-m", nargs="+", metavar="PATTERN", type=named("a model"),
                    help="registry names, shell patterns (matching the entries with weights), or saved models (a `zoo train` export folder, "
                         "hf-hub:ORG/NAME); add +x8 for a model's self-ensemble (unet-l1+x8) "
                         "(default: every entry with weights, plus jpeg)")

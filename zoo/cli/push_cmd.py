@@ -19,9 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Write config.json, model.safetensors (float16) and a model card for a model, "
                     "and upload them to a Hub repo (created if needed). The token comes from "
                     "`hf auth login` or HF_TOKEN.")
-    parser.add_argument("name", help="registry name, saved folder, or hf-hub:ORG/NAME")
+    parser.add_argument("name", type=named("a model"), help="registry name, saved folder, or hf-hub:ORG/NAME")
     parser.add_argument("--repo", required=True, metavar="ORG/NAME", help="the Hub repo to push to")
-    parser.add_argument("--weights", metavar="PATH",
+    parser.add_argument("--weights", metavar="PATH", type=named("a safetensors file"),
                         help="safetensors file to push instead of the entry's pretrained weights")
     parser.add_argument("--private", action="store_true", help="create the repo as private")
     parser.add_argument("--dry-run", type=named("a folder"), metavar="DIR",

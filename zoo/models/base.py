@@ -40,7 +40,11 @@ def _keeping_arguments(cls: type, init: Callable[..., None]) -> Callable[..., No
     """``init`` that first records its arguments (defaults filled in) for :class:`Restorer`'s
     constructor, when it is the outermost constructor of the instance."""
     signature = inspect.signature(init)
-    for param in list(signature.parameters.values())[1:]:  # after self
+    params = list(signature.parameters.values())
+    if params and params[0].kind in (inspect.Parameter.POSITIONAL_ONLY,
+                                     inspect.Parameter.POSITIONAL_OR_KEYWORD):
+        params = params[1:]  # self
+    for param in params:
         if param.kind in _STARRED or param.kind is inspect.Parameter.POSITIONAL_ONLY:
             shown = {inspect.Parameter.VAR_POSITIONAL: f"*{param.name}",
                      inspect.Parameter.VAR_KEYWORD: f"**{param.name}"}.get(

@@ -29,7 +29,7 @@ from torch import nn
 from zoo.arguments import check_arguments
 from zoo.atomic import check_writable
 from zoo.distributed import ReportedElsewhere, launch_env
-from zoo.errors import RecipeError, ZooError, first_line, is_out_of_memory
+from zoo.errors import RecipeError, ZooError, first_line, is_out_of_memory, printable
 from zoo.locks import folder_lock, missing_folders
 from zoo.pretrained import load_entry_weights
 from zoo.registry import create_model, get_model_info
@@ -174,7 +174,8 @@ class Trainer:
         if not any(s.unnamed for s in skips):
             path.unlink(missing_ok=True)  # an earlier start's list, of files since mended
             return
-        write_file(path, "".join(f"{s.kind}: {problem}\n" for s in skips for problem in s.problems),
+        write_file(path, "".join(f"{s.kind}: {printable(problem)}\n" for s in skips
+                                 for problem in s.problems),
                    "the list of skipped images")
         print(f"note: the {sum(s.skipped for s in skips)} skipped images are listed in {path}",
               file=sys.stderr, flush=True)
@@ -365,7 +366,7 @@ class Trainer:
         return self.dist.broadcast_choice("run" if run_spent else "stage" if stage_spent else "",
                                           ("", "run", "stage"))
 
-    def _stop_in(self, stage: Stage) -> int | None:
+    def _stop_in(self) -> int | None:
         """The stage step at which the recipe's ``max_steps`` stops the run (None: no cap)."""
         cap = self.recipe.max_steps
         return max(self.step, cap) - self.stage_start if cap else None
@@ -507,7 +508,8 @@ class Trainer:
             check_writable(folder)
         # Only the names this code writes: anything else in OUT is the user's.
         remove_leftovers(self.out, *folder_leftovers("export"),
-                         *(file_leftovers(name) for name in (SAVED_RECIPE, *LOG_FILES)))
+                         *(file_leftovers(name)
+                           for name in (SAVED_RECIPE, SKIPPED_IMAGES, *LOG_FILES)))
         remove_leftovers(self.out / "checkpoints", *folder_leftovers("step-*"))
         remove_leftovers(self.out / "best", file_leftovers("step-*.safetensors"))
 
@@ -561,9 +563,9 @@ class Trainer:
                            "choose another --out")
         self._data()  # before OUT is written into: data that cannot be used leaves it as it was
         self.out.mkdir(parents=True, exist_ok=True)
-        self._list_skipped_images()
         if self.dist.main:
             self._prepare_out()
+        self._list_skipped_images()
         resumed = self.resume and self._load()
         if self.resume and not resumed and self.dist.main:
             why = f"{len(existing)} torn, removed" if existing else "none saved"
@@ -605,7 +607,7 @@ class Trainer:
                 # resume with more steps for it goes on training it.
                 while self.stage_index < len(stages):
                     stage = stages[self.stage_index]
-                    log.start_stage(stage, self.step - self.stage_start, self._stop_in(stage))
+                    log.start_stage(stage, self.step - self.stage_start, self._stop_in())
                     self._run_stage(stage, loader_iter, log)
                     if self.stopped or self.stage_index == len(stages) - 1:
                         break
