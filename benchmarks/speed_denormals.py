@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -107,8 +108,7 @@ def median_step_ms(step: Callable[[], object], repeats: int, warmup: int = 2,
         start = clock()
         step()
         times.append(clock() - start)
-    times.sort()
-    return 1000 * times[len(times) // 2]
+    return 1000 * statistics.median_high(times)
 
 
 def speedup(without_ms: float, with_ms: float) -> str:

@@ -82,12 +82,13 @@ def main(argv: list[str] | None = None) -> None:
                               "compare)", flush=True)
                         continue
                     tiled = restore_tiled(model, x, tile=tile, overlap=args.overlap)
-                    levels = np.abs(tensor_to_uint8(tiled).astype(int) - tensor_to_uint8(whole)).max()
+                    tiled8, whole8 = tensor_to_uint8(tiled), tensor_to_uint8(whole)
+                    levels = np.abs(tiled8.astype(int) - whole8).max()
                     line += (f"{tiles}: mean |tiled - whole| = "
                              f"{(whole - tiled).abs().mean().item():.2e}, at most {levels} of 255 "
                              "levels apart in the 8-bit output")
                     if args.score:
-                        scores = {m: (METRICS[m](tensor_to_uint8(tiled), truth), METRICS[m](tensor_to_uint8(whole), truth))
+                        scores = {m: (METRICS[m](tiled8, truth), METRICS[m](whole8, truth))
                                   for m in ("psnr", "lpips_alex")}
                         line += "; " + ", ".join(f"{m} tiled {_score(t)} / whole {_score(w)}"
                                                  for m, (t, w) in scores.items())

@@ -59,7 +59,7 @@ class QualityEstimate:
         return str(self.quality) if self.exact else f"~{self.quality}"
 
 
-@functools.cache  # each estimate compares with all 100 qualities' tables
+@functools.cache  # an inexact estimate compares with all 100 qualities' tables
 def ijg_table(base: tuple[int, ...], quality: int, largest: int = _BASELINE_MAX) -> tuple[int, ...]:
     """``base`` scaled to ``quality`` (1-100) as libjpeg's ``jpeg_set_quality`` does."""
     scale = 5000 // quality if quality < 50 else 200 - 2 * quality
@@ -71,6 +71,16 @@ def _distance(table: Sequence[int], reference: Sequence[int]) -> float:
     return sum(abs(math.log(a / b)) for a, b in zip(table, reference)) / len(reference)
 
 
+@functools.cache
+def _exact_qualities(bases: tuple[tuple[int, ...], ...],
+                     largest: int) -> dict[tuple[tuple[int, ...], ...], int]:
+    """Each IJG quality's scaled ``bases`` -> the lowest quality that has them."""
+    qualities: dict[tuple[tuple[int, ...], ...], int] = {}
+    for quality in range(1, 101):
+        qualities.setdefault(tuple(ijg_table(base, quality, largest) for base in bases), quality)
+    return qualities
+
+
 def quality_from_tables(tables: Mapping[int, Sequence[int]]) -> QualityEstimate | None:
     """The IJG quality of quantization ``tables`` (Pillow's ``Image.quantization``: table 0
     luminance, table 1 chrominance if any); None when none is within :data:`TOLERANCE`."""
@@ -79,11 +89,13 @@ def quality_from_tables(tables: Mapping[int, Sequence[int]]) -> QualityEstimate 
     if not pairs or any(min(table) < 1 for table, _ in pairs):
         return None
     largest = _BASELINE_MAX if max(max(t) for t, _ in pairs) <= _BASELINE_MAX else 32767
+    given = tuple(tuple(table) for table, _ in pairs)
+    exact = _exact_qualities(tuple(base for _, base in pairs), largest).get(given)
+    if exact is not None:  # the common case: a libjpeg quality's own tables
+        return QualityEstimate(exact, exact=True)
     best_distance, best = math.inf, 0
     for quality in range(1, 101):
-        scaled = [(tuple(table), ijg_table(base, quality, largest)) for table, base in pairs]
-        if all(table == reference for table, reference in scaled):
-            return QualityEstimate(quality, exact=True)
+        scaled = [(table, ijg_table(base, quality, largest)) for table, (_, base) in zip(given, pairs)]
         distance = sum(_distance(t, r) for t, r in scaled) / len(scaled)
         if distance < best_distance:
             best_distance, best = distance, quality

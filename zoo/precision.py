@@ -106,8 +106,9 @@ class PrecisionWarning(UserWarning):
 def warn_if_emulated(model: Restorer, precision: str) -> None:
     """Warn once, where the model is loaded, that fp16 on a CPU is emulated: it runs, several
     times slower than fp32 (bf16 is the CPUs' fast precision)."""
-    param = next(model.parameters(), None)
-    if precision == "fp16" and param is not None and param.device.type == "cpu":
+    from zoo.restore import resolve_device  # here: zoo.loading need not import PIL and imaging
+
+    if precision == "fp16" and model.num_parameters() and resolve_device(None, model).type == "cpu":
         warnings.warn(f"{model.name}: most CPUs emulate fp16, several times slower than fp32 "
                       f"({doc_path('restore.md')}, \"Precision\"); bf16 is the CPUs' fast "
                       "precision", PrecisionWarning, stacklevel=caller_stacklevel())

@@ -229,13 +229,13 @@ def restore_loaded(model: Restorer, image: LoadedImage, *, tile: int | None = No
 
 def _restore_pil(model: Restorer, image: Image.Image, *, tile: int | None,
                  device: str | torch.device | None) -> Image.Image:
+    name = getattr(image, "filename", "") or "the PIL image"
     try:
         loaded = from_pil(image)
     except OSError as exc:  # decoding is lazy: a damaged file fails here, at image.load()
-        name = getattr(image, "filename", "") or "the PIL image"
         raise ImageError(f"{name}: corrupt or unreadable image ({type(exc).__name__}: "
                          f"{first_line(exc)})") from None
-    _warn_above_training(model, image, getattr(image, "filename", "") or "the PIL image")
+    _warn_above_training(model, image, name)
     out = to_pil(restore_loaded(model, loaded, tile=tile, device=device))
     # From the LoadedImage, not image.info: a CMYK image's profile was converted to sRGB's.
     carried = {"icc_profile": loaded.icc_profile, "exif": loaded.exif, "dpi": loaded.dpi}

@@ -94,12 +94,15 @@ class Restorer(nn.Module):
     pad_multiple: ClassVar[int] = 1
     config_excludes: ClassVar[frozenset[str]] = frozenset()
     """Constructor arguments that choose how to initialise, not what to build: not in config."""
+    keeps_arguments: ClassVar[bool] = True
+    """Whether a subclass's constructor arguments are recorded as its config (not for a way of
+    running another model, which is never rebuilt from a config.json)."""
     config: dict[str, Any]
     info: ModelInfo | None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "__init__" in cls.__dict__:
+        if "__init__" in cls.__dict__ and cls.keeps_arguments:
             cls.__init__ = _keeping_arguments(cls, cls.__init__)  # type: ignore[method-assign]
 
     def __init__(self, **config: Any) -> None:
@@ -165,10 +168,10 @@ class ModelWrapper(Restorer):
     """
 
     suffix: ClassVar[str] = ""
+    keeps_arguments = False  # rebuilt by wrapping its model: config stays {}
 
     def __init__(self, model: Restorer) -> None:
         super().__init__()
-        self.config = {}  # rebuilt by wrapping its model, never from a config.json
         self.model = model
         self.train(model.training)
         self.info = model.info

@@ -167,10 +167,10 @@ class Trainer:
     def _list_skipped_images(self) -> None:
         """Where more images were skipped than the warnings name, every one of them, in
         ``OUT/skipped-images.txt`` (a line each, for the main process), and a note saying so."""
-        skips = [self.dataset.store.skips] + ([self.valset.skips] if self.valset else [])
-        path = self.out / SKIPPED_IMAGES
         if not self.dist.main:
             return
+        skips = [self.dataset.store.skips] + ([self.valset.skips] if self.valset else [])
+        path = self.out / SKIPPED_IMAGES
         if not any(s.unnamed for s in skips):
             path.unlink(missing_ok=True)  # an earlier start's list, of files since mended
             return
