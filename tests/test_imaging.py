@@ -356,6 +356,19 @@ def test_a_jpeg_whose_header_claims_more_pixels_than_the_file_can_hold_is_refuse
         assert read_image(flat).pixels.shape == (1024, 2048)
 
 
+def test_a_float_image_holding_nan_or_inf_is_refused(tmp_path: Path) -> None:
+    for value in (np.nan, np.inf):
+        values = np.full((16, 16), 0.5, np.float32)
+        values[3, 4] = value
+        path = tmp_path / "float.tif"
+        Image.fromarray(values, mode="F").save(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # numpy's "invalid value encountered in cast" was it
+            with pytest.raises(ImageError, match=rf"^{path}: a floating-point image holding NaN or "
+                                                 "infinite values, which are no grey level$"):
+                read_image(path)
+
+
 def test_bomb_message_states_the_real_limit(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     png16(tmp_path / "huge.png", np.zeros((1, 1, 3), np.uint16), size=(30000, 30000))

@@ -287,7 +287,7 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
     if mode == "CMYK":
         img, icc = _cmyk_to_rgb(img, icc)
     if img.mode in _WIDE_GREY:
-        pixels = _wide_grey_to_uint8(img, bit_depth)
+        pixels = _wide_grey_to_uint8(img, bit_depth, source)
         key = img.info.get("transparency")
         if isinstance(key, int) and img.mode != "F":  # a 16-bit grey PNG's tRNS: compared unscaled
             keyed, alpha = True, np.where(np.asarray(img) == key, 0, 255).astype(np.uint8)
@@ -395,10 +395,14 @@ def _wide_colour(img: Image.Image, source: Path, raw_mode: str) -> Image.Image:
     return wide
 
 
-def _wide_grey_to_uint8(img: Image.Image, bit_depth: int) -> np.ndarray:
+def _wide_grey_to_uint8(img: Image.Image, bit_depth: int, source: Path | None) -> np.ndarray:
     """16/32-bit integer or float grey to uint8, scaling the full range (65535 -> 255)."""
     if img.mode == "F":
         values = np.asarray(img).astype(np.float64)
+        if not np.isfinite(values).all():  # numpy's cast would warn and make up a grey level
+            where = f"{source}: " if source is not None else ""
+            raise ImageError(f"{where}a floating-point image holding NaN or infinite values, which "
+                             "are no grey level")
         scale = 255.0 if values.size and values.max() <= 1.0 else 1.0
         return np.clip(np.round(values * scale), 0, 255).astype(np.uint8)
     values = np.asarray(img)
