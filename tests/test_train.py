@@ -1572,6 +1572,16 @@ def test_a_loader_worker_that_fails_is_one_line_with_what_to_do() -> None:
                                        r"peer\); a worker killed by the system"):
         next_batch(reset())
 
+    def closed() -> Iterator[list[torch.Tensor]]:
+        raise EOFError
+        yield []
+
+    # The same, the connection closed before the answer: an EOFError with no text, which ended
+    # the run with exit status 1 and a traceback Python could not print ("lost sys.stderr").
+    with pytest.raises(ZooError, match=r"^the training data loader failed \(DataLoader worker "
+                                       r"gone while handing a batch over: the connection closed\)"):
+        next_batch(closed())
+
 
 def test_a_data_error_in_a_loader_worker_is_its_own_one_line(tmp_path: Path) -> None:
     """Images gone bad while a worker reads them: the DataError as without workers, not torch's

@@ -278,8 +278,10 @@ def next_batch(batches: Iterator[list[torch.Tensor]]) -> list[torch.Tensor]:
         if failure is None:
             raise
         raise failure from None
-    except ConnectionError as exc:  # a worker gone while this process fetched its batch's memory
-        reason = exc.strerror or first_line(exc)
+    except (ConnectionError, EOFError) as exc:  # a worker gone while this process fetched its
+        # batch's memory: the connection reset, or closed before the answer (EOFError, no text)
+        reason = getattr(exc, "strerror", None) or (first_line(exc) if str(exc) else
+                                                    "the connection closed")
         raise ZooError(f"the training data loader failed (DataLoader worker gone while handing a "
                        f"batch over: {reason}); {_KILLED_HINT}") from None
 
