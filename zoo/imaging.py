@@ -343,11 +343,16 @@ def _stated_dpi(value: object) -> tuple[float, float] | None:
     return (x, y) if x > 0 and y > 0 and x < 1e6 and y < 1e6 else None
 
 
+def _naming(source: Path | None) -> str:
+    """``"FILE: "`` to start a message about the image read from ``source``; "" for pixels
+    without a file."""
+    return f"{source}: " if source is not None else ""
+
+
 def check_size(height: int, width: int, source: Path | None = None) -> None:
     """Refuse an image below the 8x8 of one JPEG block, naming the file when there is one."""
     if min(height, width) < MIN_SIDE:
-        where = f"{source}: " if source is not None else ""
-        raise ImageError(f"{where}image is {width}x{height}, smaller than the minimum of "
+        raise ImageError(f"{_naming(source)}image is {width}x{height}, smaller than the minimum of "
                          f"{MIN_SIDE}x{MIN_SIDE} pixels")
 
 
@@ -400,8 +405,7 @@ def _wide_grey_to_uint8(img: Image.Image, bit_depth: int, source: Path | None) -
     if img.mode == "F":
         values = np.asarray(img).astype(np.float64)
         if not np.isfinite(values).all():  # numpy's cast would warn and make up a grey level
-            where = f"{source}: " if source is not None else ""
-            raise ImageError(f"{where}a floating-point image holding NaN or infinite values, which "
+            raise ImageError(f"{_naming(source)}a floating-point image holding NaN or infinite values, which "
                              "are no grey level")
         scale = 255.0 if values.size and values.max() <= 1.0 else 1.0
         return np.clip(np.round(values * scale), 0, 255).astype(np.uint8)
