@@ -392,6 +392,27 @@ def test_a_folder_of_earlier_results_says_so(tmp_path: Path, capsys: pytest.Capt
             "which are not restored again") in capsys.readouterr().err
 
 
+def test_what_a_folder_holds_besides_its_images_is_noted(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    """Files passed over are named in one note per folder (hidden ones not counted); they are
+    not problems: the exit status stays 0."""
+    (tmp_path / "sub").mkdir()
+    Image.fromarray(rgb()).save(tmp_path / "pic.jpg")
+    Image.fromarray(rgb()).save(tmp_path / "pic.restored.png")
+    Image.fromarray(rgb()).save(tmp_path / "anim.gif")
+    for name in ("notes.txt", "sub/raw.cr2", ".DS_Store", *(f"x{k}.xmp" for k in range(5))):
+        (tmp_path / name).write_bytes(b"not an image")
+    assert restore(tmp_path, "-r") == 0
+    err = capsys.readouterr().err
+    assert (f"note: {tmp_path}: 1 earlier result (*.restored.*) not restored again; 8 files "
+            "passed over, not being images zoo reads: anim.gif, notes.txt, x0.xmp, x1.xmp, "
+            "x2.xmp and 3 more\n") in err, err
+    assert "restored 1 of 1 image" in err
+    (tmp_path / "pic.restored.png").unlink()
+    assert restore(tmp_path / "pic.jpg", tmp_path / "sub") == 1  # no images there: a problem
+    assert "note:" not in capsys.readouterr().err  # files given by name, or a failed folder
+
+
 def test_same_names_of_one_format_clash_under_their_own_name(
         tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """Two x.jpg from two folders into one --out-dir: the format would not tell them apart, so

@@ -104,21 +104,38 @@ def _is_dir(path: Path) -> bool:
 
 
 def _folder_images(folder: Path, recursive: bool, suffix: str, problems: list[str],
-                   out_dir: Path | None = None) -> tuple[list[Path], int]:
-    """The image files in ``folder``, sorted, and how many earlier results (``*SUFFIX.*``) were
-    left out; unreadable folders are added to ``problems``. ``out_dir`` inside ``folder`` is
-    not walked: it holds results, whatever suffix they were written with."""
+                   out_dir: Path | None = None) -> tuple[list[Path], int, list[Path]]:
+    """The image files in ``folder``, sorted; how many earlier results (``*SUFFIX.*``) were
+    left out; and the other files, not images (hidden ones not counted). Unreadable folders
+    are added to ``problems``. ``out_dir`` inside ``folder`` is not walked: it holds results,
+    whatever suffix they were written with."""
     from zoo.folders import walk_files
     from zoo.imaging import READ_SUFFIXES
 
     def unreadable(exc: OSError) -> None:
         problems.append(f"{exc.filename}: cannot read this folder ({os_reason(exc)})")
 
-    images = [path for path in walk_files(folder, recursive=recursive, onerror=unreadable,
-                                          skip=[out_dir] if out_dir else [])
-              if path.suffix.lower() in READ_SUFFIXES]
+    files = list(walk_files(folder, recursive=recursive, onerror=unreadable,
+                            skip=[out_dir] if out_dir else []))
+    images = [path for path in files if path.suffix.lower() in READ_SUFFIXES]
+    others = [path for path in files
+              if path.suffix.lower() not in READ_SUFFIXES and not path.name.startswith(".")]
     found = [path for path in images if not path.stem.endswith(suffix)]
-    return sorted(found), len(images) - len(found)
+    return sorted(found), len(images) - len(found), others
+
+
+def _passed_over(folder: Path, earlier: int, others: list[Path], suffix: str) -> str | None:
+    """The note on what a folder holds besides the images it restores, if anything."""
+    parts = []
+    if earlier:
+        parts.append(f"{earlier} earlier result{'s' if earlier != 1 else ''} (*{suffix}.*) not "
+                     "restored again")
+    if others:
+        names = [path.relative_to(folder).as_posix() for path in others[:5]]
+        more = f" and {len(others) - 5} more" if len(others) > 5 else ""
+        parts.append(f"{len(others)} file{'s' if len(others) != 1 else ''} passed over, not "
+                     f"being images zoo reads: {', '.join(names)}{more}")
+    return f"{folder}: {'; '.join(parts)}" if parts else None
 
 
 def check_destination(*, output: str | None, out_dir: Path | None, suffix: str) -> None:
@@ -165,12 +182,13 @@ def _separate_shared_names(jobs: list[Job], suffix: str) -> list[Job]:
 
 def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None,
                  suffix: str, recursive: bool,
-                 skip_existing: bool = False) -> tuple[list[Job], list[str], int]:
+                 skip_existing: bool = False) -> tuple[list[Job], list[str], int, list[str]]:
     """Expand folders and pick an output path for every input file.
 
     Returns the jobs, what cannot be restored (empty or unreadable folders, a result that
     another input's result would overwrite, a result that would replace an input of the run),
-    one line each, and the number of input images refused (result clashes, inputs in the way).
+    one line each, the number of input images refused (result clashes, inputs in the way), and
+    notes on what folders hold besides the images restored (earlier results, other files).
     ``output`` is checked by :func:`check_destination` first. With ``skip_existing`` a result
     that is already there replaces nothing (it is kept), so it is no clash with another input.
     """
@@ -178,10 +196,14 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
 
     jobs: list[Job] = []
     problems: list[str] = []
+    notes: list[str] = []
     for item in _expanded(inputs, problems):
         if _is_dir(item):
             before = len(problems)
-            found, earlier = _folder_images(item, recursive, suffix, problems, out_dir)
+            found, earlier, others = _folder_images(item, recursive, suffix, problems, out_dir)
+            note = _passed_over(item, earlier, others, suffix) if found else None
+            if note:
+                notes.append(note)
             if not found and len(problems) == before:
                 problems.append(f"{item}: no image files in this folder" + (
                     f", only {earlier} earlier result{'s' if earlier != 1 else ''} (*{suffix}.*), "
@@ -212,7 +234,7 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
             unique[key] = job
     kept = _sparing_inputs(list(unique.values()), [job.source for job in jobs], problems,
                            skip_existing)
-    return kept, problems, len(jobs) - len(kept)
+    return kept, problems, len(jobs) - len(kept), notes
 
 
 def _expanded(inputs: list[Path], problems: list[str]) -> list[Path]:
@@ -358,7 +380,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     _check_usage(args)
     inputs = list(args.inputs) + ([_sample_input(args)] if args.sample else [])
-    jobs, problems, refused = collect_jobs(inputs, output=args.output, out_dir=args.out_dir,
+    jobs, problems, refused, notes = collect_jobs(inputs, output=args.output, out_dir=args.out_dir,
                                            skip_existing=args.skip_existing,
                                            suffix=args.suffix, recursive=args.recursive)
     model = _load_model(args, console)  # first: a model without weights fails before any writing
@@ -373,6 +395,8 @@ def run(args: argparse.Namespace) -> int:
     hint = "" if args.out_dir else "; write the results elsewhere with --out-dir"
     ready = writable_jobs(jobs, problems, hint=hint)
     refused += len(jobs) - len(ready)
+    for note in notes:
+        console.print(f"[yellow]note:[/] {escape(printable(note))}")
     for problem in problems:
         _fail(console, problem)
     start = time.perf_counter()
