@@ -170,6 +170,27 @@ def test_config_holds_the_outermost_constructors_arguments() -> None:
     assert UNet(channels=(8, 16), blocks=(1, 1)).config == {"channels": [8, 16], "blocks": [1, 1]}
 
 
+def test_config_holds_the_arguments_as_passed() -> None:
+    """A constructor changing a list it was given (or its default) leaves config as passed, so
+    that config.json rebuilds the same model; so does the caller changing it afterwards."""
+
+    class Appending(Restorer):
+        def __init__(self, sizes: list[int] = [1, 2]) -> None:  # noqa: B006  (the case tested)
+            super().__init__()
+            sizes.append(3)
+            self.sizes = sizes
+
+    first = Appending()
+    assert first.config == {"sizes": [1, 2]} and first.sizes == [1, 2, 3]
+    assert Appending().config == {"sizes": [1, 2, 3]}  # Python's shared default, as it came
+    assert Appending(**first.config).sizes == [1, 2, 3]
+    given = [5]
+    model = Appending(given)
+    given.append(6)
+    assert model.config == {"sizes": [5]}
+    assert Appending(**model.config).sizes == [5, 3]
+
+
 def test_a_restorer_that_config_json_could_not_rebuild_is_refused() -> None:
     with pytest.raises(TypeError, match=r"^Starred.__init__ takes \*\*options: a Restorer names "):
         class Starred(Restorer):

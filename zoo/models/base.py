@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 from collections.abc import Callable
@@ -71,6 +72,9 @@ def _keeping_arguments(cls: type, init: Callable[..., None]) -> Callable[..., No
         bound.apply_defaults()
         arguments = dict(bound.arguments)
         del arguments[next(iter(signature.parameters))]  # self
+        # As passed: a constructor that appends to its list argument (or its default) must not
+        # change what config.json rebuilds it from.
+        arguments = copy.deepcopy(arguments)
         self.__dict__[_PENDING] = [arguments, 1]  # not setattr: nn.Module is not set up yet
         try:
             init(self, *args, **kwargs)
