@@ -93,7 +93,7 @@ def measure_patch(name: str, device: str, threads: int | None, precision: str, c
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     memory = PeakMemory(device)
     times = []
-    from zoo.devices import exact_fp32
+    from zoo.fp32 import exact_fp32
 
     with torch.inference_mode(), exact_fp32():  # fp32 as `zoo restore` runs it: no TF32 on GPUs
         for i in range(warmup + runs):

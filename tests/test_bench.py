@@ -685,7 +685,7 @@ def test_metrics_score_without_tf32(image_folder: Path, tmp_path: Path,
 
     from zoo import metrics
 
-    from zoo.devices import fp32_settings
+    from zoo.fp32 import fp32_settings
 
     seen = []
 

@@ -371,7 +371,7 @@ def test_a_damaged_file_opened_with_pil_is_an_image_error_naming_it(tmp_path: Pa
 def test_networks_run_in_fp32_not_tf32() -> None:
     """On a GPU, cuDNN convolutions default to TF32; "fp32" (the default precision, the speed
     tables' label) must be fp32 there too."""
-    from zoo.devices import fp32_settings
+    from zoo.fp32 import fp32_settings
 
     seen = []
 
@@ -499,7 +499,7 @@ def test_a_callers_precision_settings_are_kept_and_restored_around(opt_in: str,
     """torch's newer fp32_precision API: a caller who set it to TF32 made every restore fail
     ("mix of the legacy and new APIs"), and set_float32_matmul_precision("medium") (bf16 matrix
     products on a CPU too) was broken by one restore (the legacy flag saved and put back)."""
-    from zoo.devices import fp32_settings
+    from zoo.fp32 import fp32_settings
 
     if not hasattr(torch.backends.cuda.matmul, "fp32_precision"):
         pytest.skip("torch before the fp32_precision API")
@@ -527,7 +527,7 @@ def test_exact_fp32_puts_settings_back_when_the_last_thread_leaves() -> None:
     still ran (its "fp32" was then TF32 on a GPU), and the last left the first's values."""
     import threading
 
-    from zoo.devices import exact_fp32, fp32_settings
+    from zoo.fp32 import exact_fp32, fp32_settings
 
     before, inside = fp32_settings(), []
     first_in, second_done = threading.Event(), threading.Event()

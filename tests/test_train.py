@@ -1524,7 +1524,7 @@ def test_validation_scores_without_tf32(tmp_path: Path, monkeypatch: pytest.Monk
 
     Image.fromarray(np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
         tmp_path / "a.png")
-    from zoo.devices import fp32_settings
+    from zoo.fp32 import fp32_settings
 
     seen = []
 

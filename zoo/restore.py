@@ -21,8 +21,9 @@ from PIL import Image
 
 from zoo.atomic import check_replaceable
 from zoo.degrade import GREY_WEIGHTS
-from zoo.devices import exact_fp32, usable_device
+from zoo.devices import usable_device
 from zoo.errors import ImageError, caller_stacklevel, first_line, is_out_of_memory
+from zoo.fp32 import exact_fp32
 from zoo.imaging import (ImageWarning, LoadedImage, check_output, check_size, from_pil, output_format,
                          output_path, read_image, to_pil, write_image)
 from zoo.jpeg_quality import estimate_quality

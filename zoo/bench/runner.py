@@ -28,8 +28,8 @@ from zoo.bench.meta import build_meta, device_description, record_interrupted_ru
 from zoo.bench.results import Key, ResultsStore, Row, read_rows, write_rows
 from zoo.datasets import Dataset
 from zoo.degrade import jpeg_roundtrip, libjpeg_description, to_protocol
-from zoo.devices import exact_fp32
 from zoo.errors import ZooError, caller_stacklevel, first_line, os_reason
+from zoo.fp32 import exact_fp32
 from zoo.locks import folder_lock, missing_folders
 from zoo.metrics import METRICS, metric_of_token
 from zoo.tiling import auto_tile_for, auto_tile_rule, tile_side

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from zoo.devices import exact_fp32
+from zoo.fp32 import exact_fp32
 from zoo.metrics import compute_metrics
 from zoo.restore import array_to_tensor, tensor_to_uint8
 from zoo.train.data import ValidationSet
