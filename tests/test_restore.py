@@ -618,7 +618,7 @@ def test_float_input_may_stray_one_grey_level_outside_the_unit_range(identity: R
 
 def test_restore_file_warns_of_a_jpeg_above_the_qualities_the_model_was_trained_on(
         tmp_path: Path) -> None:
-    from zoo.restore import QualityWarning, trained_qualities
+    from zoo.quality_warning import QualityWarning, trained_qualities
 
     model = zoo.load("arnet-nogan", device="cpu")
     assert trained_qualities(model) == (5, 40)  # training/arnet-nogan.toml's data.quality
@@ -672,7 +672,7 @@ def test_models_of_unknown_training_are_not_said_to_know_it(tmp_path: Path) -> N
     from zoo.hub import save_pretrained
     from zoo.pretrained import shipped_weights_path
     from zoo.registry import get_model_info
-    from zoo.restore import trained_qualities
+    from zoo.quality_warning import trained_qualities
 
     shipped = zoo.load("unet-l1", device="cpu")
     save_pretrained(shipped, tmp_path / "saved")

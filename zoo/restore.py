@@ -8,7 +8,6 @@ channel is kept aside and put back unchanged.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import warnings
 from contextlib import contextmanager
@@ -22,20 +21,19 @@ from PIL import Image
 from zoo.atomic import check_replaceable
 from zoo.degrade import GREY_WEIGHTS
 from zoo.devices import usable_device
-from zoo.errors import ImageError, caller_stacklevel, first_line, is_out_of_memory
+from zoo.errors import ImageError, first_line, is_out_of_memory
 from zoo.fp32 import exact_fp32
-from zoo.imaging import (ImageWarning, LoadedImage, check_output, check_size, from_pil, output_format,
-                         output_path, read_image, to_pil, write_image)
-from zoo.jpeg_quality import estimate_quality
+from zoo.imaging import (LoadedImage, check_output, check_size, from_pil, output_format, output_path,
+                         read_image, to_pil, write_image)
 from zoo.models.base import Restorer
 from zoo.orientation import as_stored, upright
-from zoo.pretrained import holds_released_weights
-from zoo.resources import doc_path
+# QualityWarning stays importable here: docs/restore.md names it zoo.restore.QualityWarning
+from zoo.quality_warning import QualityWarning, warn_above_training
 from zoo.tiling import (DEFAULT_OVERLAP, auto_batch, auto_tile_for, padded_size, restore_tiled,
                          run_whole, smaller_tile)
 
 __all__ = ["QualityWarning", "array_to_tensor", "resolve_device", "restore_array", "restore_file",
-           "restore_image", "restore_tensor", "tensor_to_uint8", "trained_qualities"]
+           "restore_image", "restore_tensor", "tensor_to_uint8"]
 
 
 def resolve_device(device: str | torch.device | None,
@@ -236,7 +234,7 @@ def _restore_pil(model: Restorer, image: Image.Image, *, tile: int | None,
     except OSError as exc:  # decoding is lazy: a damaged file fails here, at image.load()
         raise ImageError(f"{name}: corrupt or unreadable image ({type(exc).__name__}: "
                          f"{first_line(exc)})") from None
-    _warn_above_training(model, image, name)
+    warn_above_training(model, image, name)
     out = to_pil(restore_loaded(model, loaded, tile=tile, device=device))
     # From the LoadedImage, not image.info: a CMYK image's profile was converted to sRGB's.
     carried = {"icc_profile": loaded.icc_profile, "exif": loaded.exif, "dpi": loaded.dpi}
@@ -291,52 +289,9 @@ def restore_file(model: Restorer, in_path: str | os.PathLike[str],
         raise ImageError(f"{in_path}: the output would overwrite the input; choose another "
                          "output name")
     image = read_image(in_path)
-    _warn_above_training(model, in_path)
+    warn_above_training(model, in_path)
     # Known before the model runs: what the format cannot hold, a protected file, a folder there.
     check_output(out_path, image)
     check_replaceable(output_path(out_path))
     restored = restore_loaded(model, image, tile=tile, device=device)
     return write_image(out_path, restored)
-
-
-class QualityWarning(ImageWarning):
-    """A JPEG of a higher quality than the model was trained on: restoring it may lose detail."""
-
-
-@functools.cache
-def _recipe_qualities(recipe: str) -> tuple[int, int] | None:
-    """``data.quality`` of the recipe ``training/RECIPE.toml`` (its default where the file does
-    not set it); None when the recipe cannot be read."""
-    from zoo.errors import RecipeError
-    from zoo.train.recipe import load_recipe, recipe_path
-
-    try:
-        low, high = load_recipe(recipe_path(recipe), check_data=False).data.quality
-    except (RecipeError, OSError):
-        return None
-    return int(low), int(high)
-
-
-def trained_qualities(model: Restorer) -> tuple[int, int] | None:
-    """The JPEG qualities a registry model's own weights were trained on (its recipe's
-    ``data.quality``); None when unknown: weights given by path, a saved folder or Hub repo
-    (whose config records no recipe), an entry without a recipe."""
-    info = model.info
-    if info is None or info.recipe is None or not holds_released_weights(model):
-        return None
-    return _recipe_qualities(info.recipe)
-
-
-def _warn_above_training(model: Restorer, source: str | os.PathLike[str] | Image.Image,
-                         shown: str | os.PathLike[str] | None = None) -> None:
-    """One warning when ``source`` (a file, or an opened PIL image, named ``shown``) is a JPEG of
-    a higher quality than ``model`` was trained on (its tables read only for a model whose
-    training range is known)."""
-    trained = trained_qualities(model)
-    estimate = estimate_quality(source) if trained is not None else None
-    if estimate is None or estimate.quality <= trained[1]:
-        return
-    warnings.warn(f"{shown or source}: JPEG quality {estimate}, above the {trained[0]}-"
-                  f"{trained[1]} {model.name} was trained on; restoring it may lose detail "
-                  f"(measured in {doc_path('restore.md')}, \"Which JPEGs to restore\")",
-                  QualityWarning, stacklevel=caller_stacklevel())

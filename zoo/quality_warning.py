@@ -1,0 +1,62 @@
+"""The warning that a JPEG is of a higher quality than a model was trained on (restoring it may
+lose detail): the qualities a registry model's weights were trained on, and the one warning."""
+
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+
+from PIL import Image
+
+from zoo.errors import caller_stacklevel
+from zoo.imaging import ImageWarning
+from zoo.jpeg_quality import estimate_quality
+from zoo.models.base import Restorer
+from zoo.pretrained import holds_released_weights
+from zoo.resources import doc_path
+
+__all__ = ["QualityWarning", "trained_qualities", "warn_above_training"]
+
+
+class QualityWarning(ImageWarning):
+    """A JPEG of a higher quality than the model was trained on: restoring it may lose detail."""
+
+
+@functools.cache
+def _recipe_qualities(recipe: str) -> tuple[int, int] | None:
+    """``data.quality`` of the recipe ``training/RECIPE.toml`` (its default where the file does
+    not set it); None when the recipe cannot be read."""
+    from zoo.errors import RecipeError
+    from zoo.train.recipe import load_recipe, recipe_path
+
+    try:
+        low, high = load_recipe(recipe_path(recipe), check_data=False).data.quality
+    except (RecipeError, OSError):
+        return None
+    return int(low), int(high)
+
+
+def trained_qualities(model: Restorer) -> tuple[int, int] | None:
+    """The JPEG qualities a registry model's own weights were trained on (its recipe's
+    ``data.quality``); None when unknown: weights given by path, a saved folder or Hub repo
+    (whose config records no recipe), an entry without a recipe."""
+    info = model.info
+    if info is None or info.recipe is None or not holds_released_weights(model):
+        return None
+    return _recipe_qualities(info.recipe)
+
+
+def warn_above_training(model: Restorer, source: str | os.PathLike[str] | Image.Image,
+                         shown: str | os.PathLike[str] | None = None) -> None:
+    """One warning when ``source`` (a file, or an opened PIL image, named ``shown``) is a JPEG of
+    a higher quality than ``model`` was trained on (its tables read only for a model whose
+    training range is known)."""
+    trained = trained_qualities(model)
+    estimate = estimate_quality(source) if trained is not None else None
+    if estimate is None or estimate.quality <= trained[1]:
+        return
+    warnings.warn(f"{shown or source}: JPEG quality {estimate}, above the {trained[0]}-"
+                  f"{trained[1]} {model.name} was trained on; restoring it may lose detail "
+                  f"(measured in {doc_path('restore.md')}, \"Which JPEGs to restore\")",
+                  QualityWarning, stacklevel=caller_stacklevel())
