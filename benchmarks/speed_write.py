@@ -5,7 +5,7 @@
 
 The image is scikit-image's astronaut enlarged with Pillow's bicubic filter to about
 ``--megapixels`` (smooth), JPEG-compressed at quality 75 and decoded, or ``--image`` (a real
-result: a GAN-trained model's texture compresses less), and written to memory as ``zoo restore`` writes each format (``zoo.imaging``'s
+result: a GAN-trained model's texture compresses less), and written to memory as ``zoo restore`` writes each format (``zoo.image_output``'s
 options; PNG once per ``--levels`` level). Each line is the median of ``--repeats`` writes
 after one untimed write, and the bytes written. The default PNG level (``PNG_COMPRESS_LEVEL``)
 was chosen from this table.
@@ -25,8 +25,8 @@ from PIL import Image
 
 from zoo.cli.arg_types import float_above, int_at_least, int_in
 from zoo.degrade import jpeg_roundtrip
-from zoo.imaging import (PNG_COMPRESS_LEVEL, LoadedImage, output_format, read_image, save_options,
-                         to_pil)
+from zoo.image_output import PNG_COMPRESS_LEVEL, output_format, save_options, to_pil
+from zoo.imaging import LoadedImage, read_image
 from zoo.samples import sample_image
 
 SUFFIXES = (".png", ".webp", ".tif", ".jpg", ".bmp")

@@ -775,7 +775,7 @@ def test_speed_metrics_says_a_metric_is_undefined_at_the_size_instead_of_timing_
 
 
 def test_speed_write_times_every_format_and_marks_the_zoos_png_level(monkeypatch, capsys) -> None:
-    from zoo.imaging import PNG_COMPRESS_LEVEL
+    from zoo.image_output import PNG_COMPRESS_LEVEL
 
     code, out, _ = _run(monkeypatch, capsys, "speed_write.py", "--megapixels", "0.01", "--repeats",
                         "1", "--levels", "1", str(PNG_COMPRESS_LEVEL))

@@ -13,7 +13,8 @@ import pytest
 from PIL import Image, ImageCms, ImageFile
 
 from zoo.errors import ImageError, ZooError
-from zoo.imaging import ImageWarning, LoadedImage, from_pil, read_image, write_image
+from zoo.image_output import write_image
+from zoo.imaging import ImageWarning, LoadedImage, from_pil, read_image
 
 RNG = np.random.default_rng(0)
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
@@ -461,7 +462,7 @@ def test_a_jpeg_with_an_mpo_preview_is_one_photograph(tmp_path: Path) -> None:
 
 
 def test_what_a_format_cannot_hold_is_an_output_error(tmp_path: Path) -> None:
-    from zoo.imaging import OutputError
+    from zoo.image_output import OutputError
 
     wide = LoadedImage(pixels=np.zeros((8, 16384, 3), np.uint8))
     with pytest.raises(OutputError, match=r"w\.webp: the image is 16384x8, and WEBP files are "
@@ -475,7 +476,7 @@ def test_what_a_format_cannot_hold_is_an_output_error(tmp_path: Path) -> None:
 
 def test_an_encoder_refusal_is_an_output_error_naming_the_file(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from zoo.imaging import OutputError
+    from zoo.image_output import OutputError
 
     def refuse(*args, **kwargs):
         raise ValueError("encoding error 5: a limit of the format")
@@ -634,7 +635,7 @@ def test_webp_results_keep_the_exif(tmp_path: Path) -> None:
 
 def test_a_jpeg_side_above_65500_is_an_output_error(tmp_path: Path) -> None:
     """libjpeg's limit is 65500 pixels a side (JPEG_MAX_DIMENSION), below the format's 65535."""
-    from zoo.imaging import OutputError
+    from zoo.image_output import OutputError
 
     with pytest.raises(OutputError, match=r"65501x8, and JPEG files are at most 65500 pixels a "):
         write_image(tmp_path / "wide.jpg", LoadedImage(pixels=np.zeros((8, 65501, 3), np.uint8)))

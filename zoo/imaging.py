@@ -1,4 +1,4 @@
-"""Reading input images robustly, and writing restored images.
+"""Reading input images robustly.
 
 ``read_image`` turns any supported file (JPEG, PNG, BMP, TIFF, WebP, and whatever else Pillow
 decodes) into a :class:`LoadedImage`: uint8 RGB or grey pixels with the alpha channel kept
@@ -19,9 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 from PIL.JpegImagePlugin import JpegImageFile
-from PIL.PngImagePlugin import PngInfo
 
-from zoo.atomic import atomic_write
 from zoo.errors import ImageError, ZooError, first_line, printable
 from zoo.jpeg_header import too_short_for
 from zoo.orientation import ORIENTATIONS
@@ -29,19 +27,12 @@ from zoo.orientation import ORIENTATIONS
 __all__ = [
     "LoadedImage",
     "MIN_SIDE",
-    "OutputError",
     "READ_SUFFIXES",
-    "WRITE_FORMATS",
-    "check_output",
     "check_size",
     "from_pil",
     "max_pixels",
-    "output_format",
-    "output_path",
     "printable",
     "read_image",
-    "to_pil",
-    "write_image",
 ]
 
 MIN_SIDE = 8
@@ -51,24 +42,10 @@ DEFAULT_MAX_PIXELS = 200_000_000
 READ_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff",
                            ".webp", ".ppm", ".pgm"})
 """Suffixes picked up when a folder is given as input (to restore, benchmark or train on)."""
-WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
-                 ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
-_NO_ALPHA_FORMATS = ("JPEG", "BMP")
-"""Formats whose files (as Pillow writes and reads them) lose the alpha channel."""
-MAX_SIDES = {"JPEG": 65500, "WEBP": 16383}
-"""The longest side each format's encoder (libjpeg, libwebp) can write, in pixels."""
-PNG_COMPRESS_LEVEL = 3
-"""zlib's level for PNG results, chosen with ``benchmarks/speed_write.py`` (docs/restore.md
-quotes it): Pillow's default 6 took three times as long as 3 for 15 % fewer bytes, and on a
-24-MP ``arnet-nogan`` result 6.4 s against 2.1 s (``--image``), of a restore of about 20 s."""
-MAX_JPEG_EXIF = 65533
-"""The most bytes of EXIF (``Exif\\0\\0`` header included) one JPEG APP1 marker holds."""
 
 _EXIF_ORIENTATION = 0x0112
 _QUARTER_TURNS = (5, 6, 7, 8)
 """EXIF orientations that turn the image by 90 degrees (width and height swap)."""
-_DPI_FORMATS = ("PNG", "JPEG", "TIFF", "BMP")
-"""Formats whose files Pillow writes a resolution into."""
 _pillow_globals_lock = threading.Lock()
 
 
@@ -455,100 +432,3 @@ def _without_orientation(exif: bytes | None) -> bytes | None:
         return None
     parsed.pop(_EXIF_ORIENTATION, None)
     return parsed.tobytes()
-
-
-def to_pil(image: LoadedImage) -> Image.Image:
-    """A PIL image of the pixels with the alpha re-attached (L, LA, RGB or RGBA)."""
-    pil = Image.fromarray(image.pixels, "L" if image.is_grey else "RGB")
-    if image.alpha is not None:
-        pil.putalpha(Image.fromarray(image.alpha, "L"))
-    return pil
-
-
-def output_path(path: str | os.PathLike[str]) -> Path:
-    """Where :func:`write_image` writes ``path``: PNG when it has no suffix."""
-    path = Path(path)
-    return path.with_suffix(".png") if path.suffix == "" else path
-
-
-def output_format(path: str | os.PathLike[str]) -> str:
-    """The Pillow format :func:`write_image` uses for ``path``; an unknown suffix is an
-    :class:`ImageError` (checked before any work, by callers that know the path early)."""
-    path = output_path(path)
-    fmt = WRITE_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        known = ", ".join(sorted(WRITE_FORMATS))
-        raise ImageError(f"{path}: cannot write {path.suffix!r} files; use one of {known}")
-    return fmt
-
-
-class OutputError(ImageError):
-    """A result that its output file's format cannot hold; the message names the file."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path, self.reason = path, reason
-
-
-def check_output(path: str | os.PathLike[str], image: LoadedImage) -> None:
-    """Refuse, as an :class:`OutputError`, a result of ``image``'s size and planes that the
-    format of ``path`` cannot hold: alpha in JPEG or BMP, a side above WebP's or JPEG's
-    limit. The result has the input's size, so this runs before the model does."""
-    path, fmt = output_path(path), output_format(path)
-    if fmt in _NO_ALPHA_FORMATS and image.alpha is not None:
-        raise OutputError(path, f"{fmt} files cannot keep the alpha channel; write PNG, WebP "
-                                "or TIFF")
-    limit = MAX_SIDES.get(fmt)
-    if limit is not None and max(image.size) > limit:
-        width, height = image.size
-        raise OutputError(path, f"the image is {width}x{height}, and {fmt} files are at most "
-                                f"{limit} pixels a side; write PNG or TIFF")
-
-
-def save_options(path: Path, fmt: str, image: LoadedImage) -> dict[str, object]:
-    """Pillow's options for ``fmt``: the ICC profile and EXIF where it can hold them (an EXIF
-    block too long for a JPEG marker is left out, with a warning), the resolution, and its
-    compression."""
-    options: dict[str, object] = {}
-    # WebP has no grey: libwebp stores a grey image as RGB, which a grey profile does not describe.
-    if image.icc_profile and fmt != "BMP" and not (fmt == "WEBP" and image.is_grey):
-        options["icc_profile"] = image.icc_profile
-    exif = image.exif if fmt in ("PNG", "JPEG", "WEBP") else None
-    if exif and fmt == "JPEG" and len(exif) > MAX_JPEG_EXIF:
-        warnings.warn(printable(f"{path}: the EXIF block ({len(exif):,} bytes) is longer than "
-                                f"a JPEG holds ({MAX_JPEG_EXIF:,}); written without it (PNG, "
-                                "WebP keep it)"), ImageWarning, stacklevel=3)
-        exif = None
-    if exif:
-        options["exif"] = exif
-    if image.dpi and fmt in _DPI_FORMATS:
-        options["dpi"] = image.dpi
-    if fmt == "PNG" and image.png_colour:
-        chunks = PngInfo()
-        for kind, data in image.png_colour:
-            chunks.add(kind, data)
-        options["pnginfo"] = chunks
-    options.update({"PNG": {"compress_level": PNG_COMPRESS_LEVEL},
-                    "JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"lossless": True, "exact": True},
-                    "TIFF": {"compression": "tiff_lzw"}}.get(fmt, {}))
-    return options
-
-
-def write_image(path: str | os.PathLike[str], image: LoadedImage) -> Path:
-    """Write atomically; the format follows the suffix (lossless PNG when there is none).
-
-    Alpha is re-attached, grey stays grey, and the ICC profile and EXIF block are carried where
-    the format can hold them. What the format cannot hold (:func:`check_output`), or what its
-    encoder refuses, is an :class:`OutputError` naming ``path``.
-    """
-    path, fmt = output_path(path), output_format(path)
-    check_output(path, image)
-    pil, options = to_pil(image), save_options(path, fmt, image)
-
-    def save(handle: io.BufferedWriter) -> None:
-        try:
-            pil.save(handle, format=fmt, **options)
-        except ValueError as exc:  # an encoder's refusal (a limit of its format), not the disk
-            raise OutputError(path, f"the {fmt} encoder refused it ({first_line(exc)})") from None
-
-    return atomic_write(path, save, mode="wb")

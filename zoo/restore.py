@@ -23,8 +23,8 @@ from zoo.degrade import GREY_WEIGHTS
 from zoo.devices import usable_device
 from zoo.errors import ImageError, first_line, is_out_of_memory
 from zoo.fp32 import exact_fp32
-from zoo.imaging import (LoadedImage, check_output, check_size, from_pil, output_format, output_path,
-                         read_image, to_pil, write_image)
+from zoo.image_output import check_output, output_format, output_path, to_pil, write_image
+from zoo.imaging import LoadedImage, check_size, from_pil, read_image
 from zoo.models.base import Restorer
 from zoo.orientation import as_stored, upright
 # QualityWarning stays importable here: docs/restore.md names it zoo.restore.QualityWarning

@@ -140,7 +140,7 @@ def _passed_over(folder: Path, earlier: int, others: list[Path], suffix: str) ->
 
 def check_destination(*, output: str | None, out_dir: Path | None, suffix: str) -> None:
     """Refuse, before any model runs, a destination no result could be written to."""
-    from zoo.imaging import output_format, output_path
+    from zoo.image_output import output_format, output_path
 
     if not suffix:
         raise ZooError("--suffix must not be empty: it tells results from their inputs (and "
@@ -192,7 +192,7 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
     ``output`` is checked by :func:`check_destination` first. With ``skip_existing`` a result
     that is already there replaces nothing (it is kept), so it is no clash with another input.
     """
-    from zoo.imaging import output_path
+    from zoo.image_output import output_path
 
     jobs: list[Job] = []
     problems: list[str] = []
@@ -512,7 +512,7 @@ def _without_existing_results(jobs: list[Job], console: Console) -> list[Job]:
 
 def _restore_one(model, job: Job, tile: int | None) -> str | None:
     """Restore one file; the problem as one line naming the file, or None on success."""
-    from zoo.imaging import OutputError
+    from zoo.image_output import OutputError
     from zoo.restore import restore_file
 
     try:
