@@ -387,6 +387,34 @@ def test_a_saved_model_is_benchmarked_beside_the_registry(image_folder: Path, tm
     assert by_model["unet-l1"] == pytest.approx(by_model[str(export)], abs=1e-9)
 
 
+def test_a_folder_named_as_an_entry_does_not_stand_in_for_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A saved model in the working folder named ``unet-l1`` was benchmarked, restored and
+    loaded as the registry's ``unet-l1``, its rows published under the entry's name; one saved
+    model named three ways (a trailing slash, its model.safetensors) was three rows."""
+    import torch
+
+    import zoo
+    from zoo.hub import save_pretrained
+
+    shipped = zoo.load("unet-l1").state_dict()
+    monkeypatch.chdir(tmp_path)
+    save_pretrained(zoo.create_model("unet-l1"), tmp_path / "unet-l1")  # untrained: the identity
+    assert api.select_models(["unet-l1", "./unet-l1", "unet-l1/", "unet-l1/model.safetensors",
+                              "unet-l1+x8", "./unet-l1+x8"]) == [
+        "unet-l1", "./unet-l1", "unet-l1+x8", "./unet-l1+x8"]
+
+    def same(model: torch.nn.Module) -> bool:
+        return all(torch.equal(v, shipped[k]) for k, v in model.state_dict().items())
+
+    assert same(zoo.load("unet-l1")) and not same(zoo.load("./unet-l1"))
+    assert not same(zoo.load("unet-l1", weights="unet-l1/model.safetensors"))  # not refused
+    export = tmp_path / "runs" / "x" / "export"
+    save_pretrained(zoo.create_model("unet-l1"), export)
+    assert api.select_models([f"{export}/", str(export / "model.safetensors"), str(export)]) == [
+        str(export)]
+
+
 def test_paths_are_printed_as_they_are(image_folder: Path, tmp_path: Path,
                                        capsys: pytest.CaptureFixture) -> None:
     """A model folder or --out path holding ``[/x]`` is not rich markup: it was a MarkupError

@@ -20,7 +20,8 @@ from zoo.registry import create_model, get_model_info, list_models
 if TYPE_CHECKING:
     from zoo.models.base import Restorer
 
-__all__ = ["HUB_PREFIX", "default_device", "is_saved_model", "load_model", "usable_device"]
+__all__ = ["HUB_PREFIX", "default_device", "is_saved_model", "load_model", "names_registry_entry",
+           "usable_device"]
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,18 @@ _WEIGHTS_INTO_AN_ENTRY = ("weights for a registry model go in as zoo.load(NAME, 
 """For messages that Python and CLI users both see (``zoo restore --model``, ``zoo push``)."""
 
 
+def names_registry_entry(spec: str) -> bool:
+    """Whether ``spec`` is a registry name as it stands. It then means the entry, also beside a
+    folder of that name (``./NAME`` names the folder): a saved model in the working folder
+    must not be measured and published under the registry entry's name."""
+    return not any(sep and sep in spec for sep in ("/", os.sep, os.altsep)) and spec in list_models()
+
+
 def is_saved_model(spec: str) -> bool:
     """Whether ``load_model`` takes ``spec`` as a saved model rather than a registry name:
     ``hf-hub:ORG/NAME``, a folder with config.json, or a .safetensors file with one beside it."""
+    if names_registry_entry(spec):
+        return False
     path = Path(spec)
     return (spec.startswith(HUB_PREFIX) or (path.is_dir() and (path / CONFIG_FILE).is_file())
             or (path.suffix == ".safetensors" and (path.parent / CONFIG_FILE).is_file()))
@@ -54,13 +64,14 @@ def _load(name_or_path: str, weights: str | None) -> Restorer:
         repo, revision = parse_hub_id(name_or_path)
         return load_pretrained(repo, revision=revision)
     path = Path(name_or_path)
-    if path.is_dir() and (path / CONFIG_FILE).is_file():
-        return load_pretrained(path)
-    if path.suffix == ".safetensors" and path.is_file():
-        config = path.parent / CONFIG_FILE
-        if not config.is_file():
-            raise ZooError(f"{path} has no {CONFIG_FILE} beside it; {_WEIGHTS_INTO_AN_ENTRY}")
-        return build_from_config(config, path, source=str(path))
+    if not names_registry_entry(name_or_path):  # an entry's name means it beside a folder too
+        if path.is_dir() and (path / CONFIG_FILE).is_file():
+            return load_pretrained(path)
+        if path.suffix == ".safetensors" and path.is_file():
+            config = path.parent / CONFIG_FILE
+            if not config.is_file():
+                raise ZooError(f"{path} has no {CONFIG_FILE} beside it; {_WEIGHTS_INTO_AN_ENTRY}")
+            return build_from_config(config, path, source=str(path))
     try:
         info = get_model_info(name_or_path)
     except KeyError:
@@ -121,7 +132,8 @@ def load_model(name_or_path: str | os.PathLike[str], device: str | torch.device 
             return SelfEnsemble(load_model(base, device, weights))  # in the loaded model's eval mode
         except ZooError as exc:  # name the spec as it was given
             raise type(exc)(f"{name_or_path}: {exc}") from None
-    if weights is not None and (str(name_or_path).startswith(HUB_PREFIX) or Path(name_or_path).exists()):
+    if weights is not None and not names_registry_entry(str(name_or_path)) and (
+            str(name_or_path).startswith(HUB_PREFIX) or Path(name_or_path).exists()):
         raise ZooError("weights=PATH (--weights PATH) applies to registry names only; a folder or "
                        "Hub repo brings its own model.safetensors")
     target = usable_device(device)

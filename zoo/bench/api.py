@@ -16,7 +16,8 @@ from zoo.div2k import div2k_dir, div2k_found, div2k_names, div2k_present
 from zoo.ensemble import ENSEMBLE_SUFFIX, split_ensemble
 from zoo.errors import DataError, ZooError
 from zoo.imaging import max_pixels
-from zoo.loading import is_saved_model, usable_device
+from zoo.hub import WEIGHTS_FILE
+from zoo.loading import HUB_PREFIX, is_saved_model, names_registry_entry, usable_device
 from zoo.registry import list_models
 
 
@@ -52,7 +53,7 @@ def select_models(patterns: Sequence[str] | None, where: str = "--models") -> li
 def _select_one(pattern: str, shown: str) -> list[str]:
     """The models ``pattern`` names; errors name ``shown``, the pattern as the user gave it."""
     if is_saved_model(pattern):
-        return [pattern]
+        return [_saved_model_name(pattern)]
     pool = default_models()
     exact = list_models(pattern) if not any(c in pattern for c in "*?[") else []
     hits = exact or [m for m in pool if m in list_models(pattern)]
@@ -63,6 +64,19 @@ def _select_one(pattern: str, shown: str) -> list[str]:
         raise ModelSelectionError(f"{shown}: no registry entry with weights matches "
                                   f"(available: {', '.join(pool)}; see `zoo list`)")
     return hits
+
+
+def _saved_model_name(spec: str) -> str:
+    """One name per saved model, so that its rows are measured once: ``runs/x/export``,
+    ``runs/x/export/`` and ``runs/x/export/model.safetensors`` are ``runs/x/export``; a folder
+    named as a registry entry keeps its ``./``, which tells it from the entry."""
+    if spec.startswith(HUB_PREFIX):
+        return spec
+    path = Path(spec)
+    if path.name == WEIGHTS_FILE:  # a saved model's own weights: the folder's model
+        path = path.parent
+    name = path.as_posix()
+    return f"./{name}" if names_registry_entry(name) else name
 
 
 def dataset_for(spec: str | None) -> Dataset:
