@@ -107,6 +107,34 @@ class OriginSpy(Restorer):
         return x
 
 
+def test_an_image_off_the_grid_is_padded_by_replicating_its_last_row_and_column() -> None:
+    """37x53 goes to the network as 48x64 (the 16-pixel grid; LopsidedNet's own multiple, 4,
+    divides it), padded at the bottom and right with copies of its last row and column as a JPEG
+    encoder pads a partial block; LopsidedNet's 4x4 strided blocks mix the last real rows and
+    columns with the padding, so zeros there would change the pixels kept. The reference pads by
+    indexing, and lists the eight symmetries of the square with their inverses."""
+    net = LopsidedNet().eval()
+    x = torch.rand(1, 3, 37, 53, generator=torch.Generator().manual_seed(0))
+    rows, cols = torch.arange(48).clamp(max=36), torch.arange(64).clamp(max=52)
+    padded = x[..., rows[:, None], cols]
+    assert padded.shape == (1, 3, 48, 64)
+    turn_180 = lambda t: t.flip(-2, -1)  # noqa: E731
+    transpose = lambda t: t.transpose(-2, -1)  # noqa: E731
+    symmetries = [  # (symmetry, its inverse)
+        (lambda t: t, lambda t: t),
+        (lambda t: t.flip(-1), lambda t: t.flip(-1)),
+        (lambda t: t.flip(-2), lambda t: t.flip(-2)),
+        (turn_180, turn_180),
+        (transpose, transpose),
+        (lambda t: transpose(turn_180(t)), lambda t: turn_180(transpose(t))),  # the anti-diagonal
+        (lambda t: transpose(t).flip(-1), lambda t: transpose(t.flip(-1))),  # a quarter turn
+        (lambda t: transpose(t).flip(-2), lambda t: transpose(t.flip(-2))),  # the other way
+    ]
+    with torch.no_grad():
+        expected = sum(back(net.forward_padded(there(padded))) for there, back in symmetries) / 8
+        torch.testing.assert_close(SelfEnsemble(net)(x), expected[..., :37, :53], atol=1e-5, rtol=0)
+
+
 def test_tiles_start_on_the_16_pixel_grid() -> None:
     h, w = 150, 230
     rows = torch.arange(h, dtype=torch.float64).view(h, 1).expand(h, w)
