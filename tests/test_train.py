@@ -4,6 +4,7 @@ checkpoints, a 2-process DDP run, export. CPU only, generated images, seconds ea
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -939,6 +940,25 @@ class _TowardsTargets(nn.Module):
             y = y.clone()
             y[0, 0, 0, 0] += 1 / 255
         return y
+
+
+def test_validation_caps_a_finite_psnr_above_the_ceiling(tmp_path: Path) -> None:
+    """The ceiling is not for a perfect image (inf) alone: a restoration one grey level off in
+    one value of a 256x256 RGB image scores 10 log10(255^2 * 196608) = 101.07 dB, and counts
+    100 dB, as the ceiling's documentation says of every image above it."""
+    from zoo.metrics import psnr
+    from zoo.train.data import ValidationSet
+    from zoo.train.validate import evaluate
+
+    Image.fromarray(np.full((256, 256, 3), 128, np.uint8)).save(tmp_path / "flat.png")
+    valset = ValidationSet(tmp_path, [10])
+    (_, target, _), = valset.items
+    nudged = target.copy()
+    nudged[0, 0, 0] += 1
+    one_off = 10 * math.log10(255 ** 2 * 256 * 256 * 3)
+    assert one_off > 100.5 and psnr(nudged, target) == pytest.approx(one_off, rel=1e-12)
+    scores = evaluate(_TowardsTargets(valset, 1.0, nudge=True), valset, torch.device("cpu"), ["psnr"])
+    assert scores == {10: {"psnr": 100.0}}
 
 
 def test_selection_on_psnr_with_an_image_reproduced_exactly(data: tuple[Path, Path], tmp_path: Path) -> None:
