@@ -1404,3 +1404,30 @@ def test_names_from_the_user_are_shown_as_they_are_in_the_markdown(tmp_path: Pat
     assert text.startswith("# Leaderboard: \\<b\\>set\\_\\*1\n")
     assert "images of `<b>set_*1` (" in text
     assert "- ``x`|y``: " in text  # the skipped image, its backtick inside a longer fence
+
+
+def test_a_models_crop_is_cut_from_its_context_where_the_other_panels_are(tmp_path: Path) -> None:
+    """A model's panel is restored with CROP_MARGIN pixels of context around the crop, which
+    must be cut off again: an identity model's panel is the JPEG panel pixel for pixel, and the
+    shipped CNN's panel beats the JPEG one against the ground truth. (The other tests' images are
+    under 128 px, so their crop has no context, and `jpeg`, the only model they bench, has no
+    panel of its own: a panel shifted by the margin was not seen.)"""
+    import zoo
+    from zoo.bench.crops import CROP_MARGIN, CROP_SIDE, busiest_window, make_crops
+    from zoo.bench.runner import restore
+    from zoo.datasets import Dataset
+    from zoo.metrics import psnr
+    from zoo.samples import sample_image
+
+    truth = sample_image("astronaut")[:224, :224]
+    y, x = busiest_window(truth, CROP_SIDE)
+    assert y >= CROP_MARGIN and x >= CROP_MARGIN  # context above and left: a shift would show
+    models = {"identity": zoo.load("jpeg", device="cpu"), "unet-l1": zoo.load("unet-l1", device="cpu")}
+    (shown,) = make_crops(Dataset("astronaut", [("a", lambda: truth)]), models, 10, "rgb",
+                          tmp_path / "crops", restore, count=1)
+    panels = {label: np.asarray(Image.open(path)) for label, path in shown["files"].items()}
+    assert set(panels) == {"ground truth", "JPEG q10", "identity", "unet-l1"}
+    np.testing.assert_array_equal(panels["ground truth"], truth[y:y + CROP_SIDE, x:x + CROP_SIDE])
+    np.testing.assert_array_equal(panels["identity"], panels["JPEG q10"])
+    jpeg_db = psnr(panels["JPEG q10"], panels["ground truth"])
+    assert psnr(panels["unet-l1"], panels["ground truth"]) > jpeg_db + 0.5
