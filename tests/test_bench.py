@@ -1431,3 +1431,31 @@ def test_a_models_crop_is_cut_from_its_context_where_the_other_panels_are(tmp_pa
     np.testing.assert_array_equal(panels["identity"], panels["JPEG q10"])
     jpeg_db = psnr(panels["JPEG q10"], panels["ground truth"])
     assert psnr(panels["unet-l1"], panels["ground truth"]) > jpeg_db + 0.5
+
+
+def test_a_tiled_bench_scores_the_tiled_restore(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--tile 64` rows say "tiles 64 px": their values must be those of the model restoring in
+    64-px tiles (computed here through zoo.degrade, zoo.restore and zoo.metrics), not of the
+    whole image at once, which on a photograph two tiles wide differs by hundredths of a dB."""
+    import zoo
+    from zoo.bench import runner
+    from zoo.degrade import jpeg_roundtrip
+    from zoo.metrics import psnr
+    from zoo.restore import restore_image
+    from zoo.samples import sample_image
+
+    monkeypatch.setattr(runner, "WARM_UP_SIDE", 64)  # one tile, not 25, for the untimed warm-up
+    folder = tmp_path / "wide"
+    folder.mkdir()
+    truth = sample_image("astronaut")[100:164, 200:296]  # 64x96: two overlapping 64-px tiles
+    Image.fromarray(truth).save(folder / "a.png")
+    (run,) = _bench(folder, tmp_path / "out", models=["unet-l1"], qualities=[10], protocols=["rgb"],
+                    tile=64, device="cpu", crops=0)
+    (row,) = run.outcome.rows
+    assert row.setup.startswith("tiles 64 px;")
+    model = zoo.load("unet-l1", device="cpu")
+    degraded = jpeg_roundtrip(truth, 10)
+    tiled = psnr(restore_image(model, degraded, tile=64), truth)
+    assert row.values["psnr"] == pytest.approx(tiled, rel=1e-12)
+    assert abs(psnr(restore_image(model, degraded, tile=0), truth) - tiled) > 0.01
