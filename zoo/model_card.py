@@ -7,22 +7,66 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from zoo.registry import ModelInfo
+from zoo.errors import UnknownNameError
+from zoo.registry import ModelInfo, architecture_class, list_architectures
 
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard
 
-__all__ = ["DEFAULT_LICENSE", "TRAINING_FILE", "entry_license", "model_card"]
+__all__ = ["BUILTIN_ARCHITECTURE_MODULES", "DEFAULT_LICENSE", "TRAINING_FILE", "architecture_module",
+           "entry_license", "model_card"]
 
 TRAINING_FILE = "training.json"
 """Written by ``zoo train``'s export: the run's recipe, steps, chosen checkpoint and scores."""
 DEFAULT_LICENSE = "mit"
 """The zoo's own license, for models whose registry entry names none."""
+BUILTIN_ARCHITECTURE_MODULES = frozenset({"zoo.models.arnet", "zoo.models.identity",
+                                          "zoo.models.unet"})
+"""The modules defining this release's own architectures. Any other architecture (one added in
+a module of its own, ``zoo/models/<family>.py`` of a fork included) is unknown to a zoo without
+that module, so its card says which module loading it needs. A new built-in family goes here."""
 
 
 def entry_license(info: ModelInfo) -> str:
     """The license of a registry entry's weights (lower case), else the zoo's own."""
     return (info.weights.license if info.weights else DEFAULT_LICENSE).lower()
+
+
+def architecture_module(architecture: str) -> str | None:
+    """The module defining the registered architecture of that name; None when none is registered."""
+    try:
+        return architecture_class(architecture).__module__
+    except UnknownNameError:
+        return None
+
+
+def _builtin_architectures() -> str:
+    return ", ".join(a for a in list_architectures()
+                     if architecture_module(a) in BUILTIN_ARCHITECTURE_MODULES)
+
+
+def _custom_architecture(architecture: str) -> tuple[str, str, bool]:
+    """For an architecture not built into this release: a note for the card's usage section, the
+    import line its code begins with, and whether the ``zoo`` command can load it (the note and
+    the line are empty for a built-in one)."""
+    module = architecture_module(architecture)
+    if module in BUILTIN_ARCHITECTURE_MODULES:
+        return "", "", True
+    head = (f"`{architecture}` is not one of the architectures built into the zoo "
+            f"({_builtin_architectures()})")
+    refusal = f"without it, `zoo.load` refuses with `unknown architecture '{architecture}'`"
+    if module is None or module == "__main__":
+        where = "a script (`__main__`)" if module else "code this zoo has not registered"
+        return (f"{head}: it was defined in {where}, not in an importable module. Loading this "
+                f"model needs that class defined and registered (`@register_architecture`) "
+                f"first; {refusal}.\n\n", f"# first: define and register {architecture}\n", False)
+    in_zoo = module.startswith("zoo.")
+    source = (f"a zoo that ships `{module}` (the version or fork it was added in)" if in_zoo
+              else f"the package that provides `{module}`")
+    return (f"{head}: it is defined in the module `{module}`. Loading this model needs that "
+            f"module installed and imported first, which registers `{architecture}`: install "
+            f"{source}; {refusal}.\n\n",
+            f"import {module}  # defines and registers {architecture}\n", in_zoo)
 
 
 def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: int | None = None,
@@ -47,6 +91,10 @@ def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: i
               else f"`training/{info.recipe}.toml` (`zoo train {info.recipe}`){released_note}"
               if info.recipe else "unknown (not recorded with these weights)")
     params = f"{num_parameters:,}" if num_parameters is not None else "unknown"
+    custom_note, custom_import, cli_loads = _custom_architecture(info.architecture)
+    cli = (f"or on the command line: `zoo restore photo.jpg -o photo.png --model {load_id}`"
+           if cli_loads else f"The `zoo` command cannot import `{info.architecture}`: load this "
+           "model from Python")
     body = f"""
 # {info.name}
 
@@ -67,13 +115,13 @@ same shape and range.
 
 ## Use with zoo
 
-```python
-import zoo
+{custom_note}```python
+{custom_import}import zoo
 model = zoo.load("{load_id}")
 restored = model.restore(image)  # PIL image, uint8 array or float tensor
 ```
 
-or on the command line: `zoo restore photo.jpg -o photo.png --model {load_id}`.
+{cli}.
 
 Files: `config.json` (architecture and its arguments), `model.safetensors` (float16 weights){
         f", `{TRAINING_FILE}` (the training run)" if training else ""}.

@@ -1,0 +1,91 @@
+"""The model card's usage section: a custom architecture's card names the module loading needs."""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Callable
+
+import pytest
+import torch
+from torch import nn
+
+from zoo import registry
+from zoo.model_card import model_card
+from zoo.models.base import Restorer
+from zoo.registry import ModelInfo, get_model_info
+
+
+class CardDnCNN(Restorer):
+    """A stand-in for a researcher's own architecture (its module is set per test)."""
+
+    def __init__(self, channels: int = 4) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, channels, 3, padding=1)
+        self.out = nn.Conv2d(channels, 3, 1)
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.out(self.conv(x))
+
+
+@pytest.fixture
+def registered_in(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str], str]:
+    """Register a CardDnCNN subclass as if a given module defined it (for this test only)."""
+
+    def register(module: str, name: str) -> str:
+        cls = types.new_class(name, (CardDnCNN,))
+        cls.__module__ = module
+        monkeypatch.setitem(registry._ARCHITECTURES, name, cls)  # noqa: SLF001
+        return name
+
+    return register
+
+
+def _usage(info: ModelInfo) -> str:
+    text = model_card(info, repo_id="me/dncnn-s").text
+    return text[text.index("## Use with zoo"):text.index("\nFiles: ")]
+
+
+@pytest.mark.parametrize("name", ["arnet-nogan", "gan", "jpeg", "unet-l1"])
+def test_a_builtin_architecture_s_card_has_no_module_note(name: str) -> None:
+    info = get_model_info(name)
+    usage = _usage(info)
+    assert "import zoo\nmodel = zoo.load(\"hf-hub:me/dncnn-s\")" in usage
+    assert "not one of the architectures" not in usage
+    assert "zoo restore photo.jpg -o photo.png --model hf-hub:me/dncnn-s" in usage
+
+
+@pytest.mark.parametrize(("module", "source", "cli_loads"), [
+    ("mylab.dncnn", "the package that provides `mylab.dncnn`", False),
+    # The documented way to add a model (zoo/models/<family>.py) is not in another zoo either;
+    # the zoo that ships it imports its own models, so its command loads the repo.
+    ("zoo.models.card_dncnn", "a zoo that ships `zoo.models.card_dncnn`", True),
+])
+def test_an_architecture_from_another_module_names_that_module(
+        registered_in: Callable[[str, str], str], module: str, source: str, cli_loads: bool) -> None:
+    arch = registered_in(module, "CardDnCNNOwn")
+    usage = _usage(ModelInfo(name="dncnn-s", description="d", architecture=arch))
+    assert "`CardDnCNNOwn` is not one of the architectures built into the zoo (ARNet" in usage
+    assert f"defined in the module `{module}`" in usage and source in usage
+    assert "unknown architecture 'CardDnCNNOwn'" in usage
+    assert (f"import {module}  # defines and registers CardDnCNNOwn\nimport zoo\n"
+            "model = zoo.load(\"hf-hub:me/dncnn-s\")") in usage
+    assert ("--model hf-hub:me/dncnn-s" in usage) is cli_loads
+    assert ("cannot import `CardDnCNNOwn`" in usage) is not cli_loads
+
+
+def test_a_class_from_a_script_or_unregistered_says_so(registered_in: Callable[[str, str], str]) -> None:
+    arch = registered_in("__main__", "CardDnCNNScript")
+    usage = _usage(ModelInfo(name="dncnn-s", description="d", architecture=arch))
+    assert "defined in a script (`__main__`), not in an importable module" in usage
+    assert "# first: define and register CardDnCNNScript\nimport zoo" in usage
+    unregistered = _usage(ModelInfo(name="x", description="d", architecture="CardNowhere"))
+    assert "unknown architecture 'CardNowhere'" in unregistered and "import zoo" in unregistered
+
+
+def test_builtin_modules_are_the_zoo_s_own() -> None:
+    from zoo.model_card import BUILTIN_ARCHITECTURE_MODULES, architecture_module
+
+    for module in BUILTIN_ARCHITECTURE_MODULES:
+        assert module in sys.modules, module
+    assert {architecture_module(a) for a in ("ARNet", "Identity", "UNet")} <= BUILTIN_ARCHITECTURE_MODULES
