@@ -39,3 +39,30 @@ def test_decay_zero_copies_the_weights() -> None:
     ema.update(model, decay=0.0)
     for name, value in model.state_dict().items():
         assert torch.equal(ema.state_dict()[name], value), name
+
+
+def _ema_after(steps: int, decay: float) -> tuple[float, float]:
+    """A one-weight model moved linearly from 0 to 1 over ``steps`` updates: the share of the
+    start left in the EMA when the weight jumps to 1 at once, and the EMA of the linear path."""
+    jump, path = nn.Linear(1, 1, bias=False), nn.Linear(1, 1, bias=False)
+    for m in (jump, path):
+        nn.init.zeros_(m.weight)
+    ema_jump, ema_path = EMA(jump), EMA(path)
+    with torch.no_grad():
+        jump.weight.fill_(1.0)
+        for k in range(1, steps + 1):
+            path.weight.fill_(k / steps)
+            ema_jump.update(jump, decay)
+            ema_path.update(path, decay)
+    return 1.0 - ema_jump.model.weight.item(), ema_path.model.weight.item()
+
+
+def test_a_short_run_s_ema_holds_next_to_nothing_of_the_start() -> None:
+    """training/README.md: the ramp, not 0.999 ** steps (0.74 at 300 steps), sets a short run's
+    EMA, so ema_decay 0.99 and 0.999 give the same EMA below 890 updates."""
+    assert _ema_after(10, 0.999)[0] < 1e-4
+    for steps in (10, 100, 300):
+        start, end = _ema_after(steps, 0.999)
+        assert start < 1e-6 or steps == 10
+        assert 0.88 < end < 0.91  # about where the weights were at 90 % of the run
+        assert (start, end) == _ema_after(steps, 0.99)

@@ -148,7 +148,7 @@ class Stage:
     """Threshold switching: hand over to the generator after at most this many critic steps."""
     freeze_encoder_steps: int = 0
     ema_decay: float = -1.0
-    """EMA decay in this stage (-1 = the recipe's ``ema.decay``)."""
+    """EMA decay in this stage (-1 = the recipe's ``ema_decay``)."""
     grad_clip: float = 0.0
     name: str = ""
 
