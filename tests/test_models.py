@@ -40,10 +40,15 @@ def _build(name: str) -> Restorer:
     return zoo.create_model(name).eval()
 
 
-@pytest.fixture(scope="module")
-def images() -> dict[tuple[int, ...], torch.Tensor]:
+def odd_images() -> dict[tuple[int, ...], torch.Tensor]:
+    """The inputs of the per-entry tests below (the docs' example entry takes them too)."""
     gen = torch.Generator().manual_seed(1)
     return {shape: torch.rand(shape, generator=gen) for shape in ODD_SHAPES}
+
+
+@pytest.fixture(scope="module")
+def images() -> dict[tuple[int, ...], torch.Tensor]:
+    return odd_images()
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -189,6 +194,55 @@ def test_config_holds_the_arguments_as_passed() -> None:
     given.append(6)
     assert model.config == {"sizes": [5]}
     assert Appending(**model.config).sizes == [5, 3]
+
+
+class _Returning(Restorer):
+    """A model whose ``forward_padded`` returns ``self.result(x)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.result = lambda x: x
+
+
+@pytest.mark.parametrize(("result", "said"), [
+    (lambda x: x[..., 1:-1, 1:-1], "a tensor of shape (1, 3, 77, 101)"),  # a valid-padding conv
+    (lambda x: (x, x), "a tuple"),
+    (lambda x: x[:, :1], "a tensor of shape (1, 1, 79, 103)"),
+    (lambda x: x[0], "a tensor of shape (3, 79, 103)"),
+])
+def test_forward_refuses_an_output_of_another_shape_in_one_line(result, said: str) -> None:
+    """A smaller output was cropped and written as a smaller image without a word; a tuple was
+    "tuple indices must be integers or slices, not tuple"."""
+    from zoo.models.base import ModelContractError
+
+    model = _Returning()
+    model.result = result
+    model.forward_padded = lambda x: model.result(x)  # type: ignore[method-assign]
+    with pytest.raises(ModelContractError) as err:
+        model(torch.rand(1, 3, 79, 103))
+    assert str(err.value) == (f"_Returning: forward_padded returned {said} for an input of shape "
+                              "(1, 3, 79, 103); it must return a tensor of its input's shape")
+    assert isinstance(err.value, ZooError) and isinstance(err.value, RuntimeError)
+    model.result = lambda x: x * 2 - 0.5  # values outside [0, 1] are the callers' to clamp
+    assert model(torch.rand(1, 3, 5, 7)).shape == (1, 3, 5, 7)
+
+
+def test_a_constructor_that_does_not_call_super_init_is_one_line_naming_the_class() -> None:
+    """nn.Module's own "cannot assign module before Module.__init__() call" said not what to do;
+    without a layer assigned, the model broke later, at its first use."""
+
+    class Layered(Restorer):
+        def __init__(self, width: int = 4) -> None:
+            self.conv = torch.nn.Conv2d(3, width, 3)
+
+    class Bare(Restorer):
+        def __init__(self, gain: float = 1.0) -> None:
+            self.gain = gain
+
+    for cls in (Layered, Bare):
+        with pytest.raises(ZooError, match=f"^{cls.__name__}.__init__ does not call "
+                                           r"super\(\).__init__\(\): call it first, before "):
+            cls()
 
 
 def test_a_restorer_that_config_json_could_not_rebuild_is_refused() -> None:

@@ -243,6 +243,37 @@ def test_a_network_that_meta_cannot_run_is_checked_on_real_tensors() -> None:
     assert sides == [16]
 
 
+def test_a_forward_that_breaks_the_output_contract_is_said_as_it_is() -> None:
+    """Not "data.patch must be at least ..." nor "check its arguments": no side would run."""
+    from zoo.models.base import ModelContractError
+    from zoo.train.fits import check_patch
+
+    from test_train import TinyNet
+
+    class Cropping(TinyNet):
+        def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+            return super().forward_padded(x)[..., 1:-1, 1:-1]
+
+    recipe = load_recipe(TINY_RECIPE, ['data.train=["."]', "data.patch=16"], check_data=False)
+    with pytest.raises(ModelContractError, match=r"^Cropping: forward_padded returned a tensor "
+                                                 r"of shape \(2, 3, 14, 14\) for an input of "
+                                                 r"shape \(2, 3, 16, 16\); it must return "):
+        check_patch(recipe, "tiny", Cropping(), None)
+
+
+def test_a_generator_without_trainable_parameters_is_refused_naming_the_entry() -> None:
+    from zoo.train.fits import check_trainable
+
+    from test_train import TinyNet
+
+    with pytest.raises(ZooError, match=r"^model 'x' has no trainable parameters: there is "):
+        check_trainable("x", nn.Identity())
+    frozen = TinyNet().requires_grad_(False)
+    with pytest.raises(ZooError, match="^model 'x' has no trainable parameters"):
+        check_trainable("x", frozen)
+    check_trainable("x", TinyNet())
+
+
 def _run_log_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                     *, progress: bool, log_every: int = 2, stop: int | None = None) -> list[str]:
     """What a RunLog prints outside a terminal for the gan stage's 8 steps, 10 s each, with

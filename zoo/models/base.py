@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.errors import ZooError
+
 if TYPE_CHECKING:
     from zoo.registry import ModelInfo
 
@@ -28,6 +30,11 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
         return x, (h, w)
     mode = "reflect" if ph < h and pw < w else "replicate"
     return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
+
+
+class ModelContractError(ZooError, RuntimeError):
+    """A network's output breaking the :class:`Restorer` contract: a ZooError, said in one line,
+    and a RuntimeError, reported as the model failing where a model fails on an image."""
 
 
 _PENDING = "_restorer_arguments"
@@ -78,10 +85,21 @@ def _keeping_arguments(cls: type, init: Callable[..., None]) -> Callable[..., No
         self.__dict__[_PENDING] = [arguments, 1]  # not setattr: nn.Module is not set up yet
         try:
             init(self, *args, **kwargs)
+        except AttributeError:
+            _check_module_set_up(self)  # nn.Module's own error does not say what to do
+            raise
         finally:
             del self.__dict__[_PENDING]
+        _check_module_set_up(self)
 
     return __init__
+
+
+def _check_module_set_up(model: nn.Module) -> None:
+    """Refuse a model whose constructor never ran ``nn.Module.__init__``."""
+    if "_modules" not in model.__dict__:
+        raise ZooError(f"{type(model).__name__}.__init__ does not call super().__init__(): "
+                       "call it first, before assigning any layer")
 
 
 class Restorer(nn.Module):
@@ -139,7 +157,16 @@ class Restorer(nn.Module):
                              f"{tuple(x.shape)}; add the batch dimension (x[None]) or use "
                              f"{self.name}.restore(x)")
         padded, (h, w) = pad_to_multiple(x, self.pad_multiple)
-        return self.forward_padded(padded)[..., :h, :w]
+        out = self.forward_padded(padded)
+        # Shape only: a smaller output was cropped and written without a word (values outside
+        # [0, 1] are normal for a GAN, and clamped by the callers).
+        if not isinstance(out, torch.Tensor) or out.shape != padded.shape:
+            got = (f"a tensor of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor)
+                   else f"a {type(out).__name__}")
+            raise ModelContractError(f"{self.name}: forward_padded returned {got} for an input of "
+                                     f"shape {tuple(padded.shape)}; it must return a tensor of "
+                                     "its input's shape")
+        return out[..., :h, :w]
 
     @property
     def name(self) -> str:

@@ -1,9 +1,11 @@
-"""Checks of a recipe against the networks it builds, before the first step: that ``data.patch``
-is large enough for the generator and the critic, and that an export named by ``model.init``
-was saved with the architecture the recipe builds.
+"""Checks of a recipe against the networks it builds, before the first step: that the generator
+has parameters to train, that ``data.patch`` is large enough for the generator and the critic
+(a forward that breaks the Restorer contract, such as returning a smaller image, is refused
+there too), and that an export named by ``model.init`` was saved with the architecture the
+recipe builds.
 
 The recipe check (:mod:`zoo.train.recipe`) does not know the entry, so these run in
-``Trainer.build``; both raise :class:`RecipeError` in one line before anything is written.
+``Trainer.build``; each raises a :class:`ZooError` in one line before anything is written.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from torch import nn
 
 from zoo.arguments import resolved_arguments
 from zoo.errors import RecipeError, ZooError, first_line
+from zoo.models.base import ModelContractError
 from zoo.train.recipe import Recipe
 
-__all__ = ["PROBE_LIMIT", "check_init_config", "check_patch", "changed_arguments"]
+__all__ = ["PROBE_LIMIT", "check_init_config", "check_patch", "check_trainable", "changed_arguments"]
 
 PROBE_LIMIT = 512
 """The largest patch side tried: a network that fails there too is refused with its own reason
@@ -56,6 +59,8 @@ def _real_failure(net: nn.Module, batch: int, side: int) -> str | None:
     try:
         with torch.no_grad():
             net(torch.zeros(batch, 3, side, side))
+    except ModelContractError:
+        raise  # the network's own mistake, not the side's: no side would run
     except (RuntimeError, ValueError, IndexError) as exc:  # shapes; batch norm's "more than 1 value"
         return first_line(exc)
     return None
@@ -79,6 +84,13 @@ class _Probe:
         if side > PROBE_LIMIT and _runs_on_meta(self.meta, batch, side):
             return None
         return _real_failure(self.real, batch, side)
+
+
+def check_trainable(entry: str, generator: nn.Module) -> None:
+    """Refuse a generator without trainable parameters (the optimizer would refuse it later)."""
+    if not any(p.requires_grad for p in generator.parameters()):
+        raise ZooError(f"model {entry!r} has no trainable parameters: there is nothing for "
+                       "`zoo train` to learn (an entry that needs no training needs no recipe)")
 
 
 def _smallest(probe: _Probe, batch: int, start: int) -> int:

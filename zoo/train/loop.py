@@ -39,7 +39,7 @@ from zoo.train.data import (SKIPPED_IMAGES, Augment, ImageStore, PatchDataset, S
 from zoo.train.distributed import Dist, setup
 from zoo.train.ema import EMA
 from zoo.train.export import export_model
-from zoo.train.fits import changed_arguments, check_init_config, check_patch
+from zoo.train.fits import changed_arguments, check_init_config, check_patch, check_trainable
 from zoo.train.files import file_leftovers, folder_leftovers, remove_leftovers, write_file
 from zoo.train.hardware import autocast_dtype, flush_cpu_denormals, resolve_device
 from zoo.train.logs import LOG_FILES, RunLog
@@ -117,6 +117,7 @@ class Trainer:
         except (TypeError, ValueError, RuntimeError) as exc:
             raise RecipeError(f"{r.origin('model.args')}: model.args do not fit {self.name!r} "
                               f"({first_line(exc)})") from None
+        check_trainable(self.name, self.generator)
         self._init_generator()
         needs_critic = any(s.kind in ("critic", "gan") for s in r.stages.values())
         self.critic = build_critic(r) if needs_critic else None
