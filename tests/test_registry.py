@@ -177,8 +177,16 @@ def test_pretrained_weights_are_refused_for_overridden_arguments() -> None:
 
 
 def test_list_models_filters_by_shipped_weights() -> None:
-    assert list_models(with_weights=True) == ["arnet-nogan", "gan", "unet-l1"]
+    """The entries with weights are those shipped in zoo/weights/ or on the Hub: found from the
+    files, so that shipping a new entry's weights needs no edit here."""
+    from pathlib import Path
+
+    shipped = {p.stem for p in (Path(zoo.__file__).parent / "weights").glob("*.safetensors")}
+    with_weights = list_models(with_weights=True)
+    assert shipped and shipped <= set(with_weights)
+    assert all(name in shipped or get_model_info(name).weights.hub_repo for name in with_weights)
     assert "jpeg" in list_models(with_weights=False)  # the identity has nothing to load
+    assert sorted(with_weights + list_models(with_weights=False)) == list_models()
 
 
 def test_identity_entry_returns_its_input() -> None:
@@ -187,7 +195,24 @@ def test_identity_entry_returns_its_input() -> None:
 
 
 def test_input_conventions_defaults() -> None:
-    assert InputConventions() == InputConventions(color="rgb", value_range=(0.0, 1.0), pad_multiple=1)
+    assert InputConventions() == InputConventions(color="rgb", value_range=(0.0, 1.0),
+                                                  pad_multiple=None)
+
+
+def test_an_entry_pads_to_its_class_s_multiple_unless_it_says_otherwise(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """pad_multiple had to be written twice, on the class and in InputConventions."""
+    import zoo.registry
+
+    for table in ("_MODELS", "_REGISTERED_BY"):
+        monkeypatch.setattr(zoo.registry, table, dict(getattr(zoo.registry, table)))
+    info = register_model(ModelInfo(name="x-pad-test", description="x", architecture="UNet",
+                                    arch_args={"channels": [8, 16, 32], "blocks": [1, 1, 1]}))
+    assert info.inputs == InputConventions(pad_multiple=8) and get_model_info("x-pad-test") is info
+    assert create_model("x-pad-test").pad_multiple == 8
+    stated = register_model(ModelInfo(name="x-pad-test-2", description="x", architecture="UNet",
+                                      inputs=InputConventions(pad_multiple=4)))
+    assert stated.inputs.pad_multiple == 4  # as stated: create_model says it does not fit
 
 
 def test_load_refuses_an_entry_without_weights(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -248,3 +273,35 @@ def test_a_hint_that_does_not_resolve_leaves_only_its_own_argument_unchecked() -
     with pytest.raises(TypeError, match="'channels' must be int, got float 8.5"):
         check_arguments(build, {"channels": 8.5, "widths": "abc"})
     assert unchecked_arguments(build, ["channels", "widths"]) == ["widths"]
+
+
+def test_a_constructor_default_that_does_not_fit_its_hint_is_refused_at_registration(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Such a model was built and exported, with a config.json that zoo.load then refused."""
+    import zoo.registry
+    from zoo.errors import ZooError
+    from zoo.registry import register_architecture
+
+    monkeypatch.setattr(zoo.registry, "_ARCHITECTURES", dict(zoo.registry._ARCHITECTURES))
+
+    class BadDefault(Restorer):
+        def __init__(self, channels: int = "eight", blocks: int = 2) -> None:  # type: ignore[assignment]
+            super().__init__()
+
+    class NoneForStr(Restorer):
+        def __init__(self, act: str = None) -> None:  # type: ignore[assignment]
+            super().__init__()
+
+    class Fits(Restorer):
+        def __init__(self, act: str | None = None, widths: tuple[int, ...] = (8, 16),
+                     free=object()) -> None:  # a default without a hint is left alone
+            super().__init__()
+
+    for cls, why in [(BadDefault, "argument 'channels' must be int, got str 'eight'"),
+                     (NoneForStr, "argument 'act' must be str, got NoneType None")]:
+        with pytest.raises(ZooError, match=f"^architecture '{cls.__name__}' of {__name__}: a "
+                                           f"constructor default does not fit its type hint "
+                                           f"\\({why}\\)$"):
+            register_architecture(cls)
+        assert cls.__name__ not in zoo.registry._ARCHITECTURES
+    assert register_architecture(Fits) is Fits

@@ -1,20 +1,29 @@
 """The model registry: one frozen record of facts per entry, and the architectures they build.
 
 A model module registers its architecture class with ``@register_architecture`` and each of its
-entries with ``register_model(ModelInfo(...))``; ``zoo/models/__init__.py`` imports the module
-(one line). Nothing is discovered by scanning file names.
+entries with ``register_model(ModelInfo(...))``; ``zoo/models/__init__.py`` names the module
+(one line of its ``MODULES``). Nothing is discovered by scanning file names: the registry imports
+those modules on first use, each on its own, so that one that fails to import is one line
+(:func:`load_problems`) and the others' entries are still there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
+import importlib
+import importlib.util
+import inspect
 import sys
+import threading
+import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Mapping
 
 from zoo.arguments import check_arguments
-from zoo.errors import UnknownNameError, ZooError
+from zoo.errors import UnknownNameError, ZooError, first_line
 
 if TYPE_CHECKING:
     from zoo.models.base import Restorer
@@ -28,6 +37,8 @@ __all__ = [
     "get_model_info",
     "list_architectures",
     "list_models",
+    "load_problems",
+    "not_imported_hint",
     "register_architecture",
     "register_model",
 ]
@@ -53,7 +64,8 @@ class InputConventions:
     color: Literal["rgb"] = "rgb"
     """The only colour the zoo feeds models (a config.json asking for another is refused)."""
     value_range: tuple[float, float] = (0.0, 1.0)
-    pad_multiple: int = 1
+    pad_multiple: int | None = None
+    """None: the architecture class's ``pad_multiple``, filled in by :func:`register_model`."""
 
 
 @dataclass(frozen=True)
@@ -95,17 +107,26 @@ class RegistryError(ZooError, ValueError):
 
 
 def register_architecture(cls: type[Restorer]) -> type[Restorer]:
-    """Class decorator: make an architecture buildable by name (used by configs and the Hub)."""
+    """Class decorator: make an architecture buildable by name (used by configs and the Hub).
+    Its constructor's defaults must fit their type hints, as config.json's values must."""
     first = _ARCHITECTURES.get(cls.__name__)
     if first is not None and first is not cls:
         raise RegistryError(f"architecture {cls.__name__!r} of {cls.__module__} is already "
                             f"registered by {first.__module__}; give the class another name")
+    defaults = {name: p.default for name, p in inspect.signature(cls).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    try:
+        check_arguments(cls, defaults)
+    except TypeError as exc:  # else exported: a config.json that zoo.load refuses
+        raise RegistryError(f"architecture {cls.__name__!r} of {cls.__module__}: a constructor "
+                            f"default does not fit its type hint ({exc})") from None
     _ARCHITECTURES[cls.__name__] = cls
     return cls
 
 
 def register_model(info: ModelInfo) -> ModelInfo:
-    """Add an entry to the registry; its architecture must already be registered."""
+    """Add an entry to the registry; its architecture must already be registered. Returns the
+    entry as registered (``inputs.pad_multiple`` filled in from the class when None)."""
     caller = sys._getframe(1).f_globals.get("__name__", "?")  # noqa: SLF001  (who registers it)
     if info.name in _MODELS:
         raise RegistryError(f"model {info.name!r} of {caller} is already registered by "
@@ -115,13 +136,87 @@ def register_model(info: ModelInfo) -> ModelInfo:
         known = ", ".join(sorted(_ARCHITECTURES))
         raise ZooError(f"model {info.name!r}: unknown architecture {info.architecture!r} (known: "
                        f"{known}); name a class decorated with @register_architecture")
+    if info.inputs.pad_multiple is None:
+        pad = _ARCHITECTURES[info.architecture].pad_multiple
+        info = dataclasses.replace(info, inputs=dataclasses.replace(info.inputs, pad_multiple=pad))
     _MODELS[info.name] = info
     _REGISTERED_BY[info.name] = caller
     return info
 
 
+_PROBLEMS: list[str] = []
+"""One line per model module that failed to import (its entries are left out)."""
+
+_LOADED = False
+_LOADING = threading.RLock()  # re-entrant: a model module may look up the registry
+
+
 def _ensure_loaded() -> None:
-    import zoo.models  # noqa: F401  (importing it registers every entry)
+    """Import every model module named in ``zoo.models.MODULES`` (once): one that raises is
+    recorded in :func:`load_problems` and whatever it had registered is taken out again."""
+    global _LOADED
+    with _LOADING:
+        if _LOADED:
+            return
+        _LOADED = True
+        from zoo.models import MODULES
+
+        for name in MODULES:
+            _import_model_module(f"zoo.models.{name}")
+
+
+def _import_model_module(module: str) -> None:
+    try:
+        importlib.import_module(module)
+    except Exception as exc:  # noqa: BLE001  (any mistake in one module: a syntax error, a clash)
+        for entry in [n for n, by in _REGISTERED_BY.items() if by == module]:
+            del _MODELS[entry], _REGISTERED_BY[entry]
+        for arch in [n for n, cls in _ARCHITECTURES.items() if cls.__module__ == module]:
+            del _ARCHITECTURES[arch]
+        _PROBLEMS.append(f"{module.replace('.', '/')}.py{_line_of(exc, module)}: cannot be "
+                         f"imported, its entries are left out ({_said(exc)})")
+
+
+def _line_of(exc: Exception, module: str) -> str:
+    """``, line N``: the module's own line the exception came from (a SyntaxError says it)."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except Exception:  # noqa: BLE001  (its package cannot be imported either: no line to give)
+        return ""
+    lines = [frame.lineno for frame in traceback.extract_tb(exc.__traceback__)
+             if spec is not None and frame.filename == spec.origin]
+    return f", line {lines[-1]}" if lines else ""
+
+
+def _said(exc: Exception) -> str:
+    """A ZooError's message as it is; any other exception with its type."""
+    return first_line(exc) if isinstance(exc, ZooError) else f"{type(exc).__name__}: {first_line(exc)}"
+
+
+def load_problems() -> list[str]:
+    """The model modules that failed to import, one line each (``zoo list`` prints them)."""
+    _ensure_loaded()
+    return list(_PROBLEMS)
+
+
+def not_imported_hint() -> str:
+    """For an unknown name: ``; zoo/models/x.py ...`` naming the model modules that register
+    entries but are not in ``zoo.models.MODULES``, or that failed to import; else ``""``."""
+    _ensure_loaded()
+    import zoo.models
+
+    missing = []
+    for path in sorted(p for folder in zoo.models.__path__ for p in Path(folder).glob("*.py")):
+        if path.stem in zoo.models.MODULES or path.stem.startswith("_"):
+            continue
+        try:
+            registers = "register_model(" in path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if registers:
+            missing.append(f"zoo/models/{path.name} registers models but is not imported (add "
+                           f"{path.stem!r} to MODULES in zoo/models/__init__.py)")
+    return "".join(f"; {line}" for line in missing + _PROBLEMS)
 
 
 def list_models(pattern: str = "*", *, trainable: bool | None = None,
@@ -147,7 +242,8 @@ def get_model_info(name: str) -> ModelInfo:
         return _MODELS[name]
     except KeyError:
         known = ", ".join(sorted(_MODELS))
-        raise UnknownNameError(f"unknown model {name!r}; known models: {known}") from None
+        raise UnknownNameError(f"unknown model {name!r}; known models: {known}"
+                               f"{not_imported_hint()}") from None
 
 
 def architecture_class(name: str) -> type[Restorer]:
@@ -156,7 +252,8 @@ def architecture_class(name: str) -> type[Restorer]:
         return _ARCHITECTURES[name]
     except KeyError:
         known = ", ".join(sorted(_ARCHITECTURES))
-        raise UnknownNameError(f"unknown architecture {name!r}; known: {known}") from None
+        raise UnknownNameError(f"unknown architecture {name!r}; known: {known}"
+                               f"{not_imported_hint()}") from None
 
 
 def create_model(name: str, *, pretrained: bool = False, weights: str | None = None,
@@ -176,7 +273,8 @@ def create_model(name: str, *, pretrained: bool = False, weights: str | None = N
     check_arguments(cls, overrides)  # a TypeError, for the caller to name where they came from
     model = cls(**{**info.arch_args, **overrides})
     model.info = info
-    if not overrides and model.pad_multiple != info.inputs.pad_multiple:
+    # None: an entry put in the registry without register_model (a test's)
+    if not overrides and info.inputs.pad_multiple not in (None, model.pad_multiple):
         raise ZooError(f"model {name!r}: its InputConventions.pad_multiple is "
                        f"{info.inputs.pad_multiple} but {info.architecture} pads to "
                        f"{model.pad_multiple}; make them equal (the exported config.json and "

@@ -37,17 +37,18 @@ def weights_where(info) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from zoo.errors import ZooError
-    from zoo.registry import create_model, get_model_info, list_models
+    from zoo.registry import create_model, get_model_info, list_models, load_problems
 
     names = list_models(args.pattern)
+    broken = load_problems()  # model modules that failed to import: the others are listed
     if not names:
+        _print_errors(broken)
         raise ZooError(f"no model matches {args.pattern!r}; `zoo list` shows them all")
     table = Table(title="zoo models")
     table.add_column("name", style="bold")
     table.add_column("parameters", justify="right")
     table.add_column("weights")
     table.add_column("description")
-    broken = []
     for name in names:
         info = get_model_info(name)
         try:
@@ -59,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
         where = "not needed" if params == 0 and info.weights is None else weights_where(info)
         table.add_row(name, format_count(params), where, info.description)
     Console().print(table)
-    for why in broken:
-        Console(stderr=True, highlight=False, soft_wrap=True).print(f"error: {why}", markup=False)
+    _print_errors(broken)
     return 1 if broken else 0
+
+
+def _print_errors(lines: list[str]) -> None:
+    for why in lines:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"error: {why}", markup=False)

@@ -1,5 +1,8 @@
-"""Model modules. Importing a module registers its entries: one line per module here."""
+"""Model modules. The registry imports each one named here on first use, which registers its
+entries: one line per module in ``MODULES``."""
 
-from zoo.models import identity  # noqa: F401
-from zoo.models import arnet  # noqa: F401
-from zoo.models import unet  # noqa: F401
+MODULES: tuple[str, ...] = (
+    "identity",
+    "arnet",
+    "unet",
+)
