@@ -1,4 +1,5 @@
-"""The Python snippets a user copies from the README and docs/restore.md run as written."""
+"""The Python snippets a user copies from the README and docs/restore.md run as written, and the
+example model module of docs/models.md registers an entry that keeps the zoo's contract."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+from test_model_modules import ModuleWriter, model_module  # noqa: F401  (a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,3 +32,31 @@ def test_python_snippets_run_as_written(doc: str, tmp_path: Path,
         exec(compile(block, doc, "exec"), names)  # noqa: S102 - the documentation's own code
         assert isinstance(names["restored"], Image.Image)
         assert names["restored"].size == (64, 48)
+
+
+def test_the_example_model_module_registers_an_entry_that_keeps_the_contract(
+        model_module: ModuleWriter, tmp_path: Path) -> None:  # noqa: F811  (the fixture)
+    """Written as zoo/models/tiny_cnn.py with its name in MODULES, as docs/models.md says."""
+    import test_models
+    import test_registry
+
+    import zoo
+    from zoo.registry import get_model_info, load_problems
+
+    [module] = python_blocks("docs/models.md")
+    model_module("tiny_cnn", module, header=False)
+    assert load_problems() == [] and "tiny-cnn" in zoo.list_models()
+    model = zoo.create_model("tiny-cnn")
+    assert model.num_parameters() > 0 and model.pad_multiple == 2
+    assert get_model_info("tiny-cnn").inputs.pad_multiple == 2  # from the class
+    images = test_models.odd_images()
+    for check in (test_models.test_forward_on_odd_sizes_keeps_shape_and_range,
+                  test_models.test_pad_and_crop_matches_explicit_padding,
+                  test_models.test_batch_items_are_independent,
+                  test_models.test_untrained_model_is_the_identity,
+                  test_models.test_perturbed_model_is_not_the_identity):
+        check("tiny-cnn", images)
+    test_models.test_save_and_strict_load_round_trip("tiny-cnn", images, tmp_path)
+    test_models.test_rebuild_from_config_json("tiny-cnn")
+    test_registry.test_entry_facts_are_consistent("tiny-cnn")
+    test_registry.test_create_model_builds_the_registered_architecture("tiny-cnn")
