@@ -195,6 +195,10 @@ def test_an_unknown_name_names_the_module_not_imported(model_module: ModuleWrite
                                        r"imported \(add 'x_forgotten' to MODULES in "
                                        r"zoo/models/__init__.py\)$"):
         get_model_info("x-forgotten")
+    with pytest.raises(ZooError, match=r"^unknown model 'x-forgotten': not a registry name .*; "
+                                       r"zoo/models/x_forgotten.py registers models but is not "
+                                       r"imported \(add 'x_forgotten' to MODULES"):
+        zoo.load("x-forgotten")  # zoo restore --model, zoo bench --models
 
 
 def test_an_unknown_name_says_nothing_more_when_every_module_is_imported(

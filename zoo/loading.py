@@ -15,7 +15,7 @@ from zoo.ensemble import ENSEMBLE_SUFFIX, SelfEnsemble, split_ensemble
 from zoo.errors import WeightsError, ZooError
 from zoo.hub import CONFIG_FILE, build_from_config, check_repo_id, load_pretrained
 from zoo.precision import DEFAULT_PRECISION, check_precision, warn_if_emulated, with_precision
-from zoo.registry import create_model, get_model_info, list_models
+from zoo.registry import create_model, get_model_info, list_models, not_imported_hint
 
 if TYPE_CHECKING:
     from zoo.models.base import Restorer
@@ -105,7 +105,7 @@ def _not_a_model(spec: str, path: Path) -> str:
                                       names + [name + ENSEMBLE_SUFFIX for name in names], n=1)
     hint = f"did you mean {meant[0]!r}? " if meant else ""
     return (f"unknown model {spec!r}: {hint}not a registry name ({', '.join(names)}), not "
-            f"{HUB_PREFIX}ORG/NAME, and not a folder with {CONFIG_FILE}")
+            f"{HUB_PREFIX}ORG/NAME, and not a folder with {CONFIG_FILE}{not_imported_hint()}")
 
 
 def load_model(name_or_path: str | os.PathLike[str], device: str | torch.device | None = None,
