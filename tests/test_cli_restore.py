@@ -394,13 +394,15 @@ def test_a_folder_of_earlier_results_says_so(tmp_path: Path, capsys: pytest.Capt
 
 def test_what_a_folder_holds_besides_its_images_is_noted(tmp_path: Path,
                                                           capsys: pytest.CaptureFixture) -> None:
-    """Files passed over are named in one note per folder (hidden ones not counted); they are
-    not problems: the exit status stays 0."""
+    """Files passed over are named in one note per folder (hidden ones, and those in hidden
+    folders, not counted); they are not problems: the exit status stays 0."""
     (tmp_path / "sub").mkdir()
     Image.fromarray(rgb()).save(tmp_path / "pic.jpg")
     Image.fromarray(rgb()).save(tmp_path / "pic.restored.png")
     Image.fromarray(rgb()).save(tmp_path / "anim.gif")
-    for name in ("notes.txt", "sub/raw.cr2", ".DS_Store", *(f"x{k}.xmp" for k in range(5))):
+    (tmp_path / ".git").mkdir()
+    for name in ("notes.txt", "sub/raw.cr2", ".DS_Store", ".git/HEAD",
+                 *(f"x{k}.xmp" for k in range(5))):
         (tmp_path / name).write_bytes(b"not an image")
     assert restore(tmp_path, "-r") == 0
     err = capsys.readouterr().err

@@ -190,3 +190,15 @@ def test_the_suffix_is_understood_wherever_a_model_is_named(tmp_path: Path,
     assert "push unet-l1" in capsys.readouterr().err
     with pytest.raises(ZooError, match="save unet-l1 itself"):
         save_pretrained(zoo.load("unet-l1+x8"), tmp_path / "saved")
+
+
+def test_an_entry_s_ensemble_is_not_a_folder_of_that_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder named ``unet-l1+x8`` in the working folder stood in for the entry's ensemble
+    (an empty one made zoo.load fail; a saved model in it was benchmarked under that name)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "unet-l1+x8").mkdir()
+    assert split_ensemble("unet-l1+x8") == ("unet-l1", True)
+    assert split_ensemble("./unet-l1+x8") == ("./unet-l1+x8", False)  # the folder
+    assert isinstance(zoo.load("unet-l1+x8"), SelfEnsemble)
+    assert select_models(["unet-l1+x8"]) == ["unet-l1+x8"]

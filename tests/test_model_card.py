@@ -86,6 +86,9 @@ def test_a_class_from_a_script_or_unregistered_says_so(registered_in: Callable[[
 def test_builtin_modules_are_the_zoo_s_own() -> None:
     from zoo.model_card import BUILTIN_ARCHITECTURE_MODULES, architecture_module
 
+    from zoo.models import MODULES
+
     for module in BUILTIN_ARCHITECTURE_MODULES:
         assert module in sys.modules, module
+    assert BUILTIN_ARCHITECTURE_MODULES <= {f"zoo.models.{name}" for name in MODULES}
     assert {architecture_module(a) for a in ("ARNet", "Identity", "UNet")} <= BUILTIN_ARCHITECTURE_MODULES

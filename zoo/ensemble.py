@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from zoo.errors import ZooError
 from zoo.models.base import ModelWrapper, Restorer
+from zoo.registry import names_registry_entry
 
 __all__ = ["ENSEMBLE_SUFFIX", "SelfEnsemble", "split_ensemble"]
 
@@ -31,11 +32,14 @@ def split_ensemble(spec: str) -> tuple[str, bool]:
     """``("unet-l1", True)`` for ``"unet-l1+x8"``; any other spec comes back as it is, with False.
 
     A file or folder that exists under the full name (``runs/export+x8``) is that saved model,
-    not an ensemble; the suffix applies once (``NAME+x8+x8`` is refused in one line).
+    not an ensemble, unless the name is a registry entry's ensemble (``./unet-l1+x8`` is the
+    folder); the suffix applies once (``NAME+x8+x8`` is refused in one line).
     """
-    if not spec.endswith(ENSEMBLE_SUFFIX) or len(spec) == len(ENSEMBLE_SUFFIX) or Path(spec).exists():
+    if not spec.endswith(ENSEMBLE_SUFFIX) or len(spec) == len(ENSEMBLE_SUFFIX):
         return spec, False
     base = spec[:-len(ENSEMBLE_SUFFIX)]
+    if Path(spec).exists() and not names_registry_entry(base):
+        return spec, False
     if base.endswith(ENSEMBLE_SUFFIX) and not Path(base).exists():
         raise ZooError(f"{spec}: {ENSEMBLE_SUFFIX} applies once")
     return base, True

@@ -61,6 +61,12 @@ class UnknownNameError(ZooError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+def first_few(items: list[str], limit: int = 3) -> str:
+    """``a, b, c and 4 more``: the first ``limit`` items of a list a message names."""
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
 def printable(text: str) -> str:
     """``text`` with its control characters (a newline, a terminal escape), line separators
     and undecodable bytes written as Python escapes (``\\n``, ``\\x1b``), so that a file

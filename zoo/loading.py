@@ -15,13 +15,13 @@ from zoo.ensemble import ENSEMBLE_SUFFIX, SelfEnsemble, split_ensemble
 from zoo.errors import WeightsError, ZooError
 from zoo.hub import CONFIG_FILE, build_from_config, check_repo_id, load_pretrained
 from zoo.precision import DEFAULT_PRECISION, check_precision, warn_if_emulated, with_precision
-from zoo.registry import create_model, get_model_info, list_models, not_imported_hint
+from zoo.registry import (create_model, get_model_info, list_models, names_registry_entry,
+                          not_imported_hint)
 
 if TYPE_CHECKING:
     from zoo.models.base import Restorer
 
-__all__ = ["HUB_PREFIX", "default_device", "is_saved_model", "load_model", "names_registry_entry",
-           "usable_device"]
+__all__ = ["HUB_PREFIX", "default_device", "is_saved_model", "load_model", "usable_device"]
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +30,6 @@ HUB_PREFIX = "hf-hub:"
 _WEIGHTS_INTO_AN_ENTRY = ("weights for a registry model go in as zoo.load(NAME, weights=PATH), or "
                           "on the command line as --weights PATH beside the registry name")
 """For messages that Python and CLI users both see (``zoo restore --model``, ``zoo push``)."""
-
-
-def names_registry_entry(spec: str) -> bool:
-    """Whether ``spec`` is a registry name as it stands. It then means the entry, also beside a
-    folder of that name (``./NAME`` names the folder): a saved model in the working folder
-    must not be measured and published under the registry entry's name."""
-    return not any(sep and sep in spec for sep in ("/", os.sep, os.altsep)) and spec in list_models()
 
 
 def is_saved_model(spec: str) -> bool:

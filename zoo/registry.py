@@ -14,6 +14,7 @@ import fnmatch
 import importlib
 import importlib.util
 import inspect
+import os
 import sys
 import threading
 import traceback
@@ -38,6 +39,7 @@ __all__ = [
     "list_architectures",
     "list_models",
     "load_problems",
+    "names_registry_entry",
     "not_imported_hint",
     "register_architecture",
     "register_model",
@@ -155,6 +157,8 @@ def _ensure_loaded() -> None:
     """Import every model module named in ``zoo.models.MODULES`` (once): one that raises is
     recorded in :func:`load_problems` and whatever it had registered is taken out again."""
     global _LOADED
+    if _LOADED:  # the common case, without the lock
+        return
     with _LOADING:
         if _LOADED:
             return
@@ -217,6 +221,13 @@ def not_imported_hint() -> str:
             missing.append(f"zoo/models/{path.name} registers models but is not imported (add "
                            f"{path.stem!r} to MODULES in zoo/models/__init__.py)")
     return "".join(f"; {line}" for line in missing + _PROBLEMS)
+
+
+def names_registry_entry(spec: str) -> bool:
+    """Whether ``spec`` is a registry name as it stands. It then means the entry, also beside a
+    folder of that name (``./NAME`` names the folder): a saved model in the working folder
+    must not be measured and published under the registry entry's name."""
+    return not any(sep and sep in spec for sep in ("/", os.sep, os.altsep)) and spec in list_models()
 
 
 def list_models(pattern: str = "*", *, trainable: bool | None = None,

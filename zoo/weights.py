@@ -18,7 +18,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 
 from zoo.atomic import atomic_write
-from zoo.errors import WeightsError
+from zoo.errors import WeightsError, first_few
 
 if TYPE_CHECKING:
     from torch import nn
@@ -146,11 +146,6 @@ def _check_complete(path: Path, remedy: str = REDOWNLOAD) -> None:
                            f"{remedy}")
 
 
-def _short(keys: list[str], limit: int = 3) -> str:
-    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
-    return ", ".join(keys[:limit]) + more
-
-
 def weights_shapes(path: str | os.PathLike[str]) -> dict[str, tuple[int, ...]]:
     """The tensor names and shapes of a safetensors file, from its header (no data is read)."""
     path = Path(path)
@@ -188,8 +183,8 @@ def load_weights(model: nn.Module, path: str | os.PathLike[str], *,
             unexpected = sorted(keys - set(own))
             if missing or unexpected:
                 arch = metadata.get("architecture", "an unknown architecture")
-                problems = [f"missing {_short(missing)}" if missing else "",
-                            f"unexpected {_short(unexpected)}" if unexpected else ""]
+                problems = [f"missing {first_few(missing)}" if missing else "",
+                            f"unexpected {first_few(unexpected)}" if unexpected else ""]
                 raise WeightsError(
                     f"{path} (saved from {arch}) does not fit {type(model).__name__}: "
                     f"{'; '.join(p for p in problems if p)}; use the weights made for this model")

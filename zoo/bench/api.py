@@ -17,8 +17,8 @@ from zoo.ensemble import ENSEMBLE_SUFFIX, split_ensemble
 from zoo.errors import DataError, ZooError
 from zoo.imaging import max_pixels
 from zoo.hub import WEIGHTS_FILE
-from zoo.loading import HUB_PREFIX, is_saved_model, names_registry_entry, usable_device
-from zoo.registry import list_models
+from zoo.loading import HUB_PREFIX, is_saved_model, usable_device
+from zoo.registry import list_models, names_registry_entry
 
 
 class ModelSelectionError(ZooError):

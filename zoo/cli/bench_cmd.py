@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from zoo.cli.arg_types import named, named_path
 from zoo.degrade import PROTOCOLS
 from zoo.distributed import reported_once
-from zoo.errors import printable
+from zoo.errors import first_few, printable
 from zoo.resources import doc_path
 
 if TYPE_CHECKING:
@@ -119,10 +119,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _ignored_text(dataset: Dataset) -> str:
     """The entries of a dataset's folder that are not image files, the first few by name."""
-    shown, more = dataset.ignored[:5], len(dataset.ignored) - 5
     return (f"{dataset.name}: {len(dataset.ignored)} entr{'y' if len(dataset.ignored) == 1 else 'ies'}"
-            f" of the folder not read, not being image files: {', '.join(shown)}"
-            + (f" and {more} more" if more > 0 else "") + " (meta.json: ignored_files)")
+            f" of the folder not read, not being image files: {first_few(dataset.ignored, 5)}"
+            " (meta.json: ignored_files)")
 
 
 def _incomparable(run, summary: list[dict]) -> list[str]:  # noqa: ANN001  (a BenchRun)

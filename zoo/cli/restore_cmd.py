@@ -19,8 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from zoo.atomic import unwritable_folder
 from zoo.cli.arg_types import named, named_path
 from zoo.distributed import reported_once, refuse_torchrun
-from zoo.errors import (ImageError, WeightsError, ZooError, first_line, is_out_of_memory, os_reason,
-                        printable)
+from zoo.errors import (ImageError, WeightsError, ZooError, first_few, first_line, is_out_of_memory,
+                        os_reason, printable)
 
 if TYPE_CHECKING:
     from zoo.models.base import Restorer
@@ -118,8 +118,8 @@ def _folder_images(folder: Path, recursive: bool, suffix: str, problems: list[st
     files = list(walk_files(folder, recursive=recursive, onerror=unreadable,
                             skip=[out_dir] if out_dir else []))
     images = [path for path in files if path.suffix.lower() in READ_SUFFIXES]
-    others = [path for path in files
-              if path.suffix.lower() not in READ_SUFFIXES and not path.name.startswith(".")]
+    others = [path for path in files if path.suffix.lower() not in READ_SUFFIXES
+              and not any(part.startswith(".") for part in path.relative_to(folder).parts)]
     found = [path for path in images if not path.stem.endswith(suffix)]
     return sorted(found), len(images) - len(found), others
 
@@ -131,10 +131,9 @@ def _passed_over(folder: Path, earlier: int, others: list[Path], suffix: str) ->
         parts.append(f"{earlier} earlier result{'s' if earlier != 1 else ''} (*{suffix}.*) not "
                      "restored again")
     if others:
-        names = [path.relative_to(folder).as_posix() for path in others[:5]]
-        more = f" and {len(others) - 5} more" if len(others) > 5 else ""
+        names = [path.relative_to(folder).as_posix() for path in others]
         parts.append(f"{len(others)} file{'s' if len(others) != 1 else ''} passed over, not "
-                     f"being images zoo reads: {', '.join(names)}{more}")
+                     f"being images zoo reads: {first_few(names, 5)}")
     return f"{folder}: {'; '.join(parts)}" if parts else None
 
 
