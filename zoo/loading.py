@@ -65,14 +65,13 @@ def _load(name_or_path: str, weights: str | None) -> Restorer:
             if not config.is_file():
                 raise ZooError(f"{path} has no {CONFIG_FILE} beside it; {_WEIGHTS_INTO_AN_ENTRY}")
             return build_from_config(config, path, source=str(path))
-    try:
-        info = get_model_info(name_or_path)
-    except KeyError:
+    if name_or_path not in list_models():
         if path.is_file():
             raise ZooError(f"{path}: not a model; a model is a registry name, "
                            f"{HUB_PREFIX}ORG/NAME, a saved folder or a .safetensors file with "
-                           f"{CONFIG_FILE} beside it; {_WEIGHTS_INTO_AN_ENTRY}") from None
-        raise ZooError(_not_a_model(name_or_path, path)) from None
+                           f"{CONFIG_FILE} beside it; {_WEIGHTS_INTO_AN_ENTRY}")
+        raise ZooError(_not_a_model(name_or_path, path))
+    info = get_model_info(name_or_path)
     model = create_model(info.name, pretrained=info.weights is not None, weights=weights)
     if info.weights is None and weights is None and model.num_parameters() > 0:
         trained = (f"the export folder of `zoo train {info.name}` itself (zoo.load(FOLDER), zoo "

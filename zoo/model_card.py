@@ -7,7 +7,6 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from zoo.errors import UnknownNameError
 from zoo.registry import ModelInfo, architecture_class, list_architectures
 
 if TYPE_CHECKING:
@@ -34,10 +33,9 @@ def entry_license(info: ModelInfo) -> str:
 
 def architecture_module(architecture: str) -> str | None:
     """The module defining the registered architecture of that name; None when none is registered."""
-    try:
-        return architecture_class(architecture).__module__
-    except UnknownNameError:
+    if architecture not in list_architectures():  # not the lookup's error: it reads files
         return None
+    return architecture_class(architecture).__module__
 
 
 def _builtin_architectures() -> str:
