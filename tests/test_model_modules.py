@@ -168,21 +168,37 @@ def test_a_module_that_fails_to_import_is_one_line_and_the_others_work(
         stem: str, model_module: ModuleWriter, capsys: pytest.CaptureFixture[str]) -> None:
     """Each was a traceback from every command, even `zoo list` and `zoo restore -m unet-l1`
     (the clash: one line, but `zoo list` then exited 2 listing nothing)."""
-    from zoo.registry import load_problems
+    from zoo.registry import ModelModuleWarning, load_problems
 
     source, message = BROKEN[stem]
     model_module(stem, source)
     model_module("x_sound", SHRINKING)  # imported after the broken one
-    assert {"jpeg", "unet-l1", "x-shrinking"} <= set(zoo.list_models())
+    with pytest.warns(ModelModuleWarning) as caught:  # said where the registry is first used
+        assert {"jpeg", "unet-l1", "x-shrinking"} <= set(zoo.list_models())
     assert "x-clash-first" not in zoo.list_models()  # a broken module's entries are left out
     [problem] = load_problems()
     assert re.fullmatch(message + ".*", problem), problem
+    assert [str(w.message) for w in caught if w.category is ModelModuleWarning] == [problem]
+    assert caught[0].filename == __file__  # the caller's line, not the registry's
     assert zoo.create_model("unet-l1").num_parameters() > 0
     capsys.readouterr()
     assert main(["list"]) == 1
     out, err = capsys.readouterr()
     assert "unet-l1" in out and "x-shrinking" in out
     assert err.splitlines() == [f"error: {problem}"]
+
+
+def test_a_command_says_a_module_failed_to_import_before_it_works(
+        model_module: ModuleWriter, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """zoo bench and zoo restore went on without a word: a broken module's entries were simply
+    missing from a leaderboard."""
+    [image] = _images(tmp_path / "in", (40, 48))
+    model_module("x_syntax", BROKEN["x_syntax"][0])
+    assert main(["restore", str(image), "-m", "jpeg", "--out-dir", str(tmp_path / "out"),
+                 "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"^warning: zoo/models/x_syntax.py: cannot be imported, its entries are "
+                     r"left out \(SyntaxError: ", err, re.MULTILINE), err
 
 
 def test_an_unknown_name_names_the_module_not_imported(model_module: ModuleWriter) -> None:

@@ -18,13 +18,14 @@ import os
 import sys
 import threading
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Mapping
 
 from zoo.arguments import check_arguments
-from zoo.errors import UnknownNameError, ZooError, first_line
+from zoo.errors import UnknownNameError, ZooError, caller_stacklevel, first_line
 
 if TYPE_CHECKING:
     from zoo.models.base import Restorer
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "InputConventions",
     "ModelInfo",
+    "ModelModuleWarning",
     "WeightsInfo",
     "architecture_class",
     "create_model",
@@ -146,6 +148,10 @@ def register_model(info: ModelInfo) -> ModelInfo:
     return info
 
 
+class ModelModuleWarning(UserWarning):
+    """A model module named in ``zoo.models.MODULES`` failed to import: its entries are left out."""
+
+
 _PROBLEMS: list[str] = []
 """One line per model module that failed to import (its entries are left out)."""
 
@@ -177,8 +183,12 @@ def _import_model_module(module: str) -> None:
             del _MODELS[entry], _REGISTERED_BY[entry]
         for arch in [n for n, cls in _ARCHITECTURES.items() if cls.__module__ == module]:
             del _ARCHITECTURES[arch]
-        _PROBLEMS.append(f"{module.replace('.', '/')}.py{_line_of(exc, module)}: cannot be "
-                         f"imported, its entries are left out ({_said(exc)})")
+        problem = (f"{module.replace('.', '/')}.py{_line_of(exc, module)}: cannot be imported, "
+                   f"its entries are left out ({_said(exc)})")
+        _PROBLEMS.append(problem)
+        # Said wherever the registry is first used (zoo bench, zoo restore, zoo.load): the
+        # module's entries would otherwise be missing from a leaderboard without a word.
+        warnings.warn(problem, ModelModuleWarning, stacklevel=caller_stacklevel())
 
 
 def _line_of(exc: Exception, module: str) -> str:

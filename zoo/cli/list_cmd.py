@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 
 from rich.console import Console
 from rich.table import Table
@@ -37,9 +38,11 @@ def weights_where(info) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from zoo.errors import ZooError
-    from zoo.registry import create_model, get_model_info, list_models, load_problems
+    from zoo.registry import ModelModuleWarning, create_model, get_model_info, list_models, load_problems
 
-    names = list_models(args.pattern)
+    with warnings.catch_warnings():  # said below as errors, once
+        warnings.simplefilter("ignore", ModelModuleWarning)
+        names = list_models(args.pattern)
     broken = load_problems()  # model modules that failed to import: the others are listed
     if not names:
         _print_errors(broken)
