@@ -201,6 +201,21 @@ def test_a_command_says_a_module_failed_to_import_before_it_works(
                      r"left out \(SyntaxError: ", err, re.MULTILINE), err
 
 
+def test_under_torchrun_the_first_process_alone_says_it(
+        model_module: ModuleWriter, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every process of a torchrun job imports the same modules: the warning came once each."""
+    import warnings
+
+    from zoo.registry import load_problems
+
+    monkeypatch.setenv("RANK", "1")
+    model_module("x_syntax", BROKEN["x_syntax"][0])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert "jpeg" in zoo.list_models()
+    assert len(load_problems()) == 1 and not caught  # recorded, for zoo list; not said
+
+
 def test_an_unknown_name_names_the_module_not_imported(model_module: ModuleWriter) -> None:
     """It said "unknown model 'x-forgotten'; known models: ..." with no hint."""
     from zoo.registry import get_model_info

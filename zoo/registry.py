@@ -187,8 +187,10 @@ def _import_model_module(module: str) -> None:
                    f"its entries are left out ({_said(exc)})")
         _PROBLEMS.append(problem)
         # Said wherever the registry is first used (zoo bench, zoo restore, zoo.load): the
-        # module's entries would otherwise be missing from a leaderboard without a word.
-        warnings.warn(problem, ModelModuleWarning, stacklevel=caller_stacklevel())
+        # module's entries would otherwise be missing from a leaderboard without a word. Under
+        # torchrun every process imports the same modules: the first one says it for the job.
+        if os.environ.get("RANK", "0") in ("", "0"):
+            warnings.warn(problem, ModelModuleWarning, stacklevel=caller_stacklevel())
 
 
 def _line_of(exc: Exception, module: str) -> str:
