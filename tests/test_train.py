@@ -1138,6 +1138,33 @@ def test_run_tool_shows_programming_errors_as_tracebacks() -> None:
         run_tool(lambda: {"step": 1}["stpe"])  # a bug: not hidden as a user error
 
 
+def test_files_that_are_not_images_are_named_in_one_warning(tmp_path: Path) -> None:
+    """A .heic or .txt in a training or validation folder was passed over without a word, so a
+    folder of phone photos could train on a few PNGs while its owner thought it trained on all."""
+    import warnings
+
+    from zoo.train.data import ImageStore, ValidationSet
+
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    (folder / ".git").mkdir()
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(folder / "a.png")
+    for name in ("IMG_1.heic", "sub/IMG_2.HEIC", "notes.txt", ".DS_Store", ".git/HEAD"):
+        (folder / name).write_bytes(b"not read")
+    said = ("data: 3 files passed over, not being images zoo reads: IMG_1.heic, notes.txt, "
+            "sub/IMG_2.HEIC")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ImageStore([folder], min_side=32)
+        ValidationSet(folder, [10])
+    assert [str(w.message) for w in caught] == [f"training {said}", f"validation {said}"]
+    (folder / "notes.txt").unlink()
+    (folder / "IMG_1.heic").unlink()
+    with pytest.warns(UserWarning, match=r"^training data: 1 file passed over, not being images "
+                                         r"zoo reads: sub/IMG_2.HEIC$"):
+        ImageStore([folder], min_side=32)
+
+
 def test_training_data_is_opaque_found_once_and_cached_by_its_real_size(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from zoo.train.data import ImageStore, ValidationSet, find_images

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from zoo.degrade import full_range_grey, jpeg_roundtrip, rgb_to_y
-from zoo.errors import DataError, ImageError, ZooError, first_line
+from zoo.errors import DataError, ImageError, ZooError, first_few, first_line
 from zoo.folders import walk_files
 from zoo.imaging import READ_SUFFIXES, read_image
 
@@ -30,18 +30,35 @@ __all__ = ["SKIPPED_IMAGES", "ImageStore", "PatchDataset", "StepBatchSampler", "
 def find_images(folders: Sequence[str | Path]) -> list[Path]:
     """Image files under ``folders`` (recursive, linked sub-folders followed once, hidden files
     and folders skipped), sorted for determinism."""
+    return scan_folders(folders)[0]
+
+
+def scan_folders(folders: Sequence[str | Path]) -> tuple[list[Path], list[str]]:
+    """:func:`find_images`'s images, and the other files it passed over (not images zoo
+    reads: a ``.heic``, a ``.txt``), each named by its path under the folder given."""
     files: list[Path] = []
+    others: list[str] = []
     seen: set[Path] = set()  # a folder given twice, or inside another one, counts its images once
     for folder in folders:
         root = Path(folder).expanduser()
         if not root.is_dir():
             raise DataError(f"{root}: not a folder of images")
-        for p in sorted(p for p in walk_files(root, skip_hidden=True)
-                        if p.suffix.lower() in READ_SUFFIXES and p.is_file()):
-            if p.resolve() not in seen:
-                seen.add(p.resolve())
+        for p in sorted(walk_files(root, skip_hidden=True)):
+            if p.resolve() in seen or not p.is_file():
+                continue
+            seen.add(p.resolve())
+            if p.suffix.lower() in READ_SUFFIXES:
                 files.append(p)
-    return files
+            else:
+                others.append(p.relative_to(root).as_posix())
+    return files, others
+
+
+def warn_passed_over(kind: str, others: list[str]) -> None:
+    """One warning naming the first few files of a data folder that are not images zoo reads."""
+    if others:
+        warnings.warn(f"{kind} data: {len(others)} file{'s' if len(others) != 1 else ''} passed "
+                      f"over, not being images zoo reads: {first_few(others, 5)}", stacklevel=3)
 
 
 def read_opaque(path: Path) -> np.ndarray:
@@ -106,7 +123,8 @@ class ImageStore:
         self.paths: list[Path] = []
         self._cache: list[np.ndarray | None] = []
         cached_bytes = uncached_bytes = 0
-        found = find_images(folders)
+        found, others = scan_folders(folders)
+        warn_passed_over("training", others)
         self.skips = skips = SkipWarnings("training")
         for path in found:
             try:
@@ -323,7 +341,8 @@ class ValidationSet:
         self.qualities = list(qualities)
         self.items: list[tuple[str, np.ndarray, dict[int, np.ndarray]]] = []
         root = Path(folder).expanduser()
-        found = find_images([root])
+        found, others = scan_folders([root])
+        warn_passed_over("validation", others)
         self.skips = skips = SkipWarnings("validation")
         for path in found:
             try:
