@@ -24,7 +24,7 @@ from zoo.folders import walk_files
 from zoo.imaging import READ_SUFFIXES, read_image
 
 __all__ = ["SKIPPED_IMAGES", "ImageStore", "PatchDataset", "StepBatchSampler", "ValidationSet", "centre_crop",
-           "find_images", "loader_failure", "make_loader", "next_batch", "read_opaque"]
+           "find_images", "loader_failure", "make_loader", "next_batch", "read_opaque", "scan_folders"]
 
 
 def find_images(folders: Sequence[str | Path]) -> list[Path]:
@@ -44,9 +44,10 @@ def scan_folders(folders: Sequence[str | Path]) -> tuple[list[Path], list[str]]:
         if not root.is_dir():
             raise DataError(f"{root}: not a folder of images")
         for p in sorted(walk_files(root, skip_hidden=True)):
-            if p.resolve() in seen or not p.is_file():
+            real = p.resolve()
+            if real in seen or not p.is_file():
                 continue
-            seen.add(p.resolve())
+            seen.add(real)
             if p.suffix.lower() in READ_SUFFIXES:
                 files.append(p)
             else:
