@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from zoo.best_file import is_best_file, load_best_file
 from zoo.devices import default_device, usable_device
 from zoo.ensemble import ENSEMBLE_SUFFIX, SelfEnsemble, split_ensemble
 from zoo.errors import WeightsError, ZooError
@@ -34,12 +35,14 @@ _WEIGHTS_INTO_AN_ENTRY = ("weights for a registry model go in as zoo.load(NAME, 
 
 def is_saved_model(spec: str) -> bool:
     """Whether ``load_model`` takes ``spec`` as a saved model rather than a registry name:
-    ``hf-hub:ORG/NAME``, a folder with config.json, or a .safetensors file with one beside it."""
+    ``hf-hub:ORG/NAME``, a folder with config.json, a .safetensors file with one beside it, or
+    a ``zoo train`` run's best file (``OUT/best/step-N.safetensors``)."""
     if names_registry_entry(spec):
         return False
     path = Path(spec)
     return (spec.startswith(HUB_PREFIX) or (path.is_dir() and (path / CONFIG_FILE).is_file())
-            or (path.suffix == ".safetensors" and (path.parent / CONFIG_FILE).is_file()))
+            or (path.suffix == ".safetensors" and (path.parent / CONFIG_FILE).is_file())
+            or is_best_file(path))
 
 
 def parse_hub_id(spec: str) -> tuple[str, str | None]:
@@ -62,6 +65,8 @@ def _load(name_or_path: str, weights: str | None) -> Restorer:
             return load_pretrained(path)
         if path.suffix == ".safetensors" and path.is_file():
             config = path.parent / CONFIG_FILE
+            if not config.is_file() and is_best_file(path):
+                return load_best_file(path)
             if not config.is_file():
                 raise ZooError(f"{path} has no {CONFIG_FILE} beside it; {_WEIGHTS_INTO_AN_ENTRY}")
             return build_from_config(config, path, source=str(path))

@@ -23,8 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--quality", "-q", type=int, nargs="+", metavar="Q",
                    help="JPEG qualities (default: the suite's, 10 20 30)")
     p.add_argument("--models", "-m", nargs="+", metavar="PATTERN", type=named("a model"),
-                   help="registry names, shell patterns (matching the entries with weights), or saved models (a `zoo train` export folder, "
-                        "hf-hub:ORG/NAME); add +x8 for a model's self-ensemble (unet-l1+x8) "
+                   help="registry names, shell patterns (matching the entries with weights), or saved models (a `zoo train` export folder or "
+                        "best file OUT/best/step-N.safetensors, hf-hub:ORG/NAME); add +x8 for a model's self-ensemble (unet-l1+x8) "
                         "(default: every entry with weights, plus jpeg)")
     p.add_argument("--data", "-d", nargs="+", metavar="DIR|sample|div2k",
                    help="dataset(s): a folder of images, 'sample' or 'div2k'")

@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     out.add_argument("--out-dir", type=named_path("a folder"), metavar="DIR",
                      help="write results into this folder (sub-folders of folder inputs are kept)")
     p.add_argument("-m", "--model", default=DEFAULT_MODEL, type=named("a model"),
-                   help="registry name, hf-hub:ORG/NAME or a saved folder "
+                   help="registry name, hf-hub:ORG/NAME, a saved folder or a run's OUT/best/step-N.safetensors "
                         f"(default: {DEFAULT_MODEL}; see `zoo list`)")
     p.add_argument("--ensemble", action="store_true",
                    help="average the model over the eight flips and rotations of each image "
