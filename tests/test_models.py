@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 import zoo
 from zoo.errors import ZooError
@@ -225,6 +226,52 @@ def test_forward_refuses_an_output_of_another_shape_in_one_line(result, said: st
     assert isinstance(err.value, ZooError) and isinstance(err.value, RuntimeError)
     model.result = lambda x: x * 2 - 0.5  # values outside [0, 1] are the callers' to clamp
     assert model(torch.rand(1, 3, 5, 7)).shape == (1, 3, 5, 7)
+
+
+def _halved(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(F.avg_pool2d(x, 2), scale_factor=2)
+
+
+@pytest.mark.parametrize(("result", "torch_said"), [
+    (lambda x: x + _halved(x), "The size of tensor a (31) must match the size of tensor b (30) at "
+                               "non-singleton dimension 3"),
+    (lambda x: torch.cat([x, _halved(x)], 1)[:, :3], "Sizes of tensors must match except in "
+                                                     "dimension 1. Expected size 25 but got size 24 "
+                                                     "for tensor number 1 in the list"),
+    (lambda x: nn.PixelShuffle(2)(nn.PixelUnshuffle(2)(x)), "pixel_unshuffle expects height to be "
+                                                            "divisible by downscale_factor, but "
+                                                            "input.size(-2)=25 is not divisible by 2"),
+])
+def test_sides_a_downsampling_network_cannot_take_name_pad_multiple(result, torch_said: str) -> None:
+    """A network that halves its input without ``pad_multiple`` failed on odd sides in torch's
+    words alone, which did not say that the zoo pads for it when asked to."""
+    from zoo.models.base import ModelContractError
+
+    model = _Returning()
+    model.result = result
+    model.forward_padded = lambda x: model.result(x)  # type: ignore[method-assign]
+    assert model(torch.rand(1, 3, 24, 30)).shape == (1, 3, 24, 30)
+    with pytest.raises(ModelContractError) as err:
+        model(torch.rand(1, 3, 25, 31))
+    assert str(err.value) == (f"_Returning: {torch_said}; its input was 25x31 (sides padded to a "
+                              "multiple of pad_multiple = 1): if the network needs sides divisible "
+                              "by N, set pad_multiple = N on its class (docs/models.md)")
+    model.pad_multiple = 2
+    assert model(torch.rand(1, 3, 25, 31)).shape == (1, 3, 25, 31)
+
+
+def test_other_runtime_errors_of_a_network_are_left_as_they_are() -> None:
+    """A channel mismatch or running out of memory is not about the sides: no pad_multiple hint."""
+    model = _Returning()
+    model.forward_padded = lambda x: x + x[:, :2]  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match=r"at non-singleton dimension 1$"):
+        model(torch.rand(1, 3, 25, 31))
+
+    def out_of_memory(x: torch.Tensor) -> torch.Tensor:
+        raise torch.OutOfMemoryError("Sizes of tensors must match except in dimension 1")
+    model.forward_padded = out_of_memory  # type: ignore[method-assign]
+    with pytest.raises(torch.OutOfMemoryError, match=r"dimension 1$"):
+        model(torch.rand(1, 3, 25, 31))
 
 
 def test_a_constructor_that_does_not_call_super_init_is_one_line_naming_the_class() -> None:

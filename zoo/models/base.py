@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -12,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 
 if TYPE_CHECKING:
     from zoo.registry import ModelInfo
@@ -35,6 +36,18 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
 class ModelContractError(ZooError, RuntimeError):
     """A network's output breaking the :class:`Restorer` contract: a ZooError, said in one line,
     and a RuntimeError, reported as the model failing where a model fails on an image."""
+
+
+# torch's words for feature maps whose height or width do not fit: torch.cat of a skip
+# connection, an elementwise op (dimension 2 or 3), PixelUnshuffle of an odd side
+_SIDES_DO_NOT_FIT = re.compile(r"Sizes of tensors must match except in dimension 1|"
+                               r"at non-singleton dimension [23]\b|is not divisible by")
+
+
+def _pad_multiple_hint(model: Restorer, padded: torch.Tensor) -> str:
+    return (f"its input was {padded.shape[-2]}x{padded.shape[-1]} (sides padded to a multiple of "
+            f"pad_multiple = {model.pad_multiple}): if the network needs sides divisible by N, set "
+            "pad_multiple = N on its class (docs/models.md)")
 
 
 _PENDING = "_restorer_arguments"
@@ -157,7 +170,13 @@ class Restorer(nn.Module):
                              f"{tuple(x.shape)}; add the batch dimension (x[None]) or use "
                              f"{self.name}.restore(x)")
         padded, (h, w) = pad_to_multiple(x, self.pad_multiple)
-        out = self.forward_padded(padded)
+        try:
+            out = self.forward_padded(padded)
+        except RuntimeError as exc:  # not its subclasses: out of memory is not about the sides
+            if type(exc) is RuntimeError and _SIDES_DO_NOT_FIT.search(str(exc)):
+                raise ModelContractError(f"{self.name}: {first_line(exc).rstrip('.')}; "
+                                         f"{_pad_multiple_hint(self, padded)}") from exc
+            raise
         # Shape only: a smaller output was cropped and written without a word (values outside
         # [0, 1] are normal for a GAN, and clamped by the callers).
         if not isinstance(out, torch.Tensor) or out.shape != padded.shape:
