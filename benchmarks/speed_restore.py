@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -22,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from zoo.atomic import atomic_write, check_output_file
+from zoo.bench.meta import cpu_name
 from zoo.cli import print_table
 from zoo.cli.arg_types import float_above, int_at_least
 from zoo.cli.children import ChildError, PeakMemory, run_child, until_interrupted
@@ -137,21 +137,10 @@ def _hardware_name(device: str) -> str:
         import torch
 
         try:
-            return f"{torch.cuda.get_device_name(torch.device(device))}, CPU {_cpu_name()}"
+            return f"{torch.cuda.get_device_name(torch.device(device))}, CPU {cpu_name()}"
         except (RuntimeError, AssertionError, ValueError):
             pass
-    return _cpu_name()
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpu_name()
 
 
 def _in_subprocess(args: list[str], what: str) -> dict[str, Any]:

@@ -1259,6 +1259,46 @@ def test_plots_name_the_metric_and_its_unit_on_the_y_axis(monkeypatch: pytest.Mo
     assert labels == ["PSNR (dB)", "SSIM"]
 
 
+def test_a_model_keeps_its_colour_from_page_to_page() -> None:
+    """Orange was `gan` on the main pages and `arnet-nogan+x8` on the ensemble pages (colours
+    went by the legend's order); an ensemble is now its model's colour, dashed, the JPEG grey."""
+    from zoo.bench.plots import line_styles
+
+    main = line_styles(["jpeg", "arnet-nogan", "gan", "unet-l1"])
+    ensembles = line_styles(["jpeg", "unet-l1", "unet-l1+x8", "arnet-nogan", "arnet-nogan+x8"])
+    assert main["jpeg"] == ensembles["jpeg"] == ("#7f7f7f", "-")
+    for name in ("unet-l1", "arnet-nogan"):
+        assert main[name] == ensembles[name] and main[name][1] == "-"
+        assert ensembles[f"{name}+x8"] == (main[name][0], "--")
+    assert len({colour for colour, _ in main.values()}) == 4  # two names on one hash: told apart
+    assert line_styles(["unet-l1"])["unet-l1"] == main["unet-l1"]
+    many = line_styles([f"m{i}" for i in range(12)])  # more models than colours: still drawn
+    assert len({colour for colour, _ in many.values()}) == 9
+
+
+def test_the_device_names_the_cpu_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Results round differently on two CPU models of one architecture (leaderboard/README):
+    "cpu (x86_64, 2 threads)" did not say which."""
+    import builtins
+    import io
+
+    from zoo.bench import meta
+
+    real_open = builtins.open
+    cpuinfo = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n"
+    monkeypatch.setattr(builtins, "open", lambda path, *a, **k: io.StringIO(cpuinfo)
+                        if path == "/proc/cpuinfo" else real_open(path, *a, **k))
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")
+    monkeypatch.setattr("torch.get_num_threads", lambda: 2)
+    assert meta.device_description("cpu") == "cpu (AMD EPYC 7B13, x86_64, 2 threads)"
+    monkeypatch.setattr(builtins, "open", lambda path, *a, **k: (_ for _ in ()).throw(OSError())
+                        if path == "/proc/cpuinfo" else real_open(path, *a, **k))
+    monkeypatch.setattr("platform.processor", lambda: "arm")
+    assert meta.device_description(None) == "cpu (arm, x86_64, 2 threads)"
+    monkeypatch.setattr("platform.processor", lambda: "")
+    assert meta.device_description(None) == "cpu (x86_64, 2 threads)"
+
+
 def _summary_file(path: Path) -> list[dict[str, object]]:
     """A summary.csv written by zoo (one mean partial, one metric not measured); its entries."""
     from zoo.bench.results import Row, summarize, write_summary

@@ -252,3 +252,21 @@ def test_html_committed_pages_sort_every_column(page: Path, tmp_path: Path) -> N
         assert [n for n, _ in keys[:len(nums)]] == nums, where  # numbers first, then text
         high = tables[t]["head"][c][2] == "high"
         assert nums == sorted(nums, reverse=high) and words == sorted(words, reverse=high), where
+
+
+def test_the_crops_say_how_they_were_made(tmp_path: Path) -> None:
+    """A model's crop is restored from its square with context, not cut from the scored result:
+    the page says so, and that the crops are enlarged, with the sizes the crops are made at."""
+    from zoo.bench.crops import CROP_MARGIN, CROP_SIDE
+
+    summary = [{"dataset": "toy", "model": "jpeg", "quality": 10, "protocol": "rgb", "images": 1,
+                "seconds": 0.1, "partial": {}, "psnr": 27.0}]
+    crop = {"image": "a", "protocol": "rgb", "quality": 10,
+            "files": {"ground truth": tmp_path / "crops" / "a_truth.png"}}
+    page = render_html("toy", summary, ("psnr",), [], {}, [], [crop], tmp_path)
+    assert (f"Each image's most detailed {CROP_SIDE}-px square, shown enlarged without smoothing. "
+            f"The JPEG is of the whole image (the benchmark's 8x8 grid); each model restored the "
+            f"square with {CROP_MARGIN} px of context around it, so its panel is not cut from the "
+            "full-image result that was scored") in page
+    assert "<figcaption>ground truth</figcaption>" in page
+    assert "most detailed" not in render_html("toy", summary, ("psnr",), [], {}, [], [], tmp_path)

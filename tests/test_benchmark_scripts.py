@@ -683,7 +683,7 @@ def test_speed_restore_names_the_gpu_its_speeds_belong_to(monkeypatch: pytest.Mo
 
     module = _module("speed_restore.py")
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100 80GB HBM3")
-    monkeypatch.setattr(module, "_cpu_name", lambda: "AMD EPYC")
+    monkeypatch.setattr(module, "cpu_name", lambda: "AMD EPYC")
     assert module._hardware_name("cuda") == "NVIDIA H100 80GB HBM3, CPU AMD EPYC"
     assert module._hardware_name("cpu") == "AMD EPYC"
 

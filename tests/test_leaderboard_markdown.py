@@ -42,8 +42,35 @@ def test_lower_is_better_metrics_pick_rank_and_mark_the_lowest() -> None:
     assert best_models(entries, "psnr") == {"a", "b"}
     metrics = ("lpips_alex", "brisque", "psnr")
     assert [e["model"] for e in ranked(entries, metrics)] == ["b", "a"]
-    assert metric_header("brisque") == "BRISQUE ↓" and metric_header("psnr") == "PSNR ↑"
+    assert metric_header("brisque") == "BRISQUE ↓" and metric_header("psnr") == "PSNR (dB) ↑"
     text = render_markdown("toy", entries, metrics, [], {})
     assert "Means over 5 images of `toy`" in text  # the most any row covers
     assert "| `b` | **0.1000** | 40.00 | **30.00** |" in text
     assert "| `a` | 0.2000 | **30.00** | **30.00** |" in text
+
+
+def test_the_legend_says_what_the_order_protocols_and_ensembles_are() -> None:
+    """A reader took the PSNR order for an overall ranking, and met `y`, `+x8` and the seconds
+    of two pages without a word on what they are; PSNR had no unit."""
+    rgb = [_entry("jpeg", psnr=27.0, lpips_alex=0.2), _entry("unet-l1", psnr=29.0, lpips_alex=0.25)]
+    text = render_markdown("toy", rgb, ("psnr", "lpips_alex"), [], {})
+    assert "| model | PSNR (dB) ↑ | LPIPS (alex) ↓ |" in text
+    assert "Rows are ranked by PSNR alone, not by an overall score." in text
+    assert "Protocols: `rgb`: the colour image is compressed, restored and scored in colour " in text
+    assert "`y`" not in text and "+x8" not in text  # only what the page shows
+    assert "compare them within a table, not across pages" in text
+    both = rgb + [{**_entry("unet-l1+x8", psnr=29.1), "protocol": "y"}]
+    text = render_markdown("toy", both, ("lpips_alex", "psnr"), [], {})
+    assert "ranked by LPIPS (alex) alone" in text
+    assert ("`rgb`: the colour image is compressed, restored and scored in colour; `y`: the "
+            "literature's grey protocol: the image's BT.601 luma (16-235) is compressed as a grey "
+            "JPEG, restored and scored (docs/bench.md).") in text
+    assert "`NAME+x8`: the model's geometric self-ensemble" in text
+    assert "ranked by" not in render_markdown("toy", rgb, ("psnr",), [], {})  # one column: no need
+
+
+def test_the_page_names_the_command_of_its_run() -> None:
+    meta = {"command": "zoo bench --data sample --out `x`", "rows": 2, "measured_now": 2}
+    text = render_markdown("toy", [_entry("jpeg", psnr=27.0)], ("psnr",), [], meta)
+    assert "Its command: `` zoo bench --data sample --out `x` ``." in text.splitlines()[2]
+    assert "Its command" not in render_markdown("toy", [_entry("jpeg", psnr=27.0)], ("psnr",), [], {})

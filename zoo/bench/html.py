@@ -9,9 +9,10 @@ from typing import Any
 from urllib.parse import quote
 
 from zoo.bench.baselines import ReportedRow, reported_at
-from zoo.bench.leaderboard import (PARTIAL_NOTE, best_models, cell_text, failure_where,
-                                   fmt_metric, groups, has_partial, incomparable, legend,
-                                   metric_header, provenance, ranked)
+from zoo.bench.crops import CROP_MARGIN, CROP_SIDE
+from zoo.bench.leaderboard import (PARTIAL_NOTE, best_models, cell_text, command_text,
+                                   failure_where, fmt_metric, groups, has_partial, incomparable,
+                                   legend, metric_header, provenance, ranked)
 from zoo.bench.suites import LOWER_IS_BETTER
 
 _STYLE = """
@@ -54,8 +55,8 @@ def render_html(dataset: str, summary: list[dict[str, Any]], metrics: tuple[str,
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>Leaderboard: {e(dataset)}</title>",
            f"<style>{_STYLE}</style></head><body>", f"<h1>Leaderboard: {e(dataset)}</h1>",
            f"<p class='meta'>{e(str(meta.get('dataset_source', '')))} · {e(str(meta.get('encoder', '')))}"
-           f"</p><p class='meta'>{e(provenance(meta))}</p>",
-           f"<p>Means over images; click a column to sort it, best first. {e(legend(bool(reported)))}"
+           f"</p><p class='meta'>{e(provenance(meta))} {e(command_text(meta))}</p>",
+           f"<p>Means over images; click a column to sort it, best first. {e(legend(summary, metrics, bool(reported)))}"
            + (" Reported rows are in <i>italics</i>, in their own table." if reported else "") + "</p>"]
     for protocol, quality, entries in groups(summary):
         out.append(f"<h2><code>{e(protocol)}</code> protocol, JPEG quality {quality}</h2>")
@@ -74,7 +75,13 @@ def render_html(dataset: str, summary: list[dict[str, Any]], metrics: tuple[str,
         out += [f"<img src='{_src(p, base)}' alt='{e(p.stem)}'>" for p in plots]
         out.append("</div>")
     if crops:
-        out.append("<h2>Crops</h2><div class='crops'>")
+        out.append("<h2>Crops</h2>")
+        out.append(f"<p class='meta'>Each image's most detailed {CROP_SIDE}-px square, shown "
+                   "enlarged without smoothing. The JPEG is of the whole image (the benchmark's "
+                   f"8x8 grid); each model restored the square with {CROP_MARGIN} px of context "
+                   "around it, so its panel is not cut from the full-image result that was "
+                   "scored, and may differ from it near the square's edges.</p>")
+        out.append("<div class='crops'>")
         for c in crops:
             out.append(f"<h3>{e(c['image'])} ({e(c['protocol'])}, q{c['quality']})</h3><div>")
             out += [f"<figure><img src='{_src(Path(f), base)}' alt='{e(label)}'>"

@@ -10,7 +10,7 @@ from typing import Any
 
 from zoo.bench.baselines import ReportedRow, reported_at
 from zoo.atomic import atomic_write
-from zoo.bench.suites import LOWER_IS_BETTER, METRIC_DIGITS, METRIC_LABELS
+from zoo.bench.suites import LOWER_IS_BETTER, METRIC_DIGITS, METRIC_LABELS, METRIC_UNITS
 
 
 def fmt_metric(name: str, value: float | None, digits: int | None = None) -> str:
@@ -54,7 +54,8 @@ def incomparable(reported: list[ReportedRow], entries: list[dict[str, Any]]) -> 
 
 
 def metric_header(name: str) -> str:
-    return f"{METRIC_LABELS.get(name, name)} {'↓' if name in LOWER_IS_BETTER else '↑'}"
+    unit = f" ({METRIC_UNITS[name]})" if name in METRIC_UNITS else ""
+    return f"{METRIC_LABELS.get(name, name)}{unit} {'↓' if name in LOWER_IS_BETTER else '↑'}"
 
 
 def best_models(entries: list[dict[str, Any]], metric: str) -> set[str]:
@@ -109,6 +110,14 @@ def _measured_by(meta: dict[str, Any]) -> str:
             f"from earlier runs into this folder, possibly on other machines{latest} ({behind}).")
 
 
+def command_text(meta: dict[str, Any], markdown: bool = False) -> str:
+    """The command of the last run, as its ``meta.json`` records it ("" when it does not)."""
+    command = meta.get("command")
+    if not isinstance(command, str) or not command:
+        return ""
+    return f"Its command: {md_code(command) if markdown else command}."
+
+
 def not_shown_text(outside: Any) -> str:
     """What a leaderboard narrowed by the last command's selection leaves out."""
     if not isinstance(outside, dict) or not outside.get("rows"):
@@ -124,12 +133,37 @@ def not_shown_text(outside: Any) -> str:
             f"(--models, --quality, --protocol) to show them{other_data}.")
 
 
-def legend(has_reported: bool, markdown: bool = False) -> str:
-    """What the marks and the seconds column mean (with Markdown emphasis when ``markdown``)."""
+PROTOCOL_TEXT = {
+    "rgb": "the colour image is compressed, restored and scored in colour",
+    "y": ("the literature's grey protocol: the image's BT.601 luma (16-235) is compressed as a grey "
+          "JPEG, restored and scored"),
+}
+
+
+def legend(summary: list[dict[str, Any]], metrics: tuple[str, ...], has_reported: bool,
+           markdown: bool = False) -> str:
+    """What the marks, the order, the protocols, the ``+x8`` names and the seconds column mean
+    (with Markdown emphasis when ``markdown``)."""
+    from zoo.ensemble import ENSEMBLE_SUFFIX  # here: the module imports torch
+
     bold, italic, code = ("**", "*", "`") if markdown else ("", "", "")
     text = (f"Best measured value per column in {bold}bold{bold}; ↑ higher is better, ↓ lower is "
-            "better. s / image: seconds to restore one image and score it, on the machine of the "
-            "run that measured the row.")
+            "better.")
+    lead = next((m for m in metrics if any(not math.isnan(e.get(m, math.nan)) for e in summary)),
+                None)
+    if lead is not None and len(metrics) > 1:
+        text += (f" Rows are ranked by {METRIC_LABELS.get(lead, lead)} alone, not by an overall "
+                 "score.")
+    protocols = sorted({e["protocol"] for e in summary})
+    if protocols:
+        text += " Protocols: " + "; ".join(f"{code}{p}{code}: {PROTOCOL_TEXT.get(p, p)}"
+                                           for p in protocols) + " (docs/bench.md)."
+    if any(str(e["model"]).endswith(ENSEMBLE_SUFFIX) for e in summary):
+        text += (f" {code}NAME{ENSEMBLE_SUFFIX}{code}: the model's geometric self-ensemble, its "
+                 "outputs over the eight flips and rotations of the image averaged (docs/restore.md).")
+    text += (" s / image: seconds to restore one image and score it with this page's metrics, on "
+             "the machine of the run that measured the row, as busy as it was then: compare them "
+             "within a table, not across pages.")
     if has_reported:
         text += (f" Rows marked {italic}reported{italic} are published numbers (not measured here), "
                  f"shown where the dataset, protocol and quality match; see {code}baselines/{code}.")
@@ -156,8 +190,9 @@ def render_markdown(dataset: str, summary: list[dict[str, Any]], metrics: tuple[
     lines = [f"# Leaderboard: {md_text(dataset)}", ""]
     lines += [f"Means over {_images(summary)} images of {md_code(dataset)} "
               f"({md_text(meta.get('dataset_source', ''))}). "
-              f"Degradation: {meta.get('encoder', '')}. {provenance(meta)}",
-              legend(bool(reported), markdown=True), ""]
+              f"Degradation: {meta.get('encoder', '')}. {provenance(meta)}"
+              + (f" {command_text(meta, markdown=True)}" if meta.get("command") else ""),
+              legend(summary, metrics, bool(reported), markdown=True), ""]
     for protocol, quality, entries in groups(summary):
         lines += [f"## `{protocol}` protocol, JPEG quality {quality}", ""]
         header = ["model", *(metric_header(m) for m in metrics), "s / image", "images"]

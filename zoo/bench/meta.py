@@ -45,6 +45,21 @@ def git_commit(folder: Path | None = None) -> str | None:
     return f"{sha}-dirty" if dirty else sha or None
 
 
+def cpu_name() -> str:
+    """The processor's model name (``/proc/cpuinfo``), else what ``platform`` knows of it:
+    results rounded differently on two CPU models of the same architecture."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_description(device: str | None) -> str:
     import platform
 
@@ -52,7 +67,10 @@ def device_description(device: str | None) -> str:
 
     if device and device.startswith("cuda") and torch.cuda.is_available():
         return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
-    return f"{device or 'cpu'} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    cpu = cpu_name()
+    arch = platform.machine()
+    named = cpu if arch in cpu else f"{cpu}, {arch}"
+    return f"{device or 'cpu'} ({named}, {torch.get_num_threads()} threads)"
 
 
 def command_line(argv: list[str] | None = None) -> str:

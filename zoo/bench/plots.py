@@ -3,15 +3,37 @@
 from __future__ import annotations
 
 import math
+import zlib
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from zoo.atomic import atomic_write
-from zoo.bench.suites import LOWER_IS_BETTER, METRIC_LABELS
+from zoo.bench.suites import LOWER_IS_BETTER, METRIC_LABELS, METRIC_UNITS
 
-METRIC_UNITS = {"psnr": "dB", "psnr_b": "dB"}
-"""Units of the metrics that have one (the others are scores without a unit)."""
+_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+            "#bcbd22", "#17becf")  # matplotlib's tab10 without its grey, which is the JPEG's
+_JPEG_COLOUR = "#7f7f7f"
+
+
+def line_styles(models: list[str]) -> dict[str, tuple[str, str]]:
+    """``{model: (colour, line style)}``: a model keeps its colour from page to page (chosen
+    from its name, not from its place in the legend), the JPEG is grey, and ``NAME+x8`` is
+    ``NAME``'s colour, dashed."""
+    from zoo.ensemble import ENSEMBLE_SUFFIX  # here: the module imports torch
+
+    colours: dict[str, str] = {}
+    for base in sorted({m.removesuffix(ENSEMBLE_SUFFIX) for m in models}):
+        if base == "jpeg":
+            colours[base] = _JPEG_COLOUR
+            continue
+        i = zlib.crc32(base.encode()) % len(_PALETTE)
+        free = [c for c in _PALETTE if c not in colours.values()] or list(_PALETTE)
+        while _PALETTE[i] not in free:  # two names on one colour: the next free one
+            i = (i + 1) % len(_PALETTE)
+        colours[base] = _PALETTE[i]
+    return {m: (colours[m.removesuffix(ENSEMBLE_SUFFIX)], "--" if m.endswith(ENSEMBLE_SUFFIX) else "-")
+            for m in models}
 
 
 def plot_metrics(summary: list[dict[str, Any]], metrics: tuple[str, ...], folder: Path) -> list[Path]:
@@ -48,9 +70,12 @@ def plot_metrics(summary: list[dict[str, Any]], metrics: tuple[str, ...], folder
 def _figure(plt: Any, lines: dict[str, list[tuple[int, float]]], title: str, ylabel: str) -> Any:
     """A metric against quality, one line per model."""
     fig, ax = plt.subplots(figsize=(4.2, 3.0), dpi=100)
+    styles = line_styles(list(lines))
     for model, points in sorted(lines.items()):
         points.sort()
-        ax.plot([q for q, _ in points], [v for _, v in points], marker="o", label=model)
+        colour, style = styles[model]
+        ax.plot([q for q, _ in points], [v for _, v in points], marker="o", label=model,
+                color=colour, linestyle=style)
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("JPEG quality")
     ax.set_ylabel(ylabel)

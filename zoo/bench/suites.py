@@ -24,6 +24,8 @@ ALL_METRICS: tuple[str, ...] = ("psnr", "psnr_b", "ssim", "ms_ssim", "lpips_alex
 LOWER_IS_BETTER = frozenset({"lpips_alex", "niqe", "brisque"})
 METRIC_LABELS = {"psnr": "PSNR", "psnr_b": "PSNR-B", "ssim": "SSIM", "ms_ssim": "MS-SSIM",
                  "lpips_alex": "LPIPS (alex)", "niqe": "NIQE", "brisque": "BRISQUE"}
+METRIC_UNITS = {"psnr": "dB", "psnr_b": "dB"}
+"""Units of the metrics that have one (the others are scores without a unit)."""
 METRIC_DIGITS = {"psnr": 2, "psnr_b": 2, "ssim": 4, "ms_ssim": 4, "lpips_alex": 4, "niqe": 3,
                  "brisque": 2}
 _KEYS = {"description", "datasets", "qualities", "protocols", "metrics", "models"}
