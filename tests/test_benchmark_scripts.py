@@ -193,8 +193,8 @@ def test_headline_table_shows_a_metric_that_was_not_measured_as_a_dash(tmp_path:
     code, out, err = _run(monkeypatch, capsys, "headline_table.py", "--leaderboard",
                           _board(tmp_path, rows), "--sets", "S")
     assert code == 0, err
-    assert out.splitlines()[2:] == ["| S | rgb | `jpeg` | 26.00 | – | – | – | – | – |",
-                                    "| S | rgb | `m` | 27.00 (+1.00) | – | – | – | – | – |"]
+    assert out.splitlines()[2:] == ["| S | rgb | `jpeg` | 26.00 | – | – | – | – | – | 5 |",
+                                    "| S | rgb | `m` | 27.00 (+1.00) | – | – | – | – | – | 5 |"]
 
 
 def test_headline_targets_name_a_missing_model(tmp_path: Path, monkeypatch, capsys) -> None:
