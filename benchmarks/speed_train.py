@@ -10,6 +10,7 @@ rate and minutes are the range between 1 and ``max_critic_steps`` critic steps p
 the estimate (and ``--fit-minutes``) takes the slower end.
 
     python benchmarks/speed_train.py --data ../shared/data/train [--entries unet-l1] [--steps 10]
+                                     [--rounds 3]
 
 Recipe overrides (``KEY=VALUE``) may stand anywhere, after the entry names of ``--entries``
 too. ``--fit-minutes M --fit-out FILE`` (one entry) also writes the recipe
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -45,8 +47,10 @@ from zoo.train.recipe import Recipe, Stage, load_recipe, recipe_path
 from zoo.train.stages import critic_step, generator_step
 
 
-def _time(fn, n: int, warmup: int, device: torch.device | None = None) -> float:
-    """Seconds per call; on a GPU, until the queued work is done (the steps do not wait)."""
+def _time(fn, n: int, warmup: int, device: torch.device | None = None, rounds: int = 1) -> float:
+    """Seconds per call, the median over ``rounds`` rounds of ``n`` calls (a shared machine's
+    load comes in bursts: one round of 8 steps read 114 patches/s and the next 54); on a GPU,
+    until the queued work is done (the steps do not wait)."""
     def settle() -> None:
         if device is not None and device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -54,11 +58,14 @@ def _time(fn, n: int, warmup: int, device: torch.device | None = None) -> float:
     for _ in range(warmup):
         fn()
     settle()
-    start = time.perf_counter()
-    for _ in range(n):
-        fn()
-    settle()
-    return (time.perf_counter() - start) / n
+    per_call = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(n):
+            fn()
+        settle()
+        per_call.append((time.perf_counter() - start) / n)
+    return statistics.median(per_call)
 
 
 def entry_recipe(entry: str, data: str, device: str, overrides: list[str]) -> Recipe:
@@ -143,7 +150,7 @@ def _step_functions(trainer: Trainer, stage: Stage,
     return steps
 
 
-def bench_entry(entry: str, recipe: Recipe, steps: int) -> Iterator[dict]:
+def bench_entry(entry: str, recipe: Recipe, steps: int, rounds: int = 1) -> Iterator[dict]:
     """One row per stage of ``entry``'s recipe, each as soon as it is measured."""
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(entry, recipe, Path(tmp), progress=False)
@@ -161,7 +168,7 @@ def bench_entry(entry: str, recipe: Recipe, steps: int) -> Iterator[dict]:
             x, y = x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last)
         for stage in recipe.stages.values():
             trainer.new_optimizers(stage)
-            seconds = {kind: _time(step, steps, warmup=2, device=trainer.device)
+            seconds = {kind: _time(step, steps, warmup=2, device=trainer.device, rounds=rounds)
                        for kind, step in _step_functions(trainer, stage, (x, y)).items()}
             yield {"entry": entry, "patch": recipe.data.patch, "batch": batch_size,
                    "precision": str(trainer.amp_dtype or "fp32").removeprefix("torch."),
@@ -215,7 +222,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--entries", nargs="+",
                    help="entries (default: every trainable entry)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--steps", type=int_at_least(1), default=8, help="timed steps per measurement")
+    p.add_argument("--steps", type=int_at_least(1), default=8, help="timed steps per round")
+    p.add_argument("--rounds", type=int_at_least(1), default=3,
+                   help="rounds of --steps steps; the median round is reported (3)")
     p.add_argument("--json", type=Path, help="also write the rows here")
     p.add_argument("--fit-minutes", type=float_above(0), metavar="M",
                    help="with --fit-out: size the stages to M minutes of compute (one entry)")
@@ -242,7 +251,7 @@ def main(argv: list[str] | None = None) -> None:
     # Every recipe built first: a bad override fails before the first entry is measured.
     recipes = {entry: entry_recipe(entry, args.data, args.device, args.overrides) for entry in entries}
     rows, interrupted = until_interrupted(
-        row for entry in entries for row in bench_entry(entry, recipes[entry], args.steps))
+        row for entry in entries for row in bench_entry(entry, recipes[entry], args.steps, args.rounds))
     title = f"training throughput on {args.device} ({torch.get_num_threads()} threads)"
     print_table(_table(rows, title + (" (partial: interrupted)" if interrupted else "")))
     for r in rows:
