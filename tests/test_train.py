@@ -320,12 +320,12 @@ def test_patches_are_deterministic_and_sharded(data: tuple[Path, Path]) -> None:
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and a[0].shape == (3, 16, 16)
     assert not torch.equal(ds[7][1], ds[8][1])
     assert not torch.equal(a[0], a[1])  # JPEG changed the patch
-    with_workers = iter(make_loader(ds, StepBatchSampler(2, start_step=3), workers=2))
-    inline = iter(make_loader(ds, StepBatchSampler(2, start_step=3), workers=0))
+    with_workers = iter(make_loader(ds, StepBatchSampler(2, start=6), workers=2))
+    inline = iter(make_loader(ds, StepBatchSampler(2, start=6), workers=0))
     for _ in range(2):
         assert torch.equal(next(with_workers)[0], next(inline)[0])
-    r0 = next(iter(StepBatchSampler(2, 5, rank=0, world=2)))
-    r1 = next(iter(StepBatchSampler(2, 5, rank=1, world=2)))
+    r0 = next(iter(StepBatchSampler(2, 20, rank=0, world=2)))
+    r1 = next(iter(StepBatchSampler(2, 20, rank=1, world=2)))
     assert not set(r0) & set(r1)
 
 

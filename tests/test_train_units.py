@@ -168,7 +168,25 @@ def test_the_ranks_share_each_step_s_global_batch() -> None:
         batches.append([next(sampler) for _ in range(3)])
     for step in range(3):
         assert sorted(batches[0][step] + batches[1][step]) == list(range(4 * step, 4 * step + 4))
-    assert next(iter(StepBatchSampler(2, start_step=3))) == [6, 7]
+    assert next(iter(StepBatchSampler(2, start=6))) == [6, 7]
+
+
+def test_a_resume_with_another_process_count_or_batch_takes_the_next_samples() -> None:
+    """Positions were (step x world + rank) x batch: a run of 2 processes resumed by 1 took
+    positions it had trained on again (and 1 resumed by 2 skipped some). From the samples
+    taken so far, every position is taken once, whatever the processes and batch."""
+    from zoo.train.data import StepBatchSampler
+
+    taken: list[int] = []
+    for rank in (0, 1):  # steps 1-3: 2 processes of batch 2
+        sampler = iter(StepBatchSampler(2, 0, rank=rank, world=2))
+        taken += [i for _ in range(3) for i in next(sampler)]
+    one = iter(StepBatchSampler(2, 12))  # steps 4-5 resumed by 1 process, batch 2
+    taken += [i for _ in range(2) for i in next(one)]
+    for rank in (0, 1):  # steps 6-7: 2 processes of batch 3
+        sampler = iter(StepBatchSampler(3, 16, rank=rank, world=2))
+        taken += [i for _ in range(2) for i in next(sampler)]
+    assert sorted(taken) == list(range(28))
 
 
 def test_without_select_stages_the_last_stage_is_selected(tmp_path: Path) -> None:

@@ -139,7 +139,9 @@ def _training_section(training: dict[str, Any]) -> str:
         planned = ", ".join(f"{name} {s.get('steps', '?')}" for name, s in stages.items()
                             if isinstance(s, dict))
         cap = f" (capped at {settings['max_steps']})" if settings.get("max_steps") else ""
-        lines.append(f"- data: {data.get('patch', '?')}-px patches, batch {data.get('batch', '?')}, "
+        processes = training.get("processes", 1)
+        per = f" per process, {processes} processes" if isinstance(processes, int) and processes > 1 else ""
+        lines.append(f"- data: {data.get('patch', '?')}-px patches, batch {data.get('batch', '?')}{per}, "
                      f"JPEG quality {data.get('quality', '?')}; planned steps: {planned or '?'}{cap}")
     for change in training.get("recipe_changes") or []:
         lines.append(f"- resumed after step {change.get('step', '?')} with a changed recipe (the "

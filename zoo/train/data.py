@@ -247,18 +247,18 @@ def _chw(array: np.ndarray) -> torch.Tensor:
 
 
 class StepBatchSampler(Sampler[list[int]]):
-    """Endless batches of stream positions from ``start_step``; rank ``r`` of ``world`` gets a
-    disjoint share of each step's global batch."""
+    """Endless batches of stream positions from ``start`` (the samples the run has taken so
+    far); rank ``r`` of ``world`` gets a disjoint share of each step's global batch, so a run
+    resumed with another process count or batch goes on with the next samples, none twice."""
 
-    def __init__(self, batch: int, start_step: int = 0, rank: int = 0, world: int = 1) -> None:
-        self.batch, self.start_step, self.rank, self.world = batch, start_step, rank, world
+    def __init__(self, batch: int, start: int = 0, rank: int = 0, world: int = 1) -> None:
+        self.batch, self.start, self.rank, self.world = batch, start, rank, world
 
     def __iter__(self) -> Iterator[list[int]]:
-        step = self.start_step
+        base = self.start + self.rank * self.batch
         while True:
-            base = (step * self.world + self.rank) * self.batch
             yield list(range(base, base + self.batch))
-            step += 1
+            base += self.world * self.batch
 
 
 def make_loader(dataset: PatchDataset, sampler: StepBatchSampler, workers: int, *,

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
+from torch.distributed import all_reduce
 
 from zoo.arguments import check_arguments
 from zoo.atomic import check_writable
@@ -92,6 +93,8 @@ class Trainer:
         self.scaler = (torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16
                        else None)
         self.step = 0
+        self.samples = 0
+        """Stream positions the run has trained on, all ranks together (a resume goes on there)."""
         self.stage_index, self.stage_start, self.stage_elapsed = 0, 0, 0.0
         self.elapsed_before = 0.0
         self.selection = Selection(recipe, self.out, self.device)
@@ -189,6 +192,15 @@ class Trainer:
     def _elapsed(self) -> float:
         return self.elapsed_before + time.monotonic() - self._t0
 
+    def _rank_means(self, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Each loss value averaged over the ranks (each rank's over its share of the step's
+        batch), in one collective: what a single process would log for the whole batch."""
+        names = list(values)
+        stacked = torch.stack([torch.as_tensor(values[k], dtype=torch.float64).detach().cpu()
+                               for k in names])
+        total = self.dist.collective(stacked, all_reduce).cpu()
+        return {k: total[i] / self.dist.world for i, k in enumerate(names)}
+
     def _position(self) -> tuple[int, int, int]:
         return self.step, self.last_validated, self.stage_index
 
@@ -203,7 +215,7 @@ class Trainer:
         if self.critic is not None:
             tensors |= {f"critic.{k}": v for k, v in self.critic.state_dict().items()}
         meta: dict[str, Any] = {"entry": self.name, "world": self.dist.world,
-                                "stage_index": self.stage_index,
+                                "samples": self.samples, "stage_index": self.stage_index,
                                 "stage_start": self.stage_start, "ema_updates": self.ema.updates,
                                 "elapsed": self._elapsed(), "best": self.selection.best,
                                 "last_validated": self.last_validated,
@@ -253,6 +265,9 @@ class Trainer:
             raise ZooError(f"{path / ckpt.META_FILE}: stage_index {meta['stage_index']} is not one "
                            f"of the recipe's {len(self._stages())} stages; {_OLDER_CHECKPOINT}")
         self.step = meta["step"]
+        saved_world = meta.get("world", 1)
+        # A checkpoint of an earlier zoo: every step so far took world x batch samples.
+        self.samples = meta.get("samples", self.step * saved_world * meta["recipe"]["data"]["batch"])
         self.stage_index, self.stage_start = meta["stage_index"], meta["stage_start"]
         self.stage_elapsed, self.elapsed_before = meta["stage_elapsed"], meta["elapsed"]
         self.switcher = Switcher.from_state(meta["switcher"])
@@ -272,6 +287,11 @@ class Trainer:
                            f"fit ({type(exc).__name__}: {first_line(exc)}); "
                            f"{_OLDER_CHECKPOINT}") from None
         self.changes = RecipeChanges.resumed(meta, self.recipe.to_dict())
+        if saved_world != self.dist.world:  # data.batch is per process: a step's patches change
+            batch = self.recipe.data.batch
+            self.changes.now.append(
+                f"processes: {saved_world} -> {self.dist.world} (patches per step: "
+                f"{saved_world * meta['recipe']['data']['batch']} -> {self.dist.world * batch})")
         if self.changes.now and self.dist.main:  # every rank resumes alike
             warnings.warn(f"resuming with a changed recipe: {', '.join(self.changes.now)}",
                           stacklevel=2)
@@ -413,6 +433,9 @@ class Trainer:
                 if stage.kind == "gan":
                     self.switcher.done(stage, self.dist)
             self.step += 1
+            self.samples += self.recipe.data.batch * self.dist.world
+            if self.dist.enabled and self.step % self.recipe.log_every == 0:
+                values = self._rank_means(values)  # the global batch's, not rank 0's share
             log.train(self.step, stage.name, mode, lr, values, x.shape[0] * self.dist.world)
             # Checkpoints of the stages that compete for export are each scored (the GAN phase
             # peaks between validations: DeOldify's inflection point).
@@ -596,7 +619,7 @@ class Trainer:
                      resume_step=self.step if resumed else None,
                      validated_step=self.last_validated,
                      elapsed_before=self.elapsed_before if resumed else 0.0)
-        loader = make_loader(self.dataset, StepBatchSampler(self.recipe.data.batch, self.step,
+        loader = make_loader(self.dataset, StepBatchSampler(self.recipe.data.batch, self.samples,
                                                             self.dist.rank, self.dist.world),
                              self.recipe.data.workers, pin_memory=self.device.type == "cuda")
         loader_iter = iter(loader)
@@ -657,7 +680,8 @@ class Trainer:
         trained = self.changes.trained_recipe(self.recipe.to_dict(), self.step)
         settings = {k: v for k, v in trained.items() if k != "source"}
         training = {"entry": self.name, "recipe": recipe_label(self.recipe.source),
-                    "steps": self.step, "select_metric": self.recipe.select.metric, **chosen,
+                    "steps": self.step, "processes": self.dist.world,
+                    "select_metric": self.recipe.select.metric, **chosen,
                     "settings": settings}
         if changes := self.changes.applied(self.step):
             training["recipe_changes"] = changes
