@@ -8,19 +8,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from test_distributed import run_ranks
-from test_train import TINY, TINY_RECIPE
-
-
-def _data(tmp_path: Path) -> Path:
-    folder = tmp_path / "train"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for name in "abc":
-        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(folder / f"{name}.png")
-    return folder
+from test_train import TINY, TINY_RECIPE, _write_images
 
 
 def _train(tmp_path: Path, out: Path, world: int, *extra: str) -> str:
@@ -47,12 +37,12 @@ def test_logged_losses_are_the_whole_step_s_and_a_resume_keeps_the_sample_stream
     """train.csv logged rank 0's half of each step's loss (0.0409 where one process of the same
     global batch logged 0.0340); a run of 2 processes resumed by 1 took samples again that it
     had trained on (positions were (step x world + rank) x batch), without a word."""
-    _data(tmp_path)
+    _write_images(tmp_path / "train", 3, (40, 40), seed=0)
     two, one = tmp_path / "two", tmp_path / "one"
     _train(tmp_path, two, 2, "--max-steps", "4")  # data.batch 2 per process: 4 patches a step
     _train(tmp_path, one, 1, "--max-steps", "4", "data.batch=4")
     # Equal but for the BatchNorm's statistics, which each process takes over its own share.
-    assert np.allclose(_losses(two), _losses(one), rtol=2e-3), (_losses(two), _losses(one))
+    assert np.allclose(_losses(two), _losses(one), rtol=1e-2), (_losses(two), _losses(one))
     assert _meta(two)["samples"] == 16
     assert json.loads((two / "export" / "training.json").read_text())["processes"] == 2
     assert "16-px patches, batch 2 per process, 2 processes," in (two / "export" / "README.md").read_text()
@@ -63,7 +53,7 @@ def test_logged_losses_are_the_whole_step_s_and_a_resume_keeps_the_sample_stream
     assert _meta(two)["samples"] == 16 + 2 * 2
     # The same two steps from one process resumed at the same samples and weights.
     _train(tmp_path, one, 1, "--resume", "--max-steps", "6", "data.batch=2")
-    assert np.allclose(_losses(two)[-2:], _losses(one)[-2:], rtol=2e-3)
+    assert np.allclose(_losses(two)[-2:], _losses(one)[-2:], rtol=1e-2)
     training = json.loads((two / "export" / "training.json").read_text())
     assert training["processes"] == 1
     assert training["recipe_changes"][-1] == {
