@@ -1,14 +1,17 @@
 """torchrun launches of `zoo bench` and `zoo train`: the launch variables, the rendezvous, and an
 error on one process stopping every one with a single line (no process left waiting, none
-printing torch's traceback)."""
+printing torch's traceback); under the real torchrun, what every process meets alike (an error
+of the start, a Ctrl-C) said once."""
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -296,6 +299,94 @@ def test_a_validation_off_the_log_steps_keeps_the_ranks_in_step(tmp_path: Path) 
     main, other = run_ranks(tmp_path, args, timeout=90)
     assert _codes([main, other]) == [0, 0], main.stderr[-2000:] + other.stderr[-2000:]
     assert (tmp_path / "out" / "export" / "model.safetensors").is_file()
+
+
+# --- under the real torchrun: what every process meets alike, said once ----------------------
+
+HOLD = ("import os, sys, time\n"
+        "from pathlib import Path\n"
+        "import zoo.bench.runner as runner\n"
+        "gather = runner._gather_outcomes\n"
+        "def hold(*args):  # each rank's rows in its part file, the ranks not yet met\n"
+        "    Path(os.environ['HELD'], os.environ['RANK']).touch()\n"
+        "    time.sleep(120)\n"
+        "runner._gather_outcomes = hold\n"
+        "from zoo.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n")
+
+
+def torchrun(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    """``torchrun --nproc-per-node 2 ARGS`` (``-m zoo ...``, or a script and its words), its
+    output and torchrun's together."""
+    env = {name: value for name, value in os.environ.items() if name not in
+           ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                             "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), *args],
+                            cwd=tmp_path, env={**env, "OMP_NUM_THREADS": "1", "HELD": str(tmp_path)},
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _job_lines(output: str) -> list[str]:
+    """The processes' lines, without torchrun's (its log lines and its failure summary)."""
+    summary = output.find("Traceback (most recent call last)")
+    lines = (output if summary < 0 else output[:summary]).splitlines()
+    return [line for line in lines if line.strip() and not re.match(r"[WEI]\d{4} ", line)]
+
+
+@pytest.mark.parametrize("args, error", [
+    (["bench", "--models", "nosuch"], "error: --models nosuch: no registry entry"),
+    (["bench", "--models", "jpeg", "--metrics", "psnrr"], "error: --metrics: unknown metrics"),
+    (["bench", "--models", "jpeg", "--bogus"], "zoo: error: unrecognized arguments: --bogus"),
+    (["train", "unet-l1", "stages.train.lrr=3"],
+     "error: override stages.train.lrr=3: unknown key 'stages.train.lrr'"),
+])
+def test_an_error_every_process_meets_is_printed_once_by_rank_0(
+        images: Path, tmp_path: Path, args: list[str], error: str) -> None:
+    """Each was printed by both processes (argparse's usage too). Rank 0 prints it and fails;
+    the other ends quietly with status 0: a failed status of its own, first, would have
+    torchrun stop rank 0 before it printed (SIGTERM)."""
+    words = [*args, "--out", str(tmp_path / "out")]
+    if args[0] == "bench":
+        words += ["--data", str(images), "--no-progress"]
+    job = torchrun(tmp_path, "-m", "zoo", *words)
+    output, _ = job.communicate(timeout=120)
+    lines = _job_lines(output)
+    errors = [line for line in lines if "error:" in line]
+    assert job.returncode != 0 and len(errors) == 1 and errors[0].startswith(error), output
+    assert sum(line.startswith("usage:") for line in lines) == ("usage:" in output), output
+    # torchrun names rank 0 (rank 1 either ended first, with 0, or was stopped by torchrun).
+    root = output[output.index("Root Cause"):]
+    assert "rank      : 0 " in root and "exitcode  : 2 " in root, output
+    assert output.count("exitcode  : 2 ") == 1, output
+    assert not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_under_torchrun_is_said_once_with_the_rows_kept(images: Path,
+                                                               tmp_path: Path) -> None:
+    """SIGINT to torchrun (``timeout -s INT``), which passes it on to both processes while each
+    holds its rows in its part file: "interrupted" was printed by both, and the warning of
+    where the rows are (printed in one process) by neither."""
+    out = tmp_path / "out"
+    (tmp_path / "hold.py").write_text(HOLD)
+    job = torchrun(tmp_path, "hold.py", *_bench_args(images, out), "--protocol", "rgb")
+    try:
+        deadline = time.monotonic() + 90
+        while not all((tmp_path / rank).exists() for rank in "01"):
+            assert job.poll() is None and time.monotonic() < deadline, job.communicate()[0]
+            time.sleep(0.2)
+        job.send_signal(signal.SIGINT)
+        output, _ = job.communicate(timeout=60)
+    finally:
+        job.kill()
+        job.wait()
+    lines = _job_lines(output)
+    assert [line for line in lines if "interrupted" in line] == ["interrupted"], output
+    assert [line for line in lines if line.startswith("warning:")] == [
+        f"warning: images: stopped; the row rank 0 measured is kept in {out}/results.part0.csv, "
+        "the other ranks' rows in their own part files; the same command merges them into "
+        "results.csv and measures only the rest"], output
+    assert sorted(p.name for p in out.glob("results.part*.csv")) == ["results.part0.csv",
+                                                                    "results.part1.csv"]
 
 
 # --- what each rank does, with the other rank's side of a collective faked ---------------------

@@ -4,12 +4,15 @@ The torchrun variables read and checked (:func:`launch_env`), a rendezvous that 
 waits and gives up in time (:func:`join`), and errors that stop every rank but are printed once
 (:class:`Ranks`, :func:`collective`, :func:`reported_once`): no rank is
 left waiting for one that gave up, and none prints torch's traceback when another has ended.
-Commands that run in one process refuse a torchrun launch (:func:`refuse_torchrun`).
+What every process meets alike (the start's errors, :func:`alike_on_every_rank`; a Ctrl-C) is
+said by one, :func:`speaks_for_the_job`. Commands that run in one process refuse a torchrun
+launch (:func:`refuse_torchrun`).
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import os
 import re
 import socket
@@ -17,7 +20,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from contextlib import (AbstractContextManager, ExitStack, contextmanager, nullcontext,
+                        redirect_stderr, redirect_stdout)
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar
@@ -224,8 +228,44 @@ def refuse_torchrun(command: str) -> None:
     all of its work (the main process says so, the others end quietly)."""
     if _env_int("WORLD_SIZE", "1") <= 1:
         return
-    message = f"{command} runs in one process; run it without torchrun"
-    raise (ZooError if _env_int("RANK", "0") == 0 else ReportedElsewhere)(message)
+    with alike_on_every_rank():
+        raise ZooError(f"{command} runs in one process; run it without torchrun")
+
+
+def speaks_for_the_job() -> bool:
+    """Whether this process prints what every process of its torchrun job meets alike (an error
+    of the start, a Ctrl-C): a process run alone, or rank 0, which on each machine means its
+    first process (LOCAL_RANK 0), as files and devices are each machine's own. Read from the
+    variables torchrun sets; a bad one counts as rank 0 (:func:`launch_env` says what is bad)."""
+    try:
+        if _env_int("WORLD_SIZE", "1") <= 1:
+            return True
+        return _env_int("LOCAL_RANK", os.environ.get("RANK") or "0") == 0
+    except ZooError:
+        return True
+
+
+@contextmanager
+def alike_on_every_rank() -> Iterator[None]:
+    """Work every process of a torchrun job does alike, from the same command line and the same
+    files, before any does its own share (parse the arguments, read a recipe, pick the models
+    and the data): its errors are every process's, so that one process prints them
+    (:func:`speaks_for_the_job`) and the others end quietly (:class:`ReportedElsewhere`, status
+    0: a non-zero status from a process that ends first has torchrun stop the one still
+    printing). What those others would print there (argparse's usage, a warning) is not
+    repeated either. Outside a torchrun job, and on the process that speaks, nothing changes."""
+    if speaks_for_the_job():
+        yield
+        return
+    try:
+        with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+            yield
+    except (ZooError, OSError) as exc:
+        raise ReportedElsewhere(error_line(exc)) from None
+    except SystemExit as exc:  # argparse's usage error (its --help ends with status 0)
+        if exc.code in (0, None):
+            raise
+        raise ReportedElsewhere(f"exit status {exc.code}") from None
 
 
 @dataclass

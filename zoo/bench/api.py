@@ -11,7 +11,7 @@ from zoo.bench.report import write_report
 from zoo.bench.runner import BenchOutcome, BenchPlan, ImageCallback, run_bench
 from zoo.bench.suites import Suite, load_suite, validate_metrics, validate_qualities
 from zoo.datasets import Dataset, div2k_problem, resolve_dataset
-from zoo.distributed import launch_env, local_cuda_device
+from zoo.distributed import alike_on_every_rank, launch_env, local_cuda_device
 from zoo.div2k import div2k_dir, div2k_found, div2k_names, div2k_present
 from zoo.ensemble import ENSEMBLE_SUFFIX, split_ensemble
 from zoo.errors import DataError, ZooError
@@ -112,20 +112,25 @@ def bench(*, suite: str | Suite | None = None, data: Sequence[str] | None = None
     that cannot be benchmarked (a damaged results.csv, say) is a run whose ``error`` says why
     while the others go on (in one process; under torchrun every rank stops).
     """
-    if not isinstance(suite, Suite):
-        suite = load_suite(suite or "default")
-    names = (select_models(models) if models else
-             select_models(list(suite.models) or None, f"{suite.path or suite.name}: models"))
-    qualities = validate_qualities(list(qualities)) if qualities else suite.qualities
-    if tile is not None and tile < 0:
-        raise ZooError(f"--tile must be 0 (never tile) or a positive size, got {tile}")
-    if crops < 0:
-        raise ZooError(f"--crops must be 0 (none) or a positive number of images, got {crops}")
-    max_pixels()  # a bad ZOO_MAX_IMAGE_PIXELS: one error now, not a skip per image
-    # Checked now (one line, rather than a failure per image) and named: models, LPIPS and
-    # meta.json all follow this one device (default: CUDA when available).
-    device = str(usable_device(device))
-    datasets = _distinct(map(dataset_for, data) if data else _suite_datasets(suite))
+    # What every rank checks alike under torchrun (rank 0 says what is wrong), before any
+    # measures its share.
+    with alike_on_every_rank():
+        if not isinstance(suite, Suite):
+            suite = load_suite(suite or "default")
+        names = (select_models(models) if models else
+                 select_models(list(suite.models) or None, f"{suite.path or suite.name}: models"))
+        qualities = validate_qualities(list(qualities)) if qualities else suite.qualities
+        protocols = tuple(dict.fromkeys(protocols or suite.protocols))
+        metrics = validate_metrics(list(metrics)) if metrics else suite.metrics
+        if tile is not None and tile < 0:
+            raise ZooError(f"--tile must be 0 (never tile) or a positive size, got {tile}")
+        if crops < 0:
+            raise ZooError(f"--crops must be 0 (none) or a positive number of images, got {crops}")
+        max_pixels()  # a bad ZOO_MAX_IMAGE_PIXELS: one error now, not a skip per image
+        # Checked now (one line, rather than a failure per image) and named: models, LPIPS and
+        # meta.json all follow this one device (default: CUDA when available).
+        device = str(usable_device(device))
+        datasets = _distinct(map(dataset_for, data) if data else _suite_datasets(suite))
     dist = dist or DistContext.from_env()
     device = rank_device(device, dist)
     runs = []
@@ -135,9 +140,8 @@ def bench(*, suite: str | Suite | None = None, data: Sequence[str] | None = None
             if out and len(datasets) > 1:
                 target = target / dataset.name
             plan = BenchPlan(dataset=dataset, models=names, qualities=qualities,
-                             protocols=tuple(dict.fromkeys(protocols or suite.protocols)),
-                             metrics=validate_metrics(list(metrics)) if metrics else suite.metrics,
-                             out_dir=target, device=device, tile=tile)
+                             protocols=protocols, metrics=metrics, out_dir=target, device=device,
+                             tile=tile)
             try:
                 # With no model loaded or no image read there is no report: an earlier
                 # leaderboard stays as it is.

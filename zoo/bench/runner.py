@@ -123,17 +123,31 @@ def run_bench(plan: BenchPlan, *, progress: bool = True, after_image: ImageCallb
                 record_interrupted_run(plan.out_dir / "meta.json", build_meta(
                     dataset=plan.dataset.name, device=device_description(plan.device), tile=plan.tile,
                     measured_now=outcome.measured, interrupted=True))
-                if not dist.enabled:  # under torchrun each rank's rows wait in its part file
-                    rows = "the row" if outcome.measured == 1 else f"the {outcome.measured} rows"
-                    warnings.warn(f"{plan.dataset.name}: stopped; {rows} this run measured are kept "
-                                  f"in {plan.out_dir / 'results.csv'}, and the same command "
-                                  "measures only the rest", stacklevel=caller_stacklevel())
+            if dist.main and (outcome.measured or dist.enabled):
+                warnings.warn(_rows_kept(plan, outcome, dist), stacklevel=caller_stacklevel())
             raise
         outcome.wall_seconds = time.perf_counter() - start
         # Every image skipped: no report, whose means over no image would say nothing true.
         if report is not None and dist.main and models and outcome.truths:
             outcome.meta = report(outcome)
     return outcome
+
+
+def _rows_kept(plan: BenchPlan, outcome: BenchOutcome, dist: DistContext) -> str:
+    """What a stopped run says of the rows it kept. Under torchrun rank 0 says it, with no word
+    from the other ranks (they may be gone): its own rows are in its part file (unless the parts
+    were merged already), the others' in theirs, all merged into results.csv by the next run."""
+    name, count = plan.dataset.name, outcome.measured
+    rows = "the row" if count == 1 else f"the {count} rows"
+    kept = "is kept" if count == 1 else "are kept"
+    part = plan.out_dir / PART.format(rank=dist.rank)
+    if not dist.enabled or (count and not part.exists()):
+        return (f"{name}: stopped; {rows} this run measured {kept} in {plan.out_dir / RESULTS}, "
+                "and the same command measures only the rest")
+    own = f"{rows} rank {dist.rank} measured {kept} in {part}" if count else \
+        f"rank {dist.rank} had measured no row"
+    return (f"{name}: stopped; {own}, the other ranks' rows in their own part files; the same "
+            "command merges them into results.csv and measures only the rest")
 
 
 def _lock_out(out: Path, held: ExitStack) -> None:

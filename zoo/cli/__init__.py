@@ -156,20 +156,28 @@ def run_tool(main_fn: Callable[[], int | None]) -> int:
 
 
 def _stopped(watch: _InterruptWatch) -> int:
-    """Say that the command was stopped; the shell's status for that signal."""
-    err_console.print("terminated" if watch.terminated else "interrupted")
+    """Say that the command was stopped (under torchrun, which passes a Ctrl-C on to every
+    process, rank 0 says it); the shell's status for that signal."""
+    from zoo.distributed import speaks_for_the_job
+
+    if speaks_for_the_job():
+        err_console.print("terminated" if watch.terminated else "interrupted")
     return 128 + signal.SIGTERM if watch.terminated else 130
 
 
 def main(argv: list[str] | None = None) -> int:
-    from zoo.distributed import leave
+    from zoo.distributed import leave, reported_once
 
-    return leave(run_tool(lambda: _dispatch(argv)))
+    return leave(run_tool(reported_once(lambda: _dispatch(argv))))
 
 
 def _dispatch(argv: list[str] | None) -> int | None:
-    """Parse and run, both under run_tool (a Ctrl-C while the parser is built is handled too)."""
-    args = build_parser().parse_args(argv)
+    """Parse and run, both under run_tool (a Ctrl-C while the parser is built is handled too).
+    Under torchrun every process parses the same words: rank 0 alone says what is wrong."""
+    from zoo.distributed import alike_on_every_rank
+
+    with alike_on_every_rank():
+        args = build_parser().parse_args(argv)
     return args.func(args)
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from zoo.cli.arg_types import named, named_path
 from zoo.degrade import PROTOCOLS
-from zoo.distributed import reported_once
+from zoo.distributed import alike_on_every_rank, reported_once
 from zoo.errors import first_few, printable
 from zoo.resources import doc_path
 
@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     from zoo.bench.suites import load_suite
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)  # one line per message
-    suite = load_suite(args.suite)
+    with alike_on_every_rank():
+        suite = load_suite(args.suite)
     dist = DistContext.from_env()
     if dist.main:
         for spec in (args.data or suite.datasets):

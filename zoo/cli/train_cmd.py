@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.cli.arg_types import hand_back_overrides, named, named_path
-from zoo.distributed import reported_once
+from zoo.distributed import alike_on_every_rank, reported_once
 from zoo.errors import RecipeError, ZooError
 
 
@@ -150,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
 
     from zoo.train.loop import Trainer
 
-    recipe = recipe_for(_parse_rest(args))
+    with alike_on_every_rank():  # the same words and recipe file on every rank
+        recipe = recipe_for(_parse_rest(args))
     out = out_dir(args)
     trainer = Trainer(args.name, recipe, out, resume=args.resume, progress=not args.no_progress)
     exported = trainer.run()
