@@ -8,6 +8,7 @@ import contextlib
 import errno
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -348,3 +349,31 @@ def test_a_worker_terminated_alone_is_said_to_be_killed_not_short_of_shared_memo
     failure = loader_failure(RuntimeError("DataLoader worker (pid 7) is killed by signal: Terminated. "))
     assert failure is not None and "killed by the system (out of memory?) or by hand" in str(failure)
     assert "/dev/shm" not in str(failure)
+
+
+def test_a_failed_loader_leaves_its_dead_workers_unreported() -> None:
+    """torch's SIGCHLD handler raised the dead worker again while `zoo train` printed the loader's
+    one-line error: "RuntimeError: DataLoader worker (pid 30695) is killed by signal" and a
+    traceback, status 1 instead of 2 (seen under load)."""
+    import signal
+
+    from zoo.errors import ZooError
+    from zoo.train.data import next_batch
+
+    def torch_like(signum: int, frame: object) -> None:
+        raise RuntimeError("DataLoader worker (pid 1) is killed by signal: Terminated.")
+
+    def gone() -> Iterator[list]:
+        raise ConnectionResetError(104, "Connection reset by peer")
+        yield []
+
+    previous = signal.signal(signal.SIGCHLD, torch_like)
+    try:
+        with pytest.raises(ZooError, match=r"DataLoader worker gone while handing a batch over: "
+                                           r"Connection reset by peer"):
+            next_batch(gone())
+        handler = signal.getsignal(signal.SIGCHLD)
+        assert callable(handler) and handler is not torch_like
+        handler(signal.SIGCHLD, None)  # does nothing
+    finally:
+        signal.signal(signal.SIGCHLD, previous)

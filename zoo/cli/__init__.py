@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
+from zoo.child_signals import quiet_children
 from zoo.errors import ZooError, error_line, printable
 
 _SUBCOMMANDS = ("list_cmd", "restore_cmd", "push_cmd", "bench_cmd", "data_cmd", "train_cmd")
@@ -111,26 +112,11 @@ class _InterruptWatch:
 
     def _handle(self, signum: int, frame: object) -> None:
         self._at = time.monotonic()
-        _quiet_children()
+        quiet_children()  # the loader's workers get the same signal from the process group
         if signum == signal.SIGTERM:
             self.terminated = True
             raise Terminated
         raise KeyboardInterrupt
-
-
-def _quiet_children() -> None:
-    """Once the user stops the command, its child processes ending (a data loader's workers,
-    sent the same signal as the process group) are part of that stop. torch's SIGCHLD
-    handler would raise each as a loader failure wherever this process then is (in a
-    ``__del__`` too, as a traceback at exit); a handler that does nothing takes its place
-    (with SIG_DFL, a SIGCHLD already pending would be reported as ignored). It is not put
-    back: the loader can be shut down after the command returns (the traceback holds it)."""
-    if callable(signal.getsignal(signal.SIGCHLD)):
-        signal.signal(signal.SIGCHLD, _ignore_signal)
-
-
-def _ignore_signal(signum: int, frame: object) -> None:
-    """A Python handler that does nothing."""
 
 
 def run_tool(main_fn: Callable[[], int | None]) -> int:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from zoo.child_signals import quiet_children
 from zoo.degrade import full_range_grey, jpeg_roundtrip, rgb_to_y
 from zoo.errors import DataError, ImageError, ZooError, first_few, first_line
 from zoo.folders import walk_files
@@ -296,11 +297,13 @@ def next_batch(batches: Iterator[list[torch.Tensor]]) -> list[torch.Tensor]:
         failure = loader_failure(exc)
         if failure is None:
             raise
+        quiet_children()  # torch would raise the dead worker again while the error is printed
         raise failure from None
     except (ConnectionError, EOFError) as exc:  # a worker gone while this process fetched its
         # batch's memory: the connection reset, or closed before the answer (EOFError, no text)
         reason = getattr(exc, "strerror", None) or (first_line(exc) if str(exc) else
                                                     "the connection closed")
+        quiet_children()
         raise ZooError(f"the training data loader failed (DataLoader worker gone while handing a "
                        f"batch over: {reason}); {_KILLED_HINT}") from None
 
