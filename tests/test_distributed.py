@@ -361,6 +361,25 @@ def test_an_error_every_process_meets_is_printed_once_by_rank_0(
     assert not (tmp_path / "out").exists()
 
 
+def test_an_error_of_one_process_alone_is_named_by_rank_not_a_silent_success(
+        images: Path, tmp_path: Path) -> None:
+    """bench's checks ran where every process was taken to fail alike, after the join: the one
+    process that failed ended quietly with status 0, the other then found its partner gone and
+    ended quietly too, and the job exited 0 having printed nothing."""
+    (tmp_path / "one.py").write_text(
+        "import os, sys\n"
+        "if os.environ['RANK'] == '1':  # this process's own setting\n"
+        "    os.environ['ZOO_MAX_IMAGE_PIXELS'] = 'many'\n"
+        "from zoo.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n")
+    job = torchrun(tmp_path, "one.py", *_bench_args(images, tmp_path / "out"))
+    output, _ = job.communicate(timeout=120)
+    errors = [line for line in _job_lines(output) if "error:" in line]
+    assert job.returncode != 0, output
+    assert errors == ["error: rank 1: ZOO_MAX_IMAGE_PIXELS must be a positive whole number of "
+                      "pixels, got 'many'"], output
+
+
 def test_ctrl_c_under_torchrun_is_said_once_with_the_rows_kept(images: Path,
                                                                tmp_path: Path) -> None:
     """SIGINT to torchrun (``timeout -s INT``), which passes it on to both processes while each

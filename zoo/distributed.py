@@ -248,8 +248,8 @@ def speaks_for_the_job() -> bool:
 @contextmanager
 def alike_on_every_rank() -> Iterator[None]:
     """Work every process of a torchrun job does alike, from the same command line and the same
-    files, before any does its own share (parse the arguments, read a recipe, pick the models
-    and the data): its errors are every process's, so that one process prints them
+    files, before the processes join (parse the arguments, read a recipe or a suite; after the
+    join, :meth:`Ranks.together` says whose error it is): its errors are every process's, so that one process prints them
     (:func:`speaks_for_the_job`) and the others end quietly (:class:`ReportedElsewhere`, status
     0: a non-zero status from a process that ends first has torchrun stop the one still
     printing). What those others would print there (argparse's usage, a warning) is not
@@ -260,7 +260,7 @@ def alike_on_every_rank() -> Iterator[None]:
     try:
         with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
             yield
-    except (ZooError, OSError) as exc:
+    except ZooError as exc:  # an OSError (a file this process cannot read) is its own to say
         raise ReportedElsewhere(error_line(exc)) from None
     except SystemExit as exc:  # argparse's usage error (its --help ends with status 0)
         if exc.code in (0, None):

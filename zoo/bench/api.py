@@ -11,7 +11,7 @@ from zoo.bench.report import write_report
 from zoo.bench.runner import BenchOutcome, BenchPlan, ImageCallback, run_bench
 from zoo.bench.suites import Suite, load_suite, validate_metrics, validate_qualities
 from zoo.datasets import Dataset, div2k_problem, resolve_dataset
-from zoo.distributed import alike_on_every_rank, launch_env, local_cuda_device
+from zoo.distributed import launch_env, local_cuda_device
 from zoo.div2k import div2k_dir, div2k_found, div2k_names, div2k_present
 from zoo.ensemble import ENSEMBLE_SUFFIX, split_ensemble
 from zoo.errors import DataError, ZooError
@@ -112,16 +112,11 @@ def bench(*, suite: str | Suite | None = None, data: Sequence[str] | None = None
     that cannot be benchmarked (a damaged results.csv, say) is a run whose ``error`` says why
     while the others go on (in one process; under torchrun every rank stops).
     """
-    # What every rank checks alike under torchrun (rank 0 says what is wrong), before any
-    # measures its share.
-    with alike_on_every_rank():
-        if not isinstance(suite, Suite):
-            suite = load_suite(suite or "default")
+    def settings() -> tuple[list[str], Sequence[int], tuple[str, ...], Sequence[str], str,
+                            list[Dataset]]:
+        chosen = suite if isinstance(suite, Suite) else load_suite(suite or "default")
         names = (select_models(models) if models else
-                 select_models(list(suite.models) or None, f"{suite.path or suite.name}: models"))
-        qualities = validate_qualities(list(qualities)) if qualities else suite.qualities
-        protocols = tuple(dict.fromkeys(protocols or suite.protocols))
-        metrics = validate_metrics(list(metrics)) if metrics else suite.metrics
+                 select_models(list(chosen.models) or None, f"{chosen.path or chosen.name}: models"))
         if tile is not None and tile < 0:
             raise ZooError(f"--tile must be 0 (never tile) or a positive size, got {tile}")
         if crops < 0:
@@ -129,12 +124,19 @@ def bench(*, suite: str | Suite | None = None, data: Sequence[str] | None = None
         max_pixels()  # a bad ZOO_MAX_IMAGE_PIXELS: one error now, not a skip per image
         # Checked now (one line, rather than a failure per image) and named: models, LPIPS and
         # meta.json all follow this one device (default: CUDA when available).
-        device = str(usable_device(device))
-        datasets = _distinct(map(dataset_for, data) if data else _suite_datasets(suite))
+        return (names, validate_qualities(list(qualities)) if qualities else chosen.qualities,
+                tuple(dict.fromkeys(protocols or chosen.protocols)),
+                validate_metrics(list(metrics)) if metrics else chosen.metrics,
+                str(usable_device(device)),
+                _distinct(map(dataset_for, data) if data else _suite_datasets(chosen)))
+
     dist = dist or DistContext.from_env()
-    device = rank_device(device, dist)
     runs = []
     try:
+        # Every rank checks alike, before any measures its share: an error all of them meet is
+        # said once, by rank 0, and one rank's own (a folder it cannot read) is named by rank.
+        names, qualities, protocols, metrics, device, datasets = dist.together(settings)
+        device = rank_device(device, dist)
         for dataset in datasets:
             target = Path(out) if out else default_out_dir(dataset)
             if out and len(datasets) > 1:
