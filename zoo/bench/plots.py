@@ -16,24 +16,24 @@ _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#
 _JPEG_COLOUR = "#7f7f7f"
 
 
-def line_styles(models: list[str]) -> dict[str, tuple[str, str]]:
-    """``{model: (colour, line style)}``: a model keeps its colour from page to page (chosen
-    from its name, not from its place in the legend), the JPEG is grey, and ``NAME+x8`` is
-    ``NAME``'s colour, dashed."""
-    from zoo.ensemble import ENSEMBLE_SUFFIX  # here: the module imports torch
+def _colour(base: str, shipped: list[str]) -> str:
+    if base == "jpeg":
+        return _JPEG_COLOUR
+    if base in shipped:  # the leaderboards' models: one colour each, in the registry's order
+        return _PALETTE[shipped.index(base) % len(_PALETTE)]
+    return _PALETTE[zlib.crc32(base.encode()) % len(_PALETTE)]  # a saved model: from its name
 
-    colours: dict[str, str] = {}
-    for base in sorted({m.removesuffix(ENSEMBLE_SUFFIX) for m in models}):
-        if base == "jpeg":
-            colours[base] = _JPEG_COLOUR
-            continue
-        i = zlib.crc32(base.encode()) % len(_PALETTE)
-        free = [c for c in _PALETTE if c not in colours.values()] or list(_PALETTE)
-        while _PALETTE[i] not in free:  # two names on one colour: the next free one
-            i = (i + 1) % len(_PALETTE)
-        colours[base] = _PALETTE[i]
-    return {m: (colours[m.removesuffix(ENSEMBLE_SUFFIX)], "--" if m.endswith(ENSEMBLE_SUFFIX) else "-")
-            for m in models}
+
+def line_styles(models: list[str]) -> dict[str, tuple[str, str]]:
+    """``{model: (colour, line style)}``: a model keeps its colour on every page and in every
+    plot, whichever others are beside it (the registry's entries with weights each their own),
+    the JPEG is grey, and ``NAME+x8`` is ``NAME``'s colour, dashed."""
+    from zoo.ensemble import ENSEMBLE_SUFFIX  # here: the module imports torch
+    from zoo.registry import list_models
+
+    shipped = [name for name in list_models(with_weights=True) if name != "jpeg"]
+    return {m: (_colour(m.removesuffix(ENSEMBLE_SUFFIX), shipped),
+                "--" if m.endswith(ENSEMBLE_SUFFIX) else "-") for m in models}
 
 
 def plot_metrics(summary: list[dict[str, Any]], metrics: tuple[str, ...], folder: Path) -> list[Path]:
