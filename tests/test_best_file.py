@@ -105,3 +105,13 @@ def test_only_the_run_s_own_best_files_are_read_so(tmp_path: Path) -> None:
     assert not zoo.loading.is_saved_model(str(best))
     with pytest.raises(ZooError, match=r"no config.json beside it"):
         zoo.load(str(best), device="cpu")
+
+
+def test_a_best_file_named_from_inside_its_folder_loads(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``zoo bench --models step-N.safetensors`` from inside OUT/best: the file's folder had no
+    name (Path("step-N.safetensors").parent is "."), so it was no best file."""
+    best = _run(tmp_path, {"entry": "unet-l1", "model": {"args": SMALL}})
+    monkeypatch.chdir(best.parent)
+    assert zoo.loading.is_saved_model(best.name)
+    assert zoo.load(best.name, device="cpu").weights_source == best.name

@@ -25,12 +25,12 @@ _RECIPE = "recipe.json"  # zoo.train.recipe.SAVED_RECIPE, without importing the 
 
 
 def _run_folder(path: Path) -> Path:
-    return path.parent.parent
+    return path.absolute().parent.parent  # absolute: a file named from inside OUT/best too
 
 
 def is_best_file(path: str | Path) -> bool:
     """Whether ``path`` is ``OUT/best/step-N.safetensors`` of a run that saved its recipe."""
-    path = Path(path)
+    path = Path(path).absolute()
     return (path.parent.name == BEST_FOLDER and _BEST_NAME.fullmatch(path.name) is not None
             and path.is_file() and (_run_folder(path) / _RECIPE).is_file())
 

@@ -65,16 +65,17 @@ def _load(name_or_path: str, weights: str | None) -> Restorer:
             return load_pretrained(path)
         if path.suffix == ".safetensors" and path.is_file():
             config = path.parent / CONFIG_FILE
-            if not config.is_file() and is_best_file(path):
+            if config.is_file():
+                return build_from_config(config, path, source=str(path))
+            if is_best_file(path):
                 return load_best_file(path)
-            if not config.is_file():
-                raise ZooError(f"{path} has no {CONFIG_FILE} beside it; {_WEIGHTS_INTO_AN_ENTRY}")
-            return build_from_config(config, path, source=str(path))
+            raise ZooError(f"{path} has no {CONFIG_FILE} beside it; {_WEIGHTS_INTO_AN_ENTRY}")
     if name_or_path not in list_models():
         if path.is_file():
             raise ZooError(f"{path}: not a model; a model is a registry name, "
-                           f"{HUB_PREFIX}ORG/NAME, a saved folder or a .safetensors file with "
-                           f"{CONFIG_FILE} beside it; {_WEIGHTS_INTO_AN_ENTRY}")
+                           f"{HUB_PREFIX}ORG/NAME, a saved folder, a .safetensors file with "
+                           f"{CONFIG_FILE} beside it or a run's OUT/best/step-N.safetensors; "
+                           f"{_WEIGHTS_INTO_AN_ENTRY}")
         raise ZooError(_not_a_model(name_or_path, path))
     info = get_model_info(name_or_path)
     model = create_model(info.name, pretrained=info.weights is not None, weights=weights)

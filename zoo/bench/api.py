@@ -59,7 +59,8 @@ def _select_one(pattern: str, shown: str) -> list[str]:
     hits = exact or [m for m in pool if m in list_models(pattern)]
     if not hits and Path(pattern).exists():
         raise ModelSelectionError(f"{shown}: not a saved model (a folder with "
-                                  "config.json and model.safetensors, as `zoo train` exports)")
+                                  "config.json and model.safetensors, as `zoo train` exports, or "
+                                  "a run's OUT/best/step-N.safetensors beside its recipe.json)")
     if not hits:
         raise ModelSelectionError(f"{shown}: no registry entry with weights matches "
                                   f"(available: {', '.join(pool)}; see `zoo list`)")

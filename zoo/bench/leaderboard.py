@@ -149,8 +149,7 @@ def legend(summary: list[dict[str, Any]], metrics: tuple[str, ...], has_reported
     bold, italic, code = ("**", "*", "`") if markdown else ("", "", "")
     text = (f"Best measured value per column in {bold}bold{bold}; ↑ higher is better, ↓ lower is "
             "better.")
-    lead = next((m for m in metrics if any(not math.isnan(e.get(m, math.nan)) for e in summary)),
-                None)
+    lead = lead_metric(summary, metrics)
     if lead is not None and len(metrics) > 1:
         text += (f" Rows are ranked by {METRIC_LABELS.get(lead, lead)} alone, not by an overall "
                  "score.")
@@ -188,10 +187,11 @@ def md_code(text: str, *, in_table: bool = False) -> str:
 def render_markdown(dataset: str, summary: list[dict[str, Any]], metrics: tuple[str, ...],
                     reported: list[ReportedRow], meta: dict[str, Any]) -> str:
     lines = [f"# Leaderboard: {md_text(dataset)}", ""]
-    lines += [f"Means over {_images(summary)} images of {md_code(dataset)} "
-              f"({md_text(meta.get('dataset_source', ''))}). "
-              f"Degradation: {meta.get('encoder', '')}. {provenance(meta)}"
-              + (f" {command_text(meta, markdown=True)}" if meta.get("command") else ""),
+    said = [f"Means over {_images(summary)} images of {md_code(dataset)} "
+            f"({md_text(meta.get('dataset_source', ''))}).",
+            f"Degradation: {meta.get('encoder', '')}.", provenance(meta),
+            command_text(meta, markdown=True)]
+    lines += [" ".join(filter(None, said)),
               legend(summary, metrics, bool(reported), markdown=True), ""]
     for protocol, quality, entries in groups(summary):
         lines += [f"## `{protocol}` protocol, JPEG quality {quality}", ""]
@@ -244,9 +244,14 @@ def ranked(entries: list[dict[str, Any]], metrics: tuple[str, ...]) -> list[dict
     """The rows of one table best first by its first metric that any row has (ties and rows
     without it by name, after the others): the order of LEADERBOARD.md and of leaderboard.html
     before a click sorts it."""
-    lead = next((m for m in metrics if any(not math.isnan(e.get(m, math.nan)) for e in entries)),
-                None)
+    lead = lead_metric(entries, metrics)
     return sorted(entries, key=lambda e: _sort_key(e, lead))
+
+
+def lead_metric(entries: list[dict[str, Any]], metrics: tuple[str, ...]) -> str | None:
+    """The first of ``metrics`` that any of ``entries`` has a value of: what they are ranked by."""
+    return next((m for m in metrics if any(not math.isnan(e.get(m, math.nan)) for e in entries)),
+                None)
 
 
 def failure_where(model: str, image: str, name: Callable[[str], str] = str) -> str:

@@ -99,7 +99,8 @@ _META_KEYS: dict[str, tuple[type, ...]] = {
     "recipe": (dict,)}
 _OPTIONAL_KEYS: dict[str, tuple[type, ...]] = {"opt_g": (dict,), "opt_c": (dict,),
                                                "scaler": (dict, _NONE), "selection": (dict, _NONE),
-                                               "before_stop": (dict, _NONE)}
+                                               "before_stop": (dict, _NONE), "world": (int,),
+                                               "samples": (int,)}
 _BEST_KEYS: dict[str, tuple[type, ...]] = {"file": (str,), "step": (int,), "value": _NUMBER,
                                            "stage": (str,), "scores": (dict,)}
 _SWITCHER_KEYS: dict[str, tuple[type, ...]] = {"mode": (str,), "count": (int,),

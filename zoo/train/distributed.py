@@ -54,6 +54,17 @@ class Dist(Ranks):
         total = self.collective(torch.tensor([value], dtype=torch.float64), dist.all_reduce)
         return float(total.item()) / self.world
 
+    def means(self, values: dict[str, torch.Tensor | float]) -> dict[str, torch.Tensor | float]:
+        """Each of ``values`` (a step's losses, each rank's over its share of the batch) averaged
+        over the ranks in one collective: the whole batch's, the same on every rank."""
+        if not self.enabled:
+            return values
+        names = list(values)
+        stacked = torch.stack([torch.as_tensor(values[k], dtype=torch.float64).detach().cpu()
+                               for k in names])
+        total = self.collective(stacked, dist.all_reduce).cpu()
+        return {k: total[i] / self.world for i, k in enumerate(names)}
+
     def collective(self, tensor: torch.Tensor,
                    operation: Callable[[torch.Tensor], object]) -> torch.Tensor:
         """``operation`` (a collective, in place) on ``tensor``, on the device the backend

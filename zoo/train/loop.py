@@ -25,7 +25,6 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
-from torch.distributed import all_reduce
 
 from zoo.arguments import check_arguments
 from zoo.atomic import check_writable
@@ -192,15 +191,6 @@ class Trainer:
     def _elapsed(self) -> float:
         return self.elapsed_before + time.monotonic() - self._t0
 
-    def _rank_means(self, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Each loss value averaged over the ranks (each rank's over its share of the step's
-        batch), in one collective: what a single process would log for the whole batch."""
-        names = list(values)
-        stacked = torch.stack([torch.as_tensor(values[k], dtype=torch.float64).detach().cpu()
-                               for k in names])
-        total = self.dist.collective(stacked, all_reduce).cpu()
-        return {k: total[i] / self.dist.world for i, k in enumerate(names)}
-
     def _position(self) -> tuple[int, int, int]:
         return self.step, self.last_validated, self.stage_index
 
@@ -265,9 +255,9 @@ class Trainer:
             raise ZooError(f"{path / ckpt.META_FILE}: stage_index {meta['stage_index']} is not one "
                            f"of the recipe's {len(self._stages())} stages; {_OLDER_CHECKPOINT}")
         self.step = meta["step"]
-        saved_world = meta.get("world", 1)
         # A checkpoint of an earlier zoo: every step so far took world x batch samples.
-        self.samples = meta.get("samples", self.step * saved_world * meta["recipe"]["data"]["batch"])
+        self.samples = meta.get("samples", self.step * meta.get("world", 1)
+                                * meta["recipe"].get("data", {}).get("batch", self.recipe.data.batch))
         self.stage_index, self.stage_start = meta["stage_index"], meta["stage_start"]
         self.stage_elapsed, self.elapsed_before = meta["stage_elapsed"], meta["elapsed"]
         self.switcher = Switcher.from_state(meta["switcher"])
@@ -286,12 +276,7 @@ class Trainer:
             raise ZooError(f"{path / ckpt.META_FILE}: its optimizer or random-number state does not "
                            f"fit ({type(exc).__name__}: {first_line(exc)}); "
                            f"{_OLDER_CHECKPOINT}") from None
-        self.changes = RecipeChanges.resumed(meta, self.recipe.to_dict())
-        if saved_world != self.dist.world:  # data.batch is per process: a step's patches change
-            batch = self.recipe.data.batch
-            self.changes.now.append(
-                f"processes: {saved_world} -> {self.dist.world} (patches per step: "
-                f"{saved_world * meta['recipe']['data']['batch']} -> {self.dist.world * batch})")
+        self.changes = RecipeChanges.resumed(meta, self.recipe.to_dict(), self.dist.world)
         if self.changes.now and self.dist.main:  # every rank resumes alike
             warnings.warn(f"resuming with a changed recipe: {', '.join(self.changes.now)}",
                           stacklevel=2)
@@ -434,8 +419,9 @@ class Trainer:
                     self.switcher.done(stage, self.dist)
             self.step += 1
             self.samples += self.recipe.data.batch * self.dist.world
-            if self.dist.enabled and self.step % self.recipe.log_every == 0:
-                values = self._rank_means(values)  # the global batch's, not rank 0's share
+            logged = self.step % self.recipe.log_every == 0
+            if logged:
+                values = self.dist.means(values)  # the global batch's, not rank 0's share
             log.train(self.step, stage.name, mode, lr, values, x.shape[0] * self.dist.world)
             # Checkpoints of the stages that compete for export are each scored (the GAN phase
             # peaks between validations: DeOldify's inflection point).
@@ -443,7 +429,7 @@ class Trainer:
             save_now = self.step % self.recipe.checkpoint.every == 0
             validate_now = validates and (self.step % self.recipe.validation.every == 0
                                           or (competes and save_now))
-            if validate_now or save_now or self.step % self.recipe.log_every == 0:
+            if validate_now or save_now or logged:
                 self._check_weights(stage, values[mode if mode == "critic" else "loss"])
             if validate_now:
                 with log.paused():
@@ -528,14 +514,14 @@ class Trainer:
     def _prepare_out(self) -> None:
         """Check before any training that the run can write its folders, and delete the
         temporary files and folders of writes that a kill interrupted."""
-        for folder in (self.out / "checkpoints", self.out / "best"):  # OUT: by its lock
+        for folder in (self.out / "checkpoints", self.selection.best_dir):  # OUT: by its lock
             check_writable(folder)
         # Only the names this code writes: anything else in OUT is the user's.
         remove_leftovers(self.out, *folder_leftovers("export"),
                          *(file_leftovers(name)
                            for name in (SAVED_RECIPE, SKIPPED_IMAGES, *LOG_FILES)))
         remove_leftovers(self.out / "checkpoints", *folder_leftovers("step-*"))
-        remove_leftovers(self.out / "best", file_leftovers("step-*.safetensors"))
+        remove_leftovers(self.selection.best_dir, file_leftovers("step-*.safetensors"))
 
     def run(self) -> Path | None:
         """Train every stage; return the export folder (on the main process). The main process

@@ -37,10 +37,17 @@ class RecipeChanges:
     now: list[str] = field(default_factory=list)
 
     @classmethod
-    def resumed(cls, meta: dict[str, Any], recipe: dict[str, Any]) -> RecipeChanges:
-        """The changes of a resume from a checkpoint's ``meta`` with ``recipe`` (as saved)."""
-        return cls(list(meta.get("recipe_changes", [])), meta["step"], meta["recipe"],
-                   changed_keys(meta["recipe"], recipe))
+    def resumed(cls, meta: dict[str, Any], recipe: dict[str, Any], world: int = 1) -> RecipeChanges:
+        """The changes of a resume from a checkpoint's ``meta`` with ``recipe`` (as saved) on
+        ``world`` processes: another number of processes is one too, ``data.batch`` being per
+        process (a step's patches change with it)."""
+        now = changed_keys(meta["recipe"], recipe)
+        saved_world = meta.get("world", 1)
+        if saved_world != world:
+            before = saved_world * meta["recipe"].get("data", {}).get("batch", 0)
+            now.append(f"processes: {saved_world} -> {world} (patches per step: {before} -> "
+                       f"{world * recipe['data']['batch']})")
+        return cls(list(meta.get("recipe_changes", [])), meta["step"], meta["recipe"], now)
 
     def trained_since(self, step: int) -> bool:
         """Whether the run, now at ``step``, trained a step since it was resumed (or started)."""

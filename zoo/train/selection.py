@@ -18,6 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from torch import nn
 
+from zoo.best_file import BEST_FOLDER
 from zoo.errors import first_line
 from zoo.metrics import METRICS
 from zoo.train import checkpoint as ckpt
@@ -35,7 +36,7 @@ class Selection:
 
     def __init__(self, recipe: Recipe, out: Path, device: torch.device) -> None:
         self.recipe, self.device = recipe, device
-        self.best_dir, self.checkpoints_dir = out / "best", out / "checkpoints"
+        self.best_dir, self.checkpoints_dir = out / BEST_FOLDER, out / "checkpoints"
         # The stages whose validations compete for the export.
         self.stages = recipe.select.stages or [list(recipe.stages.values())[-1].name]
         self.best: dict[str, Any] | None = None
