@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from zoo.cli.arg_types import named, named_path
 from zoo.degrade import PROTOCOLS
-from zoo.distributed import alike_on_every_rank, reported_once
+from zoo.distributed import alike_on_every_rank
 from zoo.errors import first_few, printable
 from zoo.resources import doc_path
 
@@ -45,7 +45,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-@reported_once
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 

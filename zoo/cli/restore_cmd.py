@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from zoo.atomic import unwritable_folder
 from zoo.cli.arg_types import named, named_path
-from zoo.distributed import reported_once, refuse_torchrun
+from zoo.distributed import refuse_torchrun
 from zoo.errors import (ImageError, WeightsError, ZooError, first_few, first_line, is_out_of_memory,
                         os_reason, printable)
 
@@ -372,7 +372,6 @@ def _fail(console: Console, problem: str) -> None:
     console.print(f"[red]failed:[/] {escape(printable(problem))}")
 
 
-@reported_once
 def run(args: argparse.Namespace) -> int:
     """``zoo restore`` (run_tool prints its usage errors, file names escaped to one line)."""
     # soft_wrap: every message stays one line, whatever the terminal width.

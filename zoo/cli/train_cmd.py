@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.cli.arg_types import hand_back_overrides, named, named_path
-from zoo.distributed import alike_on_every_rank, reported_once
+from zoo.distributed import alike_on_every_rank
 from zoo.errors import RecipeError, ZooError
 
 
@@ -144,7 +144,6 @@ def _toml_str(text: str) -> str:
     return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-@reported_once
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
