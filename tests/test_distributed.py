@@ -366,18 +366,34 @@ def test_an_error_of_one_process_alone_is_named_by_rank_not_a_silent_success(
     """bench's checks ran where every process was taken to fail alike, after the join: the one
     process that failed ended quietly with status 0, the other then found its partner gone and
     ended quietly too, and the job exited 0 having printed nothing."""
-    (tmp_path / "one.py").write_text(
-        "import os, sys\n"
-        "if os.environ['RANK'] == '1':  # this process's own setting\n"
-        "    os.environ['ZOO_MAX_IMAGE_PIXELS'] = 'many'\n"
-        "from zoo.cli import main\n"
-        "sys.exit(main(sys.argv[1:]))\n")
-    job = torchrun(tmp_path, "one.py", *_bench_args(images, tmp_path / "out"))
-    output, _ = job.communicate(timeout=120)
-    errors = [line for line in _job_lines(output) if "error:" in line]
-    assert job.returncode != 0, output
+    output, errors = _rank_1_differs(images, tmp_path, "if os.environ['RANK'] == '1':\n"
+                                     "    os.environ['ZOO_MAX_IMAGE_PIXELS'] = 'many'\n")
     assert errors == ["error: rank 1: ZOO_MAX_IMAGE_PIXELS must be a positive whole number of "
                       "pixels, got 'many'"], output
+
+
+def test_an_error_only_one_process_meets_before_the_join_is_said_not_a_hang(
+        images: Path, tmp_path: Path) -> None:
+    """An error taken for every process's (a suite file) met by rank 1 alone, its inputs other
+    than rank 0's: rank 1 ended quietly with status 0 and rank 0 waited at the join for torch's
+    30 minutes, having printed nothing. Still running after its grace, rank 1 says it and fails."""
+    output, errors = _rank_1_differs(images, tmp_path, "d.ALIKE_GRACE_SECONDS = 2.0\n"
+                                     "if os.environ['RANK'] == '1':\n"
+                                     "    sys.argv += ['--suite', 'nosuch']\n")
+    assert errors == ["error: nosuch: no such suite (known: default, literature, sample; or give "
+                      "a .toml path)"], output
+    assert "rank      : 1 " in output[output.index("Root Cause"):], output
+
+
+def _rank_1_differs(images: Path, tmp_path: Path, prelude: str) -> tuple[str, list[str]]:
+    """A torchrun bench job whose rank 1 runs ``prelude`` first (its own setting or words):
+    the job's output and its error lines; the job must fail."""
+    (tmp_path / "one.py").write_text("import os, sys\nimport zoo.distributed as d\n" + prelude +
+                                     "from zoo.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    job = torchrun(tmp_path, "one.py", *_bench_args(images, tmp_path / "out"))
+    output, _ = job.communicate(timeout=120)
+    assert job.returncode != 0, output
+    return output, [line for line in _job_lines(output) if "error:" in line]
 
 
 def test_ctrl_c_under_torchrun_is_said_once_with_the_rows_kept(images: Path,

@@ -34,6 +34,9 @@ P = ParamSpec("P")
 RENDEZVOUS_SECONDS = 300.0
 """How long a process waits for the others of its job to join (torch's own wait is 30 minutes)."""
 WAITING_NOTICE_SECONDS = 5.0
+ALIKE_GRACE_SECONDS = 20.0
+"""How long a quiet process of a torchrun job waits, after an error every process should meet,
+for torchrun to stop it (rank 0 met it too, said it and failed) before it says the error itself."""
 """How long a rendezvous may take before the process says what it waits for."""
 PARTNER_FAILED = "another process of this torchrun job failed (see its error)"
 
@@ -252,20 +255,36 @@ def alike_on_every_rank() -> Iterator[None]:
     join, :meth:`Ranks.together` says whose error it is): its errors are every process's, so that one process prints them
     (:func:`speaks_for_the_job`) and the others end quietly (:class:`ReportedElsewhere`, status
     0: a non-zero status from a process that ends first has torchrun stop the one still
-    printing). What those others would print there (argparse's usage, a warning) is not
+    printing), once torchrun has had time to stop them (:func:`_not_stopped`). What those others would print there (argparse's usage, a warning) is not
     repeated either. Outside a torchrun job, and on the process that speaks, nothing changes."""
     if speaks_for_the_job():
         yield
         return
+    hidden = io.StringIO()
     try:
-        with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+        with redirect_stdout(io.StringIO()), redirect_stderr(hidden):
             yield
     except ZooError as exc:  # an OSError (a file this process cannot read) is its own to say
+        if _not_stopped(hidden.getvalue()):
+            raise
         raise ReportedElsewhere(error_line(exc)) from None
     except SystemExit as exc:  # argparse's usage error (its --help ends with status 0)
-        if exc.code in (0, None):
+        if exc.code in (0, None) or _not_stopped(hidden.getvalue()):
             raise
         raise ReportedElsewhere(f"exit status {exc.code}") from None
+
+
+def _not_stopped(hidden: str) -> bool:
+    """Under torchrun's agent, whether this process is still running :data:`ALIKE_GRACE_SECONDS`
+    after its error: the agent stops it once rank 0 has met the same error and failed; still
+    running, rank 0 did not meet it (the inputs differ between the processes) and would wait at
+    the join for this one, so what was hidden is said, and the error is this process's own to
+    end it with. Elsewhere (the variables set by hand, no agent) False at once."""
+    if not os.environ.get("TORCHELASTIC_RUN_ID"):
+        return False
+    time.sleep(ALIKE_GRACE_SECONDS)
+    sys.stderr.write(hidden)
+    return True
 
 
 @dataclass
