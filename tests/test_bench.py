@@ -1276,6 +1276,10 @@ def test_a_model_keeps_its_colour_from_page_to_page() -> None:
         assert line_styles([name])[name] == main[name]
     saved = line_styles(["runs/x/export", "jpeg"])  # a saved model: a colour from its name
     assert saved == line_styles(["runs/x/export"]) | {"jpeg": main["jpeg"]}
+    # ... never a shipped model's, nor another saved model's in the same plot (runs/a/export and
+    # runs/b/export both took unet-l1's green)
+    both = line_styles(["runs/a/export", "runs/b/export", *main])
+    assert len({colour for colour, _ in both.values()}) == 6
 
 
 def test_the_device_names_the_cpu_model(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -453,6 +453,15 @@ def test_the_main_process_names_the_rank_that_failed(monkeypatch: pytest.MonkeyP
         assert str(caught.value) == ("rank 2: disk full" if rank == 0 else "disk full")
 
 
+def test_an_error_without_a_message_still_stops_every_rank() -> None:
+    """``ZooError("")`` read as no error (its line empty): together returned None, and bench
+    then failed unpacking it."""
+    from zoo.distributed import Ranks
+
+    with pytest.raises(ZooError):
+        Ranks().together(lambda: (_ for _ in ()).throw(ZooError("")))
+
+
 @pytest.fixture
 def other_rank(monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
     """torch.distributed as rank 1 of 2 sees it, rank 0 holding ``value``: all_reduce combines

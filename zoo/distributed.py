@@ -334,7 +334,8 @@ class Ranks:
             result, error = step(), None
         except (ZooError, OSError) as exc:
             result, error = None, exc
-        said = self.gather(error_line(error) if error else None)
+        # An error without a message is one still: its type's name (else it read as none).
+        said = self.gather((error_line(error) or type(error).__name__) if error else None)
         failed = [(rank, line) for rank, line in enumerate(said) if line]
         if not failed:
             return result  # type: ignore[return-value]  (step() returned)

@@ -16,23 +16,30 @@ _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#
 _JPEG_COLOUR = "#7f7f7f"
 
 
-def _colour(base: str, shipped: list[str]) -> str:
-    if base == "jpeg":
-        return _JPEG_COLOUR
-    if base in shipped:  # the leaderboards' models: one colour each, in the registry's order
-        return _PALETTE[shipped.index(base) % len(_PALETTE)]
-    return _PALETTE[zlib.crc32(base.encode()) % len(_PALETTE)]  # a saved model: from its name
+def _colours(bases: list[str], shipped: list[str]) -> dict[str, str]:
+    """The registry's entries with weights one colour each, in the registry's order, on every
+    page; another model (a saved one) a colour from its name among those they leave, the next
+    one free where two such names meet on one colour."""
+    spare = list(_PALETTE[len(shipped):]) or list(_PALETTE)
+    colours = {"jpeg": _JPEG_COLOUR}
+    colours |= {b: _PALETTE[shipped.index(b) % len(_PALETTE)] for b in bases if b in shipped}
+    for base in sorted(b for b in bases if b not in colours):
+        first = zlib.crc32(base.encode()) % len(spare)
+        ring = [spare[(first + k) % len(spare)] for k in range(len(spare))]
+        colours[base] = next((c for c in ring if c not in colours.values()), ring[0])
+    return colours
 
 
 def line_styles(models: list[str]) -> dict[str, tuple[str, str]]:
-    """``{model: (colour, line style)}``: a model keeps its colour on every page and in every
-    plot, whichever others are beside it (the registry's entries with weights each their own),
-    the JPEG is grey, and ``NAME+x8`` is ``NAME``'s colour, dashed."""
+    """``{model: (colour, line style)}``: a model of the registry keeps its colour on every
+    page and in every plot, whichever others are beside it, the JPEG is grey, and ``NAME+x8``
+    is ``NAME``'s colour, dashed."""
     from zoo.ensemble import ENSEMBLE_SUFFIX  # here: the module imports torch
     from zoo.registry import list_models
 
     shipped = [name for name in list_models(with_weights=True) if name != "jpeg"]
-    return {m: (_colour(m.removesuffix(ENSEMBLE_SUFFIX), shipped),
+    colours = _colours([m.removesuffix(ENSEMBLE_SUFFIX) for m in models], shipped)
+    return {m: (colours[m.removesuffix(ENSEMBLE_SUFFIX)],
                 "--" if m.endswith(ENSEMBLE_SUFFIX) else "-") for m in models}
 
 
