@@ -34,10 +34,10 @@ P = ParamSpec("P")
 RENDEZVOUS_SECONDS = 300.0
 """How long a process waits for the others of its job to join (torch's own wait is 30 minutes)."""
 WAITING_NOTICE_SECONDS = 5.0
+"""How long a rendezvous may take before the process says what it waits for."""
 ALIKE_GRACE_SECONDS = 20.0
 """How long a quiet process of a torchrun job waits, after an error every process should meet,
 for torchrun to stop it (rank 0 met it too, said it and failed) before it says the error itself."""
-"""How long a rendezvous may take before the process says what it waits for."""
 PARTNER_FAILED = "another process of this torchrun job failed (see its error)"
 
 _joined = False
@@ -252,11 +252,13 @@ def speaks_for_the_job() -> bool:
 def alike_on_every_rank() -> Iterator[None]:
     """Work every process of a torchrun job does alike, from the same command line and the same
     files, before the processes join (parse the arguments, read a recipe or a suite; after the
-    join, :meth:`Ranks.together` says whose error it is): its errors are every process's, so that one process prints them
-    (:func:`speaks_for_the_job`) and the others end quietly (:class:`ReportedElsewhere`, status
-    0: a non-zero status from a process that ends first has torchrun stop the one still
-    printing), once torchrun has had time to stop them (:func:`_not_stopped`). What those others would print there (argparse's usage, a warning) is not
-    repeated either. Outside a torchrun job, and on the process that speaks, nothing changes."""
+    join, :meth:`Ranks.together` says whose error it is): its errors are every process's, so
+    that one process prints them (:func:`speaks_for_the_job`) and the others end quietly
+    (:class:`ReportedElsewhere`, status 0: a non-zero status from a process that ends first has
+    torchrun stop the one still printing), once torchrun has had time to stop them
+    (:func:`_not_stopped`). What those others would print there (argparse's usage, a warning)
+    is not repeated either. Outside a torchrun job, and on the process that speaks, nothing
+    changes."""
     if speaks_for_the_job():
         yield
         return
