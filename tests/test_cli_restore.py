@@ -433,13 +433,13 @@ def test_results_differing_in_case_alone_clash_where_the_file_system_ignores_cas
         tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     """IMG.JPG and img.jpg: their results IMG.restored.png and img.restored.png are two files
     here, and one on macOS or Windows, where the second would replace the first in silence."""
-    from zoo.cli import restore_cmd
+    from zoo import restore_jobs
 
     (tmp_path / "IMG.JPG").write_bytes(jpeg(rgb()))
     if (tmp_path / "img.jpg").exists():
         pytest.skip("this file system ignores case: IMG.JPG and img.jpg are one file here")
     (tmp_path / "img.jpg").write_bytes(jpeg(rgb()))
-    assert not restore_cmd._case_blind(tmp_path)  # this file system tells case apart (probed)
+    assert not restore_jobs._case_blind(tmp_path)  # this file system tells case apart (probed)
     real_exists = Path.exists
 
     def case_blind_exists(path: Path, *args, **kwargs) -> bool:  # noqa: ANN002, ANN003
@@ -448,13 +448,13 @@ def test_results_differing_in_case_alone_clash_where_the_file_system_ignores_cas
 
     with monkeypatch.context() as blind:  # the probe on a file system that ignores case
         blind.setattr(Path, "exists", case_blind_exists)
-        assert restore_cmd._case_blind(tmp_path)
+        assert restore_jobs._case_blind(tmp_path)
     assert not list(tmp_path.glob(".zoo-case-probe-*"))  # the probe's file is gone
     assert restore(tmp_path / "IMG.JPG", tmp_path / "img.jpg") == 0
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["IMG.restored.png",
                                                               "img.restored.png"]
     capsys.readouterr()
-    monkeypatch.setattr(restore_cmd, "_case_blind", lambda folder: True)
+    monkeypatch.setattr(restore_jobs, "_case_blind", lambda folder: True)
     assert restore(tmp_path / "IMG.JPG", tmp_path / "img.jpg", "--out-dir", tmp_path / "o") == 1
     err = capsys.readouterr().err
     assert (f"failed: {tmp_path / 'img.jpg'}: its result {tmp_path / 'o' / 'img.restored.png'} "

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import glob
-import os
-import tempfile
 import time
-from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,11 +11,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from zoo.atomic import unwritable_folder
 from zoo.cli.arg_types import named, named_path
 from zoo.distributed import refuse_torchrun
-from zoo.errors import (ImageError, WeightsError, ZooError, first_few, first_line, is_out_of_memory,
-                        os_reason, printable)
+from zoo.errors import (ImageError, WeightsError, ZooError, first_line, is_out_of_memory, os_reason,
+                        printable)
+from zoo.restore_jobs import Job, check_destination, collect_jobs, writable_jobs
 
 if TYPE_CHECKING:
     from zoo.models.base import Restorer
@@ -32,14 +27,6 @@ OUT_OF_MEMORY_HINT = ("use a smaller --tile (e.g. --tile 256), or --device cpu o
                       "itself is held at about 27 MB per megapixel whatever the tile")
 PRECISION_CHOICES = ("fp32", "bf16", "fp16")
 """zoo.precision.PRECISIONS' names, here so that the CLI starts without importing torch."""
-
-
-@dataclass(frozen=True)
-class Job:
-    """One input file and where its result goes."""
-
-    source: Path
-    target: Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -93,248 +80,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         f"compressed at quality {SAMPLE_QUALITY}; the JPEG is written to --out-dir "
                         "(default: the current folder) beside its result")
     p.set_defaults(func=run)
-
-
-def _is_dir(path: Path) -> bool:
-    """Whether ``path`` is a folder; False when it cannot be looked at (reading it says why)."""
-    try:
-        return path.is_dir()
-    except OSError:
-        return False
-
-
-def _folder_images(folder: Path, recursive: bool, suffix: str, problems: list[str],
-                   out_dir: Path | None = None) -> tuple[list[Path], int, list[Path]]:
-    """The image files in ``folder``, sorted; how many earlier results (``*SUFFIX.*``) were
-    left out; and the other files, not images (hidden ones not counted). Unreadable folders
-    are added to ``problems``. ``out_dir`` inside ``folder`` is not walked: it holds results,
-    whatever suffix they were written with."""
-    from zoo.folders import walk_files
-    from zoo.imaging import READ_SUFFIXES
-
-    def unreadable(exc: OSError) -> None:
-        problems.append(f"{exc.filename}: cannot read this folder ({os_reason(exc)})")
-
-    files = list(walk_files(folder, recursive=recursive, onerror=unreadable,
-                            skip=[out_dir] if out_dir else []))
-    images = [path for path in files if path.suffix.lower() in READ_SUFFIXES]
-    others = [path for path in files if path.suffix.lower() not in READ_SUFFIXES
-              and not any(part.startswith(".") for part in path.relative_to(folder).parts)]
-    found = [path for path in images if not path.stem.endswith(suffix)]
-    return sorted(found), len(images) - len(found), others
-
-
-def _passed_over(folder: Path, earlier: int, others: list[Path], suffix: str) -> str | None:
-    """The note on what a folder holds besides the images it restores, if anything."""
-    parts = []
-    if earlier:
-        parts.append(f"{earlier} earlier result{'s' if earlier != 1 else ''} (*{suffix}.*) not "
-                     "restored again")
-    if others:
-        names = [path.relative_to(folder).as_posix() for path in others]
-        parts.append(f"{len(others)} file{'s' if len(others) != 1 else ''} passed over, not "
-                     f"being images zoo reads: {first_few(names, 5)}")
-    return f"{folder}: {'; '.join(parts)}" if parts else None
-
-
-def check_destination(*, output: str | None, out_dir: Path | None, suffix: str) -> None:
-    """Refuse, before any model runs, a destination no result could be written to."""
-    from zoo.image_output import output_format, output_path
-
-    if not suffix:
-        raise ZooError("--suffix must not be empty: it tells results from their inputs (and "
-                       "earlier results from images to restore)")
-    if any(sep and sep in suffix for sep in (os.sep, os.altsep, "/")):
-        raise ZooError(f"--suffix {suffix!r} contains a path separator; it is added to each "
-                       "result's file name (use --out-dir for another folder)")
-    if out_dir is not None:
-        why = unwritable_folder(out_dir)
-        if why:
-            raise ZooError(f"--out-dir {out_dir}: {why}")
-    if output is not None:
-        if not output:
-            raise ZooError("-o: the output file name is empty; name a file (-o clean.png)")
-        if output == "-":
-            raise ZooError("-o -: results are not written to standard output; name a file "
-                           "(-o clean.png)")
-        if output.endswith(("/", os.sep)) or _is_dir(Path(output)):
-            raise ZooError(f"-o {output} is a folder; use --out-dir {output} to write into it")
-        if _is_dir(output_path(output)):
-            raise ZooError(f"-o {output} writes {output_path(output)}, which is a folder; name "
-                           "another file, or use --out-dir to write into it")
-        output_format(output)  # an unknown suffix, in one line
-        why = unwritable_folder(output_path(output).parent)
-        if why:
-            raise ZooError(f"-o {output}: {why}")
-
-
-def _separate_shared_names(jobs: list[Job], suffix: str) -> list[Job]:
-    """Give inputs that would share a result (photo.jpg, photo.png) their format in its name,
-    where that tells them apart (two photo.jpg from two folders keep the name and clash)."""
-    keys = [(_resolved(job.target), job.source.suffix.lower()) for job in jobs]  # resolved once
-    targets = Counter(target for target, _ in keys)
-    formats = Counter(keys)
-    return [job if targets[target] == 1 or formats[target, fmt] > 1 else
-            Job(job.source, job.target.with_name(f"{job.source.stem}-{fmt[1:]}{suffix}.png"))
-            for job, (target, fmt) in zip(jobs, keys)]
-
-
-def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None,
-                 suffix: str, recursive: bool,
-                 skip_existing: bool = False) -> tuple[list[Job], list[str], int, list[str]]:
-    """Expand folders and pick an output path for every input file.
-
-    Returns the jobs, what cannot be restored (empty or unreadable folders, a result that
-    another input's result would overwrite, a result that would replace an input of the run),
-    one line each, the number of input images refused (result clashes, inputs in the way), and
-    notes on what folders hold besides the images restored (earlier results, other files).
-    ``output`` is checked by :func:`check_destination` first. With ``skip_existing`` a result
-    that is already there replaces nothing (it is kept), so it is no clash with another input.
-    """
-    from zoo.image_output import output_path
-
-    jobs: list[Job] = []
-    problems: list[str] = []
-    notes: list[str] = []
-    for item in _expanded(inputs, problems):
-        if _is_dir(item):
-            before = len(problems)
-            found, earlier, others = _folder_images(item, recursive, suffix, problems, out_dir)
-            note = _passed_over(item, earlier, others, suffix) if found else None
-            if note:
-                notes.append(note)
-            if not found and len(problems) == before:
-                problems.append(f"{item}: no image files in this folder" + (
-                    f", only {earlier} earlier result{'s' if earlier != 1 else ''} (*{suffix}.*), "
-                    "which are not restored again" if earlier else
-                    "" if recursive else " (use -r for sub-folders)"))
-            for f in found:
-                base = out_dir / f.parent.relative_to(item) if out_dir else f.parent
-                jobs.append(Job(f, base / f"{f.stem}{suffix}.png"))
-        else:  # missing or unreadable files are reported per file when they are read
-            base = out_dir if out_dir else item.parent
-            jobs.append(Job(item, base / f"{item.stem}{suffix}.png"))
-    first: dict[Path, Job] = {}
-    for job in jobs:  # an input named twice (a file and its folder) is restored once
-        first.setdefault(_resolved(job.source), job)
-    jobs = list(first.values())
-    if output is not None:
-        if len(jobs) > 1:
-            raise ZooError(f"-o/--output takes exactly one input image, got {len(jobs)}; "
-                           "use --out-dir for several")
-        jobs = [Job(job.source, output_path(output)) for job in jobs]
-    jobs = _separate_shared_names(jobs, suffix)
-    unique: dict[object, Job] = {}
-    for job, key in zip(jobs, _target_keys(jobs)):
-        if key in unique:
-            problems.append(f"{job.source}: its result {job.target} would overwrite that of "
-                            f"{unique[key].source}; restore it with -o")
-        else:
-            unique[key] = job
-    kept = _sparing_inputs(list(unique.values()), [job.source for job in jobs], problems,
-                           skip_existing)
-    return kept, problems, len(jobs) - len(kept), notes
-
-
-def _expanded(inputs: list[Path], problems: list[str]) -> list[Path]:
-    """The inputs, a pattern that names no file as it is (``'photos/*.jpg'``, quoted, or from a
-    shell that does not expand patterns, as Windows' do not) replaced by the files it matches."""
-    expanded: list[Path] = []
-    for item in inputs:
-        text = str(item)
-        if not glob.has_magic(text) or os.path.lexists(text):
-            expanded.append(item)
-            continue
-        matches = sorted(glob.glob(text, recursive=True))
-        if not matches:
-            problems.append(f"{text}: no file matches this pattern")
-        expanded += [Path(match) for match in matches]
-    return expanded
-
-
-def _resolved(path: Path) -> Path:
-    """``path`` with its links followed, or as it is when they loop (Python 3.11 raises
-    RuntimeError there): reading it then fails in one line, and the rest of the run goes on."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):
-        return path.absolute()
-
-
-def _target_keys(jobs: list[Job]) -> list[object]:
-    """What names each job's result on its file system: the resolved path, or, for results
-    whose paths differ in case alone (IMG.restored.png, img.restored.png) in a folder whose file
-    system ignores case (macOS, Windows), the path in one case, so that they are one file."""
-    resolved = [_resolved(job.target) for job in jobs]
-    spellings: dict[str, set[Path]] = {}
-    for path in resolved:
-        spellings.setdefault(str(path).casefold(), set()).add(path)
-    return [str(path).casefold() if len(spellings[str(path).casefold()]) > 1
-            and _case_blind(path.parent) else path for path in resolved]
-
-
-def _case_blind(folder: Path) -> bool:
-    """Whether names in ``folder`` (or its nearest existing parent, the folder being made
-    later) ignore case: a temporary file is looked up by its name in the other case."""
-    try:
-        while not folder.is_dir() and folder != folder.parent:
-            folder = folder.parent
-        with tempfile.NamedTemporaryFile(prefix=".zoo-case-probe-", dir=folder) as probe:
-            return Path(probe.name).with_name(Path(probe.name).name.upper()).exists()
-    except OSError:  # a folder we cannot write into: its jobs are refused for that anyway
-        return False
-
-
-def _file_key(path: Path) -> tuple[int, int] | None:
-    """The (device, inode) of an existing file, which names it whatever the spelling (links,
-    a case-insensitive file system); None when it is not there, or when its file system gives
-    no inode numbers (0, as some network and FAT mounts do)."""
-    try:
-        info = path.stat()
-    except (OSError, ValueError):
-        return None
-    return (info.st_dev, info.st_ino) if info.st_ino else None
-
-
-def _sparing_inputs(jobs: list[Job], sources: list[Path], problems: list[str],
-                    skip_existing: bool) -> list[Job]:
-    """The jobs whose result would replace no input of this run (its own or another job's);
-    the others are added to ``problems``, before any image is restored."""
-    inputs: dict[object, Path] = {}
-    for source in sources:
-        inputs[_resolved(source)] = source
-        inputs.setdefault(_file_key(source), source)
-    inputs.pop(None, None)
-    kept = []
-    for job in jobs:
-        hit = inputs.get(_resolved(job.target)) or inputs.get(_file_key(job.target))
-        if hit is None or (skip_existing and hit != job.source and job.target.is_file()):
-            kept.append(job)  # (a result already there, under --skip-existing, is left as it is)
-        elif hit == job.source:
-            problems.append(f"{job.source}: the output would overwrite the input; choose "
-                            "another output name")
-        else:
-            same = "" if hit == job.target else f" ({hit})"
-            problems.append(f"{job.source}: its result {job.target} would overwrite another "
-                            f"input of this run{same}; leave one of them out, or write the "
-                            "results elsewhere (--out-dir, --suffix)")
-    return kept
-
-
-def writable_jobs(jobs: list[Job], problems: list[str], *, hint: str) -> list[Job]:
-    """The jobs whose result's folder can be written into; the others are added to
-    ``problems`` (with ``hint``) before any image is restored."""
-    folders: dict[Path, str | None] = {}
-    kept = []
-    for job in jobs:
-        folder = job.target.parent
-        if folder not in folders:
-            folders[folder] = unwritable_folder(folder)
-        if folders[folder]:
-            problems.append(f"{job.source}: {folders[folder]}{hint}")
-        else:
-            kept.append(job)
-    return kept
 
 
 def _load_model(args: argparse.Namespace, console: Console):
