@@ -39,7 +39,7 @@ from zoo.train.data import (SKIPPED_IMAGES, Augment, ImageStore, PatchDataset, S
 from zoo.train.distributed import Dist, setup
 from zoo.train.ema import EMA
 from zoo.train.export import export_model
-from zoo.train.fits import changed_arguments, check_init_config, check_patch, check_trainable
+from zoo.train.fits import check_init_config, check_patch, check_trainable
 from zoo.train.files import file_leftovers, folder_leftovers, remove_leftovers, write_file
 from zoo.train.hardware import autocast_dtype, flush_cpu_denormals, resolve_device
 from zoo.train.logs import LOG_FILES, RunLog
@@ -47,6 +47,8 @@ from zoo.train.losses import GeneratorLoss
 from zoo.train.recipe import (SAVED_RECIPE, Recipe, Stage, init_weights_file, recipe_label,
                               schedule_notes)
 from zoo.train.recipe_changes import RecipeChanges, changed_keys
+from zoo.train.resume_checks import (check_finished_by_an_earlier_zoo, check_same_networks,
+                                     check_stages_trained)
 from zoo.train.selection import Selection
 from zoo.train.stages import (StepContext, Switcher, critic_step, generator_step, lr_factor,
                               make_optimizer, set_lr)
@@ -250,7 +252,8 @@ class Trainer:
                    else "were model.args or critic.args changed?")
             raise ZooError(f"{path}: does not fit the recipe's networks ({why}); resume with the "
                            "recipe it was saved with, or train into a new --out") from None
-        self._check_same_networks(path, meta["recipe"])
+        check_same_networks(path, meta["recipe"], self.recipe, self.name, self.generator,
+                            self.critic)
         if not 0 <= meta["stage_index"] <= len(self._stages()):
             raise ZooError(f"{path / ckpt.META_FILE}: stage_index {meta['stage_index']} is not one "
                            f"of the recipe's {len(self._stages())} stages; {_OLDER_CHECKPOINT}")
@@ -268,8 +271,10 @@ class Trainer:
             stop = meta["before_stop"]
             self.last_validated = stop["last_validated"]
             self.selection.restore(stop["best"], stop["selection"])
-        self._check_finished_by_an_earlier_zoo(path, meta)
-        self._check_stages_trained(path, meta["recipe"])
+        check_finished_by_an_earlier_zoo(path, meta["recipe"], self.recipe, self.stage_index,
+                                         self.out)
+        check_stages_trained(path, meta["recipe"], self.recipe, self.stage_index, self.step,
+                             self.stage_start)
         try:
             self._load_optimizers_and_rng(tensors, meta)
         except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
@@ -283,62 +288,6 @@ class Trainer:
         self._resumed_from = path
         self._saved = saved_position
         return True
-
-    def _check_same_networks(self, path: Path, saved: dict[str, Any]) -> None:
-        """Refuse changed network arguments, those that keep the tensors' shapes too (``blur``):
-        the checkpoint's weights would go on in a network that computes something else."""
-        registered = get_model_info(self.name).arch_args
-        changed = changed_arguments(type(self.generator),
-                                    {**registered, **saved.get("model", {}).get("args", {})},
-                                    {**registered, **self.recipe.model.args}, "model.args")
-        critic = saved.get("critic", {})
-        if self.critic is not None and critic.get("architecture") != self.recipe.critic.architecture:
-            changed.append(f"critic.architecture: {critic.get('architecture')!r} -> "
-                           f"{self.recipe.critic.architecture!r}")
-        elif self.critic is not None:
-            changed += changed_arguments(type(self.critic), critic.get("args", {}),
-                                         self.recipe.critic.args, "critic.args")
-        if changed:
-            raise ZooError(f"{path}: was saved with other network arguments ({'; '.join(changed)}); "
-                           "resume with the ones it was saved with, or train into a new --out")
-
-    def _check_stages_trained(self, path: Path, saved: dict[str, Any]) -> None:
-        """Refuse a resume whose recipe rewrites what was trained: the stages up to the current
-        one keep their names and order, a finished stage its steps, and the current stage at
-        least the steps it has taken (the card and training.json would claim another plan)."""
-        stages = self._stages()
-        before = list(saved.get("stages", {}).items())
-        # The stages begun: every finished one and the current one (a run an earlier zoo saved
-        # past its last stage has none current, and may add stages after them all).
-        begun = [name for name, _ in before[:self.stage_index + 1]]
-        if begun != [s.name for s in stages[:len(begun)]]:
-            where = (f"in stage {begun[-1]}" if self.stage_index < len(before)
-                     else "after its last stage")
-            raise ZooError(f"{path}: was saved {where} of the stages {', '.join(begun)}; a resume "
-                           "keeps those stages, in that order (add stages after them, or train "
-                           "into a new --out)")
-        for (name, stage_dict), stage in zip(before[:self.stage_index], stages):
-            if stage_dict.get("steps") != stage.steps:
-                raise ZooError(f"{path}: stage {name} has finished with stages.{name}.steps="
-                               f"{stage_dict.get('steps')}, which a resume cannot change (now "
-                               f"{stage.steps})")
-        if self.stage_index < len(stages):
-            current, taken = stages[self.stage_index], self.step - self.stage_start
-            if taken > current.steps:
-                raise ZooError(f"{path}: stage {current.name} has trained {taken} steps, more "
-                               f"than stages.{current.name}.steps={current.steps}; to export the "
-                               f"run as it is, resume with its steps and --max-steps {self.step}")
-
-    def _check_finished_by_an_earlier_zoo(self, path: Path, meta: dict[str, Any]) -> None:
-        """Earlier versions saved a finished run past its last stage, without optimizers: such a
-        run can add stages, but its last stage cannot go on."""
-        last = self._stages()[-1]
-        saved = meta["recipe"].get("stages", {}).get(last.name, {})
-        if self.stage_index == len(self._stages()) and last.steps > saved.get("steps", last.steps):
-            raise ZooError(f"{path}: saved at the end of the run by an earlier version of zoo, "
-                           f"without its optimizers, so stages.{last.name}.steps cannot grow from "
-                           f"{saved['steps']}; train on into a new --out with "
-                           f"model.init={self.out / 'export'}")
 
     def _load_optimizers_and_rng(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
         if self.stage_index < len(self._stages()):
