@@ -786,13 +786,18 @@ def test_a_jpeg_above_the_training_qualities_is_warned_of_and_restored(
     assert (tmp_path / "photo.restored.png").is_file()
 
 
-def test_results_in_an_out_dir_inside_the_input_are_never_inputs(tmp_path: Path) -> None:
-    """A second run with another --suffix restored the first run's results again."""
+def test_results_in_an_out_dir_inside_the_input_are_never_inputs(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A second run with another --suffix restored the first run's results again; the folder
+    passed over is named in the note, once it is there."""
     (tmp_path / "in" / "sub").mkdir(parents=True)
     (tmp_path / "in" / "sub" / "baby.jpg").write_bytes(jpeg(rgb()))
     out = tmp_path / "in" / "out"
     assert restore(tmp_path / "in", "-r", "--out-dir", out) == 0
+    assert "note:" not in capsys.readouterr().err  # nothing there yet
     assert restore(tmp_path / "in", "-r", "--out-dir", out, "--suffix", ".x") == 0
+    assert (f"note: {tmp_path / 'in'}: its sub-folder out/ not walked, being the --out-dir"
+            in capsys.readouterr().err)
     found = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert found == ["sub/baby.restored.png", "sub/baby.x.png"]
     assert restore(out, "-r", "--out-dir", out, "--suffix", ".y") == 0  # its own results: inputs

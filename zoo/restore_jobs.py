@@ -54,9 +54,23 @@ def _folder_images(folder: Path, recursive: bool, suffix: str, problems: list[st
     return sorted(found), len(images) - len(found), others
 
 
-def _passed_over(folder: Path, earlier: int, others: list[Path], suffix: str) -> str | None:
+def _results_inside(folder: Path, out_dir: Path | None, recursive: bool) -> str | None:
+    """``out_dir`` as a sub-folder of ``folder`` that a recursive walk would have entered, if it
+    is one (it was passed over: it holds results)."""
+    if not recursive or out_dir is None or not _is_dir(out_dir):
+        return None
+    inside, root = Path(os.path.realpath(out_dir)), Path(os.path.realpath(folder))
+    if inside == root or not inside.is_relative_to(root):
+        return None
+    return inside.relative_to(root).as_posix()
+
+
+def _passed_over(folder: Path, earlier: int, others: list[Path], suffix: str,
+                 results_inside: str | None = None) -> str | None:
     """The note on what a folder holds besides the images it restores, if anything."""
     parts = []
+    if results_inside:
+        parts.append(f"its sub-folder {results_inside}/ not walked, being the --out-dir")
     if earlier:
         parts.append(f"{earlier} earlier result{'s' if earlier != 1 else ''} (*{suffix}.*) not "
                      "restored again")
@@ -130,7 +144,8 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
         if _is_dir(item):
             before = len(problems)
             found, earlier, others = _folder_images(item, recursive, suffix, problems, out_dir)
-            note = _passed_over(item, earlier, others, suffix) if found else None
+            note = _passed_over(item, earlier, others, suffix,
+                                _results_inside(item, out_dir, recursive)) if found else None
             if note:
                 notes.append(note)
             if not found and len(problems) == before:
