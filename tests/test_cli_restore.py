@@ -800,7 +800,41 @@ def test_results_in_an_out_dir_inside_the_input_are_never_inputs(
             in capsys.readouterr().err)
     found = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert found == ["sub/baby.restored.png", "sub/baby.x.png"]
-    assert restore(out, "-r", "--out-dir", out, "--suffix", ".y") == 0  # its own results: inputs
+    capsys.readouterr()
+    assert restore(out, "-r", "--out-dir", out, "--suffix", ".y") == 1  # only results there
+    assert ("only 2 results zoo wrote under another --suffix (baby.restored.png, baby.x.png), "
+            "which are not restored again (name them as files to restore them)"
+            in capsys.readouterr().err)
+
+
+def test_results_written_under_another_suffix_are_not_restored_again(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Trying another model beside the first one's results (`--suffix .unet`) restored those
+    results too (photo.restored.unet.png): a PNG result says zoo made it, and a folder walk
+    passes it over whatever its suffix; named as an input, it is restored as asked."""
+    (tmp_path / "photo.jpg").write_bytes(jpeg(rgb()))
+    Image.fromarray(rgb()).save(tmp_path / "mine.png")  # a user's PNG: an input
+    assert restore(tmp_path) == 0
+    with Image.open(tmp_path / "photo.restored.png") as result:
+        assert result.info["Software"] == f"zoo {zoo.__version__} (jpeg)"
+    capsys.readouterr()
+    assert restore(tmp_path, "--suffix", ".unet") == 0
+    err = capsys.readouterr().err
+    assert (f"note: {tmp_path}: 2 results zoo wrote under another --suffix (mine.restored.png, "
+            "photo.restored.png) not restored again\n") in err, err
+    assert sorted(p.name for p in tmp_path.glob("*.unet.png")) == ["mine.unet.png",
+                                                                   "photo.unet.png"]
+    assert restore(tmp_path / "photo.restored.png", "--suffix", ".again") == 0  # named: restored
+    assert (tmp_path / "photo.restored.again.png").is_file()
+    (tmp_path / "photo.jpg").unlink()
+    (tmp_path / "mine.png").unlink()
+    for path in tmp_path.glob("*.unet.png"):
+        path.unlink()
+    assert restore(tmp_path, "--suffix", ".again") == 1
+    assert (f"{tmp_path}: no image files in this folder, only 1 earlier result (*.again.*) and 2 "
+            "results zoo wrote under another --suffix (mine.restored.png, photo.restored.png), "
+            "which are not restored again (name them as files to restore them)"
+            ) in capsys.readouterr().err
 
 
 def test_a_batch_off_a_terminal_says_where_each_result_went(tmp_path: Path,

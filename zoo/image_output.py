@@ -21,6 +21,7 @@ __all__ = [
     "OutputError",
     "WRITE_FORMATS",
     "check_output",
+    "is_zoo_result",
     "output_format",
     "output_path",
     "to_pil",
@@ -41,6 +42,9 @@ MAX_JPEG_EXIF = 65533
 """The most bytes of EXIF (``Exif\\0\\0`` header included) one JPEG APP1 marker holds."""
 _DPI_FORMATS = ("PNG", "JPEG", "TIFF", "BMP")
 """Formats whose files Pillow writes a resolution into."""
+RESULT_SOFTWARE = "zoo"
+"""The first word of a PNG result's ``Software`` text (``zoo 0.1.0 (arnet-nogan)``), by which a
+folder walk knows an earlier result whatever its suffix."""
 
 
 def to_pil(image: LoadedImage) -> Image.Image:
@@ -91,10 +95,11 @@ def check_output(path: str | os.PathLike[str], image: LoadedImage) -> None:
                                 f"{limit} pixels a side; write PNG or TIFF")
 
 
-def save_options(path: Path, fmt: str, image: LoadedImage) -> dict[str, object]:
+def save_options(path: Path, fmt: str, image: LoadedImage,
+                 software: str | None = None) -> dict[str, object]:
     """Pillow's options for ``fmt``: the ICC profile and EXIF where it can hold them (an EXIF
-    block too long for a JPEG marker is left out, with a warning), the resolution, and its
-    compression."""
+    block too long for a JPEG marker is left out, with a warning), the resolution, ``software``
+    as a PNG's ``Software`` text, and its compression."""
     options: dict[str, object] = {}
     # WebP has no grey: libwebp stores a grey image as RGB, which a grey profile does not describe.
     if image.icc_profile and fmt != "BMP" and not (fmt == "WEBP" and image.is_grey):
@@ -109,10 +114,12 @@ def save_options(path: Path, fmt: str, image: LoadedImage) -> dict[str, object]:
         options["exif"] = exif
     if image.dpi and fmt in _DPI_FORMATS:
         options["dpi"] = image.dpi
-    if fmt == "PNG" and image.png_colour:
+    if fmt == "PNG" and (image.png_colour or software):
         chunks = PngInfo()
         for kind, data in image.png_colour:
             chunks.add(kind, data)
+        if software:
+            chunks.add_text("Software", software)
         options["pnginfo"] = chunks
     options.update({"PNG": {"compress_level": PNG_COMPRESS_LEVEL},
                     "JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"lossless": True, "exact": True},
@@ -120,16 +127,18 @@ def save_options(path: Path, fmt: str, image: LoadedImage) -> dict[str, object]:
     return options
 
 
-def write_image(path: str | os.PathLike[str], image: LoadedImage) -> Path:
+def write_image(path: str | os.PathLike[str], image: LoadedImage, *,
+                software: str | None = None) -> Path:
     """Write atomically; the format follows the suffix (lossless PNG when there is none).
 
     Alpha is re-attached, grey stays grey, and the ICC profile and EXIF block are carried where
-    the format can hold them. What the format cannot hold (:func:`check_output`), or what its
-    encoder refuses, is an :class:`OutputError` naming ``path``.
+    the format can hold them; a PNG says ``software`` made it. What the format cannot hold
+    (:func:`check_output`), or what its encoder refuses, is an :class:`OutputError` naming
+    ``path``.
     """
     path, fmt = output_path(path), output_format(path)
     check_output(path, image)
-    pil, options = to_pil(image), save_options(path, fmt, image)
+    pil, options = to_pil(image), save_options(path, fmt, image, software)
 
     def save(handle: io.BufferedWriter) -> None:
         try:
@@ -138,3 +147,15 @@ def write_image(path: str | os.PathLike[str], image: LoadedImage) -> Path:
             raise OutputError(path, f"the {fmt} encoder refused it ({first_line(exc)})") from None
 
     return atomic_write(path, save, mode="wb")
+
+
+def is_zoo_result(path: Path) -> bool:
+    """Whether ``path`` is a PNG that ``zoo restore`` wrote (its ``Software`` text says so);
+    False for anything else, a file that cannot be read included (reading it says why)."""
+    try:
+        with warnings.catch_warnings(), Image.open(path) as image:
+            warnings.simplefilter("ignore")  # a bomb's warning: restoring it says so
+            software = str(image.info.get("Software", "")) if image.format == "PNG" else ""
+    except Exception:  # noqa: BLE001 - any file Pillow cannot open is simply not a result
+        return False
+    return software.split(" ", 1)[0] == RESULT_SOFTWARE

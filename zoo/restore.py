@@ -23,7 +23,8 @@ from zoo.degrade import GREY_WEIGHTS
 from zoo.devices import usable_device
 from zoo.errors import ImageError, first_line, is_out_of_memory
 from zoo.fp32 import exact_fp32
-from zoo.image_output import check_output, output_format, output_path, to_pil, write_image
+from zoo.image_output import (RESULT_SOFTWARE, check_output, output_format, output_path, to_pil,
+                              write_image)
 from zoo.imaging import LoadedImage, check_size, from_pil, read_image
 from zoo.models.base import Restorer
 from zoo.orientation import as_stored, upright
@@ -294,4 +295,11 @@ def restore_file(model: Restorer, in_path: str | os.PathLike[str],
     check_output(out_path, image)
     check_replaceable(output_path(out_path))
     restored = restore_loaded(model, image, tile=tile, device=device)
-    return write_image(out_path, restored)
+    return write_image(out_path, restored, software=result_software(model))
+
+
+def result_software(model: Restorer) -> str:
+    """What a PNG result says made it: ``zoo VERSION (MODEL)``."""
+    from zoo import __version__
+
+    return f"{RESULT_SOFTWARE} {__version__} ({model.name})"

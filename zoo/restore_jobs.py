@@ -33,13 +33,41 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class FolderImages:
+    """What a folder walk found: the images to restore, and what it passed over."""
+
+    found: list[Path]
+    """The images to restore, sorted."""
+    earlier: int
+    """Earlier results by their name (``*SUFFIX.*``)."""
+    zoo_results: list[Path]
+    """PNG results zoo wrote under another suffix (their ``Software`` text says so)."""
+    others: list[Path]
+    """Files that are not images zoo reads (hidden ones not counted)."""
+    results_inside: str | None = None
+    """The ``--out-dir`` sub-folder the walk did not enter, if there is one."""
+
+    def earlier_results(self, suffix: str) -> str:
+        """``N earlier results (*SUFFIX.*)``, and those zoo wrote under another suffix, or ''."""
+        parts = []
+        if self.earlier:
+            parts.append(f"{self.earlier} earlier result{'s' if self.earlier != 1 else ''} "
+                         f"(*{suffix}.*)")
+        if self.zoo_results:
+            n = len(self.zoo_results)
+            parts.append(f"{n} result{'s' if n != 1 else ''} zoo wrote under another --suffix "
+                         f"({first_few([path.name for path in self.zoo_results], 3)})")
+        return " and ".join(parts)
+
+
 def _folder_images(folder: Path, recursive: bool, suffix: str, problems: list[str],
-                   out_dir: Path | None = None) -> tuple[list[Path], int, list[Path]]:
-    """The image files in ``folder``, sorted; how many earlier results (``*SUFFIX.*``) were
-    left out; and the other files, not images (hidden ones not counted). Unreadable folders
-    are added to ``problems``. ``out_dir`` inside ``folder`` is not walked: it holds results,
-    whatever suffix they were written with."""
+                   out_dir: Path | None = None) -> FolderImages:
+    """The image files in ``folder`` and what was passed over. Unreadable folders are added to
+    ``problems``. ``out_dir`` inside ``folder`` is not walked: it holds results, whatever
+    suffix they were written with."""
     from zoo.folders import walk_files
+    from zoo.image_output import is_zoo_result
     from zoo.imaging import READ_SUFFIXES
 
     def unreadable(exc: OSError) -> None:
@@ -50,8 +78,12 @@ def _folder_images(folder: Path, recursive: bool, suffix: str, problems: list[st
     images = [path for path in files if path.suffix.lower() in READ_SUFFIXES]
     others = [path for path in files if path.suffix.lower() not in READ_SUFFIXES
               and not any(part.startswith(".") for part in path.relative_to(folder).parts)]
-    found = [path for path in images if not path.stem.endswith(suffix)]
-    return sorted(found), len(images) - len(found), others
+    named = [path for path in images if not path.stem.endswith(suffix)]
+    zoo_results = [path for path in named
+                   if path.suffix.lower() == ".png" and is_zoo_result(path)]
+    found = sorted(path for path in named if path not in zoo_results)
+    return FolderImages(found, len(images) - len(named), zoo_results, others,
+                        _results_inside(folder, out_dir, recursive))
 
 
 def _results_inside(folder: Path, out_dir: Path | None, recursive: bool) -> str | None:
@@ -65,19 +97,18 @@ def _results_inside(folder: Path, out_dir: Path | None, recursive: bool) -> str 
     return inside.relative_to(root).as_posix()
 
 
-def _passed_over(folder: Path, earlier: int, others: list[Path], suffix: str,
-                 results_inside: str | None = None) -> str | None:
+def _passed_over(folder: Path, contents: FolderImages, suffix: str) -> str | None:
     """The note on what a folder holds besides the images it restores, if anything."""
     parts = []
-    if results_inside:
-        parts.append(f"its sub-folder {results_inside}/ not walked, being the --out-dir")
-    if earlier:
-        parts.append(f"{earlier} earlier result{'s' if earlier != 1 else ''} (*{suffix}.*) not "
-                     "restored again")
-    if others:
-        names = [path.relative_to(folder).as_posix() for path in others]
-        parts.append(f"{len(others)} file{'s' if len(others) != 1 else ''} passed over, not "
-                     f"being images zoo reads: {first_few(names, 5)}")
+    if contents.results_inside:
+        parts.append(f"its sub-folder {contents.results_inside}/ not walked, being the --out-dir")
+    if contents.earlier or contents.zoo_results:
+        parts.append(f"{contents.earlier_results(suffix)} not restored again")
+    if contents.others:
+        names = [path.relative_to(folder).as_posix() for path in contents.others]
+        n = len(contents.others)
+        parts.append(f"{n} file{'s' if n != 1 else ''} passed over, not being images zoo reads: "
+                     f"{first_few(names, 5)}")
     return f"{folder}: {'; '.join(parts)}" if parts else None
 
 
@@ -143,15 +174,17 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
     for item in _expanded(inputs, problems):
         if _is_dir(item):
             before = len(problems)
-            found, earlier, others = _folder_images(item, recursive, suffix, problems, out_dir)
-            note = _passed_over(item, earlier, others, suffix,
-                                _results_inside(item, out_dir, recursive)) if found else None
+            contents = _folder_images(item, recursive, suffix, problems, out_dir)
+            found = contents.found
+            note = _passed_over(item, contents, suffix) if found else None
             if note:
                 notes.append(note)
             if not found and len(problems) == before:
+                earlier = contents.earlier_results(suffix)
                 problems.append(f"{item}: no image files in this folder" + (
-                    f", only {earlier} earlier result{'s' if earlier != 1 else ''} (*{suffix}.*), "
-                    "which are not restored again" if earlier else
+                    f", only {earlier}, which are not restored again"
+                    + (" (name them as files to restore them)" if contents.zoo_results else "")
+                    if earlier else
                     "" if recursive else " (use -r for sub-folders)"))
             for f in found:
                 base = out_dir / f.parent.relative_to(item) if out_dir else f.parent
