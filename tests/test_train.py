@@ -1270,18 +1270,53 @@ def test_a_recipe_s_own_data_folders_that_are_missing_say_how_to_give_others(
 
     monkeypatch.chdir(tmp_path)
     assert main(["train", "unet-l1", "--max-steps", "1"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and err.endswith(
+    err = capsys.readouterr().err.strip()  # both folders in one error, not one run each
+    assert err.startswith("error: ") and err.count("\n") == 0 and (
         f"unet-l1.toml: data.train[0] folder '../shared/data/train' does not exist (relative to "
-        f"{tmp_path}); give the training images with --data DIR")
+        f"{tmp_path}); give the training images with --data DIR; ") in err and err.endswith(
+        "data.val folder '../shared/data/val' does not exist (relative to "
+        f"{tmp_path}); give validation images with --val DIR, or --val '' to train without validation")
     (tmp_path / "imgs").mkdir()
     assert main(["train", "unet-l1", "--max-steps", "1", "--data", "imgs"]) == 2
     assert capsys.readouterr().err.strip().endswith(
         "data.val folder '../shared/data/val' does not exist (relative to "
         f"{tmp_path}); give validation images with --val DIR, or --val '' to train without validation")
     assert main(["train", "unet-l1", "--max-steps", "1", "--data", "nope"]) == 2
-    assert capsys.readouterr().err.strip() == ("error: --data nope: data.train[0] folder 'nope' "
-                                               "does not exist")  # the option names itself
+    assert capsys.readouterr().err.strip().startswith(
+        "error: --data nope: data.train[0] folder 'nope' does not exist; ")  # the option names itself
+
+
+def test_an_installed_recipe_s_relative_data_folders_are_refused_even_when_found(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From an installed package, the shipped recipes' '../shared/data/train' was resolved
+    against the working folder: a folder of that name there was trained on without a word."""
+    import shutil
+
+    import zoo.resources
+    from zoo.train.recipe import load_recipe
+
+    package = tmp_path / "site-packages" / "zoo"
+    (package / "_data" / "training").mkdir(parents=True)
+    recipe = package / "_data" / "training" / "unet-l1.toml"
+    shutil.copy(zoo.resources.resource_dir("training") / "unet-l1.toml", recipe)
+    work = tmp_path / "work" / "here"
+    for name in ("train", "val"):
+        (tmp_path / "work" / "shared" / "data" / name).mkdir(parents=True)
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert load_recipe(recipe, check_data=True).data.train == ["../shared/data/train"]  # found
+    monkeypatch.setattr(zoo.resources, "PACKAGE_DIR", package)
+    with pytest.raises(RecipeError) as refused:
+        load_recipe(recipe, check_data=True)
+    assert str(refused.value) == (
+        f"{recipe}: data.train[0] '../shared/data/train' is a folder of the zoo's own repository, "
+        "which an installed zoo does not have; give the training images with --data DIR; "
+        f"{recipe}: data.val '../shared/data/val' is a folder of the zoo's own repository, which an "
+        "installed zoo does not have; give validation images with --val DIR, or --val '' to train "
+        "without validation")
+    ok = load_recipe(recipe, [f"data.train=['{tmp_path / 'work' / 'shared' / 'data' / 'train'}']",
+                              "data.val=''"], check_data=True)
+    assert ok.data.val == ""
 
 
 def test_a_misspelt_stages_table_is_named_as_an_unknown_key(tmp_path: Path) -> None:

@@ -24,6 +24,12 @@ def resource_dir(name: DataFolder) -> Path:
     raise FileNotFoundError(f"zoo data folder {name!r} not found next to {PACKAGE_DIR}")
 
 
+def is_packaged(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is one of the data files an installed package carries (a recipe of the
+    wheel's ``zoo/_data/``), rather than a checkout's or the user's own."""
+    return Path(path).resolve().is_relative_to(PACKAGE_DIR / "_data")
+
+
 def doc_path(name: str, folder: DataFolder = "docs") -> str:
     """Where the document ``FOLDER/NAME`` is, for help texts: the installed or checked-out copy,
     else its path in the repository."""

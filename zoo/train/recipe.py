@@ -507,13 +507,35 @@ def _check_values(r: Recipe, check_data: bool) -> None:
              f"{r.model.init!r} is neither 'pretrained' nor a .safetensors file or a folder with "
              "model.safetensors")
     if check_data:
-        # The shipped recipes name the project's shared data, relative to the repository's root:
-        # run elsewhere (or from an installed package), the user's own folders are the way on.
-        for i, folder in enumerate(d.train):
-            key = f"data.train[{i}]"
-            need(Path(folder).expanduser().is_dir(), key, _not_a_folder(folder)
-                 + _from_file(r, key, folder, "give the training images with --data DIR"))
-        if d.val:
-            need(Path(d.val).expanduser().is_dir(), "data.val", _not_a_folder(d.val)
-                 + _from_file(r, "data.val", d.val, "give validation images with --val DIR, or "
-                                                    "--val '' to train without validation"))
+        _check_data_folders(r)
+
+
+def _check_data_folders(r: Recipe) -> None:
+    """Refuse, in one error naming every one, data folders that are not there. The shipped
+    recipes name the project's shared data, relative to the repository's root: run elsewhere,
+    or from an installed package (where that path means nothing, even when some folder of that
+    name happens to be there), the user's own folders are the way on."""
+    d = r.data
+    problems = []
+    remedy = "give the training images with --data DIR"
+    for i, folder in enumerate(d.train):
+        problems.append(_data_folder_problem(r, f"data.train[{i}]", folder, remedy))
+    if d.val:
+        problems.append(_data_folder_problem(r, "data.val", d.val, "give validation images with "
+                                             "--val DIR, or --val '' to train without validation"))
+    problems = [problem for problem in problems if problem]
+    if problems:
+        raise RecipeError("; ".join(problems))
+
+
+def _data_folder_problem(r: Recipe, key: str, folder: str, remedy: str) -> str | None:
+    """Why ``folder`` (``key``'s value) cannot be used, as ``ORIGIN: KEY ...``; None if it can."""
+    from zoo.resources import is_packaged
+
+    if (r.origin(key) == r.source and is_packaged(r.source)
+            and not Path(folder).expanduser().is_absolute()):
+        return (f"{r.origin(key)}: {key} {folder!r} is a folder of the zoo's own repository, "
+                f"which an installed zoo does not have; {remedy}")
+    if Path(folder).expanduser().is_dir():
+        return None
+    return f"{r.origin(key)}: {key} {_not_a_folder(folder)}{_from_file(r, key, folder, remedy)}"
