@@ -26,6 +26,7 @@ from torch import nn
 
 from zoo.errors import RecipeError
 from zoo.models.base import Restorer
+from zoo.models.critic import register_critic
 from zoo.registry import ModelInfo, get_model_info, list_models, register_architecture, register_model
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ class TinyNet(Restorer):
         return (x + self.gain * self.head(self.encoder(x))).clamp(0, 1)
 
 
+@register_critic
 class TinyCritic(nn.Module):
     def __init__(self, width: int = 8) -> None:
         super().__init__()
@@ -871,6 +873,25 @@ def test_every_kept_checkpoint_can_still_export_its_best(data: tuple[Path, Path]
         kept = {b["file"] for b in named + [(m.get("before_stop") or {}).get("best") for m in metas] if b}
         assert {p.name for p in (out / "best").glob("step-*.safetensors")} == kept, cap
     assert len(files) > 2  # the best moved meanwhile
+
+
+def test_a_recipe_builds_only_registered_critics(data: tuple[Path, Path], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture) -> None:
+    """critic.architecture named any importable object, called with critic.args: 'os:system'
+    with a command ran it (from a recipe, an override, or a shared run's recipe.json)."""
+    from zoo.cli import main
+
+    marker = tmp_path / "ran"
+    for name in ("os:system", "subprocess:getoutput", "torch.nn:Conv2d", "tests_nowhere:Critic"):
+        assert main(_cli(data, tmp_path / "out", f"critic.architecture={name!r}",
+                         f"critic.args={{command = 'touch {marker}'}}")) == 2
+        err = capsys.readouterr().err
+        assert (f"critic.architecture {name!r} is not a registered critic (known: "
+                "test_train:TinyCritic, zoo.models.critic:PatchCritic); a critic class is marked "
+                "with @register_critic") in err, err
+        assert "Traceback" not in err and not marker.exists()
+    with pytest.raises(TypeError, match="register_critic takes a torch.nn.Module subclass"):
+        register_critic(print)
 
 
 def test_bad_networks_files_and_early_stops_are_one_line(data: tuple[Path, Path], tmp_path: Path,

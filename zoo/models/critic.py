@@ -1,14 +1,51 @@
-"""The patch critic of the GAN entries (arnet-nogan's GAN phase, gan); not a registry entry."""
+"""The patch critic of the GAN entries (arnet-nogan's GAN phase, gan); not a registry entry.
+
+A recipe names its critic as ``module:Class`` (``critic.architecture``); only classes marked
+with :func:`register_critic` are built, so that a recipe, an override or a shared run folder's
+``recipe.json`` cannot call any other importable object with arguments of its choosing."""
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+import sys
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 
+_CRITICS: dict[str, type[nn.Module]] = {}
+CriticClass = TypeVar("CriticClass", bound=type)
+
+
+def register_critic(cls: CriticClass) -> CriticClass:
+    """Let recipes name ``cls`` (a torch module returning logits) as ``MODULE:CLASS``."""
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise TypeError(f"register_critic takes a torch.nn.Module subclass, got {cls!r}")
+    _CRITICS[f"{cls.__module__}:{cls.__qualname__}"] = cls
+    return cls
+
+
+def critic_class(name: str) -> type[nn.Module] | None:
+    """The registered critic ``name`` (``module:Class``), None if there is none. A module of the
+    zoo itself is imported first; any other must have been imported (its critics registered)
+    by the code that runs the training: a recipe does not import modules of its choosing."""
+    module = name.partition(":")[0]
+    if (module == "zoo" or module.startswith("zoo.")) and module not in sys.modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            return None
+    return _CRITICS.get(name)
+
+
+def known_critics() -> list[str]:
+    """The names of the registered critics, sorted."""
+    return sorted(_CRITICS)
+
+
+@register_critic
 class PatchCritic(nn.Module):
     """PatchGAN critic with spectral norm on every conv; one real/fake logit per patch.
 

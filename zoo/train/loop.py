@@ -13,7 +13,6 @@ Output folder layout::
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import math
 import shutil
@@ -31,6 +30,7 @@ from zoo.atomic import check_writable
 from zoo.distributed import ReportedElsewhere, launch_env
 from zoo.errors import RecipeError, ZooError, first_line, is_out_of_memory, printable
 from zoo.locks import folder_lock, missing_folders
+from zoo.models.critic import critic_class, known_critics
 from zoo.pretrained import load_entry_weights
 from zoo.registry import create_model, get_model_info
 from zoo.train import checkpoint as ckpt
@@ -59,17 +59,19 @@ __all__ = ["Trainer"]
 
 
 def build_critic(recipe: Recipe) -> nn.Module:
-    module_name, _, cls_name = recipe.critic.architecture.partition(":")
-    try:
-        cls = getattr(importlib.import_module(module_name), cls_name)
-    except (ImportError, AttributeError) as exc:
-        raise RecipeError(f"{recipe.origin('critic.architecture')}: critic.architecture {recipe.critic.architecture!r} "
-                          f"cannot be imported ({exc})") from None
+    """The recipe's critic: a class registered with ``register_critic``, built with its args."""
+    name = recipe.critic.architecture
+    cls = critic_class(name)
+    if cls is None:
+        raise RecipeError(f"{recipe.origin('critic.architecture')}: critic.architecture {name!r} is "
+                          f"not a registered critic (known: {', '.join(known_critics())}); a critic "
+                          "class is marked with @register_critic (zoo.models.critic) in a module "
+                          "imported before training starts")
     try:
         check_arguments(cls, recipe.critic.args)
         return cls(**recipe.critic.args)
     except (TypeError, ValueError, RuntimeError) as exc:
-        raise RecipeError(f"{recipe.origin('critic.args')}: critic.args do not fit {cls_name} "
+        raise RecipeError(f"{recipe.origin('critic.args')}: critic.args do not fit {cls.__name__} "
                           f"({first_line(exc)})") from None
 
 
