@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from zoo.bench.leaderboard import render_markdown, write_markdown
 from zoo.bench.meta import build_meta, device_description, read_meta, runs_that_measured, write_meta
 from zoo.bench.plots import plot_metrics
 from zoo.atomic import atomic_write
+from zoo.degrade import PROTOCOLS
 from zoo.bench.results import summarize, write_summary
 from zoo.bench.runner import (BenchOutcome, BenchPlan, current_rows, load_models, not_shown,
                               restore)
@@ -49,16 +51,23 @@ def write_report(plan: BenchPlan, outcome: BenchOutcome, *, crops: int = 3) -> d
     page = render_html(plan.dataset.name, summary, plan.metrics, reported, meta, plots, shown, out)
     atomic_write(out / "leaderboard.html", lambda fh: fh.write(page))
     write_meta(out / "meta.json", meta)
-    _remove_unshown(out / "plots", plots)
-    _remove_unshown(out / "crops", [path for s in shown for path in s["files"].values()])
+    _remove_unshown(out / "plots", plots, _PLOT_NAME)
+    _remove_unshown(out / "crops", [path for s in shown for path in s["files"].values()],
+                    _CROP_NAME)
     return meta
 
 
-def _remove_unshown(folder: Path, shown: list[Path]) -> None:
-    """Delete the PNGs of ``folder`` (zoo's own: plots/, crops/) that the page no longer shows,
-    so the folder holds only figures of the values in it (a plot of a metric no longer asked
-    for stayed beside them)."""
+_PLOT_NAME = re.compile(rf"(?:{'|'.join(PROTOCOLS)})_[a-z0-9_]+\.png")
+"""A plot's file name as zoo.bench.plots writes it: ``PROTOCOL_METRIC.png``."""
+_CROP_NAME = re.compile(rf".+_(?:{'|'.join(PROTOCOLS)})_q[0-9]{{1,3}}_[A-Za-z0-9_-]+\.png")
+"""A crop's file name as zoo.bench.crops writes it: ``IMAGE_PROTOCOL_qQ_PANEL.png``."""
+
+
+def _remove_unshown(folder: Path, shown: list[Path], written: re.Pattern[str]) -> None:
+    """Delete the figures of ``folder`` (plots/, crops/) that the page no longer shows, so the
+    folder holds only figures of the values in it (a plot of a metric no longer asked for
+    stayed beside them); a PNG whose name zoo does not write (a user's own) is left alone."""
     keep = {path.name for path in shown}
     for path in folder.glob("*.png") if folder.is_dir() else ():
-        if path.name not in keep:
+        if path.name not in keep and written.fullmatch(path.name):
             path.unlink(missing_ok=True)
