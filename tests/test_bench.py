@@ -467,6 +467,14 @@ def test_cli_bench(image_folder: Path, tmp_path: Path, capsys, monkeypatch: pyte
     assert "tiny: means over images" in captured.out and "jpeg" in captured.out
     assert "…" not in captured.out and "PSNR" in captured.out
     assert len(_table(out / "results.csv")) == 4
+    odd = tmp_path / "ds\x1b[2J"  # a terminal code in a folder's name was printed as it is
+    shutil.copytree(image_folder, odd)
+    assert main(["bench", "--data", str(odd), "--models", "jpeg", "-q", "20", "--protocol", "y",
+                 "--metrics", "psnr", "--out", str(tmp_path / "odd"), "--no-progress",
+                 "--crops", "0"]) == 0
+    captured = capsys.readouterr()
+    assert "ds\\x1b[2J: means over images" in captured.out
+    assert "\x1b" not in captured.out + captured.err
 
 
 def test_torchrun_two_processes_equal_one(image_folder: Path, tmp_path: Path) -> None:

@@ -1111,6 +1111,10 @@ def test_the_export_path_is_printed_as_it_is(data: tuple[Path, Path], tmp_path: 
     out = tmp_path / "p[" / "x]"
     assert main(_cli(data, out, "max_steps=1", 'data.val=""')) == 0
     assert f"exported {TINY} to {out}/export" in capsys.readouterr().err
+    odd = tmp_path / "t\x1b[41mZ"  # a terminal code in the name reached the terminal as it is
+    assert main(_cli(data, odd, "max_steps=1", 'data.val=""')) == 0
+    err = capsys.readouterr().err
+    assert f"exported {TINY} to {tmp_path}/t\\x1b[41mZ/export" in err and "\x1b" not in err
 
 
 def test_fp16_on_a_cpu_scales_its_gradients_and_resumes_the_scaler(data: tuple[Path, Path],

@@ -42,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def shown(text: str) -> str:
+    """User-given text (a path, a model or dataset name, a message holding one) for a rich
+    message: its control characters written as escapes (one line; no terminal codes) and its
+    ``[...]`` not taken for markup."""
+    return escape(printable(text))
+
+
 def print_table(table: Table, console: Console | None = None) -> None:
     """Print ``table`` without cutting its cells: outside a terminal rich assumes 80 columns, so
     there a wider table gets a console as wide as it needs (in a terminal, rich fits it)."""

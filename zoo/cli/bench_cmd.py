@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from zoo.cli import shown
 from zoo.cli.arg_types import named, named_path
 from zoo.degrade import PROTOCOLS
 from zoo.distributed import alike_on_every_rank
-from zoo.errors import first_few, printable
+from zoo.errors import first_few
 from zoo.resources import doc_path
 
 if TYPE_CHECKING:
@@ -60,14 +61,12 @@ def run(args: argparse.Namespace) -> int:
         for spec in (args.data or suite.datasets):
             notice = dataset_notice(spec)
             if notice:
-                console.print(notice)
+                console.print(shown(notice))
     runs = bench(suite=suite, data=args.data, models=args.models, qualities=args.quality,
                  protocols=args.protocol, metrics=args.metrics, out=args.out, device=args.device,
                  tile=args.tile, progress=not args.no_progress, crops=args.crops, dist=dist)
     if not dist.main:
         return 0
-    from rich.markup import escape
-
     from zoo.bench.leaderboard import failure_where, not_shown_text
     from zoo.bench.results import summarize
     from zoo.cli import print_table
@@ -78,41 +77,41 @@ def run(args: argparse.Namespace) -> int:
     for r in runs:
         name = r.plan.dataset.name
         if r.error:
-            console.print(f"[red]failed[/] {escape(name)}: {escape(r.error)}")
+            console.print(f"[red]failed[/] {shown(name)}: {shown(r.error)}")
             failed = True
             continue
         if r.meta is None:  # no model loaded or no image read: say why, and write no leaderboard
             for model, _, why in r.outcome.failures:
-                console.print(f"[red]failed[/] {escape(model)}: {escape(why)}")
+                console.print(f"[red]failed[/] {shown(model)}: {shown(why)}")
             if not r.outcome.models:
-                console.print(f"{escape(name)}: no model could be loaded; nothing written to "
-                              f"{escape(str(r.plan.out_dir))}/")
+                console.print(f"{shown(name)}: no model could be loaded; nothing written to "
+                              f"{shown(str(r.plan.out_dir))}/")
             else:
                 for image_id, why in r.outcome.skipped_images:
-                    console.print(f"[yellow]skipped[/] {escape(image_id)}: {escape(why)}")
-                console.print(f"{escape(name)}: no image could be measured (all "
+                    console.print(f"[yellow]skipped[/] {shown(image_id)}: {shown(why)}")
+                console.print(f"{shown(name)}: no image could be measured (all "
                               f"{len(r.outcome.skipped_images)} skipped); no leaderboard written "
-                              f"to {escape(str(r.plan.out_dir))}/")
+                              f"to {shown(str(r.plan.out_dir))}/")
             failed = True
             continue
         summary = summarize(current_rows(r.plan, r.outcome))
         table = _summary_table(r, summary)
         print_table(table, out)  # whole: never elided digits
         for why in _incomparable(r, summary):
-            console.print(f"[yellow]not comparable:[/] {escape(why)} (the reported rows of "
+            console.print(f"[yellow]not comparable:[/] {shown(why)} (the reported rows of "
                           "LEADERBOARD.md and leaderboard.html)")
         for image_id, why in r.outcome.skipped_images:
-            console.print(f"[yellow]skipped[/] {escape(image_id)}: {escape(why)}")
+            console.print(f"[yellow]skipped[/] {shown(image_id)}: {shown(why)}")
         if r.plan.dataset.ignored:
-            console.print(f"[yellow]note:[/] {escape(printable(_ignored_text(r.plan.dataset)))}")
+            console.print(f"[yellow]note:[/] {shown(_ignored_text(r.plan.dataset))}")
         for model, image_id, why in r.outcome.failures:
-            console.print(f"[red]failed[/] {escape(failure_where(model, image_id))}: {escape(why)}")
+            console.print(f"[red]failed[/] {shown(failure_where(model, image_id))}: {shown(why)}")
             failed = True
         outside = not_shown_text((r.meta or {}).get("not_shown"))
         if outside:
-            console.print(f"[yellow]note:[/] {escape(outside)}")
+            console.print(f"[yellow]note:[/] {shown(outside)}")
         console.print(f"{r.outcome.measured} rows measured in {r.outcome.wall_seconds:.1f} s; "
-                      f"wrote {escape(str(r.plan.out_dir))}/ (results.csv, summary.csv, LEADERBOARD.md, "
+                      f"wrote {shown(str(r.plan.out_dir))}/ (results.csv, summary.csv, LEADERBOARD.md, "
                       "leaderboard.html, meta.json)")
     return 1 if failed else 0
 
@@ -137,14 +136,14 @@ def _incomparable(run, summary: list[dict]) -> list[str]:  # noqa: ANN001  (a Be
 
 
 def _summary_table(run, summary: list[dict]):  # noqa: ANN001, ANN202  (a BenchRun -> rich Table)
-    from rich.markup import escape
     from rich.table import Table
+
 
     from zoo.bench.leaderboard import (PARTIAL_NOTE, best_models, cell_text, fmt_metric, groups,
                                        has_partial, metric_header)
 
     plan = run.plan
-    table = Table(title=escape(f"{plan.dataset.name}: means over images"), title_justify="left")
+    table = Table(title=shown(f"{plan.dataset.name}: means over images"), title_justify="left")
     for col in ("protocol", "q", "model", *(metric_header(m) for m in plan.metrics), "s/img", "n"):
         table.add_column(col, justify="left" if col in ("protocol", "model") else "right")
     for protocol, quality, entries in groups(summary):
@@ -154,7 +153,7 @@ def _summary_table(run, summary: list[dict]):  # noqa: ANN001, ANN202  (a BenchR
         for e in entries:
             cells = [cell_text(e, m) for m in plan.metrics]
             cells = [f"[bold]{c}[/]" if e["model"] in bests[m] else c for c, m in zip(cells, plan.metrics)]
-            table.add_row(protocol, str(quality), escape(e["model"]), *cells,
+            table.add_row(protocol, str(quality), shown(e["model"]), *cells,
                           fmt_metric("seconds", e["seconds"]), str(e["images"]))
         table.add_section()
     return table

@@ -10,7 +10,7 @@ from typing import Any
 
 from zoo.cli.arg_types import hand_back_overrides, named, named_path
 from zoo.distributed import alike_on_every_rank
-from zoo.errors import RecipeError, ZooError
+from zoo.errors import RecipeError, ZooError, printable
 
 
 def _add_options(p: argparse.ArgumentParser) -> None:
@@ -162,4 +162,4 @@ def run(args: argparse.Namespace) -> int:
 def export_note(name: str, folder: Path) -> str:
     """The run's last line: where the export went and how to load it (a probe script that
     changes the network replaces this, since ``zoo.load`` refuses its exports)."""
-    return f"exported {name} to {folder} (load with zoo.load('{folder}'))"
+    return printable(f"exported {name} to {folder} (load with zoo.load('{folder}'))")

@@ -156,7 +156,7 @@ class Trainer:
             source = init_weights_file(init)
             load_weights(self.generator, source)
         if self.dist.main:
-            print(f"generator initialised from {source}", file=sys.stderr, flush=True)
+            print(printable(f"generator initialised from {source}"), file=sys.stderr, flush=True)
 
     def _data(self) -> None:
         d = self.recipe.data
@@ -184,7 +184,8 @@ class Trainer:
         write_file(path, "".join(f"{s.kind}: {printable(problem)}\n" for s in skips
                                  for problem in s.problems),
                    "the list of skipped images")
-        print(f"note: the {sum(s.skipped for s in skips)} skipped images are listed in {path}",
+        print(printable(f"note: the {sum(s.skipped for s in skips)} skipped images are listed in "
+                        f"{path}"),
               file=sys.stderr, flush=True)
 
     # --- checkpoints ----------------------------------------------------------------------------
