@@ -115,3 +115,17 @@ def test_a_best_file_named_from_inside_its_folder_loads(tmp_path: Path,
     monkeypatch.chdir(best.parent)
     assert zoo.loading.is_saved_model(best.name)
     assert zoo.load(best.name, device="cpu").weights_source == best.name
+
+
+def test_a_best_file_s_network_is_checked_before_it_is_built(tmp_path: Path) -> None:
+    """recipe.json's model.args were built for real (3.2 GB for one wide level) before the
+    file's shapes were compared; absurd layer counts now stop the meta build itself."""
+    best = _run(tmp_path, {"entry": "unet-l1", "model": {"args": {"channels": [8, 64],
+                                                                  "blocks": [1, 1]}}})
+    with pytest.raises(ZooError, match=r"step-00000040.safetensors does not fit the network "
+                                       r".*recipe.json describes"):
+        zoo.load(str(best), device="cpu")
+    (best.parent.parent / "recipe.json").write_text(json.dumps(
+        {"entry": "unet-l1", "model": {"args": {"channels": [8, 16], "blocks": [1, 10**9]}}}))
+    with pytest.raises(ZooError, match=r"recipe.json: its arguments build more than 300 parameter"):
+        zoo.load(str(best), device="cpu")

@@ -407,13 +407,8 @@ def test_card_shows_the_arguments_the_model_was_built_with(tmp_path: Path) -> No
     assert "| training recipe | `/me/my-unet.toml` (see Training below) |" in card  # not the entry's own
 
 
-def test_a_config_describing_a_huge_network_is_refused_before_it_is_built(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Shapes are compared on torch's meta device: no memory is allocated for the claimed size."""
-    folder = save_pretrained(_model(), tmp_path / "repo")
-    config = json.loads((folder / "config.json").read_text())
-    config["arguments"]["channels"] = 1 << 20  # a 3x3 conv of 3 -> 1M channels: 113 MB of fp32
-    (folder / "config.json").write_text(json.dumps(config))
+def _built_devices(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The device of every Conv2d built from now on."""
     built: list[str] = []
     real_init = nn.Conv2d.__init__
 
@@ -422,6 +417,17 @@ def test_a_config_describing_a_huge_network_is_refused_before_it_is_built(
         built.append(self.weight.device.type)
 
     monkeypatch.setattr(nn.Conv2d, "__init__", spy)
+    return built
+
+
+def test_a_config_describing_a_huge_network_is_refused_before_it_is_built(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shapes are compared on torch's meta device: no memory is allocated for the claimed size."""
+    folder = save_pretrained(_model(), tmp_path / "repo")
+    config = json.loads((folder / "config.json").read_text())
+    config["arguments"]["channels"] = 1 << 20  # a 3x3 conv of 3 -> 1M channels: 113 MB of fp32
+    (folder / "config.json").write_text(json.dumps(config))
+    built = _built_devices(monkeypatch)
     with pytest.raises(WeightsError, match="does not fit the network"):
         load_pretrained(folder)
     assert built and set(built) == {"meta"}
@@ -733,3 +739,46 @@ def test_a_bool_is_not_a_literal_number() -> None:
     check_arguments(_takes_one_or_two, {"k": 1})
     with pytest.raises(TypeError, match=r"argument 'k' must be one of 1, 2, got bool True"):
         check_arguments(_takes_one_or_two, {"k": True})
+
+
+def _unet_folder(tmp_path: Path, arguments: dict) -> Path:
+    """A saved small UNet whose config.json asks for ``arguments``."""
+    folder = save_pretrained(zoo.create_model("unet-l1", channels=[8, 16], blocks=[1, 1]),
+                             tmp_path / "repo")
+    config = json.loads((folder / "config.json").read_text())
+    config["arguments"] = arguments
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_a_config_asking_for_more_layers_than_its_weights_hold_stops_the_meta_build(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """blocks [1, 1e9] ran until killed: the meta build went on layer after layer."""
+    folder = _unet_folder(tmp_path, {"channels": [8, 16], "blocks": [1, 2000]})
+    built = _built_devices(monkeypatch)
+    with pytest.raises(WeightsError, match=r"config.json: its arguments build more than 300 "
+                                           r"parameter tensors, and .* holds 22 tensors$"):
+        load_pretrained(folder)
+    assert set(built) == {"meta"} and len(built) < 200
+
+
+def test_a_network_that_fails_on_the_meta_device_is_not_built_for_real(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A meta build that raised was passed over, and the real build allocated the network."""
+    folder = _unet_folder(tmp_path, {"channels": [8, -16], "blocks": [1, 1]})
+    built = _built_devices(monkeypatch)
+    with pytest.raises(ZooError, match=r"config.json: arguments do not fit UNet \(RuntimeError: "):
+        load_pretrained(folder)
+    assert built and set(built) == {"meta"}
+
+
+def test_a_weights_file_of_too_many_tensors_is_refused(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from zoo.hub import MAX_WEIGHT_TENSORS
+
+    folder = save_pretrained(_model(), tmp_path / "repo")
+    save_file({f"t{i}": torch.zeros(1) for i in range(MAX_WEIGHT_TENSORS + 1)},
+              str(folder / "model.safetensors"))
+    with pytest.raises(WeightsError, match=r"holds 20,001 tensors \(at most 20,000\)"):
+        load_pretrained(folder)

@@ -49,21 +49,36 @@ def _entry_and_arguments(recipe_file: Path) -> tuple[str, dict[str, Any]]:
     return entry, arguments
 
 
+def _network(entry: str, arguments: dict[str, Any],
+             recipe_file: Path) -> tuple[type[Restorer], dict[str, Any]]:
+    """The architecture of the run's entry, and all the arguments its network is built with."""
+    from zoo.arguments import check_arguments
+    from zoo.registry import architecture_class, get_model_info
+
+    try:
+        info = get_model_info(entry)
+        cls = architecture_class(info.architecture)
+        check_arguments(cls, arguments)
+    except TypeError as exc:  # model.args that the entry's constructor no longer takes
+        raise ZooError(f"{recipe_file}: its model.args do not fit {entry!r} ({exc})") from None
+    except ZooError as exc:
+        raise type(exc)(f"{recipe_file}: {exc}") from None
+    return cls, {**info.arch_args, **arguments}
+
+
 def load_best_file(path: str | Path) -> Restorer:
     """The network of the run's entry, built with the run's ``model.args``, holding ``path``'s
     weights (float32, as the run saved them)."""
+    from zoo.hub import check_fits
     from zoo.registry import create_model
     from zoo.weights import load_weights
 
     path = Path(path)
     recipe_file = _run_folder(path) / _RECIPE
     entry, arguments = _entry_and_arguments(recipe_file)
-    try:
-        model = create_model(entry, **arguments)
-    except TypeError as exc:  # model.args that the entry's constructor no longer takes
-        raise ZooError(f"{recipe_file}: its model.args do not fit {entry!r} ({exc})") from None
-    except ZooError as exc:
-        raise type(exc)(f"{recipe_file}: {exc}") from None
+    cls, built_with = _network(entry, arguments, recipe_file)
+    check_fits(cls, built_with, recipe_file, path)  # on torch's meta device, before any allocation
+    model = create_model(entry, **arguments)
     load_weights(model, path)
     model.weights_source = str(path)
     return model

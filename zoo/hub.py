@@ -7,11 +7,15 @@ on the Hub, strictly), and ``push_to_hub`` uploads one through huggingface_hub's
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
 import tempfile
+import threading
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,9 +35,9 @@ if TYPE_CHECKING:
 
     from zoo.models.base import Restorer
 
-__all__ = ["CONFIG_FILE", "TRAINING_FILE", "WEIGHTS_FILE", "build_from_config", "check_publishable",
-           "check_repo_id", "load_pretrained", "model_card", "push_to_hub", "read_config",
-           "read_training", "save_pretrained"]
+__all__ = ["CONFIG_FILE", "TRAINING_FILE", "WEIGHTS_FILE", "build_from_config", "check_fits",
+           "check_publishable", "check_repo_id", "load_pretrained", "model_card", "push_to_hub",
+           "read_config", "read_training", "save_pretrained"]
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +247,7 @@ def build_from_config(config_path: Path, weights_path: Path, *, source: str) -> 
     except TypeError as exc:
         raise ZooError(f"{config_path}: arguments do not fit {cls.__name__} ({exc})") from None
     inputs = _input_conventions(config.get("input_conventions"), config_path)
-    _check_fits(cls, arguments, inputs, config_path, weights_path)  # before any real allocation
+    check_fits(cls, arguments, config_path, weights_path, inputs.pad_multiple)
     model = _build(cls, arguments, config_path)
     model.info = ModelInfo(
         name=str(config.get("name") or config["architecture"]),
@@ -262,32 +266,87 @@ MAX_PAD_MULTIPLE = 256
 would pad even a small image to a huge one."""
 
 
+MAX_WEIGHT_TENSORS = 20_000
+"""The most tensors a saved network's weights file may hold (the zoo's own hold 96 to 333): the
+layers a config.json may have built before they are compared with the file grow with it."""
+
+
 def _build(cls: type[Restorer], arguments: dict[str, Any], config_path: Path) -> Restorer:
     try:
         return cls(**arguments)
     except Exception as exc:  # noqa: BLE001  (any argument a publisher wrote must fail in one line)
-        raise ZooError(f"{config_path}: arguments do not fit {cls.__name__} "
-                       f"({type(exc).__name__}: {first_line(exc)})") from None
+        raise ZooError(_misfit(cls, config_path, exc)) from None
 
 
-def _check_fits(cls: type[Restorer], arguments: dict[str, Any], inputs: InputConventions,
-                config_path: Path, weights_path: Path) -> None:
-    """Build the network without memory (torch's meta device) and compare it with the config's
-    conventions and the weights file's tensor shapes, so that a config describing a huge
-    network is refused before anything is allocated."""
+def _misfit(cls: type[Restorer], config_path: Path, exc: Exception) -> str:
+    return (f"{config_path}: arguments do not fit {cls.__name__} "
+            f"({type(exc).__name__}: {first_line(exc)})")
+
+
+class _TooLarge(Exception):
+    """Raised inside a meta build that registers more layers than its weights file can hold."""
+
+
+@contextlib.contextmanager
+def _bounded_meta_build(limit: int) -> Iterator[list[str]]:
+    """Torch's meta device (no memory), with this thread's builds stopped once they register
+    more than ``limit`` parameter tensors or modules: a config asking for a billion layers
+    would otherwise take hours to be built and compared. The list it gives names what went
+    over, if anything did (a constructor may swallow the exception)."""
+    from torch.nn.modules.module import (register_module_module_registration_hook,
+                                         register_module_parameter_registration_hook)
+
+    thread, counts, exceeded = threading.get_ident(), Counter[str](), []
+
+    def counting(kind: str):  # noqa: ANN202  (torch's hook signature)
+        def hook(module: torch.nn.Module, name: str, value: object) -> None:
+            if value is None or threading.get_ident() != thread:  # another thread's real model
+                return
+            counts[kind] += 1
+            if counts[kind] > limit:
+                exceeded.append(kind)
+                raise _TooLarge(kind)
+        return hook
+
+    handles = [register_module_parameter_registration_hook(counting("parameter tensors")),
+               register_module_module_registration_hook(counting("modules"))]
     try:
         with torch.device("meta"):
+            yield exceeded
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def check_fits(cls: type[Restorer], arguments: dict[str, Any], config_path: Path,
+               weights_path: Path, pad_multiple: int | None = None) -> None:
+    """Build the network without memory (torch's meta device) and compare it with the weights
+    file's tensor shapes (and ``pad_multiple``, the config's own convention, when given), so
+    that a config describing a huge network is refused before anything is allocated: a network
+    that cannot be built is refused here too, in one line naming ``config_path``."""
+    shapes = weights_shapes(weights_path)
+    if len(shapes) > MAX_WEIGHT_TENSORS:
+        raise WeightsError(f"{weights_path} holds {len(shapes):,} tensors (at most "
+                           f"{MAX_WEIGHT_TENSORS:,}): not a restoration model the zoo runs")
+    limit = 2 * len(shapes) + 256  # modules without tensors, layers a constructor drops
+    failure: Exception | None = None
+    with _bounded_meta_build(limit) as exceeded:
+        try:
             probe = cls(**arguments)
-    except Exception:  # noqa: BLE001  (bad arguments, or a network that cannot be built on meta:
-        return         # the real build then reports the problem, or load_weights the shapes)
+        except Exception as exc:  # noqa: BLE001  (as in _build: one line, whatever it raised)
+            failure = exc
+    if exceeded:
+        raise WeightsError(f"{config_path}: its arguments build more than {limit:,} "
+                           f"{exceeded[0]}, and {weights_path} holds {len(shapes):,} tensors")
+    if failure is not None:
+        raise ZooError(_misfit(cls, config_path, failure))
     if probe.pad_multiple > MAX_PAD_MULTIPLE:
         raise ZooError(f"{config_path}: the network pads images to multiples of "
                        f"{probe.pad_multiple} (at most {MAX_PAD_MULTIPLE}): not a restoration model "
                        "the zoo runs")
-    if inputs.pad_multiple != probe.pad_multiple:
-        raise ZooError(f"{config_path}: input_conventions.pad_multiple is {inputs.pad_multiple} but "
+    if pad_multiple is not None and pad_multiple != probe.pad_multiple:
+        raise ZooError(f"{config_path}: input_conventions.pad_multiple is {pad_multiple} but "
                        f"the network pads to {probe.pad_multiple}")
-    shapes = weights_shapes(weights_path)
     own = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
     if shapes != own:
         differ = sorted(k for k in set(own) | set(shapes) if own.get(k) != shapes.get(k))
