@@ -246,6 +246,22 @@ def test_a_folder_and_integer_tensors_are_refused(tmp_path: Path) -> None:
     _one_line(exc)
 
 
+def test_a_float8_tensor_is_refused_in_one_line(tmp_path: Path) -> None:
+    """torch has no isfinite for float8: the finiteness check raised NotImplementedError."""
+    from safetensors.torch import save_file
+
+    state = TinyWeightsNet(4).state_dict()
+    save_file({**state, "conv.weight": state["conv.weight"].to(torch.float8_e4m3fn)},
+              str(tmp_path / "fp8.safetensors"))
+    with pytest.raises(WeightsError, match=r"fp8.safetensors: 'conv.weight' is "
+                                           r"torch.float8_e4m3fn; the zoo loads float16, ") as exc:
+        load_weights(TinyWeightsNet(4), tmp_path / "fp8.safetensors")
+    _one_line(exc)
+    save_file({k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in state.items()},
+              str(tmp_path / "bf16.safetensors"))
+    load_weights(TinyWeightsNet(4), tmp_path / "bf16.safetensors")
+
+
 def test_entry_without_weights(tmp_path: Path) -> None:
     info = ModelInfo(name="untrained", description="d", architecture="TinyWeightsNet")
     with pytest.raises(WeightsError, match="no pretrained weights.*--weights") as exc:

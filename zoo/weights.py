@@ -23,7 +23,7 @@ from zoo.errors import WeightsError, first_few
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["FORMAT_VERSION", "REDOWNLOAD", "load_weights", "save_weights", "sha256_file", "state_digest",
+__all__ = ["FLOAT_DTYPES", "FORMAT_VERSION", "REDOWNLOAD", "load_weights", "save_weights", "sha256_file", "state_digest",
            "weights_shapes"]
 
 FORMAT_VERSION = "1"
@@ -94,6 +94,10 @@ def _canonical_header(data: bytes) -> bytes:
 
 
 REDOWNLOAD = "delete it and download or export it again"
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+"""The float tensors a weights file may hold: float8 kinds have no finiteness check in torch
+(and are no format the zoo writes)."""
 
 
 def _is_torch_save(path: Path, head: bytes) -> bool:
@@ -199,6 +203,10 @@ def load_weights(model: nn.Module, path: str | os.PathLike[str], *,
                     raise WeightsError(
                         f"{path}: {key!r} is {tensor.dtype}, the model expects {own[key].dtype} "
                         "(a quantised or corrupt file?); use float weights made for this model")
+                if tensor.is_floating_point() and tensor.dtype not in FLOAT_DTYPES:
+                    raise WeightsError(
+                        f"{path}: {key!r} is {tensor.dtype}; the zoo loads float16, bfloat16, "
+                        "float32 or float64 weights: save them in one of those")
                 if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
                     raise WeightsError(f"{path}: {key!r} holds NaN or infinite values (a diverged "
                                        "or corrupt training run); its restorations would be garbage")
