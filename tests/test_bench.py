@@ -637,6 +637,28 @@ def test_figures_the_page_no_longer_shows_are_removed(image_folder: Path, tmp_pa
         "a_y_q10_JPEG_q10.png", "a_y_q10_ground_truth.png", "holiday.png"]
 
 
+def test_a_run_whose_figures_cannot_be_written_still_records_itself(
+        image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A disk that filled while the crops were written left its measured rows without meta.json:
+    the next run measured nothing, and the page said the rows came from no run named."""
+    import errno
+
+    import zoo.bench.report
+
+    def full_disk(*args, **kwargs):  # noqa: ANN002, ANN003
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    out = tmp_path / "out"
+    with monkeypatch.context() as full:
+        full.setattr(zoo.bench.report, "make_crops", full_disk)
+        with pytest.raises(OSError):
+            _bench(image_folder, out)
+    meta = json.loads((out / "meta.json").read_text())
+    assert [run["measured"] for run in meta["measured_by"]] == [8]
+    (run,) = _bench(image_folder, out)
+    assert run.outcome.measured == 0 and len(run.meta["measured_by"]) == 1
+
+
 def test_a_repeated_protocol_is_measured_once(image_folder: Path, tmp_path: Path) -> None:
     """``--protocol rgb rgb`` measured every row twice (and counted it twice)."""
     run = _bench(image_folder, tmp_path / "out", qualities=[10], protocols=["y", "y"], crops=0)[0]
@@ -778,8 +800,13 @@ def test_means_cover_only_the_images_the_dataset_holds_now(image_folder: Path,
 def test_bad_out_folder_results_file_and_crops_are_one_line(image_folder: Path,
                                                             tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("x")
-    with pytest.raises(ZooError, match="cannot create this folder"):
+    with pytest.raises(ZooError) as refused:  # it said "cannot create this folder (File exists)"
         _bench(image_folder, tmp_path / "a-file")
+    assert str(refused.value) == f"--out {tmp_path / 'a-file'}: is a file, not a folder"
+    with pytest.raises(ZooError) as refused:
+        _bench(image_folder, tmp_path / "a-file" / "below")
+    assert str(refused.value) == (f"--out {tmp_path / 'a-file' / 'below'}: {tmp_path / 'a-file'} "
+                                  "is a file, not a folder")
     (tmp_path / "damaged").mkdir()
     (tmp_path / "damaged" / "results.csv").write_text("model,psnr\nx,abc\n")
     with pytest.raises(ZooError, match="not a zoo results file"):

@@ -130,4 +130,16 @@ def check_writable(folder: Path) -> None:
             probe.write(b"probe")
             probe.flush()
     except OSError as exc:
-        raise ZooError(f"{folder}: cannot write into this folder ({os_reason(exc)})") from None
+        raise ZooError(f"{folder}: {folder_failure(folder, exc)}") from None
+
+
+def folder_failure(folder: Path, exc: OSError) -> str:
+    """Why ``folder`` could not be made or written into, from the error met doing it: a file
+    in the way named as such (``File exists`` said nothing of it)."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        return ("is a file, not a folder" if existing == folder else
+                f"{existing} is a file, not a folder")
+    return f"cannot write into this folder ({os_reason(exc)})"

@@ -38,6 +38,7 @@ def write_report(plan: BenchPlan, outcome: BenchOutcome, *, crops: int = 3) -> d
         skipped_images=outcome.skipped_images, failures=outcome.failures,
         ignored_files=plan.dataset.ignored, not_shown=not_shown(plan, outcome))
     meta["measured_by"] = runs_that_measured(read_meta(out / "meta.json"), meta, outcome.measured)
+    write_meta(out / "meta.json", meta)  # first: the run's record, whatever fails after it
     reported = reported_for(plan.dataset.name, set(plan.protocols), set(plan.qualities))
     write_markdown(out / "LEADERBOARD.md", render_markdown(plan.dataset.name, summary, plan.metrics,
                                                            reported, meta))
@@ -50,7 +51,6 @@ def write_report(plan: BenchPlan, outcome: BenchOutcome, *, crops: int = 3) -> d
                            out / "crops", lambda m, img: restore(m, img, tile=plan.tile), count=crops)
     page = render_html(plan.dataset.name, summary, plan.metrics, reported, meta, plots, shown, out)
     atomic_write(out / "leaderboard.html", lambda fh: fh.write(page))
-    write_meta(out / "meta.json", meta)
     _remove_unshown(out / "plots", plots, _PLOT_NAME)
     _remove_unshown(out / "crops", [path for s in shown for path in s["files"].values()],
                     _CROP_NAME)

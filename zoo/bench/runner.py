@@ -28,7 +28,8 @@ from zoo.bench.meta import build_meta, device_description, record_interrupted_ru
 from zoo.bench.results import Key, ResultsStore, Row, read_rows, write_rows
 from zoo.datasets import Dataset
 from zoo.degrade import jpeg_roundtrip, libjpeg_description, to_protocol
-from zoo.errors import ZooError, caller_stacklevel, first_line, os_reason
+from zoo.atomic import folder_failure
+from zoo.errors import ZooError, caller_stacklevel, first_line
 from zoo.fp32 import exact_fp32
 from zoo.locks import folder_lock, missing_folders
 from zoo.metrics import METRICS, metric_of_token
@@ -157,7 +158,7 @@ def _lock_out(out: Path, held: ExitStack) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ZooError(f"--out {out}: cannot create this folder ({os_reason(exc)})") from None
+        raise ZooError(f"--out {out}: {folder_failure(out, exc)}") from None
     held.enter_context(folder_lock(out, made=made))
 
 
