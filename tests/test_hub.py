@@ -502,6 +502,17 @@ def test_malformed_hub_ids_are_one_line(hub: FakeHub, tmp_path: Path, repo: str,
     assert not hub.requests and not (tmp_path / "d").exists()
 
 
+@pytest.mark.parametrize("revision", ["../../../tmp/ref", "/etc/passwd", "v1/../../x", "a\\..\\b",
+                                      "main\x1b[2J", "ma\nin"])
+def test_a_revision_that_could_name_a_file_outside_the_cache_is_refused(
+        hub: FakeHub, revision: str) -> None:
+    """huggingface_hub reads refs/REVISION: '@../../../tmp/ref' read a file outside the cache."""
+    with pytest.raises(ZooError, match=r"the revision after '@' must be a branch, tag or commit, "
+                                       r"without '\.\.' parts") as exc:
+        zoo.load(f"hf-hub:org/tiny@{revision}")
+    assert "\n" not in str(exc.value)
+    assert zoo.loading.parse_hub_id("hf-hub:org/tiny@feature/v1.2") == ("org/tiny", "feature/v1.2")
+
 @pytest.mark.parametrize("repo", ["a b/c", "-a/b", "a/b..c", "only-a-name", "a/b/c", "org/naïve"])
 def test_push_checks_the_repo_id_up_front(hub: FakeHub, tmp_path: Path, repo: str,
                                           capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 import struct
 import time
@@ -326,6 +327,17 @@ def test_pinned_commit_is_found_in_the_cache(hub_env: Path, tmp_path: Path) -> N
         resolve_weights(_info(data_old))
     assert "(HF_HUB_OFFLINE is set)" in _one_line(exc)  # why the Hub gave nothing
 
+
+def test_a_cache_ref_pointing_outside_the_cache_is_one_line(hub_env: Path, tmp_path: Path) -> None:
+    """huggingface_hub's own containment check raised ValueError('Invalid pointer path')."""
+    write_cache_entry(hub_env, REPO, "tiny-test.safetensors", b"x", commit=COMMIT)
+    outside = tmp_path / "ref"
+    outside.write_text("../../../../elsewhere")
+    revision = "../" + os.path.relpath(outside, hub_env / "models--zoo-test--tiny")  # from refs/
+    with pytest.raises(WeightsError, match=r"the Hugging Face cache cannot give it \(Invalid "
+                                           r"pointer path.*; check the revision$") as exc:
+        zoo.pretrained.hub_file(REPO, "tiny-test.safetensors", revision)
+    _one_line(exc)
 
 def test_another_version_in_the_hub_cache_is_refused_saying_so(hub_env: Path, tmp_path: Path) -> None:
     """A sound download of other weights: deleting it would only fetch them again."""

@@ -13,7 +13,7 @@ import torch
 from zoo.best_file import is_best_file, load_best_file
 from zoo.devices import default_device, usable_device
 from zoo.ensemble import ENSEMBLE_SUFFIX, SelfEnsemble, split_ensemble
-from zoo.errors import WeightsError, ZooError
+from zoo.errors import WeightsError, ZooError, printable
 from zoo.hub import CONFIG_FILE, build_from_config, check_repo_id, load_pretrained
 from zoo.precision import DEFAULT_PRECISION, check_precision, warn_if_emulated, with_precision
 from zoo.registry import (create_model, get_model_info, list_models, names_registry_entry,
@@ -52,7 +52,17 @@ def parse_hub_id(spec: str) -> tuple[str, str | None]:
     if at and (not revision.strip() or revision != revision.strip()):
         raise ZooError(f"{spec!r}: expected {expected} (a branch, tag or commit after '@', "
                        "without spaces around it)")
+    if at and _path_like(revision):
+        raise ZooError(f"{spec!r}: the revision after '@' must be a branch, tag or commit, "
+                       "without '..' parts, a leading '/', backslashes or control characters")
     return repo, revision or None
+
+
+def _path_like(revision: str) -> bool:
+    """Whether a revision could name a file outside huggingface_hub's cache, which reads a
+    branch's commit from ``refs/REVISION`` (git refuses such names as refs too)."""
+    return (revision.startswith("/") or ".." in revision.split("/") or "\\" in revision
+            or printable(revision) != revision)
 
 
 def _load(name_or_path: str, weights: str | None) -> Restorer:

@@ -84,6 +84,9 @@ def hub_file(repo: str, file: str, revision: str = "main",
             if misses is not None:
                 misses.append(reason)
             return None
+        except ValueError as exc:  # a cache entry that points outside the cache, say
+            raise WeightsError(f"{where}: the Hugging Face cache cannot give it "
+                               f"({first_line(exc)}); check the revision") from None
         return _checked(Path(path), "hub cache", f"{where}{_commit(path)} ({reason}; cached copy)")
 
     if constants.is_offline_mode():
