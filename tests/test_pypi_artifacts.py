@@ -162,3 +162,44 @@ def test_the_index_of_pips_download_section_is_used(tmp_path: Path,
     assert pa._index_url() == "https://download.test/simple"
     config.write_text("[global]\nindex-url = https://global.test/simple\n")
     assert pa._index_url() == "https://global.test/simple"
+
+
+@pytest.mark.parametrize("kind", ["metric", "lpips"])
+def test_a_cache_that_cannot_hold_the_conversion_warns_once_and_goes_on(
+        kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read-only or full cache failed every image on the write (a SafetensorError naming a
+    hidden temporary file), converting the parameters again for each."""
+    import numpy as np
+    import torch
+
+    from zoo.metrics import cache_files, lpips_weights
+
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path))
+    folder = "metrics" if kind == "metric" else "lpips"
+    (tmp_path / folder).write_text("a file where the cache's folder goes")  # as root: unwritable
+    builds = []
+    if kind == "metric":
+        def build() -> dict[str, Any]:
+            builds.append(1)
+            return {"mu": np.arange(3.0)}
+
+        def convert() -> dict[str, Any]:
+            return pa.cached_arrays("demo", build)
+        path = tmp_path / "metrics" / "demo.safetensors"
+    else:
+        def torchvision(net: str) -> dict[str, torch.Tensor]:
+            builds.append(1)
+            return {"features.0.weight": torch.ones(2)}
+        monkeypatch.setattr(lpips_weights, "_from_torchvision", torchvision)
+
+        def convert() -> dict[str, Any]:
+            return lpips_weights.backbone_state_dict("alex")
+        path = tmp_path / "lpips" / "alex_backbone.safetensors"
+    monkeypatch.setattr(cache_files, "_IN_MEMORY", {})
+    with pytest.warns(cache_files.CacheWarning) as warned:
+        first = convert()
+    second = convert()  # no second conversion, no second warning
+    assert len(builds) == 1 and len(warned) == 1 and second is first
+    assert str(warned[0].message).startswith(f"{path}: the zoo cache cannot keep the converted ")
+    assert "set ZOO_DATA to a writable folder" in str(warned[0].message)
+    assert not list(tmp_path.rglob("*.tmp*"))

