@@ -129,3 +129,27 @@ def test_a_best_file_s_network_is_checked_before_it_is_built(tmp_path: Path) -> 
         {"entry": "unet-l1", "model": {"args": {"channels": [8, 16], "blocks": [1, 10**9]}}}))
     with pytest.raises(ZooError, match=r"recipe.json: its arguments build more than 300 parameter"):
         zoo.load(str(best), device="cpu")
+
+
+def test_a_run_s_initialisation_choice_is_not_taken_again(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ARNet run with model.args.encoder_pretrained = true downloaded timm's ImageNet
+    weights for each load of its best file, which replaces them."""
+    import zoo.models.arnet as arnet
+
+    asked: list[bool] = []
+    real = arnet.create_encoder
+
+    def create_encoder(name: str, pretrained: bool) -> torch.nn.Module:
+        asked.append(pretrained)
+        return real(name, pretrained=False)
+
+    monkeypatch.setattr(arnet, "create_encoder", create_encoder)
+    out = tmp_path / "run"
+    (out / "best").mkdir(parents=True)
+    args = {"nf": 16, "encoder_pretrained": True}
+    (out / "recipe.json").write_text(json.dumps({"entry": "arnet-nogan", "model": {"args": args}}))
+    save_weights(create_model("arnet-nogan", nf=16), out / "best" / "step-1.safetensors")
+    asked.clear()
+    model = zoo.load(str(out / "best" / "step-1.safetensors"), device="cpu")
+    assert model.config["nf"] == 16 and asked and not any(asked)

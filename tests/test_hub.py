@@ -793,3 +793,33 @@ def test_a_weights_file_of_too_many_tensors_is_refused(tmp_path: Path) -> None:
               str(folder / "model.safetensors"))
     with pytest.raises(WeightsError, match=r"holds 20,001 tensors \(at most 20,000\)"):
         load_pretrained(folder)
+
+
+@register_architecture
+class TinySeededNet(Restorer):
+    """``pretrained`` chooses how it starts (a download, for ARNet's encoder), not what it is."""
+
+    config_excludes = frozenset({"pretrained"})
+    started_pretrained = 0
+
+    def __init__(self, channels: int = 4, pretrained: bool = False) -> None:
+        super().__init__()
+        TinySeededNet.started_pretrained += pretrained
+        self.conv = nn.Conv2d(3, channels, 1)
+        self.out = nn.Conv2d(channels, 3, 1)
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.out(self.conv(x))
+
+
+def test_a_config_setting_an_initialisation_choice_is_refused(tmp_path: Path) -> None:
+    """ARNet's encoder_pretrained: true in a config.json downloaded timm's ImageNet weights."""
+    folder = save_pretrained(TinySeededNet(), tmp_path / "repo")
+    config = json.loads((folder / "config.json").read_text())
+    assert "pretrained" not in config["arguments"]
+    config["arguments"]["pretrained"] = True
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ZooError, match=r"config.json: 'arguments' sets pretrained, which chooses "
+                                       r"how TinySeededNet starts training, not what it is"):
+        load_pretrained(folder)
+    assert TinySeededNet.started_pretrained == 0

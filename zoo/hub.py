@@ -242,6 +242,11 @@ def build_from_config(config_path: Path, weights_path: Path, *, source: str) -> 
     arguments = config.get("arguments", {})
     if not isinstance(arguments, dict):
         raise ZooError(f"{config_path}: 'arguments' must be an object of keyword arguments")
+    excluded = sorted(set(arguments) & cls.config_excludes)
+    if excluded:  # ARNet's encoder_pretrained would download ImageNet weights before any check
+        raise ZooError(f"{config_path}: 'arguments' sets {', '.join(excluded)}, which chooses how "
+                       f"{cls.__name__} starts training, not what it is (the zoo never saves "
+                       "it: the weights file replaces it); remove it")
     try:
         check_arguments(cls, arguments)
     except TypeError as exc:
