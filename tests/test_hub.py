@@ -250,6 +250,39 @@ def test_push_dry_run_writes_the_folder_only(hub: FakeHub, tmp_path: Path,
     assert not any(method == "POST" for method, _ in hub.requests)
 
 
+def test_push_dry_run_into_a_folder_of_the_user_s_own_files_changes_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Its README.md and config.json were replaced and its training.json deleted, without a word."""
+    source = save_pretrained(_model(6), tmp_path / "src")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    own = {"README.md": "# my project\n", "config.json": '{"lr": 0.1}\n', "training.json": "{}\n"}
+    for name, text in own.items():
+        (mine / name).write_text(text)
+    assert main(["push", str(source), "--repo", "org/dry", "--dry-run", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{mine} is not empty and not a folder a zoo model was saved " \
+        "in (its config.json is not the zoo's); save into a new or empty folder" in err
+    assert {p.name: p.read_text() for p in mine.iterdir()} == own
+    (mine / "config.json").unlink()
+    with pytest.raises(ZooError, match=r"\(it holds no config.json\)"):
+        save_pretrained(_model(6), mine)
+    (mine / "notes.txt").write_text("x")
+    with pytest.raises(ZooError, match=r"\(it holds notes.txt\)"):
+        save_pretrained(_model(6), mine)
+
+
+def test_a_saved_folder_s_card_linked_elsewhere_is_not_written_through(tmp_path: Path) -> None:
+    """README.md a symbolic link to another file: the card became that file's content."""
+    folder = save_pretrained(_model(6), tmp_path / "repo")
+    elsewhere = tmp_path / "notes.md"
+    elsewhere.write_text("my notes\n")
+    (folder / "README.md").unlink()
+    (folder / "README.md").symlink_to(elsewhere)
+    with pytest.raises(ZooError, match=r"\(it holds README.md \(a symbolic link\)\)"):
+        save_pretrained(_model(7), folder)
+    assert elsewhere.read_text() == "my notes\n" and (folder / "README.md").is_symlink()
+
 def test_push_uploads_through_huggingface_hub(hub: FakeHub, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str],
                                               monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from zoo.arguments import check_arguments, resolved_arguments
-from zoo.errors import WeightsError, ZooError, first_line
+from zoo.atomic import atomic_write
+from zoo.errors import WeightsError, ZooError, first_few, first_line
 from zoo.model_card import TRAINING_FILE, entry_license, model_card
 from zoo.models.base import ModelWrapper
 from zoo.registry import InputConventions, ModelInfo, architecture_class
@@ -35,14 +36,17 @@ if TYPE_CHECKING:
 
     from zoo.models.base import Restorer
 
-__all__ = ["CONFIG_FILE", "TRAINING_FILE", "WEIGHTS_FILE", "build_from_config", "check_fits",
-           "check_publishable", "check_repo_id", "load_pretrained", "model_card", "push_to_hub",
+__all__ = ["CARD_FILE", "CONFIG_FILE", "TRAINING_FILE", "WEIGHTS_FILE", "build_from_config",
+           "check_fits", "check_publishable", "check_repo_id", "check_save_folder", "load_pretrained", "model_card", "push_to_hub",
            "read_config", "read_training", "save_pretrained"]
 
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+CARD_FILE = "README.md"
+SAVED_FILES = frozenset({CONFIG_FILE, WEIGHTS_FILE, CARD_FILE, TRAINING_FILE})
+"""All that ``save_pretrained`` writes: a folder holding anything else is not one it saved."""
 
 
 def check_repo_id(repo_id: str, shown_as: str | None = None, expected: str = "ORG/NAME") -> str:
@@ -130,11 +134,13 @@ def save_pretrained(model: Restorer, folder: str | Path, *, repo_id: str | None 
                     dtype: torch.dtype = torch.float16,
                     training: dict[str, Any] | None = None) -> Path:
     """Write ``config.json``, ``model.safetensors`` and ``README.md`` (and ``training.json``
-    when ``training`` is given) into ``folder``."""
+    when ``training`` is given) into ``folder``: a new or empty one, or one that a save
+    wrote (:func:`check_save_folder`), whose files are replaced."""
     check_publishable(model)
     if repo_id is not None:
         check_repo_id(repo_id)
     folder = Path(folder)
+    check_save_folder(folder)
     folder.mkdir(parents=True, exist_ok=True)
     # The arguments the model was built with (a recipe's model.args may differ from the entry's).
     entry = _info_of(model)
@@ -142,16 +148,61 @@ def save_pretrained(model: Restorer, folder: str | Path, *, repo_id: str | None 
                    description=entry.description + _other_arguments(model, entry))
     save_weights(model, folder / WEIGHTS_FILE, dtype=dtype)  # first: the step that can refuse
     license_id = license_of(model)
-    (folder / CONFIG_FILE).write_text(json.dumps(_config(model, info, license_id), indent=2) + "\n")
+    _write_text(folder / CONFIG_FILE, json.dumps(_config(model, info, license_id), indent=2) + "\n")
     if training is not None:
-        (folder / TRAINING_FILE).write_text(json.dumps(_finite(training), indent=2, allow_nan=False) + "\n")
+        _write_text(folder / TRAINING_FILE,
+                    json.dumps(_finite(training), indent=2, allow_nan=False) + "\n")
     else:  # an earlier save's run record in a reused folder would describe another model
         (folder / TRAINING_FILE).unlink(missing_ok=True)
     card = model_card(info, repo_id=repo_id, num_parameters=model.num_parameters(),
                       training=training, released=holds_released_weights(model),
                       license_id=license_id)
-    (folder / "README.md").write_text(str(card), encoding="utf-8")
+    _write_text(folder / CARD_FILE, str(card))
     return folder
+
+
+def _write_text(path: Path, text: str) -> None:
+    """``text`` as the file ``path``, written atomically: a symbolic link there is replaced,
+    not written through."""
+    atomic_write(path, lambda handle: handle.write(text))
+
+
+def check_save_folder(folder: str | Path) -> None:
+    """Refuse, in one line, a folder that :func:`save_pretrained` would not write into: one
+    that holds anything but the files of a model saved there before (a ``config.json`` of
+    the zoo's, and the others a save writes, as plain files), whose files it would replace
+    or delete."""
+    folder = Path(folder)
+    entries = sorted(folder.iterdir()) if folder.is_dir() else []
+    if not entries:  # a new or empty folder (a file in the way: mkdir's error names it)
+        return
+    others = [why for path in entries if (why := _unsaved(path))]
+    config = folder / CONFIG_FILE
+    why = (f"it holds {first_few(others)}" if others
+           else f"it holds no {CONFIG_FILE}" if not config.exists()
+           else None if _is_zoo_config(config) else f"its {CONFIG_FILE} is not the zoo's")
+    if why:
+        raise ZooError(f"{folder} is not empty and not a folder a zoo model was saved in ({why}); "
+                       "save into a new or empty folder (a save replaces README.md and "
+                       "config.json and deletes training.json)")
+
+
+def _unsaved(path: Path) -> str:
+    """How ``path`` in a folder is not a file that a save writes there; empty if it is one."""
+    if path.name not in SAVED_FILES:
+        return path.name
+    if path.is_symlink():
+        return f"{path.name} (a symbolic link)"
+    return "" if path.is_file() else f"{path.name} (not a plain file)"
+
+
+def _is_zoo_config(path: Path) -> bool:
+    """Whether ``path`` is a config.json that :func:`save_pretrained` wrote."""
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(config, dict) and {"architecture", "zoo_version"} <= set(config)
 
 
 def _other_arguments(model: Restorer, entry: ModelInfo) -> str:

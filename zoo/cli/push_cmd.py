@@ -31,12 +31,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from zoo.ensemble import split_ensemble
-    from zoo.hub import (check_publishable, check_repo_id, push_to_hub, save_pretrained,
-                         saved_training)
+    from zoo.hub import (check_publishable, check_repo_id, check_save_folder, push_to_hub,
+                         save_pretrained, saved_training)
     from zoo.loading import is_saved_model, load_model
 
     check_repo_id(args.repo, f"--repo {args.repo!r}")
-    if not args.dry_run:
+    if args.dry_run:
+        check_save_folder(args.dry_run)  # before the model is loaded
+    else:
         _check_token()
     base, ensemble = split_ensemble(args.name)
     if ensemble:
