@@ -219,24 +219,34 @@ def test_format_count() -> None:
         ["0", "950", "12.3K", "2.35M", "123M", "1.2G"]
 
 
+@pytest.mark.parametrize("failure, options, hint", [
+    ("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you "
+     "tried to allocate 4831838208 bytes.", (), "free memory for it (automatic tiling retries in "
+     "tiles down to 128 px); the image itself"),
+    # oneDNN under `ulimit -v`: it read as "the model failed on this image"
+    ("could not create a primitive", ("--tile", "256"), "use a smaller --tile than 256 (e.g. "
+     "--tile 128); the image itself"),  # it said "e.g. --tile 256" and "--device cpu" on a CPU
+    ("could not create a primitive", ("--tile", "0"), "restore it in tiles (leave out --tile 0)"),
+])
 def test_running_out_of_memory_on_one_image_does_not_stop_the_batch(
-        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+        failure: str, options: tuple[str, ...], hint: str) -> None:
     import zoo.restore
 
     real = zoo.restore.restore_loaded
 
     def restore_loaded(model, image, **kw):  # noqa: ANN001, ANN003, ANN202
         if image.source.name == "a-big.png":  # what torch raises when the CPU allocator fails
-            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: "
-                               "can't allocate memory: you tried to allocate 4831838208 bytes.")
+            raise RuntimeError(failure)
         return real(model, image, **kw)
 
     monkeypatch.setattr(zoo.restore, "restore_loaded", restore_loaded)
     for name in ("a-big.png", "b.png", "c.png"):
         Image.fromarray(rgb()).save(tmp_path / name)
-    assert restore(tmp_path) == 1
+    assert restore(tmp_path, *options) == 1
     err = capsys.readouterr().err
-    assert "a-big.png: out of memory; use a smaller --tile" in err and "Traceback" not in err
+    assert f"a-big.png: out of memory; {hint}" in err and "Traceback" not in err, err
+    assert "--device cpu" not in err
     assert (tmp_path / "b.restored.png").is_file() and (tmp_path / "c.restored.png").is_file()
 
 

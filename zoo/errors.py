@@ -24,14 +24,19 @@ def error_line(exc: BaseException) -> str:
     return str(exc)
 
 
+_OUT_OF_MEMORY_WORDS = ("allocate", "could not create a primitive")
+"""What a CPU's allocation failure says: torch's allocator ("DefaultCPUAllocator: can't allocate
+memory"), or oneDNN's convolution that cannot get its workspace (under ``ulimit -v``, say)."""
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` is an allocation failure: torch's on a GPU, Python's, or torch's CPU
-    allocator's, which is a plain RuntimeError ("DefaultCPUAllocator: can't allocate memory")."""
+    """Whether ``exc`` is an allocation failure: torch's on a GPU, Python's, or a CPU's, which is
+    a plain RuntimeError (:data:`_OUT_OF_MEMORY_WORDS`)."""
     import torch
 
     if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
         return True
-    return isinstance(exc, RuntimeError) and "allocate" in first_line(exc)
+    return isinstance(exc, RuntimeError) and any(w in first_line(exc) for w in _OUT_OF_MEMORY_WORDS)
 
 
 class ZooError(Exception):

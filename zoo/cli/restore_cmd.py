@@ -23,8 +23,7 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "arnet-nogan"
 DEFAULT_SUFFIX = ".restored"
 SAMPLE_QUALITY = 10
-OUT_OF_MEMORY_HINT = ("use a smaller --tile (e.g. --tile 256), or --device cpu on a GPU; the image "
-                      "itself is held at about 27 MB per megapixel whatever the tile")
+IMAGE_MEMORY_NOTE = "the image itself is held at about 27 MB per megapixel whatever the tile"
 PRECISION_CHOICES = ("fp32", "bf16", "fp16")
 """zoo.precision.PRECISIONS' names, here so that the CLI starts without importing torch."""
 
@@ -266,9 +265,26 @@ def _restore_one(model, job: Job, tile: int | None) -> str | None:
         return str(exc)
     except (RuntimeError, MemoryError) as exc:
         if is_out_of_memory(exc):
-            return f"{job.source}: out of memory; {OUT_OF_MEMORY_HINT}"
+            return f"{job.source}: out of memory; {_out_of_memory_hint(model, tile)}"
         return f"{job.source}: the model failed on this image ({first_line(exc)})"
     except OSError as exc:  # writing the output: permissions, full disk...
         return f"{job.source}: cannot write {job.target}: {os_reason(exc)}"
     return None
 
+
+def _out_of_memory_hint(model: Restorer, tile: int | None) -> str:
+    """What to try after running out of memory with ``tile`` on the model's device: not the tile
+    just tried, nor a GPU's remedy on a CPU."""
+    from zoo.tiling import SMALLEST_FALLBACK_TILE
+
+    on_gpu = model.num_parameters() and next(model.parameters()).device.type != "cpu"
+    if tile is None:
+        tried = ("free memory for it (automatic tiling retries in tiles down to "
+                 f"{SMALLEST_FALLBACK_TILE} px)")
+    elif tile == 0:
+        tried = "restore it in tiles (leave out --tile 0)"
+    elif tile > SMALLEST_FALLBACK_TILE:
+        tried = f"use a smaller --tile than {tile} (e.g. --tile {max(tile // 2, SMALLEST_FALLBACK_TILE)})"
+    else:
+        tried = f"--tile {tile} is small already"
+    return f"{tried}{', or --device cpu' if on_gpu else ''}; {IMAGE_MEMORY_NOTE}"
