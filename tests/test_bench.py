@@ -477,6 +477,21 @@ def test_cli_bench(image_folder: Path, tmp_path: Path, capsys, monkeypatch: pyte
     assert "\x1b" not in captured.out + captured.err
 
 
+def test_progress_in_a_log_is_plain_lines(image_folder: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside a terminal the bar was drawn once, at the end: a long bench under nohup wrote
+    nothing for hours and looked hung. It writes plain lines, as zoo train does."""
+    import zoo.plain_progress
+
+    monkeypatch.setattr(zoo.plain_progress, "PLAIN_SECONDS", 0.0)  # a line for every row
+    _bench(image_folder, tmp_path / "out", crops=0, progress=True)
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.startswith("bench tiny: row ")]
+    assert [line.split(",")[0] for line in lines] == [f"bench tiny: row {k}/8" for k in range(1, 9)]
+    assert lines[-1].endswith("ETA 0:00:00") and "━" not in captured.out + captured.err
+
+
 def test_torchrun_two_processes_equal_one(image_folder: Path, tmp_path: Path) -> None:
     args = ["bench", "--data", str(image_folder), "--models", "jpeg", "-q", "10", "30", "--protocol", "y",
             "--metrics", "psnr", "--no-progress", "--crops", "0"]

@@ -29,10 +29,11 @@ from zoo.bench.results import Key, ResultsStore, Row, read_rows, write_rows
 from zoo.datasets import Dataset
 from zoo.degrade import jpeg_roundtrip, libjpeg_description, to_protocol
 from zoo.atomic import folder_failure
-from zoo.errors import ZooError, caller_stacklevel, first_line
+from zoo.errors import ZooError, caller_stacklevel, first_line, printable
 from zoo.fp32 import exact_fp32
 from zoo.locks import folder_lock, missing_folders
 from zoo.metrics import METRICS, metric_of_token
+from zoo.plain_progress import PlainProgress
 from zoo.tiling import auto_tile_for, auto_tile_rule, tile_side
 from zoo.weights import state_digest
 
@@ -184,10 +185,10 @@ def _measure_all(plan: BenchPlan, models: dict[str, Any], outcome: BenchOutcome,
     total = sum(len(_pending(plan, image_id, earlier)) for image_id, _ in items)
     if total:
         _warm_up(plan, models)
-    with _progress_bar(progress and dist.main, total, plan.dataset.name) as (bar, task):
+    with _RowProgress(progress and dist.main, total, plan.dataset.name) as rows_done:
         for image_id, loader in items:
             rows = _measure_image(plan, image_id, loader, models, digests, earlier, outcome,
-                                  progress=(bar, task))
+                                  rows_done)
             if rows:
                 store.add(rows)
                 outcome.measured += len(rows)
@@ -313,21 +314,19 @@ def load_models(names: list[str], device: str | None,
 
 def _measure_image(plan: BenchPlan, image_id: str, loader: Callable[[], np.ndarray],
                    models: dict[str, Any], digests: dict[str, str], earlier: dict[Key, Row],
-                   outcome: BenchOutcome, progress: tuple[Any, Any]) -> list[Row]:
+                   outcome: BenchOutcome, rows_done: _RowProgress) -> list[Row]:
     """The rows of one image that are missing, out of date, or lack a metric asked for."""
-    bar, task = progress
     expected = _pending(plan, image_id, earlier)
     try:
         original = loader()
     except (ZooError, OSError, ValueError) as exc:
         outcome.skipped_images.append((image_id, _one_line(exc)))
-        bar.advance(task, len(expected))
+        rows_done.advance(len(expected))
         return []
     truth_id = outcome.truths[image_id] = truth_digest(original)
     pending = _pending(plan, image_id, earlier, truth_id)
     if len(pending) > len(expected):  # rows of another image under this name: measured anew
-        total = next(t.total for t in bar.tasks if t.id == task)
-        bar.update(task, total=total + len(pending) - len(expected))
+        rows_done.grow(len(pending) - len(expected))
     rows = []
     for protocol in plan.protocols:
         truth = to_protocol(original, protocol)
@@ -340,7 +339,7 @@ def _measure_image(plan: BenchPlan, image_id: str, loader: Callable[[], np.ndarr
                 continue
             degraded = jpeg_roundtrip(truth, quality)  # once, shared by every model
             for key, metrics in wanted:
-                bar.advance(task)
+                rows_done.advance()
                 name = key[1]
                 if name not in models:
                     continue  # failed to load: already reported
@@ -453,22 +452,43 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first_line(exc)}" if str(exc).strip() else type(exc).__name__
 
 
-class _progress_bar:
-    """A rich progress bar with ETA, counting rows; silent when disabled (other ranks, tests)."""
+class _RowProgress:
+    """The rows counted as they are measured: a rich bar with ETA in a terminal, plain lines
+    (``PLAIN_SECONDS`` apart) in a log or a pipe, where the bar was drawn once at the end and a
+    long run looked hung; nothing when disabled (other ranks, tests, ``--no-progress``)."""
 
     def __init__(self, enabled: bool, total: int, label: str) -> None:
+        from rich.console import Console
         from rich.markup import escape
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                    TimeElapsedColumn, TimeRemainingColumn)
 
-        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                                 MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
-                                 TimeRemainingColumn(), disable=not enabled)
-        self.task = self.progress.add_task(f"bench {escape(label)}", total=total)
+        console = Console(stderr=True, soft_wrap=True)
+        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                            MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+                            TimeRemainingColumn(), console=console,
+                            disable=not (enabled and console.is_terminal))
+        self.task = self.bar.add_task(f"bench {escape(printable(label))}", total=total)
+        self.lines = (PlainProgress(console, unit="row") if enabled and not console.is_terminal
+                      else None)
+        if self.lines is not None:
+            self.lines.start(f"bench {printable(label)}:", total)
 
-    def __enter__(self):  # noqa: ANN204
-        self.progress.__enter__()
-        return self.progress, self.task
+    def advance(self, count: int = 1) -> None:
+        self.bar.advance(self.task, count)
+        if self.lines is not None and count:
+            self.lines.advance(count)
+
+    def grow(self, extra: int) -> None:
+        """``extra`` more rows than counted at the start (another image under a known name)."""
+        total = next(t.total for t in self.bar.tasks if t.id == self.task)
+        self.bar.update(self.task, total=total + extra)
+        if self.lines is not None:
+            self.lines.grow(extra)
+
+    def __enter__(self) -> _RowProgress:
+        self.bar.__enter__()
+        return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(*exc)
+        self.bar.__exit__(*exc)

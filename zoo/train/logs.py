@@ -9,7 +9,6 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
+from zoo.plain_progress import PlainProgress
 from zoo.train.files import write_failure, write_file
 from zoo.train.recipe import Recipe, Stage
 
@@ -27,46 +27,6 @@ TRAIN_FIELDS = ["step", "stage", "mode", "lr", "loss", "l1", "lpips", "adversari
                 "patches_per_s", "seconds"]
 VAL_FIELDS = ["step", "stage", "quality", "metric", "value"]
 LOG_FILES = ("train.csv", "val.csv")
-
-
-PLAIN_SECONDS = 30.0
-"""Outside a terminal, the least time between two progress lines: a log of a long run stays
-short enough to read."""
-
-
-class PlainProgress:
-    """The progress bar's information as plain lines, for a log file or a pipe (where rich's bar
-    is cut to 80 columns): one at a logged step at most every ``PLAIN_SECONDS``, and at a
-    stage's last step."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self.start("", 0, 0)  # each stage starts it again
-
-    def start(self, label: str, total: int, done: int) -> None:
-        self.label, self.total, self.done = label, total, done
-        self._t0, self._from, self._shown = time.monotonic(), done, time.monotonic()
-
-    def advance(self, status: str | None) -> None:
-        """One step; ``status`` (the losses) on a logged step, None on the others."""
-        self.done += 1
-        now = time.monotonic()
-        if self.done < self.total and (status is None or now - self._shown < PLAIN_SECONDS):
-            return
-        self._shown = now
-        self.console.print(self.line(now, status), highlight=False, markup=False)
-
-    def line(self, now: float, status: str | None) -> str:
-        elapsed = now - self._t0
-        rate = (self.done - self._from) / max(elapsed, 1e-9)
-        eta = _clock((self.total - self.done) / rate) if rate > 0 else "?"
-        return (f"{self.label} step {self.done}/{self.total}, {_clock(elapsed)} elapsed, ETA {eta}"
-                f"{'; ' + status if status else ''}")
-
-
-def _clock(seconds: float) -> str:
-    """``h:mm:ss``, as rich's bar shows times."""
-    return str(timedelta(seconds=int(seconds)))
 
 
 def _csv_text(rows: list[list[str]]) -> str:
@@ -190,7 +150,7 @@ class RunLog:
         values = {k: float(v) for k, v in tensors.items()} if logged and (self.enabled or shown) else {}
         status = " ".join(f"{k} {v:.4f}" for k, v in values.items()) if logged else None
         if self.lines is not None:
-            self.lines.advance(status)
+            self.lines.advance(status=status, may_show=status is not None)
         elif shown:
             self.progress.update(self._task, advance=1, **({} if status is None else {"status": status}))
         if not (logged and self.enabled):

@@ -1,0 +1,56 @@
+"""Progress as plain lines, for a log file or a pipe, where a rich bar is drawn once at the end
+(or cut to 80 columns): a line at most every ``PLAIN_SECONDS``, and one at the end."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from rich.console import Console
+
+__all__ = ["PLAIN_SECONDS", "PlainProgress"]
+
+PLAIN_SECONDS = 30.0
+"""Outside a terminal, the least time between two progress lines: a log of a long run stays
+short enough to read."""
+
+
+class PlainProgress:
+    """Counts ``unit``s of work towards a total and says so in plain lines: ``LABEL UNIT
+    DONE/TOTAL, ELAPSED elapsed, ETA ETA[; STATUS]``."""
+
+    def __init__(self, console: Console, unit: str = "step") -> None:
+        self.console, self.unit = console, unit
+        self.start("", 0, 0)
+
+    def start(self, label: str, total: int, done: int = 0) -> None:
+        """Count from ``done`` towards ``total`` (a training stage starts it again)."""
+        self.label, self.total, self.done = label, total, done
+        self._t0, self._from, self._shown = time.monotonic(), done, time.monotonic()
+
+    def grow(self, extra: int) -> None:
+        """``extra`` more units to do than said at the start."""
+        self.total += extra
+
+    def advance(self, count: int = 1, status: str | None = None, *, may_show: bool = True) -> None:
+        """``count`` units done; a line if ``may_show`` (a training run shows its logged steps
+        only, with their losses as ``status``) and the last was ``PLAIN_SECONDS`` ago, or at the
+        end."""
+        self.done += count
+        now = time.monotonic()
+        if self.done < self.total and (not may_show or now - self._shown < PLAIN_SECONDS):
+            return
+        self._shown = now
+        self.console.print(self.line(now, status), highlight=False, markup=False)
+
+    def line(self, now: float, status: str | None = None) -> str:
+        elapsed = now - self._t0
+        rate = (self.done - self._from) / max(elapsed, 1e-9)
+        eta = _clock((self.total - self.done) / rate) if rate > 0 else "?"
+        return (f"{self.label} {self.unit} {self.done}/{self.total}, {_clock(elapsed)} elapsed, "
+                f"ETA {eta}{'; ' + status if status else ''}")
+
+
+def _clock(seconds: float) -> str:
+    """``h:mm:ss``, as rich's bar shows times."""
+    return str(timedelta(seconds=int(seconds)))
