@@ -856,3 +856,24 @@ def test_a_config_setting_an_initialisation_choice_is_refused(tmp_path: Path) ->
                                        r"how TinySeededNet starts training, not what it is"):
         load_pretrained(folder)
     assert TinySeededNet.started_pretrained == 0
+
+
+
+def test_a_hostile_config_s_license_and_name_reach_neither_card_nor_terminal(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """license '<script>...' went into the card's YAML header and table; a name holding terminal
+    escape codes was printed raw by zoo push."""
+    folder = save_pretrained(_model(), tmp_path / "repo")
+    config = json.loads((folder / "config.json").read_text())
+    config["license"] = "<script>alert(6)</script>"
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ZooError, match=r"config.json: license '<script>alert\(6\)</script>' is not "
+                                       r"a license id such as mit"):
+        load_pretrained(folder)
+    config["license"], config["name"] = "apache-2.0", "\x1b[2J\x1b[31mred\n"
+    (folder / "config.json").write_text(json.dumps(config))
+    assert main(["push", str(folder), "--repo", "org/x", "--dry-run", str(tmp_path / "dry")]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\\x1b[2J\\x1b[31mred\\n: weights from " in out
+    card = (tmp_path / "dry" / "README.md").read_text()
+    assert "license: apache-2.0\n" in card and "\n# \\[2J \\[31mred\n" in card

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from zoo import registry
+from zoo.errors import ZooError
 from zoo.model_card import model_card
 from zoo.models.base import Restorer
 from zoo.registry import ModelInfo, get_model_info
@@ -92,3 +93,30 @@ def test_builtin_modules_are_the_zoo_s_own() -> None:
         assert module in sys.modules, module
     assert BUILTIN_ARCHITECTURE_MODULES <= {f"zoo.models.{name}" for name in MODULES}
     assert {architecture_module(a) for a in ("ARNet", "Identity", "UNet")} <= BUILTIN_ARCHITECTURE_MODULES
+
+
+def test_a_name_and_description_add_no_markup_to_the_card() -> None:
+    """A hostile config.json's name and description were pasted raw into the card's body."""
+    info = ModelInfo(name="evil\n## Run <img src=x onerror=alert(1)>",
+                     description="<script>alert(6)</script> [click](http://x) ![i](http://x/t.png)"
+                                 "\n\n---\nlicense: other *bold* `code` a_b #1 | c",
+                     architecture="UNet")
+    card = model_card(info)
+    body = card.text
+    assert "<script" not in str(card) and "<img" not in body and "[click](" not in body
+    assert "\n# evil \\#\\# Run &lt;img src=x onerror=alert(1)&gt;\n" in body
+    assert ("\n&lt;script&gt;alert(6)&lt;/script&gt; \\[click\\](http://x) \\!\\[i\\](http://x/t.png) "
+            "--- license: other \\*bold\\* \\`code\\` a\\_b \\#1 \\| c\n") in body
+    assert "model_name: 'evil ## Run <img src=x onerror=alert(1)>'\n" in str(card)  # YAML, one line
+    plain = model_card(get_model_info("unet-l1")).text
+    assert "\n# unet-l1\n\nBaseline: plain residual U-Net (2x2 pixel packing" in plain
+
+
+@pytest.mark.parametrize("license_id", ["<script>alert(6)</script>", "mit\nx: y", "", "-mit"])
+def test_a_license_that_is_no_license_id_is_refused(license_id: str) -> None:
+    with pytest.raises(ZooError, match=r"^x: license .* is not a license id such as mit or "
+                                       r"apache-2.0 \(letters, digits, '.', '-' and '\+'\)$"):
+        model_card(ModelInfo(name="x", description="d", architecture="UNet"),
+                   license_id=license_id or " ")
+    for fine in ("mit", "apache-2.0", "cc-by-nc-4.0", "openrail++", "other", "GPL-3.0"):
+        assert f"license: {fine}\n" in str(model_card(get_model_info("unet-l1"), license_id=fine))

@@ -25,7 +25,7 @@ import torch
 from zoo.arguments import check_arguments, resolved_arguments
 from zoo.atomic import atomic_write
 from zoo.errors import WeightsError, ZooError, first_few, first_line
-from zoo.model_card import TRAINING_FILE, entry_license, model_card
+from zoo.model_card import TRAINING_FILE, check_license, entry_license, model_card
 from zoo.models.base import ModelWrapper
 from zoo.registry import InputConventions, ModelInfo, architecture_class
 from zoo.pretrained import holds_released_weights, hub_file
@@ -84,14 +84,14 @@ def _info_of(model: Restorer) -> ModelInfo:
                      inputs=InputConventions(pad_multiple=getattr(model, "pad_multiple", 1)))
 
 
-def _config(model: Restorer, info: ModelInfo, license_id: str) -> dict[str, Any]:
+def _config(model: Restorer, info: ModelInfo, license_id: str, note: str) -> dict[str, Any]:
     from zoo import __version__
 
     return {
         "architecture": type(model).__name__,
         "arguments": model.config,
         "name": info.name,
-        "description": info.description,
+        "description": info.description + note,
         "zoo_version": __version__,
         # The built network's own padding: a recipe's model.args may change its depth.
         "input_conventions": {**asdict(info.inputs), "pad_multiple": model.pad_multiple},
@@ -144,11 +144,12 @@ def save_pretrained(model: Restorer, folder: str | Path, *, repo_id: str | None 
     folder.mkdir(parents=True, exist_ok=True)
     # The arguments the model was built with (a recipe's model.args may differ from the entry's).
     entry = _info_of(model)
-    info = replace(entry, arch_args=model.config,
-                   description=entry.description + _other_arguments(model, entry))
-    save_weights(model, folder / WEIGHTS_FILE, dtype=dtype)  # first: the step that can refuse
-    license_id = license_of(model)
-    _write_text(folder / CONFIG_FILE, json.dumps(_config(model, info, license_id), indent=2) + "\n")
+    info = replace(entry, arch_args=model.config)
+    license_id = check_license(license_of(model), model.name)  # before any file is written
+    note = _other_arguments(model, entry)
+    save_weights(model, folder / WEIGHTS_FILE, dtype=dtype)  # the step that can refuse
+    _write_text(folder / CONFIG_FILE,
+                json.dumps(_config(model, info, license_id, note), indent=2) + "\n")
     if training is not None:
         _write_text(folder / TRAINING_FILE,
                     json.dumps(_finite(training), indent=2, allow_nan=False) + "\n")
@@ -156,7 +157,7 @@ def save_pretrained(model: Restorer, folder: str | Path, *, repo_id: str | None 
         (folder / TRAINING_FILE).unlink(missing_ok=True)
     card = model_card(info, repo_id=repo_id, num_parameters=model.num_parameters(),
                       training=training, released=holds_released_weights(model),
-                      license_id=license_id)
+                      license_id=license_id, note=note)
     _write_text(folder / CARD_FILE, str(card))
     return folder
 
@@ -303,6 +304,7 @@ def build_from_config(config_path: Path, weights_path: Path, *, source: str) -> 
     except TypeError as exc:
         raise ZooError(f"{config_path}: arguments do not fit {cls.__name__} ({exc})") from None
     inputs = _input_conventions(config.get("input_conventions"), config_path)
+    license_id = _license(config.get("license"), config_path)
     check_fits(cls, arguments, config_path, weights_path, inputs.pad_multiple)
     model = _build(cls, arguments, config_path)
     model.info = ModelInfo(
@@ -311,10 +313,17 @@ def build_from_config(config_path: Path, weights_path: Path, *, source: str) -> 
         architecture=config["architecture"], arch_args=arguments, inputs=inputs)
     load_weights(model, weights_path)
     model.weights_source = source
-    if isinstance(config.get("license"), str) and config["license"].strip():
-        model.license = config["license"].strip().lower()
+    if license_id:
+        model.license = license_id
     log.info("loaded %s from %s", model.info.name, source)
     return model
+
+
+def _license(value: object, config_path: Path) -> str | None:
+    """A config.json's license (lower case), checked: the model card pastes it as it is."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return check_license(value.strip(), str(config_path)).lower()
 
 
 MAX_PAD_MULTIPLE = 256

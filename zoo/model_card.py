@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import TYPE_CHECKING, Any
 
+from zoo.errors import ZooError, printable
 from zoo.registry import ModelInfo, architecture_class, list_architectures
 
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard
 
 __all__ = ["BUILTIN_ARCHITECTURE_MODULES", "DEFAULT_LICENSE", "TRAINING_FILE", "architecture_module",
-           "entry_license", "model_card"]
+           "check_license", "entry_license", "model_card"]
 
 TRAINING_FILE = "training.json"
 """Written by ``zoo train``'s export: the run's recipe, steps, chosen checkpoint and scores."""
@@ -24,6 +26,34 @@ BUILTIN_ARCHITECTURE_MODULES = frozenset({"zoo.models.arnet", "zoo.models.identi
 """The modules defining this release's own architectures. Any other architecture (one added in
 a module of its own, ``zoo/models/<family>.py`` of a fork included) is unknown to a zoo without
 that module, so its card says which module loading it needs. A new built-in family goes here."""
+
+
+_LICENSE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]*")
+"""An SPDX license id (``mit``, ``apache-2.0``, ``cc-by-nc-4.0``) or the Hub's ``other``."""
+_MARKDOWN_SPECIAL = re.compile(r"[\\`*_\[\]#|!~]")
+_HTML_SPECIAL = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def check_license(license_id: str, where: str) -> str:
+    """``license_id`` if it looks like an SPDX id (letters, digits, ``.-+``), else a one-line
+    ZooError beginning with ``where``: the card's YAML header and table paste it as it is."""
+    if not _LICENSE_ID.fullmatch(license_id):
+        raise ZooError(f"{where}: license {license_id!r} is not a license id such as "
+                       "mit or apache-2.0 (letters, digits, '.', '-' and '+')")
+    return license_id
+
+
+def _one_line(text: str) -> str:
+    """``text`` with its line breaks, control characters and runs of spaces as one space."""
+    return " ".join("".join(" " if printable(c) != c else c for c in text).split())
+
+
+def _markdown(text: str) -> str:
+    """``text`` as one line of plain Markdown text: HTML and Markdown's special characters
+    escaped, so that a saved config's name or description adds no markup, link, image,
+    section or script to the card."""
+    text = "".join(_HTML_SPECIAL.get(c, c) for c in _one_line(text))
+    return _MARKDOWN_SPECIAL.sub(lambda match: "\\" + match.group(), text)
 
 
 def entry_license(info: ModelInfo) -> str:
@@ -69,14 +99,15 @@ def _custom_architecture(architecture: str) -> tuple[str, str, bool]:
 
 def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: int | None = None,
                training: dict[str, Any] | None = None, released: bool = False,
-               license_id: str | None = None) -> ModelCard:
+               license_id: str | None = None, note: str = "") -> ModelCard:
     """The README.md of a Hub repo, generated from the registry record (and the training run's
     ``training.json``, for a ``zoo train`` export). ``released``: the weights are the entry's
-    own, whose training the zoo's training/README.md records."""
+    own, whose training the zoo's training/README.md records. ``note``: the zoo's own Markdown
+    after the description (which, like the name, is pasted as plain text)."""
     from huggingface_hub import ModelCard, ModelCardData
 
-    license_id = license_id or entry_license(info)
-    data = ModelCardData(license=license_id, library_name="zoo", model_name=info.name,
+    license_id = check_license(license_id or entry_license(info), info.name)
+    data = ModelCardData(license=license_id, library_name="zoo", model_name=_one_line(info.name),
                          tags=["image-to-image", "jpeg-artifact-removal", "zoo"],
                          pipeline_tag="image-to-image")
     inputs = info.inputs
@@ -94,9 +125,9 @@ def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: i
            if cli_loads else f"The `zoo` command cannot import `{info.architecture}`: load this "
            "model from Python")
     body = f"""
-# {info.name}
+# {_markdown(info.name)}
 
-{info.description}
+{_markdown(info.description)}{note}
 
 | | |
 |---|---|

@@ -8,7 +8,7 @@ import socket
 from rich.console import Console
 
 from zoo.cli.arg_types import named
-from zoo.errors import ZooError, first_line, os_reason
+from zoo.errors import ZooError, first_line, os_reason, printable
 
 console = Console(highlight=False, soft_wrap=True, markup=False)  # paths and names as they are
 
@@ -49,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
     # A `zoo train` export keeps its training record on the Hub too, and so does a saved model
     # published again (from its folder, its weights file or its Hub repo).
     training = saved_training(args.name) if is_saved_model(args.name) and args.weights is None else None
-    console.print(f"{model.name}: weights from {getattr(model, 'weights_source', 'nowhere')}")
+    # A saved config.json names the model: its control characters would drive the terminal.
+    name = printable(model.name)
+    console.print(f"{name}: weights from {printable(getattr(model, 'weights_source', 'nowhere'))}")
     if args.dry_run:
         try:
             folder = save_pretrained(model, args.dry_run, repo_id=args.repo, training=training)
@@ -57,8 +59,9 @@ def run(args: argparse.Namespace) -> int:
             raise ZooError(f"--dry-run {args.dry_run}: cannot write there "
                            f"({os_reason(exc)})") from None
         for path in sorted(folder.iterdir()):
-            console.print(f"  {path}  ({path.stat().st_size:,} bytes)")
-        console.print(f"dry run: wrote the files for {args.repo} into {folder}; nothing uploaded")
+            console.print(f"  {printable(str(path))}  ({path.stat().st_size:,} bytes)")
+        console.print(f"dry run: wrote the files for {args.repo} into {printable(str(folder))}; "
+                      "nothing uploaded")
         return 0
     try:
         commit = push_to_hub(model, args.repo, private=args.private, training=training)
@@ -66,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         raise
     except Exception as exc:  # noqa: BLE001  (HTTP and network errors of huggingface_hub)
         raise ZooError(f"push to {args.repo} failed: {_hub_reason(exc)}") from None
-    console.print(f"pushed {model.name} to {args.repo}: {commit.commit_url}")
+    console.print(f"pushed {name} to {args.repo}: {printable(commit.commit_url)}")
     return 0
 
 
