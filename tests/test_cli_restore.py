@@ -250,6 +250,35 @@ def test_running_out_of_memory_on_one_image_does_not_stop_the_batch(
     assert (tmp_path / "b.restored.png").is_file() and (tmp_path / "c.restored.png").is_file()
 
 
+def test_a_full_disk_stops_the_images_whose_results_go_there(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each image was restored in full and then dropped, the disk being full: hours of a batch
+    of large photographs for nothing. After the first, the others going there are not run."""
+    import errno
+
+    import zoo.restore
+
+    ran = []
+
+    def full_disk(model, source, target, **kw):  # noqa: ANN001, ANN003, ANN202
+        ran.append(source)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+
+    monkeypatch.setattr(zoo.restore, "restore_file", full_disk)
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        (tmp_path / name).write_bytes(jpeg(rgb()))
+    assert restore(tmp_path, "--out-dir", tmp_path / "out") == 1
+    err = capsys.readouterr().err
+    assert ran == [tmp_path / "a.jpg"]
+    assert (f"failed: {tmp_path / 'a.jpg'}: cannot write {tmp_path / 'out' / 'a.restored.png'}: "
+            "No space left on device") in err
+    for name in ("b.jpg", "c.jpg"):
+        assert (f"failed: {tmp_path / name}: not restored, the disk of {tmp_path / 'out'} being "
+                "full (a result could not be written there); free some space and rerun with "
+                "--skip-existing") in err
+    assert "restored 0 of 3 images" in err and "3 failed" in err
+
+
 def test_an_input_named_twice_is_restored_once(tmp_path: Path) -> None:
     Image.fromarray(rgb()).save(tmp_path / "a.png")
     assert restore(tmp_path, tmp_path / "a.png") == 0
