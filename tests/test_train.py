@@ -882,7 +882,8 @@ def test_a_recipe_builds_only_registered_critics(data: tuple[Path, Path], tmp_pa
     from zoo.cli import main
 
     marker = tmp_path / "ran"
-    for name in ("os:system", "subprocess:getoutput", "torch.nn:Conv2d", "tests_nowhere:Critic"):
+    for name in ("os:system", "subprocess:getoutput", "torch.nn:Conv2d", "tests_nowhere:Critic",
+                 "zoo.__main__:main"):  # importing zoo.__main__ ran the command again
         assert main(_cli(data, tmp_path / "out", f"critic.architecture={name!r}",
                          f"critic.args={{command = 'touch {marker}'}}")) == 2
         err = capsys.readouterr().err

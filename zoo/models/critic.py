@@ -1,13 +1,12 @@
 """The patch critic of the GAN entries (arnet-nogan's GAN phase, gan); not a registry entry.
 
 A recipe names its critic as ``module:Class`` (``critic.architecture``); only classes marked
-with :func:`register_critic` are built, so that a recipe, an override or a shared run folder's
-``recipe.json`` cannot call any other importable object with arguments of its choosing."""
+with :func:`register_critic`, in modules already imported, are built, so that a recipe, an
+override or a shared run folder's ``recipe.json`` cannot import a module or call any other
+object with arguments of its choosing."""
 
 from __future__ import annotations
 
-import importlib
-import sys
 from typing import Any, TypeVar
 
 import torch
@@ -28,15 +27,10 @@ def register_critic(cls: CriticClass) -> CriticClass:
 
 
 def critic_class(name: str) -> type[nn.Module] | None:
-    """The registered critic ``name`` (``module:Class``), None if there is none. A module of the
-    zoo itself is imported first; any other must have been imported (its critics registered)
-    by the code that runs the training: a recipe does not import modules of its choosing."""
-    module = name.partition(":")[0]
-    if (module == "zoo" or module.startswith("zoo.")) and module not in sys.modules:
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            return None
+    """The registered critic ``name`` (``module:Class``), None if there is none. Its module must
+    have been imported (its critics registered) by the code that runs the training, as this
+    one is by the trainer: a recipe imports nothing of its choosing (``zoo.__main__`` would run
+    the command again)."""
     return _CRITICS.get(name)
 
 
