@@ -643,7 +643,8 @@ def test_figures_the_page_no_longer_shows_are_removed(image_folder: Path, tmp_pa
     assert sorted(p.name for p in (out / "plots").glob("*.png")) == ["y_psnr.png", "y_ssim.png"]
     assert len(list((out / "crops").glob("*.png"))) == 4  # two images: ground truth and JPEG
     (out / "plots" / "notes.txt").write_text("mine")
-    for mine in (out / "plots" / "mine.png", out / "crops" / "holiday.png"):
+    for mine in (out / "plots" / "mine.png", out / "crops" / "holiday.png",
+                 out / "crops" / "a_y_q10_modèle.png"):  # a crop of a model no longer shown
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(mine)  # a user's: they were deleted
     _bench(image_folder, out, metrics=["psnr"], crops=1)
     assert sorted(p.name for p in (out / "plots").iterdir()) == ["mine.png", "notes.txt",

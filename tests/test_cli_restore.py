@@ -250,8 +250,10 @@ def test_running_out_of_memory_on_one_image_does_not_stop_the_batch(
     assert (tmp_path / "b.restored.png").is_file() and (tmp_path / "c.restored.png").is_file()
 
 
+@pytest.mark.parametrize("code", ["ENOSPC", "EDQUOT"])
 def test_a_full_disk_stops_the_images_whose_results_go_there(
-        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+        code: str) -> None:
     """Each image was restored in full and then dropped, the disk being full: hours of a batch
     of large photographs for nothing. After the first, the others going there are not run."""
     import errno
@@ -259,10 +261,11 @@ def test_a_full_disk_stops_the_images_whose_results_go_there(
     import zoo.restore
 
     ran = []
+    number = getattr(errno, code)
 
     def full_disk(model, source, target, **kw):  # noqa: ANN001, ANN003, ANN202
         ran.append(source)
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+        raise OSError(number, os.strerror(number), str(target))
 
     monkeypatch.setattr(zoo.restore, "restore_file", full_disk)
     for name in ("a.jpg", "b.jpg", "c.jpg"):
@@ -271,12 +274,33 @@ def test_a_full_disk_stops_the_images_whose_results_go_there(
     err = capsys.readouterr().err
     assert ran == [tmp_path / "a.jpg"]
     assert (f"failed: {tmp_path / 'a.jpg'}: cannot write {tmp_path / 'out' / 'a.restored.png'}: "
-            "No space left on device") in err
+            f"{os.strerror(number)}") in err
     for name in ("b.jpg", "c.jpg"):
         assert (f"failed: {tmp_path / name}: not restored, the disk of {tmp_path / 'out'} being "
                 "full (a result could not be written there); free some space and rerun with "
                 "--skip-existing") in err
     assert "restored 0 of 3 images" in err and "3 failed" in err
+
+
+def test_a_failure_that_only_names_a_full_disk_stops_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The full disk was found by the words in the failure's line: an input named after them,
+    failing for another reason, stopped the rest of the batch."""
+    import errno
+
+    import zoo.restore
+
+    ran = []
+
+    def denied(model, source, target, **kw):  # noqa: ANN001, ANN003, ANN202
+        ran.append(source.name)
+        raise OSError(errno.EACCES, os.strerror(errno.EACCES), str(target))
+
+    monkeypatch.setattr(zoo.restore, "restore_file", denied)
+    for name in ("a No space left on device.jpg", "b.jpg"):
+        (tmp_path / name).write_bytes(jpeg(rgb()))
+    assert restore(tmp_path) == 1
+    assert ran == ["a No space left on device.jpg", "b.jpg"]
 
 
 def test_an_input_named_twice_is_restored_once(tmp_path: Path) -> None:

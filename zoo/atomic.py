@@ -15,12 +15,17 @@ from typing import IO, Any
 from zoo.errors import ZooError, os_reason
 
 
+def nearest_existing(path: Path) -> Path:
+    """``path`` if it is there, else the nearest folder (or file) above it that is."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 def unwritable_folder(folder: str | os.PathLike[str]) -> str | None:
     """Why nothing can be written into ``folder`` (or, if it is not there yet, the nearest
     folder above it, where it would be made); None when a file can be created there."""
-    existing = Path(folder)
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = nearest_existing(Path(folder))
     if not existing.is_dir():
         return f"{existing} is a file, not a folder"
     try:
@@ -136,9 +141,7 @@ def check_writable(folder: Path) -> None:
 def folder_failure(folder: Path, exc: OSError) -> str:
     """Why ``folder`` could not be made or written into, from the error met doing it: a file
     in the way named as such (``File exists`` said nothing of it)."""
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = nearest_existing(folder)
     if existing.exists() and not existing.is_dir():
         return ("is a file, not a folder" if existing == folder else
                 f"{existing} is a file, not a folder")

@@ -11,10 +11,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.atomic import unwritable_folder
+from zoo.atomic import nearest_existing, unwritable_folder
 from zoo.errors import ZooError, first_few, os_reason
 
-__all__ = ["Job", "check_destination", "collect_jobs", "writable_jobs"]
+__all__ = ["DiskFull", "FullDisks", "Job", "check_destination", "collect_jobs", "writable_jobs"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class FolderImages:
         if self.zoo_results:
             n = len(self.zoo_results)
             parts.append(f"{n} result{'s' if n != 1 else ''} zoo wrote under another --suffix "
-                         f"({first_few([path.name for path in self.zoo_results], 3)})")
+                         f"({first_few([path.name for path in self.zoo_results])})")
         return " and ".join(parts)
 
 
@@ -81,7 +81,8 @@ def _folder_images(folder: Path, recursive: bool, suffix: str, problems: list[st
     named = [path for path in images if not path.stem.endswith(suffix)]
     zoo_results = [path for path in named
                    if path.suffix.lower() == ".png" and is_zoo_result(path)]
-    found = sorted(path for path in named if path not in zoo_results)
+    passed = set(zoo_results)
+    found = sorted(path for path in named if path not in passed)
     return FolderImages(found, len(images) - len(named), zoo_results, others,
                         _results_inside(folder, out_dir, recursive))
 
@@ -313,3 +314,38 @@ def writable_jobs(jobs: list[Job], problems: list[str], *, hint: str) -> list[Jo
         else:
             kept.append(job)
     return kept
+
+
+class DiskFull(str):
+    """A job's failure to write its result for want of space (its message)."""
+
+
+class FullDisks:
+    """The disks a result could not be written to for want of space: the images whose results
+    go there are not restored (a batch of large photographs ran the model on each, for hours,
+    only to fail writing it)."""
+
+    def __init__(self) -> None:
+        self.full: dict[int, Path] = {}
+
+    def note(self, job: Job) -> None:
+        """Remember that the disk of ``job``'s result is full."""
+        disk = _disk(job.target.parent)
+        if disk is not None:
+            self.full.setdefault(disk, job.target.parent)
+
+    def refusal(self, job: Job) -> str | None:
+        """Why ``job`` is not run, its result's disk being full; None to run it."""
+        folder = self.full.get(_disk(job.target.parent)) if self.full else None
+        if folder is None:
+            return None
+        return (f"{job.source}: not restored, the disk of {folder} being full (a result could not "
+                "be written there); free some space and rerun with --skip-existing")
+
+
+def _disk(folder: Path) -> int | None:
+    """The device number of ``folder``'s file system (its nearest existing parent's)."""
+    try:
+        return nearest_existing(folder).stat().st_dev
+    except OSError:
+        return None

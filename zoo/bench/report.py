@@ -59,7 +59,7 @@ def write_report(plan: BenchPlan, outcome: BenchOutcome, *, crops: int = 3) -> d
 
 _PLOT_NAME = re.compile(rf"(?:{'|'.join(PROTOCOLS)})_[a-z0-9_]+\.png")
 """A plot's file name as zoo.bench.plots writes it: ``PROTOCOL_METRIC.png``."""
-_CROP_NAME = re.compile(rf".+_(?:{'|'.join(PROTOCOLS)})_q[0-9]{{1,3}}_[A-Za-z0-9_-]+\.png")
+_CROP_NAME = re.compile(rf".+_(?:{'|'.join(PROTOCOLS)})_q[0-9]{{1,3}}_[\w-]+\.png")
 """A crop's file name as zoo.bench.crops writes it: ``IMAGE_PROTOCOL_qQ_PANEL.png``."""
 
 

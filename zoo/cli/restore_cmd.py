@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +16,8 @@ from zoo.cli.arg_types import named, named_path
 from zoo.distributed import refuse_torchrun
 from zoo.errors import (ImageError, WeightsError, ZooError, first_line, is_out_of_memory, os_reason,
                         printable)
-from zoo.restore_jobs import Job, check_destination, collect_jobs, writable_jobs
+from zoo.restore_jobs import (DiskFull, FullDisks, Job, check_destination, collect_jobs,
+                              writable_jobs)
 
 if TYPE_CHECKING:
     from zoo.models.base import Restorer
@@ -214,6 +214,8 @@ def _restore_all(model, jobs: list[Job], tile: int | None, console: Console,
             bars.update(task, description=f"restoring {escape(printable(job.source.name))}")
             try:
                 problem = full.refusal(job) or _restore_one(model, job, tile)
+                if isinstance(problem, DiskFull):
+                    full.note(job)
             except KeyboardInterrupt:
                 if len(jobs) > 1:
                     bars.console.print(
@@ -227,47 +229,9 @@ def _restore_all(model, jobs: list[Job], tile: int | None, console: Console,
                     _say(console, f"{job.source} -> {job.target}")
             else:
                 failed += 1
-                full.note(job, problem)
                 _fail(bars.console, problem)
             bars.advance(task)
     return failed
-
-
-class FullDisks:
-    """The disks a result could not be written to for want of space: the images whose results
-    go there are not restored (a batch of large photographs ran the model on each, for hours,
-    only to fail writing it)."""
-
-    def __init__(self) -> None:
-        self.full: dict[int, Path] = {}
-
-    def note(self, job: Job, problem: str) -> None:
-        """Remember the disk of ``job``'s result if ``problem`` is that it is full."""
-        disk = _disk(job.target.parent)
-        if DISK_FULL in problem and disk is not None:
-            self.full.setdefault(disk, job.target.parent)
-
-    def refusal(self, job: Job) -> str | None:
-        """Why ``job`` is not run, its result's disk being full; None to run it."""
-        folder = self.full.get(_disk(job.target.parent))
-        if folder is None:
-            return None
-        return (f"{job.source}: not restored, the disk of {folder} being full (a result could not "
-                "be written there); free some space and rerun with --skip-existing")
-
-
-DISK_FULL = os.strerror(errno.ENOSPC)
-"""How ``os_reason`` words a full disk."""
-
-
-def _disk(folder: Path) -> int | None:
-    """The device number of ``folder``'s file system (its nearest existing parent's)."""
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    try:
-        return folder.stat().st_dev
-    except OSError:
-        return None
 
 
 def _summary(done: int, total: int, out_dir: Path | None, elapsed: float) -> str:
@@ -309,7 +273,8 @@ def _restore_one(model, job: Job, tile: int | None) -> str | None:
             return f"{job.source}: out of memory; {_out_of_memory_hint(model, tile)}"
         return f"{job.source}: the model failed on this image ({first_line(exc)})"
     except OSError as exc:  # writing the output: permissions, full disk...
-        return f"{job.source}: cannot write {job.target}: {os_reason(exc)}"
+        problem = f"{job.source}: cannot write {job.target}: {os_reason(exc)}"
+        return DiskFull(problem) if exc.errno in (errno.ENOSPC, errno.EDQUOT) else problem
     return None
 
 
