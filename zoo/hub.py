@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import re
 import tempfile
 import threading
 from collections import Counter
@@ -84,14 +85,14 @@ def _info_of(model: Restorer) -> ModelInfo:
                      inputs=InputConventions(pad_multiple=getattr(model, "pad_multiple", 1)))
 
 
-def _config(model: Restorer, info: ModelInfo, license_id: str, note: str) -> dict[str, Any]:
+def _config(model: Restorer, info: ModelInfo, license_id: str) -> dict[str, Any]:
     from zoo import __version__
 
     return {
         "architecture": type(model).__name__,
         "arguments": model.config,
         "name": info.name,
-        "description": info.description + note,
+        "description": info.description,
         "zoo_version": __version__,
         # The built network's own padding: a recipe's model.args may change its depth.
         "input_conventions": {**asdict(info.inputs), "pad_multiple": model.pad_multiple},
@@ -144,12 +145,15 @@ def save_pretrained(model: Restorer, folder: str | Path, *, repo_id: str | None 
     folder.mkdir(parents=True, exist_ok=True)
     # The arguments the model was built with (a recipe's model.args may differ from the entry's).
     entry = _info_of(model)
-    info = replace(entry, arch_args=model.config)
-    license_id = check_license(license_of(model), model.name)  # before any file is written
-    note = _other_arguments(model, entry)
+    # The description says so where the arguments differ: in config.json, so that the note
+    # stays with a model loaded and saved again, and in the card, as plain text like the rest.
+    info = replace(entry, arch_args=model.config,
+                   description=entry.description + _other_arguments(model, entry))
+    license_id = check_license(license_of(model),  # before any file is written
+                               str(getattr(model, "weights_source", None) or model.name))
+    _remove_leftovers(folder)
     save_weights(model, folder / WEIGHTS_FILE, dtype=dtype)  # the step that can refuse
-    _write_text(folder / CONFIG_FILE,
-                json.dumps(_config(model, info, license_id, note), indent=2) + "\n")
+    _write_text(folder / CONFIG_FILE, json.dumps(_config(model, info, license_id), indent=2) + "\n")
     if training is not None:
         _write_text(folder / TRAINING_FILE,
                     json.dumps(_finite(training), indent=2, allow_nan=False) + "\n")
@@ -157,7 +161,7 @@ def save_pretrained(model: Restorer, folder: str | Path, *, repo_id: str | None 
         (folder / TRAINING_FILE).unlink(missing_ok=True)
     card = model_card(info, repo_id=repo_id, num_parameters=model.num_parameters(),
                       training=training, released=holds_released_weights(model),
-                      license_id=license_id, note=note)
+                      license_id=license_id)
     _write_text(folder / CARD_FILE, str(card))
     return folder
 
@@ -189,12 +193,27 @@ def check_save_folder(folder: str | Path) -> None:
 
 
 def _unsaved(path: Path) -> str:
-    """How ``path`` in a folder is not a file that a save writes there; empty if it is one."""
+    """How ``path`` in a folder is not a file that a save writes there (or a save killed while
+    writing one left); empty if it is one."""
+    if _LEFTOVER.fullmatch(path.name) and path.is_file() and not path.is_symlink():
+        return ""
     if path.name not in SAVED_FILES:
         return path.name
     if path.is_symlink():
         return f"{path.name} (a symbolic link)"
     return "" if path.is_file() else f"{path.name} (not a plain file)"
+
+
+_LEFTOVER = re.compile(r"\.(?:" + "|".join(re.escape(name) for name in sorted(SAVED_FILES))
+                       + r")\.[^/]+\.tmp")
+"""A temporary file that ``atomic_write`` left, writing one of a save's files, when killed."""
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Delete the temporary files of earlier saves killed while they wrote."""
+    for path in folder.iterdir():
+        if _LEFTOVER.fullmatch(path.name) and path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
 
 
 def _is_zoo_config(path: Path) -> bool:
@@ -215,7 +234,7 @@ def _other_arguments(model: Restorer, entry: ModelInfo) -> str:
                for name in sorted(own) if own[name] != registered.get(name)]
     if not changed:
         return ""
-    return (f" This model was built with other arguments than the `{entry.name}` entry's, so "
+    return (f" This model was built with other arguments than the {entry.name} entry's, so "
             f"the description above does not fit it in full: {'; '.join(changed)}.")
 
 

@@ -99,11 +99,11 @@ def _custom_architecture(architecture: str) -> tuple[str, str, bool]:
 
 def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: int | None = None,
                training: dict[str, Any] | None = None, released: bool = False,
-               license_id: str | None = None, note: str = "") -> ModelCard:
+               license_id: str | None = None) -> ModelCard:
     """The README.md of a Hub repo, generated from the registry record (and the training run's
     ``training.json``, for a ``zoo train`` export). ``released``: the weights are the entry's
-    own, whose training the zoo's training/README.md records. ``note``: the zoo's own Markdown
-    after the description (which, like the name, is pasted as plain text)."""
+    own, whose training the zoo's training/README.md records. The name and description are
+    pasted as plain text."""
     from huggingface_hub import ModelCard, ModelCardData
 
     license_id = check_license(license_id or entry_license(info), info.name)
@@ -127,7 +127,7 @@ def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: i
     body = f"""
 # {_markdown(info.name)}
 
-{_markdown(info.description)}{note}
+{_markdown(info.description)}
 
 | | |
 |---|---|
