@@ -38,8 +38,9 @@ if TYPE_CHECKING:
     from zoo.models.base import Restorer
 
 __all__ = ["CARD_FILE", "CONFIG_FILE", "TRAINING_FILE", "WEIGHTS_FILE", "build_from_config",
-           "check_fits", "check_publishable", "check_repo_id", "check_save_folder", "load_pretrained", "model_card", "push_to_hub",
-           "read_config", "read_training", "save_pretrained"]
+           "check_fits", "check_publishable", "check_repo_id", "check_save_folder",
+           "load_pretrained", "model_card", "push_to_hub", "read_config", "read_training",
+           "save_pretrained"]
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from zoo.errors import WeightsError, first_few
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["FLOAT_DTYPES", "FORMAT_VERSION", "REDOWNLOAD", "load_weights", "save_weights", "sha256_file", "state_digest",
-           "weights_shapes"]
+__all__ = ["FLOAT_DTYPES", "FORMAT_VERSION", "REDOWNLOAD", "load_weights", "save_weights",
+           "sha256_file", "state_digest", "weights_shapes"]
 
 FORMAT_VERSION = "1"
 

@@ -138,7 +138,6 @@ def _incomparable(run, summary: list[dict]) -> list[str]:  # noqa: ANN001  (a Be
 def _summary_table(run, summary: list[dict]):  # noqa: ANN001, ANN202  (a BenchRun -> rich Table)
     from rich.table import Table
 
-
     from zoo.bench.leaderboard import (PARTIAL_NOTE, best_models, cell_text, fmt_metric, groups,
                                        has_partial, metric_header)
 
