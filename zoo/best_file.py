@@ -50,10 +50,11 @@ def _entry_and_arguments(recipe_file: Path) -> tuple[str, dict[str, Any]]:
 
 
 def _network(entry: str, arguments: dict[str, Any],
-             recipe_file: Path) -> tuple[type[Restorer], dict[str, Any]]:
-    """The architecture of the run's entry, and the run's ``model.args`` that build its network
-    (less those that chose how training started: the file's weights replace it, and ARNet's
-    ``encoder_pretrained`` would download ImageNet weights)."""
+             recipe_file: Path) -> tuple[type[Restorer], dict[str, Any], dict[str, Any]]:
+    """The architecture of the run's entry, its registered arguments, and the run's
+    ``model.args`` that build its network (less those that chose how training started: the
+    file's weights replace it, and ARNet's ``encoder_pretrained`` would download ImageNet
+    weights)."""
     from zoo.arguments import check_arguments
     from zoo.registry import architecture_class, get_model_info
 
@@ -65,22 +66,21 @@ def _network(entry: str, arguments: dict[str, Any],
         raise ZooError(f"{recipe_file}: its model.args do not fit {entry!r} ({exc})") from None
     except ZooError as exc:
         raise type(exc)(f"{recipe_file}: {exc}") from None
-    return cls, {k: v for k, v in arguments.items() if k not in cls.config_excludes}
+    return cls, info.arch_args, {k: v for k, v in arguments.items() if k not in cls.config_excludes}
 
 
 def load_best_file(path: str | Path) -> Restorer:
     """The network of the run's entry, built with the run's ``model.args``, holding ``path``'s
     weights (float32, as the run saved them)."""
     from zoo.hub import check_fits
-    from zoo.registry import create_model, get_model_info
+    from zoo.registry import create_model
     from zoo.weights import load_weights
 
     path = Path(path)
     recipe_file = _run_folder(path) / _RECIPE
     entry, arguments = _entry_and_arguments(recipe_file)
-    cls, overrides = _network(entry, arguments, recipe_file)
-    # On torch's meta device, before any allocation:
-    check_fits(cls, {**get_model_info(entry).arch_args, **overrides}, recipe_file, path)
+    cls, registered, overrides = _network(entry, arguments, recipe_file)
+    check_fits(cls, {**registered, **overrides}, recipe_file, path)  # on torch's meta device
     model = create_model(entry, **overrides)
     load_weights(model, path)
     model.weights_source = str(path)

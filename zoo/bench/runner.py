@@ -468,6 +468,7 @@ class _RowProgress:
                             MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
                             TimeRemainingColumn(), console=console,
                             disable=not (enabled and console.is_terminal))
+        self.total = total
         self.task = self.bar.add_task(f"bench {escape(printable(label))}", total=total)
         self.lines = (PlainProgress(console, unit="row") if enabled and not console.is_terminal
                       else None)
@@ -481,8 +482,8 @@ class _RowProgress:
 
     def grow(self, extra: int) -> None:
         """``extra`` more rows than counted at the start (another image under a known name)."""
-        total = next(t.total for t in self.bar.tasks if t.id == self.task)
-        self.bar.update(self.task, total=total + extra)
+        self.total += extra
+        self.bar.update(self.task, total=self.total)
         if self.lines is not None:
             self.lines.grow(extra)
 

@@ -9,13 +9,15 @@ import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from safetensors import SafetensorError
 
-from zoo.errors import caller_stacklevel, first_line, os_reason, printable
+from zoo.errors import ZooError, caller_stacklevel, first_line, os_reason, printable
 
-__all__ = ["CacheWarning", "keep_in_cache", "kept_in_memory"]
+__all__ = ["CacheWarning", "cached", "keep_in_cache"]
+
+T = TypeVar("T")
 
 _IN_MEMORY: dict[Path, Any] = {}
 """What could not be written, by the cache file it was meant for (this process only)."""
@@ -25,9 +27,22 @@ class CacheWarning(UserWarning):
     """Converted parameters the zoo cache cannot hold: used from memory for this run."""
 
 
-def kept_in_memory(path: Path) -> Any | None:
-    """What :func:`keep_in_cache` could not write to ``path`` in this process, if anything."""
-    return _IN_MEMORY.get(path)
+def cached(path: Path, *, load: Callable[[str], T], build: Callable[[], T],
+           save: Callable[[T, str], None], what: str, cache: str,
+           error: type[ZooError] = ZooError) -> T:
+    """``path`` loaded, else what this process could not write there, else ``build()`` kept
+    there by ``save(value, temporary_path)``. An unreadable file is an ``error`` naming it and
+    the ``cache`` it is (to delete it); ``what`` names the converted parameters."""
+    if path.is_file():
+        try:
+            return load(str(path))
+        except Exception as exc:
+            raise error(f"{path}: unreadable {cache} ({exc}); delete it") from exc
+    if path in _IN_MEMORY:
+        return _IN_MEMORY[path]
+    value = build()
+    keep_in_cache(path, value, lambda tmp: save(value, tmp), what)
+    return value
 
 
 def keep_in_cache(path: Path, value: Any, save: Callable[[str], None], what: str) -> None:

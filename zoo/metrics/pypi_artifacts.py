@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 
 from zoo.errors import Notice, ZooError, caller_stacklevel, first_line
-from zoo.metrics.cache_files import keep_in_cache, kept_in_memory
+from zoo.metrics.cache_files import cached
 from zoo.resources import cache_dir
 
 
@@ -199,15 +199,9 @@ def cached_arrays(name: str, build: Callable[[], dict[str, np.ndarray]]) -> dict
     """Arrays converted once by ``build`` and kept as ``<cache>/metrics/<name>.safetensors``."""
     from safetensors.numpy import load_file, save_file
 
-    path = cache_dir() / "metrics" / f"{name}.safetensors"
-    if path.is_file():
-        try:
-            return load_file(str(path))
-        except Exception as exc:
-            raise ZooError(f"{path}: unreadable metric parameter cache ({exc}); delete it") from exc
-    kept = kept_in_memory(path)
-    if kept is not None:
-        return kept
-    arrays = {k: np.ascontiguousarray(v) for k, v in build().items()}
-    keep_in_cache(path, arrays, lambda tmp: save_file(arrays, tmp), f"{name} parameters")
-    return arrays
+    def converted() -> dict[str, np.ndarray]:
+        return {k: np.ascontiguousarray(v) for k, v in build().items()}
+
+    return cached(cache_dir() / "metrics" / f"{name}.safetensors", load=load_file,
+                  build=converted, save=lambda arrays, tmp: save_file(arrays, tmp),
+                  what=f"{name} parameters", cache="metric parameter cache")
