@@ -99,17 +99,45 @@ def test_a_name_and_description_add_no_markup_to_the_card() -> None:
     """A hostile config.json's name and description were pasted raw into the card's body."""
     info = ModelInfo(name="evil\n## Run <img src=x onerror=alert(1)>",
                      description="<script>alert(6)</script> [click](http://x) ![i](http://x/t.png)"
-                                 "\n\n---\nlicense: other *bold* `code` a_b #1 | c",
+                                 "\n\n---\nlicense: other *bold* `code` a_b _c_ #1 | c",
                      architecture="UNet")
     card = model_card(info)
     body = card.text
     assert "<script" not in str(card) and "<img" not in body and "[click](" not in body
-    assert "\n# evil \\#\\# Run &lt;img src=x onerror=alert(1)&gt;\n" in body
-    assert ("\n&lt;script&gt;alert(6)&lt;/script&gt; \\[click\\](http://x) \\!\\[i\\](http://x/t.png) "
-            "--- license: other \\*bold\\* \\`code\\` a\\_b \\#1 \\| c\n") in body
+    assert "\n# evil \\#\\# Run &lt;img src=x onerror=alert(1)>\n" in body
+    assert ("\n&lt;script>alert(6)&lt;/script> \\[click\\](http://x) \\!\\[i\\](http://x/t.png) "
+            "--- license: other \\*bold\\* \\`code\\` a_b \\_c\\_ \\#1 \\| c\n") in body
     assert "model_name: 'evil ## Run <img src=x onerror=alert(1)>'\n" in str(card)  # YAML, one line
     plain = model_card(get_model_info("unet-l1")).text
     assert "\n# unet-l1\n\nBaseline: plain residual U-Net (2x2 pixel packing" in plain
+
+
+@pytest.mark.parametrize("description", ["> a quote", "- a list", "+ a list", "=== a rule",
+                                         "1. a numbered list", "12) another"])
+def test_a_description_that_begins_like_a_block_is_text(description: str) -> None:
+    body = model_card(ModelInfo(name="x", description=description, architecture="UNet")).text
+    line = body.split("\n")[body.split("\n").index("# x") + 2]
+    assert line.replace("\\", "") == description and line != description
+
+
+def test_a_training_json_adds_no_markup_to_the_card() -> None:
+    """An export's training.json (a file of the run, shared with the folder) was pasted raw."""
+    evil = "<img src=x onerror=alert(1)> [a](http://x)"
+    training = {"recipe": "r`x` [a](http://x).toml", "steps": evil,
+                "chosen_step": 3, "chosen_stage": evil, "select_metric": "ms_ssim",
+                "settings": {"data": {"patch": evil, "batch": 2, "quality": [5, 50]},
+                             "stages": {evil: {"steps": 4}}, "max_steps": evil},
+                "recipe_changes": [{"step": evil, "changes": [evil, "data.batch: 2 -> 3"]}],
+                "validation": {evil: {evil: 1.5, "psnr": evil}}}
+    card = model_card(ModelInfo(name="x", description="d", architecture="UNet"),
+                      training=training).text
+    section = card[card.index("## Training (this export)"):]
+    assert "<img" not in card
+    assert section.count("&lt;img src=x onerror=alert(1)> \\[a\\](http://x)") == 10
+    # the recipe's path is code, whole: its backticks cannot close the span
+    assert "- recipe: ``r`x` [a](http://x).toml``; the resolved settings" in section
+    assert "| training recipe | ``r`x` [a](http://x).toml`` (see Training below) |" in card
+    assert "by ms_ssim" in section and "data.batch: 2 -> 3" in section
 
 
 @pytest.mark.parametrize("license_id", ["<script>alert(6)</script>", "mit\nx: y", "", "-mit"])

@@ -30,8 +30,9 @@ that module, so its card says which module loading it needs. A new built-in fami
 
 _LICENSE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]*")
 """An SPDX license id (``mit``, ``apache-2.0``, ``cc-by-nc-4.0``) or the Hub's ``other``."""
-_MARKDOWN_SPECIAL = re.compile(r"[\\`*_\[\]#|!~]")
-_HTML_SPECIAL = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_MARKDOWN_SPECIAL = re.compile(r"[\\`*\[\]#|!~]|(?<!\w)_|_(?!\w)")
+_HTML_SPECIAL = {"&": "&amp;", "<": "&lt;"}
+_BLOCK_START = re.compile(r"^(\d*)([>+=-]|(?<=\d)[.)])")
 
 
 def check_license(license_id: str, where: str) -> str:
@@ -48,12 +49,24 @@ def _one_line(text: str) -> str:
     return " ".join("".join(" " if printable(c) != c else c for c in text).split())
 
 
-def _markdown(text: str) -> str:
-    """``text`` as one line of plain Markdown text: HTML and Markdown's special characters
-    escaped, so that a saved config's name or description adds no markup, link, image,
-    section or script to the card."""
-    text = "".join(_HTML_SPECIAL.get(c, c) for c in _one_line(text))
-    return _MARKDOWN_SPECIAL.sub(lambda match: "\\" + match.group(), text)
+def _markdown(text: Any) -> str:
+    """``text`` as one line of plain Markdown text: what could start HTML, an entity, a link, an
+    image, emphasis, a heading, a quote or a table cell escaped, so that a saved config's name or
+    description, or a ``training.json`` value, adds no markup or script to the card. What cannot
+    (``>`` inside a line, ``_`` inside a word: ``ms_ssim``) is left as it is, readable raw."""
+    text = "".join(_HTML_SPECIAL.get(c, c) for c in _one_line(str(text)))
+    text = _MARKDOWN_SPECIAL.sub(lambda match: "\\" + match.group(), text)
+    # a line that begins like a quote, a list, a rule or a numbered list ("1. "), as text
+    return _BLOCK_START.sub(lambda match: match.group(1) + "\\" + match.group(2), text, count=1)
+
+
+def _code(value: Any) -> str:
+    """``value`` as one inline code span: fenced by more backticks than any run inside it (the
+    CommonMark rule), so that a recipe path or argument cannot close the span and add markup."""
+    text = _one_line(str(value))
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def entry_license(info: ModelInfo) -> str:
@@ -116,7 +129,7 @@ def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: i
     trained_with = (training or {}).get("recipe")  # the recipe file this export was trained with
     released_note = ("; these weights: the runs in the zoo's training/README.md, \"How the "
                      "shipped weights were trained\"" if released else "")
-    recipe = (f"`{trained_with}` (see Training below)" if trained_with
+    recipe = (f"{_code(trained_with)} (see Training below)" if trained_with
               else f"`training/{info.recipe}.toml` (`zoo train {info.recipe}`){released_note}"
               if info.recipe else "unknown (not recorded with these weights)")
     params = f"{num_parameters:,}" if num_parameters is not None else "unknown"
@@ -131,13 +144,13 @@ def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: i
 
 | | |
 |---|---|
-| architecture | `{info.architecture}` ({params} parameters) |
-| arguments | `{json.dumps(dict(info.arch_args))}` |
+| architecture | {_code(info.architecture)} ({params} parameters) |
+| arguments | {_code(json.dumps(dict(info.arch_args)))} |
 | training recipe | {recipe} |
 | license | {license_id} |
 | input | {inputs.color.upper()}, values in [{inputs.value_range[0]}, {inputs.value_range[1]}], \
 padded to a multiple of {inputs.pad_multiple} (any size works) |
-{f"| paper | {info.paper} |" if info.paper else ""}
+{f"| paper | {_markdown(info.paper)} |" if info.paper else ""}
 
 The input is a decoded JPEG as an RGB batch `(B, 3, H, W)` in [0, 1]; the output has the
 same shape and range.
@@ -163,37 +176,40 @@ def _training_section(training: dict[str, Any]) -> str:
     resolved = (f"; the resolved settings, overrides included, are `settings` in `{TRAINING_FILE}`"
                 if settings else "")
     lines = ["", "## Training (this export)", "",
-             f"- recipe: `{training.get('recipe', '?')}`{resolved}",
-             f"- steps: {training.get('steps', '?')}; {_chosen(training)}"]
+             f"- recipe: {_code(training.get('recipe', '?'))}{resolved}",
+             f"- steps: {_markdown(training.get('steps', '?'))}; {_chosen(training)}"]
     if isinstance(settings, dict) and isinstance(settings.get("data"), dict):
         data, stages = settings["data"], settings.get("stages") or {}
-        planned = ", ".join(f"{name} {s.get('steps', '?')}" for name, s in stages.items()
-                            if isinstance(s, dict))
-        cap = f" (capped at {settings['max_steps']})" if settings.get("max_steps") else ""
+        planned = ", ".join(f"{_markdown(name)} {_markdown(s.get('steps', '?'))}"
+                            for name, s in stages.items() if isinstance(s, dict))
+        cap = f" (capped at {_markdown(settings['max_steps'])})" if settings.get("max_steps") else ""
         processes = training.get("processes", 1)
         per = f" per process, {processes} processes" if isinstance(processes, int) and processes > 1 else ""
-        lines.append(f"- data: {data.get('patch', '?')}-px patches, batch {data.get('batch', '?')}{per}, "
-                     f"JPEG quality {data.get('quality', '?')}; planned steps: {planned or '?'}{cap}")
+        lines.append(f"- data: {_markdown(data.get('patch', '?'))}-px patches, batch "
+                     f"{_markdown(data.get('batch', '?'))}{per}, JPEG quality "
+                     f"{_markdown(data.get('quality', '?'))}; planned steps: {planned or '?'}{cap}")
     for change in training.get("recipe_changes") or []:
-        lines.append(f"- resumed after step {change.get('step', '?')} with a changed recipe (the "
-                     f"lines above give the last): {'; '.join(change.get('changes') or [])}")
+        changes = "; ".join(_markdown(c) for c in change.get("changes") or [])
+        lines.append(f"- resumed after step {_markdown(change.get('step', '?'))} with a changed recipe "
+                     f"(the lines above give the last): {changes}")
     for q, scores in (training.get("validation") or {}).items():
-        values = ", ".join(f"{k} {_score(v)}" for k, v in scores.items())
-        lines.append(f"- validation at q={q}: {values}")
+        values = ", ".join(f"{_markdown(k)} {_score(v)}" for k, v in scores.items())
+        lines.append(f"- validation at q={_markdown(q)}: {values}")
     return "\n".join(lines) + "\n"
 
 
 def _chosen(training: dict[str, Any]) -> str:
     """What the card says of the exported generator: the checkpoint chosen, or why none was."""
     if training.get("final_because"):
-        return (f"exported: the final EMA generator (step {training.get('chosen_step', '?')}), "
-                f"because {training['final_because']}")
-    return (f"chosen checkpoint: step {training.get('chosen_step', '?')} "
-            f"({training.get('chosen_stage', '?')}), by {training.get('select_metric', '?')}")
+        return (f"exported: the final EMA generator (step {_markdown(training.get('chosen_step', '?'))}),"
+                f" because {_markdown(training['final_because'])}")
+    return (f"chosen checkpoint: step {_markdown(training.get('chosen_step', '?'))} "
+            f"({_markdown(training.get('chosen_stage', '?'))}), by "
+            f"{_markdown(training.get('select_metric', '?'))}")
 
 
 def _score(value: Any) -> str:
     """A validation score for the card; undefined ones (NaN, null) say so."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "undefined"
-    return f"{value:.4f}" if isinstance(value, (int, float)) else str(value)
+    return f"{value:.4f}" if isinstance(value, (int, float)) else _markdown(value)
