@@ -218,3 +218,33 @@ def test_a_cache_that_cannot_hold_the_conversion_warns_once_and_goes_on(
     assert str(warned[0].message).startswith(f"{path}: the zoo cache cannot keep the converted ")
     assert "set ZOO_DATA to a writable folder" in str(warned[0].message)
     assert not list(tmp_path.rglob("*.tmp*"))
+
+
+@pytest.mark.parametrize("damage", [b"", b"\x08\x00\x00\x00\x00\x00\x00\x00{}", b"not safetensors"])
+def test_a_damaged_cache_file_is_converted_again_with_one_warning(
+        damage: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A truncated cache file failed every image and metric with the same error ("delete it")."""
+    import numpy as np
+
+    from zoo.metrics import cache_files
+
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path))
+    monkeypatch.setattr(cache_files, "_IN_MEMORY", {})
+    path = tmp_path / "metrics" / "demo.safetensors"
+    path.parent.mkdir()
+    path.write_bytes(damage)
+    builds = []
+
+    def build() -> dict[str, Any]:
+        builds.append(1)
+        return {"mu": np.arange(3.0)}
+
+    with pytest.warns(cache_files.CacheWarning) as warned:
+        first = pa.cached_arrays("demo", build)
+    assert len(warned) == 1 and str(warned[0].message).startswith(
+        f"{path}: unreadable metric parameter cache (")
+    assert str(warned[0].message).endswith("); the demo parameters are converted again and the "
+                                           "file replaced")
+    again = pa.cached_arrays("demo", build)  # from the replaced file, without a word
+    assert len(builds) == 1 and np.array_equal(first["mu"], again["mu"])
+    assert np.array_equal(again["mu"], np.arange(3.0))

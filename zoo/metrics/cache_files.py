@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from safetensors import SafetensorError
 
-from zoo.errors import ZooError, caller_stacklevel, first_line, os_reason, printable
+from zoo.errors import caller_stacklevel, first_line, os_reason, printable
 
 __all__ = ["CacheWarning", "cached", "keep_in_cache"]
 
@@ -24,22 +24,25 @@ _IN_MEMORY: dict[Path, Any] = {}
 
 
 class CacheWarning(UserWarning):
-    """Converted parameters the zoo cache cannot hold: used from memory for this run."""
+    """Converted parameters the zoo cache cannot hold (used from memory for this run) or could
+    not read (converted again)."""
 
 
 def cached(path: Path, *, load: Callable[[str], T], build: Callable[[], T],
-           save: Callable[[T, str], None], what: str, cache: str,
-           error: type[ZooError] = ZooError) -> T:
+           save: Callable[[T, str], None], what: str, cache: str) -> T:
     """``path`` loaded, else what this process could not write there, else ``build()`` kept
-    there by ``save(value, temporary_path)``. An unreadable file is an ``error`` naming it and
-    the ``cache`` it is (to delete it); ``what`` names the converted parameters."""
+    there by ``save(value, temporary_path)``. A file that cannot be read (truncated, damaged) is
+    converted again and replaced, with one :class:`CacheWarning` naming it and the ``cache`` it
+    is; ``what`` names the converted parameters."""
+    if path in _IN_MEMORY:
+        return _IN_MEMORY[path]
     if path.is_file():
         try:
             return load(str(path))
-        except Exception as exc:
-            raise error(f"{path}: unreadable {cache} ({exc}); delete it") from exc
-    if path in _IN_MEMORY:
-        return _IN_MEMORY[path]
+        except Exception as exc:  # noqa: BLE001  (the file is the zoo's own, derived: rebuilt)
+            warnings.warn(printable(f"{path}: unreadable {cache} ({first_line(exc)}); the "
+                                    f"{what} are converted again and the file replaced"),
+                          CacheWarning, stacklevel=caller_stacklevel())
     value = build()
     keep_in_cache(path, value, lambda tmp: save(value, tmp), what)
     return value

@@ -110,8 +110,7 @@ def backbone_state_dict(net: Net) -> dict[str, torch.Tensor]:
 
     return cached(_cache_file(net), load=load_file, build=convert,
                   save=lambda state, tmp: save_file(state, tmp, metadata={**source, "net": net}),
-                  what=f"LPIPS {net} backbone weights", cache="LPIPS weights cache",
-                  error=WeightsError)
+                  what=f"LPIPS {net} backbone weights", cache="LPIPS weights cache")
 
 
 def _load_backbone(model: torch.nn.Module, net: Net, state: dict[str, torch.Tensor]) -> None:
