@@ -233,6 +233,34 @@ def test_a_model_that_does_not_load_is_said_so(image_folder: Path, tmp_path: Pat
     assert "unet-l1 (could not be loaded): ZooError" in (out / "leaderboard.html").read_text()
 
 
+def test_a_failure_repeated_on_every_image_is_one_line(image_folder: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """A metric that failed the same way everywhere (a damaged cache, say) printed one line per
+    image, model, quality and protocol: 16 here, 600 on DIV2K's 100 images."""
+    import dataclasses
+
+    from zoo.cli import main
+    from zoo.metrics import METRICS
+
+    def broken(restored: np.ndarray, reference: np.ndarray) -> float:
+        raise RuntimeError("broken")
+
+    monkeypatch.setitem(METRICS, "ssim", dataclasses.replace(METRICS["ssim"], fn=broken))
+    out = tmp_path / "out"
+    assert main(["bench", "--data", str(image_folder), "--models", "jpeg", "unet-l1", "-q", "10", "20",
+                 "--protocol", "y", "--metrics", "psnr", "ssim", "--out", str(out), "--no-progress",
+                 "--crops", "0"]) == 1
+    where = "jpeg on a, unet-l1 on a, jpeg on b and 5 more (16 times)"
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("failed")]
+    assert err == [f"failed {where}: ssim: RuntimeError: broken"]
+    assert (out / "LEADERBOARD.md").read_text().count("ssim: RuntimeError: broken") == 1
+    assert "- `jpeg` on `a`, `unet-l1` on `a`, `jpeg` on `b` and 5 more (16 times): ssim" in (
+        out / "LEADERBOARD.md").read_text()
+    assert f"<li>{where}: ssim: RuntimeError: broken</li>" in (out / "leaderboard.html").read_text()
+    assert len(json.loads((out / "meta.json").read_text())["failures"]) == 16  # every one kept
+
+
 def test_published_rows_appear_as_reported_only(tmp_path: Path, image_folder: Path) -> None:
     live1 = image_folder.rename(tmp_path / "LIVE1")
     out = tmp_path / "out"

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from zoo.bench.baselines import ReportedRow, reported_at
 from zoo.bench.crops import CROP_MARGIN, CROP_SIDE
 from zoo.bench.leaderboard import (PARTIAL_NOTE, best_models, cell_text, command_text,
-                                   failure_where, fmt_metric, groups, has_partial, incomparable,
+                                   fmt_metric, grouped_failures, groups, has_partial, incomparable,
                                    legend, metric_header, provenance, ranked)
 from zoo.bench.suites import LOWER_IS_BETTER
 
@@ -88,8 +88,9 @@ def render_html(dataset: str, summary: list[dict[str, Any]], metrics: tuple[str,
                     f"<figcaption>{e(label)}</figcaption></figure>" for label, f in c["files"].items()]
             out.append("</div>")
         out.append("</div>")
+    failures = grouped_failures(meta.get("failures", []))
     for title, items in (("Skipped images", [f"{i}: {w}" for i, w in meta.get("skipped_images", [])]),
-                         ("Failures", [f"{failure_where(m, i)}: {w}" for m, i, w in meta.get("failures", [])])):
+                         ("Failures", [f"{where}: {w}" for where, w in failures])):
         if items:
             out.append(f"<h2>{title}</h2><ul>" + "".join(f"<li>{e(t)}</li>" for t in items) + "</ul>")
     out.append(f"<script>{_SCRIPT}</script></body></html>")

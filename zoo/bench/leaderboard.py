@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from zoo.bench.baselines import ReportedRow, reported_at
 from zoo.atomic import atomic_write
+from zoo.errors import first_few
 from zoo.bench.suites import LOWER_IS_BETTER, METRIC_DIGITS, METRIC_LABELS, METRIC_UNITS
 
 
@@ -225,8 +226,8 @@ def render_markdown(dataset: str, summary: list[dict[str, Any]], metrics: tuple[
         lines += ["## Skipped images", ""] + [f"- {md_code(i)}: {md_text(why)}"
                                               for i, why in meta["skipped_images"]] + [""]
     if meta.get("failures"):
-        lines += ["## Failures", ""] + [f"- {failure_where(m, i, md_code)}: {md_text(why)}"
-                                        for m, i, why in meta["failures"]] + [""]
+        lines += ["## Failures", ""] + [f"- {where}: {md_text(why)}" for where, why
+                                        in grouped_failures(meta["failures"], md_code)] + [""]
     lines += ["Files: `results.csv` (per image), `summary.csv` (means), `leaderboard.html`, `meta.json`.", ""]
     return "\n".join(lines)
 
@@ -252,6 +253,19 @@ def lead_metric(entries: list[dict[str, Any]], metrics: tuple[str, ...]) -> str 
     """The first of ``metrics`` that any of ``entries`` has a value of: what they are ranked by."""
     return next((m for m in metrics if any(not math.isnan(e.get(m, math.nan)) for e in entries)),
                 None)
+
+
+def grouped_failures(failures: Iterable[Sequence[str]],
+                     name: Callable[[str], str] = str) -> list[tuple[str, str]]:
+    """``(where, why)`` once per reason: a model or a metric that fails the same way on many
+    images, or at every quality and protocol, is one line naming the first few places and how
+    many times (``failures`` are ``(model, image, why)``, as :func:`failure_where` takes them)."""
+    by_reason: dict[str, list[str]] = {}
+    for model, image, why in failures:
+        by_reason.setdefault(why, []).append(failure_where(model, image, name))
+    return [(first_few(list(dict.fromkeys(wheres))) + (f" ({len(wheres)} times)" if len(wheres) > 1
+                                                        else ""), why)
+            for why, wheres in by_reason.items()]
 
 
 def failure_where(model: str, image: str, name: Callable[[str], str] = str) -> str:

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
                  tile=args.tile, progress=not args.no_progress, crops=args.crops, dist=dist)
     if not dist.main:
         return 0
-    from zoo.bench.leaderboard import failure_where, not_shown_text
+    from zoo.bench.leaderboard import grouped_failures, not_shown_text
     from zoo.bench.results import summarize
     from zoo.cli import print_table
     from zoo.bench.runner import current_rows
@@ -81,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
             failed = True
             continue
         if r.meta is None:  # no model loaded or no image read: say why, and write no leaderboard
-            for model, _, why in r.outcome.failures:
-                console.print(f"[red]failed[/] {shown(model)}: {shown(why)}")
+            for where, why in grouped_failures(r.outcome.failures):
+                console.print(f"[red]failed[/] {shown(where)}: {shown(why)}")
             if not r.outcome.models:
                 console.print(f"{shown(name)}: no model could be loaded; nothing written to "
                               f"{shown(str(r.plan.out_dir))}/")
@@ -104,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"[yellow]skipped[/] {shown(image_id)}: {shown(why)}")
         if r.plan.dataset.ignored:
             console.print(f"[yellow]note:[/] {shown(_ignored_text(r.plan.dataset))}")
-        for model, image_id, why in r.outcome.failures:
-            console.print(f"[red]failed[/] {shown(failure_where(model, image_id))}: {shown(why)}")
+        for where, why in grouped_failures(r.outcome.failures):
+            console.print(f"[red]failed[/] {shown(where)}: {shown(why)}")
             failed = True
         outside = not_shown_text((r.meta or {}).get("not_shown"))
         if outside:
