@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -1339,6 +1340,31 @@ def test_plots_name_the_metric_and_its_unit_on_the_y_axis(monkeypatch: pytest.Mo
                for q in (10, 20)]
     plots.plot_metrics(summary, ("psnr", "ssim"), tmp_path)
     assert labels == ["PSNR (dB)", "SSIM"]
+
+
+def test_a_mean_over_fewer_images_is_a_hollow_point(monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    """The plots joined means over different images without a mark: a flat image reproduced
+    exactly at q40 (PSNR infinite, left out) made JPEG's curve fall 5.6 dB from q30 to q40."""
+    import matplotlib.pyplot as plt
+
+    from zoo.bench import plots
+
+    figures: list[Any] = []
+    real = plots._figure
+    monkeypatch.setattr(plots, "_figure", lambda *args: figures.append(real(*args)) or figures[-1])
+    monkeypatch.setattr(plt, "close", lambda fig: None)  # kept open, to be read below
+    summary = [{"protocol": "y", "model": "jpeg", "quality": q, "psnr": v, "ssim": 0.9,
+                "partial": {"psnr": 1} if q == 40 else {}} for q, v in ((30, 41.5), (40, 35.9))]
+    plots.plot_metrics(summary, ("psnr", "ssim"), tmp_path)
+    psnr, ssim = (fig.axes[0] for fig in figures)
+    hollow = [line for line in psnr.lines if line.get_markerfacecolor() == "white"]
+    assert [list(line.get_xdata()) for line in hollow] == [[40], []]  # the point and its legend
+    assert "mean over fewer images" in psnr.get_legend().get_texts()[-1].get_text()
+    assert not any(line.get_markerfacecolor() == "white" for line in ssim.lines)
+    assert ssim.get_legend().get_texts()[-1].get_text() == "jpeg"
+    for fig in figures:
+        plt.close(fig)
 
 
 def test_a_model_keeps_its_colour_from_page_to_page() -> None:

@@ -55,10 +55,11 @@ def plot_metrics(summary: list[dict[str, Any]], metrics: tuple[str, ...], folder
     for protocol in sorted({e["protocol"] for e in summary}):
         entries = [e for e in summary if e["protocol"] == protocol]
         for metric in metrics:
-            lines = {}
+            lines: dict[str, list[tuple[int, float, bool]]] = {}
             for e in entries:
                 if not math.isnan(e.get(metric, math.nan)):
-                    lines.setdefault(e["model"], []).append((int(e["quality"]), e[metric]))
+                    fewer = metric in (e.get("partial") or {})
+                    lines.setdefault(e["model"], []).append((int(e["quality"]), e[metric], fewer))
             if not lines:
                 continue
             path = folder / f"{protocol}_{metric}.png"
@@ -74,15 +75,24 @@ def plot_metrics(summary: list[dict[str, Any]], metrics: tuple[str, ...], folder
     return written
 
 
-def _figure(plt: Any, lines: dict[str, list[tuple[int, float]]], title: str, ylabel: str) -> Any:
-    """A metric against quality, one line per model."""
+def _figure(plt: Any, lines: dict[str, list[tuple[int, float, bool]]], title: str,
+            ylabel: str) -> Any:
+    """A metric against quality, one line per model; a hollow point is a mean over fewer
+    images than the others (the tables' "(n of N)"), which the line joins to means over more."""
     fig, ax = plt.subplots(figsize=(4.2, 3.0), dpi=100)
     styles = line_styles(list(lines))
     for model, points in sorted(lines.items()):
         points.sort()
         colour, style = styles[model]
-        ax.plot([q for q, _ in points], [v for _, v in points], marker="o", label=model,
+        ax.plot([q for q, _, _ in points], [v for _, v, _ in points], marker="o", label=model,
                 color=colour, linestyle=style)
+        hollow = [(q, v) for q, v, fewer in points if fewer]
+        if hollow:
+            ax.plot([q for q, _ in hollow], [v for _, v in hollow], marker="o", linestyle="none",
+                    color=colour, markerfacecolor="white", zorder=3)
+    if any(fewer for points in lines.values() for _, _, fewer in points):
+        ax.plot([], [], marker="o", linestyle="none", color="#555555", markerfacecolor="white",
+                label="mean over fewer images\n(n of N in the tables)")
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("JPEG quality")
     ax.set_ylabel(ylabel)
