@@ -71,6 +71,26 @@ def test_corrupt_image_raises_image_error_naming_it(tmp_path: Path) -> None:
     assert len(errors) == 1 and "broken.png" in errors[0]
 
 
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P"])
+def test_a_ground_truth_with_transparent_pixels_is_refused(mode: str, tmp_path: Path) -> None:
+    """Its alpha was dropped without a word and the colours under it scored (a photo with a
+    transparent half over noise: PSNR 13.8 dB against 27.9 opaque)."""
+    rng = np.random.default_rng(0)
+    rgba = np.dstack([rng.integers(0, 256, (8, 10, 3), dtype=np.uint8),
+                      np.full((8, 10), 255, np.uint8)])
+    opaque = Image.fromarray(rgba, "RGBA").convert(mode)
+    rgba[:, 5:, 3] = 0
+    rgba[0, 0, 3] = 254
+    see_through = Image.fromarray(rgba, "RGBA").convert(mode)
+    opaque.save(tmp_path / "opaque.png")
+    see_through.save(tmp_path / "see.png", transparency=0) if mode == "P" else see_through.save(
+        tmp_path / "see.png")
+    assert datasets.read_image(tmp_path / "opaque.png").shape[:2] == (8, 10)  # alpha 255: fine
+    with pytest.raises(ImageError, match=r"see.png: \d+ of 80 pixels are transparent or partly "
+                                         r"so; a ground truth must be opaque"):
+        datasets.read_image(tmp_path / "see.png")
+
+
 def test_missing_or_empty_folder_is_a_data_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not a folder"):
         datasets.folder_dataset(tmp_path / "nope")

@@ -60,10 +60,18 @@ class Dataset:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """Read a ground-truth image: HxW grey or HxWx3 RGB uint8 (alpha dropped); ImageError if bad."""
+    """Read a ground-truth image: HxW grey or HxWx3 RGB uint8; ImageError if bad. An alpha
+    channel that is opaque everywhere is dropped; one that is not refuses the image, whose
+    colours under its transparency (often arbitrary) would be scored as if seen."""
+    from zoo.errors import ImageError
     from zoo.imaging import read_image as read_file
 
-    return read_file(path).pixels
+    loaded = read_file(path)
+    if loaded.alpha is not None and (seen := int(np.count_nonzero(loaded.alpha < 255))):
+        raise ImageError(f"{path}: {seen:,} of {loaded.alpha.size:,} pixels are transparent or "
+                         "partly so; a ground truth must be opaque (the colours under its "
+                         "transparency would be scored): flatten it onto a background first")
+    return loaded.pixels
 
 
 def folder_dataset(folder: str | Path, label: str | None = None) -> Dataset:
