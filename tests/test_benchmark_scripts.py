@@ -109,6 +109,8 @@ def _fake_children(monkeypatch: pytest.MonkeyPatch, *outcomes: Any) -> list[list
 OUT_OF_RANGE = [
     ("tiling_difference.py", ["--quality", "0"]), ("tiling_difference.py", ["--quality", "101"]),
     ("tiling_difference.py", ["--tile", "0"]), ("tiling_difference.py", ["--overlap", "-5"]),
+    ("psnr_b_counts.py", ["--quality", "0"]), ("psnr_b_counts.py", ["--crop", "0"]),
+    ("psnr_b_counts.py", ["--crop", "3x"]),
     ("precision_quality.py", ["--quality", "0"]), ("headline_table.py", ["--quality", "0"]),
     ("speed_bench.py", ["--metrics", "nosuch"]), ("speed_bench.py", ["--qualities", "0"]),
     ("speed_metrics.py", ["--repeats", "0"]), ("speed_metrics.py", ["--repeats", "-1"]),
@@ -271,6 +273,22 @@ def test_precision_quality_means_leave_out_undefined_scores(tmp_path: Path, monk
 def test_tiling_difference_says_a_score_is_undefined() -> None:
     tiling = _module("tiling_difference.py")
     assert tiling._score(float("nan")) == "nan (undefined here)" and tiling._score(0.25) == "0.2500"
+
+
+def test_psnr_b_counts_prints_the_gaps_docs_metrics_quotes(monkeypatch, capsys) -> None:
+    code, out, err = _run(monkeypatch, capsys, "psnr_b_counts.py", "--image", "astronaut",
+                          "--quality", "10", "95", "--crop", "250x298", "600")
+    assert code == 0, err
+    assert out.splitlines() == [
+        "astronaut: crop 600x600 is larger than the image (512x512): left out",
+        "image, quality: PSNR-B zoo counts / exact counts (exact - zoo)",
+        "astronaut 512x512, q10: 26.414 / 26.414 dB (+0.000)",  # sides multiples of 8: no gap
+        "astronaut 512x512, q95: 40.197 / 40.197 dB (+0.000)",
+        "astronaut crop 250x298, q10: 26.133 / 26.235 dB (+0.102)",
+        "astronaut crop 250x298, q95: 41.903 / 44.391 dB (+2.488)"]
+    assert "26.235 against 26.133 dB at q10" in (REPO / "docs" / "metrics.md").read_text()
+    code, out, err = _run(monkeypatch, capsys, "psnr_b_counts.py", "--image", "nosuch")
+    assert code == 2 and "'nosuch' is neither a sample image" in _one_error(err) and not out
 
 
 def test_precision_quality_checks_every_model_before_the_first(tmp_path: Path, monkeypatch,

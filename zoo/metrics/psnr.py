@@ -33,7 +33,8 @@ def psnr(restored: np.ndarray, reference: np.ndarray) -> float:
     return _psnr_from_mse(float(np.mean(diff * diff)))
 
 
-def blocking_effect_factor(channel: np.ndarray, block: int = BLOCK) -> float:
+def blocking_effect_factor(channel: np.ndarray, block: int = BLOCK, *,
+                           exact_counts: bool = False) -> float:
     """BEF of one 2-D channel: eta * (D_B - D_B^c) when positive, else 0.
 
     D_B is the mean squared difference of horizontally and vertically adjacent pixel pairs
@@ -44,7 +45,8 @@ def blocking_effect_factor(channel: np.ndarray, block: int = BLOCK) -> float:
     of ``block`` has one boundary more (FBCNN's code divides by ``H * (W / block - 1)``, a
     fraction; docs/metrics.md gives both differences).
     Where a count is not positive (a side under 8 px, or both under 16; that code divides by
-    zero or by a negative count) BEF is 0, and PSNR-B is PSNR.
+    zero or by a negative count) BEF is 0, and PSNR-B is PSNR. ``exact_counts``: divide by the
+    pairs really summed instead (benchmarks/psnr_b_counts.py measures what that changes).
     """
     x = _as_float(channel)
     h, w = x.shape
@@ -54,7 +56,8 @@ def blocking_effect_factor(channel: np.ndarray, block: int = BLOCK) -> float:
     dv = (x[1:, :] - x[:-1, :]) ** 2
     col_boundary = (np.arange(w - 1) % block) == block - 1
     row_boundary = (np.arange(h - 1) % block) == block - 1
-    n_b = h * (w // block - 1) + w * (h // block - 1)
+    n_b = (h * int(col_boundary.sum()) + w * int(row_boundary.sum()) if exact_counts
+           else h * (w // block - 1) + w * (h // block - 1))
     n_c = h * (w - 1) + w * (h - 1) - n_b
     if n_b <= 0 or n_c <= 0:
         return 0.0
