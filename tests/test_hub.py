@@ -301,8 +301,13 @@ def test_push_uploads_through_huggingface_hub(hub: FakeHub, tmp_path: Path,
     assert _same_outputs(zoo.load("hf-hub:org/pushed", device="cpu"), _model(7))
 
 
-def test_push_api_function_and_bad_repo(hub: FakeHub, tmp_path: Path) -> None:
-    commit = push_to_hub(_model(8), "org/api")
+def test_push_api_function_and_bad_repo(hub: FakeHub, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ZooError, match=r"^no Hugging Face token: run `hf auth login` or set "
+                                       r"HF_TOKEN \(or write the files only"):
+        push_to_hub(_model(8), "org/api")  # the Hub's 401 came after the model was saved
+    assert "org/api" not in hub.repos
+    commit = push_to_hub(_model(8), "org/api", token="hf_test")
     assert commit.oid == hub.repos["org/api"].head
     assert "hf-hub:org/api" in hub.repos["org/api"].files["README.md"].decode()
     assert main(["push", "jpeg", "--repo", "not-a-repo-id"]) == 2
@@ -603,7 +608,9 @@ def test_push_writes_exactly_the_registry_file_of_every_entry(name: str, tmp_pat
     assert sha256_file(tmp_path / "model.safetensors") == zoo.get_model_info(name).weights.sha256
 
 
-def test_a_push_into_an_existing_repo_replaces_the_model_there(hub: FakeHub, tmp_path: Path) -> None:
+def test_a_push_into_an_existing_repo_replaces_the_model_there(hub: FakeHub, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
     """An earlier push's training.json stayed beside the next model's files, describing
     another model; --private was ignored for a repo that existed and was public."""
     first = save_pretrained(_model(3), tmp_path / "first", training={"entry": "unet-l1", "steps": 4})
@@ -636,7 +643,9 @@ def test_a_save_killed_while_writing_leaves_a_folder_saved_into_again(tmp_path: 
         save_pretrained(model, folder)
 
 
-def test_a_model_that_cannot_be_saved_leaves_no_repo_behind(hub: FakeHub, tmp_path: Path) -> None:
+def test_a_model_that_cannot_be_saved_leaves_no_repo_behind(hub: FakeHub, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
     model = _model(5)
     with torch.no_grad():
         next(model.parameters()).fill_(1e6)  # beyond float16
@@ -731,36 +740,58 @@ def test_a_failed_upload_is_one_error_line(hub: FakeHub, tmp_path: Path,
     assert main(["push", str(source), "--repo", "org/x"]) == 2
     assert capsys.readouterr().err == (
         "error: push to org/x failed: down; the Hub could not be reached: check your connection "
-        "(or write the files only, with --dry-run DIR)\n")
+        "(or write the files only: `zoo push --dry-run DIR`, zoo.hub.save_pretrained)\n")
+    with pytest.raises(ZooError, match=r"^push to org/x failed: down; the Hub could not be "
+                                       r"reached"):  # from Python too, not a ConnectionError
+        push_to_hub(load_pretrained(source), "org/x")
+
+
+def test_a_loaded_folder_is_in_eval_mode_as_zoo_load_gives_it(tmp_path: Path) -> None:
+    """load_pretrained gave training mode: a direct call updated batch-norm statistics."""
+    source = save_pretrained(_model(3), tmp_path / "src")
+    assert not load_pretrained(source).training and not zoo.load(str(source)).training
+
+
+def test_the_offline_hint_follows_huggingface_hub_s_reading(
+        hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HF_HUB_OFFLINE=0 is not offline, but the error said to unset it."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    with pytest.raises(WeightsError) as exc:
+        zoo.load("hf-hub:org/missing")
+    assert "HF_HUB_OFFLINE" not in str(exc.value)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(WeightsError, match=r"\(or unset HF_HUB_OFFLINE\)$"):
+        zoo.load("hf-hub:org/missing")
 
 
 def test_an_unreachable_hub_is_said_so_whatever_the_http_client_raises() -> None:
     """Offline, a push said only "[Errno -2] Name or service not known"."""
     import httpx2
 
-    from zoo.cli.push_cmd import _hub_reason
+    from zoo.hub import hub_reason
 
     request = httpx2.Request("POST", "http://hub/api/repos/create")
     for exc in (httpx2.ConnectError("[Errno -2] Name or service not known", request=request),
                 httpx2.ReadTimeout("timed out", request=request)):
-        assert _hub_reason(exc).endswith("; the Hub could not be reached: check your connection "
-                                         "(or write the files only, with --dry-run DIR)")
-    assert "could not be reached" not in _hub_reason(ValueError("Invalid repo type"))
-    assert "could not be reached" not in _hub_reason(OSError(28, "No space left on device"))
+        assert hub_reason(exc).endswith("; the Hub could not be reached: check your connection "
+                                        "(or write the files only: `zoo push --dry-run DIR`, "
+                                        "zoo.hub.save_pretrained)")
+    assert "could not be reached" not in hub_reason(ValueError("Invalid repo type"))
+    assert "could not be reached" not in hub_reason(OSError(28, "No space left on device"))
     from huggingface_hub.errors import HfHubHTTPError
 
     answered = httpx2.Response(404, request=request)  # an HTTP answer: the Hub was reached
-    assert "could not be reached" not in _hub_reason(HfHubHTTPError("404 Not Found", response=answered))
+    assert "could not be reached" not in hub_reason(HfHubHTTPError("404 Not Found", response=answered))
 
 
 def test_an_unauthorized_push_says_to_check_the_token() -> None:
     import httpx2
     from huggingface_hub.errors import HfHubHTTPError
 
-    from zoo.cli.push_cmd import _hub_reason
+    from zoo.hub import hub_reason
 
     response = httpx2.Response(401, request=httpx2.Request("POST", "http://hub/api/repos/create"))
-    reason = _hub_reason(HfHubHTTPError("401 Client Error: Unauthorized", response=response))
+    reason = hub_reason(HfHubHTTPError("401 Client Error: Unauthorized", response=response))
     assert reason.startswith("401 Client Error: Unauthorized") and "check your token" in reason
 
 

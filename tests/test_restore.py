@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from pathlib import Path
 
@@ -204,6 +205,48 @@ def test_tensor_results_are_ordinary_tensors(identity: Restorer, net: Restorer) 
             out = restore_image(model, torch.rand(3, 20, 24), tile=tile)
             out.mul_(0.5)
             (torch.nn.Conv2d(3, 1, 3)(out[None]) ** 2).sum().backward()
+            with torch.inference_mode():  # a caller's inference mode too
+                made_inside = restore_image(model, torch.rand(3, 20, 24), tile=tile)
+                grey = restore_image(model, torch.rand(2, 1, 20, 24), tile=tile)
+            assert not made_inside.is_inference() and not grey.is_inference()
+            made_inside.add_(0)
+
+
+def test_tensors_without_values_are_refused_in_one_line(net: Restorer) -> None:
+    """A meta or sparse tensor failed inside torch (aminmax, .item() on meta tensors)."""
+    for tensor, kind in ((torch.rand(3, 32, 32, device="meta"), "meta"),
+                         (torch.rand(3, 32, 32).to_sparse(), "torch.sparse_coo")):
+        with pytest.raises(TypeError, match=f"^expected a dense tensor with values, got a {kind} "
+                                            "tensor; use x.to_dense"):
+            restore_image(net, tensor)
+
+
+@pytest.mark.parametrize(("batch", "what"), [
+    (torch.zeros(1, 3, 16, 16, dtype=torch.uint8), "torch.uint8 of shape (1, 3, 16, 16)"),
+    (torch.rand(1, 4, 16, 16), "torch.float32 of shape (1, 4, 16, 16)"),
+    (torch.rand(1, 1, 16, 16), "torch.float32 of shape (1, 1, 16, 16)")])
+@pytest.mark.parametrize("name", ["unet-l1", "arnet-nogan"])
+def test_a_direct_call_refuses_what_is_not_an_rgb_float_batch(batch: torch.Tensor, what: str,
+                                                              name: str) -> None:
+    """arnet-nogan(uint8 batch) returned a near-white image (its normalisation made it float);
+    unet-l1 failed in torch's words (bias types, channel counts)."""
+    model = zoo.create_model(name)
+    with pytest.raises(ValueError, match=f"^{name}\\(x\\) takes a \\(B, 3, H, W\\) float tensor in "
+                                         f"\\[0, 1\\], got {re.escape(what)}; {name}.restore"):
+        model(batch)
+    assert model(torch.rand(0, 3, 16, 16)).shape == (0, 3, 16, 16)  # an empty batch: empty
+
+
+def test_restore_file_refuses_a_folder_as_its_output(tmp_path: Path, identity: Restorer) -> None:
+    """It wrote FOLDER.png beside the folder (`zoo restore -o FOLDER/` is refused)."""
+    source = tmp_path / "in.png"
+    Image.fromarray(pixels()).save(source)
+    (tmp_path / "results").mkdir()
+    for out in (tmp_path / "results", f"{tmp_path / 'results'}/", f"{tmp_path / 'new'}/"):
+        with pytest.raises(zoo.ImageError, match=r": names a folder, not a file; name the result "
+                                                 r"file \(FOLDER/NAME.png\)$"):
+            restore_file(identity, source, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png", "results"]
 
 
 @pytest.mark.parametrize("name", ["jpeg", "unet-l1", "arnet-nogan"])
@@ -318,8 +361,23 @@ def test_pytorch_pickles_get_a_safetensors_hint(tmp_path: Path) -> None:
     torch.save({"a": torch.zeros(2)}, checkpoint)
     with pytest.raises(WeightsError, match="PyTorch pickle .* safetensors only"):
         zoo.load("unet-l1", weights=str(checkpoint))
+    with pytest.raises(WeightsError, match=r"PyTorch pickle .* safetensors only .*save_file\(.*\), "
+                                           r"then load it into its registry entry: zoo.load\(NAME, "
+                                           r"weights='model.safetensors'\)$"):
+        zoo.load(str(checkpoint))  # the conversion line docs/restore.md promises, at once
+    (tmp_path / "notes.txt").write_text("not a model")
     with pytest.raises(ZooError, match="weights=PATH"):
-        zoo.load(str(checkpoint))
+        zoo.load(str(tmp_path / "notes.txt"))
+
+
+def test_arguments_of_another_kind_are_named() -> None:
+    """weights=123 and precision=["bf16"] failed in Path() and a set lookup's words."""
+    with pytest.raises(TypeError, match=r"^weights is a path to a .safetensors file \(str or path "
+                                        r"object\), not int$"):
+        zoo.load("unet-l1", weights=123)  # type: ignore[arg-type]
+    with pytest.raises(zoo.ZooError, match=r"^unknown precision \['bf16'\]; choose one of fp32, "
+                                           r"bf16, fp16$"):
+        zoo.load("jpeg", precision=["bf16"])  # type: ignore[arg-type]
 
 
 def test_restore_file_refuses_its_input_as_output_and_unknown_suffixes_first(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ import contextlib
 import json
 import logging
 import math
-import os
 import re
+import socket
 import tempfile
 import threading
 from collections import Counter
@@ -38,9 +38,9 @@ if TYPE_CHECKING:
     from zoo.models.base import Restorer
 
 __all__ = ["CARD_FILE", "CONFIG_FILE", "TRAINING_FILE", "WEIGHTS_FILE", "build_from_config",
-           "check_fits", "check_publishable", "check_repo_id", "check_save_folder",
-           "load_pretrained", "model_card", "push_to_hub", "read_config", "read_training",
-           "save_pretrained"]
+           "check_fits", "check_publishable", "check_repo_id", "check_save_folder", "check_token",
+           "hub_reason", "load_pretrained", "model_card", "push_to_hub", "read_config",
+           "read_training", "save_pretrained"]
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +269,13 @@ def saved_training(spec: str) -> dict[str, Any] | None:
     return read_training(path if path.is_dir() else path.parent)
 
 
+def _offline() -> bool:
+    """huggingface_hub's own reading of HF_HUB_OFFLINE (``0`` is not offline)."""
+    from huggingface_hub import constants
+
+    return constants.is_offline_mode()
+
+
 def _fetch(repo_id: str, revision: str | None) -> tuple[Path, Path, str]:
     """Download (or find in the cache) a Hub repo's config and weights."""
     rev = revision or "main"
@@ -277,7 +284,7 @@ def _fetch(repo_id: str, revision: str | None) -> tuple[Path, Path, str]:
         misses: list[str] = []
         found = hub_file(repo_id, name, rev, misses)
         if found is None:
-            offline = " (or unset HF_HUB_OFFLINE)" if os.environ.get("HF_HUB_OFFLINE") else ""
+            offline = " (or unset HF_HUB_OFFLINE)" if _offline() else ""
             why = misses[-1] if misses else "not found"
             raise WeightsError(f"cannot get {name} of Hub repo {repo_id}@{rev} ({why}): check the "
                                f"repo id, that it holds a zoo model, and your connection{offline}")
@@ -289,7 +296,9 @@ def _fetch(repo_id: str, revision: str | None) -> tuple[Path, Path, str]:
 def load_pretrained(folder_or_repo_id: str | Path, revision: str | None = None) -> Restorer:
     """Rebuild a model from a local folder or a Hub repo id holding config.json + model.safetensors.
 
-    Weights are loaded strictly; the model's ``info`` is built from the config.
+    Weights are loaded strictly; the model's ``info`` is built from the config. The model is in
+    eval mode, as :func:`zoo.load` gives it (training mode would update a batch norm's running
+    statistics on every direct call).
     """
     local = Path(folder_or_repo_id)
     if local.is_dir():
@@ -300,7 +309,7 @@ def load_pretrained(folder_or_repo_id: str | Path, revision: str | None = None) 
         repo_id = check_repo_id(str(folder_or_repo_id),
                                 expected="a saved folder or a Hub repo id ORG/NAME")
         config_path, weights_path, source = _fetch(repo_id, revision)
-    return build_from_config(config_path, weights_path, source=source)
+    return build_from_config(config_path, weights_path, source=source).eval()
 
 
 def build_from_config(config_path: Path, weights_path: Path, *, source: str) -> Restorer:
@@ -475,26 +484,77 @@ def push_to_hub(model: Restorer, repo_id: str, *, private: bool = False, token: 
     removed when this model has none (it would describe another model). ``private`` cannot
     hide a repo that exists and is public: that is refused.
     """
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+    from huggingface_hub import HfApi
 
     check_publishable(model)  # before the repo is created
     check_repo_id(repo_id)
+    if api is None:
+        check_token(token)
     api = api or HfApi(token=token)
     with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
         folder = save_pretrained(model, tmp, repo_id=repo_id, training=training)
-        existing = _repo_privacy(api, repo_id)
-        if existing is None:
-            api.create_repo(repo_id, private=private, exist_ok=True)
-        elif private and not existing:
-            raise ZooError(f"{repo_id} exists and is public: --private does not change an existing "
-                           "repo; make it private on the Hub first, or push to a new repo")
-        operations: list[Any] = [CommitOperationAdd(path_in_repo=path.name, path_or_fileobj=str(path))
-                                 for path in sorted(folder.iterdir())]
-        if (existing is not None and training is None
-                and api.file_exists(repo_id, TRAINING_FILE)):
-            operations.append(CommitOperationDelete(path_in_repo=TRAINING_FILE))
-        return api.create_commit(repo_id, operations=operations,
-                                 commit_message=commit_message or f"Upload {model.name} with zoo")
+        try:
+            return _upload(api, model, repo_id, folder, private=private, training=training,
+                           commit_message=commit_message)
+        except ZooError:
+            raise
+        except Exception as exc:  # noqa: BLE001  (HTTP and network errors of huggingface_hub)
+            raise ZooError(f"push to {repo_id} failed: {hub_reason(exc)}") from None
+
+
+_FILES_ONLY = "or write the files only: `zoo push --dry-run DIR`, zoo.hub.save_pretrained"
+
+
+def check_token(token: str | None = None) -> None:
+    """A push needs a token (``token``, else `hf auth login`'s or HF_TOKEN): refused in one line
+    before anything is loaded or written, rather than by the Hub's 401 after."""
+    from huggingface_hub import get_token
+
+    if not (token or get_token()):
+        raise ZooError(f"no Hugging Face token: run `hf auth login` or set HF_TOKEN ({_FILES_ONLY})")
+
+
+def hub_reason(exc: Exception) -> str:
+    """The Hub's own reason where it gave one ("Invalid username or password."), not only
+    the status line, and what to check."""
+    reason = first_line(exc)
+    server = getattr(exc, "server_message", None)
+    if server and first_line(server) not in reason:
+        reason = f"{reason} ({first_line(server)})"
+    if getattr(getattr(exc, "response", None), "status_code", None) in (401, 403):
+        reason += "; check your token (`hf auth login` or HF_TOKEN) and its write access to the repo"
+    elif _unreachable(exc):
+        reason += f"; the Hub could not be reached: check your connection ({_FILES_ONLY})"
+    return reason
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` is the network failing rather than the Hub answering: a name not
+    resolved, a connection refused or timed out (not any OSError: a full disk is not the
+    network), or the HTTP client's transport error, matched by name because that client is
+    huggingface_hub's choice (httpx's TransportError)."""
+    return (isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror))
+            or any(c.__name__ == "TransportError" for c in type(exc).__mro__))
+
+
+def _upload(api: HfApi, model: Restorer, repo_id: str, folder: Path, *, private: bool,
+            training: dict[str, Any] | None, commit_message: str | None) -> CommitInfo:
+    """Create the repo where needed and commit ``folder``'s files to it."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+    existing = _repo_privacy(api, repo_id)
+    if existing is None:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+    elif private and not existing:
+        raise ZooError(f"{repo_id} exists and is public: --private does not change an existing "
+                       "repo; make it private on the Hub first, or push to a new repo")
+    operations: list[Any] = [CommitOperationAdd(path_in_repo=path.name, path_or_fileobj=str(path))
+                             for path in sorted(folder.iterdir())]
+    if (existing is not None and training is None
+            and api.file_exists(repo_id, TRAINING_FILE)):
+        operations.append(CommitOperationDelete(path_in_repo=TRAINING_FILE))
+    return api.create_commit(repo_id, operations=operations,
+                             commit_message=commit_message or f"Upload {model.name} with zoo")
 
 
 def _repo_privacy(api: HfApi, repo_id: str) -> bool | None:

@@ -18,6 +18,7 @@ from zoo.hub import CONFIG_FILE, build_from_config, check_repo_id, load_pretrain
 from zoo.precision import DEFAULT_PRECISION, check_precision, warn_if_emulated, with_precision
 from zoo.registry import (create_model, get_model_info, list_models, names_registry_entry,
                           not_imported_hint)
+from zoo.weights import torch_save_refusal
 
 if TYPE_CHECKING:
     from zoo.models.base import Restorer
@@ -81,6 +82,9 @@ def _load(name_or_path: str, weights: str | None) -> Restorer:
                 return load_best_file(path)
             raise ZooError(f"{path} has no {CONFIG_FILE} beside it; {_WEIGHTS_INTO_AN_ENTRY}")
     if name_or_path not in list_models():
+        if path.is_file() and (pickled := torch_save_refusal(path)):
+            raise WeightsError(f"{pickled}, then load it into its registry entry: "
+                               "zoo.load(NAME, weights='model.safetensors')")
         if path.is_file():
             raise ZooError(f"{path}: not a model; a model is a registry name, "
                            f"{HUB_PREFIX}ORG/NAME, a saved folder, a .safetensors file with "
@@ -127,6 +131,9 @@ def load_model(name_or_path: str | os.PathLike[str], device: str | torch.device 
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise TypeError(f"a model is named by a str (a registry name, {HUB_PREFIX}ORG/NAME or a "
                         f"path) or a path object, not {type(name_or_path).__name__}")
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise TypeError(f"weights is a path to a .safetensors file (str or path object), not "
+                        f"{type(weights).__name__}")
     if not str(name_or_path):  # Path("") would be the current folder
         raise ZooError("the model's name is empty; name a registry entry (zoo.list_models()), "
                        f"{HUB_PREFIX}ORG/NAME or a saved folder")

@@ -30,7 +30,7 @@ DEFAULT_PRECISION = "fp32"
 
 def check_precision(precision: str) -> torch.dtype | None:
     """The autocast dtype for a precision name, or a one-line error listing the names."""
-    if precision not in PRECISIONS:
+    if not isinstance(precision, str) or precision not in PRECISIONS:
         raise ZooError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     return PRECISIONS[precision]
 

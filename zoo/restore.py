@@ -59,8 +59,8 @@ def _inference(model: Restorer, device: torch.device) -> Iterator[None]:
     """
     was_training = model.training
     model.to(device).eval()
-    try:
-        with torch.no_grad(), exact_fp32():
+    try:  # inference_mode(False): inside a caller's inference_mode too
+        with torch.inference_mode(False), torch.no_grad(), exact_fp32():
             yield
     finally:
         model.train(was_training)
@@ -76,6 +76,9 @@ def restore_tensor(model: Restorer, x: torch.Tensor, *, tile: int | None = None,
     """
     if not torch.is_floating_point(x):
         raise TypeError(f"expected a float tensor in [0, 1], got dtype {x.dtype}")
+    if x.layout != torch.strided or x.is_meta:
+        raise TypeError(f"expected a dense tensor with values, got a "
+                        f"{'meta' if x.is_meta else x.layout} tensor; use x.to_dense() or real data")
     _check_range(x)
     single = x.ndim == 3
     batch = x.unsqueeze(0) if single else x
@@ -285,6 +288,12 @@ def restore_file(model: Restorer, in_path: str | os.PathLike[str],
     its format cannot hold (alpha in JPEG, a side over WebP's or JPEG's limit), or an output
     that cannot be replaced (an OSError: write-protected, a folder in its place).
     """
+    # A folder without a suffix would become FOLDER.png beside it (one with a suffix, where the
+    # result should be, is refused below as the file it stands in place of).
+    if str(out_path).endswith(("/", os.sep)) or (
+            Path(out_path).is_dir() and output_path(out_path) != Path(out_path)):
+        raise ImageError(f"{out_path}: names a folder, not a file; name the result file "
+                         "(FOLDER/NAME.png)")
     output_format(out_path)
     if _resolved(in_path) == _resolved(output_path(out_path)):
         raise ImageError(f"{in_path}: the output would overwrite the input; choose another "

@@ -113,6 +113,22 @@ def _is_torch_save(path: Path, head: bytes) -> bool:
         return False
 
 
+def _pickle_refusal(path: Path) -> str:
+    return (f"{path} is a PyTorch pickle (torch.save), not safetensors; the zoo loads "
+            "safetensors only (they cannot run code): convert it with safetensors.torch."
+            "save_file(torch.load(PATH, weights_only=True), 'model.safetensors')")
+
+
+def torch_save_refusal(path: Path) -> str | None:
+    """What to do with ``path`` when it is a ``torch.save`` file; None when it is not one."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return None
+    return _pickle_refusal(path) if _is_torch_save(path, head) else None
+
+
 def _check_complete(path: Path, remedy: str = REDOWNLOAD) -> None:
     """Refuse a missing file, or one shorter than its safetensors header says (a cut download)."""
     if path.is_dir():
@@ -137,10 +153,7 @@ def _check_complete(path: Path, remedy: str = REDOWNLOAD) -> None:
         # Only a file that is not safetensors is looked at as a pickle: a safetensors header
         # length can begin with the bytes of a pickle's protocol mark.
         if _is_torch_save(path, head):
-            raise WeightsError(
-                f"{path} is a PyTorch pickle (torch.save), not safetensors; the zoo loads "
-                "safetensors only (they cannot run code): convert it with safetensors.torch."
-                "save_file(torch.load(PATH, weights_only=True), 'model.safetensors')") from None
+            raise WeightsError(_pickle_refusal(path)) from None
         if path.suffix.lower() != ".safetensors":  # a photo or another format: nothing to delete
             raise WeightsError(f"{path} is not a safetensors file: weights are .safetensors files "
                                "(a zoo train export's model.safetensors, say)") from None

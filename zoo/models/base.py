@@ -169,6 +169,13 @@ class Restorer(nn.Module):
             raise ValueError(f"{self.name}(x) takes a (B, 3, H, W) float tensor, got shape "
                              f"{tuple(x.shape)}; add the batch dimension (x[None]) or use "
                              f"{self.name}.restore(x)")
+        if not torch.is_floating_point(x) or x.shape[1] != 3:  # a network's own words were
+            # about bias types and channel counts, or a uint8 batch came back near-white
+            raise ValueError(f"{self.name}(x) takes a (B, 3, H, W) float tensor in [0, 1], got "
+                             f"{x.dtype} of shape {tuple(x.shape)}; {self.name}.restore(image) "
+                             "takes PIL images and uint8 arrays, grey and RGBA too")
+        if x.shape[0] == 0:  # networks differ in how they fail on an empty batch
+            return x.clone()
         padded, (h, w) = pad_to_multiple(x, self.pad_multiple)
         try:
             out = self.forward_padded(padded)
