@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 from zoo.errors import ImageError, WeightsError, ZooError
 from zoo.registry import create_model, get_model_info, list_models, register_model
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch is imported by the first load, not by `import zoo`
+    import torch
+
     from zoo.models.base import Restorer
 
 __version__ = "0.1.0"
@@ -22,8 +24,8 @@ __all__ = ["ImageError", "WeightsError", "ZooError", "__version__", "create_mode
            "list_models", "load", "register_model"]
 
 
-def load(name_or_path: str | os.PathLike[str], *, device: str | None = None,
-         weights: str | None = None, precision: str = "fp32") -> Restorer:
+def load(name_or_path: str | os.PathLike[str], *, device: str | int | torch.device | None = None,
+         weights: str | os.PathLike[str] | None = None, precision: str = "fp32") -> Restorer:
     """Load a model ready for inference (eval mode, pretrained weights).
 
     ``name_or_path`` is a registry name (``"arnet-nogan"``, see :func:`list_models`),

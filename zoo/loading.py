@@ -66,7 +66,7 @@ def _path_like(revision: str) -> bool:
             or printable(revision) != revision)
 
 
-def _load(name_or_path: str, weights: str | None) -> Restorer:
+def _load(name_or_path: str, weights: str | os.PathLike[str] | None) -> Restorer:
     if name_or_path.startswith(HUB_PREFIX):
         repo, revision = parse_hub_id(name_or_path)
         return load_pretrained(repo, revision=revision)
@@ -120,8 +120,8 @@ def _not_a_model(spec: str, path: Path) -> str:
             f"{HUB_PREFIX}ORG/NAME, and not a folder with {CONFIG_FILE}{not_imported_hint()}")
 
 
-def load_model(name_or_path: str | os.PathLike[str], device: str | torch.device | None = None,
-               weights: str | None = None, precision: str = DEFAULT_PRECISION) -> Restorer:
+def load_model(name_or_path: str | os.PathLike[str], device: str | int | torch.device | None = None,
+               weights: str | os.PathLike[str] | None = None, precision: str = DEFAULT_PRECISION) -> Restorer:
     """Load a model ready for inference: weights loaded, eval mode, on ``device``.
 
     ``weights`` (a safetensors path) replaces a registry entry's pretrained weights. A spec

@@ -260,6 +260,8 @@ def list_architectures() -> list[str]:
 
 
 def get_model_info(name: str) -> ModelInfo:
+    """The registry record of ``name`` (architecture, arguments, weights, input conventions);
+    a one-line ZooError naming the known entries for an unknown name."""
     _ensure_loaded()
     try:
         return _MODELS[name]

@@ -210,8 +210,16 @@ class Restorer(nn.Module):
             raise ValueError(f"{type(self).__name__}: {changes} drops weights {unexpected[:3]}")
         return bigger, missing
 
-    def restore(self, image: Any, *, tile: int | None = None, device: str | None = None) -> Any:
-        """Restore a PIL image, a uint8 numpy array or a float tensor; returns the same kind."""
+    def restore(self, image: Any, *, tile: int | None = None,
+                device: str | int | torch.device | None = None) -> Any:
+        """Restore a PIL image, a uint8 numpy array (HxW, HxWx1, HxWx3, HxWx4) or a float tensor
+        in [0, 1] (``(3, H, W)``, ``(B, 3, H, W)``, 1-channel too); returns the same kind, shape
+        and mode (alpha and metadata kept; docs/restore.md, "Python").
+
+        ``tile``: None tiles large images automatically, 0 never tiles, N restores in N-pixel
+        tiles (bounded memory). ``device``: where to run ("cpu", "cuda", "cuda:N", "mps", an int
+        CUDA index or a torch.device); default: where the model is.
+        """
         from zoo.restore import restore_image
 
         return restore_image(self, image, tile=tile, device=device)
