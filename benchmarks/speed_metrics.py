@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rich.console import Console
 from rich.table import Table
 
 from zoo.atomic import atomic_write, check_output_file
+from zoo.cli import print_table
 from zoo.cli.arg_types import float_above, int_in
 from zoo.cli.children import PeakMemory, run_child
 from zoo.degrade import jpeg_roundtrip, to_protocol
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         table.add_column(column, justify="left" if column in ("metric", "device") else "right")
     for row in rows:
         table.add_row(*_cells(row, args.memory, _side(args.megapixels)))
-    Console().print(table)
+    print_table(table)
     if args.markdown:
         atomic_write(args.markdown,
                      lambda fh: fh.write(to_markdown(rows, args.protocol, args.megapixels)))

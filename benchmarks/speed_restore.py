@@ -261,18 +261,18 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(out))
         return 0
 
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
     import zoo
+    from zoo import terminal
 
     if args.markdown:
         check_output_file(args.markdown, "--markdown")
     from zoo.devices import usable_device
 
     usable_device(args.device)  # refused here, not in every row's child
-    console = Console()
+    console = terminal.console()
     names = args.models or zoo.list_models()
     _check_models(names, zoo.list_models())
     wanted = _rows_to_measure(args, names)

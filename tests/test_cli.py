@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import errno
+import io
 import os
 import re
 import tempfile
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from torch import nn
 
 import zoo.cli
@@ -441,3 +443,30 @@ def test_an_empty_name_is_refused_not_read_as_the_current_folder(
     assert exit_.value.code == 2
     assert f"argument {option}: the name is empty; name a" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_emoji_codes_in_names_are_printed_as_typed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """rich turned `:fire:` into an emoji in every message: `a:fire:.jpg` was named `a\U0001f525.jpg`."""
+    from zoo import terminal
+    from zoo.samples import sample_image
+
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(sample_image("astronaut")[:32, :32]).save("a:fire:.png")
+    assert main(["restore", "a:fire:.png", "nope:x:.png", "--model", "jpeg"]) == 1
+    err = capsys.readouterr().err
+    assert "a:fire:.png -> a:fire:.restored.png" in err and "nope:x:.png: no such file" in err
+    assert main(["list", ":x:"]) == 2
+    assert "no model matches ':x:'" in capsys.readouterr().err
+    with terminal.console(record=True, file=io.StringIO()) as shown:
+        shown.print("set:fire:", ":x:")
+    assert shown.export_text() == "set:fire: :x:\n"
+
+
+def test_zoo_list_keeps_each_entry_on_one_line_in_a_pipe(capsys: pytest.CaptureFixture[str]) -> None:
+    """Outside a terminal rich assumed 80 columns: `zoo list | grep unet` found a fragment."""
+    from zoo.registry import get_model_info
+
+    assert main(["list"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if " unet-l1 " in x)
+    assert get_model_info("unet-l1").description in line

@@ -133,9 +133,9 @@ def _fetch_into(url: str, dest: Path, *, sha256: str, size: int, timeout: float,
 
 def _download(url: str, target: Path, *, size: int, timeout: float, progress: bool) -> str:
     """Stream ``url`` into ``target``, hashing it; stop as soon as it cannot be the archive."""
-    from rich.console import Console
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
-                               TimeRemainingColumn, TransferSpeedColumn)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+    from zoo.terminal import console, description_column
 
     hasher = hashlib.sha256()
     request = urllib.request.Request(url, headers={"User-Agent": "zoo-data-fetch"})
@@ -145,10 +145,10 @@ def _download(url: str, target: Path, *, size: int, timeout: float, progress: bo
         if announced is not None and announced != size:
             raise DataError(f"{url}: the server sends {announced} bytes ({kind}), the archive has "
                             f"{size}: not the DIV2K archive; check the URL, or {offline_hint()}")
-        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+        columns = (description_column(), BarColumn(), DownloadColumn(),
                    TransferSpeedColumn(), TimeRemainingColumn())
         with Progress(*columns, disable=not progress, transient=False,
-                      console=Console(stderr=True)) as bar:
+                      console=console(stderr=True)) as bar:
             task = bar.add_task("DIV2K_valid_HR.zip", total=size)
             written = 0
             while chunk := response.read(1 << 20):

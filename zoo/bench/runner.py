@@ -458,18 +458,18 @@ class _RowProgress:
     long run looked hung; nothing when disabled (other ranks, tests, ``--no-progress``)."""
 
     def __init__(self, enabled: bool, total: int, label: str) -> None:
-        from rich.console import Console
-        from rich.markup import escape
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                    TimeElapsedColumn, TimeRemainingColumn)
 
-        console = Console(stderr=True, soft_wrap=True)
-        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+        from zoo import terminal
+
+        console = terminal.console(stderr=True, soft_wrap=True)
+        self.bar = Progress(terminal.description_column(style="bold"), BarColumn(),
                             MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
                             TimeRemainingColumn(), console=console,
                             disable=not (enabled and console.is_terminal))
         self.total = total
-        self.task = self.bar.add_task(f"bench {escape(printable(label))}", total=total)
+        self.task = self.bar.add_task(f"bench {printable(label)}", total=total)
         self.lines = (PlainProgress(console, unit="row") if enabled and not console.is_terminal
                       else None)
         if self.lines is not None:

@@ -16,12 +16,13 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
+from zoo import terminal
 from zoo.child_signals import quiet_children
 from zoo.errors import Notice, ZooError, error_line, printable
 
 _SUBCOMMANDS = ("list_cmd", "restore_cmd", "push_cmd", "bench_cmd", "data_cmd", "train_cmd")
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+err_console = terminal.console(stderr=True, soft_wrap=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,11 +53,11 @@ def shown(text: str) -> str:
 def print_table(table: Table, console: Console | None = None) -> None:
     """Print ``table`` without cutting its cells: outside a terminal rich assumes 80 columns, so
     there a wider table gets a console as wide as it needs (in a terminal, rich fits it)."""
-    console = console or Console(highlight=False)
-    needed = Measurement.get(console, console.options.update_width(1000), table).maximum
-    if needed > console.width and not console.is_terminal:
-        console = Console(file=console.file, highlight=False, width=needed)
-    console.print(table)
+    out = console or terminal.console()
+    needed = Measurement.get(out, out.options.update_width(1000), table).maximum
+    if needed > out.width and not out.is_terminal:
+        out = terminal.console(file=out.file, width=needed)
+    out.print(table)
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from zoo import terminal
 from zoo.cli import shown
 from zoo.cli.arg_types import named, named_path
 from zoo.degrade import PROTOCOLS
@@ -47,13 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from zoo.bench.api import bench, dataset_notice
     from zoo.bench.distributed import DistContext
     from zoo.bench.suites import load_suite
 
-    console = Console(stderr=True, highlight=False, soft_wrap=True)  # one line per message
+    console = terminal.console(stderr=True, soft_wrap=True)  # one line per message
     with alike_on_every_rank():
         suite = load_suite(args.suite)
     dist = DistContext.from_env()
@@ -72,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from zoo.cli import print_table
     from zoo.bench.runner import current_rows
 
-    out = Console(highlight=False)
+    out = terminal.console()
     failed = False
     for r in runs:
         name = r.plan.dataset.name

@@ -21,21 +21,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from zoo.terminal import console
 
     from zoo.div2k import DIV2K_URL, div2k_dir, div2k_present, fetch_div2k
     from zoo.errors import ZooError
 
-    console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)  # paths as they are
+    err = console(stderr=True, soft_wrap=True, markup=False)  # paths as they are
     if div2k_present() and not args.force:
-        console.print(f"DIV2K validation is already in {div2k_dir()} (use --force to fetch again)")
+        err.print(f"DIV2K validation is already in {div2k_dir()} (use --force to fetch again)")
         return 0
     if args.url is not None and not args.url.strip():
         raise ZooError("--url '': give the address of a mirror of the DIV2K archive, or leave "
                        "--url out for the official one")
     folder = fetch_div2k(args.url or DIV2K_URL)
     count = len(list(folder.glob("*.png")))
-    console.print(f"DIV2K validation: {count} images verified and unpacked into {folder}")
+    err.print(f"DIV2K validation: {count} images verified and unpacked into {folder}")
     return 0
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from rich.console import Console
 from rich.table import Table
+
+from zoo.cli import print_table
+from zoo.terminal import console
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -62,11 +64,11 @@ def run(args: argparse.Namespace) -> int:
             continue
         where = "not needed" if params == 0 and info.weights is None else weights_where(info)
         table.add_row(name, format_count(params), where, info.description)
-    Console().print(table)
+    print_table(table)
     _print_errors(broken)
     return 1 if broken else 0
 
 
 def _print_errors(lines: list[str]) -> None:
     for why in lines:
-        Console(stderr=True, highlight=False, soft_wrap=True).print(f"error: {why}", markup=False)
+        console(stderr=True, soft_wrap=True).print(f"error: {why}", markup=False)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
-
 from zoo.cli.arg_types import named
 from zoo.errors import ZooError, os_reason, printable
+from zoo.terminal import console
 
-console = Console(highlight=False, soft_wrap=True, markup=False)  # paths and names as they are
+out = console(soft_wrap=True, markup=False)  # paths and names as they are
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     training = saved_training(args.name) if is_saved_model(args.name) and args.weights is None else None
     # A saved config.json names the model: its control characters would drive the terminal.
     name = printable(model.name)
-    console.print(f"{name}: weights from {printable(getattr(model, 'weights_source', 'nowhere'))}")
+    out.print(f"{name}: weights from {printable(getattr(model, 'weights_source', 'nowhere'))}")
     if args.dry_run:
         try:
             folder = save_pretrained(model, args.dry_run, repo_id=args.repo, training=training)
@@ -58,10 +57,10 @@ def run(args: argparse.Namespace) -> int:
             raise ZooError(f"--dry-run {args.dry_run}: cannot write there "
                            f"({os_reason(exc)})") from None
         for path in sorted(folder.iterdir()):
-            console.print(f"  {printable(str(path))}  ({path.stat().st_size:,} bytes)")
-        console.print(f"dry run: wrote the files for {args.repo} into {printable(str(folder))}; "
+            out.print(f"  {printable(str(path))}  ({path.stat().st_size:,} bytes)")
+        out.print(f"dry run: wrote the files for {args.repo} into {printable(str(folder))}; "
                       "nothing uploaded")
         return 0
     commit = push_to_hub(model, args.repo, private=args.private, training=training)
-    console.print(f"pushed {name} to {args.repo}: {printable(commit.commit_url)}")
+    out.print(f"pushed {name} to {args.repo}: {printable(commit.commit_url)}")
     return 0

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+from zoo import terminal
 
 from zoo.cli.arg_types import named, named_path
 from zoo.distributed import refuse_torchrun
@@ -121,7 +123,7 @@ def _fail(console: Console, problem: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """``zoo restore`` (run_tool prints its usage errors, file names escaped to one line)."""
     # soft_wrap: every message stays one line, whatever the terminal width.
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console = terminal.console(stderr=True, soft_wrap=True)
     _check_usage(args)
     inputs = list(args.inputs) + ([_sample_input(args)] if args.sample else [])
     jobs, problems, refused, notes = collect_jobs(inputs, output=args.output, out_dir=args.out_dir,
@@ -199,7 +201,7 @@ def _restore_all(model, jobs: list[Job], tile: int | None, console: Console,
 
     failed = 0
     shown = progress and console.is_terminal
-    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+    bars = Progress(terminal.description_column(), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=console, transient=True,
                     disable=not shown)  # a long image shows its time too
     task = bars.add_task("restoring", total=len(jobs))
@@ -211,7 +213,7 @@ def _restore_all(model, jobs: list[Job], tile: int | None, console: Console,
     full = FullDisks()
     with bars, reporting_tiles(tile_done):
         for number, job in enumerate(jobs):
-            bars.update(task, description=f"restoring {escape(printable(job.source.name))}")
+            bars.update(task, description=f"restoring {printable(job.source.name)}")
             try:
                 problem = full.refusal(job) or _restore_one(model, job, tile)
                 if isinstance(problem, DiskFull):

@@ -145,8 +145,7 @@ def _toml_str(text: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from zoo.terminal import console
     from zoo.train.loop import Trainer
 
     with alike_on_every_rank():  # the same words and recipe file on every rank
@@ -155,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     trainer = Trainer(args.name, recipe, out, resume=args.resume, progress=not args.no_progress)
     exported = trainer.run()
     if exported is not None:
-        Console(stderr=True, soft_wrap=True, markup=False).print(export_note(args.name, exported))
+        console(stderr=True, soft_wrap=True, markup=False).print(export_note(args.name, exported))
     return 0
 
 

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
 from zoo.plain_progress import PlainProgress
+from zoo.terminal import console, description_column
 from zoo.train.files import write_failure, write_file
 from zoo.train.recipe import Recipe, Stage
 
@@ -81,9 +81,9 @@ class RunLog:
         wall time, so that the ``seconds`` column goes on counting."""
         self.out, self.recipe, self.enabled = out, recipe, enabled
         self.every = max(1, recipe.log_every)
-        self.console = Console(stderr=True, soft_wrap=True)  # one line per message, in logs too
+        self.console = console(stderr=True, soft_wrap=True)  # one line per message, in logs too
         bar = progress and self.console.is_interactive
-        self.progress = (Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        self.progress = (Progress(description_column(), BarColumn(), MofNCompleteColumn(),
                                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                                   TextColumn("{task.fields[status]}"), console=self.console)
                          if bar else None)
