@@ -470,3 +470,35 @@ def test_zoo_list_keeps_each_entry_on_one_line_in_a_pipe(capsys: pytest.CaptureF
     assert main(["list"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if " unet-l1 " in x)
     assert get_model_info("unet-l1").description in line
+
+
+@pytest.mark.parametrize(("words", "command", "extra"), [
+    (["bench", "--data", "x", "--modles", "y"], "bench", "--modles y"),
+    (["restore", "a.jpg", "--bogus"], "restore", "--bogus"), (["list", "--bogus"], "list", "--bogus"),
+    (["data", "list", "--bogus"], "data list", "--bogus")])
+def test_an_unknown_option_gets_its_subcommand_s_usage(words: list[str], command: str, extra: str,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """`zoo bench ... --modles x` printed the top level's usage and `zoo: error: ...`."""
+    with pytest.raises(SystemExit) as stop:
+        main(words)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.startswith(f"usage: zoo {command} ")
+    assert err.endswith(f"zoo {command}: error: unrecognized arguments: {extra}\n")
+
+
+def test_device_names_are_one_vocabulary(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """restore and bench refused 'auto', a recipe's default; an empty --device (an unset shell
+    variable) was taken for the default device without a word."""
+    out = tmp_path / "x.png"
+    assert main(["restore", "--sample", "camera", "--model", "jpeg", "--device", "auto", "-o", str(out)]) == 0
+    assert out.is_file()
+    capsys.readouterr()
+    assert main(["restore", "--sample", "camera", "--model", "jpeg", "--device", "", "-o", str(out)]) == 2
+    assert ("error: device '': not a device; use 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'"
+            in capsys.readouterr().err)
+
+
+def test_a_missing_absolute_data_folder_is_said_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An absolute --data that is not there read "not a folder of images"."""
+    assert main(["bench", "--data", str(tmp_path / "LIVE1"), "--out", str(tmp_path / "o")]) == 2
+    assert f"error: {tmp_path / 'LIVE1'}: no such folder" in capsys.readouterr().err

@@ -92,8 +92,11 @@ def test_a_ground_truth_with_transparent_pixels_is_refused(mode: str, tmp_path: 
 
 
 def test_missing_or_empty_folder_is_a_data_error(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="not a folder"):
+    with pytest.raises(DataError, match="nope: no such folder$"):
         datasets.folder_dataset(tmp_path / "nope")
+    (tmp_path / "file.png").write_bytes(b"")
+    with pytest.raises(DataError, match="file.png: not a folder of images$"):
+        datasets.folder_dataset(tmp_path / "file.png")
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no images"):
         datasets.folder_dataset(tmp_path / "empty")

@@ -336,7 +336,7 @@ def _job_lines(output: str) -> list[str]:
 @pytest.mark.parametrize("args, error", [
     (["bench", "--models", "nosuch"], "error: --models nosuch: no registry entry"),
     (["bench", "--models", "jpeg", "--metrics", "psnrr"], "error: --metrics: unknown metrics"),
-    (["bench", "--models", "jpeg", "--bogus"], "zoo: error: unrecognized arguments: --bogus"),
+    (["bench", "--models", "jpeg", "--bogus"], "zoo bench: error: unrecognized arguments: --bogus"),
     (["train", "unet-l1", "stages.train.lrr=3"],
      "error: override stages.train.lrr=3: unknown key 'stages.train.lrr'"),
 ])

@@ -82,6 +82,8 @@ def folder_dataset(folder: str | Path, label: str | None = None) -> Dataset:
         raise DataError("--data '': give a folder of images (`.` for the current one), or a "
                         "dataset name (`zoo data list`)")
     try:
+        if not root.exists():
+            raise DataError(f"{root}: no such folder")
         if not root.is_dir():
             raise DataError(f"{root}: not a folder of images")
         entries = sorted(p for p in root.iterdir() if not p.name.startswith("."))

@@ -8,7 +8,7 @@ import torch
 
 from zoo.errors import ZooError
 
-__all__ = ["SUPPORTED_DEVICE_TYPES", "cuda_bf16_problem", "default_device", "usable_device"]
+__all__ = ["DEVICE_NAMES", "SUPPORTED_DEVICE_TYPES", "cuda_bf16_problem", "default_device", "usable_device"]
 
 SUPPORTED_DEVICE_TYPES = ("cpu", "cuda", "mps")
 
@@ -17,20 +17,24 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+DEVICE_NAMES = "'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'"
+"""The device names every command takes (``--device``, a recipe's ``device``, ``device=``)."""
+
+
 def usable_device(device: str | int | torch.device | None) -> torch.device:
     """``device`` (default: CUDA when available), refused in one line when it is not here.
 
-    An int is a CUDA index, as in torch. Checked before anything moves, so that a refused
-    device leaves a model where it was.
+    An int is a CUDA index, as in torch; ``auto`` (a recipe's default) is the default. An empty
+    name, as an unset shell variable gives, is refused rather than taken for the default. Checked
+    before anything moves, so that a refused device leaves a model where it was.
     """
-    spec = default_device() if device is None or device == "" else device
-    if isinstance(spec, bool):
-        raise ZooError(f"device {device!r}: not a device; use 'cpu', 'cuda' or 'cuda:N'")
+    spec = default_device() if device is None or device == "auto" else device
+    if isinstance(spec, bool) or spec == "":
+        raise ZooError(f"device {device!r}: not a device; use {DEVICE_NAMES}")
     try:
         target = torch.device(spec)
     except (RuntimeError, TypeError):
-        raise ZooError(f"device {device!r}: not a torch device; use 'cpu', 'cuda', 'cuda:N' "
-                       "or 'mps'") from None
+        raise ZooError(f"device {device!r}: not a torch device; use {DEVICE_NAMES}") from None
     shown = repr(str(device))
     if target.type == "cuda":
         if not torch.cuda.is_available():

@@ -173,8 +173,20 @@ def _dispatch(argv: list[str] | None) -> int | None:
     from zoo.distributed import alike_on_every_rank
 
     with alike_on_every_rank():
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # the subcommand's usage and name, not the top level's (`zoo: error: ...`)
+            _chosen_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     return args.func(args)
+
+
+def _chosen_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The innermost sub-parser ``args`` went through (``zoo data list``'s for ``data list``)."""
+    for action in parser._actions:  # noqa: SLF001  (argparse keeps its sub-parsers only there)
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            chosen = action.choices.get(getattr(args, action.dest, None) or "")
+            return _chosen_parser(chosen, args) if chosen is not None else parser
+    return parser
 
 
 if __name__ == "__main__":

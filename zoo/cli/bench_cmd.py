@@ -23,24 +23,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=f"Benchmark models at several JPEG qualities (protocol: {doc_path('bench.md')}). Without "
                     "--data: DIV2K validation when it is in the data cache, else the sample suite.")
     p.add_argument("--quality", "-q", type=int, nargs="+", metavar="Q",
-                   help="JPEG qualities (default: the suite's, 10 20 30)")
+                   help="JPEG qualities (default: the --suite's; the default suite's 10 20 30)")
     p.add_argument("--models", "-m", nargs="+", metavar="PATTERN", type=named("a model"),
                    help="registry names, shell patterns (matching the entries with weights), or saved models (a `zoo train` export folder or "
                         "best file OUT/best/step-N.safetensors, hf-hub:ORG/NAME); add +x8 for a model's self-ensemble (unet-l1+x8) "
                         "(default: every entry with weights, plus jpeg)")
-    p.add_argument("--data", "-d", nargs="+", metavar="DIR|sample|div2k",
-                   help="dataset(s): a folder of images, 'sample' or 'div2k'")
+    p.add_argument("--data", "-d", nargs="+", metavar="DIR|NAME",
+                   help="dataset(s): a folder of images, 'sample', 'div2k', a folder of the data "
+                        "cache by name (`zoo data list`), or 'auto' (default: the --suite's; the "
+                        "default suite's auto: DIV2K when present, else sample)")
     p.add_argument("--protocol", nargs="+", choices=PROTOCOLS,
-                   help="rgb: colour in and out; y: the literature's grey (Y channel) protocol")
+                   help="rgb: colour in and out; y: the literature's grey (Y channel) protocol "
+                        "(default: the --suite's; the default suite's rgb)")
     p.add_argument("--metrics", nargs="+", metavar="NAME",
-                   help="psnr psnr_b ssim ms_ssim lpips_alex niqe brisque, or all (default)")
-    p.add_argument("--out", "-o", type=named_path("a folder"),
+                   help="psnr psnr_b ssim ms_ssim lpips_alex niqe brisque, or all (default: the "
+                        "--suite's; the default suite's all)")
+    p.add_argument("--out", "-o", type=named_path("a folder"), metavar="DIR",
                    help="output folder (default: runs/bench/<dataset>/ in the current folder); with several "
                         "datasets, one sub-folder each: DIR/<dataset>/")
-    p.add_argument("--device", help="where to run: cpu, cuda, cuda:N or mps (default: cuda when available, else cpu)")
+    p.add_argument("--device", help="where to run: cpu, cuda, cuda:N, mps or auto (default, auto: cuda "
+                                    "when available, else cpu)")
     p.add_argument("--suite", default="default", metavar="NAME|FILE",
                    help="suite in benchmarks/ or a TOML file (default: default)")
-    p.add_argument("--tile", type=int, metavar="N", help="restore in N-pixel tiles (bounded memory)")
+    p.add_argument("--tile", type=int, metavar="N",
+                   help="restore in N-pixel tiles, rounded to each model's grid (bounded memory; "
+                        "default: automatic for large images; 0: never)")
     p.add_argument("--crops", type=int, default=3, metavar="N",
                    help="images shown as side-by-side crops in the HTML page (default 3)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -61,7 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", metavar="PATH", type=named("a safetensors file"),
                    help="a safetensors file to load into the registry model instead of its own")
     p.add_argument("--device", metavar="DEVICE",
-                   help="where to run: cpu, cuda, cuda:N or mps (default: cuda when available, else cpu)")
+                   help="where to run: cpu, cuda, cuda:N, mps or auto (default, auto: cuda when "
+                        "available, else cpu)")
     p.add_argument("--tile", type=int, metavar="SIZE",
                    help="restore in SIZExSIZE tiles, rounded to the model's grid and at least two "
                         "grid cells, so that tiles overlap (default: automatic for large images; "

@@ -22,7 +22,8 @@ def _add_options(p: argparse.ArgumentParser) -> None:
                    help="continue from the last intact checkpoint in --out, with the run's saved "
                         "recipe (OUT/recipe.json, else the checkpoint's; --recipe FILE to start "
                         "from a file instead) and the options and overrides given now")
-    p.add_argument("--device", help="cpu, cuda, cuda:N or auto (recipe key device)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N, mps or auto (recipe key device; default: the "
+                                    "recipe's, auto: cuda when available, else cpu)")
     p.add_argument("--max-steps", type=int, metavar="N", help="stop after N steps in all (max_steps; 0: no cap)")
     p.add_argument("--max-minutes", type=float, metavar="M", help="wall-time budget in minutes (max_minutes; 0: no cap)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -131,7 +132,7 @@ def _option_overrides(args: argparse.Namespace) -> dict[str, str]:
             "--data " + " ".join(args.data)
     if args.val is not None:
         overrides[f"data.val={_toml_str(args.val)}"] = f"--val {args.val!r}"
-    if args.device:
+    if args.device is not None:  # '' too: refused as the recipe's device would be
         overrides[f"device={_toml_str(args.device)}"] = f"--device {args.device}"
     if args.max_steps is not None:
         overrides[f"max_steps={args.max_steps}"] = f"--max-steps {args.max_steps}"
