@@ -486,9 +486,11 @@ def test_an_unknown_option_gets_its_subcommand_s_usage(words: list[str], command
     assert err.endswith(f"zoo {command}: error: unrecognized arguments: {extra}\n")
 
 
-def test_device_names_are_one_vocabulary(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_device_names_are_one_vocabulary(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """restore and bench refused 'auto', a recipe's default; an empty --device (an unset shell
     variable) was taken for the default device without a word."""
+    monkeypatch.chdir(tmp_path)  # --sample writes its JPEG here
     out = tmp_path / "x.png"
     assert main(["restore", "--sample", "camera", "--model", "jpeg", "--device", "auto", "-o", str(out)]) == 0
     assert out.is_file()
