@@ -387,7 +387,7 @@ def test_suite_mistakes_are_one_line_naming_the_file_and_key(tmp_path: Path) -> 
         api.bench(suite=load_suite(str(models)), progress=False, out=tmp_path / "out")
     data = tmp_path / "data.toml"
     data.write_text(f'datasets = ["{tmp_path / "nowhere"}"]\n')
-    with pytest.raises(DataError, match=re.escape(f"{data}: datasets: {tmp_path / 'nowhere'}: not a folder")):
+    with pytest.raises(DataError, match=re.escape(f"{data}: datasets: {tmp_path / 'nowhere'}: no such folder")):
         api.bench(suite=load_suite(str(data)), models=["jpeg"], progress=False, out=tmp_path / "out")
 
 
