@@ -15,9 +15,10 @@ def quiet_children() -> None:
     traceback at exit); a handler that does nothing takes its place (with SIG_DFL, a SIGCHLD
     already pending would be reported as ignored). It is not put back: the loader can be shut
     down after the command returns (the traceback holds it)."""
-    if threading.current_thread() is threading.main_thread() and callable(
-            signal.getsignal(signal.SIGCHLD)):
-        signal.signal(signal.SIGCHLD, _ignore_signal)
+    sigchld = getattr(signal, "SIGCHLD", None)  # none on Windows, nor torch's handler
+    if sigchld is not None and threading.current_thread() is threading.main_thread() and callable(
+            signal.getsignal(sigchld)):
+        signal.signal(sigchld, _ignore_signal)
 
 
 def _ignore_signal(signum: int, frame: object) -> None:

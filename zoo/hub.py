@@ -126,7 +126,7 @@ def read_training(folder: str | Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        training = json.loads(path.read_text())
+        training = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ZooError(f"{path} is not readable JSON ({exc})") from None
     return training if isinstance(training, dict) else None
@@ -242,7 +242,7 @@ def _other_arguments(model: Restorer, entry: ModelInfo) -> str:
 def read_config(path: Path) -> dict[str, Any]:
     """A saved model's config.json as a dict with an 'architecture', or a one-line ZooError."""
     try:
-        config = json.loads(path.read_text())
+        config = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(config, dict):
             raise ValueError("not a JSON object")
         if "architecture" not in config:

@@ -156,7 +156,8 @@ def tile_plan(model: Restorer, height: int, width: int, tile: int,
 
 def _ramp(overlap: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """Weights rising from 0 to 1 across an overlap: raised cosine over its middle half."""
-    pos = torch.arange(overlap, dtype=torch.float64, device=device) + 0.5
+    exact = torch.float32 if device.type == "mps" else torch.float64  # mps has no float64
+    pos = torch.arange(overlap, dtype=exact, device=device) + 0.5
     start, width = overlap / 4, overlap / 2
     t = ((pos - start) / width).clamp(0.0, 1.0)
     return (0.5 - 0.5 * torch.cos(math.pi * t)).to(dtype)

@@ -129,9 +129,19 @@ class _InterruptWatch:
         raise KeyboardInterrupt
 
 
+def _tolerant_streams() -> None:
+    """A character the output's encoding lacks (a table's arrows, a file's name) is written as an
+    escape rather than failing the command at its last line: Windows redirects output as cp1252."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
 def run_tool(main_fn: Callable[[], int | None]) -> int:
     """Run a command (or a script's ``main``) with the CLI's handling: warnings and user errors
     as one line each, exit status 2 for errors, 130 when interrupted."""
+    _tolerant_streams()
     watch = _InterruptWatch()
     try:
         with watch, warnings.catch_warnings():

@@ -4,7 +4,6 @@ memory."""
 
 from __future__ import annotations
 
-import resource
 import signal
 import subprocess
 import sys
@@ -68,7 +67,13 @@ def until_interrupted(rows: Iterable[T]) -> tuple[list[T], bool]:
 
 def peak_rss_mb() -> float:
     """This process's peak resident set so far, in MiB (the high-water mark, which is why each
-    measurement runs in a fresh process)."""
+    measurement runs in a fresh process). POSIX only: on Windows, where the ``resource`` module
+    is missing, a one-line ZooError (the scripts importing this module still run)."""
+    try:
+        import resource
+    except ImportError:
+        raise ZooError("peak memory is read with the resource module, which this platform "
+                       "(Windows) lacks; it is not measured here") from None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save
+from safetensors.torch import load, save
 
 from zoo.atomic import atomic_write
 from zoo.errors import first_line
@@ -158,7 +158,7 @@ def _meta_problem(meta: Any, step: int | None) -> str | None:
 def read_meta(path: Path) -> dict[str, Any]:
     """A checkpoint's meta.json, checked for the keys and types a resume reads; ValueError
     (or OSError) when it is unusable."""
-    meta = json.loads((path / META_FILE).read_text())
+    meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
     problem = _meta_problem(meta, step_of(path))
     if problem is not None:
         raise ValueError(problem)
@@ -194,7 +194,10 @@ def latest_checkpoint(folder: Path) -> tuple[Path, dict[str, torch.Tensor], dict
     for path in reversed(list_checkpoints(folder)):
         try:
             meta = _check(path)
-            tensors = load_file(path / STATE_FILE)
+            # Read whole, not memory-mapped: the optimizer keeps the tensors it is given, and a
+            # mapped file stayed open after its folder was deleted (its disk space held until
+            # the run ended; on Windows the folder could not be deleted at all).
+            tensors = load((path / STATE_FILE).read_bytes())
         except (OSError, ValueError, SafetensorError) as exc:  # JSONDecodeError is a ValueError
             warnings.warn(f"checkpoint {path} is unusable ({first_line(exc)}); trying the "
                           "previous one", stacklevel=2)

@@ -33,7 +33,12 @@ def write_file(path: Path, data: bytes | str, what: str) -> Path:
 
 
 def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+    """Make a folder's entries durable; a no-op where folders cannot be opened (Windows, where
+    ``os.open`` of a folder is a PermissionError and every checkpoint failed on it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except PermissionError:
+        return
     try:
         os.fsync(fd)
     finally:
