@@ -1450,6 +1450,13 @@ def test_read_summary_gives_back_what_write_summary_wrote(tmp_path: Path) -> Non
     older = read_summary(tmp_path / "older.csv")
     assert [e["partial"] for e in older] == [{}] * len(summary)
     assert _typed([{**e, "partial": {}} for e in summary]) == _typed(older)
+    # One written before a metric was added to the zoo: that metric was not measured (it was
+    # "not a zoo summary file", and every committed leaderboard with it).
+    _write_table(tmp_path / "fewer.csv", [{k: v for k, v in r.items() if k != "brisque"}
+                                          for r in records])
+    fewer = read_summary(tmp_path / "fewer.csv")
+    assert all(math.isnan(e["brisque"]) for e in fewer)
+    assert _typed([{**e, "brisque": math.nan} for e in summary]) == _typed(fewer)
 
 
 @pytest.mark.parametrize(("damage", "says"), [

@@ -363,6 +363,39 @@ def test_lower_is_better_flags_match_the_docs_and_the_bench() -> None:
     assert lower == {"lpips_alex", "niqe", "brisque"} == LOWER_IS_BETTER  # docs/metrics.md
 
 
+def test_a_new_metric_is_one_entry_read_by_the_bench(tmp_path: Path) -> None:
+    """The bench kept its own lists of metrics, directions, labels and digits: a metric added to
+    METRICS alone was unknown to `--metrics`, and one lower-is-better ranked backwards."""
+    import subprocess
+    import sys
+
+    code = ("import zoo.metrics as m\n"
+            "m.METRICS['gmsd'] = m.Metric('gmsd', True, False, 'GMSD', m.METRICS['psnr'].fn, "
+            "'GMSD', 4)\n"
+            "from zoo.bench import suites\n"
+            "print(suites.ALL_METRICS[-1], 'gmsd' in suites.LOWER_IS_BETTER, "
+            "suites.METRIC_LABELS['gmsd'], suites.METRIC_DIGITS['gmsd'], suites.METRIC_UNITS)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == "gmsd True GMSD 4 {'psnr': 'dB', 'psnr_b': 'dB'}\n"
+
+
+@pytest.mark.parametrize("name", ["mae@255", "my metric", "a:b", "MAE", ""])
+def test_a_metric_name_that_would_break_the_files_is_refused(name: str) -> None:
+    """'mae@255' was written to results.csv, shown as '-' and measured again by every run."""
+    with pytest.raises(ValueError, match="use lower-case letters, digits and '_'"):
+        Metric(name, True, True, "d", METRICS["psnr"].fn)
+
+
+@pytest.mark.parametrize("value", ["8.03", True, None, b"1"])
+def test_a_metric_returning_no_number_is_an_error(value: object) -> None:
+    """A string or a bool was taken as a score by float()."""
+    odd = Metric("odd", True, True, "d", lambda restored, reference: value)
+    img = np.zeros((16, 16), dtype=np.uint8)
+    with pytest.raises(TypeError, match=r"^odd returned \w+ .*, not a number$"):
+        odd(img, img)
+    assert Metric("fine", True, True, "d", lambda r, ref: np.float32(2.5))(img, img) == 2.5
+
+
 def test_the_reference_is_checked_and_four_channels_refused() -> None:
     img = np.zeros((16, 16), dtype=np.uint8)
     with pytest.raises(TypeError, match="reference image must be a uint8 numpy array, got float32"):

@@ -247,7 +247,9 @@ def read_summary(path: Path) -> list[dict[str, object]]:
     except (UnicodeDecodeError, csv.Error) as exc:
         why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else f"{exc}"
         raise ZooError(f"{path}: not a zoo summary file ({why})") from None
-    missing = [c for c in SUMMARY_COLUMNS if c not in header and c != "partial"]
+    # A metric added to the zoo after the file was written is a column it lacks: not measured.
+    missing = [c for c in SUMMARY_COLUMNS if c not in header and c != "partial"
+               and c not in ALL_METRICS]
     if missing:
         raise ZooError(f"{path}: not a zoo summary file (no {', '.join(missing)} column)")
     entries = []

@@ -18,16 +18,16 @@ from pathlib import Path
 
 from zoo.degrade import PROTOCOLS
 from zoo.errors import ZooError
+from zoo.metrics import METRICS
 from zoo.resources import resource_dir
 
-ALL_METRICS: tuple[str, ...] = ("psnr", "psnr_b", "ssim", "ms_ssim", "lpips_alex", "niqe", "brisque")
-LOWER_IS_BETTER = frozenset({"lpips_alex", "niqe", "brisque"})
-METRIC_LABELS = {"psnr": "PSNR", "psnr_b": "PSNR-B", "ssim": "SSIM", "ms_ssim": "MS-SSIM",
-                 "lpips_alex": "LPIPS (alex)", "niqe": "NIQE", "brisque": "BRISQUE"}
-METRIC_UNITS = {"psnr": "dB", "psnr_b": "dB"}
+# Read from zoo.metrics.METRICS, so that a new metric is one entry there.
+ALL_METRICS: tuple[str, ...] = tuple(METRICS)
+LOWER_IS_BETTER = frozenset(name for name, metric in METRICS.items() if not metric.higher_is_better)
+METRIC_LABELS = {name: metric.label for name, metric in METRICS.items()}
+METRIC_UNITS = {name: metric.unit for name, metric in METRICS.items() if metric.unit}
 """Units of the metrics that have one (the others are scores without a unit)."""
-METRIC_DIGITS = {"psnr": 2, "psnr_b": 2, "ssim": 4, "ms_ssim": 4, "lpips_alex": 4, "niqe": 3,
-                 "brisque": 2}
+METRIC_DIGITS = {name: metric.digits for name, metric in METRICS.items()}
 _KEYS = {"description", "datasets", "qualities", "protocols", "metrics", "models"}
 
 

@@ -9,6 +9,7 @@ NIQE/BRISQUE which score MATLAB ``rgb2gray`` of RGB input as their reference doe
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -22,22 +23,44 @@ from zoo.metrics.ssim import ms_ssim, ssim
 
 __all__ = ["METRICS", "Metric", "compute_metrics", "metric_of_token"]
 
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
 
 @dataclass(frozen=True)
 class Metric:
-    """One metric: what it measures and the function computing it."""
+    """One metric: what it measures, the function computing it, and how leaderboards show it.
+
+    ``fn(restored, reference)`` (``reference`` None for a no-reference metric; a ``device``
+    keyword where it takes one) returns a number, NaN where the metric is undefined on the image
+    (too small, flat). A new metric is one module and one entry in :data:`METRICS`: ``zoo
+    bench``'s columns, direction of ranking, labels and digits are read from here
+    (docs/metrics.md, "Adding a metric").
+    """
 
     name: str
+    """Lower-case letters, digits and ``_``: a column of results.csv and a ``--metrics`` word."""
     full_reference: bool
     higher_is_better: bool
     description: str
     fn: Callable[..., float]
+    label: str = ""
+    """The leaderboards' column header (default: ``name``)."""
+    digits: int = 3
+    """Decimals shown on the leaderboards (and at which two models tie for the best)."""
+    unit: str | None = None
+    """The unit of a value, where it has one (``dB``)."""
     revision: int = 1
     """Raised when the definition changes, so that stored results of an older one are not
     shown as current and are measured again (``zoo bench`` resumes)."""
     prepare: Callable[..., None] | None = None
     """Computes and keeps what the metric derives from a reference alone (LPIPS's features),
     so that a benchmark can do it before timing the rows that share the reference."""
+
+    def __post_init__(self) -> None:
+        if not _NAME.fullmatch(self.name):  # '@', ' ' and ':' separate fields in the files
+            raise ValueError(f"metric name {self.name!r}: use lower-case letters, digits and '_'")
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
 
     @property
     def token(self) -> str:
@@ -52,8 +75,12 @@ class Metric:
                 raise ValueError(f"{self.name} is a full-reference metric: give a reference")
             _check_image(reference, "reference")
         if device is not None and "device" in inspect.signature(self.fn).parameters:
-            return float(self.fn(restored, reference, device=device))
-        return float(self.fn(restored, reference))
+            value = self.fn(restored, reference, device=device)
+        else:
+            value = self.fn(restored, reference)
+        if isinstance(value, (str, bytes, bool, np.bool_)) or value is None:
+            raise TypeError(f"{self.name} returned {type(value).__name__} {value!r}, not a number")
+        return float(value)
 
 
 def _check_image(image: np.ndarray, what: str) -> None:
@@ -67,19 +94,22 @@ def _check_image(image: np.ndarray, what: str) -> None:
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("psnr", True, True, "PSNR (dB), 0..255, float64", psnr),
+    Metric("psnr", True, True, "PSNR (dB), 0..255, float64", psnr, "PSNR", 2, "dB"),
     # revision 2: the published code's pair counts on sides that are not multiples of 8
     Metric("psnr_b", True, True, "PSNR-B (dB), Yim & Bovik 2011, 8x8 blocking factor", psnr_b,
-           revision=2),
-    Metric("ssim", True, True, "SSIM, Gaussian 11x11 sigma 1.5 (MATLAB ssim_index)", ssim),
+           "PSNR-B", 2, "dB", revision=2),
+    Metric("ssim", True, True, "SSIM, Gaussian 11x11 sigma 1.5 (MATLAB ssim_index)", ssim,
+           "SSIM", 4),
     Metric("ms_ssim", True, True, "MS-SSIM, 5 scales (Wang's msssim.m); NaN below 161 px",
-           ms_ssim),
+           ms_ssim, "MS-SSIM", 4),
     Metric("lpips_alex", True, False, "LPIPS v0.1, AlexNet backbone; NaN below 31 px", lpips_alex,
-           prepare=prepare_lpips_reference),
+           "LPIPS (alex)", 4, prepare=prepare_lpips_reference),
     # revision 2: a block of zero MSCN coefficients (black) has shape 0.2, as MATLAB's min gives
-    Metric("niqe", False, False, "NIQE, LIVE pristine model, 96x96 blocks", niqe, revision=2),
-    Metric("brisque", False, False, "BRISQUE, LIVE SVR", brisque),
+    Metric("niqe", False, False, "NIQE, LIVE pristine model, 96x96 blocks", niqe, "NIQE", 3,
+           revision=2),
+    Metric("brisque", False, False, "BRISQUE, LIVE SVR", brisque, "BRISQUE", 2),
 )}
+"""Every metric, in the leaderboards' column order."""
 
 
 def metric_of_token(token: str) -> str:
