@@ -262,6 +262,27 @@ def test_a_failure_repeated_on_every_image_is_one_line(image_folder: Path, tmp_p
     assert len(json.loads((out / "meta.json").read_text())["failures"]) == 16  # every one kept
 
 
+def test_failures_are_grouped_by_reason_with_their_count(
+        image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import zoo
+    from zoo.bench.leaderboard import grouped_failures
+    from zoo.cli import main
+
+    assert grouped_failures([("m", "a", "r"), ("m", "a", "r"), ("m", "*", "gone"), ("n", "b", "s")]) == [
+        ("m on a (2 times)", "r"), ("m (could not be loaded)", "gone"), ("n on b", "s")]
+
+    def load(name: str, device: str | None = None):  # noqa: ANN202
+        raise ZooError("weights damaged")
+
+    monkeypatch.setattr(zoo, "load", load)  # no model loads: the branch that writes no leaderboard
+    assert main(["bench", "--data", str(image_folder), "--models", "unet-l1", "gan", "-q", "10",
+                 "--metrics", "psnr", "--out", str(tmp_path / "out"), "--no-progress"]) == 1
+    failed = [line for line in capsys.readouterr().err.splitlines() if line.startswith("failed")]
+    assert failed == ["failed unet-l1 (could not be loaded), gan (could not be loaded) (2 times): "
+                      "ZooError: weights damaged"]
+
+
 def test_published_rows_appear_as_reported_only(tmp_path: Path, image_folder: Path) -> None:
     live1 = image_folder.rename(tmp_path / "LIVE1")
     out = tmp_path / "out"

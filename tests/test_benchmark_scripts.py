@@ -277,10 +277,11 @@ def test_tiling_difference_says_a_score_is_undefined() -> None:
 
 def test_psnr_b_counts_prints_the_gaps_docs_metrics_quotes(monkeypatch, capsys) -> None:
     code, out, err = _run(monkeypatch, capsys, "psnr_b_counts.py", "--image", "astronaut",
-                          "--quality", "10", "95", "--crop", "250x298", "600")
+                          "--quality", "10", "95", "--crop", "250x298", "600", "600x10")
     assert code == 0, err
     assert out.splitlines() == [
         "astronaut: crop 600x600 is larger than the image (512x512): left out",
+        "astronaut: crop 600x10 is larger than the image (512x512): left out",  # one side too long
         "image, quality: PSNR-B zoo counts / exact counts (exact - zoo)",
         "astronaut 512x512, q10: 26.414 / 26.414 dB (+0.000)",  # sides multiples of 8: no gap
         "astronaut 512x512, q95: 40.197 / 40.197 dB (+0.000)",

@@ -504,3 +504,13 @@ def test_a_missing_absolute_data_folder_is_said_so(tmp_path: Path, capsys: pytes
     """An absolute --data that is not there read "not a folder of images"."""
     assert main(["bench", "--data", str(tmp_path / "LIVE1"), "--out", str(tmp_path / "o")]) == 2
     assert f"error: {tmp_path / 'LIVE1'}: no such folder" in capsys.readouterr().err
+
+
+def test_a_progress_description_is_shown_as_typed() -> None:
+    """`[red]` or `:fire:` in a file name was read as markup or an emoji code by the bars."""
+    from types import SimpleNamespace
+
+    from zoo.terminal import description_column
+
+    shown = description_column().render(SimpleNamespace(description="restoring [red]a:fire:.jpg"))
+    assert shown.plain == "restoring [red]a:fire:.jpg"

@@ -790,9 +790,18 @@ def test_an_unauthorized_push_says_to_check_the_token() -> None:
 
     from zoo.hub import hub_reason
 
-    response = httpx2.Response(401, request=httpx2.Request("POST", "http://hub/api/repos/create"))
-    reason = hub_reason(HfHubHTTPError("401 Client Error: Unauthorized", response=response))
-    assert reason.startswith("401 Client Error: Unauthorized") and "check your token" in reason
+    request = httpx2.Request("POST", "http://hub/api/repos/create")
+    for status in (401, 403):  # 403: a token without write access to the repo
+        error = HfHubHTTPError(f"{status} Client Error", response=httpx2.Response(status, request=request))
+        reason = hub_reason(error)
+        assert reason.startswith(f"{status} Client Error") and "check your token" in reason
+    said = HfHubHTTPError("403 Client Error", response=httpx2.Response(403, request=request),
+                          server_message="You don't have the rights")
+    assert hub_reason(said).startswith("403 Client Error (You don't have the rights); check")
+    again = HfHubHTTPError("403 Client Error: You don't have the rights",
+                           response=httpx2.Response(403, request=request),
+                           server_message="You don't have the rights")
+    assert hub_reason(again).count("You don't have the rights") == 1  # not twice
 
 
 # --- saved configs the zoo refuses --------------------------------------------------------------

@@ -384,6 +384,7 @@ def test_a_metric_name_that_would_break_the_files_is_refused(name: str) -> None:
     """'mae@255' was written to results.csv, shown as '-' and measured again by every run."""
     with pytest.raises(ValueError, match="use lower-case letters, digits and '_'"):
         Metric(name, True, True, "d", METRICS["psnr"].fn)
+    assert Metric("mae", True, False, "d", METRICS["psnr"].fn).label == "mae"  # no label: its name
 
 
 @pytest.mark.parametrize("value", ["8.03", True, None, b"1"])

@@ -112,12 +112,13 @@ def test_a_name_and_description_add_no_markup_to_the_card() -> None:
     assert "\n# unet-l1\n\nBaseline: plain residual U-Net (2x2 pixel packing" in plain
 
 
-@pytest.mark.parametrize("description", ["> a quote", "- a list", "+ a list", "=== a rule",
-                                         "1. a numbered list", "12) another"])
-def test_a_description_that_begins_like_a_block_is_text(description: str) -> None:
+@pytest.mark.parametrize(("description", "escaped"), [
+    ("> a quote", "\\> a quote"), ("- a list", "\\- a list"), ("+ a list", "\\+ a list"),
+    ("=== a rule", "\\=== a rule"), ("1. a numbered list", "1\\. a numbered list"),
+    ("12) another", "12\\) another"), ("3 - 2 > 1", "3 - 2 > 1"), ("x & &lt;", "x &amp; &amp;lt;")])
+def test_a_description_that_begins_like_a_block_is_text(description: str, escaped: str) -> None:
     body = model_card(ModelInfo(name="x", description=description, architecture="UNet")).text
-    line = body.split("\n")[body.split("\n").index("# x") + 2]
-    assert line.replace("\\", "") == description and line != description
+    assert body.split("\n")[body.split("\n").index("# x") + 2] == escaped
 
 
 def test_a_training_json_adds_no_markup_to_the_card() -> None:
@@ -138,6 +139,17 @@ def test_a_training_json_adds_no_markup_to_the_card() -> None:
     assert "- recipe: ``r`x` [a](http://x).toml``; the resolved settings" in section
     assert "| training recipe | ``r`x` [a](http://x).toml`` (see Training below) |" in card
     assert "by ms_ssim" in section and "data.batch: 2 -> 3" in section
+    final = model_card(ModelInfo(name="x", description="d", architecture="UNet",
+                                 arch_args={"note": "a`b"}, paper=evil),
+                       training={"recipe": "`r.toml", "final_because": evil}).text
+    assert "<img" not in final
+    assert f"because {_escaped(evil)}" in final and f"| paper | {_escaped(evil)} |" in final
+    assert '| arguments | ``{"note": "a`b"}`` |' in final  # an argument's backtick inside the span
+    assert "- recipe: `` `r.toml ``" in final  # a span that begins with a backtick is padded
+
+
+def _escaped(evil: str) -> str:
+    return evil.replace("<", "&lt;").replace("[", "\\[").replace("]", "\\]")
 
 
 @pytest.mark.parametrize("license_id", ["<script>alert(6)</script>", "mit\nx: y", "", "-mit"])

@@ -9,6 +9,7 @@ import io
 import subprocess
 import tarfile
 import urllib.request
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -248,3 +249,26 @@ def test_a_damaged_cache_file_is_converted_again_with_one_warning(
     again = pa.cached_arrays("demo", build)  # from the replaced file, without a word
     assert len(builds) == 1 and np.array_equal(first["mu"], again["mu"])
     assert np.array_equal(again["mu"], np.arange(3.0))
+
+
+def test_a_damaged_cache_file_that_cannot_be_replaced_warns_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Damaged and read-only: converted once, kept in memory; not warned about at every call."""
+    import numpy as np
+
+    from zoo.metrics import cache_files
+
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path))
+    monkeypatch.setattr(cache_files, "_IN_MEMORY", {})
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "demo.safetensors").write_bytes(b"damaged")
+    monkeypatch.setattr(cache_files.os, "replace", lambda *a: (_ for _ in ()).throw(
+        PermissionError(13, "Permission denied")))  # a read-only cache
+    builds: list[int] = []
+    with pytest.warns(cache_files.CacheWarning) as warned:
+        pa.cached_arrays("demo", lambda: builds.append(1) or {"mu": np.arange(3.0)})
+    assert len(warned) == 2  # unreadable, then cannot keep
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pa.cached_arrays("demo", lambda: builds.append(1) or {"mu": np.arange(3.0)})
+    assert builds == [1]

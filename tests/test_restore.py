@@ -234,7 +234,8 @@ def test_a_direct_call_refuses_what_is_not_an_rgb_float_batch(batch: torch.Tenso
     with pytest.raises(ValueError, match=f"^{name}\\(x\\) takes a \\(B, 3, H, W\\) float tensor in "
                                          f"\\[0, 1\\], got {re.escape(what)}; {name}.restore"):
         model(batch)
-    assert model(torch.rand(0, 3, 16, 16)).shape == (0, 3, 16, 16)  # an empty batch: empty
+    empty = torch.rand(0, 3, 16, 16)
+    assert model(empty).shape == (0, 3, 16, 16) and model(empty) is not empty  # a new empty batch
 
 
 def test_restore_file_refuses_a_folder_as_its_output(tmp_path: Path, identity: Restorer) -> None:

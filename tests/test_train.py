@@ -197,6 +197,8 @@ def test_recipe_errors_name_the_option_or_file_that_set_the_key(
     for extra, message in ((["--max-steps", "-3"], "--max-steps -3: max_steps must be >= 0"),
                            (["--max-minutes", "-1"], "--max-minutes -1: max_minutes must be >= 0"),
                            (["--device", "gpu"], "--device gpu: device 'gpu': not a torch device"),
+                           (["--device", ""], "--device '': device '': not a device; use 'cpu', "
+                                              "'cuda', 'cuda:N', 'mps' or 'auto'"),  # an unset variable
                            (["--val", str(tmp_path / "nope")], f"--val '{tmp_path / 'nope'}': data.val "
                                                                "folder"),
                            (["stages.gan.lr=0"], "override stages.gan.lr=0: stages.gan.lr must be > 0")):

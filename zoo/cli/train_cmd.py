@@ -133,7 +133,7 @@ def _option_overrides(args: argparse.Namespace) -> dict[str, str]:
     if args.val is not None:
         overrides[f"data.val={_toml_str(args.val)}"] = f"--val {args.val!r}"
     if args.device is not None:  # '' too: refused as the recipe's device would be
-        overrides[f"device={_toml_str(args.device)}"] = f"--device {args.device}"
+        overrides[f"device={_toml_str(args.device)}"] = f"--device {args.device or repr('')}"
     if args.max_steps is not None:
         overrides[f"max_steps={args.max_steps}"] = f"--max-steps {args.max_steps}"
     if args.max_minutes is not None:
