@@ -165,6 +165,30 @@ def test_a_resumed_checkpoint_is_not_left_mapped(data: tuple[Path, Path], tmp_pa
     assert str(out) not in maps and "state.safetensors" not in maps
 
 
+def test_a_resume_that_scores_checkpoints_otherwise_is_refused(
+        data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """New validation qualities, images or a new selection metric were compared with the old
+    best's scores: a q40 score 'beat' a q10-q30 best and was exported, labelled as the best."""
+    from zoo.cli import main
+
+    out = tmp_path / "run"
+    assert main(_cli(data, out, "--max-steps", "14")) == 0  # a best chosen at step 12 (gan)
+    other_val = tmp_path / "val2"
+    other_val.mkdir()
+    for image in data[1].iterdir():
+        (other_val / image.name).write_bytes(image.read_bytes())
+    capsys.readouterr()
+    for change, shown in ((["validation.qualities=[40]"], "validation.qualities: [10] -> [40]"),
+                          (["--val", str(other_val)], "data.val: "),
+                          (["select.metric=ssim"], "select.metric: 'psnr' -> 'ssim'")):
+        assert main(_cli(data, out, "--resume", "--max-steps", "18", *change)) == 2
+        err = capsys.readouterr().err
+        assert "its best checkpoint so far (step 12) was chosen by validation scores that the " \
+               "recipe now computes otherwise (" in err and shown in err, err
+        assert f"model.init={out / 'best'}" in err
+    assert main(_cli(data, out, "--resume", "--max-steps", "18", "validation.every=2")) == 0
+
+
 def test_a_stopped_run_says_where_a_resume_picks_up(
         data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -48,7 +48,7 @@ from zoo.train.recipe import (SAVED_RECIPE, Recipe, Stage, init_weights_file, re
                               schedule_notes)
 from zoo.train.recipe_changes import RecipeChanges, changed_keys
 from zoo.train.resume_checks import (check_finished_by_an_earlier_zoo, check_same_networks,
-                                     check_stages_trained)
+                                     check_same_scoring, check_stages_trained)
 from zoo.train.selection import Selection
 from zoo.train.stages import (StepContext, Switcher, critic_step, generator_step, lr_factor,
                               make_optimizer, set_lr)
@@ -278,6 +278,7 @@ class Trainer:
                                          self.out)
         check_stages_trained(path, meta["recipe"], self.recipe, self.stage_index, self.step,
                              self.stage_start)
+        check_same_scoring(path, meta["recipe"], self.recipe, self.selection.best)
         try:
             self._load_optimizers_and_rng(tensors, meta)
         except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:

@@ -13,8 +13,15 @@ from zoo.errors import ZooError
 from zoo.registry import get_model_info
 from zoo.train.fits import changed_arguments
 from zoo.train.recipe import Recipe
+from zoo.train.recipe_changes import changed_keys
 
-__all__ = ["check_finished_by_an_earlier_zoo", "check_same_networks", "check_stages_trained"]
+__all__ = ["check_finished_by_an_earlier_zoo", "check_same_networks", "check_same_scoring",
+           "check_stages_trained"]
+
+_SCORING = ("data.val:", "validation.qualities:", "validation.crop:", "validation.max_images:",
+            "select.metric:", "select.mode:", "select.stages:", "select.not_worse_than_input:")
+"""The settings that decide a validation's score for the selection (``validation.every`` and
+the metrics beside ``select.metric`` do not)."""
 
 
 def check_same_networks(path: Path, saved: dict[str, Any], recipe: Recipe, name: str,
@@ -35,6 +42,22 @@ def check_same_networks(path: Path, saved: dict[str, Any], recipe: Recipe, name:
     if changed:
         raise ZooError(f"{path}: was saved with other network arguments ({'; '.join(changed)}); "
                        "resume with the ones it was saved with, or train into a new --out")
+
+
+def check_same_scoring(path: Path, saved: dict[str, Any], recipe: Recipe,
+                       best: dict[str, Any] | None) -> None:
+    """Refuse, once a checkpoint has been chosen, a resume that scores checkpoints otherwise
+    (other validation images, qualities or crop, another selection metric): new scores would be
+    compared with the old best's, and the export chosen and labelled by two measures at once."""
+    if not best:
+        return
+    changed = [c for c in changed_keys(saved, recipe.to_dict()) if c.startswith(_SCORING)]
+    if changed:
+        best_file = path.parent.parent / "best" / str(best.get("file"))
+        raise ZooError(f"{path}: its best checkpoint so far (step {best.get('step')}) was chosen "
+                       f"by validation scores that the recipe now computes otherwise "
+                       f"({'; '.join(changed)}), which would not compare; resume with them as "
+                       f"saved, or train on into a new --out with model.init={best_file}")
 
 
 def check_stages_trained(path: Path, saved: dict[str, Any], recipe: Recipe, stage_index: int,
