@@ -741,6 +741,25 @@ def test_models_of_unknown_training_are_not_said_to_know_it(tmp_path: Path) -> N
     assert trained_qualities(zoo.load("unet-l1+x8")) == (5, 40)
 
 
+def test_a_zoo_train_export_knows_the_qualities_it_was_trained_on(tmp_path: Path) -> None:
+    """An export records them in training.json (settings.data.quality), yet restoring a q95 JPEG
+    with it gave no warning, the docs saying a saved folder records no range."""
+    from zoo.hub import save_pretrained
+    from zoo.quality_warning import QualityWarning, trained_qualities
+
+    export = save_pretrained(zoo.load("unet-l1", device="cpu"), tmp_path / "export",
+                             training={"entry": "unet-l1", "settings": {"data": {"quality": [10, 10]}}})
+    model = zoo.load(str(export))
+    assert trained_qualities(model) == (10, 10)
+    assert trained_qualities(zoo.load(str(export / "model.safetensors"))) == (10, 10)
+    Image.fromarray(pixels(64, 64)).save(tmp_path / "hq.jpg", quality=95)
+    with pytest.warns(QualityWarning, match=r"JPEG quality 95.*above the 10-10 unet-l1 was trained on"):
+        restore_file(model, tmp_path / "hq.jpg", tmp_path / "out.png")
+    odd = save_pretrained(zoo.load("unet-l1", device="cpu"), tmp_path / "odd",
+                          training={"settings": {"data": {"quality": "high"}}})
+    assert trained_qualities(zoo.load(str(odd))) is None  # a record without a range: no guess
+
+
 def test_threads_sharing_one_model_get_what_serial_calls_get() -> None:
     from concurrent.futures import ThreadPoolExecutor
 

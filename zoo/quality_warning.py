@@ -38,13 +38,34 @@ def _recipe_qualities(recipe: str) -> tuple[int, int] | None:
 
 
 def trained_qualities(model: Restorer) -> tuple[int, int] | None:
-    """The JPEG qualities a registry model's own weights were trained on (its recipe's
-    ``data.quality``); None when unknown: weights given by path, a saved folder or Hub repo
-    (whose config records no recipe), an entry without a recipe."""
+    """The JPEG qualities a model's weights were trained on: a registry model's own weights,
+    its recipe's ``data.quality``; a local ``zoo train`` export, its ``training.json``'s. None
+    when unknown: weights given by path, a Hub repo, a saved model without a run record, an
+    entry without a recipe."""
     info = model.info
-    if info is None or info.recipe is None or not holds_released_weights(model):
+    if info is not None and info.recipe is not None and holds_released_weights(model):
+        return _recipe_qualities(info.recipe)
+    return _exported_qualities(getattr(model, "weights_source", None))
+
+
+def _exported_qualities(source: object) -> tuple[int, int] | None:
+    """``settings.data.quality`` of the ``training.json`` beside a local saved model's weights."""
+    from zoo.errors import ZooError
+    from zoo.hub import saved_training
+
+    if not isinstance(source, str) or not os.path.exists(source):  # local files only, no Hub
         return None
-    return _recipe_qualities(info.recipe)
+    try:
+        training = saved_training(source) or {}
+    except ZooError:
+        return None
+    settings = training.get("settings")
+    data = settings.get("data") if isinstance(settings, dict) else None
+    quality = data.get("quality") if isinstance(data, dict) else None
+    if (isinstance(quality, list) and len(quality) == 2
+            and all(isinstance(q, int) and not isinstance(q, bool) for q in quality)):
+        return int(quality[0]), int(quality[1])
+    return None
 
 
 def warn_above_training(model: Restorer, source: str | os.PathLike[str] | Image.Image,
