@@ -189,6 +189,39 @@ def test_a_resume_that_scores_checkpoints_otherwise_is_refused(
     assert main(_cli(data, out, "--resume", "--max-steps", "18", "validation.every=2")) == 0
 
 
+def test_a_fine_tune_resumes_without_its_init_file_and_keeps_its_start(
+        data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A resume read model.init again (and said "generator initialised from ..." though the
+    checkpoint replaced it): once its source was moved, the run could not be resumed; and a
+    changed model.init was recorded as if the run had started from it."""
+    import shutil
+
+    from zoo.cli import main
+
+    source, tuned = tmp_path / "source", tmp_path / "tuned"
+    assert main(_cli(data, source, "--max-steps", "4")) == 0
+    init = tmp_path / "init"
+    shutil.copytree(source / "export", init)
+    assert main(_cli(data, tuned, "--max-steps", "4", f"model.init={init}")) == 0
+    assert f"generator initialised from {init}" in capsys.readouterr().err
+    shutil.rmtree(init)
+    # --recipe is given: its overrides are repeated, as any resume from a recipe file repeats them
+    assert main(_cli(data, tuned, "--resume", "--max-steps", "8", f"model.init={init}")) == 0
+    err = capsys.readouterr().err
+    assert "generator initialised" not in err and "error" not in err
+    assert json.loads((tuned / "export" / "training.json").read_text())["settings"]["model"]["init"] == str(init)
+    assert main(_cli(data, tuned, "--resume", "--max-steps", "10", "model.init=pretrained")) == 2
+    assert (f"model.init '{init}' -> 'pretrained': a resume goes on from its checkpoint"
+            in capsys.readouterr().err)
+    # No usable checkpoint after all: the run starts afresh, from model.init as its recipe says.
+    shutil.copytree(source / "export", init)
+    for state in (tuned / "checkpoints").glob("*/state.safetensors"):
+        state.write_bytes(b"torn")
+    assert main(_cli(data, tuned, "--resume", "--max-steps", "2", f"model.init={init}")) == 0
+    err = capsys.readouterr().err
+    assert "no usable checkpoint to resume from" in err and f"generator initialised from {init}" in err
+
+
 def test_a_stopped_run_says_where_a_resume_picks_up(
         data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:

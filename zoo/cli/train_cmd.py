@@ -72,6 +72,7 @@ def recipe_for(args: argparse.Namespace):
     """The validated recipe: file (or, with --resume, the run's saved recipe), then CLI options,
     then KEY=VALUE overrides."""
     from zoo.registry import get_model_info
+    from zoo.train.checkpoint import latest_meta
     from zoo.train.recipe import load_recipe, recipe_path, saved_recipe
 
     try:
@@ -80,9 +81,11 @@ def recipe_for(args: argparse.Namespace):
         raise RecipeError(str(exc.args[0])) from None
     options = _option_overrides(args)
     overrides = [*options, *args.overrides]
+    # A resume from a checkpoint never reads model.init: its file may have gone since.
+    check_init = not (args.resume and latest_meta(out_dir(args) / "checkpoints") is not None)
     saved = _saved_recipe(out_dir(args), args.name) if args.recipe is None and args.resume else None
     if saved is not None:
-        return saved_recipe(saved[0], overrides, saved[1], labels=options)
+        return saved_recipe(saved[0], overrides, saved[1], labels=options, check_init=check_init)
     path = args.recipe
     if path is None:
         if info.recipe is None:
@@ -90,7 +93,7 @@ def recipe_for(args: argparse.Namespace):
                     if recipe_path(args.name).is_file() else "")
             raise RecipeError(f"model {args.name!r} has no training recipe; pass --recipe FILE{hint}")
         path = recipe_path(info.recipe)
-    return load_recipe(path, overrides, labels=options)
+    return load_recipe(path, overrides, labels=options, check_init=check_init)
 
 
 def _saved_recipe(out: Path, entry: str) -> tuple[dict[str, Any], str] | None:

@@ -48,7 +48,7 @@ from zoo.train.recipe import (SAVED_RECIPE, Recipe, Stage, init_weights_file, re
                               schedule_notes)
 from zoo.train.recipe_changes import RecipeChanges, changed_keys
 from zoo.train.resume_checks import (check_finished_by_an_earlier_zoo, check_same_networks,
-                                     check_same_scoring, check_stages_trained)
+                                     check_same_scoring, check_same_start, check_stages_trained)
 from zoo.train.selection import Selection
 from zoo.train.stages import (StepContext, Switcher, critic_step, generator_step, lr_factor,
                               make_optimizer, set_lr)
@@ -124,7 +124,11 @@ class Trainer:
             raise RecipeError(f"{r.origin('model.args')}: model.args do not fit {self.name!r} "
                               f"({first_line(exc)})") from None
         check_trainable(self.name, self.generator)
-        self._init_generator()
+        # A resume from a checkpoint never needs model.init (its file may be gone since); a
+        # resume that finds no usable checkpoint after all initialises then (_start).
+        self.init_deferred = self.resume and ckpt.latest_meta(self.out / "checkpoints") is not None
+        if not self.init_deferred:
+            self._init_generator()
         needs_critic = any(s.kind in ("critic", "gan") for s in r.stages.values())
         self.critic = build_critic(r) if needs_critic else None
         check_patch(r, self.name, self.generator, self.critic)
@@ -279,6 +283,7 @@ class Trainer:
         check_stages_trained(path, meta["recipe"], self.recipe, self.stage_index, self.step,
                              self.stage_start)
         check_same_scoring(path, meta["recipe"], self.recipe, self.selection.best)
+        check_same_start(path, meta["recipe"], self.recipe)
         try:
             self._load_optimizers_and_rng(tensors, meta)
         except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
@@ -536,6 +541,9 @@ class Trainer:
             kept = f" (the earlier run's best generators are kept in {aside})" if aside else ""
             warnings.warn(f"{self.out}: no usable checkpoint to resume from ({why}); "
                           f"training starts at step 0{kept}", stacklevel=3)
+        if not resumed and self.init_deferred:
+            self._init_generator()
+            self.ema = EMA(self.generator)
         if not resumed:
             self.new_optimizers(self._stages()[0])
         if self.dist.main:

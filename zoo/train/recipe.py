@@ -245,7 +245,8 @@ def _apply_override(raw: dict[str, Any], key: str, value: Any, source: str) -> N
 
 
 def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
-                *, check_data: bool = True, labels: Mapping[str, str] | None = None) -> Recipe:
+                *, check_data: bool = True, labels: Mapping[str, str] | None = None,
+                check_init: bool = True) -> Recipe:
     """Read, override and validate a recipe; raise :class:`RecipeError` on any problem.
 
     An error about a key that an override set names that override (``override max_steps=-1``),
@@ -258,7 +259,7 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise RecipeError(f"{path}: not valid TOML ({exc})") from None
-    return _finish(raw, overrides, str(path), str(path), check_data, labels)
+    return _finish(raw, overrides, str(path), str(path), check_data, labels, check_init)
 
 
 def read_saved_recipe(path: str | Path) -> dict[str, Any]:
@@ -276,7 +277,8 @@ def read_saved_recipe(path: str | Path) -> dict[str, Any]:
 
 
 def saved_recipe(raw: dict[str, Any], overrides: list[str] | tuple[str, ...], where: str,
-                 *, check_data: bool = True, labels: Mapping[str, str] | None = None) -> Recipe:
+                 *, check_data: bool = True, labels: Mapping[str, str] | None = None,
+                 check_init: bool = True) -> Recipe:
     """A recipe as a run saved it (``Recipe.to_dict()``, in ``OUT/recipe.json`` or a checkpoint's
     meta.json), with ``overrides`` on top; errors name ``where`` or the override (as in
     :func:`load_recipe`).
@@ -290,11 +292,11 @@ def saved_recipe(raw: dict[str, Any], overrides: list[str] | tuple[str, ...], wh
             table.pop("name", None)
     except AttributeError as exc:
         raise RecipeError(f"{where}: not a saved recipe ({exc})") from None
-    return _finish(raw, overrides, where, source, check_data, labels)
+    return _finish(raw, overrides, where, source, check_data, labels, check_init)
 
 
 def _finish(raw: dict[str, Any], overrides: list[str] | tuple[str, ...], where: str, source: str,
-            check_data: bool, labels: Mapping[str, str] | None) -> Recipe:
+            check_data: bool, labels: Mapping[str, str] | None, check_init: bool = True) -> Recipe:
     """Apply the overrides to a parsed recipe, build it and validate it (errors name ``where``
     or the override that set the key)."""
     applied: list[tuple[str, str]] = []
@@ -306,7 +308,7 @@ def _finish(raw: dict[str, Any], overrides: list[str] | tuple[str, ...], where: 
     origins = Origins(where, tuple(applied))
     recipe = _build_recipe(raw, origins)
     recipe.source, recipe.origins = source, origins
-    _check_values(recipe, check_data)
+    _check_values(recipe, check_data, check_init)
     return recipe
 
 
@@ -438,7 +440,9 @@ def schedule_notes(r: Recipe) -> list[str]:
             f"stages.{name}.lr" for name, s in r.stages.items() if s.warmup_steps > s.steps > 0]
 
 
-def _check_values(r: Recipe, check_data: bool) -> None:
+def _check_values(r: Recipe, check_data: bool, check_init: bool = True) -> None:
+    """Refuse what cannot train; ``check_init`` False: a resume from a checkpoint, which never
+    reads ``model.init`` (an earlier run's export may have been moved since)."""
     def need(ok: bool, key: str, message: str) -> None:
         if not ok:
             raise RecipeError(f"{r.origin(key)}: {key} {message}")
@@ -502,7 +506,7 @@ def _check_values(r: Recipe, check_data: bool) -> None:
              "critic_steps, generator_steps and max_critic_steps must be >= 1")
         need(s.ema_decay == -1.0 or 0.0 <= s.ema_decay < 1.0, f"{key}.ema_decay", "must be -1 or in [0, 1)")
         need(s.warmup_steps >= 0 and s.freeze_encoder_steps >= 0, key, "step counts must be >= 0")
-    if r.model.init and r.model.init != "pretrained":
+    if check_init and r.model.init and r.model.init != "pretrained":
         need(init_weights_file(r.model.init).is_file(), "model.init",
              f"{r.model.init!r} is neither 'pretrained' nor a .safetensors file or a folder with "
              "model.safetensors")

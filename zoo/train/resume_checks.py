@@ -16,7 +16,7 @@ from zoo.train.recipe import Recipe
 from zoo.train.recipe_changes import changed_keys
 
 __all__ = ["check_finished_by_an_earlier_zoo", "check_same_networks", "check_same_scoring",
-           "check_stages_trained"]
+           "check_same_start", "check_stages_trained"]
 
 _SCORING = ("data.val:", "validation.qualities:", "validation.crop:", "validation.max_images:",
             "select.metric:", "select.mode:", "select.stages:", "select.not_worse_than_input:")
@@ -42,6 +42,16 @@ def check_same_networks(path: Path, saved: dict[str, Any], recipe: Recipe, name:
     if changed:
         raise ZooError(f"{path}: was saved with other network arguments ({'; '.join(changed)}); "
                        "resume with the ones it was saved with, or train into a new --out")
+
+
+def check_same_start(path: Path, saved: dict[str, Any], recipe: Recipe) -> None:
+    """Refuse another ``model.init`` on a resume: the checkpoint's weights replace it, so the
+    export would claim a start the run did not have."""
+    before = saved.get("model", {}).get("init", "")
+    if before != recipe.model.init:
+        raise ZooError(f"{path}: model.init {before!r} -> {recipe.model.init!r}: a resume goes on "
+                       "from its checkpoint, whose weights replace model.init; resume without "
+                       "changing it, or start a new --out from those weights")
 
 
 def check_same_scoring(path: Path, saved: dict[str, Any], recipe: Recipe,
