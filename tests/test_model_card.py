@@ -115,7 +115,8 @@ def test_a_name_and_description_add_no_markup_to_the_card() -> None:
 @pytest.mark.parametrize(("description", "escaped"), [
     ("> a quote", "\\> a quote"), ("- a list", "\\- a list"), ("+ a list", "\\+ a list"),
     ("=== a rule", "\\=== a rule"), ("1. a numbered list", "1\\. a numbered list"),
-    ("12) another", "12\\) another"), ("3 - 2 > 1", "3 - 2 > 1"), ("x & &lt;", "x &amp; &amp;lt;")])
+    ("12) another", "12\\) another"), ("3 - 2 > 1", "3 - 2 > 1"), ("x & &lt;", "x &amp; &amp;lt;"),
+    ("0.5 dB better", "0.5 dB better")])
 def test_a_description_that_begins_like_a_block_is_text(description: str, escaped: str) -> None:
     body = model_card(ModelInfo(name="x", description=description, architecture="UNet")).text
     assert body.split("\n")[body.split("\n").index("# x") + 2] == escaped
@@ -140,12 +141,14 @@ def test_a_training_json_adds_no_markup_to_the_card() -> None:
     assert "| training recipe | ``r`x` [a](http://x).toml`` (see Training below) |" in card
     assert "by ms_ssim" in section and "data.batch: 2 -> 3" in section
     final = model_card(ModelInfo(name="x", description="d", architecture="UNet",
-                                 arch_args={"note": "a`b"}, paper=evil),
-                       training={"recipe": "`r.toml", "final_because": evil}).text
+                                 arch_args={"note": "a`b|c"}, paper=evil),
+                       training={"recipe": "`r|s.toml", "final_because": evil}).text
     assert "<img" not in final
     assert f"because {_escaped(evil)}" in final and f"| paper | {_escaped(evil)} |" in final
-    assert '| arguments | ``{"note": "a`b"}`` |' in final  # an argument's backtick inside the span
-    assert "- recipe: `` `r.toml ``" in final  # a span that begins with a backtick is padded
+    # an argument's backtick stays inside the span; a '|' would end the table's cell: escaped
+    assert '| arguments | ``{"note": "a`b\\|c"}`` |' in final
+    assert "- recipe: `` `r|s.toml ``" in final  # a span that begins with a backtick is padded
+    assert "| training recipe | `` `r\\|s.toml `` (see Training below) |" in final
 
 
 def _escaped(evil: str) -> str:

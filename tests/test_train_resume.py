@@ -209,6 +209,12 @@ def test_a_fine_tune_resumes_without_its_init_file_and_keeps_its_start(
     assert main(_cli(data, tuned, "--resume", "--max-steps", "8", f"model.init={init}")) == 0
     err = capsys.readouterr().err
     assert "generator initialised" not in err and "error" not in err
+    # without --recipe: OUT/recipe.json, which names the moved file, is the run's recipe
+    plain = [w for w in _cli(data, tuned, "--resume", "--max-steps", "9") if w not in ("--recipe", str(TINY_RECIPE))]
+    assert main(plain) == 0
+    err = capsys.readouterr().err
+    assert "generator initialised" not in err and "model.init" not in err  # recipe.json as it is
+    assert "resuming with the recipe saved in" not in err
     assert json.loads((tuned / "export" / "training.json").read_text())["settings"]["model"]["init"] == str(init)
     assert main(_cli(data, tuned, "--resume", "--max-steps", "10", "model.init=pretrained")) == 2
     assert (f"model.init '{init}' -> 'pretrained': a resume goes on from its checkpoint"

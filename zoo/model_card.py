@@ -32,7 +32,7 @@ _LICENSE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]*")
 """An SPDX license id (``mit``, ``apache-2.0``, ``cc-by-nc-4.0``) or the Hub's ``other``."""
 _MARKDOWN_SPECIAL = re.compile(r"[\\`*\[\]#|!~]|(?<!\w)_|_(?!\w)")
 _HTML_SPECIAL = {"&": "&amp;", "<": "&lt;"}
-_BLOCK_START = re.compile(r"^(\d*)([>+=-]|(?<=\d)[.)])")
+_BLOCK_START = re.compile(r"^(\d*)([>+=-]|(?<=\d)[.)](?=\s|$))")
 
 
 def check_license(license_id: str, where: str) -> str:
@@ -49,21 +49,26 @@ def _one_line(text: str) -> str:
     return " ".join("".join(" " if printable(c) != c else c for c in text).split())
 
 
-def _markdown(text: Any) -> str:
+def _markdown(text: Any, *, line_start: bool = False) -> str:
     """``text`` as one line of plain Markdown text: what could start HTML, an entity, a link, an
-    image, emphasis, a heading, a quote or a table cell escaped, so that a saved config's name or
+    image, emphasis, a heading or a table cell escaped, so that a saved config's name or
     description, or a ``training.json`` value, adds no markup or script to the card. What cannot
-    (``>`` inside a line, ``_`` inside a word: ``ms_ssim``) is left as it is, readable raw."""
+    (``>`` inside a line, ``_`` inside a word: ``ms_ssim``) is left as it is, readable raw.
+    ``line_start``: the text begins a line, where a quote, list or rule marker is escaped too."""
     text = "".join(_HTML_SPECIAL.get(c, c) for c in _one_line(str(text)))
     text = _MARKDOWN_SPECIAL.sub(lambda match: "\\" + match.group(), text)
-    # a line that begins like a quote, a list, a rule or a numbered list ("1. "), as text
+    if not line_start:
+        return text
     return _BLOCK_START.sub(lambda match: match.group(1) + "\\" + match.group(2), text, count=1)
 
 
-def _code(value: Any) -> str:
+def _code(value: Any, *, cell: bool = False) -> str:
     """``value`` as one inline code span: fenced by more backticks than any run inside it (the
-    CommonMark rule), so that a recipe path or argument cannot close the span and add markup."""
+    CommonMark rule), so that a recipe path or argument cannot close the span and add markup.
+    ``cell``: in a table row, whose ``|`` GFM splits on before it reads code spans (``\|`` there)."""
     text = _one_line(str(value))
+    if cell:
+        text = text.replace("|", "\\|")
     fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
@@ -129,7 +134,7 @@ def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: i
     trained_with = (training or {}).get("recipe")  # the recipe file this export was trained with
     released_note = ("; these weights: the runs in the zoo's training/README.md, \"How the "
                      "shipped weights were trained\"" if released else "")
-    recipe = (f"{_code(trained_with)} (see Training below)" if trained_with
+    recipe = (f"{_code(trained_with, cell=True)} (see Training below)" if trained_with
               else f"`training/{info.recipe}.toml` (`zoo train {info.recipe}`){released_note}"
               if info.recipe else "unknown (not recorded with these weights)")
     params = f"{num_parameters:,}" if num_parameters is not None else "unknown"
@@ -140,12 +145,12 @@ def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: i
     body = f"""
 # {_markdown(info.name)}
 
-{_markdown(info.description)}
+{_markdown(info.description, line_start=True)}
 
 | | |
 |---|---|
-| architecture | {_code(info.architecture)} ({params} parameters) |
-| arguments | {_code(json.dumps(dict(info.arch_args)))} |
+| architecture | {_code(info.architecture, cell=True)} ({params} parameters) |
+| arguments | {_code(json.dumps(dict(info.arch_args)), cell=True)} |
 | training recipe | {recipe} |
 | license | {license_id} |
 | input | {inputs.color.upper()}, values in [{inputs.value_range[0]}, {inputs.value_range[1]}], \

@@ -72,7 +72,6 @@ def recipe_for(args: argparse.Namespace):
     """The validated recipe: file (or, with --resume, the run's saved recipe), then CLI options,
     then KEY=VALUE overrides."""
     from zoo.registry import get_model_info
-    from zoo.train.checkpoint import latest_meta
     from zoo.train.recipe import load_recipe, recipe_path, saved_recipe
 
     try:
@@ -81,8 +80,7 @@ def recipe_for(args: argparse.Namespace):
         raise RecipeError(str(exc.args[0])) from None
     options = _option_overrides(args)
     overrides = [*options, *args.overrides]
-    # A resume from a checkpoint never reads model.init: its file may have gone since.
-    check_init = not (args.resume and latest_meta(out_dir(args) / "checkpoints") is not None)
+    check_init = not args.resume  # a resume's checkpoint replaces model.init, whose file may be gone
     saved = _saved_recipe(out_dir(args), args.name) if args.recipe is None and args.resume else None
     if saved is not None:
         return saved_recipe(saved[0], overrides, saved[1], labels=options, check_init=check_init)
@@ -112,7 +110,7 @@ def _saved_recipe(out: Path, entry: str) -> tuple[dict[str, Any], str] | None:
         if trained != entry:
             raise ZooError(f"{where}: the recipe of a run of {trained!r}, not {entry!r}; resume "
                            f"it with zoo train {trained}, or train {entry} into a new --out")
-        saved_recipe(copy.deepcopy(raw), (), where, check_data=False)  # valid JSON, but a recipe?
+        saved_recipe(copy.deepcopy(raw), (), where, check_data=False, check_init=False)  # a recipe?
         return raw, where
     except RecipeError as exc:
         found = latest_meta(out / "checkpoints")

@@ -44,8 +44,8 @@ from zoo.train.files import file_leftovers, folder_leftovers, remove_leftovers, 
 from zoo.train.hardware import autocast_dtype, flush_cpu_denormals, resolve_device
 from zoo.train.logs import LOG_FILES, RunLog
 from zoo.train.losses import GeneratorLoss
-from zoo.train.recipe import (SAVED_RECIPE, Recipe, Stage, init_weights_file, recipe_label,
-                              schedule_notes)
+from zoo.train.recipe import (SAVED_RECIPE, Recipe, Stage, check_init_file, init_weights_file,
+                              recipe_label, schedule_notes)
 from zoo.train.recipe_changes import RecipeChanges, changed_keys
 from zoo.train.resume_checks import (check_finished_by_an_earlier_zoo, check_same_networks,
                                      check_same_scoring, check_same_start, check_stages_trained)
@@ -124,10 +124,7 @@ class Trainer:
             raise RecipeError(f"{r.origin('model.args')}: model.args do not fit {self.name!r} "
                               f"({first_line(exc)})") from None
         check_trainable(self.name, self.generator)
-        # A resume from a checkpoint never needs model.init (its file may be gone since); a
-        # resume that finds no usable checkpoint after all initialises then (_start).
-        self.init_deferred = self.resume and ckpt.latest_meta(self.out / "checkpoints") is not None
-        if not self.init_deferred:
+        if not self.resume:  # a resume's checkpoint replaces model.init; none found: _start
             self._init_generator()
         needs_critic = any(s.kind in ("critic", "gan") for s in r.stages.values())
         self.critic = build_critic(r) if needs_critic else None
@@ -156,6 +153,7 @@ class Trainer:
         if init == "pretrained":
             source = load_entry_weights(self.generator, get_model_info(self.name))
         else:
+            check_init_file(self.recipe)
             check_init_config(self.recipe, get_model_info(self.name).architecture, self.generator)
             source = init_weights_file(init)
             load_weights(self.generator, source)
@@ -535,15 +533,15 @@ class Trainer:
             self._prepare_out()
         self._list_skipped_images()
         resumed = self.resume and self._load()
+        if self.resume and not resumed:  # before anything in OUT is set aside
+            self._init_generator()
+            self.ema = EMA(self.generator)
         if self.resume and not resumed and self.dist.main:
             why = f"{len(existing)} torn, removed" if existing else "none saved"
             aside = self.selection.set_aside_files()
             kept = f" (the earlier run's best generators are kept in {aside})" if aside else ""
             warnings.warn(f"{self.out}: no usable checkpoint to resume from ({why}); "
                           f"training starts at step 0{kept}", stacklevel=3)
-        if not resumed and self.init_deferred:
-            self._init_generator()
-            self.ema = EMA(self.generator)
         if not resumed:
             self.new_optimizers(self._stages()[0])
         if self.dist.main:

@@ -24,8 +24,9 @@ from zoo.errors import RecipeError, first_line
 from zoo.metrics import METRICS
 from zoo.metrics.lpips_weights import MIN_SIDE as LPIPS_MIN_SIDE
 
-__all__ = ["SAVED_RECIPE", "Recipe", "Stage", "init_weights_file", "load_recipe", "parse_override",
-           "read_saved_recipe", "recipe_label", "recipe_path", "saved_recipe", "schedule_notes"]
+__all__ = ["SAVED_RECIPE", "Recipe", "Stage", "check_init_file", "init_weights_file", "load_recipe",
+           "parse_override", "read_saved_recipe", "recipe_label", "recipe_path", "saved_recipe",
+           "schedule_notes"]
 
 StageKind = Literal["generator", "critic", "gan"]
 
@@ -414,6 +415,13 @@ def init_weights_file(init: str) -> Path:
     return path / "model.safetensors" if path.is_dir() else path
 
 
+def check_init_file(r: Recipe) -> None:
+    """Refuse a ``model.init`` that names no weights file (``pretrained`` and none pass)."""
+    if r.model.init and r.model.init != "pretrained" and not init_weights_file(r.model.init).is_file():
+        raise RecipeError(f"{r.origin('model.init')}: model.init {r.model.init!r} is neither "
+                          "'pretrained' nor a .safetensors file or a folder with model.safetensors")
+
+
 _LOSSES = {"generator": {"l1", "lpips"}, "gan": {"l1", "lpips", "adversarial"}, "critic": set()}
 
 
@@ -441,8 +449,9 @@ def schedule_notes(r: Recipe) -> list[str]:
 
 
 def _check_values(r: Recipe, check_data: bool, check_init: bool = True) -> None:
-    """Refuse what cannot train; ``check_init`` False: a resume from a checkpoint, which never
-    reads ``model.init`` (an earlier run's export may have been moved since)."""
+    """Refuse what cannot train; ``check_init`` False: a resume, whose checkpoint replaces
+    ``model.init`` (an earlier run's export may have been moved since; a resume that finds no
+    checkpoint checks it as it starts from it)."""
     def need(ok: bool, key: str, message: str) -> None:
         if not ok:
             raise RecipeError(f"{r.origin(key)}: {key} {message}")
@@ -506,10 +515,8 @@ def _check_values(r: Recipe, check_data: bool, check_init: bool = True) -> None:
              "critic_steps, generator_steps and max_critic_steps must be >= 1")
         need(s.ema_decay == -1.0 or 0.0 <= s.ema_decay < 1.0, f"{key}.ema_decay", "must be -1 or in [0, 1)")
         need(s.warmup_steps >= 0 and s.freeze_encoder_steps >= 0, key, "step counts must be >= 0")
-    if check_init and r.model.init and r.model.init != "pretrained":
-        need(init_weights_file(r.model.init).is_file(), "model.init",
-             f"{r.model.init!r} is neither 'pretrained' nor a .safetensors file or a folder with "
-             "model.safetensors")
+    if check_init:
+        check_init_file(r)
     if check_data:
         _check_data_folders(r)
 
