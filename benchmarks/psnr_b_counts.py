@@ -12,7 +12,6 @@ numbers docs/metrics.md quotes). The gap is nil when both sides are multiples of
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from zoo.cli.arg_types import jpeg_quality
 from zoo.datasets import read_image
 from zoo.degrade import jpeg_roundtrip, to_protocol
 from zoo.errors import ZooError
-from zoo.metrics.psnr import blocking_effect_factor
+from zoo.metrics.psnr import psnr_b
 from zoo.samples import sample_images
 
 
@@ -34,13 +33,6 @@ def crop_size(text: str) -> tuple[int, int]:
     if len(sides) not in (1, 2) or min(sides) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a crop size such as 100 or 37x45")
     return (sides[0], sides[-1])
-
-
-def psnr_b_y(restored: np.ndarray, truth: np.ndarray, *, exact_counts: bool) -> float:
-    """PSNR-B of one grey pair, the blocking factor counted either way."""
-    error = float(np.mean((restored.astype(np.float64) - truth) ** 2))
-    total = error + blocking_effect_factor(restored, exact_counts=exact_counts)
-    return math.inf if total == 0 else 10 * math.log10(255.0**2 / total)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -69,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     for label, truth in truths:
         for quality in args.quality:
             jpeg = jpeg_roundtrip(np.ascontiguousarray(truth), quality)
-            zoo_value, exact = (psnr_b_y(jpeg, truth, exact_counts=e) for e in (False, True))
+            zoo_value, exact = (psnr_b(jpeg, truth, exact_counts=e) for e in (False, True))
             print(f"{label}, q{quality}: {zoo_value:.3f} / {exact:.3f} dB "
                   f"({exact - zoo_value:+.3f})", flush=True)
 

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from zoo.div2k import div2k_dir, div2k_found, div2k_names, div2k_present
-from zoo.errors import DataError, ZooError, os_reason
+from zoo.errors import DataError, ImageError, ZooError, os_reason
 from zoo.imaging import READ_SUFFIXES as IMAGE_SUFFIXES
 from zoo.resources import cache_dir
 
@@ -63,7 +63,6 @@ def read_image(path: Path) -> np.ndarray:
     """Read a ground-truth image: HxW grey or HxWx3 RGB uint8; ImageError if bad. An alpha
     channel that is opaque everywhere is dropped; one that is not refuses the image, whose
     colours under its transparency (often arbitrary) would be scored as if seen."""
-    from zoo.errors import ImageError
     from zoo.imaging import read_image as read_file
 
     loaded = read_file(path)

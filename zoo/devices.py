@@ -8,7 +8,7 @@ import torch
 
 from zoo.errors import ZooError
 
-__all__ = ["DEVICE_NAMES", "SUPPORTED_DEVICE_TYPES", "cuda_bf16_problem", "default_device", "usable_device"]
+__all__ = ["SUPPORTED_DEVICE_TYPES", "cuda_bf16_problem", "default_device", "usable_device"]
 
 SUPPORTED_DEVICE_TYPES = ("cpu", "cuda", "mps")
 
@@ -17,7 +17,7 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-DEVICE_NAMES = "'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'"
+_DEVICE_NAMES = "'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'"
 """The device names every command takes (``--device``, a recipe's ``device``, ``device=``)."""
 
 
@@ -30,11 +30,11 @@ def usable_device(device: str | int | torch.device | None) -> torch.device:
     """
     spec = default_device() if device is None or device == "auto" else device
     if isinstance(spec, bool) or spec == "":
-        raise ZooError(f"device {device!r}: not a device; use {DEVICE_NAMES}")
+        raise ZooError(f"device {device!r}: not a device; use {_DEVICE_NAMES}")
     try:
         target = torch.device(spec)
     except (RuntimeError, TypeError):
-        raise ZooError(f"device {device!r}: not a torch device; use {DEVICE_NAMES}") from None
+        raise ZooError(f"device {device!r}: not a torch device; use {_DEVICE_NAMES}") from None
     shown = repr(str(device))
     if target.type == "cuda":
         if not torch.cuda.is_available():

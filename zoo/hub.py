@@ -269,22 +269,17 @@ def saved_training(spec: str) -> dict[str, Any] | None:
     return read_training(path if path.is_dir() else path.parent)
 
 
-def _offline() -> bool:
-    """huggingface_hub's own reading of HF_HUB_OFFLINE (``0`` is not offline)."""
-    from huggingface_hub import constants
-
-    return constants.is_offline_mode()
-
-
 def _fetch(repo_id: str, revision: str | None) -> tuple[Path, Path, str]:
     """Download (or find in the cache) a Hub repo's config and weights."""
+    from huggingface_hub import constants  # its reading of HF_HUB_OFFLINE ("0" is not offline)
+
     rev = revision or "main"
     files = []
     for name in (CONFIG_FILE, WEIGHTS_FILE):
         misses: list[str] = []
         found = hub_file(repo_id, name, rev, misses)
         if found is None:
-            offline = " (or unset HF_HUB_OFFLINE)" if _offline() else ""
+            offline = " (or unset HF_HUB_OFFLINE)" if constants.is_offline_mode() else ""
             why = misses[-1] if misses else "not found"
             raise WeightsError(f"cannot get {name} of Hub repo {repo_id}@{rev} ({why}): check the "
                                f"repo id, that it holds a zoo model, and your connection{offline}")

@@ -82,10 +82,10 @@ def _load(name_or_path: str, weights: str | os.PathLike[str] | None) -> Restorer
                 return load_best_file(path)
             raise ZooError(f"{path} has no {CONFIG_FILE} beside it; {_WEIGHTS_INTO_AN_ENTRY}")
     if name_or_path not in list_models():
-        if path.is_file() and (pickled := torch_save_refusal(path)):
-            raise WeightsError(f"{pickled}, then load it into its registry entry: "
-                               "zoo.load(NAME, weights='model.safetensors')")
         if path.is_file():
+            if pickled := torch_save_refusal(path):
+                raise WeightsError(f"{pickled}, then load it into its registry entry: "
+                                   "zoo.load(NAME, weights='model.safetensors')")
             raise ZooError(f"{path}: not a model; a model is a registry name, "
                            f"{HUB_PREFIX}ORG/NAME, a saved folder, a .safetensors file with "
                            f"{CONFIG_FILE} beside it or a run's OUT/best/step-N.safetensors; "

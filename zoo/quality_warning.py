@@ -9,7 +9,7 @@ import warnings
 
 from PIL import Image
 
-from zoo.errors import caller_stacklevel
+from zoo.errors import ZooError, caller_stacklevel
 from zoo.imaging import ImageWarning
 from zoo.jpeg_quality import estimate_quality
 from zoo.models.base import Restorer
@@ -45,16 +45,16 @@ def trained_qualities(model: Restorer) -> tuple[int, int] | None:
     info = model.info
     if info is not None and info.recipe is not None and holds_released_weights(model):
         return _recipe_qualities(info.recipe)
-    return _exported_qualities(getattr(model, "weights_source", None))
+    source = getattr(model, "weights_source", None)
+    # local files only, not the Hub; read once per source, not for every image restored
+    return _exported_qualities(source) if isinstance(source, str) and os.path.exists(source) else None
 
 
-def _exported_qualities(source: object) -> tuple[int, int] | None:
+@functools.cache
+def _exported_qualities(source: str) -> tuple[int, int] | None:
     """``settings.data.quality`` of the ``training.json`` beside a local saved model's weights."""
-    from zoo.errors import ZooError
     from zoo.hub import saved_training
 
-    if not isinstance(source, str) or not os.path.exists(source):  # local files only, no Hub
-        return None
     try:
         training = saved_training(source) or {}
     except ZooError:

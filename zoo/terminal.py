@@ -17,8 +17,7 @@ __all__ = ["console", "description_column"]
 
 def console(**options: Any) -> Console:
     """A rich Console that prints emoji codes as typed (no highlighting unless asked)."""
-    options.setdefault("highlight", False)
-    return Console(emoji=False, **options)
+    return Console(**{"highlight": False, **options, "emoji": False})
 
 
 def description_column(style: str = "") -> TextColumn:

@@ -94,20 +94,21 @@ def _check_image(image: np.ndarray, what: str) -> None:
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("psnr", True, True, "PSNR (dB), 0..255, float64", psnr, "PSNR", 2, "dB"),
+    Metric("psnr", True, True, "PSNR (dB), 0..255, float64", psnr, label="PSNR", digits=2,
+           unit="dB"),
     # revision 2: the published code's pair counts on sides that are not multiples of 8
     Metric("psnr_b", True, True, "PSNR-B (dB), Yim & Bovik 2011, 8x8 blocking factor", psnr_b,
-           "PSNR-B", 2, "dB", revision=2),
+           label="PSNR-B", digits=2, unit="dB", revision=2),
     Metric("ssim", True, True, "SSIM, Gaussian 11x11 sigma 1.5 (MATLAB ssim_index)", ssim,
-           "SSIM", 4),
+           label="SSIM", digits=4),
     Metric("ms_ssim", True, True, "MS-SSIM, 5 scales (Wang's msssim.m); NaN below 161 px",
-           ms_ssim, "MS-SSIM", 4),
+           ms_ssim, label="MS-SSIM", digits=4),
     Metric("lpips_alex", True, False, "LPIPS v0.1, AlexNet backbone; NaN below 31 px", lpips_alex,
-           "LPIPS (alex)", 4, prepare=prepare_lpips_reference),
+           label="LPIPS (alex)", digits=4, prepare=prepare_lpips_reference),
     # revision 2: a block of zero MSCN coefficients (black) has shape 0.2, as MATLAB's min gives
-    Metric("niqe", False, False, "NIQE, LIVE pristine model, 96x96 blocks", niqe, "NIQE", 3,
-           revision=2),
-    Metric("brisque", False, False, "BRISQUE, LIVE SVR", brisque, "BRISQUE", 2),
+    Metric("niqe", False, False, "NIQE, LIVE pristine model, 96x96 blocks", niqe, label="NIQE",
+           digits=3, revision=2),
+    Metric("brisque", False, False, "BRISQUE, LIVE SVR", brisque, label="BRISQUE", digits=2),
 )}
 """Every metric, in the leaderboards' column order."""
 

@@ -67,8 +67,9 @@ def blocking_effect_factor(channel: np.ndarray, block: int = BLOCK, *,
     return float(eta * (d_b - d_c)) if d_b > d_c else 0.0
 
 
-def psnr_b(restored: np.ndarray, reference: np.ndarray) -> float:
-    """PSNR-B in dB: 10 log10(255^2 / (MSE + BEF(restored))) per channel, then averaged."""
+def psnr_b(restored: np.ndarray, reference: np.ndarray, *, exact_counts: bool = False) -> float:
+    """PSNR-B in dB: 10 log10(255^2 / (MSE + BEF(restored))) per channel, then averaged
+    (``exact_counts``: :func:`blocking_effect_factor`'s)."""
     check_pair(restored, reference)
     out = _as_float(restored)
     ref = _as_float(reference)
@@ -77,5 +78,6 @@ def psnr_b(restored: np.ndarray, reference: np.ndarray) -> float:
     values = []
     for c in range(out.shape[2]):
         mse = float(np.mean((out[..., c] - ref[..., c]) ** 2))
-        values.append(_psnr_from_mse(mse + blocking_effect_factor(out[..., c])))
+        values.append(_psnr_from_mse(mse + blocking_effect_factor(out[..., c],
+                                                                  exact_counts=exact_counts)))
     return float(np.mean(values))

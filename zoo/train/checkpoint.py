@@ -194,9 +194,10 @@ def latest_checkpoint(folder: Path) -> tuple[Path, dict[str, torch.Tensor], dict
     for path in reversed(list_checkpoints(folder)):
         try:
             meta = _check(path)
-            # Read whole, not memory-mapped: the optimizer keeps the tensors it is given, and a
-            # mapped file stayed open after its folder was deleted (its disk space held until
-            # the run ended; on Windows the folder could not be deleted at all).
+            # Read whole, not memory-mapped (the file's bytes and its tensors are held together
+            # briefly): the optimizer keeps the tensors it is given, and a mapped file stayed open
+            # after its folder was deleted (its disk space held until the run ended; on Windows
+            # the folder could not be deleted at all).
             tensors = load((path / STATE_FILE).read_bytes())
         except (OSError, ValueError, SafetensorError) as exc:  # JSONDecodeError is a ValueError
             warnings.warn(f"checkpoint {path} is unusable ({first_line(exc)}); trying the "

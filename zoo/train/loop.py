@@ -280,7 +280,8 @@ class Trainer:
                                          self.out)
         check_stages_trained(path, meta["recipe"], self.recipe, self.stage_index, self.step,
                              self.stage_start)
-        check_same_scoring(path, meta["recipe"], self.recipe, self.selection.best)
+        check_same_scoring(path, meta["recipe"], self.recipe, self.selection.best,
+                           self.selection.best_dir)
         check_same_start(path, meta["recipe"], self.recipe)
         try:
             self._load_optimizers_and_rng(tensors, meta)

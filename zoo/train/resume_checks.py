@@ -55,7 +55,7 @@ def check_same_start(path: Path, saved: dict[str, Any], recipe: Recipe) -> None:
 
 
 def check_same_scoring(path: Path, saved: dict[str, Any], recipe: Recipe,
-                       best: dict[str, Any] | None) -> None:
+                       best: dict[str, Any] | None, best_dir: Path) -> None:
     """Refuse, once a checkpoint has been chosen, a resume that scores checkpoints otherwise
     (other validation images, qualities or crop, another selection metric): new scores would be
     compared with the old best's, and the export chosen and labelled by two measures at once."""
@@ -63,7 +63,7 @@ def check_same_scoring(path: Path, saved: dict[str, Any], recipe: Recipe,
         return
     changed = [c for c in changed_keys(saved, recipe.to_dict()) if c.startswith(_SCORING)]
     if changed:
-        best_file = path.parent.parent / "best" / str(best.get("file"))
+        best_file = best_dir / str(best.get("file"))
         raise ZooError(f"{path}: its best checkpoint so far (step {best.get('step')}) was chosen "
                        f"by validation scores that the recipe now computes otherwise "
                        f"({'; '.join(changed)}), which would not compare; resume with them as "
