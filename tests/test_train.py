@@ -1862,3 +1862,19 @@ def test_the_last_stage_ended_by_its_own_time_cap_stops_the_run(data: tuple[Path
     err = capsys.readouterr().err
     assert "goes on with the next stage" not in err
     assert "stopped at step 10 of 18: stages.gan.max_minutes reached" in err
+
+
+def test_a_stage_s_first_line_names_the_time_budgets_its_eta_ignores(
+        data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The shipped unet-l1 recipe stops at 40 minutes while its ETA said about 3 hours: the ETA
+    counts steps, and nothing said that a time budget would end the run first."""
+    from zoo.cli import main
+
+    assert main(_cli(data, tmp_path / "run", "max_minutes=60", "stages.gan.max_minutes=5")) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"stage pretrain \(generator\): 6 steps; it ends sooner when the run's "
+                     r"max_minutes \([\d.]+ of 60 min left\) run out: the ETA counts steps only", err)
+    assert re.search(r"stage gan \(gan\): 8 steps; it ends sooner when the run's max_minutes "
+                     r"\([\d.]+ of 60 min left\) and the stage's max_minutes \(5 min\) run out", err)
+    assert main(_cli(data, tmp_path / "plain")) == 0
+    assert "ends sooner" not in capsys.readouterr().err

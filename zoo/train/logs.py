@@ -119,17 +119,21 @@ class RunLog:
         if self._tb is not None:
             self._tb.close()
 
-    def start_stage(self, stage: Stage, done: int, stop: int | None = None) -> None:
+    def start_stage(self, stage: Stage, done: int, stop: int | None = None,
+                    time_caps: str = "") -> None:
         """The stage's bar, or (without one) a line saying that it starts. ``stop``: the stage
         step at which the run's ``max_steps`` ends it, when before its last; the bar counts to
-        it, so that its ETA is this run's."""
+        it, so that its ETA is this run's. ``time_caps``: the time budgets that may end it
+        sooner, which the line names (an ETA counts steps only)."""
         self._last = (time.monotonic(), 0)
         total = stage.steps if stop is None else min(stop, stage.steps)
         label = f"{stage.name} ({stage.kind})"
-        if done < total and (self.progress is None or total < stage.steps):
+        if done < total and (self.progress is None or total < stage.steps or time_caps):
             self.note(f"stage {label}: {stage.steps} steps" + (f", from its step {done}" if done else "")
                       + (f"; this run stops at its step {total} (max_steps)"
-                         if total < stage.steps else ""))
+                         if total < stage.steps else "")
+                      + (f"; it ends sooner when {time_caps} run out: the ETA counts steps only"
+                         if time_caps else ""))
         if self.lines is not None:
             self.lines.start(label, total, done)
         if self.progress is None:

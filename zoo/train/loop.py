@@ -329,6 +329,17 @@ class Trainer:
         return self.dist.broadcast_choice("run" if run_spent else "stage" if stage_spent else "",
                                           ("", "run", "stage"))
 
+    def _time_caps(self, stage: Stage) -> str:
+        """The time budgets that may end the stage before its steps, for its first line: the
+        bar's ETA counts steps and knows nothing of them."""
+        r, caps = self.recipe, []
+        if r.max_minutes:
+            left = max(0.0, r.max_minutes - self._elapsed() / 60)
+            caps.append(f"the run's max_minutes ({left:.4g} of {r.max_minutes:g} min left)")
+        if stage.max_minutes:
+            caps.append(f"the stage's max_minutes ({stage.max_minutes:g} min)")
+        return " and ".join(caps)
+
     def _stop_in(self) -> int | None:
         """The stage step at which the recipe's ``max_steps`` stops the run (None: no cap)."""
         cap = self.recipe.max_steps
@@ -577,7 +588,8 @@ class Trainer:
                 # resume with more steps for it goes on training it.
                 while self.stage_index < len(stages):
                     stage = stages[self.stage_index]
-                    log.start_stage(stage, self.step - self.stage_start, self._stop_in())
+                    log.start_stage(stage, self.step - self.stage_start, self._stop_in(),
+                                    self._time_caps(stage))
                     self._run_stage(stage, loader_iter, log)
                     if self.stopped or self.stage_index == len(stages) - 1:
                         break
