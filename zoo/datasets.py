@@ -19,6 +19,7 @@ import numpy as np
 
 from zoo.div2k import div2k_dir, div2k_found, div2k_names, div2k_present
 from zoo.errors import DataError, ImageError, ZooError, os_reason
+from zoo.folders import is_dir
 from zoo.imaging import READ_SUFFIXES as IMAGE_SUFFIXES
 from zoo.resources import cache_dir
 
@@ -200,7 +201,7 @@ def resolve_dataset(spec: str | None) -> Dataset:
     except OSError:  # there, in a folder that cannot be entered: folder_dataset says so
         here = True
     if not here and not os.path.isabs(spec):
-        if _is_dir(cache_dir() / spec):
+        if is_dir(cache_dir() / spec):
             # A dataset placed in the data cache, e.g. ~/.cache/zoo/LIVE1
             return folder_dataset(cache_dir() / spec, label=f"data cache: {spec}")
         raise DataError(f"{spec}: no such folder here nor in the data cache ({cache_dir() / spec}); "
@@ -213,7 +214,7 @@ def cached_datasets() -> list[tuple[str, Path, int | str]]:
     not where a folder cannot be read; DIV2K counts only its validation images."""
     found: list[tuple[str, Path, int | str]] = []
     problem = div2k_problem()
-    if problem or _is_dir(div2k_dir()):
+    if problem or is_dir(div2k_dir()):
         found.append(("div2k", div2k_dir(), problem or div2k_found()))
     root = cache_dir()
     try:
@@ -241,13 +242,6 @@ def div2k_problem() -> str | None:
     except OSError as exc:  # a parent folder that cannot be entered
         return f"cannot be read: {os_reason(exc)}"
     return unreadable_folder(div2k_dir())
-
-
-def _is_dir(path: Path) -> bool:
-    try:
-        return path.is_dir()
-    except OSError:
-        return False
 
 
 def unreadable_folder(folder: Path) -> str | None:

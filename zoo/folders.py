@@ -7,6 +7,14 @@ from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
 
+def is_dir(path: Path) -> bool:
+    """Whether ``path`` is a folder; False when it cannot be looked at (reading it says why)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
 def walk_files(root: Path, *, recursive: bool = True, skip_hidden: bool = False,
                skip: Collection[Path] = (),
                onerror: Callable[[OSError], None] | None = None) -> Iterator[Path]:

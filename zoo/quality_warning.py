@@ -9,7 +9,7 @@ import warnings
 
 from PIL import Image
 
-from zoo.errors import ZooError, caller_stacklevel
+from zoo.errors import RecipeError, ZooError, caller_stacklevel
 from zoo.imaging import ImageWarning
 from zoo.jpeg_quality import estimate_quality
 from zoo.models.base import Restorer
@@ -27,11 +27,10 @@ class QualityWarning(ImageWarning):
 def _recipe_qualities(recipe: str) -> tuple[int, int] | None:
     """``data.quality`` of the recipe ``training/RECIPE.toml`` (its default where the file does
     not set it); None when the recipe cannot be read."""
-    from zoo.errors import RecipeError
     from zoo.train.recipe import load_recipe, recipe_path
 
-    try:
-        low, high = load_recipe(recipe_path(recipe), check_data=False).data.quality
+    try:  # data.quality alone is read: neither data folders nor model.init need to be there
+        low, high = load_recipe(recipe_path(recipe), check_data=False, check_init=False).data.quality
     except (RecipeError, OSError):
         return None
     return int(low), int(high)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from zoo.atomic import nearest_existing, unwritable_folder
 from zoo.errors import ZooError, first_few, os_reason
+from zoo.folders import is_dir, walk_files
 
 __all__ = ["DiskFull", "FullDisks", "Job", "check_destination", "collect_jobs", "writable_jobs"]
 
@@ -23,14 +24,6 @@ class Job:
 
     source: Path
     target: Path
-
-
-def _is_dir(path: Path) -> bool:
-    """Whether ``path`` is a folder; False when it cannot be looked at (reading it says why)."""
-    try:
-        return path.is_dir()
-    except OSError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -66,7 +59,6 @@ def _folder_images(folder: Path, recursive: bool, suffix: str, problems: list[st
     """The image files in ``folder`` and what was passed over. Unreadable folders are added to
     ``problems``. ``out_dir`` inside ``folder`` is not walked: it holds results, whatever
     suffix they were written with."""
-    from zoo.folders import walk_files
     from zoo.image_output import is_zoo_result
     from zoo.imaging import READ_SUFFIXES
 
@@ -90,7 +82,7 @@ def _folder_images(folder: Path, recursive: bool, suffix: str, problems: list[st
 def _results_inside(folder: Path, out_dir: Path | None, recursive: bool) -> str | None:
     """``out_dir`` as a sub-folder of ``folder`` that a recursive walk would have entered, if it
     is one (it was passed over: it holds results)."""
-    if not recursive or out_dir is None or not _is_dir(out_dir):
+    if not recursive or out_dir is None or not is_dir(out_dir):
         return None
     inside, root = Path(os.path.realpath(out_dir)), Path(os.path.realpath(folder))
     if inside == root or not inside.is_relative_to(root):
@@ -133,9 +125,9 @@ def check_destination(*, output: str | None, out_dir: Path | None, suffix: str) 
         if output == "-":
             raise ZooError("-o -: results are not written to standard output; name a file "
                            "(-o clean.png)")
-        if output.endswith(("/", os.sep)) or _is_dir(Path(output)):
+        if output.endswith(("/", os.sep)) or is_dir(Path(output)):
             raise ZooError(f"-o {output} is a folder; use --out-dir {output} to write into it")
-        if _is_dir(output_path(output)):
+        if is_dir(output_path(output)):
             raise ZooError(f"-o {output} writes {output_path(output)}, which is a folder; name "
                            "another file, or use --out-dir to write into it")
         output_format(output)  # an unknown suffix, in one line
@@ -173,7 +165,7 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
     problems: list[str] = []
     notes: list[str] = []
     for item in _expanded(inputs, problems):
-        if _is_dir(item):
+        if is_dir(item):
             before = len(problems)
             contents = _folder_images(item, recursive, suffix, problems, out_dir)
             found = contents.found

@@ -80,10 +80,11 @@ def recipe_for(args: argparse.Namespace):
         raise RecipeError(str(exc.args[0])) from None
     options = _option_overrides(args)
     overrides = [*options, *args.overrides]
-    check_init = not args.resume  # a resume's checkpoint replaces model.init, whose file may be gone
+    # a resume's checkpoint replaces model.init, whose file may be gone (Trainer checks it when
+    # there is no checkpoint to resume)
     saved = _saved_recipe(out_dir(args), args.name) if args.recipe is None and args.resume else None
     if saved is not None:
-        return saved_recipe(saved[0], overrides, saved[1], labels=options, check_init=check_init)
+        return saved_recipe(saved[0], overrides, saved[1], labels=options, check_init=False)
     path = args.recipe
     if path is None:
         if info.recipe is None:
@@ -91,7 +92,7 @@ def recipe_for(args: argparse.Namespace):
                     if recipe_path(args.name).is_file() else "")
             raise RecipeError(f"model {args.name!r} has no training recipe; pass --recipe FILE{hint}")
         path = recipe_path(info.recipe)
-    return load_recipe(path, overrides, labels=options, check_init=check_init)
+    return load_recipe(path, overrides, labels=options, check_init=not args.resume)
 
 
 def _saved_recipe(out: Path, entry: str) -> tuple[dict[str, Any], str] | None:

@@ -280,8 +280,7 @@ class Trainer:
                                          self.out)
         check_stages_trained(path, meta["recipe"], self.recipe, self.stage_index, self.step,
                              self.stage_start)
-        check_same_scoring(path, meta["recipe"], self.recipe, self.selection.best,
-                           self.selection.best_dir)
+        check_same_scoring(path, meta["recipe"], self.recipe, self.selection)
         check_same_start(path, meta["recipe"], self.recipe)
         try:
             self._load_optimizers_and_rng(tensors, meta)
@@ -539,21 +538,23 @@ class Trainer:
         if existing and not self.resume:
             raise ZooError(f"{self.out}: already holds checkpoints; pass --resume to continue, or "
                            "choose another --out")
+        if self.resume and not existing:  # nothing to resume from: model.init is read, checked
+            check_init_file(self.recipe)      # before the data (a fresh run's recipe checked it)
         self._data()  # before OUT is written into: data that cannot be used leaves it as it was
         self.out.mkdir(parents=True, exist_ok=True)
         if self.dist.main:
             self._prepare_out()
         self._list_skipped_images()
         resumed = self.resume and self._load()
-        if self.resume and not resumed:  # before anything in OUT is set aside
-            self._init_generator()
+        if self.resume and not resumed:
+            self._init_generator()  # before anything in OUT is set aside
             self.ema = EMA(self.generator)
-        if self.resume and not resumed and self.dist.main:
-            why = f"{len(existing)} torn, removed" if existing else "none saved"
-            aside = self.selection.set_aside_files()
-            kept = f" (the earlier run's best generators are kept in {aside})" if aside else ""
-            warnings.warn(f"{self.out}: no usable checkpoint to resume from ({why}); "
-                          f"training starts at step 0{kept}", stacklevel=3)
+            if self.dist.main:
+                why = f"{len(existing)} torn, removed" if existing else "none saved"
+                aside = self.selection.set_aside_files()
+                kept = f" (the earlier run's best generators are kept in {aside})" if aside else ""
+                warnings.warn(f"{self.out}: no usable checkpoint to resume from ({why}); "
+                              f"training starts at step 0{kept}", stacklevel=3)
         if not resumed:
             self.new_optimizers(self._stages()[0])
         if self.dist.main:

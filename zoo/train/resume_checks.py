@@ -14,6 +14,7 @@ from zoo.registry import get_model_info
 from zoo.train.fits import changed_arguments
 from zoo.train.recipe import Recipe
 from zoo.train.recipe_changes import changed_keys
+from zoo.train.selection import Selection
 
 __all__ = ["check_finished_by_an_earlier_zoo", "check_same_networks", "check_same_scoring",
            "check_same_start", "check_stages_trained"]
@@ -55,15 +56,16 @@ def check_same_start(path: Path, saved: dict[str, Any], recipe: Recipe) -> None:
 
 
 def check_same_scoring(path: Path, saved: dict[str, Any], recipe: Recipe,
-                       best: dict[str, Any] | None, best_dir: Path) -> None:
+                       selection: Selection) -> None:
     """Refuse, once a checkpoint has been chosen, a resume that scores checkpoints otherwise
     (other validation images, qualities or crop, another selection metric): new scores would be
     compared with the old best's, and the export chosen and labelled by two measures at once."""
+    best = selection.best
     if not best:
         return
     changed = [c for c in changed_keys(saved, recipe.to_dict()) if c.startswith(_SCORING)]
     if changed:
-        best_file = best_dir / str(best.get("file"))
+        best_file = selection.best_file(best)
         raise ZooError(f"{path}: its best checkpoint so far (step {best.get('step')}) was chosen "
                        f"by validation scores that the recipe now computes otherwise "
                        f"({'; '.join(changed)}), which would not compare; resume with them as "

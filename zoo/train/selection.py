@@ -47,6 +47,10 @@ class Selection:
         self.input_scores: dict[int, dict[str, float]] | None = None
         self._told_metric_undefined = self._told_rule_undefined = False
 
+    def best_file(self, best: dict[str, Any]) -> Path:
+        """Where the generator of a ``best`` record is kept."""
+        return self.best_dir / str(best["file"])
+
     def restore(self, best: dict[str, Any] | None, counts: dict[str, int] | None) -> None:
         """Take up the selection a checkpoint saved."""
         self.best, self.counts = best, counts
@@ -129,7 +133,7 @@ class Selection:
         state = self._read_best(self.best) if self.best is not None else None
         lost = ""
         if isinstance(state, str):
-            warnings.warn(f"{self.best_dir / self.best['file']}: the chosen generator (step "
+            warnings.warn(f"{self.best_file(self.best)}: the chosen generator (step "
                           f"{self.best['step']}) is {state}; exporting the final EMA generator",
                           stacklevel=3)
             lost = f"the chosen generator's file best/{self.best['file']} was {state}"
@@ -162,7 +166,7 @@ class Selection:
     def _read_best(self, best: dict[str, Any]) -> dict[str, torch.Tensor] | str:
         """A best file's tensors, or what is wrong with it."""
         try:
-            return load_file(self.best_dir / best["file"])
+            return load_file(self.best_file(best))
         except FileNotFoundError:
             return "missing"
         except (OSError, SafetensorError) as exc:
@@ -209,7 +213,7 @@ class Selection:
                          None)
         instead = (f"the best before it (step {self.best['step']}) takes its place" if self.best
                    else "a later validation's best, else the final EMA generator, is exported")
-        warnings.warn(f"{self.best_dir / damaged['file']}: the best generator so far (step "
+        warnings.warn(f"{self.best_file(damaged)}: the best generator so far (step "
                       f"{damaged['step']}) is {problem}; it leaves the selection, and {instead}",
                       stacklevel=2)
 
