@@ -15,7 +15,7 @@ import types
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -1864,17 +1864,66 @@ def test_the_last_stage_ended_by_its_own_time_cap_stops_the_run(data: tuple[Path
     assert "stopped at step 10 of 18: stages.gan.max_minutes reached" in err
 
 
-def test_a_stage_s_first_line_names_the_time_budgets_its_eta_ignores(
-        data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The shipped unet-l1 recipe stops at 40 minutes while its ETA said about 3 hours: the ETA
-    counts steps, and nothing said that a time budget would end the run first."""
-    from zoo.cli import main
+def test_the_eta_is_a_time_budget_s_when_it_ends_the_stage_sooner() -> None:
+    """The shipped unet-l1 recipe stops at 40 minutes while its ETA, counting steps, said about
+    3 hours: the plain lines' ETA and the bar's are the budget's where it is sooner, marked."""
+    from rich.progress import Progress
 
+    from zoo.plain_progress import PlainProgress, eta_text
+    from zoo.terminal import console
+    from zoo.train.logs import BudgetedRemainingColumn
+
+    assert eta_text(3 * 3600.0, 1000.0 + 40 * 60, 1000.0) == "0:40:00 (time budget)"
+    assert eta_text(600.0, 1000.0 + 40 * 60, 1000.0) == "0:10:00"
+    assert eta_text(None, 1000.0 + 90, 1000.0) == "0:01:30 (time budget)"
+    assert eta_text(None, 900.0, 1000.0) == "0:00:00 (time budget)"  # spent: not negative
+    assert eta_text(600.0, None, 1000.0) == "0:10:00" and eta_text(None, None, 1.0) is None
+
+    lines = PlainProgress(console())
+    lines.start("pretrain (generator)", 100, 0, deadline=None)
+    lines._t0 -= 60.0
+    lines.done = 10  # 10 steps a minute: 90 steps, 9 minutes, left
+    assert lines.line(time.monotonic()).endswith("ETA 0:09:00")
+    lines.deadline = time.monotonic() + 120.5
+    assert lines.line(time.monotonic()).endswith("ETA 0:02:00 (time budget)")
+
+    progress = Progress()
+    column = BudgetedRemainingColumn()
+    task_id = progress.add_task("x", total=100, deadline=time.monotonic() + 120.5)
+    task = progress.tasks[0]
+    assert column.render(task).plain == "0:02:00 (time budget)"  # no rate yet: the budget
+    progress.update(task_id, deadline=None)
+    assert column.render(task).plain == "-:--:--"  # rich's own
+    progress.update(task_id, deadline=time.monotonic() + 120.5, completed=100)
+    assert column.render(task).plain == "0:00:00"  # finished: rich's own
+
+
+def test_a_stage_s_first_line_names_the_time_budgets_its_eta_ignores(
+        data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped unet-l1 recipe stops at 40 minutes while its ETA said about 3 hours: the ETA
+    counts steps, and nothing said that a time budget would end the run first. Each stage's
+    progress is given the time its first budget runs out."""
+    from zoo.cli import main
+    from zoo.train.logs import RunLog
+
+    minutes_left: dict[str, float | None] = {}
+    start_stage = RunLog.start_stage
+
+    def spy(log: RunLog, stage: Any, *args: Any) -> None:
+        deadline = args[3] if len(args) > 3 else None
+        minutes_left[stage.name] = None if deadline is None else (deadline - time.monotonic()) / 60
+        start_stage(log, stage, *args)
+
+    monkeypatch.setattr(RunLog, "start_stage", spy)
     assert main(_cli(data, tmp_path / "run", "max_minutes=60", "stages.gan.max_minutes=5")) == 0
+    assert 59 < minutes_left["pretrain"] <= 60 and 4.9 < minutes_left["gan"] <= 5
     err = capsys.readouterr().err
     assert re.search(r"stage pretrain \(generator\): 6 steps; it ends sooner when the run's "
-                     r"max_minutes \([\d.]+ of 60 min left\) run out: the ETA counts steps only", err)
+                     r"max_minutes \([\d.]+ of 60 min left\) run out \(the ETA allows for them\)",
+                     err)
     assert re.search(r"stage gan \(gan\): 8 steps; it ends sooner when the run's max_minutes "
                      r"\([\d.]+ of 60 min left\) and the stage's max_minutes \(5 min\) run out", err)
     assert main(_cli(data, tmp_path / "plain")) == 0
     assert "ends sooner" not in capsys.readouterr().err
+    assert minutes_left["pretrain"] is None and minutes_left["gan"] is None

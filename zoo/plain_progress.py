@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from rich.console import Console
 
-__all__ = ["PLAIN_SECONDS", "PlainProgress"]
+__all__ = ["PLAIN_SECONDS", "PlainProgress", "clock", "eta_text"]
 
 PLAIN_SECONDS = 30.0
 """Outside a terminal, the least time between two progress lines: a log of a long run stays
@@ -23,9 +23,11 @@ class PlainProgress:
         self.console, self.unit = console, unit
         self.start("", 0, 0)
 
-    def start(self, label: str, total: int, done: int = 0) -> None:
-        """Count from ``done`` towards ``total`` (a training stage starts it again)."""
-        self.label, self.total, self.done = label, total, done
+    def start(self, label: str, total: int, done: int = 0, deadline: float | None = None) -> None:
+        """Count from ``done`` towards ``total`` (a training stage starts it again).
+        ``deadline``: the ``time.monotonic()`` at which a time budget ends the work, whatever
+        is left (the ETA is the sooner of the two)."""
+        self.label, self.total, self.done, self.deadline = label, total, done, deadline
         self._t0, self._from, self._shown = time.monotonic(), done, time.monotonic()
 
     def grow(self, extra: int) -> None:
@@ -46,11 +48,23 @@ class PlainProgress:
     def line(self, now: float, status: str | None = None) -> str:
         elapsed = now - self._t0
         rate = (self.done - self._from) / max(elapsed, 1e-9)
-        eta = _clock((self.total - self.done) / rate) if rate > 0 else "?"
-        return (f"{self.label} {self.unit} {self.done}/{self.total}, {_clock(elapsed)} elapsed, "
+        steps_left = (self.total - self.done) / rate if rate > 0 else None
+        eta = eta_text(steps_left, self.deadline, now) or "?"
+        return (f"{self.label} {self.unit} {self.done}/{self.total}, {clock(elapsed)} elapsed, "
                 f"ETA {eta}{'; ' + status if status else ''}")
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
     """``h:mm:ss``, as rich's bar shows times."""
     return str(timedelta(seconds=int(seconds)))
+
+
+def eta_text(remaining: float | None, deadline: float | None, now: float) -> str | None:
+    """The time left as ``h:mm:ss``: ``remaining`` (from the rate of work; None: not known
+    yet), or, when a time budget ends the work sooner (``deadline``, a ``time.monotonic()``),
+    the budget's time left marked ``(time budget)``. None when neither is known."""
+    if deadline is not None:
+        budget_left = max(0.0, deadline - now)
+        if remaining is None or budget_left < remaining:
+            return f"{clock(budget_left)} (time budget)"
+    return None if remaining is None else clock(remaining)

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, Task, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.text import Text
 
-from zoo.plain_progress import PlainProgress
+from zoo.plain_progress import PlainProgress, eta_text
 from zoo.terminal import console, description_column
 from zoo.train.files import write_failure, write_file
 from zoo.train.recipe import Recipe, Stage
@@ -69,6 +70,18 @@ def _truncate(path: Path, fields: list[str], after_step: int) -> None:
     write_file(path, _csv_text(kept), "the log")
 
 
+class BudgetedRemainingColumn(TimeRemainingColumn):
+    """rich's time remaining, or a time budget's when it ends the stage sooner (the task's
+    ``deadline`` field, a ``time.monotonic()``)."""
+
+    def render(self, task: Task) -> Text:
+        deadline = task.fields.get("deadline")
+        if deadline is None or task.finished:
+            return super().render(task)
+        text = eta_text(task.time_remaining, deadline, time.monotonic())
+        return Text(text or "-:--:--", style="progress.remaining")
+
+
 class RunLog:
     """Logs of one process (a no-op on non-main ranks)."""
 
@@ -84,7 +97,7 @@ class RunLog:
         self.console = console(stderr=True, soft_wrap=True)  # one line per message, in logs too
         bar = progress and self.console.is_interactive
         self.progress = (Progress(description_column(), BarColumn(), MofNCompleteColumn(),
-                                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                                  TimeElapsedColumn(), TextColumn("ETA"), BudgetedRemainingColumn(),
                                   TextColumn("{task.fields[status]}"), console=self.console)
                          if bar else None)
         self.lines = PlainProgress(self.console) if progress and not bar else None
@@ -120,11 +133,12 @@ class RunLog:
             self._tb.close()
 
     def start_stage(self, stage: Stage, done: int, stop: int | None = None,
-                    time_caps: str = "") -> None:
+                    time_caps: str = "", deadline: float | None = None) -> None:
         """The stage's bar, or (without one) a line saying that it starts. ``stop``: the stage
         step at which the run's ``max_steps`` ends it, when before its last; the bar counts to
         it, so that its ETA is this run's. ``time_caps``: the time budgets that may end it
-        sooner, which the line names (an ETA counts steps only)."""
+        sooner, which the line names; ``deadline``: the ``time.monotonic()`` at which the
+        first of them runs out, the ETA when that is sooner than the steps'."""
         self._last = (time.monotonic(), 0)
         total = stage.steps if stop is None else min(stop, stage.steps)
         label = f"{stage.name} ({stage.kind})"
@@ -132,15 +146,16 @@ class RunLog:
             self.note(f"stage {label}: {stage.steps} steps" + (f", from its step {done}" if done else "")
                       + (f"; this run stops at its step {total} (max_steps)"
                          if total < stage.steps else "")
-                      + (f"; it ends sooner when {time_caps} run out: the ETA counts steps only"
-                         if time_caps else ""))
+                      + (f"; it ends sooner when {time_caps} run out (the ETA allows for "
+                         "them)" if time_caps else ""))
         if self.lines is not None:
-            self.lines.start(label, total, done)
+            self.lines.start(label, total, done, deadline)
         if self.progress is None:
             return
         if self._task is not None:
             self.progress.update(self._task, visible=True)
-        self._task = self.progress.add_task(label, total=total, completed=done, status="")
+        self._task = self.progress.add_task(label, total=total, completed=done, status="",
+                                            deadline=deadline)
 
     def train(self, step: int, stage: str, mode: str, lr: float,
               tensors: dict[str, torch.Tensor | float], patches: int) -> None:

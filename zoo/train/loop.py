@@ -339,6 +339,15 @@ class Trainer:
             caps.append(f"the stage's max_minutes ({stage.max_minutes:g} min)")
         return " and ".join(caps)
 
+    def _deadline(self, stage: Stage) -> float | None:
+        """The ``time.monotonic()`` at which the first time budget that ends the stage runs
+        out (None: neither the run nor the stage has one), for the progress's ETA."""
+        now, r = time.monotonic(), self.recipe
+        lefts = [60 * r.max_minutes - self._elapsed()] if r.max_minutes else []
+        if stage.max_minutes:
+            lefts.append(60 * stage.max_minutes - (self.stage_elapsed + now - self._stage_t0))
+        return now + max(0.0, min(lefts)) if lefts else None
+
     def _stop_in(self) -> int | None:
         """The stage step at which the recipe's ``max_steps`` stops the run (None: no cap)."""
         cap = self.recipe.max_steps
@@ -590,7 +599,7 @@ class Trainer:
                 while self.stage_index < len(stages):
                     stage = stages[self.stage_index]
                     log.start_stage(stage, self.step - self.stage_start, self._stop_in(),
-                                    self._time_caps(stage))
+                                    self._time_caps(stage), self._deadline(stage))
                     self._run_stage(stage, loader_iter, log)
                     if self.stopped or self.stage_index == len(stages) - 1:
                         break
