@@ -1133,7 +1133,7 @@ def test_pages_say_which_run_measured_what(image_folder: Path, tmp_path: Path) -
     _bench(image_folder, out, metrics=["psnr", "ssim"], crops=0)
     assert "No value was measured by the last run" in (out / "LEADERBOARD.md").read_text()
     assert "reported" not in md.lower()  # no published rows for this folder: no word of them
-    assert "data-better='high'" in page and "s / image: seconds to restore" in page
+    assert "data-better='high'" in page and "s / image: seconds to restore one image and score it with every metric its row measured" in page
 
 
 def test_a_run_that_measures_nothing_keeps_the_record_of_the_runs_that_did(

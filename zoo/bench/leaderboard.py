@@ -161,9 +161,10 @@ def legend(summary: list[dict[str, Any]], metrics: tuple[str, ...], has_reported
     if any(str(e["model"]).endswith(ENSEMBLE_SUFFIX) for e in summary):
         text += (f" {code}NAME{ENSEMBLE_SUFFIX}{code}: the model's geometric self-ensemble, its "
                  "outputs over the eight flips and rotations of the image averaged (docs/restore.md).")
-    text += (" s / image: seconds to restore one image and score it with this page's metrics, on "
-             "the machine of the run that measured the row, as busy as it was then: compare them "
-             "within a table, not across pages.")
+    # A row's seconds add every metric it measured, in this run or an earlier one.
+    text += (" s / image: seconds to restore one image and score it with every metric its row "
+             "measured, on the machine of the runs that measured them, as busy as it was then: "
+             "compare them within a table, not across pages.")
     if has_reported:
         text += (f" Rows marked {italic}reported{italic} are published numbers (not measured here), "
                  f"shown where the dataset, protocol and quality match; see {code}baselines/{code}.")
