@@ -3,13 +3,14 @@
     python benchmarks/headline_table.py                   # q10, Set5/Set14/McMaster/sample
     python benchmarks/headline_table.py --quality 30 --sets sample
     python benchmarks/headline_table.py --targets         # the q10 targets, met or not
+    python benchmarks/headline_table.py --margins lpips_alex   # the best mean's margin, q10-q30
 
 One row per set, protocol and model: JPEG first, then the models by PSNR, best first. PSNR
 carries its gain over the JPEG input (dB), LPIPS its change against the JPEG's in per cent; ``n``
 is the number of images. ``--targets`` prints instead, per set and protocol, whether the
 project's q10 targets are met (at q10 only; "unknown" where a model's LPIPS that could be lower
-was not measured), each mean with the standard error of the per-image differences from the
-JPEG (the set's ``results.csv``), and which verdicts lie within one standard error of their target.
+was not measured), each mean with its paired standard error (the set's ``results.csv``), and
+which verdicts' 95 % intervals hold their target.
 ``tests/test_headline_table.py`` checks that the README shows exactly these tables.
 """
 
@@ -103,7 +104,9 @@ TARGET_HEADER = ("| set | protocol | n | `unet-l1` PSNR gain (>= +1.6 dB) | `arn
                  "(<= -35 %) | `arnet-nogan` PSNR gain (>= 0) | lowest LPIPS (`arnet-nogan`) |\n"
                  "|---|---|---|---|---|---|---|")
 TARGET_MODELS = ("unet-l1", "arnet-nogan")
+FLAGSHIP = "arnet-nogan"
 TARGET_QUALITY = 10
+CONFIDENCE = 0.95
 Images = dict[str, dict[str, float]]  # {image: its values} of one model in results.csv
 
 
@@ -117,12 +120,46 @@ class Target(NamedTuple):
     label: str
 
 
+class Estimate(NamedTuple):
+    """A comparison's value (from the summaries' means), its standard error and the number of
+    images it pairs (NaN and 0 where ``results.csv`` cannot give them: ``why``)."""
+
+    value: float
+    se: float
+    n: int
+    why: str = ""
+
+    def half_width(self) -> float:
+        """Half the 95 % interval: t (n - 1 degrees of freedom) standard errors; NaN unknown."""
+        if self.n < 2 or not math.isfinite(self.se):
+            return math.nan
+        from scipy.stats import t
+
+        return float(t.ppf(0.5 + CONFIDENCE / 2, self.n - 1)) * self.se
+
+    def holds(self, bound: float) -> bool:
+        """Whether ``bound`` lies inside the 95 % interval (other images could put the mean on
+        its other side)."""
+        return abs(self.value - bound) <= self.half_width()
+
+
 TARGETS = (Target("unet-l1", "psnr", 1.6, "`unet-l1` PSNR gain"),
            Target("arnet-nogan", "lpips_alex", -35.0, "`arnet-nogan` LPIPS change"),
            Target("arnet-nogan", "psnr", 0.0, "`arnet-nogan` PSNR gain"))
-SE_NOTE = ("±: the standard error of the mean per-image difference from the JPEG (model minus "
-           "`jpeg`, same image, protocol and quality, from the set's `results.csv`: sample "
-           "standard deviation / √n; for LPIPS over the JPEG's mean, in per cent).")
+SE_NOTE = ("±: the standard error from the set's `results.csv`, pairing each image's value with "
+           "the JPEG's (same image, protocol and quality): for a gain, the sample standard "
+           "deviation of the per-image differences / √n; for the LPIPS change, a ratio of two "
+           "means, that of the images' LPIPS minus the ratio times the JPEG's, over the JPEG's "
+           "mean, in per cent (the delta method); for the lowest LPIPS, `arnet-nogan`'s minus "
+           "the best other model's, that of the per-image differences. A verdict is \"yes\" or \"no\" by the means, as the targets "
+           "say; its 95 % interval is the mean ± t standard errors, t of n - 1 degrees of "
+           "freedom")
+
+
+def _t_text(counts: set[int]) -> str:
+    """``(3.18 for 4 images, 2.45 for 7)``: the t of each image count in the table."""
+    return "(" + ", ".join(f"{Estimate(0.0, 1.0, n).half_width():.2f} for {n} images"
+                           for n in sorted(c for c in counts if c > 1)) + ")"
 
 
 def _mark(ok: bool) -> str:
@@ -139,28 +176,49 @@ def _per_image(path: Path, quality: int) -> dict[tuple[str, str], Images]:
     return table
 
 
-def _paired_se(base: Images, other: Images, metric: str) -> float:
-    """The standard error of the mean of ``other`` minus ``base`` over the images where both
-    have a finite ``metric``; NaN with fewer than two such images."""
-    diffs = [other[i][metric] - base[i][metric] for i in sorted(base.keys() & other.keys())
-             if math.isfinite(base[i].get(metric, math.nan))
-             and math.isfinite(other[i].get(metric, math.nan))]
-    return statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else math.nan
+def _paired(base: Images, other: Images, metric: str) -> list[tuple[float, float]]:
+    """``(base, other)`` values of ``metric`` on the images where both are finite."""
+    return [(base[i][metric], other[i][metric]) for i in sorted(base.keys() & other.keys())
+            if math.isfinite(base[i].get(metric, math.nan))
+            and math.isfinite(other[i].get(metric, math.nan))]
 
 
-def _measure(target: Target, models: Models, per_image: dict[str, Images]) -> tuple[float, float]:
+def _compare(base: Images, other: Images, metric: str, means: tuple[float, float],
+             relative: bool = False) -> Estimate:
+    """``other``'s mean against ``base``'s (``means``, from the summaries): the difference, or
+    with ``relative`` the change in per cent, with its paired standard error. The per-image
+    rows must average to those means: rows the summary left out (an image since removed, other
+    weights) would give another standard error than the mean's."""
+    base_mean, other_mean = means
+    value = (_change(other_mean, base_mean) if relative else other_mean - base_mean)
+    pairs = _paired(base, other, metric)
+    if not base or not other:
+        return Estimate(value, math.nan, 0, "no per-image rows in `results.csv`")
+    if len(pairs) < 2:
+        return Estimate(value, math.nan, len(pairs), "fewer than two images")
+    bases, others = zip(*pairs)
+    if not (math.isclose(statistics.fmean(bases), base_mean, rel_tol=1e-9, abs_tol=1e-12)
+            and math.isclose(statistics.fmean(others), other_mean, rel_tol=1e-9, abs_tol=1e-12)):
+        return Estimate(value, math.nan, 0, "`results.csv` rows other than the summary's means")
+    if relative:
+        ratio = other_mean / base_mean
+        spread = statistics.stdev(o - ratio * b for b, o in pairs) * 100 / base_mean
+    else:
+        spread = statistics.stdev(o - b for b, o in pairs)
+    return Estimate(value, spread / math.sqrt(len(pairs)), len(pairs))
+
+
+def _measure(target: Target, models: Models, per_image: dict[str, Images]) -> Estimate:
     """``target``'s value (from the summaries' means) and its standard error (from the
-    per-image rows; NaN without them)."""
-    base, entry = models[BASELINE], models[target.model]
-    se = _paired_se(per_image.get(BASELINE, {}), per_image.get(target.model, {}), target.metric)
-    if target.metric != "lpips_alex":
-        return entry[target.metric] - base[target.metric], se
-    scale = 100 / base["lpips_alex"] if base["lpips_alex"] > 0 else math.nan  # per cent of the JPEG's
-    return _change(entry["lpips_alex"], base["lpips_alex"]), se * scale
+    per-image rows)."""
+    means = (models[BASELINE][target.metric], models[target.model][target.metric])
+    return _compare(per_image.get(BASELINE, {}), per_image.get(target.model, {}), target.metric,
+                    means, relative=target.metric == "lpips_alex")
 
 
-def _value_text(target: Target, value: float, se: float) -> str:
+def _value_text(target: Target, found: Estimate) -> str:
     """``+1.512 ± 0.24`` (dB) or ``-16.1 ± 5.5 %``; no ± when the error is not known."""
+    value, se = found.value, found.se
     if target.metric == "lpips_alex":
         return f"{value:+.1f}" + (f" ± {se:.1f}" if math.isfinite(se) else "") + " %"
     return f"{value:+.3f}" + (f" ± {se:.2f}" if math.isfinite(se) else "")
@@ -176,36 +234,54 @@ def _goal_text(target: Target) -> str:
     return f"{target.goal:+g} dB" if target.goal else "0 dB"
 
 
-def _lowest_lpips(models: Models, flagship: str = "arnet-nogan") -> str:
-    """Whether ``flagship`` has the lowest LPIPS of the models: "–" when its own is not
-    measured, "unknown" when another's is not and could be lower."""
+class Lowest(NamedTuple):
+    """The lowest-LPIPS column of one set and protocol: its cell, and, where the flagship is
+    measured and so is another model, its LPIPS minus the best other model's (``versus``)."""
+
+    cell: str
+    versus: str = ""
+    difference: Estimate | None = None
+
+
+def _lowest_lpips(models: Models, per_image: dict[str, Images]) -> Lowest:
+    """Whether the flagship has the lowest LPIPS of the models: "–" when its own is not
+    measured, "unknown" when another's is not and could be lower; the difference from the best
+    of the others, with its paired standard error."""
     unmeasured = [m for m in models if math.isnan(models[m]["lpips_alex"])]
-    if flagship in unmeasured:
-        return "–"
-    lowest = min((m for m in models if m not in unmeasured), key=lambda m: models[m]["lpips_alex"])
-    if lowest == flagship and unmeasured:
-        return f"unknown: {', '.join(f'`{m}`' for m in unmeasured)}'s LPIPS not measured"
-    return f"`{lowest}` {_mark(lowest == flagship)}"
+    if FLAGSHIP in unmeasured:
+        return Lowest("–")
+    measured = sorted((m for m in models if m not in unmeasured), key=lambda m: models[m]["lpips_alex"])
+    if measured[0] == FLAGSHIP and unmeasured:
+        return Lowest(f"unknown: {', '.join(f'`{m}`' for m in unmeasured)}'s LPIPS not measured")
+    cell = f"`{measured[0]}` {_mark(measured[0] == FLAGSHIP)}"
+    others = [m for m in measured if m != FLAGSHIP]
+    if not others:
+        return Lowest(cell)
+    versus = others[0]
+    found = _compare(per_image.get(versus, {}), per_image.get(FLAGSHIP, {}), "lpips_alex",
+                     (models[versus]["lpips_alex"], models[FLAGSHIP]["lpips_alex"]))
+    se = f" ± {found.se:.4f}" if math.isfinite(found.se) else ""
+    return Lowest(f"{cell} ({found.value:+.4f}{se} against `{versus}`)", versus, found)
 
 
 def _and(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _near_note(near: list[str], unknown: list[str]) -> str:
-    """The sentence under the targets table: which verdicts lie within one standard error of
-    their target (and where the error is not known)."""
-    note = (f"Verdicts within one standard error of their target (other images could turn "
-            f"them): {_and(near)}." if near else
-            "No verdict lies within one standard error of its target.")
-    if unknown:
-        note += f" No standard error (no per-image rows in `results.csv`): {_and(unknown)}."
+def _near_note(near: dict[str, list[str]], unknown: dict[str, list[str]]) -> str:
+    """The sentence under the targets table: which verdicts' 95 % intervals hold their target
+    (and where the error is not known)."""
+    note = ("Verdicts whose 95 % interval holds the target, so that other images could turn "
+            "them: " + "; ".join(f"{where}: {_and(labels)}" for where, labels in near.items())
+            + "." if near else "No verdict's 95 % interval holds its target.")
+    for why, where in unknown.items():
+        note += f" No standard error ({why}): {_and(where)}."
     return note
 
 
 def target_rows(leaderboard: Path, sets: tuple[str, ...] = DEFAULT_SETS) -> Iterator[
-        tuple[str, str, Models, list[tuple[Target, float, float]]]]:
-    """``(set, protocol, {model: entry}, [(target, value, standard error)])`` at q10."""
+        tuple[str, str, Models, list[tuple[Target, Estimate]], Lowest]]:
+    """``(set, protocol, {model: entry}, [(target, estimate)], lowest LPIPS)`` at q10."""
     quality = TARGET_QUALITY
     per_image: dict[str, dict[tuple[str, str], Images]] = {}
     for name, protocol, models in _pairs(leaderboard, sets, quality):
@@ -217,33 +293,92 @@ def target_rows(leaderboard: Path, sets: tuple[str, ...] = DEFAULT_SETS) -> Iter
         if name not in per_image:
             per_image[name] = _per_image(leaderboard / name / "results.csv", quality)
         rows = {model: images for (p, model), images in per_image[name].items() if p == protocol}
-        yield name, protocol, models, [(t, *_measure(t, models, rows)) for t in TARGETS]
+        yield (name, protocol, models, [(t, _measure(t, models, rows)) for t in TARGETS],
+               _lowest_lpips(models, rows))
 
 
 def target_table(leaderboard: Path, sets: tuple[str, ...] = DEFAULT_SETS) -> str:
     """The project's q10 targets (issue 5) per set and protocol, met or not, from the summaries
     (at q10 only: a target is not checked at another quality), each with its standard error
-    from ``results.csv``; under the table, the verdicts within one standard error of their target."""
+    from ``results.csv``; under the table, the verdicts whose 95 % interval holds the target."""
     lines = [TARGET_HEADER]
-    near: list[str] = []
-    unknown: list[str] = []
-    for name, protocol, models, measured in target_rows(leaderboard, sets):
+    near: dict[str, list[str]] = {}
+    unknown: dict[str, list[str]] = {}
+    counts: set[int] = set()
+    for name, protocol, models, measured, lowest in target_rows(leaderboard, sets):
+        where = f"{name} {protocol}"
         cells = [str(models[BASELINE]["images"])]
-        for target, value, se in measured:
-            if math.isnan(value):
+        for target, found in measured:
+            if math.isnan(found.value):
                 cells.append("–")
                 continue
-            text = _value_text(target, value, se)
+            text = _value_text(target, found)
             cells.append(f"{text}{coverage_text(models[target.model], target.metric)} "
-                         f"{_mark(_met(target, value))}")
-            if abs(value - target.goal) <= se:
-                near.append(f"{name} {protocol} {target.label} {text} (target {_goal_text(target)})")
-            elif math.isnan(se) and f"{name} {protocol}" not in unknown:
-                unknown.append(f"{name} {protocol}")
-        cells.append(_lowest_lpips(models))
+                         f"{_mark(_met(target, found.value))}")
+            counts.add(found.n)
+            if found.holds(target.goal):
+                near.setdefault(where, []).append(f"{target.label} ({_goal_text(target)})")
+            elif found.why and where not in unknown.get(found.why, []):
+                unknown.setdefault(found.why, []).append(where)
+        cells.append(lowest.cell)
+        if lowest.difference is not None and lowest.difference.holds(0.0):
+            near.setdefault(where, []).append(f"the lowest LPIPS (against `{lowest.versus}`)")
         lines.append(f"| {name} | {protocol} | " + " | ".join(cells) + " |")
-    lines += ["", SE_NOTE + " " + _near_note(near, unknown)]
+    counts.discard(0)
+    note = SE_NOTE + (" " + _t_text(counts) if counts else "") + ". "
+    lines += ["", note + _near_note(near, unknown)]
     return "\n".join(lines) + "\n"
+
+
+MARGIN_HEADER = ("| set | protocol | q | model | against | difference | ± | 95 % interval holds 0 |\n"
+                 "|---|---|---|---|---|---|---|---|")
+
+
+def margin_rows(leaderboard: Path, metric: str, sets: tuple[str, ...] = DEFAULT_SETS,
+                qualities: tuple[int, ...] = (10, 20, 30), model: str | None = None,
+                against: str | None = None) -> Iterator[tuple[str, str, int, str, str, Estimate]]:
+    """``(set, protocol, quality, model, against, estimate)``: ``model``'s mean ``metric`` minus
+    ``against``'s, with its paired standard error, per set, protocol and quality. By default
+    ``model`` is the best mean there and ``against`` the best of the others (the margin a
+    bold cell or a "best of every entry" stands on)."""
+    from zoo.bench.suites import LOWER_IS_BETTER
+
+    sign = 1 if metric in LOWER_IS_BETTER else -1
+    for quality in qualities:
+        for name, protocol, models in _pairs(leaderboard, sets, quality):
+            measured = sorted((m for m in models if math.isfinite(models[m][metric])),
+                              key=lambda m: sign * models[m][metric])
+            for option, wanted in (("--model", model), ("--against", against)):
+                if wanted is not None and wanted not in models:
+                    raise ZooError(f"{option} {wanted}: no such model in {leaderboard / name}'s "
+                                   f"summary.csv at q{quality}, {protocol} (there: "
+                                   f"{', '.join(sorted(models))})")
+            first = model or (measured[0] if measured else None)
+            second = against or next((m for m in measured if m != first), None)
+            if first is None or second is None:
+                continue
+            rows = {m: images for (p, m), images in
+                    _per_image(leaderboard / name / "results.csv", quality).items() if p == protocol}
+            yield name, protocol, quality, first, second, _compare(
+                rows.get(second, {}), rows.get(first, {}), metric,
+                (models[second][metric], models[first][metric]))
+
+
+def margin_table(leaderboard: Path, metric: str, sets: tuple[str, ...] = DEFAULT_SETS,
+                 qualities: tuple[int, ...] = (10, 20, 30), model: str | None = None,
+                 against: str | None = None) -> str:
+    """:func:`margin_rows` as a table, and how many of the differences could be nil."""
+    lines, inside, count = [MARGIN_HEADER], 0, 0
+    digits = DIGITS.get(metric, 4)
+    for name, protocol, quality, first, second, found in margin_rows(
+            leaderboard, metric, sets, qualities, model, against):
+        holds = found.holds(0.0)
+        inside, count = inside + holds, count + 1
+        se = f"{found.se:.{digits}f}" if math.isfinite(found.se) else f"– ({found.why})"
+        lines.append(f"| {name} | {protocol} | {quality} | `{first}` | `{second}` | "
+                     f"{found.value:+.{digits}f} | {se} | {'yes' if holds else 'no'} |")
+    return "\n".join(lines) + (f"\n\n{inside} of {count} differences have a 95 % interval (mean ± t "
+                               "standard errors, t of n - 1 degrees of freedom) that holds 0.\n")
 
 
 def _check_sets(leaderboard: Path, sets: list[str]) -> None:
@@ -261,10 +396,27 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--leaderboard", type=Path, default=ROOT / "leaderboard")
     p.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS))
-    p.add_argument("--quality", type=jpeg_quality, default=10)
+    p.add_argument("--quality", type=jpeg_quality)
     p.add_argument("--targets", action="store_true",
                    help="the project's targets (met or not) instead of the metrics table")
+    p.add_argument("--margins", metavar="METRIC",
+                   help="instead: per set, protocol and quality (default 10 20 30), the best mean "
+                        "METRIC's margin over the next, with its paired standard error")
+    p.add_argument("--model", help="with --margins: this model's difference, not the best's")
+    p.add_argument("--against", help="with --margins: the difference from this model, not the next")
     args = p.parse_args(argv)
+    args.quality_given = args.quality is not None
+    args.quality = args.quality or TARGET_QUALITY
+    if args.margins:
+        from zoo.bench.suites import validate_metrics
+
+        if validate_metrics([args.margins], "--margins") != (args.margins,):
+            raise ZooError(f"--margins {args.margins}: one metric, not a set of them")
+        _check_sets(args.leaderboard, args.sets)
+        qualities = (args.quality,) if args.quality_given else (10, 20, 30)
+        print(margin_table(args.leaderboard, args.margins, tuple(args.sets), qualities,
+                           args.model, args.against), end="")
+        return
     if args.targets and args.quality != TARGET_QUALITY:
         raise ZooError(f"--targets --quality {args.quality}: the project's targets are set at "
                        f"q{TARGET_QUALITY}; leave out --quality")

@@ -148,8 +148,8 @@ def legend(summary: list[dict[str, Any]], metrics: tuple[str, ...], has_reported
     from zoo.ensemble import ENSEMBLE_SUFFIX  # here: the module imports torch
 
     bold, italic, code = ("**", "*", "`") if markdown else ("", "", "")
-    text = (f"Best measured value per column in {bold}bold{bold}; ↑ higher is better, ↓ lower is "
-            "better.")
+    text = (f"Best measured mean per column in {bold}bold{bold} (the best mean: over few images "
+            "the next can be as good; docs/bench.md); ↑ higher is better, ↓ lower is better.")
     lead = lead_metric(summary, metrics)
     if lead is not None and len(metrics) > 1:
         text += (f" Rows are ranked by {METRIC_LABELS.get(lead, lead)} alone, not by an overall "
