@@ -382,6 +382,23 @@ def test_an_export_keeps_its_training_record_when_pushed(tmp_path: Path) -> None
     assert "## Training (this export)" in (out / "README.md").read_text()
 
 
+def test_push_says_which_of_this_machine_s_paths_a_training_record_publishes(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A run records its data folders as it read them (absolute, a home folder's user name in
+    them): `zoo push` published them without a word."""
+    training = {"recipe": "/home/ann/recipes/r.toml",
+                "settings": {"data": {"train": ["/home/ann/photos", "rel/data"], "val": "C:\\val"}},
+                "recipe_changes": [{"step": 5, "changes": ["data.train: ['/home/ann/old'] -> "
+                                                           "['/home/ann/photos']", "lr: 0.1 -> 0.2 / 2"]}]}
+    export = save_pretrained(_model(), tmp_path / "export", training=training)
+    assert main(["push", str(export), "--repo", "org/x", "--dry-run", str(tmp_path / "dry")]) == 0
+    assert ("its training.json names this machine's paths, published as they are: "
+            "/home/ann/recipes/r.toml, /home/ann/photos, C:\\val (and 1 more)\n") in capsys.readouterr().out
+    plain = save_pretrained(_model(), tmp_path / "plain", training={"recipe": "training/r.toml"})
+    assert main(["push", str(plain), "--repo", "org/x", "--dry-run", str(tmp_path / "dry2")]) == 0
+    assert "this machine's paths" not in capsys.readouterr().out
+
+
 def test_a_saved_model_published_again_keeps_its_license_and_run_record(
         hub: FakeHub, tmp_path: Path) -> None:
     """From its Hub repo or its weights file, a model published again lost its training.json

@@ -120,6 +120,28 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def _absolute(text: str) -> bool:
+    return text.startswith(("/", "\\\\", "~")) or (len(text) > 2 and text[1] == ":"
+                                                   and text[2] in "/\\")
+
+
+def local_paths(value: Any) -> list[str]:
+    """The absolute paths (POSIX or Windows) among a ``training.json``'s strings, whole or
+    inside one (``data.train: ['/a'] -> ['/b']``), in order, once each: a run records its data
+    folders as it read them, and publishing shows them to all."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, str):
+        return [value] if _absolute(value) else [
+            token for token in dict.fromkeys(re.findall(r"[^\s'\"\[\](),]+", value))
+            if len(token) > 1 and _absolute(token)]
+    found: list[str] = []
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            found += [p for p in local_paths(item) if p not in found]
+    return found
+
+
 def read_training(folder: str | Path) -> dict[str, Any] | None:
     """A saved folder's ``training.json``, or None when it has none (or is not a folder)."""
     path = Path(folder) / TRAINING_FILE

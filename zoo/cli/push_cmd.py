@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from zoo.ensemble import split_ensemble
     from zoo.hub import (check_publishable, check_repo_id, check_save_folder, check_token,
-                         push_to_hub, save_pretrained, saved_training)
+                         local_paths, push_to_hub, save_pretrained, saved_training)
     from zoo.loading import is_saved_model, load_model
 
     check_repo_id(args.repo, f"--repo {args.repo!r}")
@@ -50,6 +50,11 @@ def run(args: argparse.Namespace) -> int:
     # A saved config.json names the model: its control characters would drive the terminal.
     name = printable(model.name)
     out.print(f"{name}: weights from {printable(getattr(model, 'weights_source', 'nowhere'))}")
+    paths = local_paths(training)
+    if paths:
+        more = f" (and {len(paths) - 3} more)" if len(paths) > 3 else ""
+        out.print(f"{name}: its training.json names this machine's paths, published as they are: "
+                  f"{printable(', '.join(paths[:3]))}{more}")
     if args.dry_run:
         try:
             folder = save_pretrained(model, args.dry_run, repo_id=args.repo, training=training)
