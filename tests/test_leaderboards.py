@@ -99,3 +99,25 @@ def test_committed_leaderboards_regenerate_byte_for_byte(board: Path) -> None:
     text = render_markdown(meta["dataset"], read_summary(board / "summary.csv"),
                            tuple(meta["metrics"]), reported, meta)
     assert text == (board / "LEADERBOARD.md").read_text()
+
+
+def test_the_readme_s_note_on_the_training_image_in_set5_is_the_overlap_script_s() -> None:
+    """Set5's woman is a rescaled training image (the only pair of the shared training and
+    validation folders alike above 0.85): README quotes the script's correlation."""
+    train = VALIDATION.parent / "train"
+    if not train.is_dir():
+        pytest.skip(f"the training images are not in {train} (set ZOO_VAL_DATA=DIR/val)")
+    from script_modules import load_script
+
+    found = load_script("benchmarks/data_overlap.py").near_duplicates([str(VALIDATION)], [str(train)], 0.85)
+    assert [(round(score, 3), a.name, b.name) for score, a, b in found] == [
+        (0.984, "woman.png", "302003.png")]
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "thumbnail correlation 0.984, no other pair above 0.85" in readme
+    rows = {(r.model, r.image): r.values["psnr"] for r in read_rows(ROOT / "leaderboard" / "Set5" / "results.csv")
+            if r.quality == 10 and r.protocol == "rgb"}
+    gains = {image: rows[("unet-l1", image)] - rows[("jpeg", image)] for _, image in rows}
+    others = sorted(gain for image, gain in gains.items() if image != "woman")
+    assert max(gains, key=gains.get) == "woman"
+    assert (f"rgb {gains['woman']:+.2f} dB against {others[0]:+.2f} to {others[-1]:+.2f} for the "
+            "others") in readme

@@ -338,7 +338,7 @@ def _worker_message(exc: ZooError) -> str | None:
 
 
 class ValidationSet:
-    """Held-out images, centre-cropped and JPEG-degraded once per quality (``rgb`` protocol)."""
+    """The validation images, centre-cropped and JPEG-degraded once per quality (``rgb`` protocol)."""
 
     def __init__(self, folder: str | Path, qualities: Sequence[int], *, crop: int = 0,
                  max_images: int = 0) -> None:

@@ -1,4 +1,4 @@
-"""Validation during training: restore the held-out images at fixed qualities, score them."""
+"""Validation during training: restore the validation images at fixed qualities, score them."""
 
 from __future__ import annotations
 
