@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -85,6 +86,22 @@ def test_the_generator_loss_weighs_its_terms_by_the_recipe() -> None:
     total, parts = loss(torch.zeros(1, 3, 8, 8), torch.ones(1, 3, 8, 8), torch.zeros(4))
     assert set(parts) == {"l1", "adversarial"} and float(parts["l1"]) == 1.0
     assert float(total) == pytest.approx(2.0 * 1.0 + 0.5 * math.log(2))
+
+
+def test_the_generator_loss_in_train_mode_leaves_the_metric_s_lpips_network_in_eval() -> None:
+    """The loss holds the process's cached LPIPS network, which the lpips_* metrics score with:
+    a ``loss.train()`` turned its dropout on, and the metric's value on one pair varied."""
+    from zoo.metrics import METRICS
+    from zoo.metrics.lpips_weights import lpips_model
+
+    loss = GeneratorLoss({"lpips": 1.0}, "alex", CPU)
+    assert loss.lpips is lpips_model("alex", "cpu")  # shared: why train mode must not reach it
+    rng = np.random.default_rng(0)
+    a, b = (rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(2))
+    before = METRICS["lpips_alex"](a, b)
+    assert loss.train() is loss and loss.training and not loss.lpips.training
+    assert not any(m.training for m in loss.lpips.modules())
+    assert [METRICS["lpips_alex"](a, b) for _ in range(3)] == [before] * 3
 
 
 # --- steps -----------------------------------------------------------------------------------------

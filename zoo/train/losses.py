@@ -18,6 +18,14 @@ class GeneratorLoss(nn.Module):
         self.weights = {k: v for k, v in weights.items() if v > 0}
         self.lpips = lpips_model(lpips_net, device) if "lpips" in self.weights else None
 
+    def train(self, mode: bool = True) -> GeneratorLoss:
+        """Train mode for the module, never for LPIPS's network: it is the one the ``lpips_*``
+        metrics share (cached per process), and train mode turns its dropout on."""
+        super().train(mode)
+        if self.lpips is not None:
+            self.lpips.eval()
+        return self
+
     def forward(self, pred: torch.Tensor, target: torch.Tensor,
                 fake_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         parts: dict[str, torch.Tensor] = {}
