@@ -534,6 +534,13 @@ def test_a_turned_file_is_restored_where_its_jpeg_blocks_lie(
     restore_file(net, source, tmp_path / "out.png")
     expected = upright(restore_image(net, stored), orientation)
     assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), expected)
+    # A PIL image comes back in the layout Pillow opened it in, its tag kept: exif_transpose
+    # (README's example) gives the file's result exactly.
+    from PIL import ImageOps
+
+    restored = restore_image(net, Image.open(source))
+    assert restored.size == Image.open(source).size and restored.getexif().get(0x0112) == orientation
+    assert np.array_equal(np.asarray(ImageOps.exif_transpose(restored)), expected)
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
