@@ -1192,6 +1192,12 @@ def test_files_that_are_not_images_are_named_in_one_warning(tmp_path: Path) -> N
     with pytest.warns(UserWarning, match=r"^training data: 1 file passed over, not being images "
                                          r"zoo reads: sub/IMG_2.HEIC$"):
         ImageStore([folder], min_side=32)
+    # A link to itself (it loops) was a RuntimeError traceback out of `zoo train`.
+    (folder / "sub" / "IMG_2.HEIC").unlink()
+    (folder / "self.png").symlink_to("self.png")
+    with pytest.warns(UserWarning, match=r"^training data: 1 file passed over, not being images "
+                                         r"zoo reads: self.png \(a link that loops\)$"):
+        assert len(ImageStore([folder], min_side=32)) == 1
 
 
 def test_training_data_is_opaque_found_once_and_cached_by_its_real_size(

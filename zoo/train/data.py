@@ -45,7 +45,11 @@ def scan_folders(folders: Sequence[str | Path]) -> tuple[list[Path], list[str]]:
         if not root.is_dir():
             raise DataError(f"{root}: not a folder of images")
         for p in sorted(walk_files(root, skip_hidden=True)):
-            real = p.resolve()
+            try:
+                real = p.resolve()
+            except (RuntimeError, OSError):  # a link that loops (3.11: RuntimeError; 3.13: ELOOP)
+                others.append(f"{p.relative_to(root).as_posix()} (a link that loops)")
+                continue
             if real in seen or not p.is_file():
                 continue
             seen.add(real)
