@@ -921,3 +921,44 @@ def test_outputs_that_cannot_be_written_say_why(tmp_path: Path, capsys: pytest.C
     (tmp_path / "a.jpg").write_bytes(jpeg(rgb()))
     assert restore(tmp_path / "a.jpg", "-o", output) == 2
     assert said in capsys.readouterr().err
+
+
+def test_a_batch_goes_on_when_the_reader_of_its_output_has_gone(tmp_path: Path) -> None:
+    """`zoo restore -r DIR 2>&1 | head -1`: the first message after the pipe closed raised
+    BrokenPipeError, and the batch ended at its first image with status 1, without a word."""
+    import subprocess
+    import sys
+
+    for i in range(3):
+        Image.fromarray(np.full((24, 24, 3), 40 * i, np.uint8)).save(tmp_path / f"in{i}.jpg", quality=30)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before the first line
+    try:
+        run = subprocess.run([sys.executable, "-m", "zoo", "restore", str(tmp_path), "-r", "--model",
+                              "jpeg", "--no-progress", "--out-dir", str(tmp_path / "out")],
+                             stdout=write_end, stderr=write_end, check=False,
+                             env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    finally:
+        os.close(write_end)
+    assert run.returncode == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "in0.restored.png", "in1.restored.png", "in2.restored.png"]
+
+
+def test_a_stream_whose_reader_has_gone_writes_to_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from zoo.cli.broken_pipes import reader_may_leave
+
+    class Gone(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    gone, before = Gone(), sys.stderr
+    monkeypatch.setattr(sys, "stderr", gone)
+    with reader_may_leave():
+        assert sys.stderr.write("lost\n") == 5 and sys.stderr.write("also lost\n") == 10
+        sys.stderr.flush()
+        assert sys.stderr.name == os.devnull  # what follows goes to the null device
+    assert sys.stderr is gone
+    monkeypatch.setattr(sys, "stderr", before)

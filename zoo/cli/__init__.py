@@ -140,8 +140,16 @@ def _tolerant_streams() -> None:
 
 def run_tool(main_fn: Callable[[], int | None]) -> int:
     """Run a command (or a script's ``main``) with the CLI's handling: warnings and user errors
-    as one line each, exit status 2 for errors, 130 when interrupted."""
+    as one line each, exit status 2 for errors, 130 when interrupted; output whose reader has
+    gone is dropped while the work goes on."""
+    from zoo.cli.broken_pipes import reader_may_leave
+
     _tolerant_streams()
+    with reader_may_leave():
+        return _handled(main_fn)
+
+
+def _handled(main_fn: Callable[[], int | None]) -> int:
     watch = _InterruptWatch()
     try:
         with watch, warnings.catch_warnings():
