@@ -889,6 +889,19 @@ def test_crop_links_are_url_encoded(image_folder: Path, tmp_path: Path) -> None:
     assert list((tmp_path / "out" / "crops").glob("shot #1%_*.png"))
 
 
+def test_an_image_with_a_long_name_has_its_crops_and_the_page(image_folder: Path, tmp_path: Path) -> None:
+    """A crop's name repeats the image's: a 240-byte image name made one over the 255 bytes a
+    file name may have, and leaderboard.html was never written, on every run."""
+    long_name = "h" * 240
+    (image_folder / "a.png").rename(image_folder / f"{long_name}.png")
+    _bench(image_folder, tmp_path / "out", crops=4)
+    crops = sorted(p.name for p in (tmp_path / "out" / "crops").glob("hhh*.png"))
+    assert crops and all(len(name.encode()) <= 255 and name.startswith("h" * 100) for name in crops)
+    assert (tmp_path / "out" / "leaderboard.html").exists()
+    _bench(image_folder, tmp_path / "out", crops=4)  # a second run replaces them, leaves no other
+    assert sorted(p.name for p in (tmp_path / "out" / "crops").glob("hhh*.png")) == crops
+
+
 def test_rows_of_older_files_without_truth_are_resumed_not_remeasured(image_folder: Path,
                                                                       tmp_path: Path) -> None:
     out = tmp_path / "out"

@@ -342,6 +342,16 @@ def test_atomic_write_syncs_the_file_before_renaming_it(tmp_path: Path,
     assert (tmp_path / "x.txt").read_text() == "x"
 
 
+def test_atomic_write_takes_every_name_the_file_system_takes(tmp_path: Path) -> None:
+    """Its temporary file repeated the whole name and 14 bytes more: a 242-255-byte name, which
+    the file system takes, was refused as "File name too long"."""
+    for name in ("c" * 250 + ".png", "\u00e9" * 125 + ".png", "d" * 255):  # 254, 254, 255 bytes
+        atomic_write(tmp_path / name, lambda fh: fh.write("x"))
+        assert (tmp_path / name).read_text() == "x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["c" * 250 + ".png", "\u00e9" * 125 + ".png", "d" * 255])  # no temporary file left
+
+
 # --- train and bench options --------------------------------------------------------------------
 
 def _train_args(*argv: str):  # noqa: ANN202

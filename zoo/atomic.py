@@ -87,8 +87,15 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], object
     return path
 
 
+TEMP_NAME_BYTES = 200
+"""The most of the final name a temporary file's name repeats: with its dot, mkstemp's eight
+characters and ``.tmp`` it stays under the 255 bytes file systems allow a name, as the final
+name does (a 250-byte result was refused as "File name too long")."""
+
+
 def _write_and_rename(path: Path, write: Callable[[IO[Any]], object], mode: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    name = os.fsdecode(os.fsencode(path.name)[:TEMP_NAME_BYTES])
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=path.parent)
     text = "b" not in mode
     try:
         with os.fdopen(fd, mode, **({"newline": "", "encoding": "utf-8"} if text else {})) as fh:

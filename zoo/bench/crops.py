@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable
@@ -16,6 +18,19 @@ CROP_SIDE = 128
 """Side of the square each crop shows, in pixels."""
 CROP_MARGIN = 16
 """Context restored around a crop and cut off afterwards."""
+
+
+def short_name(text: str, limit: int) -> str:
+    """``text`` as it is when it encodes to ``limit`` bytes or fewer, else cut to fit with a
+    digest of the whole appended: a crop's name joins an image's and a model's names, and one
+    over the 255 bytes a file name may have cost the page (an image named by a long title)."""
+    whole = os.fsencode(text)
+    if len(whole) <= limit:
+        return text
+    cut = text
+    while len(os.fsencode(cut)) > limit - 9:
+        cut = cut[:-1]
+    return f"{cut}-{hashlib.sha1(whole).hexdigest()[:8]}"
 
 
 def busiest_window(image: np.ndarray, size: int) -> tuple[int, int]:
@@ -70,8 +85,8 @@ def make_crops(dataset: Dataset, models: dict[str, Any], quality: int, protocol:
                 continue
         files = {}
         for label, crop in panels.items():
-            safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in label)
-            path = folder / f"{image_id}_{protocol}_q{quality}_{safe}.png"
+            safe = short_name("".join(c if c.isalnum() or c in "-_" else "_" for c in label), 80)
+            path = folder / f"{short_name(image_id, 120)}_{protocol}_q{quality}_{safe}.png"
             png = Image.fromarray(np.ascontiguousarray(crop))
             atomic_write(path, partial(png.save, format="PNG"), mode="wb")
             files[label] = path
