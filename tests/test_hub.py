@@ -95,6 +95,29 @@ def test_hf_hub_download_downloads_caches_and_is_verified(hub: FakeHub, tmp_path
     assert (offline.source, offline.path) == ("hub cache", first.path)
 
 
+def test_a_cache_that_cannot_be_written_is_named_not_the_network(
+        hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HF_HOME on a read-only disk, or under a file: the error said "run again, or set
+    HF_HUB_OFFLINE=1", neither of which helps."""
+    sha = save_weights(_model(), tmp_path / "w.safetensors")
+    hub.add_repo("zoo-test/tiny", {"tiny.safetensors": (tmp_path / "w.safetensors").read_bytes()})
+    info = ModelInfo(name="tiny-hub", description="d", architecture="TinyHubNet",
+                     weights=WeightsInfo(file="tiny.safetensors", sha256=sha,
+                                         hub_repo="zoo-test/tiny", revision="main"))
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "afile" / "hub"))
+    with pytest.raises(WeightsError, match=r"^downloading zoo-test/tiny@main/tiny.safetensors "
+                                           r"failed: the Hugging Face cache cannot be used "
+                                           r"\(.*\); point HF_HOME \(or HF_HUB_CACHE\) at a folder"):
+        resolve_weights(info)
+    # HF_HOME under a file: huggingface_hub reads its token there first (a NotADirectoryError
+    # came out of zoo.load raw).
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "afile" / "token"))
+    with pytest.raises(WeightsError, match=r"^zoo-test/tiny@main/tiny.safetensors: the Hugging "
+                                           r"Face cache cannot be used \(.*afile/token'\); point"):
+        resolve_weights(info)
+
+
 def test_pinned_revision_and_served_corruption(hub: FakeHub, tmp_path: Path) -> None:
     sha_old = save_weights(_model(1), tmp_path / "old.safetensors")
     old = hub.add_repo("zoo-test/pinned", {"w.safetensors": (tmp_path / "old.safetensors").read_bytes()})

@@ -79,6 +79,8 @@ def hub_file(repo: str, file: str, revision: str = "main",
         try:
             path = hf_hub_download(repo, file, revision=revision,
                                    local_files_only=True)
+        except _CACHE_ERRORS as exc:
+            raise _cache_error(where, exc) from None
         except LocalEntryNotFoundError:
             log.info("%s: %s and not in the Hugging Face cache", where, reason)
             if misses is not None:
@@ -103,6 +105,8 @@ def hub_file(repo: str, file: str, revision: str = "main",
     url = hf_hub_url(repo, file, revision=revision)
     try:
         get_hf_file_metadata(url, timeout=timeout)
+    except NotADirectoryError as exc:  # HF_HOME under a file: its token is read first
+        raise _cache_error(where, exc) from None
     except HfHubHTTPError as exc:  # said in the result, or in the error when nothing is cached
         status = exc.response.status_code if exc.response is not None else "?"
         return from_cache(f"the Hub answered HTTP {status}")
@@ -110,10 +114,21 @@ def hub_file(repo: str, file: str, revision: str = "main",
         return from_cache(f"the Hub is unreachable ({type(exc).__name__})")
     try:
         path = hf_hub_download(repo, file, revision=revision, etag_timeout=timeout)
+    except _CACHE_ERRORS as exc:  # its cache, not the Hub
+        raise _cache_error(f"downloading {where} failed", exc) from None
     except Exception as exc:  # noqa: BLE001  (a download cut off after a successful HEAD)
         raise WeightsError(f"downloading {where} failed ({first_line(exc)}); run again, "
                            "or set HF_HUB_OFFLINE=1 to use a cached or shipped copy") from None
     return _checked(Path(path), "hub", f"{where}{_commit(path)}")
+
+
+_CACHE_ERRORS = (PermissionError, NotADirectoryError, FileExistsError)
+"""What huggingface_hub raises when its cache folder (HF_HOME, HF_HUB_CACHE) cannot be used."""
+
+
+def _cache_error(what: str, exc: OSError) -> WeightsError:
+    return WeightsError(f"{what}: the Hugging Face cache cannot be used ({first_line(exc)}); "
+                        "point HF_HOME (or HF_HUB_CACHE) at a folder you can write")
 
 
 def _commit(path: str | os.PathLike[str]) -> str:
