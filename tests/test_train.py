@@ -1413,11 +1413,16 @@ def long_run(data: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) 
     return out
 
 
+NO_CHECKPOINT_YET = "; no checkpoint was saved yet: once it can be written, run the command again"
+FROM_STEP_60 = "; once it can be written, --resume continues from the last checkpoint (step-00000060)"
+
+
+# The hint named a checkpoint to resume from where none had been saved yet.
 @pytest.mark.parametrize(("fails", "limit", "extra"), [
-    ("checkpoints/step-00000002: cannot write the checkpoint (File too large)", 8192, ()),
-    ("train.csv: cannot write the log (File too large)", 3072, ("checkpoint.every=100",)),
-    ("recipe.json: cannot write the recipe (File too large)", 1024, ("--resume", "max_steps=62")),
-    ("train.csv: cannot write the log (File too large)", 3072, ("--resume", "max_steps=62")),
+    ("checkpoints/step-00000002: cannot write the checkpoint (File too large)" + NO_CHECKPOINT_YET, 8192, ()),
+    ("train.csv: cannot write the log (File too large)" + NO_CHECKPOINT_YET, 3072, ("checkpoint.every=100",)),
+    ("recipe.json: cannot write the recipe (File too large)" + FROM_STEP_60, 1024, ("--resume", "max_steps=62")),
+    ("train.csv: cannot write the log (File too large)" + FROM_STEP_60, 3072, ("--resume", "max_steps=62")),
 ])
 def test_a_full_disk_is_one_line_and_leaves_the_files_whole(data: tuple[Path, Path], tmp_path: Path,
                                                             request: pytest.FixtureRequest, fails: str,
@@ -1438,7 +1443,7 @@ def test_a_full_disk_is_one_line_and_leaves_the_files_whole(data: tuple[Path, Pa
     assert not list(out.glob("**/.*tmp*"))
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-    assert len(errors) == 1 and f"{out}/{fails}" in errors[0], result.stderr
+    assert len(errors) == 1 and errors[0].endswith(f"{out}/{fails}"), result.stderr
 
 
 def test_an_unwritable_output_folder_fails_before_training(data: tuple[Path, Path], tmp_path: Path,

@@ -15,12 +15,22 @@ from zoo.errors import ZooError, os_reason
 __all__ = ["file_leftovers", "folder_leftovers", "remove_leftovers", "write_failure", "write_file",
            "write_folder"]
 
-_RESUME_HINT = "once it can be written, --resume continues from the last checkpoint saved"
+def _resume_hint(path: Path) -> str:
+    """What to do once ``path`` (a file or folder of a run's output folder) can be written:
+    resume from the run's last checkpoint, or, before any was saved, run it again."""
+    for out in path.parents[:2]:
+        folder = out / "checkpoints"
+        if folder.is_dir():
+            saved = sorted(p.name for p in folder.glob("step-*") if p.name[5:].isdigit())
+            if saved:
+                return f"once it can be written, --resume continues from the last checkpoint ({saved[-1]})"
+            return "no checkpoint was saved yet: once it can be written, run the command again"
+    return "once it can be written, --resume continues from the last checkpoint saved"
 
 
 def write_failure(path: Path, what: str, exc: OSError) -> ZooError:
     """The error for the user when ``what`` (e.g. ``the checkpoint``) could not go to ``path``."""
-    return ZooError(f"{path}: cannot write {what} ({os_reason(exc)}); {_RESUME_HINT}")
+    return ZooError(f"{path}: cannot write {what} ({os_reason(exc)}); {_resume_hint(path)}")
 
 
 def write_file(path: Path, data: bytes | str, what: str) -> Path:
