@@ -881,6 +881,20 @@ def test_bad_out_folder_results_file_and_crops_are_one_line(image_folder: Path,
         _bench(image_folder, tmp_path / "c", crops=-1)
 
 
+def test_a_page_that_cannot_be_made_again_is_not_left_from_an_earlier_run(
+        image_folder: Path, tmp_path: Path) -> None:
+    """A figure that failed (a full disk, a read-only plots/) left the earlier run's page beside
+    this run's LEADERBOARD.md, showing other numbers without a word."""
+    out = tmp_path / "out"
+    _bench(image_folder, out, metrics=["psnr"], crops=0)
+    assert (out / "leaderboard.html").exists()
+    shutil.rmtree(out / "plots")
+    (out / "plots").write_text("in the way")
+    with pytest.raises(OSError):
+        _bench(image_folder, out, metrics=["psnr", "ssim"], crops=0)
+    assert "SSIM" in (out / "LEADERBOARD.md").read_text() and not (out / "leaderboard.html").exists()
+
+
 def test_crop_links_are_url_encoded(image_folder: Path, tmp_path: Path) -> None:
     (image_folder / "a.png").rename(image_folder / "shot #1%.png")
     _bench(image_folder, tmp_path / "out", crops=4)

@@ -42,6 +42,9 @@ def write_report(plan: BenchPlan, outcome: BenchOutcome, *, crops: int = 3) -> d
     reported = reported_for(plan.dataset.name, set(plan.protocols), set(plan.qualities))
     write_markdown(out / "LEADERBOARD.md", render_markdown(plan.dataset.name, summary, plan.metrics,
                                                            reported, meta))
+    # The page of an earlier run goes first: were a figure to fail (a full disk), it would stay
+    # beside this run's LEADERBOARD.md as if it showed the same numbers.
+    (out / "leaderboard.html").unlink(missing_ok=True)
     plots = plot_metrics(summary, plan.metrics, out / "plots") if summary else []
     shown = []
     models = outcome.models or (load_models(plan.models, plan.device, []) if crops else {})
