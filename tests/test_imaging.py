@@ -259,6 +259,39 @@ def test_a_quarter_turn_swaps_the_resolution_and_nonsense_is_dropped(tmp_path: P
     assert read_image(tmp_path / "none.tif").dpi is None
 
 
+def test_a_jpeg_s_resolution_is_stated_by_its_header_or_exif_not_made_up(tmp_path: Path) -> None:
+    """Pillow gives a JPEG whose EXIF has no resolution 72 dpi, and zoo wrote that into the
+    result as the resolution the file stated (a photographer's audit)."""
+    Image.fromarray(rgb()).save(tmp_path / "camera.jpg", exif=exif_bytes())
+    assert Image.open(tmp_path / "camera.jpg").info["dpi"] == (72, 72)  # Pillow's default
+    assert read_image(tmp_path / "camera.jpg").dpi is None
+    with Image.open(write_image(tmp_path / "camera.png", read_image(tmp_path / "camera.jpg"))) as out:
+        assert "dpi" not in out.info
+    stated = Image.Exif()
+    stated[0x011A], stated[0x011B], stated[0x0128] = 240.0, 240.0, 2  # 240 dpi, in EXIF only
+    Image.fromarray(rgb()).save(tmp_path / "exif-dpi.jpg", exif=stated.tobytes())
+    assert read_image(tmp_path / "exif-dpi.jpg").dpi == (240, 240)
+    Image.fromarray(rgb()).save(tmp_path / "jfif-72.jpg", dpi=(72, 72), exif=exif_bytes())
+    assert read_image(tmp_path / "jfif-72.jpg").dpi == (72, 72)  # stated by its header
+
+
+def test_a_quarter_turn_swaps_the_exif_s_width_and_height(tmp_path: Path) -> None:
+    """The carried EXIF said 40x16 of a result 16x40 after a quarter turn."""
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6
+    exif.get_ifd(0x8769).update({0xA002: 40, 0xA003: 16})
+    Image.fromarray(rgb(16, 40)).save(tmp_path / "turned.jpg", exif=exif.tobytes())
+    image = read_image(tmp_path / "turned.jpg")
+    parsed = Image.Exif()
+    parsed.load(image.exif)
+    assert image.size == (16, 40) and ORIENTATION not in parsed
+    assert parsed.get_ifd(0x8769) == {0xA002: 16, 0xA003: 40}
+    exif[ORIENTATION] = 3  # a half turn keeps them
+    Image.fromarray(rgb(16, 40)).save(tmp_path / "upside.jpg", exif=exif.tobytes())
+    parsed.load(read_image(tmp_path / "upside.jpg").exif)
+    assert parsed.get_ifd(0x8769) == {0xA002: 40, 0xA003: 16}
+
+
 @pytest.mark.parametrize("suffix,fmt", [(".png", "PNG"), ("", "PNG"), (".webp", "WEBP"),
                                         (".tiff", "TIFF"), (".bmp", "BMP"), (".jpg", "JPEG")])
 def test_write_formats(tmp_path: Path, suffix: str, fmt: str) -> None:

@@ -44,6 +44,10 @@ READ_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".t
 """Suffixes picked up when a folder is given as input (to restore, benchmark or train on)."""
 
 _EXIF_ORIENTATION = 0x0112
+_EXIF_X_RESOLUTION = 0x011A
+_EXIF_IFD = 0x8769
+_PIXEL_X, _PIXEL_Y = 0xA002, 0xA003
+"""The Exif sub-IFD's PixelXDimension and PixelYDimension: the image's width and height."""
 _QUARTER_TURNS = (5, 6, 7, 8)
 """EXIF orientations that turn the image by 90 degrees (width and height swap)."""
 _pillow_globals_lock = threading.Lock()
@@ -239,7 +243,7 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
     bit_depth = _bit_depth(img, raw_mode)
     icc = img.info.get("icc_profile") or None
     exif = img.info.get("exif") or None
-    dpi = _stated_dpi(img.info.get("dpi"))
+    dpi = _stated_dpi(img.info.get("dpi")) if _states_dpi(img) else None
     png_colour = _png_colour_chunks(img.info) if img.format == "PNG" else ()
     alpha: np.ndarray | None = None
     keyed = mode in ("P", *_KEYED_TRANSPARENCY) and "transparency" in img.info
@@ -251,7 +255,7 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
         if orientation not in (None, 1):
             img = ImageOps.exif_transpose(img)
             applied = orientation if orientation in ORIENTATIONS else 1
-            exif = _without_orientation(exif)
+            exif = _without_orientation(exif, swap_sides=orientation in _QUARTER_TURNS)
             if dpi is not None and orientation in _QUARTER_TURNS:
                 dpi = (dpi[1], dpi[0])  # width and height swapped
 
@@ -421,14 +425,29 @@ def _fitting_profile(icc: bytes | None, *, grey: bool) -> bytes | None:
     return icc if space.strip() == ("GRAY" if grey else "RGB") else None
 
 
-def _without_orientation(exif: bytes | None) -> bytes | None:
-    """The EXIF block with its orientation tag removed (the pixels are already upright)."""
+def _without_orientation(exif: bytes | None, swap_sides: bool = False) -> bytes | None:
+    """The EXIF block with its orientation tag removed (the pixels are already upright), and
+    with ``swap_sides`` (a quarter turn) its pixel width and height swapped to the result's."""
     if not exif:
         return exif
     parsed = Image.Exif()
     try:
         parsed.load(exif)
+        parsed.pop(_EXIF_ORIENTATION, None)
+        sides = parsed.get_ifd(_EXIF_IFD)
+        if swap_sides and _PIXEL_X in sides and _PIXEL_Y in sides:
+            sides[_PIXEL_X], sides[_PIXEL_Y] = sides[_PIXEL_Y], sides[_PIXEL_X]
+        return parsed.tobytes()
     except Exception:  # noqa: BLE001  (malformed EXIF: drop it rather than carry a wrong tag)
         return None
-    parsed.pop(_EXIF_ORIENTATION, None)
-    return parsed.tobytes()
+
+
+def _states_dpi(img: Image.Image) -> bool:
+    """Whether the file states its resolution: a JPEG's ``dpi`` is Pillow's 72 when its EXIF has
+    no resolution tags and its JFIF header gives no unit, which no camera or editor stated."""
+    if img.format != "JPEG" or img.info.get("jfif_unit") in (1, 2):
+        return True
+    try:
+        return _EXIF_X_RESOLUTION in img.getexif()
+    except Exception:  # noqa: BLE001  (malformed EXIF: no resolution stated)
+        return False
