@@ -275,6 +275,42 @@ def test_a_jpeg_s_resolution_is_stated_by_its_header_or_exif_not_made_up(tmp_pat
     assert read_image(tmp_path / "jfif-72.jpg").dpi == (72, 72)  # stated by its header
 
 
+XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+       b'<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:tiff="http://ns.adobe.com/tiff/1.0/"'
+       b' tiff:Orientation="6"><dc:creator>Ann</dc:creator></rdf:Description></rdf:RDF></x:xmpmeta>')
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".tif"])
+def test_the_xmp_packet_is_carried_without_its_orientation(tmp_path: Path, suffix: str) -> None:
+    """XMP (creator, rights, keywords, Lightroom's edits) was dropped from every result without
+    a word; its tiff:Orientation would turn an upright result again."""
+    turned = Image.Exif()
+    turned[ORIENTATION] = 6
+    Image.fromarray(rgb(16, 40)).save(tmp_path / "in.jpg", xmp=XMP, exif=turned.tobytes())
+    image = read_image(tmp_path / "in.jpg")
+    assert image.xmp == XMP.replace(b' tiff:Orientation="6"', b"")
+    assert image.exif is None  # the orientation was all it said: nothing left to carry
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing dropped: no warning
+        out = write_image(tmp_path / f"out{suffix}", image)
+    with Image.open(out) as written:
+        assert written.info["xmp"] == image.xmp and written.size == (16, 40)
+    unturned = Image.open(tmp_path / "in.jpg")  # a PIL image keeps its layout and its packet
+    assert from_pil(unturned).xmp == XMP
+
+
+def test_what_a_format_cannot_take_is_named_in_one_warning(tmp_path: Path) -> None:
+    Image.fromarray(rgb()).save(tmp_path / "in.jpg", xmp=XMP, exif=exif_bytes(), icc_profile=SRGB)
+    image = read_image(tmp_path / "in.jpg")
+    with pytest.warns(ImageWarning) as said:
+        write_image(tmp_path / "out.bmp", image)
+    assert [str(w.message) for w in said] == [
+        f"{tmp_path / 'out.bmp'}: the input's ICC profile and EXIF and XMP cannot go into a BMP "
+        "result; written without (PNG keeps them)"]
+    with pytest.warns(ImageWarning, match=r"the input's EXIF cannot go into a TIFF result"):
+        write_image(tmp_path / "out.tif", image)
+
+
 def test_a_quarter_turn_swaps_the_exif_s_width_and_height(tmp_path: Path) -> None:
     """The carried EXIF said 40x16 of a result 16x40 after a quarter turn."""
     exif = Image.Exif()

@@ -665,10 +665,10 @@ def test_a_pil_image_keeps_its_exif_and_resolution(net: Restorer) -> None:
     exif = Image.Exif()
     exif[0x010E] = "x"
     img = Image.fromarray(pixels())
-    img.info.update(exif=exif.tobytes(), dpi=(300, 150))
+    img.info.update(exif=exif.tobytes(), dpi=(300, 150), xmp=b"<x:xmpmeta>rights</x:xmpmeta>")
     out = net.restore(img)
     assert out.info["exif"] == exif.tobytes() and out.info["dpi"] == (300, 150)
-    assert out.getexif()[0x010E] == "x"
+    assert out.getexif()[0x010E] == "x" and out.info["xmp"] == b"<x:xmpmeta>rights</x:xmpmeta>"
 
 
 def test_float_input_may_stray_one_grey_level_outside_the_unit_range(identity: Restorer) -> None:

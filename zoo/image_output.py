@@ -40,6 +40,10 @@ quotes it): Pillow's default 6 took three times as long as 3 for 15 % fewer byte
 24-MP ``arnet-nogan`` result 6.4 s against 2.1 s (``--image``), of a restore of about 20 s."""
 MAX_JPEG_EXIF = 65533
 """The most bytes of EXIF (``Exif\\0\\0`` header included) one JPEG APP1 marker holds."""
+MAX_JPEG_XMP = 65504
+"""The most bytes of XMP one JPEG APP1 marker holds (after its namespace header)."""
+_TIFF_XMP = 700
+"""The TIFF tag an XMP packet is stored under."""
 _DPI_FORMATS = ("PNG", "JPEG", "TIFF", "BMP")
 """Formats whose files Pillow writes a resolution into."""
 RESULT_SOFTWARE = "zoo"
@@ -112,12 +116,27 @@ def save_options(path: Path, fmt: str, image: LoadedImage,
         exif = None
     if exif:
         options["exif"] = exif
+    xmp = image.xmp
+    if xmp and fmt == "JPEG" and len(xmp) > MAX_JPEG_XMP:
+        warnings.warn(printable(f"{path}: the XMP packet ({len(xmp):,} bytes) is longer than a "
+                                f"JPEG holds ({MAX_JPEG_XMP:,}); written without it (PNG, WebP, "
+                                "TIFF keep it)"), ImageWarning, stacklevel=3)
+        xmp = None
+    if xmp and fmt in ("JPEG", "WEBP"):
+        options["xmp"] = xmp
+    elif xmp and fmt == "TIFF":
+        tiff = Image.Exif()
+        tiff[_TIFF_XMP] = xmp
+        options["exif"] = tiff
+    _warn_dropped(path, fmt, image)
     if image.dpi and fmt in _DPI_FORMATS:
         options["dpi"] = image.dpi
-    if fmt == "PNG" and (image.png_colour or software):
+    if fmt == "PNG" and (image.png_colour or software or xmp):
         chunks = PngInfo()
         for kind, data in image.png_colour:
             chunks.add(kind, data)
+        if xmp:
+            chunks.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8", "replace"))
         if software:
             chunks.add_text("Software", software)
         options["pnginfo"] = chunks
@@ -125,6 +144,18 @@ def save_options(path: Path, fmt: str, image: LoadedImage,
                     "JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"lossless": True, "exact": True},
                     "TIFF": {"compression": "tiff_lzw"}}.get(fmt, {}))
     return options
+
+
+def _warn_dropped(path: Path, fmt: str, image: LoadedImage) -> None:
+    """One warning naming what of the input's metadata the output's format cannot hold."""
+    dropped = [name for name, held, kept in (
+        ("ICC profile", image.icc_profile, fmt != "BMP" and not (fmt == "WEBP" and image.is_grey)),
+        ("EXIF", image.exif, fmt in ("PNG", "JPEG", "WEBP")),
+        ("XMP", image.xmp, fmt != "BMP")) if held and not kept]
+    if dropped:
+        warnings.warn(printable(f"{path}: the input's {' and '.join(dropped)} cannot go into "
+                                f"a {fmt} result; written without (PNG keeps them)"),
+                      ImageWarning, stacklevel=4)
 
 
 def write_image(path: str | os.PathLike[str], image: LoadedImage, *,

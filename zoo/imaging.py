@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import threading
 import warnings
@@ -73,6 +74,9 @@ class LoadedImage:
     """The resolution the file states (x, y), for printing; None when it states none."""
     orientation: int = 1
     """The EXIF orientation applied to ``pixels`` (1: none; :mod:`zoo.orientation`)."""
+    xmp: bytes | None = None
+    """The XMP packet (Lightroom's edits, keywords, creator and rights), its orientation removed
+    once the orientation has been applied."""
     png_colour: tuple[tuple[bytes, bytes], ...] = ()
     """A PNG's gAMA, cHRM and sRGB chunks (type, data), carried to a PNG result: a viewer that
     honours them shows the result as it showed the input."""
@@ -245,6 +249,9 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
     exif = img.info.get("exif") or None
     dpi = _stated_dpi(img.info.get("dpi")) if _states_dpi(img) else None
     png_colour = _png_colour_chunks(img.info) if img.format == "PNG" else ()
+    xmp = img.info.get("xmp") or None
+    if isinstance(xmp, str):
+        xmp = xmp.encode("utf-8")
     alpha: np.ndarray | None = None
     keyed = mode in ("P", *_KEYED_TRANSPARENCY) and "transparency" in img.info
     if raw_mode in _WIDE_COLOUR and source is not None:
@@ -256,6 +263,7 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
             img = ImageOps.exif_transpose(img)
             applied = orientation if orientation in ORIENTATIONS else 1
             exif = _without_orientation(exif, swap_sides=orientation in _QUARTER_TURNS)
+            xmp = _xmp_without_orientation(xmp)
             if dpi is not None and orientation in _QUARTER_TURNS:
                 dpi = (dpi[1], dpi[0])  # width and height swapped
 
@@ -292,7 +300,8 @@ def from_pil(img: Image.Image, *, source: Path | None = None, apply_orientation:
         pixels=np.ascontiguousarray(pixels, dtype=np.uint8),
         alpha=None if alpha is None else np.ascontiguousarray(alpha, dtype=np.uint8),
         icc_profile=_fitting_profile(icc, grey=pixels.ndim == 2), exif=exif, mode=mode,
-        bit_depth=bit_depth, source=source, dpi=dpi, orientation=applied, png_colour=png_colour)
+        bit_depth=bit_depth, source=source, dpi=dpi, orientation=applied, png_colour=png_colour,
+        xmp=xmp if isinstance(xmp, bytes) else None)
 
 
 def _png_colour_chunks(info: dict) -> tuple[tuple[bytes, bytes], ...]:
@@ -434,12 +443,23 @@ def _without_orientation(exif: bytes | None, swap_sides: bool = False) -> bytes 
     try:
         parsed.load(exif)
         parsed.pop(_EXIF_ORIENTATION, None)
-        sides = parsed.get_ifd(_EXIF_IFD)
+        if not len(parsed):
+            return None  # the orientation was all it said
+        sides = parsed.get_ifd(_EXIF_IFD) if _EXIF_IFD in parsed else {}
         if swap_sides and _PIXEL_X in sides and _PIXEL_Y in sides:
             sides[_PIXEL_X], sides[_PIXEL_Y] = sides[_PIXEL_Y], sides[_PIXEL_X]
         return parsed.tobytes()
     except Exception:  # noqa: BLE001  (malformed EXIF: drop it rather than carry a wrong tag)
         return None
+
+
+_XMP_ORIENTATION = re.compile(rb'\s*tiff:Orientation="[0-9]"|<tiff:Orientation>[0-9]</tiff:Orientation>')
+
+
+def _xmp_without_orientation(xmp: object) -> bytes | None:
+    """The XMP packet without its ``tiff:Orientation`` (the pixels are upright now; a viewer
+    that reads it would turn them again)."""
+    return _XMP_ORIENTATION.sub(b"", xmp) if isinstance(xmp, bytes) else None
 
 
 def _states_dpi(img: Image.Image) -> bool:

@@ -241,7 +241,8 @@ def _restore_pil(model: Restorer, image: Image.Image, *, tile: int | None,
     warn_above_training(model, image, name)
     out = to_pil(restore_loaded(model, loaded, tile=tile, device=device))
     # From the LoadedImage, not image.info: a CMYK image's profile was converted to sRGB's.
-    carried = {"icc_profile": loaded.icc_profile, "exif": loaded.exif, "dpi": loaded.dpi}
+    carried = {"icc_profile": loaded.icc_profile, "exif": loaded.exif, "dpi": loaded.dpi,
+               "xmp": loaded.xmp}
     out.info.update({key: value for key, value in carried.items() if value is not None})
     return out
 
