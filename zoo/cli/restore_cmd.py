@@ -44,9 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="image files or folders (folders: the images inside, sorted)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("-o", "--output", metavar="OUT",
-                     help="output file for a single input (format from its suffix; PNG if none)")
+                     help="output file for a single input (format from its suffix: .png, .jpg "
+                          "(quality 95, full-resolution colour), .webp (lossless), .tif, .bmp; "
+                          "PNG if none)")
     out.add_argument("--out-dir", type=named_path("a folder"), metavar="DIR",
-                     help="write results into this folder (sub-folders of folder inputs are kept)")
+                     help="write results into this folder as PNG (sub-folders of folder inputs "
+                          "are kept)")
     p.add_argument("-m", "--model", default=DEFAULT_MODEL, type=named("a model"),
                    help="registry name, hf-hub:ORG/NAME, a saved folder or a run's OUT/best/step-N.safetensors "
                         f"(default: {DEFAULT_MODEL}; see `zoo list`)")
