@@ -1200,6 +1200,28 @@ def test_files_that_are_not_images_are_named_in_one_warning(tmp_path: Path) -> N
         assert len(ImageStore([folder], min_side=32)) == 1
 
 
+
+def test_a_data_folder_that_cannot_be_read_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unreadable sub-folder's images were left out of training without a word (`zoo restore
+    -r` names it). Simulated: the suite may run as root, who reads every folder."""
+    from zoo.train.data import scan_folders
+
+    (tmp_path / "data" / "locked").mkdir(parents=True)
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "data" / "a.png")
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "data" / "locked" / "b.png")
+    real_scandir = os.scandir
+
+    def scandir(path: Any = ".") -> Any:
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    files, others = scan_folders([tmp_path / "data"])
+    assert [f.name for f in files] == ["a.png"]
+    assert others == ["locked/ (a folder that cannot be read: Permission denied)"]
+
+
 def test_training_data_is_opaque_found_once_and_cached_by_its_real_size(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from zoo.train.data import ImageStore, ValidationSet, find_images

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from zoo.child_signals import quiet_children
 from zoo.degrade import full_range_grey, jpeg_roundtrip, rgb_to_y
-from zoo.errors import DataError, ImageError, ZooError, first_few, first_line
+from zoo.errors import DataError, ImageError, ZooError, first_few, first_line, os_reason
 from zoo.folders import walk_files
 from zoo.imaging import READ_SUFFIXES, read_image
 
@@ -44,7 +44,12 @@ def scan_folders(folders: Sequence[str | Path]) -> tuple[list[Path], list[str]]:
         root = Path(folder).expanduser()
         if not root.is_dir():
             raise DataError(f"{root}: not a folder of images")
-        for p in sorted(walk_files(root, skip_hidden=True)):
+        def unreadable(exc: OSError, root: Path = root) -> None:
+            where = Path(exc.filename or root)
+            name = where.relative_to(root).as_posix() if where.is_relative_to(root) else str(where)
+            others.append(f"{name}/ (a folder that cannot be read: {os_reason(exc)})")
+
+        for p in sorted(walk_files(root, skip_hidden=True, onerror=unreadable)):
             try:
                 real = p.resolve()
             except (RuntimeError, OSError):  # a link that loops (3.11: RuntimeError; 3.13: ELOOP)
