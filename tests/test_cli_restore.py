@@ -797,6 +797,14 @@ def test_standard_output_is_refused_as_an_output(tmp_path: Path, capsys: pytest.
     assert capsys.readouterr().err.splitlines()[-1] == (
         "error: -o -: results are not written to standard output; name a file (-o clean.png)")
     assert not (tmp_path / "-.png").exists()
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for device in ("/dev/null", str(fifo)):  # -o /dev/null wrote a file /dev/null.png
+        assert restore("a.jpg", "-o", device) == 2
+        assert capsys.readouterr().err.splitlines()[-1] == (
+            f"error: -o {device} is a device or pipe, not a file; results are image files: name "
+            "one (-o clean.png)")
+    assert not Path("/dev/null.png").exists() and not (tmp_path / "pipe.png").exists()
 
 
 def test_no_progress_turns_the_bars_off_on_a_terminal(tmp_path: Path,

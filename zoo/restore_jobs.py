@@ -127,6 +127,9 @@ def check_destination(*, output: str | None, out_dir: Path | None, suffix: str) 
                            "(-o clean.png)")
         if output.endswith(("/", os.sep)) or is_dir(Path(output)):
             raise ZooError(f"-o {output} is a folder; use --out-dir {output} to write into it")
+        if _is_special(Path(output)):  # -o /dev/null wrote a file /dev/null.png
+            raise ZooError(f"-o {output} is a device or pipe, not a file; results are image "
+                           "files: name one (-o clean.png)")
         if is_dir(output_path(output)):
             raise ZooError(f"-o {output} writes {output_path(output)}, which is a folder; name "
                            "another file, or use --out-dir to write into it")
@@ -134,6 +137,14 @@ def check_destination(*, output: str | None, out_dir: Path | None, suffix: str) 
         why = unwritable_folder(output_path(output).parent)
         if why:
             raise ZooError(f"-o {output}: {why}")
+
+
+def _is_special(path: Path) -> bool:
+    """Whether ``path`` is a device, a pipe or a socket (``/dev/null``), not a file or folder."""
+    try:
+        return path.exists() and not path.is_file() and not path.is_dir()
+    except OSError:
+        return False
 
 
 def _separate_shared_names(jobs: list[Job], suffix: str) -> list[Job]:
