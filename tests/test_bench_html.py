@@ -99,6 +99,9 @@ class Element {
     c.parentNode = this; this.childNodes.push(c); return c;
   }
   addEventListener(type, f) { (this.listeners[type] = this.listeners[type] || []).push(f); }
+  setAttribute(k, v) { this.attrs[k] = String(v); }
+  removeAttribute(k) { delete this.attrs[k]; }
+  getAttribute(k) { return k in this.attrs ? this.attrs[k] : null; }
 }
 const root = new Element(input.tree, null);
 root.tagName = undefined;
@@ -107,17 +110,21 @@ eval(input.script);
 const tables = root.querySelectorAll('table');
 const bodies = () => tables.map(t => t.tBodies[0].rows.map(r => r.cells.map(c => [c.textContent, c.dataset.v])));
 const out = [];
-for (const [t, col] of input.clicks) {
+const sorted = () => tables.map(t => t.rows[0].cells.map(c => c.getAttribute('aria-sort')));
+for (const [t, col, key] of input.clicks) {
   const th = tables[t].rows[0].cells[col];
-  try { (th.listeners.click || []).forEach(f => f.call(th, {target: th})); out.push({tables: bodies()}); }
+  const ev = key ? {target: th, key: key, preventDefault() {}} : {target: th};
+  try { (th.listeners[key ? 'keydown' : 'click'] || []).forEach(f => f.call(th, ev));
+        out.push({tables: bodies(), sorted: sorted(), focusable: th.tabIndex === 0}); }
   catch (e) { out.push({error: String(e.message)}); }
 }
 console.log(JSON.stringify(out));
 """
 
 
-def _run_script(page: str, clicks: list[tuple[int, int]], tmp_path: Path) -> list[dict[str, Any]]:
-    """Run the page's own <script> on the stand-in, then click (table, header column) in turn."""
+def _run_script(page: str, clicks: list[tuple[Any, ...]], tmp_path: Path) -> list[dict[str, Any]]:
+    """Run the page's own <script> on the stand-in, then click (table, header column) in turn,
+    or press a key on it: (table, column, "Enter")."""
     scripts = re.findall(r"<script>(.*?)</script>", page, re.S)
     assert len(scripts) == 1 and "<script src" not in page  # one inline script: works offline
     tree = _Tree()
@@ -159,9 +166,27 @@ def test_html_sort_second_table_by_its_own_column(tmp_path: Path) -> None:
     assert models[0] == [q10, ["a", "b", "jpeg", "c"], ["Y (reported)", "X (reported)", "Z (reported)"]]
     assert models[1][1] == ["jpeg", "b", "a", "c"]  # second click reverses; "–" (no value) stays last
     assert models[2][1] == ["b", "c", "a", "jpeg"]  # LPIPS: lower is better, so lowest first
-    assert models[3][2] == ["X (reported)", "Z (reported)", "Y (reported)"]  # no data-better: ascending
+    # Published PSNR best first too (its header had no data-better: the first click sorted it
+    # worst first, under a page saying "best first").
+    assert models[3][2] == ["Y (reported)", "Z (reported)", "X (reported)"]
     assert models[4][2] == ["X (reported)", "Y (reported)", "Z (reported)"]  # by name
     assert models[5] == [["b", "a", "jpeg"], models[2][1], models[4][2]]  # SSIM, q10 table only
+
+
+def test_html_a_column_chosen_again_sorts_best_first_by_mouse_or_keyboard(tmp_path: Path) -> None:
+    """Each header remembered its last direction: PSNR, then LPIPS, then PSNR again sorted PSNR
+    worst first with nothing saying so; and the headers took no keyboard."""
+    clicks = [(1, 1), (1, 3), (1, 1), (1, 1, "Enter"), (1, 3, " "), (1, 0)]
+    steps = _run_script(_page(tmp_path), clicks, tmp_path)
+    assert [s.get("error") for s in steps] == [None] * len(clicks)
+    models = [[r[0][0] for r in s["tables"][1]] for s in steps]
+    assert models[2] == models[0] == ["a", "b", "jpeg", "c"]  # best first again
+    assert models[3] == ["jpeg", "b", "a", "c"]  # Enter on the same header: reversed
+    assert models[4] == ["b", "c", "a", "jpeg"]  # Space on LPIPS: best (lowest) first
+    assert models[5] == ["a", "b", "c", "jpeg"]  # names as text
+    assert steps[2]["sorted"][1] == [None, "descending", None, None, None, None]  # PSNR: high first
+    assert steps[4]["sorted"][1] == [None, None, None, "ascending", None, None]
+    assert all(s["focusable"] for s in steps)
 
 
 def _columns(page: str) -> list[dict[str, Any]]:
@@ -210,11 +235,12 @@ def test_html_sortable_tables_align_headers_with_cells(source: str, tmp_path: Pa
     tables = _columns(page)
     assert len(tables) >= 2  # the case the page-wide index broke
     for t in tables:
-        assert t["sections"] == ["thead", "tbody"] and t["head_rows"] == 1
+        assert t["sections"] == ["caption", "thead", "tbody"] and t["head_rows"] == 1
         assert t["body"] and all(tag == "th" for tag, _, _ in t["head"])
         for row in t["body"]:
             assert len(row) == len(t["head"])
-            assert all(tag == "td" and "colspan" not in attrs for tag, _, _, attrs in row)
+            assert [tag for tag, *_ in row] == ["th", *["td"] * (len(row) - 1)]  # the model heads its row
+            assert all("colspan" not in attrs for *_, attrs in row)
             for (_, header, better), (_, v, text, _) in zip(t["head"], row):
                 if better:
                     assert better in ("high", "low"), header

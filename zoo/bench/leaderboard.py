@@ -189,7 +189,7 @@ def md_code(text: str, *, in_table: bool = False) -> str:
 def render_markdown(dataset: str, summary: list[dict[str, Any]], metrics: tuple[str, ...],
                     reported: list[ReportedRow], meta: dict[str, Any]) -> str:
     lines = [f"# Leaderboard: {md_text(dataset)}", ""]
-    said = [f"Means over {_images(summary)} images of {md_code(dataset)} "
+    said = [f"Means over {image_count(summary)} images of {md_code(dataset)} "
             f"({md_text(meta.get('dataset_source', ''))}).",
             f"Degradation: {meta.get('encoder', '')}.", provenance(meta),
             command_text(meta, markdown=True)]
@@ -238,7 +238,8 @@ def _reported_cell(row: ReportedRow, metric: str) -> str:
     return row.printed.get(metric, "–")
 
 
-def _images(summary: list[dict[str, Any]]) -> int:
+def image_count(summary: list[dict[str, Any]]) -> int:
+    """The most images any row of ``summary`` is a mean over."""
     return max((int(e["images"]) for e in summary), default=0)
 
 
