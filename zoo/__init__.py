@@ -30,10 +30,11 @@ def load(name_or_path: str | os.PathLike[str], *, device: str | int | torch.devi
 
     ``name_or_path`` is a registry name (``"arnet-nogan"``, see :func:`list_models`),
     ``"hf-hub:ORG/NAME"`` for a Hub repo holding ``config.json`` + ``model.safetensors``, a
-    local folder of the same form, or a ``.safetensors`` file with its ``config.json`` beside
-    it; add ``+x8`` for the model's self-ensemble (``"unet-l1+x8"``). ``weights``: a
-    safetensors file to load into a registry model instead of its own. ``device``: "cpu",
-    "cuda", "cuda:N", "mps" (default: cuda when available). ``precision``: "fp32" (default),
+    local folder of the same form (a ``zoo train`` export), a ``.safetensors`` file with its
+    ``config.json`` beside it, or a training run's ``OUT/best/step-N.safetensors``; add ``+x8``
+    for the model's self-ensemble (``"unet-l1+x8"``). ``weights``: a safetensors file to load
+    into a registry model instead of its own. ``device``: "cpu", "cuda", "cuda:N", a GPU's
+    index (``0``), a ``torch.device``, or "mps" (default: cuda when available). ``precision``: "fp32" (default),
     or "bf16" / "fp16" to run under autocast, faster where the hardware computes that
     precision natively (docs/restore.md, "Precision").
 

@@ -244,7 +244,9 @@ def names_registry_entry(spec: str) -> bool:
 
 def list_models(pattern: str = "*", *, trainable: bool | None = None,
                 with_weights: bool | None = None) -> list[str]:
-    """Sorted names of the entries matching a shell-style ``pattern``."""
+    """Sorted names of the entries matching a shell-style ``pattern`` (``"unet*"``), only
+    those that can be trained (``trainable=True``) or not, and only those with pretrained
+    weights (``with_weights=True``) or without."""
     _ensure_loaded()
     names = [n for n in sorted(_MODELS) if fnmatch.fnmatch(n, pattern)]
     if trainable is not None:
