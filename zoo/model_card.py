@@ -65,7 +65,8 @@ def _markdown(text: Any, *, line_start: bool = False) -> str:
 def _code(value: Any, *, cell: bool = False) -> str:
     """``value`` as one inline code span: fenced by more backticks than any run inside it (the
     CommonMark rule), so that a recipe path or argument cannot close the span and add markup.
-    ``cell``: in a table row, whose ``|`` GFM splits on before it reads code spans (``\|`` there)."""
+    ``cell``: in a table row, whose ``|`` GFM splits on before it reads code spans (a
+    backslash before it there)."""
     text = _one_line(str(value))
     if cell:
         text = text.replace("|", "\\|")
