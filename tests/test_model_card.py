@@ -56,6 +56,18 @@ def test_a_builtin_architecture_s_card_has_no_module_note(name: str) -> None:
     assert "zoo restore photo.jpg -o photo.png --model hf-hub:me/dncnn-s" in usage
 
 
+def test_the_card_says_which_jpeg_qualities_the_weights_were_trained_on() -> None:
+    """A Hub user restoring a q90 photo with the shipped weights (trained on q5-40) was not told
+    that it may come out worse: the README said so, the card did not."""
+    row = "| JPEG qualities trained on | {} (a JPEG of a higher quality may come out worse"
+    info = get_model_info("arnet-nogan")
+    assert row.format("5-40") in model_card(info, released=True).text
+    assert "JPEG qualities trained on" not in model_card(info).text  # other weights: unknown
+    run = {"recipe": "r.toml", "settings": {"data": {"quality": [20, 60]}}}
+    assert row.format("20-60") in model_card(info, training=run).text
+    assert "JPEG qualities trained on" not in model_card(info, training={"recipe": "r.toml"}).text
+
+
 @pytest.mark.parametrize(("module", "source", "cli_loads"), [
     ("mylab.dncnn", "the package that provides `mylab.dncnn`", False),
     # The documented way to add a model (zoo/models/<family>.py) is not in another zoo either;

@@ -139,6 +139,7 @@ def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: i
               else f"`training/{info.recipe}.toml` (`zoo train {info.recipe}`){released_note}"
               if info.recipe else "unknown (not recorded with these weights)")
     params = f"{num_parameters:,}" if num_parameters is not None else "unknown"
+    trained_on = _trained_qualities(info, training, released)
     custom_note, custom_import, cli_loads = _custom_architecture(info.architecture)
     cli = (f"or on the command line: `zoo restore photo.jpg -o photo.png --model {load_id}`"
            if cli_loads else f"The `zoo` command cannot import `{info.architecture}`: load this "
@@ -153,6 +154,8 @@ def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: i
 | architecture | {_code(info.architecture, cell=True)} ({params} parameters) |
 | arguments | {_code(json.dumps(dict(info.arch_args)), cell=True)} |
 | training recipe | {recipe} |
+{f"| JPEG qualities trained on | {trained_on[0]}-{trained_on[1]} (a JPEG of a higher quality may "
+   "come out worse than it went in; `zoo` warns when it restores one) |" if trained_on else ""}
 | license | {license_id} |
 | input | {inputs.color.upper()}, values in [{inputs.value_range[0]}, {inputs.value_range[1]}], \
 padded to a multiple of {inputs.pad_multiple} (any size works) |
@@ -175,6 +178,17 @@ Files: `config.json` (architecture and its arguments), `model.safetensors` (floa
         f", `{TRAINING_FILE}` (the training run)" if training else ""}.
 {_training_section(training) if training else ""}"""
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
+
+
+def _trained_qualities(info: ModelInfo, training: dict[str, Any] | None,
+                       released: bool) -> tuple[int, int] | None:
+    """The JPEG qualities the weights were trained on: the run's record, or for the entry's own
+    weights its recipe's; None when unknown."""
+    from zoo.quality_warning import recipe_qualities, run_qualities
+
+    if training:
+        return run_qualities(training)
+    return recipe_qualities(info.recipe) if released and info.recipe else None
 
 
 def _training_section(training: dict[str, Any]) -> str:

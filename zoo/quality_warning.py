@@ -16,7 +16,8 @@ from zoo.models.base import Restorer
 from zoo.pretrained import holds_released_weights
 from zoo.resources import doc_path
 
-__all__ = ["QualityWarning", "trained_qualities", "warn_above_training"]
+__all__ = ["QualityWarning", "recipe_qualities", "run_qualities", "trained_qualities",
+           "warn_above_training"]
 
 
 class QualityWarning(ImageWarning):
@@ -24,7 +25,7 @@ class QualityWarning(ImageWarning):
 
 
 @functools.cache
-def _recipe_qualities(recipe: str) -> tuple[int, int] | None:
+def recipe_qualities(recipe: str) -> tuple[int, int] | None:
     """``data.quality`` of the recipe ``training/RECIPE.toml`` (its default where the file does
     not set it); None when the recipe cannot be read."""
     from zoo.train.recipe import load_recipe, recipe_path
@@ -43,7 +44,7 @@ def trained_qualities(model: Restorer) -> tuple[int, int] | None:
     entry without a recipe."""
     info = model.info
     if info is not None and info.recipe is not None and holds_released_weights(model):
-        return _recipe_qualities(info.recipe)
+        return recipe_qualities(info.recipe)
     source = getattr(model, "weights_source", None)
     # local files only, not the Hub; read once per source, not for every image restored
     return _exported_qualities(source) if isinstance(source, str) and os.path.exists(source) else None
@@ -58,6 +59,11 @@ def _exported_qualities(source: str) -> tuple[int, int] | None:
         training = saved_training(source) or {}
     except ZooError:
         return None
+    return run_qualities(training)
+
+
+def run_qualities(training: dict) -> tuple[int, int] | None:
+    """``settings.data.quality`` of a ``training.json``'s record; None when it has none."""
     settings = training.get("settings")
     data = settings.get("data") if isinstance(settings, dict) else None
     quality = data.get("quality") if isinstance(data, dict) else None
