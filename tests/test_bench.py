@@ -1422,12 +1422,14 @@ def test_a_model_keeps_its_colour_from_page_to_page() -> None:
 
     main = line_styles(["jpeg", "arnet-nogan", "gan", "unet-l1"])
     ensembles = line_styles(["jpeg", "unet-l1", "unet-l1+x8", "arnet-nogan", "arnet-nogan+x8"])
-    assert main["jpeg"] == ensembles["jpeg"] == ("#7f7f7f", "-")
+    assert main["jpeg"] == ensembles["jpeg"] == ("#7f7f7f", "-", "x")
     for name in ("unet-l1", "arnet-nogan"):
         assert main[name] == ensembles[name] and main[name][1] == "-"
-        assert ensembles[f"{name}+x8"] == (main[name][0], "--")
+        assert ensembles[f"{name}+x8"] == (main[name][0], "--", main[name][2])
     # arnet-nogan and gan share a hash slot: gan's colour depended on arnet-nogan's being there
-    assert len({colour for colour, _ in main.values()}) == 4
+    assert len({colour for colour, _, _ in main.values()}) == 4
+    # gan's orange and unet-l1's green look alike to protanopes: each model has its own marker
+    assert len({marker for _, _, marker in main.values()}) == 4
     for name in ("arnet-nogan", "gan", "unet-l1"):
         assert line_styles([name])[name] == main[name]
     saved = line_styles(["runs/x/export", "jpeg"])  # a saved model: a colour from its name
@@ -1435,7 +1437,8 @@ def test_a_model_keeps_its_colour_from_page_to_page() -> None:
     # ... never a shipped model's, nor another saved model's in the same plot (runs/a/export and
     # runs/b/export both took unet-l1's green)
     both = line_styles(["runs/a/export", "runs/b/export", *main])
-    assert len({colour for colour, _ in both.values()}) == 6
+    assert len({colour for colour, _, _ in both.values()}) == 6
+    assert len({marker for _, _, marker in both.values()}) == 6
 
 
 def test_the_device_names_the_cpu_model(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,6 +14,10 @@ from zoo.bench.suites import LOWER_IS_BETTER, METRIC_LABELS, METRIC_UNITS
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
             "#bcbd22", "#17becf")  # matplotlib's tab10 without its grey, which is the JPEG's
 _JPEG_COLOUR = "#7f7f7f"
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<")
+"""One marker per palette colour: lines that colour alone cannot tell apart (orange and green
+look alike to many colour-blind readers) differ in shape too."""
+_JPEG_MARKER = "x"
 
 
 def _colours(bases: list[str], shipped: list[str]) -> dict[str, str]:
@@ -30,17 +34,21 @@ def _colours(bases: list[str], shipped: list[str]) -> dict[str, str]:
     return colours
 
 
-def line_styles(models: list[str]) -> dict[str, tuple[str, str]]:
-    """``{model: (colour, line style)}``: a model of the registry keeps its colour on every
-    page and in every plot, whichever others are beside it, the JPEG is grey, and ``NAME+x8``
-    is ``NAME``'s colour, dashed."""
+def line_styles(models: list[str]) -> dict[str, tuple[str, str, str]]:
+    """``{model: (colour, line style, marker)}``: a model of the registry keeps its colour and
+    marker on every page and in every plot, whichever others are beside it, the JPEG is grey
+    crosses, and ``NAME+x8`` is ``NAME``'s colour and marker, dashed."""
     from zoo.ensemble import ENSEMBLE_SUFFIX  # here: the module imports torch
     from zoo.registry import list_models
 
     shipped = [name for name in list_models(with_weights=True) if name != "jpeg"]
     colours = _colours([m.removesuffix(ENSEMBLE_SUFFIX) for m in models], shipped)
+    def marker(colour: str) -> str:
+        return _MARKERS[_PALETTE.index(colour)] if colour in _PALETTE else _JPEG_MARKER
+
     return {m: (colours[m.removesuffix(ENSEMBLE_SUFFIX)],
-                "--" if m.endswith(ENSEMBLE_SUFFIX) else "-") for m in models}
+                "--" if m.endswith(ENSEMBLE_SUFFIX) else "-",
+                marker(colours[m.removesuffix(ENSEMBLE_SUFFIX)])) for m in models}
 
 
 def plot_metrics(summary: list[dict[str, Any]], metrics: tuple[str, ...], folder: Path) -> list[Path]:
@@ -83,12 +91,12 @@ def _figure(plt: Any, lines: dict[str, list[tuple[int, float, bool]]], title: st
     styles = line_styles(list(lines))
     for model, points in sorted(lines.items()):
         points.sort()
-        colour, style = styles[model]
-        ax.plot([q for q, _, _ in points], [v for _, v, _ in points], marker="o", label=model,
+        colour, style, marker = styles[model]
+        ax.plot([q for q, _, _ in points], [v for _, v, _ in points], marker=marker, label=model,
                 color=colour, linestyle=style)
         hollow = [(q, v) for q, v, fewer in points if fewer]
         if hollow:
-            ax.plot([q for q, _ in hollow], [v for _, v in hollow], marker="o", linestyle="none",
+            ax.plot([q for q, _ in hollow], [v for _, v in hollow], marker=marker, linestyle="none",
                     color=colour, markerfacecolor="white", zorder=3)
     if any(fewer for points in lines.values() for _, _, fewer in points):
         ax.plot([], [], marker="o", linestyle="none", color="#555555", markerfacecolor="white",
