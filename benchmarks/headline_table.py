@@ -159,7 +159,7 @@ SE_NOTE = ("±: the standard error from the set's `results.csv`, pairing each im
 def _t_text(counts: set[int]) -> str:
     """``(3.18 for 4 images, 2.45 for 7)``: the t of each image count in the table."""
     return "(" + ", ".join(f"{Estimate(0.0, 1.0, n).half_width():.2f} for {n} images"
-                           for n in sorted(c for c in counts if c > 1)) + ")"
+                           for n in sorted(counts)) + ")"
 
 
 def _mark(ok: bool) -> str:
@@ -324,7 +324,7 @@ def target_table(leaderboard: Path, sets: tuple[str, ...] = DEFAULT_SETS) -> str
         if lowest.difference is not None and lowest.difference.holds(0.0):
             near.setdefault(where, []).append(f"the lowest LPIPS (against `{lowest.versus}`)")
         lines.append(f"| {name} | {protocol} | " + " | ".join(cells) + " |")
-    counts.discard(0)
+    counts = {n for n in counts if n > 1}  # fewer images give no standard error, hence no t
     note = SE_NOTE + (" " + _t_text(counts) if counts else "") + ". "
     lines += ["", note + _near_note(near, unknown)]
     return "\n".join(lines) + "\n"

@@ -895,6 +895,32 @@ def test_a_page_that_cannot_be_made_again_is_not_left_from_an_earlier_run(
     assert "SSIM" in (out / "LEADERBOARD.md").read_text() and not (out / "leaderboard.html").exists()
 
 
+def test_long_crop_names_are_cut_to_fit_and_stay_apart() -> None:
+    """Two images whose long names share their first 120 bytes must not write one crop file (the
+    digest is of the whole name), and a long model label is cut too (a mutation audit)."""
+    from zoo.bench.crops import short_name
+
+    a, b = short_name("h" * 240 + "a", 120), short_name("h" * 240 + "b", 120)
+    assert a != b and len(a.encode()) == len(b.encode()) == 120 and a.startswith("h" * 100)
+    assert short_name("é" * 100, 120).encode()[:2] == "é".encode()  # cut between characters
+    assert len(short_name("é" * 100, 120).encode()) <= 120
+    assert short_name("m" * 80, 80) == "m" * 80 and len(short_name("m" * 300, 80).encode()) == 80
+
+
+
+def test_a_long_model_name_s_crops_fit(image_folder: Path, tmp_path: Path) -> None:
+    """A saved model named by a long path labels its crop panel: its file name is cut too."""
+    from zoo.bench.crops import make_crops
+    from zoo.datasets import folder_dataset
+
+    long_model = "runs/" + "m" * 300 + "/export"
+    shown = make_crops(folder_dataset(image_folder), {long_model: None}, 10, "rgb", tmp_path / "crops",
+                       lambda model, image: image, count=1)
+    names = [path.name for path in shown[0]["files"].values()]
+    assert len(names) == 3 and all(len(name.encode()) <= 255 for name in names)
+    assert all(path.exists() for path in shown[0]["files"].values())
+
+
 def test_crop_links_are_url_encoded(image_folder: Path, tmp_path: Path) -> None:
     (image_folder / "a.png").rename(image_folder / "shot #1%.png")
     _bench(image_folder, tmp_path / "out", crops=4)

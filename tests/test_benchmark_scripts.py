@@ -311,6 +311,17 @@ def test_data_overlap_finds_a_rescaled_turned_copy_and_skips_what_it_cannot_read
         f"| 1.0000 | {val / 'cat-again.png'} | {val / 'cat.png'} |", "", "1 pair(s) at 0.98 or above."]
     code, _, err = _run(monkeypatch, capsys, "data_overlap.py", "--val", tmp_path / "nowhere")
     assert code == 2 and _one_error(err) == f"error: {tmp_path / 'nowhere'}: not a folder of images"
+    # Most alike first: an exact copy above the rescaled, turned one.
+    shutil.copy(val / "person.png", train / "exact.png")
+    code, out, _ = _run(monkeypatch, capsys, "data_overlap.py", "--train", tmp_path / "train",
+                        "--val", val)
+    assert code == 0 and [line.split(" | ")[2].rstrip(" |") for line in out.splitlines()[2:4]] == [
+        str(train / "exact.png"), str(train / "a.jpg")]
+    # A training folder whose files are all unreadable: no pair, not a crash.
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "x.png").write_bytes(b"not a png")
+    code, out, _ = _run(monkeypatch, capsys, "data_overlap.py", "--train", tmp_path / "bad", "--val", val)
+    assert code == 0 and out.splitlines()[-1] == "0 pair(s) at 0.98 or above."
 
 
 def test_psnr_b_counts_prints_the_gaps_docs_metrics_quotes(monkeypatch, capsys) -> None:

@@ -970,3 +970,30 @@ def test_a_stream_whose_reader_has_gone_writes_to_nothing(monkeypatch: pytest.Mo
         assert sys.stderr.name == os.devnull  # what follows goes to the null device
     assert sys.stderr is gone
     monkeypatch.setattr(sys, "stderr", before)
+
+
+    class GoneOnFlush(io.StringIO):
+        def flush(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", GoneOnFlush())
+    with reader_may_leave():
+        sys.stdout.write("kept in the buffer\n")
+        sys.stdout.flush()  # raised before
+        assert sys.stdout.name == os.devnull
+
+
+def test_a_listing_into_a_closed_pipe_is_no_error(tmp_path: Path) -> None:
+    """`zoo list | true`: stdout's reader gone, stderr still there, which says nothing."""
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        run = subprocess.run([sys.executable, "-m", "zoo", "list"], stdout=write_end,
+                             stderr=subprocess.PIPE, text=True, check=False,
+                             env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    finally:
+        os.close(write_end)
+    assert (run.returncode, run.stderr) == (0, "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from script_modules import load_script
 from zoo.errors import ZooError
-from zoo.bench.results import Row, summarize, write_rows, write_summary
+from zoo.bench.results import Row, read_rows, summarize, write_rows, write_summary
 
 REPO = Path(__file__).resolve().parent.parent
 FIELDS = "dataset,model,quality,protocol,images,psnr,psnr_b,ssim,ms_ssim,lpips_alex,niqe,brisque,seconds"
@@ -242,3 +243,79 @@ def test_margins_pair_the_best_with_the_next_or_the_models_named(tmp_path: Path)
     assert table[2] == "| S | rgb | 10 | `unet-l1` | `jpeg` | +0.0500 | 0.0000 | no |"
     with pytest.raises(ZooError, match=r"--against nope: no such model in .*S's summary.csv at q10"):
         _script().margin_table(board, "psnr", ("S",), (10,), against="nope")
+
+
+def test_one_image_or_one_side_s_rows_give_no_standard_error_and_say_why(tmp_path: Path) -> None:
+    """A one-image set wrote "t of n - 1 degrees of freedom ()." and, had the count check been
+    off by one, would have failed on statistics.stdev; rows that differ from one model's summary
+    alone must be caught as well as both sides' (a mutation audit)."""
+    script = _script()
+    (tmp_path / "one").mkdir()
+    one = _per_image_board(tmp_path / "one", {"jpeg": [(26.0, 0.2)], "unet-l1": [(27.7, 0.15)],
+                                              "arnet-nogan": [(26.2, 0.11)]})
+    lines = script.target_table(one, ("S",)).splitlines()
+    assert lines[2] == ("| S | rgb | 1 | +1.700 yes | -45.0 % yes | +0.200 yes | `arnet-nogan` yes "
+                        "(-0.0400 against `unet-l1`) |")
+    assert lines[4] == (script.SE_NOTE + ". No verdict's 95 % interval holds its target. No "
+                        "standard error (fewer than two images): S rgb.")
+    (tmp_path / "side").mkdir()
+    board = _per_image_board(tmp_path / "side", {
+        "jpeg": [(26.0, 0.2), (27.0, 0.2), (28.0, 0.2)],
+        "unet-l1": [(27.0, 0.15), (28.7, 0.15), (30.4, 0.15)],
+        "arnet-nogan": [(26.2, 0.11), (27.3, 0.12), (28.4, 0.13)]})
+    rows = read_rows(board / "S" / "results.csv")  # unet-l1's rows alone no longer give its mean
+    write_rows(board / "S" / "results.csv", [
+        dataclasses.replace(r, values={**r.values, "psnr": 35.0}) if (r.model, r.image) == ("unet-l1", "im0")
+        else r for r in rows])
+    found = {t.label: f for t, f in next(script.target_rows(board, ("S",)))[3]}
+    assert math.isnan(found["`unet-l1` PSNR gain"].se) and math.isfinite(found["`arnet-nogan` PSNR gain"].se)
+    assert found["`unet-l1` PSNR gain"].why == "`results.csv` rows other than the summary's means"
+    (tmp_path / "jpeg-only").mkdir()
+    jpeg_only = _per_image_board(tmp_path / "jpeg-only", {"jpeg": [(26.0, 0.2), (27.0, 0.2)]})
+    write_summary(jpeg_only / "S" / "summary.csv", summarize(
+        [Row("S", m, f"im{i}", 10, "rgb", {"psnr": 27.0 + i, "lpips_alex": 0.1}, 0.1,
+             measured=("psnr", "lpips_alex")) for m in ("jpeg", "unet-l1", "arnet-nogan") for i in range(2)]))
+    found = {t.label: f for t, f in next(script.target_rows(jpeg_only, ("S",)))[3]}
+    assert found["`unet-l1` PSNR gain"].why == "no per-image rows in `results.csv`"
+
+
+def test_margins_of_a_model_named_alone_a_metric_one_model_measured_and_the_count(
+        tmp_path: Path) -> None:
+    script = _script()
+    board = _per_image_board(tmp_path, {
+        "jpeg": [(26.0, 0.1), (27.0, 0.2), (28.0, 0.3)],
+        "unet-l1": [(27.0, 0.15), (28.7, 0.25), (30.4, 0.35)],
+        "arnet-nogan": [(26.2, 0.06), (27.3, 0.12), (28.4, 0.20)]})
+    rows = list(script.margin_rows(board, "psnr", ("S",), (10,), model="arnet-nogan"))
+    assert [(first, second) for *_, first, second, _ in rows] == [("arnet-nogan", "unet-l1")]
+    table = script.margin_table(board, "lpips_alex", ("S",), (10,), "unet-l1", "jpeg")
+    assert table.splitlines()[-1].startswith("0 of 1 differences")
+    assert list(script.margin_rows(board, "ssim", ("S",), (10,))) == []  # nobody measured it
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "S").mkdir()
+    (one / "S" / "summary.csv").write_text(
+        "dataset,model,quality,protocol,images,psnr,psnr_b,ssim,ms_ssim,lpips_alex,niqe,brisque,seconds\n"
+        "S,jpeg,10,rgb,1,26.0,,,,,,,0.1\nS,m,10,rgb,1,,,,,,,,0.1\n")
+    assert script.margin_table(one, "psnr", ("S",), (10,)).splitlines()[-1].startswith("0 of 0")
+
+
+def test_the_margins_command_takes_one_metric_and_the_quality_asked(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import runpy
+    import sys
+
+    board = _per_image_board(tmp_path, {"jpeg": [(26.0, 0.1), (27.0, 0.2)],
+                                        "unet-l1": [(27.0, 0.15), (28.7, 0.25)]})
+
+    def run(*args: str) -> int:
+        sys.argv = ["headline_table.py", "--leaderboard", str(board), "--sets", "S", *args]
+        try:
+            runpy.run_path(str(REPO / "benchmarks" / "headline_table.py"), run_name="__main__")
+        except SystemExit as exc:
+            return int(exc.code or 0)
+        return 0
+
+    assert run("--margins", "psnr", "--quality", "10") == 0  # q20 and q30 are not in it
+    assert "| S | rgb | 10 | `unet-l1` | `jpeg` | +1.35 |" in capsys.readouterr().out
+    assert run("--margins", "all") == 2 and "one metric" in capsys.readouterr().err

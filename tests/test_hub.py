@@ -116,6 +116,22 @@ def test_a_cache_that_cannot_be_written_is_named_not_the_network(
     with pytest.raises(WeightsError, match=r"^zoo-test/tiny@main/tiny.safetensors: the Hugging "
                                            r"Face cache cannot be used \(.*afile/token'\); point"):
         resolve_weights(info)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # the cached copy's read meets it too
+    with pytest.raises(WeightsError, match=r"^zoo-test/tiny@main/tiny.safetensors: the Hugging "
+                                           r"Face cache cannot be used"):
+        resolve_weights(info)
+    # A read-only cache (the suite may run as root, who writes anywhere): huggingface_hub's error.
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf" / "token"))
+    import huggingface_hub
+
+    def read_only(*args: object, **kwargs: object) -> str:
+        raise PermissionError(13, "Permission denied", str(tmp_path / "ro" / "hub"))
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", read_only)
+    with pytest.raises(WeightsError, match=r"^downloading zoo-test/tiny@main/tiny.safetensors "
+                                           r"failed: the Hugging Face cache cannot be used"):
+        resolve_weights(info)
 
 
 def test_pinned_revision_and_served_corruption(hub: FakeHub, tmp_path: Path) -> None:
@@ -417,6 +433,16 @@ def test_push_says_which_of_this_machine_s_paths_a_training_record_publishes(
     assert main(["push", str(export), "--repo", "org/x", "--dry-run", str(tmp_path / "dry")]) == 0
     assert ("its training.json names this machine's paths, published as they are: "
             "/home/ann/recipes/r.toml, /home/ann/photos, C:\\val (and 1 more)\n") in capsys.readouterr().out
+    from zoo.hub import local_paths
+
+    assert local_paths(["data.train: ['/a'] -> ['/a', '/b']", "~/x", "a:b", "C:\\", "rel/x"]) == [
+        "/a", "/b", "~/x", "C:\\"]  # once each; a home-relative path; no a:b
+    three = save_pretrained(_model(), tmp_path / "three", training={
+        "recipe": "/home/ann/\x1b[31mr.toml", "settings": {"data": {"train": ["/a", "/b"]}}})
+    assert main(["push", str(three), "--repo", "org/x", "--dry-run", str(tmp_path / "dry3")]) == 0
+    said = capsys.readouterr().out
+    assert "published as they are: /home/ann/\\x1b[31mr.toml, /a, /b\n" in said  # all three, escaped
+    assert "\x1b" not in said
     plain = save_pretrained(_model(), tmp_path / "plain", training={"recipe": "training/r.toml"})
     assert main(["push", str(plain), "--repo", "org/x", "--dry-run", str(tmp_path / "dry2")]) == 0
     assert "this machine's paths" not in capsys.readouterr().out

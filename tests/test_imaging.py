@@ -299,6 +299,43 @@ def test_the_xmp_packet_is_carried_without_its_orientation(tmp_path: Path, suffi
     assert from_pil(unturned).xmp == XMP
 
 
+def test_an_xmp_packet_too_long_for_a_jpeg_is_left_out_with_a_warning(tmp_path: Path) -> None:
+    """Pillow refuses XMP over one APP1 marker ("XMP data is too long"): the JPEG result failed."""
+    big = b"<x:xmpmeta>" + b"k" * 70_000 + b"</x:xmpmeta>"
+    image = LoadedImage(pixels=rgb(), xmp=big)
+    with pytest.warns(ImageWarning, match=r"the XMP packet \(70,023 bytes\) is longer than a JPEG "
+                                          r"holds \(65,504\); written without it"):
+        out = write_image(tmp_path / "big.jpg", image)
+    with Image.open(out) as written:
+        assert "xmp" not in written.info
+    with Image.open(write_image(tmp_path / "big.png", image)) as written:
+        assert written.info["xmp"] == big  # PNG keeps it
+    small = LoadedImage(pixels=rgb(), xmp=b"<x:xmpmeta>" + b"k" * 65_481 + b"</x:xmpmeta>")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = write_image(tmp_path / "small.jpg", small)  # 65,504 bytes: the most a marker holds
+    with Image.open(out) as written:
+        assert written.info["xmp"] == small.xmp
+
+
+def test_an_xmp_orientation_written_as_an_element_is_removed_too() -> None:
+    from zoo.imaging import _xmp_without_orientation
+
+    element = b"<rdf:Description><tiff:Orientation>6</tiff:Orientation><dc:x>y</dc:x></rdf:Description>"
+    assert _xmp_without_orientation(element) == b"<rdf:Description><dc:x>y</dc:x></rdf:Description>"
+
+
+def test_a_resolution_a_jpeg_states_per_centimetre_is_kept(tmp_path: Path) -> None:
+    """JFIF unit 2 is dots per centimetre (a scanner's): stated, unlike Pillow's default 72."""
+    Image.fromarray(rgb()).save(tmp_path / "cm.jpg", dpi=(300, 300))
+    data = bytearray((tmp_path / "cm.jpg").read_bytes())
+    unit = data.index(b"JFIF\x00") + 7  # version (2 bytes), then the unit byte
+    assert data[unit] == 1
+    data[unit], data[unit + 1:unit + 5] = 2, bytes([0, 118, 0, 118])  # 118 dots/cm = 299.72 dpi
+    (tmp_path / "cm.jpg").write_bytes(bytes(data))
+    assert read_image(tmp_path / "cm.jpg").dpi == pytest.approx((299.72, 299.72))
+
+
 def test_what_a_format_cannot_take_is_named_in_one_warning(tmp_path: Path) -> None:
     Image.fromarray(rgb()).save(tmp_path / "in.jpg", xmp=XMP, exif=exif_bytes(), icc_profile=SRGB)
     image = read_image(tmp_path / "in.jpg")
@@ -601,7 +638,8 @@ def test_a_grey_profile_is_not_put_on_the_rgb_a_webp_stores(tmp_path: Path) -> N
     PNG, which stores grey, keeps it."""
     Image.fromarray(rgb()[..., 0]).save(tmp_path / "grey.png", icc_profile=icc_header(b"GRAY"))
     image = read_image(tmp_path / "grey.png")
-    write_image(tmp_path / "out.webp", image)
+    with pytest.warns(ImageWarning, match=r"the input's ICC profile cannot go into a WEBP result"):
+        write_image(tmp_path / "out.webp", image)
     with Image.open(tmp_path / "out.webp") as written:
         assert written.mode == "RGB" and "icc_profile" not in written.info
     write_image(tmp_path / "out.png", image)

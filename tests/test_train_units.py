@@ -5,6 +5,7 @@ Scalar networks whose gradients are worked out by hand; no training run."""
 from __future__ import annotations
 
 import contextlib
+import io
 import errno
 import math
 import os
@@ -102,6 +103,7 @@ def test_the_generator_loss_in_train_mode_leaves_the_metric_s_lpips_network_in_e
     assert loss.train() is loss and loss.training and not loss.lpips.training
     assert not any(m.training for m in loss.lpips.modules())
     assert [METRICS["lpips_alex"](a, b) for _ in range(3)] == [before] * 3
+    assert loss.eval() is loss and not loss.training and not loss.lpips.training
 
 
 # --- steps -----------------------------------------------------------------------------------------
@@ -328,6 +330,35 @@ def _run_log_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pyt
     return capsys.readouterr().err.splitlines()
 
 
+def test_the_progress_s_eta_is_the_time_budget_s_when_that_ends_the_stage_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The deadline a stage starts with reaches the plain lines and the bar (a mutation audit:
+    dropping it on the way to either went unnoticed)."""
+    import rich.console
+
+    from zoo.train import logs
+
+    clock = [100.0]
+    monkeypatch.setattr(logs.time, "monotonic", lambda: clock[0])
+    recipe = load_recipe(TINY_RECIPE, ['data.train=["."]', "log_every=4"], check_data=False)
+    values = {"loss": 0.25}
+    with logs.RunLog(tmp_path, recipe, enabled=True, progress=True, resume_step=None) as log:
+        log.start_stage(recipe.stages["gan"], 0, None, "the stage's max_minutes (1 min)", 160.0)
+        for step in range(1, 5):
+            clock[0] += 10.0
+            log.train(step, "gan", "generator", 1e-4, values, 2)
+    lines = capsys.readouterr().err.splitlines()
+    # 4 of 8 steps in 40 s: 40 s more by the steps, but the budget ends in 20 s
+    assert lines[-1] == "gan (gan) step 4/8, 0:00:40 elapsed, ETA 0:00:20 (time budget); loss 0.2500"
+    monkeypatch.setattr(logs, "console", lambda **options: rich.console.Console(
+        force_terminal=True, force_interactive=True, file=io.StringIO()))
+    with logs.RunLog(tmp_path / "bar", recipe, enabled=True, progress=True, resume_step=None) as log:
+        log.start_stage(recipe.stages["gan"], 0, None, "x", 160.0)
+        task = log.progress.tasks[-1]
+        assert task.fields["deadline"] == 160.0
+        assert any(isinstance(c, logs.BudgetedRemainingColumn) for c in log.progress.columns)
+
+
 def test_progress_outside_a_terminal_is_whole_plain_lines(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """A log file or a pipe gets the bar's information as plain lines, none cut to 80 columns:
@@ -394,3 +425,40 @@ def test_a_failed_loader_leaves_its_dead_workers_unreported() -> None:
         handler(signal.SIGCHLD, None)  # does nothing
     finally:
         signal.signal(signal.SIGCHLD, previous)
+
+
+def test_a_resumed_run_s_deadline_counts_the_time_it_has_already_trained() -> None:
+    """A resume starts its clocks again: the run's and the stage's earlier minutes must come off
+    their budgets, or the ETA claims the whole budget is left (a mutation audit)."""
+    import time
+    from types import SimpleNamespace
+
+    from zoo.train.loop import Trainer
+
+    now = time.monotonic()
+    stage = Stage(kind="generator", steps=10, max_minutes=50.0)
+    trainer = SimpleNamespace(recipe=SimpleNamespace(max_minutes=60.0), stage_elapsed=40 * 60.0,
+                              _stage_t0=now, _elapsed=lambda: 30 * 60.0)
+    left = Trainer._deadline(trainer, stage) - time.monotonic()
+    assert 9 * 60 < left <= 10 * 60  # the stage's 50 minutes, 40 of them spent before the resume
+    trainer.stage_elapsed = 0.0
+    left = Trainer._deadline(trainer, stage) - time.monotonic()
+    assert 29 * 60 < left <= 30 * 60  # the run's 60 minutes, 30 spent
+    trainer.recipe.max_minutes, stage.max_minutes = 0.0, 0.0
+    assert Trainer._deadline(trainer, stage) is None
+
+
+def test_a_failed_write_names_the_newest_checkpoint_to_resume_from(tmp_path: Path) -> None:
+    """Not whichever the folder listing gives first (a mutation audit), and not one at all
+    before any was saved."""
+    from zoo.train.files import write_failure
+
+    full = OSError(errno.ENOSPC, "No space left on device")
+    (tmp_path / "checkpoints").mkdir()
+    assert str(write_failure(tmp_path / "train.csv", "the log", full)).endswith(
+        "no checkpoint was saved yet: once it can be written, run the command again")
+    for step in ("step-00000100", "step-00000020", ".tmp-step-00000200-7"):
+        (tmp_path / "checkpoints" / step).mkdir()
+    for path in (tmp_path / "train.csv", tmp_path / "checkpoints" / "step-00000120"):
+        assert str(write_failure(path, "it", full)).endswith(
+            "once it can be written, --resume continues from the last checkpoint (step-00000100)")
