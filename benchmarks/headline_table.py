@@ -151,8 +151,8 @@ SE_NOTE = ("±: the standard error from the set's `results.csv`, pairing each im
            "deviation of the per-image differences / √n; for the LPIPS change, a ratio of two "
            "means, that of the images' LPIPS minus the ratio times the JPEG's, over the JPEG's "
            "mean, in per cent (the delta method); for the lowest LPIPS, `arnet-nogan`'s minus "
-           "the best other model's, that of the per-image differences. A verdict is \"yes\" or \"no\" by the means, as the targets "
-           "say; its 95 % interval is the mean ± t standard errors, t of n - 1 degrees of "
+           "the best other model's, that of the per-image differences. A verdict is \"yes\" or "
+           "\"no\" by the means, as the targets say; its 95 % interval is the mean ± t standard errors, t of n - 1 degrees of "
            "freedom")
 
 
@@ -164,6 +164,15 @@ def _t_text(counts: set[int]) -> str:
 
 def _mark(ok: bool) -> str:
     return "yes" if ok else "**no**"
+
+
+def _protocol_rows(tables: dict[tuple[str, int], dict[tuple[str, str], Images]], leaderboard: Path,
+                   name: str, quality: int, protocol: str) -> dict[str, Images]:
+    """``{model: {image: values}}`` of one set, quality and protocol; each set's ``results.csv``
+    read once per quality into ``tables``."""
+    if (name, quality) not in tables:
+        tables[name, quality] = _per_image(leaderboard / name / "results.csv", quality)
+    return {model: images for (p, model), images in tables[name, quality].items() if p == protocol}
 
 
 def _per_image(path: Path, quality: int) -> dict[tuple[str, str], Images]:
@@ -283,16 +292,14 @@ def target_rows(leaderboard: Path, sets: tuple[str, ...] = DEFAULT_SETS) -> Iter
         tuple[str, str, Models, list[tuple[Target, Estimate]], Lowest]]:
     """``(set, protocol, {model: entry}, [(target, estimate)], lowest LPIPS)`` at q10."""
     quality = TARGET_QUALITY
-    per_image: dict[str, dict[tuple[str, str], Images]] = {}
+    tables: dict[tuple[str, int], dict[tuple[str, str], Images]] = {}
     for name, protocol, models in _pairs(leaderboard, sets, quality):
         for model in TARGET_MODELS:
             if model not in models:
                 raise ZooError(f"{leaderboard / name / 'summary.csv'}: no {model!r} row at "
                                f"q{quality}, {protocol} (--targets compares {' and '.join(TARGET_MODELS)} "
                                "with the JPEG)")
-        if name not in per_image:
-            per_image[name] = _per_image(leaderboard / name / "results.csv", quality)
-        rows = {model: images for (p, model), images in per_image[name].items() if p == protocol}
+        rows = _protocol_rows(tables, leaderboard, name, quality, protocol)
         yield (name, protocol, models, [(t, _measure(t, models, rows)) for t in TARGETS],
                _lowest_lpips(models, rows))
 
@@ -344,6 +351,7 @@ def margin_rows(leaderboard: Path, metric: str, sets: tuple[str, ...] = DEFAULT_
     from zoo.bench.suites import LOWER_IS_BETTER
 
     sign = 1 if metric in LOWER_IS_BETTER else -1
+    tables: dict[tuple[str, int], dict[tuple[str, str], Images]] = {}
     for quality in qualities:
         for name, protocol, models in _pairs(leaderboard, sets, quality):
             measured = sorted((m for m in models if math.isfinite(models[m][metric])),
@@ -357,8 +365,7 @@ def margin_rows(leaderboard: Path, metric: str, sets: tuple[str, ...] = DEFAULT_
             second = against or next((m for m in measured if m != first), None)
             if first is None or second is None:
                 continue
-            rows = {m: images for (p, m), images in
-                    _per_image(leaderboard / name / "results.csv", quality).items() if p == protocol}
+            rows = _protocol_rows(tables, leaderboard, name, quality, protocol)
             yield name, protocol, quality, first, second, _compare(
                 rows.get(second, {}), rows.get(first, {}), metric,
                 (models[second][metric], models[first][metric]))

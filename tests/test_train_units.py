@@ -439,6 +439,7 @@ def test_a_resumed_run_s_deadline_counts_the_time_it_has_already_trained() -> No
     stage = Stage(kind="generator", steps=10, max_minutes=50.0)
     trainer = SimpleNamespace(recipe=SimpleNamespace(max_minutes=60.0), stage_elapsed=40 * 60.0,
                               _stage_t0=now, _elapsed=lambda: 30 * 60.0)
+    trainer._stage_seconds = lambda: Trainer._stage_seconds(trainer)
     left = Trainer._deadline(trainer, stage) - time.monotonic()
     assert 9 * 60 < left <= 10 * 60  # the stage's 50 minutes, 40 of them spent before the resume
     trainer.stage_elapsed = 0.0

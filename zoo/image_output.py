@@ -105,10 +105,9 @@ def save_options(path: Path, fmt: str, image: LoadedImage,
     block too long for a JPEG marker is left out, with a warning), the resolution, ``software``
     as a PNG's ``Software`` text, and its compression."""
     options: dict[str, object] = {}
-    # WebP has no grey: libwebp stores a grey image as RGB, which a grey profile does not describe.
-    if image.icc_profile and fmt != "BMP" and not (fmt == "WEBP" and image.is_grey):
+    if image.icc_profile and _holds_profile(fmt, image):
         options["icc_profile"] = image.icc_profile
-    exif = image.exif if fmt in ("PNG", "JPEG", "WEBP") else None
+    exif = image.exif if fmt in _EXIF_FORMATS else None
     if exif and fmt == "JPEG" and len(exif) > MAX_JPEG_EXIF:
         warnings.warn(printable(f"{path}: the EXIF block ({len(exif):,} bytes) is longer than "
                                 f"a JPEG holds ({MAX_JPEG_EXIF:,}); written without it (PNG, "
@@ -122,7 +121,7 @@ def save_options(path: Path, fmt: str, image: LoadedImage,
                                 f"JPEG holds ({MAX_JPEG_XMP:,}); written without it (PNG, WebP, "
                                 "TIFF keep it)"), ImageWarning, stacklevel=3)
         xmp = None
-    if xmp and fmt in ("JPEG", "WEBP"):
+    if xmp and fmt in ("JPEG", "WEBP"):  # PNG's goes into its text chunks, below
         options["xmp"] = xmp
     elif xmp and fmt == "TIFF":
         tiff = Image.Exif()
@@ -146,12 +145,22 @@ def save_options(path: Path, fmt: str, image: LoadedImage,
     return options
 
 
+_EXIF_FORMATS = ("PNG", "JPEG", "WEBP")
+_XMP_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF")
+
+
+def _holds_profile(fmt: str, image: LoadedImage) -> bool:
+    """Whether a ``fmt`` result keeps ``image``'s ICC profile: not BMP, and not a grey image's
+    in WebP (libwebp stores grey as RGB, which a grey profile does not describe)."""
+    return fmt != "BMP" and not (fmt == "WEBP" and image.is_grey)
+
+
 def _warn_dropped(path: Path, fmt: str, image: LoadedImage) -> None:
     """One warning naming what of the input's metadata the output's format cannot hold."""
     dropped = [name for name, held, kept in (
-        ("ICC profile", image.icc_profile, fmt != "BMP" and not (fmt == "WEBP" and image.is_grey)),
-        ("EXIF", image.exif, fmt in ("PNG", "JPEG", "WEBP")),
-        ("XMP", image.xmp, fmt != "BMP")) if held and not kept]
+        ("ICC profile", image.icc_profile, _holds_profile(fmt, image)),
+        ("EXIF", image.exif, fmt in _EXIF_FORMATS),
+        ("XMP", image.xmp, fmt in _XMP_FORMATS)) if held and not kept]
     if dropped:
         warnings.warn(printable(f"{path}: the input's {' and '.join(dropped)} cannot go into "
                                 f"a {fmt} result; written without (PNG keeps them)"),

@@ -453,7 +453,8 @@ def _without_orientation(exif: bytes | None, swap_sides: bool = False) -> bytes 
         return None
 
 
-_XMP_ORIENTATION = re.compile(rb'\s*tiff:Orientation="[0-9]"|<tiff:Orientation>[0-9]</tiff:Orientation>')
+_XMP_ORIENTATION = re.compile(rb'\s*tiff:Orientation="[0-9]"'
+                              rb"|<tiff:Orientation>[0-9]</tiff:Orientation>")
 
 
 def _xmp_without_orientation(xmp: object) -> bytes | None:

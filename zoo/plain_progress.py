@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from rich.console import Console
 
-__all__ = ["PLAIN_SECONDS", "PlainProgress", "clock", "eta_text"]
+__all__ = ["PLAIN_SECONDS", "PlainProgress", "eta_text"]
 
 PLAIN_SECONDS = 30.0
 """Outside a terminal, the least time between two progress lines: a log of a long run stays
@@ -50,11 +50,11 @@ class PlainProgress:
         rate = (self.done - self._from) / max(elapsed, 1e-9)
         steps_left = (self.total - self.done) / rate if rate > 0 else None
         eta = eta_text(steps_left, self.deadline, now) or "?"
-        return (f"{self.label} {self.unit} {self.done}/{self.total}, {clock(elapsed)} elapsed, "
+        return (f"{self.label} {self.unit} {self.done}/{self.total}, {_clock(elapsed)} elapsed, "
                 f"ETA {eta}{'; ' + status if status else ''}")
 
 
-def clock(seconds: float) -> str:
+def _clock(seconds: float) -> str:
     """``h:mm:ss``, as rich's bar shows times."""
     return str(timedelta(seconds=int(seconds)))
 
@@ -66,5 +66,5 @@ def eta_text(remaining: float | None, deadline: float | None, now: float) -> str
     if deadline is not None:
         budget_left = max(0.0, deadline - now)
         if remaining is None or budget_left < remaining:
-            return f"{clock(budget_left)} (time budget)"
-    return None if remaining is None else clock(remaining)
+            return f"{_clock(budget_left)} (time budget)"
+    return None if remaining is None else _clock(remaining)

@@ -8,20 +8,23 @@ import shlex
 from pathlib import Path
 
 
+_CACHE = "the data cache ($ZOO_DATA, else $XDG_CACHE_HOME/zoo, else ~/.cache/zoo)"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("data", help="benchmark datasets: fetch DIV2K, list what is present",
-                              description="Benchmark datasets in the data cache ($ZOO_DATA, else $XDG_CACHE_HOME/zoo, else ~/.cache/zoo).")
+                              description=f"Benchmark datasets in {_CACHE}.")
     sub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     fetch = sub.add_parser("fetch", help="download and verify a dataset into the data cache",
-                           description="Download a dataset, verify its checksum and unpack it into "
-                                       "the data cache ($ZOO_DATA, else $XDG_CACHE_HOME/zoo, else ~/.cache/zoo), where `zoo bench` finds it by name.")
+                           description="Download a dataset, verify its checksum and unpack it "
+                                       f"into {_CACHE}, where `zoo bench` finds it by name.")
     fetch.add_argument("name", choices=["div2k"], help="div2k: DIV2K validation HR (0801-0900)")
     fetch.add_argument("--url", help="download from this URL instead (a mirror of the same archive)")
     fetch.add_argument("--force", action="store_true", help="download even if already present")
     fetch.set_defaults(func=_fetch)
     lst = sub.add_parser("list", help="show the datasets present in the data cache",
-                         description="Show the datasets in the data cache ($ZOO_DATA, else $XDG_CACHE_HOME/zoo, else ~/.cache/zoo), each with its image count "
-                                     "and the command that benchmarks it.")
+                         description=f"Show the datasets in {_CACHE}, each with its image "
+                                     "count and the command that benchmarks it.")
     lst.set_defaults(func=_list)
 
 

@@ -198,6 +198,10 @@ class Trainer:
     def _elapsed(self) -> float:
         return self.elapsed_before + time.monotonic() - self._t0
 
+    def _stage_seconds(self) -> float:
+        """The current stage's wall time, its time before a resume included."""
+        return self.stage_elapsed + time.monotonic() - self._stage_t0
+
     def _position(self) -> tuple[int, int, int]:
         return self.step, self.last_validated, self.stage_index
 
@@ -218,7 +222,7 @@ class Trainer:
                                 "last_validated": self.last_validated,
                                 "selection": self.selection.counts,
                                 "before_stop": self.selection.before_stop,
-                                "stage_elapsed": self.stage_elapsed + time.monotonic() - self._stage_t0,
+                                "stage_elapsed": self._stage_seconds(),
                                 "switcher": self.switcher.state(), "recipe": self.recipe.to_dict(),
                                 "recipe_changes": self.changes.saved(),
                                 "scaler": self.scaler.state_dict() if self.scaler else None}
@@ -322,8 +326,7 @@ class Trainer:
         stops the run), ``"stage"`` (the stage's own, which ends only that stage) or ``""``."""
         r = self.recipe
         run_spent = bool(r.max_minutes and self._elapsed() >= 60 * r.max_minutes)
-        stage_time = self.stage_elapsed + time.monotonic() - self._stage_t0
-        stage_spent = bool(stage.max_minutes and stage_time >= 60 * stage.max_minutes)
+        stage_spent = bool(stage.max_minutes and self._stage_seconds() >= 60 * stage.max_minutes)
         # Every rank takes the main process's decision: clocks differ between processes.
         return self.dist.broadcast_choice("run" if run_spent else "stage" if stage_spent else "",
                                           ("", "run", "stage"))
@@ -342,11 +345,11 @@ class Trainer:
     def _deadline(self, stage: Stage) -> float | None:
         """The ``time.monotonic()`` at which the first time budget that ends the stage runs
         out (None: neither the run nor the stage has one), for the progress's ETA."""
-        now, r = time.monotonic(), self.recipe
+        r = self.recipe
         lefts = [60 * r.max_minutes - self._elapsed()] if r.max_minutes else []
         if stage.max_minutes:
-            lefts.append(60 * stage.max_minutes - (self.stage_elapsed + now - self._stage_t0))
-        return now + max(0.0, min(lefts)) if lefts else None
+            lefts.append(60 * stage.max_minutes - self._stage_seconds())
+        return time.monotonic() + max(0.0, min(lefts)) if lefts else None
 
     def _stop_in(self) -> int | None:
         """The stage step at which the recipe's ``max_steps`` stops the run (None: no cap)."""
