@@ -151,7 +151,8 @@ SE_NOTE = ("±: the standard error from the set's `results.csv`, pairing each im
            "deviation of the per-image differences / √n; for the LPIPS change, a ratio of two "
            "means, that of the images' LPIPS minus the ratio times the JPEG's, over the JPEG's "
            "mean, in per cent (the delta method); for the lowest LPIPS, `arnet-nogan`'s minus "
-           "the best other model's, that of the per-image differences. A verdict is \"yes\" or "
+           "that of the model it leads least surely (its lead over each other model, in "
+           "95 %-interval widths, the smallest), that of the per-image differences. A verdict is \"yes\" or "
            "\"no\" by the means, as the targets say; its 95 % interval is the mean ± t standard errors, t of n - 1 degrees of "
            "freedom")
 
@@ -252,10 +253,31 @@ class Lowest(NamedTuple):
     difference: Estimate | None = None
 
 
+def _closest(best: str, others: list[str], metric: str, models: Models,
+             rows: dict[str, Images]) -> tuple[str, Estimate]:
+    """Of ``others`` (best mean first), the one ``best``'s lead over is least sure, with
+    ``best``'s mean minus its: the smallest margin in 95 %-interval half-widths. Being best of
+    all needs the lead over each of them, and the next mean is not always the nearest call (a
+    close mean with a steady gap can be surer than a far one with a wide spread); without
+    standard errors, the next mean."""
+    def compare(other: str) -> Estimate:
+        return _compare(rows.get(other, {}), rows.get(best, {}), metric,
+                        (models[other][metric], models[best][metric]))
+
+    found = [(other, compare(other)) for other in others]
+
+    def surety(pair: tuple[str, Estimate]) -> float:
+        width = pair[1].half_width()
+        return abs(pair[1].value) / width if math.isfinite(width) and width > 0 else math.inf
+
+    return min(found, key=surety)  # min keeps the first of equals: the next mean
+
+
 def _lowest_lpips(models: Models, per_image: dict[str, Images]) -> Lowest:
     """Whether the flagship has the lowest LPIPS of the models: "–" when its own is not
-    measured, "unknown" when another's is not and could be lower; the difference from the best
-    of the others, with its paired standard error."""
+    measured, "unknown" when another's is not and could be lower; its difference, with its
+    paired standard error, from the model it leads least surely (:func:`_closest`), or when it
+    is not the lowest, from the lowest."""
     unmeasured = [m for m in models if math.isnan(models[m]["lpips_alex"])]
     if FLAGSHIP in unmeasured:
         return Lowest("–")
@@ -266,9 +288,8 @@ def _lowest_lpips(models: Models, per_image: dict[str, Images]) -> Lowest:
     others = [m for m in measured if m != FLAGSHIP]
     if not others:
         return Lowest(cell)
-    versus = others[0]
-    found = _compare(per_image.get(versus, {}), per_image.get(FLAGSHIP, {}), "lpips_alex",
-                     (models[versus]["lpips_alex"], models[FLAGSHIP]["lpips_alex"]))
+    versus, found = _closest(FLAGSHIP, others if measured[0] == FLAGSHIP else others[:1],
+                             "lpips_alex", models, per_image)
     se = f" ± {found.se:.4f}" if math.isfinite(found.se) else ""
     return Lowest(f"{cell} ({found.value:+.4f}{se} against `{versus}`)", versus, found)
 
@@ -280,8 +301,8 @@ def _and(items: list[str]) -> str:
 def _near_note(near: dict[str, list[str]], unknown: dict[str, list[str]]) -> str:
     """The sentence under the targets table: which verdicts' 95 % intervals hold their target
     (and where the error is not known)."""
-    note = ("Verdicts whose 95 % interval holds the target, so that other images could turn "
-            "them: " + "; ".join(f"{where}: {_and(labels)}" for where, labels in near.items())
+    note = ("Verdicts whose 95 % interval holds the target, the likeliest to turn on other "
+            "images: " + "; ".join(f"{where}: {_and(labels)}" for where, labels in near.items())
             + "." if near else "No verdict's 95 % interval holds its target.")
     for why, where in unknown.items():
         note += f" No standard error ({why}): {_and(where)}."
@@ -346,8 +367,8 @@ def margin_rows(leaderboard: Path, metric: str, sets: tuple[str, ...] = DEFAULT_
                 against: str | None = None) -> Iterator[tuple[str, str, int, str, str, Estimate]]:
     """``(set, protocol, quality, model, against, estimate)``: ``model``'s mean ``metric`` minus
     ``against``'s, with its paired standard error, per set, protocol and quality. By default
-    ``model`` is the best mean there and ``against`` the best of the others (the margin a
-    bold cell or a "best of every entry" stands on)."""
+    ``model`` is the best mean there and ``against`` the other it leads least surely
+    (:func:`_closest`): the margin a bold cell or a "best of every entry" stands on."""
     from zoo.bench.suites import LOWER_IS_BETTER
 
     sign = 1 if metric in LOWER_IS_BETTER else -1
@@ -362,13 +383,12 @@ def margin_rows(leaderboard: Path, metric: str, sets: tuple[str, ...] = DEFAULT_
                                    f"summary.csv at q{quality}, {protocol} (there: "
                                    f"{', '.join(sorted(models))})")
             first = model or (measured[0] if measured else None)
-            second = against or next((m for m in measured if m != first), None)
-            if first is None or second is None:
+            others = [against] if against else [m for m in measured if m != first]
+            if first is None or not others:
                 continue
             rows = _protocol_rows(tables, leaderboard, name, quality, protocol)
-            yield name, protocol, quality, first, second, _compare(
-                rows.get(second, {}), rows.get(first, {}), metric,
-                (models[second][metric], models[first][metric]))
+            second, found = _closest(first, others, metric, models, rows)
+            yield name, protocol, quality, first, second, found
 
 
 def margin_table(leaderboard: Path, metric: str, sets: tuple[str, ...] = DEFAULT_SETS,
@@ -408,9 +428,11 @@ def main(argv: list[str] | None = None) -> None:
                    help="the project's targets (met or not) instead of the metrics table")
     p.add_argument("--margins", metavar="METRIC",
                    help="instead: per set, protocol and quality (default 10 20 30), the best mean "
-                        "METRIC's margin over the next, with its paired standard error")
+                        "METRIC's margin over the model it leads least surely, with its paired "
+                        "standard error")
     p.add_argument("--model", help="with --margins: this model's difference, not the best's")
-    p.add_argument("--against", help="with --margins: the difference from this model, not the next")
+    p.add_argument("--against", help="with --margins: the difference from this model, not the "
+                                     "one led least surely")
     args = p.parse_args(argv)
     args.quality_given = args.quality is not None
     args.quality = args.quality or TARGET_QUALITY
