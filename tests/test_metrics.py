@@ -609,3 +609,56 @@ def test_mscn_pads_as_matlab_names_it(padding: str, numpy_mode: str) -> None:
     mu = local(image)
     sigma = np.sqrt(np.abs(local(image * image) - mu * mu))
     np.testing.assert_allclose(mscn(image, padding), (image - mu) / (sigma + 1), rtol=1e-10)
+
+
+def test_a_kept_value_is_the_caller_s_own_when_another_thread_stores_in_between() -> None:
+    """KeepLast stored its entry and read it back: a thread whose entry came in between got
+    another image's value (16-20 of 1200 LPIPS values from 4 threads; a library user's audit)."""
+    from zoo.metrics.digest import KeepLast
+
+    class Raced(KeepLast[str]):
+        """Another thread stores its entry right after this one's is stored."""
+
+        def __setattr__(self, name: str, value: object) -> None:
+            super().__setattr__(name, value)
+            if name == "_entry" and value is not None and value[0] == "this image":
+                super().__setattr__(name, ("other image", "other value"))
+
+    assert Raced().get("this image", lambda: "this value") == "this value"
+
+
+def test_lpips_networks_are_built_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build swaps sys.stdout (lpips prints a banner) and the warning filters: two threads'
+    first calls at once left sys.stdout a StringIO, and every later print went nowhere."""
+    import sys
+    import threading
+    import time
+
+    import lpips
+
+    import zoo.metrics.lpips_weights as weights
+
+    building, most = [0], [0]
+    real = lpips.LPIPS
+
+    def slow(*args: object, **kwargs: object) -> object:
+        building[0] += 1
+        most[0] = max(most[0], building[0])
+        time.sleep(0.2)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            building[0] -= 1
+
+    monkeypatch.setattr(lpips, "LPIPS", slow)
+    weights._cached_model.cache_clear()
+    stdout = sys.stdout
+    try:
+        threads = [threading.Thread(target=weights.lpips_model, args=("alex",)) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        weights._cached_model.cache_clear()  # later tests build it again, unpatched
+    assert most[0] == 1 and sys.stdout is stdout

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import pickle
+import threading
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -149,6 +150,11 @@ def _cached_model(net: Net, device: str) -> torch.nn.Module:
     return model.to(device)
 
 
+_BUILDING = threading.Lock()
+"""One build at a time: a build swaps process-wide objects (``sys.stdout``, the warning
+filters), and two threads' first calls at once left ``sys.stdout`` a StringIO for good."""
+
+
 def lpips_model(net: Net = "alex", device: str | torch.device | None = None) -> torch.nn.Module:
     """An ``lpips.LPIPS`` (v0.1 linear layers, backbone loaded) in eval mode, frozen.
 
@@ -156,4 +162,5 @@ def lpips_model(net: Net = "alex", device: str | torch.device | None = None) -> 
     ``lpips_model("vgg")`` serves as a perceptual training loss. Inputs are in [-1, 1].
     """
     dev = torch.device(device) if device is not None else torch.device("cpu")
-    return _cached_model(net, str(dev))
+    with _BUILDING:
+        return _cached_model(net, str(dev))
