@@ -1408,8 +1408,8 @@ def test_plots_name_the_metric_and_its_unit_on_the_y_axis(monkeypatch: pytest.Mo
 
     labels: list[str] = []
     real = plots._figure
-    monkeypatch.setattr(plots, "_figure", lambda plt, lines, title, ylabel:
-                        labels.append(ylabel) or real(plt, lines, title, ylabel))
+    monkeypatch.setattr(plots, "_figure", lambda lines, title, ylabel:
+                        labels.append(ylabel) or real(lines, title, ylabel))
     summary = [{"protocol": "rgb", "model": "m", "quality": q, "psnr": 30.0 + q, "ssim": 0.9}
                for q in (10, 20)]
     plots.plot_metrics(summary, ("psnr", "ssim"), tmp_path)
@@ -1420,14 +1420,11 @@ def test_a_mean_over_fewer_images_is_a_hollow_point(monkeypatch: pytest.MonkeyPa
                                                    tmp_path: Path) -> None:
     """The plots joined means over different images without a mark: a flat image reproduced
     exactly at q40 (PSNR infinite, left out) made JPEG's curve fall 5.6 dB from q30 to q40."""
-    import matplotlib.pyplot as plt
-
     from zoo.bench import plots
 
     figures: list[Any] = []
     real = plots._figure
     monkeypatch.setattr(plots, "_figure", lambda *args: figures.append(real(*args)) or figures[-1])
-    monkeypatch.setattr(plt, "close", lambda fig: None)  # kept open, to be read below
     summary = [{"protocol": "y", "model": "jpeg", "quality": q, "psnr": v, "ssim": 0.9,
                 "partial": {"psnr": 1} if q == 40 else {}} for q, v in ((30, 41.5), (40, 35.9))]
     plots.plot_metrics(summary, ("psnr", "ssim"), tmp_path)
@@ -1437,8 +1434,23 @@ def test_a_mean_over_fewer_images_is_a_hollow_point(monkeypatch: pytest.MonkeyPa
     assert "mean over fewer images" in psnr.get_legend().get_texts()[-1].get_text()
     assert not any(line.get_markerfacecolor() == "white" for line in ssim.lines)
     assert ssim.get_legend().get_texts()[-1].get_text() == "jpeg"
-    for fig in figures:
-        plt.close(fig)
+
+
+def test_plots_leave_the_host_program_s_matplotlib_backend_alone(tmp_path: Path) -> None:
+    """A notebook calling the bench API had its backend switched to Agg for good (pyplot and
+    matplotlib.use): its inline figures stopped showing (a library user's audit)."""
+    import subprocess
+    import sys
+
+    script = ("import matplotlib; matplotlib.use('svg'); import matplotlib.pyplot as plt\n"
+              "from zoo.bench.plots import plot_metrics\n"
+              "summary = [{'protocol': 'rgb', 'model': 'm', 'quality': q, 'psnr': 30.0 + q} "
+              "for q in (10, 20)]\n"
+              f"written = plot_metrics(summary, ('psnr',), __import__('pathlib').Path({str(tmp_path)!r}))\n"
+              "print(matplotlib.get_backend(), len(written), len(plt.get_fignums()))")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert run.stdout.split() == ["svg", "1", "0"]
+    assert (tmp_path / "rgb_psnr.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_a_model_keeps_its_colour_from_page_to_page() -> None:

@@ -52,12 +52,9 @@ def line_styles(models: list[str]) -> dict[str, tuple[str, str, str]]:
 
 
 def plot_metrics(summary: list[dict[str, Any]], metrics: tuple[str, ...], folder: Path) -> list[Path]:
-    """One PNG per (protocol, metric) with data; returns the files written."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: never needs a display
-    import matplotlib.pyplot as plt
-
+    """One PNG per (protocol, metric) with data; returns the files written. Figures are drawn
+    without pyplot, so that a host program's backend (a notebook's) is left as it was (pyplot
+    with ``matplotlib.use("Agg")`` switched it for the whole process)."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for protocol in sorted({e["protocol"] for e in summary}):
@@ -72,22 +69,23 @@ def plot_metrics(summary: list[dict[str, Any]], metrics: tuple[str, ...], folder
                 continue
             path = folder / f"{protocol}_{metric}.png"
             label = METRIC_LABELS.get(metric, metric)
-            fig = _figure(plt, lines, f"{label} ({protocol}; "
+            fig = _figure(lines, f"{label} ({protocol}; "
                           f"{'lower' if metric in LOWER_IS_BETTER else 'higher'} is better)",
                           f"{label} ({METRIC_UNITS[metric]})" if metric in METRIC_UNITS else label)
-            try:
-                atomic_write(path, partial(fig.savefig, format="png"), mode="wb")
-            finally:
-                plt.close(fig)
+            atomic_write(path, partial(fig.savefig, format="png"), mode="wb")
             written.append(path)
     return written
 
 
-def _figure(plt: Any, lines: dict[str, list[tuple[int, float, bool]]], title: str,
-            ylabel: str) -> Any:
+def _figure(lines: dict[str, list[tuple[int, float, bool]]], title: str, ylabel: str) -> Any:
     """A metric against quality, one line per model; a hollow point is a mean over fewer
     images than the others (the tables' "(n of N)"), which the line joins to means over more."""
-    fig, ax = plt.subplots(figsize=(4.2, 3.0), dpi=100)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.2, 3.0), dpi=100)
+    FigureCanvasAgg(fig)  # drawn by Agg, whatever the process's backend
+    ax = fig.subplots()
     styles = line_styles(list(lines))
     for model, points in sorted(lines.items()):
         points.sort()
