@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -305,3 +306,20 @@ def test_a_constructor_default_that_does_not_fit_its_hint_is_refused_at_registra
             register_architecture(cls)
         assert cls.__name__ not in zoo.registry._ARCHITECTURES
     assert register_architecture(Fits) is Fits
+
+
+def test_loading_a_model_leaves_the_caller_s_random_numbers_as_they_were(tmp_path: Path) -> None:
+    """Building the network drew its initial weights from the caller's torch generator: a seeded
+    script's numbers changed with a zoo.load in between (a library user's audit)."""
+    from zoo.hub import load_pretrained, save_pretrained
+
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    for load in (lambda: zoo.load("unet-l1", device="cpu"),
+                 lambda: zoo.load("arnet-nogan+x8", device="cpu"),
+                 lambda: load_pretrained(tmp_path / "saved")):
+        if not (tmp_path / "saved").exists():
+            save_pretrained(zoo.load("unet-l1", device="cpu"), tmp_path / "saved")
+        torch.manual_seed(0)
+        load()
+        assert torch.equal(torch.rand(3), expected)

@@ -39,8 +39,12 @@ def load(name_or_path: str | os.PathLike[str], *, device: str | int | torch.devi
     precision natively (docs/restore.md, "Precision").
 
     Raises :class:`ZooError` (one line) for a name, file, device or precision that cannot be
-    used; :class:`WeightsError` (a ZooError) for missing or mismatched weights.
+    used; :class:`WeightsError` (a ZooError) for missing or mismatched weights. The caller's
+    random numbers are left as they were (building the network draws its initial weights).
     """
+    import torch
+
     from zoo.loading import load_model
 
-    return load_model(name_or_path, device=device, weights=weights, precision=precision)
+    with torch.random.fork_rng(devices=[]):
+        return load_model(name_or_path, device=device, weights=weights, precision=precision)

@@ -326,7 +326,8 @@ def load_pretrained(folder_or_repo_id: str | Path, revision: str | None = None) 
         repo_id = check_repo_id(str(folder_or_repo_id),
                                 expected="a saved folder or a Hub repo id ORG/NAME")
         config_path, weights_path, source = _fetch(repo_id, revision)
-    return build_from_config(config_path, weights_path, source=source).eval()
+    with torch.random.fork_rng(devices=[]):  # the caller's random numbers stay as they were
+        return build_from_config(config_path, weights_path, source=source).eval()
 
 
 def build_from_config(config_path: Path, weights_path: Path, *, source: str) -> Restorer:
