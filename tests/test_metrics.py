@@ -348,6 +348,14 @@ def test_input_validation() -> None:
         METRICS["psnr"](img, np.zeros((16, 17), dtype=np.uint8))
     with pytest.raises(ValueError):
         compute_metrics(img, img, names=["psnr", "nope"])
+    # One name was taken letter by letter ("unknown metric(s) ['p', 's', 'n', 'r']"), and a GPU
+    # that is not here was torch's RuntimeError (a library user's audit).
+    assert compute_metrics(img, img[::-1].copy(), names="psnr") == {"psnr": METRICS["psnr"](img, img[::-1].copy())}
+    from zoo.errors import ZooError
+
+    if not __import__("torch").cuda.is_available():
+        with pytest.raises(ZooError, match="no CUDA device is available here"):
+            compute_metrics(img, img, names=["lpips_alex"], device="cuda")
 
 
 def test_registry_contract() -> None:

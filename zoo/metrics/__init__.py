@@ -119,11 +119,16 @@ def metric_of_token(token: str) -> str:
 
 
 def compute_metrics(restored: np.ndarray, reference: np.ndarray | None,
-                    names: list[str] | tuple[str, ...] | None = None,
+                    names: str | list[str] | tuple[str, ...] | None = None,
                     device: str | None = None) -> dict[str, float]:
-    """Every named metric (all by default) of one image pair, in ``METRICS`` order."""
-    wanted = list(METRICS) if names is None else list(names)
+    """Every named metric (all by default, or one name) of one image pair, in ``METRICS``
+    order. ``device``: where LPIPS runs (a device that is not here is a one-line ZooError)."""
+    wanted = list(METRICS) if names is None else [names] if isinstance(names, str) else list(names)
     unknown = [n for n in wanted if n not in METRICS]
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; known: {list(METRICS)}")
+    if device is not None:
+        from zoo.devices import usable_device
+
+        device = str(usable_device(device))
     return {name: METRICS[name](restored, reference, device=device) for name in wanted}
