@@ -18,12 +18,15 @@ __all__ = ["file_leftovers", "folder_leftovers", "remove_leftovers", "write_fail
 def _resume_hint(path: Path) -> str:
     """What to do once ``path`` (a file or folder of a run's output folder) can be written:
     resume from the run's last checkpoint, or, before any was saved, run it again."""
+    from zoo.train.checkpoint import list_checkpoints  # here: that module imports this one
+
     for out in path.parents[:2]:
         folder = out / "checkpoints"
         if folder.is_dir():
-            saved = sorted(p.name for p in folder.glob("step-*") if p.name[5:].isdigit())
+            saved = list_checkpoints(folder)
             if saved:
-                return f"once it can be written, --resume continues from the last checkpoint ({saved[-1]})"
+                return ("once it can be written, --resume continues from the last checkpoint "
+                        f"({saved[-1].name})")
             return "no checkpoint was saved yet: once it can be written, run the command again"
     return "once it can be written, --resume continues from the last checkpoint saved"
 
