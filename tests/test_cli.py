@@ -352,6 +352,22 @@ def test_atomic_write_takes_every_name_the_file_system_takes(tmp_path: Path) -> 
         ["c" * 250 + ".png", "\u00e9" * 125 + ".png", "d" * 255])  # no temporary file left
 
 
+def test_atomic_write_never_replaces_a_device_or_pipe(tmp_path: Path) -> None:
+    """The rename put a regular file in a pipe's place, and would have in /dev/null's, run as
+    root: `speed_bench.py --json /dev/null`, a common way to discard output."""
+    from zoo.atomic import check_output_file
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="a device, pipe or socket, not a file"):
+        atomic_write(fifo, lambda fh: fh.write("x"))
+    assert fifo.is_fifo() and sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+    for special in (fifo, Path("/dev/null")):
+        with pytest.raises(ZooError, match=f"^--json {special}: a device, pipe or socket"):
+            check_output_file(special, "--json")
+    assert Path("/dev/null").is_char_device()
+
+
 # --- train and bench options --------------------------------------------------------------------
 
 def _train_args(*argv: str):  # noqa: ANN202

@@ -50,16 +50,20 @@ def check_output_file(path: str | os.PathLike[str], option: str) -> None:
         raise ZooError(f"{option} {path}: {why}")
     try:
         check_replaceable(path)
-    except PermissionError as exc:
+    except OSError as exc:
         raise ZooError(f"{option} {path}: {os_reason(exc)}") from None
 
 
 def check_replaceable(path: str | os.PathLike[str]) -> None:
     """Refuse, as an OSError, what :func:`atomic_write` would not replace at ``path``: a
-    write-protected file (a rename would replace it regardless), or a folder in its place."""
+    write-protected file (a rename would replace it regardless), a folder in its place, or a
+    device, pipe or socket (the rename replaced ``/dev/null`` itself, run as root, with a file)."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if path.exists() and not path.is_file():
+        raise OSError(errno.EINVAL, "a device, pipe or socket, not a file to write a result into",
+                      str(path))
     if path.is_file() and not os.access(path, os.W_OK):
         raise PermissionError(errno.EACCES, "Permission denied (the file is write-protected)",
                               str(path))
