@@ -797,7 +797,7 @@ def test_two_process_ddp_run(data: tuple[Path, Path], tmp_path: Path) -> None:
     script = tmp_path / "launch.py"
     script.write_text(LAUNCH.replace("; ", "\n"))
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master_port",
            str(29500 + os.getpid() % 1000), str(script),
            *_cli(data, out, "max_steps=12")]
     result = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=180)
