@@ -1,7 +1,7 @@
 """The benchmark's own cost: wall time of `zoo bench` on the sample suite, seconds per megapixel
 per stage (JPEG round trip, each model, each metric), and an estimate for DIV2K validation.
 
-    python benchmarks/speed_bench.py [--models jpeg arnet-nogan] [--qualities 10 20 30] [--json out.json]
+    python benchmarks/speed_bench.py [--models jpeg arnet-nogan] [--quality 10 20 30] [--json out.json]
 
 The one-time LPIPS weight conversion is done (and not timed) before anything is measured. Each
 model restores one image untimed before its stage is timed (its first call pays one-time costs),
@@ -133,7 +133,10 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--models", nargs="+", default=None, help="default: every entry with weights + jpeg")
-    parser.add_argument("--qualities", nargs="+", type=jpeg_quality, default=[10, 20, 30])
+    parser.add_argument("--quality", nargs="+", type=jpeg_quality, default=[10, 20, 30],
+                        dest="qualities", metavar="Q", help="JPEG qualities, as zoo bench --quality (10 20 30)")
+    parser.add_argument("--qualities", nargs="+", type=jpeg_quality, dest="qualities",
+                        help=argparse.SUPPRESS)  # its old name
     parser.add_argument("--metrics", nargs="+", default=list(ALL_METRICS), choices=ALL_METRICS)
     parser.add_argument("--device", default=None)
     parser.add_argument("--json", type=Path, help="also write the numbers here")

@@ -86,7 +86,7 @@ def _child(a: argparse.Namespace) -> None:
 
         flush_denormals()  # before any parallel op, so every intra-op thread flushes
     torch.set_num_threads(a.threads)
-    params, state = _moments(a.entry, a.checkpoint, a.share, a.seed)
+    params, state = _moments(a.model, a.checkpoint, a.share, a.seed)
     values = sum(s[k].numel() for s in state.values() for k in ("exp_avg", "exp_avg_sq"))
     denormal = sum(int(((s[k] != 0) & (s[k].abs() < TINY)).sum())
                    for s in state.values() for k in ("exp_avg", "exp_avg_sq"))
@@ -130,7 +130,7 @@ def _check_source(entry: str, checkpoint: Path | None) -> None:
                 raise ZooError(f"--checkpoint {checkpoint}: no {name} in it (a checkpoint folder "
                                "is a run's checkpoints/step-N)")
         entry, args = _checkpoint_model(checkpoint)
-    what = f"--checkpoint {checkpoint}: its entry {entry}" if checkpoint else f"--entry {entry}"
+    what = f"--checkpoint {checkpoint}: its entry {entry}" if checkpoint else f"--model {entry}"
     get_model_info(entry)  # an UnknownNameError naming the entries
     try:
         count = len(list(create_model(entry, **args).parameters()))
@@ -166,7 +166,8 @@ def _check_moments(checkpoint: Path, count: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--entry", default="unet-l1")
+    p.add_argument("--model", default="unet-l1", help="a registry entry (unet-l1)")
+    p.add_argument("--entry", dest="model", help=argparse.SUPPRESS)  # its old name
     p.add_argument("--checkpoint", type=Path, help="a checkpoint folder (checkpoints/step-N)")
     p.add_argument("--share", type=fraction, default=0.4, help="denormal share of the synthetic moments (0..1)")
     p.add_argument("--threads", type=int_at_least(1), default=2)
@@ -180,11 +181,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not torch.set_flush_denormal(False):
         raise ZooError("this CPU or torch build cannot flush denormals: nothing to compare")
-    _check_source(a.entry, a.checkpoint)
-    source = a.checkpoint or f"{a.entry}, synthetic moments"
+    _check_source(a.model, a.checkpoint)
+    source = a.checkpoint or f"{a.model}, synthetic moments"
     results = {}
     for flush in (False, True):
-        cmd = [sys.executable, __file__, "--child", "--entry", a.entry, "--share", str(a.share),
+        cmd = [sys.executable, __file__, "--child", "--model", a.model, "--share", str(a.share),
                "--threads", str(a.threads), "--repeats", str(a.repeats), "--seed", str(a.seed)]
         cmd += ["--checkpoint", str(a.checkpoint)] if a.checkpoint else []
         cmd += ["--flush"] if flush else []

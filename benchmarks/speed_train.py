@@ -9,10 +9,10 @@ generator_steps``; under threshold switching, where the critic's loss sets the m
 rate and minutes are the range between 1 and ``max_critic_steps`` critic steps per cycle, and
 the estimate (and ``--fit-minutes``) takes the slower end.
 
-    python benchmarks/speed_train.py --data ../shared/data/train [--entries unet-l1] [--steps 10]
+    python benchmarks/speed_train.py --data ../shared/data/train [--models unet-l1] [--steps 10]
                                      [--rounds 3]
 
-Recipe overrides (``KEY=VALUE``) may stand anywhere, after the entry names of ``--entries``
+Recipe overrides (``KEY=VALUE``) may stand anywhere, after the entry names of ``--models``
 too. ``--fit-minutes M --fit-out FILE`` (one entry) also writes the recipe
 overrides that scale every stage's step count by one factor so that the run's estimated compute
 time is ``M`` minutes: how a run on a lent GPU machine is sized to its time
@@ -190,7 +190,7 @@ def _entries(names: list[str] | None) -> list[str]:
     trainable = list_models(trainable=True)
     for name in names or []:
         if name not in trainable:
-            raise ZooError(f"--entries {name}: not a trainable entry (trainable: "
+            raise ZooError(f"--models {name}: not a trainable entry (trainable: "
                            f"{', '.join(trainable)})")
     return names or trainable
 
@@ -219,8 +219,9 @@ def _span(row: dict, key: str, range_key: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="../shared/data/train", help="training image folder")
-    p.add_argument("--entries", nargs="+",
-                   help="entries (default: every trainable entry)")
+    p.add_argument("--models", nargs="+",
+                   help="registry entries (default: every trainable entry)")
+    p.add_argument("--entries", nargs="+", dest="models", help=argparse.SUPPRESS)  # its old name
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--steps", type=int_at_least(1), default=8, help="timed steps per round")
     p.add_argument("--rounds", type=int_at_least(1), default=3,
@@ -232,22 +233,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides for all entries")
     argv = sys.argv[1:] if argv is None else argv
     args = p.parse_args(argv)
-    # --entries NAME... swallows the overrides that follow it (no entry name holds '='): hand
+    # --models NAME... swallows the overrides that follow it (no entry name holds '='): hand
     # those back in command-line order, as `zoo train` does for --data.
-    given = args.entries
-    args.entries, args.overrides = hand_back_overrides(given, args.overrides, argv,
+    given = args.models
+    args.models, args.overrides = hand_back_overrides(given, args.overrides, argv,
                                                        lambda word: "=" in word)
-    if given and not args.entries:  # not every entry, which a bare --entries would not mean
-        raise ZooError(f"--entries {' '.join(given)}: no entry name, only overrides; name the "
-                       "entries before them, or leave out --entries to measure every entry")
-    args.entries = args.entries or None
+    if given and not args.models:  # not every entry, which a bare --models would not mean
+        raise ZooError(f"--models {' '.join(given)}: no entry name, only overrides; name the "
+                       "entries before them, or leave out --models to measure every entry")
+    args.models = args.models or None
     if (args.fit_minutes is None) != (args.fit_out is None) or (
-            args.fit_out and len(args.entries or []) != 1):
-        p.error("--fit-minutes and --fit-out go together, with exactly one of --entries")
+            args.fit_out and len(args.models or []) != 1):
+        p.error("--fit-minutes and --fit-out go together, with exactly one of --models")
     for option, path in (("--json", args.json), ("--fit-out", args.fit_out)):
         if path:
             check_output_file(path, option)
-    entries = _entries(args.entries)
+    entries = _entries(args.models)
     # Every recipe built first: a bad override fails before the first entry is measured.
     recipes = {entry: entry_recipe(entry, args.data, args.device, args.overrides) for entry in entries}
     rows, interrupted = until_interrupted(

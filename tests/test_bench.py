@@ -1354,8 +1354,9 @@ def test_columns_not_written_by_zoo_are_named_before_they_are_dropped(image_fold
     with open(out / "results.csv", newline="") as fh:
         records = [{**r, "note": "checked"} for r in csv.DictReader(fh)]
     _write_table(out / "results.csv", records)
-    with pytest.warns(UserWarning, match="column note not written by zoo; dropped when zoo"):
+    with pytest.warns(UserWarning, match="column note not written by zoo; dropped when zoo") as caught:
         _bench(image_folder, out, qualities=[10, 30], crops=0)
+    assert {w.filename for w in caught} == {__file__}  # the caller's line, not zoo's
     assert "note" not in (out / "results.csv").read_text()
 
 
@@ -1366,8 +1367,9 @@ def test_a_repeated_row_is_counted_once(image_folder: Path, tmp_path: Path) -> N
     with open(out / "results.csv", newline="") as fh:
         records = list(csv.DictReader(fh))
     _write_table(out / "results.csv", [*records, {**records[0], "psnr": "99.0"}])
-    with pytest.warns(UserWarning, match="1 row\\(s\\) repeat the dataset, model, image, quality"):
+    with pytest.warns(UserWarning, match="1 row\\(s\\) repeat the dataset, model, image, quality") as caught:
         run = _bench(image_folder, out, qualities=[10], crops=0)[0]
+    assert {w.filename for w in caught} == {__file__}  # the caller's line, not zoo's
     assert run.outcome.measured == 0
     (summary,) = _table(out / "summary.csv")
     assert summary["images"] == "4"

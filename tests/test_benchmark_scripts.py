@@ -115,17 +115,17 @@ OUT_OF_RANGE = [
     ("data_overlap.py", ["--val", ".", "--threshold", "1.5"]),
     ("data_overlap.py", ["--val", ".", "--threshold", "nan"]),
     ("precision_quality.py", ["--quality", "0"]), ("headline_table.py", ["--quality", "0"]),
-    ("speed_bench.py", ["--metrics", "nosuch"]), ("speed_bench.py", ["--qualities", "0"]),
+    ("speed_bench.py", ["--metrics", "nosuch"]), ("speed_bench.py", ["--quality", "0"]),
     ("speed_metrics.py", ["--repeats", "0"]), ("speed_metrics.py", ["--repeats", "-1"]),
     ("speed_metrics.py", ["--repeats", "91"]),  # one JPEG copy per call: q11..q100
     ("speed_restore.py", ["--models", "jpeg", "--no-tiled", "--size", "16", "--runs", "1",
                           "--warmup", "-1"]),
     ("speed_restore.py", ["--models", "jpeg", "--no-tiled", "--size", "16", "--runs", "0"]),
-    ("speed_train.py", ["--data", "nowhere", "--entries", "unet-l1", "--steps", "0"]),
-    ("speed_train.py", ["--data", "nowhere", "--entries", "unet-l1", "--steps", "-1"]),
-    ("speed_train.py", ["--data", "nowhere", "--entries", "unet-l1", "--fit-minutes", "-5",
+    ("speed_train.py", ["--data", "nowhere", "--models", "unet-l1", "--steps", "0"]),
+    ("speed_train.py", ["--data", "nowhere", "--models", "unet-l1", "--steps", "-1"]),
+    ("speed_train.py", ["--data", "nowhere", "--models", "unet-l1", "--fit-minutes", "-5",
                         "--fit-out", "fit.txt"]),
-    ("speed_train.py", ["--data", "nowhere", "--entries"]),
+    ("speed_train.py", ["--data", "nowhere", "--models"]),
     ("speed_denormals.py", ["--repeats", "0"]), ("speed_denormals.py", ["--threads", "0"]),
     ("speed_write.py", ["--levels", "10"]), ("speed_write.py", ["--megapixels", "0"]),
     ("speed_write.py", ["--repeats", "0"]),
@@ -140,6 +140,23 @@ def test_values_out_of_range_are_usage_errors(script: str, args: list[str], monk
     assert code == 2
     assert err.strip().splitlines()[-1].startswith(f"{script}: error: argument"), err
 
+
+
+@pytest.mark.parametrize(("script", "old", "new"), [
+    ("speed_bench.py", ["--qualities", "0"], ["--quality", "0"]),
+    ("speed_train.py", ["--data", "nowhere", "--entries", "nosuch"], ["--data", "nowhere", "--models", "nosuch"]),
+    ("speed_denormals.py", ["--entry", "nosuch"], ["--model", "nosuch"]),
+])
+def test_old_option_names_mean_the_new_ones(script: str, old: list[str], new: list[str], monkeypatch,
+                                            capsys, tmp_path: Path) -> None:
+    """The options renamed to zoo's own names (--quality, --models, --model) keep their old
+    spellings, which commands in training/README and earlier notes use, as hidden aliases."""
+    monkeypatch.chdir(tmp_path)
+    said = []
+    for args in (old, new):
+        code, _, err = _run(monkeypatch, capsys, script, *args)
+        said.append((code, err.strip().splitlines()[-1].replace(old[-2], new[-2])))
+    assert said[0] == said[1] and said[0][0] == 2, said
 
 def test_before_after_refuses_an_output_it_cannot_write_before_drawing(tmp_path: Path, monkeypatch,
                                                                         capsys) -> None:
@@ -371,7 +388,7 @@ def test_speed_train_refuses_a_fit_output_under_a_file_before_measuring(tmp_path
     (tmp_path / "file").write_text("")
     speed = _module("speed_train.py")
     monkeypatch.setattr(speed, "bench_entry", lambda *a: pytest.fail("measured"))
-    code, _, err = _call(monkeypatch, capsys, speed, "--data", tmp_path, "--entries", "unet-l1",
+    code, _, err = _call(monkeypatch, capsys, speed, "--data", tmp_path, "--models", "unet-l1",
                          "--fit-minutes", "5", "--fit-out", tmp_path / "file" / "fit.txt")
     assert code == 2 and "--fit-out" in _one_error(err)
 
@@ -415,7 +432,7 @@ def test_speed_restore_reports_a_failed_child_in_one_line_and_exits_1(tmp_path: 
 
 
 def test_speed_denormals_reports_what_the_child_ran_and_why_it_failed(monkeypatch, capsys) -> None:
-    code, _, err = _run(monkeypatch, capsys, "speed_denormals.py", "--entry", "nosuch")
+    code, _, err = _run(monkeypatch, capsys, "speed_denormals.py", "--model", "nosuch")
     assert code == 2 and "nosuch" in _one_error(err)
 
     _fake_children(monkeypatch, (1, "", "Traceback (most recent call last):\nRuntimeError: boom\n"))
@@ -450,16 +467,16 @@ def _checkpoint(folder: Path, moments: int | None) -> Path:
 
 
 @pytest.mark.parametrize(("source", "says"), [
-    ("jpeg", "--entry jpeg: has no parameters, so no Adam step to time"),
+    ("jpeg", "--model jpeg: has no parameters, so no Adam step to time"),
     ("no moments", "no optimizer state of the generator in it"),
     ("some moments", "no Adam moments for 11 of the generator's 22 parameters (opt_g.11.exp_avg"),
     ("truncated", "not a readable training checkpoint"),
     ("meta not json", "not a readable training checkpoint (JSONDecodeError: ")])
 def test_speed_denormals_refuses_a_source_without_adam_state_before_timing(
         source: str, says: str, tmp_path: Path, monkeypatch, capsys) -> None:
-    """--entry jpeg failed in the child ('optimizer got an empty parameter list'), and a
+    """--model jpeg (was --entry) failed in the child ('optimizer got an empty parameter list'), and a
     checkpoint without optimizer state with KeyError: 'opt_g.0.exp_avg'."""
-    args = ["--entry", "jpeg"]
+    args = ["--model", "jpeg"]
     if source != "jpeg":
         checkpoint = _checkpoint(tmp_path / "step-1", {"no moments": 0, "some moments": 11}.get(source))
         if source == "truncated":
@@ -525,7 +542,7 @@ def _fake_bench(entry: str, *args: Any):  # noqa: ANN202  (rows, then Ctrl-C at 
 def test_speed_train_interrupted_keeps_the_rows_measured(tmp_path: Path, monkeypatch, capsys) -> None:
     speed = _module("speed_train.py")
     monkeypatch.setattr(speed, "bench_entry", _fake_bench)
-    code, out, err = _call(monkeypatch, capsys, speed, "--data", tmp_path, "--entries", "unet-l1",
+    code, out, err = _call(monkeypatch, capsys, speed, "--data", tmp_path, "--models", "unet-l1",
                            "gan", "--json", tmp_path / "rows.json")
     assert code == 130 and err.strip().splitlines()[-1] == "interrupted"
     assert json.loads((tmp_path / "rows.json").read_text()) == {"partial": True, "rows": [ROW]}
@@ -593,7 +610,7 @@ def test_speed_train_mixes_a_gan_stages_steps_as_its_recipe_does(tmp_path: Path,
     assert row["critic_generator"] == "1-10:1 (threshold)"
 
     monkeypatch.setattr(speed, "bench_entry", lambda *a: iter([{**ROW, **row, "entry": "arnet-nogan"}]))
-    code, out, err = _call(monkeypatch, capsys, speed, "--data", tmp_path, "--entries", "arnet-nogan")
+    code, out, err = _call(monkeypatch, capsys, speed, "--data", tmp_path, "--models", "arnet-nogan")
     assert code == 0, err
     assert "16.0-46.3" in out and "1.7-5.0" in out
     assert "arnet-nogan gan: threshold switching: 1 to 10 critic steps per 1 generator" in " ".join(out.split())
@@ -602,7 +619,7 @@ def test_speed_train_mixes_a_gan_stages_steps_as_its_recipe_does(tmp_path: Path,
 # --- E: a bad item is refused before the first is measured --------------------------------------
 
 @pytest.mark.parametrize(("entries", "says"), [
-    (["unet-l1", "nosuch"], "--entries nosuch: not a trainable entry"),
+    (["unet-l1", "nosuch"], "--models nosuch: not a trainable entry"),
     # An override after the entry names is handed back as an override (and checked as one).
     (["unet-l1", "data.bogus=0"], "override data.bogus=0: unknown key 'data.bogus'"),
 ])
@@ -611,7 +628,7 @@ def test_speed_train_checks_every_entry_before_the_first(entries: list[str], say
     speed = _module("speed_train.py")
     monkeypatch.setattr(speed, "bench_entry", lambda *a: pytest.fail("measured"))
     _png(tmp_path / "a.png")
-    code, _, err = _call(monkeypatch, capsys, speed, "--data", tmp_path, "--entries", *entries)
+    code, _, err = _call(monkeypatch, capsys, speed, "--data", tmp_path, "--models", *entries)
     assert code == 2 and says in _one_error(err)
 
 
@@ -626,7 +643,7 @@ def test_speed_train_hands_overrides_back_in_command_line_order(tmp_path: Path, 
 
     monkeypatch.setattr(speed, "entry_recipe", entry_recipe)
     code, _, err = _call(monkeypatch, capsys, speed, "--data", tmp_path, "data.quality=[10]",
-                         "--entries", "unet-l1", "data.quality=[20]")
+                         "--models", "unet-l1", "data.quality=[20]")
     assert code == 2 and "recipe seen" in _one_error(err)
     assert built == [["data.quality=[10]", "data.quality=[20]"]]  # the later one wins
 
@@ -645,9 +662,9 @@ def test_speed_train_refuses_entries_that_are_only_overrides(tmp_path: Path, mon
                                                              capsys) -> None:
     speed = _module("speed_train.py")
     monkeypatch.setattr(speed, "entry_recipe", lambda *a: pytest.fail("took it for every entry"))
-    code, _, err = _call(monkeypatch, capsys, speed, "--data", tmp_path, "--entries",
+    code, _, err = _call(monkeypatch, capsys, speed, "--data", tmp_path, "--models",
                          "data.quality=[10]")
-    assert code == 2 and "--entries data.quality=[10]: no entry name" in _one_error(err)
+    assert code == 2 and "--models data.quality=[10]: no entry name" in _one_error(err)
 
 
 # --- F ------------------------------------------------------------------------------------------
@@ -680,7 +697,7 @@ def test_speed_restore_exits_1_when_a_row_failed(monkeypatch, capsys) -> None:
 def test_speed_bench_refuses_a_zoo_bench_run_that_skipped_rows(monkeypatch, capsys) -> None:
     _fake_children(monkeypatch, (1, "", "failed jpeg on chelsea: boom\n4 rows measured in 1.0 s\n"))
     code, out, err = _run(monkeypatch, capsys, "speed_bench.py", "--models", "jpeg", "--metrics",
-                          "psnr", "--qualities", "10")
+                          "psnr", "--quality", "10")
     assert code == 2 and "failed jpeg on chelsea: boom" in _one_error(err)
     assert "wall" not in out
 
@@ -690,7 +707,7 @@ def test_speed_bench_refuses_a_zoo_bench_run_that_skipped_images(monkeypatch, ca
     _fake_children(monkeypatch, (0, "", "skipped chelsea: not an image\n16 rows measured in 1.0 s\n"))
     monkeypatch.setattr(zoo, "load", lambda *a, **k: pytest.fail("went on after the timed run"))
     code, out, err = _run(monkeypatch, capsys, "speed_bench.py", "--models", "jpeg", "--metrics",
-                          "psnr", "--qualities", "10")
+                          "psnr", "--quality", "10")
     assert code == 2 and "(skipped chelsea: not an image)" in _one_error(err)
     assert "wall" not in out
 
@@ -709,7 +726,7 @@ def test_speed_bench_checks_model_names_first_and_loads_after_the_timed_run(monk
 
     monkeypatch.setattr(subprocess, "run", child)
     monkeypatch.setattr(zoo, "load", load)
-    common = ["--metrics", "psnr", "--qualities", "10"]
+    common = ["--metrics", "psnr", "--quality", "10"]
     code, _, err = _run(monkeypatch, capsys, "speed_bench.py", "--models", "jpeg", "nosuch", *common)
     assert code == 2 and "--models nosuch" in _one_error(err) and events == []
     code, _, err = _run(monkeypatch, capsys, "speed_bench.py", "--models", "jpeg", *common)
@@ -739,7 +756,7 @@ def test_speed_bench_times_models_after_a_warm_up(monkeypatch) -> None:
 def test_speed_train_table_is_not_cut_to_80_columns(tmp_path: Path, monkeypatch, capsys) -> None:
     speed = _module("speed_train.py")
     monkeypatch.setattr(speed, "bench_entry", _fake_bench)
-    code, out, err = _call(monkeypatch, capsys, speed, "--data", tmp_path, "--entries", "unet-l1")
+    code, out, err = _call(monkeypatch, capsys, speed, "--data", tmp_path, "--models", "unet-l1")
     assert code == 0, err
     assert any(all(cell in line for cell in ("unet-l1", "generator", "bfloat16", "compute", "7.0"))
                for line in out.splitlines()), out
@@ -924,7 +941,7 @@ def test_speed_bench_estimates_div2k_at_every_quality_in_minutes(tmp_path: Path,
     monkeypatch.setattr(module, "stage_costs", lambda *a: {
         "megapixels": 2.0, "s_per_mp_per_quality": 0.5, "s_per_mp": {"jpeg_roundtrip": 0.5}})
     code, out, err = _call(monkeypatch, capsys, module, "--models", "jpeg", "--metrics", "psnr",
-                           "--qualities", "10", "20", "30", "--json", tmp_path / "b.json")
+                           "--quality", "10", "20", "30", "--json", tmp_path / "b.json")
     assert code == 0, err
     # 100 MP x 0.5 s/MP x 3 qualities = 150 s
     assert "DIV2K validation (100.0 MP, assumed): about 2.5 min at 3 qualities" in out

@@ -412,3 +412,13 @@ def test_hidden_files_and_folders_are_skipped_when_asked(tmp_path: Path) -> None
         (tmp_path / name).write_bytes(b"")
     listed = [p.relative_to(tmp_path).as_posix() for p in walk_files(tmp_path, skip_hidden=True)]
     assert listed == ["a.png", "sub/c.png"]
+
+
+def test_an_unreadable_data_cache_warns_at_the_callers_line(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cached_datasets()`` from Python: the warning names the caller's file, not zoo's."""
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path))
+    _unreadable(monkeypatch, tmp_path)
+    with pytest.warns(UserWarning, match="the data cache cannot be read") as caught:
+        datasets.cached_datasets()
+    assert {w.filename for w in caught} == {__file__}

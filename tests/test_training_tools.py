@@ -142,7 +142,7 @@ def test_speed_benchmark_reads_untrained_variants_of_an_entry() -> None:
 
 def test_speed_benchmark_names_a_bad_override_in_one_line(tmp_path: Path, monkeypatch) -> None:
     speed = _script("benchmarks/speed_train.py")
-    monkeypatch.setattr(sys, "argv", ["speed_train.py", "--data", str(tmp_path), "--entries", "unet-l1",
+    monkeypatch.setattr(sys, "argv", ["speed_train.py", "--data", str(tmp_path), "--models", "unet-l1",
                                       "--steps", "1", "bogus.key=1"])
     with pytest.raises(ZooError, match=r"^override bogus.key=1: unknown key 'bogus'"):
         speed.main()

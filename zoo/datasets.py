@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from zoo.div2k import div2k_dir, div2k_found, div2k_names, div2k_present
-from zoo.errors import DataError, ImageError, ZooError, os_reason
+from zoo.errors import DataError, ImageError, ZooError, caller_stacklevel, os_reason
 from zoo.folders import is_dir
 from zoo.imaging import READ_SUFFIXES as IMAGE_SUFFIXES
 from zoo.resources import cache_dir
@@ -224,7 +224,7 @@ def cached_datasets() -> list[tuple[str, Path, int | str]]:
         folders = []
     except OSError as exc:
         warnings.warn(f"{root}: the data cache cannot be read ({os_reason(exc)}); the datasets "
-                      "placed in it are not listed")
+                      "placed in it are not listed", stacklevel=caller_stacklevel())
         folders = []
     for sub in folders:
         count = _image_count(sub)

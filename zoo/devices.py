@@ -8,12 +8,16 @@ import torch
 
 from zoo.errors import ZooError
 
-__all__ = ["SUPPORTED_DEVICE_TYPES", "cuda_bf16_problem", "default_device", "usable_device"]
+__all__ = ["SUPPORTED_DEVICE_TYPES", "DeviceSpec", "cuda_bf16_problem", "default_device", "usable_device"]
 
 SUPPORTED_DEVICE_TYPES = ("cpu", "cuda", "mps")
 
+DeviceSpec = str | int | torch.device | None
+"""What a ``device`` argument takes: a name, a CUDA index, a torch.device, or None (the default)."""
+
 
 def default_device() -> str:
+    """CUDA when there is one, else the CPU (an Apple GPU only when asked for)."""
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -21,7 +25,7 @@ _DEVICE_NAMES = "'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'"
 """The device names every command takes (``--device``, a recipe's ``device``, ``device=``)."""
 
 
-def usable_device(device: str | int | torch.device | None) -> torch.device:
+def usable_device(device: DeviceSpec) -> torch.device:
     """``device`` (default: CUDA when available), refused in one line when it is not here.
 
     An int is a CUDA index, as in torch; ``auto`` (a recipe's default) is the default. An empty

@@ -197,11 +197,11 @@ def collective(rank: int) -> Iterator[None]:
         raise
 
 
-def reported_once(run: Callable[P, int]) -> Callable[P, int]:
+def reported_once(run: Callable[P, T]) -> Callable[P, T | int]:
     """``run`` (a command), where an error another process reports ends this one quietly, with
     status 0: a non-zero one could make torchrun stop that process before it has printed."""
     @functools.wraps(run)
-    def quiet_when_reported(*args: P.args, **kwargs: P.kwargs) -> int:
+    def quiet_when_reported(*args: P.args, **kwargs: P.kwargs) -> T | int:
         try:
             return run(*args, **kwargs)
         except ReportedElsewhere:
@@ -340,7 +340,7 @@ class Ranks:
         said = self.gather((error_line(error) or type(error).__name__) if error else None)
         failed = [(rank, line) for rank, line in enumerate(said) if line]
         if not failed:
-            return result  # type: ignore[return-value]  (step() returned)
+            return result  # type: ignore[return-value]  # step() returned
         if not self.main:
             raise ReportedElsewhere(failed[0][1])
         if error is not None:

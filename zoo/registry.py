@@ -283,7 +283,7 @@ def architecture_class(name: str) -> type[Restorer]:
                                f"{not_imported_hint()}") from None
 
 
-def create_model(name: str, *, pretrained: bool = False, weights: str | None = None,
+def create_model(name: str, *, pretrained: bool = False, weights: str | os.PathLike[str] | None = None,
                  **overrides: Any) -> Restorer:
     """Build a registry entry; with ``pretrained=True`` (or a ``weights`` path) load its weights.
 

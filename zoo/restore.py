@@ -20,7 +20,7 @@ from PIL import Image
 
 from zoo.atomic import check_replaceable
 from zoo.degrade import GREY_WEIGHTS
-from zoo.devices import usable_device
+from zoo.devices import DeviceSpec, usable_device
 from zoo.errors import ImageError, first_line, is_out_of_memory
 from zoo.fp32 import exact_fp32
 from zoo.image_output import (RESULT_SOFTWARE, check_output, output_format, output_path, to_pil,
@@ -37,7 +37,7 @@ __all__ = ["QualityWarning", "array_to_tensor", "resolve_device", "restore_array
            "restore_image", "restore_tensor", "tensor_to_uint8"]
 
 
-def resolve_device(device: str | torch.device | None,
+def resolve_device(device: DeviceSpec,
                    model: Restorer | None = None) -> torch.device:
     """The device to run on: the one asked for (checked), else the model's, else the CPU."""
     if device is not None:
@@ -67,7 +67,7 @@ def _inference(model: Restorer, device: torch.device) -> Iterator[None]:
 
 
 def restore_tensor(model: Restorer, x: torch.Tensor, *, tile: int | None = None,
-                   device: str | torch.device | None = None,
+                   device: DeviceSpec = None,
                    overlap: int = DEFAULT_OVERLAP) -> torch.Tensor:
     """Restore a float ``(3, H, W)`` or ``(B, 3, H, W)`` tensor in [0, 1]; same shape and device.
 
@@ -195,7 +195,7 @@ def _grey_uint8(rgb: torch.Tensor) -> np.ndarray:
 
 
 def restore_pixels(model: Restorer, pixels: np.ndarray, *, tile: int | None = None,
-                   device: str | torch.device | None = None) -> np.ndarray:
+                   device: DeviceSpec = None) -> np.ndarray:
     """Restore uint8 HxWx3 RGB or HxW grey pixels (no alpha); returns the same shape."""
     grey = pixels.ndim == 2
     rgb = np.repeat(pixels[..., None], 3, axis=2) if grey else pixels
@@ -204,7 +204,7 @@ def restore_pixels(model: Restorer, pixels: np.ndarray, *, tile: int | None = No
 
 
 def restore_array(model: Restorer, array: np.ndarray, *, tile: int | None = None,
-                  device: str | torch.device | None = None) -> np.ndarray:
+                  device: DeviceSpec = None) -> np.ndarray:
     """Restore a uint8 HxW, HxWx1, HxWx3 or HxWx4 (alpha kept) array; same shape and dtype."""
     if array.dtype != np.uint8:
         raise TypeError(f"expected a uint8 array, got {array.dtype}; pass floats as a tensor")
@@ -222,7 +222,7 @@ def restore_array(model: Restorer, array: np.ndarray, *, tile: int | None = None
 
 
 def restore_loaded(model: Restorer, image: LoadedImage, *, tile: int | None = None,
-                   device: str | torch.device | None = None) -> LoadedImage:
+                   device: DeviceSpec = None) -> LoadedImage:
     """Restore a :class:`LoadedImage`; alpha, ICC profile and EXIF are carried over. A file
     turned upright by its EXIF orientation is restored as stored, where its JPEG blocks lie."""
     stored = as_stored(image.pixels, image.orientation)
@@ -231,7 +231,7 @@ def restore_loaded(model: Restorer, image: LoadedImage, *, tile: int | None = No
 
 
 def _restore_pil(model: Restorer, image: Image.Image, *, tile: int | None,
-                 device: str | torch.device | None) -> Image.Image:
+                 device: DeviceSpec) -> Image.Image:
     name = getattr(image, "filename", "") or "the PIL image"
     try:
         loaded = from_pil(image)
@@ -248,7 +248,7 @@ def _restore_pil(model: Restorer, image: Image.Image, *, tile: int | None,
 
 
 def restore_image(model: Restorer, image: Any, *, tile: int | None = None,
-                  device: str | torch.device | None = None) -> Any:
+                  device: DeviceSpec = None) -> Any:
     """Restore a PIL image, a uint8 numpy array or a float tensor; returns the same kind.
 
     - PIL: grey modes come back as ``L`` (``LA`` with alpha), colour as ``RGB`` (``RGBA``);
@@ -281,7 +281,7 @@ def _resolved(path: str | os.PathLike[str]) -> Path:
 
 def restore_file(model: Restorer, in_path: str | os.PathLike[str],
                  out_path: str | os.PathLike[str], *, tile: int | None = None,
-                 device: str | torch.device | None = None) -> Path:
+                 device: DeviceSpec = None) -> Path:
     """Read, restore and write one image (format from ``out_path``'s suffix, PNG by default).
 
     Raises :class:`~zoo.errors.ImageError` for an unusable input, and before the model runs

@@ -87,7 +87,7 @@ train_one() {
     # 0.69 of its probe's rate (a NoGAN cycle validating every 100 steps), two side by side at
     # 0.54-0.57 each (the probes are short and barely overlap). Hence 60 % and the 1 / runs.
     fit=$("$python" -c "print($minutes * 0.6 / ${#runs[@]})")
-    "$python" benchmarks/speed_train.py --data "${train[0]}" --entries "$entry" --steps 5 \
+    "$python" benchmarks/speed_train.py --data "${train[0]}" --models "$entry" --steps 5 \
         --fit-minutes "$fit" --fit-out "$dest/fit.txt" "$@"
     mapfile -t sized < "$dest/fit.txt"
     # A fresh folder: a rerun on a warm machine must not resume.

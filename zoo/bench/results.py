@@ -19,7 +19,7 @@ from typing import Iterable
 
 from zoo.atomic import atomic_write
 from zoo.bench.suites import ALL_METRICS
-from zoo.errors import ZooError
+from zoo.errors import ZooError, caller_stacklevel
 from zoo.metrics import METRICS
 from zoo.metrics import metric_of_token
 
@@ -82,7 +82,7 @@ class Row:
                    record.get("setup") or "", tokens)
 
 
-def _fmt(value: float) -> str:
+def _fmt(value: float | None) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else repr(float(value))
 
 
@@ -114,7 +114,7 @@ def read_rows(path: Path, *, warn: bool = True) -> list[Row]:
         _warn_damage(path, len(records) - len(whole), [c for c in header if c not in COLUMNS])
         if len(rows) < len(whole):
             warnings.warn(f"{path}: {len(whole) - len(rows)} row(s) repeat the dataset, model, "
-                          "image, quality and protocol of another; the last of each is used")
+                          "image, quality and protocol of another; the last of each is used", stacklevel=caller_stacklevel())
     return rows
 
 
@@ -128,11 +128,11 @@ def _warn_damage(path: Path, dropped: int, foreign: list[str]) -> None:
     if dropped:
         warnings.warn(f"{path}: dropped {dropped} damaged row{'s' if dropped > 1 else ''} (fields "
                       "missing or extra, e.g. a file cut short); a run that asks for them "
-                      "measures them again")
+                      "measures them again", stacklevel=caller_stacklevel())
     if foreign:
         warnings.warn(f"{path}: column{'s' if len(foreign) > 1 else ''} {', '.join(foreign)} "
                       "not written by zoo; dropped when zoo rewrites the file (after each image "
-                      "it measures)")
+                      "it measures)", stacklevel=caller_stacklevel())
 
 
 def write_rows(path: Path, rows: Iterable[Row]) -> None:

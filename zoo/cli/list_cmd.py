@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import warnings
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
 from zoo.cli import print_table
 from zoo.terminal import console
+
+if TYPE_CHECKING:
+    from zoo.registry import ModelInfo
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +33,7 @@ def format_count(n: int) -> str:
     return str(n)
 
 
-def weights_where(info) -> str:
+def weights_where(info: ModelInfo) -> str:
     """shipped / hub cache / none: the copy of the entry's weights zoo.load takes offline
     (``damaged (reinstall zoo)`` for a shipped copy that is not the registry's file)."""
     from zoo.pretrained import weights_availability

@@ -6,11 +6,14 @@ import argparse
 import copy
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo.cli.arg_types import hand_back_overrides, named, named_path
 from zoo.distributed import alike_on_every_rank
 from zoo.errors import RecipeError, ZooError, printable
+
+if TYPE_CHECKING:
+    from zoo.train.recipe import Recipe
 
 
 def _add_options(p: argparse.ArgumentParser) -> None:
@@ -65,10 +68,11 @@ def _parse_rest(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def out_dir(args: argparse.Namespace) -> Path:
+    """The run folder: --out, else runs/NAME in the current folder."""
     return Path(args.out) if args.out else Path("runs") / args.name
 
 
-def recipe_for(args: argparse.Namespace):
+def recipe_for(args: argparse.Namespace) -> Recipe:
     """The validated recipe: file (or, with --resume, the run's saved recipe), then CLI options,
     then KEY=VALUE overrides."""
     from zoo.registry import get_model_info

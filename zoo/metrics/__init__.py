@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import re
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from zoo.metrics.lpips_metric import lpips_alex, prepare_lpips_reference
 from zoo.metrics.niqe import niqe
 from zoo.metrics.psnr import psnr, psnr_b
 from zoo.metrics.ssim import ms_ssim, ssim
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["METRICS", "Metric", "compute_metrics", "metric_of_token"]
 
@@ -120,7 +123,7 @@ def metric_of_token(token: str) -> str:
 
 def compute_metrics(restored: np.ndarray, reference: np.ndarray | None,
                     names: str | list[str] | tuple[str, ...] | None = None,
-                    device: str | None = None) -> dict[str, float]:
+                    device: str | torch.device | None = None) -> dict[str, float]:
     """Every named metric (all by default, or one name) of one image pair, in ``METRICS``
     order. ``device``: where LPIPS runs (a device that is not here is a one-line ZooError)."""
     wanted = list(METRICS) if names is None else [names] if isinstance(names, str) else list(names)

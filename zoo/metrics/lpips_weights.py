@@ -42,10 +42,10 @@ MIN_SIDE: dict[str, int] = {"alex": 31, "vgg": 16}
 class _ArraysOnly(pickle.Unpickler):
     """Unpickles numpy arrays inside plain dicts and refuses every other global."""
 
-    _ALLOWED = {
+    _ALLOWED = frozenset({
         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
         ("numpy", "ndarray"), ("numpy", "dtype"),
-    }
+    })
 
     def find_class(self, module: str, name: str):  # type: ignore[override]
         if (module, name) not in self._ALLOWED:

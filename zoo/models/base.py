@@ -16,6 +16,7 @@ from torch import nn
 from zoo.errors import ZooError, first_line
 
 if TYPE_CHECKING:
+    from zoo.devices import DeviceSpec
     from zoo.registry import ModelInfo
 
 
@@ -126,7 +127,7 @@ class Restorer(nn.Module):
     (a normalised form: lists for tuples, say).
     """
 
-    pad_multiple: ClassVar[int] = 1
+    pad_multiple: int = 1  # a class sets its own; an instance may refine it (unet: from its levels)
     config_excludes: ClassVar[frozenset[str]] = frozenset()
     """Constructor arguments that choose how to initialise, not what to build: not in config."""
     keeps_arguments: ClassVar[bool] = True
@@ -211,7 +212,7 @@ class Restorer(nn.Module):
         return bigger, missing
 
     def restore(self, image: Any, *, tile: int | None = None,
-                device: str | int | torch.device | None = None) -> Any:
+                device: DeviceSpec = None) -> Any:
         """Restore a PIL image, a uint8 numpy array (HxW, HxWx1, HxWx3, HxWx4) or a float tensor
         in [0, 1] (``(3, H, W)``, ``(B, 3, H, W)``, 1-channel too); returns the same kind, shape
         and mode (alpha and metadata kept; docs/restore.md, "Python").

@@ -82,7 +82,7 @@ class UNet(Restorer):
             raise ValueError(f"UNet: channels {channels} and blocks {blocks} need the same length")
         super().__init__(channels=channels, blocks=blocks)  # lists of int in config
         # PixelUnshuffle, then len-1 stride-2 downsamplings.
-        self.pad_multiple = 2 ** len(channels)  # type: ignore[misc]
+        self.pad_multiple = 2 ** len(channels)
         self.unshuffle = nn.PixelUnshuffle(2)
         self.stem = _conv(12, channels[0])
         self.encoders = nn.ModuleList(_stage(c, b) for c, b in zip(channels[:-1], blocks[:-1]))

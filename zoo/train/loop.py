@@ -296,7 +296,6 @@ class Trainer:
         if self.changes.now and self.dist.main:  # every rank resumes alike
             warnings.warn(f"resuming with a changed recipe: {', '.join(self.changes.now)}",
                           stacklevel=2)
-        self._resumed_from = path
         self._saved = saved_position
         return True
 

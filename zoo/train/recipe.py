@@ -478,8 +478,8 @@ def _check_values(r: Recipe, check_data: bool, check_init: bool = True) -> None:
     need(r.select.metric in v.metrics, "select.metric", f"{r.select.metric!r} is not in validation.metrics")
     for m in r.select.not_worse_than_input:
         need(m in v.metrics, "select.not_worse_than_input", f"{m!r} is not in validation.metrics")
-    for s in r.select.stages:
-        need(s in r.stages, "select.stages", f"names unknown stage {s!r}")
+    for stage_name in r.select.stages:
+        need(stage_name in r.stages, "select.stages", f"names unknown stage {stage_name!r}")
     need(r.checkpoint.every >= 1 and r.checkpoint.keep >= 1, "checkpoint", "every and keep must be >= 1")
     need(0.0 <= r.ema_decay < 1.0, "ema_decay", "must be in [0, 1)")
     # numpy's and torch's generators both take this range (a negative seed fails at step 1).
