@@ -941,7 +941,7 @@ def test_a_network_that_fails_on_the_meta_device_is_not_built_for_real(
 def test_a_weights_file_of_too_many_tensors_is_refused(tmp_path: Path) -> None:
     from safetensors.torch import save_file
 
-    from zoo.hub import MAX_WEIGHT_TENSORS
+    from zoo.weight_fit import MAX_WEIGHT_TENSORS
 
     folder = save_pretrained(_model(), tmp_path / "repo")
     save_file({f"t{i}": torch.zeros(1) for i in range(MAX_WEIGHT_TENSORS + 1)},

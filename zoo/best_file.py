@@ -72,7 +72,7 @@ def _network(entry: str, arguments: dict[str, Any],
 def load_best_file(path: str | Path) -> Restorer:
     """The network of the run's entry, built with the run's ``model.args``, holding ``path``'s
     weights (float32, as the run saved them)."""
-    from zoo.hub import check_fits
+    from zoo.weight_fit import check_fits
     from zoo.registry import create_model
     from zoo.weights import load_weights
 

@@ -2,21 +2,16 @@
 (:mod:`zoo.model_card`).
 
 ``save_pretrained`` writes such a folder, ``load_pretrained`` rebuilds a model from one (local or
-on the Hub, strictly), and ``push_to_hub`` uploads one through huggingface_hub's own API.
+on the Hub, strictly), checking it against its weights first (:mod:`zoo.weight_fit`), and
+``push_to_hub`` (:mod:`zoo.hub_push`, named here too) uploads one through huggingface_hub's own API.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
 import re
-import socket
-import tempfile
-import threading
-from collections import Counter
-from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,17 +25,16 @@ from zoo.model_card import TRAINING_FILE, check_license, entry_license, model_ca
 from zoo.models.base import ModelWrapper
 from zoo.registry import InputConventions, ModelInfo, architecture_class
 from zoo.pretrained import holds_released_weights, hub_file
-from zoo.weights import load_weights, save_weights, weights_shapes
+from zoo.weight_fit import check_fits, misfit
+from zoo.weights import load_weights, save_weights
 
 if TYPE_CHECKING:
-    from huggingface_hub import CommitInfo, HfApi
-
     from zoo.models.base import Restorer
 
 __all__ = ["CARD_FILE", "CONFIG_FILE", "TRAINING_FILE", "WEIGHTS_FILE", "build_from_config",
            "check_fits", "check_publishable", "check_repo_id", "check_save_folder", "check_token",
            "hub_reason", "load_pretrained", "model_card", "push_to_hub", "read_config",
-           "read_training", "save_pretrained"]
+           "read_training", "save_pretrained"]  # noqa: F822  (push names: __getattr__ below)
 
 log = logging.getLogger(__name__)
 
@@ -373,98 +367,11 @@ def _license(value: object, config_path: Path) -> str | None:
     return check_license(value.strip(), str(config_path)).lower()
 
 
-MAX_PAD_MULTIPLE = 256
-"""The coarsest grid a saved network may pad to (the zoo's own pad to 8 and 32): a deeper one
-would pad even a small image to a huge one."""
-
-
-MAX_WEIGHT_TENSORS = 20_000
-"""The most tensors a saved network's weights file may hold (the zoo's own hold 96 to 333): the
-layers a config.json may have built before they are compared with the file grow with it."""
-
-
 def _build(cls: type[Restorer], arguments: dict[str, Any], config_path: Path) -> Restorer:
     try:
         return cls(**arguments)
     except Exception as exc:  # noqa: BLE001  (any argument a publisher wrote must fail in one line)
-        raise ZooError(_misfit(cls, config_path, exc)) from None
-
-
-def _misfit(cls: type[Restorer], config_path: Path, exc: Exception) -> str:
-    return (f"{config_path}: arguments do not fit {cls.__name__} "
-            f"({type(exc).__name__}: {first_line(exc)})")
-
-
-class _TooLarge(Exception):
-    """Raised inside a meta build that registers more layers than its weights file can hold."""
-
-
-@contextlib.contextmanager
-def _bounded_meta_build(limit: int) -> Iterator[list[str]]:
-    """Torch's meta device (no memory), with this thread's builds stopped once they register
-    more than ``limit`` parameter tensors or modules: a config asking for a billion layers
-    would otherwise take hours to be built and compared. The list it gives names what went
-    over, if anything did (a constructor may swallow the exception)."""
-    from torch.nn.modules.module import (register_module_module_registration_hook,
-                                         register_module_parameter_registration_hook)
-
-    thread, counts, exceeded = threading.get_ident(), Counter[str](), []
-
-    def counting(kind: str):  # noqa: ANN202  (torch's hook signature)
-        def hook(module: torch.nn.Module, name: str, value: object) -> None:
-            if value is None or threading.get_ident() != thread:  # another thread's real model
-                return
-            counts[kind] += 1
-            if counts[kind] > limit:
-                exceeded.append(kind)
-                raise _TooLarge(kind)
-        return hook
-
-    handles = [register_module_parameter_registration_hook(counting("parameter tensors")),
-               register_module_module_registration_hook(counting("modules"))]
-    try:
-        with torch.device("meta"):
-            yield exceeded
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-def check_fits(cls: type[Restorer], arguments: dict[str, Any], config_path: Path,
-               weights_path: Path, pad_multiple: int | None = None) -> None:
-    """Build the network without memory (torch's meta device) and compare it with the weights
-    file's tensor shapes (and ``pad_multiple``, the config's own convention, when given), so
-    that a config describing a huge network is refused before anything is allocated: a network
-    that cannot be built is refused here too, in one line naming ``config_path``."""
-    shapes = weights_shapes(weights_path)
-    if len(shapes) > MAX_WEIGHT_TENSORS:
-        raise WeightsError(f"{weights_path} holds {len(shapes):,} tensors (at most "
-                           f"{MAX_WEIGHT_TENSORS:,}): not a restoration model the zoo runs")
-    limit = 2 * len(shapes) + 256  # modules without tensors, layers a constructor drops
-    failure: Exception | None = None
-    with _bounded_meta_build(limit) as exceeded:
-        try:
-            probe = cls(**arguments)
-        except Exception as exc:  # noqa: BLE001  (as in _build: one line, whatever it raised)
-            failure = exc
-    if exceeded:
-        raise WeightsError(f"{config_path}: its arguments build more than {limit:,} "
-                           f"{exceeded[0]}, and {weights_path} holds {len(shapes):,} tensors")
-    if failure is not None:
-        raise ZooError(_misfit(cls, config_path, failure))
-    if probe.pad_multiple > MAX_PAD_MULTIPLE:
-        raise ZooError(f"{config_path}: the network pads images to multiples of "
-                       f"{probe.pad_multiple} (at most {MAX_PAD_MULTIPLE}): not a restoration model "
-                       "the zoo runs")
-    if pad_multiple is not None and pad_multiple != probe.pad_multiple:
-        raise ZooError(f"{config_path}: input_conventions.pad_multiple is {pad_multiple} but "
-                       f"the network pads to {probe.pad_multiple}")
-    own = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
-    if shapes != own:
-        differ = sorted(k for k in set(own) | set(shapes) if own.get(k) != shapes.get(k))
-        raise WeightsError(f"{weights_path} does not fit the network {config_path} describes "
-                           f"({len(differ)} tensors differ, e.g. {differ[0]!r}: file "
-                           f"{shapes.get(differ[0])}, network {own.get(differ[0])})")
+        raise ZooError(misfit(cls, config_path, exc)) from None
 
 
 def _input_conventions(value: object, config_path: Path) -> InputConventions:
@@ -491,95 +398,14 @@ def _input_conventions(value: object, config_path: Path) -> InputConventions:
     return InputConventions(pad_multiple=pad_multiple)  # RGB in [0, 1]: the only ones accepted
 
 
-def push_to_hub(model: Restorer, repo_id: str, *, private: bool = False, token: str | None = None,
-                commit_message: str | None = None, api: HfApi | None = None,
-                training: dict[str, Any] | None = None) -> CommitInfo:
-    """Create (if needed) the Hub repo ``repo_id`` and upload the model's folder to it
-    (with ``training.json`` and the card's training section when ``training`` is given).
-
-    The folder is written before anything is asked of the Hub, so that a model that cannot be
-    saved leaves no empty repo behind. A ``training.json`` of an earlier push to the repo is
-    removed when this model has none (it would describe another model). ``private`` cannot
-    hide a repo that exists and is public: that is refused.
-    """
-    from huggingface_hub import HfApi
-
-    check_publishable(model)  # before the repo is created
-    check_repo_id(repo_id)
-    if api is None:
-        check_token(token)
-    api = api or HfApi(token=token)
-    with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
-        folder = save_pretrained(model, tmp, repo_id=repo_id, training=training)
-        try:
-            return _upload(api, model, repo_id, folder, private=private, training=training,
-                           commit_message=commit_message)
-        except ZooError:
-            raise
-        except Exception as exc:  # noqa: BLE001  (HTTP and network errors of huggingface_hub)
-            raise ZooError(f"push to {repo_id} failed: {hub_reason(exc)}") from None
+_PUSH_NAMES = frozenset({"check_token", "hub_reason", "push_to_hub"})
 
 
-_FILES_ONLY = "or write the files only: `zoo push --dry-run DIR`, zoo.hub.save_pretrained"
+def __getattr__(name: str) -> Any:
+    """``zoo.hub.push_to_hub`` and its checks, the documented names, from :mod:`zoo.hub_push`
+    (imported when first asked for: it imports this module)."""
+    if name in _PUSH_NAMES:
+        from zoo import hub_push
 
-
-def check_token(token: str | None = None) -> None:
-    """A push needs a token (``token``, else `hf auth login`'s or HF_TOKEN): refused in one line
-    before anything is loaded or written, rather than by the Hub's 401 after."""
-    from huggingface_hub import get_token
-
-    if not (token or get_token()):
-        raise ZooError(f"no Hugging Face token: run `hf auth login` or set HF_TOKEN ({_FILES_ONLY})")
-
-
-def hub_reason(exc: Exception) -> str:
-    """The Hub's own reason where it gave one ("Invalid username or password."), not only
-    the status line, and what to check."""
-    reason = first_line(exc)
-    server = getattr(exc, "server_message", None)
-    if server and first_line(server) not in reason:
-        reason = f"{reason} ({first_line(server)})"
-    if getattr(getattr(exc, "response", None), "status_code", None) in (401, 403):
-        reason += "; check your token (`hf auth login` or HF_TOKEN) and its write access to the repo"
-    elif _unreachable(exc):
-        reason += f"; the Hub could not be reached: check your connection ({_FILES_ONLY})"
-    return reason
-
-
-def _unreachable(exc: BaseException) -> bool:
-    """Whether ``exc`` is the network failing rather than the Hub answering: a name not
-    resolved, a connection refused or timed out (not any OSError: a full disk is not the
-    network), or the HTTP client's transport error, matched by name because that client is
-    huggingface_hub's choice (httpx's TransportError)."""
-    return (isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror))
-            or any(c.__name__ == "TransportError" for c in type(exc).__mro__))
-
-
-def _upload(api: HfApi, model: Restorer, repo_id: str, folder: Path, *, private: bool,
-            training: dict[str, Any] | None, commit_message: str | None) -> CommitInfo:
-    """Create the repo where needed and commit ``folder``'s files to it."""
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
-
-    existing = _repo_privacy(api, repo_id)
-    if existing is None:
-        api.create_repo(repo_id, private=private, exist_ok=True)
-    elif private and not existing:
-        raise ZooError(f"{repo_id} exists and is public: --private does not change an existing "
-                       "repo; make it private on the Hub first, or push to a new repo")
-    operations: list[Any] = [CommitOperationAdd(path_in_repo=path.name, path_or_fileobj=str(path))
-                             for path in sorted(folder.iterdir())]
-    if (existing is not None and training is None
-            and api.file_exists(repo_id, TRAINING_FILE)):
-        operations.append(CommitOperationDelete(path_in_repo=TRAINING_FILE))
-    return api.create_commit(repo_id, operations=operations,
-                             commit_message=commit_message or f"Upload {model.name} with zoo")
-
-
-def _repo_privacy(api: HfApi, repo_id: str) -> bool | None:
-    """Whether the repo is private; None when it does not exist (or is not visible to us)."""
-    from huggingface_hub.errors import RepositoryNotFoundError
-
-    try:
-        return bool(api.repo_info(repo_id).private)
-    except RepositoryNotFoundError:
-        return None
+        return getattr(hub_push, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

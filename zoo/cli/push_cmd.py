@@ -29,8 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from zoo.ensemble import split_ensemble
-    from zoo.hub import (check_publishable, check_repo_id, check_save_folder, check_token,
-                         local_paths, push_to_hub, save_pretrained, saved_training)
+    from zoo.hub import (check_publishable, check_repo_id, check_save_folder, local_paths,
+                         save_pretrained, saved_training)
+    from zoo.hub_push import check_token, push_to_hub
     from zoo.loading import is_saved_model, load_model
 
     check_repo_id(args.repo, f"--repo {args.repo!r}")
