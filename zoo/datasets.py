@@ -48,6 +48,7 @@ class Dataset:
 
     @property
     def ids(self) -> list[str]:
+        """The images' ids, in order."""
         return [image_id for image_id, _ in self.items]
 
     def readable(self, on_error: Callable[[str], None] = print) -> Iterator[tuple[str, np.ndarray]]:
@@ -164,6 +165,8 @@ def _array_loader(array: np.ndarray) -> Loader:
 
 
 def div2k_dataset() -> Dataset:
+    """The 100 DIV2K validation images in the data cache; a DataError saying what to do when their
+    folder cannot be read or they are missing or incomplete."""
     problem = div2k_problem()
     if problem:
         raise DataError(f"{div2k_dir()}: DIV2K validation {problem}; fix its permissions, or pass "

@@ -299,10 +299,12 @@ class Ranks:
 
     @property
     def enabled(self) -> bool:
+        """Whether there are other ranks (a torchrun job of more than one process)."""
         return self.world > 1
 
     @property
     def main(self) -> bool:
+        """Whether this is rank 0 (always, outside torchrun): the process that writes shared files."""
         return self.rank == 0
 
     def watched(self) -> AbstractContextManager[None]:
@@ -311,6 +313,7 @@ class Ranks:
         return collective(self.rank) if self.enabled else nullcontext()
 
     def barrier(self) -> None:
+        """Wait until every rank gets here (nothing to wait for outside torchrun)."""
         if self.enabled:
             import torch.distributed as dist
 

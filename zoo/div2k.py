@@ -54,10 +54,12 @@ def _non_empty_file(path: Path) -> bool:
 
 
 def div2k_present() -> bool:
+    """Whether all 100 validation images are in the cache."""
     return div2k_found() == DIV2K_COUNT
 
 
 def offline_hint() -> str:
+    """How to provide DIV2K without a download, for the end of a failed fetch's error."""
     return (f"to provide the data without a download, place the 100 PNGs (0801.png .. 0900.png) in "
             f"{div2k_dir()} or pass --data DIR to `zoo bench`")
 

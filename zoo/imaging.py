@@ -83,6 +83,7 @@ class LoadedImage:
 
     @property
     def is_grey(self) -> bool:
+        """Whether the pixels are one channel (HxW)."""
         return self.pixels.ndim == 2
 
     @property

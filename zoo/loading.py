@@ -47,6 +47,7 @@ def is_saved_model(spec: str) -> bool:
 
 
 def parse_hub_id(spec: str) -> tuple[str, str | None]:
+    """``hf-hub:ORG/NAME[@REVISION]`` as ``(ORG/NAME, REVISION or None)``; ZooError if malformed."""
     repo, at, revision = spec[len(HUB_PREFIX):].partition("@")
     expected = f"{HUB_PREFIX}ORG/NAME or {HUB_PREFIX}ORG/NAME@REVISION"
     check_repo_id(repo, repr(spec), expected)

@@ -46,6 +46,7 @@ class PlainProgress:
         self.console.print(self.line(now, status), highlight=False, markup=False)
 
     def line(self, now: float, status: str | None = None) -> str:
+        """The progress line at ``now`` (a ``time.monotonic()``), ``status`` at its end if given."""
         elapsed = now - self._t0
         rate = (self.done - self._from) / max(elapsed, 1e-9)
         steps_left = (self.total - self.done) / rate if rate > 0 else None

@@ -81,6 +81,7 @@ class LowPrecision(ModelWrapper):
 
     @property
     def description(self) -> str:
+        """What runs, for messages: ``unet-l1 at bf16``."""
         return f"{self.model.name} at {self.precision}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -95,6 +95,7 @@ class ModelInfo:
 
     @property
     def trainable(self) -> bool:
+        """Whether the entry has a training recipe."""
         return self.recipe is not None
 
 
@@ -257,6 +258,7 @@ def list_models(pattern: str = "*", *, trainable: bool | None = None,
 
 
 def list_architectures() -> list[str]:
+    """Sorted names of the registered architecture classes."""
     _ensure_loaded()
     return sorted(_ARCHITECTURES)
 
@@ -274,6 +276,7 @@ def get_model_info(name: str) -> ModelInfo:
 
 
 def architecture_class(name: str) -> type[Restorer]:
+    """The class registered as ``name``; a one-line ZooError naming the known ones for an unknown name."""
     _ensure_loaded()
     try:
         return _ARCHITECTURES[name]

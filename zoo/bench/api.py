@@ -94,6 +94,10 @@ def default_out_dir(dataset: Dataset) -> Path:
 
 @dataclass
 class BenchRun:
+    """One dataset's run: what was asked, what was measured, and its report's meta dict (None
+    where no report was written: on ranks other than 0, with no model loaded or no image read,
+    or after ``error``)."""
+
     plan: BenchPlan
     outcome: BenchOutcome
     meta: dict | None

@@ -19,6 +19,8 @@ REPORTED_METRICS = ("psnr", "ssim", "psnr_b")
 
 @dataclass(frozen=True)
 class ReportedRow:
+    """One row of ``published.csv``: a model's published means at one dataset, protocol and quality."""
+
     dataset: str
     protocol: str
     quality: int

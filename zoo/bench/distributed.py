@@ -38,6 +38,7 @@ class DistContext(Ranks):
         return list(items[self.rank::self.world])
 
     def close(self) -> None:
+        """Leave the process group this context joined, if any; calling it again does nothing."""
         if self._initialised:
             import torch.distributed as dist
 

@@ -65,6 +65,8 @@ document.querySelectorAll('table.sortable').forEach(function(table){
 def render_html(dataset: str, summary: list[dict[str, Any]], metrics: tuple[str, ...],
                 reported: list[ReportedRow], meta: dict[str, Any], plots: list[Path],
                 crops: list[dict[str, Any]], base: Path) -> str:
+    """The text of leaderboard.html; ``plots`` and crop files are linked relative to ``base``, the
+    page's folder."""
     e = html.escape
     out = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
            "<meta name='viewport' content='width=device-width, initial-scale=1'>"

@@ -38,6 +38,8 @@ PARTIAL_NOTE = ("(n of N): the mean covers only the n images that every model in
 
 
 def has_partial(entries: list[dict[str, Any]], metrics: tuple[str, ...]) -> bool:
+    """Whether any mean of ``metrics`` among ``entries`` covers fewer images than its row (the
+    table then needs :data:`PARTIAL_NOTE`)."""
     return any(m in e.get("partial", {}) for e in entries for m in metrics)
 
 
@@ -55,6 +57,7 @@ def incomparable(reported: list[ReportedRow], entries: list[dict[str, Any]]) -> 
 
 
 def metric_header(name: str) -> str:
+    """A metric's column header: its label, its unit if any, and which way is better (↑ or ↓)."""
     unit = f" ({METRIC_UNITS[name]})" if name in METRIC_UNITS else ""
     return f"{METRIC_LABELS.get(name, name)}{unit} {'↓' if name in LOWER_IS_BETTER else '↑'}"
 
@@ -188,6 +191,7 @@ def md_code(text: str, *, in_table: bool = False) -> str:
 
 def render_markdown(dataset: str, summary: list[dict[str, Any]], metrics: tuple[str, ...],
                     reported: list[ReportedRow], meta: dict[str, Any]) -> str:
+    """The text of LEADERBOARD.md."""
     lines = [f"# Leaderboard: {md_text(dataset)}", ""]
     said = [f"Means over {image_count(summary)} images of {md_code(dataset)} "
             f"({md_text(meta.get('dataset_source', ''))}).",
@@ -285,4 +289,5 @@ def _sort_key(entry: dict[str, Any], lead: str | None) -> tuple:
 
 
 def write_markdown(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a reader never sees half a file)."""
     atomic_write(path, lambda fh: fh.write(text))

@@ -61,6 +61,8 @@ def cpu_name() -> str:
 
 
 def device_description(device: str | None) -> str:
+    """The device as meta.json records it: a GPU's name, or the CPU's model and thread count
+    (``device`` None: the CPU)."""
     import platform
 
     import torch
@@ -150,4 +152,5 @@ def _run_record(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_meta(path: Path, meta: dict[str, Any]) -> None:
+    """Write ``meta`` to ``path`` as indented JSON, atomically; values JSON lacks are written as text."""
     atomic_write(path, lambda fh: json.dump(meta, fh, indent=2, default=str))

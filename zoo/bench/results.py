@@ -55,9 +55,12 @@ class Row:
 
     @property
     def key(self) -> Key:
+        """(dataset, model, image, quality, protocol): one row per key in a results file."""
         return (self.dataset, self.model, self.image, int(self.quality), self.protocol)
 
     def to_record(self) -> dict[str, str]:
+        """The row as results.csv cells: floats at full precision, "nan" for a metric measured
+        but undefined, empty for one not measured."""
         record = {"dataset": self.dataset, "model": self.model, "image": self.image,
                   "quality": str(int(self.quality)), "protocol": self.protocol,
                   "weights": self.weights, "truth": self.truth, "setup": self.setup,
@@ -70,6 +73,8 @@ class Row:
 
     @classmethod
     def from_record(cls, record: dict[str, str]) -> Row:
+        """The row of a results.csv record (:meth:`to_record`'s cells); a metric said measured
+        whose cell is empty is left out of ``measured``, to be measured again."""
         values = {m: float(record[m]) for m in ALL_METRICS if record.get(m) not in (None, "")}
         measured = record.get("measured")  # absent in older files: the metrics with a value
         # A metric said measured whose cell is empty (a value erased by hand; older files wrote
@@ -163,6 +168,7 @@ class ResultsStore:
 
     @property
     def rows(self) -> list[Row]:
+        """Every row, sorted by key."""
         return sorted(self._rows.values(), key=lambda r: r.key)
 
     def add(self, rows: Iterable[Row]) -> None:
@@ -227,6 +233,7 @@ def _summary_cell(value: object) -> str:
 
 
 def write_summary(path: Path, summary: list[dict[str, object]]) -> None:
+    """Write :func:`summarize`'s entries to ``path`` as summary.csv, atomically."""
     records = ({k: _summary_cell(v) for k, v in e.items()} for e in summary)
     atomic_write(path, lambda fh: _write_csv(fh, SUMMARY_COLUMNS, records))
 

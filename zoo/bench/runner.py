@@ -78,6 +78,8 @@ class BenchPlan:
 
 @dataclass
 class BenchOutcome:
+    """What :func:`run_bench` did: the rows, what was skipped or failed, and what the report needs."""
+
     rows: list[Row]
     """Every row of ``results.csv`` after the run (measured now or before)."""
     measured: int = 0

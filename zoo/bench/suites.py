@@ -37,6 +37,9 @@ class SuiteError(ZooError):
 
 @dataclass(frozen=True)
 class Suite:
+    """A benchmark suite, as read from its TOML file (the keys above); ``path`` is None for one
+    not read from a file."""
+
     name: str
     description: str = ""
     datasets: tuple[str, ...] = ("auto",)
@@ -48,6 +51,7 @@ class Suite:
 
 
 def suite_names() -> list[str]:
+    """The names of the suites in ``benchmarks/``, sorted; none when there is no such folder."""
     try:
         return sorted(p.stem for p in resource_dir("benchmarks").glob("*.toml"))
     except FileNotFoundError:

@@ -26,6 +26,7 @@ err_console = terminal.console(stderr=True, soft_wrap=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``zoo`` parser, with every subcommand's module registered on it."""
     import importlib
 
     from zoo import __version__
@@ -180,6 +181,8 @@ def _stopped(watch: _InterruptWatch) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``zoo`` entry point: parse ``argv`` (default ``sys.argv[1:]``), run the command, and
+    return the exit status (under torchrun, a process that joined the job ends here)."""
     from zoo.distributed import leave, reported_once
 
     return leave(run_tool(reported_once(lambda: _dispatch(argv))))

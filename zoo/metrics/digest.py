@@ -36,6 +36,7 @@ class KeepLast(Generic[T]):
         self._entry: tuple[Hashable, T] | None = None
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """The value kept for ``key``, else ``compute()``'s, which is kept in its place."""
         entry = self._entry  # one read: another thread may replace it at any moment
         if entry is None or entry[0] != key:
             entry = (key, compute())

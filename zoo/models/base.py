@@ -197,9 +197,11 @@ class Restorer(nn.Module):
 
     @property
     def name(self) -> str:
+        """The registry entry's name; the class's name for a model without registry info."""
         return self.info.name if self.info is not None else type(self).__name__
 
     def num_parameters(self) -> int:
+        """How many numbers the parameters hold (buffers not counted)."""
         return sum(p.numel() for p in self.parameters())
 
     def _larger_copy(self, **changes: Any) -> tuple[Self, list[str]]:
@@ -246,6 +248,7 @@ class ModelWrapper(Restorer):
 
     @property
     def name(self) -> str:
+        """The wrapped model's name with this wrapper's suffix (``unet-l1+x8``)."""
         return self.model.name + self.suffix
 
     @property

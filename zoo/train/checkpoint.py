@@ -261,6 +261,7 @@ def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
 
 
 def restore_rng(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """Set the RNG states :func:`rng_state` saved; CUDA ones only for the GPUs this machine has."""
     torch.set_rng_state(tensors["rng.torch"])
     cuda = sorted((int(k.rsplit(".", 1)[1]), v) for k, v in tensors.items()
                   if k.startswith("rng.cuda."))

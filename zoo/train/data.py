@@ -98,6 +98,7 @@ class SkipWarnings:
 
     @property
     def skipped(self) -> int:
+        """How many images were skipped so far."""
         return len(self.problems)
 
     @property
@@ -106,6 +107,8 @@ class SkipWarnings:
         return self.skipped > MAX_SKIP_WARNINGS
 
     def skip(self, problem: str) -> None:
+        """Count a skipped image; ``problem`` (its path and why) is warned of among the first
+        ``MAX_SKIP_WARNINGS``."""
         self.problems.append(problem)
         if self.skipped <= MAX_SKIP_WARNINGS:
             warnings.warn(f"skipping {self.kind} image {problem}", stacklevel=3)
@@ -202,6 +205,9 @@ class ImageStore:
 
 @dataclass(frozen=True)
 class Augment:
+    """How a training sample is made: a random ``patch``-px crop, flipped and rotated, JPEG-coded
+    at a quality drawn from ``quality`` (both ends included), made grey at ``grey_fraction``."""
+
     patch: int
     quality: tuple[int, int]
     grey_fraction: float
@@ -220,6 +226,8 @@ class PatchDataset(Dataset):
         return len(self.store)
 
     def image_index(self, position: int) -> int:
+        """The store's index of the image at stream ``position``: each epoch takes every image
+        once, in an order fixed by the seed and the epoch."""
         n = len(self.store)
         epoch = position // n
         perm = self._perms.get(epoch)

@@ -25,6 +25,7 @@ class Dist(Ranks):
     local_rank: int = 0
 
     def wrap(self, model: nn.Module, device: torch.device, find_unused: bool = False) -> nn.Module:
+        """``model`` in DistributedDataParallel under torchrun; outside it, ``model`` itself."""
         if not self.enabled:
             return model
         ids = [device.index] if device.type == "cuda" else None
@@ -76,6 +77,7 @@ class Dist(Ranks):
         return tensor
 
     def close(self) -> None:
+        """Leave the process group, if this process is in one."""
         if self.enabled and dist.is_initialized():
             dist.destroy_process_group()
 

@@ -25,6 +25,8 @@ class EMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module, decay: float) -> None:
+        """Move the shadow's parameters towards ``model``'s (at ``decay``, or the ramp's lower
+        value early on) and copy its buffers."""
         self.updates += 1
         d = min(decay, (1 + self.updates) / (10 + self.updates))
         # One fused call per list, not one kernel per tensor (arnet-nogan has 160 parameter tensors):
@@ -41,8 +43,11 @@ class EMA:
             torch._foreach_copy_(buffers, list(model.buffers()))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
+        """The shadow model's state dict (to save; :attr:`updates` is saved separately)."""
         return self.model.state_dict()
 
     def load_state_dict(self, state: dict[str, torch.Tensor], updates: int) -> None:
+        """Load saved shadow weights and the number of updates that made them (which sets the
+        decay's ramp)."""
         self.model.load_state_dict(state, strict=True)
         self.updates = updates

@@ -29,6 +29,7 @@ def resolve_device(spec: str, local_rank: int = 0, where: str = "") -> torch.dev
 
 
 def cpu_has_native_bf16() -> bool:
+    """Whether torch's oneDNN (mkldnn) reports bf16 support on this CPU; False where it cannot say."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):

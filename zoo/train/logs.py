@@ -75,6 +75,8 @@ class BudgetedRemainingColumn(TimeRemainingColumn):
     ``deadline`` field, a ``time.monotonic()``)."""
 
     def render(self, task: Task) -> Text:
+        """The time left: the budget's where it ends sooner; rich's own for a finished task or one
+        without a ``deadline``."""
         deadline = task.fields.get("deadline")
         if deadline is None or task.finished:
             return super().render(task)
@@ -214,6 +216,8 @@ class RunLog:
             self._last = (t + time.monotonic() - start, n)
 
     def validation(self, step: int, stage: str, scores: dict[int, dict[str, Any]]) -> None:
+        """Log a validation's scores (per quality, per metric): rows of val.csv, TensorBoard
+        scalars when it is on, and one line for the user (main process only)."""
         if not self.enabled:
             return
         self._append("val.csv", [[step, stage, q, metric, f"{value:.6f}"]

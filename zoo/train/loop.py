@@ -111,11 +111,15 @@ class Trainer:
     # --- setup ----------------------------------------------------------------------------------
 
     def autocast(self) -> contextlib.AbstractContextManager:
+        """A context that runs at the recipe's autocast precision (a no-op context for fp32)."""
         if self.amp_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def build(self) -> None:
+        """Seed torch and build the networks on the device: the generator (``model.init`` loaded
+        unless resuming), the critic if a stage needs one, the EMA and the step context (DDP under
+        torchrun)."""
         r = self.recipe
         torch.manual_seed(r.seed)
         try:
@@ -313,6 +317,8 @@ class Trainer:
     # --- the run --------------------------------------------------------------------------------
 
     def new_optimizers(self, stage: Stage) -> None:
+        """Fresh optimizers for the networks ``stage`` trains (the critic's at ``lr`` times
+        ``critic_lr_mult``); None for a network it does not train."""
         self.opt_g = self.opt_c = None
         if stage.kind in ("generator", "gan"):
             self.opt_g = make_optimizer(list(self.generator.parameters()), stage, stage.lr)

@@ -41,6 +41,7 @@ class GeneratorLoss(nn.Module):
 
 
 def generator_adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """BCE with logits against "real" (1): low when the critic takes generated patches for real."""
     fake_logits = fake_logits.float()
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
 

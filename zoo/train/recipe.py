@@ -57,6 +57,9 @@ def _related(a: str, b: str) -> bool:
 
 @dataclass
 class ModelSection:
+    """The ``[model]`` table: the generator's arguments, frozen part and starting weights
+    (keys: training/README.md, "Recipes")."""
+
     args: dict[str, Any] = field(default_factory=dict)
     """Overrides of the registry entry's architecture arguments."""
     encoder_attr: str = "encoder"
@@ -69,6 +72,9 @@ class ModelSection:
 
 @dataclass
 class CriticSection:
+    """The ``[critic]`` table: the critic of ``critic`` and ``gan`` stages (keys:
+    training/README.md, "Recipes")."""
+
     architecture: str = "zoo.models.critic:PatchCritic"
     """``module:Class`` of the critic (a torch module returning logits)."""
     args: dict[str, Any] = field(default_factory=dict)
@@ -76,6 +82,9 @@ class CriticSection:
 
 @dataclass
 class DataSection:
+    """The ``[data]`` table: the images, patches and JPEG degradation (keys: training/README.md,
+    "Recipes")."""
+
     train: list[str] = field(default_factory=list)
     """Folders of training images (searched recursively); relative to the working directory."""
     val: str = ""
@@ -97,6 +106,9 @@ class DataSection:
 
 @dataclass
 class ValidationSection:
+    """The ``[validation]`` table: how often and how ``data.val`` is scored (keys:
+    training/README.md, "Recipes")."""
+
     every: int = 500
     qualities: list[int] = field(default_factory=lambda: [10, 30])
     crop: int = 256
@@ -108,12 +120,18 @@ class ValidationSection:
 
 @dataclass
 class CheckpointSection:
+    """The ``[checkpoint]`` table: how often to checkpoint and how many to keep (keys:
+    training/README.md, "Recipes")."""
+
     every: int = 500
     keep: int = 3
 
 
 @dataclass
 class SelectSection:
+    """The ``[select]`` table: which validation picks the exported generator (keys:
+    training/README.md, "Recipes")."""
+
     metric: str = "lpips_alex"
     mode: Literal["min", "max"] = "min"
     stages: list[str] = field(default_factory=list)
@@ -125,6 +143,9 @@ class SelectSection:
 
 @dataclass
 class Stage:
+    """One ``[stages.NAME]`` table (``name`` is NAME, set by the loader); stages run in file order
+    (keys: training/README.md, "Recipes")."""
+
     kind: StageKind
     steps: int
     max_minutes: float = 0.0
@@ -156,6 +177,9 @@ class Stage:
 
 @dataclass
 class Recipe:
+    """A whole recipe: the top-level keys, a dataclass per table, and the stages in order (keys:
+    training/README.md, "Recipes")."""
+
     stages: dict[str, Stage]
     seed: int = 0
     device: str = "auto"
@@ -180,10 +204,12 @@ class Recipe:
 
     @property
     def total_steps(self) -> int:
+        """The stages' steps together, capped at ``max_steps`` when it is set (time caps aside)."""
         total = sum(s.steps for s in self.stages.values())
         return min(total, self.max_steps) if self.max_steps else total
 
     def to_dict(self) -> dict[str, Any]:
+        """The recipe as plain data, as ``OUT/recipe.json`` and checkpoints save it (``origins`` left out)."""
         saved = dataclasses.asdict(self)
         del saved["origins"]
         return saved

@@ -34,6 +34,8 @@ def lr_factor(stage: Stage, stage_step: int) -> float:
 
 
 def make_optimizer(params: list[nn.Parameter], stage: Stage, lr: float) -> torch.optim.Optimizer:
+    """Adam or AdamW as ``stage`` sets it, at ``lr``, which each group keeps as ``base_lr`` for
+    :func:`set_lr`."""
     kwargs = {"lr": lr, "betas": tuple(stage.betas), "weight_decay": stage.weight_decay}
     cls = torch.optim.AdamW if stage.optimizer == "adamw" else torch.optim.Adam
     opt = cls(params, **kwargs)
@@ -43,6 +45,7 @@ def make_optimizer(params: list[nn.Parameter], stage: Stage, lr: float) -> torch
 
 
 def set_lr(opt: torch.optim.Optimizer, factor: float) -> float:
+    """Set each group's lr to ``factor`` times its ``base_lr``; returns the first group's."""
     for group in opt.param_groups:
         group["lr"] = group["base_lr"] * factor
     return opt.param_groups[0]["lr"]
@@ -81,6 +84,9 @@ def _backward_step(loss: torch.Tensor, opt: torch.optim.Optimizer, params: list[
 
 def generator_step(ctx: StepContext, batch: tuple[torch.Tensor, torch.Tensor], stage: Stage,
                    stage_step: int, loss_fn: GeneratorLoss, opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    """One generator step on ``(degraded, target)``, the encoder frozen for the stage's first
+    ``freeze_encoder_steps`` and the critic (not trained here) scoring the output when the loss has
+    an adversarial weight; returns the losses, detached."""
     x, y = batch
     if ctx.encoder is not None and stage.freeze_encoder_steps:
         ctx.encoder.requires_grad_(stage_step >= stage.freeze_encoder_steps)
@@ -102,6 +108,8 @@ def generator_step(ctx: StepContext, batch: tuple[torch.Tensor, torch.Tensor], s
 
 def critic_step(ctx: StepContext, batch: tuple[torch.Tensor, torch.Tensor], stage: Stage,
                 opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    """One critic step: the targets as real, the generator's outputs (no gradient) as fake;
+    returns the critic's loss, detached."""
     x, y = batch
     ctx.generator_raw.eval()
     with torch.no_grad(), ctx.autocast():
@@ -132,9 +140,12 @@ class Switcher:
     history: dict[str, int] = field(default_factory=lambda: {"critic": 0, "generator": 0})
 
     def next(self) -> str:
+        """The network the next step trains: ``"critic"`` or ``"generator"``."""
         return self.mode
 
     def done(self, stage: Stage, d: Dist, critic_loss_value: torch.Tensor | None = None) -> None:
+        """Count a step of the current network and switch when ``stage``'s rule says so; under
+        threshold switching every rank must call it (the critic's loss is averaged over them)."""
         self.history[self.mode] += 1
         self.count += 1
         if self.mode == "critic":
@@ -149,8 +160,10 @@ class Switcher:
             self.mode, self.count = "critic", 0
 
     def state(self) -> dict:
+        """The switcher as JSON data, for a checkpoint."""
         return {"mode": self.mode, "count": self.count, "history": dict(self.history)}
 
     @classmethod
     def from_state(cls, state: dict) -> Switcher:
+        """The switcher that :meth:`state` saved."""
         return cls(mode=state["mode"], count=state["count"], history=dict(state["history"]))
