@@ -269,6 +269,39 @@ def test_help_texts_name_documents_that_exist(capsys: pytest.CaptureFixture) -> 
         assert (Path(folder) / name).is_file(), name
 
 
+
+def test_help_never_breaks_a_path_at_a_hyphen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture) -> None:
+    """A checkout in ~/jpeg-zoo: argparse broke ``.../jpeg-`` and ``zoo/docs/bench.md`` onto two
+    lines, a path no one can copy (and this test's sibling found ``/docs/bench.md`` in it)."""
+    import zoo.resources
+
+    monkeypatch.setenv("COLUMNS", "60")
+    checkout = tmp_path / "my-jpeg-zoo-checkout"
+    for folder in ("zoo", "docs", "training"):
+        (checkout / folder).mkdir(parents=True)
+    monkeypatch.setattr(zoo.resources, "PACKAGE_DIR", checkout / "zoo")
+    for command in (["--help"], ["bench", "--help"]):
+        with pytest.raises(SystemExit):
+            main(command)
+        out = capsys.readouterr().out
+        assert f"{checkout}/docs" in out, out
+
+
+def test_bench_help_names_every_metric_in_the_registry(monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    """A metric added to METRICS is a --metrics word in `zoo bench --help` with no other edit."""
+    import dataclasses
+
+    import zoo.metrics
+
+    added = dataclasses.replace(zoo.metrics.METRICS["psnr"], name="mae_test")
+    monkeypatch.setitem(zoo.metrics.METRICS, "mae_test", added)
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"{' '.join(zoo.metrics.METRICS)}, or all" in text and "mae_test" in text, text
+
 def test_a_missing_document_is_named_by_its_repository_path(monkeypatch: pytest.MonkeyPatch) -> None:
     import zoo.resources
 

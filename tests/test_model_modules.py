@@ -19,6 +19,10 @@ import zoo
 from zoo.cli import main
 from zoo.errors import ZooError
 
+# train_tiny.toml's critic is test_train:TinyCritic, registered when test_train is imported: run
+# alone, this file failed with "not a registered critic".
+import test_train  # noqa: F401
+
 TINY_RECIPE = Path(__file__).parent / "train_tiny.toml"  # not test_train's: it registers an entry
 
 ModuleWriter = Callable[..., None]

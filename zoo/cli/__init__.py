@@ -33,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from zoo.resources import doc_path
 
-    parser = argparse.ArgumentParser(
+    from zoo.cli.help_format import ArgumentParser
+
+    parser = ArgumentParser(
         prog="zoo", description="JPEG artifact removal: restore, benchmark and train models.",
         epilog=f"Documentation: {doc_path('')} (restore.md, bench.md, metrics.md, models.md, "
                f"weights.md, DEVELOPING.md) and {doc_path('README.md', 'training')} (training).")

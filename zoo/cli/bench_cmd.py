@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from zoo import terminal
 from zoo.cli import shown
 from zoo.cli.arg_types import named, named_path
+from zoo.cli.help_format import METRIC_NAMES
 from zoo.degrade import PROTOCOLS
 from zoo.distributed import alike_on_every_rank
 from zoo.errors import first_few
@@ -36,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="rgb: colour in and out; y: the literature's grey (Y channel) protocol "
                         "(default: the --suite's; the default suite's rgb)")
     p.add_argument("--metrics", nargs="+", metavar="NAME",
-                   help="psnr psnr_b ssim ms_ssim lpips_alex niqe brisque, or all (default: the "
+                   help=f"{METRIC_NAMES}, or all (default: the "
                         "--suite's; the default suite's all)")
     p.add_argument("--out", "-o", type=named_path("a folder"), metavar="DIR",
                    help="output folder (default: runs/bench/<dataset>/ in the current folder); with several "
