@@ -184,7 +184,9 @@ def test_list_models_filters_by_shipped_weights() -> None:
 
     shipped = {p.stem for p in (Path(zoo.__file__).parent / "weights").glob("*.safetensors")}
     with_weights = list_models(with_weights=True)
-    assert shipped and shipped <= set(with_weights)
+    assert shipped and shipped <= set(with_weights), (
+        f"zoo/weights/ holds {sorted(shipped - set(with_weights))} with no registered entry of that name "
+        "with weights: its module not in MODULES of zoo/models/__init__.py, or no WeightsInfo")
     assert all(name in shipped or get_model_info(name).weights.hub_repo for name in with_weights)
     assert "jpeg" in list_models(with_weights=False)  # the identity has nothing to load
     assert sorted(with_weights + list_models(with_weights=False)) == list_models()
@@ -323,3 +325,36 @@ def test_loading_a_model_leaves_the_caller_s_random_numbers_as_they_were(tmp_pat
         torch.manual_seed(0)
         load()
         assert torch.equal(torch.rand(3), expected)
+
+
+def _section(path: Path, heading: str) -> str:
+    """The text of ``path`` from the line ``heading`` to the next heading of its level."""
+    text = path.read_text(encoding="utf-8")
+    start = text.index(f"\n{heading}\n")
+    level = heading.split(" ")[0]
+    end = text.find(f"\n{level} ", start + len(heading) + 2)
+    return text[start:end if end >= 0 else None]
+
+
+def test_every_entry_is_in_the_docs_and_every_recipe_is_an_entrys() -> None:
+    """Past its one module and one line, a new entry goes into the models tables of README.md and
+    docs/models.md and, with shipped weights, into training/README.md's record of how they were
+    trained (the model card sends readers there); a recipe file names an entry that uses it. A
+    newcomer's entry was missing from all three with the suite green."""
+    from zoo.registry import get_model_info
+
+    root = Path(__file__).resolve().parents[1]
+    tables = {"README.md": _section(root / "README.md", "## Models"),
+              "docs/models.md": (root / "docs" / "models.md").read_text(encoding="utf-8")}
+    trained = _section(root / "training" / "README.md", "## How the shipped weights were trained")
+    infos = [get_model_info(name) for name in zoo.list_models()]
+    for info in infos:
+        for doc, text in tables.items():
+            assert f"\n| `{info.name}` |" in text, f"{info.name}: no row in {doc}'s models table"
+        if info.weights is not None:
+            assert f"`{info.name}`" in trained, (
+                f"{info.name}: shipped weights, not in training/README.md's 'How the shipped weights "
+                "were trained'")
+    recipes = {path.stem for path in (root / "training").glob("*.toml")}
+    assert recipes == {info.recipe for info in infos if info.recipe}, (
+        "training/*.toml against the entries' ModelInfo(recipe=...)")
