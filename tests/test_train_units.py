@@ -463,3 +463,24 @@ def test_a_failed_write_names_the_newest_checkpoint_to_resume_from(tmp_path: Pat
     for path in (tmp_path / "train.csv", tmp_path / "checkpoints" / "step-00000120"):
         assert str(write_failure(path, "it", full)).endswith(
             "once it can be written, --resume continues from the last checkpoint (step-00000100)")
+
+
+def test_training_qualities_are_drawn_from_both_ends_of_the_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``data.quality = [lo, hi]`` includes hi: a mutant drawing from [lo, hi) passed every test
+    (a recipe's [5, 40] would never have trained at 40)."""
+    import zoo.train.data as data
+
+    seen: list[int] = []
+
+    def record(image: np.ndarray, quality: int) -> np.ndarray:
+        seen.append(quality)
+        return image
+
+    monkeypatch.setattr(data, "jpeg_roundtrip", record)
+    image = np.random.default_rng(0).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    for grey_fraction in (0.0, 1.0):
+        seen.clear()
+        samples = data.PatchDataset([image], data.Augment(16, (10, 12), grey_fraction), seed=3)
+        for position in range(90):
+            samples[position]
+        assert sorted(set(seen)) == [10, 11, 12], (grey_fraction, sorted(set(seen)))
