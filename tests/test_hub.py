@@ -494,11 +494,15 @@ def test_an_undefined_validation_score_is_json_null_and_said_in_the_card(tmp_pat
 
 def test_push_dry_run_into_an_unwritable_place_is_one_line(tmp_path: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Said before the model loads, as restore's --out-dir says it (it was "cannot write there
+    (Not a directory)", after loading)."""
     (tmp_path / "a-file").write_text("x")
     source = save_pretrained(_model(), tmp_path / "src")
-    assert main(["push", str(source), "--repo", "org/x", "--dry-run", str(tmp_path / "a-file")]) == 2
-    err = capsys.readouterr().err
-    assert "cannot write there" in err and "Traceback" not in err
+    for target in (tmp_path / "a-file", tmp_path / "a-file" / "x"):
+        assert main(["push", str(source), "--repo", "org/x", "--dry-run", str(target)]) == 2
+        out, err = capsys.readouterr()
+        assert err == f"error: --dry-run {target}: {tmp_path / 'a-file'} is a file, not a folder\n"
+        assert "weights from" not in out
 
 
 def test_card_shows_the_arguments_the_model_was_built_with(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from zoo.atomic import unwritable_folder
     from zoo.ensemble import split_ensemble
     from zoo.hub import (check_publishable, check_repo_id, check_save_folder, local_paths,
                          save_pretrained, saved_training)
@@ -35,8 +36,11 @@ def run(args: argparse.Namespace) -> int:
     from zoo.loading import is_saved_model, load_model
 
     check_repo_id(args.repo, f"--repo {args.repo!r}")
-    if args.dry_run:
-        check_save_folder(args.dry_run)  # before the model is loaded
+    if args.dry_run:  # before the model is loaded
+        why = unwritable_folder(args.dry_run)
+        if why:  # as restore's --out-dir says it (the save said "Not a directory", after loading)
+            raise ZooError(f"--dry-run {args.dry_run}: {why}")
+        check_save_folder(args.dry_run)
     else:
         check_token()
     base, ensemble = split_ensemble(args.name)
