@@ -229,9 +229,9 @@ def test_a_model_that_does_not_load_is_said_so(image_folder: Path, tmp_path: Pat
     capsys.readouterr()
     assert main(args) == 1
     assert {r["model"] for r in _table(out / "summary.csv")} == {"jpeg"}
-    assert "failed unet-l1 (could not be loaded): ZooError: weights damaged" in capsys.readouterr().err
-    assert "- `unet-l1` (could not be loaded): ZooError: weights damaged" in (out / "LEADERBOARD.md").read_text()
-    assert "unet-l1 (could not be loaded): ZooError" in (out / "leaderboard.html").read_text()
+    assert "failed unet-l1 (could not be loaded): weights damaged" in capsys.readouterr().err
+    assert "- `unet-l1` (could not be loaded): weights damaged" in (out / "LEADERBOARD.md").read_text()
+    assert "unet-l1 (could not be loaded): weights damaged" in (out / "leaderboard.html").read_text()
 
 
 def test_a_failure_repeated_on_every_image_is_one_line(image_folder: Path, tmp_path: Path,
@@ -280,7 +280,7 @@ def test_failures_are_grouped_by_reason_with_their_count(
                  "--metrics", "psnr", "--out", str(tmp_path / "out"), "--no-progress"]) == 1
     failed = [line for line in capsys.readouterr().err.splitlines() if line.startswith("failed")]
     assert failed == ["failed unet-l1 (could not be loaded), gan (could not be loaded) (2 times): "
-                      "ZooError: weights damaged"]
+                      "weights damaged"]
 
 
 def test_published_rows_appear_as_reported_only(tmp_path: Path, image_folder: Path) -> None:
@@ -1025,7 +1025,7 @@ def test_every_image_skipped_fails_and_writes_no_leaderboard(
     assert main(args) == 1
     err = capsys.readouterr().err
     assert "tiny: no image could be measured (all 4 skipped); no leaderboard written to" in err
-    assert err.count("skipped a: ImageError:") == 1
+    assert err.count("skipped a: ") == 1 and "ImageError" not in err
     assert not (out / "LEADERBOARD.md").exists() and not (out / "meta.json").exists()
     (run,) = _bench(image_folder, tmp_path / "api", crops=0)
     assert run.meta is None and len(run.outcome.skipped_images) == 4

@@ -450,7 +450,11 @@ def _merge_parts(out: Path, *, warn: bool = True) -> None:
 
 
 def _one_line(exc: BaseException) -> str:
-    """``Type: first line``, for the failures a leaderboard lists."""
+    """The first line of an error, for the skips and failures a bench lists: zoo's own errors say
+    the file and the problem themselves; any other is ``Type: first line``, its type telling
+    what went wrong."""
+    if isinstance(exc, ZooError) and str(exc).strip():
+        return first_line(exc)
     return f"{type(exc).__name__}: {first_line(exc)}" if str(exc).strip() else type(exc).__name__
 
 
