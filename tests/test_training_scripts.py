@@ -269,3 +269,26 @@ def test_grey_gap_scores_the_models_gain_on_the_luma_and_the_full_range_grey(
     assert out.startswith("skipped: ") and out.splitlines()[-1] == (  # white: luma 235, grey 255
         "set: 1 colour images, q10 gain over the JPEG: luma (16-235) +235.000 dB, full-range grey "
         "+255.000 dB")
+
+
+def test_validation_rows_prints_the_tables_cells_as_training_scores_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """training/README.md's validation cells, reproducible: the JPEG's row is the mean PSNR, SSIM
+    and LPIPS of the JPEG-compressed images themselves; a model that cannot be loaded is one line
+    and exit status 1, the other rows printed."""
+    from zoo.degrade import jpeg_roundtrip
+    from zoo.metrics import compute_metrics
+
+    val = _images(tmp_path / "val", [(48, 64, 3), (56, 40, 3)])
+    code = _run_main("validation_rows", ["jpeg", str(tmp_path / "nosuch"), "--val", str(val),
+                                         "--crop", "0", "--quality", "10", "30"], monkeypatch)
+    out = capsys.readouterr().out.splitlines()
+    assert code == 1 and out[0].startswith("2 images of ") and "nosuch: cannot be loaded" in out[2]
+    images = [np.asarray(Image.open(path)) for path in sorted(val.iterdir())]
+    expected = []
+    for quality in (10, 30):
+        scores = [compute_metrics(jpeg_roundtrip(truth, quality), truth,
+                                  names=["psnr", "ssim", "lpips_alex"]) for truth in images]
+        psnr, ssim, lpips = (np.mean([s[m] for s in scores]) for m in ("psnr", "ssim", "lpips_alex"))
+        expected.append(f"{psnr:.2f} / {ssim:.3f} / {lpips:.4f}")
+    assert out[1] == f"| jpeg | {expected[0]} | {expected[1]} |"
