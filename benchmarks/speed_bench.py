@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--models", nargs="+", default=None, help="default: every entry with weights + jpeg")
     parser.add_argument("--quality", nargs="+", type=jpeg_quality, default=[10, 20, 30],
-                        dest="qualities", metavar="Q", help="JPEG qualities, as zoo bench --quality (10 20 30)")
+                        dest="qualities", metavar="Q",
+                        help="JPEG qualities, as zoo bench --quality (10 20 30)")
     parser.add_argument("--qualities", nargs="+", type=jpeg_quality, dest="qualities",
                         help=argparse.SUPPRESS)  # its old name
     parser.add_argument("--metrics", nargs="+", default=list(ALL_METRICS), choices=ALL_METRICS)

@@ -144,7 +144,8 @@ def test_values_out_of_range_are_usage_errors(script: str, args: list[str], monk
 
 @pytest.mark.parametrize(("script", "old", "new"), [
     ("speed_bench.py", ["--qualities", "0"], ["--quality", "0"]),
-    ("speed_train.py", ["--data", "nowhere", "--entries", "nosuch"], ["--data", "nowhere", "--models", "nosuch"]),
+    ("speed_train.py", ["--data", "nowhere", "--entries", "nosuch"],
+     ["--data", "nowhere", "--models", "nosuch"]),
     ("speed_denormals.py", ["--entry", "nosuch"], ["--model", "nosuch"]),
 ])
 def test_old_option_names_mean_the_new_ones(script: str, old: list[str], new: list[str], monkeypatch,

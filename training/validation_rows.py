@@ -6,7 +6,7 @@
 Each model is scored as `zoo train` validates (``zoo.train.validate.evaluate``, fp32 on the CPU):
 the images of ``--val`` centre-cropped to ``--crop`` pixels and JPEG-compressed at each
 ``--quality``, PSNR / SSIM / LPIPS-alex averaged over them, printed as the table's cells. The
-recipes' defaults are these options' defaults.
+options' defaults are the recipes' (``[validation]``'s defaults, the recipe files' ``data.val``).
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ import zoo
 from zoo.cli.arg_types import int_at_least, jpeg_quality
 from zoo.errors import ZooError
 from zoo.train.data import ValidationSet
+from zoo.train.recipe import ValidationSection
 from zoo.train.validate import evaluate
 
-METRICS = ("psnr", "ssim", "lpips_alex")
+RECIPE = ValidationSection()
+METRICS = tuple(RECIPE.metrics)
 DIGITS = {"psnr": 2, "ssim": 3, "lpips_alex": 4}  # as the table writes them
 
 
@@ -35,8 +37,9 @@ def main() -> int:
     p.add_argument("models", nargs="*", help="registry names or saved models (default: jpeg and "
                                              "every entry with weights)")
     p.add_argument("--val", default="../shared/data/val", help="validation images (../shared/data/val)")
-    p.add_argument("--quality", type=jpeg_quality, nargs="+", default=[10, 30], metavar="Q")
-    p.add_argument("--crop", type=int_at_least(0), default=256, help="centre crop side; 0: whole images")
+    p.add_argument("--quality", type=jpeg_quality, nargs="+", default=RECIPE.qualities, metavar="Q")
+    p.add_argument("--crop", type=int_at_least(0), default=RECIPE.crop,
+                   help=f"centre crop side; 0: whole images ({RECIPE.crop})")
     args = p.parse_args()
     names = args.models or ["jpeg", *zoo.list_models(with_weights=True)]
     valset = ValidationSet(args.val, args.quality, crop=args.crop)  # none readable: a DataError

@@ -119,7 +119,8 @@ def read_rows(path: Path, *, warn: bool = True) -> list[Row]:
         _warn_damage(path, len(records) - len(whole), [c for c in header if c not in COLUMNS])
         if len(rows) < len(whole):
             warnings.warn(f"{path}: {len(whole) - len(rows)} row(s) repeat the dataset, model, "
-                          "image, quality and protocol of another; the last of each is used", stacklevel=caller_stacklevel())
+                          "image, quality and protocol of another; the last of each is used",
+                          stacklevel=caller_stacklevel())
     return rows
 
 

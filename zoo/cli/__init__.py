@@ -30,10 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     import importlib
 
     from zoo import __version__
-
-    from zoo.resources import doc_path
-
     from zoo.cli.help_format import ArgumentParser
+    from zoo.resources import doc_path
 
     parser = ArgumentParser(
         prog="zoo", description="JPEG artifact removal: restore, benchmark and train models.",
