@@ -1653,7 +1653,7 @@ def test_names_from_the_user_are_shown_as_they_are_in_the_markdown(tmp_path: Pat
     (folder / "x`|y.png").write_bytes(b"not a png")
     _bench(folder, tmp_path / "out", qualities=[10], protocols=["rgb"], crops=0)
     text = (tmp_path / "out" / "LEADERBOARD.md").read_text()
-    assert text.startswith("# Leaderboard: \\<b\\>set\\_\\*1\n")
+    assert text.startswith("# Leaderboard: \\<b\\>set\\_\\*1 (JPEG q10)\n")
     assert "images of `<b>set_*1` (" in text
     assert "- ``x`|y``: " in text  # the skipped image, its backtick inside a longer fence
 

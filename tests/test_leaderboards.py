@@ -101,6 +101,15 @@ def test_committed_leaderboards_regenerate_byte_for_byte(board: Path) -> None:
     assert text == (board / "LEADERBOARD.md").read_text()
 
 
+
+def test_each_committed_page_has_a_title_of_its_own() -> None:
+    """Three pages were titled "Leaderboard: Set5" (Set5, ensemble/Set5, high-quality/Set5): a
+    reader with several open, or a browser's history, could not tell them apart."""
+    titles = [(b / "LEADERBOARD.md").read_text().splitlines()[0] for b in BOARDS]
+    assert len(set(titles)) == len(titles), titles
+    assert "# Leaderboard: Set5 (JPEG q50, q75, q90)" in titles
+    assert "# Leaderboard: Set5 (JPEG q10, q20, q30; self-ensembles)" in titles
+
 def test_the_readme_s_note_on_the_training_image_in_set5_is_the_overlap_script_s() -> None:
     """Set5's woman is a rescaled training image (the only pair of the shared training and
     validation folders alike above 0.85): README quotes the script's correlation."""

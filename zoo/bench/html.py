@@ -12,7 +12,8 @@ from zoo.bench.baselines import ReportedRow, reported_at
 from zoo.bench.crops import CROP_MARGIN, CROP_SIDE
 from zoo.bench.leaderboard import (PARTIAL_NOTE, best_models, cell_text, command_text,
                                    fmt_metric, grouped_failures, groups, has_partial, image_count,
-                                   incomparable, legend, metric_header, provenance, ranked)
+                                   incomparable, legend, metric_header, provenance, ranked,
+                                   title_detail)
 from zoo.bench.suites import LOWER_IS_BETTER, METRIC_LABELS
 
 _STYLE = """
@@ -70,8 +71,9 @@ def render_html(dataset: str, summary: list[dict[str, Any]], metrics: tuple[str,
     e = html.escape
     out = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-           f"<title>Leaderboard: {e(dataset)}</title>",
-           f"<style>{_STYLE}</style></head><body>", f"<h1>Leaderboard: {e(dataset)}</h1>",
+           f"<title>Leaderboard: {e(dataset)}{e(title_detail(summary))}</title>",
+           f"<style>{_STYLE}</style></head><body>",
+           f"<h1>Leaderboard: {e(dataset)}{e(title_detail(summary))}</h1>",
            f"<p class='meta'>Means over {image_count(summary)} images of {e(dataset)} "
            f"({e(str(meta.get('dataset_source', '')))}). Degradation: "
            f"{e(str(meta.get('encoder', '')))}.</p>"

@@ -144,6 +144,23 @@ PROTOCOL_TEXT = {
 }
 
 
+def has_ensembles(summary: list[dict[str, Any]]) -> bool:
+    """Whether a model's self-ensemble (``NAME+x8``) is among the rows."""
+    from zoo.ensemble import ENSEMBLE_SUFFIX  # here: the module imports torch
+
+    return any(str(e["model"]).endswith(ENSEMBLE_SUFFIX) for e in summary)
+
+
+def title_detail(summary: list[dict[str, Any]]) -> str:
+    """What tells one page of a dataset from its others, for its title: the JPEG qualities, and
+    the self-ensembles where there are any (`` (JPEG q10, q20, q30; self-ensembles)``)."""
+    qualities = sorted({int(e["quality"]) for e in summary})
+    parts = ["JPEG " + ", ".join(f"q{q}" for q in qualities)] if qualities else []
+    if has_ensembles(summary):
+        parts.append("self-ensembles")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def legend(summary: list[dict[str, Any]], metrics: tuple[str, ...], has_reported: bool,
            markdown: bool = False) -> str:
     """What the marks, the order, the protocols, the ``+x8`` names and the seconds column mean
@@ -161,7 +178,7 @@ def legend(summary: list[dict[str, Any]], metrics: tuple[str, ...], has_reported
     if protocols:
         text += " Protocols: " + "; ".join(f"{code}{p}{code}: {PROTOCOL_TEXT.get(p, p)}"
                                            for p in protocols) + " (docs/bench.md)."
-    if any(str(e["model"]).endswith(ENSEMBLE_SUFFIX) for e in summary):
+    if has_ensembles(summary):
         text += (f" {code}NAME{ENSEMBLE_SUFFIX}{code}: the model's geometric self-ensemble, its "
                  "outputs over the eight flips and rotations of the image averaged (docs/restore.md).")
     # A row's seconds add every metric it measured, in this run or an earlier one.
@@ -192,7 +209,7 @@ def md_code(text: str, *, in_table: bool = False) -> str:
 def render_markdown(dataset: str, summary: list[dict[str, Any]], metrics: tuple[str, ...],
                     reported: list[ReportedRow], meta: dict[str, Any]) -> str:
     """The text of LEADERBOARD.md."""
-    lines = [f"# Leaderboard: {md_text(dataset)}", ""]
+    lines = [f"# Leaderboard: {md_text(dataset)}{title_detail(summary)}", ""]
     said = [f"Means over {image_count(summary)} images of {md_code(dataset)} "
             f"({md_text(meta.get('dataset_source', ''))}).",
             f"Degradation: {meta.get('encoder', '')}.", provenance(meta),
