@@ -110,6 +110,32 @@ def test_out_dir_keeps_subfolders_and_skips_results(tmp_path: Path) -> None:
     assert found == ["sub/deep.restored.png", "top.restored.png"]
 
 
+
+def test_format_names_the_results_format(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--out-dir wrote PNG only: --format chooses; the results are not restored again by a later
+    run, an image the format cannot hold is one failed line and the others are written, and -o
+    names its format by its suffix."""
+    from zoo.image_output import WRITE_FORMATS
+    from zoo.restore_jobs import RESULT_FORMATS
+
+    assert {f".{name}" for name in RESULT_FORMATS} <= set(WRITE_FORMATS)
+    assert set(WRITE_FORMATS.values()) == {WRITE_FORMATS[f".{name}"] for name in RESULT_FORMATS}
+    (tmp_path / "in").mkdir()
+    Image.fromarray(rgb()).save(tmp_path / "in" / "a.png")
+    (tmp_path / "in" / "b.jpg").write_bytes(jpeg(rgb()))
+    Image.fromarray(np.dstack([rgb(), np.full((32, 48), 128, np.uint8)])).save(tmp_path / "in" / "c.png")
+    assert restore(tmp_path / "in", "--out-dir", tmp_path / "out", "--format", "jpg") == 1
+    assert "c.restored.jpg: JPEG files cannot keep the alpha channel" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.restored.jpg", "b.restored.jpg"]
+    assert {Image.open(p).format for p in (tmp_path / "out").iterdir()} == {"JPEG"}
+    assert restore(tmp_path / "in" / "a.png", "--format", "webp") == 0
+    assert Image.open(tmp_path / "in" / "a.restored.webp").format == "WEBP"
+    capsys.readouterr()
+    assert restore(tmp_path / "in", "--format", "webp", "--skip-existing") == 0  # WebP keeps alpha
+    assert "1 earlier result (*.restored.*) not restored again" in capsys.readouterr().err
+    assert restore(tmp_path / "in" / "a.png", "-o", tmp_path / "x.png", "--format", "jpg") == 2
+    assert "error: --format jpg with -o: -o names its format by its suffix" in capsys.readouterr().err
+
 def test_output_flag_needs_a_single_input(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     for name in ("a.png", "b.png"):
         Image.fromarray(rgb()).save(tmp_path / name)

@@ -15,7 +15,11 @@ from zoo.atomic import nearest_existing, unwritable_folder
 from zoo.errors import ZooError, first_few, os_reason
 from zoo.folders import is_dir, walk_files
 
-__all__ = ["DiskFull", "FullDisks", "Job", "check_destination", "collect_jobs", "writable_jobs"]
+__all__ = ["RESULT_FORMATS", "DiskFull", "FullDisks", "Job", "check_destination", "collect_jobs",
+           "writable_jobs"]
+
+RESULT_FORMATS = ("png", "webp", "tif", "jpg", "bmp")
+"""``zoo restore --format``'s names: the suffix of each format zoo.image_output writes."""
 
 
 @dataclass(frozen=True)
@@ -147,21 +151,22 @@ def _is_special(path: Path) -> bool:
         return False
 
 
-def _separate_shared_names(jobs: list[Job], suffix: str) -> list[Job]:
+def _separate_shared_names(jobs: list[Job], suffix: str, extension: str) -> list[Job]:
     """Give inputs that would share a result (photo.jpg, photo.png) their format in its name,
     where that tells them apart (two photo.jpg from two folders keep the name and clash)."""
     keys = [(_resolved(job.target), job.source.suffix.lower()) for job in jobs]  # resolved once
     targets = Counter(target for target, _ in keys)
     formats = Counter(keys)
     return [job if targets[target] == 1 or formats[target, fmt] > 1 else
-            Job(job.source, job.target.with_name(f"{job.source.stem}-{fmt[1:]}{suffix}.png"))
+            Job(job.source, job.target.with_name(f"{job.source.stem}-{fmt[1:]}{suffix}{extension}"))
             for job, (target, fmt) in zip(jobs, keys)]
 
 
 def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None,
-                 suffix: str, recursive: bool,
-                 skip_existing: bool = False) -> tuple[list[Job], list[str], int, list[str]]:
-    """Expand folders and pick an output path for every input file.
+                 suffix: str, recursive: bool, skip_existing: bool = False,
+                 extension: str = ".png") -> tuple[list[Job], list[str], int, list[str]]:
+    """Expand folders and pick an output path for every input file (``STEM{suffix}{extension}``
+    where ``output`` does not name it).
 
     Returns the jobs, what cannot be restored (empty or unreadable folders, a result that
     another input's result would overwrite, a result that would replace an input of the run),
@@ -192,10 +197,10 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
                     "" if recursive else " (use -r for sub-folders)"))
             for f in found:
                 base = out_dir / f.parent.relative_to(item) if out_dir else f.parent
-                jobs.append(Job(f, base / f"{f.stem}{suffix}.png"))
+                jobs.append(Job(f, base / f"{f.stem}{suffix}{extension}"))
         else:  # missing or unreadable files are reported per file when they are read
             base = out_dir if out_dir else item.parent
-            jobs.append(Job(item, base / f"{item.stem}{suffix}.png"))
+            jobs.append(Job(item, base / f"{item.stem}{suffix}{extension}"))
     first: dict[Path, Job] = {}
     for job in jobs:  # an input named twice (a file and its folder) is restored once
         first.setdefault(_resolved(job.source), job)
@@ -205,7 +210,7 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
             raise ZooError(f"-o/--output takes exactly one input image, got {len(jobs)}; "
                            "use --out-dir for several")
         jobs = [Job(job.source, output_path(output)) for job in jobs]
-    jobs = _separate_shared_names(jobs, suffix)
+    jobs = _separate_shared_names(jobs, suffix, extension)
     unique: dict[object, Job] = {}
     for job, key in zip(jobs, _target_keys(jobs)):
         if key in unique:

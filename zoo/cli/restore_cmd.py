@@ -18,7 +18,7 @@ from zoo.cli.arg_types import named, named_path
 from zoo.distributed import refuse_torchrun
 from zoo.errors import (ImageError, WeightsError, ZooError, first_line, is_out_of_memory, os_reason,
                         printable)
-from zoo.restore_jobs import (DiskFull, FullDisks, Job, check_destination, collect_jobs,
+from zoo.restore_jobs import (RESULT_FORMATS, DiskFull, FullDisks, Job, check_destination, collect_jobs,
                               writable_jobs)
 
 if TYPE_CHECKING:
@@ -48,8 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           "(quality 95, full-resolution colour), .webp (lossless), .tif, .bmp; "
                           "PNG if none)")
     out.add_argument("--out-dir", type=named_path("a folder"), metavar="DIR",
-                     help="write results into this folder as PNG (sub-folders of folder inputs "
-                          "are kept)")
+                     help="write results into this folder (sub-folders of folder inputs are kept)")
+    p.add_argument("--format", choices=RESULT_FORMATS, metavar="FORMAT",
+                   help="the format of the results zoo names, next to each input or in --out-dir: "
+                        "png (lossless; the default), webp (lossless), tif (LZW), jpg (quality 95, "
+                        "full-resolution colour) or bmp; -o takes its suffix's")
     p.add_argument("-m", "--model", default=DEFAULT_MODEL, type=named("a model"),
                    help="registry name, hf-hub:ORG/NAME, a saved folder or a run's OUT/best/step-N.safetensors "
                         f"(default: {DEFAULT_MODEL}; see `zoo list`)")
@@ -132,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
     inputs = list(args.inputs) + ([_sample_input(args)] if args.sample else [])
     jobs, problems, refused, notes = collect_jobs(inputs, output=args.output, out_dir=args.out_dir,
                                            skip_existing=args.skip_existing,
-                                           suffix=args.suffix, recursive=args.recursive)
+                                           suffix=args.suffix, recursive=args.recursive,
+                                           extension=f".{args.format or 'png'}")
     model = _load_model(args, console)  # first: a model without weights fails before any writing
     _note_tile_side(model, args.tile, console)
     if args.sample:
@@ -178,6 +182,9 @@ def _check_usage(args: argparse.Namespace) -> None:
         raise ZooError("no input images given: zoo restore INPUT... (or --sample NAME)")
     max_pixels()  # a bad ZOO_MAX_IMAGE_PIXELS fails here, before the model loads
     check_destination(output=args.output, out_dir=args.out_dir, suffix=args.suffix)
+    if args.format and args.output is not None:
+        raise ZooError(f"--format {args.format} with -o: -o names its format by its suffix "
+                       f"(-o {Path(args.output).stem}.{args.format})")
 
 
 def _sample_input(args: argparse.Namespace) -> Path:
