@@ -1337,8 +1337,9 @@ def test_a_results_file_cut_short_loses_only_its_last_row(image_folder: Path,
 
     lines = text.splitlines()
     (out / "results.csv").write_text("\n".join([lines[0], lines[1] + ",1.0", *lines[2:]]) + "\n")
-    with pytest.warns(UserWarning, match="dropped 1 damaged row"):
+    with pytest.warns(UserWarning, match="dropped 1 damaged row") as caught:
         assert _bench(image_folder, out, metrics=["psnr", "ssim"], crops=0)[0].outcome.measured == 1
+    assert {w.filename for w in caught} == {__file__}  # the caller's line, not zoo's
     (out / "results.csv").write_text("model,psnr\njpeg\n")  # not a results file: kept, refused
     with pytest.raises(ZooError, match="not a zoo results file .*no dataset, image, quality"):
         _bench(image_folder, out)
@@ -1711,3 +1712,13 @@ def test_a_tiled_bench_scores_the_tiled_restore(tmp_path: Path,
     tiled = psnr(restore_image(model, degraded, tile=64), truth)
     assert row.values["psnr"] == pytest.approx(tiled, rel=1e-12)
     assert abs(psnr(restore_image(model, degraded, tile=0), truth) - tiled) > 0.01
+
+
+@pytest.mark.parametrize(("error", "said"), [
+    (ZooError("a.png: cannot be read\nmore detail"), "a.png: cannot be read"),
+    (ZooError(""), "ZooError"), (ValueError("bad\nvalue"), "ValueError: bad"), (OSError(), "OSError")])
+def test_a_skip_or_failure_is_one_line_and_zoos_own_errors_need_no_type(error: BaseException,
+                                                                        said: str) -> None:
+    from zoo.bench.runner import _one_line
+
+    assert _one_line(error) == said

@@ -159,6 +159,32 @@ def test_old_option_names_mean_the_new_ones(script: str, old: list[str], new: li
         said.append((code, err.strip().splitlines()[-1].replace(old[-2], new[-2])))
     assert said[0] == said[1] and said[0][0] == 2, said
 
+
+def test_old_option_names_are_hidden_and_the_defaults_are_zoos(monkeypatch, capsys, tmp_path: Path) -> None:
+    """The aliases stay out of --help, speed_bench's default qualities are zoo bench's, and an
+    error names the option by its new name (a mutation audit's survivors)."""
+    monkeypatch.chdir(tmp_path)
+    for script, old in (("speed_bench.py", "--qualities"), ("speed_train.py", "--entries"),
+                        ("speed_denormals.py", "--entry ")):
+        code, out, _ = _run(monkeypatch, capsys, script, "--help")
+        assert code == 0 and old not in out, out
+    code, _, err = _run(monkeypatch, capsys, "speed_train.py", "--fit-minutes", "5")
+    assert code == 2 and "with exactly one of --models" in err
+    speed = _module("speed_bench.py")
+
+    class Seen(Exception):
+        """The zoo bench command the script would time."""
+
+    def record(cmd: list[str]) -> float:
+        raise Seen(cmd)
+
+    monkeypatch.setattr(speed, "warm_up", lambda metrics: None)
+    monkeypatch.setattr(speed, "timed_bench", record)
+    with pytest.raises(Seen) as seen:
+        speed.main(["--models", "jpeg", "--metrics", "psnr"])
+    cmd = seen.value.args[0]
+    assert cmd[cmd.index("--quality") + 1:cmd.index("--models")] == ["10", "20", "30"]
+
 def test_before_after_refuses_an_output_it_cannot_write_before_drawing(tmp_path: Path, monkeypatch,
                                                                         capsys) -> None:
     crops = tmp_path / "board" / "crops"

@@ -288,6 +288,35 @@ def test_help_never_breaks_a_path_at_a_hyphen(tmp_path: Path, monkeypatch: pytes
         assert f"{checkout}/docs" in out, out
 
 
+
+@pytest.mark.parametrize("columns", ["50", "80"])
+def test_option_help_keeps_hyphenated_words_and_paths_whole(columns: str, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    """Option help broke `arnet-` / `nogan`, `hf-` / `hub:ORG/NAME` and `OUT/be` / `st/step-N...`
+    across lines (a mutation audit's survivors: only the epilog's path was tested)."""
+    import re
+
+    monkeypatch.setenv("COLUMNS", columns)
+    for command in ("restore", "bench", "train", "push"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = capsys.readouterr().out
+        assert not re.search(r"[A-Za-z]-$", out, re.M), (command, out)
+        if command in ("restore", "bench"):
+            assert "OUT/best/step-N.safetensors" in out and "hf-hub:ORG/NAME" in out, out
+
+
+def test_the_parser_is_built_without_importing_torch() -> None:
+    """Every `zoo` command builds the whole parser: bench's metric names, read at build time,
+    would cost each of them the seconds of importing torch (a mutation audit's survivor)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from zoo.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch', 'zoo.metrics') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out
+
 def test_bench_help_names_every_metric_in_the_registry(monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture) -> None:
     """A metric added to METRICS is a --metrics word in `zoo bench --help` with no other edit."""

@@ -326,7 +326,11 @@ def test_push_uploads_through_huggingface_hub(hub: FakeHub, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str],
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     source = save_pretrained(_model(7), tmp_path / "src")
-    assert main(["push", str(source), "--repo", "org/pushed", "--private"]) == 2
+    import zoo.loading
+
+    with monkeypatch.context() as patch:  # refused before the model is loaded (or downloaded)
+        patch.setattr(zoo.loading, "load_model", lambda *a, **k: pytest.fail("loaded"))
+        assert main(["push", str(source), "--repo", "org/pushed", "--private"]) == 2
     assert capsys.readouterr().err.startswith("error: no Hugging Face token: run `hf auth login`")
     assert "org/pushed" not in hub.repos  # refused before anything was loaded or asked
     monkeypatch.setenv("HF_TOKEN", "hf_test")
@@ -1003,3 +1007,17 @@ def test_a_hostile_config_s_license_and_name_reach_neither_card_nor_terminal(
     assert "\x1b" not in out and "\\x1b[2J\\x1b[31mred\\n: weights from " in out
     card = (tmp_path / "dry" / "README.md").read_text()
     assert "license: apache-2.0\n" in card and "\n# \\[2J \\[31mred\n" in card
+
+
+def test_the_push_names_stay_zoo_hubs() -> None:
+    """zoo.hub.push_to_hub, check_token and hub_reason are the documented names, now defined in
+    zoo.hub_push; a name zoo.hub does not have is an AttributeError, not None."""
+    import zoo.hub
+    import zoo.hub_push
+
+    for name in zoo.hub.__all__:
+        assert getattr(zoo.hub, name) is not None, name
+    for name in ("push_to_hub", "check_token", "hub_reason"):
+        assert getattr(zoo.hub, name) is getattr(zoo.hub_push, name)
+    with pytest.raises(AttributeError):
+        zoo.hub.nosuch  # noqa: B018

@@ -291,4 +291,34 @@ def test_validation_rows_prints_the_tables_cells_as_training_scores_them(
                                   names=["psnr", "ssim", "lpips_alex"]) for truth in images]
         psnr, ssim, lpips = (np.mean([s[m] for s in scores]) for m in ("psnr", "ssim", "lpips_alex"))
         expected.append(f"{psnr:.2f} / {ssim:.3f} / {lpips:.4f}")
-    assert out[1] == f"| jpeg | {expected[0]} | {expected[1]} |"
+    assert out[1] == f"| jpeg | {expected[0]} | {expected[1]} |" and len(out) == 3
+
+    # Qualities in any order: the header's and the cells' order are the table's (10 before 30).
+    assert _run_main("validation_rows", ["jpeg", "--val", str(val), "--crop", "0",
+                                         "--quality", "30", "10"], monkeypatch) == 0
+    assert capsys.readouterr().out.splitlines()[:2] == out[:2]
+
+
+def test_validation_rows_defaults_are_the_recipes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Without options: the JPEG's row and every entry with weights, on the recipes' validation
+    crops and qualities (a mutation audit's survivors: the test named every option)."""
+    from zoo.train.recipe import ValidationSection
+
+    script = _load("validation_rows")
+    seen = {}
+
+    class Valset:
+        def __init__(self, folder: str, qualities: list[int], *, crop: int) -> None:
+            seen.update(folder=folder, qualities=qualities, crop=crop)
+            self.items = [None]
+
+    monkeypatch.setattr(script, "ValidationSet", Valset)
+    monkeypatch.setattr(script.zoo, "list_models", lambda with_weights: ["unet-l1"])
+    monkeypatch.setattr(script.zoo, "load", lambda name, device: name)
+    monkeypatch.setattr(script, "evaluate", lambda model, *a: {10: dict.fromkeys(script.METRICS, 1.0)})
+    assert _run_main(script, [], monkeypatch) == 0
+    recipe = ValidationSection()
+    assert seen == {"folder": "../shared/data/val", "qualities": recipe.qualities, "crop": recipe.crop}
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert [row.split(" | ")[0] for row in rows] == ["| jpeg", "| unet-l1"]
