@@ -60,3 +60,43 @@ def test_the_example_model_module_registers_an_entry_that_keeps_the_contract(
     test_models.test_rebuild_from_config_json("tiny-cnn")
     test_registry.test_entry_facts_are_consistent("tiny-cnn")
     test_registry.test_create_model_builds_the_registered_architecture("tiny-cnn")
+
+
+def test_the_metrics_snippet_scores_an_image_as_zoo_bench_does(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/metrics.md's "Scoring one image as zoo bench does" gives the bench's own row."""
+    from zoo.bench.api import bench
+    from zoo.samples import sample_image
+
+    [block] = python_blocks("docs/metrics.md")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos").mkdir()
+    for where in ("truth.png", "photos/truth.png"):
+        Image.fromarray(sample_image("astronaut")[90:186, 150:278]).save(where)
+    names: dict[str, object] = {}
+    exec(compile(block, "docs/metrics.md", "exec"), names)  # noqa: S102 - the documentation's own code
+    (run,) = bench(data="photos", models="unet-l1", qualities=10, protocols="rgb",
+                   metrics=["psnr", "ssim", "lpips_alex"], out="out", progress=False, crops=0)
+    (row,) = run.outcome.rows
+    assert names["scores"] == {name: row.values[name] for name in ("psnr", "ssim", "lpips_alex")}
+    assert 20 < names["scores"]["psnr"] < 40  # a real score, not an empty dict's
+
+
+def test_the_bench_snippet_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/bench.md's "From Python": a row per model, image, quality and protocol, printed."""
+    from zoo.samples import sample_image
+
+    [block] = python_blocks("docs/bench.md")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos").mkdir()
+    for index, name in enumerate(("astronaut", "coffee")):
+        Image.fromarray(sample_image(name)[64:120, 96:160]).save(f"photos/{index}.png")
+    names: dict[str, object] = {}
+    exec(compile(block, "docs/bench.md", "exec"), names)  # noqa: S102 - the documentation's own code
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 2 * 2 * 2 and all(line.split()[3] == "rgb" for line in printed)
+    assert {tuple(line.split()[:3]) for line in printed} == {
+        (model, image, quality) for model in ("jpeg", "unet-l1") for image in ("0", "1")
+        for quality in ("10", "30")}
+    assert (tmp_path / "runs/mine/summary.csv").is_file()

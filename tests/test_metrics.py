@@ -348,6 +348,12 @@ def test_input_validation() -> None:
         METRICS["psnr"](img, np.zeros((16, 17), dtype=np.uint8))
     with pytest.raises(ValueError):
         compute_metrics(img, img, names=["psnr", "nope"])
+    # The leaderboard's "LPIPS (alex)" and "PSNR" are lpips_alex and psnr here (a tutorial
+    # writer's audit: no hint was given).
+    with pytest.raises(ValueError, match=r"unknown metric\(s\) \['lpips'\]; did you mean 'lpips_alex'\? known"):
+        compute_metrics(img, img, names="lpips")
+    with pytest.raises(ValueError, match="did you mean 'psnr_b'"):
+        compute_metrics(img, img, names=["PSNR-B"])
     # One name was taken letter by letter ("unknown metric(s) ['p', 's', 'n', 'r']"), and a GPU
     # that is not here was torch's RuntimeError (a library user's audit).
     assert compute_metrics(img, img[::-1].copy(), names="psnr") == {"psnr": METRICS["psnr"](img, img[::-1].copy())}

@@ -3,6 +3,11 @@
 >>> import zoo
 >>> model = zoo.load("arnet-nogan")
 >>> restored = model.restore(pil_image)
+
+Beyond these names: ``zoo.restore`` (files: ``restore_file``), ``zoo.metrics``
+(``compute_metrics``, ``METRICS``), ``zoo.degrade`` (the benchmark's JPEG and protocols:
+``jpeg_roundtrip``, ``to_protocol``), ``zoo.bench.api`` (``bench``, ``zoo bench`` as a
+function), ``zoo.hub`` (``save_pretrained``, ``push_to_hub``) and ``zoo.train`` (``Trainer``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """User-facing errors: the CLI prints these as one line, without a traceback."""
 
+import difflib
 import sys
 import unicodedata
 
@@ -75,6 +76,17 @@ def first_few(items: list[str], limit: int = 3) -> str:
     """``a, b, c and 4 more``: the first ``limit`` items of a list a message names."""
     more = f" and {len(items) - limit} more" if len(items) > limit else ""
     return ", ".join(items[:limit]) + more
+
+
+def did_you_mean(name: str, choices: list[str]) -> str:
+    """``did you mean 'lpips_alex'? `` for the choice closest to a mistyped name (case, ``_`` for
+    ``-`` and a shortened name forgiven), or ``""`` when none is close."""
+    def folded(text: str) -> str:
+        return text.strip().lower().replace("_", "-")
+
+    by_folded = {folded(choice): choice for choice in choices}
+    meant = difflib.get_close_matches(folded(name), list(by_folded), n=1)
+    return f"did you mean {by_folded[meant[0]]!r}? " if meant else ""
 
 
 def printable(text: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 from pathlib import Path
@@ -13,7 +12,7 @@ import torch
 from zoo.best_file import is_best_file, load_best_file
 from zoo.devices import default_device, usable_device
 from zoo.ensemble import ENSEMBLE_SUFFIX, SelfEnsemble, split_ensemble
-from zoo.errors import WeightsError, ZooError, printable
+from zoo.errors import WeightsError, ZooError, did_you_mean, printable
 from zoo.hub import CONFIG_FILE, build_from_config, check_repo_id, load_pretrained
 from zoo.precision import DEFAULT_PRECISION, check_precision, warn_if_emulated, with_precision
 from zoo.registry import (create_model, get_model_info, list_models, names_registry_entry,
@@ -114,9 +113,7 @@ def _not_a_model(spec: str, path: Path) -> str:
     if os.sep in spec or "/" in spec or spec.endswith(".safetensors"):
         return f"{spec}: no such file or folder"
     names = list_models()
-    meant = difflib.get_close_matches(spec.strip().lower().replace("_", "-"),
-                                      names + [name + ENSEMBLE_SUFFIX for name in names], n=1)
-    hint = f"did you mean {meant[0]!r}? " if meant else ""
+    hint = did_you_mean(spec, names + [name + ENSEMBLE_SUFFIX for name in names])
     return (f"unknown model {spec!r}: {hint}not a registry name ({', '.join(names)}), not "
             f"{HUB_PREFIX}ORG/NAME, and not a folder with {CONFIG_FILE}{not_imported_hint()}")
 

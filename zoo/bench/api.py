@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -105,18 +106,22 @@ class BenchRun:
     """Why this dataset's run stopped (one of several datasets; the others went on)."""
 
 
-def bench(*, suite: str | Suite | None = None, data: Sequence[str] | None = None,
-          models: Sequence[str] | None = None, qualities: Sequence[int] | None = None,
-          protocols: Sequence[str] | None = None, metrics: Sequence[str] | None = None,
-          out: Path | None = None, device: str | None = None, tile: int | None = None,
-          progress: bool = True, crops: int = 3, after_image: ImageCallback | None = None,
-          dist: DistContext | None = None) -> list[BenchRun]:
+def bench(*, suite: str | Suite | None = None, data: str | os.PathLike[str] | Sequence[str] | None = None,
+          models: str | Sequence[str] | None = None, qualities: int | Sequence[int] | None = None,
+          protocols: str | Sequence[str] | None = None, metrics: str | Sequence[str] | None = None,
+          out: str | os.PathLike[str] | None = None, device: str | None = None,
+          tile: int | None = None, progress: bool = True, crops: int = 3,
+          after_image: ImageCallback | None = None, dist: DistContext | None = None) -> list[BenchRun]:
     """Run a suite (default ``benchmarks/default.toml``); arguments override its fields.
 
-    One run per dataset; with several datasets, ``out`` gets a sub-folder per dataset, and one
-    that cannot be benchmarked (a damaged results.csv, say) is a run whose ``error`` says why
-    while the others go on (in one process; under torchrun every rank stops).
+    ``data``, ``models``, ``qualities``, ``protocols`` and ``metrics`` each take a list, or one
+    value for a list of one (``models="unet-l1"``, ``qualities=10``). One run per dataset; with
+    several datasets, ``out`` gets a sub-folder per dataset, and one that cannot be benchmarked
+    (a damaged results.csv, say) is a run whose ``error`` says why while the others go on (in
+    one process; under torchrun every rank stops).
     """
+    data, models, qualities, protocols, metrics = map(_listed, (data, models, qualities,
+                                                                protocols, metrics))
     def settings() -> tuple[list[str], Sequence[int], tuple[str, ...], Sequence[str], str,
                             list[Dataset]]:
         chosen = suite if isinstance(suite, Suite) else load_suite(suite or "default")
@@ -165,6 +170,16 @@ def bench(*, suite: str | Suite | None = None, data: Sequence[str] | None = None
     finally:
         dist.close()
     return runs
+
+
+def _listed(value: object) -> list | None:
+    """A list of the values given, one value being a list of one: a bare string is one name
+    or folder, not its letters (None, the suite's own, stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, (str, os.PathLike, int)):
+        return [os.fspath(value) if isinstance(value, os.PathLike) else value]
+    return [os.fspath(v) if isinstance(v, os.PathLike) else v for v in value]
 
 
 def _suite_datasets(suite: Suite) -> Iterable[Dataset]:

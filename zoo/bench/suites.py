@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo.degrade import PROTOCOLS
-from zoo.errors import ZooError
+from zoo.errors import ZooError, did_you_mean
 from zoo.metrics import METRICS
 from zoo.resources import resource_dir
 
@@ -119,8 +119,8 @@ def validate_metrics(names: list[str] | tuple[str, ...], where: object = "--metr
         raise SuiteError(f"{where}: 'all' stands alone (it means every metric), got {list(names)}")
     bad = [n for n in names if n not in ALL_METRICS]
     if bad:
-        raise SuiteError(f"{where}: unknown metrics {bad} (known: {', '.join(ALL_METRICS)}, or "
-                         "all alone)")
+        raise SuiteError(f"{where}: unknown metrics {bad}; {did_you_mean(bad[0], list(ALL_METRICS))}"
+                         f"known: {', '.join(ALL_METRICS)}, or all alone")
     return tuple(dict.fromkeys(names))
 
 

@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         outside = not_shown_text((r.meta or {}).get("not_shown"))
         if outside:
             console.print(f"[yellow]note:[/] {shown(outside)}")
-        console.print(f"{r.outcome.measured} rows measured in {r.outcome.wall_seconds:.1f} s; "
+        console.print(f"{r.outcome.measured} row{'' if r.outcome.measured == 1 else 's'} measured in {r.outcome.wall_seconds:.1f} s; "
                       f"wrote {shown(str(r.plan.out_dir))}/ (results.csv, summary.csv, LEADERBOARD.md, "
                       "leaderboard.html, meta.json)")
     return 1 if failed else 0
@@ -146,7 +146,7 @@ def _summary_table(run, summary: list[dict]):  # noqa: ANN001, ANN202  (a BenchR
     from rich.table import Table
 
     from zoo.bench.leaderboard import (PARTIAL_NOTE, best_models, cell_text, fmt_metric, groups,
-                                       has_partial, metric_header)
+                                       has_partial, metric_header, ranked)
 
     plan = run.plan
     table = Table(title=shown(f"{plan.dataset.name}: means over images"), title_justify="left")
@@ -156,7 +156,7 @@ def _summary_table(run, summary: list[dict]):  # noqa: ANN001, ANN202  (a BenchR
         if has_partial(entries, plan.metrics):
             table.caption, table.caption_justify = PARTIAL_NOTE, "left"
         bests = {m: best_models(entries, m) for m in plan.metrics}
-        for e in entries:
+        for e in ranked(entries, plan.metrics):  # LEADERBOARD.md's order
             cells = [cell_text(e, m) for m in plan.metrics]
             cells = [f"[bold]{c}[/]" if e["model"] in bests[m] else c for c, m in zip(cells, plan.metrics)]
             table.add_row(protocol, str(quality), shown(e["model"]), *cells,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from zoo.errors import did_you_mean
 from zoo.metrics.brisque import brisque
 from zoo.metrics.lpips_metric import lpips_alex, prepare_lpips_reference
 from zoo.metrics.niqe import niqe
@@ -129,7 +130,8 @@ def compute_metrics(restored: np.ndarray, reference: np.ndarray | None,
     wanted = list(METRICS) if names is None else [names] if isinstance(names, str) else list(names)
     unknown = [n for n in wanted if n not in METRICS]
     if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; known: {list(METRICS)}")
+        raise ValueError(f"unknown metric(s) {unknown}; {did_you_mean(unknown[0], list(METRICS))}"
+                         f"known: {list(METRICS)}")
     if device is not None:
         from zoo.devices import usable_device
 
