@@ -47,6 +47,20 @@ def _bench(folder: Path, out: Path, **kw) -> list[api.BenchRun]:
     return api.bench(**args)
 
 
+def test_python_bench_takes_one_value_for_a_list_of_one(image_folder: Path, tmp_path: Path) -> None:
+    """``bench(data="folder", models="jpeg", protocols="rgb", metrics="psnr", qualities=10)``
+    read each string letter by letter ("/: no images found", "unknown protocol 'r'") and an
+    int as not iterable (a tutorial writer's audit): one value is a list of one."""
+    one = api.bench(data=image_folder, models="jpeg", qualities=10, protocols="rgb",
+                    metrics="psnr", out=tmp_path / "one", progress=False, crops=0)
+    listed = api.bench(data=[str(image_folder)], models=["jpeg"], qualities=[10], protocols=["rgb"],
+                       metrics=["psnr"], out=tmp_path / "listed", progress=False, crops=0)
+    rows = [[(r.model, r.image, r.quality, r.protocol, r.values) for r in run.outcome.rows]
+            for run in (*one, *listed)]
+    assert len(rows[0]) == 4 and rows[0] == rows[1]
+    assert {r.protocol for r in one[0].outcome.rows} == {"rgb"} and set(one[0].outcome.rows[0].values) == {"psnr"}
+
+
 def _write_table(path: Path, records: list[dict[str, str]]) -> None:
     with open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(records[0]))
@@ -381,6 +395,8 @@ def test_suites_load_and_validate(tmp_path: Path) -> None:
         load_suite(str(bad))
     with pytest.raises(SuiteError, match="unknown metrics"):
         parse_suite({"metrics": ["psnr", "vif"]}, name="x")
+    with pytest.raises(SuiteError, match=re.escape("x: unknown metrics ['ms-ssim']; did you mean 'ms_ssim'? known: psnr,")):
+        parse_suite({"metrics": ["ms-ssim"]}, name="x")
     with pytest.raises(SuiteError, match="no such suite"):
         load_suite("nope")
 
@@ -505,6 +521,22 @@ def test_rows_of_changed_weights_are_measured_again(image_folder: Path, tmp_path
     assert json.loads((out / "meta.json").read_text())["weights"][str(export)]["digest"] in new
 
 
+def test_cli_bench_table_ranks_the_models_as_the_leaderboard(image_folder: Path, tmp_path: Path,
+                                                               capsys) -> None:
+    """The terminal's table listed the models by name (jpeg above unet-l1), LEADERBOARD.md
+    best first by the first metric (a tutorial writer's audit)."""
+    from zoo.cli import main
+
+    out = tmp_path / "out"
+    assert main(["bench", "--data", str(image_folder), "--models", "jpeg", "unet-l1", "-q", "10",
+                 "--protocol", "y", "--metrics", "psnr", "--out", str(out), "--no-progress",
+                 "--crops", "0"]) == 0
+    rows = (re.match(r"^\W*y\W+10\W+([\w-]+)", line) for line in capsys.readouterr().out.splitlines())
+    printed = [row[1] for row in rows if row]
+    board = re.findall(r"^\| `?(jpeg|unet-l1)`? \|", (out / "LEADERBOARD.md").read_text(), flags=re.M)
+    assert printed == board == ["unet-l1", "jpeg"]
+
+
 def test_cli_bench(image_folder: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     from zoo.cli import main
 
@@ -527,13 +559,20 @@ def test_cli_bench(image_folder: Path, tmp_path: Path, capsys, monkeypatch: pyte
     assert "\x1b" not in captured.out + captured.err
 
 
+@pytest.mark.parametrize("where", ["log", "dumb terminal"])
 def test_progress_in_a_log_is_plain_lines(image_folder: Path, tmp_path: Path,
                                          capsys: pytest.CaptureFixture,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+                                         monkeypatch: pytest.MonkeyPatch, where: str) -> None:
     """Outside a terminal the bar was drawn once, at the end: a long bench under nohup wrote
-    nothing for hours and looked hung. It writes plain lines, as zoo train does."""
+    nothing for hours and looked hung. It writes plain lines, as zoo train does, and so in a
+    terminal that draws no bar (TERM=dumb: nothing at all was shown there)."""
+    import rich.console
+
     import zoo.plain_progress
 
+    if where == "dumb terminal":
+        monkeypatch.setattr(rich.console.Console, "is_terminal", property(lambda self: True))
+        monkeypatch.setenv("TERM", "dumb")
     monkeypatch.setattr(zoo.plain_progress, "PLAIN_SECONDS", 0.0)  # a line for every row
     _bench(image_folder, tmp_path / "out", crops=0, progress=True)
     captured = capsys.readouterr()

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 from torch import nn
 
+import zoo.atomic
 import zoo.cli
 from zoo.atomic import atomic_write
 from zoo.cli import main, run_tool
@@ -382,6 +383,29 @@ def test_atomic_write_refuses_a_write_protected_file(tmp_path: Path,
     assert (tmp_path / "ro.json").read_text() == "old"
 
 
+def test_atomic_write_keeps_a_file_without_write_bits_even_for_root(tmp_path: Path) -> None:
+    """Run as root, os.access let a 0444 file be replaced (a CLI auditor's): the write bits say
+    it was protected on purpose. A link to such a file is replaced as a link, its target kept,
+    and the new file takes a new file's mode, not the target's."""
+    import stat
+
+    protected = tmp_path / "ro.json"
+    protected.write_text("old")
+    protected.chmod(0o444)
+    with pytest.raises(PermissionError, match="write-protected"):
+        atomic_write(protected, lambda fh: fh.write("new"))
+    assert protected.read_text() == "old"
+    link = tmp_path / "link.json"
+    link.symlink_to(protected)
+    atomic_write(link, lambda fh: fh.write("new"))
+    assert protected.read_text() == "old" and not link.is_symlink() and link.read_text() == "new"
+    assert stat.S_IMODE(link.stat().st_mode) == 0o666 & ~zoo.atomic._umask()
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "to-folder").symlink_to(tmp_path / "folder")
+    atomic_write(tmp_path / "to-folder", lambda fh: fh.write("x"))
+    assert (tmp_path / "folder").is_dir() and (tmp_path / "to-folder").read_text() == "x"
+
+
 def test_atomic_write_syncs_the_file_before_renaming_it(tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import zoo.atomic
@@ -602,3 +626,36 @@ def test_a_progress_description_is_shown_as_typed() -> None:
 
     shown = description_column().render(SimpleNamespace(description="restoring [red]a:fire:.jpg"))
     assert shown.plain == "restoring [red]a:fire:.jpg"
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+@pytest.mark.parametrize("width", [40, 80])
+def test_tables_keep_names_and_numbers_whole_at_any_width(terminal: bool, width: int) -> None:
+    """In a terminal of 80 columns bench's table cut ``unet-l1+x8`` to ``unet-l1…`` (the
+    ensemble could not be told from its model) and at 40 columns the seconds to ``0.0…`` (a CLI
+    auditor's): names and numbers stay whole, the table as wide as that needs, prose wraps."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from zoo.cli import print_table
+
+    table = Table(title="set: means over images")
+    for header in ("protocol", "q", "model", "PSNR (dB) ↑", "PSNR-B (dB) ↑", "SSIM ↑", "MS-SSIM ↑",
+                   "s/img", "n", "description"):
+        table.add_column(header)
+    cells = [("rgb", "10", model, "32.69", "30.89", "0.9252", "0.9712", "8.148", "1",
+              "a longer text in words that may wrap over several lines")
+             for model in ("unet-l1+x8", "unet-l1", "jpeg")]
+    for row in cells:
+        table.add_row(*row)
+    out = io.StringIO()
+    print_table(table, Console(file=out, width=width, force_terminal=terminal, color_system=None))
+    text = out.getvalue()
+    lines = [line for line in text.splitlines() if line.startswith("│")]
+    assert "…" not in text
+    for row in cells:
+        assert any(all(f" {cell} " in line for cell in row[:9]) for line in lines), (row, text)
+    widest = max(len(line) for line in text.splitlines())
+    # In a terminal the least width that keeps the cells whole, the prose wrapped (its lines
+    # folded by the terminal where wider than it); outside one the full width, unwrapped.
+    assert (len(lines) > 3 and widest < 150) if terminal else (len(lines) == 3 and widest > 150)

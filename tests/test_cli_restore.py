@@ -135,6 +135,26 @@ def test_format_names_the_results_format(tmp_path: Path, capsys: pytest.CaptureF
     assert "1 earlier result (*.restored.*) not restored again" in capsys.readouterr().err
     assert restore(tmp_path / "in" / "a.png", "-o", tmp_path / "x.png", "--format", "jpg") == 2
     assert "error: --format jpg with -o: -o names its format by its suffix" in capsys.readouterr().err
+    # -o takes .jpeg and .tiff: so does --format, in any case (a CLI auditor's)
+    assert restore(tmp_path / "in" / "a.png", "--format", "JPEG", "--out-dir", tmp_path / "jpeg") == 0
+    assert restore(tmp_path / "in" / "a.png", "--format", "tiff", "--out-dir", tmp_path / "tiff") == 0
+    assert Image.open(tmp_path / "jpeg" / "a.restored.jpg").format == "JPEG"
+    assert Image.open(tmp_path / "tiff" / "a.restored.tif").format == "TIFF"
+    with pytest.raises(SystemExit, match="2"):
+        restore(tmp_path / "in" / "a.png", "--format", "gif")
+    assert "argument --format: invalid choice: 'gif' (choose from" in capsys.readouterr().err
+
+def test_standard_input_is_refused_as_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """``zoo restore -`` said "failed: -: no such file", exit 1, as a missing file (a CLI
+    auditor's); a file that is named ``-`` is still an input."""
+    monkeypatch.chdir(tmp_path)
+    assert restore("-") == 2
+    assert capsys.readouterr().err == ("error: -: images are not read from standard input; name "
+                                       "the files (zoo restore photo.jpg)\n")
+    Path("-").write_bytes(jpeg(rgb()))
+    assert restore("-", "-m", "jpeg", "-o", "dash.png") == 0 and Path("dash.png").is_file()
+
 
 def test_output_flag_needs_a_single_input(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     for name in ("a.png", "b.png"):
@@ -229,6 +249,29 @@ def test_sample_image(tmp_path: Path) -> None:
     with Image.open(tmp_path / "chelsea-q10.jpg") as src, \
             Image.open(tmp_path / "chelsea-q10.restored.png") as out:
         assert src.format == "JPEG" and out.size == src.size == (451, 300)
+
+
+def test_the_sample_never_replaces_a_file_of_that_name(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A photo the user had named ``astronaut-q10.jpg`` (given as an input, too) was replaced
+    by the sample (a CLI auditor's); the sample itself, written by an earlier run, is fine."""
+    monkeypatch.chdir(tmp_path)
+    photo = jpeg(rgb())
+    Path("astronaut-q10.jpg").write_bytes(photo)
+    assert restore("astronaut-q10.jpg", "--sample", "astronaut", "-m", "jpeg") == 2
+    assert capsys.readouterr().err == (
+        f"error: --sample astronaut: {tmp_path}/astronaut-q10.jpg is already there and is not "
+        "the sample, which would replace it; move it, or write the sample elsewhere with --out-dir\n")
+    assert Path("astronaut-q10.jpg").read_bytes() == photo and not Path("astronaut-q10.restored.png").exists()
+    Path("out").mkdir()
+    Path("out/astronaut-q10.jpg").symlink_to(tmp_path / "astronaut-q10.jpg")
+    assert restore("--sample", "astronaut", "-m", "jpeg", "--out-dir", "out") == 2
+    assert "choose another --out-dir\n" in capsys.readouterr().err
+    assert Path("astronaut-q10.jpg").read_bytes() == photo
+    Path("out/astronaut-q10.jpg").unlink()
+    for _ in range(2):  # the sample again over the sample: a rerun
+        assert restore("--sample", "astronaut", "-m", "jpeg", "--out-dir", "out") == 0
+    assert sorted(p.name for p in Path("out").iterdir()) == ["astronaut-q10.jpg", "astronaut-q10.restored.png"]
 
 
 def test_list(capsys: pytest.CaptureFixture) -> None:
@@ -853,6 +896,21 @@ def test_no_progress_turns_the_bars_off_on_a_terminal(tmp_path: Path,
     assert restore(tmp_path / "a.jpg", "--no-progress") == 0
     assert restore(tmp_path / "a.jpg", "-o", tmp_path / "b.png") == 0
     assert made == [True, False]
+
+
+def test_a_dumb_terminal_gets_a_line_per_image(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under TERM=dumb rich draws no bar, and a batch said nothing of its images but the
+    summary (a CLI auditor's): there, as in a pipe, each image is a line."""
+    import rich.console
+
+    monkeypatch.setattr(rich.console.Console, "is_terminal", property(lambda self: True))
+    monkeypatch.setenv("TERM", "dumb")
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.jpg").write_bytes(jpeg(rgb()))
+    assert restore(tmp_path / "a.jpg", tmp_path / "b.jpg") == 0
+    err = capsys.readouterr().err
+    assert all(f"{tmp_path}/{n}.jpg -> {tmp_path}/{n}.restored.png" in err for n in "ab"), err
 
 
 def test_without_r_a_sub_folder_is_not_even_opened(tmp_path: Path, capsys: pytest.CaptureFixture,

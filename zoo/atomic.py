@@ -57,14 +57,19 @@ def check_output_file(path: str | os.PathLike[str], option: str) -> None:
 def check_replaceable(path: str | os.PathLike[str]) -> None:
     """Refuse, as an OSError, what :func:`atomic_write` would not replace at ``path``: a
     write-protected file (a rename would replace it regardless), a folder in its place, or a
-    device, pipe or socket (the rename replaced ``/dev/null`` itself, run as root, with a file)."""
+    device, pipe or socket (the rename replaced ``/dev/null`` itself, run as root, with a file).
+    A symbolic link is replaceable whatever it points at: the rename replaces the link, never
+    its target."""
     path = Path(path)
+    if path.is_symlink():
+        return
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     if path.exists() and not path.is_file():
         raise OSError(errno.EINVAL, "a device, pipe or socket, not a file to write a result into",
                       str(path))
-    if path.is_file() and not os.access(path, os.W_OK):
+    # The write bits too: root may write anywhere, but a file without them was protected on purpose.
+    if path.is_file() and (not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222):
         raise PermissionError(errno.EACCES, "Permission denied (the file is write-protected)",
                               str(path))
 
@@ -115,9 +120,10 @@ def _write_and_rename(path: Path, write: Callable[[IO[Any]], object], mode: str)
 
 def _mode_of(path: Path) -> int:
     """The permission bits of the file being replaced; for a new one, what ``open`` would give
-    it (0666 less the umask; mkstemp's 0600 would hide ordinary results from other users)."""
+    it (0666 less the umask; mkstemp's 0600 would hide ordinary results from other users), as
+    for a symbolic link, which the rename replaces (its target's mode is another file's)."""
     try:
-        return path.stat().st_mode & 0o7777
+        return path.lstat().st_mode & 0o7777 if not path.is_symlink() else 0o666 & ~_umask()
     except FileNotFoundError:
         return 0o666 & ~_umask()
 

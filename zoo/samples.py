@@ -70,20 +70,27 @@ def sample_image_path(name: str, quality: int | None = None,
     ``quality=None`` writes the lossless original as PNG; a quality writes ``NAME-qQ.jpg``
     encoded with libjpeg at that quality and 4:2:0 chroma subsampling.
     """
-    from zoo.degrade import jpeg_bytes
     from zoo.resources import cache_dir
 
-    pixels = sample_image(name)
+    data = sample_file_bytes(name, quality)
     folder = Path(folder) if folder is not None else cache_dir() / "samples"
     folder.mkdir(parents=True, exist_ok=True)
-    if quality is None:
-        import io
+    return atomic_write(folder / sample_file_name(name, quality),
+                        lambda handle: handle.write(data), mode="wb")
 
-        from PIL import Image
 
-        buf = io.BytesIO()
-        Image.fromarray(pixels).save(buf, format="PNG")
-        data, path = buf.getvalue(), folder / sample_file_name(name, None)
-    else:
-        data, path = jpeg_bytes(pixels, quality), folder / sample_file_name(name, quality)
-    return atomic_write(path, lambda handle: handle.write(data), mode="wb")
+def sample_file_bytes(name: str, quality: int | None = None) -> bytes:
+    """The file :func:`sample_image_path` writes: PNG for ``quality=None``, else libjpeg's JPEG
+    at that quality with 4:2:0 chroma subsampling."""
+    from zoo.degrade import jpeg_bytes
+
+    pixels = sample_image(name)
+    if quality is not None:
+        return jpeg_bytes(pixels, quality)
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return buf.getvalue()

@@ -473,10 +473,11 @@ class _RowProgress:
         self.bar = Progress(terminal.description_column(style="bold"), BarColumn(),
                             MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
                             TimeRemainingColumn(), console=console,
-                            disable=not (enabled and console.is_terminal))
+                            disable=not (enabled and console.is_interactive))
         self.total = total
         self.task = self.bar.add_task(f"bench {printable(label)}", total=total)
-        self.lines = (PlainProgress(console, unit="row") if enabled and not console.is_terminal
+        # Lines where no bar is drawn: a file, a pipe, a dumb terminal (TERM=dumb).
+        self.lines = (PlainProgress(console, unit="row") if enabled and not console.is_interactive
                       else None)
         if self.lines is not None:
             self.lines.start(f"bench {printable(label)}:", total)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import signal
 import sys
@@ -11,6 +12,7 @@ import time
 import warnings
 from typing import Any, Callable
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.measure import Measurement
@@ -51,14 +53,47 @@ def shown(text: str) -> str:
     return escape(printable(text))
 
 
+WRAPPED_COLUMNS = ("description", "where")
+"""The table columns whose text may wrap (prose, paths): every other cell is a name, a number
+or a command, shown whole."""
+
+
 def print_table(table: Table, console: Console | None = None) -> None:
-    """Print ``table`` without cutting its cells: outside a terminal rich assumes 80 columns, so
-    there a wider table gets a console as wide as it needs (in a terminal, rich fits it)."""
+    """Print ``table`` without cutting its cells: names, numbers and commands are kept whole
+    (their headers wrap instead: a terminal cut ``unet-l1+x8`` to ``unet-l1…``), prose and paths
+    wrap; a table that cannot fit even so is printed as wide as it needs (outside a terminal,
+    where rich assumes 80 columns, at its full width; in one, at the least width that keeps every
+    cell whole, whose lines the terminal folds)."""
     out = console or terminal.console()
-    needed = Measurement.get(out, out.options.update_width(1000), table).maximum
-    if needed > out.width and not out.is_terminal:
-        out = terminal.console(file=out.file, width=needed)
+    wide = out.options.update_width(1000)
+    for column in table.columns:
+        longest = max((Measurement.get(out, wide, cell).maximum for cell in column.cells), default=0)
+        column.min_width = min(longest, 20) if column.header in WRAPPED_COLUMNS else longest
+    needed = Measurement.get(out, wide, table).maximum
+    if needed > out.width:
+        width = needed if not out.is_terminal else _least_whole_width(table, out.width, needed)
+        out = terminal.console(file=out.file, width=width)
     out.print(table)
+
+
+def _least_whole_width(table: Table, low: int, high: int) -> int:
+    """The least width in ``low..high`` at which ``table`` is drawn with no cell cut short and
+    no line longer than the width (rich's measured minimum leaves out what headers need, so the
+    table is drawn and looked at)."""
+    def drawn(width: int) -> str:
+        probe = terminal.console(file=io.StringIO(), width=width, color_system=None)
+        with probe.capture() as captured:
+            probe.print(table, crop=False)
+        return captured.get()
+
+    own_ellipses = drawn(high).count("…")  # in the cells' own text, not cuts
+    while low < high:
+        middle = (low + high) // 2
+        text = drawn(middle)
+        whole = (text.count("…") <= own_ellipses
+                 and max(map(cell_len, text.splitlines()), default=0) <= middle)
+        low, high = (low, middle) if whole else (middle + 1, high)
+    return high
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,

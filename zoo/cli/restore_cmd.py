@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           "PNG if none)")
     out.add_argument("--out-dir", type=named_path("a folder"), metavar="DIR",
                      help="write results into this folder (sub-folders of folder inputs are kept)")
-    p.add_argument("--format", choices=RESULT_FORMATS, metavar="FORMAT",
+    p.add_argument("--format", choices=RESULT_FORMATS, metavar="FORMAT", type=_format_name,
                    help="the format of the results zoo names, next to each input or in --out-dir: "
                         "png (lossless; the default), webp (lossless), tif (LZW), jpg (quality 95, "
                         "full-resolution colour) or bmp; -o takes its suffix's")
@@ -171,6 +172,11 @@ def _note_tile_side(model: Restorer, tile: int | None, console: Console) -> None
                       "its grid, two at least)")
 
 
+def _format_name(text: str) -> str:
+    """``--format``'s word: ``jpeg`` and ``tiff`` too (as ``-o``'s suffixes), in any case."""
+    return {"jpeg": "jpg", "tiff": "tif"}.get(text.lower(), text.lower())
+
+
 def _check_usage(args: argparse.Namespace) -> None:
     """Refuse, before the model loads or anything is written, options that cannot work."""
     from zoo.imaging import max_pixels
@@ -180,11 +186,32 @@ def _check_usage(args: argparse.Namespace) -> None:
         raise ZooError(f"--tile must be 0 (never tile) or a positive size, got {args.tile}")
     if not args.inputs and not args.sample:
         raise ZooError("no input images given: zoo restore INPUT... (or --sample NAME)")
+    if any(str(path) == "-" for path in args.inputs) and not os.path.lexists("-"):
+        raise ZooError("-: images are not read from standard input; name the files (zoo restore "
+                       "photo.jpg)")
     max_pixels()  # a bad ZOO_MAX_IMAGE_PIXELS fails here, before the model loads
     check_destination(output=args.output, out_dir=args.out_dir, suffix=args.suffix)
     if args.format and args.output is not None:
         raise ZooError(f"--format {args.format} with -o: -o names its format by its suffix "
                        f"(-o {Path(args.output).stem}.{args.format})")
+    if args.sample:
+        _check_sample_place(args)
+
+
+def _check_sample_place(args: argparse.Namespace) -> None:
+    """Refuse a --sample whose file name is taken by anything but that very sample (a photo of
+    the user's named ``astronaut-q10.jpg`` was replaced by the sample)."""
+    from zoo.samples import sample_file_bytes
+
+    path = _sample_input(args)
+    if not os.path.lexists(path):
+        return
+    ours = sample_file_bytes(args.sample, SAMPLE_QUALITY)
+    if (path.is_symlink() or not path.is_file() or path.stat().st_size != len(ours)
+            or path.read_bytes() != ours):
+        elsewhere = "choose another --out-dir" if args.out_dir else "write the sample elsewhere with --out-dir"
+        raise ZooError(f"--sample {args.sample}: {path} is already there and is not the sample, "
+                       f"which would replace it; move it, or {elsewhere}")
 
 
 def _sample_input(args: argparse.Namespace) -> Path:
@@ -211,7 +238,7 @@ def _restore_all(model, jobs: list[Job], tile: int | None, console: Console,
     from zoo.tiling import reporting_tiles
 
     failed = 0
-    shown = progress and console.is_terminal
+    shown = progress and console.is_interactive  # a dumb terminal draws no bar: lines there
     bars = Progress(terminal.description_column(), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=console, transient=True,
                     disable=not shown)  # a long image shows its time too
