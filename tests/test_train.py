@@ -408,6 +408,12 @@ def test_tiny_nogan_run_exports_loadable_model(data: tuple[Path, Path], tmp_path
     assert val[0] == "step,stage,quality,metric,value" and len(val) > 4
     training = json.loads((out / "export" / "training.json").read_text())
     assert training["chosen_stage"] == "gan"
+    # Which code trained it (a release manager's audit: nothing said, in a checkout or installed).
+    import zoo
+
+    assert training["code"]["versions"]["zoo"] == zoo.__version__ and training["code"]["versions"]["torch"]
+    assert set(training["code"]) == {"versions", "git_commit", "date", "command"}
+    assert f"- trained with zoo {zoo.__version__}" in (out / "export" / "README.md").read_text()
     # The record names the recipe file without its local path, and holds every resolved setting.
     assert training["recipe"] == TINY_RECIPE.name
     saved = json.loads((out / "recipe.json").read_text())

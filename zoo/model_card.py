@@ -208,6 +208,11 @@ def _training_section(training: dict[str, Any]) -> str:
         lines.append(f"- data: {_markdown(data.get('patch', '?'))}-px patches, batch "
                      f"{_markdown(data.get('batch', '?'))}{per}, JPEG quality "
                      f"{_markdown(data.get('quality', '?'))}; planned steps: {planned or '?'}{cap}")
+    code = training.get("code")
+    if isinstance(code, dict) and isinstance(code.get("versions"), dict):
+        commit = f", commit {_code(code['git_commit'])}" if code.get("git_commit") else ""
+        lines.append(f"- trained with zoo {_markdown(code['versions'].get('zoo', '?'))}{commit}, torch "
+                     f"{_markdown(code['versions'].get('torch', '?'))}")
     for change in training.get("recipe_changes") or []:
         changes = "; ".join(_markdown(c) for c in change.get("changes") or [])
         lines.append(f"- resumed after step {_markdown(change.get('step', '?'))} with a changed recipe "

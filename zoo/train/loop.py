@@ -658,7 +658,16 @@ class Trainer:
         training = {"entry": self.name, "recipe": recipe_label(self.recipe.source),
                     "steps": self.step, "processes": self.dist.world,
                     "select_metric": self.recipe.select.metric, **chosen,
-                    "settings": settings}
+                    "settings": settings, "code": _code_record()}
         if changes := self.changes.applied(self.step):
             training["recipe_changes"] = changes
         return export_model(model.cpu().float(), self.out / "export", training)
+
+
+def _code_record() -> dict[str, Any]:
+    """Which code exported the run: the library versions, the zoo commit (None for an
+    installed package, whose version says which zoo it is), the date and the command."""
+    from zoo.bench.meta import build_meta
+
+    meta = build_meta()
+    return {key: meta[key] for key in ("versions", "git_commit", "date", "command")}
