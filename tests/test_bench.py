@@ -559,6 +559,31 @@ def test_cli_bench(image_folder: Path, tmp_path: Path, capsys, monkeypatch: pyte
     assert "\x1b" not in captured.out + captured.err
 
 
+def test_images_with_the_same_pixels_are_named(image_folder: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture) -> None:
+    """A copy, a link or one photograph in two formats was measured as two images and counted
+    twice in the means without a word (a data engineer's audit): the command says so, and
+    meta.json keeps the groups."""
+    from zoo.cli import main
+
+    shutil.copy(image_folder / "a.png", image_folder / "a-copy.png")
+    (image_folder / "c-link.png").symlink_to(image_folder / "c.png")
+    Image.open(image_folder / "d.png").save(image_folder / "d.tif")
+    out = tmp_path / "out"
+    assert main(["bench", "--data", str(image_folder), "--models", "jpeg", "-q", "10", "--protocol", "y",
+                 "--metrics", "psnr", "--out", str(out), "--no-progress", "--crops", "0"]) == 0
+    assert json.loads((out / "meta.json").read_text())["identical_images"] == [
+        ["a", "a-copy"], ["c", "c-link"], ["d.png", "d.tif"]]
+    assert ("note: tiny: images with the same pixels, each counted in the means: a = a-copy, "
+            "c = c-link, d.png = d.tif (meta.json: identical_images)") in capsys.readouterr().err
+    shutil.rmtree(out)
+    (image_folder / "a-copy.png").unlink(), (image_folder / "c-link.png").unlink(), (image_folder / "d.tif").unlink()
+    assert main(["bench", "--data", str(image_folder), "--models", "jpeg", "-q", "10", "--protocol", "y",
+                 "--metrics", "psnr", "--out", str(out), "--no-progress", "--crops", "0"]) == 0
+    assert "identical_images" not in json.loads((out / "meta.json").read_text())
+    assert "same pixels" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("where", ["log", "dumb terminal"])
 def test_progress_in_a_log_is_plain_lines(image_folder: Path, tmp_path: Path,
                                          capsys: pytest.CaptureFixture,
@@ -578,6 +603,7 @@ def test_progress_in_a_log_is_plain_lines(image_folder: Path, tmp_path: Path,
     captured = capsys.readouterr()
     lines = [line for line in captured.err.splitlines() if line.startswith("bench tiny: row ")]
     assert [line.split(",")[0] for line in lines] == [f"bench tiny: row {k}/8" for k in range(1, 9)]
+    assert "bench tiny: 8 rows to measure\n" in captured.err  # at once, not after 30 s
     assert lines[-1].endswith("ETA 0:00:00") and "━" not in captured.out + captured.err
 
 

@@ -380,6 +380,18 @@ def test_an_input_named_twice_is_restored_once(tmp_path: Path) -> None:
     assert (tmp_path / "x.png").is_file()
 
 
+def test_a_link_to_another_input_is_named_in_a_note(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A link beside the file it points at was left out without a word (a data engineer's
+    audit: 'restored 1 of 1', no b.restored.png): the file is restored once, and a note says so."""
+    (tmp_path / "a.jpg").write_bytes(jpeg(rgb()))
+    (tmp_path / "b.jpg").symlink_to(tmp_path / "a.jpg")
+    assert restore(tmp_path, "--out-dir", tmp_path / "out") == 0
+    err = capsys.readouterr().err
+    assert (f"note: {tmp_path}/b.jpg: the same file as {tmp_path}/a.jpg (a link to it, or it to "
+            "this), restored once, under that name") in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.restored.png"]
+
+
 @pytest.mark.parametrize("device,message", [("gpu", "not a torch device"), ("cuda:7", "CUDA"),
                                             ("xpu", "not xpu")])
 def test_unusable_device_is_one_line_before_anything_is_written(
@@ -911,6 +923,24 @@ def test_a_dumb_terminal_gets_a_line_per_image(tmp_path: Path, capsys: pytest.Ca
     assert restore(tmp_path / "a.jpg", tmp_path / "b.jpg") == 0
     err = capsys.readouterr().err
     assert all(f"{tmp_path}/{n}.jpg -> {tmp_path}/{n}.restored.png" in err for n in "ab"), err
+
+
+def test_a_batch_in_a_log_says_its_count_and_eta(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a log a batch of thousands said IN -> OUT per image and nothing of how far it was (a
+    data engineer's audit): a count and an ETA every PLAIN_SECONDS, the summary at the end."""
+    import zoo.plain_progress
+
+    monkeypatch.setattr(zoo.plain_progress, "PLAIN_SECONDS", 0.0)  # a line for every image
+    for name in "abc":
+        (tmp_path / f"{name}.jpg").write_bytes(jpeg(rgb()))
+    assert restore(tmp_path, "-m", "jpeg") == 0
+    err = capsys.readouterr().err
+    counts = [line.split(",")[0] for line in err.splitlines() if line.startswith("restoring: ")]
+    assert counts == ["restoring: image 1/3", "restoring: image 2/3"] and "ETA" in err
+    assert restore(tmp_path / "a.jpg", "-m", "jpeg") == 0 and "restoring:" not in capsys.readouterr().err
+    assert restore(tmp_path, "-m", "jpeg", "--no-progress") == 0
+    assert "restoring:" not in capsys.readouterr().err
 
 
 def test_without_r_a_sub_folder_is_not_even_opened(tmp_path: Path, capsys: pytest.CaptureFixture,

@@ -100,7 +100,13 @@ def test_missing_or_empty_folder_is_a_data_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="file.png: not a folder of images$"):
         datasets.folder_dataset(tmp_path / "file.png")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match="no images"):
+    with pytest.raises(DataError, match=r"no images found \(looked for [^)]*\)$"):
+        datasets.folder_dataset(tmp_path / "empty")
+    # A DIV2K-like tree one level down said only "no images found" (a data engineer's audit).
+    for sub in ("train", "valid"):
+        (tmp_path / "empty" / sub).mkdir()
+    with pytest.raises(DataError, match=r"no images found \(looked for [^)]*\); its sub-folders are "
+                                        r"not read \(train/, valid/\): name one as --data$"):
         datasets.folder_dataset(tmp_path / "empty")
 
 

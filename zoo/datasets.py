@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from zoo.div2k import div2k_dir, div2k_found, div2k_names, div2k_present
-from zoo.errors import DataError, ImageError, ZooError, caller_stacklevel, os_reason
+from zoo.errors import DataError, ImageError, ZooError, caller_stacklevel, first_few, os_reason
 from zoo.folders import is_dir
 from zoo.imaging import READ_SUFFIXES as IMAGE_SUFFIXES
 from zoo.resources import cache_dir
@@ -92,7 +92,11 @@ def folder_dataset(folder: str | Path, label: str | None = None) -> Dataset:
     except OSError as exc:  # a folder that can be listed but not entered fails at is_file()
         raise DataError(f"{root}: cannot be read ({os_reason(exc)})") from None
     if not images:
-        raise DataError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+        folders = [p.name + "/" for p in entries if p.is_dir()]
+        inside = (f"; its sub-folders are not read ({first_few(folders)}): name one as --data"
+                  if folders else "")
+        raise DataError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
+                        + inside)
     chosen = set(images)
     ignored = [_why_ignored(p) for p in entries if p not in chosen]
     return Dataset(text_name(root.resolve().name),

@@ -203,7 +203,10 @@ def collect_jobs(inputs: list[Path], *, output: str | None, out_dir: Path | None
             jobs.append(Job(item, base / f"{item.stem}{suffix}{extension}"))
     first: dict[Path, Job] = {}
     for job in jobs:  # an input named twice (a file and its folder) is restored once
-        first.setdefault(_resolved(job.source), job)
+        kept = first.setdefault(_resolved(job.source), job)
+        if kept is not job and os.path.abspath(kept.source) != os.path.abspath(job.source):
+            notes.append(f"{job.source}: the same file as {kept.source} (a link to it, or it to "
+                         "this), restored once, under that name")
     jobs = list(first.values())
     if output is not None:
         if len(jobs) > 1:

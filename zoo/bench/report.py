@@ -36,7 +36,8 @@ def write_report(plan: BenchPlan, outcome: BenchOutcome, *, crops: int = 3) -> d
         rows=len(rows), measured_now=outcome.measured, measured_now_metrics=outcome.measured_metrics,
         wall_seconds=round(outcome.wall_seconds, 3),
         skipped_images=outcome.skipped_images, failures=outcome.failures,
-        ignored_files=plan.dataset.ignored, not_shown=not_shown(plan, outcome))
+        ignored_files=plan.dataset.ignored, not_shown=not_shown(plan, outcome),
+        **({"identical_images": same} if (same := identical_images(outcome.truths)) else {}))
     meta["measured_by"] = runs_that_measured(read_meta(out / "meta.json"), meta, outcome.measured)
     write_meta(out / "meta.json", meta)  # first: the run's record, whatever fails after it
     reported = reported_for(plan.dataset.name, set(plan.protocols), set(plan.qualities))
@@ -64,6 +65,15 @@ _PLOT_NAME = re.compile(rf"(?:{'|'.join(PROTOCOLS)})_[a-z0-9_]+\.png")
 """A plot's file name as zoo.bench.plots writes it: ``PROTOCOL_METRIC.png``."""
 _CROP_NAME = re.compile(rf".+_(?:{'|'.join(PROTOCOLS)})_q[0-9]{{1,3}}_[\w-]+\.png")
 """A crop's file name as zoo.bench.crops writes it: ``IMAGE_PROTOCOL_qQ_PANEL.png``."""
+
+
+def identical_images(truths: dict[str, str]) -> list[list[str]]:
+    """The images of one dataset with the same pixels (a copy, a link, one saved in two
+    formats), in groups by name: each is a row of its own, counted again in the means."""
+    by_digest: dict[str, list[str]] = {}
+    for image, digest in sorted(truths.items()):
+        by_digest.setdefault(digest, []).append(image)
+    return [images for images in by_digest.values() if len(images) > 1]
 
 
 def _remove_unshown(folder: Path, shown: list[Path], written: re.Pattern[str]) -> None:

@@ -481,6 +481,9 @@ class _RowProgress:
                       else None)
         if self.lines is not None:
             self.lines.start(f"bench {printable(label)}:", total)
+            # A log says what it is doing at once, not after the first PLAIN_SECONDS.
+            console.print(f"bench {printable(label)}: {total} row{'' if total == 1 else 's'} to "
+                          "measure", markup=False, highlight=False)
 
     def advance(self, count: int = 1) -> None:
         self.bar.advance(self.task, count)

@@ -111,6 +111,10 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"[yellow]skipped[/] {shown(image_id)}: {shown(why)}")
         if r.plan.dataset.ignored:
             console.print(f"[yellow]note:[/] {shown(_ignored_text(r.plan.dataset))}")
+        if same := (r.meta or {}).get("identical_images"):
+            text = (f"{name}: images with the same pixels, each counted in the means: "
+                    f"{first_few([' = '.join(group) for group in same])} (meta.json: identical_images)")
+            console.print(f"[yellow]note:[/] {shown(text)}")
         for where, why in grouped_failures(r.outcome.failures):
             console.print(f"[red]failed[/] {shown(where)}: {shown(why)}")
             failed = True

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from zoo import terminal
+from zoo.plain_progress import PlainProgress
 
 from zoo.cli.arg_types import named, named_path
 from zoo.distributed import refuse_torchrun
@@ -244,6 +245,10 @@ def _restore_all(model, jobs: list[Job], tile: int | None, console: Console,
                     disable=not shown)  # a long image shows its time too
     task = bars.add_task("restoring", total=len(jobs))
     tiles = bars.add_task("  tiles", total=None, visible=False)
+    # Where no bar is drawn (a log, a pipe), a batch's count and ETA every PLAIN_SECONDS.
+    lines = PlainProgress(console, unit="image") if progress and not shown and len(jobs) > 1 else None
+    if lines is not None:
+        lines.start("restoring:", len(jobs))
 
     def tile_done(done: int, total: int) -> None:
         bars.update(tiles, completed=done, total=total, visible=True)
@@ -271,6 +276,8 @@ def _restore_all(model, jobs: list[Job], tile: int | None, console: Console,
                 failed += 1
                 _fail(bars.console, problem)
             bars.advance(task)
+            if lines is not None and number + 1 < len(jobs):  # the summary line tells the end
+                lines.advance()
     return failed
 
 
