@@ -659,3 +659,15 @@ def test_tables_keep_names_and_numbers_whole_at_any_width(terminal: bool, width:
     # In a terminal the least width that keeps the cells whole, the prose wrapped (its lines
     # folded by the terminal where wider than it); outside one the full width, unwrapped.
     assert (len(lines) > 3 and widest < 150) if terminal else (len(lines) == 3 and widest > 150)
+
+
+def test_bench_table_signs_fit_the_output_encoding() -> None:
+    """Under PYTHONIOENCODING=ascii a header read ``PSNR (dB) \\u2191``, out of line with its
+    column (a CLI auditor's): ^ and v there, the arrows where the encoding has them."""
+    from zoo.bench.leaderboard import metric_header
+    from zoo.cli.bench_cmd import _text_for
+
+    assert _text_for("ascii")(metric_header("psnr")) == "PSNR (dB) ^"
+    assert _text_for("ascii")(metric_header("lpips_alex") + " – (0 of 1)").endswith(" v - (0 of 1)")
+    assert _text_for("utf-8")(metric_header("psnr")) == "PSNR (dB) ↑"
+    assert _text_for("cp1252")("↑ – …") == "^ - ..."  # cp1252 (Windows' redirected output) lacks the arrows

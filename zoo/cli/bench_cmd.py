@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from zoo import terminal
 from zoo.cli import shown
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
             failed = True
             continue
         summary = summarize(current_rows(r.plan, r.outcome))
-        table = _summary_table(r, summary)
+        table = _summary_table(r, summary, _text_for(out.encoding))
         print_table(table, out)  # whole: never elided digits
         for why in _incomparable(r, summary):
             console.print(f"[yellow]not comparable:[/] {shown(why)} (the reported rows of "
@@ -146,7 +146,21 @@ def _incomparable(run, summary: list[dict]) -> list[str]:  # noqa: ANN001  (a Be
     return list(dict.fromkeys(n for n in notes if n))
 
 
-def _summary_table(run, summary: list[dict]):  # noqa: ANN001, ANN202  (a BenchRun -> rich Table)
+_ASCII_SIGNS = str.maketrans({"↑": "^", "↓": "v", "–": "-", "…": "..."})
+
+
+def _text_for(encoding: str) -> Callable[[str], str]:
+    """The table's signs as ``encoding`` can show them: ↑ ↓ – as ^ v - where it cannot (an
+    ``ascii`` terminal showed ``\\u2191`` in a header, out of line with its column)."""
+    try:
+        "↑↓–…".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return lambda text: text.translate(_ASCII_SIGNS)
+    return lambda text: text
+
+
+def _summary_table(run, summary: list[dict],  # noqa: ANN001, ANN202  (a BenchRun -> rich Table)
+                   text: Callable[[str], str] = str):
     from rich.table import Table
 
     from zoo.bench.leaderboard import (PARTIAL_NOTE, best_models, cell_text, fmt_metric, groups,
@@ -154,14 +168,14 @@ def _summary_table(run, summary: list[dict]):  # noqa: ANN001, ANN202  (a BenchR
 
     plan = run.plan
     table = Table(title=shown(f"{plan.dataset.name}: means over images"), title_justify="left")
-    for col in ("protocol", "q", "model", *(metric_header(m) for m in plan.metrics), "s/img", "n"):
+    for col in ("protocol", "q", "model", *(text(metric_header(m)) for m in plan.metrics), "s/img", "n"):
         table.add_column(col, justify="left" if col in ("protocol", "model") else "right")
     for protocol, quality, entries in groups(summary):
         if has_partial(entries, plan.metrics):
             table.caption, table.caption_justify = PARTIAL_NOTE, "left"
         bests = {m: best_models(entries, m) for m in plan.metrics}
         for e in ranked(entries, plan.metrics):  # LEADERBOARD.md's order
-            cells = [cell_text(e, m) for m in plan.metrics]
+            cells = [text(cell_text(e, m)) for m in plan.metrics]
             cells = [f"[bold]{c}[/]" if e["model"] in bests[m] else c for c, m in zip(cells, plan.metrics)]
             table.add_row(protocol, str(quality), shown(e["model"]), *cells,
                           fmt_metric("seconds", e["seconds"]), str(e["images"]))
