@@ -671,3 +671,13 @@ def test_bench_table_signs_fit_the_output_encoding() -> None:
     assert _text_for("ascii")(metric_header("lpips_alex") + " – (0 of 1)").endswith(" v - (0 of 1)")
     assert _text_for("utf-8")(metric_header("psnr")) == "PSNR (dB) ↑"
     assert _text_for("cp1252")("↑ – …") == "^ - ..."  # cp1252 (Windows' redirected output) lacks the arrows
+
+
+@pytest.mark.parametrize("args", [["restore", "x.jpg", "--form", "jpg"], ["bench", "--qual", "10"],
+                                  ["train", "unet-l1", "--max-st", "3"], ["list", "--hel"]])
+def test_options_are_taken_only_as_spelled_in_full(args: list[str], capsys: pytest.CaptureFixture) -> None:
+    """argparse took --form for --format: a script's shortened option would change meaning, or
+    stop working, the day another option began with the same letters (a CLI auditor's)."""
+    with pytest.raises(SystemExit, match="2"):
+        main(args)
+    assert f"unrecognized arguments: {args[-2] if args[0] != 'list' else args[-1]}" in capsys.readouterr().err

@@ -35,9 +35,12 @@ class HelpFormatter(argparse.HelpFormatter):
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """An argparse parser laid out by :class:`HelpFormatter`, as are its subcommands' parsers
-    (argparse makes those of the parser's own class)."""
+    """An argparse parser laid out by :class:`HelpFormatter`, taking options only as spelled in
+    full, as are its subcommands' parsers (argparse makes those of the parser's own class)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)
+        # A shortened option (--form for --format) would change meaning, or stop working, the
+        # day another option starts with the same letters: a script's command must not.
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)

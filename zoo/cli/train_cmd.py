@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _parse_rest(args: argparse.Namespace) -> argparse.Namespace:
     """Parse what follows NAME, options and KEY=VALUE overrides intermixed."""
-    p = argparse.ArgumentParser(prog="zoo train", usage=USAGE)
+    p = argparse.ArgumentParser(prog="zoo train", usage=USAGE, allow_abbrev=False)
     _add_options(p)
     p.add_argument("overrides", nargs="*")
     if args.name is None:
