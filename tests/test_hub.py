@@ -344,6 +344,28 @@ def test_push_uploads_through_huggingface_hub(hub: FakeHub, tmp_path: Path,
     assert _same_outputs(zoo.load("hf-hub:org/pushed", device="cpu"), _model(7))
 
 
+def test_a_hub_that_never_answers_ends_the_push_in_one_line(tmp_path: Path, hub: FakeHub,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Hub that took the connection and never answered hung zoo push for good (a Hub
+    publisher's audit: still waiting after 263 s): the first request is timed."""
+    import socket
+    import time
+
+    import zoo.hub_push
+
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts (the backlog), never answers
+    monkeypatch.setattr(zoo.hub_push, "FIRST_ANSWER_TIMEOUT_S", 0.5)
+    use_endpoint(monkeypatch, f"http://127.0.0.1:{silent.getsockname()[1]}")
+    start = time.monotonic()
+    try:
+        with pytest.raises(ZooError, match=r"^push to org/silent failed: .*the Hub could not be "
+                                           r"reached: check your connection"):
+            push_to_hub(_model(8), "org/silent", token="hf_test")
+    finally:
+        silent.close()
+    assert time.monotonic() - start < 10
+
+
 def test_push_api_function_and_bad_repo(hub: FakeHub, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ZooError, match=r"^no Hugging Face token: run `hf auth login` or set "

@@ -68,6 +68,43 @@ def test_the_card_says_which_jpeg_qualities_the_weights_were_trained_on() -> Non
     assert "JPEG qualities trained on" not in model_card(info, training={"recipe": "r.toml"}).text
 
 
+def _table(card: str) -> list[str]:
+    """The card's property table, from its header row to the first line that is not a row."""
+    lines = card.splitlines()
+    start = lines.index("| | |")
+    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
+    return lines[start:end]
+
+
+def test_the_card_table_is_whole_and_its_rows_are_the_known_ones() -> None:
+    """Without a known quality range (weights given by file, a republished model) an empty line
+    was left inside the table, and GFM showed its last rows as a paragraph of | (a Hub
+    publisher's audit)."""
+    info = get_model_info("unet-l1")
+    for card, qualities in ((model_card(info, released=True).text, True), (model_card(info).text, False)):
+        rows = [row.split(" | ")[0].lstrip("| ") for row in _table(card)[2:]]
+        assert rows == ["architecture", "arguments", "training recipe",
+                        *(["JPEG qualities trained on"] if qualities else []), "license", "input"]
+        assert card.count("\n| ") == len(rows) + 1  # the header and the rows: none outside the table
+
+
+def test_the_card_says_what_the_shipped_weights_were_trained_on_and_how_to_install() -> None:
+    """The card named no training data (research datasets under their own terms), no held-out
+    caveat and no install line (`pip install zoo` is another project; a Hub publisher's audit)."""
+    from zoo.models.base import PROJECT_TRAINING_DATA
+
+    for name in ("arnet-nogan", "gan", "unet-l1"):
+        info = get_model_info(name)
+        assert info.weights.trained_on == PROJECT_TRAINING_DATA
+        card = model_card(info, released=True).text
+        assert "## Training data and limitations\n\n338 photographs (this project's" in card
+        assert "not held-out test data" in card and "under their authors' own terms" in card
+        assert "weights: the runs in the zoo's training/README.md" in card
+        assert "`zoo` is the Python package `jpeg-zoo` (`zoo` on PyPI is another project)" in card
+        other = model_card(info).text  # weights of the user's own: not the shipped runs' data
+        assert "Training data and limitations" not in other and "`jpeg-zoo`" in other
+
+
 @pytest.mark.parametrize(("module", "source", "cli_loads"), [
     ("mylab.dncnn", "the package that provides `mylab.dncnn`", False),
     # The documented way to add a model (zoo/models/<family>.py) is not in another zoo either;

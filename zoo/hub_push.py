@@ -50,6 +50,10 @@ def push_to_hub(model: Restorer, repo_id: str, *, private: bool = False, token: 
 
 
 _FILES_ONLY = "or write the files only: `zoo push --dry-run DIR`, zoo.hub.save_pretrained"
+FIRST_ANSWER_TIMEOUT_S = 20.0
+"""Seconds the push waits for the Hub's answer to its first request (whether the repo exists):
+huggingface_hub's own requests wait without end, so a Hub that accepts the connection and never
+answers hung ``zoo push`` for good. The upload itself, once the Hub has answered, is not timed."""
 
 
 def check_token(token: str | None = None) -> None:
@@ -109,6 +113,6 @@ def _repo_privacy(api: HfApi, repo_id: str) -> bool | None:
     from huggingface_hub.errors import RepositoryNotFoundError
 
     try:
-        return bool(api.repo_info(repo_id).private)
+        return bool(api.repo_info(repo_id, timeout=FIRST_ANSWER_TIMEOUT_S).private)
     except RepositoryNotFoundError:
         return None

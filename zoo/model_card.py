@@ -144,6 +144,22 @@ def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: i
     cli = (f"or on the command line: `zoo restore photo.jpg -o photo.png --model {load_id}`"
            if cli_loads else f"The `zoo` command cannot import `{info.architecture}`: load this "
            "model from Python")
+    rows = [("architecture", f"{_code(info.architecture, cell=True)} ({params} parameters)"),
+            ("arguments", _code(json.dumps(dict(info.arch_args)), cell=True)),
+            ("training recipe", recipe)]
+    if trained_on:
+        rows.append(("JPEG qualities trained on", f"{trained_on[0]}-{trained_on[1]} (a JPEG of a "
+                     "higher quality may come out worse than it went in; `zoo restore` warns of "
+                     "one for the zoo's own weights and a local `zoo train` export, not yet for a "
+                     "model loaded from the Hub)"))
+    rows += [("license", license_id),
+             ("input", f"{inputs.color.upper()}, values in [{inputs.value_range[0]}, "
+                       f"{inputs.value_range[1]}], padded to a multiple of {inputs.pad_multiple} "
+                       "(any size works)")]
+    if info.paper:
+        rows.append(("paper", _markdown(info.paper)))
+    table = "\n".join(f"| {name} | {value} |" for name, value in rows)
+    data_note = info.weights.trained_on if released and info.weights else ""
     body = f"""
 # {_markdown(info.name)}
 
@@ -151,20 +167,16 @@ def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: i
 
 | | |
 |---|---|
-| architecture | {_code(info.architecture, cell=True)} ({params} parameters) |
-| arguments | {_code(json.dumps(dict(info.arch_args)), cell=True)} |
-| training recipe | {recipe} |
-{f"| JPEG qualities trained on | {trained_on[0]}-{trained_on[1]} (a JPEG of a higher quality may "
-   "come out worse than it went in; `zoo` warns when it restores one) |" if trained_on else ""}
-| license | {license_id} |
-| input | {inputs.color.upper()}, values in [{inputs.value_range[0]}, {inputs.value_range[1]}], \
-padded to a multiple of {inputs.pad_multiple} (any size works) |
-{f"| paper | {_markdown(info.paper)} |" if info.paper else ""}
+{table}
 
 The input is a decoded JPEG as an RGB batch `(B, 3, H, W)` in [0, 1]; the output has the
 same shape and range.
-
+{f"{chr(10)}## Training data and limitations{chr(10)}{chr(10)}{_markdown(data_note, line_start=True)}{chr(10)}"
+ if data_note else ""}
 ## Use with zoo
+
+`zoo` is the Python package `jpeg-zoo` (`zoo` on PyPI is another project): install PyTorch,
+then `jpeg-zoo` from the zoo's repository or a wheel built from it.
 
 {custom_note}```python
 {custom_import}import zoo

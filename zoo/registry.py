@@ -59,6 +59,9 @@ class WeightsInfo:
     hub_repo: str | None = None
     revision: str = "main"
     license: str = "MIT"
+    trained_on: str = ""
+    """What these weights were trained and chosen on, and the data's own terms: the model card's
+    "Training data and limitations" (none where empty)."""
 
 
 @dataclass(frozen=True)

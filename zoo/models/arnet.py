@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.errors import ZooError
-from zoo.models.base import Restorer
+from zoo.models.base import PROJECT_TRAINING_DATA, Restorer
 from zoo.models.layers import PixelShuffleICNR, SelfAttention, conv_sn_relu_bn
 from zoo.registry import (
     InputConventions,
@@ -191,7 +191,8 @@ register_model(ModelInfo(
     arch_args=ARNET_ARGS,
     recipe="arnet-nogan",
     weights=WeightsInfo(sha256="add1c2ab755e3b60ca5b01c5dddede8380d3c90464f30af06aad822949c9d3a4",
-                        hub_repo="jpeg-zoo/arnet-nogan", license="MIT"),
+                        hub_repo="jpeg-zoo/arnet-nogan", license="MIT",
+                        trained_on=PROJECT_TRAINING_DATA),
     inputs=_ARNET_INPUTS,
 ))
 
@@ -203,6 +204,7 @@ register_model(ModelInfo(
     arch_args=ARNET_ARGS,
     recipe="gan",
     weights=WeightsInfo(sha256="90101a30ff5cb6c0b0d03954eb459d5045c0476ae0f0364348c136b84dd9f2cd",
-                        hub_repo="jpeg-zoo/gan", license="MIT"),
+                        hub_repo="jpeg-zoo/gan", license="MIT",
+                        trained_on=PROJECT_TRAINING_DATA),
     inputs=_ARNET_INPUTS,
 ))

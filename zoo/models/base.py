@@ -261,3 +261,16 @@ class ModelWrapper(Restorer):
         """The model with the weights, under every wrapper."""
         model = self.model
         return model.innermost if isinstance(model, ModelWrapper) else model
+
+
+PROJECT_TRAINING_DATA = (
+    "338 photographs (this project's ../shared/data/train): T91 (90), the BSDS500 training split "
+    "(200, decoded from their JPEG originals), every third image of Urban100 (34) and 14 images "
+    "of the Waterloo Exploration Database (a run leaves out those smaller than its patches). "
+    "These are research datasets under their authors' own terms, which the weights' license "
+    "does not replace: check them before other uses. Checkpoints were chosen on Set5, Set14 and "
+    "McMaster, which are therefore not held-out test data (Set5's woman is also a BSDS500 "
+    "training image). The runs were short, minutes to hours on a CPU (and a last 9.4 minutes on "
+    "a GPU for arnet-nogan; the zoo's training/README.md), and the zoo's leaderboards "
+    "(leaderboard/ in its repository) measure what they achieve.")
+"""``WeightsInfo.trained_on`` of the weights this zoo ships (every run of training/README.md)."""

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.models.base import Restorer
+from zoo.models.base import PROJECT_TRAINING_DATA, Restorer
 from zoo.registry import (
     InputConventions,
     ModelInfo,
@@ -138,7 +138,8 @@ register_model(ModelInfo(
     arch_args=UNET_ARGS,
     recipe="unet-l1",
     weights=WeightsInfo(sha256="affadbe4cf0f83486c372d573af7d9d176e6e9c04aa15e69dafcf87de285d55e",
-                        hub_repo="jpeg-zoo/unet-l1", license="MIT"),
+                        hub_repo="jpeg-zoo/unet-l1", license="MIT",
+                        trained_on=PROJECT_TRAINING_DATA),
     inputs=InputConventions(color="rgb", value_range=(0.0, 1.0),
                             pad_multiple=2 ** len(UNET_ARGS["channels"])),
 ))
