@@ -232,13 +232,39 @@ def test_load_hf_hub_repo_through_the_server(hub: FakeHub, tmp_path: Path) -> No
     # content-addressed (its ETag is the sha256), so it is downloaded once.
     assert hub.count("GET", "/resolve/") == 3
 
+    # Which of the Hub's 404s it was, and what to do (a repo, a revision and a file all read
+    # "HTTP 404" with one advice; a Hub publisher's audit).
     with pytest.raises(WeightsError, match=r"^cannot get config.json of Hub repo someone/absent@main "
-                                           r"\(the Hub answered HTTP 404\)"):
+                                           r"\(the Hub answered HTTP 404: no such repo, or a private "
+                                           r"one\): check the repo id, or log in \(`hf auth login`"):
         zoo.load("hf-hub:someone/absent")
+    with pytest.raises(WeightsError, match=r"^cannot get config.json of Hub repo someone/tiny@v9.9 "
+                                           r"\(the Hub answered HTTP 404: no such revision\): check "
+                                           r"the revision 'v9.9' \(after the @\)$"):
+        zoo.load("hf-hub:someone/tiny@v9.9")
     hub.add_repo("someone/pickled", {"config.json": (tmp_path / "v1" / "config.json").read_bytes()})
     with pytest.raises(WeightsError, match=r"^cannot get model.safetensors of Hub repo "
-                                           r"someone/pickled@main \(the Hub answered HTTP 404\)"):
+                                           r"someone/pickled@main \(the Hub answered HTTP 404: no such "
+                                           r"file in the repo\): the repo holds no model.safetensors"):
         zoo.load("hf-hub:someone/pickled")  # which of the two files is missing is said
+
+
+def test_a_damaged_file_in_a_hub_repo_is_said_to_be_the_repo_s(hub: FakeHub, tmp_path: Path) -> None:
+    """A repo's own truncated model.safetensors was answered "delete it and download or export
+    it again", which brings the same file back (a Hub publisher's audit)."""
+    folder = save_pretrained(_model(3), tmp_path / "m")
+    weights = (folder / "model.safetensors").read_bytes()
+    hub.add_repo("someone/cut", {"config.json": (folder / "config.json").read_bytes(),
+                                 "model.safetensors": weights[: len(weights) // 2]})
+    with pytest.raises(WeightsError, match=r"is truncated .*; that is the file someone/cut@main "
+                                           r"holds, as the Hub sent it: ask the repo's owner, or load "
+                                           r"another revision \(hf-hub:someone/cut@REVISION\)$"):
+        zoo.load("hf-hub:someone/cut")
+    (tmp_path / "local").mkdir()  # a local folder's damaged file: the old advice holds
+    (tmp_path / "local" / "config.json").write_bytes((folder / "config.json").read_bytes())
+    (tmp_path / "local" / "model.safetensors").write_bytes(weights[: len(weights) // 2])
+    with pytest.raises(WeightsError, match=r"delete it and download or export it again$"):
+        zoo.load(tmp_path / "local")
 
 
 def test_registry_names_and_bad_specs() -> None:
@@ -798,7 +824,7 @@ def test_a_hub_error_answer_loads_the_cached_copy_and_says_so(hub: FakeHub, tmp_
     del hub.repos["someone/tiny"]  # the Hub now answers 404
     model = zoo.load("hf-hub:someone/tiny", device="cpu")
     assert _same_outputs(model, _model(4))
-    assert "(the Hub answered HTTP 404; cached copy)" in model.weights_source
+    assert "(the Hub answered HTTP 404: no such repo, or a private one; cached copy)" in model.weights_source
 
 
 def test_a_pinned_hub_revision_is_published_with_its_own_run_record(

@@ -26,7 +26,7 @@ from zoo.models.base import ModelWrapper
 from zoo.registry import InputConventions, ModelInfo, architecture_class
 from zoo.pretrained import holds_released_weights, hub_file
 from zoo.weight_fit import check_fits, misfit
-from zoo.weights import load_weights, save_weights
+from zoo.weights import REDOWNLOAD, load_weights, save_weights
 
 if TYPE_CHECKING:
     from zoo.models.base import Restorer
@@ -297,11 +297,26 @@ def _fetch(repo_id: str, revision: str | None) -> tuple[Path, Path, str]:
         if found is None:
             offline = " (or unset HF_HUB_OFFLINE)" if constants.is_offline_mode() else ""
             why = misses[-1] if misses else "not found"
-            raise WeightsError(f"cannot get {name} of Hub repo {repo_id}@{rev} ({why}): check the "
-                               f"repo id, that it holds a zoo model, and your connection{offline}")
+            raise WeightsError(f"cannot get {name} of Hub repo {repo_id}@{rev} ({why}): "
+                               f"{_fetch_advice(why, name, rev)}{offline}")
         files.append(found)
     assert files[0].path is not None and files[1].path is not None
     return files[0].path, files[1].path, str(files[1])
+
+
+def _fetch_advice(why: str, name: str, revision: str) -> str:
+    """What to do about a Hub file that could not be had, from the Hub's answer."""
+    from zoo.pretrained import HUB_ERROR_CODES
+
+    if why.endswith(HUB_ERROR_CODES["RepoNotFound"]):
+        return "check the repo id, or log in (`hf auth login` or HF_TOKEN) with access to it"
+    if why.endswith(HUB_ERROR_CODES["RevisionNotFound"]):
+        return f"check the revision {revision!r} (after the @)"
+    if why.endswith(HUB_ERROR_CODES["EntryNotFound"]):
+        return f"the repo holds no {name}: it is not a zoo model (config.json + model.safetensors)"
+    if why.endswith(HUB_ERROR_CODES["GatedRepo"]):
+        return "ask for access on the Hub, then log in (`hf auth login` or HF_TOKEN)"
+    return "check the repo id, that it holds a zoo model, and your connection"
 
 
 def load_pretrained(folder_or_repo_id: str | Path, revision: str | None = None) -> Restorer:
@@ -312,6 +327,7 @@ def load_pretrained(folder_or_repo_id: str | Path, revision: str | None = None) 
     statistics on every direct call).
     """
     local = Path(folder_or_repo_id)
+    remedy = REDOWNLOAD
     if local.is_dir():
         config_path, weights_path, source = local / CONFIG_FILE, local / WEIGHTS_FILE, str(local)
         if not config_path.is_file():
@@ -320,12 +336,18 @@ def load_pretrained(folder_or_repo_id: str | Path, revision: str | None = None) 
         repo_id = check_repo_id(str(folder_or_repo_id),
                                 expected="a saved folder or a Hub repo id ORG/NAME")
         config_path, weights_path, source = _fetch(repo_id, revision)
+        # Sent whole (checked against the Hub's sha256 where it names one): a damaged file is the
+        # repo's own, which deleting and downloading again would bring back.
+        remedy = (f"that is the file {repo_id}@{revision or 'main'} holds, as the Hub sent it: ask "
+                  f"the repo's owner, or load another revision (hf-hub:{repo_id}@REVISION)")
     with torch.random.fork_rng(devices=[]):  # the caller's random numbers stay as they were
-        return build_from_config(config_path, weights_path, source=source).eval()
+        return build_from_config(config_path, weights_path, source=source, remedy=remedy).eval()
 
 
-def build_from_config(config_path: Path, weights_path: Path, *, source: str) -> Restorer:
-    """Build the architecture a ``config.json`` names and load ``weights_path`` into it, strictly."""
+def build_from_config(config_path: Path, weights_path: Path, *, source: str,
+                      remedy: str = REDOWNLOAD) -> Restorer:
+    """Build the architecture a ``config.json`` names and load ``weights_path`` into it, strictly
+    (``remedy`` ends the messages about a damaged weights file)."""
     config = read_config(config_path)
     try:
         cls = architecture_class(config["architecture"])
@@ -346,13 +368,13 @@ def build_from_config(config_path: Path, weights_path: Path, *, source: str) -> 
         raise ZooError(f"{config_path}: arguments do not fit {cls.__name__} ({exc})") from None
     inputs = _input_conventions(config.get("input_conventions"), config_path)
     license_id = _license(config.get("license"), config_path)
-    check_fits(cls, arguments, config_path, weights_path, inputs.pad_multiple)
+    check_fits(cls, arguments, config_path, weights_path, inputs.pad_multiple, remedy)
     model = _build(cls, arguments, config_path)
     model.info = ModelInfo(
         name=str(config.get("name") or config["architecture"]),
         description=str(config.get("description") or ""),
         architecture=config["architecture"], arch_args=arguments, inputs=inputs)
-    load_weights(model, weights_path)
+    load_weights(model, weights_path, remedy=remedy)
     model.weights_source = source
     if license_id:
         model.license = license_id

@@ -108,8 +108,7 @@ def hub_file(repo: str, file: str, revision: str = "main",
     except NotADirectoryError as exc:  # HF_HOME under a file: its token is read first
         raise _cache_error(where, exc) from None
     except HfHubHTTPError as exc:  # said in the result, or in the error when nothing is cached
-        status = exc.response.status_code if exc.response is not None else "?"
-        return from_cache(f"the Hub answered HTTP {status}")
+        return from_cache(hub_answer(exc))
     except Exception as exc:  # noqa: BLE001  (httpx's network errors: the Hub is unreachable)
         return from_cache(f"the Hub is unreachable ({type(exc).__name__})")
     try:
@@ -120,6 +119,20 @@ def hub_file(repo: str, file: str, revision: str = "main",
         raise WeightsError(f"downloading {where} failed ({first_line(exc)}); run again, "
                            "or set HF_HUB_OFFLINE=1 to use a cached or shipped copy") from None
     return _checked(Path(path), "hub", f"{where}{_commit(path)}")
+
+
+HUB_ERROR_CODES = {"RepoNotFound": "no such repo, or a private one",
+                   "RevisionNotFound": "no such revision", "EntryNotFound": "no such file in the repo",
+                   "GatedRepo": "a gated repo"}
+"""The Hub's ``X-Error-Code`` answers (a 404 or 401 alone does not tell them apart), in words."""
+
+
+def hub_answer(exc: Exception) -> str:
+    """The Hub's refusal in a few words: its HTTP status and what its error code means."""
+    response = getattr(exc, "response", None)
+    status = response.status_code if response is not None else "?"
+    meaning = HUB_ERROR_CODES.get(response.headers.get("X-Error-Code", "") if response is not None else "")
+    return f"the Hub answered HTTP {status}" + (f": {meaning}" if meaning else "")
 
 
 _CACHE_ERRORS = (PermissionError, NotADirectoryError, FileExistsError)

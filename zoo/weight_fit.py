@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from zoo.errors import WeightsError, ZooError, first_line
-from zoo.weights import weights_shapes
+from zoo.weights import REDOWNLOAD, weights_shapes
 
 if TYPE_CHECKING:
     from zoo.models.base import Restorer
@@ -74,13 +74,14 @@ def _bounded_meta_build(limit: int) -> Iterator[list[str]]:
             handle.remove()
 
 
-def check_fits(cls: type[Restorer], arguments: dict[str, Any], config_path: Path,
-               weights_path: Path, pad_multiple: int | None = None) -> None:
+def check_fits(cls: type[Restorer], arguments: dict[str, Any], config_path: Path, weights_path: Path,
+               pad_multiple: int | None = None, remedy: str = REDOWNLOAD) -> None:
     """Build the network without memory (torch's meta device) and compare it with the weights
     file's tensor shapes (and ``pad_multiple``, the config's own convention, when given), so
     that a config describing a huge network is refused before anything is allocated: a network
-    that cannot be built is refused here too, in one line naming ``config_path``."""
-    shapes = weights_shapes(weights_path)
+    that cannot be built is refused here too, in one line naming ``config_path``. ``remedy``
+    ends the message about a damaged weights file."""
+    shapes = weights_shapes(weights_path, remedy)
     if len(shapes) > MAX_WEIGHT_TENSORS:
         raise WeightsError(f"{weights_path} holds {len(shapes):,} tensors (at most "
                            f"{MAX_WEIGHT_TENSORS:,}): not a restoration model the zoo runs")

@@ -163,15 +163,16 @@ def _check_complete(path: Path, remedy: str = REDOWNLOAD) -> None:
                            f"{remedy}")
 
 
-def weights_shapes(path: str | os.PathLike[str]) -> dict[str, tuple[int, ...]]:
-    """The tensor names and shapes of a safetensors file, from its header (no data is read)."""
+def weights_shapes(path: str | os.PathLike[str], remedy: str = REDOWNLOAD) -> dict[str, tuple[int, ...]]:
+    """The tensor names and shapes of a safetensors file, from its header (no data is read);
+    ``remedy`` ends the message about a damaged file."""
     path = Path(path)
-    _check_complete(path)
+    _check_complete(path, remedy)
     try:
         with safe_open(str(path), framework="pt") as f:
             return {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
     except SafetensorError as exc:
-        raise WeightsError(f"{path} is not a readable safetensors file ({exc}); {REDOWNLOAD}") from None
+        raise WeightsError(f"{path} is not a readable safetensors file ({exc}); {remedy}") from None
 
 
 def load_weights(model: nn.Module, path: str | os.PathLike[str], *,
