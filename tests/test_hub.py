@@ -267,6 +267,23 @@ def test_a_damaged_file_in_a_hub_repo_is_said_to_be_the_repo_s(hub: FakeHub, tmp
         zoo.load(tmp_path / "local")
 
 
+@pytest.mark.parametrize(("etag", "commit"), [("../../../../outside", "a" * 40), ("b" * 64, "../x")])
+def test_a_hub_answer_naming_a_path_is_refused_before_downloading(
+        hub: FakeHub, monkeypatch: pytest.MonkeyPatch, etag: str, commit: str) -> None:
+    """huggingface_hub names the cached file by the answer's ETag and its folder by the commit,
+    unchecked: a hostile endpoint's ETag "../../x" was written outside the cache (a Hub
+    publisher's audit). Only hashes, as the Hub's are, are taken."""
+    import huggingface_hub
+    from huggingface_hub.file_download import HfFileMetadata
+
+    answer = HfFileMetadata(commit_hash=commit, etag=etag, location="", size=1, xet_file_data=None)
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", lambda *a, **k: answer)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: pytest.fail("downloaded"))
+    with pytest.raises(WeightsError, match=r"the Hub's answer names the file .* not hashes as the "
+                                           r"Hub's are; refused \(is HF_ENDPOINT a Hub you trust\?\)$"):
+        zoo.load("hf-hub:someone/evil")
+
+
 def test_registry_names_and_bad_specs() -> None:
     model = load_model("jpeg")
     assert not model.training and model.name == "jpeg"

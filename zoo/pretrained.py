@@ -36,6 +36,8 @@ HUB_TIMEOUT_S = 3.0
 """Seconds to wait for the Hub's answer before falling back to the cache and the shipped copy."""
 
 _COMMIT_HASH = re.compile(r"[0-9a-f]{40}")
+_HUB_NAME = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+"""A Hub file's ETag: its git blob's sha1, or a large (LFS) file's sha256."""
 
 Source = Literal["path", "hub", "hub cache", "shipped", "none"]
 
@@ -104,13 +106,19 @@ def hub_file(repo: str, file: str, revision: str = "main",
     # before it gives up, which is too long a wait for a fallback that exists.
     url = hf_hub_url(repo, file, revision=revision)
     try:
-        get_hf_file_metadata(url, timeout=timeout)
+        metadata = get_hf_file_metadata(url, timeout=timeout)
     except NotADirectoryError as exc:  # HF_HOME under a file: its token is read first
         raise _cache_error(where, exc) from None
     except HfHubHTTPError as exc:  # said in the result, or in the error when nothing is cached
         return from_cache(hub_answer(exc))
     except Exception as exc:  # noqa: BLE001  (httpx's network errors: the Hub is unreachable)
         return from_cache(f"the Hub is unreachable ({type(exc).__name__})")
+    # huggingface_hub names the cached file by the ETag and the folder by the commit, as sent: an
+    # answer such as ETag "../../x" would be written outside the cache (a hostile mirror).
+    if not (_HUB_NAME.fullmatch(metadata.etag or "") and _COMMIT_HASH.fullmatch(metadata.commit_hash or "")):
+        raise WeightsError(f"{where}: the Hub's answer names the file {metadata.etag!r} at commit "
+                           f"{metadata.commit_hash!r}, not hashes as the Hub's are; refused (is "
+                           "HF_ENDPOINT a Hub you trust?)")
     try:
         path = hf_hub_download(repo, file, revision=revision, etag_timeout=timeout)
     except _CACHE_ERRORS as exc:  # its cache, not the Hub
