@@ -409,6 +409,22 @@ def test_a_hub_that_never_answers_ends_the_push_in_one_line(tmp_path: Path, hub:
     assert time.monotonic() - start < 10
 
 
+def test_push_while_offline_is_refused_before_the_model_loads(hub: FakeHub, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """With HF_HUB_OFFLINE set a push loaded the model, then said "check your connection" (a
+    Hub publisher's audit)."""
+    import zoo.loading
+
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(zoo.loading, "load_model", lambda *a, **k: pytest.fail("loaded"))
+    assert main(["push", "unet-l1", "--repo", "org/offline"]) == 2
+    assert capsys.readouterr().err.startswith("error: HF_HUB_OFFLINE is set: a push needs the Hub; "
+                                              "unset it (or write the files only: `zoo push --dry-run DIR`")
+    assert "org/offline" not in hub.repos
+
+
 def test_push_api_function_and_bad_repo(hub: FakeHub, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ZooError, match=r"^no Hugging Face token: run `hf auth login` or set "

@@ -57,10 +57,13 @@ answers hung ``zoo push`` for good. The upload itself, once the Hub has answered
 
 
 def check_token(token: str | None = None) -> None:
-    """A push needs a token (``token``, else `hf auth login`'s or HF_TOKEN): refused in one line
-    before anything is loaded or written, rather than by the Hub's 401 after."""
-    from huggingface_hub import get_token
+    """A push needs the Hub (HF_HUB_OFFLINE unset) and a token (``token``, else `hf auth
+    login`'s or HF_TOKEN): refused in one line before anything is loaded or written, rather than
+    by a failed connection or the Hub's 401 after."""
+    from huggingface_hub import constants, get_token
 
+    if constants.is_offline_mode():  # else the model loads, then "check your connection"
+        raise ZooError(f"HF_HUB_OFFLINE is set: a push needs the Hub; unset it ({_FILES_ONLY})")
     if not (token or get_token()):
         raise ZooError(f"no Hugging Face token: run `hf auth login` or set HF_TOKEN ({_FILES_ONLY})")
 
