@@ -160,6 +160,10 @@ def test_shipped_recipes_validate(data: tuple[Path, Path]) -> None:
     ("stages.pretrain.grad_clip=-1", "stages.pretrain.grad_clip must be >= 0 (0: no clipping)"),
     ("validation.max_images=-1", "validation.max_images must be >= 0 (0: all)"),
     ("log_every=0", "log_every must be at least 1"),
+    # Passed "> 0", then diverged at step 1 with a run folder written (a training auditor's).
+    ("stages.pretrain.lr=inf", "stages.pretrain.lr must be a finite number, got inf"),
+    ("stages.gan.losses.lpips=1e400", "stages.gan.losses.lpips must be a finite number, got inf"),
+    ("stages.pretrain.betas=[0.9, -inf]", "stages.pretrain.betas must be a finite number, got -inf"),
 ])
 def test_recipe_errors(data: tuple[Path, Path], override: str, message: str) -> None:
     from zoo.train.recipe import load_recipe
@@ -1204,6 +1208,12 @@ def test_files_that_are_not_images_are_named_in_one_warning(tmp_path: Path) -> N
     with pytest.warns(UserWarning, match=r"^training data: 1 file passed over, not being images "
                                          r"zoo reads: self.png \(a link that loops\)$"):
         assert len(ImageStore([folder], min_side=32)) == 1
+    # A link to a missing file was the one bad entry left out without a word (a training auditor's).
+    (folder / "self.png").unlink()
+    (folder / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    with pytest.warns(UserWarning, match=r"^training data: 1 file passed over, not being images "
+                                         r"zoo reads: gone.png \(a link to a missing file\)$"):
+        assert len(ImageStore([folder], min_side=32)) == 1
 
 
 
@@ -1749,7 +1759,10 @@ def test_a_data_error_in_a_loader_worker_is_its_own_one_line(tmp_path: Path) -> 
     with pytest.raises(DataError) as caught, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         next_batch(iter(loader))
-    assert str(caught.value) == "none of the training images can be read any more"
+    # Which folder, and that a resume goes on once they are back (a training auditor's).
+    assert str(caught.value) == (f"none of the training images can be read any more (2 in "
+                                 f"{tmp_path}): put them back, then --resume continues from the "
+                                 "last checkpoint")
 
 
 @pytest.mark.parametrize("rank", [0, 1])

@@ -55,6 +55,9 @@ def scan_folders(folders: Sequence[str | Path]) -> tuple[list[Path], list[str]]:
             except (RuntimeError, OSError):  # a link that loops (3.11: RuntimeError; 3.13: ELOOP)
                 others.append(f"{p.relative_to(root).as_posix()} (a link that loops)")
                 continue
+            if not p.exists():  # resolve() of a dangling link does not fail
+                others.append(f"{p.relative_to(root).as_posix()} (a link to a missing file)")
+                continue
             if real in seen or not p.is_file():
                 continue
             seen.add(real)
@@ -200,7 +203,10 @@ class ImageStore:
                 self._gone.add(path)
                 warnings.warn(f"training image no longer usable, the next one is used in its "
                               f"place: {problem}", stacklevel=2)
-        raise DataError("none of the training images can be read any more")
+        folders = sorted({str(p.parent) for p in self.paths})
+        raise DataError(f"none of the training images can be read any more ({len(self.paths)} "
+                        f"in {first_few(folders)}): put them back, then --resume continues from "
+                        "the last checkpoint")
 
 
 @dataclass(frozen=True)

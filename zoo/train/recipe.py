@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 import types
 import typing
@@ -482,6 +483,7 @@ def _check_values(r: Recipe, check_data: bool, check_init: bool = True) -> None:
         if not ok:
             raise RecipeError(f"{r.origin(key)}: {key} {message}")
 
+    _check_finite(r)
     d = r.data
     need(d.patch >= 8 and d.patch % 8 == 0, "data.patch", f"must be a positive multiple of 8, got {d.patch}")
     need(d.batch >= 1, "data.batch", "must be at least 1")
@@ -545,6 +547,22 @@ def _check_values(r: Recipe, check_data: bool, check_init: bool = True) -> None:
         check_init_file(r)
     if check_data:
         _check_data_folders(r)
+
+
+def _check_finite(r: Recipe) -> None:
+    """Refuse an infinite number anywhere in the recipe (``lr=inf`` passed ``lr > 0`` and
+    diverged at the first step, a run folder written; NaN fails every bound already)."""
+    def walk(value: Any, key: str) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise RecipeError(f"{r.origin(key)}: {key} must be a finite number, got {value}")
+        if isinstance(value, dict):
+            for name, item in value.items():
+                walk(item, f"{key}.{name}" if key else str(name))
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item, key)
+
+    walk(r.to_dict(), "")
 
 
 def _check_data_folders(r: Recipe) -> None:
