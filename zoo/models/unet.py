@@ -80,9 +80,8 @@ class UNet(Restorer):
         channels, blocks = [int(c) for c in channels], [int(b) for b in blocks]
         if len(channels) != len(blocks) or not channels:
             raise ValueError(f"UNet: channels {channels} and blocks {blocks} need the same length")
-        if min(blocks) < 0 or min(channels) < 1:  # [1, 1, -1] built a bottom level without blocks
-            raise ValueError(f"UNet: blocks must be 0 or more and channels 1 or more, got "
-                             f"blocks {blocks}, channels {channels}")
+        if min(blocks) < 0:  # [1, 1, -1] built a bottom level without blocks (a width < 1, torch refuses)
+            raise ValueError(f"UNet: blocks must be 0 or more, got {blocks}")
         super().__init__(channels=channels, blocks=blocks)  # lists of int in config
         # PixelUnshuffle, then len-1 stride-2 downsamplings.
         self.pad_multiple = 2 ** len(channels)
