@@ -557,6 +557,13 @@ def test_cli_bench(image_folder: Path, tmp_path: Path, capsys, monkeypatch: pyte
     captured = capsys.readouterr()
     assert "ds\\x1b[2J: means over images" in captured.out
     assert "\x1b" not in captured.out + captured.err
+    one = tmp_path / "one"  # "1 rows measured"
+    one.mkdir()
+    shutil.copy(image_folder / "a.png", one / "a.png")
+    assert main(["bench", "--data", str(one), "--models", "jpeg", "-q", "20", "--protocol", "y",
+                 "--metrics", "psnr", "--out", str(tmp_path / "one-out"), "--no-progress",
+                 "--crops", "0"]) == 0
+    assert capsys.readouterr().err.startswith("1 row measured in ")
 
 
 def test_images_with_the_same_pixels_are_named(image_folder: Path, tmp_path: Path,
@@ -604,6 +611,12 @@ def test_progress_in_a_log_is_plain_lines(image_folder: Path, tmp_path: Path,
     lines = [line for line in captured.err.splitlines() if line.startswith("bench tiny: row ")]
     assert [line.split(",")[0] for line in lines] == [f"bench tiny: row {k}/8" for k in range(1, 9)]
     assert "bench tiny: 8 rows to measure\n" in captured.err  # at once, not after 30 s
+    odd = tmp_path / "ds\x1b[2J"  # a name's terminal codes are shown escaped, in a log too
+    odd.mkdir()
+    shutil.copy(image_folder / "a.png", odd / "a.png")
+    _bench(odd, tmp_path / "odd", crops=0, progress=True, qualities=[10])
+    captured = capsys.readouterr()
+    assert "bench ds\\x1b[2J: 1 row to measure\n" in captured.err and "\x1b" not in captured.err
     assert lines[-1].endswith("ETA 0:00:00") and "━" not in captured.out + captured.err
 
 

@@ -655,6 +655,10 @@ def test_tables_keep_names_and_numbers_whole_at_any_width(terminal: bool, width:
     assert "…" not in text
     for row in cells:
         assert any(all(f" {cell} " in line for cell in row[:9]) for line in lines), (row, text)
+    # Drawn whole, not cropped to the console: every line ends at a border, every word is there.
+    table_lines = [line.rstrip() for line in text.splitlines()[1:] if line.strip()]
+    assert all(line[-1] in "│┃┓┩┘" for line in table_lines), text
+    assert all(word in text for word in cells[0][9].split()), text
     widest = max(len(line) for line in text.splitlines())
     # In a terminal the least width that keeps the cells whole, the prose wrapped (its lines
     # folded by the terminal where wider than it); outside one the full width, unwrapped.
@@ -671,6 +675,20 @@ def test_bench_table_signs_fit_the_output_encoding() -> None:
     assert _text_for("ascii")(metric_header("lpips_alex") + " – (0 of 1)").endswith(" v - (0 of 1)")
     assert _text_for("utf-8")(metric_header("psnr")) == "PSNR (dB) ↑"
     assert _text_for("cp1252")("↑ – …") == "^ - ..."  # cp1252 (Windows' redirected output) lacks the arrows
+
+
+def test_bench_table_cells_fit_the_output_encoding_too() -> None:
+    """A metric no image had a value of shows "– (0 of 1)": "- (0 of 1)" where – cannot be shown."""
+    from types import SimpleNamespace
+
+    from zoo.cli.bench_cmd import _summary_table, _text_for
+
+    run = SimpleNamespace(plan=SimpleNamespace(metrics=("psnr", "ms_ssim"), dataset=SimpleNamespace(name="set")))
+    entry = {"protocol": "rgb", "quality": 10, "model": "jpeg", "psnr": 29.19, "ms_ssim": float("nan"),
+             "seconds": 0.005, "images": 1, "partial": {"ms_ssim": 0}}
+    table = _summary_table(run, [entry], _text_for("ascii"))
+    cells = [str(cell) for column in table.columns for cell in column.cells]
+    assert "- (0 of 1)" in cells and not any("–" in cell for cell in cells), cells
 
 
 @pytest.mark.parametrize("args", [["restore", "x.jpg", "--form", "jpg"], ["bench", "--qual", "10"],

@@ -138,6 +138,8 @@ def test_format_names_the_results_format(tmp_path: Path, capsys: pytest.CaptureF
     # -o takes .jpeg and .tiff: so does --format, in any case (a CLI auditor's)
     assert restore(tmp_path / "in" / "a.png", "--format", "JPEG", "--out-dir", tmp_path / "jpeg") == 0
     assert restore(tmp_path / "in" / "a.png", "--format", "tiff", "--out-dir", tmp_path / "tiff") == 0
+    assert restore(tmp_path / "in" / "a.png", "--format", "PNG", "--out-dir", tmp_path / "png") == 0
+    assert Image.open(tmp_path / "png" / "a.restored.png").format == "PNG"
     assert Image.open(tmp_path / "jpeg" / "a.restored.jpg").format == "JPEG"
     assert Image.open(tmp_path / "tiff" / "a.restored.tif").format == "TIFF"
     with pytest.raises(SystemExit, match="2"):
@@ -269,6 +271,21 @@ def test_the_sample_never_replaces_a_file_of_that_name(tmp_path: Path, capsys: p
     assert "choose another --out-dir\n" in capsys.readouterr().err
     assert Path("astronaut-q10.jpg").read_bytes() == photo
     Path("out/astronaut-q10.jpg").unlink()
+    # A file of the sample's very size, and a link to nothing, are not the sample either.
+    from zoo.degrade import jpeg_bytes
+    from zoo.samples import sample_file_bytes, sample_image
+
+    sample = sample_file_bytes("astronaut", 10)
+    assert sample == jpeg_bytes(sample_image("astronaut"), 10)  # the q10 sample, as said
+    Path("out/astronaut-q10.jpg").write_bytes(b"\0" * len(sample))
+    assert restore("--sample", "astronaut", "-m", "jpeg", "--out-dir", "out") == 2
+    assert Path("out/astronaut-q10.jpg").read_bytes() == b"\0" * len(sample)
+    Path("out/astronaut-q10.jpg").unlink()
+    Path("out/astronaut-q10.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    assert restore("--sample", "astronaut", "-m", "jpeg", "--out-dir", "out") == 2
+    assert Path("out/astronaut-q10.jpg").is_symlink()
+    Path("out/astronaut-q10.jpg").unlink()
+    capsys.readouterr()
     for _ in range(2):  # the sample again over the sample: a rerun
         assert restore("--sample", "astronaut", "-m", "jpeg", "--out-dir", "out") == 0
     assert sorted(p.name for p in Path("out").iterdir()) == ["astronaut-q10.jpg", "astronaut-q10.restored.png"]
@@ -372,9 +389,10 @@ def test_a_failure_that_only_names_a_full_disk_stops_nothing(
     assert ran == ["a No space left on device.jpg", "b.jpg"]
 
 
-def test_an_input_named_twice_is_restored_once(tmp_path: Path) -> None:
+def test_an_input_named_twice_is_restored_once(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     Image.fromarray(rgb()).save(tmp_path / "a.png")
     assert restore(tmp_path, tmp_path / "a.png") == 0
+    assert "the same file as" not in capsys.readouterr().err  # one name, no link: nothing to note
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a.restored.png"]
     assert restore(tmp_path / "a.png", tmp_path / "a.png", "-o", tmp_path / "x.png") == 0
     assert (tmp_path / "x.png").is_file()
@@ -941,6 +959,12 @@ def test_a_batch_in_a_log_says_its_count_and_eta(tmp_path: Path, capsys: pytest.
     assert restore(tmp_path / "a.jpg", "-m", "jpeg") == 0 and "restoring:" not in capsys.readouterr().err
     assert restore(tmp_path, "-m", "jpeg", "--no-progress") == 0
     assert "restoring:" not in capsys.readouterr().err
+    import rich.console  # a terminal that draws the bar: no count lines under it
+
+    monkeypatch.setattr(rich.console.Console, "is_terminal", property(lambda self: True))
+    monkeypatch.setenv("TERM", "xterm")
+    assert restore(tmp_path, "-m", "jpeg") == 0
+    assert "restoring: image" not in capsys.readouterr().err
 
 
 def test_without_r_a_sub_folder_is_not_even_opened(tmp_path: Path, capsys: pytest.CaptureFixture,

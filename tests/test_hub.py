@@ -267,7 +267,9 @@ def test_a_damaged_file_in_a_hub_repo_is_said_to_be_the_repo_s(hub: FakeHub, tmp
         zoo.load(tmp_path / "local")
 
 
-@pytest.mark.parametrize(("etag", "commit"), [("../../../../outside", "a" * 40), ("b" * 64, "../x")])
+@pytest.mark.parametrize(("etag", "commit"), [("../../../../outside", "a" * 40), ("b" * 64, "../x"),
+                                              ("b" * 64 + "/../../outside", "a" * 40),
+                                              ("a" * 40, "c" * 40 + "/.."), ("B" * 64, "a" * 40)])
 def test_a_hub_answer_naming_a_path_is_refused_before_downloading(
         hub: FakeHub, monkeypatch: pytest.MonkeyPatch, etag: str, commit: str) -> None:
     """huggingface_hub names the cached file by the answer's ETag and its folder by the commit,
@@ -282,6 +284,62 @@ def test_a_hub_answer_naming_a_path_is_refused_before_downloading(
     with pytest.raises(WeightsError, match=r"the Hub's answer names the file .* not hashes as the "
                                            r"Hub's are; refused \(is HF_ENDPOINT a Hub you trust\?\)$"):
         zoo.load("hf-hub:someone/evil")
+
+
+@pytest.mark.parametrize("etag", ["a" * 40, "b" * 64])
+def test_the_hub_s_own_hashes_are_taken(hub: FakeHub, monkeypatch: pytest.MonkeyPatch, etag: str) -> None:
+    """A small file's ETag is its git blob's sha1 (40 hex: the real Hub's config.json), a large
+    one's its sha256 (64): both go on to the download (here a stand-in that says it was reached)."""
+    import huggingface_hub
+    from huggingface_hub.file_download import HfFileMetadata
+
+    answer = HfFileMetadata(commit_hash="c" * 40, etag=etag, location="", size=1, xet_file_data=None)
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", lambda *a, **k: answer)
+
+    def reached(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("the download was reached")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", reached)
+    with pytest.raises(WeightsError, match=r"failed \(the download was reached\)"):
+        zoo.load("hf-hub:someone/fine")
+
+
+def test_a_garbled_file_in_a_hub_repo_is_said_to_be_the_repo_s(hub: FakeHub, tmp_path: Path) -> None:
+    """As a truncated one: its header unreadable, not its length (a mutation audit's)."""
+    folder = save_pretrained(_model(3), tmp_path / "m")
+    weights = bytearray((folder / "model.safetensors").read_bytes())
+    weights[8:16] = b"\xff" * 8  # the JSON header's first bytes
+    hub.add_repo("someone/garbled", {"config.json": (folder / "config.json").read_bytes(),
+                                     "model.safetensors": bytes(weights)})
+    with pytest.raises(WeightsError, match=r"; that is the file someone/garbled@main holds, as the "
+                                           r"Hub sent it: ask the repo's owner"):
+        zoo.load("hf-hub:someone/garbled")
+
+
+def test_the_hub_s_answers_get_their_own_advice() -> None:
+    """A gated repo, and a failure the Hub did not name, each with what to do."""
+    from types import SimpleNamespace
+
+    from zoo.hub import _fetch_advice
+    from zoo.pretrained import hub_answer
+
+    gated = SimpleNamespace(response=SimpleNamespace(status_code=401, headers={"X-Error-Code": "GatedRepo"}))
+    assert hub_answer(gated) == "the Hub answered HTTP 401: a gated repo"
+    assert _fetch_advice(hub_answer(gated), "config.json", "main") == (
+        "ask for access on the Hub, then log in (`hf auth login` or HF_TOKEN)")
+    plain = SimpleNamespace(response=SimpleNamespace(status_code=500, headers={}))
+    assert hub_answer(plain) == "the Hub answered HTTP 500"
+    for why in (hub_answer(plain), "the Hub is unreachable (ConnectError)"):
+        assert _fetch_advice(why, "config.json", "main") == (
+            "check the repo id, that it holds a zoo model, and your connection")
+
+
+def test_the_push_waits_twenty_seconds_for_the_hub_s_first_answer() -> None:
+    """The constant the docs name (a mutation audit's: the test above sets its own)."""
+    import zoo.hub_push
+
+    assert zoo.hub_push.FIRST_ANSWER_TIMEOUT_S == 20.0
+    assert "first request within 20 s" in (Path(__file__).parents[1] / "docs" / "weights.md").read_text()
 
 
 def test_registry_names_and_bad_specs() -> None:

@@ -103,6 +103,18 @@ def test_the_card_says_what_the_shipped_weights_were_trained_on_and_how_to_insta
         assert "`zoo` is the Python package `jpeg-zoo` (`zoo` on PyPI is another project)" in card
         other = model_card(info).text  # weights of the user's own: not the shipped runs' data
         assert "Training data and limitations" not in other and "`jpeg-zoo`" in other
+        assert "not yet for a model loaded from the Hub" in card  # what zoo warns of, and where
+
+
+def test_an_export_s_card_says_which_code_trained_it() -> None:
+    """training.json's code record: the zoo version, its commit when there is one, torch's."""
+    info = get_model_info("unet-l1")
+    code = {"versions": {"zoo": "0.1.0", "torch": "2.14.1"}, "git_commit": "abc123", "date": "d",
+            "command": "zoo train unet-l1"}
+    card = model_card(info, training={"recipe": "unet-l1.toml", "code": code}).text
+    assert "- trained with zoo 0.1.0, commit `abc123`, torch 2.14.1\n" in card
+    installed = model_card(info, training={"recipe": "unet-l1.toml", "code": {**code, "git_commit": None}}).text
+    assert "- trained with zoo 0.1.0, torch 2.14.1\n" in installed
 
 
 @pytest.mark.parametrize(("module", "source", "cli_loads"), [
