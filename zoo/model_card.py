@@ -149,9 +149,9 @@ def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: i
             ("training recipe", recipe)]
     if trained_on:
         rows.append(("JPEG qualities trained on", f"{trained_on[0]}-{trained_on[1]} (a JPEG of a "
-                     "higher quality may come out worse than it went in; `zoo restore` warns of "
-                     "one for the zoo's own weights and a local `zoo train` export, not yet for a "
-                     "model loaded from the Hub)"))
+                     "higher quality may come out worse than it went in; the zoo warns of one "
+                     "for its own weights and a local `zoo train` export, not yet for a model "
+                     "loaded from the Hub)"))
     rows += [("license", license_id),
              ("input", f"{inputs.color.upper()}, values in [{inputs.value_range[0]}, "
                        f"{inputs.value_range[1]}], padded to a multiple of {inputs.pad_multiple} "
