@@ -123,9 +123,11 @@ def _mode_of(path: Path) -> int:
     it (0666 less the umask; mkstemp's 0600 would hide ordinary results from other users), as
     for a symbolic link, which the rename replaces (its target's mode is another file's)."""
     try:
-        return path.lstat().st_mode & 0o7777 if not path.is_symlink() else 0o666 & ~_umask()
+        if not path.is_symlink():
+            return path.stat().st_mode & 0o7777
     except FileNotFoundError:
-        return 0o666 & ~_umask()
+        pass
+    return 0o666 & ~_umask()
 
 
 def _umask() -> int:

@@ -78,6 +78,11 @@ def first_few(items: list[str], limit: int = 3) -> str:
     return ", ".join(items[:limit]) + more
 
 
+def counted(count: int, noun: str) -> str:
+    """``1 row``, ``2 rows``: a count with its noun (a plural in ``s``)."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def did_you_mean(name: str, choices: list[str]) -> str:
     """``did you mean 'lpips_alex'? `` for the choice closest to a mistyped name (case, ``_`` for
     ``-`` and a shortened name forgiven), or ``""`` when none is close."""

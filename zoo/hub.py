@@ -308,15 +308,14 @@ def _fetch_advice(why: str, name: str, revision: str) -> str:
     """What to do about a Hub file that could not be had, from the Hub's answer."""
     from zoo.pretrained import HUB_ERROR_CODES
 
-    if why.endswith(HUB_ERROR_CODES["RepoNotFound"]):
-        return "check the repo id, or log in (`hf auth login` or HF_TOKEN) with access to it"
-    if why.endswith(HUB_ERROR_CODES["RevisionNotFound"]):
-        return f"check the revision {revision!r} (after the @)"
-    if why.endswith(HUB_ERROR_CODES["EntryNotFound"]):
-        return f"the repo holds no {name}: it is not a zoo model (config.json + model.safetensors)"
-    if why.endswith(HUB_ERROR_CODES["GatedRepo"]):
-        return "ask for access on the Hub, then log in (`hf auth login` or HF_TOKEN)"
-    return "check the repo id, that it holds a zoo model, and your connection"
+    advice = {"RepoNotFound": "check the repo id, or log in (`hf auth login` or HF_TOKEN) with "
+                              "access to it",
+              "RevisionNotFound": f"check the revision {revision!r} (after the @)",
+              "EntryNotFound": f"the repo holds no {name}: it is not a zoo model (config.json + "
+                               "model.safetensors)",
+              "GatedRepo": "ask for access on the Hub, then log in (`hf auth login` or HF_TOKEN)"}
+    return next((text for code, text in advice.items() if why.endswith(HUB_ERROR_CODES[code])),
+                "check the repo id, that it holds a zoo model, and your connection")
 
 
 def load_pretrained(folder_or_repo_id: str | Path, revision: str | None = None) -> Restorer:

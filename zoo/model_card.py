@@ -160,6 +160,8 @@ def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: i
         rows.append(("paper", _markdown(info.paper)))
     table = "\n".join(f"| {name} | {value} |" for name, value in rows)
     data_note = info.weights.trained_on if released and info.weights else ""
+    data_section = (f"\n## Training data and limitations\n\n{_markdown(data_note, line_start=True)}\n"
+                    if data_note else "")
     body = f"""
 # {_markdown(info.name)}
 
@@ -171,8 +173,7 @@ def model_card(info: ModelInfo, *, repo_id: str | None = None, num_parameters: i
 
 The input is a decoded JPEG as an RGB batch `(B, 3, H, W)` in [0, 1]; the output has the
 same shape and range.
-{f"{chr(10)}## Training data and limitations{chr(10)}{chr(10)}{_markdown(data_note, line_start=True)}{chr(10)}"
- if data_note else ""}
+{data_section}
 ## Use with zoo
 
 `zoo` is the Python package `jpeg-zoo` (`zoo` on PyPI is another project): install PyTorch,

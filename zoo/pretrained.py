@@ -115,7 +115,8 @@ def hub_file(repo: str, file: str, revision: str = "main",
         return from_cache(f"the Hub is unreachable ({type(exc).__name__})")
     # huggingface_hub names the cached file by the ETag and the folder by the commit, as sent: an
     # answer such as ETag "../../x" would be written outside the cache (a hostile mirror).
-    if not (_HUB_NAME.fullmatch(metadata.etag or "") and _COMMIT_HASH.fullmatch(metadata.commit_hash or "")):
+    if not (_HUB_NAME.fullmatch(metadata.etag or "")
+            and _COMMIT_HASH.fullmatch(metadata.commit_hash or "")):
         raise WeightsError(f"{where}: the Hub's answer names the file {metadata.etag!r} at commit "
                            f"{metadata.commit_hash!r}, not hashes as the Hub's are; refused (is "
                            "HF_ENDPOINT a Hub you trust?)")
@@ -139,7 +140,8 @@ def hub_answer(exc: Exception) -> str:
     """The Hub's refusal in a few words: its HTTP status and what its error code means."""
     response = getattr(exc, "response", None)
     status = response.status_code if response is not None else "?"
-    meaning = HUB_ERROR_CODES.get(response.headers.get("X-Error-Code", "") if response is not None else "")
+    code = response.headers.get("X-Error-Code", "") if response is not None else ""
+    meaning = HUB_ERROR_CODES.get(code)
     return f"the Hub answered HTTP {status}" + (f": {meaning}" if meaning else "")
 
 

@@ -29,7 +29,7 @@ from zoo.bench.results import Key, ResultsStore, Row, read_rows, write_rows
 from zoo.datasets import Dataset
 from zoo.degrade import jpeg_roundtrip, libjpeg_description, to_protocol
 from zoo.atomic import folder_failure
-from zoo.errors import ZooError, caller_stacklevel, first_line, printable
+from zoo.errors import ZooError, caller_stacklevel, counted, first_line, printable
 from zoo.fp32 import exact_fp32
 from zoo.locks import folder_lock, missing_folders
 from zoo.metrics import METRICS, metric_of_token
@@ -482,8 +482,8 @@ class _RowProgress:
         if self.lines is not None:
             self.lines.start(f"bench {printable(label)}:", total)
             # A log says what it is doing at once, not after the first PLAIN_SECONDS.
-            console.print(f"bench {printable(label)}: {total} row{'' if total == 1 else 's'} to "
-                          "measure", markup=False, highlight=False)
+            console.print(f"bench {printable(label)}: {counted(total, 'row')} to measure",
+                          markup=False, highlight=False)
 
     def advance(self, count: int = 1) -> None:
         self.bar.advance(self.task, count)

@@ -11,7 +11,7 @@ from zoo.cli.arg_types import named, named_path
 from zoo.cli.help_format import METRIC_NAMES
 from zoo.degrade import PROTOCOLS
 from zoo.distributed import alike_on_every_rank
-from zoo.errors import first_few
+from zoo.errors import counted, first_few
 from zoo.resources import doc_path
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         outside = not_shown_text((r.meta or {}).get("not_shown"))
         if outside:
             console.print(f"[yellow]note:[/] {shown(outside)}")
-        console.print(f"{r.outcome.measured} row{'' if r.outcome.measured == 1 else 's'} measured in {r.outcome.wall_seconds:.1f} s; "
+        console.print(f"{counted(r.outcome.measured, 'row')} measured in {r.outcome.wall_seconds:.1f} s; "
                       f"wrote {shown(str(r.plan.out_dir))}/ (results.csv, summary.csv, LEADERBOARD.md, "
                       "leaderboard.html, meta.json)")
     return 1 if failed else 0

@@ -14,12 +14,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from zoo import terminal
-from zoo.plain_progress import PlainProgress
 
 from zoo.cli.arg_types import named, named_path
 from zoo.distributed import refuse_torchrun
 from zoo.errors import (ImageError, WeightsError, ZooError, first_line, is_out_of_memory, os_reason,
                         printable)
+from zoo.plain_progress import PlainProgress
 from zoo.restore_jobs import (RESULT_FORMATS, DiskFull, FullDisks, Job, check_destination, collect_jobs,
                               writable_jobs)
 
@@ -210,7 +210,8 @@ def _check_sample_place(args: argparse.Namespace) -> None:
     ours = sample_file_bytes(args.sample, SAMPLE_QUALITY)
     if (path.is_symlink() or not path.is_file() or path.stat().st_size != len(ours)
             or path.read_bytes() != ours):
-        elsewhere = "choose another --out-dir" if args.out_dir else "write the sample elsewhere with --out-dir"
+        elsewhere = ("choose another --out-dir" if args.out_dir
+                     else "write the sample elsewhere with --out-dir")
         raise ZooError(f"--sample {args.sample}: {path} is already there and is not the sample, "
                        f"which would replace it; move it, or {elsewhere}")
 
@@ -246,7 +247,8 @@ def _restore_all(model, jobs: list[Job], tile: int | None, console: Console,
     task = bars.add_task("restoring", total=len(jobs))
     tiles = bars.add_task("  tiles", total=None, visible=False)
     # Where no bar is drawn (a log, a pipe), a batch's count and ETA every PLAIN_SECONDS.
-    lines = PlainProgress(console, unit="image") if progress and not shown and len(jobs) > 1 else None
+    lines = (PlainProgress(console, unit="image") if progress and not shown and len(jobs) > 1
+             else None)
     if lines is not None:
         lines.start("restoring:", len(jobs))
 

@@ -80,7 +80,8 @@ class UNet(Restorer):
         channels, blocks = [int(c) for c in channels], [int(b) for b in blocks]
         if len(channels) != len(blocks) or not channels:
             raise ValueError(f"UNet: channels {channels} and blocks {blocks} need the same length")
-        if min(blocks) < 0:  # [1, 1, -1] built a bottom level without blocks (a width < 1, torch refuses)
+        # [1, 1, -1] built a bottom level without blocks (a width below 1 torch refuses itself)
+        if min(blocks) < 0:
             raise ValueError(f"UNet: blocks must be 0 or more, got {blocks}")
         super().__init__(channels=channels, blocks=blocks)  # lists of int in config
         # PixelUnshuffle, then len-1 stride-2 downsamplings.
