@@ -647,3 +647,28 @@ def test_a_resume_in_the_gan_phase_goes_on_with_its_switcher(data: tuple[Path, P
         Trainer(TINY, load_recipe(TINY_RECIPE, gan), out, resume=True, progress=False).run()
     assert _meta(out, 8)["switcher"] == {"mode": "critic", "count": 0,
                                          "history": {"critic": 6, "generator": 2}}
+
+
+def test_a_resume_on_other_training_images_says_so(data: tuple[Path, Path], tmp_path: Path,  # noqa: F811
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """An image added to (or taken from) the training folder between a stop and its resume
+    changed the samples from there on without a word (a training auditor's); the same images
+    in a moved folder are the same images."""
+    import shutil
+
+    from zoo.cli import main
+
+    train = tmp_path / "train"
+    shutil.copytree(data[0], train)
+    out = tmp_path / "run"
+    assert main(_cli((train, data[1]), out, "--max-steps", "4")) == 0
+    moved = tmp_path / "moved"
+    train.rename(moved)
+    capsys.readouterr()
+    assert main(_cli((moved, data[1]), out, "--resume", "--max-steps", "5")) == 0
+    assert "other training images" not in capsys.readouterr().err
+    shutil.copy(next((moved / "a").glob("*.png")), moved / "a" / "extra.png")
+    assert main(_cli((moved, data[1]), out, "--resume", "--max-steps", "6")) == 0
+    assert ("warning: resuming step-00000005 on other training images than it was saved with (6 "
+            "then, 7 now, or changed files): the samples from here differ from those of an "
+            "uninterrupted run") in capsys.readouterr().err

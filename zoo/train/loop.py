@@ -13,6 +13,7 @@ Output folder layout::
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import shutil
@@ -177,6 +178,23 @@ class Trainer:
         self.valset = (ValidationSet(d.val, v.qualities, crop=v.crop, max_images=v.max_images)
                        if d.val and self.dist.main else None)
 
+    def _training_images(self) -> dict[str, Any]:
+        """Which images the run trains on, for a resume to compare: their count and a digest of
+        their names and sizes (not their folders', which may move)."""
+        listed = sorted(f"{p.name}\t{p.stat().st_size}" for p in self.dataset.store.paths
+                        if p.exists())
+        return {"count": len(self.dataset.store.paths),
+                "digest": hashlib.sha256("\n".join(listed).encode()).hexdigest()}
+
+    def _warn_if_images_changed(self, saved: dict[str, Any] | None, path: Path) -> None:
+        """A resume on other training images trains on other samples than an uninterrupted run
+        would have (silently, before: a training auditor's)."""
+        if not saved or not self.dist.main or saved == (now := self._training_images()):
+            return
+        warnings.warn(f"resuming {path.name} on other training images than it was saved with "
+                      f"({saved.get('count')} then, {now['count']} now, or changed files): the "
+                      "samples from here differ from those of an uninterrupted run", stacklevel=3)
+
     def _list_skipped_images(self) -> None:
         """Where more images were skipped than the warnings name, every one of them, in
         ``OUT/skipped-images.txt`` (a line each, for the main process), and a note saying so."""
@@ -229,7 +247,8 @@ class Trainer:
                                 "stage_elapsed": self._stage_seconds(),
                                 "switcher": self.switcher.state(), "recipe": self.recipe.to_dict(),
                                 "recipe_changes": self.changes.saved(),
-                                "scaler": self.scaler.state_dict() if self.scaler else None}
+                                "scaler": self.scaler.state_dict() if self.scaler else None,
+                                "training_images": self._training_images()}
         for key, opt in (("opt_g", self.opt_g), ("opt_c", self.opt_c)):
             if opt is not None:
                 t, rest = ckpt.flatten_optimizer(opt, key)
@@ -296,6 +315,7 @@ class Trainer:
             raise ZooError(f"{path / ckpt.META_FILE}: its optimizer or random-number state does not "
                            f"fit ({type(exc).__name__}: {first_line(exc)}); "
                            f"{_OLDER_CHECKPOINT}") from None
+        self._warn_if_images_changed(meta.get("training_images"), path)
         self.changes = RecipeChanges.resumed(meta, self.recipe.to_dict(), self.dist.world)
         if self.changes.now and self.dist.main:  # every rank resumes alike
             warnings.warn(f"resuming with a changed recipe: {', '.join(self.changes.now)}",
