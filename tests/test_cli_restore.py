@@ -300,6 +300,20 @@ def test_list(capsys: pytest.CaptureFixture) -> None:
     assert main(["list", "no-such-*"]) == 2
 
 
+def test_list_names_is_one_name_a_line_for_scripts(capsys: pytest.CaptureFixture,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`zoo list | head -1` gave a title padded with spaces, then a box table (a CLI auditor's):
+    --names prints the names alone, building no network."""
+    import zoo.registry
+
+    monkeypatch.setattr(zoo.registry, "create_model", lambda *a, **k: pytest.fail("built"))
+    assert main(["list", "--names"]) == 0
+    assert capsys.readouterr().out == "".join(f"{name}\n" for name in zoo.list_models())
+    assert main(["list", "unet*", "--names"]) == 0
+    assert capsys.readouterr().out == "unet-l1\n"
+    assert main(["list", "nothing*", "--names"]) == 2
+
+
 def test_format_count() -> None:
     assert [format_count(n) for n in (0, 950, 12_345, 2_350_000, 123_456_789, 1_200_000_000)] == \
         ["0", "950", "12.3K", "2.35M", "123M", "1.2G"]

@@ -21,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "where weights are available offline, description.")
     p.add_argument("pattern", nargs="?", default="*",
                    help="shell-style name pattern, e.g. 'arnet*' (default: all)")
+    p.add_argument("--names", action="store_true",
+                   help="the names only, one per line, for scripts (nothing built, no table)")
     p.set_defaults(func=run)
 
 
@@ -53,6 +55,10 @@ def run(args: argparse.Namespace) -> int:
     if not names:
         _print_errors(broken)
         raise ZooError(f"no model matches {args.pattern!r}; `zoo list` shows them all")
+    if args.names:
+        print("\n".join(names))
+        _print_errors(broken)
+        return 1 if broken else 0
     table = Table(title="zoo models")
     table.add_column("name", style="bold")
     table.add_column("parameters", justify="right")
