@@ -174,22 +174,16 @@ class Trainer:
         aug = Augment(patch=d.patch, quality=(d.quality[0], d.quality[1]), grey_fraction=d.grey_fraction,
                       grey_full_range=d.grey_full_range)
         self.dataset = PatchDataset(store, aug, self.recipe.seed)
+        self.training_images = _training_images(store.paths)  # once: checkpoints record it
         v = self.recipe.validation
         self.valset = (ValidationSet(d.val, v.qualities, crop=v.crop, max_images=v.max_images)
                        if d.val and self.dist.main else None)
 
-    def _training_images(self) -> dict[str, Any]:
-        """Which images the run trains on, for a resume to compare: their count and a digest of
-        their names and sizes (not their folders', which may move)."""
-        listed = sorted(f"{p.name}\t{p.stat().st_size}" for p in self.dataset.store.paths
-                        if p.exists())
-        return {"count": len(self.dataset.store.paths),
-                "digest": hashlib.sha256("\n".join(listed).encode()).hexdigest()}
-
     def _warn_if_images_changed(self, saved: dict[str, Any] | None, path: Path) -> None:
         """A resume on other training images trains on other samples than an uninterrupted run
         would have (silently, before: a training auditor's)."""
-        if not saved or not self.dist.main or saved == (now := self._training_images()):
+        now = self.training_images
+        if not saved or not self.dist.main or saved == now:
             return
         warnings.warn(f"resuming {path.name} on other training images than it was saved with "
                       f"({saved.get('count')} then, {now['count']} now, or changed files): the "
@@ -248,7 +242,7 @@ class Trainer:
                                 "switcher": self.switcher.state(), "recipe": self.recipe.to_dict(),
                                 "recipe_changes": self.changes.saved(),
                                 "scaler": self.scaler.state_dict() if self.scaler else None,
-                                "training_images": self._training_images()}
+                                "training_images": self.training_images}
         for key, opt in (("opt_g", self.opt_g), ("opt_c", self.opt_c)):
             if opt is not None:
                 t, rest = ckpt.flatten_optimizer(opt, key)
@@ -691,3 +685,10 @@ def _code_record() -> dict[str, Any]:
 
     meta = build_meta()
     return {key: meta[key] for key in ("versions", "git_commit", "date", "command")}
+
+
+def _training_images(paths: list[Path]) -> dict[str, Any]:
+    """Which images a run trains on, for a resume to compare: their count and a digest of their
+    names and sizes (not their folders', which may move)."""
+    listed = sorted(f"{p.name}\t{p.stat().st_size}" for p in paths if p.exists())
+    return {"count": len(paths), "digest": hashlib.sha256("\n".join(listed).encode()).hexdigest()}
